@@ -1,0 +1,33 @@
+#!/usr/bin/env node
+import 'reflect-metadata';
+import { Command, CommanderError } from 'commander';
+import { registerAuditVerify } from './commands/audit-verify.command';
+import { EXIT } from './exit-codes';
+import { packageVersion } from './version';
+
+/** `rackseal`: the operator CLI (server commands) and offline TPM tools. */
+export function buildProgram(): Command {
+  const program = new Command('rackseal')
+    .description('rackseal operator CLI: cluster secrets released only to genuine, attested TPMs')
+    .version(packageVersion())
+    .showHelpAfterError()
+    .exitOverride();
+  registerAuditVerify(program);
+  return program;
+}
+
+async function main(): Promise<void> {
+  try {
+    await buildProgram().parseAsync(process.argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version end through here with code 0; usage mistakes with EXIT.usage.
+      process.exitCode = error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+      return;
+    }
+    process.stderr.write(`rackseal: ${(error as Error).message}\n`);
+    process.exitCode = EXIT.usage;
+  }
+}
+
+void main();

@@ -1,0 +1,15 @@
+import { type DynamicModule, Module } from '@nestjs/common';
+import type { RacksealConfig } from '@rackseal/config';
+import { sharedImports } from '@rackseal/runtime';
+import { HealthModule } from './health/health.module';
+
+/** Root module of the HTTP process: the shared modules plus controllers. No queue consumers here. */
+@Module({})
+export class ControlPlaneModule {
+  static forRoot(config: RacksealConfig): DynamicModule {
+    return {
+      module: ControlPlaneModule,
+      imports: [...sharedImports(config, 'control-plane'), HealthModule],
+    };
+  }
+}

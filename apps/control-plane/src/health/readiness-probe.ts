@@ -1,0 +1,69 @@
+import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { RACKSEAL_CONFIG, type RacksealConfig } from '@rackseal/config';
+import { createRedisConnection } from '@rackseal/jobs';
+import type { Redis } from 'ioredis';
+import { DataSource } from 'typeorm';
+import type { DependencyStatus, ReadinessReport } from './dependency-status';
+
+class ProbeTimeout extends Error {}
+
+/** Races a probe against the configured timeout: a hung dependency is a down dependency. */
+async function probe(run: () => Promise<unknown>, timeoutMs: number): Promise<DependencyStatus> {
+  const started = performance.now();
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      run(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new ProbeTimeout()), timeoutMs);
+      }),
+    ]);
+    return { status: 'up', latencyMs: Math.round(performance.now() - started) };
+  } catch (error) {
+    return { status: 'down', latencyMs: Math.round(performance.now() - started), reason: describe(error) };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+// Reasons are generic on purpose: the endpoint is unauthenticated and must not leak hosts or users.
+function describe(error: unknown): string {
+  if (error instanceof ProbeTimeout) {
+    return 'timed out';
+  }
+  const code = (error as { code?: unknown }).code;
+  if (code === 'ECONNREFUSED') {
+    return 'connection refused';
+  }
+  if (typeof code === 'string' && /^[A-Z0-9_]+$/.test(code)) {
+    return `unreachable (${code})`;
+  }
+  return 'unreachable';
+}
+
+/** Real round trips to PostgreSQL and Redis, each bounded by READINESS_TIMEOUT_MS. */
+@Injectable()
+export class ReadinessProbe implements OnApplicationShutdown {
+  private readonly redis: Redis;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    @Inject(RACKSEAL_CONFIG) private readonly config: RacksealConfig,
+  ) {
+    this.redis = createRedisConnection(config, 'health');
+  }
+
+  async check(): Promise<ReadinessReport> {
+    const timeout = this.config.readinessTimeoutMs;
+    const [postgres, redis] = await Promise.all([
+      probe(() => this.dataSource.query('SELECT 1'), timeout),
+      probe(() => this.redis.ping(), timeout),
+    ]);
+    const ready = postgres.status === 'up' && redis.status === 'up';
+    return { status: ready ? 'ready' : 'unavailable', postgres, redis };
+  }
+
+  onApplicationShutdown(): void {
+    this.redis.disconnect();
+  }
+}

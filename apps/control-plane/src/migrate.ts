@@ -1,0 +1,22 @@
+import 'reflect-metadata';
+import { dataSourceOptions, runMigrationsUnderLock } from '@rackseal/persistence';
+import { loadConfigOrExit } from '@rackseal/runtime';
+import { DataSource } from 'typeorm';
+
+/** `npm run migrate`: apply pending migrations (under the same advisory lock as boot) and exit. */
+async function main(): Promise<void> {
+  const config = loadConfigOrExit('migrate');
+  const dataSource = await new DataSource(dataSourceOptions(config, 'rackseal-migrate')).initialize();
+  try {
+    const run = await runMigrationsUnderLock(dataSource);
+    const list = run.applied.length > 0 ? run.applied.join(', ') : 'none pending';
+    process.stdout.write(`migrations applied: ${list}\n`);
+  } finally {
+    await dataSource.destroy();
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`rackseal migrate: ${(error as Error).message}\n`);
+  process.exit(1);
+});

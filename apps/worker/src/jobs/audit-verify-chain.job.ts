@@ -1,0 +1,33 @@
+import { Injectable } from '@nestjs/common';
+import { AuditLog, verifyAuditChain } from '@rackseal/audit';
+import { type AuditVerifyChainPayload, JobHandler } from '@rackseal/jobs';
+import { DataSource } from 'typeorm';
+
+export interface AuditVerifyChainResult {
+  readonly ok: boolean;
+  readonly records: number;
+}
+
+/** Walks the audit chain and writes the verdict into the chain itself, so checks are audited too. */
+@Injectable()
+export class AuditVerifyChainJob {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly audit: AuditLog,
+  ) {}
+
+  @JobHandler('audit.verify-chain')
+  async run(payload: AuditVerifyChainPayload): Promise<AuditVerifyChainResult> {
+    const verdict = await verifyAuditChain(this.dataSource);
+    await this.audit.append({
+      actor: 'system:worker',
+      action: 'audit.chain-verified',
+      subject: 'audit-log',
+      outcome: verdict.ok ? 'success' : 'failure',
+      details: verdict.ok
+        ? { trigger: payload.trigger, records: verdict.records, headHash: verdict.headHash }
+        : { trigger: payload.trigger, records: verdict.records, problem: { ...verdict.problem } },
+    });
+    return { ok: verdict.ok, records: verdict.records };
+  }
+}

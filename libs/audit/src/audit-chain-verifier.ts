@@ -1,0 +1,103 @@
+import type { AuditOutcome } from './audit-entry';
+import { auditRecordHash, GENESIS_HASH } from './audit-hash';
+import type { JsonValue } from './canonical-json';
+
+/** Anything that can run SQL: a DataSource, an EntityManager or a QueryRunner. */
+export interface Queryable {
+  query(sql: string, parameters?: unknown[]): Promise<unknown>;
+}
+
+export type AuditChainProblemKind =
+  /** A record's content no longer hashes to its stored hash: it was edited. */
+  | 'content-mismatch'
+  /** A record's prev_hash is not the previous record's hash: records were removed, reordered or re-linked. */
+  | 'broken-link'
+  /** seq values are not 1, 2, 3, …: records were deleted or inserted out of band. */
+  | 'sequence-gap'
+  /** The newest record is not the one the chain head names: newest records were deleted or replaced. */
+  | 'head-mismatch';
+
+export type AuditChainVerification =
+  | { readonly ok: true; readonly records: number; readonly headSeq: number; readonly headHash: string }
+  | {
+      readonly ok: false;
+      readonly records: number;
+      readonly problem: { readonly kind: AuditChainProblemKind; readonly seq: number; readonly message: string };
+    };
+
+interface Row {
+  seq: string;
+  recorded_at: Date;
+  actor: string;
+  action: string;
+  subject: string;
+  outcome: AuditOutcome;
+  details: { [key: string]: JsonValue };
+  prev_hash: Buffer;
+  hash: Buffer;
+}
+
+const BATCH = 2000;
+
+/**
+ * Walks the whole chain in seq order (keyset pages, so memory stays flat) and reports the first
+ * record that proves tampering. Detects edited, deleted, inserted and reordered records, and
+ * deletion of the newest records via the chain head. Cannot detect an attacker who rewrites every
+ * record after a point *and* the head: anchor the head hash outside the database for that.
+ */
+export async function verifyAuditChain(db: Queryable): Promise<AuditChainVerification> {
+  let expectedSeq = 1;
+  let prevHash: Buffer = GENESIS_HASH;
+  let records = 0;
+  for (;;) {
+    const rows = (await db.query(
+      `SELECT seq, recorded_at, actor, action, subject, outcome, details, prev_hash, hash
+         FROM audit_log WHERE seq >= $1 ORDER BY seq LIMIT ${BATCH}`,
+      [expectedSeq],
+    )) as Row[];
+    for (const row of rows) {
+      const seq = Number(row.seq);
+      if (seq !== expectedSeq) {
+        return fail(records, 'sequence-gap', expectedSeq, `record ${expectedSeq} is missing (next present is ${seq})`);
+      }
+      if (!row.prev_hash.equals(prevHash)) {
+        return fail(records, 'broken-link', seq, `record ${seq} does not link to record ${seq - 1}`);
+      }
+      const recomputed = auditRecordHash(
+        { actor: row.actor, action: row.action, subject: row.subject, outcome: row.outcome, details: row.details },
+        seq,
+        row.recorded_at,
+        row.prev_hash,
+      );
+      if (!recomputed.equals(row.hash)) {
+        return fail(records, 'content-mismatch', seq, `record ${seq} was modified after it was written`);
+      }
+      prevHash = row.hash;
+      expectedSeq = seq + 1;
+      records += 1;
+    }
+    if (rows.length < BATCH) {
+      break;
+    }
+  }
+  const [head] = (await db.query('SELECT seq, hash FROM audit_chain_head WHERE id = 1')) as { seq: string; hash: Buffer }[];
+  const headSeq = head === undefined ? -1 : Number(head.seq);
+  if (head === undefined || headSeq !== records || !head.hash.equals(prevHash)) {
+    return fail(
+      records,
+      'head-mismatch',
+      records + 1,
+      `chain head names record ${headSeq} but the log ends at record ${records}`,
+    );
+  }
+  return { ok: true, records, headSeq, headHash: prevHash.toString('hex') };
+}
+
+function fail(
+  records: number,
+  kind: AuditChainProblemKind,
+  seq: number,
+  message: string,
+): AuditChainVerification {
+  return { ok: false, records, problem: { kind, seq, message } };
+}

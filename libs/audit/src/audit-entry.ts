@@ -1,0 +1,24 @@
+import type { JsonValue } from './canonical-json';
+
+export const AUDIT_OUTCOMES = ['success', 'refused', 'failure'] as const;
+export type AuditOutcome = (typeof AUDIT_OUTCOMES)[number];
+
+/** What a caller records: who did what to which thing, how it ended, and non-secret details. */
+export interface AuditEntry {
+  /** e.g. `operator:alice`, `machine:<ekPubHash>`, `system:worker`. */
+  readonly actor: string;
+  /** Dotted verb, e.g. `ek.refused`, `secret.released`, `audit.chain-verified`. */
+  readonly action: string;
+  /** The thing acted on, e.g. `machine:SN123`; empty when there is none. */
+  readonly subject: string;
+  readonly outcome: AuditOutcome;
+  readonly details: { readonly [key: string]: JsonValue };
+}
+
+/** A stored record: the entry plus its place in the chain. */
+export interface AuditRecord extends AuditEntry {
+  readonly seq: number;
+  readonly recordedAt: Date;
+  readonly prevHash: Buffer;
+  readonly hash: Buffer;
+}

@@ -1,0 +1,27 @@
+import { createHash } from 'node:crypto';
+import type { AuditEntry } from './audit-entry';
+import { canonicalJson } from './canonical-json';
+
+export const GENESIS_HASH = Buffer.alloc(32);
+
+// Versioned domain separator: a future change of the hashed layout gets a new tag, old records keep verifying.
+const HASH_DOMAIN = 'rackseal.audit.v1\n';
+
+/**
+ * hash = SHA-256(domain ‖ canonical JSON of {seq, recordedAt, actor, action, subject, outcome,
+ * details, prevHash}). The seq and prevHash inside the hash are what make reordering, deleting
+ * and re-linking records detectable.
+ */
+export function auditRecordHash(entry: AuditEntry, seq: number, recordedAt: Date, prevHash: Buffer): Buffer {
+  const content = canonicalJson({
+    seq,
+    recordedAt: recordedAt.toISOString(),
+    actor: entry.actor,
+    action: entry.action,
+    subject: entry.subject,
+    outcome: entry.outcome,
+    details: entry.details,
+    prevHash: prevHash.toString('hex'),
+  });
+  return createHash('sha256').update(HASH_DOMAIN).update(content).digest();
+}

@@ -1,0 +1,221 @@
+import { createHash } from 'node:crypto';
+import { SecretBytes } from './secret-bytes';
+
+/** Why a single variable was refused; the loader adds the variable's name. */
+export class InvalidValue extends Error {}
+
+export interface VariableSpec<T> {
+  readonly name: string;
+  readonly description: string;
+  /** Shown in docs; `undefined` means the variable has no default. */
+  readonly defaultText?: string;
+  /** Secrets are never echoed back in error messages. */
+  readonly secret?: boolean;
+  /** Turns the raw text (undefined when unset) into the typed value or throws InvalidValue. */
+  parse(raw: string | undefined, env: RacksealEnvironment): T;
+}
+
+export const ENVIRONMENTS = ['production', 'demo', 'test'] as const;
+export type RacksealEnvironment = (typeof ENVIRONMENTS)[number];
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/**
+ * A fixed, publicly known key for demo and test runs only. It exists so that several processes of
+ * one demo share a key without anybody typing one; production refuses to start without a real key.
+ */
+export const DEVELOPMENT_MASTER_KEY = createHash('sha256')
+  .update('rackseal insecure development master key - never use in production')
+  .digest();
+
+function integer(min: number, max: number, fallback: number) {
+  return (raw: string | undefined): number => {
+    if (raw === undefined || raw === '') {
+      return fallback;
+    }
+    if (!/^-?\d+$/.test(raw.trim())) {
+      throw new InvalidValue(`must be an integer between ${min} and ${max}`);
+    }
+    const value = Number(raw.trim());
+    if (value < min || value > max) {
+      throw new InvalidValue(`must be an integer between ${min} and ${max}`);
+    }
+    return value;
+  };
+}
+
+function boolean(fallback: boolean) {
+  return (raw: string | undefined): boolean => {
+    if (raw === undefined || raw === '') {
+      return fallback;
+    }
+    const normalized = raw.trim().toLowerCase();
+    if (['1', 'true', 'yes', 'on'].includes(normalized)) {
+      return true;
+    }
+    if (['0', 'false', 'no', 'off'].includes(normalized)) {
+      return false;
+    }
+    throw new InvalidValue('must be true or false');
+  };
+}
+
+function url(protocols: readonly string[], fallback: string) {
+  return (raw: string | undefined): string => {
+    const value = raw === undefined || raw === '' ? fallback : raw.trim();
+    let parsed: URL;
+    try {
+      parsed = new URL(value);
+    } catch {
+      throw new InvalidValue(`must be a URL starting with ${protocols.join(' or ')}`);
+    }
+    if (!protocols.includes(parsed.protocol)) {
+      throw new InvalidValue(`must be a URL starting with ${protocols.join(' or ')}`);
+    }
+    if (parsed.hostname === '') {
+      throw new InvalidValue('must name a host');
+    }
+    return value;
+  };
+}
+
+function oneOf<T extends string>(choices: readonly T[], fallback: T) {
+  return (raw: string | undefined): T => {
+    if (raw === undefined || raw === '') {
+      return fallback;
+    }
+    const value = raw.trim() as T;
+    if (!choices.includes(value)) {
+      throw new InvalidValue(`must be one of ${choices.join(', ')}`);
+    }
+    return value;
+  };
+}
+
+function masterKey(raw: string | undefined, env: RacksealEnvironment): SecretBytes | null {
+  if (raw === undefined || raw === '') {
+    if (env === 'production') {
+      throw new InvalidValue(
+        'is required in production: 32 random bytes as 64 hex characters or base64 (e.g. `openssl rand -hex 32`)',
+      );
+    }
+    return null;
+  }
+  const text = raw.trim();
+  let bytes: Buffer | undefined;
+  if (/^[0-9a-fA-F]{64}$/.test(text)) {
+    bytes = Buffer.from(text, 'hex');
+  } else if (/^[A-Za-z0-9+/]{43}=?$/.test(text)) {
+    bytes = Buffer.from(text, 'base64');
+  }
+  if (bytes === undefined || bytes.length !== 32) {
+    throw new InvalidValue('must be exactly 32 bytes written as 64 hex characters or base64');
+  }
+  if (bytes.equals(DEVELOPMENT_MASTER_KEY) && env === 'production') {
+    throw new InvalidValue('is the public development key, which production refuses');
+  }
+  return new SecretBytes(bytes);
+}
+
+/** Every variable rackseal reads, in the order the README's configuration table lists them. */
+export const CONFIG_VARIABLES = {
+  env: {
+    name: 'RACKSEAL_ENV',
+    description: 'production, demo or test. Only demo and test may run without RACKSEAL_MASTER_KEY.',
+    defaultText: 'production',
+    parse: oneOf(ENVIRONMENTS, 'production'),
+  },
+  databaseUrl: {
+    name: 'DATABASE_URL',
+    description: 'PostgreSQL connection URL.',
+    defaultText: 'postgres://postgres@127.0.0.1:5432/rackseal',
+    parse: url(['postgres:', 'postgresql:'], 'postgres://postgres@127.0.0.1:5432/rackseal'),
+  },
+  databasePoolSize: {
+    name: 'DATABASE_POOL_SIZE',
+    description: 'Connections per process in the PostgreSQL pool.',
+    defaultText: '10',
+    parse: integer(1, 200, 10),
+  },
+  migrationsAtBoot: {
+    name: 'MIGRATIONS_AT_BOOT',
+    description: 'Run pending migrations at control-plane boot, under a PostgreSQL advisory lock.',
+    defaultText: 'true',
+    parse: boolean(true),
+  },
+  redisUrl: {
+    name: 'REDIS_URL',
+    description: 'Redis connection URL (BullMQ queues).',
+    defaultText: 'redis://127.0.0.1:6379',
+    parse: url(['redis:', 'rediss:'], 'redis://127.0.0.1:6379'),
+  },
+  queuePrefix: {
+    name: 'QUEUE_PREFIX',
+    description: 'Prefix of every BullMQ key in Redis; separate deployments sharing one Redis need distinct prefixes.',
+    defaultText: 'rackseal',
+    parse: (raw: string | undefined): string => {
+      const value = raw === undefined || raw === '' ? 'rackseal' : raw.trim();
+      if (!/^[A-Za-z0-9_.-]{1,64}$/.test(value)) {
+        throw new InvalidValue('must be 1-64 characters of letters, digits, dot, dash or underscore');
+      }
+      return value;
+    },
+  },
+  host: {
+    name: 'HOST',
+    description: 'Address the control plane listens on.',
+    defaultText: '0.0.0.0',
+    parse: (raw: string | undefined): string => {
+      const value = raw === undefined || raw === '' ? '0.0.0.0' : raw.trim();
+      if (!/^[A-Za-z0-9.:[\]-]+$/.test(value)) {
+        throw new InvalidValue('must be a host name or IP address');
+      }
+      return value;
+    },
+  },
+  port: {
+    name: 'PORT',
+    description: 'TCP port of the control plane HTTP API (0 picks a free port).',
+    defaultText: '8080',
+    parse: integer(0, 65535, 8080),
+  },
+  masterKey: {
+    name: 'RACKSEAL_MASTER_KEY',
+    description:
+      'Envelope key for secrets at rest: 32 bytes as hex or base64. Required in production; demo and test fall back to a public development key.',
+    secret: true,
+    parse: masterKey,
+  },
+  logLevel: {
+    name: 'LOG_LEVEL',
+    description: 'fatal, error, warn, info, debug, trace or silent.',
+    defaultText: 'info',
+    parse: oneOf(LOG_LEVELS, 'info'),
+  },
+  readinessTimeoutMs: {
+    name: 'READINESS_TIMEOUT_MS',
+    description: 'How long /health/ready waits for PostgreSQL or Redis before calling it down.',
+    defaultText: '2000',
+    parse: integer(100, 60000, 2000),
+  },
+  workerConcurrency: {
+    name: 'WORKER_CONCURRENCY',
+    description: 'Jobs one worker process runs at once per queue.',
+    defaultText: '4',
+    parse: integer(1, 256, 4),
+  },
+  workerShutdownGraceMs: {
+    name: 'WORKER_SHUTDOWN_GRACE_MS',
+    description:
+      'On SIGTERM the worker stops taking jobs and waits this long for running ones; jobs still running after it are left to BullMQ stalled-job recovery, never dropped.',
+    defaultText: '30000',
+    parse: integer(0, 3600000, 30000),
+  },
+  workerLockMs: {
+    name: 'WORKER_LOCK_MS',
+    description: 'BullMQ job lock duration: how soon another worker takes over the jobs of a worker that died.',
+    defaultText: '30000',
+    parse: integer(1000, 3600000, 30000),
+  },
+} as const satisfies Record<string, VariableSpec<unknown>>;

@@ -1,0 +1,96 @@
+import { CONFIG_VARIABLES, DEVELOPMENT_MASTER_KEY, InvalidValue, type RacksealEnvironment } from './config.schema';
+import type { RacksealConfig } from './rackseal-config';
+import { SecretBytes } from './secret-bytes';
+
+export interface ConfigProblem {
+  readonly variable: string;
+  readonly reason: string;
+}
+
+/** Thrown at boot when any variable is missing or invalid; names every bad variable at once. */
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly ConfigProblem[]) {
+    super(
+      `Invalid configuration:\n${problems.map((p) => `  - ${p.variable}: ${p.reason}`).join('\n')}`,
+    );
+    this.name = 'ConfigError';
+  }
+}
+
+type Specs = typeof CONFIG_VARIABLES;
+type Parsed = { [K in keyof Specs]: ReturnType<Specs[K]['parse']> };
+
+function describeRaw(raw: string | undefined, secret: boolean | undefined, name: string): string {
+  if (raw === undefined) {
+    return ' (not set)';
+  }
+  if (secret) {
+    return ' (value not shown)';
+  }
+  // Connection URLs may carry a password; keep it out of the message.
+  let shown = raw;
+  if (name.endsWith('_URL')) {
+    shown = raw.replace(/\/\/([^:/@]*):[^@]*@/, '//$1:***@');
+  }
+  return ` (got ${JSON.stringify(shown.length > 80 ? `${shown.slice(0, 80)}…` : shown)})`;
+}
+
+/**
+ * Reads and validates every variable from `env` once. Collects all problems before throwing, so an
+ * operator fixes a broken deployment in one pass instead of one variable per restart.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv): RacksealConfig {
+  const problems: ConfigProblem[] = [];
+  const parsed: Partial<Record<keyof Specs, unknown>> = {};
+
+  let environment: RacksealEnvironment = 'production';
+  try {
+    environment = CONFIG_VARIABLES.env.parse(env[CONFIG_VARIABLES.env.name]);
+  } catch (error) {
+    problems.push({
+      variable: CONFIG_VARIABLES.env.name,
+      reason: `${(error as Error).message}${describeRaw(env[CONFIG_VARIABLES.env.name], false, 'RACKSEAL_ENV')}`,
+    });
+  }
+
+  for (const key of Object.keys(CONFIG_VARIABLES) as (keyof Specs)[]) {
+    const spec: { name: string; secret?: boolean; parse(raw: string | undefined, e: RacksealEnvironment): unknown } =
+      CONFIG_VARIABLES[key];
+    const raw = env[spec.name];
+    try {
+      parsed[key] = spec.parse(raw, environment);
+    } catch (error) {
+      if (!(error instanceof InvalidValue)) {
+        throw error;
+      }
+      if (key !== 'env') {
+        problems.push({ variable: spec.name, reason: `${error.message}${describeRaw(raw, spec.secret, spec.name)}` });
+      }
+    }
+  }
+
+  if (problems.length > 0) {
+    throw new ConfigError(problems);
+  }
+  const values = parsed as Parsed;
+  const masterKey = values.masterKey ?? new SecretBytes(DEVELOPMENT_MASTER_KEY);
+
+  return {
+    env: values.env,
+    database: {
+      url: values.databaseUrl,
+      poolSize: values.databasePoolSize,
+      migrationsAtBoot: values.migrationsAtBoot,
+    },
+    redis: { url: values.redisUrl, queuePrefix: values.queuePrefix },
+    http: { host: values.host, port: values.port },
+    masterKey: { key: masterKey, isDevelopmentKey: values.masterKey === null },
+    logLevel: values.logLevel,
+    readinessTimeoutMs: values.readinessTimeoutMs,
+    worker: {
+      concurrency: values.workerConcurrency,
+      shutdownGraceMs: values.workerShutdownGraceMs,
+      lockDurationMs: values.workerLockMs,
+    },
+  };
+}

@@ -1,0 +1,35 @@
+import type { LogLevel, RacksealEnvironment } from './config.schema';
+import type { SecretBytes } from './secret-bytes';
+
+/** The validated configuration; built once at boot, nothing reads process.env after that. */
+export interface RacksealConfig {
+  readonly env: RacksealEnvironment;
+  readonly database: {
+    readonly url: string;
+    readonly poolSize: number;
+    readonly migrationsAtBoot: boolean;
+  };
+  readonly redis: {
+    readonly url: string;
+    readonly queuePrefix: string;
+  };
+  readonly http: {
+    readonly host: string;
+    readonly port: number;
+  };
+  readonly masterKey: {
+    readonly key: SecretBytes;
+    /** True when demo/test fell back to the public development key. */
+    readonly isDevelopmentKey: boolean;
+  };
+  readonly logLevel: LogLevel;
+  readonly readinessTimeoutMs: number;
+  readonly worker: {
+    readonly concurrency: number;
+    readonly shutdownGraceMs: number;
+    readonly lockDurationMs: number;
+  };
+}
+
+/** Injection token for RacksealConfig. */
+export const RACKSEAL_CONFIG = Symbol('RACKSEAL_CONFIG');

@@ -1,0 +1,3 @@
+export * from './data-source-options';
+export * from './migration-runner';
+export * from './persistence.module';

@@ -1,0 +1,39 @@
+import type { DataSource } from 'typeorm';
+
+/**
+ * Key of the session-level advisory lock that serializes migration runs. Two 32-bit halves, so it
+ * cannot collide with single-bigint locks: 'rack' and 'migr' in ASCII.
+ */
+export const MIGRATION_LOCK_KEY = [0x7261636b, 0x6d696772] as const;
+
+export interface MigrationRun {
+  readonly applied: readonly string[];
+  readonly waitedForLockMs: number;
+}
+
+/**
+ * Runs pending migrations while holding a PostgreSQL advisory lock, so any number of replicas may
+ * boot together: the first one migrates, the others wait on the lock and then find nothing pending.
+ * Each migration runs in its own transaction; a failing one rolls back alone and stops the run.
+ */
+export async function runMigrationsUnderLock(
+  dataSource: DataSource,
+  now: () => number = Date.now,
+): Promise<MigrationRun> {
+  // The lock belongs to one database session; a dedicated query runner pins that session.
+  const lockSession = dataSource.createQueryRunner();
+  await lockSession.connect();
+  const started = now();
+  try {
+    await lockSession.query('SELECT pg_advisory_lock($1, $2)', [...MIGRATION_LOCK_KEY]);
+    const waitedForLockMs = now() - started;
+    const migrations = await dataSource.runMigrations({ transaction: 'each' });
+    return { applied: migrations.map((m) => m.name), waitedForLockMs };
+  } finally {
+    try {
+      await lockSession.query('SELECT pg_advisory_unlock($1, $2)', [...MIGRATION_LOCK_KEY]);
+    } finally {
+      await lockSession.release();
+    }
+  }
+}

@@ -1,0 +1,3 @@
+export * from './clock';
+export * from './platform.module';
+export * from './random-source';

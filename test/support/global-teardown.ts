@@ -1,0 +1,5 @@
+/** Stops containers the global setup may have started (no-op for local services). */
+export default async function globalTeardown(): Promise<void> {
+  const services = (globalThis as { __racksealServices?: { stop(): Promise<void> } }).__racksealServices;
+  await services?.stop();
+}
