@@ -34,6 +34,30 @@ export default tseslint.config(
     },
   },
   {
+    // Build scripts and the jest reporter are plain Node.js; without these globals `eslint .` fails on them.
+    files: ['**/*.js', '**/*.mjs', '**/*.cjs'],
+    languageOptions: {
+      globals: {
+        process: 'readonly',
+        console: 'readonly',
+        Buffer: 'readonly',
+        URL: 'readonly',
+        URLSearchParams: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        setInterval: 'readonly',
+        clearInterval: 'readonly',
+        setImmediate: 'readonly',
+        AbortController: 'readonly',
+        fetch: 'readonly',
+      },
+    },
+  },
+  {
+    files: ['**/*.js', '**/*.cjs'],
+    languageOptions: { sourceType: 'commonjs' },
+  },
+  {
     // CLIs write to stdout/stderr through process streams; tests and scripts may print.
     files: ['test/**/*.ts', 'scripts/**', 'bench/**'],
     rules: { 'no-console': 'off' },

@@ -36,7 +36,9 @@ describe('swtpm fixture', () => {
 
   afterAll(async () => {
     await rogue?.remove();
-    if (work !== undefined) await rm(work, { recursive: true, force: true });
+    if (work !== undefined) {
+      await rm(work, { recursive: true, force: true });
+    }
   });
 
   /** Read an NV index with tpm2-tools (authorised by the index itself, empty password). */
@@ -94,7 +96,9 @@ describe('swtpm fixture', () => {
 
   it('exposes absolute paths, distinct ports and the tcti/device strings', () => {
     const [a, b] = fixture.machines;
-    if (a === undefined || b === undefined) throw new Error('expected two machines');
+    if (a === undefined || b === undefined) {
+      throw new Error('expected two machines');
+    }
     for (const tpm of [a, b]) {
       expect(tpm.stateDir.startsWith('/')).toBe(true);
       expect(tpm.ctrlPort).toBe(tpm.port + 1);
@@ -113,7 +117,9 @@ describe('swtpm fixture', () => {
     const [realRoot, realInt, rogueRoot, rogueInt] = await Promise.all([
       fixture.ca.rootCertPem(), fixture.ca.intermediateCertPem(), rogue.rootCertPem(), rogue.intermediateCertPem(),
     ]).then((pems) => pems.map((p) => new X509Certificate(p)));
-    if (!realRoot || !realInt || !rogueRoot || !rogueInt) throw new Error('missing CA cert');
+    if (!realRoot || !realInt || !rogueRoot || !rogueInt) {
+      throw new Error('missing CA cert');
+    }
 
     // Same names ...
     expect(rogueRoot.subject).toBe(realRoot.subject);
@@ -170,13 +176,14 @@ describe('swtpm fixture', () => {
 
   it('stop() kills swtpm, frees the ports and removes the state dir (idempotently)', async () => {
     const tpm = await startSwtpm({ ca: fixture.ca, pcrBanks: ['sha1', 'sha256'] });
+    const pid = tpm.pid;
     try {
+      expect(pid).toEqual(expect.any(Number));
       // pcrBanks is honoured: the sha1 bank exists here (swtpm_setup's default is sha256 only).
       expect(await tpm.readPcr(0, 'sha1')).toBe('00'.repeat(20));
       expect(await isListening(tpm.port)).toBe(true);
+      expect(await isListening(tpm.ctrlPort)).toBe(true);
       expect((await stat(tpm.stateDir)).isDirectory()).toBe(true);
-      const pid = tpm.pid;
-      expect(pid).toBeDefined();
     } finally {
       await tpm.stop();
     }
@@ -185,7 +192,7 @@ describe('swtpm fixture', () => {
     await expect(stat(tpm.dir)).rejects.toMatchObject({ code: 'ENOENT' });
     expect(await isListening(tpm.port)).toBe(false);
     expect(await isListening(tpm.ctrlPort)).toBe(false);
-    expect(() => process.kill(tpm.pid ?? -1, 0)).toThrow();
+    expect(() => process.kill(pid as number, 0)).toThrow(); // ESRCH: the process is gone (and reaped)
   });
 
   it('provisions a P-256 EK cert at NV 0x01c0000a matching the L-2 EK and chaining to the CA', async () => {

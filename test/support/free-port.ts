@@ -22,7 +22,9 @@ function close(server: Server): Promise<void> {
 
 function boundPort(server: Server): number {
   const addr = server.address();
-  if (addr === null || typeof addr === 'string') throw new Error('server has no TCP address');
+  if (addr === null || typeof addr === 'string') {
+    throw new Error('server has no TCP address');
+  }
   return addr.port;
 }
 
@@ -44,9 +46,13 @@ export async function freePortPair(host = LOCALHOST, attempts = 50): Promise<rea
     const first = await listen(0, host);
     const port = boundPort(first);
     try {
-      if (port >= 65535) continue;
+      if (port >= 65535) {
+        continue;
+      }
       const second = await listen(port + 1, host).catch(() => undefined);
-      if (second === undefined) continue;
+      if (second === undefined) {
+        continue;
+      }
       await close(second);
       return [port, port + 1];
     } finally {

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { sweepStaleTestDatabases } from './database';
+import { sweepStaleTestDatabases } from './postgres-admin';
 import { resolveServices, TEST_ADMIN_DATABASE_URL, TEST_REDIS_URL } from './services';
 
 /**

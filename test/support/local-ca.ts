@@ -92,7 +92,9 @@ export class LocalCa {
       await ca.runLocalca(`x=${point.subarray(1, 33).toString('hex')},y=${point.subarray(33).toString('hex')}`);
     }
     for (const path of [ca.rootCertPath, ca.intermediateCertPath, ca.signingKeyPath]) {
-      if (!(await exists(path))) throw new Error(`swtpm_localca did not create ${path}`);
+      if (!(await exists(path))) {
+        throw new Error(`swtpm_localca did not create ${path}`);
+      }
     }
     return ca;
   }
@@ -118,16 +120,22 @@ export class LocalCa {
   async issueEkCert(publicKey: KeyObject): Promise<Buffer> {
     const jwk = publicKey.export({ format: 'jwk' });
     const hex = (b64u: string | undefined): string => {
-      if (b64u === undefined) throw new Error('incomplete public key');
+      if (b64u === undefined) {
+        throw new Error('incomplete public key');
+      }
       return Buffer.from(b64u, 'base64url').toString('hex');
     };
     let ekParam: string;
     if (jwk.kty === 'RSA') {
-      if (jwk.e !== 'AQAB') throw new Error('swtpm_localca only supports RSA exponent 65537');
+      if (jwk.e !== 'AQAB') {
+        throw new Error('swtpm_localca only supports RSA exponent 65537');
+      }
       ekParam = hex(jwk.n);
     } else if (jwk.kty === 'EC') {
       const curve = CURVE_IDS[jwk.crv ?? ''];
-      if (curve === undefined) throw new Error(`unsupported curve ${String(jwk.crv)}`);
+      if (curve === undefined) {
+        throw new Error(`unsupported curve ${String(jwk.crv)}`);
+      }
       ekParam = `x=${hex(jwk.x)},y=${hex(jwk.y)},id=${curve}`;
     } else {
       throw new Error(`unsupported key type ${String(jwk.kty)}`);
@@ -167,7 +175,9 @@ function parseConf(text: string): Map<string, string> {
   const map = new Map<string, string>();
   for (const line of text.split('\n')) {
     const m = /^\s*([\w-]+)\s*=\s*(.*?)\s*$/.exec(line);
-    if (m?.[1] !== undefined && m[2] !== undefined) map.set(m[1], m[2]);
+    if (m?.[1] !== undefined && m[2] !== undefined) {
+      map.set(m[1], m[2]);
+    }
   }
   return map;
 }

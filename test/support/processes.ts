@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { onWorkerExit } from './exit-guard';
 
 export const DIST = join(__dirname, '../../dist');
 
@@ -94,7 +95,7 @@ export class RunningProcess {
 }
 
 const running = new Set<RunningProcess>();
-process.once('exit', () => running.forEach((p) => p.child.kill('SIGKILL')));
+onWorkerExit(() => running.forEach((p) => p.child.kill('SIGKILL')));
 
 /** Starts dist/apps/<app>/src/<entry>.js with exactly `env` (plus PATH/HOME), never the test's own environment. */
 export function startApp(app: RacksealApp, env: NodeJS.ProcessEnv, args: string[] = [], entry = 'main'): RunningProcess {
@@ -110,7 +111,13 @@ export function startApp(app: RacksealApp, env: NodeJS.ProcessEnv, args: string[
 
 /** Starts a control plane and resolves once it listens, with its base URL. */
 export async function startControlPlane(env: NodeJS.ProcessEnv): Promise<{ proc: RunningProcess; baseUrl: string }> {
-  const proc = startApp('control-plane', { LOG_LEVEL: 'info', ...env });
-  const line = await proc.waitForLog((l) => typeof l.msg === 'string' && l.msg.startsWith('control plane listening'));
-  return { proc, baseUrl: `http://127.0.0.1:${String(line.port)}` };
+  // Readiness is judged from info-level log lines, whatever level the caller asked for.
+  const proc = startApp('control-plane', { ...env, LOG_LEVEL: 'info' });
+  try {
+    const line = await proc.waitForLog((l) => typeof l.msg === 'string' && l.msg.startsWith('control plane listening'));
+    return { proc, baseUrl: `http://127.0.0.1:${String(line.port)}` };
+  } catch (error) {
+    await proc.stop('SIGKILL');
+    throw error;
+  }
 }

@@ -10,16 +10,19 @@
  * or, inside a describe block, `const f = useSwtpms(2)` which starts them in beforeAll and stops them in
  * afterAll (also when tests failed). A process 'exit' hook kills whatever is still running.
  *
- * swtpm runs as a (non-daemon) child process: we know its pid and exit without pid files, and its
- * stderr is at hand when it fails to start. State lives in an absolute mkdtemp dir under os.tmpdir().
+ * swtpm runs as a (non-daemon) child process: we know its pid and exit without pid files, its stderr is
+ * at hand when it fails to start, and a Ctrl-C on jest reaches it too (same process group). State lives
+ * in an absolute mkdtemp dir under os.tmpdir(). The control port is always data port + 1 because the
+ * tss2 swtpm TCTI used by tpm2-tools insists on that.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createPublicKey } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createConnection } from 'node:net';
+import { createConnection, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { onWorkerExit } from './exit-guard';
 import { freePortPair, LOCALHOST } from './free-port';
 import { LocalCa } from './local-ca';
 import { runTool, tpm2 } from './tpm2-tools';
@@ -65,17 +68,17 @@ const START_TIMEOUT_MS = 10_000;
 const STOP_TIMEOUT_MS = 5_000;
 const IO_TIMEOUT_MS = 10_000;
 
-/** Machines not yet stopped; the 'exit' hook kills them so no swtpm outlives the jest worker. */
+/** Machines not yet stopped; killed when the jest worker exits so no swtpm outlives it. */
 const live = new Set<SwtpmMachine>();
-let exitHookInstalled = false;
 
 function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  // Only synchronous work is possible in 'exit'.
-  process.once('exit', () => {
-    for (const m of live) m.killNow();
-  });
+  onWorkerExit(killAllLive);
+}
+
+function killAllLive(): void {
+  for (const m of live) {
+    m.killNow();
+  }
 }
 
 export class SwtpmMachine {
@@ -130,7 +133,9 @@ export class SwtpmMachine {
   }
 
   p256EkCertDer(): Promise<Buffer> {
-    if (this.ekCertPaths.p256 === undefined) throw new Error('started without { p256: true }');
+    if (this.ekCertPaths.p256 === undefined) {
+      throw new Error('started without { p256: true }');
+    }
     return readFile(this.ekCertPaths.p256);
   }
 
@@ -149,10 +154,14 @@ export class SwtpmMachine {
     body.writeUInt32BE(0, 4); // flags: none (no volatile-state deletion needed for a plain reset)
     const res = await exchange(this.ctrlPort, body, () => 4);
     const result = res.readUInt32BE(0);
-    if (result !== 0) throw new Error(`swtpm CMD_INIT failed: 0x${result.toString(16)}`);
+    if (result !== 0) {
+      throw new Error(`swtpm CMD_INIT failed: 0x${result.toString(16)}`);
+    }
 
     const rc = responseCode(await this.transmit(STARTUP_CLEAR));
-    if (rc !== 0) throw new Error(`TPM2_Startup(CLEAR) after CMD_INIT failed: 0x${rc.toString(16)}`);
+    if (rc !== 0) {
+      throw new Error(`TPM2_Startup(CLEAR) after CMD_INIT failed: 0x${rc.toString(16)}`);
+    }
   }
 
   async extendPcr(index: number, bank: PcrBank, digestHex: string): Promise<void> {
@@ -202,7 +211,9 @@ export class SwtpmMachine {
   /** @internal synchronous last resort for process 'exit'. */
   killNow(): void {
     try {
-      if (this.running) this.child.kill('SIGKILL');
+      if (this.running) {
+        this.child.kill('SIGKILL');
+      }
     } catch {
       // already gone
     }
@@ -232,7 +243,9 @@ export async function startSwtpm(opts: SwtpmOptions): Promise<SwtpmMachine> {
       '--config', opts.ca.setupConfigPath,
       '--write-ek-cert-files', certsDir,
     ];
-    if (opts.pcrBanks !== undefined) setupArgs.push('--pcr-banks', opts.pcrBanks.join(','));
+    if (opts.pcrBanks !== undefined) {
+      setupArgs.push('--pcr-banks', opts.pcrBanks.join(','));
+    }
     await runTool('swtpm_setup', setupArgs, { env: opts.ca.env, timeoutMs: 60_000 });
 
     // File names chosen by swtpm_setup 0.7.1: ek-<keytype>.crt, DER.
@@ -251,8 +264,11 @@ export async function startSwtpm(opts: SwtpmOptions): Promise<SwtpmMachine> {
     }
     return machine;
   } catch (e) {
-    if (machine !== undefined) await machine.stop();
-    else await rm(dir, { recursive: true, force: true });
+    if (machine !== undefined) {
+      await machine.stop();
+    } else {
+      await rm(dir, { recursive: true, force: true });
+    }
     throw e;
   }
 }
@@ -282,7 +298,10 @@ export interface SwtpmFixture {
 }
 
 export interface UseSwtpmsOptions extends Omit<SwtpmOptions, 'ca'> {
-  /** Called in beforeAll; default: a fresh LocalCa owned (and removed) by the fixture. */
+  /**
+   * Called in useSwtpms' beforeAll, so a CA made in your own beforeAll must be registered before
+   * calling useSwtpms. Default: a fresh LocalCa owned (and removed) by the fixture.
+   */
   ca?: () => LocalCa;
   /** beforeAll/afterAll hook timeout; default 120 s. */
   hookTimeoutMs?: number;
@@ -330,7 +349,9 @@ export function useSwtpms(count: number, opts: UseSwtpmsOptions = {}): SwtpmFixt
 
   return {
     get ca(): LocalCa {
-      if (ca === undefined) throw new Error('useSwtpms: CA not created yet (use it inside tests or later hooks)');
+      if (ca === undefined) {
+        throw new Error('useSwtpms: CA not created yet (use it inside tests or later hooks)');
+      }
       return ca;
     },
     get machines(): readonly SwtpmMachine[] {
@@ -338,7 +359,9 @@ export function useSwtpms(count: number, opts: UseSwtpmsOptions = {}): SwtpmFixt
     },
     at(i: number): SwtpmMachine {
       const m = machines[i];
-      if (m === undefined) throw new Error(`useSwtpms: no machine #${i} (have ${machines.length})`);
+      if (m === undefined) {
+        throw new Error(`useSwtpms: no machine #${i} (have ${machines.length})`);
+      }
       return m;
     },
   };
@@ -378,6 +401,10 @@ async function launch(stateDir: string, attempts = 5): Promise<Launched> {
       stderr = (stderr + c.toString('utf8')).slice(-STDERR_KEEP);
     });
     const tail = (): string => stderr;
+    // Neither the process nor its stderr pipe may keep the test process alive: a forgotten stop()
+    // must let jest exit, so that the 'exit' hook can kill swtpm instead of everything hanging.
+    child.unref();
+    (child.stderr as Socket | null)?.unref();
 
     try {
       await waitUntilReady(child, port, tail);
@@ -386,7 +413,9 @@ async function launch(stateDir: string, attempts = 5): Promise<Launched> {
       lastError = e;
       child.kill('SIGKILL');
       await waitForExit(child, STOP_TIMEOUT_MS);
-      if (!/address already in use|bind/i.test(stderr)) throw e;
+      if (!/address already in use|bind/i.test(stderr)) {
+        throw e;
+      }
     }
   }
   throw lastError;
@@ -402,18 +431,26 @@ async function waitUntilReady(child: ChildProcess, port: number, stderr: () => s
     exitInfo = `could not start: ${e.message}`;
   });
   for (;;) {
-    if (exitInfo !== undefined) throw new Error(`swtpm ${exitInfo}: ${stderr().trim()}`);
+    if (exitInfo !== undefined) {
+      throw new Error(`swtpm ${exitInfo}: ${stderr().trim()}`);
+    }
     try {
       const rsp = await exchange(port, GET_RANDOM_8, (b) => (b.length >= 10 ? b.readUInt32BE(2) : undefined), 1000);
       const rc = responseCode(rsp);
       // 0x101 = TPM_RC_FAILURE: typically relative state paths under --daemon; never retry that.
-      if (rc !== 0) throw new Error(`swtpm answers GetRandom with 0x${rc.toString(16)}: ${stderr().trim()}`);
+      if (rc !== 0) {
+        throw new Error(`swtpm answers GetRandom with 0x${rc.toString(16)}: ${stderr().trim()}`);
+      }
       return;
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code !== 'ECONNREFUSED' && code !== 'ECONNRESET') throw e;
+      if (code !== 'ECONNREFUSED' && code !== 'ECONNRESET') {
+        throw e;
+      }
     }
-    if (Date.now() > deadline) throw new Error(`swtpm did not answer on port ${port}: ${stderr().trim()}`);
+    if (Date.now() > deadline) {
+      throw new Error(`swtpm did not answer on port ${port}: ${stderr().trim()}`);
+    }
     await new Promise((r) => setTimeout(r, 20));
   }
 }
@@ -433,18 +470,25 @@ function exchange(
     let received = Buffer.alloc(0);
     let settled = false;
     const finish = (err: Error | undefined, value?: Buffer): void => {
-      if (settled) return;
+      if (settled) {
+        return;
+      }
       settled = true;
       socket.destroy();
-      if (err !== undefined) reject(err);
-      else resolve(value ?? Buffer.alloc(0));
+      if (err !== undefined) {
+        reject(err);
+      } else {
+        resolve(value ?? Buffer.alloc(0));
+      }
     };
     socket.setTimeout(timeoutMs, () => finish(new Error(`no response from 127.0.0.1:${port} within ${timeoutMs} ms`)));
     socket.once('connect', () => socket.write(request));
     socket.on('data', (chunk: Buffer) => {
       received = Buffer.concat([received, chunk]);
       const want = expectedLength(received);
-      if (want !== undefined && received.length >= want) finish(undefined, received.subarray(0, want));
+      if (want !== undefined && received.length >= want) {
+        finish(undefined, received.subarray(0, want));
+      }
     });
     socket.once('error', (e) => finish(e));
     socket.once('close', () => finish(new Error(`connection to 127.0.0.1:${port} closed after ${received.length} bytes`)));
@@ -452,13 +496,17 @@ function exchange(
 }
 
 function responseCode(rsp: Buffer): number {
-  if (rsp.length < 10) throw new Error(`short TPM response (${rsp.length} bytes)`);
+  if (rsp.length < 10) {
+    throw new Error(`short TPM response (${rsp.length} bytes)`);
+  }
   return rsp.readUInt32BE(6);
 }
 
 /** Resolves true when the child has exited (or already had), false on timeout. */
 function waitForExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
+  if (child.exitCode !== null || child.signalCode !== null) {
+    return Promise.resolve(true);
+  }
   return new Promise((resolve) => {
     const timer = setTimeout(() => resolve(false), timeoutMs);
     child.once('exit', () => {

@@ -27,10 +27,11 @@ function describeRaw(raw: string | undefined, secret: boolean | undefined, name:
   if (secret) {
     return ' (value not shown)';
   }
-  // Connection URLs may carry a password; keep it out of the message.
+  // Connection URLs may carry a password; keep it out of the message. Up to the LAST '@': a pasted
+  // password may itself contain an unencoded '@' or '/', and masking too much is harmless.
   let shown = raw;
   if (name.endsWith('_URL')) {
-    shown = raw.replace(/\/\/([^:/@]*):[^@]*@/, '//$1:***@');
+    shown = raw.replace(/\/\/([^:/@]*):.*@/s, '//$1:***@');
   }
   return ` (got ${JSON.stringify(shown.length > 80 ? `${shown.slice(0, 80)}…` : shown)})`;
 }

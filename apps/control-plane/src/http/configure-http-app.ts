@@ -1,7 +1,9 @@
 import { type INestApplication, ValidationPipe } from '@nestjs/common';
 import { SwaggerModule } from '@nestjs/swagger';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { AllExceptionsFilter } from './all-exceptions.filter';
+import { assignRequestId } from '@rackseal/logging';
+import type { NextFunction, Request, Response } from 'express';
+import { AllExceptionsFilter, isBodyParserError } from './all-exceptions.filter';
 import { buildOpenApiDocument } from './openapi';
 
 /** Request bodies larger than this are refused with 413 before they are parsed. */
@@ -13,7 +15,18 @@ export const JSON_BODY_LIMIT = '1mb';
  */
 export function configureHttpApp(app: INestApplication): void {
   const express = app as NestExpressApplication;
+  // Assigned before the body is parsed, so a refused body (400, 413) still carries an id;
+  // pino-http keeps an id that is already there.
+  express.use((request: Request & { id?: string }, response: Response, next: NextFunction) => {
+    request.id ??= assignRequestId(request, response);
+    next();
+  });
   express.useBodyParser('json', { limit: JSON_BODY_LIMIT });
+  // Nest turns body-parser's SyntaxError into a 400 carrying the parser's own text, losing its type;
+  // pass the filter an error it recognises so every parser refusal gets the fixed wording.
+  express.use((error: unknown, _request: Request, _response: Response, next: NextFunction) => {
+    next(isBodyParserError(error) ? Object.assign(new Error(error.type), { type: error.type, status: error.status }) : error);
+  });
   express.disable('x-powered-by');
   app.useGlobalPipes(
     new ValidationPipe({

@@ -1,0 +1,392 @@
+import { randomBytes } from 'node:crypto';
+import { inspect } from 'node:util';
+import { CONFIG_VARIABLES, DEVELOPMENT_MASTER_KEY } from './config.schema';
+import { ConfigError, loadConfig } from './load-config';
+import type { RacksealConfig } from './rackseal-config';
+
+// A fixed, recognisable key so a leak is easy to spot in any rendering of the config or an error.
+const KEY_HEX = 'a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90';
+const KEY_BYTES = Buffer.from(KEY_HEX, 'hex');
+const KEY_BASE64 = KEY_BYTES.toString('base64');
+
+/** Every way the key bytes could show up as text. */
+function keyRenderings(bytes: Buffer): string[] {
+  const hex = bytes.toString('hex');
+  return [
+    hex,
+    hex.toUpperCase(),
+    bytes.toString('base64'),
+    bytes.toString('base64url'),
+    // util.inspect of a Buffer: <Buffer a1 b2 ...>
+    hex.slice(0, 24).replace(/(..)(?!$)/g, '$1 '),
+    // JSON.stringify of a Buffer: {"type":"Buffer","data":[161,178,...]}
+    [...bytes.subarray(0, 8)].join(','),
+  ];
+}
+
+function configError(env: NodeJS.ProcessEnv): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      return error;
+    }
+    throw error;
+  }
+  throw new Error(`expected a ConfigError for ${JSON.stringify(env)}`);
+}
+
+/** A complete, valid environment; each case below breaks exactly one variable of it. */
+const VALID_ENV: NodeJS.ProcessEnv = {
+  RACKSEAL_ENV: 'test',
+  RACKSEAL_MASTER_KEY: KEY_HEX,
+};
+
+type VariableKey = keyof typeof CONFIG_VARIABLES;
+
+/**
+ * At least one refused value for every variable the schema knows. Typed as a total record, so a new
+ * variable without bad values here does not compile.
+ */
+const BAD_VALUES: Record<VariableKey, readonly string[]> = {
+  env: ['staging', 'PRODUCTION ', 'dev'],
+  databaseUrl: ['mysql://x', 'not a url', 'postgres:///rackseal', 'http://127.0.0.1:5432/rackseal'],
+  databasePoolSize: ['0', '201', 'ten', '5.5'],
+  migrationsAtBoot: ['maybe', '2', 'enabled'],
+  redisUrl: ['http://x', 'redis-host:6379', 'redis://'],
+  queuePrefix: ['has space', 'a:b', 'x'.repeat(65), 'é'],
+  host: ['bad host', 'host/path', 'h@st'],
+  port: ['abc', '70000', '-1', '80.5', '0x50'],
+  masterKey: ['short', 'zz'.repeat(32), KEY_HEX.slice(0, 62), randomBytes(16).toString('base64'), `${KEY_HEX}00`],
+  logLevel: ['loud', 'INFO', 'verbose'],
+  readinessTimeoutMs: ['99', '60001', 'soon'],
+  workerConcurrency: ['0', '257', 'many'],
+  workerShutdownGraceMs: ['-1', '3600001', '30s'],
+  workerLockMs: ['999', '3600001', '1e4'],
+};
+
+const CASES = (Object.keys(CONFIG_VARIABLES) as VariableKey[]).flatMap((key) =>
+  BAD_VALUES[key].map((value) => ({ key, name: CONFIG_VARIABLES[key].name, value })),
+);
+
+describe('loadConfig', () => {
+  describe('defaults (DESIGN §1)', () => {
+    let config: RacksealConfig;
+    beforeAll(() => {
+      config = loadConfig({ RACKSEAL_ENV: 'test' });
+    });
+
+    it('points at the local PostgreSQL and Redis and listens on 8080', () => {
+      expect(config.database.url).toBe('postgres://postgres@127.0.0.1:5432/rackseal');
+      expect(config.redis.url).toBe('redis://127.0.0.1:6379');
+      expect(config.http.port).toBe(8080);
+      expect(config.http.host).toBe('0.0.0.0');
+    });
+
+    it('fills every other variable with its documented default', () => {
+      expect(config).toEqual({
+        env: 'test',
+        database: { url: 'postgres://postgres@127.0.0.1:5432/rackseal', poolSize: 10, migrationsAtBoot: true },
+        redis: { url: 'redis://127.0.0.1:6379', queuePrefix: 'rackseal' },
+        http: { host: '0.0.0.0', port: 8080 },
+        masterKey: { key: expect.anything(), isDevelopmentKey: true },
+        logLevel: 'info',
+        readinessTimeoutMs: 2000,
+        worker: { concurrency: 4, shutdownGraceMs: 30000, lockDurationMs: 30000 },
+      });
+    });
+
+    it('treats an empty variable like an unset one', () => {
+      const empty = loadConfig({ RACKSEAL_ENV: 'test', PORT: '', DATABASE_URL: '', LOG_LEVEL: '' });
+      expect(empty.http.port).toBe(8080);
+      expect(empty.database.url).toBe('postgres://postgres@127.0.0.1:5432/rackseal');
+      expect(empty.logLevel).toBe('info');
+    });
+
+    it('documents each default it applies', () => {
+      expect(CONFIG_VARIABLES.databaseUrl.defaultText).toBe('postgres://postgres@127.0.0.1:5432/rackseal');
+      expect(CONFIG_VARIABLES.redisUrl.defaultText).toBe('redis://127.0.0.1:6379');
+      expect(CONFIG_VARIABLES.port.defaultText).toBe('8080');
+    });
+
+    it('defaults RACKSEAL_ENV to production, which then demands a master key', () => {
+      const error = configError({});
+      expect(error.problems.map((p) => p.variable)).toEqual(['RACKSEAL_MASTER_KEY']);
+    });
+  });
+
+  describe('accepted values', () => {
+    it('parses the values it is given', () => {
+      const config = loadConfig({
+        RACKSEAL_ENV: 'demo',
+        DATABASE_URL: 'postgresql://app:pw@db.internal:6543/rs',
+        DATABASE_POOL_SIZE: '25',
+        MIGRATIONS_AT_BOOT: 'off',
+        REDIS_URL: 'rediss://cache.internal:6380/2',
+        QUEUE_PREFIX: 'rack-seal_1.a',
+        HOST: '::1',
+        PORT: '0',
+        LOG_LEVEL: 'debug',
+        READINESS_TIMEOUT_MS: '100',
+        WORKER_CONCURRENCY: '256',
+        WORKER_SHUTDOWN_GRACE_MS: '0',
+        WORKER_LOCK_MS: '1000',
+      });
+      expect(config.env).toBe('demo');
+      expect(config.database).toEqual({ url: 'postgresql://app:pw@db.internal:6543/rs', poolSize: 25, migrationsAtBoot: false });
+      expect(config.redis).toEqual({ url: 'rediss://cache.internal:6380/2', queuePrefix: 'rack-seal_1.a' });
+      expect(config.http).toEqual({ host: '::1', port: 0 });
+      expect(config.logLevel).toBe('debug');
+      expect(config.readinessTimeoutMs).toBe(100);
+      expect(config.worker).toEqual({ concurrency: 256, shutdownGraceMs: 0, lockDurationMs: 1000 });
+    });
+
+    it.each([
+      ['1', true],
+      ['true', true],
+      ['YES', true],
+      [' on ', true],
+      ['0', false],
+      ['false', false],
+      ['No', false],
+      ['off', false],
+    ])('reads MIGRATIONS_AT_BOOT=%j as %s', (raw, expected) => {
+      expect(loadConfig({ RACKSEAL_ENV: 'test', MIGRATIONS_AT_BOOT: raw }).database.migrationsAtBoot).toBe(expected);
+    });
+
+    it('accepts the port range edges', () => {
+      expect(loadConfig({ RACKSEAL_ENV: 'test', PORT: '65535' }).http.port).toBe(65535);
+      expect(loadConfig({ RACKSEAL_ENV: 'test', PORT: ' 443 ' }).http.port).toBe(443);
+    });
+  });
+
+  describe('refused values', () => {
+    it('has bad values for exactly the variables of the schema', () => {
+      expect(Object.keys(BAD_VALUES).sort()).toEqual(Object.keys(CONFIG_VARIABLES).sort());
+      expect(new Set(CASES.map((c) => c.name)).size).toBe(Object.keys(CONFIG_VARIABLES).length);
+    });
+
+    it.each(CASES)('$name=$value fails with a ConfigError naming $name', ({ name, value }) => {
+      const error = configError({ ...VALID_ENV, [name]: value });
+      expect(error).toBeInstanceOf(ConfigError);
+      expect(error.name).toBe('ConfigError');
+      expect(error.problems).toHaveLength(1);
+      expect(error.problems[0]?.variable).toBe(name);
+      expect(error.problems[0]?.reason).toMatch(/^(must|is) /);
+      expect(error.message).toMatch(new RegExp(`^Invalid configuration:\\n {2}- ${name}: \\S`));
+    });
+
+    it('says what PORT must be and echoes the bad non-secret value', () => {
+      expect(configError({ ...VALID_ENV, PORT: 'abc' }).message).toBe(
+        'Invalid configuration:\n  - PORT: must be an integer between 0 and 65535 (got "abc")',
+      );
+      expect(configError({ ...VALID_ENV, PORT: '70000' }).message).toBe(
+        'Invalid configuration:\n  - PORT: must be an integer between 0 and 65535 (got "70000")',
+      );
+    });
+
+    it('lists the allowed choices for enumerations', () => {
+      expect(configError({ ...VALID_ENV, LOG_LEVEL: 'loud' }).problems[0]?.reason).toBe(
+        'must be one of fatal, error, warn, info, debug, trace, silent (got "loud")',
+      );
+      expect(configError({ ...VALID_ENV, RACKSEAL_ENV: 'staging' }).problems[0]?.reason).toBe(
+        'must be one of production, demo, test (got "staging")',
+      );
+    });
+
+    it('names the accepted URL schemes', () => {
+      expect(configError({ ...VALID_ENV, DATABASE_URL: 'mysql://x' }).problems[0]?.reason).toBe(
+        'must be a URL starting with postgres: or postgresql: (got "mysql://x")',
+      );
+      expect(configError({ ...VALID_ENV, REDIS_URL: 'http://x' }).problems[0]?.reason).toBe(
+        'must be a URL starting with redis: or rediss: (got "http://x")',
+      );
+    });
+
+    it('reports every bad variable at once, in schema order', () => {
+      const error = configError({
+        RACKSEAL_ENV: 'test',
+        LOG_LEVEL: 'loud',
+        PORT: 'abc',
+        REDIS_URL: 'http://x',
+        DATABASE_URL: 'mysql://x',
+        MIGRATIONS_AT_BOOT: 'maybe',
+      });
+      expect(error.problems.map((p) => p.variable)).toEqual([
+        'DATABASE_URL',
+        'MIGRATIONS_AT_BOOT',
+        'REDIS_URL',
+        'PORT',
+        'LOG_LEVEL',
+      ]);
+      const lines = error.message.split('\n');
+      expect(lines[0]).toBe('Invalid configuration:');
+      expect(lines.slice(1).map((l) => /^ {2}- ([A-Z_]+): /.exec(l)?.[1])).toEqual([
+        'DATABASE_URL',
+        'MIGRATIONS_AT_BOOT',
+        'REDIS_URL',
+        'PORT',
+        'LOG_LEVEL',
+      ]);
+    });
+
+    it('assumes production when RACKSEAL_ENV itself is bad, so a missing key is reported too', () => {
+      const error = configError({ RACKSEAL_ENV: 'staging' });
+      expect(error.problems.map((p) => p.variable)).toEqual(['RACKSEAL_ENV', 'RACKSEAL_MASTER_KEY']);
+    });
+
+    it('truncates very long values in the message', () => {
+      const error = configError({ ...VALID_ENV, QUEUE_PREFIX: `${'q'.repeat(200)} ` });
+      expect(error.message).toContain(`(got "${'q'.repeat(80)}…")`);
+      expect(error.message).not.toContain('q'.repeat(81));
+    });
+  });
+
+  describe('master key', () => {
+    it('is required in production and the error says how to make one', () => {
+      const error = configError({ RACKSEAL_ENV: 'production' });
+      expect(error.problems).toEqual([
+        {
+          variable: 'RACKSEAL_MASTER_KEY',
+          reason: expect.stringMatching(/^is required in production: 32 random bytes .*\(not set\)$/),
+        },
+      ]);
+      expect(error.message).toContain('  - RACKSEAL_MASTER_KEY: is required in production');
+    });
+
+    it.each(['demo', 'test'])('falls back to the public development key in %s', (env) => {
+      const config = loadConfig({ RACKSEAL_ENV: env });
+      expect(config.masterKey.isDevelopmentKey).toBe(true);
+      expect(config.masterKey.key.reveal().equals(DEVELOPMENT_MASTER_KEY)).toBe(true);
+      expect(config.masterKey.key.length).toBe(32);
+    });
+
+    it('accepts 64 hex characters (either case)', () => {
+      for (const text of [KEY_HEX, KEY_HEX.toUpperCase(), ` ${KEY_HEX}\n`]) {
+        const config = loadConfig({ RACKSEAL_ENV: 'production', RACKSEAL_MASTER_KEY: text });
+        expect(config.masterKey.isDevelopmentKey).toBe(false);
+        expect(config.masterKey.key.reveal().equals(KEY_BYTES)).toBe(true);
+      }
+    });
+
+    it('accepts base64 with and without padding', () => {
+      expect(KEY_BASE64).toHaveLength(44);
+      for (const text of [KEY_BASE64, KEY_BASE64.replace(/=$/, '')]) {
+        const config = loadConfig({ RACKSEAL_ENV: 'production', RACKSEAL_MASTER_KEY: text });
+        expect(config.masterKey.isDevelopmentKey).toBe(false);
+        expect(config.masterKey.key.reveal().equals(KEY_BYTES)).toBe(true);
+      }
+    });
+
+    it('uses a given key in demo/test too, and then it is not the development key', () => {
+      const config = loadConfig({ RACKSEAL_ENV: 'test', RACKSEAL_MASTER_KEY: KEY_HEX });
+      expect(config.masterKey.isDevelopmentKey).toBe(false);
+      expect(config.masterKey.key.reveal().equals(KEY_BYTES)).toBe(true);
+    });
+
+    it.each([
+      ['31 bytes of hex', randomBytes(31).toString('hex')],
+      ['33 bytes of hex', randomBytes(33).toString('hex')],
+      ['16 bytes of base64', randomBytes(16).toString('base64')],
+      ['48 bytes of base64', randomBytes(48).toString('base64')],
+      ['base64url alphabet', Buffer.from('fb'.repeat(32), 'hex').toString('base64url')],
+      ['non-hex letters', 'zz'.repeat(32)],
+    ])('refuses %s', (_label, text) => {
+      const error = configError({ RACKSEAL_ENV: 'production', RACKSEAL_MASTER_KEY: text });
+      expect(error.problems).toEqual([
+        {
+          variable: 'RACKSEAL_MASTER_KEY',
+          reason: 'must be exactly 32 bytes written as 64 hex characters or base64 (value not shown)',
+        },
+      ]);
+      expect(error.message).not.toContain(text);
+    });
+
+    it('refuses the public development key in production', () => {
+      const error = configError({ RACKSEAL_ENV: 'production', RACKSEAL_MASTER_KEY: DEVELOPMENT_MASTER_KEY.toString('hex') });
+      expect(error.problems.map((p) => p.variable)).toEqual(['RACKSEAL_MASTER_KEY']);
+      expect(error.problems[0]?.reason).toContain('public development key');
+      expect(error.message).not.toContain(DEVELOPMENT_MASTER_KEY.toString('hex'));
+    });
+
+    it('never shows the value of a refused key', () => {
+      // Almost a valid key: one hex character short. Any prefix of it in a message is a leak.
+      const almost = KEY_HEX.slice(0, 63);
+      const error = configError({ RACKSEAL_ENV: 'production', RACKSEAL_MASTER_KEY: almost, PORT: 'abc' });
+      expect(error.problems.map((p) => p.variable)).toEqual(['PORT', 'RACKSEAL_MASTER_KEY']);
+      for (const text of [error.message, JSON.stringify(error.problems), inspect(error, { depth: null })]) {
+        expect(text).not.toContain(almost.slice(0, 16));
+        expect(text).toContain('(value not shown)');
+      }
+    });
+
+    it('keeps a valid key out of JSON.stringify, util.inspect and string conversion of the config', () => {
+      const config = loadConfig({ RACKSEAL_ENV: 'production', RACKSEAL_MASTER_KEY: KEY_HEX });
+      const renderings = [
+        JSON.stringify(config),
+        JSON.stringify(config, null, 2),
+        inspect(config, { depth: null, showHidden: true }),
+        inspect(config.masterKey, { depth: null }),
+        String(config.masterKey.key),
+        `${config.masterKey.key}`,
+        JSON.stringify({ key: config.masterKey.key }),
+      ];
+      for (const text of renderings) {
+        for (const leak of keyRenderings(KEY_BYTES)) {
+          expect(text).not.toContain(leak);
+        }
+        expect(text).toContain('redacted');
+      }
+      expect(JSON.parse(JSON.stringify(config)).masterKey).toEqual({ key: '[redacted]', isDevelopmentKey: false });
+    });
+
+    it('keeps the development key out of renderings too', () => {
+      const config = loadConfig({ RACKSEAL_ENV: 'demo' });
+      const text = `${JSON.stringify(config)}\n${inspect(config, { depth: null, showHidden: true })}`;
+      for (const leak of keyRenderings(DEVELOPMENT_MASTER_KEY)) {
+        expect(text).not.toContain(leak);
+      }
+    });
+
+    it('hands out copies, so a caller cannot change the key in place', () => {
+      const config = loadConfig({ RACKSEAL_ENV: 'production', RACKSEAL_MASTER_KEY: KEY_HEX });
+      config.masterKey.key.reveal().fill(0);
+      expect(config.masterKey.key.reveal().equals(KEY_BYTES)).toBe(true);
+    });
+  });
+
+  describe('connection URLs with credentials', () => {
+    it('masks the DATABASE_URL password in the error message', () => {
+      const error = configError({ ...VALID_ENV, DATABASE_URL: 'mysql://admin:hunter2@db.internal:3306/rackseal' });
+      expect(error.problems.map((p) => p.variable)).toEqual(['DATABASE_URL']);
+      expect(error.message).not.toContain('hunter2');
+      expect(error.message).toContain('(got "mysql://admin:***@db.internal:3306/rackseal")');
+    });
+
+    it('masks the password of a postgres URL refused for another reason', () => {
+      const error = configError({ ...VALID_ENV, DATABASE_URL: 'postgres://admin:hunter2@/rackseal' });
+      expect(error.problems.map((p) => p.variable)).toEqual(['DATABASE_URL']);
+      expect(error.message).not.toContain('hunter2');
+      expect(error.message).toContain('***');
+    });
+
+    it.each([
+      ['an unencoded @', 'mysql://admin:hunt@er2@db.internal/rackseal', 'hunt@er2', 'er2'],
+      ['an unencoded /', 'mysql://admin:hun/ter2@db.internal/rackseal', 'hun/ter2', 'ter2'],
+      ['a colon', 'mysql://admin:hun:ter2@db.internal/rackseal', 'hun:ter2', 'ter2'],
+    ])('masks a pasted password containing %s entirely', (_label, url, password, tail) => {
+      const error = configError({ ...VALID_ENV, DATABASE_URL: url });
+      expect(error.problems.map((p) => p.variable)).toEqual(['DATABASE_URL']);
+      expect(error.message).not.toContain(password);
+      expect(error.message).not.toContain(tail);
+      expect(error.message).toContain('(got "mysql://admin:***@db.internal/rackseal")');
+    });
+
+    it('masks the REDIS_URL password in the error message', () => {
+      const error = configError({ ...VALID_ENV, REDIS_URL: 'http://:s3cr3t-redis@cache:6379' });
+      expect(error.problems.map((p) => p.variable)).toEqual(['REDIS_URL']);
+      expect(error.message).not.toContain('s3cr3t-redis');
+      expect(error.message).toContain('(got "http://:***@cache:6379")');
+    });
+  });
+});

@@ -1,0 +1,168 @@
+/**
+ * The layering rules live in eslint.config.mjs; these tests prove the rules really fire where they
+ * should (and only there), and that the tree as committed is clean.
+ *
+ * ESLint loads eslint.config.mjs with a dynamic import(), which jest's module sandbox refuses
+ * (it needs --experimental-vm-modules). So the ESLint Node API runs in a plain child node process
+ * that lints every snippet in one go and answers in JSON.
+ */
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+
+const REPO_ROOT = join(__dirname, '..');
+
+const NEST_IMPORT = "import { Injectable } from '@nestjs/common';\nexport const x = Injectable;\n";
+
+interface Finding {
+  ruleId: string | null;
+  severity: number;
+  message: string;
+}
+
+interface Snippet {
+  code: string;
+  path: string;
+}
+
+const RUNNER = `
+const { ESLint } = require('eslint');
+let input = '';
+process.stdin.setEncoding('utf8').on('data', (c) => (input += c)).on('end', async () => {
+  const request = JSON.parse(input);
+  const eslint = new ESLint({ cwd: request.cwd });
+  const snippets = [];
+  for (const s of request.snippets) {
+    const [result] = await eslint.lintText(s.code, { filePath: require('node:path').join(request.cwd, s.path) });
+    snippets.push(result.messages.map(({ ruleId, severity, message }) => ({ ruleId, severity, message })));
+  }
+  let tree = null;
+  if (request.lintTree) {
+    const started = Date.now();
+    const results = await eslint.lintFiles(['.']);
+    tree = {
+      files: results.length,
+      ms: Date.now() - started,
+      problems: results.flatMap((r) =>
+        r.messages.map((m) => r.filePath.slice(request.cwd.length + 1) + ':' + m.line + ':' + m.column + ' ' + (m.ruleId || '') + ' ' + m.message),
+      ),
+    };
+  }
+  process.stdout.write(JSON.stringify({ snippets, tree }));
+});
+`;
+
+/** Lints each snippet as if it were the file at its path, and optionally the whole tree. */
+function runEslint(snippets: readonly Snippet[], lintTree: boolean): { snippets: Finding[][]; tree: { files: number; ms: number; problems: string[] } | null } {
+  const run = spawnSync(process.execPath, ['-e', RUNNER], {
+    cwd: REPO_ROOT,
+    input: JSON.stringify({ cwd: REPO_ROOT, snippets, lintTree }),
+    encoding: 'utf8',
+    timeout: 90_000,
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  if (run.status !== 0) {
+    throw new Error(`eslint runner exited with ${String(run.status ?? run.signal)}:\n${run.stderr}`);
+  }
+  return JSON.parse(run.stdout) as ReturnType<typeof runEslint>;
+}
+
+const SNIPPETS = {
+  tpm2Nest: { code: NEST_IMPORT, path: 'libs/tpm2/src/probe.ts' },
+  tpm2NestCore: {
+    code: "import { NestFactory } from '@nestjs/core';\nexport const f = NestFactory;\n",
+    path: 'libs/tpm2/src/structures/probe.ts',
+  },
+  tpm2Config: { code: "import { loadConfig } from '@rackseal/config';\nexport const c = loadConfig;\n", path: 'libs/tpm2/src/probe.ts' },
+  tpm2Typeorm: { code: "import { DataSource } from 'typeorm';\nexport const d = DataSource;\n", path: 'libs/tpm2/src/probe.ts' },
+  tpm2Redis: { code: "import IORedis from 'ioredis';\nexport const r = IORedis;\n", path: 'libs/tpm2/src/probe.ts' },
+  tpm2Allowed: {
+    code: "import { createHash } from 'node:crypto';\nimport { TPM_ST } from '@rackseal/tpm2';\nexport const h = [createHash, TPM_ST];\n",
+    path: 'libs/tpm2/src/probe.ts',
+  },
+  auditNest: { code: NEST_IMPORT, path: 'libs/audit/src/probe.ts' },
+  controlPlaneNest: { code: NEST_IMPORT, path: 'apps/control-plane/src/probe.ts' },
+  agentNest: { code: NEST_IMPORT, path: 'apps/agent/src/probe.ts' },
+  style: {
+    code: 'export function f(a: number): number {\n  if (a) return 1;\n  {\n    a += 1;\n  }\n  return a;\n}\n',
+    path: 'libs/audit/src/probe.ts',
+  },
+} satisfies Record<string, Snippet>;
+
+type SnippetName = keyof typeof SNIPPETS;
+
+describe('lint boundaries', () => {
+  const findings = new Map<SnippetName, Finding[]>();
+  let tree: { files: number; ms: number; problems: string[] };
+
+  beforeAll(() => {
+    const names = Object.keys(SNIPPETS) as SnippetName[];
+    const result = runEslint(
+      names.map((n) => SNIPPETS[n]),
+      true,
+    );
+    names.forEach((name, i) => findings.set(name, result.snippets[i] ?? []));
+    if (result.tree === null) {
+      throw new Error('the runner did not lint the tree');
+    }
+    tree = result.tree;
+  }, 120_000);
+
+  function lint(name: SnippetName): Finding[] {
+    const found = findings.get(name);
+    if (found === undefined) {
+      throw new Error(`snippet ${name} was not linted`);
+    }
+    return found;
+  }
+
+  function restrictedImports(found: Finding[]): Finding[] {
+    return found.filter((f) => f.ruleId === 'no-restricted-imports');
+  }
+
+  it('refuses a NestJS import in libs/tpm2, saying why', () => {
+    const found = restrictedImports(lint('tpm2Nest'));
+    expect(found).toHaveLength(1);
+    expect(found[0]?.severity).toBe(2);
+    expect(found[0]?.message).toMatch(/NestJS/);
+    expect(found[0]?.message).toContain("'@nestjs/common'");
+  });
+
+  it('refuses NestJS in tpm2 subfolders and for any @nestjs package', () => {
+    const found = restrictedImports(lint('tpm2NestCore'));
+    expect(found).toHaveLength(1);
+    expect(found[0]?.message).toMatch(/NestJS/);
+  });
+
+  it.each([
+    ['tpm2Config', /no other rackseal library/],
+    ['tpm2Typeorm', /no I\/O/],
+    ['tpm2Redis', /no I\/O/],
+  ] as const)('refuses other layering violations in libs/tpm2: %s', (name, message) => {
+    const found = restrictedImports(lint(name));
+    expect(found).toHaveLength(1);
+    expect(found[0]?.severity).toBe(2);
+    expect(found[0]?.message).toMatch(message);
+  });
+
+  it('lets libs/tpm2 import node built-ins and itself', () => {
+    expect(lint('tpm2Allowed')).toEqual([]);
+  });
+
+  it.each(['auditNest', 'controlPlaneNest', 'agentNest'] as const)('allows the same NestJS import elsewhere (%s)', (name) => {
+    expect(lint(name)).toEqual([]);
+  });
+
+  it('enforces curly braces and forbids lone blocks (STYLE.md)', () => {
+    expect(
+      lint('style')
+        .map((f) => f.ruleId)
+        .sort(),
+    ).toEqual(['curly', 'no-lone-blocks']);
+  });
+
+  it('reports no problem on the repository as it is (`npx eslint .`)', () => {
+    expect(tree.problems).toEqual([]);
+    expect(tree.files).toBeGreaterThan(20);
+    expect(tree.ms).toBeLessThan(60_000);
+  });
+});

@@ -1,0 +1,51 @@
+import { MIGRATIONS } from '../migrations';
+import { createTestDatabase, openDataSource, type TestDatabase } from './support/database';
+import { startControlPlane, type RunningProcess } from './support/processes';
+import { createTestQueuePrefix, type TestQueuePrefix } from './support/redis';
+import { testEnv } from './support/test-config';
+
+// Two control planes booting together against an empty database: the advisory lock lets exactly
+// one of them migrate; the other waits, finds nothing pending, and both serve.
+describe('migrations at boot', () => {
+  let db: TestDatabase;
+  let prefix: TestQueuePrefix;
+  const procs: RunningProcess[] = [];
+
+  beforeAll(async () => {
+    db = await createTestDatabase({ migrate: false });
+    prefix = createTestQueuePrefix();
+  });
+
+  afterAll(async () => {
+    await Promise.all(procs.map((p) => p.stop()));
+    await db.drop();
+    await prefix.clear();
+  });
+
+  it('runs each migration exactly once when two control planes start at the same moment', async () => {
+    const env = testEnv(db, prefix.prefix);
+    const started = await Promise.all([startControlPlane(env), startControlPlane(env)]);
+    procs.push(...started.map((s) => s.proc));
+
+    const migrationLogs = started.map(
+      ({ proc }) => proc.logs.find((l) => l.context === 'Persistence') as { msg: string; applied: string[] },
+    );
+    const appliedBy = migrationLogs.filter((l) => l.applied.length > 0);
+    expect(appliedBy).toHaveLength(1);
+    expect(appliedBy[0]!.applied).toEqual(MIGRATIONS.map((m) => m.name));
+    expect(migrationLogs.map((l) => l.msg).sort()).toEqual([`applied ${MIGRATIONS.length} migration(s)`, 'schema up to date']);
+
+    const ds = await openDataSource(db.url);
+    try {
+      const rows = (await ds.query('SELECT name FROM schema_migrations ORDER BY id')) as { name: string }[];
+      expect(rows.map((r) => r.name)).toEqual(MIGRATIONS.map((m) => m.name));
+    } finally {
+      await ds.destroy();
+    }
+
+    for (const { baseUrl } of started) {
+      const response = await fetch(`${baseUrl}/health/ready`);
+      expect(response.status).toBe(200);
+    }
+  });
+});

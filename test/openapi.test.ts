@@ -1,0 +1,66 @@
+/**
+ * The checked-in openapi.json is what the built generator prints: an API change without a
+ * regenerated document fails here, with the command that fixes it.
+ */
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DIST } from './support/processes';
+
+const REPO_ROOT = join(__dirname, '..');
+const CHECKED_IN = join(REPO_ROOT, 'openapi.json');
+const GENERATOR = join(DIST, 'apps/control-plane/src/openapi.js');
+const HOW_TO_FIX = 'openapi.json is stale: run `npm run openapi` and commit the result';
+
+interface OpenApiDocument {
+  openapi: string;
+  info: { title: string; version: string };
+  paths: Record<string, Record<string, unknown>>;
+  components?: { schemas?: Record<string, unknown> };
+}
+
+describe('openapi.json', () => {
+  let generated: OpenApiDocument;
+  let generatedText: string;
+
+  beforeAll(() => {
+    // Only PATH: the generator must need neither a database, nor Redis, nor any configuration.
+    const run = spawnSync(process.execPath, [GENERATOR], {
+      env: { PATH: process.env.PATH },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    if (run.status !== 0) {
+      throw new Error(`${GENERATOR} exited with ${String(run.status ?? run.signal)}:\n${run.stderr}`);
+    }
+    generatedText = run.stdout;
+    generated = JSON.parse(generatedText) as OpenApiDocument;
+  });
+
+  it('matches what the built generator prints', () => {
+    const checkedIn = JSON.parse(readFileSync(CHECKED_IN, 'utf8')) as unknown;
+    try {
+      expect(generated).toEqual(checkedIn);
+    } catch (error) {
+      // Jest's diff shows what changed; the first line says how to fix it.
+      throw new Error(`${HOW_TO_FIX}\n\n${(error as Error).message}`);
+    }
+  });
+
+  it('is byte for byte the generator output, so regenerating leaves no diff', () => {
+    expect(readFileSync(CHECKED_IN, 'utf8') === generatedText ? 'identical' : HOW_TO_FIX).toBe('identical');
+  });
+
+  it('describes the rackseal API with its health endpoints', () => {
+    expect(generated.openapi).toMatch(/^3\./);
+    expect(generated.info.title).toBe('rackseal');
+    expect(generated.paths['/health/live']).toHaveProperty('get');
+    expect(generated.paths['/health/ready']).toHaveProperty('get');
+    expect(generated.components?.schemas).toHaveProperty('ReadinessReport');
+  });
+
+  it('has a version matching package.json', () => {
+    const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string };
+    expect(generated.info.version).toBe(pkg.version);
+  });
+});
