@@ -26,5 +26,8 @@ module.exports = {
   testTimeout: 120000,
   // Two cores: more workers than that only adds contention with PostgreSQL, Redis and swtpm.
   maxWorkers: 2,
+  // Client libraries (ioredis, pg) keep short timers after disconnecting; children we spawn are
+  // killed by test/support/exit-guard.ts, so ending the run promptly loses nothing.
+  forceExit: true,
   reporters: ['default', '<rootDir>/test/support/summary-reporter.js'],
 };

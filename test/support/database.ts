@@ -45,3 +45,15 @@ export async function openDataSource(url: string, poolSize = 5): Promise<DataSou
   const config = loadConfig({ RACKSEAL_ENV: 'test', DATABASE_URL: url, DATABASE_POOL_SIZE: String(poolSize) });
   return new DataSource(dataSourceOptions(config, 'rackseal-test')).initialize();
 }
+
+/**
+ * Empties the audit chain between tests of one file, as only a superuser can: the append-only
+ * triggers do not fire in replica mode.
+ */
+export async function resetAuditLog(ds: DataSource): Promise<void> {
+  await ds.transaction(async (m) => {
+    await m.query('SET LOCAL session_replication_role = replica');
+    await m.query('DELETE FROM audit_log');
+    await m.query(`UPDATE audit_chain_head SET seq = 0, hash = decode(repeat('00', 32), 'hex')`);
+  });
+}

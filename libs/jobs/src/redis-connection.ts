@@ -7,7 +7,8 @@ export type RedisPurpose = 'queue-producer' | 'queue-worker' | 'health';
  * ioredis clients from the validated REDIS_URL, tuned per purpose:
  * - BullMQ workers block on Redis and must never give up a command (maxRetriesPerRequest: null);
  * - producers fail fast when Redis is down so an HTTP request gets an error, not a hang;
- * - the health probe never queues commands while disconnected, so readiness reflects Redis now.
+ * - the health probe queues a command only until the next (re)connection attempt settles, so a
+ *   probe right after boot waits for the first connection and a probe while Redis is down fails fast.
  * Every client keeps reconnecting with capped backoff, so service returns by itself when Redis does.
  */
 export function createRedisConnection(config: Pick<RacksealConfig, 'redis'>, purpose: RedisPurpose): Redis {
@@ -19,7 +20,7 @@ export function createRedisConnection(config: Pick<RacksealConfig, 'redis'>, pur
   const byPurpose: Record<RedisPurpose, RedisOptions> = {
     'queue-worker': { maxRetriesPerRequest: null, enableReadyCheck: false },
     'queue-producer': { maxRetriesPerRequest: 1, enableOfflineQueue: false },
-    health: { maxRetriesPerRequest: 0, enableOfflineQueue: false, connectTimeout: 2000 },
+    health: { maxRetriesPerRequest: 0, connectTimeout: 2000 },
   };
   const client = new IORedis(config.redis.url, { ...base, ...byPurpose[purpose] });
   // Connection errors are reported through readiness and job failures; an unhandled 'error' event would crash.

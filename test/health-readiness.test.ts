@@ -1,0 +1,106 @@
+import type { INestApplication } from '@nestjs/common';
+import request from 'supertest';
+import { createControlPlane } from '../apps/control-plane/src/create-control-plane';
+import { createTestDatabase, type TestDatabase } from './support/database';
+import { createTestQueuePrefix, type TestQueuePrefix } from './support/redis';
+import { PrivateRedis } from './support/redis-server';
+import { TcpProxy } from './support/tcp-proxy';
+import { testConfig } from './support/test-config';
+
+interface Readiness {
+  status: string;
+  postgres: { status: string; reason?: string };
+  redis: { status: string; reason?: string };
+}
+
+// /health/ready against real dependencies that really go away: a private redis-server that is
+// killed and restarted, and PostgreSQL behind a relay that is cut and restored.
+describe('/health/ready follows PostgreSQL and Redis', () => {
+  let db: TestDatabase;
+  let prefix: TestQueuePrefix;
+  let redis: PrivateRedis;
+  let pgProxy: TcpProxy;
+  let app: INestApplication;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    prefix = createTestQueuePrefix();
+    redis = await PrivateRedis.start();
+    const pg = new URL(db.url);
+    pgProxy = await TcpProxy.start({ host: pg.hostname, port: Number(pg.port || 5432) });
+    const config = testConfig({ url: pgProxy.via(db.url) }, prefix.prefix, {
+      REDIS_URL: redis.url,
+      READINESS_TIMEOUT_MS: '1000',
+      LOG_LEVEL: 'silent',
+    });
+    app = await createControlPlane(config);
+    await app.init();
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    await redis?.dispose();
+    await pgProxy?.cut();
+    await db?.drop();
+  });
+
+  async function ready(): Promise<{ status: number; body: Readiness }> {
+    const response = await request(app.getHttpServer()).get('/health/ready');
+    return { status: response.status, body: response.body as Readiness };
+  }
+
+  /** Polls until readiness reaches `expected` (dependencies take a moment to be noticed). */
+  async function readinessBecomes(expected: number, timeoutMs = 20000): Promise<{ status: number; body: Readiness }> {
+    const deadline = Date.now() + timeoutMs;
+    let last = await ready();
+    while (last.status !== expected && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 200));
+      last = await ready();
+    }
+    return last;
+  }
+
+  it('is ready while both answer', async () => {
+    const { status, body } = await ready();
+    expect(status).toBe(200);
+    expect(body).toMatchObject({ status: 'ready', postgres: { status: 'up' }, redis: { status: 'up' } });
+  });
+
+  it('turns unavailable when Redis stops and ready again when it is back', async () => {
+    await redis.stop();
+    const down = await readinessBecomes(503);
+    expect(down.status).toBe(503);
+    expect(down.body).toMatchObject({ status: 'unavailable', postgres: { status: 'up' }, redis: { status: 'down' } });
+    expect(down.body.redis.reason).toMatch(/refused|unreachable|timed out/);
+
+    await redis.start();
+    const back = await readinessBecomes(200);
+    expect(back.status).toBe(200);
+    expect(back.body).toMatchObject({ status: 'ready', redis: { status: 'up' } });
+  });
+
+  it('turns unavailable when PostgreSQL is unreachable and ready again when it is back', async () => {
+    await pgProxy.cut();
+    const down = await readinessBecomes(503);
+    expect(down.status).toBe(503);
+    expect(down.body).toMatchObject({ status: 'unavailable', postgres: { status: 'down' }, redis: { status: 'up' } });
+    // Unauthenticated endpoint: no host names, users or SQL in the reason.
+    expect(JSON.stringify(down.body)).not.toMatch(/127\.0\.0\.1|postgres:\/\/|SELECT/);
+
+    await pgProxy.restore();
+    const back = await readinessBecomes(200);
+    expect(back.status).toBe(200);
+    expect(back.body).toMatchObject({ status: 'ready', postgres: { status: 'up' } });
+  });
+
+  it('stays alive throughout: liveness does not depend on dependencies', async () => {
+    await pgProxy.cut();
+    await redis.stop();
+    const live = await request(app.getHttpServer()).get('/health/live');
+    expect(live.status).toBe(200);
+    expect(live.body).toEqual({ status: 'alive' });
+    await pgProxy.restore();
+    await redis.start();
+    expect((await readinessBecomes(200)).status).toBe(200);
+  });
+});
