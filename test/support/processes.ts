@@ -1,8 +1,22 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { onWorkerExit } from './exit-guard';
 
-export const DIST = join(__dirname, '../../dist');
+/** The repository root: test/support in the sources, dist/test/support once built. */
+function repoRoot(): string {
+  let dir = __dirname;
+  while (!existsSync(join(dir, 'package.json')) || existsSync(join(dir, 'tsconfig.build.json')) === false) {
+    const parent = dirname(dir);
+    if (parent === dir) {
+      throw new Error(`no rackseal checkout above ${__dirname}`);
+    }
+    dir = parent;
+  }
+  return dir;
+}
+
+export const DIST = join(repoRoot(), 'dist');
 
 export type RacksealApp = 'control-plane' | 'worker' | 'cli' | 'agent';
 

@@ -140,7 +140,7 @@ export const CONFIG_VARIABLES = {
   },
   migrationsAtBoot: {
     name: 'MIGRATIONS_AT_BOOT',
-    description: 'Run pending migrations at control-plane boot, under a PostgreSQL advisory lock.',
+    description: 'Run pending migrations when a control plane or worker boots, under a PostgreSQL advisory lock so N replicas may start together.',
     defaultText: 'true',
     parse: boolean(true),
   },

@@ -1,0 +1,60 @@
+import { AuditLog } from '@rackseal/audit';
+import { SystemClock } from '@rackseal/platform';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import type { DataSource } from 'typeorm';
+import { createTestDatabase, openDataSource, type TestDatabase } from './support/database';
+import { DIST } from './support/processes';
+
+// `rackseal audit verify` reads the chain straight from PostgreSQL: 0 intact, 1 tampered, 2 unusable.
+describe('rackseal audit verify', () => {
+  let db: TestDatabase;
+  let ds: DataSource;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    ds = await openDataSource(db.url);
+    const audit = new AuditLog(ds, new SystemClock());
+    for (let i = 0; i < 3; i += 1) {
+      await audit.append({ actor: 'system:test', action: 'test.event', subject: `s${i}`, outcome: 'success', details: { i } });
+    }
+  });
+
+  afterAll(async () => {
+    await ds.destroy();
+    await db.drop();
+  });
+
+  const cli = (databaseUrl: string, ...args: string[]) =>
+    spawnSync(process.execPath, [join(DIST, 'apps/cli/src/main.js'), 'audit', 'verify', ...args], {
+      env: { PATH: process.env.PATH, DATABASE_URL: databaseUrl },
+      encoding: 'utf8',
+    });
+
+  it('exits 0 and names the head on an intact chain', () => {
+    const run = cli(db.url);
+    expect(run.status).toBe(0);
+    expect(run.stdout).toMatch(/^audit chain intact: 3 records, head [0-9a-f]{64}\n$/);
+    const json = cli(db.url, '--json');
+    expect(JSON.parse(json.stdout)).toMatchObject({ ok: true, records: 3, headSeq: 3 });
+  });
+
+  it('exits 1 naming the record when a record was edited', async () => {
+    await ds.transaction(async (m) => {
+      await m.query('SET LOCAL session_replication_role = replica');
+      await m.query(`UPDATE audit_log SET subject = 'forged' WHERE seq = 2`);
+    });
+    const run = cli(db.url);
+    expect(run.status).toBe(1);
+    expect(run.stderr).toBe('audit chain broken at record 2: record 2 was modified after it was written\n');
+  });
+
+  it('exits 2 when the database cannot be reached or the URL is invalid', () => {
+    const unreachable = cli('postgres://postgres@127.0.0.1:1/nothing');
+    expect(unreachable.status).toBe(2);
+    expect(unreachable.stderr).toMatch(/^cannot connect to PostgreSQL/);
+    const invalid = cli('mysql://x');
+    expect(invalid.status).toBe(2);
+    expect(invalid.stderr).toMatch(/DATABASE_URL: must be a URL starting with postgres: or postgresql:/);
+  });
+});
