@@ -33,7 +33,12 @@ say() {
 if [ "${1:-}" = healthcheck ]; then
   # -e (read tpmEstablished) is a harmless control-channel command. The data channel is not probed:
   # swtpm serves one data connection at a time, so a probe would hang while the agent is connected.
-  exec swtpm_ioctl --tcp "127.0.0.1:$CTRL_PORT" -e >/dev/null
+  if [ "$BIND" = 0.0.0.0 ]; then
+    probe_host=127.0.0.1
+  else
+    probe_host="$BIND"
+  fi
+  exec swtpm_ioctl --tcp "$probe_host:$CTRL_PORT" -e >/dev/null
 fi
 if [ "$#" -gt 0 ]; then
   say "unknown argument: $1 (usage: entrypoint.sh [healthcheck])"
@@ -43,7 +48,7 @@ fi
 manufacture() {
   mkdir -p "$XDG_CONFIG_HOME" "$TPM_STATE" "$EK_CERTS" "$VENDOR_CA"
   # 'root' lets swtpm_setup write the per-user config files when running as root (tests, `docker run
-  # --user 0`); the image itself runs as the unprivileged swtpm user.
+  # --user 0`); the image itself runs as the unprivileged tss user.
   if [ "$(id -u)" -eq 0 ]; then
     create_flags=root,skip-if-exist
   else
@@ -55,7 +60,7 @@ manufacture() {
     --create-ek-cert --create-platform-cert --lock-nvram --overwrite \
     --pcr-banks "$PCR_BANKS" --write-ek-cert-files "$EK_CERTS"
   # The certificates (not the keys) of the "vendor" chain the EK certificates were issued under, for
-  # the operator to trust (rackseal vendor-ca add). The CA keys stay in swtpm_localca's directory.
+  # the operator to trust (`rackseal vendor-ca add`, once it exists). The CA keys stay in swtpm_localca's directory.
   cp "$XDG_CONFIG_HOME/var/lib/swtpm-localca/swtpm-localca-rootca-cert.pem" \
     "$XDG_CONFIG_HOME/var/lib/swtpm-localca/issuercert.pem" "$VENDOR_CA/"
   touch "$MANUFACTURED"

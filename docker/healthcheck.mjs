@@ -1,8 +1,7 @@
 // Container HEALTHCHECK of the control plane: GET /health/ready on the process's own PORT.
 // Exit 0 when it answers 200 (PostgreSQL and Redis reachable), 1 otherwise (503, refused, timeout).
 // Plain Node with no dependencies because the slim runtime image has no curl or wget.
-'use strict';
-const http = require('node:http');
+import http from 'node:http';
 
 const TIMEOUT_MS = 4000; // under the Dockerfile's HEALTHCHECK --timeout=5s, so we report, not docker
 
