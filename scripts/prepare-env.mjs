@@ -35,8 +35,15 @@ function ensureNpmDeps() {
     return;
   }
   say('installing npm dependencies (npm ci)');
-  if (!run('npm', ['ci', '--no-audit', '--no-fund'], { cwd: root })) {
-    fail('npm ci failed');
+  if (run('npm', ['ci', '--no-audit', '--no-fund'], { cwd: root })) {
+    return;
+  }
+  // npm ci refuses a lock file that lacks other platforms' optional binaries (@swc/core-darwin-*,
+  // ...), which a registry mirror serving only linux-x64 builds leaves out. `npm install --no-save`
+  // installs the same locked versions and leaves the lock file as it is.
+  say('npm ci refused the lock file; installing the locked versions with npm install --no-save');
+  if (!run('npm', ['install', '--no-save', '--no-audit', '--no-fund'], { cwd: root })) {
+    fail('npm install failed');
   }
 }
 

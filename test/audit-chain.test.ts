@@ -1,7 +1,7 @@
 import { AuditDetailsError, AuditLog, auditRecordHash, verifyAuditChain, type AuditEntry } from '@rackseal/audit';
 import { SystemClock } from '@rackseal/platform';
 import type { DataSource } from 'typeorm';
-import { createTestDatabase, openDataSource, type TestDatabase } from './support/database';
+import { asSuperuser, createTestDatabase, openDataSource, type TestDatabase } from './support/database';
 
 // Real PostgreSQL, real migrations: the append-only hash chain and its tamper detection.
 
@@ -13,14 +13,6 @@ const entry = (i: number, extra: Partial<AuditEntry> = {}): AuditEntry => ({
   details: { i, nested: { b: [1, 'two', null], a: true } },
   ...extra,
 });
-
-/** The tampering an attacker with database superuser rights could do: triggers off for this session. */
-async function asSuperuser(ds: DataSource, sql: string, params: unknown[] = []): Promise<void> {
-  await ds.transaction(async (m) => {
-    await m.query('SET LOCAL session_replication_role = replica');
-    await m.query(sql, params);
-  });
-}
 
 describe('audit log hash chain (PostgreSQL)', () => {
   let db: TestDatabase;

@@ -3,7 +3,7 @@ import { SystemClock } from '@rackseal/platform';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import type { DataSource } from 'typeorm';
-import { createTestDatabase, openDataSource, type TestDatabase } from './support/database';
+import { asSuperuser, createTestDatabase, openDataSource, type TestDatabase } from './support/database';
 import { DIST } from './support/processes';
 
 // `rackseal audit verify` reads the chain straight from PostgreSQL: 0 intact, 1 tampered, 2 unusable.
@@ -40,10 +40,7 @@ describe('rackseal audit verify', () => {
   });
 
   it('exits 1 naming the record when a record was edited', async () => {
-    await ds.transaction(async (m) => {
-      await m.query('SET LOCAL session_replication_role = replica');
-      await m.query(`UPDATE audit_log SET subject = 'forged' WHERE seq = 2`);
-    });
+    await asSuperuser(ds, `UPDATE audit_log SET subject = 'forged' WHERE seq = 2`);
     const run = cli(db.url);
     expect(run.status).toBe(1);
     expect(run.stderr).toBe('audit chain broken at record 2: record 2 was modified after it was written\n');

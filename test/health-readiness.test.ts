@@ -6,6 +6,7 @@ import { createTestQueuePrefix, type TestQueuePrefix } from './support/redis';
 import { PrivateRedis } from './support/redis-server';
 import { TcpProxy } from './support/tcp-proxy';
 import { testConfig } from './support/test-config';
+import { pollUntil } from './support/wait';
 
 interface Readiness {
   status: string;
@@ -49,16 +50,8 @@ describe('/health/ready follows PostgreSQL and Redis', () => {
     return { status: response.status, body: response.body as Readiness };
   }
 
-  /** Polls until readiness reaches `expected` (dependencies take a moment to be noticed). */
-  async function readinessBecomes(expected: number, timeoutMs = 20000): Promise<{ status: number; body: Readiness }> {
-    const deadline = Date.now() + timeoutMs;
-    let last = await ready();
-    while (last.status !== expected && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 200));
-      last = await ready();
-    }
-    return last;
-  }
+  /** Readiness once it reaches `expected` (dependencies take a moment to be noticed), else the last answer. */
+  const readinessBecomes = (expected: number) => pollUntil(ready, (r) => r.status === expected, 20000, 200);
 
   it('is ready while both answer', async () => {
     const { status, body } = await ready();

@@ -13,21 +13,12 @@ import { startApp, type RunningProcess } from './support/processes';
 import { createTestQueuePrefix, type TestQueuePrefix } from './support/redis';
 import { testServices } from './support/services';
 import { testConfig, testEnv } from './support/test-config';
+import { pollUntil } from './support/wait';
 
 @Injectable()
 class SecondVerifyHandler {
   @JobHandler('audit.verify-chain')
   async run(): Promise<void> {}
-}
-
-async function waitFor<T>(probe: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 30000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let value = await probe();
-  while (!done(value) && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 100));
-    value = await probe();
-  }
-  return value;
 }
 
 describe('worker', () => {
@@ -104,7 +95,7 @@ describe('worker', () => {
       const worker = startWorker();
       await ready(worker);
       const { id } = await producer.enqueue('audit.verify-chain', { requestId: randomUUID(), trigger: 'operator' });
-      const job = await waitFor(
+      const job = await pollUntil(
         () => queue.getJob(id),
         (j) => j?.finishedOn !== undefined,
       );
@@ -138,7 +129,7 @@ describe('worker', () => {
       // Written straight to Redis, bypassing the producer's validation: what a compromised or
       // outdated producer could leave there.
       const raw = await queue.add('audit.verify-chain', { trigger: 'rm -rf /' }, { attempts: 5 });
-      const job = await waitFor(
+      const job = await pollUntil(
         () => queue.getJob(raw.id!),
         (j) => j?.finishedOn !== undefined,
       );
@@ -167,13 +158,13 @@ describe('worker', () => {
 
     async function jobInFlight(): Promise<Job> {
       const { id } = await producer.enqueue('audit.verify-chain', { requestId: randomUUID(), trigger: 'operator' });
-      const active = await waitFor(
+      const active = await pollUntil(
         async () => ((await (await queue.getJob(id))?.getState()) ?? 'missing') as string,
         (s) => s === 'active',
       );
       expect(active).toBe('active');
       // The job's query is now queued behind our lock inside PostgreSQL.
-      await waitFor(
+      await pollUntil(
         async () =>
           ((await ds.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = $1`, [
             db.name,
@@ -218,7 +209,7 @@ describe('worker', () => {
       const second = startWorker({ WORKER_LOCK_MS: '2000' });
       await ready(second);
       await unblockAuditLog();
-      const finished = await waitFor(
+      const finished = await pollUntil(
         () => queue.getJob(job.id!),
         (j) => j?.finishedOn !== undefined,
       );

@@ -8,6 +8,7 @@ import { Queue } from 'bullmq';
 import IORedis from 'ioredis';
 import { Client } from 'pg';
 import { DIST, startApp, startControlPlane, type RunningProcess } from '../support/processes';
+import { pollUntil } from '../support/wait';
 
 /**
  * `npm run demo`: brings rackseal up against the real PostgreSQL and Redis and shows it working.
@@ -88,11 +89,7 @@ async function main(): Promise<number> {
 
     const { id } = await producer.enqueue('audit.verify-chain', { requestId: randomUUID(), trigger: 'operator' });
     const queue = new Queue('maintenance', { connection: queueConnection, prefix: config.redis.queuePrefix });
-    let job = await queue.getJob(id);
-    for (let i = 0; i < 150 && job?.finishedOn === undefined; i += 1) {
-      await new Promise((r) => setTimeout(r, 100));
-      job = await queue.getJob(id);
-    }
+    const job = await pollUntil(() => queue.getJob(id), (j) => j?.finishedOn !== undefined, 15000);
     const state = job === undefined ? 'missing' : await job.getState();
     await queue.close();
     out();

@@ -47,13 +47,18 @@ export async function openDataSource(url: string, poolSize = 5): Promise<DataSou
 }
 
 /**
- * Empties the audit chain between tests of one file, as only a superuser can: the append-only
- * triggers do not fire in replica mode.
+ * Runs SQL as a database superuser who switched the append-only triggers off (replica mode): the
+ * tampering the audit chain must detect, and the reset between tests that only such a user can do.
  */
-export async function resetAuditLog(ds: DataSource): Promise<void> {
+export async function asSuperuser(ds: DataSource, sql: string, params: unknown[] = []): Promise<void> {
   await ds.transaction(async (m) => {
     await m.query('SET LOCAL session_replication_role = replica');
-    await m.query('DELETE FROM audit_log');
-    await m.query(`UPDATE audit_chain_head SET seq = 0, hash = decode(repeat('00', 32), 'hex')`);
+    await m.query(sql, params);
   });
+}
+
+/** Empties the audit chain between tests of one file. */
+export async function resetAuditLog(ds: DataSource): Promise<void> {
+  await asSuperuser(ds, 'DELETE FROM audit_log');
+  await asSuperuser(ds, `UPDATE audit_chain_head SET seq = 0, hash = decode(repeat('00', 32), 'hex')`);
 }
