@@ -82,7 +82,7 @@ function ensureDebianPackages() {
   if (!run('apt-get', ['update', '-qq'], { env })) {
     fail('apt-get update failed');
   }
-  if (!run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { env })) {
+  if (!run('apt-get', ['install', '-y', '-qq', ...missing], { env })) {
     fail(`apt-get install ${missing.join(' ')} failed`);
   }
 }
