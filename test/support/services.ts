@@ -46,7 +46,7 @@ export async function redisAnswers(url: string): Promise<boolean> {
   }
 }
 
-function dockerAvailable(): boolean {
+export function dockerAvailable(): boolean {
   return spawnSync('docker', ['info'], { stdio: 'ignore', timeout: 10000 }).status === 0;
 }
 
@@ -62,13 +62,16 @@ export interface ResolvedServices {
  * otherwise testcontainers when a Docker engine is there, otherwise an error that says what to do.
  * Never a silent skip.
  */
-export async function resolveServices(env: NodeJS.ProcessEnv = process.env): Promise<ResolvedServices> {
+export async function resolveServices(
+  env: NodeJS.ProcessEnv = process.env,
+  hasDocker: () => boolean = dockerAvailable,
+): Promise<ResolvedServices> {
   let adminDatabaseUrl = adminUrlOf(env.DATABASE_URL || DEFAULT_DATABASE_URL);
   let redisUrl = env.REDIS_URL || DEFAULT_REDIS_URL;
   const stops: (() => Promise<unknown>)[] = [];
 
   const [pgUp, redisUp] = await Promise.all([postgresAnswers(adminDatabaseUrl), redisAnswers(redisUrl)]);
-  if ((!pgUp || !redisUp) && !dockerAvailable()) {
+  if ((!pgUp || !redisUp) && !hasDocker()) {
     const down = [!pgUp && `PostgreSQL (${new URL(adminDatabaseUrl).host})`, !redisUp && `Redis (${new URL(redisUrl).host})`]
       .filter(Boolean)
       .join(' and ');
