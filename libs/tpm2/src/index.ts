@@ -1,1 +1,6 @@
+export * from './codec';
 export * from './constants';
+export * from './hash-algorithms';
+export * from './structures/schemes';
+export * from './structures/tpmt-public';
+export * from './structures/tpmt-sym-def-object';
