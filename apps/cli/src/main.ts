@@ -2,6 +2,7 @@
 import 'reflect-metadata';
 import { Command, CommanderError } from 'commander';
 import { registerAuditVerify } from './commands/audit-verify.command';
+import { CliError } from './cli-error';
 import { EXIT } from './exit-codes';
 import { packageVersion } from './version';
 
@@ -23,6 +24,11 @@ async function main(): Promise<void> {
     if (error instanceof CommanderError) {
       // --help and --version end through here with code 0; usage mistakes with EXIT.usage.
       process.exitCode = error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+      return;
+    }
+    if (error instanceof CliError) {
+      process.stderr.write(`rackseal: ${error.message}\n`);
+      process.exitCode = error.exitCode;
       return;
     }
     process.stderr.write(`rackseal: ${(error as Error).message}\n`);

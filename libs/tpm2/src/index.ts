@@ -4,3 +4,4 @@ export * from './hash-algorithms';
 export * from './structures/schemes';
 export * from './structures/tpmt-public';
 export * from './structures/tpmt-sym-def-object';
+export * from './structures/tpml-pcr-selection';
