@@ -5,3 +5,7 @@ export * from './structures/schemes';
 export * from './structures/tpmt-public';
 export * from './structures/tpmt-sym-def-object';
 export * from './structures/tpml-pcr-selection';
+export * from './attributes';
+export * from './keys';
+export * from './names';
+export * from './templates';

@@ -1,0 +1,148 @@
+import type { KeyObject } from 'node:crypto';
+import { TPM_ALG_ID, TPM_ECC_CURVE, TPMA_OBJECT } from './constants';
+import { KeyConversionError, tpmtPublicFromKey, uniqueFromKey } from './keys';
+import { SCHEME_NULL } from './structures/schemes';
+import type { EccPublic, RsaPublic } from './structures/tpmt-public';
+
+const hex = (text: string) => Buffer.from(text, 'hex');
+
+/**
+ * TCG EK Credential Profile 2.0 §B.6 PolicyA (SHA-256): PolicySecret(TPM_RH_ENDORSEMENT), the EK
+ * authPolicy of the low-range templates: SHA256(SHA256(0^32 ‖ TPM_CC_PolicySecret ‖ 4000000B) ‖ '').
+ */
+export const EK_POLICY_A_SHA256 = hex('837197674484b3f81a90cc8d46a5d724fd52d76e06520b64f2a1da1b331469aa');
+
+/**
+ * TCG EK Credential Profile 2.0 §B.6 PolicyB (SHA-384) of the high-range templates: a PolicyOR
+ * that also admits the EK's own auth. Verified against swtpm 0.7.1's P-384 EK (0x81010016).
+ */
+export const EK_POLICY_B_SHA384 = hex(
+  'b26e7d28d11a50bc53d882bcf5fd3a1a074148bb35d3b4e4cb1c0ad9bde419cacb47ba09699646150f9fc000f3f80e12',
+);
+
+/** fixedTPM | fixedParent | sensitiveDataOrigin | adminWithPolicy | restricted | decrypt = 0x000300b2. */
+const EK_ATTRIBUTES_LOW =
+  TPMA_OBJECT.fixedTPM |
+  TPMA_OBJECT.fixedParent |
+  TPMA_OBJECT.sensitiveDataOrigin |
+  TPMA_OBJECT.adminWithPolicy |
+  TPMA_OBJECT.restricted |
+  TPMA_OBJECT.decrypt;
+
+/** The high-range templates also set userWithAuth (PolicyB admits it): 0x000300f2. */
+const EK_ATTRIBUTES_HIGH = EK_ATTRIBUTES_LOW | TPMA_OBJECT.userWithAuth;
+
+const AES_128_CFB = { algorithm: TPM_ALG_ID.TPM_ALG_AES, keyBits: 128, mode: TPM_ALG_ID.TPM_ALG_CFB };
+const AES_256_CFB = { algorithm: TPM_ALG_ID.TPM_ALG_AES, keyBits: 256, mode: TPM_ALG_ID.TPM_ALG_CFB };
+
+/** EK Credential Profile §B.3.3 Template L-1: RSA-2048, SHA-256, AES-128-CFB; unique = 256 zero bytes. */
+export const EK_TEMPLATE_RSA_L1: RsaPublic = {
+  type: TPM_ALG_ID.TPM_ALG_RSA,
+  nameAlg: TPM_ALG_ID.TPM_ALG_SHA256,
+  objectAttributes: EK_ATTRIBUTES_LOW,
+  authPolicy: EK_POLICY_A_SHA256,
+  parameters: { symmetric: AES_128_CFB, scheme: SCHEME_NULL, keyBits: 2048, exponent: 0 },
+  unique: Buffer.alloc(256),
+};
+
+/** EK Credential Profile §B.3.4 Template L-2: ECC NIST P-256, SHA-256, AES-128-CFB; unique = 32+32 zero bytes. */
+export const EK_TEMPLATE_ECC_L2: EccPublic = {
+  type: TPM_ALG_ID.TPM_ALG_ECC,
+  nameAlg: TPM_ALG_ID.TPM_ALG_SHA256,
+  objectAttributes: EK_ATTRIBUTES_LOW,
+  authPolicy: EK_POLICY_A_SHA256,
+  parameters: { symmetric: AES_128_CFB, scheme: SCHEME_NULL, curveID: TPM_ECC_CURVE.TPM_ECC_NIST_P256, kdf: SCHEME_NULL },
+  unique: { x: Buffer.alloc(32), y: Buffer.alloc(32) },
+};
+
+/** EK Credential Profile §B.4.5 Template H-3: ECC NIST P-384, SHA-384, AES-256-CFB; empty unique. */
+export const EK_TEMPLATE_ECC_P384_H3: EccPublic = {
+  type: TPM_ALG_ID.TPM_ALG_ECC,
+  nameAlg: TPM_ALG_ID.TPM_ALG_SHA384,
+  objectAttributes: EK_ATTRIBUTES_HIGH,
+  authPolicy: EK_POLICY_B_SHA384,
+  parameters: { symmetric: AES_256_CFB, scheme: SCHEME_NULL, curveID: TPM_ECC_CURVE.TPM_ECC_NIST_P384, kdf: SCHEME_NULL },
+  unique: { x: Buffer.alloc(0), y: Buffer.alloc(0) },
+};
+
+/**
+ * The EK's public area for an EK public key known only from its certificate or a PEM file, from
+ * the TCG template its algorithm implies (RSA-2048 → L-1, P-256 → L-2, P-384 → H-3). Server-side
+ * MakeCredential and import blobs only need its nameAlg and symmetric definition, which these fix.
+ */
+export function ekPublicFromKey(key: KeyObject): RsaPublic | EccPublic {
+  const unique = uniqueFromKey(key);
+  if (unique.type === 'rsa') {
+    if (unique.keyBits !== 2048) {
+      throw new KeyConversionError(`no default EK template for RSA-${unique.keyBits}`);
+    }
+    return tpmtPublicFromKey(key, EK_TEMPLATE_RSA_L1);
+  }
+  switch (unique.curveID) {
+    case TPM_ECC_CURVE.TPM_ECC_NIST_P256:
+      return tpmtPublicFromKey(key, EK_TEMPLATE_ECC_L2);
+    case TPM_ECC_CURVE.TPM_ECC_NIST_P384:
+      return tpmtPublicFromKey(key, EK_TEMPLATE_ECC_P384_H3);
+    default:
+      throw new KeyConversionError(`no default EK template for curve 0x${unique.curveID.toString(16)}`);
+  }
+}
+
+/** fixedTPM | fixedParent | sensitiveDataOrigin | userWithAuth | noDA | restricted | sign = 0x00050472. */
+export const AK_ATTRIBUTES =
+  TPMA_OBJECT.fixedTPM |
+  TPMA_OBJECT.fixedParent |
+  TPMA_OBJECT.sensitiveDataOrigin |
+  TPMA_OBJECT.userWithAuth |
+  TPMA_OBJECT.noDA |
+  TPMA_OBJECT.restricted |
+  TPMA_OBJECT.sign;
+
+/** Attestation key: RSA-2048 restricted signing, RSASSA-SHA256. */
+export const AK_TEMPLATE_RSA: RsaPublic = {
+  type: TPM_ALG_ID.TPM_ALG_RSA,
+  nameAlg: TPM_ALG_ID.TPM_ALG_SHA256,
+  objectAttributes: AK_ATTRIBUTES,
+  authPolicy: Buffer.alloc(0),
+  parameters: {
+    symmetric: { algorithm: TPM_ALG_ID.TPM_ALG_NULL },
+    scheme: { scheme: TPM_ALG_ID.TPM_ALG_RSASSA, hashAlg: TPM_ALG_ID.TPM_ALG_SHA256 },
+    keyBits: 2048,
+    exponent: 0,
+  },
+  unique: Buffer.alloc(0),
+};
+
+/** Attestation key: ECC P-256 restricted signing, ECDSA-SHA256. */
+export const AK_TEMPLATE_ECC: EccPublic = {
+  type: TPM_ALG_ID.TPM_ALG_ECC,
+  nameAlg: TPM_ALG_ID.TPM_ALG_SHA256,
+  objectAttributes: AK_ATTRIBUTES,
+  authPolicy: Buffer.alloc(0),
+  parameters: {
+    symmetric: { algorithm: TPM_ALG_ID.TPM_ALG_NULL },
+    scheme: { scheme: TPM_ALG_ID.TPM_ALG_ECDSA, hashAlg: TPM_ALG_ID.TPM_ALG_SHA256 },
+    curveID: TPM_ECC_CURVE.TPM_ECC_NIST_P256,
+    kdf: SCHEME_NULL,
+  },
+  unique: { x: Buffer.alloc(32), y: Buffer.alloc(32) },
+};
+
+/**
+ * The TPM-resident decrypt key secrets are wrapped to (DESIGN §2): RSA-2048, decrypt only, never
+ * leaves the TPM. Scheme NULL so TPM2_RSA_Decrypt names OAEP-SHA256 per call.
+ */
+export const CERTIFIED_DECRYPT_KEY_TEMPLATE: RsaPublic = {
+  type: TPM_ALG_ID.TPM_ALG_RSA,
+  nameAlg: TPM_ALG_ID.TPM_ALG_SHA256,
+  objectAttributes:
+    TPMA_OBJECT.fixedTPM |
+    TPMA_OBJECT.fixedParent |
+    TPMA_OBJECT.sensitiveDataOrigin |
+    TPMA_OBJECT.userWithAuth |
+    TPMA_OBJECT.noDA |
+    TPMA_OBJECT.decrypt,
+  authPolicy: Buffer.alloc(0),
+  parameters: { symmetric: { algorithm: TPM_ALG_ID.TPM_ALG_NULL }, scheme: SCHEME_NULL, keyBits: 2048, exponent: 0 },
+  unique: Buffer.alloc(0),
+};
