@@ -1,0 +1,31 @@
+import 'reflect-metadata';
+import { cpus, totalmem } from 'node:os';
+import { fuzzBench } from './fuzz.bench';
+
+/**
+ * `npm run bench [-- NAME…]`: runs the named benchmarks (all by default) and prints markdown to paste
+ * into bench/README.md, headed by the machine and date.
+ */
+const BENCHES: Record<string, () => Promise<string>> = {
+  fuzz: () => fuzzBench(),
+};
+
+async function main(): Promise<void> {
+  const wanted = process.argv.slice(2);
+  const names = wanted.length > 0 ? wanted : Object.keys(BENCHES);
+  const unknown = names.filter((n) => !(n in BENCHES));
+  if (unknown.length > 0) {
+    process.stderr.write(`unknown benchmark(s): ${unknown.join(', ')}; known: ${Object.keys(BENCHES).join(', ')}\n`);
+    process.exit(2);
+  }
+  const cpu = cpus()[0]?.model ?? 'unknown CPU';
+  process.stdout.write(`Machine: ${cpus().length} × ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}; ${new Date().toISOString().slice(0, 10)}\n\n`);
+  for (const name of names) {
+    process.stdout.write(`### ${name}\n\n${await BENCHES[name]!()}\n\n`);
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`bench failed: ${(error as Error).stack ?? String(error)}\n`);
+  process.exit(1);
+});
