@@ -1,12 +1,14 @@
 import 'reflect-metadata';
 import { cpus, totalmem } from 'node:os';
 import { fuzzBench } from './fuzz.bench';
+import { tpm2Bench } from './tpm2.bench';
 
 /**
  * `npm run bench [-- NAME…]`: runs the named benchmarks (all by default) and prints markdown to paste
  * into bench/README.md, headed by the machine and date.
  */
 const BENCHES: Record<string, () => Promise<string>> = {
+  tpm2: () => tpm2Bench(),
   fuzz: () => fuzzBench(),
 };
 

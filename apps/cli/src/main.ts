@@ -1,7 +1,10 @@
 #!/usr/bin/env node
-import 'reflect-metadata';
 import { Command, CommanderError } from 'commander';
 import { registerAuditVerify } from './commands/audit-verify.command';
+import { registerCredentialMake } from './commands/credential-make.command';
+import { registerSeal } from './commands/seal.command';
+import { registerQuoteVerify } from './commands/quote-verify.command';
+import { registerEventlogReplay } from './commands/eventlog-replay.command';
 import { CliError } from './cli-error';
 import { EXIT } from './exit-codes';
 import { packageVersion } from './version';
@@ -14,6 +17,10 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerAuditVerify(program);
+  registerCredentialMake(program);
+  registerSeal(program);
+  registerQuoteVerify(program);
+  registerEventlogReplay(program);
   return program;
 }
 

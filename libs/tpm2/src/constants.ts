@@ -128,6 +128,7 @@ export const TPM_CC = {
   TPM_CC_PolicyCommandCode: 0x0000016c,
   TPM_CC_PolicyPCR: 0x0000017f,
   TPM_CC_PolicyAuthorize: 0x0000016a,
+  TPM_CC_PolicyAuthorizeNV: 0x00000192,
   TPM_CC_PolicyGetDigest: 0x00000189,
   TPM_CC_StartAuthSession: 0x00000176,
   TPM_CC_FlushContext: 0x00000165,

@@ -1,0 +1,4 @@
+export * from './attestation';
+export * from './certify';
+export * from './quote';
+export * from './signature';
