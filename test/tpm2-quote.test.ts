@@ -392,7 +392,7 @@ describe('quote verification against tpm2_quote on swtpm', () => {
 
     it('unreadable or malformed inputs exit 2', () => {
       expect(cliVerify(q, { ak: join(work, 'missing.pub') })).toMatchObject({ status: 2 });
-      expect(cliVerify(q, { ak: q.msg }).stderr).toMatch(/^rackseal: --ak .* is not a TPM2B_PUBLIC, TPMT_PUBLIC or PEM public key: /);
+      expect(cliVerify(q, { ak: q.msg }).stderr).toMatch(/^rackseal: --ak .* is not a TPM2B_PUBLIC \(TPM2B_PUBLIC\.publicArea at offset 2: .*\), nor a TPMT_PUBLIC, PEM\/DER public key or certificate\n$/);
       expect(cliVerify(q, { sig: q.msg }).stderr).toMatch(/^rackseal: --sig .* is not a TPMT_SIGNATURE: TPMT_SIGNATURE.sigAlg at offset 0: /);
       expect(cliVerify(q, { nonce: 'xyz' })).toMatchObject({ status: 2, stderr: 'rackseal: --nonce must be an even number of hex digits\n' });
       expect(cliVerify(q, { selection: 'sha256:zero' })).toMatchObject({ status: 2 });

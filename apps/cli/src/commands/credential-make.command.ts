@@ -7,7 +7,7 @@ import {
 } from '@rackseal/tpm2';
 import type { Command } from 'commander';
 import { CliError } from '../cli-error';
-import { readEkPublic } from '../ek-public-input';
+import { readEkPublic } from '../public-key-input';
 import { parseHexOption, readInput, writeOutput } from '../input-files';
 
 interface CredentialMakeOptions {

@@ -1,4 +1,3 @@
-import { createPublicKey } from 'node:crypto';
 import {
   algName,
   formatPcrSelection,
@@ -11,15 +10,14 @@ import {
   TpmParseError,
   type TPML_PCR_SELECTION,
   type TPMT_SIGNATURE,
-  unmarshalTpm2bPublic,
   unmarshalTpmsAttest,
-  unmarshalTpmtPublic,
   unmarshalTpmtSignature,
   verifyQuote,
   type VerifiedQuote,
 } from '@rackseal/tpm2';
 import type { Command } from 'commander';
 import { CliError } from '../cli-error';
+import { readPublicInput } from '../public-key-input';
 import { parseHexOption, readInput } from '../input-files';
 
 interface QuoteVerifyOptions {
@@ -100,25 +98,14 @@ interface AkInput {
 }
 
 function readAk(path: string): AkInput {
-  const bytes = readInput(path, '--ak');
-  if (bytes.subarray(0, 11).toString('latin1') === '-----BEGIN ') {
-    try {
-      const key = createPublicKey(bytes);
-      if (key.asymmetricKeyType !== 'rsa' && key.asymmetricKeyType !== 'ec') {
-        throw new Error(`a ${key.asymmetricKeyType ?? 'non-asymmetric'} key cannot be an AK`);
-      }
-      return { key, checked: false };
-    } catch (error) {
-      throw CliError.usage(`--ak ${JSON.stringify(path)} is not a usable PEM public key: ${(error as Error).message}`);
-    }
+  const input = readPublicInput(path, '--ak');
+  if (input.kind === 'public-area') {
+    return { key: input.public, checked: true, name: objectName(input.public) };
   }
-  // TPM2B_PUBLIC when its size prefix covers the rest of the file, else a bare TPMT_PUBLIC.
-  const sized = bytes.length >= 2 && bytes.readUInt16BE(0) === bytes.length - 2;
-  const pub = parseOrUsage(
-    () => (sized ? unmarshalTpm2bPublic(bytes) : unmarshalTpmtPublic(bytes)),
-    `--ak ${JSON.stringify(path)} is not a TPM2B_PUBLIC, TPMT_PUBLIC or PEM public key`,
-  );
-  return { key: pub, checked: true, name: objectName(pub) };
+  if (input.key.asymmetricKeyType !== 'rsa' && input.key.asymmetricKeyType !== 'ec') {
+    throw CliError.usage(`--ak ${JSON.stringify(path)}: a ${input.key.asymmetricKeyType ?? 'non-asymmetric'} key cannot be an AK`);
+  }
+  return { key: input.key, checked: false };
 }
 
 function readSelection(text: string): TPML_PCR_SELECTION {

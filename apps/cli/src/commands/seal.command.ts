@@ -13,7 +13,7 @@ import {
 import type { Command } from 'commander';
 import { join } from 'node:path';
 import { CliError } from '../cli-error';
-import { readEkPublic } from '../ek-public-input';
+import { readEkPublic } from '../public-key-input';
 import { ensureDirectory, readInput, writeOutput } from '../input-files';
 
 interface SealOptions {

@@ -1,15 +1,16 @@
 import { createPublicKey, type KeyObject, X509Certificate } from 'node:crypto';
-import { ekPublicFromKey, KeyConversionError, type ParsedPublic, type TPMT_PUBLIC, TpmParseError, unmarshalTpm2bPublic } from '@rackseal/tpm2';
+import { ekPublicFromKey, KeyConversionError, type ParsedPublic, type TPMT_PUBLIC, TpmParseError, unmarshalTpm2bPublic, unmarshalTpmtPublic } from '@rackseal/tpm2';
 import { CliError } from './cli-error';
 import { readInput } from './input-files';
 
 /**
  * A TPM key given on the command line, in whichever form the operator has it:
- * - `tpm2b-public`: a TPM2B_PUBLIC file (`tpm2_readpublic -o`, `tpm2_createak -u`), the exact public area;
+ * - `public-area`: a TPM2B_PUBLIC file (`tpm2_readpublic -o`, `tpm2_createak -u`) or a bare
+ *   TPMT_PUBLIC (as go-attestation stores AKs): the exact public area, attributes included;
  * - `key`: a PEM or DER public key (SPKI) or X.509 certificate (an EK certificate), only the key.
  */
 export type PublicInput =
-  | { readonly kind: 'tpm2b-public'; readonly public: ParsedPublic }
+  | { readonly kind: 'public-area'; readonly public: ParsedPublic }
   | { readonly kind: 'key'; readonly key: KeyObject; readonly certificate?: X509Certificate };
 
 // Anywhere in the file: `openssl x509 -text` output puts the dump before the PEM block, and OpenSSL skips it.
@@ -43,12 +44,17 @@ export function readPublicInput(path: string, flag: string): PublicInput {
   }
   let parseError: TpmParseError;
   try {
-    return { kind: 'tpm2b-public', public: unmarshalTpm2bPublic(bytes) };
+    return { kind: 'public-area', public: unmarshalTpm2bPublic(bytes) };
   } catch (error) {
     if (!(error instanceof TpmParseError)) {
       throw error;
     }
     parseError = error;
+  }
+  try {
+    return { kind: 'public-area', public: unmarshalTpmtPublic(bytes) };
+  } catch {
+    // not a bare TPMT_PUBLIC either
   }
   // DER: a certificate, or a bare SubjectPublicKeyInfo.
   try {
@@ -63,7 +69,7 @@ export function readPublicInput(path: string, flag: string): PublicInput {
     // not an SPKI either
   }
   throw CliError.usage(
-    `${flag} ${JSON.stringify(path)} is not a TPM2B_PUBLIC (${parseError.message}), nor a PEM/DER public key or certificate`,
+    `${flag} ${JSON.stringify(path)} is not a TPM2B_PUBLIC (${parseError.message}), nor a TPMT_PUBLIC, PEM/DER public key or certificate`,
   );
 }
 
@@ -74,7 +80,7 @@ export function readPublicInput(path: string, flag: string): PublicInput {
  */
 export function readEkPublic(path: string, flag = '--ek'): TPMT_PUBLIC {
   const input = readPublicInput(path, flag);
-  if (input.kind === 'tpm2b-public') {
+  if (input.kind === 'public-area') {
     return input.public;
   }
   try {
