@@ -31,3 +31,4 @@ export * from './policy/policy-commands';
 export * from './policy/policy-digest';
 export * from './policy/ek-policies';
 export * from './eventlog';
+export * from './client';
