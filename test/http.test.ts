@@ -17,6 +17,7 @@ import { Test } from '@nestjs/testing';
 import { IsInt, IsString, Length, Max, Min } from 'class-validator';
 import { Logger } from 'nestjs-pino';
 import request from 'supertest';
+import { Public } from '../apps/control-plane/src/auth/auth.decorators';
 import { ControlPlaneModule } from '../apps/control-plane/src/control-plane.module';
 import { configureHttpApp } from '../apps/control-plane/src/http/configure-http-app';
 import { createTestDatabase, type TestDatabase } from './support/database';
@@ -36,6 +37,8 @@ class EchoDto {
   count: number;
 }
 
+// Public: this suite is about validation and error shapes, not authentication (test/operator-api.test.ts).
+@Public()
 @Controller('test')
 class ProbeController {
   @Post('echo')

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { registerAuditVerify } from './commands/audit-verify.command';
+import { registerTokenCreate } from './commands/token-create.command';
 import { registerCredentialMake } from './commands/credential-make.command';
 import { registerSeal } from './commands/seal.command';
 import { registerQuoteVerify } from './commands/quote-verify.command';
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerAuditVerify(program);
+  registerTokenCreate(program);
   registerCredentialMake(program);
   registerSeal(program);
   registerQuoteVerify(program);

@@ -1,0 +1,44 @@
+import { type CanActivate, type ExecutionContext, ForbiddenException, Injectable, UnauthorizedException } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { ApiTokens, grants, type Scope, type TokenPrincipal } from '@rackseal/api-tokens';
+import type { Request, Response } from 'express';
+import { PUBLIC_ROUTE, REQUIRED_SCOPE } from './auth.decorators';
+
+/**
+ * Every route needs `Authorization: Bearer <token>` unless marked @Public(). 401 when the token is
+ * missing, malformed, unknown or revoked (one message for all, so probing learns nothing); 403 naming
+ * the scope when the token is valid but not allowed.
+ */
+@Injectable()
+export class BearerAuthGuard implements CanActivate {
+  constructor(
+    private readonly reflector: Reflector,
+    private readonly tokens: ApiTokens,
+  ) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    const targets = [context.getHandler(), context.getClass()];
+    if (this.reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, targets) === true) {
+      return true;
+    }
+    const http = context.switchToHttp();
+    const request = http.getRequest<Request & { principal?: TokenPrincipal }>();
+    const header = request.headers.authorization ?? '';
+    const match = /^Bearer (\S+)$/.exec(header);
+    const principal = match === null ? undefined : await this.tokens.authenticate(match[1]!);
+    if (principal === undefined) {
+      http.getResponse<Response>().setHeader('WWW-Authenticate', 'Bearer realm="rackseal"');
+      throw new UnauthorizedException('a valid operator token is required (Authorization: Bearer rks_…)');
+    }
+    const scope = this.reflector.getAllAndOverride<Scope | undefined>(REQUIRED_SCOPE, targets);
+    if (scope === undefined) {
+      // A route without a declared scope is a programming error; refuse rather than allow.
+      throw new ForbiddenException('this operation declares no scope; only tokens with a scope may call it');
+    }
+    if (!grants(principal.scopes, scope)) {
+      throw new ForbiddenException(`this token lacks the "${scope}" scope`);
+    }
+    request.principal = principal;
+    return true;
+  }
+}

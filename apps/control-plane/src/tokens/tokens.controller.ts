@@ -1,0 +1,36 @@
+import { Body, Controller, Delete, Get, HttpCode, NotFoundException, Param, ParseUUIDPipe, Post } from '@nestjs/common';
+import { ApiBearerAuth, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { ApiTokens, type TokenPrincipal } from '@rackseal/api-tokens';
+import { actorOf, Principal, RequireScope } from '../auth/auth.decorators';
+import { CreateTokenDto, IssuedTokenDto, TokenSummaryDto } from './token.dto';
+
+/** Operator tokens: issue (shown once), list, revoke. Admin only; every change is audited. */
+@ApiTags('tokens')
+@ApiBearerAuth()
+@RequireScope('admin')
+@Controller('v1/tokens')
+export class TokensController {
+  constructor(private readonly tokens: ApiTokens) {}
+
+  @Post()
+  @ApiCreatedResponse({ type: IssuedTokenDto })
+  async create(@Body() body: CreateTokenDto, @Principal() principal: TokenPrincipal): Promise<IssuedTokenDto> {
+    const issued = await this.tokens.issue(body.name, body.scopes, actorOf(principal));
+    return { ...issued, scopes: [...issued.scopes] };
+  }
+
+  @Get()
+  @ApiOkResponse({ type: TokenSummaryDto, isArray: true })
+  list(): Promise<TokenSummaryDto[]> {
+    return this.tokens.list();
+  }
+
+  @Delete(':id')
+  @HttpCode(204)
+  @ApiNoContentResponse()
+  async revoke(@Param('id', new ParseUUIDPipe()) id: string, @Principal() principal: TokenPrincipal): Promise<void> {
+    if (!(await this.tokens.revoke(id, actorOf(principal)))) {
+      throw new NotFoundException(`no active token ${id}`);
+    }
+  }
+}
