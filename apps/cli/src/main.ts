@@ -6,6 +6,8 @@ import { registerCredentialMake } from './commands/credential-make.command';
 import { registerSeal } from './commands/seal.command';
 import { registerQuoteVerify } from './commands/quote-verify.command';
 import { registerEventlogReplay } from './commands/eventlog-replay.command';
+import { registerEkInspect } from './commands/ek-inspect.command';
+import { registerEkVerify } from './commands/ek-verify.command';
 import { CliError } from './cli-error';
 import { EXIT } from './exit-codes';
 import { packageVersion } from './version';
@@ -23,6 +25,8 @@ export function buildProgram(): Command {
   registerSeal(program);
   registerQuoteVerify(program);
   registerEventlogReplay(program);
+  registerEkInspect(program);
+  registerEkVerify(program);
   return program;
 }
 
