@@ -36,3 +36,4 @@ describe('object attribute predicates', () => {
     expect(checkCertifiedKeyAttributes(AK_TEMPLATE_ECC)).toMatchObject({ ok: false, attribute: 'type' });
   });
 });
+

@@ -134,5 +134,10 @@ export function ekPubHash(source: KeyObject | X509Certificate | TPMT_PUBLIC): st
   } else {
     key = source as KeyObject;
   }
+  if (key.asymmetricKeyType === 'ec') {
+    // OpenSSL re-exports a compressed EC point compressed; a TPM's TPMT_PUBLIC yields an
+    // uncompressed one. A JWK round trip makes every form of the same key hash alike.
+    key = createPublicKey({ key: key.export({ format: 'jwk' }), format: 'jwk' });
+  }
   return createHash('sha256').update(key.export({ type: 'spki', format: 'der' })).digest('hex');
 }
