@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { cpus, totalmem } from 'node:os';
 import { fuzzBench } from './fuzz.bench';
 import { tpm2Bench } from './tpm2.bench';
+import { tpm2ClientBench } from './tpm2-client.bench';
 
 /**
  * `npm run bench [-- NAME…]`: runs the named benchmarks (all by default) and prints markdown to paste
@@ -9,6 +10,7 @@ import { tpm2Bench } from './tpm2.bench';
  */
 const BENCHES: Record<string, () => Promise<string>> = {
   tpm2: () => tpm2Bench(),
+  'tpm2-client': () => tpm2ClientBench(),
   fuzz: () => fuzzBench(),
 };
 

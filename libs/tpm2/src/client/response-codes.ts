@@ -98,9 +98,10 @@ const WARN: Readonly<Record<number, [string, string]>> = {
   0x923: ['TPM_RC_NV_UNAVAILABLE', 'the command may require writing of NV and NV is not currently accessible'],
 };
 
+const ORDINALS = ['1st', '2nd', '3rd', '4th', '5th', '6th', '7th'];
 for (let i = 0; i <= 6; i += 1) {
-  (WARN as Record<number, [string, string]>)[0x910 + i] = [`TPM_RC_REFERENCE_H${i}`, `the ${i + 1}th handle in the handle area references a transient object or session that is not loaded`];
-  (WARN as Record<number, [string, string]>)[0x918 + i] = [`TPM_RC_REFERENCE_S${i}`, `the ${i + 1}th authorization session handle references a session that is not loaded`];
+  (WARN as Record<number, [string, string]>)[0x910 + i] = [`TPM_RC_REFERENCE_H${i}`, `the ${ORDINALS[i]} handle in the handle area references a transient object or session that is not loaded`];
+  (WARN as Record<number, [string, string]>)[0x918 + i] = [`TPM_RC_REFERENCE_S${i}`, `the ${ORDINALS[i]} authorization session handle references a session that is not loaded`];
 }
 
 export type RcPosition =

@@ -1,0 +1,50 @@
+import {
+  openTransport,
+  TpmAnswerError,
+  TpmClient,
+  TpmDeviceSyntaxError,
+  TpmError,
+  TpmParseError,
+  TpmTransportError,
+} from '@rackseal/tpm2';
+import { CliError } from '../../cli/src/cli-error';
+
+/** DESIGN §4: the kernel resource manager, which flushes what a crashed agent leaves behind. */
+export const DEFAULT_TPM_DEVICE = '/dev/tpmrm0';
+
+/**
+ * How TPM failures leave a `rackseal-agent tpm …` command (DESIGN §3 exit codes):
+ * - the TPM refused (TpmError: its response code and the handle/session/parameter it blames), or
+ *   answered but cannot give what was asked (TpmAnswerError): exit 1;
+ * - the device is missing, busy, unreachable, timed out or answered bytes that are not a TPM
+ *   response (TpmTransportError, TpmParseError), or the --tpm argument names no device: exit 2.
+ */
+export function tpmCliError(error: unknown): unknown {
+  if (error instanceof TpmError || error instanceof TpmAnswerError) {
+    return CliError.invalid(error.message);
+  }
+  if (error instanceof TpmTransportError || error instanceof TpmDeviceSyntaxError) {
+    return CliError.usage(error.message);
+  }
+  if (error instanceof TpmParseError) {
+    return CliError.usage(`the TPM's answer does not parse: ${error.message}`);
+  }
+  return error;
+}
+
+/** Opens --tpm, runs `work` with a client, and always closes the device (which frees /dev/tpmrm0's objects). */
+export async function withTpmDevice<T>(device: string, work: (client: TpmClient) => Promise<T>): Promise<T> {
+  let client: TpmClient;
+  try {
+    client = new TpmClient(await openTransport(device));
+  } catch (error) {
+    throw tpmCliError(error);
+  }
+  try {
+    return await work(client);
+  } catch (error) {
+    throw tpmCliError(error);
+  } finally {
+    await client.close().catch(() => undefined);
+  }
+}

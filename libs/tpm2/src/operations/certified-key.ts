@@ -1,0 +1,91 @@
+import { TPM_ALG_ID } from '../constants';
+import { passwordAuth } from '../client/session-auth';
+import { type SignedAttestation, tpm2Certify, tpm2RsaDecrypt } from '../commands/keys-and-attestation';
+import { tpm2Create, tpm2Load } from '../commands/objects';
+import { CERTIFIED_DECRYPT_KEY_TEMPLATE } from '../templates';
+import type { TPM2B_PRIVATE } from '../structures/tpm2b-private';
+import type { RsaPublic } from '../structures/tpmt-public';
+import type { KeyBlob } from './key-blob';
+import type { LoadedObject } from './loaded-object';
+import { getStoragePrimary, type StoragePrimaryOptions } from './storage-primary';
+import type { TpmScope } from './tpm-scope';
+
+export interface CertifiedDecryptKey extends LoadedObject {
+  readonly private: TPM2B_PRIVATE;
+  /** TPM2_Certify by the AK over the caller's nonce: attest.raw and signatureBytes go to the server. */
+  readonly certification: SignedAttestation;
+  /** To keep in the state dir; later boots loadKeyBlob it under the re-derived (or persisted) SRK. */
+  readonly blob: KeyBlob;
+}
+
+export interface CertifiedDecryptKeyOptions extends StoragePrimaryOptions {
+  readonly template?: RsaPublic;
+  readonly akAuth?: Buffer;
+}
+
+/**
+ * The TPM-resident decrypt key of DESIGN §2 (CERTIFIED_DECRYPT_KEY_TEMPLATE: RSA-2048, decrypt,
+ * fixedTPM/fixedParent/sensitiveDataOrigin, neither sign nor restricted) created under the storage
+ * primary and certified by the AK (TPM2_Certify, Part 3 §18.2) over `qualifyingData`. The storage
+ * primary is flushed again before this returns; the key stays loaded in `scope`.
+ */
+export async function createCertifiedDecryptKey(
+  scope: TpmScope,
+  ak: LoadedObject,
+  qualifyingData: Buffer,
+  options: CertifiedDecryptKeyOptions = {},
+): Promise<CertifiedDecryptKey> {
+  const client = scope.client;
+  const template = options.template ?? CERTIFIED_DECRYPT_KEY_TEMPLATE;
+  const key = await scope.nested(async (inner) => {
+    const srk = await getStoragePrimary(inner, options);
+    // The SRK is userWithAuth with an empty authValue: a password session authorizes it.
+    const created = await tpm2Create(client, srk.handle, passwordAuth(), template);
+    const loaded = await tpm2Load(client, srk.handle, passwordAuth(), created.outPrivate, created.outPublic);
+    scope.track(loaded.objectHandle);
+    return { created, loaded, parent: srk.descriptor };
+  });
+  const certification = await tpm2Certify(
+    client,
+    { handle: key.loaded.objectHandle, auth: passwordAuth() },
+    { handle: ak.handle, auth: passwordAuth(options.akAuth) },
+    qualifyingData,
+  );
+  return {
+    handle: key.loaded.objectHandle,
+    public: key.created.outPublic,
+    name: key.loaded.name,
+    private: key.created.outPrivate,
+    certification,
+    blob: { parent: key.parent, public: key.created.outPublic, private: key.created.outPrivate },
+  };
+}
+
+/** An OAEP label TPM2_RSA_Decrypt would refuse: it must be empty or end in 0x00. */
+export class OaepLabelError extends Error {
+  constructor(readonly label: Buffer) {
+    super(`the TPM takes only NUL-terminated OAEP labels; ${JSON.stringify(label.toString('latin1'))} does not end in 0x00 (encrypt with the terminator included)`);
+    this.name = 'OaepLabelError';
+  }
+}
+
+/**
+ * TPM2_RSA_Decrypt (Part 3 §14.3) with RSAES-OAEP, MGF1 and label hash = `hashAlg` (SHA-256 by
+ * default), as node:crypto's publicEncrypt({ oaepHash, oaepLabel }) makes it. The TPM only takes
+ * a label that ends in a 0x00 octet (an empty one, or a NUL-terminated string), so encrypt with
+ * that exact label, terminator included.
+ */
+export async function rsaOaepDecrypt(
+  scope: TpmScope,
+  key: LoadedObject,
+  cipherText: Buffer,
+  label: Buffer,
+  options: { readonly hashAlg?: number; readonly keyAuth?: Buffer } = {},
+): Promise<Buffer> {
+  if (label.length > 0 && label[label.length - 1] !== 0) {
+    // The TPM would answer TPM_RC_VALUE on parameter 3; say what is wrong instead.
+    throw new OaepLabelError(label);
+  }
+  const scheme = { scheme: TPM_ALG_ID.TPM_ALG_OAEP, hashAlg: options.hashAlg ?? TPM_ALG_ID.TPM_ALG_SHA256 };
+  return tpm2RsaDecrypt(scope.client, key.handle, passwordAuth(options.keyAuth), cipherText, scheme, label);
+}
