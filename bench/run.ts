@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { cpus, totalmem } from 'node:os';
 import { fuzzBench } from './fuzz.bench';
+import { inventoryImportBench } from './inventory-import.bench';
 import { tpm2Bench } from './tpm2.bench';
 import { tpm2ClientBench } from './tpm2-client.bench';
 
@@ -12,6 +13,7 @@ const BENCHES: Record<string, () => Promise<string>> = {
   tpm2: () => tpm2Bench(),
   'tpm2-client': () => tpm2ClientBench(),
   fuzz: () => fuzzBench(),
+  'inventory-import': () => inventoryImportBench(),
 };
 
 async function main(): Promise<void> {

@@ -8,6 +8,8 @@ import { registerQuoteVerify } from './commands/quote-verify.command';
 import { registerEventlogReplay } from './commands/eventlog-replay.command';
 import { registerEkInspect } from './commands/ek-inspect.command';
 import { registerEkVerify } from './commands/ek-verify.command';
+import { registerVendorCa } from './commands/vendor-ca.command';
+import { registerInventory } from './commands/inventory.command';
 import { CliError } from './cli-error';
 import { EXIT } from './exit-codes';
 import { packageVersion } from './version';
@@ -27,6 +29,8 @@ export function buildProgram(): Command {
   registerEventlogReplay(program);
   registerEkInspect(program);
   registerEkVerify(program);
+  registerVendorCa(program);
+  registerInventory(program);
   return program;
 }
 

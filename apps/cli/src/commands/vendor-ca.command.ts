@@ -1,0 +1,189 @@
+import { readdirSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import type { Command } from 'commander';
+import { CliError } from '../cli-error';
+import { EXIT } from '../exit-codes';
+import { readInput } from '../input-files';
+import { ServerClient, type ServerOptions, withServerOptions } from '../server-client';
+
+interface AddResult {
+  status: 'added' | 'duplicate' | 'rejected';
+  source: string | null;
+  position: number;
+  fingerprint: string;
+  subject: string;
+  kind?: string;
+  anchor?: boolean;
+  enabled?: boolean;
+  reason?: string;
+  message?: string;
+  chain?: { ok: boolean; anchor?: string; reason?: string; message?: string };
+}
+
+interface AddResponse {
+  added: number;
+  duplicate: number;
+  rejected: number;
+  results: AddResult[];
+}
+
+interface VendorCa {
+  fingerprint: string;
+  subject: string;
+  kind: string;
+  anchor: boolean;
+  enabled: boolean;
+  notAfter: string;
+  source: string | null;
+}
+
+/** Per request: well under the server's 1 MB JSON body limit and its 200-file cap. */
+const BATCH_BYTES = 600 * 1024;
+const BATCH_FILES = 200;
+/** A CA certificate is a few KB; anything this large is not one (the server caps a file at 64 KiB of text). */
+const MAX_FILE_BYTES = 48 * 1024;
+
+/**
+ * `rackseal vendor-ca add|list|disable|enable` (DESIGN §3): server commands for the trusted TPM
+ * vendor CAs. `add` uploads files and directories (not recursive, no dotfiles) of PEM/DER
+ * certificates. Exit 0 when every certificate was added or was already there, 1 when any was
+ * rejected (not a CA), 2 for usage, unreadable files, a refused request or an unreachable server.
+ */
+export function registerVendorCa(program: Command): void {
+  const vendorCa = program.command('vendor-ca').description('trusted TPM vendor CAs on the control plane (server commands)');
+
+  withServerOptions(
+    vendorCa
+      .command('add')
+      .description('upload vendor CA certificates: files or directories of PEM/DER')
+      .argument('<paths...>', 'certificate files (DER, PEM, PEM bundles) or directories of them')
+      .option('--anchor', 'pin the uploaded intermediates as trust anchors (vendor roots cross-signed by a CA you do not have)')
+      .option('--json', 'print the server\'s per-certificate results as JSON'),
+  ).action(async (paths: string[], options: ServerOptions & { anchor?: boolean; json?: boolean }) => {
+    const client = ServerClient.fromOptions(options);
+    const files = paths.flatMap((path) => certificateFiles(path)).map((path) => {
+      const bytes = readInput(path, 'certificate file');
+      if (bytes.length > MAX_FILE_BYTES) {
+        throw CliError.usage(`${JSON.stringify(path)} is ${bytes.length} bytes: too large for a CA certificate (at most ${MAX_FILE_BYTES})`);
+      }
+      return { name: basename(path), content: bytes.toString('base64') };
+    });
+    const total: AddResponse = { added: 0, duplicate: 0, rejected: 0, results: [] };
+    for (const batch of batches(files)) {
+      const { body } = await client.post<AddResponse>('v1/vendor-cas', { files: batch, ...(options.anchor === true ? { anchor: true } : {}) });
+      total.added += body.added;
+      total.duplicate += body.duplicate;
+      total.rejected += body.rejected;
+      total.results.push(...body.results);
+    }
+    process.stdout.write(options.json === true ? `${JSON.stringify(total)}\n` : addTable(total));
+    if (total.rejected > 0) {
+      process.exitCode = EXIT.invalid;
+    }
+  });
+
+  withServerOptions(
+    vendorCa
+      .command('list')
+      .description('list trusted vendor CAs')
+      .option('--all', 'include disabled CAs')
+      .option('--json', 'machine-readable output'),
+  ).action(async (options: ServerOptions & { all?: boolean; json?: boolean }) => {
+    const client = ServerClient.fromOptions(options);
+    const { body } = await client.get<VendorCa[]>('v1/vendor-cas', { query: { includeDisabled: options.all === true ? 'true' : undefined } });
+    process.stdout.write(options.json === true ? `${JSON.stringify(body)}\n` : listTable(body));
+  });
+
+  for (const [name, description] of [
+    ['disable', 'disable a vendor CA: no chain may use it any more (it stays listed with --all)'],
+    ['enable', 'enable a disabled vendor CA again'],
+  ] as const) {
+    withServerOptions(
+      vendorCa
+        .command(name)
+        .description(description)
+        .argument('<fingerprint>', 'SHA-256 fingerprint (64 hex digits, colons allowed) as shown by `vendor-ca list`')
+        .option('--json', 'machine-readable output'),
+    ).action(async (fingerprint: string, options: ServerOptions & { json?: boolean }) => {
+      const client = ServerClient.fromOptions(options);
+      const path = `v1/vendor-cas/${encodeURIComponent(fingerprint)}`;
+      const { body } = name === 'disable' ? await client.delete<{ changed: boolean; ca: VendorCa }>(path) : await client.post<{ changed: boolean; ca: VendorCa }>(`${path}/enable`, undefined);
+      if (options.json === true) {
+        process.stdout.write(`${JSON.stringify(body)}\n`);
+        return;
+      }
+      const state = name === 'disable' ? 'disabled' : 'enabled';
+      process.stdout.write(`${body.changed ? state : `already ${state}`}: ${body.ca.fingerprint} ${body.ca.kind} "${body.ca.subject}"\n`);
+    });
+  }
+}
+
+/** The files a PATH stands for: the file itself, or the directory's regular files (not recursive, no dotfiles), sorted. */
+function certificateFiles(path: string): string[] {
+  let isDirectory: boolean;
+  try {
+    isDirectory = statSync(path).isDirectory();
+  } catch (error) {
+    throw CliError.usage(`cannot read ${JSON.stringify(path)}: ${(error as NodeJS.ErrnoException).code ?? 'unreadable'}`);
+  }
+  if (!isDirectory) {
+    return [path];
+  }
+  const files = readdirSync(path)
+    .filter((name) => !name.startsWith('.'))
+    .sort()
+    .map((name) => join(path, name))
+    .filter((p) => statSync(p, { throwIfNoEntry: false })?.isFile() === true);
+  if (files.length === 0) {
+    throw CliError.usage(`${JSON.stringify(path)} is an empty directory`);
+  }
+  return files;
+}
+
+function batches<T extends { content: string }>(files: T[]): T[][] {
+  const out: T[][] = [];
+  let current: T[] = [];
+  let size = 0;
+  for (const file of files) {
+    if (current.length > 0 && (current.length >= BATCH_FILES || size + file.content.length > BATCH_BYTES)) {
+      out.push(current);
+      current = [];
+      size = 0;
+    }
+    current.push(file);
+    size += file.content.length;
+  }
+  if (current.length > 0) {
+    out.push(current);
+  }
+  return out;
+}
+
+function addTable(total: AddResponse): string {
+  const lines = total.results.map((r) => {
+    const where = `${r.source ?? '-'}${r.position > 1 ? `#${r.position}` : ''}`;
+    let note = '';
+    if (r.status === 'rejected') {
+      note = `${r.reason ?? ''}: ${r.message ?? ''}`;
+    } else if (r.chain !== undefined) {
+      note = r.chain.ok ? `chains to "${r.chain.anchor ?? ''}"` : `does not chain yet (${r.chain.reason ?? ''})`;
+    } else if (r.anchor === true) {
+      note = 'anchor';
+    }
+    if (r.enabled === false) {
+      note = `${note} (disabled)`.trim();
+    }
+    return `${r.status.padEnd(9)} ${(r.kind ?? '-').padEnd(12)} ${r.fingerprint.slice(0, 16)}  ${where.padEnd(28)} ${r.subject === '' ? '(no subject)' : r.subject}${note === '' ? '' : `  [${note}]`}`;
+  });
+  lines.push(`${total.results.length} certificates: ${total.added} added, ${total.duplicate} duplicate, ${total.rejected} rejected`);
+  return `${lines.join('\n')}\n`;
+}
+
+function listTable(cas: VendorCa[]): string {
+  const lines = cas.map((ca) => {
+    const flags = [ca.anchor ? 'anchor' : '', ca.enabled ? '' : 'DISABLED'].filter((f) => f !== '').join(',');
+    return `${ca.fingerprint}  ${ca.kind.padEnd(12)} ${(flags || '-').padEnd(16)} ${ca.notAfter.slice(0, 10)}  ${ca.subject}`;
+  });
+  lines.push(`${cas.length} vendor CA(s)`);
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,157 @@
+import {
+  BadRequestException,
+  Controller,
+  Get,
+  HttpCode,
+  NotFoundException,
+  Param,
+  ParseUUIDPipe,
+  Post,
+  Query,
+  Req,
+  UnsupportedMediaTypeException,
+} from '@nestjs/common';
+import { ApiBearerAuth, ApiConsumes, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import type { TokenPrincipal } from '@rackseal/api-tokens';
+import { InventoryImporter, InventoryInputError, type ImportSummary } from '@rackseal/inventory';
+import type { Request } from 'express';
+import { DataSource } from 'typeorm';
+import { actorOf, Principal, RequireScope } from '../auth/auth.decorators';
+import { ImportQueryDto, ImportSummaryDto, MachineDto, MachinesQueryDto } from './inventory.dto';
+
+interface ImportRow {
+  id: string;
+  started_by: string;
+  file_name: string | null;
+  dry_run: boolean;
+  partial: boolean;
+  status: string;
+  rows_total: number;
+  rows_valid: number;
+  rows_invalid: number;
+  rows_created: number;
+  rows_updated: number;
+  rows_unchanged: number;
+  problems: unknown[];
+  problems_truncated: boolean;
+  created_at: Date;
+  finished_at: Date | null;
+}
+
+interface MachineRow {
+  id: string;
+  serial: string;
+  asset_tag: string | null;
+  hostname: string | null;
+  group_name: string | null;
+  ek_pub_hash: string;
+  ek_cert_fingerprint: string | null;
+  state: string;
+  imported_at: Date;
+  updated_at: Date;
+  import_id: string | null;
+}
+
+function isAbort(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || (error instanceof Error && error.message === 'aborted');
+}
+
+/**
+ * Inventory (DESIGN §2 flow 2): streamed CSV import and the machines it creates. The CSV body is
+ * never buffered: no body parser handles text/csv, so the request stream goes straight into the
+ * importer, which holds one batch of rows at a time.
+ */
+@ApiTags('inventory')
+@ApiBearerAuth()
+@Controller('v1')
+export class InventoryController {
+  constructor(
+    private readonly importer: InventoryImporter,
+    private readonly dataSource: DataSource,
+  ) {}
+
+  @Post('inventory/imports')
+  @HttpCode(200)
+  @RequireScope('inventory:write')
+  @ApiConsumes('text/csv')
+  @ApiOkResponse({ type: ImportSummaryDto, description: 'The import ran (status succeeded, partial or refused).' })
+  async import(@Req() request: Request, @Query() query: ImportQueryDto, @Principal() principal: TokenPrincipal): Promise<ImportSummary> {
+    const type = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    if (type !== 'text/csv') {
+      throw new UnsupportedMediaTypeException('send the inventory as Content-Type: text/csv');
+    }
+    try {
+      return await this.importer.import(request, {
+        actor: actorOf(principal),
+        fileName: query.fileName,
+        dryRun: query.dryRun === 'true',
+        partial: query.partial === 'true',
+        defaultGroup: query.group,
+      });
+    } catch (error) {
+      if (error instanceof InventoryInputError) {
+        throw new BadRequestException(error.problems.length > 0 ? [...error.problems] : error.message);
+      }
+      if (isAbort(error)) {
+        throw new BadRequestException('the upload was interrupted; nothing was imported');
+      }
+      throw error;
+    }
+  }
+
+  @Get('inventory/imports/:id')
+  @RequireScope('inventory:read')
+  @ApiOkResponse({ type: ImportSummaryDto })
+  async getImport(@Param('id', new ParseUUIDPipe()) id: string): Promise<ImportSummaryDto & { startedBy: string }> {
+    const [row] = (await this.dataSource.query('SELECT * FROM inventory_imports WHERE id = $1', [id])) as ImportRow[];
+    if (row === undefined) {
+      throw new NotFoundException(`no inventory import ${id}`);
+    }
+    return {
+      id: row.id,
+      status: row.status,
+      dryRun: row.dry_run,
+      partial: row.partial,
+      fileName: row.file_name,
+      startedBy: row.started_by,
+      counts: {
+        rows: row.rows_total,
+        valid: row.rows_valid,
+        invalid: row.rows_invalid,
+        created: row.rows_created,
+        updated: row.rows_updated,
+        unchanged: row.rows_unchanged,
+      },
+      problems: row.problems as ImportSummaryDto['problems'],
+      problemsTruncated: row.problems_truncated,
+      startedAt: row.created_at.toISOString(),
+      finishedAt: (row.finished_at ?? row.created_at).toISOString(),
+    };
+  }
+
+  @Get('machines')
+  @RequireScope('inventory:read')
+  @ApiOkResponse({ type: MachineDto, isArray: true, description: 'Ordered by serial; page with ?after=<last serial>.' })
+  async listMachines(@Query() query: MachinesQueryDto): Promise<MachineDto[]> {
+    const rows = (await this.dataSource.query(
+      `SELECT id, serial, asset_tag, hostname, group_name, ek_pub_hash, ek_cert_fingerprint, state, imported_at, updated_at, import_id
+       FROM machines WHERE ($1::text IS NULL OR group_name = $1) AND ($2::text IS NULL OR serial > $2)
+       ORDER BY serial LIMIT $3`,
+      [query.group ?? null, query.after ?? null, query.limit ?? 100],
+    )) as MachineRow[];
+    return rows.map((r) => ({
+      id: r.id,
+      serial: r.serial,
+      assetTag: r.asset_tag,
+      hostname: r.hostname,
+      group: r.group_name,
+      ekPubHash: r.ek_pub_hash,
+      ekCertFingerprint: r.ek_cert_fingerprint,
+      state: r.state,
+      importedAt: r.imported_at.toISOString(),
+      updatedAt: r.updated_at.toISOString(),
+      importId: r.import_id,
+    }));
+  }
+}

@@ -1,0 +1,120 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import { IsIn, IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
+
+export class ImportQueryDto {
+  @ApiPropertyOptional({ enum: ['true', 'false'], description: 'Validate everything, write nothing.' })
+  @IsOptional()
+  @IsIn(['true', 'false'])
+  dryRun?: 'true' | 'false';
+
+  @ApiPropertyOptional({ enum: ['true', 'false'], description: 'Land the valid rows even if some are refused (default: all or nothing).' })
+  @IsOptional()
+  @IsIn(['true', 'false'])
+  partial?: 'true' | 'false';
+
+  @ApiPropertyOptional({ description: 'Group for rows whose group cell is empty.' })
+  @IsOptional()
+  @Matches(/^[a-z0-9][a-z0-9._-]{0,62}$/, { message: 'group must be 1-63 characters: a lowercase letter or digit, then lowercase letters, digits or . _ -' })
+  group?: string;
+
+  @ApiPropertyOptional({ description: 'The uploaded file name, kept on the import record.' })
+  @IsOptional()
+  @IsString()
+  @MaxLength(255)
+  fileName?: string;
+}
+
+export class RowProblemDto {
+  @ApiProperty({ description: 'line the row starts on (the header is line 1)' })
+  line: number;
+
+  @ApiProperty({
+    enum: [
+      'bad-csv',
+      'invalid-serial',
+      'invalid-asset-tag',
+      'invalid-hostname',
+      'invalid-group',
+      'invalid-ek-pub-hash',
+      'missing-ek',
+      'bad-cert',
+      'bad-intermediates',
+      'ek-pub-hash-mismatch',
+      'untrusted-chain',
+      'duplicate-serial-in-file',
+      'duplicate-ek-in-file',
+      'ek-bound-to-other-serial',
+      'serial-bound-to-other-ek',
+    ],
+  })
+  reason: string;
+
+  @ApiProperty()
+  message: string;
+
+  @ApiPropertyOptional()
+  serial?: string;
+}
+
+export class ImportCountsDto {
+  @ApiProperty() rows: number;
+  @ApiProperty() valid: number;
+  @ApiProperty() invalid: number;
+  @ApiProperty() created: number;
+  @ApiProperty() updated: number;
+  @ApiProperty() unchanged: number;
+}
+
+export class ImportSummaryDto {
+  @ApiProperty({ nullable: true, type: String, description: 'null for a dry run (nothing is recorded)' })
+  id: string | null;
+
+  @ApiProperty({ enum: ['succeeded', 'partial', 'refused'] })
+  status: string;
+
+  @ApiProperty() dryRun: boolean;
+  @ApiProperty() partial: boolean;
+  @ApiProperty({ nullable: true, type: String }) fileName: string | null;
+  @ApiProperty({ type: ImportCountsDto }) counts: ImportCountsDto;
+  @ApiProperty({ type: RowProblemDto, isArray: true, description: 'in line order; at most 1000' }) problems: RowProblemDto[];
+  @ApiProperty({ description: 'more problems than listed (counts.invalid has them all)' }) problemsTruncated: boolean;
+  @ApiProperty() startedAt: string;
+  @ApiProperty() finishedAt: string;
+}
+
+export class MachinesQueryDto {
+  @ApiPropertyOptional({ description: 'Only machines of this group.' })
+  @IsOptional()
+  @Matches(/^[a-z0-9][a-z0-9._-]{0,62}$/)
+  group?: string;
+
+  @ApiPropertyOptional({ description: 'Only serials after this one (paging: pass the last serial of the previous page).' })
+  @IsOptional()
+  @IsString()
+  @MaxLength(128)
+  after?: string;
+
+  @ApiPropertyOptional({ default: 100, maximum: 1000 })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(1000)
+  limit?: number;
+}
+
+export class MachineDto {
+  @ApiProperty() id: string;
+  @ApiProperty() serial: string;
+  @ApiProperty({ nullable: true, type: String }) assetTag: string | null;
+  @ApiProperty({ nullable: true, type: String }) hostname: string | null;
+  @ApiProperty({ nullable: true, type: String }) group: string | null;
+  @ApiProperty() ekPubHash: string;
+  @ApiProperty({ nullable: true, type: String, description: 'SHA-256 of the EK certificate DER; null when imported by ek_pub_hash' })
+  ekCertFingerprint: string | null;
+  @ApiProperty({ enum: ['imported', 'attested', 'quarantined', 'revoked'] }) state: string;
+  @ApiProperty() importedAt: string;
+  @ApiProperty() updatedAt: string;
+  @ApiProperty({ nullable: true, type: String }) importId: string | null;
+}

@@ -1,0 +1,191 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import { ArrayMaxSize, ArrayMinSize, IsArray, IsBoolean, IsIn, IsOptional, IsString, Length, ValidateNested } from 'class-validator';
+
+/** Upload limits: a vendor CA is 1-5 KB; these leave room for any real bundle and stay under the 1 MB body limit. */
+export const MAX_UPLOAD_FILES = 200;
+export const MAX_FILE_CHARS = 65_536;
+export const MAX_PEM_CHARS = 512 * 1024;
+
+export class VendorCaFileDto {
+  @ApiProperty({ description: 'File name, kept as the CA\'s source', example: 'IFX_RSA_RT.pem' })
+  @IsString()
+  @Length(1, 255)
+  name: string;
+
+  @ApiProperty({ description: 'The file: PEM text (one or many certificates) or base64 of DER', maxLength: MAX_FILE_CHARS })
+  @IsString()
+  @Length(1, MAX_FILE_CHARS)
+  content: string;
+}
+
+/** Exactly one of `pem` (a pasted bundle) or `files` (a directory upload). */
+export class AddVendorCasDto {
+  @ApiPropertyOptional({ description: 'One or many PEM certificates', maxLength: MAX_PEM_CHARS })
+  @IsOptional()
+  @IsString()
+  @Length(1, MAX_PEM_CHARS)
+  pem?: string;
+
+  @ApiPropertyOptional({ type: VendorCaFileDto, isArray: true, maxItems: MAX_UPLOAD_FILES })
+  @IsOptional()
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(MAX_UPLOAD_FILES)
+  @ValidateNested({ each: true })
+  @Type(() => VendorCaFileDto)
+  files?: VendorCaFileDto[];
+
+  @ApiPropertyOptional({ description: 'Label for a `pem` upload (e.g. the bundle\'s file name)', example: 'vendor-bundle.pem' })
+  @IsOptional()
+  @IsString()
+  @Length(1, 255)
+  source?: string;
+
+  @ApiPropertyOptional({
+    description: 'Pin every intermediate of this upload as a trust anchor (a vendor root cross-signed by a CA you do not have). Roots are anchors anyway.',
+    default: false,
+  })
+  @IsOptional()
+  @IsBoolean()
+  anchor?: boolean;
+}
+
+export class VendorCaChainDto {
+  @ApiProperty()
+  ok: boolean;
+
+  @ApiPropertyOptional({ description: 'subject of the anchor reached (ok)' })
+  anchor?: string;
+
+  @ApiPropertyOptional()
+  anchorFingerprint?: string;
+
+  @ApiPropertyOptional({ description: 'why not (not ok), e.g. untrusted-root, expired' })
+  reason?: string;
+
+  @ApiPropertyOptional()
+  message?: string;
+}
+
+export class VendorCaAddResultDto {
+  @ApiProperty({ enum: ['added', 'duplicate', 'rejected'] })
+  status: string;
+
+  @ApiProperty({ nullable: true, type: String, description: 'the file (or `source`) it came from' })
+  source: string | null;
+
+  @ApiProperty({ description: '1-based position of the certificate in its file' })
+  position: number;
+
+  @ApiProperty({ description: 'lowercase hex SHA-256 of the DER' })
+  fingerprint: string;
+
+  @ApiProperty()
+  subject: string;
+
+  @ApiPropertyOptional({ enum: ['root', 'intermediate'] })
+  kind?: string;
+
+  @ApiPropertyOptional()
+  anchor?: boolean;
+
+  @ApiPropertyOptional()
+  enabled?: boolean;
+
+  @ApiPropertyOptional({ enum: ['stored', 'upload'] })
+  duplicateOf?: string;
+
+  @ApiPropertyOptional({ description: 'rejected: not-a-ca | unsupported-key' })
+  reason?: string;
+
+  @ApiPropertyOptional()
+  message?: string;
+
+  @ApiPropertyOptional({ type: VendorCaChainDto, description: 'intermediates that are not anchors: whether they chain to an enabled anchor now' })
+  chain?: VendorCaChainDto;
+}
+
+export class VendorCaAddResponseDto {
+  @ApiProperty()
+  added: number;
+
+  @ApiProperty()
+  duplicate: number;
+
+  @ApiProperty()
+  rejected: number;
+
+  @ApiProperty({ type: VendorCaAddResultDto, isArray: true })
+  results: VendorCaAddResultDto[];
+}
+
+export class VendorCaDto {
+  @ApiProperty()
+  id: string;
+
+  @ApiProperty({ description: 'lowercase hex SHA-256 of the DER' })
+  fingerprint: string;
+
+  @ApiProperty()
+  subject: string;
+
+  @ApiProperty()
+  issuer: string;
+
+  @ApiProperty({ description: 'hex of the serial number as encoded' })
+  serial: string;
+
+  @ApiProperty()
+  notBefore: Date;
+
+  @ApiProperty()
+  notAfter: Date;
+
+  @ApiProperty({ enum: ['root', 'intermediate'] })
+  kind: string;
+
+  @ApiProperty({ description: 'chains may end here (roots, pinned intermediates)' })
+  anchor: boolean;
+
+  @ApiProperty()
+  enabled: boolean;
+
+  @ApiProperty({ nullable: true, type: String })
+  source: string | null;
+
+  @ApiProperty()
+  addedAt: Date;
+
+  @ApiProperty()
+  addedBy: string;
+
+  @ApiProperty({ nullable: true, type: Date })
+  disabledAt: Date | null;
+
+  @ApiProperty({ nullable: true, type: String })
+  disabledBy: string | null;
+}
+
+export class ListVendorCasQueryDto {
+  @ApiPropertyOptional({ description: 'include disabled CAs', default: false })
+  @IsOptional()
+  @IsIn(['true', 'false'])
+  includeDisabled?: 'true' | 'false';
+}
+
+export class SetAnchorDto {
+  @ApiProperty({ description: 'pin (true) or unpin (false) this intermediate as a trust anchor' })
+  @IsBoolean()
+  anchor: boolean;
+}
+
+export class VendorCaChangeDto {
+  @ApiProperty({ description: 'false when the CA was already in the requested state (nothing written)' })
+  changed: boolean;
+
+  @ApiProperty({ type: VendorCaDto })
+  ca: VendorCaDto;
+}
+
+export const FINGERPRINT_PARAM_DESCRIPTION = 'SHA-256 fingerprint (64 hex digits, colons allowed) or CA id';

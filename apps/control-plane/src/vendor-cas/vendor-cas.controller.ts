@@ -1,0 +1,144 @@
+import { BadRequestException, Body, Controller, Delete, Get, HttpCode, NotFoundException, Param, Patch, Post, Query, Res } from '@nestjs/common';
+import { ApiBearerAuth, ApiBadRequestResponse, ApiCreatedResponse, ApiNotFoundResponse, ApiOkResponse, ApiParam, ApiTags } from '@nestjs/swagger';
+import type { TokenPrincipal } from '@rackseal/api-tokens';
+import { parseVendorCaRef, VendorCaInputError, type VendorCaRef, VendorCas, type VendorCaUpload } from '@rackseal/vendor-cas';
+import type { Response } from 'express';
+import { actorOf, Principal, RequireScope } from '../auth/auth.decorators';
+import {
+  AddVendorCasDto,
+  FINGERPRINT_PARAM_DESCRIPTION,
+  ListVendorCasQueryDto,
+  SetAnchorDto,
+  VendorCaAddResponseDto,
+  VendorCaChangeDto,
+  VendorCaDto,
+} from './vendor-ca.dto';
+
+const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
+
+/**
+ * Trusted TPM vendor CAs (issue 5, DESIGN §2 flow 1): upload (PEM bundle or a directory's files),
+ * list, disable/enable, pin an intermediate as an anchor. Every change is audited with the change.
+ */
+@ApiTags('vendor-cas')
+@ApiBearerAuth()
+@Controller('v1/vendor-cas')
+export class VendorCasController {
+  constructor(private readonly vendorCas: VendorCas) {}
+
+  /**
+   * Unreadable input (bad PEM/base64, truncated DER) is a 400 naming the file and nothing is
+   * written; readable non-CA certificates are `rejected` per certificate while the rest are added.
+   */
+  @Post()
+  @RequireScope('vendor-ca:write')
+  @ApiCreatedResponse({ type: VendorCaAddResponseDto, description: 'at least one CA was added' })
+  @ApiOkResponse({ type: VendorCaAddResponseDto, description: 'nothing added (all duplicates or rejected)' })
+  @ApiBadRequestResponse({ description: 'malformed body or unreadable certificate; nothing written' })
+  async add(@Body() body: AddVendorCasDto, @Principal() principal: TokenPrincipal, @Res({ passthrough: true }) response: Response): Promise<VendorCaAddResponseDto> {
+    if ((body.pem === undefined) === (body.files === undefined)) {
+      throw new BadRequestException('give exactly one of "pem" (PEM text) or "files" ([{name, content}])');
+    }
+    const uploads: VendorCaUpload[] =
+      body.pem !== undefined
+        ? [{ content: body.pem, source: body.source ?? 'pem' }]
+        : body.files!.map((file) => ({ content: decodeFile(file.name, file.content), source: file.name }));
+    const summary = await this.vendorCas
+      .addBundle(uploads, { addedBy: actorOf(principal), anchors: body.anchor === true })
+      .catch((error: unknown) => {
+        throw error instanceof VendorCaInputError ? new BadRequestException(error.message) : error;
+      });
+    response.status(summary.added > 0 ? 201 : 200);
+    return { added: summary.added, duplicate: summary.duplicate, rejected: summary.rejected, results: summary.results.map((r) => ({ ...r })) };
+  }
+
+  @Get()
+  @RequireScope('vendor-ca:read')
+  @ApiOkResponse({ type: VendorCaDto, isArray: true })
+  list(@Query() query: ListVendorCasQueryDto): Promise<VendorCaDto[]> {
+    return this.vendorCas.list({ includeDisabled: query.includeDisabled === 'true' });
+  }
+
+  @Get(':fingerprint')
+  @RequireScope('vendor-ca:read')
+  @ApiParam({ name: 'fingerprint', description: FINGERPRINT_PARAM_DESCRIPTION })
+  @ApiOkResponse({ type: VendorCaDto })
+  @ApiNotFoundResponse()
+  async show(@Param('fingerprint') fingerprint: string): Promise<VendorCaDto> {
+    const ref = refOf(fingerprint);
+    const ca = await this.vendorCas.get(ref);
+    if (ca === undefined) {
+      throw notFound(fingerprint);
+    }
+    return ca;
+  }
+
+  /** Disables (never deletes: the audit trail and the CSV imports that chained through it keep meaning). */
+  @Delete(':fingerprint')
+  @HttpCode(200)
+  @RequireScope('vendor-ca:write')
+  @ApiParam({ name: 'fingerprint', description: FINGERPRINT_PARAM_DESCRIPTION })
+  @ApiOkResponse({ type: VendorCaChangeDto, description: 'disabled (changed false when it already was)' })
+  @ApiNotFoundResponse()
+  async disable(@Param('fingerprint') fingerprint: string, @Principal() principal: TokenPrincipal): Promise<VendorCaChangeDto> {
+    const change = await this.vendorCas.disable(refOf(fingerprint), actorOf(principal));
+    if (change === undefined) {
+      throw notFound(fingerprint);
+    }
+    return change;
+  }
+
+  @Post(':fingerprint/enable')
+  @HttpCode(200)
+  @RequireScope('vendor-ca:write')
+  @ApiParam({ name: 'fingerprint', description: FINGERPRINT_PARAM_DESCRIPTION })
+  @ApiOkResponse({ type: VendorCaChangeDto, description: 'enabled (changed false when it already was)' })
+  @ApiNotFoundResponse()
+  async enable(@Param('fingerprint') fingerprint: string, @Principal() principal: TokenPrincipal): Promise<VendorCaChangeDto> {
+    const change = await this.vendorCas.enable(refOf(fingerprint), actorOf(principal));
+    if (change === undefined) {
+      throw notFound(fingerprint);
+    }
+    return change;
+  }
+
+  /** Pins an intermediate as a trust anchor, or unpins it; roots cannot be unpinned (400). */
+  @Patch(':fingerprint')
+  @RequireScope('vendor-ca:write')
+  @ApiParam({ name: 'fingerprint', description: FINGERPRINT_PARAM_DESCRIPTION })
+  @ApiOkResponse({ type: VendorCaChangeDto })
+  @ApiNotFoundResponse()
+  async setAnchor(@Param('fingerprint') fingerprint: string, @Body() body: SetAnchorDto, @Principal() principal: TokenPrincipal): Promise<VendorCaChangeDto> {
+    const change = await this.vendorCas.setAnchor(refOf(fingerprint), body.anchor, actorOf(principal)).catch((error: unknown) => {
+      throw error instanceof VendorCaInputError ? new BadRequestException(error.message) : error;
+    });
+    if (change === undefined) {
+      throw notFound(fingerprint);
+    }
+    return change;
+  }
+}
+
+function refOf(text: string): VendorCaRef {
+  try {
+    return parseVendorCaRef(text);
+  } catch (error) {
+    throw error instanceof VendorCaInputError ? new BadRequestException(error.message) : error;
+  }
+}
+
+function notFound(fingerprint: string): NotFoundException {
+  return new NotFoundException(`no vendor CA ${JSON.stringify(fingerprint.slice(0, 100))}`);
+}
+
+/** A file's content: PEM text as is, anything else must be base64 (of DER, or of a PEM file). */
+function decodeFile(name: string, content: string): string | Buffer {
+  if (content.includes('-----BEGIN ')) {
+    return content;
+  }
+  const compact = content.replace(/\s+/g, '');
+  if (compact.length === 0 || compact.length % 4 !== 0 || !BASE64.test(compact)) {
+    throw new BadRequestException(`file ${JSON.stringify(name)}: content is neither PEM nor base64`);
+  }
+  return Buffer.from(compact, 'base64');
+}

@@ -1,0 +1,12 @@
+import type { Provider } from '@nestjs/common';
+import { AuditLog } from '@rackseal/audit';
+import { Clock, RandomSource } from '@rackseal/platform';
+import { VendorCas } from '@rackseal/vendor-cas';
+import { DataSource } from 'typeorm';
+
+/** VendorCas wired to the process's database, audit log, clock and randomness. */
+export const VENDOR_CAS_PROVIDER: Provider = {
+  provide: VendorCas,
+  inject: [DataSource, AuditLog, Clock, RandomSource],
+  useFactory: (dataSource: DataSource, audit: AuditLog, clock: Clock, random: RandomSource) => new VendorCas(dataSource, audit, clock, random),
+};

@@ -1,0 +1,373 @@
+import { randomUUID } from 'node:crypto';
+import type { AuditLog } from '@rackseal/audit';
+import type { TrustStore } from '@rackseal/ek-trust';
+import type { Clock } from '@rackseal/platform';
+import type { DataSource, EntityManager } from 'typeorm';
+import { InventoryHeaderError, parseHeader } from './columns';
+import { readCsv, type CsvReaderOptions } from './csv-reader';
+import { type RowProblem, type RowProblemReason, type RowResult, validateRow, type ValidRow } from './row-validator';
+
+export type ImportStatus = 'succeeded' | 'partial' | 'refused';
+
+export interface ImportCounts {
+  /** Data rows read (header and blank lines excluded). */
+  readonly rows: number;
+  readonly valid: number;
+  readonly invalid: number;
+  /** Machines created / changed / already identical (0 when an atomic import was refused). */
+  readonly created: number;
+  readonly updated: number;
+  readonly unchanged: number;
+}
+
+export interface ImportSummary {
+  /** The import record's id; null for a dry run (which writes nothing). */
+  readonly id: string | null;
+  readonly status: ImportStatus;
+  readonly dryRun: boolean;
+  readonly partial: boolean;
+  readonly fileName: string | null;
+  readonly counts: ImportCounts;
+  /** Problems in line order, at most `maxListedProblems` of them. */
+  readonly problems: readonly RowProblem[];
+  /** True when there were more problems than listed (`counts.invalid` has them all). */
+  readonly problemsTruncated: boolean;
+  readonly startedAt: Date;
+  readonly finishedAt: Date;
+}
+
+export interface ImportOptions {
+  /** Audit actor, e.g. `token:<id>`. */
+  readonly actor: string;
+  readonly fileName?: string;
+  /** Validate everything, write nothing (no machines, no import record, no audit record). */
+  readonly dryRun?: boolean;
+  /** Land the valid rows even when some are refused (default: all or nothing). */
+  readonly partial?: boolean;
+  /** Group for rows with an empty group cell. */
+  readonly defaultGroup?: string;
+}
+
+/** Something that checks rows: in-process by default, a worker pool for throughput. */
+export interface RowChecker {
+  check(batch: readonly CsvRecordLike[], ctx: RowCheckContext): Promise<RowResult[]>;
+  close?(): Promise<void>;
+}
+
+export type CsvRecordLike = Parameters<typeof validateRow>[0];
+export type RowCheckContext = Parameters<typeof validateRow>[1];
+
+export const inProcessRowChecker: RowChecker = {
+  check: (batch, ctx) => Promise.resolve(batch.map((record) => validateRow(record, ctx))),
+};
+
+export interface InventoryImporterOptions {
+  /** The trusted vendor CAs, read inside the import's transaction. */
+  readonly loadTrustStore: (manager: EntityManager) => Promise<TrustStore>;
+  readonly ekGraceDays: number;
+  readonly caGraceDays?: number;
+  /** Rows per INSERT into the staging table. Default 1000. */
+  readonly batchSize?: number;
+  /** Problems listed in a summary and kept on the import record. Default 1000. */
+  readonly maxListedProblems?: number;
+  readonly csv?: CsvReaderOptions;
+  readonly rowChecker?: RowChecker;
+}
+
+/** The input is unusable as a whole (no header, bad header, a record over the size limit). */
+export class InventoryInputError extends Error {
+  constructor(
+    message: string,
+    readonly problems: readonly string[] = [],
+  ) {
+    super(message);
+    this.name = 'InventoryInputError';
+  }
+}
+
+const GROUP_DEFAULT_PATTERN = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+
+/**
+ * Imports an inventory CSV (DESIGN §2 flow 2), streaming end to end:
+ *
+ * 1. Records are parsed and checked per row (CSV shape, identifiers, certificate, chain to a trusted
+ *    vendor CA) and written, valid or not, in batches to a temporary staging table inside one
+ *    transaction. Nothing but the current batch is held in memory.
+ * 2. Whole-file and database checks run in SQL on the staging table: duplicate serial / EK in the
+ *    file (the first occurrence stands), EK already bound to another serial, serial bound to another
+ *    EK. PostgreSQL does the bookkeeping, so memory stays flat for any file size.
+ * 3. Atomic (default): any refused row → no machine is written. Partial: the valid rows land.
+ *    Landing is one INSERT … ON CONFLICT (serial) DO UPDATE … WHERE something changed, so a
+ *    re-import is a no-op (no new rows, no updated_at bump) and a changed hostname/group/asset tag
+ *    updates the row.
+ * 4. The import record and one audit record (counts only, never certificate bytes) commit with the
+ *    machines. A dry run rolls everything back.
+ */
+export class InventoryImporter {
+  private readonly batchSize: number;
+  private readonly maxListed: number;
+  private readonly checker: RowChecker;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly audit: AuditLog,
+    private readonly clock: Clock,
+    private readonly options: InventoryImporterOptions,
+  ) {
+    this.batchSize = options.batchSize ?? 1000;
+    this.maxListed = options.maxListedProblems ?? 1000;
+    this.checker = options.rowChecker ?? inProcessRowChecker;
+  }
+
+  async import(source: AsyncIterable<Uint8Array | string>, options: ImportOptions): Promise<ImportSummary> {
+    if (options.defaultGroup !== undefined && !GROUP_DEFAULT_PATTERN.test(options.defaultGroup)) {
+      throw new InventoryInputError('group must be 1-63 characters: a lowercase letter or digit, then lowercase letters, digits or . _ -');
+    }
+    if (options.fileName !== undefined && options.fileName.length > 255) {
+      throw new InventoryInputError('the file name must be at most 255 characters');
+    }
+    const startedAt = this.clock.now();
+    const runner = this.dataSource.createQueryRunner();
+    await runner.connect();
+    let committed = false;
+    try {
+      await runner.startTransaction();
+      const m = runner.manager;
+      const store = await this.options.loadTrustStore(m);
+      await m.query(`
+        CREATE TEMP TABLE inventory_import_rows (
+          line integer NOT NULL, serial text, asset_tag text, hostname text, group_name text,
+          ek_pub_hash text, ek_cert bytea, ek_cert_fingerprint text, problem text, message text
+        ) ON COMMIT DROP`);
+      const rows = await this.stage(m, source, {
+        store,
+        now: startedAt,
+        ekGraceDays: this.options.ekGraceDays,
+        caGraceDays: this.options.caGraceDays ?? 0,
+        defaultGroup: options.defaultGroup,
+      });
+      // Indexed and analyzed once loaded: cheaper than maintaining the index row by row, and temporary
+      // tables are never auto-analyzed (the planner would guess the size of a million-row file).
+      await m.query('CREATE UNIQUE INDEX ON inventory_import_rows (line)');
+      await m.query('ANALYZE inventory_import_rows');
+      // Serialize imports from here on: the checks below and the upsert must see the same machines.
+      await m.query('LOCK TABLE machines IN SHARE ROW EXCLUSIVE MODE');
+      await this.checkAcrossRows(m);
+      const [{ invalid }] = (await m.query(`SELECT count(*)::int AS invalid FROM inventory_import_rows WHERE problem IS NOT NULL`)) as [{ invalid: number }];
+      const problems = (await m.query(
+        `SELECT line, problem AS reason, message, serial FROM inventory_import_rows WHERE problem IS NOT NULL ORDER BY line LIMIT $1`,
+        [this.maxListed],
+      )) as { line: number; reason: RowProblemReason; message: string; serial: string | null }[];
+      const partial = options.partial === true;
+      const dryRun = options.dryRun === true;
+      const status: ImportStatus = invalid === 0 ? 'succeeded' : partial ? 'partial' : 'refused';
+      const id = randomUUID();
+      let created = 0;
+      let updated = 0;
+      let unchanged = 0;
+      if (status !== 'refused') {
+        const [counts] = (await m.query(`
+          SELECT count(*) FILTER (WHERE m.id IS NULL)::int AS created,
+                 count(*) FILTER (WHERE m.id IS NOT NULL AND NOT (${UNCHANGED}))::int AS updated,
+                 count(*) FILTER (WHERE m.id IS NOT NULL AND (${UNCHANGED}))::int AS unchanged
+          FROM inventory_import_rows r LEFT JOIN machines m ON m.serial = r.serial
+          WHERE r.problem IS NULL`)) as [{ created: number; updated: number; unchanged: number }];
+        ({ created, updated, unchanged } = counts);
+      }
+      const finishedAt = this.clock.now();
+      const summary: ImportSummary = {
+        id: dryRun ? null : id,
+        status,
+        dryRun,
+        partial,
+        fileName: options.fileName ?? null,
+        counts: { rows, valid: rows - invalid, invalid, created, updated, unchanged },
+        problems: problems.map((p) => ({ line: p.line, reason: p.reason, message: p.message, ...(p.serial === null ? {} : { serial: p.serial }) })),
+        problemsTruncated: invalid > problems.length,
+        startedAt,
+        finishedAt,
+      };
+      if (dryRun) {
+        await runner.rollbackTransaction();
+        return summary;
+      }
+      await m.query(
+        `INSERT INTO inventory_imports (id, started_by, file_name, dry_run, partial, status, rows_total, rows_valid, rows_invalid,
+           rows_created, rows_updated, rows_unchanged, problems, problems_truncated, created_at, finished_at)
+         VALUES ($1, $2, $3, false, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13, $14, $15)`,
+        [
+          id,
+          options.actor,
+          summary.fileName,
+          partial,
+          status,
+          rows,
+          summary.counts.valid,
+          invalid,
+          created,
+          updated,
+          unchanged,
+          JSON.stringify(summary.problems),
+          summary.problemsTruncated,
+          startedAt,
+          finishedAt,
+        ],
+      );
+      if (status !== 'refused') {
+        await m.query(
+          `INSERT INTO machines (id, serial, asset_tag, hostname, group_name, ek_pub_hash, ek_cert, ek_cert_fingerprint, state, imported_at, updated_at, import_id)
+           SELECT gen_random_uuid(), serial, asset_tag, hostname, group_name, ek_pub_hash, ek_cert, ek_cert_fingerprint, 'imported', $1, $1, $2
+           FROM inventory_import_rows WHERE problem IS NULL
+           ON CONFLICT (serial) DO UPDATE SET
+             asset_tag = EXCLUDED.asset_tag, hostname = EXCLUDED.hostname, group_name = EXCLUDED.group_name,
+             ek_cert = COALESCE(EXCLUDED.ek_cert, machines.ek_cert),
+             ek_cert_fingerprint = COALESCE(EXCLUDED.ek_cert_fingerprint, machines.ek_cert_fingerprint),
+             updated_at = EXCLUDED.updated_at, import_id = EXCLUDED.import_id
+           WHERE (machines.asset_tag, machines.hostname, machines.group_name) IS DISTINCT FROM (EXCLUDED.asset_tag, EXCLUDED.hostname, EXCLUDED.group_name)
+              OR (EXCLUDED.ek_cert IS NOT NULL AND machines.ek_cert IS DISTINCT FROM EXCLUDED.ek_cert)`,
+          [finishedAt, id],
+        );
+      }
+      await this.audit.append(
+        {
+          actor: options.actor,
+          action: 'inventory.imported',
+          subject: `inventory-import:${id}`,
+          outcome: status === 'refused' ? 'refused' : 'success',
+          details: {
+            importId: id,
+            fileName: summary.fileName,
+            status,
+            partial,
+            rows,
+            valid: summary.counts.valid,
+            invalid,
+            created,
+            updated,
+            unchanged,
+          },
+        },
+        m,
+      );
+      await runner.commitTransaction();
+      committed = true;
+      return summary;
+    } catch (error) {
+      if (!committed && runner.isTransactionActive) {
+        await runner.rollbackTransaction();
+      }
+      throw error;
+    } finally {
+      await runner.release();
+    }
+  }
+
+  /** Parses, checks per row and writes every row to the staging table; returns the data-row count. */
+  private async stage(m: EntityManager, source: AsyncIterable<Uint8Array | string>, ctx: Omit<RowCheckContext, 'columns'>): Promise<number> {
+    let columns: RowCheckContext['columns'] | undefined;
+    let rows = 0;
+    let batch: CsvRecordLike[] = [];
+    let pendingWrite: Promise<void> = Promise.resolve();
+    // Checks run ahead of the writes (up to `depth` batches), so a worker pool stays busy while the
+    // main thread parses the next batch and PostgreSQL stores the previous one.
+    const inflight: Promise<RowResult[]>[] = [];
+    const depth = this.checker === inProcessRowChecker ? 1 : 3;
+    const drainOne = async (): Promise<void> => {
+      const results = await inflight.shift()!;
+      await pendingWrite;
+      pendingWrite = this.writeBatch(m, results);
+      // surface a failed write at the next drain or at the end, not as an unhandled rejection
+      pendingWrite.catch(() => undefined);
+    };
+    const flush = async (records: CsvRecordLike[]): Promise<void> => {
+      const check = this.checker.check(records, { ...ctx, columns: columns! });
+      check.catch(() => undefined);
+      inflight.push(check);
+      while (inflight.length >= depth) {
+        await drainOne();
+      }
+    };
+    try {
+      for await (const record of readCsv(source, this.options.csv)) {
+        if (columns === undefined) {
+          if (record.error !== undefined) {
+            throw new InventoryInputError(`the CSV header (line ${record.line}) is not valid CSV: ${record.error}`);
+          }
+          columns = parseHeader(record.fields);
+          continue;
+        }
+        rows++;
+        batch.push(record);
+        if (batch.length >= this.batchSize) {
+          const full = batch;
+          batch = [];
+          await flush(full);
+        }
+      }
+    } catch (error) {
+      await Promise.allSettled([...inflight, pendingWrite]);
+      if (error instanceof InventoryHeaderError) {
+        throw new InventoryInputError(error.message, error.problems);
+      }
+      if (error instanceof Error && error.name === 'CsvLimitError') {
+        throw new InventoryInputError(error.message);
+      }
+      throw error;
+    }
+    if (columns === undefined) {
+      throw new InventoryInputError('the file is empty: a header row is required (serial, asset_tag, hostname, group, ek_cert or ek_pub_hash)');
+    }
+    if (batch.length > 0) {
+      await flush(batch);
+    }
+    while (inflight.length > 0) {
+      await drainOne();
+    }
+    await pendingWrite;
+    return rows;
+  }
+
+  private async writeBatch(m: EntityManager, results: readonly RowResult[]): Promise<void> {
+    const cols: unknown[][] = [[], [], [], [], [], [], [], [], [], []];
+    for (const r of results) {
+      const row: ValidRow | undefined = r.ok ? r.row : undefined;
+      const values = r.ok
+        ? [row!.line, row!.serial, row!.assetTag, row!.hostname, row!.group, row!.ekPubHash, row!.ekCert?.toString('base64') ?? null, row!.ekCertFingerprint, null, null]
+        : [r.line, r.serial ?? null, null, null, null, null, null, null, r.reason, r.message];
+      values.forEach((v, i) => cols[i]!.push(v));
+    }
+    await m.query(
+      // Certificates travel as base64 text: a third smaller than pg's hex bytea literals.
+      `INSERT INTO inventory_import_rows
+       SELECT l, s, a, h, g, e, decode(c, 'base64'), f, p, msg
+       FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])
+         AS u(l, s, a, h, g, e, c, f, p, msg)`,
+      cols,
+    );
+  }
+
+  /** Duplicates within the file (first occurrence stands), then conflicts with machines already known. */
+  private async checkAcrossRows(m: EntityManager): Promise<void> {
+    for (const [column, reason, what] of [
+      ['serial', 'duplicate-serial-in-file', 'serial'],
+      ['ek_pub_hash', 'duplicate-ek-in-file', 'EK'],
+    ] as const) {
+      await m.query(`
+        UPDATE inventory_import_rows r SET problem = '${reason}', message = 'the same ${what} is on line ' || d.first
+        FROM (SELECT line, min(line) OVER (PARTITION BY ${column}) AS first FROM inventory_import_rows WHERE problem IS NULL) d
+        WHERE r.line = d.line AND d.line <> d.first`);
+    }
+    await m.query(`
+      UPDATE inventory_import_rows r SET problem = 'ek-bound-to-other-serial',
+        message = 'this EK (' || r.ek_pub_hash || ') is already bound to machine serial ' || m.serial
+      FROM machines m WHERE r.problem IS NULL AND m.ek_pub_hash = r.ek_pub_hash AND m.serial <> r.serial`);
+    await m.query(`
+      UPDATE inventory_import_rows r SET problem = 'serial-bound-to-other-ek',
+        message = 'serial is already bound to another EK (' || m.ek_pub_hash || '); a replaced TPM needs the machine revoked first'
+      FROM machines m WHERE r.problem IS NULL AND m.serial = r.serial AND m.ek_pub_hash <> r.ek_pub_hash`);
+  }
+}
+
+/** A staged row equal to its machine: nothing to write. */
+const UNCHANGED = `(m.asset_tag, m.hostname, m.group_name) IS NOT DISTINCT FROM (r.asset_tag, r.hostname, r.group_name)
+  AND (r.ek_cert IS NULL OR m.ek_cert = r.ek_cert)`;

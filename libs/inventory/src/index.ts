@@ -1,0 +1,5 @@
+export * from './columns';
+export * from './csv-reader';
+export * from './row-validator';
+export * from './importer';
+export * from './worker-row-checker';

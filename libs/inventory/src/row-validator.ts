@@ -1,0 +1,195 @@
+import {
+  certificateEkPubHash,
+  EkCertificateError,
+  readCertificate,
+  type TrustStore,
+  unwrapCertificates,
+  verifyEkChain,
+} from '@rackseal/ek-trust';
+import type { ColumnMap } from './columns';
+import type { CsvRecord } from './csv-reader';
+
+/** Why a row was refused. The first five are decided per row; the rest need the whole file or the database. */
+export type RowProblemReason =
+  | 'bad-csv'
+  | 'invalid-serial'
+  | 'invalid-asset-tag'
+  | 'invalid-hostname'
+  | 'invalid-group'
+  | 'invalid-ek-pub-hash'
+  | 'missing-ek'
+  | 'bad-cert'
+  | 'bad-intermediates'
+  | 'ek-pub-hash-mismatch'
+  | 'untrusted-chain'
+  | 'duplicate-serial-in-file'
+  | 'duplicate-ek-in-file'
+  | 'ek-bound-to-other-serial'
+  | 'serial-bound-to-other-ek';
+
+/** A row that passed every per-row check, ready to be compared with the rest of the file and the DB. */
+export interface ValidRow {
+  readonly line: number;
+  readonly serial: string;
+  readonly assetTag: string | null;
+  readonly hostname: string | null;
+  readonly group: string | null;
+  readonly ekPubHash: string;
+  /** DER as read (NV header / padding removed); null for an `ek_pub_hash`-only row. */
+  readonly ekCert: Buffer | null;
+  readonly ekCertFingerprint: string | null;
+}
+
+export interface RowProblem {
+  readonly line: number;
+  readonly reason: RowProblemReason;
+  readonly message: string;
+  /** The row's serial when it could be read (as given, at most 128 characters). */
+  readonly serial?: string;
+}
+
+export type RowResult = { readonly ok: true; readonly row: ValidRow } | ({ readonly ok: false } & RowProblem);
+
+export interface RowValidationContext {
+  readonly columns: ColumnMap;
+  readonly store: TrustStore;
+  readonly now: Date;
+  readonly ekGraceDays: number;
+  readonly caGraceDays: number;
+  /** `group` for rows whose group cell is empty (or when the file has no group column). */
+  readonly defaultGroup?: string;
+}
+
+/**
+ * Identifiers: an ASCII letter or digit first, then letters, digits and `. _ : / # -`. Deliberately
+ * narrow: a leading `= + - @` (spreadsheet formula prefixes), quotes, semicolons, spaces and control
+ * characters are refused rather than stored, so nothing read back from the inventory can be
+ * interpreted by a spreadsheet or a shell.
+ */
+export const SERIAL_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:/#-]{0,127}$/;
+/** RFC 1123 host name (labels of letters, digits and inner hyphens), stored lowercase. */
+export const HOSTNAME_PATTERN = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
+/** Group names: lowercase letter or digit first, then lowercase letters, digits, `. _ -`; at most 63. */
+export const GROUP_PATTERN = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+const EK_PUB_HASH_PATTERN = /^[0-9a-f]{64}$/;
+
+function describe(value: string): string {
+  return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+}
+
+function cell(record: CsvRecord, index: number | undefined): string {
+  return index === undefined ? '' : (record.fields[index] ?? '').trim();
+}
+
+export function validateRow(record: CsvRecord, ctx: RowValidationContext): RowResult {
+  const { line } = record;
+  const { columns } = ctx;
+  const rawSerial = columns.serial === undefined ? '' : (record.fields[columns.serial] ?? '').trim();
+  const serialForReport = rawSerial === '' ? undefined : rawSerial.slice(0, 128);
+  const refuse = (reason: RowProblemReason, message: string): RowResult => ({
+    ok: false,
+    line,
+    reason,
+    message,
+    ...(serialForReport === undefined ? {} : { serial: serialForReport }),
+  });
+  if (record.error !== undefined) {
+    return refuse('bad-csv', record.error);
+  }
+  if (record.fields.length !== columns.count) {
+    return refuse('bad-csv', `expected ${columns.count} fields, found ${record.fields.length}`);
+  }
+  const serial = rawSerial;
+  if (!SERIAL_PATTERN.test(serial)) {
+    return refuse(
+      'invalid-serial',
+      serial === '' ? 'serial is empty' : `serial ${describe(serial)} must be 1-128 characters: a letter or digit, then letters, digits or . _ : / # -`,
+    );
+  }
+  const assetTag = cell(record, columns.asset_tag);
+  if (assetTag !== '' && !SERIAL_PATTERN.test(assetTag)) {
+    return refuse('invalid-asset-tag', `asset_tag ${describe(assetTag)} must be 1-128 characters: a letter or digit, then letters, digits or . _ : / # -`);
+  }
+  const hostname = cell(record, columns.hostname).toLowerCase();
+  if (hostname !== '' && !HOSTNAME_PATTERN.test(hostname)) {
+    return refuse('invalid-hostname', `hostname ${describe(hostname)} is not an RFC 1123 host name`);
+  }
+  const group = cell(record, columns.group) || ctx.defaultGroup || '';
+  if (group !== '' && !GROUP_PATTERN.test(group)) {
+    return refuse('invalid-group', `group ${describe(group)} must be 1-63 characters: a lowercase letter or digit, then lowercase letters, digits or . _ -`);
+  }
+  const givenHash = cell(record, columns.ek_pub_hash).toLowerCase();
+  if (givenHash !== '' && !EK_PUB_HASH_PATTERN.test(givenHash)) {
+    return refuse('invalid-ek-pub-hash', 'ek_pub_hash must be 64 hexadecimal digits (SHA-256 of the EK public key)');
+  }
+  const certCell = cell(record, columns.ek_cert);
+  let ekPubHash = givenHash;
+  let ekCert: Buffer | null = null;
+  let ekCertFingerprint: string | null = null;
+  if (certCell !== '') {
+    let read;
+    try {
+      read = readCertificate(certCell);
+      ekPubHash = certificateEkPubHash(read.certificate);
+    } catch (error) {
+      if (error instanceof EkCertificateError) {
+        return refuse('bad-cert', `ek_cert: ${error.message}`);
+      }
+      throw error;
+    }
+    if (givenHash !== '' && givenHash !== ekPubHash) {
+      return refuse('ek-pub-hash-mismatch', `ek_pub_hash does not match the certificate's EK (${ekPubHash})`);
+    }
+    let extraIntermediates: Buffer[] = [];
+    const intermediatesCell = cell(record, columns.ek_intermediates);
+    if (intermediatesCell !== '') {
+      try {
+        extraIntermediates = splitIntermediates(intermediatesCell);
+      } catch (error) {
+        if (error instanceof EkCertificateError) {
+          return refuse('bad-intermediates', `ek_intermediates: ${error.message}`);
+        }
+        throw error;
+      }
+    }
+    const chain = verifyEkChain(read, {
+      store: ctx.store,
+      extraIntermediates,
+      now: ctx.now,
+      ekGraceDays: ctx.ekGraceDays,
+      caGraceDays: ctx.caGraceDays,
+    });
+    if (!chain.ok) {
+      return refuse('untrusted-chain', `${chain.reason}: ${chain.message}`);
+    }
+    ekCert = read.certificate.der;
+    ekCertFingerprint = read.certificate.fingerprint;
+  } else if (givenHash === '') {
+    return refuse('missing-ek', 'the row has neither ek_cert nor ek_pub_hash');
+  }
+  return {
+    ok: true,
+    row: {
+      line,
+      serial,
+      assetTag: assetTag === '' ? null : assetTag,
+      hostname: hostname === '' ? null : hostname,
+      group: group === '' ? null : group,
+      ekPubHash,
+      ekCert,
+      ekCertFingerprint,
+    },
+  };
+}
+
+/** A PEM bundle, or base64 DER certificates separated by whitespace or `;`. */
+export function splitIntermediates(value: string): Buffer[] {
+  if (value.includes('-----BEGIN ')) {
+    return unwrapCertificates(value).map((u) => u.der);
+  }
+  return value
+    .split(/[\s;]+/)
+    .filter((part) => part !== '')
+    .map((part) => unwrapCertificates(part).map((u) => u.der))
+    .flat();
+}

@@ -1,0 +1,2 @@
+export * from './vendor-ca.entity';
+export * from './vendor-cas';

@@ -1,0 +1,433 @@
+import type { AuditLog } from '@rackseal/audit';
+import {
+  type CaKind,
+  type CertificateInput,
+  EkCertificateError,
+  parseCertificate,
+  type ParsedCertificate,
+  TrustStore,
+  unwrapCertificates,
+  verifyCaChain,
+} from '@rackseal/ek-trust';
+import type { Clock, RandomSource } from '@rackseal/platform';
+import { createHash } from 'node:crypto';
+import type { DataSource, EntityManager } from 'typeorm';
+import { VendorCaEntity } from './vendor-ca.entity';
+
+/** Input that cannot be read as certificates at all (bad PEM, bad base64, truncated DER). Nothing is written. */
+export class VendorCaInputError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'VendorCaInputError';
+  }
+}
+
+/** One file of an upload (or one pasted bundle): DER, PEM (one or many blocks) or base64 DER. */
+export interface VendorCaUpload {
+  readonly content: CertificateInput;
+  /** Kept with each CA as its `source` (a file name); at most 255 characters. */
+  readonly source?: string;
+}
+
+export interface AddBundleOptions {
+  /** Audit actor and `added_by`, e.g. `token:<id>`. */
+  readonly addedBy: string;
+  /** Default `source` for uploads that name none. */
+  readonly source?: string;
+  /**
+   * Intermediates to pin as trust anchors: `true` pins every intermediate of this call, a list pins
+   * those fingerprints. Roots are anchors anyway. Duplicates keep their stored setting (use setAnchor).
+   */
+  readonly anchors?: boolean | readonly string[];
+}
+
+/** Why an intermediate does (not) chain to an enabled anchor, right after the upload. Informational. */
+export type VendorCaChainStatus =
+  | { readonly ok: true; readonly anchor: string; readonly anchorFingerprint: string }
+  | { readonly ok: false; readonly reason: string; readonly message: string };
+
+export interface VendorCaAddResult {
+  readonly status: 'added' | 'duplicate' | 'rejected';
+  /** The upload this certificate came from. */
+  readonly source: string | null;
+  /** 1-based position of the certificate in its upload (PEM bundles hold several). */
+  readonly position: number;
+  readonly fingerprint: string;
+  readonly subject: string;
+  readonly kind?: CaKind;
+  /** For added and duplicate: whether the stored CA is an anchor / enabled. */
+  readonly anchor?: boolean;
+  readonly enabled?: boolean;
+  /** For duplicates: `stored` (already in the trust store) or `upload` (twice in this call). */
+  readonly duplicateOf?: 'stored' | 'upload';
+  /** For rejected: `not-a-ca` | `unsupported-key`, and a sentence. */
+  readonly reason?: string;
+  readonly message?: string;
+  /** For added/duplicate intermediates that are not anchors. */
+  readonly chain?: VendorCaChainStatus;
+}
+
+export interface VendorCaAddSummary {
+  readonly results: readonly VendorCaAddResult[];
+  readonly added: number;
+  readonly duplicate: number;
+  readonly rejected: number;
+}
+
+/** A stored CA as listed (no DER; `GET …?includeDisabled` and the CLI). */
+export interface VendorCaSummary {
+  readonly id: string;
+  readonly fingerprint: string;
+  readonly subject: string;
+  readonly issuer: string;
+  readonly serial: string;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  readonly kind: CaKind;
+  readonly anchor: boolean;
+  readonly enabled: boolean;
+  readonly source: string | null;
+  readonly addedAt: Date;
+  readonly addedBy: string;
+  readonly disabledAt: Date | null;
+  readonly disabledBy: string | null;
+}
+
+export type VendorCaChange = { readonly changed: boolean; readonly ca: VendorCaSummary };
+
+/** A CA named by its fingerprint (hex, any case, colons allowed) or its id (uuid). */
+export type VendorCaRef = { readonly fingerprint: string } | { readonly id: string };
+
+const FINGERPRINT = /^[0-9a-f]{64}$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const MAX_SOURCE = 255;
+
+/** Reads `AB:CD…`, `abcd…` or a uuid; throws VendorCaInputError for anything else. */
+export function parseVendorCaRef(text: string): VendorCaRef {
+  const trimmed = text.trim().toLowerCase();
+  if (UUID.test(trimmed)) {
+    return { id: trimmed };
+  }
+  const hex = trimmed.replace(/:/g, '');
+  if (FINGERPRINT.test(hex)) {
+    return { fingerprint: hex };
+  }
+  throw new VendorCaInputError(`${JSON.stringify(text.slice(0, 100))} is neither a SHA-256 fingerprint (64 hex digits) nor a CA id (uuid)`);
+}
+
+function summarize(row: VendorCaEntity): VendorCaSummary {
+  return {
+    id: row.id,
+    fingerprint: row.fingerprint,
+    subject: row.subject,
+    issuer: row.issuer,
+    serial: row.serial,
+    notBefore: row.notBefore,
+    notAfter: row.notAfter,
+    kind: row.kind,
+    anchor: row.isAnchor,
+    enabled: row.enabled,
+    source: row.source,
+    addedAt: row.addedAt,
+    addedBy: row.addedBy,
+    disabledAt: row.disabledAt,
+    disabledBy: row.disabledBy,
+  };
+}
+
+/**
+ * The vendor CAs rackseal trusts, from the `vendor_cas` table (enabled rows only). Roots and pinned
+ * intermediates are anchors. This is the trust store the inventory importer and attestation use:
+ * load it once per import or request, never per row.
+ */
+export async function loadTrustStore(manager: EntityManager | DataSource): Promise<TrustStore> {
+  const rows = (await manager.query(
+    'SELECT fingerprint, der, is_anchor, source FROM vendor_cas WHERE enabled ORDER BY added_at, fingerprint',
+  )) as { fingerprint: string; der: Buffer; is_anchor: boolean; source: string | null }[];
+  const store = new TrustStore();
+  for (const row of rows) {
+    const result = store.add(row.der, { anchor: row.is_anchor, label: row.source ?? undefined });
+    if (result.status === 'rejected') {
+      // Only certificates the same parser accepted were stored: a refusal means the row was altered
+      // or the parser changed. Fail loudly rather than silently trust less (or more) than listed.
+      throw new Error(`stored vendor CA ${row.fingerprint} no longer loads (${result.reason}): ${result.message}`);
+    }
+  }
+  return store;
+}
+
+interface Pending {
+  readonly source: string | null;
+  readonly position: number;
+  readonly cert?: ParsedCertificate;
+  result: VendorCaAddResult;
+}
+
+/**
+ * Adds, lists, disables and enables vendor CAs. Framework-free (the control plane wraps it in a
+ * provider; a CLI or test can construct it). Every change and its audit record commit together.
+ */
+export class VendorCas {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly audit: Pick<AuditLog, 'append'>,
+    private readonly clock: Clock,
+    private readonly random: RandomSource,
+  ) {}
+
+  /**
+   * Adds every certificate of the uploads in one transaction.
+   *
+   * - Unreadable input (no certificate, bad PEM/base64, truncated or malformed DER) throws
+   *   VendorCaInputError naming the upload and block: nothing of the call is written.
+   * - Readable certificates that are not usable CAs (a leaf EK certificate, keyUsage without
+   *   keyCertSign, a key OpenSSL cannot read) are `rejected` with a reason; the others of the call
+   *   are still added. A rejection is a decision about that certificate, not a broken request.
+   * - Same DER as a stored CA, or twice in the call: `duplicate`; the stored row is not touched.
+   * One audit record per call that added or rejected anything (`vendor-ca.added`); a call where
+   * everything was a duplicate changes nothing and records nothing.
+   */
+  async addBundle(input: CertificateInput | readonly (CertificateInput | VendorCaUpload)[], options: AddBundleOptions): Promise<VendorCaAddSummary> {
+    const uploads = (Array.isArray(input) ? input : [input]) as (CertificateInput | VendorCaUpload)[];
+    const pending = this.read(uploads, options);
+    const now = this.clock.now();
+
+    const results = await this.dataSource.transaction(async (m) => {
+      const candidates = pending.filter((p) => p.result.status === 'added');
+      const stored = new Map<string, { enabled: boolean; is_anchor: boolean }>();
+      if (candidates.length > 0) {
+        const rows = (await m.query('SELECT fingerprint, enabled, is_anchor FROM vendor_cas WHERE fingerprint = ANY($1)', [
+          candidates.map((p) => p.result.fingerprint),
+        ])) as { fingerprint: string; enabled: boolean; is_anchor: boolean }[];
+        for (const row of rows) {
+          stored.set(row.fingerprint, row);
+        }
+      }
+      for (const p of candidates) {
+        const cert = p.cert!;
+        const existing = stored.get(cert.fingerprint);
+        if (existing === undefined) {
+          // ON CONFLICT: a concurrent upload of the same CA makes this one a duplicate, not an error.
+          const inserted = (await m.query(
+            `INSERT INTO vendor_cas (id, fingerprint, der, subject, issuer, serial, not_before, not_after, kind, is_anchor, enabled, source, added_at, added_by)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, true, $11, $12, $13)
+             ON CONFLICT (fingerprint) DO NOTHING RETURNING id`,
+            [
+              this.random.uuid(),
+              cert.fingerprint,
+              cert.der,
+              cert.subject.text,
+              cert.issuer.text,
+              cert.serialNumber,
+              cert.notBefore,
+              cert.notAfter,
+              p.result.kind,
+              p.result.anchor,
+              p.source,
+              now,
+              options.addedBy,
+            ],
+          )) as unknown[];
+          if (inserted.length > 0) {
+            continue;
+          }
+          const [row] = (await m.query('SELECT enabled, is_anchor FROM vendor_cas WHERE fingerprint = $1', [cert.fingerprint])) as { enabled: boolean; is_anchor: boolean }[];
+          p.result = { ...p.result, status: 'duplicate', duplicateOf: 'stored', anchor: row?.is_anchor ?? p.result.anchor, enabled: row?.enabled ?? true };
+          continue;
+        }
+        p.result = { ...p.result, status: 'duplicate', duplicateOf: 'stored', anchor: existing.is_anchor, enabled: existing.enabled };
+      }
+      // Upload duplicates report what the stored twin ended up as.
+      const byFingerprint = new Map(pending.filter((p) => p.result.status !== 'rejected' && p.result.duplicateOf !== 'upload').map((p) => [p.result.fingerprint, p.result]));
+      for (const p of pending) {
+        if (p.result.duplicateOf === 'upload') {
+          const twin = byFingerprint.get(p.result.fingerprint);
+          p.result = { ...p.result, anchor: twin?.anchor, enabled: twin?.enabled };
+        }
+      }
+
+      await this.checkChains(m, pending, now);
+
+      const added = pending.filter((p) => p.result.status === 'added').map((p) => p.result);
+      const rejected = pending.filter((p) => p.result.status === 'rejected').map((p) => p.result);
+      if (added.length > 0 || rejected.length > 0) {
+        await this.audit.append(
+          {
+            actor: options.addedBy,
+            action: 'vendor-ca.added',
+            subject: 'vendor-cas',
+            outcome: added.length > 0 ? 'success' : 'refused',
+            details: {
+              added: added.map((r) => ({ fingerprint: r.fingerprint, subject: r.subject, kind: r.kind ?? null, anchor: r.anchor ?? false, source: r.source })),
+              duplicates: pending.length - added.length - rejected.length,
+              rejected: rejected.map((r) => ({ fingerprint: r.fingerprint, subject: r.subject, reason: r.reason ?? null, source: r.source })),
+            },
+          },
+          m,
+        );
+      }
+      return pending.map((p) => p.result);
+    });
+    return {
+      results,
+      added: results.filter((r) => r.status === 'added').length,
+      duplicate: results.filter((r) => r.status === 'duplicate').length,
+      rejected: results.filter((r) => r.status === 'rejected').length,
+    };
+  }
+
+  /** Parses everything before touching the database; throws VendorCaInputError on unreadable input. */
+  private read(uploads: readonly (CertificateInput | VendorCaUpload)[], options: AddBundleOptions): Pending[] {
+    if (uploads.length === 0) {
+      throw new VendorCaInputError('no certificates given');
+    }
+    const scratch = new TrustStore();
+    const pending: Pending[] = [];
+    uploads.forEach((upload, index) => {
+      const { content, source: named } = typeof upload === 'string' || upload instanceof Uint8Array ? { content: upload, source: undefined } : upload;
+      const source = named ?? options.source ?? null;
+      if (source !== null && source.length > MAX_SOURCE) {
+        throw new VendorCaInputError(`source name ${JSON.stringify(source.slice(0, 40))}… is longer than ${MAX_SOURCE} characters`);
+      }
+      const what = source !== null ? JSON.stringify(source) : `upload #${index + 1}`;
+      let blocks;
+      try {
+        blocks = unwrapCertificates(content);
+      } catch (error) {
+        throw asInputError(error, what);
+      }
+      blocks.forEach((block, b) => {
+        const where = blocks.length > 1 ? `${what} certificate #${b + 1}` : what;
+        const position = b + 1;
+        let cert: ParsedCertificate;
+        try {
+          cert = parseCertificate(block.der);
+        } catch (error) {
+          if (error instanceof EkCertificateError && error.code === 'unsupported-key') {
+            const fingerprint = createHash('sha256').update(block.der).digest('hex');
+            pending.push({ source, position, result: { status: 'rejected', source, position, fingerprint, subject: '', reason: error.code, message: error.message } });
+            return;
+          }
+          throw asInputError(error, where);
+        }
+        const anchor = options.anchors === true || (Array.isArray(options.anchors) && options.anchors.includes(cert.fingerprint));
+        const added = scratch.add(cert, { anchor, label: source ?? undefined });
+        const base = { source, position, fingerprint: cert.fingerprint, subject: cert.subject.text };
+        if (added.status === 'rejected') {
+          pending.push({ source, position, cert, result: { ...base, status: 'rejected', reason: added.reason, message: added.message } });
+        } else if (added.status === 'duplicate') {
+          pending.push({ source, position, cert, result: { ...base, status: 'duplicate', duplicateOf: 'upload', kind: added.entry.kind } });
+        } else {
+          pending.push({ source, position, cert, result: { ...base, status: 'added', kind: added.entry.kind, anchor: added.entry.anchor, enabled: true } });
+        }
+      });
+    });
+    return pending;
+  }
+
+  /** For each intermediate of the call that is not an anchor: does it chain to an enabled anchor now? */
+  private async checkChains(m: EntityManager, pending: Pending[], now: Date): Promise<void> {
+    const toCheck = pending.filter((p) => p.result.status !== 'rejected' && p.result.kind === 'intermediate' && p.result.anchor === false && p.result.enabled !== false);
+    if (toCheck.length === 0) {
+      return;
+    }
+    const store = await loadTrustStore(m);
+    for (const p of toCheck) {
+      const chain = verifyCaChain(p.cert!, { store, now });
+      if (chain.ok) {
+        const top = chain.chain[chain.chain.length - 1]!;
+        p.result = { ...p.result, chain: { ok: true, anchor: top.subject, anchorFingerprint: top.fingerprint } };
+      } else {
+        p.result = { ...p.result, chain: { ok: false, reason: chain.reason, message: chain.message } };
+      }
+    }
+  }
+
+  async list(options: { includeDisabled?: boolean } = {}): Promise<VendorCaSummary[]> {
+    const rows = await this.dataSource.getRepository(VendorCaEntity).find({
+      where: options.includeDisabled === true ? {} : { enabled: true },
+      order: { kind: 'DESC', subject: 'ASC', fingerprint: 'ASC' },
+    });
+    return rows.map(summarize);
+  }
+
+  async get(ref: VendorCaRef): Promise<VendorCaSummary | undefined> {
+    const row = await this.dataSource.getRepository(VendorCaEntity).findOne({ where: ref });
+    return row === null ? undefined : summarize(row);
+  }
+
+  /** Disables a CA (excluded from every trust store from now on). undefined when unknown; audited when it changed. */
+  disable(ref: VendorCaRef, by: string): Promise<VendorCaChange | undefined> {
+    return this.setEnabled(ref, false, by);
+  }
+
+  enable(ref: VendorCaRef, by: string): Promise<VendorCaChange | undefined> {
+    return this.setEnabled(ref, true, by);
+  }
+
+  private setEnabled(ref: VendorCaRef, enabled: boolean, by: string): Promise<VendorCaChange | undefined> {
+    return this.dataSource.transaction(async (m) => {
+      const repo = m.getRepository(VendorCaEntity);
+      const row = await repo.findOne({ where: ref, lock: { mode: 'pessimistic_write' } });
+      if (row === null) {
+        return undefined;
+      }
+      if (row.enabled === enabled) {
+        return { changed: false, ca: summarize(row) };
+      }
+      const now = this.clock.now();
+      const changes = enabled ? { enabled, disabledAt: null, disabledBy: null } : { enabled, disabledAt: now, disabledBy: by };
+      await repo.update({ id: row.id }, changes);
+      await this.audit.append(
+        {
+          actor: by,
+          action: enabled ? 'vendor-ca.enabled' : 'vendor-ca.disabled',
+          subject: `vendor-ca:${row.fingerprint}`,
+          outcome: 'success',
+          details: { fingerprint: row.fingerprint, subject: row.subject, kind: row.kind, anchor: row.isAnchor },
+        },
+        m,
+      );
+      return { changed: true, ca: summarize({ ...row, ...changes }) };
+    });
+  }
+
+  /**
+   * Pins (or unpins) an intermediate as a trust anchor. Roots are always anchors: unpinning one
+   * throws VendorCaInputError. undefined when unknown; audited when it changed.
+   */
+  setAnchor(ref: VendorCaRef, anchor: boolean, by: string): Promise<VendorCaChange | undefined> {
+    return this.dataSource.transaction(async (m) => {
+      const repo = m.getRepository(VendorCaEntity);
+      const row = await repo.findOne({ where: ref, lock: { mode: 'pessimistic_write' } });
+      if (row === null) {
+        return undefined;
+      }
+      if (row.kind === 'root' && !anchor) {
+        throw new VendorCaInputError(`"${row.subject}" is a root (self-signed): roots are always anchors; disable it instead`);
+      }
+      if (row.isAnchor === anchor) {
+        return { changed: false, ca: summarize(row) };
+      }
+      await repo.update({ id: row.id }, { isAnchor: anchor });
+      await this.audit.append(
+        {
+          actor: by,
+          action: anchor ? 'vendor-ca.pinned' : 'vendor-ca.unpinned',
+          subject: `vendor-ca:${row.fingerprint}`,
+          outcome: 'success',
+          details: { fingerprint: row.fingerprint, subject: row.subject, kind: row.kind },
+        },
+        m,
+      );
+      return { changed: true, ca: summarize({ ...row, isAnchor: anchor }) };
+    });
+  }
+}
+
+function asInputError(error: unknown, where: string): VendorCaInputError {
+  if (error instanceof EkCertificateError) {
+    return new VendorCaInputError(`${where}: ${error.message}`);
+  }
+  throw error;
+}
