@@ -199,6 +199,25 @@ export const CONFIG_VARIABLES = {
     defaultText: '2000',
     parse: integer(100, 60000, 2000),
   },
+  ekCertGraceDays: {
+    name: 'EK_CERT_GRACE_DAYS',
+    description:
+      'Days an EK certificate may be past its notAfter and still be accepted (many vendor EK certificates outlive their issuers\' policies); "inf" ignores EK expiry. CA expiry is not affected.',
+    defaultText: '0',
+    parse: (raw: string | undefined): number => {
+      if (raw === undefined || raw === '') {
+        return 0;
+      }
+      const text = raw.trim().toLowerCase();
+      if (text === 'inf' || text === 'infinity') {
+        return Number.POSITIVE_INFINITY;
+      }
+      if (!/^\d{1,6}$/.test(text)) {
+        throw new InvalidValue('must be a whole number of days (0-999999) or "inf"');
+      }
+      return Number(text);
+    },
+  },
   workerConcurrency: {
     name: 'WORKER_CONCURRENCY',
     description: 'Jobs one worker process runs at once per queue.',

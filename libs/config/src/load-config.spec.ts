@@ -60,6 +60,7 @@ const BAD_VALUES: Record<VariableKey, readonly string[]> = {
   masterKey: ['short', 'zz'.repeat(32), KEY_HEX.slice(0, 62), randomBytes(16).toString('base64'), `${KEY_HEX}00`],
   logLevel: ['loud', 'INFO', 'verbose'],
   readinessTimeoutMs: ['99', '60001', 'soon'],
+  ekCertGraceDays: ['-1', '1.5', 'forever', '1234567'],
   workerConcurrency: ['0', '257', 'many'],
   workerShutdownGraceMs: ['-1', '3600001', '30s'],
   workerLockMs: ['999', '3600001', '1e4'],
@@ -92,6 +93,7 @@ describe('loadConfig', () => {
         masterKey: { key: expect.anything(), isDevelopmentKey: true },
         logLevel: 'info',
         readinessTimeoutMs: 2000,
+        ekCertGraceDays: 0,
         worker: { concurrency: 4, shutdownGraceMs: 30000, lockDurationMs: 30000 },
       });
     });
@@ -388,5 +390,14 @@ describe('loadConfig', () => {
       expect(error.message).not.toContain('s3cr3t-redis');
       expect(error.message).toContain('(got "http://:***@cache:6379")');
     });
+  });
+});
+
+describe('EK_CERT_GRACE_DAYS', () => {
+  it('takes whole days or "inf"', () => {
+    const base = { RACKSEAL_ENV: 'test' };
+    expect(loadConfig({ ...base, EK_CERT_GRACE_DAYS: '365' }).ekCertGraceDays).toBe(365);
+    expect(loadConfig({ ...base, EK_CERT_GRACE_DAYS: 'inf' }).ekCertGraceDays).toBe(Number.POSITIVE_INFINITY);
+    expect(loadConfig(base).ekCertGraceDays).toBe(0);
   });
 });

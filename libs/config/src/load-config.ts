@@ -88,6 +88,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): RacksealConfig {
     masterKey: { key: masterKey, isDevelopmentKey: values.masterKey === null },
     logLevel: values.logLevel,
     readinessTimeoutMs: values.readinessTimeoutMs,
+    ekCertGraceDays: values.ekCertGraceDays,
     worker: {
       concurrency: values.workerConcurrency,
       shutdownGraceMs: values.workerShutdownGraceMs,

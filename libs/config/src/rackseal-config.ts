@@ -24,6 +24,8 @@ export interface RacksealConfig {
   };
   readonly logLevel: LogLevel;
   readonly readinessTimeoutMs: number;
+  /** Grace for expired EK certificates, in days (Infinity: EK expiry ignored). */
+  readonly ekCertGraceDays: number;
   readonly worker: {
     readonly concurrency: number;
     readonly shutdownGraceMs: number;

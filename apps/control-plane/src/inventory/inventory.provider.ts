@@ -1,17 +1,11 @@
 import type { Provider } from '@nestjs/common';
 import { AuditLog } from '@rackseal/audit';
+import { RACKSEAL_CONFIG, type RacksealConfig } from '@rackseal/config';
 import { InventoryImporter, WorkerRowChecker } from '@rackseal/inventory';
 import { Clock } from '@rackseal/platform';
 import { loadTrustStore } from '@rackseal/vendor-cas';
 import { availableParallelism } from 'node:os';
 import { DataSource } from 'typeorm';
-
-/**
- * Days an EK certificate may be past its notAfter and still be imported. Strict for now; many vendor
- * EK certificates outlive their issuers' policies, so this is meant to become a configuration
- * variable (EK_CERT_GRACE_DAYS) shared with attestation.
- */
-export const INVENTORY_EK_GRACE_DAYS = 0;
 
 /**
  * The CSV importer wired to the process's database, audit log, clock and the vendor CA store. Row
@@ -20,11 +14,11 @@ export const INVENTORY_EK_GRACE_DAYS = 0;
  */
 export const INVENTORY_IMPORTER_PROVIDER: Provider = {
   provide: InventoryImporter,
-  inject: [DataSource, AuditLog, Clock],
-  useFactory: (dataSource: DataSource, audit: AuditLog, clock: Clock) =>
+  inject: [DataSource, AuditLog, Clock, RACKSEAL_CONFIG],
+  useFactory: (dataSource: DataSource, audit: AuditLog, clock: Clock, config: RacksealConfig) =>
     new InventoryImporter(dataSource, audit, clock, {
       loadTrustStore,
-      ekGraceDays: INVENTORY_EK_GRACE_DAYS,
+      ekGraceDays: config.ekCertGraceDays,
       rowChecker: WorkerRowChecker.ifAvailable(availableParallelism()),
     }),
 };
