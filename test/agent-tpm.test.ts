@@ -151,7 +151,7 @@ describe('rackseal-agent tpm (swtpm)', () => {
     const tpm = fixture.at(0);
     const result = await agent('tpm', 'quote', '--tpm', tpm.device, '--selection', 'sha384:0', '--nonce', '00', '--out-dir', join(dir, 'sha384'));
     expect(result.status).toBe(1);
-    expect(result.stderr).toBe('rackseal-agent: TPM2_PCR_Read: the TPM returned no value for sha384:0 (bank not allocated, or PCR not implemented?)\n');
+    expect(result.stderr).toBe('rackseal-agent: TPM2_PCR_Read: the TPM returned no value for sha384:0 (bank not allocated, or no such PCR?)\n');
   });
 
   it.each([

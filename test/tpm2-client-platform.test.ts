@@ -341,7 +341,7 @@ describe('TPM command client, platform commands, against swtpm', () => {
         await expect(pcrExtend(client, 12, [{ hashAlg: TPM_ALG_ID.TPM_ALG_SHA256, digest: Buffer.alloc(20) }])).rejects.toThrow(RangeError);
         expect(transport.sent).toEqual([]);
         await expect(pcrRead(client, parsePcrSelection('sha256:0+sha384:0,7'))).rejects.toThrow(
-          new TpmAnswerError('TPM2_PCR_Read', 'the TPM returned no value for sha384:0,7 (bank not allocated, or PCR not implemented?)'),
+          new TpmAnswerError('TPM2_PCR_Read', 'the TPM returned no value for sha384:0,7 (bank not allocated, or no such PCR?)'),
         );
       });
     });

@@ -67,7 +67,7 @@ export async function pcrRead(client: TpmClient, selection: TPML_PCR_SELECTION):
       counter = round.updateCounter;
       if (round.read.length === 0 && left.length > 0) {
         // Part 3 §22.4.1: PCRs of a bank that is not allocated are silently left out.
-        throw new TpmAnswerError('TPM2_PCR_Read', `the TPM returned no value for ${formatPcrSelection(left)} (bank not allocated, or PCR not implemented?)`);
+        throw new TpmAnswerError('TPM2_PCR_Read', `the TPM returned no value for ${formatPcrSelection(left)} (bank not allocated, or no such PCR?)`);
       }
       for (const { hash, pcr, digest } of round.read) {
         const b = selection.findIndex((bank) => bank.hash === hash);

@@ -46,7 +46,7 @@ export function checkDigests(eventType: number, digests: readonly EventDigest[],
   if (eventType === EV.EV_NO_ACTION) {
     return 'not-extended';
   }
-  // Unknown algorithms (declared in the Spec ID event, not implemented here) cannot be recomputed.
+  // Algorithms the Spec ID event declares but this library does not support cannot be recomputed.
   // Cheapest first (SHA-1 before SHA-384): a mismatch, the common case for images, costs one hash.
   const known = digests.filter((d) => isHashAlgorithm(d.hashAlg)).sort((a, b) => a.digest.length - b.digest.length);
   if (known.length === 0) {

@@ -10,7 +10,7 @@ import type { TcgEventFields } from './tcg-pcr-event';
 
 const SHA1 = TPM_ALG_ID.TPM_ALG_SHA1;
 const SHA256 = TPM_ALG_ID.TPM_ALG_SHA256;
-const SM3_256 = 0x0012; // declared by some firmware, not implemented here
+const SM3_256 = 0x0012; // declared by some firmware, which this library does not support
 
 const SPEC_ID: TCG_EfiSpecIDEvent = {
   signature: 'Spec ID Event03',
