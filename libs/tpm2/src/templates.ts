@@ -146,3 +146,30 @@ export const CERTIFIED_DECRYPT_KEY_TEMPLATE: RsaPublic = {
   parameters: { symmetric: { algorithm: TPM_ALG_ID.TPM_ALG_NULL }, scheme: SCHEME_NULL, keyBits: 2048, exponent: 0 },
   unique: Buffer.alloc(0),
 };
+
+/**
+ * TCG TPM v2.0 Provisioning Guidance §7.5.1 Storage Primary Key (SRK) template, RSA-2048, as
+ * go-tpm's RSASRKTemplate: fixedTPM | fixedParent | sensitiveDataOrigin | userWithAuth | noDA |
+ * restricted | decrypt (0x00030472), no policy (the owner's empty password authorizes), AES-128-CFB,
+ * unique = 256 zero bytes. Any tool that follows the guidance derives the same SRK.
+ */
+export const SRK_TEMPLATE_RSA: RsaPublic = {
+  type: TPM_ALG_ID.TPM_ALG_RSA,
+  nameAlg: TPM_ALG_ID.TPM_ALG_SHA256,
+  objectAttributes:
+    TPMA_OBJECT.fixedTPM |
+    TPMA_OBJECT.fixedParent |
+    TPMA_OBJECT.sensitiveDataOrigin |
+    TPMA_OBJECT.userWithAuth |
+    TPMA_OBJECT.noDA |
+    TPMA_OBJECT.restricted |
+    TPMA_OBJECT.decrypt,
+  authPolicy: Buffer.alloc(0),
+  parameters: {
+    symmetric: { algorithm: TPM_ALG_ID.TPM_ALG_AES, keyBits: 128, mode: TPM_ALG_ID.TPM_ALG_CFB },
+    scheme: SCHEME_NULL,
+    keyBits: 2048,
+    exponent: 0,
+  },
+  unique: Buffer.alloc(256),
+};

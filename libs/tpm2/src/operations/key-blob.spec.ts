@@ -6,7 +6,8 @@ import { marshalTpm2bPublic, unmarshalTpm2bPublic } from '../structures/tpmt-pub
 import { applyEkNonce } from './endorsement-key';
 import { KEY_BLOB_MAGIC, type KeyBlob, KeyBlobFormatError, marshalKeyBlob, unmarshalKeyBlob } from './key-blob';
 import { publicShape, sameShape } from './loaded-object';
-import { SRK_PERSISTENT_HANDLE, SRK_TEMPLATE_RSA } from './storage-primary';
+import { SRK_TEMPLATE_RSA } from '../templates';
+import { SRK_PERSISTENT_HANDLE } from './storage-primary';
 
 const keyPublic = unmarshalTpm2bPublic(marshalTpm2bPublic({ ...CERTIFIED_DECRYPT_KEY_TEMPLATE, unique: Buffer.alloc(256, 0x5a) }));
 const blob: KeyBlob = {

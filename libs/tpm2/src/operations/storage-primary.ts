@@ -1,40 +1,12 @@
-import { TPM_ALG_ID, TPM_RH, TPMA_OBJECT } from '../constants';
+import { TPM_RH } from '../constants';
 import { passwordAuth } from '../client/session-auth';
 import { TpmError } from '../client/tpm-errors';
 import { tpm2EvictControl } from '../commands/context-management';
 import { tpm2CreatePrimary, tpm2ReadPublic } from '../commands/objects';
-import { SCHEME_NULL } from '../structures/schemes';
-import type { RsaPublic } from '../structures/tpmt-public';
+import { SRK_TEMPLATE_RSA } from '../templates';
 import type { ParentDescriptor } from './key-blob';
 import { type LoadedObject, sameShape } from './loaded-object';
 import type { TpmScope } from './tpm-scope';
-
-/**
- * TCG TPM v2.0 Provisioning Guidance §7.5.1 Storage Primary Key (SRK) template, RSA-2048, as
- * go-tpm's RSASRKTemplate: fixedTPM | fixedParent | sensitiveDataOrigin | userWithAuth | noDA |
- * restricted | decrypt (0x00030472), no policy (the owner's empty password authorizes), AES-128-CFB,
- * unique = 256 zero bytes. Any tool that follows the guidance derives the same SRK.
- */
-export const SRK_TEMPLATE_RSA: RsaPublic = {
-  type: TPM_ALG_ID.TPM_ALG_RSA,
-  nameAlg: TPM_ALG_ID.TPM_ALG_SHA256,
-  objectAttributes:
-    TPMA_OBJECT.fixedTPM |
-    TPMA_OBJECT.fixedParent |
-    TPMA_OBJECT.sensitiveDataOrigin |
-    TPMA_OBJECT.userWithAuth |
-    TPMA_OBJECT.noDA |
-    TPMA_OBJECT.restricted |
-    TPMA_OBJECT.decrypt,
-  authPolicy: Buffer.alloc(0),
-  parameters: {
-    symmetric: { algorithm: TPM_ALG_ID.TPM_ALG_AES, keyBits: 128, mode: TPM_ALG_ID.TPM_ALG_CFB },
-    scheme: SCHEME_NULL,
-    keyBits: 2048,
-    exponent: 0,
-  },
-  unique: Buffer.alloc(256),
-};
 
 /** Provisioning Guidance §7.8: the SRK's persistent handle. */
 export const SRK_PERSISTENT_HANDLE = 0x81000001;

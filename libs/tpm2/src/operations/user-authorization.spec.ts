@@ -5,7 +5,7 @@ import { TpmClient } from '../client/tpm-client';
 import type { TpmTransport } from '../client/transport';
 import { ekPolicyA, ekPolicyC } from '../policy/ek-policies';
 import { AK_TEMPLATE_RSA, EK_TEMPLATE_ECC_L2, EK_TEMPLATE_ECC_P384_H3, EK_TEMPLATE_RSA_L1 } from '../templates';
-import { SRK_TEMPLATE_RSA } from './storage-primary';
+import { SRK_TEMPLATE_RSA } from '../templates';
 import { withTpmScope } from './tpm-scope';
 import { UnsupportedAuthorizationError, UserAuthorization, userAuthorizationKind } from './user-authorization';
 
