@@ -15,31 +15,16 @@ import {
   unmarshalTpm2bEncryptedSecret,
 } from '@rackseal/tpm2';
 import { randomBytes, X509Certificate } from 'node:crypto';
-import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DIST } from './support/processes';
+import { runRacksealCli } from './support/processes';
 import { type SwtpmMachine, useSwtpms } from './support/swtpm';
-import { tpm2 } from './support/tpm2-tools';
-
-/** swtpm has no resource manager: after each tpm2-tools sequence flush objects and sessions. */
-async function flushAll(tpm: SwtpmMachine): Promise<void> {
-  await tpm2(tpm, 'flushcontext', '-t');
-  await tpm2(tpm, 'flushcontext', '-l');
-  await tpm2(tpm, 'flushcontext', '-s');
-}
+import { flushAllContexts, tpm2 } from './support/tpm2-tools';
 
 function cli(...args: string[]): { status: number | null; stderr: string } {
-  const result = spawnSync(process.execPath, [join(DIST, 'apps/cli/src/main.js'), ...args], {
-    encoding: 'utf8',
-    timeout: 30_000,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME },
-  });
-  if (result.error !== undefined) {
-    throw result.error;
-  }
-  return { status: result.status, stderr: result.stderr };
+  const { status, stderr } = runRacksealCli(...args);
+  return { status, stderr };
 }
 
 interface Ek {
@@ -73,10 +58,10 @@ describe('MakeCredential activated by swtpm (tpm2_activatecredential)', () => {
       await tpm2(tpm, 'readpublic', '-c', '0x81010001', '-o', at('ek-rsa.pub'));
       await tpm2(tpm, 'readpublic', '-c', '0x81010016', '-o', at('ek-p384.pub'));
       await tpm2(tpm, 'createek', '-G', 'ecc', '-c', at('ek-p256.ctx'), '-u', at('ek-p256.pub'));
-      await flushAll(tpm);
+      await flushAllContexts(tpm);
       await tpm2(tpm, 'createak', '-C', '0x81010001', '-c', at('ak.ctx'), '-G', 'rsa', '-g', 'sha256', '-s', 'rsassa', '-u', at('ak.pub'), '-n', at('ak.name'));
     } finally {
-      await flushAll(tpm);
+      await flushAllContexts(tpm);
     }
     akName = await readFile(at('ak.name'));
   });
@@ -99,7 +84,7 @@ describe('MakeCredential activated by swtpm (tpm2_activatecredential)', () => {
       await tpm2(tpm, 'activatecredential', ...args);
       return await readFile(out);
     } finally {
-      await flushAll(tpm);
+      await flushAllContexts(tpm);
     }
   }
 

@@ -14,32 +14,17 @@ import {
   TPM_ALG_ID,
   unmarshalTpm2bPublic,
 } from '@rackseal/tpm2';
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DIST } from './support/processes';
-import { type SwtpmMachine, useSwtpms } from './support/swtpm';
-import { tpm2 } from './support/tpm2-tools';
-
-/** swtpm has no resource manager: after each tpm2-tools sequence flush objects and sessions. */
-async function flushAll(tpm: SwtpmMachine): Promise<void> {
-  await tpm2(tpm, 'flushcontext', '-t');
-  await tpm2(tpm, 'flushcontext', '-l');
-  await tpm2(tpm, 'flushcontext', '-s');
-}
+import { runRacksealCli } from './support/processes';
+import { useSwtpms } from './support/swtpm';
+import { flushAllContexts, tpm2 } from './support/tpm2-tools';
 
 function cli(...args: string[]): { status: number | null; stderr: string } {
-  const result = spawnSync(process.execPath, [join(DIST, 'apps/cli/src/main.js'), ...args], {
-    encoding: 'utf8',
-    timeout: 30_000,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME },
-  });
-  if (result.error !== undefined) {
-    throw result.error;
-  }
-  return { status: result.status, stderr: result.stderr };
+  const { status, stderr } = runRacksealCli(...args);
+  return { status, stderr };
 }
 
 interface Parent {
@@ -72,7 +57,7 @@ describe('import blobs imported, loaded and unsealed by swtpm', () => {
       await tpm2(tpm, 'readpublic', '-c', '0x81010016', '-o', at('ek-p384.pub'));
       await tpm2(tpm, 'createek', '-G', 'ecc', '-c', at('ek-p256.ctx'), '-u', at('ek-p256.pub'));
     } finally {
-      await flushAll(tpm);
+      await flushAllContexts(tpm);
     }
     // Give PCR 0 a non-zero value so the policy binds to something other than the reset state.
     await tpm.extendPcr(0, 'sha256', randomBytes(32).toString('hex'));
@@ -101,13 +86,13 @@ describe('import blobs imported, loaded and unsealed by swtpm', () => {
     try {
       await tpm2(tpm, 'import', '-C', parent.handle(), ...(await parentAuth(parent)),
         '-u', join(blobDir, 'obj.pub'), '-i', join(blobDir, 'obj.dpriv'), '-s', join(blobDir, 'obj.seed'), '-r', priv);
-      await flushAll(tpm);
+      await flushAllContexts(tpm);
       const loaded = await tpm2(tpm, 'load', '-C', parent.handle(), ...(await parentAuth(parent)),
         '-u', join(blobDir, 'obj.pub'), '-r', priv, '-c', ctx);
       const name = /name: ([0-9a-f]+)/.exec(loaded.stdout.toString())?.[1] ?? '';
       return { ctx, name };
     } finally {
-      await flushAll(tpm);
+      await flushAllContexts(tpm);
     }
   }
 
@@ -120,7 +105,7 @@ describe('import blobs imported, loaded and unsealed by swtpm', () => {
       await tpm2(tpm, 'unseal', '-c', ctx, '-p', `session:${at('p.ctx')}`, '-o', out);
       return await readFile(out);
     } finally {
-      await flushAll(tpm);
+      await flushAllContexts(tpm);
     }
   }
 
@@ -130,7 +115,7 @@ describe('import blobs imported, loaded and unsealed by swtpm', () => {
       await tpm2(fixture.at(0), 'unseal', '-c', ctx, '-o', out);
       return await readFile(out);
     } finally {
-      await flushAll(fixture.at(0));
+      await flushAllContexts(fixture.at(0));
     }
   }
 
@@ -214,7 +199,7 @@ describe('import blobs imported, loaded and unsealed by swtpm', () => {
       try {
         await tpm2(tpm, 'createek', '-G', 'ecc', '-c', at('ek-p256.ctx'), '-u', at('ek-p256.pub'));
       } finally {
-        await flushAll(tpm);
+        await flushAllContexts(tpm);
       }
     }
   });

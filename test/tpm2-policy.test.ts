@@ -23,17 +23,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type SwtpmMachine, useSwtpms } from './support/swtpm';
-import { tpm2 } from './support/tpm2-tools';
+import { useSwtpms } from './support/swtpm';
+import { flushAllContexts, tpm2 } from './support/tpm2-tools';
 
 const { TPM_ALG_SHA256: SHA256, TPM_ALG_SHA384: SHA384 } = TPM_ALG_ID;
-
-/** swtpm has no resource manager: flush objects and sessions after each sequence. */
-async function flushAll(tpm: SwtpmMachine): Promise<void> {
-  await tpm2(tpm, 'flushcontext', '-t');
-  await tpm2(tpm, 'flushcontext', '-l');
-  await tpm2(tpm, 'flushcontext', '-s');
-}
 
 describe('policy digests equal tpm2-tools trial sessions on swtpm', () => {
   const fixture = useSwtpms(1, { pcrBanks: ['sha1', 'sha256'] });
@@ -64,7 +57,7 @@ describe('policy digests equal tpm2-tools trial sessions on swtpm', () => {
       }
       return (await readFile(out)).toString('hex');
     } finally {
-      await flushAll(tpm);
+      await flushAllContexts(tpm);
     }
   }
 
@@ -82,7 +75,7 @@ describe('policy digests equal tpm2-tools trial sessions on swtpm', () => {
     try {
       await tpm2(fixture.at(0), 'createpolicy', '--policy-pcr', '-l', text, '-f', valuesFile, '-L', created);
     } finally {
-      await flushAll(fixture.at(0));
+      await flushAllContexts(fixture.at(0));
     }
     expect((await readFile(created)).toString('hex')).toBe(ours);
     expect(await trial('sha256', (s, out) => ['policypcr', '-S', s, '-l', text, '-f', valuesFile, '-L', out])).toBe(ours);

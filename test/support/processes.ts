@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { onWorkerExit } from './exit-guard';
@@ -134,4 +134,17 @@ export async function startControlPlane(env: NodeJS.ProcessEnv): Promise<{ proc:
     await proc.stop('SIGKILL');
     throw error;
   }
+}
+
+/** Runs the built `rackseal` CLI to completion with a minimal environment (PATH and HOME only). */
+export function runRacksealCli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [join(DIST, 'apps/cli/src/main.js'), ...args], {
+    encoding: 'utf8',
+    timeout: 30_000,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME },
+  });
+  if (result.error !== undefined) {
+    throw result.error;
+  }
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }

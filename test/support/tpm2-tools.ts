@@ -111,3 +111,13 @@ export function tpm2(tpm: TctiTarget, tool: string, ...args: string[]): Promise<
   const cmd = tool.startsWith('tpm2_') ? tool : `tpm2_${tool}`;
   return runTool(cmd, args, { env: { TPM2TOOLS_TCTI: tpm.tcti } });
 }
+
+/**
+ * swtpm has no resource manager: after a tpm2-tools sequence, flush every transient object and
+ * every loaded and saved session, or the next sequence fails with TPM_RC_OBJECT_MEMORY.
+ */
+export async function flushAllContexts(tpm: TctiTarget): Promise<void> {
+  await tpm2(tpm, 'flushcontext', '-t');
+  await tpm2(tpm, 'flushcontext', '-l');
+  await tpm2(tpm, 'flushcontext', '-s');
+}

@@ -1,9 +1,9 @@
 import { TpmParseError } from '../codec/tpm-parse-error';
-import { marshal, TpmWriter } from '../codec/tpm-writer';
+import { marshal } from '../codec/tpm-writer';
 import { TPM_RH } from '../constants';
 import { passwordAuth } from '../client/session-auth';
 import { TpmClient } from '../client/tpm-client';
-import type { TpmTransport } from '../client/transport';
+import { FakeTpm } from '../testing/fake-response';
 import { objectName } from '../names';
 import { EK_TEMPLATE_RSA_L1 } from '../templates';
 import { marshalTpm2bPublic, marshalTpmtPublic } from '../structures/tpmt-public';
@@ -11,44 +11,6 @@ import { tpm2FlushContext } from './context-management';
 import { tpm2CreatePrimary, tpm2Load, tpm2ReadPublic } from './objects';
 import { TpmAnswerError } from './tpm-answer-error';
 
-interface Answer {
-  readonly rc?: number;
-  readonly handles?: readonly number[];
-  readonly parameters?: Buffer;
-}
-
-/** A TPM that answers each command as `answer` says and records what it was sent. */
-class FakeTpm implements TpmTransport {
-  readonly description = 'fake';
-  readonly sent: Buffer[] = [];
-  constructor(private readonly answer: (code: number) => Answer) {}
-
-  async transmit(command: Buffer): Promise<Buffer> {
-    this.sent.push(command);
-    const a = this.answer(command.readUInt32BE(6));
-    if (a.rc !== undefined) {
-      return new TpmWriter().u16(0x8001).u32(10).u32(a.rc).toBuffer();
-    }
-    const tag = command.readUInt16BE(0);
-    const body = new TpmWriter();
-    (a.handles ?? []).forEach((h) => body.u32(h));
-    const parameters = a.parameters ?? Buffer.alloc(0);
-    if (tag === 0x8002) {
-      // One acknowledgement per session; these commands carry exactly one.
-      body.u32(parameters.length).bytes(parameters).bytes(Buffer.from('0000010000', 'hex'));
-    } else {
-      body.bytes(parameters);
-    }
-    const content = body.toBuffer();
-    return new TpmWriter().u16(tag).u32(10 + content.length).u32(0).bytes(content).toBuffer();
-  }
-
-  async close(): Promise<void> {}
-
-  get codes(): number[] {
-    return this.sent.map((c) => c.readUInt32BE(6));
-  }
-}
 
 const EK = { ...EK_TEMPLATE_RSA_L1, unique: Buffer.alloc(256, 0xab) };
 

@@ -1,9 +1,9 @@
 import { TpmParseError } from '../codec/tpm-parse-error';
-import { marshal, TpmWriter } from '../codec/tpm-writer';
+import { marshal } from '../codec/tpm-writer';
 import { TPM_ALG_ID, TPM_RH } from '../constants';
 import { passwordAuth } from '../client/session-auth';
 import { TpmClient } from '../client/tpm-client';
-import type { TpmTransport } from '../client/transport';
+import { FakeTpm } from '../testing/fake-response';
 import { parsePcrSelection } from '../structures/tpml-pcr-selection';
 import {
   tpm2PolicyAuthorize,
@@ -16,30 +16,6 @@ import {
 } from './policy-session';
 import { nullTicket, TPM_ST_TICKET } from './tickets';
 
-/** Answers every command with `parameters` (and `handles`) and records what it was sent. */
-class FakeTpm implements TpmTransport {
-  readonly description = 'fake';
-  readonly sent: Buffer[] = [];
-  constructor(private readonly answer: (code: number) => { handles?: number[]; parameters?: Buffer }) {}
-
-  async transmit(command: Buffer): Promise<Buffer> {
-    this.sent.push(command);
-    const a = this.answer(command.readUInt32BE(6));
-    const tag = command.readUInt16BE(0);
-    const body = new TpmWriter();
-    (a.handles ?? []).forEach((h) => body.u32(h));
-    const parameters = a.parameters ?? Buffer.alloc(0);
-    if (tag === 0x8002) {
-      body.u32(parameters.length).bytes(parameters).bytes(Buffer.from('0000010000', 'hex'));
-    } else {
-      body.bytes(parameters);
-    }
-    const content = body.toBuffer();
-    return new TpmWriter().u16(tag).u32(10 + content.length).u32(0).bytes(content).toBuffer();
-  }
-
-  async close(): Promise<void> {}
-}
 
 const hex = (b: Buffer) => b.toString('hex');
 

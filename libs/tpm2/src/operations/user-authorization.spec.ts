@@ -1,45 +1,26 @@
-import { marshal, TpmWriter } from '../codec/tpm-writer';
+import { marshal } from '../codec/tpm-writer';
 import { TPM_ALG_ID, TPMA_OBJECT } from '../constants';
 import type { TPMS_AUTH_COMMAND } from '../client/session-auth';
 import { TpmClient } from '../client/tpm-client';
-import type { TpmTransport } from '../client/transport';
+import { FakeTpm } from '../testing/fake-response';
 import { ekPolicyA, ekPolicyC } from '../policy/ek-policies';
-import { AK_TEMPLATE_RSA, EK_TEMPLATE_ECC_L2, EK_TEMPLATE_ECC_P384_H3, EK_TEMPLATE_RSA_L1 } from '../templates';
-import { SRK_TEMPLATE_RSA } from '../templates';
+import { AK_TEMPLATE_RSA, EK_TEMPLATE_ECC_L2, EK_TEMPLATE_ECC_P384_H3, EK_TEMPLATE_RSA_L1, SRK_TEMPLATE_RSA } from '../templates';
 import { withTpmScope } from './tpm-scope';
 import { UnsupportedAuthorizationError, UserAuthorization, userAuthorizationKind } from './user-authorization';
 
 /** Answers StartAuthSession with session 0x03000000, PolicySecret with a NULL ticket, the rest empty. */
-class PolicyTpm implements TpmTransport {
-  readonly description = 'fake';
-  readonly sent: Buffer[] = [];
 
-  async transmit(command: Buffer): Promise<Buffer> {
-    this.sent.push(command);
-    const code = command.readUInt32BE(6);
-    const tag = command.readUInt16BE(0);
-    const body = new TpmWriter();
-    let parameters: Buffer = Buffer.alloc(0);
+/** Answers StartAuthSession with policy session 0x03000000 and PolicySecret with an empty result. */
+function policyTpm(): FakeTpm {
+  return new FakeTpm((code) => {
     if (code === 0x176) {
-      body.u32(0x03000000);
-      parameters = marshal((w) => w.tpm2b(Buffer.alloc(32)));
-    } else if (code === 0x151) {
-      parameters = marshal((w) => w.u16(0).u16(0x8023).u32(0x40000007).u16(0));
+      return { handles: [0x03000000], parameters: marshal((w) => w.tpm2b(Buffer.alloc(32))) };
     }
-    if (tag === 0x8002) {
-      body.u32(parameters.length).bytes(parameters).bytes(Buffer.from('0000000000', 'hex'));
-    } else {
-      body.bytes(parameters);
+    if (code === 0x151) {
+      return { parameters: marshal((w) => w.u16(0).u16(0x8023).u32(0x40000007).u16(0)) };
     }
-    const content = body.toBuffer();
-    return new TpmWriter().u16(tag).u32(10 + content.length).u32(0).bytes(content).toBuffer();
-  }
-
-  async close(): Promise<void> {}
-
-  get codes(): number[] {
-    return this.sent.map((c) => c.readUInt32BE(6));
-  }
+    return {};
+  }, 0x00);
 }
 
 describe('userAuthorizationKind', () => {
@@ -68,7 +49,7 @@ describe('UserAuthorization', () => {
     });
 
   it('one session for a run of commands: PolicySecret before each, continueSession until the last, nothing left to flush', async () => {
-    const tpm = new PolicyTpm();
+    const tpm = policyTpm();
     const seen: TPMS_AUTH_COMMAND[] = [];
     await withTpmScope(new TpmClient(tpm), async (scope) => {
       const auth = new UserAuthorization(scope, EK_TEMPLATE_RSA_L1);
@@ -85,7 +66,7 @@ describe('UserAuthorization', () => {
   });
 
   it('PolicyB: a SHA-384 session, PolicySecret then PolicyOR(PolicyA, PolicyC)', async () => {
-    const tpm = new PolicyTpm();
+    const tpm = policyTpm();
     await withTpmScope(new TpmClient(tpm), async (scope) => run(new UserAuthorization(scope, EK_TEMPLATE_ECC_P384_H3, { prefer: 'policy' }), true, []));
     expect(tpm.codes).toEqual([0x176, 0x151, 0x171]);
     expect(tpm.sent[0]!.readUInt16BE(tpm.sent[0]!.length - 2)).toBe(TPM_ALG_ID.TPM_ALG_SHA384);
@@ -95,7 +76,7 @@ describe('UserAuthorization', () => {
   });
 
   it('when the command fails the session is left to the scope, which flushes it', async () => {
-    const tpm = new PolicyTpm();
+    const tpm = policyTpm();
     const error = await withTpmScope(new TpmClient(tpm), async (scope) =>
       new UserAuthorization(scope, EK_TEMPLATE_RSA_L1).use(true, async () => {
         throw new Error('Load refused');
