@@ -44,6 +44,8 @@ import {
   quotePcrs,
   rsaOaepDecrypt,
   SRK_PERSISTENT_HANDLE,
+  SRK_TEMPLATE_ECC,
+  SRK_TEMPLATE_RSA,
   TPM_ALG_ID,
   TPM_RH,
   TPM_SE,
@@ -562,6 +564,56 @@ describe('libs/tpm2 client operations against swtpm', () => {
         return unsealImportedBlob(s, ek, blob, selection, { authorize: { approvedPolicy, policyRef, keySign: signer.name, checkTicket } });
       });
       expect(unsealed.equals(data)).toBe(true);
+    });
+  });
+
+  describe('getStoragePrimary', () => {
+    /** tpm2_createprimary with the Provisioning Guidance attributes and `unique` from stdin, read back. */
+    async function toolsSrk(algorithm: string, unique: Buffer, file: string): Promise<Buffer> {
+      return tools(async () => {
+        try {
+          await runTool('tpm2_createprimary', [
+            '-C', 'o', '-g', 'sha256', '-G', algorithm,
+            '-a', 'fixedtpm|fixedparent|sensitivedataorigin|userwithauth|noda|restricted|decrypt',
+            '-u', '-', '-c', at(`${file}.ctx`),
+          ], { env: { TPM2TOOLS_TCTI: tpm.tcti }, input: unique });
+          await tpm2(tpm, 'readpublic', '-c', at(`${file}.ctx`), '-o', at(`${file}.pub`));
+        } finally {
+          await tpm2(tpm, 'flushcontext', '-t');
+        }
+        return readFile(at(`${file}.pub`));
+      });
+    }
+
+    it('derives the P-256 SRK by default (one CreatePrimary, flushed with the scope); tpm2_createprimary with that template agrees byte for byte', async () => {
+      const srk = await inScope(async (s) => {
+        const primary = await counted('getStoragePrimary (none persisted)', () => getStoragePrimary(s));
+        expect(primary.descriptor.template).toBe(SRK_TEMPLATE_ECC);
+        return primary;
+      });
+      expect(counts.get('getStoragePrimary (none persisted)')).toEqual(['ReadPublic', 'CreatePrimary']);
+      expect({ source: srk.source, type: srk.public.type }).toEqual({ source: 'created', type: TPM_ALG_ID.TPM_ALG_ECC });
+      const theirs = await toolsSrk('ecc256:null:aes128cfb', Buffer.alloc(64), 'srk-ecc');
+      expect(tpm2bOf(srk.public).toString('hex')).toBe(theirs.toString('hex'));
+      expect(srk.name.equals(objectName(unmarshalTpm2bPublic(theirs)))).toBe(true);
+    });
+
+    it('an RSA SRK persisted at 0x81000001 (as other tools leave it) is used by default, ignored when the caller asks for the P-256 template', async () => {
+      await inScope(async (s) => persistStoragePrimary(s, await getStoragePrimary(s, { persistentHandle: null, template: SRK_TEMPLATE_RSA })));
+      try {
+        const theirs = await toolsSrk('rsa2048:null:aes128cfb', Buffer.alloc(256), 'srk-rsa');
+        const found = await inScope((s) => getStoragePrimary(s));
+        expect({ source: found.source, handle: found.handle, template: found.descriptor.template }).toEqual({
+          source: 'persistent',
+          handle: SRK_PERSISTENT_HANDLE,
+          template: SRK_TEMPLATE_RSA,
+        });
+        expect(tpm2bOf(found.public).toString('hex')).toBe(theirs.toString('hex'));
+        const derived = await inScope((s) => getStoragePrimary(s, { template: SRK_TEMPLATE_ECC }));
+        expect({ source: derived.source, type: derived.public.type }).toEqual({ source: 'created', type: TPM_ALG_ID.TPM_ALG_ECC });
+      } finally {
+        await tpm2EvictControl(client, TPM_RH.TPM_RH_OWNER, passwordAuth(), SRK_PERSISTENT_HANDLE, SRK_PERSISTENT_HANDLE).catch(() => undefined);
+      }
     });
   });
 

@@ -173,3 +173,19 @@ export const SRK_TEMPLATE_RSA: RsaPublic = {
   },
   unique: Buffer.alloc(256),
 };
+
+/**
+ * Provisioning Guidance §7.5.1 SRK template, ECC NIST P-256 (go-tpm's ECCSRKTemplate): the RSA
+ * template's attributes (0x00030472) and AES-128-CFB, scheme and KDF NULL, unique = two 32-byte zero
+ * coordinates. rackseal derives this one by default: a TPM derives a P-256 primary in a few ms where an
+ * RSA-2048 SRK costs a prime search (≈65 ms on swtpm, more on hardware), on every boot that re-derives it.
+ * Any RSA child (the decrypt key) may live under it.
+ */
+export const SRK_TEMPLATE_ECC: EccPublic = {
+  type: TPM_ALG_ID.TPM_ALG_ECC,
+  nameAlg: TPM_ALG_ID.TPM_ALG_SHA256,
+  objectAttributes: SRK_TEMPLATE_RSA.objectAttributes,
+  authPolicy: Buffer.alloc(0),
+  parameters: { symmetric: AES_128_CFB, scheme: SCHEME_NULL, curveID: TPM_ECC_CURVE.TPM_ECC_NIST_P256, kdf: SCHEME_NULL },
+  unique: { x: Buffer.alloc(32), y: Buffer.alloc(32) },
+};

@@ -44,7 +44,7 @@ export function registerTpmQuote(tpm: Command): void {
     .requiredOption('--nonce <hex>', "qualifying data in hex ('' for none)")
     .requiredOption('--out-dir <dir>', 'where to write ak.pub, q.msg, q.sig and q.pcrs')
     .option('--ek <kind>', `the EK the AK is created under: ${EK_KINDS.join(', ')}`, 'rsa-2048')
-    .option('--ak <type>', 'AK key type: rsa (RSASSA-SHA256) or ecc (ECDSA P-256 SHA256)', 'rsa')
+    .option('--ak <type>', 'AK key type: ecc (ECDSA P-256 SHA256, the default: milliseconds to create) or rsa (RSASSA-SHA256)', 'ecc')
     .action(async (options: TpmQuoteOptions) => {
       // Every argument is checked before the TPM is touched: a usage error never costs a key.
       const selection = readSelection(options.selection);

@@ -3,7 +3,8 @@ import { passwordAuth } from '../client/session-auth';
 import { TpmError } from '../client/tpm-errors';
 import { tpm2EvictControl } from '../commands/context-management';
 import { tpm2CreatePrimary, tpm2ReadPublic } from '../commands/objects';
-import { SRK_TEMPLATE_RSA } from '../templates';
+import type { TPMT_PUBLIC } from '../structures/tpmt-public';
+import { SRK_TEMPLATE_ECC, SRK_TEMPLATE_RSA } from '../templates';
 import type { ParentDescriptor } from './key-blob';
 import { type LoadedObject, sameShape } from './loaded-object';
 import type { TpmScope } from './tpm-scope';
@@ -20,24 +21,36 @@ export interface StoragePrimary extends LoadedObject {
 export interface StoragePrimaryOptions {
   /** Where a persisted SRK is looked for; null: never look, always derive. */
   readonly persistentHandle?: number | null;
+  /**
+   * The SRK template to derive when none is persisted: SRK_TEMPLATE_ECC by default. Given
+   * explicitly, a persisted SRK must have this shape; by default a persisted SRK of either
+   * Provisioning Guidance template is used (systemd-cryptenroll and tpm2-tools persist either).
+   */
+  readonly template?: TPMT_PUBLIC;
   /** The owner hierarchy's authValue, for CreatePrimary; empty by default. */
   readonly ownerAuth?: Buffer;
 }
 
+/** What a persisted SRK may look like when the caller named no template. */
+const STANDARD_SRK_TEMPLATES: readonly TPMT_PUBLIC[] = [SRK_TEMPLATE_ECC, SRK_TEMPLATE_RSA];
+
 /**
- * The storage primary key under TPM_RH_OWNER: the persisted SRK (0x81000001) when it has the
- * template's shape, else CreatePrimary(TPM_RH_OWNER, SRK_TEMPLATE_RSA) held in `scope`. Deriving
- * an RSA key costs the TPM far more than any other command here, so a long-lived agent may
- * persist it once (persistStoragePrimary).
+ * The storage primary key under TPM_RH_OWNER: the persisted SRK (0x81000001) when it has an
+ * accepted template's shape, else CreatePrimary(TPM_RH_OWNER, template) held in `scope`. Even the
+ * P-256 derivation is a CreatePrimary per use, so a long-lived agent may persist the SRK once
+ * (persistStoragePrimary).
  */
 export async function getStoragePrimary(scope: TpmScope, options: StoragePrimaryOptions = {}): Promise<StoragePrimary> {
   const client = scope.client;
   const persistentHandle = options.persistentHandle === undefined ? SRK_PERSISTENT_HANDLE : options.persistentHandle;
+  const template = options.template ?? SRK_TEMPLATE_ECC;
+  const accepted = options.template ? [options.template] : STANDARD_SRK_TEMPLATES;
   if (persistentHandle !== null) {
     try {
       const { outPublic, name } = await tpm2ReadPublic(client, persistentHandle);
-      if (sameShape(outPublic, SRK_TEMPLATE_RSA)) {
-        const descriptor = { hierarchy: TPM_RH.TPM_RH_OWNER, template: SRK_TEMPLATE_RSA, persistentHandle, name };
+      const matching = accepted.find((candidate) => sameShape(outPublic, candidate));
+      if (matching) {
+        const descriptor = { hierarchy: TPM_RH.TPM_RH_OWNER, template: matching, persistentHandle, name };
         return { handle: persistentHandle, public: outPublic, name, source: 'persistent', descriptor };
       }
     } catch (error) {
@@ -46,9 +59,9 @@ export async function getStoragePrimary(scope: TpmScope, options: StoragePrimary
       }
     }
   }
-  const created = await tpm2CreatePrimary(client, TPM_RH.TPM_RH_OWNER, passwordAuth(options.ownerAuth), SRK_TEMPLATE_RSA);
+  const created = await tpm2CreatePrimary(client, TPM_RH.TPM_RH_OWNER, passwordAuth(options.ownerAuth), template);
   scope.track(created.objectHandle);
-  const descriptor = { hierarchy: TPM_RH.TPM_RH_OWNER, template: SRK_TEMPLATE_RSA, name: created.name };
+  const descriptor = { hierarchy: TPM_RH.TPM_RH_OWNER, template, name: created.name };
   return { handle: created.objectHandle, public: created.outPublic, name: created.name, source: 'created', descriptor };
 }
 
