@@ -2,6 +2,13 @@ import { CreateAuditLog1763700000000 } from './1763700000000-create-audit-log';
 import { CreateApiTokens1763800000000 } from './1763800000000-create-api-tokens';
 import { CreateVendorCas1763900000000 } from './1763900000000-create-vendor-cas';
 import { CreateInventory1764000000000 } from './1764000000000-create-inventory';
+import { MachinesBulkInsertCosts1764100000000 } from './1764100000000-machines-bulk-insert-costs';
 
 /** Every migration, oldest first. Listed by hand so a build never picks up a stray file. */
-export const MIGRATIONS = [CreateAuditLog1763700000000, CreateApiTokens1763800000000, CreateVendorCas1763900000000, CreateInventory1764000000000];
+export const MIGRATIONS = [
+  CreateAuditLog1763700000000,
+  CreateApiTokens1763800000000,
+  CreateVendorCas1763900000000,
+  CreateInventory1764000000000,
+  MachinesBulkInsertCosts1764100000000,
+];

@@ -71,12 +71,14 @@ function unwrapBinary(bytes: Buffer, format: CertificateFormat): UnwrappedCertif
   return { der: body.subarray(0, end), format, quirks };
 }
 
+/** Base64 (either alphabet: node's decoder takes `-_` as well as `+/`), whitespace ignored. */
 function decodeBase64(text: string): Buffer | undefined {
-  const compact = text.replace(/\s+/g, '');
-  if (compact.length === 0 || !BASE64.test(compact)) {
+  // A CSV cell is one unbroken line: test it as is before paying for a whitespace-free copy.
+  const compact = BASE64.test(text) ? text : text.replace(/\s+/g, '');
+  if (compact.length === 0 || (compact !== text && !BASE64.test(compact))) {
     return undefined;
   }
-  return Buffer.from(compact.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
+  return Buffer.from(compact, 'base64');
 }
 
 function isBinaryCertificateStart(bytes: Buffer): boolean {
@@ -89,6 +91,13 @@ function isBinaryCertificateStart(bytes: Buffer): boolean {
  * NV dump. Throws EkCertificateError when there is none or one is unreadable.
  */
 export function unwrapCertificates(input: CertificateInput): UnwrappedCertificate[] {
+  if (typeof input === 'string' && BASE64.test(input)) {
+    // The bulk path (a base64 DER CSV cell): no UTF-8 copy of the text and back.
+    const decoded = decodeBase64(input)!;
+    if (isBinaryCertificateStart(decoded)) {
+      return [unwrapBinary(decoded, 'base64')];
+    }
+  }
   const bytes = toBuffer(input);
   if (bytes.length === 0) {
     throw new EkCertificateError('not-a-certificate', 'empty input');

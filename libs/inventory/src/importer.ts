@@ -216,7 +216,7 @@ export class InventoryImporter {
       if (status !== 'refused') {
         await m.query(
           `INSERT INTO machines (id, serial, asset_tag, hostname, group_name, ek_pub_hash, ek_cert, ek_cert_fingerprint, state, imported_at, updated_at, import_id)
-           SELECT gen_random_uuid(), serial, asset_tag, hostname, group_name, ek_pub_hash, ek_cert, ek_cert_fingerprint, 'imported', $1, $1, $2
+           SELECT rackseal_uuid_v7(), serial, asset_tag, hostname, group_name, ek_pub_hash, ek_cert, ek_cert_fingerprint, 'imported', $1, $1, $2
            FROM inventory_import_rows WHERE problem IS NULL
            ON CONFLICT (serial) DO UPDATE SET
              asset_tag = EXCLUDED.asset_tag, hostname = EXCLUDED.hostname, group_name = EXCLUDED.group_name,
@@ -352,9 +352,14 @@ export class InventoryImporter {
       ['serial', 'duplicate-serial-in-file', 'serial'],
       ['ek_pub_hash', 'duplicate-ek-in-file', 'EK'],
     ] as const) {
+      // The window runs over the repeated values only: found by one hash aggregate, usually none.
       await m.query(`
         UPDATE inventory_import_rows r SET problem = '${reason}', message = 'the same ${what} is on line ' || d.first
-        FROM (SELECT line, min(line) OVER (PARTITION BY ${column}) AS first FROM inventory_import_rows WHERE problem IS NULL) d
+        FROM (
+          SELECT line, min(line) OVER (PARTITION BY ${column}) AS first FROM inventory_import_rows
+          WHERE problem IS NULL AND ${column} IN (
+            SELECT ${column} FROM inventory_import_rows WHERE problem IS NULL GROUP BY ${column} HAVING count(*) > 1)
+        ) d
         WHERE r.line = d.line AND d.line <> d.first`);
     }
     await m.query(`
