@@ -32,51 +32,95 @@ export function commandName(code: number): string {
   return COMMAND_NAMES.get(code) ?? `TPM2 command 0x${code.toString(16).padStart(8, '0')}`;
 }
 
+/** The structure names a response's parse errors carry, built once per known command, not per call. */
+interface ResponseLabels {
+  readonly response: string;
+  readonly parameters: string;
+}
+
+const RESPONSE_LABELS = new Map<number, ResponseLabels>(
+  [...COMMAND_NAMES].map(([code, name]) => [code, { response: `${name} response`, parameters: `${name} parameters` }]),
+);
+
+function responseLabels(code: number): ResponseLabels {
+  const known = RESPONSE_LABELS.get(code);
+  if (known !== undefined) {
+    return known;
+  }
+  const name = commandName(code);
+  return { response: `${name} response`, parameters: `${name} parameters` };
+}
+
+/** Command header: tag u16 ‖ commandSize u32 ‖ commandCode u32 (Part 1 §18.2). */
+const COMMAND_HEADER_SIZE = 10;
+/** TPMS_AUTH_COMMAND without its two buffers: sessionHandle u32, two u16 sizes, sessionAttributes u8. */
+const AUTH_COMMAND_FIXED_SIZE = 4 + 2 + 1 + 2;
+
+const NO_PARAMETERS = Buffer.alloc(0);
+const NO_HANDLES: readonly number[] = Object.freeze([]);
+const NO_AUTH_RESPONSES: readonly TPMS_AUTH_RESPONSE[] = Object.freeze([]);
+
 export function marshalCommand(command: TpmCommand): Buffer {
-  const body = new TpmWriter();
-  for (const handle of command.handles ?? []) {
-    body.u32(handle);
-  }
-  if (command.sessions !== undefined) {
-    const auth = new TpmWriter();
-    for (const session of command.sessions) {
-      auth.u32(session.sessionHandle).tpm2b(session.nonce).u8(session.sessionAttributes).tpm2b(session.hmac);
+  const handles = command.handles ?? NO_HANDLES;
+  const sessions = command.sessions;
+  const parameters = command.parameters ?? NO_PARAMETERS;
+  // Sizes first, so the command is written once into a buffer of its exact size.
+  let authorizationSize = 0;
+  if (sessions !== undefined) {
+    for (const session of sessions) {
+      authorizationSize += AUTH_COMMAND_FIXED_SIZE + session.nonce.length + session.hmac.length;
     }
-    const area = auth.toBuffer();
-    body.u32(area.length).bytes(area);
   }
-  body.bytes(command.parameters ?? Buffer.alloc(0));
-  const content = body.toBuffer();
-  const tag = command.sessions === undefined ? TPM_ST.TPM_ST_NO_SESSIONS : TPM_ST.TPM_ST_SESSIONS;
-  return new TpmWriter().u16(tag).u32(10 + content.length).u32(command.code).bytes(content).toBuffer();
+  const size = COMMAND_HEADER_SIZE + 4 * handles.length + (sessions === undefined ? 0 : 4 + authorizationSize) + parameters.length;
+  const w = new TpmWriter(size);
+  w.u16(sessions === undefined ? TPM_ST.TPM_ST_NO_SESSIONS : TPM_ST.TPM_ST_SESSIONS).u32(size).u32(command.code);
+  for (const handle of handles) {
+    w.u32(handle);
+  }
+  if (sessions !== undefined) {
+    w.u32(authorizationSize);
+    for (const session of sessions) {
+      w.u32(session.sessionHandle).tpm2b(session.nonce).u8(session.sessionAttributes).tpm2b(session.hmac);
+    }
+  }
+  return w.bytes(parameters).toBuffer();
+}
+
+const authResponseFields = (i: number) => ({ nonce: `session[${i}].nonce`, sessionAttributes: `session[${i}].sessionAttributes`, hmac: `session[${i}].hmac` });
+/** Field names of the session acknowledgements, built once for the three sessions a command may carry. */
+const AUTH_RESPONSE_FIELDS = [0, 1, 2].map(authResponseFields);
+
+function readHandles(r: TpmReader, count: number): number[] {
+  const handles: number[] = [];
+  for (let i = 0; i < count; i += 1) {
+    handles.push(r.u32(`handle[${i}]`));
+  }
+  return handles;
 }
 
 /** Splits a successful response into handles, parameters and session acknowledgements (Part 1 §18.4). */
 export function unmarshalResponse(command: TpmCommand, bytes: Buffer): TpmResponse {
-  const name = commandName(command.code);
-  const r = new TpmReader(bytes, `${name} response`);
+  const labels = responseLabels(command.code);
+  const r = new TpmReader(bytes, labels.response);
   const tag = r.u16('tag');
   r.u32('responseSize');
   r.u32('responseCode');
-  const handles: number[] = [];
-  for (let i = 0; i < (command.responseHandles ?? 0); i += 1) {
-    handles.push(r.u32(`handle[${i}]`));
-  }
-  let parameterBytes: Buffer;
-  const sessions: TPMS_AUTH_RESPONSE[] = [];
+  const handles: readonly number[] = command.responseHandles === undefined || command.responseHandles === 0 ? NO_HANDLES : readHandles(r, command.responseHandles);
   if (tag === TPM_ST.TPM_ST_SESSIONS) {
-    const size = r.u32('parameterSize');
-    parameterBytes = r.bytesOf(size, 'parameters');
+    // The parameter area is only parsed further, by the command's reader: no copy of it is made.
+    const parameters = r.sub(r.u32('parameterSize'), 'parameters', labels.parameters);
+    const sessions: TPMS_AUTH_RESPONSE[] = [];
     for (let i = 0; i < (command.sessions?.length ?? 0); i += 1) {
-      sessions.push({ nonce: r.tpm2b(`session[${i}].nonce`), sessionAttributes: r.u8(`session[${i}].sessionAttributes`), hmac: r.tpm2b(`session[${i}].hmac`) });
+      const field = AUTH_RESPONSE_FIELDS[i] ?? authResponseFields(i);
+      sessions.push({ nonce: r.tpm2b(field.nonce), sessionAttributes: r.u8(field.sessionAttributes), hmac: r.tpm2b(field.hmac) });
     }
     r.end();
-  } else if (tag === TPM_ST.TPM_ST_NO_SESSIONS) {
-    parameterBytes = r.bytesOf(r.remaining, 'parameters');
-  } else {
-    throw r.error('tag', `0x${tag.toString(16)} is not a response tag`, 0);
+    return { handles, parameters, sessions };
   }
-  return { handles, parameters: new TpmReader(parameterBytes, `${name} parameters`), sessions };
+  if (tag === TPM_ST.TPM_ST_NO_SESSIONS) {
+    return { handles, parameters: r.sub(r.remaining, 'parameters', labels.parameters), sessions: NO_AUTH_RESPONSES };
+  }
+  throw r.error('tag', `0x${tag.toString(16)} is not a response tag`, 0);
 }
 
 export interface TpmClientOptions {

@@ -8,13 +8,14 @@ import { TpmParseError } from './tpm-parse-error';
  */
 export class TpmReader {
   private position = 0;
-  private readonly structures: string[];
+  /** The innermost structure being read; `within` restores the outer one when it returns. */
+  private current: string;
 
   constructor(
     readonly bytes: Buffer,
     structure: string,
   ) {
-    this.structures = [structure];
+    this.current = structure;
   }
 
   static from(bytes: Uint8Array, structure: string): TpmReader {
@@ -30,7 +31,7 @@ export class TpmReader {
   }
 
   get structure(): string {
-    return this.structures[this.structures.length - 1]!;
+    return this.current;
   }
 
   /** A parse error at the current offset, named after the structure being read. */
@@ -40,11 +41,12 @@ export class TpmReader {
 
   /** Reads a nested structure, so errors inside it name it. */
   within<T>(structure: string, read: () => T): T {
-    this.structures.push(structure);
+    const outer = this.current;
+    this.current = structure;
     try {
       return read();
     } finally {
-      this.structures.pop();
+      this.current = outer;
     }
   }
 
@@ -56,11 +58,6 @@ export class TpmReader {
     const start = this.position;
     this.position += length;
     return start;
-  }
-
-  private take(length: number, field: string): Buffer {
-    const start = this.claim(length, field);
-    return this.bytes.subarray(start, this.position);
   }
 
   // Integers are read in place: a subarray per field doubled the cost of parsing a response.
@@ -94,22 +91,47 @@ export class TpmReader {
 
   /** `length` raw bytes, copied so callers may keep them after the input buffer is reused. */
   bytesOf(length: number, field: string): Buffer {
-    return Buffer.from(this.take(length, field));
+    const start = this.claim(length, field);
+    return copyOut(this.bytes, start, length);
+  }
+
+  /**
+   * A reader over the next `length` bytes, without copying them: for a part of the input that is
+   * only parsed further (a command's parameter area, a sized structure's content).
+   */
+  sub(length: number, field: string, structure: string): TpmReader {
+    const start = this.claim(length, field);
+    return new TpmReader(this.bytes.subarray(start, start + length), structure);
   }
 
   /** TPM2B_*: u16 size ‖ size bytes. `max` is the structure's upper bound from Part 2, when it has one. */
   tpm2b(field: string, max?: number): Buffer {
+    return this.bytesOf(this.sizeOf(field, max), field);
+  }
+
+  /** A TPM2B's content as a reader of its own, not copied: for sized structures parsed further. */
+  tpm2bReader(field: string): TpmReader {
+    return this.sub(this.sizeOf(field), field, this.current);
+  }
+
+  /** A TPM2B's u16 size field, named `${field}.size` in errors. */
+  private sizeOf(field: string, max?: number): number {
     const sizeOffset = this.position;
-    const size = this.u16(`${field}.size`);
+    // The size field's name is built only for an error: a string per TPM2B showed in profiles.
+    if (sizeOffset + 2 > this.bytes.length) {
+      throw this.error(`${field}.size`, `needs 2 byte(s), ${this.remaining} left`);
+    }
+    const size = this.bytes.readUInt16BE(sizeOffset);
+    this.position = sizeOffset + 2;
     if (max !== undefined && size > max) {
       throw this.error(`${field}.size`, `${size} exceeds the maximum of ${max}`, sizeOffset);
     }
-    return this.bytesOf(size, field);
+    return size;
   }
 
   /** The bytes between two offsets already read: raw bytes kept beside parsed values. */
   rawSince(start: number): Buffer {
-    return Buffer.from(this.bytes.subarray(start, this.position));
+    return copyOut(this.bytes, start, Math.max(0, this.position - start));
   }
 
   /** Refuses trailing bytes: a structure must be exactly as long as its content. */
@@ -118,6 +140,22 @@ export class TpmReader {
       throw this.error('(end)', `${this.remaining} trailing byte(s)`);
     }
   }
+}
+
+/**
+ * A copy of `length` bytes of `bytes` from `start`. Fields are mostly a few dozen bytes, where a
+ * byte loop into a pooled buffer costs half of Buffer.from(subarray) (which makes a view, then copies).
+ */
+function copyOut(bytes: Buffer, start: number, length: number): Buffer {
+  const out = Buffer.allocUnsafe(length);
+  if (length > 64) {
+    bytes.copy(out, 0, start, start + length);
+  } else {
+    for (let i = 0; i < length; i += 1) {
+      out[i] = bytes[start + i]!;
+    }
+  }
+  return out;
 }
 
 /** Parses `bytes` with `read` and refuses trailing bytes. */
@@ -133,8 +171,7 @@ export function parseExact<T>(bytes: Uint8Array, structure: string, read: (reade
  * cover exactly what `read` consumes.
  */
 export function readSized<T>(reader: TpmReader, field: string, read: (inner: TpmReader) => T): T {
-  const content = reader.tpm2b(field);
-  const inner = new TpmReader(content, reader.structure);
+  const inner = reader.tpm2bReader(field);
   const value = inner.within(field, () => read(inner));
   inner.end();
   return value;

@@ -3,13 +3,27 @@
  * fields. Values are range-checked: a number that does not fit its field is a programming error.
  */
 export class TpmWriter {
-  private readonly chunks: Buffer[] = [];
+  // One buffer, grown by doubling: a Buffer per field and a concat at the end cost more than
+  // the fields themselves on the command path (marshalling a command for a 20 µs swtpm round trip).
+  private buffer: Buffer;
   private length = 0;
 
-  private push(chunk: Buffer): this {
-    this.chunks.push(chunk);
-    this.length += chunk.length;
-    return this;
+  /** `capacity`: the bytes expected, when known, so the buffer never grows. */
+  constructor(capacity = 64) {
+    this.buffer = Buffer.allocUnsafe(capacity);
+  }
+
+  /** Room for `size` more bytes; returns where they start. Bytes past `length` are never exposed. */
+  private reserve(size: number): number {
+    const at = this.length;
+    const needed = at + size;
+    if (needed > this.buffer.length) {
+      const grown = Buffer.allocUnsafe(Math.max(needed, this.buffer.length * 2));
+      this.buffer.copy(grown, 0, 0, at);
+      this.buffer = grown;
+    }
+    this.length = needed;
+    return at;
   }
 
   private static check(value: number, bits: number, name: string): void {
@@ -20,45 +34,56 @@ export class TpmWriter {
 
   u8(value: number): this {
     TpmWriter.check(value, 8, 'u8');
-    return this.push(Buffer.from([value]));
+    // reserve() may replace the buffer, so it runs before the buffer is read.
+    const at = this.reserve(1);
+    this.buffer[at] = value;
+    return this;
   }
 
   u16(value: number): this {
     TpmWriter.check(value, 16, 'u16');
-    const b = Buffer.alloc(2);
-    b.writeUInt16BE(value);
-    return this.push(b);
+    const at = this.reserve(2);
+    this.buffer.writeUInt16BE(value, at);
+    return this;
   }
 
   u32(value: number): this {
     TpmWriter.check(value, 32, 'u32');
-    const b = Buffer.alloc(4);
-    b.writeUInt32BE(value);
-    return this.push(b);
+    const at = this.reserve(4);
+    this.buffer.writeUInt32BE(value, at);
+    return this;
   }
 
   u64(value: bigint): this {
-    const b = Buffer.alloc(8);
-    b.writeBigUInt64BE(value);
-    return this.push(b);
+    const at = this.reserve(8);
+    try {
+      this.buffer.writeBigUInt64BE(value, at);
+    } catch (error) {
+      // Nothing was written: the reserved bytes must not become part of the output.
+      this.length = at;
+      throw error;
+    }
+    return this;
   }
 
   u16le(value: number): this {
     TpmWriter.check(value, 16, 'u16');
-    const b = Buffer.alloc(2);
-    b.writeUInt16LE(value);
-    return this.push(b);
+    const at = this.reserve(2);
+    this.buffer.writeUInt16LE(value, at);
+    return this;
   }
 
   u32le(value: number): this {
     TpmWriter.check(value, 32, 'u32');
-    const b = Buffer.alloc(4);
-    b.writeUInt32LE(value);
-    return this.push(b);
+    const at = this.reserve(4);
+    this.buffer.writeUInt32LE(value, at);
+    return this;
   }
 
   bytes(value: Uint8Array): this {
-    return this.push(Buffer.from(value));
+    const at = this.reserve(value.length);
+    this.buffer.set(value, at);
+    return this;
   }
 
   /** TPM2B_*: u16 size ‖ bytes. */
@@ -66,15 +91,27 @@ export class TpmWriter {
     return this.u16(value.length).bytes(value);
   }
 
-  /** A size-prefixed structure: u16 size ‖ whatever `write` writes. */
+  /** A size-prefixed structure: u16 size ‖ whatever `write` writes, written in place and sized after. */
   sized(write: (inner: TpmWriter) => void): this {
-    const inner = new TpmWriter();
-    write(inner);
-    return this.tpm2b(inner.toBuffer());
+    const at = this.reserve(2);
+    try {
+      write(this);
+      TpmWriter.check(this.length - at - 2, 16, 'u16');
+    } catch (error) {
+      // As if nothing had been written: a failed structure leaves no partial bytes behind.
+      this.length = at;
+      throw error;
+    }
+    this.buffer.writeUInt16BE(this.length - at - 2, at);
+    return this;
   }
 
+  /**
+   * The bytes written so far. Later writes never change them: they go past the end or into a
+   * grown copy.
+   */
   toBuffer(): Buffer {
-    return Buffer.concat(this.chunks, this.length);
+    return this.length === this.buffer.length ? this.buffer : this.buffer.subarray(0, this.length);
   }
 }
 
