@@ -5,7 +5,8 @@ import type { Clock } from '@rackseal/platform';
 import type { DataSource, EntityManager } from 'typeorm';
 import { InventoryHeaderError, parseHeader } from './columns';
 import { readCsv, type CsvReaderOptions } from './csv-reader';
-import { type RowProblem, type RowProblemReason, type RowResult, validateRow, type ValidRow } from './row-validator';
+import { type RowProblem, type RowProblemReason, validateRow } from './row-validator';
+import { type StagingBatch, toStagingBatch } from './staging-batch';
 
 export type ImportStatus = 'succeeded' | 'partial' | 'refused';
 
@@ -48,9 +49,9 @@ export interface ImportOptions {
   readonly defaultGroup?: string;
 }
 
-/** Something that checks rows: in-process by default, a worker pool for throughput. */
+/** Something that checks rows, answering in the staging table's shape: in-process by default, a worker pool for throughput. */
 export interface RowChecker {
-  check(batch: readonly CsvRecordLike[], ctx: RowCheckContext): Promise<RowResult[]>;
+  check(batch: readonly CsvRecordLike[], ctx: RowCheckContext): Promise<StagingBatch>;
   close?(): Promise<void>;
 }
 
@@ -58,7 +59,7 @@ export type CsvRecordLike = Parameters<typeof validateRow>[0];
 export type RowCheckContext = Parameters<typeof validateRow>[1];
 
 export const inProcessRowChecker: RowChecker = {
-  check: (batch, ctx) => Promise.resolve(batch.map((record) => validateRow(record, ctx))),
+  check: (batch, ctx) => Promise.resolve(toStagingBatch(batch.map((record) => validateRow(record, ctx)))),
 };
 
 export interface InventoryImporterOptions {
@@ -270,7 +271,7 @@ export class InventoryImporter {
     let pendingWrite: Promise<void> = Promise.resolve();
     // Checks run ahead of the writes (up to `depth` batches), so a worker pool stays busy while the
     // main thread parses the next batch and PostgreSQL stores the previous one.
-    const inflight: Promise<RowResult[]>[] = [];
+    const inflight: Promise<StagingBatch>[] = [];
     const depth = this.checker === inProcessRowChecker ? 1 : 3;
     const drainOne = async (): Promise<void> => {
       const results = await inflight.shift()!;
@@ -327,22 +328,25 @@ export class InventoryImporter {
     return rows;
   }
 
-  private async writeBatch(m: EntityManager, results: readonly RowResult[]): Promise<void> {
-    const cols: unknown[][] = [[], [], [], [], [], [], [], [], [], []];
-    for (const r of results) {
-      const row: ValidRow | undefined = r.ok ? r.row : undefined;
-      const values = r.ok
-        ? [row!.line, row!.serial, row!.assetTag, row!.hostname, row!.group, row!.ekPubHash, row!.ekCert?.toString('base64') ?? null, row!.ekCertFingerprint, null, null]
-        : [r.line, r.serial ?? null, null, null, null, null, null, null, r.reason, r.message];
-      values.forEach((v, i) => cols[i]!.push(v));
-    }
+  private async writeBatch(m: EntityManager, batch: StagingBatch): Promise<void> {
     await m.query(
       // Certificates travel as base64 text: a third smaller than pg's hex bytea literals.
       `INSERT INTO inventory_import_rows
        SELECT l, s, a, h, g, e, decode(c, 'base64'), f, p, msg
        FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])
          AS u(l, s, a, h, g, e, c, f, p, msg)`,
-      cols,
+      [
+        batch.line,
+        batch.serial,
+        batch.assetTag,
+        batch.hostname,
+        batch.group,
+        batch.ekPubHash,
+        batch.ekCertBase64,
+        batch.ekCertFingerprint,
+        batch.problem,
+        batch.message,
+      ],
     );
   }
 

@@ -1,6 +1,6 @@
 /**
  * Worker thread body for WorkerRowChecker: receives the trust store once (DERs + anchor/enabled
- * flags) and then batches of CSV records; answers with validateRow's results. The store is rebuilt
+ * flags) and then batches of CSV records; answers with validateRow's results as a StagingBatch. The store is rebuilt
  * here because KeyObjects and caches do not cross threads; each worker keeps its own CA-link cache.
  */
 import { TrustStore } from '@rackseal/ek-trust';
@@ -8,6 +8,7 @@ import { parentPort } from 'node:worker_threads';
 import type { ColumnMap } from './columns';
 import type { CsvRecord } from './csv-reader';
 import { validateRow } from './row-validator';
+import { toStagingBatch } from './staging-batch';
 
 export interface WorkerInit {
   readonly type: 'init';
@@ -44,8 +45,8 @@ parentPort?.on('message', (message: WorkerInit | WorkerBatch) => {
       caGraceDays: message.caGraceDays,
       defaultGroup: message.defaultGroup,
     };
-    const results = message.records.map((record) => validateRow(record, ctx));
-    parentPort!.postMessage({ id: message.id, results });
+    const batch = toStagingBatch(message.records.map((record) => validateRow(record, ctx)));
+    parentPort!.postMessage({ id: message.id, batch });
   } catch (error) {
     parentPort!.postMessage({ id: message.id, error: (error as Error).message });
   }

@@ -3,14 +3,14 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { CsvRecordLike, RowCheckContext, RowChecker } from './importer';
-import type { RowResult } from './row-validator';
+import { concatStagingBatches, emptyStagingBatch, type StagingBatch } from './staging-batch';
 import type { WorkerBatch, WorkerInit } from './row-worker';
 
 /** The compiled worker script beside this file; absent when running from TypeScript sources (jest). */
 export const ROW_WORKER_SCRIPT = join(__dirname, 'row-worker.js');
 
 interface Pending {
-  resolve(results: RowResult[]): void;
+  resolve(batch: StagingBatch): void;
   reject(error: Error): void;
 }
 
@@ -33,13 +33,13 @@ export class WorkerRowChecker implements RowChecker {
       // flat (V8 otherwise lets garbage — and the native keys it owns — grow to its default limits).
       const worker = new Worker(script, { resourceLimits: { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 8 } });
       worker.unref();
-      worker.on('message', (message: { id: number; results?: RowResult[]; error?: string }) => {
+      worker.on('message', (message: { id: number; batch?: StagingBatch; error?: string }) => {
         const waiter = this.pending.get(message.id);
         this.pending.delete(message.id);
-        if (message.error !== undefined || message.results === undefined) {
+        if (message.error !== undefined || message.batch === undefined) {
           waiter?.reject(new Error(`row check failed in a worker: ${message.error ?? 'no results'}`));
         } else {
-          waiter?.resolve(message.results.map(revive));
+          waiter?.resolve(message.batch);
         }
       });
       worker.on('error', (error) => this.fail(error));
@@ -57,7 +57,7 @@ export class WorkerRowChecker implements RowChecker {
     return threads > 0 && existsSync(ROW_WORKER_SCRIPT) ? new WorkerRowChecker(threads) : undefined;
   }
 
-  async check(batch: readonly CsvRecordLike[], ctx: RowCheckContext): Promise<RowResult[]> {
+  async check(batch: readonly CsvRecordLike[], ctx: RowCheckContext): Promise<StagingBatch> {
     if (this.failure !== undefined) {
       throw this.failure;
     }
@@ -76,7 +76,7 @@ export class WorkerRowChecker implements RowChecker {
       this.workers.map((worker, i) => {
         const records = batch.slice(i * slice, (i + 1) * slice);
         if (records.length === 0) {
-          return Promise.resolve([] as RowResult[]);
+          return Promise.resolve(emptyStagingBatch());
         }
         const id = this.nextId++;
         const message: WorkerBatch = {
@@ -89,13 +89,13 @@ export class WorkerRowChecker implements RowChecker {
           caGraceDays: ctx.caGraceDays,
           defaultGroup: ctx.defaultGroup,
         };
-        return new Promise<RowResult[]>((resolve, reject) => {
+        return new Promise<StagingBatch>((resolve, reject) => {
           this.pending.set(id, { resolve, reject });
           worker.postMessage(message);
         });
       }),
     );
-    return parts.flat();
+    return concatStagingBatches(parts);
   }
 
   async close(): Promise<void> {
@@ -109,13 +109,4 @@ export class WorkerRowChecker implements RowChecker {
     }
     this.pending.clear();
   }
-}
-
-/** Structured clone turns Buffers into Uint8Arrays; the importer writes Buffers. */
-function revive(result: RowResult): RowResult {
-  if (!result.ok || result.row.ekCert === null || Buffer.isBuffer(result.row.ekCert)) {
-    return result;
-  }
-  const der = result.row.ekCert as Uint8Array;
-  return { ok: true, row: { ...result.row, ekCert: Buffer.from(der.buffer, der.byteOffset, der.byteLength) } };
 }
