@@ -243,6 +243,12 @@ describe('inventory import (CSV)', () => {
     const changed = file.toString().replace('SN-003,"AT-3",node3,workers', 'SN-003,"AT-3",node3-new,workers');
     const third = await run(changed, { partial: true, defaultGroup: 'default' });
     expect(third).toMatchObject({ counts: { created: 0, updated: 1, unchanged: 3 } });
+    // The import records carry the counts landing reported, import by import.
+    const recorded = (await ds.query(
+      'SELECT rows_created, rows_updated, rows_unchanged FROM inventory_imports WHERE id = ANY($1) ORDER BY created_at',
+      [[first.id, again.id, third.id]],
+    )) as { rows_created: number; rows_updated: number; rows_unchanged: number }[];
+    expect(recorded.map((r) => [r.rows_created, r.rows_updated, r.rows_unchanged])).toEqual([[4, 0, 0], [0, 0, 4], [0, 1, 3]]);
     const after = await machines();
     expect(after.map((r) => r.hostname)).toEqual(['node1.rack1', 'node2.rack1', 'node3-new', 'node4']);
     expect(after[2]!.updated_at.getTime()).toBeGreaterThan(rows[2]!.updated_at.getTime());

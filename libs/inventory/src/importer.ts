@@ -49,6 +49,9 @@ export interface ImportOptions {
   readonly defaultGroup?: string;
 }
 
+type ChangeCounts = Pick<ImportCounts, 'created' | 'updated' | 'unchanged'>;
+const NO_CHANGES: ChangeCounts = { created: 0, updated: 0, unchanged: 0 };
+
 /** Something that checks rows, answering in the staging table's shape: in-process by default, a worker pool for throughput. */
 export interface RowChecker {
   check(batch: readonly CsvRecordLike[], ctx: RowCheckContext): Promise<StagingBatch>;
@@ -163,72 +166,45 @@ export class InventoryImporter {
       const dryRun = options.dryRun === true;
       const status: ImportStatus = invalid === 0 ? 'succeeded' : partial ? 'partial' : 'refused';
       const id = randomUUID();
-      let created = 0;
-      let updated = 0;
-      let unchanged = 0;
-      if (status !== 'refused') {
-        const [counts] = (await m.query(`
-          SELECT count(*) FILTER (WHERE m.id IS NULL)::int AS created,
-                 count(*) FILTER (WHERE m.id IS NOT NULL AND NOT (${UNCHANGED}))::int AS updated,
-                 count(*) FILTER (WHERE m.id IS NOT NULL AND (${UNCHANGED}))::int AS unchanged
-          FROM inventory_import_rows r LEFT JOIN machines m ON m.serial = r.serial
-          WHERE r.problem IS NULL`)) as [{ created: number; updated: number; unchanged: number }];
-        ({ created, updated, unchanged } = counts);
-      }
+      const valid = rows - invalid;
       const finishedAt = this.clock.now();
-      const summary: ImportSummary = {
+      const summarize = (counts: ChangeCounts): ImportSummary => ({
         id: dryRun ? null : id,
         status,
         dryRun,
         partial,
         fileName: options.fileName ?? null,
-        counts: { rows, valid: rows - invalid, invalid, created, updated, unchanged },
+        counts: { rows, valid, invalid, ...counts },
         problems: problems.map((p) => ({ line: p.line, reason: p.reason, message: p.message, ...(p.serial === null ? {} : { serial: p.serial }) })),
         problemsTruncated: invalid > problems.length,
         startedAt,
         finishedAt,
-      };
+      });
       if (dryRun) {
+        const summary = summarize(status === 'refused' ? NO_CHANGES : await this.countChanges(m));
         await runner.rollbackTransaction();
         return summary;
       }
+      // The import record goes first (machines.import_id references it); its counts are what landing reports.
+      const recorded = summarize(NO_CHANGES);
       await m.query(
         `INSERT INTO inventory_imports (id, started_by, file_name, dry_run, partial, status, rows_total, rows_valid, rows_invalid,
            rows_created, rows_updated, rows_unchanged, problems, problems_truncated, created_at, finished_at)
-         VALUES ($1, $2, $3, false, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13, $14, $15)`,
-        [
-          id,
-          options.actor,
-          summary.fileName,
-          partial,
-          status,
-          rows,
-          summary.counts.valid,
-          invalid,
-          created,
-          updated,
-          unchanged,
-          JSON.stringify(summary.problems),
-          summary.problemsTruncated,
-          startedAt,
-          finishedAt,
-        ],
+         VALUES ($1, $2, $3, false, $4, $5, $6, $7, $8, 0, 0, 0, $9::jsonb, $10, $11, $12)`,
+        [id, options.actor, recorded.fileName, partial, status, rows, valid, invalid, JSON.stringify(recorded.problems), recorded.problemsTruncated, startedAt, finishedAt],
       );
+      let summary = recorded;
       if (status !== 'refused') {
-        await m.query(
-          `INSERT INTO machines (id, serial, asset_tag, hostname, group_name, ek_pub_hash, ek_cert, ek_cert_fingerprint, state, imported_at, updated_at, import_id)
-           SELECT rackseal_uuid_v7(), serial, asset_tag, hostname, group_name, ek_pub_hash, ek_cert, ek_cert_fingerprint, 'imported', $1, $1, $2
-           FROM inventory_import_rows WHERE problem IS NULL
-           ON CONFLICT (serial) DO UPDATE SET
-             asset_tag = EXCLUDED.asset_tag, hostname = EXCLUDED.hostname, group_name = EXCLUDED.group_name,
-             ek_cert = COALESCE(EXCLUDED.ek_cert, machines.ek_cert),
-             ek_cert_fingerprint = COALESCE(EXCLUDED.ek_cert_fingerprint, machines.ek_cert_fingerprint),
-             updated_at = EXCLUDED.updated_at, import_id = EXCLUDED.import_id
-           WHERE (machines.asset_tag, machines.hostname, machines.group_name) IS DISTINCT FROM (EXCLUDED.asset_tag, EXCLUDED.hostname, EXCLUDED.group_name)
-              OR (EXCLUDED.ek_cert IS NOT NULL AND machines.ek_cert IS DISTINCT FROM EXCLUDED.ek_cert)`,
-          [finishedAt, id],
-        );
+        const landed = await this.land(m, id, finishedAt);
+        summary = summarize({ ...landed, unchanged: valid - landed.created - landed.updated });
+        await m.query('UPDATE inventory_imports SET rows_created = $2, rows_updated = $3, rows_unchanged = $4 WHERE id = $1', [
+          id,
+          summary.counts.created,
+          summary.counts.updated,
+          summary.counts.unchanged,
+        ]);
       }
+      const { created, updated, unchanged } = summary.counts;
       await this.audit.append(
         {
           actor: options.actor,
@@ -241,7 +217,7 @@ export class InventoryImporter {
             status,
             partial,
             rows,
-            valid: summary.counts.valid,
+            valid,
             invalid,
             created,
             updated,
@@ -261,6 +237,44 @@ export class InventoryImporter {
     } finally {
       await runner.release();
     }
+  }
+
+  /**
+   * Lands the valid staged rows: one INSERT … ON CONFLICT (serial) DO UPDATE … WHERE something
+   * changed. It reports what it did, so no separate counting pass over the staged rows: a row it
+   * created carries this import's time as imported_at, an update keeps the machine's first import
+   * time (imports hold the machines lock in turn and each reads the clock after its checks, so an
+   * earlier import's time is always older), and unchanged rows are skipped by the WHERE.
+   */
+  private async land(m: EntityManager, importId: string, at: Date): Promise<{ created: number; updated: number }> {
+    const [counts] = (await m.query(
+      `WITH landed AS (
+         INSERT INTO machines (id, serial, asset_tag, hostname, group_name, ek_pub_hash, ek_cert, ek_cert_fingerprint, state, imported_at, updated_at, import_id)
+         SELECT rackseal_uuid_v7(), serial, asset_tag, hostname, group_name, ek_pub_hash, ek_cert, ek_cert_fingerprint, 'imported', $1, $1, $2
+         FROM inventory_import_rows WHERE problem IS NULL
+         ON CONFLICT (serial) DO UPDATE SET
+           asset_tag = EXCLUDED.asset_tag, hostname = EXCLUDED.hostname, group_name = EXCLUDED.group_name,
+           ek_cert = COALESCE(EXCLUDED.ek_cert, machines.ek_cert),
+           ek_cert_fingerprint = COALESCE(EXCLUDED.ek_cert_fingerprint, machines.ek_cert_fingerprint),
+           updated_at = EXCLUDED.updated_at, import_id = EXCLUDED.import_id
+         WHERE (machines.asset_tag, machines.hostname, machines.group_name) IS DISTINCT FROM (EXCLUDED.asset_tag, EXCLUDED.hostname, EXCLUDED.group_name)
+            OR (EXCLUDED.ek_cert IS NOT NULL AND machines.ek_cert IS DISTINCT FROM EXCLUDED.ek_cert)
+         RETURNING imported_at = $1 AS created)
+       SELECT count(*) FILTER (WHERE created)::int AS created, count(*) FILTER (WHERE NOT created)::int AS updated FROM landed`,
+      [at, importId],
+    )) as [{ created: number; updated: number }];
+    return counts;
+  }
+
+  /** What landing would do, for a dry run (which writes nothing). */
+  private async countChanges(m: EntityManager): Promise<ChangeCounts> {
+    const [counts] = (await m.query(`
+      SELECT count(*) FILTER (WHERE m.id IS NULL)::int AS created,
+             count(*) FILTER (WHERE m.id IS NOT NULL AND NOT (${UNCHANGED}))::int AS updated,
+             count(*) FILTER (WHERE m.id IS NOT NULL AND (${UNCHANGED}))::int AS unchanged
+      FROM inventory_import_rows r LEFT JOIN machines m ON m.serial = r.serial
+      WHERE r.problem IS NULL`)) as [ChangeCounts];
+    return counts;
   }
 
   /** Parses, checks per row and writes every row to the staging table; returns the data-row count. */
