@@ -17,28 +17,100 @@ const MAX_DIGESTS = 8;
  */
 const MAX_RESTARTS = 8;
 
+/** The digests' field names, built once: a string per digest per call showed in profiles. */
+const DIGEST_FIELDS = Array.from({ length: MAX_DIGESTS }, (_, i) => `pcrValues[${i}]`);
+
 function readDigests(r: TpmReader): Buffer[] {
   const count = r.u32('pcrValues.count');
   if (count > MAX_DIGESTS) {
     throw r.error('pcrValues.count', `${count} digests exceeds the maximum of ${MAX_DIGESTS}`);
   }
-  return Array.from({ length: count }, (_, i) => r.tpm2b(`pcrValues[${i}]`, 64));
+  const digests: Buffer[] = [];
+  for (let i = 0; i < count; i += 1) {
+    digests.push(r.tpm2b(DIGEST_FIELDS[i]!, 64));
+  }
+  return digests;
 }
 
-/** One PCR_Read round: the counter, and the PCRs the TPM chose to answer (pcrSelectionOut) with their values. */
-async function pcrReadRound(client: TpmClient, selection: TPML_PCR_SELECTION): Promise<{ updateCounter: number; read: { hash: number; pcr: number; digest: Buffer }[] }> {
-  const response = await client.execute({ code: TPM_CC.TPM_CC_PCR_Read, parameters: marshal((w) => writePcrSelection(w, selection)) });
-  const r = response.parameters;
+/** One PCR_Read round's answer: the counter, the PCRs the TPM chose to answer (pcrSelectionOut), their values in that order. */
+interface PcrReadRound {
+  readonly updateCounter: number;
+  readonly out: TPML_PCR_SELECTION;
+  readonly digests: readonly Buffer[];
+}
+
+/** A PCR_Read response's parameters (Part 3 §22.4.2), the whole of them. */
+function readRound(r: TpmReader): PcrReadRound {
   const updateCounter = r.u32('pcrUpdateCounter');
   const out = readPcrSelection(r);
   const digests = readDigests(r);
   r.end();
-  const named = out.reduce((n, bank) => n + bank.pcrs.length, 0);
+  let named = 0;
+  for (const bank of out) {
+    named += bank.pcrs.length;
+  }
   if (named !== digests.length) {
     throw new TpmAnswerError('TPM2_PCR_Read', `pcrSelectionOut names ${named} PCRs but ${digests.length} digests came back`);
   }
+  return { updateCounter, out, digests };
+}
+
+/** The index in `selection` of the bank of `hash`, or -1. */
+function bankIndex(selection: TPML_PCR_SELECTION, hash: number): number {
+  for (let b = 0; b < selection.length; b += 1) {
+    if (selection[b]!.hash === hash) {
+      return b;
+    }
+  }
+  return -1;
+}
+
+/** Where selection[b]'s values start in the values, which are in selection order. */
+function bankStart(selection: TPML_PCR_SELECTION, b: number): number {
+  let start = 0;
+  for (let j = 0; j < b; j += 1) {
+    start += selection[j]!.pcrs.length;
+  }
+  return start;
+}
+
+/**
+ * Stores one round's digests in `values` (selection order: the value of selection[b].pcrs[k] at
+ * bankStart(b) + k) and returns how many it stored. A PCR not asked for, or asked for and already
+ * answered, and a digest of the wrong size are refused, in the order the TPM listed them.
+ */
+function storeRound(selection: TPML_PCR_SELECTION, values: (Buffer | undefined)[], round: PcrReadRound): number {
   let i = 0;
-  return { updateCounter, read: out.flatMap((bank) => bank.pcrs.map((pcr) => ({ hash: bank.hash, pcr, digest: digests[i++]! }))) };
+  for (const bank of round.out) {
+    const b = bankIndex(selection, bank.hash);
+    const start = b < 0 ? -1 : bankStart(selection, b);
+    const algorithm = hashAlgorithm(bank.hash);
+    for (const pcr of bank.pcrs) {
+      const digest = round.digests[i]!;
+      i += 1;
+      const k = b < 0 ? -1 : selection[b]!.pcrs.indexOf(pcr);
+      if (k < 0 || values[start + k] !== undefined) {
+        throw new TpmAnswerError('TPM2_PCR_Read', `the TPM returned ${algorithm.bank}:${pcr}, which was not asked for`);
+      }
+      if (digest.length !== algorithm.size) {
+        throw new TpmAnswerError('TPM2_PCR_Read', `${algorithm.bank}:${pcr} came back with ${digest.length} bytes`);
+      }
+      values[start + k] = digest;
+    }
+  }
+  return i;
+}
+
+const NOTHING_LEFT: TPML_PCR_SELECTION = Object.freeze([]);
+
+/** The PCRs of `selection` that have no value yet, banks without any left out. */
+function unanswered(selection: TPML_PCR_SELECTION, values: readonly (Buffer | undefined)[]): TPML_PCR_SELECTION {
+  return selection
+    .map((bank, b) => {
+      const start = bankStart(selection, b);
+      return { ...bank, pcrs: bank.pcrs.filter((_, k) => values[start + k] === undefined) };
+    })
+    .filter((bank) => bank.pcrs.length > 0);
 }
 
 /**
@@ -48,44 +120,45 @@ async function pcrReadRound(client: TpmClient, selection: TPML_PCR_SELECTION): P
  * come in selection order: banks in list order, PCRs ascending (the q.pcrs / quote order).
  */
 export async function pcrRead(client: TpmClient, selection: TPML_PCR_SELECTION): Promise<{ updateCounter: number; values: Buffer[] }> {
-  if (new Set(selection.map((b) => b.hash)).size !== selection.length) {
-    throw new RangeError(`PCR selection ${formatPcrSelection(selection)} names a bank twice`);
+  for (let b = 0; b < selection.length; b += 1) {
+    // A handful of banks at most: comparing pairs costs less than a Set per call.
+    if (bankIndex(selection, selection[b]!.hash) !== b) {
+      throw new RangeError(`PCR selection ${formatPcrSelection(selection)} names a bank twice`);
+    }
   }
+  const wanted = bankStart(selection, selection.length);
   for (let attempt = 0; attempt <= MAX_RESTARTS; attempt += 1) {
-    // values[b][k] is the value of selection[b].pcrs[k].
-    const values = selection.map((bank) => new Array<Buffer | undefined>(bank.pcrs.length).fill(undefined));
+    // One flat array in selection order, as returned: per-bank arrays and a flat() at the end
+    // cost more than the rest of the bookkeeping together.
+    const values: (Buffer | undefined)[] = [];
+    for (let v = 0; v < wanted; v += 1) {
+      values.push(undefined);
+    }
     let counter: number | undefined;
     let changed = false;
+    let stored = 0;
     let left = selection;
     // At least one round, so an empty selection still reports the update counter.
     do {
-      const round = await pcrReadRound(client, left);
+      const response = await client.execute({ code: TPM_CC.TPM_CC_PCR_Read, parameters: marshal((w) => writePcrSelection(w, left)) });
+      const round = readRound(response.parameters);
       if (counter !== undefined && round.updateCounter !== counter) {
         changed = true;
         break;
       }
       counter = round.updateCounter;
-      if (round.read.length === 0 && left.length > 0) {
+      if (round.digests.length === 0 && left.length > 0) {
         // Part 3 §22.4.1: PCRs of a bank that is not allocated are silently left out.
         throw new TpmAnswerError('TPM2_PCR_Read', `the TPM returned no value for ${formatPcrSelection(left)} (bank not allocated, or no such PCR?)`);
       }
-      for (const { hash, pcr, digest } of round.read) {
-        const b = selection.findIndex((bank) => bank.hash === hash);
-        const k = b < 0 ? -1 : selection[b]!.pcrs.indexOf(pcr);
-        if (k < 0 || values[b]![k] !== undefined) {
-          throw new TpmAnswerError('TPM2_PCR_Read', `the TPM returned ${hashAlgorithm(hash).bank}:${pcr}, which was not asked for`);
-        }
-        if (digest.length !== hashAlgorithm(hash).size) {
-          throw new TpmAnswerError('TPM2_PCR_Read', `${hashAlgorithm(hash).bank}:${pcr} came back with ${digest.length} bytes`);
-        }
-        values[b]![k] = digest;
-      }
-      left = selection
-        .map((bank, b) => ({ ...bank, pcrs: bank.pcrs.filter((_, k) => values[b]![k] === undefined) }))
-        .filter((bank) => bank.pcrs.length > 0);
+      stored += storeRound(selection, values, round);
+      // Every stored value filled a distinct empty slot, so the count says whether any is left;
+      // the selection of what is left is built only for a further round (more than 8 PCRs).
+      left = stored === wanted ? NOTHING_LEFT : unanswered(selection, values);
     } while (left.length > 0);
     if (!changed) {
-      return { updateCounter: counter ?? 0, values: values.flat() as Buffer[] };
+      // Every slot is filled: `stored` reached `wanted`.
+      return { updateCounter: counter ?? 0, values: values as Buffer[] };
     }
   }
   throw new TpmAnswerError('TPM2_PCR_Read', `PCRs kept changing during ${MAX_RESTARTS + 1} attempts to read them consistently`);

@@ -74,58 +74,87 @@ const MAX_RSA_KEY_BYTES = 512;
 const MAX_ECC_KEY_BYTES = 128;
 
 export function readTpmtPublic(r: TpmReader): ParsedPublic {
-  return r.within('TPMT_PUBLIC', () => {
-    const start = r.offset;
-    const type = r.u16('type');
-    const nameAlgOffset = r.offset;
-    const nameAlg = r.u16('nameAlg');
-    if (!isHashAlgorithm(nameAlg)) {
-      throw r.error('nameAlg', `${algName(nameAlg)} is not a supported hash algorithm`, nameAlgOffset);
+  return r.within('TPMT_PUBLIC', () => readPublicArea(r));
+}
+
+/**
+ * The fields of TPMT_PUBLIC in wire order; each type's object is built in one literal with `raw`
+ * in it: spreading a common part and then the result into a copy with `raw` cost about 1 µs of a
+ * 3 µs parse (ReadPublic on the agent's path). Errors name TPMT_PUBLIC, the caller's `within`.
+ */
+function readPublicArea(r: TpmReader): ParsedPublic {
+  const start = r.offset;
+  const type = r.u16('type');
+  const nameAlgOffset = r.offset;
+  const nameAlg = r.u16('nameAlg');
+  if (!isHashAlgorithm(nameAlg)) {
+    throw r.error('nameAlg', `${algName(nameAlg)} is not a supported hash algorithm`, nameAlgOffset);
+  }
+  const objectAttributes = r.u32('objectAttributes');
+  const authPolicy = r.tpm2b('authPolicy', MAX_DIGEST);
+  switch (type) {
+    case TPM_ALG_ID.TPM_ALG_RSA: {
+      const parameters = r.within('TPMS_RSA_PARMS', () => readRsaParms(r));
+      // Offset of the modulus in `raw`, past its u16 size.
+      const uniqueAt = r.offset + 2 - start;
+      const uniqueSize = claimTpm2b(r, 'unique.rsa', 'unique.rsa.size', MAX_RSA_KEY_BYTES);
+      const raw = r.rawSince(start);
+      return { type, nameAlg, objectAttributes, authPolicy, parameters, unique: raw.subarray(uniqueAt, uniqueAt + uniqueSize), raw };
     }
-    const objectAttributes = r.u32('objectAttributes');
-    const authPolicy = r.tpm2b('authPolicy', MAX_DIGEST);
-    const common = { nameAlg, objectAttributes, authPolicy };
-    let parsed: TPMT_PUBLIC;
-    switch (type) {
-      case TPM_ALG_ID.TPM_ALG_RSA: {
-        const parameters = r.within('TPMS_RSA_PARMS', () => ({
-          symmetric: readSymDefObject(r),
-          scheme: readScheme(r, 'TPMT_RSA_SCHEME', RSA_SCHEMES),
-          keyBits: r.u16('keyBits'),
-          exponent: r.u32('exponent'),
-        }));
-        parsed = { type, ...common, parameters, unique: r.tpm2b('unique.rsa', MAX_RSA_KEY_BYTES) };
-        break;
-      }
-      case TPM_ALG_ID.TPM_ALG_ECC: {
-        const parameters = r.within('TPMS_ECC_PARMS', () => ({
-          symmetric: readSymDefObject(r),
-          scheme: readScheme(r, 'TPMT_ECC_SCHEME', ECC_SCHEMES),
-          curveID: r.u16('curveID'),
-          kdf: readScheme(r, 'TPMT_KDF_SCHEME', KDF_SCHEMES),
-        }));
-        const unique = r.within('TPMS_ECC_POINT', () => ({
-          x: r.tpm2b('x', MAX_ECC_KEY_BYTES),
-          y: r.tpm2b('y', MAX_ECC_KEY_BYTES),
-        }));
-        parsed = { type, ...common, parameters, unique };
-        break;
-      }
-      case TPM_ALG_ID.TPM_ALG_KEYEDHASH: {
-        const parameters = { scheme: readScheme(r, 'TPMT_KEYEDHASH_SCHEME', KEYEDHASH_SCHEMES) };
-        parsed = { type, ...common, parameters, unique: r.tpm2b('unique.keyedHash', MAX_DIGEST) };
-        break;
-      }
-      case TPM_ALG_ID.TPM_ALG_SYMCIPHER: {
-        const parameters = { sym: readSymDefObject(r) };
-        parsed = { type, ...common, parameters, unique: r.tpm2b('unique.sym', MAX_DIGEST) };
-        break;
-      }
-      default:
-        throw r.error('type', `${algName(type)} is not a public object type`, start);
+    case TPM_ALG_ID.TPM_ALG_ECC: {
+      const parameters = r.within('TPMS_ECC_PARMS', () => readEccParms(r));
+      const unique = r.within('TPMS_ECC_POINT', () => readEccPoint(r));
+      return { type, nameAlg, objectAttributes, authPolicy, parameters, unique, raw: r.rawSince(start) };
     }
-    return { ...parsed, raw: r.rawSince(start) };
-  });
+    case TPM_ALG_ID.TPM_ALG_KEYEDHASH: {
+      const parameters = { scheme: readScheme(r, 'TPMT_KEYEDHASH_SCHEME', KEYEDHASH_SCHEMES) };
+      const unique = r.tpm2b('unique.keyedHash', MAX_DIGEST);
+      return { type, nameAlg, objectAttributes, authPolicy, parameters, unique, raw: r.rawSince(start) };
+    }
+    case TPM_ALG_ID.TPM_ALG_SYMCIPHER: {
+      const parameters = { sym: readSymDefObject(r) };
+      const unique = r.tpm2b('unique.sym', MAX_DIGEST);
+      return { type, nameAlg, objectAttributes, authPolicy, parameters, unique, raw: r.rawSince(start) };
+    }
+    default:
+      throw r.error('type', `${algName(type)} is not a public object type`, start);
+  }
+}
+
+/**
+ * Reads past a TPM2B without copying it and returns its size, with r.tpm2b's checks and errors
+ * (size field truncated or above `max`, content truncated); `sizeField` is `${field}.size`, passed
+ * as a literal so no name is built per call. For the RSA modulus, the one large field: `raw` holds
+ * it anyway, and a view into `raw` costs less than a second 256-byte copy. Fields of 64 bytes or
+ * less stay copies, which the reader makes faster than a view (measured: ~40 ns vs ~130 ns).
+ */
+function claimTpm2b(r: TpmReader, field: string, sizeField: string, max: number): number {
+  const sizeOffset = r.offset;
+  const size = r.u16(sizeField);
+  if (size > max) {
+    throw r.error(sizeField, `${size} exceeds the maximum of ${max}`, sizeOffset);
+  }
+  r.sub(size, field, r.structure);
+  return size;
+}
+
+function readRsaParms(r: TpmReader): TPMS_RSA_PARMS {
+  const symmetric = readSymDefObject(r);
+  const scheme = readScheme(r, 'TPMT_RSA_SCHEME', RSA_SCHEMES);
+  const keyBits = r.u16('keyBits');
+  return { symmetric, scheme, keyBits, exponent: r.u32('exponent') };
+}
+
+function readEccParms(r: TpmReader): TPMS_ECC_PARMS {
+  const symmetric = readSymDefObject(r);
+  const scheme = readScheme(r, 'TPMT_ECC_SCHEME', ECC_SCHEMES);
+  const curveID = r.u16('curveID');
+  return { symmetric, scheme, curveID, kdf: readScheme(r, 'TPMT_KDF_SCHEME', KDF_SCHEMES) };
+}
+
+function readEccPoint(r: TpmReader): TPMS_ECC_POINT {
+  const x = r.tpm2b('x', MAX_ECC_KEY_BYTES);
+  return { x, y: r.tpm2b('y', MAX_ECC_KEY_BYTES) };
 }
 
 export function writeTpmtPublic(w: TpmWriter, pub: TPMT_PUBLIC): void {
