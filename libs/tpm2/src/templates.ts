@@ -147,6 +147,16 @@ export const CERTIFIED_DECRYPT_KEY_TEMPLATE: RsaPublic = {
   unique: Buffer.alloc(0),
 };
 
+/** The SRK attributes of both Provisioning Guidance templates: a restricted decryption (storage) key, 0x00030472. */
+const SRK_ATTRIBUTES =
+  TPMA_OBJECT.fixedTPM |
+  TPMA_OBJECT.fixedParent |
+  TPMA_OBJECT.sensitiveDataOrigin |
+  TPMA_OBJECT.userWithAuth |
+  TPMA_OBJECT.noDA |
+  TPMA_OBJECT.restricted |
+  TPMA_OBJECT.decrypt;
+
 /**
  * TCG TPM v2.0 Provisioning Guidance §7.5.1 Storage Primary Key (SRK) template, RSA-2048, as
  * go-tpm's RSASRKTemplate: fixedTPM | fixedParent | sensitiveDataOrigin | userWithAuth | noDA |
@@ -156,21 +166,9 @@ export const CERTIFIED_DECRYPT_KEY_TEMPLATE: RsaPublic = {
 export const SRK_TEMPLATE_RSA: RsaPublic = {
   type: TPM_ALG_ID.TPM_ALG_RSA,
   nameAlg: TPM_ALG_ID.TPM_ALG_SHA256,
-  objectAttributes:
-    TPMA_OBJECT.fixedTPM |
-    TPMA_OBJECT.fixedParent |
-    TPMA_OBJECT.sensitiveDataOrigin |
-    TPMA_OBJECT.userWithAuth |
-    TPMA_OBJECT.noDA |
-    TPMA_OBJECT.restricted |
-    TPMA_OBJECT.decrypt,
+  objectAttributes: SRK_ATTRIBUTES,
   authPolicy: Buffer.alloc(0),
-  parameters: {
-    symmetric: { algorithm: TPM_ALG_ID.TPM_ALG_AES, keyBits: 128, mode: TPM_ALG_ID.TPM_ALG_CFB },
-    scheme: SCHEME_NULL,
-    keyBits: 2048,
-    exponent: 0,
-  },
+  parameters: { symmetric: AES_128_CFB, scheme: SCHEME_NULL, keyBits: 2048, exponent: 0 },
   unique: Buffer.alloc(256),
 };
 
@@ -184,7 +182,7 @@ export const SRK_TEMPLATE_RSA: RsaPublic = {
 export const SRK_TEMPLATE_ECC: EccPublic = {
   type: TPM_ALG_ID.TPM_ALG_ECC,
   nameAlg: TPM_ALG_ID.TPM_ALG_SHA256,
-  objectAttributes: SRK_TEMPLATE_RSA.objectAttributes,
+  objectAttributes: SRK_ATTRIBUTES,
   authPolicy: Buffer.alloc(0),
   parameters: { symmetric: AES_128_CFB, scheme: SCHEME_NULL, curveID: TPM_ECC_CURVE.TPM_ECC_NIST_P256, kdf: SCHEME_NULL },
   unique: { x: Buffer.alloc(32), y: Buffer.alloc(32) },
