@@ -6,26 +6,32 @@ import {
   unwrapCertificates,
   verifyEkChain,
 } from '@rackseal/ek-trust';
-import type { ColumnMap } from './columns';
+import { type ColumnMap, INVENTORY_COLUMNS, type InventoryColumn } from './columns';
 import type { CsvRecord } from './csv-reader';
 
-/** Why a row was refused. The first five are decided per row; the rest need the whole file or the database. */
-export type RowProblemReason =
-  | 'bad-csv'
-  | 'invalid-serial'
-  | 'invalid-asset-tag'
-  | 'invalid-hostname'
-  | 'invalid-group'
-  | 'invalid-ek-pub-hash'
-  | 'missing-ek'
-  | 'bad-cert'
-  | 'bad-intermediates'
-  | 'ek-pub-hash-mismatch'
-  | 'untrusted-chain'
-  | 'duplicate-serial-in-file'
-  | 'duplicate-ek-in-file'
-  | 'ek-bound-to-other-serial'
-  | 'serial-bound-to-other-ek';
+/**
+ * Why a row was refused: the one list (the report, the OpenAPI enum and the README table follow it).
+ * Those up to `untrusted-chain` are decided per row; the rest need the whole file or the database.
+ */
+export const ROW_PROBLEM_REASONS = [
+  'bad-csv',
+  'control-character',
+  'invalid-serial',
+  'invalid-asset-tag',
+  'invalid-hostname',
+  'invalid-group',
+  'invalid-ek-pub-hash',
+  'missing-ek',
+  'bad-cert',
+  'bad-intermediates',
+  'ek-pub-hash-mismatch',
+  'untrusted-chain',
+  'duplicate-serial-in-file',
+  'duplicate-ek-in-file',
+  'ek-bound-to-other-serial',
+  'serial-bound-to-other-ek',
+] as const;
+export type RowProblemReason = (typeof ROW_PROBLEM_REASONS)[number];
 
 /** A row that passed every per-row check, ready to be compared with the rest of the file and the DB. */
 export interface ValidRow {
@@ -44,7 +50,7 @@ export interface RowProblem {
   readonly line: number;
   readonly reason: RowProblemReason;
   readonly message: string;
-  /** The row's serial when it could be read (as given, at most 128 characters). */
+  /** The row's serial when it could be read (as given, at most 128 characters; control characters written as \uXXXX). */
   readonly serial?: string;
 }
 
@@ -73,6 +79,37 @@ export const HOSTNAME_PATTERN = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9
 export const GROUP_PATTERN = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 const EK_PUB_HASH_PATTERN = /^[0-9a-f]{64}$/;
 
+/**
+ * C0 controls, DEL and C1 controls: meaningless in any cell, and NUL cannot even be stored in a
+ * PostgreSQL text or jsonb value. Tab, CR and LF are allowed only where PEM text may sit.
+ */
+const CONTROL_CHARACTER = /[\x00-\x1f\x7f-\x9f]/;
+const CONTROL_CHARACTER_EXCEPT_PEM_WHITESPACE = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]/;
+const PEM_COLUMNS: ReadonlySet<InventoryColumn> = new Set(['ek_cert', 'ek_intermediates']);
+
+/** Control characters written as \uXXXX, so a value can be shown (and stored) safely. */
+export function escapeControlCharacters(value: string): string {
+  return value.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** The first cell with a control character that has no business there, named by its column. */
+function controlCharacterProblem(record: CsvRecord, columns: ColumnMap): string | undefined {
+  for (const column of INVENTORY_COLUMNS) {
+    const index = columns[column];
+    // trimmed, as the checks below read it: surrounding blanks and line ends are dropped, not refused
+    const value = index === undefined ? undefined : record.fields[index]?.trim();
+    if (value === undefined) {
+      continue;
+    }
+    const found = (PEM_COLUMNS.has(column) ? CONTROL_CHARACTER_EXCEPT_PEM_WHITESPACE : CONTROL_CHARACTER).exec(value);
+    if (found !== null) {
+      const code = `U+${found[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`;
+      return `${column} contains a control character (${code} at character ${found.index + 1})`;
+    }
+  }
+  return undefined;
+}
+
 function describe(value: string): string {
   return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
 }
@@ -85,7 +122,7 @@ export function validateRow(record: CsvRecord, ctx: RowValidationContext): RowRe
   const { line } = record;
   const { columns } = ctx;
   const rawSerial = columns.serial === undefined ? '' : (record.fields[columns.serial] ?? '').trim();
-  const serialForReport = rawSerial === '' ? undefined : rawSerial.slice(0, 128);
+  const serialForReport = rawSerial === '' ? undefined : escapeControlCharacters(rawSerial.slice(0, 128));
   const refuse = (reason: RowProblemReason, message: string): RowResult => ({
     ok: false,
     line,
@@ -98,6 +135,10 @@ export function validateRow(record: CsvRecord, ctx: RowValidationContext): RowRe
   }
   if (record.fields.length !== columns.count) {
     return refuse('bad-csv', `expected ${columns.count} fields, found ${record.fields.length}`);
+  }
+  const control = controlCharacterProblem(record, columns);
+  if (control !== undefined) {
+    return refuse('control-character', control);
   }
   const serial = rawSerial;
   if (!SERIAL_PATTERN.test(serial)) {
