@@ -5,7 +5,7 @@ import type { Clock } from '@rackseal/platform';
 import type { DataSource, EntityManager } from 'typeorm';
 import { InventoryHeaderError, parseHeader } from './columns';
 import { CsvEncodingError, CsvLimitError, readCsv, type CsvRecord, type CsvReaderOptions } from './csv-reader';
-import { type RowProblem, type RowProblemReason, validateRow } from './row-validator';
+import { CONTROL_CHARACTER, type RowProblem, type RowProblemReason, validateRow } from './row-validator';
 import { type StagingBatch, toStagingBatch } from './staging-batch';
 import { withIdleTimeout } from './upload-idle-timeout';
 
@@ -129,9 +129,6 @@ function asInputError(error: unknown): unknown {
   return error;
 }
 
-/** No C0/C1 control characters: PostgreSQL refuses NUL in text, and a terminal would act on the rest. */
-const PRINTABLE = /^[^\x00-\x1f\x7f-\x9f]*$/;
-
 /**
  * The CSV's records in batches, the header read first. Batches are cut by rows and by characters, so
  * neither many rows nor long ones make a batch large.
@@ -222,7 +219,8 @@ export class InventoryImporter {
     if (options.fileName !== undefined && options.fileName.length > 255) {
       throw new InventoryInputError('the file name must be at most 255 characters');
     }
-    if (options.fileName !== undefined && !PRINTABLE.test(options.fileName)) {
+    // PostgreSQL refuses NUL in text; a terminal would act on the other control characters
+    if (options.fileName !== undefined && CONTROL_CHARACTER.test(options.fileName)) {
       throw new InventoryInputError('fileName must not contain control characters');
     }
     const limit = this.options.maxConcurrentImports ?? Number.POSITIVE_INFINITY;

@@ -83,13 +83,15 @@ const EK_PUB_HASH_PATTERN = /^[0-9a-f]{64}$/;
  * C0 controls, DEL and C1 controls: meaningless in any cell, and NUL cannot even be stored in a
  * PostgreSQL text or jsonb value. Tab, CR and LF are allowed only where PEM text may sit.
  */
-const CONTROL_CHARACTER = /[\x00-\x1f\x7f-\x9f]/;
+// eslint-disable-next-line no-control-regex -- finding control characters is the point
+export const CONTROL_CHARACTER = /[\x00-\x1f\x7f-\x9f]/;
+// eslint-disable-next-line no-control-regex -- as above, tab / CR / LF excepted
 const CONTROL_CHARACTER_EXCEPT_PEM_WHITESPACE = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]/;
 const PEM_COLUMNS: ReadonlySet<InventoryColumn> = new Set(['ek_cert', 'ek_intermediates']);
 
 /** Control characters written as \uXXXX, so a value can be shown (and stored) safely. */
 export function escapeControlCharacters(value: string): string {
-  return value.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return value.replace(new RegExp(CONTROL_CHARACTER.source, 'g'), (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /** The first cell with a control character that has no business there, named by its column. */

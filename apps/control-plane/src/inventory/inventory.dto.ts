@@ -23,6 +23,7 @@ export class ImportQueryDto {
   @IsOptional()
   @IsString()
   @MaxLength(255)
+  // eslint-disable-next-line no-control-regex -- refusing control characters is the point (NUL cannot reach PostgreSQL)
   @Matches(/^[^\x00-\x1f\x7f-\x9f]*$/, { message: 'fileName must not contain control characters' })
   fileName?: string;
 }
