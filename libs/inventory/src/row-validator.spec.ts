@@ -60,4 +60,12 @@ describe('validateRow', () => {
     expect(reasonOf(check(['SN1', 'h', cert, `${intermediate.der.toString('base64')}\u0085`]))).toMatch(/^control-character: ek_intermediates contains a control character \(U\+0085 /);
     expect(check(['SN1', 'h', pem(leaf).replace(/\n/g, '\r\n'), `\t${pem(intermediate.der)}`]).ok).toBe(true);
   });
+
+  it('cuts a long message (a certificate name is the uploader text) at 500 characters', () => {
+    const longName = ca(`Vendor ${'N'.repeat(5000)}`);
+    const cert = makeEkCertificate({ issuer: longName, publicKey: ec().publicKey, notBefore: PAST, notAfter: FAR });
+    const result = check(['SN1', 'h', cert.toString('base64'), '']);
+    expect(result).toMatchObject({ ok: false, reason: 'untrusted-chain', message: expect.stringMatching(/^untrusted-root: issuer "CN=Vendor N+…$/) });
+    expect(!result.ok && result.message.length).toBe(501);
+  });
 });

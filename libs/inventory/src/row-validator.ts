@@ -33,6 +33,9 @@ export const ROW_PROBLEM_REASONS = [
 ] as const;
 export type RowProblemReason = (typeof ROW_PROBLEM_REASONS)[number];
 
+/** A problem's message is cut here: a report lists up to 1000 of them, and its size must not depend on the file. */
+export const MAX_PROBLEM_MESSAGE_CHARS = 500;
+
 /** A row that passed every per-row check, ready to be compared with the rest of the file and the DB. */
 export interface ValidRow {
   readonly line: number;
@@ -129,7 +132,8 @@ export function validateRow(record: CsvRecord, ctx: RowValidationContext): RowRe
     ok: false,
     line,
     reason,
-    message,
+    // a certificate's names (in chain messages) are the uploader's text: bounded like everything else
+    message: message.length > MAX_PROBLEM_MESSAGE_CHARS ? `${message.slice(0, MAX_PROBLEM_MESSAGE_CHARS)}…` : message,
     ...(serialForReport === undefined ? {} : { serial: serialForReport }),
   });
   if (record.error !== undefined) {
