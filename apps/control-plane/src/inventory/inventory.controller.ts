@@ -79,24 +79,31 @@ function charsetOf(contentType: string): string | undefined {
   return undefined;
 }
 
-/** How long a refused upload's remaining body is read and discarded before the connection is cut. */
-const LINGER_MS = 5000;
-
 /**
  * The answer goes out before the body was read to its end (refused early, too large, too many
- * imports): the rest of the body is read and discarded for a short while, so the client, still
- * sending, reads the answer instead of a connection reset (closing a socket with unread data resets
- * it, RFC 9293 §3.6.1 / RFC 1122 §4.2.2.13), then the connection is cut whatever the client does.
+ * imports): the rest of the body is read and discarded, so the client, still sending, reads the
+ * answer instead of a connection reset (closing a socket with unread data resets it, RFC 9293
+ * §3.6.1 / RFC 1122 §4.2.2.13). Discarding holds no database connection and no import slot, and it
+ * is bounded like an upload: the connection is cut when the client pauses for the idle timeout or
+ * sends more than the file limit.
  */
-function discardRestOfUpload(request: Request): void {
+function discardRestOfUpload(request: Request, idleMs: number, maxBytes: number): void {
   if (request.complete) {
     return;
   }
-  request.on('error', () => undefined);
-  request.resume();
   const socket = request.socket;
-  const timer = setTimeout(() => socket.destroy(), LINGER_MS);
-  timer.unref();
+  let discarded = 0;
+  let timer = setTimeout(() => socket.destroy(), idleMs);
+  request.on('error', () => undefined);
+  request.on('data', (chunk: Buffer) => {
+    discarded += chunk.length;
+    clearTimeout(timer);
+    timer = setTimeout(() => socket.destroy(), idleMs);
+    if (discarded > maxBytes) {
+      socket.destroy();
+    }
+  });
+  request.resume();
   request.once('end', () => clearTimeout(timer));
   socket.once('close', () => clearTimeout(timer));
 }
@@ -127,6 +134,10 @@ export class InventoryController {
     @Inject(RACKSEAL_CONFIG) private readonly config: RacksealConfig,
   ) {}
 
+  private discardRestOfUpload(request: Request): void {
+    discardRestOfUpload(request, this.config.inventory.uploadIdleTimeoutMs, this.config.inventory.maxFileBytes);
+  }
+
   @Post('inventory/imports')
   @HttpCode(200)
   @RequireScope('inventory:write')
@@ -140,13 +151,13 @@ export class InventoryController {
     }
     const charset = charsetOf(contentType);
     if (charset !== undefined && !UTF8_CHARSETS.has(charset)) {
-      discardRestOfUpload(request);
+      this.discardRestOfUpload(request);
       throw new UnsupportedMediaTypeException(`charset ${JSON.stringify(charset.slice(0, 40))} is not supported: send the inventory as UTF-8 (Content-Type: text/csv; charset=utf-8)`);
     }
     const maxBytes = this.config.inventory.maxFileBytes;
     const declared = Number(request.headers['content-length'] ?? 0);
     if (declared > maxBytes) {
-      discardRestOfUpload(request);
+      this.discardRestOfUpload(request);
       throw new PayloadTooLargeException(`the file is larger than ${maxBytes} bytes (Content-Length ${declared}; the limit per file is INVENTORY_MAX_FILE_BYTES); nothing was read`);
     }
     try {
@@ -163,7 +174,7 @@ export class InventoryController {
         closeAfterResponse(request);
         throw new RequestTimeoutException(error.message);
       }
-      discardRestOfUpload(request);
+      this.discardRestOfUpload(request);
       if (error instanceof InventoryTooLargeError) {
         throw new PayloadTooLargeException(`${error.message} (INVENTORY_MAX_FILE_BYTES); nothing was imported`);
       }
