@@ -96,6 +96,8 @@ describe('inventory import limits (built control plane)', () => {
   const CAP = 3;
   // long enough for the test to look at the stalled uploads before they are cut off
   const IDLE_MS = 5000;
+  // above the 20 MB of the 20,000-comma file, which must meet the per-record limit, not this one
+  const MAX_FILE_BYTES = 24 * 1024 * 1024;
   let db: TestDatabase;
   let prefix: TestQueuePrefix;
   let ds: DataSource;
@@ -118,7 +120,7 @@ describe('inventory import limits (built control plane)', () => {
         DATABASE_POOL_SIZE: String(POOL),
         INVENTORY_MAX_CONCURRENT_IMPORTS: String(CAP),
         INVENTORY_UPLOAD_IDLE_TIMEOUT_MS: String(IDLE_MS),
-        INVENTORY_MAX_FILE_BYTES: String(64 * 1024 * 1024),
+        INVENTORY_MAX_FILE_BYTES: String(MAX_FILE_BYTES),
       }),
     ));
   }, 60_000);
@@ -179,15 +181,26 @@ describe('inventory import limits (built control plane)', () => {
     const long = await upload(`serial,ek_pub_hash\nA,${'x'.repeat(70 * 1024)}\n`);
     expect(long.status).toBe(400);
     expect(JSON.parse(long.body).message).toBe('line 2: record longer than 65536 characters (the limit per record); nothing was imported');
+    // declared too large: refused before a byte is read
     const declared = new RawUpload(baseUrl, '/v1/inventory/imports', {
       Authorization: `Bearer ${token}`,
       'Content-Type': 'text/csv',
-      'Content-Length': 64 * 1024 * 1024 + 1,
+      'Content-Length': MAX_FILE_BYTES + 1,
     });
     const tooLarge = await declared.response;
     declared.socket.destroy();
     expect(tooLarge.status).toBe(413);
-    expect(JSON.parse(tooLarge.body).message).toMatch(/^the file is larger than 67108864 bytes \(Content-Length 67108865; the limit per file is INVENTORY_MAX_FILE_BYTES\)/);
+    expect(JSON.parse(tooLarge.body).message).toBe('the file is larger than 25165824 bytes (Content-Length 25165825; the limit per file is INVENTORY_MAX_FILE_BYTES); nothing was read');
+    // chunked, no length: refused where the limit is crossed
+    // (blank lines: cheap to read, so only the byte count matters)
+    const body = Buffer.from(`serial,ek_pub_hash\n${'\n'.repeat(MAX_FILE_BYTES)}`);
+    expect(body.length).toBeGreaterThan(MAX_FILE_BYTES);
+    const chunked = new RawUpload(baseUrl, '/v1/inventory/imports', { Authorization: `Bearer ${token}`, 'Content-Type': 'text/csv', 'Transfer-Encoding': 'chunked' });
+    void chunked.send(Buffer.concat([Buffer.from(`${body.length.toString(16)}\r\n`), body, Buffer.from('\r\n0\r\n\r\n')]));
+    const crossed = await chunked.response;
+    chunked.socket.destroy();
+    expect(crossed.status).toBe(413);
+    expect(JSON.parse(crossed.body).message).toMatch(/^line \d+: the file is larger than 25165824 bytes \(INVENTORY_MAX_FILE_BYTES\); nothing was imported$/);
     expect(await written()).toEqual(before);
   });
 
@@ -235,10 +248,10 @@ describe('inventory import limits (built control plane)', () => {
 
   it('item 3: stalled uploads hold at most the import cap of connections, health and other routes answer, the stalled ones are cut off after the idle timeout with nothing written', async () => {
     const before = await written();
-    // More uploads than the pool has connections; each declares 60 MB, sends a header and 1500 rows
+    // More uploads than the pool has connections; each declares 20 MB, sends a header and 1500 rows
     // (past the first batch, so its transaction is open) and stalls.
     const stalled = Array.from({ length: POOL + 4 }, (_, i) => {
-      const raw = new RawUpload(baseUrl, '/v1/inventory/imports', { Authorization: `Bearer ${token}`, 'Content-Type': 'text/csv', 'Content-Length': 60_000_000 });
+      const raw = new RawUpload(baseUrl, '/v1/inventory/imports', { Authorization: `Bearer ${token}`, 'Content-Type': 'text/csv', 'Content-Length': 20_000_000 });
       void raw.send(`serial,ek_pub_hash\n${rows(`STALL${i}`, 1500)}`);
       return raw;
     });

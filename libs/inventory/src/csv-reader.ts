@@ -278,7 +278,7 @@ export async function* readCsv(source: AsyncIterable<Uint8Array | string>, optio
   for await (const chunk of source) {
     bytes += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;
     if (bytes > maxBytes) {
-      throw new CsvLimitError(line, 'file-bytes', maxBytes, `the file is larger than ${maxBytes} bytes (the limit per file; reached at line ${line})`);
+      throw new CsvLimitError(line, 'file-bytes', maxBytes, `line ${line}: the file is larger than ${maxBytes} bytes (the limit per file)`);
     }
     feed(typeof chunk === 'string' ? chunk : decode(chunk));
     // yield what this chunk completed

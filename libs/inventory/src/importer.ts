@@ -101,8 +101,11 @@ export class InventoryInputError extends Error {
 
 /** The file is larger than the per-file limit (HTTP 413). */
 export class InventoryTooLargeError extends InventoryInputError {
-  constructor(message: string) {
-    super(message);
+  constructor(
+    readonly line: number,
+    readonly maxBytes: number,
+  ) {
+    super(`line ${line}: the file is larger than ${maxBytes} bytes (the limit per file); nothing was imported`);
     this.name = 'InventoryTooLargeError';
   }
 }
@@ -121,7 +124,7 @@ function asInputError(error: unknown): unknown {
     return new InventoryInputError(error.message, error.problems);
   }
   if (error instanceof CsvLimitError) {
-    return error.limit === 'file-bytes' ? new InventoryTooLargeError(error.message) : new InventoryInputError(`${error.message}; nothing was imported`);
+    return error.limit === 'file-bytes' ? new InventoryTooLargeError(error.line, error.max) : new InventoryInputError(`${error.message}; nothing was imported`);
   }
   if (error instanceof CsvEncodingError) {
     return new InventoryInputError(error.message);

@@ -176,7 +176,7 @@ export class InventoryController {
       }
       this.discardRestOfUpload(request);
       if (error instanceof InventoryTooLargeError) {
-        throw new PayloadTooLargeException(`${error.message} (INVENTORY_MAX_FILE_BYTES); nothing was imported`);
+        throw new PayloadTooLargeException(`line ${error.line}: the file is larger than ${error.maxBytes} bytes (INVENTORY_MAX_FILE_BYTES); nothing was imported`);
       }
       if (error instanceof InventoryInputError) {
         throw new BadRequestException(error.problems.length > 0 ? [...error.problems] : error.message);
