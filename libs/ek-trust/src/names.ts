@@ -79,7 +79,7 @@ function needsEscape(text: string): boolean {
   }
   for (let i = 0; i < text.length; i++) {
     const code = text.charCodeAt(i);
-    if (code < 0x20 || code === 0x7f || SPECIAL.has(text[i]!)) {
+    if (isControl(code) || SPECIAL.has(text[i]!)) {
       return true;
     }
   }
@@ -96,8 +96,18 @@ function escapeValue(text: string): string {
     .replace(/^[ #]/, (c) => `\\${c}`)
     .replace(/ $/, '\\ ')
     .split('')
-    .map((c) => (c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f ? `\\${c.charCodeAt(0).toString(16).padStart(2, '0')}` : c))
+    .map((c) => (isControl(c.charCodeAt(0)) ? hexPairs(c) : c))
     .join('');
+}
+
+/** Unicode Cc: C0, DEL and C1 (U+0080–U+009F, among them the 8-bit CSI U+009B terminals obey). */
+function isControl(code: number): boolean {
+  return code < 0x20 || (code >= 0x7f && code <= 0x9f);
+}
+
+/** RFC 4514 §2.4 hexpairs: each UTF-8 octet of the character as `\xx`. */
+function hexPairs(c: string): string {
+  return [...Buffer.from(c, 'utf8')].map((b) => `\\${b.toString(16).padStart(2, '0')}`).join('');
 }
 
 function formatAttribute(attribute: NameAttribute): string {

@@ -1,4 +1,4 @@
-import { parseVendorCaRef, VendorCaInputError } from './vendor-cas';
+import { parseVendorCaRef, PRINTABLE_LABEL, unprintableCharacter, VendorCaInputError } from './vendor-cas';
 
 describe('parseVendorCaRef', () => {
   const fp = 'ab'.repeat(32);
@@ -10,10 +10,32 @@ describe('parseVendorCaRef', () => {
     expect(parseVendorCaRef('0F8E2B4C-1D3A-4B5C-9D7E-123456789ABC')).toEqual({ id: '0f8e2b4c-1d3a-4b5c-9d7e-123456789abc' });
   });
 
-  it('refuses anything else, naming it', () => {
-    for (const text of ['', 'ab', fp.slice(1), `${fp}00`, 'g'.repeat(64), "'; DROP TABLE vendor_cas; --"]) {
+  it('reads a prefix of 8 to 63 hex digits (the CLI prints 16), any case, colons allowed', () => {
+    expect(parseVendorCaRef('ABABABAB')).toEqual({ fingerprintPrefix: 'abababab' });
+    expect(parseVendorCaRef(fp.slice(0, 16))).toEqual({ fingerprintPrefix: fp.slice(0, 16) });
+    expect(parseVendorCaRef('AB:AB:AB:AB:AB')).toEqual({ fingerprintPrefix: 'ababababab' });
+    expect(parseVendorCaRef(fp.slice(1))).toEqual({ fingerprintPrefix: fp.slice(1) });
+  });
+
+  it('refuses anything else, naming the parameter, with control characters escaped', () => {
+    for (const text of ['', 'ab', 'abababa', `${fp}00`, 'g'.repeat(64), "'; DROP TABLE vendor_cas; --", 'abababab%', 'abab_bab', `abababab\u0000`]) {
       expect(() => parseVendorCaRef(text)).toThrow(VendorCaInputError);
     }
-    expect(() => parseVendorCaRef('xyz')).toThrow('"xyz" is neither a SHA-256 fingerprint (64 hex digits) nor a CA id (uuid)');
+    expect(() => parseVendorCaRef('xyz')).toThrow('fingerprint "xyz" is neither a SHA-256 fingerprint (64 hex digits, or a unique prefix of at least 8) nor a CA id (uuid)');
+    expect(() => parseVendorCaRef('a\u0000b\u001b[31m')).toThrow('fingerprint "a\\u0000b\\u001b[31m" is neither');
+  });
+});
+
+describe('labels (a CA\'s source)', () => {
+  it('refuses C0/C1 controls, DEL, line separators and bidi controls, naming the first one', () => {
+    expect(unprintableCharacter('IFX_RSA_RT.pem')).toBeUndefined();
+    expect(unprintableCharacter('Zertifikat für Prüfung (2).pem')).toBeUndefined();
+    expect(unprintableCharacter('a\u0000b')).toBe('contains the control character U+0000 at position 2');
+    expect(unprintableCharacter('\u001b[31mred.pem')).toBe('contains the control character U+001B at position 1');
+    for (const c of ['\n', '\r', '\t', '\u007f', '\u009b', '\u2028', '\u202e', '\u2066']) {
+      expect(unprintableCharacter(`x${c}.pem`)).toMatch(/^contains the control character U\+[0-9A-F]{4} at position 2$/);
+      expect(PRINTABLE_LABEL.test(`x${c}.pem`)).toBe(false);
+    }
+    expect(PRINTABLE_LABEL.test('vendor-bundle.pem')).toBe(true);
   });
 });
