@@ -1,4 +1,5 @@
-import { parseVendorCaRef, PRINTABLE_LABEL, unprintableCharacter, VendorCaInputError } from './vendor-cas';
+import type { DataSource } from 'typeorm';
+import { parseVendorCaRef, PRINTABLE_LABEL, unprintableCharacter, VendorCaInputError, VendorCas } from './vendor-cas';
 
 describe('parseVendorCaRef', () => {
   const fp = 'ab'.repeat(32);
@@ -37,5 +38,25 @@ describe('labels (a CA\'s source)', () => {
       expect(PRINTABLE_LABEL.test(`x${c}.pem`)).toBe(false);
     }
     expect(PRINTABLE_LABEL.test('vendor-bundle.pem')).toBe(true);
+  });
+});
+
+describe('VendorCas.addBundle refuses a source label with control characters itself, before any database work', () => {
+  // No database: a refusal must come from reading the call, never from PostgreSQL (which cannot
+  // store NUL in text and would answer with an error the HTTP layer turns into a 500).
+  const noDatabase = new Proxy({}, { get: () => { throw new Error('the database must not be touched'); } }) as DataSource;
+  const unused = { append: () => Promise.reject(new Error('no audit')) };
+  const cas = new VendorCas(noDatabase, unused, { now: () => new Date(0) } as never, {} as never);
+
+  it.each([
+    ['a NUL in a file name', { content: 'x', source: 'ca\u0000.pem' }, 'source name "ca\\u0000.pem" contains the control character U+0000 at position 3'],
+    ['an ANSI escape', { content: 'x', source: '\u001b[2Jca.pem' }, 'source name "\\u001b[2Jca.pem" contains the control character U+001B at position 1'],
+    ['a line break', { content: 'x', source: 'ca.pem\nfake line' }, 'source name "ca.pem\\nfake line" contains the control character U+000A at position 7'],
+  ])('%s', async (_what, upload, message) => {
+    await expect(cas.addBundle([upload], { addedBy: 'test' })).rejects.toThrow(new VendorCaInputError(message));
+  });
+
+  it('also for the call\'s default source', async () => {
+    await expect(cas.addBundle(['x'], { addedBy: 'test', source: 'bundle\u202e.pem' })).rejects.toThrow(/contains the control character U\+202E/);
   });
 });
