@@ -33,6 +33,8 @@ const ekUnder = (issuer: TestCa): Buffer => makeEkCertificate({ issuer, publicKe
 const b64 = (der: Buffer): string => der.toString('base64');
 const pem = (der: Buffer): string => `-----BEGIN CERTIFICATE-----\n${b64(der).replace(/.{64}/g, '$&\n')}\n-----END CERTIFICATE-----\n`;
 
+type Json = Record<string, unknown>;
+
 interface ImportBody {
   id: string | null;
   status: string;
@@ -49,7 +51,7 @@ describe('a disabled vendor CA refuses every chain through it (built control pla
   let admin: string;
   const fp: Record<'root' | 'otherRoot' | 'intermediate', string> = {} as never;
 
-  const call = async (method: string, path: string, token: string, body?: unknown, type = 'application/json'): Promise<{ status: number; body: any }> => {
+  const call = async (method: string, path: string, token: string, body?: unknown, type = 'application/json'): Promise<{ status: number; body: Json }> => {
     const response = await fetch(`${baseUrl}${path}`, {
       method,
       headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': type }) },
@@ -59,8 +61,11 @@ describe('a disabled vendor CA refuses every chain through it (built control pla
     return { status: response.status, body: text === '' ? undefined : JSON.parse(text) };
   };
   const count = async (sql: string): Promise<number> => Number(((await ds.query(sql)) as { n: number }[])[0]!.n);
-  const importRow = (serial: string, ek: Buffer, intermediates: Buffer[]): Promise<{ status: number; body: ImportBody }> =>
-    call('POST', '/v1/inventory/imports?fileName=disable.csv', admin, `serial,ek_cert,ek_intermediates\r\n${serial},${b64(ek)},${intermediates.map(b64).join(';')}\r\n`, 'text/csv');
+  const importRow = async (serial: string, ek: Buffer, intermediates: Buffer[]): Promise<{ status: number; body: ImportBody }> =>
+    (await call('POST', '/v1/inventory/imports?fileName=disable.csv', admin, `serial,ek_cert,ek_intermediates\r\n${serial},${b64(ek)},${intermediates.map(b64).join(';')}\r\n`, 'text/csv')) as unknown as {
+      status: number;
+      body: ImportBody;
+    };
   const lastImportAudit = async (): Promise<{ outcome: string; details: { importId: string; status: string; invalid: number } }> =>
     ((await ds.query(`SELECT outcome, details FROM audit_log WHERE action = 'inventory.imported' ORDER BY seq DESC LIMIT 1`)) as never[])[0]!;
 
@@ -204,7 +209,7 @@ describe('a disabled vendor CA refuses every chain through it (built control pla
     const caReader = await issue('vendor-ca:read');
     const listed = await call('GET', '/v1/vendor-cas', caWriter);
     expect(listed.status).toBe(200);
-    expect((listed.body as { fingerprint: string }[]).map((c) => c.fingerprint)).toEqual(expect.arrayContaining([fp.root, fp.intermediate]));
+    expect((listed.body as unknown as { fingerprint: string }[]).map((c) => c.fingerprint)).toEqual(expect.arrayContaining([fp.root, fp.intermediate]));
     expect((await call('GET', `/v1/vendor-cas/${fp.root.slice(0, 16)}`, caWriter)).status).toBe(200);
     expect((await call('GET', '/v1/machines', inventoryWriter)).status).toBe(200);
     const crossed = await call('GET', '/v1/machines', caWriter);
