@@ -1,5 +1,6 @@
 import { compareSetOfEncodings, DerCursor, decodeOid, decodeString, DerError, TAG, type Tlv } from './der';
 import { NAME_ATTRIBUTE_LABELS } from './oids';
+import { findUnprintable } from './printable';
 
 /** One AttributeTypeAndValue of a Name (RFC 5280 §4.1.2.4). */
 export interface NameAttribute {
@@ -78,12 +79,11 @@ function needsEscape(text: string): boolean {
     return true;
   }
   for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i);
-    if (isControl(code) || SPECIAL.has(text[i]!)) {
+    if (SPECIAL.has(text[i]!)) {
       return true;
     }
   }
-  return false;
+  return findUnprintable(text) !== undefined;
 }
 
 function escapeValue(text: string): string {
@@ -96,13 +96,8 @@ function escapeValue(text: string): string {
     .replace(/^[ #]/, (c) => `\\${c}`)
     .replace(/ $/, '\\ ')
     .split('')
-    .map((c) => (isControl(c.charCodeAt(0)) ? hexPairs(c) : c))
+    .map((c) => (findUnprintable(c) !== undefined ? hexPairs(c) : c))
     .join('');
-}
-
-/** Unicode Cc: C0, DEL and C1 (U+0080–U+009F, among them the 8-bit CSI U+009B terminals obey). */
-function isControl(code: number): boolean {
-  return code < 0x20 || (code >= 0x7f && code <= 0x9f);
 }
 
 /** RFC 4514 §2.4 hexpairs: each UTF-8 octet of the character as `\xx`. */

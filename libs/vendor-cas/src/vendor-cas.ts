@@ -3,9 +3,11 @@ import {
   type CaKind,
   type CertificateInput,
   EkCertificateError,
+  findUnprintable,
   parseCertificate,
   type ParsedCertificate,
   TrustStore,
+  UNPRINTABLE_CLASS,
   unwrapCertificates,
   verifyCaChain,
 } from '@rackseal/ek-trust';
@@ -121,23 +123,21 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const MAX_SOURCE = 255;
 const MAX_LISTED_MATCHES = 10;
 /**
- * Characters a stored label may not hold: C0 controls (NUL included, which PostgreSQL text cannot
- * store), DEL and C1 controls (Unicode Cc: ANSI escape sequences, line breaks), line/paragraph
- * separators, and the bidirectional controls of Unicode TR #9 that reorder what a terminal shows.
- * A label is echoed to operators' terminals (`vendor-ca list`, audit records): refused, not escaped.
+ * A label fit to store and show (for request validation: class-validator's `@Matches`). A label
+ * (a CA's `source`) is echoed to operators' terminals (`vendor-ca list`, audit records) for as long
+ * as the CA is kept, and PostgreSQL text cannot hold NUL: control characters (ek-trust's
+ * UNPRINTABLE_CLASS: C0 with NUL, DEL, C1, line separators, bidirectional controls) are refused,
+ * not escaped — a file can be renamed.
  */
-const UNPRINTABLE_CLASS = '\\p{Cc}\\u2028\\u2029\\u061c\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069';
-const UNPRINTABLE = new RegExp(`[${UNPRINTABLE_CLASS}]`, 'u');
-/** A label fit to store and show (for request validation: class-validator's `@Matches`). */
 export const PRINTABLE_LABEL = new RegExp(`^[^${UNPRINTABLE_CLASS}]*$`, 'u');
 
 /** undefined when `text` is fit to store and show; else why not (for a message that names the field). */
 export function unprintableCharacter(text: string): string | undefined {
-  const found = UNPRINTABLE.exec(text);
-  if (found === null) {
+  const found = findUnprintable(text);
+  if (found === undefined) {
     return undefined;
   }
-  return `contains the control character U+${found[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')} at position ${found.index + 1}`;
+  return `contains the control character U+${found.character.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')} at position ${found.index + 1}`;
 }
 
 /** Reads `AB:CD…`, `abcd…`, a prefix of at least 8 hex digits, or a uuid; throws VendorCaInputError for anything else. */
