@@ -254,7 +254,7 @@ class ChainSearch {
       message: best.message,
       ...(best.cert === undefined ? {} : { at: { fingerprint: best.cert.fingerprint, subject: best.cert.subject.text } }),
       ...(best.missingIssuer === undefined ? {} : { missingIssuer: best.missingIssuer }),
-      ...(best.disabledCa === undefined ? {} : { disabledCa: { fingerprint: best.disabledCa.fingerprint, subject: best.disabledCa.certificate.subject.text } }),
+      ...(best.disabledCa === undefined ? {} : { disabledCa: nameOf(best.disabledCa) }),
     };
   }
 
@@ -510,8 +510,18 @@ function disabledFailure(cert: ParsedCertificate, disabled: TrustStoreEntry): Pi
   return { reason: 'disabled-ca', message, disabledCa: disabled };
 }
 
-function refuse(cert: ParsedCertificate, reason: ChainFailureReason, message: string): ChainResult {
-  return { ok: false, reason, message, at: { fingerprint: cert.fingerprint, subject: cert.subject.text } };
+function nameOf(entry: TrustStoreEntry): { fingerprint: string; subject: string } {
+  return { fingerprint: entry.fingerprint, subject: entry.certificate.subject.text };
+}
+
+function refuse(cert: ParsedCertificate, reason: ChainFailureReason, message: string, disabledCa?: TrustStoreEntry): ChainResult {
+  return {
+    ok: false,
+    reason,
+    message,
+    at: { fingerprint: cert.fingerprint, subject: cert.subject.text },
+    ...(disabledCa === undefined ? {} : { disabledCa: nameOf(disabledCa) }),
+  };
 }
 
 /**
@@ -567,8 +577,7 @@ export function verifyCaChain(input: CertificateInput | ReadCertificate | Parsed
   }
   const disabled = options.store.disabledMatch(leaf);
   if (disabled !== undefined) {
-    const failure = disabledFailure(leaf, disabled);
-    return { ...refuse(leaf, failure.reason, failure.message), disabledCa: { fingerprint: disabled.fingerprint, subject: disabled.certificate.subject.text } } as ChainResult;
+    return refuse(leaf, 'disabled-ca', disabledFailure(leaf, disabled).message, disabled);
   }
   const entry = options.store.get(leaf.fingerprint);
   const start: PathNode = entry !== undefined && entry.enabled ? { cert: leaf, source: 'store', entry } : { cert: leaf, source: 'leaf', entry: undefined };
