@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { AuditLog } from '@rackseal/audit';
-import type { TrustStore } from '@rackseal/ek-trust';
+import { findUnprintable, type TrustStore } from '@rackseal/ek-trust';
 import type { Clock } from '@rackseal/platform';
 import type { DataSource, EntityManager } from 'typeorm';
 import { InventoryHeaderError, parseHeader } from './columns';
 import { CsvEncodingError, CsvLimitError, readCsv, type CsvRecord, type CsvReaderOptions } from './csv-reader';
-import { CONTROL_CHARACTER, type RowProblem, type RowProblemReason, validateRow } from './row-validator';
+import { type RowProblem, type RowProblemReason, validateRow } from './row-validator';
 import { type StagingBatch, toStagingBatch } from './staging-batch';
 import { withIdleTimeout } from './upload-idle-timeout';
 
@@ -223,7 +223,7 @@ export class InventoryImporter {
       throw new InventoryInputError('the file name must be at most 255 characters');
     }
     // PostgreSQL refuses NUL in text; a terminal would act on the other control characters
-    if (options.fileName !== undefined && CONTROL_CHARACTER.test(options.fileName)) {
+    if (options.fileName !== undefined && findUnprintable(options.fileName) !== undefined) {
       throw new InventoryInputError('fileName must not contain control characters');
     }
     const limit = this.options.maxConcurrentImports ?? Number.POSITIVE_INFINITY;

@@ -58,6 +58,7 @@ describe('validateRow', () => {
     expect(reasonOf(check(['SN1', 'h\nx', cert, '']))).toBe('control-character: hostname contains a control character (U+000A at character 2)');
     expect(reasonOf(check(['SN1', 'h', `${cert}\u0000`, '']))).toBe(`control-character: ek_cert contains a control character (U+0000 at character ${cert.length + 1})`);
     expect(reasonOf(check(['SN1', 'h', cert, `${intermediate.der.toString('base64')}\u0085`]))).toMatch(/^control-character: ek_intermediates contains a control character \(U\+0085 /);
+    expect(reasonOf(check(['SN1\u202e', 'h', cert, '']))).toBe('control-character: serial contains a control character (U+202E at character 4)');
     expect(check(['SN1', 'h', pem(leaf).replace(/\n/g, '\r\n'), `\t${pem(intermediate.der)}`]).ok).toBe(true);
   });
 

@@ -1,8 +1,10 @@
 import {
   certificateEkPubHash,
   EkCertificateError,
+  findUnprintable,
   readCertificate,
   type TrustStore,
+  UNPRINTABLE_CLASS,
   unwrapCertificates,
   verifyEkChain,
 } from '@rackseal/ek-trust';
@@ -53,7 +55,7 @@ export interface RowProblem {
   readonly line: number;
   readonly reason: RowProblemReason;
   readonly message: string;
-  /** The row's serial when it could be read (as given, at most 128 characters; control characters written as \uXXXX). */
+  /** The row's serial when it could be read (as given, at most 128 characters; unprintable characters written as \uXXXX). */
   readonly serial?: string;
 }
 
@@ -83,18 +85,18 @@ export const GROUP_PATTERN = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 const EK_PUB_HASH_PATTERN = /^[0-9a-f]{64}$/;
 
 /**
- * C0 controls, DEL and C1 controls: meaningless in any cell, and NUL cannot even be stored in a
- * PostgreSQL text or jsonb value. Tab, CR and LF are allowed only where PEM text may sit.
+ * Unprintable characters (ek-trust's one definition, UNPRINTABLE_CLASS: C0 with NUL, DEL, C1, line
+ * separators, bidirectional controls) make no sense in any cell: PostgreSQL text and jsonb cannot
+ * hold NUL, and the rest would act on an operator's terminal or reorder what it shows. Tab, CR and
+ * LF are allowed only where PEM text may sit.
  */
-// eslint-disable-next-line no-control-regex -- finding control characters is the point
-export const CONTROL_CHARACTER = /[\x00-\x1f\x7f-\x9f]/;
-// eslint-disable-next-line no-control-regex -- as above, tab / CR / LF excepted
-const CONTROL_CHARACTER_EXCEPT_PEM_WHITESPACE = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]/;
 const PEM_COLUMNS: ReadonlySet<InventoryColumn> = new Set(['ek_cert', 'ek_intermediates']);
+const PEM_WHITESPACE = /[\t\r\n]/g;
+const UNPRINTABLE_GLOBAL = new RegExp(`[${UNPRINTABLE_CLASS}]`, 'gu');
 
-/** Control characters written as \uXXXX, so a value can be shown (and stored) safely. */
-export function escapeControlCharacters(value: string): string {
-  return value.replace(new RegExp(CONTROL_CHARACTER.source, 'g'), (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+/** Unprintable characters written as \uXXXX, so a value can be shown (and stored) safely. */
+export function escapeUnprintable(value: string): string {
+  return value.replace(UNPRINTABLE_GLOBAL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /** The first cell with a control character that has no business there, named by its column. */
@@ -106,9 +108,10 @@ function controlCharacterProblem(record: CsvRecord, columns: ColumnMap): string 
     if (value === undefined) {
       continue;
     }
-    const found = (PEM_COLUMNS.has(column) ? CONTROL_CHARACTER_EXCEPT_PEM_WHITESPACE : CONTROL_CHARACTER).exec(value);
-    if (found !== null) {
-      const code = `U+${found[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`;
+    // PEM whitespace blanked one for one, so the index still points into the cell
+    const found = findUnprintable(PEM_COLUMNS.has(column) ? value.replace(PEM_WHITESPACE, ' ') : value);
+    if (found !== undefined) {
+      const code = `U+${found.character.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`;
       return `${column} contains a control character (${code} at character ${found.index + 1})`;
     }
   }
@@ -127,7 +130,7 @@ export function validateRow(record: CsvRecord, ctx: RowValidationContext): RowRe
   const { line } = record;
   const { columns } = ctx;
   const rawSerial = columns.serial === undefined ? '' : (record.fields[columns.serial] ?? '').trim();
-  const serialForReport = rawSerial === '' ? undefined : escapeControlCharacters(rawSerial.slice(0, 128));
+  const serialForReport = rawSerial === '' ? undefined : escapeUnprintable(rawSerial.slice(0, 128));
   const refuse = (reason: RowProblemReason, message: string): RowResult => ({
     ok: false,
     line,

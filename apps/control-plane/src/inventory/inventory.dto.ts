@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { ROW_PROBLEM_REASONS } from '@rackseal/inventory';
+import { PRINTABLE_LABEL } from '@rackseal/vendor-cas';
 import { IsIn, IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
 
 export class ImportQueryDto {
@@ -23,8 +24,8 @@ export class ImportQueryDto {
   @IsOptional()
   @IsString()
   @MaxLength(255)
-  // eslint-disable-next-line no-control-regex -- refusing control characters is the point (NUL cannot reach PostgreSQL)
-  @Matches(/^[^\x00-\x1f\x7f-\x9f]*$/, { message: 'fileName must not contain control characters' })
+  // a label stored and shown like a CA's source: NUL cannot reach PostgreSQL, escapes must not reach a terminal
+  @Matches(PRINTABLE_LABEL, { message: 'fileName must not contain control characters' })
   fileName?: string;
 }
 
