@@ -237,4 +237,25 @@ export const CONFIG_VARIABLES = {
     defaultText: '30000',
     parse: integer(1000, 3600000, 30000),
   },
+  inventoryMaxFileBytes: {
+    name: 'INVENTORY_MAX_FILE_BYTES',
+    description:
+      'Largest inventory CSV one import accepts, in bytes; a larger upload is refused with 413 (by its Content-Length before anything is read, else when the limit is crossed).',
+    defaultText: '1073741824',
+    parse: integer(1024, 1099511627776, 1073741824),
+  },
+  inventoryUploadIdleTimeoutMs: {
+    name: 'INVENTORY_UPLOAD_IDLE_TIMEOUT_MS',
+    description:
+      'An inventory upload that sends no byte for this long is cut off (408, connection closed, nothing imported), so a stalled client cannot hold a database connection.',
+    defaultText: '30000',
+    parse: integer(100, 600000, 30000),
+  },
+  inventoryMaxConcurrentImports: {
+    name: 'INVENTORY_MAX_CONCURRENT_IMPORTS',
+    description:
+      'Inventory imports one control plane runs at once (each holds a database connection); more get 503 with Retry-After. Must be lower than DATABASE_POOL_SIZE so other requests keep a connection (unset, it is at most DATABASE_POOL_SIZE − 1).',
+    defaultText: '2',
+    parse: integer(1, 100, 2),
+  },
 } as const satisfies Record<string, VariableSpec<unknown>>;

@@ -64,6 +64,10 @@ const BAD_VALUES: Record<VariableKey, readonly string[]> = {
   workerConcurrency: ['0', '257', 'many'],
   workerShutdownGraceMs: ['-1', '3600001', '30s'],
   workerLockMs: ['999', '3600001', '1e4'],
+  inventoryMaxFileBytes: ['1023', '1099511627777', '1G'],
+  inventoryUploadIdleTimeoutMs: ['99', '600001', '30s'],
+  // 10 is the default DATABASE_POOL_SIZE: an import cap equal to the pool leaves nothing for other requests
+  inventoryMaxConcurrentImports: ['0', '101', 'two', '10'],
 };
 
 const CASES = (Object.keys(CONFIG_VARIABLES) as VariableKey[]).flatMap((key) =>
@@ -94,8 +98,20 @@ describe('loadConfig', () => {
         logLevel: 'info',
         readinessTimeoutMs: 2000,
         ekCertGraceDays: 0,
+        inventory: { maxFileBytes: 1073741824, uploadIdleTimeoutMs: 30000, maxConcurrentImports: 2 },
         worker: { concurrency: 4, shutdownGraceMs: 30000, lockDurationMs: 30000 },
       });
+    });
+
+    it('keeps the default import cap below a small pool, and refuses an explicit cap that is not', () => {
+      expect(loadConfig({ RACKSEAL_ENV: 'test', DATABASE_POOL_SIZE: '2' }).inventory.maxConcurrentImports).toBe(1);
+      expect(loadConfig({ RACKSEAL_ENV: 'test', DATABASE_POOL_SIZE: '1' }).inventory.maxConcurrentImports).toBe(1);
+      expect(configError({ RACKSEAL_ENV: 'test', DATABASE_POOL_SIZE: '4', INVENTORY_MAX_CONCURRENT_IMPORTS: '4' }).problems).toEqual([
+        {
+          variable: 'INVENTORY_MAX_CONCURRENT_IMPORTS',
+          reason: 'must be lower than DATABASE_POOL_SIZE (4) so other requests keep a connection (got 4)',
+        },
+      ]);
     });
 
     it('treats an empty variable like an unset one', () => {

@@ -70,6 +70,19 @@ export function loadConfig(env: NodeJS.ProcessEnv): RacksealConfig {
     }
   }
 
+  const imports = parsed.inventoryMaxConcurrentImports as number | undefined;
+  const pool = parsed.databasePoolSize as number | undefined;
+  const importsSet = (env[CONFIG_VARIABLES.inventoryMaxConcurrentImports.name] ?? '') !== '';
+  if (!importsSet && imports !== undefined && pool !== undefined) {
+    // Unset: the default, but never the whole pool (a pool of 1 or 2 still runs one import at a time).
+    parsed.inventoryMaxConcurrentImports = Math.max(1, Math.min(imports, pool - 1));
+  } else if (imports !== undefined && pool !== undefined && imports >= pool) {
+    // An import holds a connection for its whole transaction: the pool needs one left for everything else.
+    problems.push({
+      variable: CONFIG_VARIABLES.inventoryMaxConcurrentImports.name,
+      reason: `must be lower than ${CONFIG_VARIABLES.databasePoolSize.name} (${pool}) so other requests keep a connection (got ${imports})`,
+    });
+  }
   if (problems.length > 0) {
     throw new ConfigError(problems);
   }
@@ -89,6 +102,11 @@ export function loadConfig(env: NodeJS.ProcessEnv): RacksealConfig {
     logLevel: values.logLevel,
     readinessTimeoutMs: values.readinessTimeoutMs,
     ekCertGraceDays: values.ekCertGraceDays,
+    inventory: {
+      maxFileBytes: values.inventoryMaxFileBytes,
+      uploadIdleTimeoutMs: values.inventoryUploadIdleTimeoutMs,
+      maxConcurrentImports: values.inventoryMaxConcurrentImports,
+    },
     worker: {
       concurrency: values.workerConcurrency,
       shutdownGraceMs: values.workerShutdownGraceMs,

@@ -26,6 +26,11 @@ export interface RacksealConfig {
   readonly readinessTimeoutMs: number;
   /** Grace for expired EK certificates, in days (Infinity: EK expiry ignored). */
   readonly ekCertGraceDays: number;
+  readonly inventory: {
+    readonly maxFileBytes: number;
+    readonly uploadIdleTimeoutMs: number;
+    readonly maxConcurrentImports: number;
+  };
   readonly worker: {
     readonly concurrency: number;
     readonly shutdownGraceMs: number;

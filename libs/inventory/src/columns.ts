@@ -5,11 +5,23 @@ export type InventoryColumn = (typeof INVENTORY_COLUMNS)[number];
 /** Where each known column sits in the file; absent columns are undefined. */
 export type ColumnMap = { readonly count: number } & { readonly [K in InventoryColumn]?: number };
 
-/** The header row is unusable: every problem with it, in one message. */
+/** At most this many header problems are listed; the rest are counted ("and K more"), so an error stays small. */
+export const MAX_LISTED_HEADER_PROBLEMS = 20;
+
+/** The first `max` items, then "and K more …" when there were more: error bodies stay bounded whatever the input. */
+export function listAtMost(items: readonly string[], max: number, what = 'problems'): string[] {
+  return items.length <= max ? [...items] : [...items.slice(0, max), `and ${items.length - max} more ${what}`];
+}
+
+/** The header row is unusable: its problems (at most MAX_LISTED_HEADER_PROBLEMS listed), in one message. */
 export class InventoryHeaderError extends Error {
-  constructor(readonly problems: readonly string[]) {
-    super(`the CSV header is not usable: ${problems.join('; ')}`);
+  readonly problems: readonly string[];
+
+  constructor(problems: readonly string[]) {
+    const listed = listAtMost(problems, MAX_LISTED_HEADER_PROBLEMS);
+    super(`the CSV header is not usable: ${listed.join('; ')}`);
     this.name = 'InventoryHeaderError';
+    this.problems = listed;
   }
 }
 

@@ -1,12 +1,12 @@
-import { CsvLimitError, readCsv, type CsvRecord } from './csv-reader';
+import { CsvEncodingError, CsvLimitError, readCsv, type CsvReaderOptions, type CsvRecord } from './csv-reader';
 import { InventoryHeaderError, parseHeader } from './columns';
 
-async function read(chunks: (string | Buffer)[], maxRecordChars?: number): Promise<CsvRecord[]> {
+async function read(chunks: (string | Buffer)[], limits?: number | CsvReaderOptions): Promise<CsvRecord[]> {
   async function* source(): AsyncGenerator<string | Buffer> {
     yield* chunks;
   }
   const out: CsvRecord[] = [];
-  for await (const record of readCsv(source(), { maxRecordChars })) {
+  for await (const record of readCsv(source(), typeof limits === 'number' ? { maxRecordChars: limits } : limits)) {
     out.push(record);
   }
   return out;
@@ -55,6 +55,53 @@ describe('readCsv', () => {
   it('refuses a record over the size limit instead of buffering it', async () => {
     await expect(read(['a,b\n', 'x'.repeat(100), ',1\n'], 50)).rejects.toThrow(CsvLimitError);
   });
+
+  it('counts every character of a record against the limit, however it is split into fields and chunks', async () => {
+    const record = Array.from({ length: 10 }, () => `"${'y'.repeat(20)}"`).join(',');
+    await expect(read(['a\n', record.slice(0, 77), record.slice(77), '\n'], { maxRecordChars: 200 })).rejects.toMatchObject({
+      name: 'CsvLimitError',
+      limit: 'record-chars',
+      line: 2,
+      message: 'line 2: record longer than 200 characters (the limit per record)',
+    });
+    expect(await read(['a\n', record, '\n'], { maxRecordChars: 240 })).toHaveLength(2);
+  });
+
+  it('stops at the field limit, at the record that crosses it, before reading the rest of the line', async () => {
+    let pulled = 0;
+    async function* source(): AsyncGenerator<string> {
+      yield 'a,b\n1,2\n"x\ny",';
+      for (; pulled < 1000; pulled++) {
+        yield ','.repeat(1000);
+      }
+    }
+    const reading = (async () => {
+      for await (const _ of readCsv(source(), { maxFieldsPerRecord: 64 })) {
+        // drain
+      }
+    })();
+    await expect(reading).rejects.toMatchObject({ limit: 'fields-per-record', line: 3, message: 'line 3: more than 64 fields in one record (the limit per record)' });
+    expect(pulled).toBe(0);
+    expect(await read(['a,b\n', `${','.repeat(63)}\n`], { maxFieldsPerRecord: 64 })).toHaveLength(2);
+  });
+
+  it('refuses more bytes than the file limit, counting bytes, not characters', async () => {
+    await expect(read(['a,b\n', Buffer.from('é'.repeat(4)), '\n'], { maxFileBytes: 11 })).rejects.toMatchObject({ limit: 'file-bytes', max: 11 });
+    expect(await read(['a,b\n', Buffer.from('é'.repeat(3)), '\n'], { maxFileBytes: 11 })).toEqual([
+      { line: 1, fields: ['a', 'b'] },
+      { line: 2, fields: ['ééé'] },
+    ]);
+  });
+
+  it('refuses bytes that are not UTF-8, naming the line of the first bad byte, wherever the chunks are cut', async () => {
+    const bytes = Buffer.concat([Buffer.from('a,b\nok,1\n"multi\nline",2\nbad'), Buffer.from([0xe9]), Buffer.from(',3\n')]);
+    for (let i = 1; i < bytes.length; i++) {
+      await expect(read([bytes.subarray(0, i), bytes.subarray(i)])).rejects.toThrow(CsvEncodingError);
+    }
+    await expect(read([bytes])).rejects.toThrow('line 5: the file is not valid UTF-8; save it as UTF-8 ("CSV UTF-8" in a spreadsheet)');
+    // a sequence cut at the end of the file
+    await expect(read([Buffer.from('a\n'), Buffer.from([0xc3])])).rejects.toThrow(CsvEncodingError);
+  });
 });
 
 describe('parseHeader', () => {
@@ -75,5 +122,17 @@ describe('parseHeader', () => {
         'missing column "ek_cert" or "ek_pub_hash" (one is required)',
       ]);
     }
+  });
+
+  it('lists at most 20 problems, then how many more', () => {
+    let error: InventoryHeaderError | undefined;
+    try {
+      parseHeader(['serial', 'ek_pub_hash', ...Array.from({ length: 50 }, (_, i) => `x${i}`)]);
+    } catch (caught) {
+      error = caught as InventoryHeaderError;
+    }
+    expect(error?.problems).toHaveLength(21);
+    expect(error?.problems[20]).toBe('and 30 more problems');
+    expect(error?.message.length).toBeLessThan(4000);
   });
 });

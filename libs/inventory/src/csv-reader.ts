@@ -4,6 +4,10 @@
  * fields with `""` escapes and embedded line breaks. Every record carries the physical line it
  * starts on (1-based, counting the header), which is what an operator sees in an editor.
  *
+ * Limits (fields per record, characters per record, bytes per file) end the read with
+ * CsvLimitError as soon as they are crossed, so memory is bounded whatever the input; bytes that are
+ * not UTF-8 end it with CsvEncodingError.
+ *
  * A malformed record (a quote inside an unquoted field, text after a closing quote, a quote never
  * closed) is reported as a record with `error` and reading resumes at the next line end, so one bad
  * row never hides the rows after it. Blank lines are skipped.
@@ -17,10 +21,18 @@ export interface CsvRecord {
   readonly error?: string;
 }
 
-/** A problem that makes the whole input unreadable (a record larger than the limit). */
+/** Which limit a CsvLimitError is about. */
+export type CsvLimit = 'file-bytes' | 'record-chars' | 'fields-per-record';
+
+/**
+ * Input that would cost unbounded memory: the read stops at the limit instead of buffering on
+ * (a 20,000-comma line is 20,000 strings before any check could refuse it).
+ */
 export class CsvLimitError extends Error {
   constructor(
     readonly line: number,
+    readonly limit: CsvLimit,
+    readonly max: number,
     message: string,
   ) {
     super(message);
@@ -28,10 +40,48 @@ export class CsvLimitError extends Error {
   }
 }
 
-export interface CsvReaderOptions {
-  /** Largest record, in characters; a longer one ends the read with CsvLimitError. Default 1 MiB. */
-  readonly maxRecordChars?: number;
+/** The bytes are not UTF-8 (RFC 3629): refused rather than read as replacement characters. */
+export class CsvEncodingError extends Error {
+  constructor(readonly line: number) {
+    super(`line ${line}: the file is not valid UTF-8; save it as UTF-8 ("CSV UTF-8" in a spreadsheet)`);
+    this.name = 'CsvEncodingError';
+  }
 }
+
+export interface CsvReaderOptions {
+  /** Largest record, in characters (delimiters and quotes included). Default 64 KiB. */
+  readonly maxRecordChars?: number;
+  /** Most fields in one record. Default 64. */
+  readonly maxFieldsPerRecord?: number;
+  /** Largest input, in bytes. Default unlimited. */
+  readonly maxFileBytes?: number;
+}
+
+/** Length of the longest prefix of `bytes` that is UTF-8 (a sequence cut at the end counts as valid). */
+function validUtf8Prefix(bytes: Uint8Array): number {
+  const valid = (end: number): boolean => {
+    try {
+      new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(0, end), { stream: true });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  let low = 0;
+  let high = bytes.length;
+  while (low < high) {
+    const mid = Math.ceil((low + high) / 2);
+    if (valid(mid)) {
+      low = mid;
+    } else {
+      high = mid - 1;
+    }
+  }
+  return low;
+}
+
+export const DEFAULT_MAX_RECORD_CHARS = 64 * 1024;
+export const DEFAULT_MAX_FIELDS_PER_RECORD = 64;
 
 const QUOTE = 0x22;
 const COMMA = 0x2c;
@@ -41,8 +91,11 @@ const LF = 0x0a;
 type State = 'field-start' | 'unquoted' | 'quoted' | 'quote-in-quoted' | 'skip-to-eol';
 
 export async function* readCsv(source: AsyncIterable<Uint8Array | string>, options: CsvReaderOptions = {}): AsyncGenerator<CsvRecord> {
-  const maxChars = options.maxRecordChars ?? 1024 * 1024;
-  const decoder = new TextDecoder('utf-8', { fatal: false, ignoreBOM: false });
+  const maxChars = options.maxRecordChars ?? DEFAULT_MAX_RECORD_CHARS;
+  const maxFields = options.maxFieldsPerRecord ?? DEFAULT_MAX_FIELDS_PER_RECORD;
+  const maxBytes = options.maxFileBytes ?? Number.POSITIVE_INFINITY;
+  const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
+  let bytes = 0;
   let state: State = 'field-start';
   let fields: string[] = [];
   let field = '';
@@ -55,6 +108,9 @@ export async function* readCsv(source: AsyncIterable<Uint8Array | string>, optio
   const out: CsvRecord[] = [];
 
   const endField = (): void => {
+    if (fields.length >= maxFields) {
+      throw new CsvLimitError(recordLine, 'fields-per-record', maxFields, `line ${recordLine}: more than ${maxFields} fields in one record (the limit per record)`);
+    }
     fields.push(field);
     field = '';
     anything = true;
@@ -124,6 +180,7 @@ export async function* readCsv(source: AsyncIterable<Uint8Array | string>, optio
               j++;
             }
             field += text.slice(start, j);
+            recordChars += j - i - 1;
             i = j - 1;
           }
           break;
@@ -147,6 +204,7 @@ export async function* readCsv(source: AsyncIterable<Uint8Array | string>, optio
               j++;
             }
             field += text.slice(i, j);
+            recordChars += j - i - 1;
             i = j - 1;
           }
           break;
@@ -163,6 +221,7 @@ export async function* readCsv(source: AsyncIterable<Uint8Array | string>, optio
               j++;
             }
             field += text.slice(i, j);
+            recordChars += j - i - 1;
             i = j - 1;
           }
           break;
@@ -198,20 +257,36 @@ export async function* readCsv(source: AsyncIterable<Uint8Array | string>, optio
         }
       }
       recordChars++;
-      if (recordChars > maxChars || field.length > maxChars) {
-        throw new CsvLimitError(recordLine, `line ${recordLine}: record longer than ${maxChars} characters`);
+      if (recordChars > maxChars) {
+        throw new CsvLimitError(recordLine, 'record-chars', maxChars, `line ${recordLine}: record longer than ${maxChars} characters (the limit per record)`);
       }
     }
   };
 
+  const decode = (chunk?: Uint8Array): string => {
+    try {
+      return chunk === undefined ? decoder.decode() : decoder.decode(chunk, { stream: true });
+    } catch {
+      if (chunk !== undefined) {
+        // Read the chunk's valid prefix, so the error names the line of the first bad byte.
+        feed(new TextDecoder('utf-8').decode(chunk.subarray(0, validUtf8Prefix(chunk)), { stream: true }));
+      }
+      throw new CsvEncodingError(line);
+    }
+  };
+
   for await (const chunk of source) {
-    feed(typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true }));
+    bytes += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;
+    if (bytes > maxBytes) {
+      throw new CsvLimitError(line, 'file-bytes', maxBytes, `line ${line}: the file is larger than ${maxBytes} bytes (the limit per file)`);
+    }
+    feed(typeof chunk === 'string' ? chunk : decode(chunk));
     // yield what this chunk completed
     while (out.length > 0) {
       yield out.shift()!;
     }
   }
-  feed(decoder.decode());
+  feed(decode());
   // feed() changes state inside a closure, which TypeScript's narrowing cannot see
   state = state as State;
   if (state === 'quoted') {

@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { AuditLog } from '@rackseal/audit';
-import type { TrustStore } from '@rackseal/ek-trust';
+import { findUnprintable, type TrustStore } from '@rackseal/ek-trust';
 import type { Clock } from '@rackseal/platform';
 import type { DataSource, EntityManager } from 'typeorm';
 import { InventoryHeaderError, parseHeader } from './columns';
-import { readCsv, type CsvReaderOptions } from './csv-reader';
+import { CsvEncodingError, CsvLimitError, readCsv, type CsvRecord, type CsvReaderOptions } from './csv-reader';
 import { type RowProblem, type RowProblemReason, validateRow } from './row-validator';
 import { type StagingBatch, toStagingBatch } from './staging-batch';
+import { withIdleTimeout } from './upload-idle-timeout';
 
 export type ImportStatus = 'succeeded' | 'partial' | 'refused';
 
@@ -72,13 +73,22 @@ export interface InventoryImporterOptions {
   readonly caGraceDays?: number;
   /** Rows per INSERT into the staging table. Default 1000. */
   readonly batchSize?: number;
+  /**
+   * Characters per batch: a batch is cut early when its cells add up to more, so a batch (and the
+   * slice a worker thread receives) stays small even with long records. Default 4 Mi.
+   */
+  readonly maxBatchChars?: number;
+  /** Imports this importer runs at once; one more is refused with InventoryBusyError. Default unlimited. */
+  readonly maxConcurrentImports?: number;
+  /** An upload idle this long fails with UploadIdleTimeoutError. Default: no timeout. */
+  readonly uploadIdleTimeoutMs?: number;
   /** Problems listed in a summary and kept on the import record. Default 1000. */
   readonly maxListedProblems?: number;
   readonly csv?: CsvReaderOptions;
   readonly rowChecker?: RowChecker;
 }
 
-/** The input is unusable as a whole (no header, bad header, a record over the size limit). */
+/** The input is unusable as a whole (no header, bad header, a record over a limit, not UTF-8). */
 export class InventoryInputError extends Error {
   constructor(
     message: string,
@@ -86,6 +96,87 @@ export class InventoryInputError extends Error {
   ) {
     super(message);
     this.name = 'InventoryInputError';
+  }
+}
+
+/** The file is larger than the per-file limit (HTTP 413). */
+export class InventoryTooLargeError extends InventoryInputError {
+  constructor(
+    readonly line: number,
+    readonly maxBytes: number,
+  ) {
+    super(`line ${line}: the file is larger than ${maxBytes} bytes (the limit per file); nothing was imported`);
+    this.name = 'InventoryTooLargeError';
+  }
+}
+
+/** As many imports as allowed are running; try again when one has finished (HTTP 503). */
+export class InventoryBusyError extends Error {
+  constructor(readonly limit: number) {
+    super(`${limit} inventory import(s) are already running on this control plane (INVENTORY_MAX_CONCURRENT_IMPORTS); retry shortly`);
+    this.name = 'InventoryBusyError';
+  }
+}
+
+/** The reader's refusals as the importer's: the whole file is refused, naming the limit and the line. */
+function asInputError(error: unknown): unknown {
+  if (error instanceof InventoryHeaderError) {
+    return new InventoryInputError(error.message, error.problems);
+  }
+  if (error instanceof CsvLimitError) {
+    return error.limit === 'file-bytes' ? new InventoryTooLargeError(error.line, error.max) : new InventoryInputError(`${error.message}; nothing was imported`);
+  }
+  if (error instanceof CsvEncodingError) {
+    return new InventoryInputError(error.message);
+  }
+  return error;
+}
+
+/**
+ * The CSV's records in batches, the header read first. Batches are cut by rows and by characters, so
+ * neither many rows nor long ones make a batch large.
+ */
+class RecordBatches {
+  columns: RowCheckContext['columns'] | undefined;
+  rows = 0;
+  private done = false;
+
+  constructor(
+    private readonly records: AsyncIterator<CsvRecord>,
+    private readonly batchSize: number,
+    private readonly maxBatchChars: number,
+  ) {}
+
+  /** Reads the header; InventoryInputError when there is none or it is unusable. */
+  async readHeader(): Promise<void> {
+    const first = await this.records.next();
+    if (first.done === true) {
+      this.done = true;
+      throw new InventoryInputError('the file is empty: a header row is required (serial, asset_tag, hostname, group, ek_cert or ek_pub_hash)');
+    }
+    if (first.value.error !== undefined) {
+      throw new InventoryInputError(`the CSV header (line ${first.value.line}) is not valid CSV: ${first.value.error}`);
+    }
+    this.columns = parseHeader(first.value.fields);
+  }
+
+  /** The next batch, or undefined at the end of the file. */
+  async next(): Promise<CsvRecordLike[] | undefined> {
+    const batch: CsvRecordLike[] = [];
+    let chars = 0;
+    while (!this.done && batch.length < this.batchSize && chars < this.maxBatchChars) {
+      const result = await this.records.next();
+      if (result.done === true) {
+        this.done = true;
+        break;
+      }
+      this.rows++;
+      batch.push(result.value);
+      for (const field of result.value.fields) {
+        chars += field.length;
+      }
+    }
+    return batch.length === 0 ? undefined : batch;
   }
 }
 
@@ -111,6 +202,7 @@ export class InventoryImporter {
   private readonly batchSize: number;
   private readonly maxListed: number;
   private readonly checker: RowChecker;
+  private running = 0;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -130,26 +222,65 @@ export class InventoryImporter {
     if (options.fileName !== undefined && options.fileName.length > 255) {
       throw new InventoryInputError('the file name must be at most 255 characters');
     }
+    // PostgreSQL refuses NUL in text; a terminal would act on the other control characters
+    if (options.fileName !== undefined && findUnprintable(options.fileName) !== undefined) {
+      throw new InventoryInputError('fileName must not contain control characters');
+    }
+    const limit = this.options.maxConcurrentImports ?? Number.POSITIVE_INFINITY;
+    if (this.running >= limit) {
+      throw new InventoryBusyError(limit);
+    }
+    this.running++;
+    const idleMs = this.options.uploadIdleTimeoutMs;
+    const records = readCsv(idleMs === undefined ? source : withIdleTimeout(source, idleMs), this.options.csv)[Symbol.asyncIterator]();
+    try {
+      return await this.run(records, options);
+    } finally {
+      this.running--;
+      // Stop reading (a refused file's rest is never read). Not awaited: the owner of a network
+      // source decides what becomes of the connection.
+      void records.return?.(undefined)?.catch(() => undefined);
+    }
+  }
+
+  private async run(records: AsyncIterator<CsvRecord>, options: ImportOptions): Promise<ImportSummary> {
     const startedAt = this.clock.now();
+    const idleMs = this.options.uploadIdleTimeoutMs;
+    const batches = new RecordBatches(records, this.batchSize, this.options.maxBatchChars ?? 4 * 1024 * 1024);
+    // The header and the first batch are read before a connection is taken: a client that opens an
+    // upload and sends nothing (or only a header) holds no database connection while it waits.
+    let first: CsvRecordLike[] | undefined;
+    try {
+      await batches.readHeader();
+      first = await batches.next();
+    } catch (error) {
+      throw asInputError(error);
+    }
     const runner = this.dataSource.createQueryRunner();
     await runner.connect();
     let committed = false;
     try {
       await runner.startTransaction();
       const m = runner.manager;
+      if (idleMs !== undefined) {
+        // Backstop for the upload idle timeout: should anything keep this transaction open and idle
+        // (a stalled read the timer missed), PostgreSQL ends the session and the pool drops it.
+        await m.query(`SELECT set_config('idle_in_transaction_session_timeout', $1, true)`, [String(2 * idleMs + 5000)]);
+      }
       const store = await this.options.loadTrustStore(m);
       await m.query(`
         CREATE TEMP TABLE inventory_import_rows (
           line integer NOT NULL, serial text, asset_tag text, hostname text, group_name text,
           ek_pub_hash text, ek_cert bytea, ek_cert_fingerprint text, problem text, message text
         ) ON COMMIT DROP`);
-      const rows = await this.stage(m, source, {
+      await this.stage(m, batches, first, {
         store,
         now: startedAt,
         ekGraceDays: this.options.ekGraceDays,
         caGraceDays: this.options.caGraceDays ?? 0,
         defaultGroup: options.defaultGroup,
       });
+      const rows = batches.rows;
       // Indexed and analyzed once loaded: cheaper than maintaining the index row by row, and temporary
       // tables are never auto-analyzed (the planner would guess the size of a million-row file).
       await m.query('CREATE UNIQUE INDEX ON inventory_import_rows (line)');
@@ -277,11 +408,8 @@ export class InventoryImporter {
     return counts;
   }
 
-  /** Parses, checks per row and writes every row to the staging table; returns the data-row count. */
-  private async stage(m: EntityManager, source: AsyncIterable<Uint8Array | string>, ctx: Omit<RowCheckContext, 'columns'>): Promise<number> {
-    let columns: RowCheckContext['columns'] | undefined;
-    let rows = 0;
-    let batch: CsvRecordLike[] = [];
+  /** Checks every batch (`first`, then the rest of `batches`) and writes it, valid or not, to the staging table. */
+  private async stage(m: EntityManager, batches: RecordBatches, first: CsvRecordLike[] | undefined, ctx: Omit<RowCheckContext, 'columns'>): Promise<void> {
     let pendingWrite: Promise<void> = Promise.resolve();
     // Checks run ahead of the writes (up to `depth` batches), so a worker pool stays busy while the
     // main thread parses the next batch and PostgreSQL stores the previous one.
@@ -295,7 +423,7 @@ export class InventoryImporter {
       pendingWrite.catch(() => undefined);
     };
     const flush = async (records: CsvRecordLike[]): Promise<void> => {
-      const check = this.checker.check(records, { ...ctx, columns: columns! });
+      const check = this.checker.check(records, { ...ctx, columns: batches.columns! });
       check.catch(() => undefined);
       inflight.push(check);
       while (inflight.length >= depth) {
@@ -303,43 +431,17 @@ export class InventoryImporter {
       }
     };
     try {
-      for await (const record of readCsv(source, this.options.csv)) {
-        if (columns === undefined) {
-          if (record.error !== undefined) {
-            throw new InventoryInputError(`the CSV header (line ${record.line}) is not valid CSV: ${record.error}`);
-          }
-          columns = parseHeader(record.fields);
-          continue;
-        }
-        rows++;
-        batch.push(record);
-        if (batch.length >= this.batchSize) {
-          const full = batch;
-          batch = [];
-          await flush(full);
-        }
+      for (let batch = first; batch !== undefined; batch = await batches.next()) {
+        await flush(batch);
       }
     } catch (error) {
       await Promise.allSettled([...inflight, pendingWrite]);
-      if (error instanceof InventoryHeaderError) {
-        throw new InventoryInputError(error.message, error.problems);
-      }
-      if (error instanceof Error && error.name === 'CsvLimitError') {
-        throw new InventoryInputError(error.message);
-      }
-      throw error;
-    }
-    if (columns === undefined) {
-      throw new InventoryInputError('the file is empty: a header row is required (serial, asset_tag, hostname, group, ek_cert or ek_pub_hash)');
-    }
-    if (batch.length > 0) {
-      await flush(batch);
+      throw asInputError(error);
     }
     while (inflight.length > 0) {
       await drainOne();
     }
     await pendingWrite;
-    return rows;
   }
 
   private async writeBatch(m: EntityManager, batch: StagingBatch): Promise<void> {

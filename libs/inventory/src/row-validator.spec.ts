@@ -44,4 +44,29 @@ describe('validateRow', () => {
     }
     expect(check(['@SUM(A1)', 'h', '', ''])).toMatchObject({ ok: false, line: 7, reason: 'invalid-serial', serial: '@SUM(A1)' });
   });
+
+  it('refuses a control character in any cell as control-character naming the column; PEM line ends stay allowed', () => {
+    const cert = leaf.toString('base64');
+    expect(check(['SN\u0000X', 'h', cert, ''])).toEqual({
+      ok: false,
+      line: 7,
+      reason: 'control-character',
+      message: 'serial contains a control character (U+0000 at character 3)',
+      serial: 'SN\\u0000X',
+    });
+    expect(reasonOf(check(['SN1', 'h\u001b[2J', cert, '']))).toBe('control-character: hostname contains a control character (U+001B at character 2)');
+    expect(reasonOf(check(['SN1', 'h\nx', cert, '']))).toBe('control-character: hostname contains a control character (U+000A at character 2)');
+    expect(reasonOf(check(['SN1', 'h', `${cert}\u0000`, '']))).toBe(`control-character: ek_cert contains a control character (U+0000 at character ${cert.length + 1})`);
+    expect(reasonOf(check(['SN1', 'h', cert, `${intermediate.der.toString('base64')}\u0085`]))).toMatch(/^control-character: ek_intermediates contains a control character \(U\+0085 /);
+    expect(reasonOf(check(['SN1\u202e', 'h', cert, '']))).toBe('control-character: serial contains a control character (U+202E at character 4)');
+    expect(check(['SN1', 'h', pem(leaf).replace(/\n/g, '\r\n'), `\t${pem(intermediate.der)}`]).ok).toBe(true);
+  });
+
+  it('cuts a long message (a certificate name is the uploader text) at 500 characters', () => {
+    const longName = ca(`Vendor ${'N'.repeat(5000)}`);
+    const cert = makeEkCertificate({ issuer: longName, publicKey: ec().publicKey, notBefore: PAST, notAfter: FAR });
+    const result = check(['SN1', 'h', cert.toString('base64'), '']);
+    expect(result).toMatchObject({ ok: false, reason: 'untrusted-chain', message: expect.stringMatching(/^untrusted-root: issuer "CN=Vendor N+…$/) });
+    expect(!result.ok && result.message.length).toBe(501);
+  });
 });

@@ -1,31 +1,42 @@
 import {
   certificateEkPubHash,
   EkCertificateError,
+  findUnprintable,
   readCertificate,
   type TrustStore,
+  UNPRINTABLE_CLASS,
   unwrapCertificates,
   verifyEkChain,
 } from '@rackseal/ek-trust';
-import type { ColumnMap } from './columns';
+import { type ColumnMap, INVENTORY_COLUMNS, type InventoryColumn } from './columns';
 import type { CsvRecord } from './csv-reader';
 
-/** Why a row was refused. The first five are decided per row; the rest need the whole file or the database. */
-export type RowProblemReason =
-  | 'bad-csv'
-  | 'invalid-serial'
-  | 'invalid-asset-tag'
-  | 'invalid-hostname'
-  | 'invalid-group'
-  | 'invalid-ek-pub-hash'
-  | 'missing-ek'
-  | 'bad-cert'
-  | 'bad-intermediates'
-  | 'ek-pub-hash-mismatch'
-  | 'untrusted-chain'
-  | 'duplicate-serial-in-file'
-  | 'duplicate-ek-in-file'
-  | 'ek-bound-to-other-serial'
-  | 'serial-bound-to-other-ek';
+/**
+ * Why a row was refused: the one list (the report, the OpenAPI enum and the README table follow it).
+ * Those up to `untrusted-chain` are decided per row; the rest need the whole file or the database.
+ */
+export const ROW_PROBLEM_REASONS = [
+  'bad-csv',
+  'control-character',
+  'invalid-serial',
+  'invalid-asset-tag',
+  'invalid-hostname',
+  'invalid-group',
+  'invalid-ek-pub-hash',
+  'missing-ek',
+  'bad-cert',
+  'bad-intermediates',
+  'ek-pub-hash-mismatch',
+  'untrusted-chain',
+  'duplicate-serial-in-file',
+  'duplicate-ek-in-file',
+  'ek-bound-to-other-serial',
+  'serial-bound-to-other-ek',
+] as const;
+export type RowProblemReason = (typeof ROW_PROBLEM_REASONS)[number];
+
+/** A problem's message is cut here: a report lists up to 1000 of them, and its size must not depend on the file. */
+export const MAX_PROBLEM_MESSAGE_CHARS = 500;
 
 /** A row that passed every per-row check, ready to be compared with the rest of the file and the DB. */
 export interface ValidRow {
@@ -44,7 +55,7 @@ export interface RowProblem {
   readonly line: number;
   readonly reason: RowProblemReason;
   readonly message: string;
-  /** The row's serial when it could be read (as given, at most 128 characters). */
+  /** The row's serial when it could be read (as given, at most 128 characters; unprintable characters written as \uXXXX). */
   readonly serial?: string;
 }
 
@@ -73,6 +84,40 @@ export const HOSTNAME_PATTERN = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9
 export const GROUP_PATTERN = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 const EK_PUB_HASH_PATTERN = /^[0-9a-f]{64}$/;
 
+/**
+ * Unprintable characters (ek-trust's one definition, UNPRINTABLE_CLASS: C0 with NUL, DEL, C1, line
+ * separators, bidirectional controls) make no sense in any cell: PostgreSQL text and jsonb cannot
+ * hold NUL, and the rest would act on an operator's terminal or reorder what it shows. Tab, CR and
+ * LF are allowed only where PEM text may sit.
+ */
+const PEM_COLUMNS: ReadonlySet<InventoryColumn> = new Set(['ek_cert', 'ek_intermediates']);
+const PEM_WHITESPACE = /[\t\r\n]/g;
+const UNPRINTABLE_GLOBAL = new RegExp(`[${UNPRINTABLE_CLASS}]`, 'gu');
+
+/** Unprintable characters written as \uXXXX, so a value can be shown (and stored) safely. */
+export function escapeUnprintable(value: string): string {
+  return value.replace(UNPRINTABLE_GLOBAL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** The first cell with a control character that has no business there, named by its column. */
+function controlCharacterProblem(record: CsvRecord, columns: ColumnMap): string | undefined {
+  for (const column of INVENTORY_COLUMNS) {
+    const index = columns[column];
+    // trimmed, as the checks below read it: surrounding blanks and line ends are dropped, not refused
+    const value = index === undefined ? undefined : record.fields[index]?.trim();
+    if (value === undefined) {
+      continue;
+    }
+    // PEM whitespace blanked one for one, so the index still points into the cell
+    const found = findUnprintable(PEM_COLUMNS.has(column) ? value.replace(PEM_WHITESPACE, ' ') : value);
+    if (found !== undefined) {
+      const code = `U+${found.character.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`;
+      return `${column} contains a control character (${code} at character ${found.index + 1})`;
+    }
+  }
+  return undefined;
+}
+
 function describe(value: string): string {
   return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
 }
@@ -85,12 +130,13 @@ export function validateRow(record: CsvRecord, ctx: RowValidationContext): RowRe
   const { line } = record;
   const { columns } = ctx;
   const rawSerial = columns.serial === undefined ? '' : (record.fields[columns.serial] ?? '').trim();
-  const serialForReport = rawSerial === '' ? undefined : rawSerial.slice(0, 128);
+  const serialForReport = rawSerial === '' ? undefined : escapeUnprintable(rawSerial.slice(0, 128));
   const refuse = (reason: RowProblemReason, message: string): RowResult => ({
     ok: false,
     line,
     reason,
-    message,
+    // a certificate's names (in chain messages) are the uploader's text: bounded like everything else
+    message: message.length > MAX_PROBLEM_MESSAGE_CHARS ? `${message.slice(0, MAX_PROBLEM_MESSAGE_CHARS)}…` : message,
     ...(serialForReport === undefined ? {} : { serial: serialForReport }),
   });
   if (record.error !== undefined) {
@@ -98,6 +144,10 @@ export function validateRow(record: CsvRecord, ctx: RowValidationContext): RowRe
   }
   if (record.fields.length !== columns.count) {
     return refuse('bad-csv', `expected ${columns.count} fields, found ${record.fields.length}`);
+  }
+  const control = controlCharacterProblem(record, columns);
+  if (control !== undefined) {
+    return refuse('control-character', control);
   }
   const serial = rawSerial;
   if (!SERIAL_PATTERN.test(serial)) {

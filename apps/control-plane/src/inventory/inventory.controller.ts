@@ -3,17 +3,30 @@ import {
   Controller,
   Get,
   HttpCode,
+  Inject,
   NotFoundException,
   Param,
   ParseUUIDPipe,
+  PayloadTooLargeException,
   Post,
   Query,
   Req,
+  RequestTimeoutException,
+  ServiceUnavailableException,
   UnsupportedMediaTypeException,
 } from '@nestjs/common';
 import { ApiBearerAuth, ApiConsumes, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import type { TokenPrincipal } from '@rackseal/api-tokens';
-import { InventoryImporter, InventoryInputError, type ImportSummary } from '@rackseal/inventory';
+import { RACKSEAL_CONFIG, type RacksealConfig } from '@rackseal/config';
+import {
+  InventoryBusyError,
+  InventoryImporter,
+  InventoryInputError,
+  InventoryTooLargeError,
+  RowCheckerCrashError,
+  UploadIdleTimeoutError,
+  type ImportSummary,
+} from '@rackseal/inventory';
 import type { Request } from 'express';
 import { DataSource } from 'typeorm';
 import { actorOf, Principal, RequireScope } from '../auth/auth.decorators';
@@ -52,6 +65,55 @@ interface MachineRow {
   import_id: string | null;
 }
 
+/** Charsets read as UTF-8 (US-ASCII is a subset); the CSV reader decodes nothing else. */
+const UTF8_CHARSETS = new Set(['utf-8', 'utf8', 'us-ascii']);
+
+/** The `charset` parameter of a Content-Type (RFC 9110 §8.3.2), unquoted and lowercased; undefined when absent. */
+function charsetOf(contentType: string): string | undefined {
+  for (const parameter of contentType.split(';').slice(1)) {
+    const [name, ...value] = parameter.split('=');
+    if (name!.trim().toLowerCase() === 'charset') {
+      return value.join('=').trim().replace(/^"(.*)"$/, '$1').toLowerCase();
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The answer goes out before the body was read to its end (refused early, too large, too many
+ * imports): the rest of the body is read and discarded, so the client, still sending, reads the
+ * answer instead of a connection reset (closing a socket with unread data resets it, RFC 9293
+ * §3.6.1 / RFC 1122 §4.2.2.13). Discarding holds no database connection and no import slot, and it
+ * is bounded like an upload: the connection is cut when the client pauses for the idle timeout or
+ * sends more than the file limit.
+ */
+function discardRestOfUpload(request: Request, idleMs: number, maxBytes: number): void {
+  if (request.complete) {
+    return;
+  }
+  const socket = request.socket;
+  let discarded = 0;
+  let timer = setTimeout(() => socket.destroy(), idleMs);
+  request.on('error', () => undefined);
+  request.on('data', (chunk: Buffer) => {
+    discarded += chunk.length;
+    clearTimeout(timer);
+    timer = setTimeout(() => socket.destroy(), idleMs);
+    if (discarded > maxBytes) {
+      socket.destroy();
+    }
+  });
+  request.resume();
+  request.once('end', () => clearTimeout(timer));
+  socket.once('close', () => clearTimeout(timer));
+}
+
+/** A stalled upload: answered, then the connection is closed (there is nothing to wait for). */
+function closeAfterResponse(request: Request): void {
+  request.res?.setHeader('Connection', 'close');
+  request.res?.once('finish', () => request.destroy());
+}
+
 function isAbort(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   return code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || (error instanceof Error && error.message === 'aborted');
@@ -69,7 +131,12 @@ export class InventoryController {
   constructor(
     private readonly importer: InventoryImporter,
     private readonly dataSource: DataSource,
+    @Inject(RACKSEAL_CONFIG) private readonly config: RacksealConfig,
   ) {}
+
+  private discardRestOfUpload(request: Request): void {
+    discardRestOfUpload(request, this.config.inventory.uploadIdleTimeoutMs, this.config.inventory.maxFileBytes);
+  }
 
   @Post('inventory/imports')
   @HttpCode(200)
@@ -77,12 +144,25 @@ export class InventoryController {
   @ApiConsumes('text/csv')
   @ApiOkResponse({ type: ImportSummaryDto, description: 'The import ran (status succeeded, partial or refused).' })
   async import(@Req() request: Request, @Query() query: ImportQueryDto, @Principal() principal: TokenPrincipal): Promise<ImportSummary> {
-    const type = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    const contentType = request.headers['content-type'] ?? '';
+    const type = contentType.split(';')[0]!.trim().toLowerCase();
     if (type !== 'text/csv') {
       throw new UnsupportedMediaTypeException('send the inventory as Content-Type: text/csv');
     }
+    const charset = charsetOf(contentType);
+    if (charset !== undefined && !UTF8_CHARSETS.has(charset)) {
+      this.discardRestOfUpload(request);
+      throw new UnsupportedMediaTypeException(`charset ${JSON.stringify(charset.slice(0, 40))} is not supported: send the inventory as UTF-8 (Content-Type: text/csv; charset=utf-8)`);
+    }
+    const maxBytes = this.config.inventory.maxFileBytes;
+    const declared = Number(request.headers['content-length'] ?? 0);
+    if (declared > maxBytes) {
+      this.discardRestOfUpload(request);
+      throw new PayloadTooLargeException(`the file is larger than ${maxBytes} bytes (Content-Length ${declared}; the limit per file is INVENTORY_MAX_FILE_BYTES); nothing was read`);
+    }
     try {
-      return await this.importer.import(request, {
+      // Not destroyed when the importer stops reading early: the answer below still has to go out.
+      return await this.importer.import(request.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>, {
         actor: actorOf(principal),
         fileName: query.fileName,
         dryRun: query.dryRun === 'true',
@@ -90,8 +170,20 @@ export class InventoryController {
         defaultGroup: query.group,
       });
     } catch (error) {
+      if (error instanceof UploadIdleTimeoutError) {
+        closeAfterResponse(request);
+        throw new RequestTimeoutException(error.message);
+      }
+      this.discardRestOfUpload(request);
+      if (error instanceof InventoryTooLargeError) {
+        throw new PayloadTooLargeException(`line ${error.line}: the file is larger than ${error.maxBytes} bytes (INVENTORY_MAX_FILE_BYTES); nothing was imported`);
+      }
       if (error instanceof InventoryInputError) {
         throw new BadRequestException(error.problems.length > 0 ? [...error.problems] : error.message);
+      }
+      if (error instanceof InventoryBusyError || error instanceof RowCheckerCrashError) {
+        request.res?.setHeader('Retry-After', error instanceof InventoryBusyError ? '5' : '1');
+        throw new ServiceUnavailableException(error.message);
       }
       if (isAbort(error)) {
         throw new BadRequestException('the upload was interrupted; nothing was imported');

@@ -1,5 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
+import { ROW_PROBLEM_REASONS } from '@rackseal/inventory';
+import { PRINTABLE_LABEL } from '@rackseal/vendor-cas';
 import { IsIn, IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
 
 export class ImportQueryDto {
@@ -18,10 +20,12 @@ export class ImportQueryDto {
   @Matches(/^[a-z0-9][a-z0-9._-]{0,62}$/, { message: 'group must be 1-63 characters: a lowercase letter or digit, then lowercase letters, digits or . _ -' })
   group?: string;
 
-  @ApiPropertyOptional({ description: 'The uploaded file name, kept on the import record.' })
+  @ApiPropertyOptional({ description: 'The uploaded file name, kept on the import record (printable text, at most 255 characters).' })
   @IsOptional()
   @IsString()
   @MaxLength(255)
+  // a label stored and shown like a CA's source: NUL cannot reach PostgreSQL, escapes must not reach a terminal
+  @Matches(PRINTABLE_LABEL, { message: 'fileName must not contain control characters' })
   fileName?: string;
 }
 
@@ -29,25 +33,7 @@ export class RowProblemDto {
   @ApiProperty({ description: 'line the row starts on (the header is line 1)' })
   line: number;
 
-  @ApiProperty({
-    enum: [
-      'bad-csv',
-      'invalid-serial',
-      'invalid-asset-tag',
-      'invalid-hostname',
-      'invalid-group',
-      'invalid-ek-pub-hash',
-      'missing-ek',
-      'bad-cert',
-      'bad-intermediates',
-      'ek-pub-hash-mismatch',
-      'untrusted-chain',
-      'duplicate-serial-in-file',
-      'duplicate-ek-in-file',
-      'ek-bound-to-other-serial',
-      'serial-bound-to-other-ek',
-    ],
-  })
+  @ApiProperty({ enum: ROW_PROBLEM_REASONS })
   reason: string;
 
   @ApiProperty()

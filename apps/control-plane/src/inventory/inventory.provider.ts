@@ -10,7 +10,8 @@ import { DataSource } from 'typeorm';
 /**
  * The CSV importer wired to the process's database, audit log, clock and the vendor CA store. Row
  * checks (certificate + chain) run on one worker thread per core when the compiled worker script is
- * there (production builds); from TypeScript sources (jest) they run in-process.
+ * there (production builds); from TypeScript sources (jest) they run in-process. The upload limits
+ * (file size, idle timeout, concurrent imports) come from the validated config.
  */
 export const INVENTORY_IMPORTER_PROVIDER: Provider = {
   provide: InventoryImporter,
@@ -20,5 +21,8 @@ export const INVENTORY_IMPORTER_PROVIDER: Provider = {
       loadTrustStore,
       ekGraceDays: config.ekCertGraceDays,
       rowChecker: WorkerRowChecker.ifAvailable(availableParallelism()),
+      csv: { maxFileBytes: config.inventory.maxFileBytes },
+      maxConcurrentImports: config.inventory.maxConcurrentImports,
+      uploadIdleTimeoutMs: config.inventory.uploadIdleTimeoutMs,
     }),
 };
