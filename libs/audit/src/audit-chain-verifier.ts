@@ -1,5 +1,6 @@
 import type { AuditOutcome } from './audit-entry';
 import { auditRecordHash, GENESIS_HASH } from './audit-hash';
+import { RECORDED_AT_MICROS_SQL, recordedAtText } from './audit-timestamp';
 import type { JsonValue } from './canonical-json';
 
 /** Anything that can run SQL: a DataSource, an EntityManager or a QueryRunner. */
@@ -27,7 +28,8 @@ export type AuditChainVerification =
 
 interface Row {
   seq: string;
-  recorded_at: Date;
+  /** Exact epoch microseconds as decimal text (never a JS Date, which would drop the last three digits). */
+  recorded_at_us: string | null;
   actor: string;
   action: string;
   subject: string;
@@ -51,7 +53,7 @@ export async function verifyAuditChain(db: Queryable): Promise<AuditChainVerific
   let records = 0;
   for (;;) {
     const rows = (await db.query(
-      `SELECT seq, recorded_at, actor, action, subject, outcome, details, prev_hash, hash
+      `SELECT seq, ${RECORDED_AT_MICROS_SQL} AS recorded_at_us, actor, action, subject, outcome, details, prev_hash, hash
          FROM audit_log WHERE seq >= $1 ORDER BY seq LIMIT ${BATCH}`,
       [expectedSeq],
     )) as Row[];
@@ -63,13 +65,18 @@ export async function verifyAuditChain(db: Queryable): Promise<AuditChainVerific
       if (!row.prev_hash.equals(prevHash)) {
         return fail(records, 'broken-link', seq, `record ${seq} does not link to record ${seq - 1}`);
       }
-      const recomputed = auditRecordHash(
-        { actor: row.actor, action: row.action, subject: row.subject, outcome: row.outcome, details: row.details },
-        seq,
-        row.recorded_at,
-        row.prev_hash,
-      );
-      if (!recomputed.equals(row.hash)) {
+      // A recorded_at no writer can produce (infinity, beyond a Date's range) was necessarily edited.
+      const recordedAt = recordedAtText(row.recorded_at_us);
+      const recomputed =
+        recordedAt === undefined
+          ? undefined
+          : auditRecordHash(
+              { actor: row.actor, action: row.action, subject: row.subject, outcome: row.outcome, details: row.details },
+              seq,
+              recordedAt,
+              row.prev_hash,
+            );
+      if (recomputed === undefined || !recomputed.equals(row.hash)) {
         return fail(records, 'content-mismatch', seq, `record ${seq} was modified after it was written`);
       }
       prevHash = row.hash;
