@@ -6,6 +6,7 @@
  * real log; a fuzzer (≥100k mutated inputs per parser); and `rackseal eventlog replay`.
  */
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +30,10 @@ import {
 import { DIST } from './support/processes';
 
 const FIXTURES = join(__dirname, '..', '..', 'shared', 'fixtures', 'eventlogs');
+/** The project's own copies (test/fixtures/SOURCES.md says where each comes from). */
+const OWN_FIXTURES = join(__dirname, 'fixtures', 'eventlogs');
+/** A real log from a machine with an H-CRTM, with an SM3_256 bank (tpm2-tss test data). */
+const HCRTM_LOG = join(OWN_FIXTURES, 'tpm2-tss_binary_measurements_hcrtm.bin');
 const fixture = (name: string): Buffer => readFileSync(join(FIXTURES, name));
 const parseFixture = (name: string): TcgEventLog => parseEventLog(fixture(name));
 
@@ -576,6 +581,80 @@ describe('fuzzing the event log parsers with mutated real logs', () => {
 
 // ---------------------------------------------------------------------------------------------
 
+/** `Digest` of `bank` of every extended PCR-`pcr` event, in order, as tpm2_eventlog's YAML lists them. */
+function tpm2EventlogDigests(file: string, pcr: number, bank: string): { eventType: string; digest: string }[] {
+  const run = spawnSync('tpm2_eventlog', [file], { encoding: 'utf8', timeout: 60_000 });
+  const out: { eventType: string; digest: string }[] = [];
+  for (const record of run.stdout.split(/^- EventNum: /m).slice(1)) {
+    const pcrIndex = /^ {2}PCRIndex: (\d+)$/m.exec(record)?.[1];
+    const eventType = /^ {2}EventType: (.+)$/m.exec(record)?.[1];
+    const digest = new RegExp(`- AlgorithmId: ${bank}\\n\\s+Digest: "([0-9a-f]+)"`).exec(record)?.[1];
+    if (pcrIndex === String(pcr) && eventType !== 'EV_NO_ACTION' && eventType !== undefined && digest !== undefined) {
+      out.push({ eventType, digest });
+    }
+  }
+  return out;
+}
+
+describe('a real log from a machine with an H-CRTM (tpm2-tss test data, test/fixtures)', () => {
+  const log = parseEventLog(readFileSync(HCRTM_LOG));
+  const replay = replayEventLog(log);
+  /** tpm2-tss test/unit/fapi-eventlog.c check_eventlog_pcr0: SHA-1 PCR 0 "got from system with HCRTM events". */
+  const PCR0_SHA1_FROM_THE_TPM = '15f4e6ca457d1af6bc49511a93ba3500ad69acc5';
+
+  it('starts PCR 0 at 0…04 because the first event on PCR 0 is EV_EFI_HCRTM_EVENT', () => {
+    expect(log.events[1]).toMatchObject({ pcrIndex: 0, eventType: EV.EV_EFI_HCRTM_EVENT, event: Buffer.from('HCRTM') });
+    expect(replay.pcr0Start).toEqual({ source: 'h-crtm', locality: 4, event: 1 });
+    expect(replay.startupLocality).toBeUndefined();
+  });
+
+  it('replays SHA-1 PCR 0 to the value the machine\'s TPM held (the oracle tpm2-tss tests against)', () => {
+    expect(replay.banks.get('sha1')!.get(0)!.toString('hex')).toBe(PCR0_SHA1_FROM_THE_TPM);
+  });
+
+  it('replays PCR 0 of every bank from 0…04 over the digests tpm2_eventlog reads from the log', () => {
+    for (const [bank, size, alg] of [['sha1', 20, TPM_ALG_ID.TPM_ALG_SHA1], ['sha256', 32, TPM_ALG_ID.TPM_ALG_SHA256]] as const) {
+      const events = tpm2EventlogDigests(HCRTM_LOG, 0, bank);
+      // tpm2-tools 5.4 does not know the type: it prints the H-CRTM event as "Unknown event type".
+      const hcrtmDigest = log.events[1]!.digests.find((d) => d.hashAlg === alg)!.digest.toString('hex');
+      expect(events[0]).toEqual({ eventType: 'Unknown event type', digest: hcrtmDigest });
+      expect(events.map((e) => e.eventType)).toEqual([
+        'Unknown event type',
+        'EV_S_CRTM_VERSION',
+        'EV_EFI_PLATFORM_FIRMWARE_BLOB',
+        'EV_EFI_PLATFORM_FIRMWARE_BLOB',
+        'EV_SEPARATOR',
+      ]);
+      const initial = Buffer.concat([Buffer.alloc(size - 1), Buffer.from([4])]);
+      const expected = events.reduce((pcr, e) => createHash(bank).update(pcr).update(Buffer.from(e.digest, 'hex')).digest(), initial);
+      expect(replay.banks.get(bank)!.get(0)).toEqual(expected);
+    }
+    expect(replay.banks.get('sha256')!.get(0)!.toString('hex')).toBe('332dd5f22946bd10839599ea0041cc7a59c7b11e6442eca521c0e82b05b1c36d');
+  });
+
+  it('agrees with tpm2_eventlog on PCRs 1-9; PCR 0 differs by the H-CRTM rule tpm2-tools 5.4 lacks', () => {
+    const oracle = tpm2Eventlog(HCRTM_LOG).pcrs!;
+    const ours = pcrsOf(log);
+    for (const bank of ['sha1', 'sha256']) {
+      const { '0': ourPcr0, ...ourRest } = ours[bank]!;
+      const { '0': oraclePcr0, ...oracleRest } = oracle[bank]!;
+      expect(ourRest).toEqual(oracleRest);
+      expect(Object.keys(ourRest)).toEqual(['1', '2', '3', '4', '5', '6', '7', '8', '9']);
+      expect(ourPcr0).not.toBe(oraclePcr0);
+    }
+    expect(oracle.sha1!['0']).toBe('2162942d20f3d5fbe8121fe462f5b7a5568bccd2');
+    // tpm2_eventlog also replays SM3_256; we cannot, and say so.
+    expect(Object.keys(oracle)).toEqual(['sha1', 'sha256', 'sm3_256']);
+    expect(Object.keys(ours)).toEqual(['sha1', 'sha256']);
+    expect(replay.unsupportedAlgorithms).toEqual([TPM_ALG_ID.TPM_ALG_SM3_256]);
+  });
+
+  it('explains a quoted PCR 0 equal to the TPM\'s value as a match, from the same initial value', () => {
+    const [explanation] = explainPcrs(log, new Map([['sha1', new Map([[0, Buffer.from(PCR0_SHA1_FROM_THE_TPM, 'hex')]])]]));
+    expect(explanation).toMatchObject({ status: 'match', bank: 'sha1', pcrIndex: 0 });
+  });
+});
+
 describe('rackseal eventlog replay', () => {
   const cli = (...args: string[]) =>
     spawnSync(process.execPath, [join(DIST, 'apps/cli/src/main.js'), 'eventlog', 'replay', ...args], {
@@ -590,8 +669,8 @@ describe('rackseal eventlog replay', () => {
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
     const output = JSON.parse(run.stdout) as { pcrs: Pcrs; events: number };
-    expect(Object.keys(output)).toEqual(['pcrs', 'events']);
-    expect(output).toEqual({ pcrs: pcrsOf(parseEventLog(readFileSync(file))), events: 76 });
+    expect(Object.keys(output)).toEqual(['pcrs', 'events', 'unreplayedBanks', 'pcr0Start']);
+    expect(output).toEqual({ pcrs: pcrsOf(parseEventLog(readFileSync(file))), events: 76, unreplayedBanks: [], pcr0Start: null });
     expect(output.pcrs).toEqual(tpm2Eventlog(file).pcrs);
     expect(Object.keys(output.pcrs)).toEqual(['sha1', 'sha256', 'sha384']);
     expect(output.pcrs.sha256!['0']).toMatch(/^[0-9a-f]{64}$/);
@@ -605,6 +684,46 @@ describe('rackseal eventlog replay', () => {
     expect(lines.slice(1, 9).map((line) => Number(line.split(':')[0]))).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
     expect(lines.slice(9)).toEqual(['events: 27 (26 extended, 1 EV_NO_ACTION)', '']);
     expect(cli(join(FIXTURES, 'keylime-binary_bios_measurements')).stdout).toMatch(/\nevents: 121 \(119 extended, 2 EV_NO_ACTION\)\nstartup locality: 3\n$/);
+  });
+
+  it('names in the JSON, as in the text, the bank it cannot replay (SM3_256 of a real log) and why PCR 0 starts at 0…04', () => {
+    const json = cli('--json', HCRTM_LOG);
+    expect(json).toMatchObject({ status: 0, stderr: '' });
+    const output = JSON.parse(json.stdout) as { pcrs: Pcrs; events: number; unreplayedBanks: unknown; pcr0Start: unknown };
+    expect(output.unreplayedBanks).toEqual([
+      {
+        alg: 'TPM_ALG_SM3_256',
+        algId: 0x0012,
+        reason: 'unsupported-algorithm',
+        message: 'not replayed: the log carries TPM_ALG_SM3_256 digests, a hash algorithm rackseal does not implement',
+      },
+    ]);
+    expect(output.pcr0Start).toEqual({ source: 'h-crtm', locality: 4, event: 1 });
+    expect(Object.keys(output.pcrs)).toEqual(['sha1', 'sha256']);
+    expect(output.pcrs.sha1!['0']).toBe('15f4e6ca457d1af6bc49511a93ba3500ad69acc5');
+    expect(output.events).toBe(204);
+    const text = cli(HCRTM_LOG);
+    expect(text.status).toBe(0);
+    expect(text.stdout).toMatch(
+      /\nevents: 204 \(203 extended, 1 EV_NO_ACTION\)\nH-CRTM \(event 1\): PCR 0 started at locality 4 in every bank\nnot replayed \(unsupported algorithms\): TPM_ALG_SM3_256\n$/,
+    );
+  });
+
+  it('says in the JSON how a StartupLocality event set PCR 0, as the text does', () => {
+    // The H-CRTM log with its H-CRTM event replaced by a StartupLocality(3) EV_NO_ACTION (PFP §10.4.5.3).
+    const real = parseEventLog(readFileSync(HCRTM_LOG));
+    const startupLocality = {
+      pcrIndex: 0,
+      eventType: EV.EV_NO_ACTION,
+      digests: real.events[1]!.digests.map((d) => ({ hashAlg: d.hashAlg, digest: Buffer.alloc(d.digest.length) })),
+      event: Buffer.concat([Buffer.from('StartupLocality\0', 'latin1'), Buffer.from([3])]),
+    };
+    const file = join(mkdtempSync(join(tmpdir(), 'rackseal-eventlog-')), 'startup-locality-3');
+    writeFileSync(file, marshalEventLog({ specId: real.specId, events: [real.events[0]!, startupLocality, ...real.events.slice(2)] }));
+    const output = JSON.parse(cli('--json', file).stdout) as { pcr0Start: unknown; unreplayedBanks: { alg: string }[] };
+    expect(output.pcr0Start).toEqual({ source: 'startup-locality', locality: 3, event: 1 });
+    expect(output.unreplayedBanks.map((b) => b.alg)).toEqual(['TPM_ALG_SM3_256']);
+    expect(cli(file).stdout).toMatch(/\nstartup locality: 3\nnot replayed \(unsupported algorithms\): TPM_ALG_SM3_256\n$/);
   });
 
   it('exits 2 naming the structure and offset for a file that is not an event log, and for a missing or empty file', () => {

@@ -1,6 +1,6 @@
 import { hashAlgorithmByBank } from '../hash-algorithms';
 import type { TcgEventLog } from './event-log';
-import { pcrHistories, pcrResetValue, startupLocalityOf } from './replay';
+import { pcr0StartOf, pcrHistories, pcrResetValue } from './replay';
 
 /** Quoted PCR values: bank name (`sha1`, `sha256`…) → PCR index → value. */
 export type QuotedPcrs = ReadonlyMap<string, ReadonlyMap<number, Uint8Array>>;
@@ -41,7 +41,8 @@ export type PcrExplanation =
  */
 export function explainPcrs(log: TcgEventLog, quoted: QuotedPcrs): PcrExplanation[] {
   const histories = pcrHistories(log);
-  const startupLocality = startupLocalityOf(log);
+  // The same initial values as pcrHistories, also for PCRs the log never extends.
+  const pcr0Locality = pcr0StartOf(log)?.locality;
   const explanations: PcrExplanation[] = [];
   for (const [bank, pcrs] of quoted) {
     const bankHistories = histories.get(bank);
@@ -61,7 +62,7 @@ export function explainPcrs(log: TcgEventLog, quoted: QuotedPcrs): PcrExplanatio
         continue;
       }
       const history = bankHistories.get(pcrIndex);
-      const initial = history?.initial ?? pcrResetValue(hashAlgorithmByBank(bank).size, pcrIndex, startupLocality);
+      const initial = history?.initial ?? pcrResetValue(hashAlgorithmByBank(bank).size, pcrIndex, pcr0Locality);
       const values = [initial, ...(history?.steps.map((s) => s.value) ?? [])];
       const events = history?.steps.map((s) => s.event) ?? [];
       const replayed = values.at(-1)!;
