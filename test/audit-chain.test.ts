@@ -97,6 +97,27 @@ describe('audit log hash chain (PostgreSQL)', () => {
     });
   });
 
+  // pg reads jsonb numbers into doubles, and the hash refuses what AuditLog.append refuses: edits the
+  // verifier used to miss (2^53 + 1 reads as 2^53) or to crash on (exit 2 / HTTP 500 instead of a verdict).
+  it.each([
+    ['a number changed below a double\'s precision', `'{"i": 9007199254740993, "nested": {"a": true, "b": [1, "two", null]}}'`],
+    ['a number beyond a double', `'{"i": 1e400, "nested": {"a": true, "b": [1, "two", null]}}'`],
+    ['a secret-looking key AuditLog.append refuses', `'{"i": 2, "password": "x", "nested": {"a": true, "b": [1, "two", null]}}'`],
+  ])('names a record whose details were edited to %s as modified, without throwing', async (_, details) => {
+    await audit.append(entry(1));
+    await audit.append(entry(2, { details: { i: 9007199254740992, nested: { b: [1, 'two', null], a: true } } }));
+    await audit.append(entry(3));
+    // Same value written differently (1.0 for 1, keys reordered) is not an edit: jsonb compares values.
+    await asSuperuser(ds, `UPDATE audit_log SET details = '{"nested": {"b": [1.0, "two", null], "a": true}, "i": 1.00}' WHERE seq = 1`);
+    expect(await verifyAuditChain(ds)).toMatchObject({ ok: true, records: 3 });
+    await asSuperuser(ds, `UPDATE audit_log SET details = ${details} WHERE seq = 2`);
+    expect(await verifyAuditChain(ds)).toEqual({
+      ok: false,
+      records: 1,
+      problem: { kind: 'content-mismatch', seq: 2, message: 'record 2 was modified after it was written' },
+    });
+  });
+
   it('detects an edit whose hash was recomputed, at the link to the next record', async () => {
     await appendMany(4);
     // The attacker edits record 2 and stores the hash that matches the new content.
