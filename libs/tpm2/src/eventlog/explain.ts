@@ -1,4 +1,5 @@
-import { hashAlgorithmByBank } from '../hash-algorithms';
+import { algName } from '../constants';
+import { hashAlgorithmByBank, isHashAlgorithm } from '../hash-algorithms';
 import type { TcgEventLog } from './event-log';
 import { pcr0StartOf, pcrHistories, pcrResetValue } from './replay';
 
@@ -43,6 +44,8 @@ export function explainPcrs(log: TcgEventLog, quoted: QuotedPcrs): PcrExplanatio
   const histories = pcrHistories(log);
   // The same initial values as pcrHistories, also for PCRs the log never extends.
   const pcr0Locality = pcr0StartOf(log)?.locality;
+  // Banks the log carries that this library cannot hash, by tpm2-tools' bank name (TPM_ALG_SM3_256 → sm3_256).
+  const unhashable = new Set(log.algorithms.filter((alg) => !isHashAlgorithm(alg)).map((alg) => algName(alg).replace(/^TPM_ALG_/, '').toLowerCase()));
   const explanations: PcrExplanation[] = [];
   for (const [bank, pcrs] of quoted) {
     const bankHistories = histories.get(bank);
@@ -57,7 +60,9 @@ export function explainPcrs(log: TcgEventLog, quoted: QuotedPcrs): PcrExplanatio
           quoted: quotedValue,
           replayed: undefined,
           events: [],
-          message: `${bank} PCR ${pcrIndex}: the log has no ${bank} digests to replay`,
+          message: unhashable.has(bank.toLowerCase())
+            ? `${bank} PCR ${pcrIndex}: the log carries ${bank} digests, but rackseal does not implement ${bank} and cannot replay them`
+            : `${bank} PCR ${pcrIndex}: the log has no ${bank} digests to replay`,
         });
         continue;
       }

@@ -187,6 +187,13 @@ describe('explainPcrs', () => {
       ['sha256', 18, 'match'],
       ['sha384', 0, 'bank-not-in-log'],
     ]);
+    expect(explanations[3]!.message).toBe('sha384 PCR 0: the log has no sha384 digests to replay');
+    // A bank the log carries but this library cannot hash is not called absent.
+    const [sm3] = explainPcrs(full, new Map([['sm3_256', new Map([[7, Buffer.alloc(32)]])]]));
+    expect(sm3).toMatchObject({
+      status: 'bank-not-in-log',
+      message: 'sm3_256 PCR 7: the log carries sm3_256 digests, but rackseal does not implement sm3_256 and cannot replay them',
+    });
     expect(explanations[1]!.message).toMatch(/the log has no event for this PCR, so it cannot explain a value other than the reset value$/);
   });
 });
