@@ -1,6 +1,6 @@
 /**
  * libs/tpm2 event log against the real world (issue 3, item 8 and "Real world"): every log in
- * ../shared/fixtures/eventlogs replayed and compared with tpm2_eventlog (tpm2-tools 5.4) where that
+ * test/fixtures/eventlogs replayed and compared with tpm2_eventlog (tpm2-tools 5.4) where that
  * works, a clean result or TpmParseError where it crashes; the GCP Shielded VM capture replayed to its
  * quoted PCRs; decoded events checked against what the logs really hold; mismatch explanations on a
  * real log; a fuzzer (≥100k mutated inputs per parser); and `rackseal eventlog replay`.
@@ -29,11 +29,10 @@ import {
 } from '@rackseal/tpm2';
 import { DIST } from './support/processes';
 
-const FIXTURES = join(__dirname, '..', '..', 'shared', 'fixtures', 'eventlogs');
-/** The project's own copies (test/fixtures/SOURCES.md says where each comes from). */
-const OWN_FIXTURES = join(__dirname, 'fixtures', 'eventlogs');
+/** Real logs, copied from public test data (test/fixtures/SOURCES.md says where each comes from). */
+const FIXTURES = join(__dirname, 'fixtures', 'eventlogs');
 /** A real log from a machine with an H-CRTM, with an SM3_256 bank (tpm2-tss test data). */
-const HCRTM_LOG = join(OWN_FIXTURES, 'tpm2-tss_binary_measurements_hcrtm.bin');
+const HCRTM_LOG = join(FIXTURES, 'tpm2-tss_binary_measurements_hcrtm.bin');
 const fixture = (name: string): Buffer => readFileSync(join(FIXTURES, name));
 const parseFixture = (name: string): TcgEventLog => parseEventLog(fixture(name));
 
@@ -101,6 +100,7 @@ function parseError(bytes: Uint8Array): TpmParseError | undefined {
 type Expectation =
   | { readonly oracle: 'equal'; readonly format: 'crypto-agile' | 'sha1'; readonly records: number }
   | { readonly oracle: 'startup-locality'; readonly format: 'crypto-agile'; readonly records: number }
+  | { readonly oracle: 'h-crtm'; readonly format: 'crypto-agile'; readonly records: number }
   | { readonly oracle: 'crashes'; readonly result: 'events'; readonly format: 'sha1'; readonly records: number }
   | { readonly oracle: 'crashes' | 'fails'; readonly result: 'TpmParseError'; readonly message: string; readonly stderr?: RegExp }
   | { readonly oracle: 'fails'; readonly result: 'events'; readonly format: 'sha1'; readonly records: number; readonly stderr: RegExp };
@@ -127,13 +127,16 @@ const EXPECTED: Record<string, Expectation> = {
   // Windows' EV_NO_ACTION on PCR 0xFFFFFFFF (the last record) indexes tpm2-tools 5.4's PCR array out of bounds.
   option_rom_eventlog: { oracle: 'crashes', result: 'events', format: 'sha1', records: 61 },
   sb_cert_eventlog: { oracle: 'equal', format: 'crypto-agile', records: 15 },
+  // tpm2-tools 5.4 replays PCR 0 from zero, without the H-CRTM rule, and also replays SM3_256, which we
+  // cannot; details in 'a real log from a machine with an H-CRTM' below.
+  'tpm2-tss_binary_measurements_hcrtm.bin': { oracle: 'h-crtm', format: 'crypto-agile', records: 204 },
   // A SHA-1 log whose only record is an EV_NO_ACTION StartupLocality: tpm2_eventlog takes any first
   // EV_NO_ACTION for a Spec ID event; go-attestation and we read it as a SHA-1 log.
   short_no_action_eventlog: { oracle: 'fails', result: 'events', format: 'sha1', records: 1, stderr: /invalid eventDataSize in specid event/ },
   ubuntu_2104_shielded_vm_no_secure_boot_eventlog: { oracle: 'equal', format: 'crypto-agile', records: 106 },
 };
 
-describe('real event logs against tpm2_eventlog 5.4 (../shared/fixtures/eventlogs)', () => {
+describe('real event logs against tpm2_eventlog 5.4 (test/fixtures/eventlogs)', () => {
   it('has an expectation for every binary log in the fixture directory', () => {
     const binaries = readdirSync(FIXTURES).filter((name) => !name.endsWith('.json'));
     expect(binaries.sort()).toEqual(Object.keys(EXPECTED).sort());
@@ -145,6 +148,7 @@ describe('real event logs against tpm2_eventlog 5.4 (../shared/fixtures/eventlog
     switch (expected.oracle) {
       case 'equal':
       case 'startup-locality':
+      case 'h-crtm':
         expect(oracle).toMatchObject({ status: 0, records: expected.records });
         break;
       case 'crashes':
@@ -170,6 +174,16 @@ describe('real event logs against tpm2_eventlog 5.4 (../shared/fixtures/eventlog
 
     if (expected.oracle === 'equal') {
       expect(ours).toEqual(oracle.pcrs);
+    } else if (expected.oracle === 'h-crtm') {
+      const { sm3_256: sm3, ...theirs } = oracle.pcrs!;
+      expect(Object.keys(sm3!)).toHaveLength(10);
+      const differing = Object.keys(ours).flatMap((bank) =>
+        Object.keys(ours[bank]!)
+          .filter((pcr) => ours[bank]![pcr] !== theirs[bank]?.[pcr])
+          .map((pcr) => `${bank}:${pcr}`),
+      );
+      expect(differing).toEqual(['sha1:0', 'sha256:0']);
+      expect(replayEventLog(log).pcr0Start).toEqual({ source: 'h-crtm', locality: 4, event: 1 });
     } else if (expected.oracle === 'startup-locality') {
       const theirs = oracle.pcrs!;
       const differing = Object.keys(ours).flatMap((bank) =>
@@ -460,8 +474,10 @@ function mutate(seed: Seed, random: () => number): { bytes: Buffer; how: string 
 describe('fuzzing the event log parsers with mutated real logs', () => {
   const INPUTS = 100_000;
   const SEED = 0x5eed_3008;
+  // The seeds are the issue 3 corpus; the H-CRTM log (issue 9) has tests of its own and would only
+  // shift the record mix the thresholds below were set for.
   const logs = Object.keys(EXPECTED)
-    .filter((name) => !('message' in EXPECTED[name]!))
+    .filter((name) => !('message' in EXPECTED[name]!) && EXPECTED[name]!.oracle !== 'h-crtm')
     .map((name) => ({ name, log: parseFixture(name) }));
   logs.push({ name: 'windows_gcp_shielded_vm.json', log: parseEventLog(Buffer.from((JSON.parse(readFileSync(join(FIXTURES, 'windows_gcp_shielded_vm.json'), 'utf8')) as { Log: { Raw: string } }).Log.Raw, 'base64')) });
   const whole: Seed[] = [
