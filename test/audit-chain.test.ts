@@ -1,4 +1,13 @@
-import { AuditDetailsError, AuditLog, auditRecordHash, verifyAuditChain, type AuditEntry } from '@rackseal/audit';
+import {
+  AuditDetailsError,
+  AuditLog,
+  auditRecordHash,
+  GENESIS_HASH,
+  RECORDED_AT_MICROS_SQL,
+  recordedAtText,
+  verifyAuditChain,
+  type AuditEntry,
+} from '@rackseal/audit';
 import { SystemClock } from '@rackseal/platform';
 import type { DataSource } from 'typeorm';
 import { asSuperuser, createTestDatabase, openDataSource, type TestDatabase } from './support/database';
@@ -88,16 +97,94 @@ describe('audit log hash chain (PostgreSQL)', () => {
     });
   });
 
+  // pg reads jsonb numbers into doubles, and the hash refuses what AuditLog.append refuses: edits the
+  // verifier used to miss (2^53 + 1 reads as 2^53) or to crash on (exit 2 / HTTP 500 instead of a verdict).
+  it.each([
+    ['a number changed below a double\'s precision', `'{"i": 9007199254740993, "nested": {"a": true, "b": [1, "two", null]}}'`],
+    ['a number beyond a double', `'{"i": 1e400, "nested": {"a": true, "b": [1, "two", null]}}'`],
+    ['a secret-looking key AuditLog.append refuses', `'{"i": 2, "password": "x", "nested": {"a": true, "b": [1, "two", null]}}'`],
+  ])('names a record whose details were edited to %s as modified, without throwing', async (_, details) => {
+    await audit.append(entry(1));
+    await audit.append(entry(2, { details: { i: 9007199254740992, nested: { b: [1, 'two', null], a: true } } }));
+    await audit.append(entry(3));
+    // Same value written differently (1.0 for 1, keys reordered) is not an edit: jsonb compares values.
+    await asSuperuser(ds, `UPDATE audit_log SET details = '{"nested": {"b": [1.0, "two", null], "a": true}, "i": 1.00}' WHERE seq = 1`);
+    expect(await verifyAuditChain(ds)).toMatchObject({ ok: true, records: 3 });
+    await asSuperuser(ds, `UPDATE audit_log SET details = ${details} WHERE seq = 2`);
+    expect(await verifyAuditChain(ds)).toEqual({
+      ok: false,
+      records: 1,
+      problem: { kind: 'content-mismatch', seq: 2, message: 'record 2 was modified after it was written' },
+    });
+  });
+
   it('detects an edit whose hash was recomputed, at the link to the next record', async () => {
     await appendMany(4);
     // The attacker edits record 2 and stores the hash that matches the new content.
-    const [row] = (await ds.query('SELECT recorded_at, prev_hash FROM audit_log WHERE seq = 2')) as {
-      recorded_at: Date;
+    const [row] = (await ds.query(`SELECT ${RECORDED_AT_MICROS_SQL} AS us, prev_hash FROM audit_log WHERE seq = 2`)) as {
+      us: string;
       prev_hash: Buffer;
     }[];
-    const forged = auditRecordHash(entry(2, { outcome: 'refused' }), 2, row!.recorded_at, row!.prev_hash);
+    const forged = auditRecordHash(entry(2, { outcome: 'refused' }), 2, recordedAtText(row!.us)!, row!.prev_hash);
     await asSuperuser(ds, `UPDATE audit_log SET outcome = 'refused', hash = $1 WHERE seq = 2`, [forged]);
     expect(await verifyAuditChain(ds)).toMatchObject({ ok: false, records: 2, problem: { kind: 'broken-link', seq: 3 } });
+  });
+
+  describe('recorded_at, hashed exactly as PostgreSQL stores it (microseconds)', () => {
+    const storedMicros = async (seq: number): Promise<bigint> => {
+      const [row] = (await ds.query(`SELECT ${RECORDED_AT_MICROS_SQL} AS us FROM audit_log WHERE seq = $1`, [seq])) as { us: string }[];
+      return BigInt(row!.us);
+    };
+
+    it('stores whole milliseconds hashed as Date.toISOString() renders them, as records written before this change were', async () => {
+      const record = await audit.append(entry(1));
+      expect(await storedMicros(1)).toBe(BigInt(record.recordedAt.getTime()) * 1000n);
+      expect(record.hash).toEqual(auditRecordHash(entry(1), 1, record.recordedAt.toISOString(), GENESIS_HASH));
+    });
+
+    it.each([
+      ['+1 µs', `recorded_at + interval '1 microsecond'`],
+      ['-1 µs', `recorded_at - interval '1 microsecond'`],
+      ['+999 µs', `recorded_at + interval '999 microseconds'`],
+    ])('names a record whose recorded_at was moved by %s as modified', async (_, newValue) => {
+      await appendMany(3);
+      const before = await storedMicros(2);
+      await asSuperuser(ds, `UPDATE audit_log SET recorded_at = ${newValue} WHERE seq = 2`);
+      expect((await storedMicros(2)) - before).not.toBe(0n);
+      expect(await verifyAuditChain(ds)).toEqual({
+        ok: false,
+        records: 1,
+        problem: { kind: 'content-mismatch', seq: 2, message: 'record 2 was modified after it was written' },
+      });
+      // Moved back, the record verifies again: the hash covers the value, not its precision.
+      await asSuperuser(ds, 'UPDATE audit_log SET recorded_at = $1::timestamptz WHERE seq = 2', [recordedAtText(before)]);
+      expect(await verifyAuditChain(ds)).toMatchObject({ ok: true, records: 3 });
+    });
+
+    it.each([
+      ['infinity', `'infinity'`],
+      ['-infinity', `'-infinity'`],
+      ['a year beyond a JS Date (294276 AD)', `'294276-12-31 23:59:59+00'`],
+    ])('names a record whose recorded_at was set to %s as modified, without throwing', async (_, newValue) => {
+      await appendMany(3);
+      await asSuperuser(ds, `UPDATE audit_log SET recorded_at = ${newValue} WHERE seq = 3`);
+      expect(await verifyAuditChain(ds)).toMatchObject({ ok: false, records: 2, problem: { kind: 'content-mismatch', seq: 3 } });
+    });
+
+    it('verifies a stored sub-millisecond value its hash covers: six digits are hashed, not truncated to three', async () => {
+      await appendMany(2);
+      const micros = (await storedMicros(2)) + 1n;
+      const [row] = (await ds.query('SELECT prev_hash FROM audit_log WHERE seq = 2')) as { prev_hash: Buffer }[];
+      const text = recordedAtText(micros)!;
+      expect(text).toMatch(/\.\d{6}Z$/);
+      const hash = auditRecordHash(entry(2), 2, text, row!.prev_hash);
+      // Rewriting the newest record and the head is the limit documented in audit-chain-verifier.ts.
+      await asSuperuser(ds, `UPDATE audit_log SET recorded_at = recorded_at + interval '1 microsecond', hash = $1 WHERE seq = 2`, [hash]);
+      await asSuperuser(ds, 'UPDATE audit_chain_head SET hash = $1 WHERE id = 1', [hash]);
+      expect(await verifyAuditChain(ds)).toMatchObject({ ok: true, records: 2, headHash: hash.toString('hex') });
+      // The same record hashed over the millisecond text (what the verifier used to compute) no longer matches.
+      expect(auditRecordHash(entry(2), 2, text.replace(/(\.\d{3})\d{3}Z$/, '$1Z'), row!.prev_hash)).not.toEqual(hash);
+    });
   });
 
   it('detects a deleted record in the middle', async () => {

@@ -39,6 +39,21 @@ describe('rackseal audit verify', () => {
     expect(JSON.parse(json.stdout)).toMatchObject({ ok: true, records: 3, headSeq: 3 });
   });
 
+  it('exits 1 naming the record when its recorded_at moved by one microsecond, 0 once it is back', async () => {
+    await asSuperuser(ds, `UPDATE audit_log SET recorded_at = recorded_at + interval '1 microsecond' WHERE seq = 3`);
+    const run = cli(db.url);
+    expect(run.status).toBe(1);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toBe('audit chain broken at record 3: record 3 was modified after it was written\n');
+    expect(JSON.parse(cli(db.url, '--json').stdout)).toEqual({
+      ok: false,
+      records: 2,
+      problem: { kind: 'content-mismatch', seq: 3, message: 'record 3 was modified after it was written' },
+    });
+    await asSuperuser(ds, `UPDATE audit_log SET recorded_at = recorded_at - interval '1 microsecond' WHERE seq = 3`);
+    expect(cli(db.url).status).toBe(0);
+  });
+
   it('exits 1 naming the record when a record was edited', async () => {
     await asSuperuser(ds, `UPDATE audit_log SET subject = 'forged' WHERE seq = 2`);
     const run = cli(db.url);

@@ -32,7 +32,7 @@ import { runTool, tpm2, ToolFailed } from './support/tpm2-tools';
 
 jest.setTimeout(60_000);
 
-const GCP_FIXTURE = join(__dirname, '..', '..', 'shared', 'fixtures', 'eventlogs', 'windows_gcp_shielded_vm.json');
+const GCP_FIXTURE = join(__dirname, 'fixtures', 'eventlogs', 'windows_gcp_shielded_vm.json');
 
 type Yaml = string | { [key: string]: Yaml };
 

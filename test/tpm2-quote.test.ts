@@ -2,7 +2,7 @@
  * Quote verification (libs/tpm2 verifyQuote, `rackseal quote verify`) against real quotes: made by
  * tpm2_quote on swtpm with RSASSA, RSAPSS and ECDSA AKs created under the EK, cross-checked with
  * tpm2_checkquote (and openssl for RSAPSS, which tpm2_checkquote 5.4 cannot verify:
- * tpm2-software/tpm2-tools#3283), and the real GCP Shielded VM quote in ../shared/fixtures.
+ * tpm2-software/tpm2-tools#3283), and the real GCP Shielded VM quote in test/fixtures.
  * Every refusal is asserted by its exact reason, in the library and on the CLI's stderr.
  */
 import { spawnSync } from 'node:child_process';
@@ -32,7 +32,7 @@ import { runTool, tpm2, ToolFailed } from './support/tpm2-tools';
 jest.setTimeout(60_000);
 
 const EK_HANDLE = '0x81010001';
-const GCP_FIXTURE = join(__dirname, '..', '..', 'shared', 'fixtures', 'eventlogs', 'windows_gcp_shielded_vm.json');
+const GCP_FIXTURE = join(__dirname, 'fixtures', 'eventlogs', 'windows_gcp_shielded_vm.json');
 
 type AkKind = 'rsassa' | 'rsapss' | 'ecdsa' | 'other';
 
@@ -400,7 +400,7 @@ describe('quote verification against tpm2_quote on swtpm', () => {
   });
 });
 
-describe('the real GCP Shielded VM quote (../shared/fixtures/eventlogs/windows_gcp_shielded_vm.json)', () => {
+describe('the real GCP Shielded VM quote (test/fixtures/eventlogs/windows_gcp_shielded_vm.json)', () => {
   /** go-attestation's serialized PlatformParameters: base64 TPM structures; DigestAlg 3 = Go's crypto.SHA1. */
   interface GcpFixture {
     AK: { Public: string; CreateData: string; CreateAttestation: string; CreateSignature: string };

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { CliError } from '../../cli/src/cli-error';
+import { endQuietlyOnClosedOutput } from '../../cli/src/closed-output';
 import { EXIT } from '../../cli/src/exit-codes';
 import { packageVersion } from '../../cli/src/version';
 import { registerTpm } from './commands/tpm.command';
@@ -39,4 +40,5 @@ async function main(): Promise<void> {
   }
 }
 
+endQuietlyOnClosedOutput('rackseal-agent');
 void main();

@@ -11,6 +11,7 @@ import { registerEkVerify } from './commands/ek-verify.command';
 import { registerVendorCa } from './commands/vendor-ca.command';
 import { registerInventory } from './commands/inventory.command';
 import { CliError } from './cli-error';
+import { endQuietlyOnClosedOutput } from './closed-output';
 import { EXIT } from './exit-codes';
 import { packageVersion } from './version';
 
@@ -53,4 +54,5 @@ async function main(): Promise<void> {
   }
 }
 
+endQuietlyOnClosedOutput('rackseal');
 void main();

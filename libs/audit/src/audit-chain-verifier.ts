@@ -1,6 +1,7 @@
 import type { AuditOutcome } from './audit-entry';
 import { auditRecordHash, GENESIS_HASH } from './audit-hash';
-import type { JsonValue } from './canonical-json';
+import { RECORDED_AT_MICROS_SQL, recordedAtText } from './audit-timestamp';
+import { AuditDetailsError, canonicalJson, type JsonValue } from './canonical-json';
 
 /** Anything that can run SQL: a DataSource, an EntityManager or a QueryRunner. */
 export interface Queryable {
@@ -27,7 +28,8 @@ export type AuditChainVerification =
 
 interface Row {
   seq: string;
-  recorded_at: Date;
+  /** Exact epoch microseconds as decimal text (never a JS Date, which would drop the last three digits). */
+  recorded_at_us: string | null;
   actor: string;
   action: string;
   subject: string;
@@ -51,11 +53,13 @@ export async function verifyAuditChain(db: Queryable): Promise<AuditChainVerific
   let records = 0;
   for (;;) {
     const rows = (await db.query(
-      `SELECT seq, recorded_at, actor, action, subject, outcome, details, prev_hash, hash
+      `SELECT seq, ${RECORDED_AT_MICROS_SQL} AS recorded_at_us, actor, action, subject, outcome, details, prev_hash, hash
          FROM audit_log WHERE seq >= $1 ORDER BY seq LIMIT ${BATCH}`,
       [expectedSeq],
     )) as Row[];
-    for (const row of rows) {
+    const details = rows.map(detailsAsHashed);
+    const inexactSeq = await firstInexactDetails(db, rows, details);
+    for (const [i, row] of rows.entries()) {
       const seq = Number(row.seq);
       if (seq !== expectedSeq) {
         return fail(records, 'sequence-gap', expectedSeq, `record ${expectedSeq} is missing (next present is ${seq})`);
@@ -63,13 +67,19 @@ export async function verifyAuditChain(db: Queryable): Promise<AuditChainVerific
       if (!row.prev_hash.equals(prevHash)) {
         return fail(records, 'broken-link', seq, `record ${seq} does not link to record ${seq - 1}`);
       }
-      const recomputed = auditRecordHash(
-        { actor: row.actor, action: row.action, subject: row.subject, outcome: row.outcome, details: row.details },
-        seq,
-        row.recorded_at,
-        row.prev_hash,
-      );
-      if (!recomputed.equals(row.hash)) {
+      // Content no writer can produce (recorded_at ±infinity or beyond a Date, details AuditLog.append
+      // refuses) or details that do not read back exactly was necessarily edited.
+      const recordedAt = recordedAtText(row.recorded_at_us);
+      const recomputed =
+        recordedAt === undefined || details[i] === undefined || seq === inexactSeq
+          ? undefined
+          : auditRecordHash(
+              { actor: row.actor, action: row.action, subject: row.subject, outcome: row.outcome, details: row.details },
+              seq,
+              recordedAt,
+              row.prev_hash,
+            );
+      if (recomputed === undefined || !recomputed.equals(row.hash)) {
         return fail(records, 'content-mismatch', seq, `record ${seq} was modified after it was written`);
       }
       prevHash = row.hash;
@@ -91,6 +101,46 @@ export async function verifyAuditChain(db: Queryable): Promise<AuditChainVerific
     );
   }
   return { ok: true, records, headSeq, headHash: prevHash.toString('hex') };
+}
+
+/** The canonical JSON the hash covers for a row's details, or undefined where AuditLog.append would refuse them. */
+function detailsAsHashed(row: Row): string | undefined {
+  try {
+    return canonicalJson(row.details);
+  } catch (error) {
+    if (error instanceof AuditDetailsError) {
+      return undefined;
+    }
+    throw error;
+  }
+}
+
+/**
+ * The first record of the page whose stored details differ from the details the verifier hashed. pg
+ * reads jsonb numbers into doubles, so `9007199254740993` arrives as `…992` and would hash like the
+ * original; jsonb compares numbers exactly (and `1.0` equal to `1`, the same value), so the database
+ * itself says whether what was hashed is what is stored.
+ */
+async function firstInexactDetails(db: Queryable, rows: readonly Row[], details: readonly (string | undefined)[]): Promise<number | undefined> {
+  const seqs: string[] = [];
+  const texts: string[] = [];
+  rows.forEach((row, i) => {
+    if (details[i] !== undefined) {
+      seqs.push(row.seq);
+      texts.push(details[i]);
+    }
+  });
+  if (seqs.length === 0) {
+    return undefined;
+  }
+  const [inexact] = (await db.query(
+    `SELECT stored.seq FROM unnest($1::bigint[], $2::text[]) AS hashed (seq, details)
+       JOIN audit_log stored ON stored.seq = hashed.seq
+      WHERE stored.details <> hashed.details::jsonb
+      ORDER BY stored.seq LIMIT 1`,
+    [seqs, texts],
+  )) as { seq: string }[];
+  return inexact === undefined ? undefined : Number(inexact.seq);
 }
 
 function fail(

@@ -10,12 +10,13 @@ const HASH_DOMAIN = 'rackseal.audit.v1\n';
 /**
  * hash = SHA-256(domain ‖ canonical JSON of {seq, recordedAt, actor, action, subject, outcome,
  * details, prevHash}). The seq and prevHash inside the hash are what make reordering, deleting
- * and re-linking records detectable.
+ * and re-linking records detectable. `recordedAt` is the text recordedAtText renders from the
+ * stored microseconds (audit-timestamp.ts): the hash covers exactly what PostgreSQL stores.
  */
-export function auditRecordHash(entry: AuditEntry, seq: number, recordedAt: Date, prevHash: Buffer): Buffer {
+export function auditRecordHash(entry: AuditEntry, seq: number, recordedAt: string, prevHash: Buffer): Buffer {
   const content = canonicalJson({
     seq,
-    recordedAt: recordedAt.toISOString(),
+    recordedAt,
     actor: entry.actor,
     action: entry.action,
     subject: entry.subject,

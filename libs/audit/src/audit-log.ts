@@ -3,6 +3,7 @@ import { Clock } from '@rackseal/platform';
 import { DataSource, type EntityManager } from 'typeorm';
 import { AUDIT_OUTCOMES, type AuditEntry, type AuditRecord } from './audit-entry';
 import { auditRecordHash } from './audit-hash';
+import { epochMicrosOf, recordedAtText } from './audit-timestamp';
 import { AuditDetailsError, canonicalJson } from './canonical-json';
 
 interface HeadRow {
@@ -40,12 +41,15 @@ export class AuditLog {
     }
     const seq = Number(head.seq) + 1;
     const recordedAt = this.clock.now();
+    // The text that is hashed is also the value stored, so the two cannot drift apart (defined for
+    // every valid Date; epochMicrosOf refuses an invalid one).
+    const recordedAtHashed = recordedAtText(epochMicrosOf(recordedAt))!;
     const prevHash = head.hash;
-    const hash = auditRecordHash(entry, seq, recordedAt, prevHash);
+    const hash = auditRecordHash(entry, seq, recordedAtHashed, prevHash);
     await manager.query(
       `INSERT INTO audit_log (seq, recorded_at, actor, action, subject, outcome, details, prev_hash, hash)
-       VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9)`,
-      [seq, recordedAt, entry.actor, entry.action, entry.subject, entry.outcome, canonicalJson(entry.details), prevHash, hash],
+       VALUES ($1, $2::timestamptz, $3, $4, $5, $6, $7::jsonb, $8, $9)`,
+      [seq, recordedAtHashed, entry.actor, entry.action, entry.subject, entry.outcome, canonicalJson(entry.details), prevHash, hash],
     );
     await manager.query('UPDATE audit_chain_head SET seq = $1, hash = $2 WHERE id = 1', [seq, hash]);
     return { ...entry, seq, recordedAt, prevHash, hash };

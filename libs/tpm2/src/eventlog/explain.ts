@@ -1,6 +1,7 @@
-import { hashAlgorithmByBank } from '../hash-algorithms';
+import { algName } from '../constants';
+import { hashAlgorithmByBank, isHashAlgorithm } from '../hash-algorithms';
 import type { TcgEventLog } from './event-log';
-import { pcrHistories, pcrResetValue, startupLocalityOf } from './replay';
+import { pcr0StartOf, pcrHistories, pcrResetValue } from './replay';
 
 /** Quoted PCR values: bank name (`sha1`, `sha256`…) → PCR index → value. */
 export type QuotedPcrs = ReadonlyMap<string, ReadonlyMap<number, Uint8Array>>;
@@ -41,7 +42,10 @@ export type PcrExplanation =
  */
 export function explainPcrs(log: TcgEventLog, quoted: QuotedPcrs): PcrExplanation[] {
   const histories = pcrHistories(log);
-  const startupLocality = startupLocalityOf(log);
+  // The same initial values as pcrHistories, also for PCRs the log never extends.
+  const pcr0Locality = pcr0StartOf(log)?.locality;
+  // Banks the log carries that this library cannot hash, by tpm2-tools' bank name (TPM_ALG_SM3_256 → sm3_256).
+  const unhashable = new Set(log.algorithms.filter((alg) => !isHashAlgorithm(alg)).map((alg) => algName(alg).replace(/^TPM_ALG_/, '').toLowerCase()));
   const explanations: PcrExplanation[] = [];
   for (const [bank, pcrs] of quoted) {
     const bankHistories = histories.get(bank);
@@ -56,12 +60,14 @@ export function explainPcrs(log: TcgEventLog, quoted: QuotedPcrs): PcrExplanatio
           quoted: quotedValue,
           replayed: undefined,
           events: [],
-          message: `${bank} PCR ${pcrIndex}: the log has no ${bank} digests to replay`,
+          message: unhashable.has(bank.toLowerCase())
+            ? `${bank} PCR ${pcrIndex}: the log carries ${bank} digests, but rackseal does not implement ${bank} and cannot replay them`
+            : `${bank} PCR ${pcrIndex}: the log has no ${bank} digests to replay`,
         });
         continue;
       }
       const history = bankHistories.get(pcrIndex);
-      const initial = history?.initial ?? pcrResetValue(hashAlgorithmByBank(bank).size, pcrIndex, startupLocality);
+      const initial = history?.initial ?? pcrResetValue(hashAlgorithmByBank(bank).size, pcrIndex, pcr0Locality);
       const values = [initial, ...(history?.steps.map((s) => s.value) ?? [])];
       const events = history?.steps.map((s) => s.event) ?? [];
       const replayed = values.at(-1)!;

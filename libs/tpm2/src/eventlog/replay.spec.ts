@@ -4,7 +4,7 @@ import { digest } from '../hash-algorithms';
 import { marshalEventLog, parseEventLog } from './event-log';
 import { EV } from './event-types';
 import { explainPcrs, type QuotedPcrs } from './explain';
-import { pcrResetValue, replayEventLog } from './replay';
+import { pcr0StartOf, pcrResetValue, replayEventLog } from './replay';
 import type { TCG_EfiSpecIDEvent } from './spec-id-event';
 import type { TcgEventFields } from './tcg-pcr-event';
 
@@ -58,6 +58,9 @@ function chain(node: 'sha1' | 'sha256', initial: Buffer, labels: string[]): Buff
   }, initial);
 }
 
+/** A PCR 0 reset value: zeros ending in the locality byte. */
+const locality = (size: number, value: number) => Buffer.concat([Buffer.alloc(size - 1), Buffer.from([value])]);
+
 const log = (...events: TcgEventFields[]) => parseEventLog(marshalEventLog({ specId: SPEC_ID, events: [HEADER, ...events] }));
 
 describe('replayEventLog', () => {
@@ -70,13 +73,14 @@ describe('replayEventLog', () => {
     expect([...replay.banks.get('sha256')!.keys()]).toEqual([0, 7]);
     expect(replay.banks.get('sha1')!.get(0)).toEqual(chain('sha1', Buffer.alloc(20), ['a', 'c']));
     expect(replay.banks.get('sha256')!.get(7)).toEqual(chain('sha256', Buffer.alloc(32), ['b']));
-    expect(replay).toMatchObject({ events: 5, extended: 3, noAction: 2, startupLocality: undefined });
+    expect(replay).toMatchObject({ events: 5, extended: 3, noAction: 2, startupLocality: undefined, pcr0Start: undefined });
   });
 
   it('starts PCR 0 at the StartupLocality locality (TPM2-BRIEF §5) in every bank', () => {
     const replay = replayEventLog(log(startupLocality(3), event(0, EV.EV_S_CRTM_VERSION, 'a'), event(1, EV.EV_SEPARATOR, 'b')));
     const initial = (size: number) => Buffer.concat([Buffer.alloc(size - 1), Buffer.from([3])]);
     expect(replay.startupLocality).toBe(3);
+    expect(replay.pcr0Start).toEqual({ source: 'startup-locality', locality: 3, event: 1 });
     expect(replay.banks.get('sha1')!.get(0)).toEqual(chain('sha1', initial(20), ['a']));
     expect(replay.banks.get('sha256')!.get(0)).toEqual(chain('sha256', initial(32), ['a']));
     // Only PCR 0 starts at the locality.
@@ -87,6 +91,33 @@ describe('replayEventLog', () => {
     const replay = replayEventLog(log(event(0, EV.EV_S_CRTM_VERSION, 'a'), startupLocality(3)));
     expect(replay.startupLocality).toBeUndefined();
     expect(replay.banks.get('sha256')!.get(0)).toEqual(chain('sha256', Buffer.alloc(32), ['a']));
+  });
+
+  // TPM 2.0 Library Part 1 §34.3: an H-CRTM before TPM2_Startup resets PCR 0 to 0…04, then extends its digest.
+  it('starts PCR 0 at 0…04 in every bank when the first event extended into PCR 0 is EV_EFI_HCRTM_EVENT', () => {
+    const replay = replayEventLog(log(event(0, EV.EV_EFI_HCRTM_EVENT, 'HCRTM'), event(0, EV.EV_S_CRTM_VERSION, 'a'), event(1, EV.EV_SEPARATOR, 'b')));
+    expect(replay.pcr0Start).toEqual({ source: 'h-crtm', locality: 4, event: 1 });
+    expect(replay.startupLocality).toBeUndefined();
+    expect(replay.banks.get('sha1')!.get(0)).toEqual(chain('sha1', locality(20, 4), ['HCRTM', 'a']));
+    expect(replay.banks.get('sha256')!.get(0)).toEqual(chain('sha256', locality(32, 4), ['HCRTM', 'a']));
+    expect(replay.banks.get('sha256')!.get(1)).toEqual(chain('sha256', Buffer.alloc(32), ['b']));
+    expect(replay.unsupportedAlgorithms).toEqual([SM3_256]);
+  });
+
+  it('lets the H-CRTM win over a StartupLocality event before it (TPM2_Startup does not reset PCR 0 after one)', () => {
+    const replay = replayEventLog(log(startupLocality(3), event(0, EV.EV_EFI_HCRTM_EVENT, 'HCRTM')));
+    expect(replay.pcr0Start).toEqual({ source: 'h-crtm', locality: 4, event: 2 });
+    expect(replay.startupLocality).toBeUndefined();
+    expect(replay.banks.get('sha256')!.get(0)).toEqual(chain('sha256', locality(32, 4), ['HCRTM']));
+  });
+
+  it('does not apply the H-CRTM rule to an EV_EFI_HCRTM_EVENT after PCR 0 was extended, nor on another PCR', () => {
+    const late = replayEventLog(log(event(0, EV.EV_S_CRTM_VERSION, 'a'), event(0, EV.EV_EFI_HCRTM_EVENT, 'HCRTM')));
+    expect(late.pcr0Start).toBeUndefined();
+    expect(late.banks.get('sha256')!.get(0)).toEqual(chain('sha256', Buffer.alloc(32), ['a', 'HCRTM']));
+    const elsewhere = log(event(2, EV.EV_EFI_HCRTM_EVENT, 'HCRTM'), startupLocality(3), event(0, EV.EV_S_CRTM_VERSION, 'a'));
+    expect(pcr0StartOf(elsewhere)).toEqual({ source: 'startup-locality', locality: 3, event: 2 });
+    expect(replayEventLog(elsewhere).banks.get('sha256')!.get(0)).toEqual(chain('sha256', locality(32, 3), ['a']));
   });
 
   it('knows the reset values: zero, all ones for PCRs 17–22, the locality in PCR 0', () => {
@@ -130,6 +161,18 @@ describe('explainPcrs', () => {
     );
   });
 
+  it('explains PCR 0 of an H-CRTM log from 0…04, as replay does', () => {
+    const hcrtmLog = log(event(0, EV.EV_EFI_HCRTM_EVENT, 'HCRTM'), event(0, EV.EV_S_CRTM_VERSION, 'a'));
+    const fromLocality4 = chain('sha256', locality(32, 4), ['HCRTM', 'a']);
+    expect(explainPcrs(hcrtmLog, new Map([['sha256', new Map([[0, fromLocality4]])]]))[0]).toMatchObject({ status: 'match', replayed: fromLocality4 });
+    // The quote taken right after the H-CRTM: the prefix of one event, from 0…04.
+    const afterHcrtm = chain('sha256', locality(32, 4), ['HCRTM']);
+    expect(explainPcrs(hcrtmLog, new Map([['sha256', new Map([[0, afterHcrtm]])]]))[0]).toMatchObject({ status: 'extra-events', matchedEvents: 1 });
+    // The value a replay from zero would give is not explained.
+    const fromZero = chain('sha256', Buffer.alloc(32), ['HCRTM', 'a']);
+    expect(explainPcrs(hcrtmLog, new Map([['sha256', new Map([[0, fromZero]])]]))[0]).toMatchObject({ status: 'unexplained' });
+  });
+
   it('holds PCRs the log never extends to their reset values, and reports banks the log lacks', () => {
     const explanations = explainPcrs(
       full,
@@ -144,6 +187,13 @@ describe('explainPcrs', () => {
       ['sha256', 18, 'match'],
       ['sha384', 0, 'bank-not-in-log'],
     ]);
+    expect(explanations[3]!.message).toBe('sha384 PCR 0: the log has no sha384 digests to replay');
+    // A bank the log carries but this library cannot hash is not called absent.
+    const [sm3] = explainPcrs(full, new Map([['sm3_256', new Map([[7, Buffer.alloc(32)]])]]));
+    expect(sm3).toMatchObject({
+      status: 'bank-not-in-log',
+      message: 'sm3_256 PCR 7: the log carries sm3_256 digests, but rackseal does not implement sm3_256 and cannot replay them',
+    });
     expect(explanations[1]!.message).toMatch(/the log has no event for this PCR, so it cannot explain a value other than the reset value$/);
   });
 });
