@@ -15,6 +15,11 @@ const BEARER = 'bearer';
 const API_CONSUMES = 'swagger/apiConsumes';
 const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'] as const;
 
+// Examples of the bodies routes read themselves (libs/inventory README: header row, then one machine per line).
+const MEDIA_TYPE_EXAMPLES: Record<string, string> = {
+  'text/csv': `serial,ek_pub_hash,group\nSRV-0001,${'0123456789abcdef'.repeat(4)},rack-a\n`,
+};
+
 type ControllerClass = abstract new (...args: never[]) => unknown;
 
 /** What the document needs to know about one controller method, read from its decorators. */
@@ -77,7 +82,7 @@ function describeOperation(operation: OperationObject & { 'x-required-scope'?: s
     operation.requestBody = {
       required: true,
       description: `The upload, streamed: Content-Type ${otherTypes.join(' or ')}, UTF-8.`,
-      content: Object.fromEntries(otherTypes.map((type) => [type, { schema: { type: 'string' } }])),
+      content: Object.fromEntries(otherTypes.map((type) => [type, { schema: { type: 'string' }, ...(MEDIA_TYPE_EXAMPLES[type] === undefined ? {} : { example: MEDIA_TYPE_EXAMPLES[type] }) }])),
     };
   }
   const hasInput = operation.requestBody !== undefined || (operation.parameters?.length ?? 0) > 0;
