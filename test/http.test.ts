@@ -423,6 +423,19 @@ describe('control-plane HTTP surface', () => {
       expect(res.body.message).toBe('request body charset is not supported');
     });
 
+    it.each([
+      ['a form with 2,000 parameters', 'application/x-www-form-urlencoded', Array.from({ length: 2000 }, (_, i) => `a${i}=1`).join('&'), 413, 'request body has too many parameters'],
+      ['a form nested 200 deep', 'application/x-www-form-urlencoded', `a${'[b]'.repeat(200)}=1`, 400, 'request body nests too deep'],
+    ])('refuses %s while reading it, not with a 500', async (_label, type, body, status, message) => {
+      const res = await request(server).post('/test/echo').set('Content-Type', type).send(body);
+      expect([res.status, res.body.message]).toEqual([status, message]);
+    });
+
+    it('refuses a gzip body that does not decompress with a 400', async () => {
+      const res = await request(server).post('/test/echo').set('Content-Type', 'application/json').set('Content-Encoding', 'gzip').send('{"not":"gzip"}');
+      expect([res.status, res.body.message]).toEqual([400, 'request body could not be decompressed']);
+    });
+
     it('accepts application/json with parameters', async () => {
       const res = await request(server).post('/test/echo').set('Content-Type', 'Application/JSON; charset=UTF-8').send('{"name":"a","count":1}');
       expect(res.status).toBe(201);

@@ -55,6 +55,7 @@ interface Probe {
   readonly contentType?: string;
   readonly body?: string;
   readonly token?: string;
+  readonly encoding?: string;
 }
 
 /** Strings that reach PostgreSQL as text or an operator's terminal. */
@@ -111,6 +112,9 @@ describe('operator API sweep (issue 9 acceptance)', () => {
     const headers: Record<string, string> = { Authorization: `Bearer ${probe.token ?? adminToken}` };
     if (probe.contentType !== undefined) {
       headers['Content-Type'] = probe.contentType;
+    }
+    if (probe.encoding !== undefined) {
+      headers['Content-Encoding'] = probe.encoding;
     }
     const response = await fetch(url, { method: probe.method, headers, body: probe.body });
     return { status: response.status, text: await response.text(), headers: response.headers };
@@ -273,6 +277,12 @@ describe('operator API sweep (issue 9 acceptance)', () => {
       at('JSON body instead', { contentType: 'application/json', body: '{}' });
     } else if (method !== 'GET') {
       at(`unexpected JSON body nested ${DEEP} deep`, { contentType: 'application/json', body: `${'['.repeat(DEEP)}${']'.repeat(DEEP)}` });
+    }
+    if (method !== 'GET') {
+      // Whatever the route reads, the body parsers run first.
+      at('a form with 2,000 parameters', { contentType: 'application/x-www-form-urlencoded', body: Array.from({ length: 2000 }, (_, i) => `a${i}=1`).join('&') });
+      at('a form nested 200 deep', { contentType: 'application/x-www-form-urlencoded', body: `a${'[b]'.repeat(200)}=1` });
+      at('a JSON body that is not gzip', { contentType: 'application/json', body: '{}', encoding: 'gzip' });
     }
     return probes;
   };

@@ -16,23 +16,37 @@ const BODY_PARSER_MESSAGES: Record<string, string> = {
   'encoding.unsupported': 'request body encoding is not supported',
   'charset.unsupported': 'request body charset is not supported',
   'request.aborted': 'request was aborted by the client',
+  'request.size.invalid': 'request body length does not match Content-Length',
   'entity.verify.failed': 'request body was refused',
+  'parameters.too.many': 'request body has too many parameters',
+  'querystring.parse.rangeError': 'request body nests too deep',
   [JSON_TOO_DEEP]: `request body nests too deep (at most ${MAX_JSON_DEPTH} levels of arrays and objects)`,
 };
 
 interface BodyParserError {
-  type: string;
+  type?: string;
   status: number;
 }
 
+/**
+ * A client error raised while reading the body: body-parser and raw-body raise http-errors, which
+ * carry a 4xx `status` and `expose: true`, usually a `type` (a body that fails to decompress has
+ * none: it is zlib's error given a 400). Any of them is the client's fault, never a 500.
+ */
 export function isBodyParserError(error: unknown): error is BodyParserError {
-  return (
-    typeof error === 'object' &&
-    error !== null &&
-    typeof (error as BodyParserError).type === 'string' &&
-    typeof (error as BodyParserError).status === 'number' &&
-    (error as BodyParserError).type in BODY_PARSER_MESSAGES
-  );
+  if (typeof error !== 'object' || error === null) {
+    return false;
+  }
+  const { status, expose, type } = error as { status?: unknown; expose?: unknown; type?: unknown };
+  return typeof status === 'number' && status >= 400 && status < 500 && (expose === true || (typeof type === 'string' && type in BODY_PARSER_MESSAGES));
+}
+
+function bodyParserMessage(error: BodyParserError): string {
+  if (error.type !== undefined && error.type in BODY_PARSER_MESSAGES) {
+    return BODY_PARSER_MESSAGES[error.type]!;
+  }
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && code.startsWith('Z_') ? 'request body could not be decompressed' : 'request body was refused';
 }
 
 /**
@@ -70,11 +84,11 @@ export class AllExceptionsFilter implements ExceptionFilter {
           : ((payload as { message?: string | string[] }).message ?? exception.message);
       return { statusCode: status, error: STATUS_CODES[status] ?? 'Error', message: boundedMessage(message), requestId };
     }
-    if (isBodyParserError(exception) && exception.status >= 400 && exception.status < 500) {
+    if (isBodyParserError(exception)) {
       return {
         statusCode: exception.status,
         error: STATUS_CODES[exception.status] ?? 'Bad Request',
-        message: BODY_PARSER_MESSAGES[exception.type]!,
+        message: bodyParserMessage(exception),
         requestId,
       };
     }

@@ -31,7 +31,11 @@ export function configureHttpApp(app: INestApplication): void {
   // Nest turns body-parser's SyntaxError into a 400 carrying the parser's own text, losing its type;
   // pass the filter an error it recognises so every parser refusal gets the fixed wording.
   express.use((error: unknown, _request: Request, _response: Response, next: NextFunction) => {
-    next(isBodyParserError(error) ? Object.assign(new Error(error.type), { type: error.type, status: error.status }) : error);
+    next(
+      isBodyParserError(error)
+        ? Object.assign(new Error(error.type ?? 'request body refused'), { type: error.type, status: error.status, code: (error as { code?: unknown }).code, expose: true })
+        : error,
+    );
   });
   express.disable('x-powered-by');
   express.use(normalizeDocsPath);
