@@ -207,10 +207,10 @@ describe('operator API sweep (issue 9 acceptance)', () => {
   };
 
   /** The operation's path with harmless values in its parameters, except `target`, which gets `value`. */
-  const fillPath = ({ path, op }: { path: string; op: Operation }, target?: string, value?: string): string =>
+  const fillPath = ({ path, op }: { path: string; op: Operation }, target?: string, value?: string, raw = false): string =>
     path.replace(/\{([^}]+)\}/g, (_m, name: string) => {
       if (name === target) {
-        return encodeURIComponent(value!);
+        return raw ? value! : encodeURIComponent(value!);
       }
       const schema = resolve((op.parameters ?? []).find((p) => p.name === name)?.schema);
       return schema.format === 'uuid' ? randomUUID() : 'ab'.repeat(32);
@@ -220,7 +220,7 @@ describe('operator API sweep (issue 9 acceptance)', () => {
   const probesFor = (operation: { method: string; path: string; op: Operation }): Probe[] => {
     const { method, path, op } = operation;
     const parameters = op.parameters ?? [];
-    const fill = (target?: string, value?: string): string => fillPath(operation, target, value);
+    const fill = (target?: string, value?: string, raw = false): string => fillPath(operation, target, value, raw);
     const json = Object.entries(op.requestBody?.content ?? {}).find(([type]) => type === 'application/json');
     const other = Object.entries(op.requestBody?.content ?? {}).find(([type]) => type !== 'application/json');
     const baseline: Pick<Probe, 'contentType' | 'body'> =
@@ -236,6 +236,9 @@ describe('operator API sweep (issue 9 acceptance)', () => {
       for (const value of [...BAD_STRINGS, ...BAD_NUMBERS]) {
         if (parameter.in === 'path') {
           at(`path ${parameter.name}=${JSON.stringify(value)}`, { path: fill(parameter.name, value === '' ? ' ' : value) });
+          if (value === '') {
+            at(`path ${parameter.name} with malformed percent-encoding`, { path: fill(parameter.name, '%E0%A4%A', true) });
+          }
         } else if (parameter.in === 'query') {
           at(`query ${parameter.name}=${JSON.stringify(value)}`, { query: { [parameter.name]: value } });
         }
