@@ -18,6 +18,8 @@ describe('tokenNameProblem', () => {
     ['sep\u2028', 'token name must not contain control characters (found U+2028)'],
     ['rtl\u202etxt.exe', 'token name must not contain control characters (found U+202E)'],
     ['iso\u2066x\u2069', 'token name must not contain control characters (found U+2066)'],
+    ['lrm\u200e', 'token name must not contain control characters (found U+200E)'],
+    ['alm\u061c', 'token name must not contain control characters (found U+061C)'],
   ])('refuses %j', (name, problem) => {
     expect(tokenNameProblem(name)).toBe(problem);
   });

@@ -1,4 +1,3 @@
 export * from './clock';
 export * from './platform.module';
 export * from './random-source';
-export * from './display-safe-text';

@@ -1,12 +1,13 @@
 import { applyDecorators } from '@nestjs/common';
-import { firstControlCharacter } from '@rackseal/platform';
+import { codePoint } from '@rackseal/api-tokens';
+import { findUnprintable } from '@rackseal/ek-trust';
 import { Transform } from 'class-transformer';
 import { ValidateBy, type ValidationOptions } from 'class-validator';
 
 /**
  * A string shown to operators (names, labels, paging cursors): refuses every control character
- * (C0 including NUL, ESC and newlines, DEL, C1, bidi overrides; see libs/platform
- * firstControlCharacter), naming the field and the character. Stored text stays printable, so
+ * (C0 including NUL, ESC and newlines, DEL, C1, line separators, bidi controls: the one definition
+ * in libs/ek-trust printable.ts), naming the field and the character. Stored text stays printable, so
  * nothing an API caller sends can rewrite an operator's terminal.
  */
 export function IsPrintableText(options?: ValidationOptions): PropertyDecorator {
@@ -14,9 +15,9 @@ export function IsPrintableText(options?: ValidationOptions): PropertyDecorator 
     {
       name: 'isPrintableText',
       validator: {
-        validate: (value: unknown) => typeof value !== 'string' || firstControlCharacter(value) === undefined,
+        validate: (value: unknown) => typeof value !== 'string' || findUnprintable(value) === undefined,
         defaultMessage: (args) =>
-          `${args?.property ?? 'value'} must not contain control characters (found ${firstControlCharacter(String(args?.value)) ?? 'one'})`,
+          `${args?.property ?? 'value'} must not contain control characters (found ${codePoint(findUnprintable(String(args?.value))?.character ?? '?')})`,
       },
     },
     options,
