@@ -24,23 +24,6 @@ export function IsPrintableText(options?: ValidationOptions): PropertyDecorator 
   );
 }
 
-/**
- * Multi-line text bound for PostgreSQL (PEM bundles): newlines are fine, NUL is not (a text column
- * cannot hold U+0000).
- */
-export function HasNoNulBytes(options?: ValidationOptions): PropertyDecorator {
-  return ValidateBy(
-    {
-      name: 'hasNoNulBytes',
-      validator: {
-        validate: (value: unknown) => typeof value !== 'string' || !value.includes('\0'),
-        defaultMessage: (args) => `${args?.property ?? 'value'} must not contain NUL bytes`,
-      },
-    },
-    options,
-  );
-}
-
 const DECIMAL_INTEGER = /^-?[0-9]+$/;
 
 /**
