@@ -28,8 +28,8 @@ const DECIMAL_INTEGER = /^-?[0-9]+$/;
 
 /**
  * An integer query parameter within [min, max]. Only plain decimal digits are converted: `1e20`,
- * `0x10`, ` 5`, `NaN` and the empty string stay strings and are refused as "must be an integer
- * number", where `Number()` would have turned them into 1e20, 16, 5, NaN and 0. `max` defaults to
+ * `0x10`, ` 5`, `NaN` and the empty string stay strings and are refused ("after must be an integer
+ * from 0 to …"), where `Number()` would have turned them into 1e20, 16, 5, NaN and 0. `max` defaults to
  * what a JavaScript number and a PostgreSQL bigint both hold exactly, so no value out of range for
  * the column ever reaches the database.
  */
