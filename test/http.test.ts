@@ -4,19 +4,26 @@
  * with a test-only controller mounted beside it, configured exactly as createControlPlane does.
  */
 import {
+  BadRequestException,
   Body,
   Controller,
   ForbiddenException,
   Get,
   type INestApplication,
+  Logger as NestLogger,
   Module,
+  Param,
   Post,
+  Query,
   ServiceUnavailableException,
 } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { IsInt, IsString, Length, Max, Min } from 'class-validator';
+import { Type } from 'class-transformer';
+import { IsArray, IsInt, IsOptional, IsString, Length, Max, Min, ValidateNested } from 'class-validator';
 import { Logger } from 'nestjs-pino';
+import { Pool } from 'pg';
 import request from 'supertest';
+import { DataSource } from 'typeorm';
 import { Public } from '../apps/control-plane/src/auth/auth.decorators';
 import { ControlPlaneModule } from '../apps/control-plane/src/control-plane.module';
 import { configureHttpApp } from '../apps/control-plane/src/http/configure-http-app';
@@ -37,10 +44,78 @@ class EchoDto {
   count: number;
 }
 
+class LabelDto {
+  @IsString()
+  value: string;
+}
+
+class NestedDto {
+  @IsArray()
+  @ValidateNested({ each: true })
+  @Type(() => LabelDto)
+  labels: LabelDto[];
+}
+
+class SearchQueryDto {
+  @IsOptional()
+  @IsString()
+  q?: string;
+}
+
+const SECRET_PARAMETER = 'c2VjcmV0LWRlcml2ZWQtdmFsdWU';
+
 // Public: this suite is about validation and error shapes, not authentication (test/operator-api.test.ts).
 @Public()
 @Controller('test')
 class ProbeController {
+  constructor(private readonly dataSource: DataSource) {}
+
+  @Post('nested')
+  nested(@Body() body: NestedDto): { count: number } {
+    return { count: body.labels.length };
+  }
+
+  @Get('search')
+  search(@Query() query: SearchQueryDto): { q: string | null } {
+    return { q: query.q ?? null };
+  }
+
+  @Get('items/:name')
+  item(@Param('name') name: string): { name: string } {
+    return { name };
+  }
+
+  @Get('many-problems')
+  manyProblems(): never {
+    throw new BadRequestException([...Array.from({ length: 150_000 }, (_, i) => `column_${i} is not a known column`)]);
+  }
+
+  @Get('long-problem')
+  longProblem(): never {
+    throw new BadRequestException(`unknown value ${'x'.repeat(100_000)}`);
+  }
+
+  /** A real PostgreSQL error whose query parameter stands for a secret-derived value (a token hash). */
+  @Get('db-error')
+  async dbError(): Promise<never> {
+    await this.dataSource.query('SELECT $1::bigint', [SECRET_PARAMETER]);
+    throw new Error('unreachable');
+  }
+
+  /** The real error pg-pool gives when no connection frees up in time: a pool of one, held. */
+  @Get('pool-exhausted')
+  async poolExhausted(): Promise<never> {
+    const pool = new Pool({ connectionString: (this.dataSource.options as { url: string }).url, max: 1, connectionTimeoutMillis: 100 });
+    const held = await pool.connect();
+    try {
+      await pool.connect();
+      throw new Error('unreachable');
+    } finally {
+      held.release();
+      await pool.end();
+    }
+  }
+
   @Post('echo')
   echo(@Body() body: EchoDto): { name: string; count: number; isDto: boolean } {
     return { name: body.name, count: body.count, isDto: body instanceof EchoDto };
@@ -266,6 +341,163 @@ describe('control-plane HTTP surface', () => {
     });
   });
 
+  describe('NUL bytes (issue 9 item 4: PostgreSQL text cannot hold U+0000)', () => {
+    it.each([
+      ['a body field', () => request(server).post('/test/echo').send({ name: 'a\u0000b', count: 1 }), ['name must not contain NUL bytes']],
+      [
+        'a nested body field, named by its path',
+        () => request(server).post('/test/nested').send({ labels: [{ value: 'ok' }, { value: '\u0000' }] }),
+        ['labels.1.value must not contain NUL bytes'],
+      ],
+      ['a property name', () => request(server).post('/test/echo').send({ 'a\u0000': 1, name: 'x', count: 1 }), ['a property name must not contain NUL bytes']],
+      ['a query parameter', () => request(server).get('/test/search?q=a%00b'), ['q must not contain NUL bytes']],
+      ['a query parameter a route does not declare', () => request(server).get('/test/search?other=%00'), ['other must not contain NUL bytes']],
+      ['a path parameter', () => request(server).get('/test/items/a%00b'), ['name must not contain NUL bytes']],
+    ])('refuses one in %s with a 400 naming it', async (_label, send, message) => {
+      const res = await send();
+      expect(res.status).toBe(400);
+      expect(res.body).toEqual({ statusCode: 400, error: 'Bad Request', message, requestId: expect.any(String) });
+    });
+
+    it('lets the same values through without the NUL', async () => {
+      expect((await request(server).get('/test/items/ab')).body).toEqual({ name: 'ab' });
+      expect((await request(server).get('/test/search?q=ab')).body).toEqual({ q: 'ab' });
+    });
+  });
+
+  describe('JSON bodies (issue 9 items 5 and 415)', () => {
+    const deep = (levels: number, open = '[', close = ']') => `{"name":${open.repeat(levels)}${close.repeat(levels)},"count":1}`;
+
+    it('refuses JSON nested 100,000 deep with a 400 before anything recurses into it', async () => {
+      for (const [open, close] of [['[', ']'], ['{"a":', '}']] as const) {
+        const res = await request(server).post('/test/echo').set('Content-Type', 'application/json').send(deep(100_000, open, close));
+        expect(res.status).toBe(400);
+        expect(res.body).toEqual({
+          statusCode: 400,
+          error: 'Bad Request',
+          message: 'request body nests too deep (at most 32 levels of arrays and objects)',
+          requestId: expect.any(String),
+        });
+      }
+      expect((await request(server).get('/health/live')).status).toBe(200);
+    });
+
+    it('counts only brackets outside strings, so text full of brackets is fine', async () => {
+      const res = await request(server).post('/test/echo').send({ name: `[{\\"[`.repeat(3), count: 1 });
+      expect(res.status).toBe(201);
+      // 31 levels inside the outer object: 32 in all, parsed, then refused by validation as usual.
+      const atLimit = await request(server).post('/test/echo').set('Content-Type', 'application/json').send(deep(31));
+      expect(atLimit.status).toBe(400);
+      expect(atLimit.body.message).toContain('name must be a string');
+      const overLimit = await request(server).post('/test/echo').set('Content-Type', 'application/json').send(deep(32));
+      expect(overLimit.body.message).toBe('request body nests too deep (at most 32 levels of arrays and objects)');
+    });
+
+    it.each([
+      ['text/plain', 'hello'],
+      ['application/x-www-form-urlencoded', 'name=rack-1&count=3'],
+      ['text/csv', 'name,count\nrack-1,3\n'],
+    ])('answers 415 naming application/json to a %s body', async (type, body) => {
+      const res = await request(server).post('/test/echo').set('Content-Type', type).send(body);
+      expect(res.status).toBe(415);
+      expect(res.body).toEqual({
+        statusCode: 415,
+        error: 'Unsupported Media Type',
+        message: 'send the request body as Content-Type: application/json',
+        requestId: expect.any(String),
+      });
+    });
+
+    it('answers 415 to a JSON route called without a body or Content-Type', async () => {
+      const res = await request(server).post('/test/echo');
+      expect(res.status).toBe(415);
+      expect(res.body.message).toBe('send the request body as Content-Type: application/json');
+    });
+
+    it('refuses JSON that is not UTF-8 (RFC 8259 §8.1) with 415', async () => {
+      const res = await request(server)
+        .post('/test/echo')
+        .set('Content-Type', 'application/json; charset=utf-16le')
+        .send(Buffer.from('{"name":"a","count":1}', 'utf16le'));
+      expect(res.status).toBe(415);
+      expect(res.body.message).toBe('request body charset is not supported');
+    });
+
+    it.each([
+      ['a form with 2,000 parameters', 'application/x-www-form-urlencoded', Array.from({ length: 2000 }, (_, i) => `a${i}=1`).join('&'), 413, 'request body has too many parameters'],
+      ['a form nested 200 deep', 'application/x-www-form-urlencoded', `a${'[b]'.repeat(200)}=1`, 400, 'request body nests too deep'],
+    ])('refuses %s while reading it, not with a 500', async (_label, type, body, status, message) => {
+      const res = await request(server).post('/test/echo').set('Content-Type', type).send(body);
+      expect([res.status, res.body.message]).toEqual([status, message]);
+    });
+
+    it('refuses a gzip body that does not decompress with a 400', async () => {
+      const res = await request(server).post('/test/echo').set('Content-Type', 'application/json').set('Content-Encoding', 'gzip').send('{"not":"gzip"}');
+      expect([res.status, res.body.message]).toEqual([400, 'request body could not be decompressed']);
+    });
+
+    it('accepts application/json with parameters', async () => {
+      const res = await request(server).post('/test/echo').set('Content-Type', 'Application/JSON; charset=UTF-8').send('{"name":"a","count":1}');
+      expect(res.status).toBe(201);
+    });
+  });
+
+  describe('bounded error bodies (issue 9 item 7)', () => {
+    it('keeps the first 20 messages of 150,000 and counts the rest', async () => {
+      const res = await request(server).get('/test/many-problems');
+      expect(res.status).toBe(400);
+      const message = res.body.message as string[];
+      expect(message).toHaveLength(21);
+      expect(message.slice(0, 2)).toEqual(['column_0 is not a known column', 'column_1 is not a known column']);
+      expect(message[20]).toBe('… and 149980 more');
+      expect(res.text.length).toBeLessThan(4096);
+    });
+
+    it('cuts a message at 500 characters, saying how much was cut', async () => {
+      const res = await request(server).get('/test/long-problem');
+      expect(res.status).toBe(400);
+      expect(res.body.message).toBe(`unknown value ${'x'.repeat(486)}… (99514 more characters)`);
+    });
+  });
+
+  describe('database errors', () => {
+    let logged: unknown[][];
+    beforeEach(() => {
+      logged = [];
+      jest.spyOn(NestLogger.prototype, 'error').mockImplementation((...args: unknown[]) => void logged.push(args));
+      jest.spyOn(NestLogger.prototype, 'warn').mockImplementation((...args: unknown[]) => void logged.push(args));
+    });
+    afterEach(() => jest.restoreAllMocks());
+
+    it('logs a failed query by SQLSTATE and SQL text, never its parameters, message or the URL query', async () => {
+      const res = await request(server).get(`/test/db-error?access_token=rks_${SECRET_PARAMETER}`);
+      expect(res.status).toBe(500);
+      expect(logged).toHaveLength(1);
+      const [fields, message] = logged[0] as [Record<string, unknown>, string];
+      expect(message).toBe('unhandled error');
+      expect(fields).toMatchObject({
+        errorId: res.body.errorId,
+        url: '/test/db-error?access_token=[redacted]',
+        error: { type: 'QueryFailedError', code: '22P02', severity: 'ERROR', query: 'SELECT $1::bigint', stack: expect.stringContaining('    at ') },
+      });
+      // pg's message quotes the value ('invalid input syntax for type bigint: "…"'); TypeORM keeps `parameters`.
+      expect(JSON.stringify(logged)).not.toContain(SECRET_PARAMETER);
+    });
+
+    it('answers pool exhaustion (the real pg-pool error) with 503 and Retry-After, not 500', async () => {
+      const res = await request(server).get('/test/pool-exhausted');
+      expect(res.status).toBe(503);
+      expect(res.headers['retry-after']).toBe('2');
+      expect(res.body).toEqual({
+        statusCode: 503,
+        error: 'Service Unavailable',
+        message: 'the database cannot take this request now; retry in 2 seconds',
+        requestId: expect.any(String),
+      });
+      expect(logged).toEqual([[expect.objectContaining({ error: expect.objectContaining({ message: 'timeout exceeded when trying to connect' }) }), 'database unavailable']]);
+    });
+  });
+
   describe('request ids', () => {
     it.each([
       ['GET /health/live', () => request(server).get('/health/live'), 200],
@@ -336,12 +568,27 @@ describe('control-plane HTTP surface', () => {
   });
 
   describe('OpenAPI', () => {
-    it('serves Swagger UI at /docs', async () => {
-      const res = await request(server).get('/docs');
+    // Swagger UI's page names its assets relatively; each spelling must resolve them to real files.
+    it.each(['/docs', '/docs/', '/docs/index.html', '/docs/?url=x', '/docs?url=x'])('serves Swagger UI at %s with assets that load', async (path) => {
+      const res = await request(server).get(path);
       expect(res.status).toBe(200);
       expect(res.headers['content-type']).toMatch(/^text\/html/);
       expect(res.text).toContain('<html');
-      expect(res.text).toContain('swagger-ui');
+      const page = new URL(path, 'http://control-plane');
+      const stylesheet = /href="([^"]*swagger-ui\.css)"/.exec(res.text)?.[1];
+      const init = /src="([^"]*swagger-ui-init\.js)"/.exec(res.text)?.[1];
+      expect([stylesheet, init]).toEqual([expect.any(String), expect.any(String)]);
+      const css = await request(server).get(new URL(stylesheet!, page).pathname);
+      expect([css.status, css.headers['content-type']]).toEqual([200, expect.stringMatching(/^text\/css/)]);
+      const js = await request(server).get(new URL(init!, page).pathname);
+      expect([js.status, js.headers['content-type']]).toEqual([200, expect.stringMatching(/javascript/)]);
+      // Our document, not swagger-ui-dist's Petstore demo.
+      expect(js.text).toContain('"title": "rackseal"');
+    });
+
+    it('redirects /docs// (where relative assets cannot resolve) to /docs/', async () => {
+      const res = await request(server).get('/docs//');
+      expect([res.status, res.headers.location]).toEqual([301, '/docs/']);
     });
 
     it('serves the document at /docs/openapi.json', async () => {

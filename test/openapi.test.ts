@@ -5,11 +5,21 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ALL_SCOPES, type Scope } from '@rackseal/api-tokens';
 import { DIST } from './support/processes';
 
 const REPO_ROOT = join(__dirname, '..');
 const CHECKED_IN = join(REPO_ROOT, 'openapi.json');
 const GENERATOR = join(DIST, 'apps/control-plane/src/openapi.js');
+interface Operation {
+  security?: Record<string, string[]>[];
+  'x-required-scope'?: string | null;
+  description?: string;
+  parameters?: unknown[];
+  requestBody?: { content?: Record<string, unknown> };
+  responses: Record<string, unknown>;
+}
+
 const HOW_TO_FIX = 'openapi.json is stale: run `npm run openapi` and commit the result';
 
 interface OpenApiDocument {
@@ -57,6 +67,40 @@ describe('openapi.json', () => {
     expect(generated.paths['/health/live']).toHaveProperty('get');
     expect(generated.paths['/health/ready']).toHaveProperty('get');
     expect(generated.components?.schemas).toHaveProperty('ReadinessReport');
+  });
+
+  it('describes the bearer token as what it is: opaque rks_…, not a JWT', () => {
+    const schemes = (generated.components as { securitySchemes?: Record<string, { bearerFormat?: string; scheme?: string }> }).securitySchemes;
+    expect(schemes?.bearer?.scheme).toBe('bearer');
+    expect(schemes?.bearer?.bearerFormat).not.toMatch(/JWT/i);
+    expect(schemes?.bearer?.bearerFormat).toContain('rks_');
+  });
+
+  it('names the scope of every authenticated operation and documents its error responses', () => {
+    const operations = Object.entries(generated.paths).flatMap(([path, item]) =>
+      Object.entries(item).map(([method, op]) => ({ name: `${method.toUpperCase()} ${path}`, op: op as Operation })),
+    );
+    const authenticated = operations.filter(({ op }) => op.security !== undefined);
+    expect(authenticated.length).toBeGreaterThan(10);
+    for (const { name, op } of authenticated) {
+      expect([name, ALL_SCOPES.includes(op['x-required-scope'] as Scope)]).toEqual([name, true]);
+      expect([name, op.description]).toEqual([name, expect.stringContaining(`\`${op['x-required-scope']}\` scope`)]);
+      expect([name, Object.keys(op.responses)]).toEqual([name, expect.arrayContaining(['401', '403', '503'])]);
+      if (op.requestBody !== undefined || (op.parameters?.length ?? 0) > 0) {
+        expect([name, Object.keys(op.responses)]).toEqual([name, expect.arrayContaining(['400'])]);
+      }
+      if (op.requestBody !== undefined) {
+        expect([name, Object.keys(op.responses)]).toEqual([name, expect.arrayContaining(['413', '415'])]);
+      }
+    }
+    // Only health is public.
+    expect(operations.filter(({ op }) => op.security === undefined).map(({ name }) => name).sort()).toEqual(['GET /health/live', 'GET /health/ready']);
+  });
+
+  it('gives the CSV import a text/csv request body', () => {
+    const op = generated.paths['/v1/inventory/imports']!.post as Operation;
+    expect(Object.keys(op.requestBody?.content ?? {})).toEqual(['text/csv']);
+    expect(op['x-required-scope']).toBe('inventory:write');
   });
 
   it('has a version matching package.json', () => {

@@ -119,4 +119,171 @@ describe('operator API authentication', () => {
     expect(run.stdout).toBe('');
     expect((await ds.query('SELECT count(*)::int AS n FROM api_tokens'))[0].n).toBe(before);
   });
+  describe('issue 9: bad input is a 400 naming the field, never a 500', () => {
+    const admin = () => ({ Authorization: `Bearer ${adminToken}` });
+    const counts = async () =>
+      (await ds.query(`SELECT (SELECT count(*)::int FROM api_tokens) AS tokens, (SELECT count(*)::int FROM audit_log) AS audit`))[0] as { tokens: number; audit: number };
+
+    it('refuses a NUL byte in ?after= of /v1/machines (item 4)', async () => {
+      const res = await http().get('/v1/machines?after=a%00b').set(admin());
+      expect(res.status).toBe(400);
+      expect(res.body.message).toEqual(['after must not contain NUL bytes']);
+    });
+
+    it('refuses control characters in ?after= of /v1/machines', async () => {
+      const res = await http().get('/v1/machines?after=a%1B%5B2J').set(admin());
+      expect(res.status).toBe(400);
+      expect(res.body.message).toEqual(['after must not contain control characters (found U+001B)']);
+    });
+
+    it.each([
+      ['a NUL byte', 'a\u0000b', 'name must not contain NUL bytes'],
+      ['an ANSI escape', 'ci\u001b[2J\u001b[31mroot', 'name must not contain control characters (found U+001B)'],
+      ['a newline', 'ci\nissued token for root', 'name must not contain control characters (found U+000A)'],
+      ['a carriage return', 'ci\rroot', 'name must not contain control characters (found U+000D)'],
+      ['a C1 CSI', 'ci\u009b2J', 'name must not contain control characters (found U+009B)'],
+      ['a bidi override', 'ci\u202eexe.txt', 'name must not contain control characters (found U+202E)'],
+      ['only blanks', '   ', 'name must not be blank'],
+    ])('refuses a token name with %s (items 4 and 8): 400 naming it, nothing stored or audited', async (_label, name, message) => {
+      const before = await counts();
+      const res = await http().post('/v1/tokens').set(admin()).send({ name, scopes: ['audit:read'] });
+      expect(res.status).toBe(400);
+      expect(res.body.message).toEqual([message]);
+      expect(await counts()).toEqual(before);
+    });
+
+    it('the bootstrap CLI refuses a control character in the name (libs/api-tokens), exit 2, nothing issued', async () => {
+      const before = await counts();
+      const run = bootstrap('--name', 'evil\u001b]0;pwned\u0007', '--scope', 'admin');
+      expect(run.status).toBe(2);
+      expect(run.stderr).toContain('token name must not contain control characters (found U+001B)');
+      expect(run.stdout).toBe('');
+      expect(await counts()).toEqual(before);
+    });
+
+    it.each(['/v1/tokens', '/v1/vendor-cas'])('refuses JSON nested 100,000 deep on %s with a 400 (item 5)', async (path) => {
+      const before = await counts();
+      const res = await http()
+        .post(path)
+        .set(admin())
+        .set('Content-Type', 'application/json')
+        .send(`{"name":${'['.repeat(100_000)}${']'.repeat(100_000)}}`);
+      expect(res.status).toBe(400);
+      expect(res.body.message).toBe('request body nests too deep (at most 32 levels of arrays and objects)');
+      expect(await counts()).toEqual(before);
+      expect((await http().get('/health/ready')).status).toBe(200);
+    });
+
+    it.each([
+      ['9223372036854775807', 'after'],
+      ['1e20', 'after'],
+      ['-1', 'after'],
+      ['NaN', 'after'],
+      ['0x10', 'after'],
+      ['', 'after'],
+      ['9007199254740992', 'after'],
+    ])('refuses ?after=%s on /v1/audit with a 400 naming after (item 6)', async (value, field) => {
+      const res = await http().get(`/v1/audit?after=${encodeURIComponent(value)}`).set(admin());
+      expect(res.status).toBe(400);
+      expect(res.body.message).toEqual([`${field} must be an integer from 0 to 9007199254740991`]);
+    });
+
+    it.each([
+      ['/v1/audit?limit=1001', 'limit must be an integer from 1 to 1000'],
+      ['/v1/audit?limit=0', 'limit must be an integer from 1 to 1000'],
+      ['/v1/audit?limit=1e2', 'limit must be an integer from 1 to 1000'],
+      ['/v1/machines?limit=9223372036854775807', 'limit must be an integer from 1 to 1000'],
+      ['/v1/machines?limit=-1', 'limit must be an integer from 1 to 1000'],
+    ])('bounds every numeric query parameter: %s', async (path, message) => {
+      const res = await http().get(path).set(admin());
+      expect(res.status).toBe(400);
+      expect(res.body.message).toEqual([message]);
+    });
+
+    it('still pages with plain integers', async () => {
+      const res = await http().get('/v1/audit?after=9007199254740991&limit=1000').set(admin());
+      expect([res.status, res.body]).toEqual([200, []]);
+      expect((await http().get('/v1/audit?after=0&limit=1').set(admin())).body).toHaveLength(1);
+    });
+
+    it.each([
+      ['lowercase', (t: string) => `bearer ${t}`],
+      ['uppercase', (t: string) => `BEARER ${t}`],
+      ['several spaces', (t: string) => `Bearer    ${t}`],
+      ['surrounding whitespace', (t: string) => ` \tBearer ${t}\t `],
+    ])('accepts the Bearer scheme %s (RFC 9110 §11.1, item 9)', async (_label, header) => {
+      const res = await http().get('/v1/audit?limit=1').set('Authorization', header(adminToken));
+      expect(res.status).toBe(200);
+    });
+
+    it.each([
+      ['no space', (t: string) => `Bearer${t}`],
+      ['a tab instead of a space', (t: string) => `Bearer\t${t}`],
+      ['another scheme', (t: string) => `Token ${t}`],
+      ['two tokens', (t: string) => `Bearer ${t} ${t}`],
+    ])('still refuses a malformed credential: %s', async (_label, header) => {
+      const res = await http().get('/v1/audit?limit=1').set('Authorization', header(adminToken));
+      expect(res.status).toBe(401);
+    });
+
+    it.each([
+      ['POST', '/v1/tokens'],
+      ['POST', '/v1/vendor-cas'],
+      ['PATCH', `/v1/vendor-cas/${'ab'.repeat(32)}`],
+    ])('answers 415 naming application/json to a text/plain body on %s %s', async (method, path) => {
+      const before = await counts();
+      const res = await http()[method === 'POST' ? 'post' : 'patch'](path).set(admin()).set('Content-Type', 'text/plain').send('name=x');
+      expect(res.status).toBe(415);
+      expect(res.body.message).toBe('send the request body as Content-Type: application/json');
+      expect(await counts()).toEqual(before);
+    });
+
+    it('authentication comes before the 415: no token, 401', async () => {
+      const res = await http().post('/v1/tokens').set('Content-Type', 'text/plain').send('x');
+      expect(res.status).toBe(401);
+    });
+
+    it('answers 503 with Retry-After, not 500, when no pool connection frees up', async () => {
+      // A control plane with a pool of one; a token request takes that connection and blocks on a
+      // lock this test holds on audit_log, so the next request cannot get a connection.
+      const small = await createControlPlane(testConfig(db, prefix.prefix, { LOG_LEVEL: 'silent', DATABASE_POOL_SIZE: '1', READINESS_TIMEOUT_MS: '1000', MIGRATIONS_AT_BOOT: 'false' }));
+      await small.init();
+      const locker = ds.createQueryRunner();
+      await locker.connect();
+      try {
+        await locker.startTransaction();
+        await locker.query('LOCK TABLE audit_log IN ACCESS EXCLUSIVE MODE');
+        const blocked = request(small.getHttpServer()).post('/v1/tokens').set(admin()).send({ name: 'blocked', scopes: ['audit:read'] }).then((r) => r);
+        const waitingOnLock = async () =>
+          ((await ds.query(`SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted AND relation = 'audit_log'::regclass`)) as { n: number }[])[0]!.n;
+        while ((await waitingOnLock()) === 0) {
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        const starved = await request(small.getHttpServer()).get('/v1/audit?limit=1').set(admin());
+        expect(starved.status).toBe(503);
+        expect(starved.headers['retry-after']).toBe('2');
+        expect(starved.body).toEqual({
+          statusCode: 503,
+          error: 'Service Unavailable',
+          message: 'the database cannot take this request now; retry in 2 seconds',
+          requestId: expect.any(String),
+        });
+        await locker.commitTransaction();
+        expect((await blocked).status).toBe(201);
+        expect((await request(small.getHttpServer()).get('/v1/audit?limit=1').set(admin())).status).toBe(200);
+      } finally {
+        if (locker.isTransactionActive) {
+          await locker.rollbackTransaction();
+        }
+        await locker.release();
+        await small.close();
+      }
+    });
+
+    it('the CSV import keeps its own Content-Type check (text/csv)', async () => {
+      const res = await http().post('/v1/inventory/imports').set(admin()).set('Content-Type', 'application/json').send('{}');
+      expect(res.status).toBe(415);
+      expect(res.body.message).toBe('send the inventory as Content-Type: text/csv');
+    });
+  });
 });

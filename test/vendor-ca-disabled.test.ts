@@ -193,8 +193,13 @@ describe('a disabled vendor CA refuses every chain through it (built control pla
     for (const bad of ['abcdef1', 'xyz', 'abc%00def0123', '%1B%5B31mabcdef0123']) {
       const refused = await call('DELETE', `/v1/vendor-cas/${bad}`, admin);
       expect([bad, refused.status]).toEqual([bad, 400]);
-      expect(refused.body.message).toMatch(/^fingerprint ".*" is neither a SHA-256 fingerprint \(64 hex digits, or a unique prefix of at least 8\) nor a CA id \(uuid\)$/);
-      expect(refused.body.message).not.toMatch(/\p{Cc}/u);
+      // A NUL byte is refused for every route by the HTTP layer before the route looks at it.
+      expect(refused.body.message).toEqual(
+        bad.includes('%00')
+          ? ['fingerprint must not contain NUL bytes']
+          : expect.stringMatching(/^fingerprint ".*" is neither a SHA-256 fingerprint \(64 hex digits, or a unique prefix of at least 8\) nor a CA id \(uuid\)$/),
+      );
+      expect(String(refused.body.message)).not.toMatch(/\p{Cc}/u);
     }
   });
 
@@ -224,7 +229,8 @@ describe('a disabled vendor CA refuses every chain through it (built control pla
     const auditBefore = await count('SELECT count(*)::int AS n FROM audit_log');
     const fresh = makeCa({ subject: name('Fresh'), keys: ec(), notBefore: FROM, notAfter: TO });
     const cases: [unknown, string][] = [
-      [{ files: [{ name: 'ca\u0000.pem', content: pem(fresh.der) }] }, 'files.0.name must not contain control characters'],
+      // NUL: refused for every route by the HTTP layer, before the DTO's own check.
+      [{ files: [{ name: 'ca\u0000.pem', content: pem(fresh.der) }] }, 'files.0.name must not contain NUL bytes'],
       [{ files: [{ name: 'ok.pem', content: pem(fresh.der) }, { name: '\u001b[2J\u001b[31mfake.pem', content: pem(fresh.der) }] }, 'files.1.name must not contain control characters'],
       [{ pem: pem(fresh.der), source: 'bundle.pem\nadded: everything' }, 'source must not contain control characters'],
       [{ pem: pem(fresh.der), source: 'evil\u202emep.exe' }, 'source must not contain control characters'],

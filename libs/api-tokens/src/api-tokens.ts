@@ -4,6 +4,7 @@ import { type DataSource, type EntityManager, IsNull } from 'typeorm';
 import { ApiTokenEntity } from './api-token.entity';
 import { type Scope, isScope } from './scopes';
 import { generateToken, hashToken, looksLikeToken } from './token-format';
+import { tokenNameProblem } from './token-name';
 
 export interface TokenPrincipal {
   readonly tokenId: string;
@@ -28,6 +29,17 @@ export class InvalidScopeError extends Error {
 }
 
 /**
+ * A token name that is empty, too long or carries control characters. A subclass of
+ * InvalidScopeError so every caller that refuses a bad token request refuses this one too.
+ */
+export class InvalidTokenNameError extends InvalidScopeError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InvalidTokenNameError';
+  }
+}
+
+/**
  * Issues, checks and revokes operator tokens; usable from Nest (ApiTokensService wraps it) and from
  * the CLI's bootstrap command, which talks to PostgreSQL directly. Issuing and revoking are audited
  * in the same transaction.
@@ -41,10 +53,11 @@ export class ApiTokens {
   ) {}
 
   async issue(name: string, scopes: readonly string[], createdBy: string): Promise<IssuedToken> {
-    const cleanName = name.trim();
-    if (cleanName.length === 0 || cleanName.length > 100) {
-      throw new InvalidScopeError('token name must be 1-100 characters');
+    const nameProblem = tokenNameProblem(name);
+    if (nameProblem !== undefined) {
+      throw new InvalidTokenNameError(nameProblem);
     }
+    const cleanName = name.trim();
     if (scopes.length === 0) {
       throw new InvalidScopeError('a token needs at least one scope');
     }

@@ -1,6 +1,7 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import type { RacksealConfig } from '@rackseal/config';
 import { LoggerModule } from 'nestjs-pino';
+import { redactUrl } from './redact-url';
 import { assignRequestId } from './request-id';
 
 /** Paths pino blanks out wherever they appear: credentials must never reach a log line. */
@@ -33,10 +34,11 @@ export class LoggingModule {
             customProps: () => ({}),
             redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' },
             serializers: {
+              // The path only, query values redacted: a caller may put a token in the query string.
               req: (req: { id: string; method: string; url: string }) => ({
                 id: req.id,
                 method: req.method,
-                url: req.url,
+                url: redactUrl(req.url),
               }),
               res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
             },

@@ -1,21 +1,22 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
-import { IsInt, IsOptional, Max, Min } from 'class-validator';
+import { IsOptional } from 'class-validator';
+import { IsQueryInteger } from '../http/validators';
 
 export class AuditQueryDto {
-  @ApiPropertyOptional({ description: 'Only records after this sequence number (for paging and tailing).', default: 0 })
+  @ApiPropertyOptional({
+    description: 'Only records after this sequence number (for paging and tailing).',
+    type: 'integer',
+    default: 0,
+    minimum: 0,
+    maximum: Number.MAX_SAFE_INTEGER,
+  })
   @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(0)
+  @IsQueryInteger({ min: 0 })
   after?: number;
 
-  @ApiPropertyOptional({ default: 100, maximum: 1000 })
+  @ApiPropertyOptional({ type: 'integer', default: 100, minimum: 1, maximum: 1000 })
   @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(1000)
+  @IsQueryInteger({ min: 1, max: 1000 })
   limit?: number;
 }
 

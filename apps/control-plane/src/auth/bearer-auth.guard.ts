@@ -5,6 +5,18 @@ import type { Request, Response } from 'express';
 import { PUBLIC_ROUTE, REQUIRED_SCOPE } from './auth.decorators';
 
 /**
+ * `Bearer <token>` (RFC 6750 §2.1). The scheme is case-insensitive (RFC 9110 §11.1) and separated
+ * from the credentials by one or more spaces (§11.4); whitespace around the field value is not
+ * part of it (§5.5), so it is trimmed.
+ */
+const BEARER_CREDENTIALS = /^bearer +(\S+)$/i;
+
+/** The token of an Authorization header value, or undefined when it is not a Bearer credential. */
+export function bearerToken(header: string | undefined): string | undefined {
+  return BEARER_CREDENTIALS.exec((header ?? '').replace(/^[ \t]+|[ \t]+$/g, ''))?.[1];
+}
+
+/**
  * Every route needs `Authorization: Bearer <token>` unless marked @Public(). 401 when the token is
  * missing, malformed, unknown or revoked (one message for all, so probing learns nothing); 403 naming
  * the scope when the token is valid but not allowed.
@@ -23,9 +35,8 @@ export class BearerAuthGuard implements CanActivate {
     }
     const http = context.switchToHttp();
     const request = http.getRequest<Request & { principal?: TokenPrincipal }>();
-    const header = request.headers.authorization ?? '';
-    const match = /^Bearer (\S+)$/.exec(header);
-    const principal = match === null ? undefined : await this.tokens.authenticate(match[1]!);
+    const token = bearerToken(request.headers.authorization);
+    const principal = token === undefined ? undefined : await this.tokens.authenticate(token);
     if (principal === undefined) {
       http.getResponse<Response>().setHeader('WWW-Authenticate', 'Bearer realm="rackseal"');
       throw new UnauthorizedException('a valid operator token is required (Authorization: Bearer rks_…)');

@@ -1,8 +1,13 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
+import { redactUrl } from '@rackseal/logging';
 import type { Request, Response } from 'express';
+import { boundedMessage } from './bounded-message';
+import { DATABASE_RETRY_AFTER_SECONDS, isDatabaseUnavailable } from './database-unavailable';
 import type { ErrorBody } from './error-body';
+import { JSON_TOO_DEEP, MAX_JSON_DEPTH } from './json-depth';
+import { loggableError } from './loggable-error';
 
 /** body-parser errors carry an HTTP status and a machine-readable type; their text is safe to show. */
 const BODY_PARSER_MESSAGES: Record<string, string> = {
@@ -11,28 +16,45 @@ const BODY_PARSER_MESSAGES: Record<string, string> = {
   'encoding.unsupported': 'request body encoding is not supported',
   'charset.unsupported': 'request body charset is not supported',
   'request.aborted': 'request was aborted by the client',
+  'request.size.invalid': 'request body length does not match Content-Length',
   'entity.verify.failed': 'request body was refused',
+  'parameters.too.many': 'request body has too many parameters',
+  'querystring.parse.rangeError': 'request body nests too deep',
+  [JSON_TOO_DEEP]: `request body nests too deep (at most ${MAX_JSON_DEPTH} levels of arrays and objects)`,
 };
 
 interface BodyParserError {
-  type: string;
+  type?: string;
   status: number;
 }
 
+/**
+ * A client error raised while reading the body: body-parser and raw-body raise http-errors, which
+ * carry a 4xx `status` and `expose: true`, usually a `type` (a body that fails to decompress has
+ * none: it is zlib's error given a 400). Any of them is the client's fault, never a 500.
+ */
 export function isBodyParserError(error: unknown): error is BodyParserError {
-  return (
-    typeof error === 'object' &&
-    error !== null &&
-    typeof (error as BodyParserError).type === 'string' &&
-    typeof (error as BodyParserError).status === 'number' &&
-    (error as BodyParserError).type in BODY_PARSER_MESSAGES
-  );
+  if (typeof error !== 'object' || error === null) {
+    return false;
+  }
+  const { status, expose, type } = error as { status?: unknown; expose?: unknown; type?: unknown };
+  return typeof status === 'number' && status >= 400 && status < 500 && (expose === true || (typeof type === 'string' && type in BODY_PARSER_MESSAGES));
+}
+
+function bodyParserMessage(error: BodyParserError): string {
+  if (error.type !== undefined && error.type in BODY_PARSER_MESSAGES) {
+    return BODY_PARSER_MESSAGES[error.type]!;
+  }
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && code.startsWith('Z_') ? 'request body could not be decompressed' : 'request body was refused';
 }
 
 /**
- * The one error shape. Client mistakes get their 4xx with a message that names the problem.
- * Anything unexpected becomes a 500 that carries only an error id: the details (stack, SQL, paths)
- * go to the log under that id and never to the client.
+ * The one error shape. Client mistakes get their 4xx with a message that names the problem, bounded
+ * in count and length. A database that cannot take the request now (pool exhausted, unreachable)
+ * is a 503 with Retry-After. Anything unexpected becomes a 500 that carries only an error id: the
+ * details go to the log under that id and never to the client, and the log gets neither query
+ * values of the URL nor the parameters and values of a database error (loggableError).
  */
 @Catch()
 export class AllExceptionsFilter implements ExceptionFilter {
@@ -44,6 +66,9 @@ export class AllExceptionsFilter implements ExceptionFilter {
     const response = http.getResponse<Response>();
     const body = this.toBody(exception, request);
     if (!response.headersSent) {
+      if (body.statusCode === 503 && isDatabaseUnavailable(exception)) {
+        response.setHeader('Retry-After', String(DATABASE_RETRY_AFTER_SECONDS));
+      }
       response.status(body.statusCode).json(body);
     }
   }
@@ -57,24 +82,33 @@ export class AllExceptionsFilter implements ExceptionFilter {
         typeof payload === 'string'
           ? payload
           : ((payload as { message?: string | string[] }).message ?? exception.message);
-      return { statusCode: status, error: STATUS_CODES[status] ?? 'Error', message, requestId };
+      return { statusCode: status, error: STATUS_CODES[status] ?? 'Error', message: boundedMessage(message), requestId };
     }
-    if (isBodyParserError(exception) && exception.status >= 400 && exception.status < 500) {
+    if (isBodyParserError(exception)) {
       return {
         statusCode: exception.status,
         error: STATUS_CODES[exception.status] ?? 'Bad Request',
-        message: BODY_PARSER_MESSAGES[exception.type]!,
+        message: bodyParserMessage(exception),
         requestId,
       };
     }
     if (exception instanceof HttpException && exception.getStatus() === HttpStatus.SERVICE_UNAVAILABLE) {
       const payload = exception.getResponse();
       const message = typeof payload === 'string' ? payload : ((payload as { message?: string }).message ?? 'unavailable');
-      return { statusCode: 503, error: 'Service Unavailable', message, requestId };
+      return { statusCode: 503, error: 'Service Unavailable', message: boundedMessage(message), requestId };
+    }
+    if (isDatabaseUnavailable(exception)) {
+      this.logger.warn({ requestId, error: loggableError(exception), method: request.method, url: redactUrl(request.originalUrl) }, 'database unavailable');
+      return {
+        statusCode: 503,
+        error: 'Service Unavailable',
+        message: `the database cannot take this request now; retry in ${DATABASE_RETRY_AFTER_SECONDS} seconds`,
+        requestId,
+      };
     }
     const errorId = randomUUID();
     this.logger.error(
-      { errorId, requestId, err: exception, method: request.method, url: request.originalUrl },
+      { errorId, requestId, error: loggableError(exception), method: request.method, url: redactUrl(request.originalUrl) },
       'unhandled error',
     );
     return {

@@ -4,14 +4,20 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { assignRequestId } from '@rackseal/logging';
 import type { NextFunction, Request, Response } from 'express';
 import { AllExceptionsFilter, isBodyParserError } from './all-exceptions.filter';
+import { DOCS_PATH, normalizeDocsPath } from './docs-paths';
+import { JsonBodyContentTypeInterceptor } from './json-body';
+import { refuseDeepJson } from './json-depth';
 import { buildOpenApiDocument } from './openapi';
+import { RefuseNulBytesPipe } from './refuse-nul-bytes.pipe';
 
 /** Request bodies larger than this are refused with 413 before they are parsed. */
 export const JSON_BODY_LIMIT = '1mb';
 
 /**
  * Everything HTTP-wide in one place so production and tests configure the app identically:
- * DTO validation (unknown fields refused), the single exception filter, body limits, OpenAPI.
+ * JSON bodies only where a route takes one (415 otherwise), bounded in size and nesting; NUL bytes
+ * refused in every path parameter, query and body (400 naming the field); DTO validation (unknown
+ * fields refused); the single exception filter; OpenAPI.
  */
 export function configureHttpApp(app: INestApplication): void {
   const express = app as NestExpressApplication;
@@ -21,14 +27,22 @@ export function configureHttpApp(app: INestApplication): void {
     request.id ??= assignRequestId(request, response);
     next();
   });
-  express.useBodyParser('json', { limit: JSON_BODY_LIMIT });
+  express.useBodyParser('json', { limit: JSON_BODY_LIMIT, verify: refuseDeepJson });
   // Nest turns body-parser's SyntaxError into a 400 carrying the parser's own text, losing its type;
   // pass the filter an error it recognises so every parser refusal gets the fixed wording.
   express.use((error: unknown, _request: Request, _response: Response, next: NextFunction) => {
-    next(isBodyParserError(error) ? Object.assign(new Error(error.type), { type: error.type, status: error.status }) : error);
+    next(
+      isBodyParserError(error)
+        ? Object.assign(new Error(error.type ?? 'request body refused'), { type: error.type, status: error.status, code: (error as { code?: unknown }).code, expose: true })
+        : error,
+    );
   });
   express.disable('x-powered-by');
+  express.use(normalizeDocsPath);
+  app.useGlobalInterceptors(new JsonBodyContentTypeInterceptor());
   app.useGlobalPipes(
+    // First: a NUL byte is refused before anything else looks at the value.
+    new RefuseNulBytesPipe(),
     new ValidationPipe({
       whitelist: true,
       forbidNonWhitelisted: true,
@@ -37,5 +51,5 @@ export function configureHttpApp(app: INestApplication): void {
     }),
   );
   app.useGlobalFilters(new AllExceptionsFilter());
-  SwaggerModule.setup('docs', app, () => buildOpenApiDocument(app), { jsonDocumentUrl: 'docs/openapi.json' });
+  SwaggerModule.setup(DOCS_PATH, app, () => buildOpenApiDocument(app), { jsonDocumentUrl: `${DOCS_PATH}/openapi.json` });
 }

@@ -1,8 +1,8 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
 import { ROW_PROBLEM_REASONS } from '@rackseal/inventory';
 import { PRINTABLE_LABEL } from '@rackseal/vendor-cas';
-import { IsIn, IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
+import { IsIn, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
+import { IsPrintableText, IsQueryInteger } from '../http/validators';
 
 export class ImportQueryDto {
   @ApiPropertyOptional({ enum: ['true', 'false'], description: 'Validate everything, write nothing.' })
@@ -72,21 +72,19 @@ export class ImportSummaryDto {
 export class MachinesQueryDto {
   @ApiPropertyOptional({ description: 'Only machines of this group.' })
   @IsOptional()
-  @Matches(/^[a-z0-9][a-z0-9._-]{0,62}$/)
+  @Matches(/^[a-z0-9][a-z0-9._-]{0,62}$/, { message: 'group must be 1-63 characters: a lowercase letter or digit, then lowercase letters, digits or . _ -' })
   group?: string;
 
-  @ApiPropertyOptional({ description: 'Only serials after this one (paging: pass the last serial of the previous page).' })
+  @ApiPropertyOptional({ description: 'Only serials after this one (paging: pass the last serial of the previous page).', maxLength: 128 })
   @IsOptional()
   @IsString()
   @MaxLength(128)
+  @IsPrintableText()
   after?: string;
 
-  @ApiPropertyOptional({ default: 100, maximum: 1000 })
+  @ApiPropertyOptional({ type: 'integer', default: 100, minimum: 1, maximum: 1000 })
   @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(1000)
+  @IsQueryInteger({ min: 1, max: 1000 })
   limit?: number;
 }
 

@@ -1,11 +1,14 @@
 import { ApiProperty } from '@nestjs/swagger';
-import { ALL_SCOPES, type Scope } from '@rackseal/api-tokens';
-import { ArrayMaxSize, ArrayMinSize, ArrayUnique, IsArray, IsIn, IsString, Length } from 'class-validator';
+import { ALL_SCOPES, type Scope, TOKEN_NAME_MAX_LENGTH } from '@rackseal/api-tokens';
+import { ArrayMaxSize, ArrayMinSize, ArrayUnique, IsArray, IsIn, IsString, Length, Matches } from 'class-validator';
+import { IsPrintableText } from '../http/validators';
 
 export class CreateTokenDto {
-  @ApiProperty({ example: 'inventory-importer' })
+  @ApiProperty({ example: 'inventory-importer', minLength: 1, maxLength: TOKEN_NAME_MAX_LENGTH, description: 'Shown to operators: no control characters.' })
   @IsString()
-  @Length(1, 100)
+  @Length(1, TOKEN_NAME_MAX_LENGTH)
+  @Matches(/\S/, { message: 'name must not be blank' })
+  @IsPrintableText()
   name: string;
 
   @ApiProperty({ enum: ALL_SCOPES, isArray: true, example: ['inventory:write'] })

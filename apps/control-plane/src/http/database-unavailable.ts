@@ -1,0 +1,32 @@
+/** Seconds a client is told to wait (Retry-After) when the database cannot take the request now. */
+export const DATABASE_RETRY_AFTER_SECONDS = 2;
+
+// pg-pool's message when no connection frees up within connectionTimeoutMillis (libs/persistence),
+// and pg's when a new connection cannot be made or is cut.
+const UNAVAILABLE_MESSAGES = [
+  'timeout exceeded when trying to connect',
+  'Connection terminated due to connection timeout',
+  'Connection terminated unexpectedly',
+];
+
+// SQLSTATE (PostgreSQL manual, Appendix A): 08 connection exception, 53 insufficient resources
+// (53300 too_many_connections), 57P01-57P03 admin/crash shutdown and cannot_connect_now.
+const UNAVAILABLE_SQLSTATE = /^(08...|53...|57P0[123])$/;
+
+/**
+ * Whether an error means "the database cannot serve this request now" (pool exhausted, server
+ * unreachable, restarting, out of connections): the client should retry, so this is a 503 with
+ * Retry-After, not a 500. TypeORM passes pool errors through as they are and wraps query errors
+ * in QueryFailedError with the pg error as `driverError`.
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  if (!(error instanceof Error)) {
+    return false;
+  }
+  const driverError = (error as { driverError?: unknown }).driverError;
+  const code = (driverError as { code?: unknown } | undefined)?.code ?? (error as { code?: unknown }).code;
+  if (typeof code === 'string' && (UNAVAILABLE_SQLSTATE.test(code) || code === 'ECONNREFUSED')) {
+    return true;
+  }
+  return UNAVAILABLE_MESSAGES.includes(error.message);
+}
