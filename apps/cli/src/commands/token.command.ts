@@ -72,8 +72,8 @@ export function registerToken(program: Command): void {
     const client = ServerClient.forCommand(command);
     if (!UUID.test(id)) {
       // Someone may paste the token instead of its id: never echo it.
-      const shown = id.startsWith('rks_') ? 'a token' : JSON.stringify(safe(id.slice(0, 100)));
-      throw CliError.usage(`${client.action}: ${shown} is not a token id (a UUID, as \`rackseal token list\` shows it)`);
+      const shown = id.startsWith('rks_') ? 'that is a token itself,' : `${JSON.stringify(safe(id.slice(0, 100)))} is`;
+      throw CliError.usage(`${client.action}: ${shown} not a token id (a UUID, as \`rackseal token list\` shows it)`);
     }
     await client.delete(`v1/tokens/${id}`);
     process.stdout.write(`revoked token ${id}\n`);
