@@ -1,3 +1,4 @@
+import { userInfo } from 'node:os';
 import type { Command } from 'commander';
 import { CliError } from '../cli-error';
 import { withDatabase } from '../database';
@@ -89,7 +90,7 @@ async function issueInDatabase(name: string, scopes: string[]): Promise<IssuedTo
   return withDatabase({ schema: 'migrate', entities: [ApiTokenEntity] }, async (dataSource) => {
     const clock = new platform.SystemClock();
     const tokens = new ApiTokens(dataSource, new AuditLog(dataSource, clock), clock, new platform.CryptoRandomSource());
-    return tokens.issue(name, scopes, `cli:${process.env.USER ?? 'unknown'}`).catch((error: unknown) => {
+    return tokens.issue(name, scopes, `cli:${operatorName()}`).catch((error: unknown) => {
       if (error instanceof InvalidScopeError) {
         throw CliError.usage(`${error.message} (known: ${ALL_SCOPES.join(', ')})`);
       }
@@ -109,4 +110,13 @@ function day(iso: string): string {
 
 function minute(iso: string): string {
   return `${iso.slice(0, 16).replace('T', ' ')}Z`;
+}
+
+/** Who ran the bootstrap, for the audit record: the login name ($USER is unset under sudo -i, cron, containers). */
+function operatorName(): string {
+  try {
+    return process.env.USER ?? userInfo().username;
+  } catch {
+    return 'unknown';
+  }
 }
