@@ -268,4 +268,35 @@ describe('rackseal server commands against a control plane', () => {
     const dbPath = runRacksealCliWithEnv({ RACKSEAL_SERVER: cp.baseUrl, RACKSEAL_TOKEN: admin, DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none' }, 'audit', 'verify');
     expect([dbPath.status, dbPath.stderr]).toEqual([2, expect.stringMatching(/^rackseal: cannot connect to PostgreSQL/)]);
   });
+
+  it('refuses what would change the route or leak a password, and prints server text with control characters escaped', async () => {
+    for (const [arg, what] of [['..', 'a fingerprint'], ['.', 'a fingerprint'], ['', 'a fingerprint']] as const) {
+      const run = cli('vendor-ca', 'disable', arg);
+      expect([arg, run.status, run.stderr]).toEqual([arg, 2, `rackseal: vendor-ca disable: ${JSON.stringify(arg)} is not ${what}\n`]);
+    }
+    const withPassword = runRacksealCliWithEnv({ RACKSEAL_TOKEN: admin }, 'machines', 'list', '--server', cp.baseUrl.replace('http://', 'http://ops:hunter2@'));
+    expect([withPassword.status, withPassword.stderr]).toEqual([2, 'rackseal: --server must not contain a user name or password (the operator token goes in --token or RACKSEAL_TOKEN)\n']);
+    const dbToken = runRacksealCliWithEnv({ DATABASE_URL: db.url }, 'token', 'create', '--name', 'x', '--scope', 'admin', '--token', admin);
+    expect(dbToken.status).toBe(2);
+    expect(dbToken.stderr).not.toContain(admin);
+
+    // File names become a CA's source and an import's file name: whether the server refuses or stores
+    // them, no escape sequence reaches the terminal raw.
+    const evil = join(dir, 'evil\x1b[2J\x1b[31m\r.pem');
+    const other = makeCa({ subject: [[['CN', 'Evil\x1b[5m Root']]], keys: generateKeyPairSync('ec', { namedCurve: 'P-256' }), notBefore: new Date('2024-01-01'), notAfter: new Date('2044-01-01') });
+    await writeFile(evil, pem(other.der));
+    const csv = join(dir, 'evil\x1b[31m.csv');
+    await writeFile(csv, `serial,hostname,group,ek_pub_hash\nSN-EVIL,evil,rack-c,${randomBytes(32).toString('hex')}\n`);
+    const imported = cli('inventory', 'import', csv);
+    const id = /\(import ([0-9a-f-]{36})\)/.exec(imported.stdout)?.[1];
+    const runs = [cli('vendor-ca', 'add', evil), cli('vendor-ca', 'list', '--all'), cli('audit', 'list', '--limit', '1000'), imported, ...(id === undefined ? [] : [cli('inventory', 'show', id)])];
+    for (const run of runs) {
+      expect([run.status! <= 2, run.stdout.includes('\x1b'), run.stderr.includes('\x1b'), run.stdout.includes('\r')]).toEqual([true, false, false, false]);
+    }
+    expect(runs[1]!.stdout).toMatch(/CN=Evil\S+ Root/);
+    // A server that stores such a name (instead of refusing it) gets it shown escaped.
+    if (runs[0]!.status === 0) {
+      expect(runs[0]!.stdout).toContain('evil\\x1b[2J\\x1b[31m\\x0d.pem');
+    }
+  });
 });

@@ -88,6 +88,10 @@ export class ServerClient {
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
       throw CliError.usage(`${serverSource} ${JSON.stringify(server)} must be an http:// or https:// URL`);
     }
+    if (url.username !== '' || url.password !== '') {
+      // Not echoed: the part before '@' may be a password.
+      throw CliError.usage(`${serverSource} must not contain a user name or password (the operator token goes in --token or RACKSEAL_TOKEN)`);
+    }
     if (!url.pathname.endsWith('/')) {
       url.pathname = `${url.pathname}/`;
     }
@@ -129,7 +133,19 @@ export class ServerClient {
     return this.request<T>('DELETE', path, options);
   }
 
-  /** `path` is relative to the base URL, e.g. `v1/vendor-cas`; segments must already be encoded. */
+  /**
+   * One path segment from operator input (a fingerprint, an id), encoded. `.`, `..` and the empty
+   * string are refused: URL resolution would turn them into a different route (`v1/vendor-cas/..`
+   * is `v1/`).
+   */
+  segment(value: string, what: string): string {
+    if (['', '.', '..'].includes(value.trim())) {
+      throw this.fail(`${JSON.stringify(value)} is not ${what}`);
+    }
+    return encodeURIComponent(value);
+  }
+
+  /** `path` is relative to the base URL, e.g. `v1/vendor-cas`; segments must already be encoded (see segment). */
   async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<ServerResponse<T>> {
     const url = new URL(path.replace(/^\/+/, ''), this.baseUrl);
     for (const [key, value] of Object.entries(options.query ?? {})) {

@@ -73,7 +73,7 @@ export function registerInventory(program: Command): void {
     if (!UUID.test(id)) {
       throw CliError.usage(`${client.action}: ${JSON.stringify(safe(id.slice(0, 100)))} is not an import id (a UUID, as \`inventory import\` prints it)`);
     }
-    const { body } = await client.get<ImportRecord>(`v1/inventory/imports/${encodeURIComponent(id)}`);
+    const { body } = await client.get<ImportRecord>(`v1/inventory/imports/${client.segment(id, 'an import id')}`);
     if (options.json === true) {
       process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
       return;
@@ -216,7 +216,7 @@ export function formatSummary(s: ImportSummary): string {
   if (s.problems.length > 0) {
     lines.push('problems:');
     for (const p of s.problems) {
-      lines.push(`  line ${p.line}${p.serial === undefined ? '' : ` (serial ${safe(JSON.stringify(p.serial))})`}: ${p.reason}: ${safe(p.message)}`);
+      lines.push(safe(`  line ${p.line}${p.serial === undefined ? '' : ` (serial ${JSON.stringify(p.serial)})`}: ${p.reason}: ${p.message}`));
     }
     if (s.problemsTruncated) {
       lines.push(`  … ${s.counts.invalid - s.problems.length} more not listed`);

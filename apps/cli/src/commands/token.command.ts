@@ -44,6 +44,9 @@ export function registerToken(program: Command): void {
     .option('--token <token>', 'with --server: an admin token (default: $RACKSEAL_TOKEN)')
     .action(async (options: { name: string; scope: string[]; server?: string | true; token?: string }, command: Command) => {
       const server = explicitServer(options);
+      if (server === undefined && options.token !== undefined) {
+        throw CliError.usage('token create: --token is for --server (issuing through the control plane); the database path needs none');
+      }
       const issued = server === undefined ? await issueInDatabase(options.name, options.scope) : await issueThroughServer(ServerClient.fromOptions(server, commandPath(command)), options.name, options.scope);
       process.stdout.write(`${issued.token}\n`);
       process.stderr.write(`issued token ${issued.id} "${safe(issued.name)}" with scopes ${issued.scopes.join(', ')}; it is shown only once\n`);

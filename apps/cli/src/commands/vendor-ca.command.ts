@@ -130,12 +130,12 @@ export function registerVendorCa(program: Command): void {
         .option('--json', 'machine-readable output'),
     ).action(async (fingerprint: string, options: { json?: boolean }, command: Command) => {
       const client = ServerClient.forCommand(command);
-      const { body } = await change.send(client, `v1/vendor-cas/${encodeURIComponent(fingerprint)}`);
+      const { body } = await change.send(client, `v1/vendor-cas/${client.segment(fingerprint, 'a fingerprint')}`);
       if (options.json === true) {
         process.stdout.write(`${JSON.stringify(body)}\n`);
         return;
       }
-      process.stdout.write(`${body.changed ? change.done : change.already}: ${body.ca.fingerprint} ${body.ca.kind} "${safe(body.ca.subject)}"\n`);
+      process.stdout.write(`${safe(`${body.changed ? change.done : change.already}: ${body.ca.fingerprint} ${body.ca.kind} "${body.ca.subject}"`)}\n`);
     });
   }
 }
@@ -195,7 +195,7 @@ function addTable(total: AddResponse): string {
     if (r.enabled === false) {
       note = `${note} (disabled)`.trim();
     }
-    return `${r.status.padEnd(9)} ${(r.kind ?? '-').padEnd(12)} ${r.fingerprint.slice(0, 16)}  ${safe(where).padEnd(28)} ${r.subject === '' ? '(no subject)' : safe(r.subject)}${note === '' ? '' : `  [${safe(note)}]`}`;
+    return safe(`${r.status.padEnd(9)} ${(r.kind ?? '-').padEnd(12)} ${r.fingerprint.slice(0, 16)}  ${where.padEnd(28)} ${r.subject === '' ? '(no subject)' : r.subject}${note === '' ? '' : `  [${note}]`}`);
   });
   lines.push(`${total.results.length} certificates: ${total.added} added, ${total.duplicate} duplicate, ${total.rejected} rejected`);
   return `${lines.join('\n')}\n`;
@@ -204,7 +204,7 @@ function addTable(total: AddResponse): string {
 function listTable(cas: VendorCa[]): string {
   const lines = cas.map((ca) => {
     const flags = [ca.anchor ? 'anchor' : '', ca.enabled ? '' : 'DISABLED'].filter((f) => f !== '').join(',');
-    return `${ca.fingerprint}  ${ca.kind.padEnd(12)} ${(flags || '-').padEnd(16)} ${ca.notAfter.slice(0, 10)}  ${safe(ca.subject)}`;
+    return safe(`${ca.fingerprint}  ${ca.kind.padEnd(12)} ${(flags || '-').padEnd(16)} ${ca.notAfter.slice(0, 10)}  ${ca.subject}`);
   });
   lines.push(`${cas.length} vendor CA(s)`);
   return `${lines.join('\n')}\n`;
