@@ -289,12 +289,15 @@ describe('rackseal server commands against a control plane', () => {
     await writeFile(csv, `serial,hostname,group,ek_pub_hash\nSN-EVIL,evil,rack-c,${randomBytes(32).toString('hex')}\n`);
     const imported = cli('inventory', 'import', csv);
     const id = /\(import ([0-9a-f-]{36})\)/.exec(imported.stdout)?.[1];
-    const runs = [cli('vendor-ca', 'add', evil), cli('vendor-ca', 'list', '--all'), cli('audit', 'list', '--limit', '1000'), imported, ...(id === undefined ? [] : [cli('inventory', 'show', id)])];
+    const subjectOnly = join(dir, 'evil-subject.pem');
+    await writeFile(subjectOnly, pem(other.der));
+    const runs = [cli('vendor-ca', 'add', evil), cli('vendor-ca', 'add', subjectOnly), cli('vendor-ca', 'list', '--all'), cli('audit', 'list', '--limit', '1000'), imported, ...(id === undefined ? [] : [cli('inventory', 'show', id)])];
     for (const run of runs) {
       expect([run.status! <= 2, run.stdout.includes('\x1b'), run.stderr.includes('\x1b'), run.stdout.includes('\r')]).toEqual([true, false, false, false]);
     }
-    expect(runs[1]!.stdout).toMatch(/CN=Evil\S+ Root/);
-    // A server that stores such a name (instead of refusing it) gets it shown escaped.
+    expect(runs[1]!.status).toBe(0);
+    expect(runs[2]!.stdout).toMatch(/CN=Evil\S+ Root/);
+    // The server refuses such a label (naming the command); a server that stored it would get it shown escaped.
     if (runs[0]!.status === 0) {
       expect(runs[0]!.stdout).toContain('evil\\x1b[2J\\x1b[31m\\x0d.pem');
     }

@@ -236,8 +236,8 @@ describe('the 51 vendor CA certificates of ../shared/fixtures/vendor-cas', () =>
     const { store, fpOf } = fixtureStore();
     store.disable(fpOf('GS_TPM_RT.pem'));
     const result = verifyCaChain(readFixture('STM_RSA_05I.pem'), { store, now: FIXTURE_TIME });
-    expect(result).toMatchObject({ ok: false, reason: 'untrusted-root' });
-    expect(!result.ok && result.message).toContain(`(a matching CA is disabled: ${fpOf('GS_TPM_RT.pem')})`);
+    expect(result).toMatchObject({ ok: false, reason: 'disabled-ca', disabledCa: { fingerprint: fpOf('GS_TPM_RT.pem') } });
+    expect(!result.ok && result.message).toBe(`CA "${!result.ok && result.disabledCa?.subject}" is disabled (${fpOf('GS_TPM_RT.pem')})`);
   });
 
   it('parser survey: OpenSSL and @peculiar/x509 read all 51; node-forge fails the 15 ECC ones', () => {

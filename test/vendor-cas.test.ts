@@ -251,7 +251,7 @@ describe('vendor CA trust store (API, CLI, loadTrustStore)', () => {
     expect(await h.count(countCas)).toBe(47);
   });
 
-  it('disabling a CA removes it from loadTrustStore (an EK chaining only through it becomes untrusted-root); enabling restores it; both audited', async () => {
+  it('disabling a CA marks it disabled in loadTrustStore (an EK chaining only through it is refused as disabled-ca, naming it); enabling restores it; both audited', async () => {
     const now = new Date('2025-06-01T00:00:00Z');
     const intermediateFp = (await loadTrustStore(h.ds)).entries().find((e) => e.certificate.subject.text.includes('Rackseal Test Vendor Intermediate'))!.fingerprint;
     expect(verifyEkChain(ekCert, { store: await loadTrustStore(h.ds), now, ekGraceDays: 0 })).toMatchObject({ ok: true });
@@ -261,9 +261,11 @@ describe('vendor CA trust store (API, CLI, loadTrustStore)', () => {
     expect([disabled.status, disabled.stderr]).toEqual([0, '']);
     expect(disabled.stdout).toBe(`disabled: ${intermediateFp} intermediate "CN=Rackseal Test Vendor Intermediate"\n`);
     const store = await loadTrustStore(h.ds);
-    expect(store.get(intermediateFp)).toBeUndefined();
-    expect(store.size).toBe(46);
-    expect(verifyEkChain(ekCert, { store, now, ekGraceDays: 0 })).toMatchObject({ ok: false, reason: 'untrusted-root' });
+    // Loaded, marked disabled: the chain builder must know it to refuse it when a request supplies it.
+    expect(store.get(intermediateFp)).toMatchObject({ enabled: false });
+    expect(store.entries().filter((e) => e.enabled)).toHaveLength(46);
+    expect(verifyEkChain(ekCert, { store, now, ekGraceDays: 0 })).toMatchObject({ ok: false, reason: 'disabled-ca', disabledCa: { fingerprint: intermediateFp } });
+    expect(verifyEkChain(ekCert, { store, extraIntermediates: [localIntermediate.der], now, ekGraceDays: 0 })).toMatchObject({ ok: false, reason: 'disabled-ca', disabledCa: { fingerprint: intermediateFp } });
     // Re-uploading a disabled CA does not re-enable it, and is no change.
     expect((await post({ pem: pem(localIntermediate.der) })).body.results[0]).toMatchObject({ status: 'duplicate', enabled: false });
     // Disabling twice is no change; unknown is 404.

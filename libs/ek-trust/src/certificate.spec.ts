@@ -6,6 +6,7 @@ import { encodeTlv, readTlv, TAG } from './der';
 import { EkCertificateError } from './errors';
 import { certificateEkPubHash, inspectEkCertificate, readCertificate } from './inspect';
 import { unwrapCertificate, unwrapCertificates } from './input';
+import { findUnprintable } from './printable';
 import { isSignedBy } from './signature';
 import { decodeVendorId } from './tcg';
 import { TrustStore } from './trust-store';
@@ -20,6 +21,7 @@ import {
   seq,
   signTbs,
   tcgSubjectAltName,
+  type NameSpec,
   type TestCa,
 } from './testing/certificate-builder';
 
@@ -274,5 +276,17 @@ describe('quirks inside the certificate, verified over the original bytes', () =
     expect(() => parseCertificate(signTbs(tbs, sha384, intermediate.privateKey, 'sha384'))).toThrow(
       /TBSCertificate\.signature at offset 4: 1\.2\.840\.113549\.1\.1\.11 differs from the outer signatureAlgorithm 1\.2\.840\.113549\.1\.1\.12/,
     );
+  });
+});
+
+describe('names as text', () => {
+  it('escapes every control character (C0, DEL, C1, line separators, bidi controls) as RFC 4514 hexpairs: none reaches a terminal raw', () => {
+    const subject: NameSpec = [[['CN', 'a\u0000b\u001b[31mc\u007fd\u009b2Je\nf\u202eg\u2028h']]];
+    const cert = parseCertificate(makeCa({ subject, keys: generateKeyPairSync('ec', { namedCurve: 'P-256' }), notBefore: FROM, notAfter: TO }).der);
+    expect(cert.subject.text).toBe('CN=a\\00b\\1b[31mc\\7fd\\c2\\9b2Je\\0af\\e2\\80\\aeg\\e2\\80\\a8h');
+    expect(findUnprintable(cert.subject.text)).toBeUndefined();
+    // Printable non-ASCII stays as it is.
+    const plainName = parseCertificate(makeCa({ subject: [[['CN', 'Prüf-CA']]], keys: generateKeyPairSync('ec', { namedCurve: 'P-256' }), notBefore: FROM, notAfter: TO }).der);
+    expect(plainName.subject.text).toBe('CN=Prüf-CA');
   });
 });

@@ -98,11 +98,12 @@ describe('verifyEkChain', () => {
     const fp = store.entries()[1]!.fingerprint;
     store.disable(fp);
     const result = verifyEkChain(leaf, { store, extraIntermediates: [intermediate.der], now: NOW, ekGraceDays: 0 });
-    expect(result).toMatchObject({ ok: false, reason: 'untrusted-root', message: `issuer "O=Vendor, CN=Intermediate" of "" is not a trusted CA (a matching CA is disabled: ${fp})` });
+    expect(result).toMatchObject({ ok: false, reason: 'disabled-ca', message: `CA "O=Vendor, CN=Intermediate" is disabled (${fp})`, disabledCa: { fingerprint: fp } });
     store.enable(fp);
     expect(verifyEkChain(leaf, { store, now: NOW, ekGraceDays: 0 }).ok).toBe(true);
-    store.disable(store.entries()[0]!.fingerprint);
-    expect(verifyEkChain(leaf, { store, now: NOW, ekGraceDays: 0 })).toMatchObject({ ok: false, reason: 'untrusted-root', missingIssuer: 'O=Vendor, CN=Root' });
+    const rootFp = store.entries()[0]!.fingerprint;
+    store.disable(rootFp);
+    expect(verifyEkChain(leaf, { store, now: NOW, ekGraceDays: 0 })).toMatchObject({ ok: false, reason: 'disabled-ca', disabledCa: { fingerprint: rootFp, subject: 'O=Vendor, CN=Root' } });
   });
 
   describe('names propose, signatures decide', () => {

@@ -7,8 +7,14 @@ import { isSignedBy, UnsupportedSignatureAlgorithmError } from './signature';
 import { isSelfSigned, type TrustStore, type TrustStoreEntry } from './trust-store';
 
 export type ChainFailureReason =
-  /** No enabled anchor at the top: the issuer is missing, disabled, or the top is a self-signed CA we do not trust. */
+  /** No enabled anchor at the top: the issuer is missing, or the top is a self-signed CA we do not trust. */
   | 'untrusted-root'
+  /**
+   * A CA the operator disabled verified a signature on the path — the stored certificate, the same
+   * one supplied with the request, or another certificate of its key (cross-signed or re-issued).
+   * `disabledCa` names it.
+   */
+  | 'disabled-ca'
   /** A CA with the right name (or key ID) exists, but its key does not verify the signature. */
   | 'signature-invalid'
   /** A certificate's notAfter is past, beyond the configured grace. */
@@ -72,14 +78,16 @@ export type ChainResult =
       readonly at?: { readonly fingerprint: string; readonly subject: string };
       /** For untrusted-root: the issuer name that no trusted CA answers to. */
       readonly missingIssuer?: string;
+      /** For disabled-ca: the disabled store entry (by its own fingerprint, even when a copy of its key was met). */
+      readonly disabledCa?: { readonly fingerprint: string; readonly subject: string };
     };
 
 export interface ChainOptions {
   readonly store: TrustStore;
   /**
    * Intermediates that come with the certificate (the CSV row's `ek_intermediates`, an agent's
-   * request). Only path material: never anchors, and ignored when the same certificate is disabled
-   * in the store.
+   * request). Only path material: never anchors, and refused (`disabled-ca`) when they are, or carry
+   * the key of, a CA disabled in the store.
    */
   readonly extraIntermediates?: readonly (CertificateInput | ParsedCertificate)[];
   readonly now: Date;
@@ -104,6 +112,13 @@ const DAY_MS = 86_400_000;
 const DEFAULT_MAX_DEPTH = 8;
 /** Signature checks one chain search may spend before giving up. */
 const SIGNATURE_BUDGET = 64;
+/**
+ * A disabled CA that verified a signature on the path outranks every other failure (even a search
+ * that ran out of budget afterwards): the operator must hear that their decision refused the
+ * certificate, not about some other path that also failed.
+ */
+const DISABLED_SCORE = Number.MAX_SAFE_INTEGER;
+const BUDGET_SCORE = Number.MAX_SAFE_INTEGER - 1;
 
 /**
  * CA→CA signature results, keyed by both fingerprints: a pure function of the two DER encodings, so
@@ -135,11 +150,16 @@ interface Failure {
   readonly score: number;
   readonly cert?: ParsedCertificate;
   readonly missingIssuer?: string;
+  readonly disabledCa?: TrustStoreEntry;
 }
 
-/** Later in the path beats earlier; at the same place, a failure after the signature verified beats one before. */
+/**
+ * Later in the path beats earlier; at the same place, a failure after the signature verified beats one before.
+ * `disabled-ca` is scored apart (DISABLED_SCORE): wherever it was met, it is the operator's own decision.
+ */
 const RANK: Readonly<Record<ChainFailureReason, number>> = {
   'untrusted-root': 1,
+  'disabled-ca': 6,
   loop: 2,
   'too-deep': 2,
   'too-many-candidates': 2,
@@ -211,8 +231,8 @@ class ChainSearch {
     for (const cert of extras) {
       const stored = options.store.get(cert.fingerprint);
       if (seen.has(cert.fingerprint) || stored !== undefined) {
-        // A copy of a store entry: the store's own (enabled) entry is proposed instead, and a
-        // disabled one must not come back in through the request.
+        // A copy of a store entry: the store's own entry is proposed instead — and refused there
+        // when it is disabled.
         continue;
       }
       seen.add(cert.fingerprint);
@@ -234,12 +254,14 @@ class ChainSearch {
       message: best.message,
       ...(best.cert === undefined ? {} : { at: { fingerprint: best.cert.fingerprint, subject: best.cert.subject.text } }),
       ...(best.missingIssuer === undefined ? {} : { missingIssuer: best.missingIssuer }),
+      ...(best.disabledCa === undefined ? {} : { disabledCa: nameOf(best.disabledCa) }),
     };
   }
 
   /** Issuer proposals for `cert`, best first: key-ID match, store before extras, anchors, still valid, latest expiry. */
   private candidates(cert: ParsedCertificate): PathNode[] {
-    const nodes: PathNode[] = this.options.store.issuerCandidates(cert).map((entry) => ({ cert: entry.certificate, source: 'store' as const, entry }));
+    // Disabled entries are proposed too, so that a path through one is refused by name (search).
+    const nodes: PathNode[] = this.options.store.issuerCandidates(cert, true).map((entry) => ({ cert: entry.certificate, source: 'store' as const, entry }));
     for (const extra of this.extras) {
       if (extra.cert.subject.key === cert.issuer.key || (cert.authorityKeyId !== undefined && extra.cert.subjectKeyId === cert.authorityKeyId)) {
         nodes.push(extra);
@@ -298,11 +320,9 @@ class ChainSearch {
     }
     const candidates = this.candidates(top.cert);
     if (candidates.length === 0) {
-      const disabled = this.options.store.issuerCandidates(top.cert, true).filter((e) => !e.enabled);
-      const note = disabled.length === 0 ? '' : ` (a matching CA is disabled: ${disabled.map((e) => e.fingerprint).join(', ')})`;
       this.fail({
         reason: 'untrusted-root',
-        message: `issuer "${top.cert.issuer.text}" of ${describe(top.cert)} is not a trusted CA${note}`,
+        message: `issuer "${top.cert.issuer.text}" of ${describe(top.cert)} is not a trusted CA`,
         score: depth * 10 + RANK['untrusted-root'],
         cert: top.cert,
         missingIssuer: top.cert.issuer.text,
@@ -320,7 +340,7 @@ class ChainSearch {
         continue;
       }
       if (++this.signatureChecks > SIGNATURE_BUDGET) {
-        this.fail({ reason: 'too-many-candidates', message: `gave up after ${SIGNATURE_BUDGET} signature checks`, score: Number.MAX_SAFE_INTEGER, cert: top.cert });
+        this.fail({ reason: 'too-many-candidates', message: `gave up after ${SIGNATURE_BUDGET} signature checks`, score: BUDGET_SCORE, cert: top.cert });
         return undefined;
       }
       let signed: boolean;
@@ -337,10 +357,16 @@ class ChainSearch {
       if (!signed) {
         this.fail({
           reason: 'signature-invalid',
-          message: `the signature of ${describe(top.cert)} does not verify with the key of ${candidate.source === 'store' ? 'trusted' : 'supplied'} CA ${describe(candidate.cert)} (${candidate.cert.fingerprint})`,
+          message: `the signature of ${describe(top.cert)} does not verify with the key of ${candidateWord(candidate)} CA ${describe(candidate.cert)} (${candidate.cert.fingerprint})`,
           score: score('signature-invalid'),
           cert: top.cert,
         });
+        continue;
+      }
+      // The key verified: now it is this CA, and the operator may have disabled it (or its key).
+      const disabled = this.options.store.disabledMatch(candidate.cert);
+      if (disabled !== undefined) {
+        this.fail({ ...disabledFailure(candidate.cert, disabled), score: DISABLED_SCORE, cert: top.cert });
         continue;
       }
       const problem = this.issuerProblem(path, candidate.cert);
@@ -468,8 +494,34 @@ function prepare(
   return { leaf, search: new ChainSearch(options, extras) };
 }
 
-function refuse(cert: ParsedCertificate, reason: ChainFailureReason, message: string): ChainResult {
-  return { ok: false, reason, message, at: { fingerprint: cert.fingerprint, subject: cert.subject.text } };
+function candidateWord(node: PathNode): string {
+  if (node.source !== 'store') {
+    return 'supplied';
+  }
+  return node.entry?.enabled === false ? 'disabled' : 'trusted';
+}
+
+/** The refusal for `cert`, which is the disabled entry or carries its key. */
+function disabledFailure(cert: ParsedCertificate, disabled: TrustStoreEntry): Pick<Failure, 'reason' | 'message' | 'disabledCa'> {
+  const message =
+    cert.fingerprint === disabled.fingerprint
+      ? `CA ${describe(cert)} is disabled (${disabled.fingerprint})`
+      : `CA ${describe(cert)} (${cert.fingerprint}) has the key of disabled CA ${describe(disabled.certificate)} (${disabled.fingerprint})`;
+  return { reason: 'disabled-ca', message, disabledCa: disabled };
+}
+
+function nameOf(entry: TrustStoreEntry): { fingerprint: string; subject: string } {
+  return { fingerprint: entry.fingerprint, subject: entry.certificate.subject.text };
+}
+
+function refuse(cert: ParsedCertificate, reason: ChainFailureReason, message: string, disabledCa?: TrustStoreEntry): ChainResult {
+  return {
+    ok: false,
+    reason,
+    message,
+    at: { fingerprint: cert.fingerprint, subject: cert.subject.text },
+    ...(disabledCa === undefined ? {} : { disabledCa: nameOf(disabledCa) }),
+  };
 }
 
 /**
@@ -522,6 +574,10 @@ export function verifyCaChain(input: CertificateInput | ReadCertificate | Parsed
   const validity = validityFailure(leaf, options.now, checkGrace('caGraceDays', options.caGraceDays), 'CA');
   if (validity !== undefined) {
     return refuse(leaf, validity.reason, validity.message);
+  }
+  const disabled = options.store.disabledMatch(leaf);
+  if (disabled !== undefined) {
+    return refuse(leaf, 'disabled-ca', disabledFailure(leaf, disabled).message, disabled);
   }
   const entry = options.store.get(leaf.fingerprint);
   const start: PathNode = entry !== undefined && entry.enabled ? { cert: leaf, source: 'store', entry } : { cert: leaf, source: 'leaf', entry: undefined };

@@ -2,6 +2,7 @@ export * from './errors';
 export * from './der';
 export * from './oids';
 export * from './names';
+export * from './printable';
 export * from './input';
 export * from './certificate';
 export * from './signature';

@@ -1,5 +1,6 @@
 import { compareSetOfEncodings, DerCursor, decodeOid, decodeString, DerError, TAG, type Tlv } from './der';
 import { NAME_ATTRIBUTE_LABELS } from './oids';
+import { findUnprintable } from './printable';
 
 /** One AttributeTypeAndValue of a Name (RFC 5280 §4.1.2.4). */
 export interface NameAttribute {
@@ -78,12 +79,11 @@ function needsEscape(text: string): boolean {
     return true;
   }
   for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i);
-    if (code < 0x20 || code === 0x7f || SPECIAL.has(text[i]!)) {
+    if (SPECIAL.has(text[i]!)) {
       return true;
     }
   }
-  return false;
+  return findUnprintable(text) !== undefined;
 }
 
 function escapeValue(text: string): string {
@@ -96,8 +96,13 @@ function escapeValue(text: string): string {
     .replace(/^[ #]/, (c) => `\\${c}`)
     .replace(/ $/, '\\ ')
     .split('')
-    .map((c) => (c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f ? `\\${c.charCodeAt(0).toString(16).padStart(2, '0')}` : c))
+    .map((c) => (findUnprintable(c) !== undefined ? hexPairs(c) : c))
     .join('');
+}
+
+/** RFC 4514 §2.4 hexpairs: each UTF-8 octet of the character as `\xx`. */
+function hexPairs(c: string): string {
+  return [...Buffer.from(c, 'utf8')].map((b) => `\\${b.toString(16).padStart(2, '0')}`).join('');
 }
 
 function formatAttribute(attribute: NameAttribute): string {

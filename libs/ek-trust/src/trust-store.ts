@@ -1,6 +1,7 @@
 import { isCa, parseCertificate, type ParsedCertificate } from './certificate';
 import { EkCertificateError, type EkCertificateErrorCode } from './errors';
 import { type CertificateInput, unwrapCertificates } from './input';
+import { certificateEkPubHash } from './inspect';
 import { isSignedBy, UnsupportedSignatureAlgorithmError } from './signature';
 
 /**
@@ -20,8 +21,13 @@ export interface TrustStoreEntry {
    * `IFX TPM EK Root CA` under the retired VeriSign TPM root).
    */
   readonly anchor: boolean;
-  /** Disabled entries are neither anchors nor intermediates for any chain. */
+  /**
+   * Disabled entries are neither anchors nor intermediates for any chain, and neither is any other
+   * certificate of the same key (see `disabledMatch`).
+   */
   readonly enabled: boolean;
+  /** The key's identity: see `keyFingerprintOf`. */
+  readonly keyFingerprint: string;
   readonly label: string | undefined;
 }
 
@@ -41,6 +47,30 @@ export type TrustStoreAddResult =
   /** Same DER as an entry already present; the existing entry (and its options) is kept. */
   | { readonly status: 'duplicate'; readonly entry: TrustStoreEntry }
   | { readonly status: 'rejected'; readonly reason: TrustStoreRejection; readonly message: string; readonly fingerprint?: string };
+
+const keyFingerprints = new WeakMap<ParsedCertificate, string | null>();
+
+/**
+ * Lowercase hex SHA-256 of the certificate's SubjectPublicKeyInfo in canonical form (the ekPubHash
+ * rule, inspect.ts): the same for every certificate of one key — a cross-signed copy, a re-issue
+ * with new validity — however its SPKI happens to be encoded. undefined when OpenSSL cannot read the
+ * key (such a certificate verifies nothing either). Cached per parsed certificate.
+ */
+export function keyFingerprintOf(cert: ParsedCertificate): string | undefined {
+  let value = keyFingerprints.get(cert);
+  if (value === undefined) {
+    try {
+      value = certificateEkPubHash(cert);
+    } catch (error) {
+      if (!(error instanceof EkCertificateError)) {
+        throw error;
+      }
+      value = null;
+    }
+    keyFingerprints.set(cert, value);
+  }
+  return value ?? undefined;
+}
 
 function isParsedCertificate(input: unknown): input is ParsedCertificate {
   return typeof input === 'object' && input !== null && 'tbs' in input && 'fingerprint' in input;
@@ -70,6 +100,9 @@ export class TrustStore {
   private readonly byFingerprint = new Map<string, TrustStoreEntry>();
   private readonly bySubject = new Map<string, string[]>();
   private readonly byKeyId = new Map<string, string[]>();
+  /** Fingerprints of every entry by keyFingerprint, disabled ones included. */
+  private readonly byKey = new Map<string, string[]>();
+  private readonly disabled = new Set<string>();
 
   /** Builds a store from certificates (each input may be a PEM bundle); rejections are returned, not thrown. */
   static from(inputs: Iterable<CertificateInput | { readonly certificate: CertificateInput | ParsedCertificate; readonly options?: TrustStoreAddOptions }>): {
@@ -154,12 +187,18 @@ export class TrustStore {
       kind,
       anchor: kind === 'root' || options.anchor === true,
       enabled: options.enabled ?? true,
+      // The key was decoded just above, so it has a fingerprint.
+      keyFingerprint: keyFingerprintOf(cert)!,
       label: options.label,
     };
     this.byFingerprint.set(entry.fingerprint, entry);
     push(this.bySubject, cert.subject.key, entry.fingerprint);
     if (cert.subjectKeyId !== undefined) {
       push(this.byKeyId, cert.subjectKeyId, entry.fingerprint);
+    }
+    push(this.byKey, entry.keyFingerprint, entry.fingerprint);
+    if (!entry.enabled) {
+      this.disabled.add(entry.fingerprint);
     }
     return { status: 'added', entry };
   }
@@ -188,6 +227,11 @@ export class TrustStore {
       return false;
     }
     this.byFingerprint.set(entry.fingerprint, { ...entry, enabled });
+    if (enabled) {
+      this.disabled.delete(entry.fingerprint);
+    } else {
+      this.disabled.add(entry.fingerprint);
+    }
     return true;
   }
 
@@ -197,6 +241,30 @@ export class TrustStore {
 
   enable(fingerprint: string): boolean {
     return this.setEnabled(fingerprint, true);
+  }
+
+  /**
+   * The disabled entry that `cert` is, or whose key `cert` carries (a cross-signed or re-issued copy:
+   * other DER, same key), else undefined. Disabling distrusts the key, not only one encoding of it:
+   * every certificate of the key verifies exactly the same signatures, so a copy — supplied with a
+   * request or even stored and enabled — would otherwise undo the operator's decision.
+   */
+  disabledMatch(cert: ParsedCertificate): TrustStoreEntry | undefined {
+    if (this.disabled.size === 0) {
+      return undefined;
+    }
+    const same = this.byFingerprint.get(cert.fingerprint);
+    if (same !== undefined && !same.enabled) {
+      return same;
+    }
+    const key = keyFingerprintOf(cert);
+    for (const fp of key === undefined ? [] : (this.byKey.get(key) ?? [])) {
+      const entry = this.byFingerprint.get(fp)!;
+      if (!entry.enabled) {
+        return entry;
+      }
+    }
+    return undefined;
   }
 
   /** Pins (or unpins) an intermediate as a trust anchor; roots stay anchors. */
@@ -212,7 +280,8 @@ export class TrustStore {
   /**
    * Entries that may have issued `cert`: subject name equal to its issuer name, or subject key ID
    * equal to its authority key ID. Only proposals — chain.ts accepts one only when the signature
-   * verifies. `includeDisabled` is for explaining a refusal.
+   * verifies. Disabled entries are proposed too when `includeDisabled` (the chain builder does, to
+   * refuse them by name once their key verified the signature).
    */
   issuerCandidates(cert: ParsedCertificate, includeDisabled = false): TrustStoreEntry[] {
     const fingerprints = new Set(this.bySubject.get(cert.issuer.key) ?? []);

@@ -3,9 +3,11 @@ import {
   type CaKind,
   type CertificateInput,
   EkCertificateError,
+  findUnprintable,
   parseCertificate,
   type ParsedCertificate,
   TrustStore,
+  UNPRINTABLE_CLASS,
   unwrapCertificates,
   verifyCaChain,
 } from '@rackseal/ek-trust';
@@ -19,6 +21,18 @@ export class VendorCaInputError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'VendorCaInputError';
+  }
+}
+
+/** A fingerprint prefix that more than one stored CA starts with; `matches` lists them (the first 10). */
+export class VendorCaAmbiguousRefError extends Error {
+  constructor(
+    readonly prefix: string,
+    readonly matches: readonly string[],
+    more: boolean,
+  ) {
+    super(`fingerprint prefix ${prefix} is ambiguous: it matches ${matches.join(', ')}${more ? ' and more' : ''}; give more digits`);
+    this.name = 'VendorCaAmbiguousRefError';
   }
 }
 
@@ -95,14 +109,38 @@ export interface VendorCaSummary {
 
 export type VendorCaChange = { readonly changed: boolean; readonly ca: VendorCaSummary };
 
-/** A CA named by its fingerprint (hex, any case, colons allowed) or its id (uuid). */
-export type VendorCaRef = { readonly fingerprint: string } | { readonly id: string };
+/**
+ * A CA named by its fingerprint (hex, any case, colons allowed), a unique prefix of it (as git takes
+ * short hashes: the CLI prints 16 digits), or its id (uuid).
+ */
+export type VendorCaRef = { readonly fingerprint: string } | { readonly fingerprintPrefix: string } | { readonly id: string };
 
 const FINGERPRINT = /^[0-9a-f]{64}$/;
+/** Shorter prefixes would be ambiguous too often to be worth typing, and are refused. */
+export const MIN_FINGERPRINT_PREFIX = 8;
+const FINGERPRINT_PREFIX = new RegExp(`^[0-9a-f]{${MIN_FINGERPRINT_PREFIX},63}$`);
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const MAX_SOURCE = 255;
+const MAX_LISTED_MATCHES = 10;
+/**
+ * A label fit to store and show (for request validation: class-validator's `@Matches`). A label
+ * (a CA's `source`) is echoed to operators' terminals (`vendor-ca list`, audit records) for as long
+ * as the CA is kept, and PostgreSQL text cannot hold NUL: control characters (ek-trust's
+ * UNPRINTABLE_CLASS: C0 with NUL, DEL, C1, line separators, bidirectional controls) are refused,
+ * not escaped — a file can be renamed.
+ */
+export const PRINTABLE_LABEL = new RegExp(`^[^${UNPRINTABLE_CLASS}]*$`, 'u');
 
-/** Reads `AB:CD…`, `abcd…` or a uuid; throws VendorCaInputError for anything else. */
+/** undefined when `text` is fit to store and show; else why not (for a message that names the field). */
+export function unprintableCharacter(text: string): string | undefined {
+  const found = findUnprintable(text);
+  if (found === undefined) {
+    return undefined;
+  }
+  return `contains the control character U+${found.character.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')} at position ${found.index + 1}`;
+}
+
+/** Reads `AB:CD…`, `abcd…`, a prefix of at least 8 hex digits, or a uuid; throws VendorCaInputError for anything else. */
 export function parseVendorCaRef(text: string): VendorCaRef {
   const trimmed = text.trim().toLowerCase();
   if (UUID.test(trimmed)) {
@@ -112,7 +150,13 @@ export function parseVendorCaRef(text: string): VendorCaRef {
   if (FINGERPRINT.test(hex)) {
     return { fingerprint: hex };
   }
-  throw new VendorCaInputError(`${JSON.stringify(text.slice(0, 100))} is neither a SHA-256 fingerprint (64 hex digits) nor a CA id (uuid)`);
+  if (FINGERPRINT_PREFIX.test(hex)) {
+    return { fingerprintPrefix: hex };
+  }
+  // JSON.stringify escapes control characters (NUL included): the message is safe to print.
+  throw new VendorCaInputError(
+    `fingerprint ${JSON.stringify(text.slice(0, 100))} is neither a SHA-256 fingerprint (64 hex digits, or a unique prefix of at least ${MIN_FINGERPRINT_PREFIX}) nor a CA id (uuid)`,
+  );
 }
 
 function summarize(row: VendorCaEntity): VendorCaSummary {
@@ -136,17 +180,19 @@ function summarize(row: VendorCaEntity): VendorCaSummary {
 }
 
 /**
- * The vendor CAs rackseal trusts, from the `vendor_cas` table (enabled rows only). Roots and pinned
- * intermediates are anchors. This is the trust store the inventory importer and attestation use:
- * load it once per import or request, never per row.
+ * The vendor CAs rackseal trusts, from the `vendor_cas` table. Roots and pinned intermediates are
+ * anchors. Disabled rows are loaded too, marked disabled: the chain builder must know them to refuse
+ * them — and every other certificate of their key — when a CSV row or an agent supplies one as an
+ * intermediate (issue 9). A store without them would silently accept such a copy. This is the trust
+ * store the inventory importer and attestation use: load it once per import or request, never per row.
  */
 export async function loadTrustStore(manager: EntityManager | DataSource): Promise<TrustStore> {
   const rows = (await manager.query(
-    'SELECT fingerprint, der, is_anchor, source FROM vendor_cas WHERE enabled ORDER BY added_at, fingerprint',
-  )) as { fingerprint: string; der: Buffer; is_anchor: boolean; source: string | null }[];
+    'SELECT fingerprint, der, is_anchor, enabled, source FROM vendor_cas ORDER BY added_at, fingerprint',
+  )) as { fingerprint: string; der: Buffer; is_anchor: boolean; enabled: boolean; source: string | null }[];
   const store = new TrustStore();
   for (const row of rows) {
-    const result = store.add(row.der, { anchor: row.is_anchor, label: row.source ?? undefined });
+    const result = store.add(row.der, { anchor: row.is_anchor, enabled: row.enabled, label: row.source ?? undefined });
     if (result.status === 'rejected') {
       // Only certificates the same parser accepted were stored: a refusal means the row was altered
       // or the parser changed. Fail loudly rather than silently trust less (or more) than listed.
@@ -289,6 +335,10 @@ export class VendorCas {
       if (source !== null && source.length > MAX_SOURCE) {
         throw new VendorCaInputError(`source name ${JSON.stringify(source.slice(0, 40))}… is longer than ${MAX_SOURCE} characters`);
       }
+      const unprintable = source === null ? undefined : unprintableCharacter(source);
+      if (unprintable !== undefined) {
+        throw new VendorCaInputError(`source name ${JSON.stringify(source!.slice(0, 40))} ${unprintable}`);
+      }
       const what = source !== null ? JSON.stringify(source) : `upload #${index + 1}`;
       let blocks;
       try {
@@ -351,9 +401,10 @@ export class VendorCas {
     return rows.map(summarize);
   }
 
+  /** undefined when unknown; throws VendorCaAmbiguousRefError for a prefix of several fingerprints. */
   async get(ref: VendorCaRef): Promise<VendorCaSummary | undefined> {
-    const row = await this.dataSource.getRepository(VendorCaEntity).findOne({ where: ref });
-    return row === null ? undefined : summarize(row);
+    const row = await findRow(this.dataSource.manager, ref, false);
+    return row === undefined ? undefined : summarize(row);
   }
 
   /** Disables a CA (excluded from every trust store from now on). undefined when unknown; audited when it changed. */
@@ -368,8 +419,8 @@ export class VendorCas {
   private setEnabled(ref: VendorCaRef, enabled: boolean, by: string): Promise<VendorCaChange | undefined> {
     return this.dataSource.transaction(async (m) => {
       const repo = m.getRepository(VendorCaEntity);
-      const row = await repo.findOne({ where: ref, lock: { mode: 'pessimistic_write' } });
-      if (row === null) {
+      const row = await findRow(m, ref, true);
+      if (row === undefined) {
         return undefined;
       }
       if (row.enabled === enabled) {
@@ -399,8 +450,8 @@ export class VendorCas {
   setAnchor(ref: VendorCaRef, anchor: boolean, by: string): Promise<VendorCaChange | undefined> {
     return this.dataSource.transaction(async (m) => {
       const repo = m.getRepository(VendorCaEntity);
-      const row = await repo.findOne({ where: ref, lock: { mode: 'pessimistic_write' } });
-      if (row === null) {
+      const row = await findRow(m, ref, true);
+      if (row === undefined) {
         return undefined;
       }
       if (row.kind === 'root' && !anchor) {
@@ -423,6 +474,36 @@ export class VendorCas {
       return { changed: true, ca: summarize({ ...row, isAnchor: anchor }) };
     });
   }
+}
+
+/**
+ * The one row `ref` names (locked for update when `lock`), undefined when none. A prefix is resolved
+ * to its full fingerprint first: more than one match throws VendorCaAmbiguousRefError, listing them.
+ */
+async function findRow(m: EntityManager, ref: VendorCaRef, lock: boolean): Promise<VendorCaEntity | undefined> {
+  let where: { fingerprint: string } | { id: string };
+  if ('fingerprintPrefix' in ref) {
+    // Only hex digits reach here (parseVendorCaRef), so LIKE sees no wildcard but the final %.
+    const matches = (await m.query('SELECT fingerprint FROM vendor_cas WHERE fingerprint LIKE $1 ORDER BY fingerprint LIMIT $2', [
+      `${ref.fingerprintPrefix}%`,
+      MAX_LISTED_MATCHES + 1,
+    ])) as { fingerprint: string }[];
+    if (matches.length === 0) {
+      return undefined;
+    }
+    if (matches.length > 1) {
+      throw new VendorCaAmbiguousRefError(
+        ref.fingerprintPrefix,
+        matches.slice(0, MAX_LISTED_MATCHES).map((r) => r.fingerprint),
+        matches.length > MAX_LISTED_MATCHES,
+      );
+    }
+    where = { fingerprint: matches[0]!.fingerprint };
+  } else {
+    where = ref;
+  }
+  const row = await m.getRepository(VendorCaEntity).findOne({ where, ...(lock ? { lock: { mode: 'pessimistic_write' as const } } : {}) });
+  return row ?? undefined;
 }
 
 function asInputError(error: unknown, where: string): VendorCaInputError {

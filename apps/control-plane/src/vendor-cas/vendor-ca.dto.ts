@@ -1,16 +1,21 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { ArrayMaxSize, ArrayMinSize, IsArray, IsBoolean, IsIn, IsOptional, IsString, Length, ValidateNested } from 'class-validator';
+import { PRINTABLE_LABEL } from '@rackseal/vendor-cas';
+import { ArrayMaxSize, ArrayMinSize, IsArray, IsBoolean, IsIn, IsOptional, IsString, Length, Matches, ValidateNested } from 'class-validator';
 
 /** Upload limits: a vendor CA is 1-5 KB; these leave room for any real bundle and stay under the 1 MB body limit. */
 export const MAX_UPLOAD_FILES = 200;
 export const MAX_FILE_CHARS = 65_536;
 export const MAX_PEM_CHARS = 512 * 1024;
 
+/** Labels are stored and shown on operators' terminals: control characters (NUL, ANSI escapes, line breaks) are refused. */
+const PRINTABLE = { message: '$property must not contain control characters (NUL, escape sequences, line breaks, bidirectional controls)' };
+
 export class VendorCaFileDto {
   @ApiProperty({ description: 'File name, kept as the CA\'s source', example: 'IFX_RSA_RT.pem' })
   @IsString()
   @Length(1, 255)
+  @Matches(PRINTABLE_LABEL, PRINTABLE)
   name: string;
 
   @ApiProperty({ description: 'The file: PEM text (one or many certificates) or base64 of DER', maxLength: MAX_FILE_CHARS })
@@ -40,6 +45,7 @@ export class AddVendorCasDto {
   @IsOptional()
   @IsString()
   @Length(1, 255)
+  @Matches(PRINTABLE_LABEL, PRINTABLE)
   source?: string;
 
   @ApiPropertyOptional({
@@ -188,4 +194,5 @@ export class VendorCaChangeDto {
   ca: VendorCaDto;
 }
 
-export const FINGERPRINT_PARAM_DESCRIPTION = 'SHA-256 fingerprint (64 hex digits, colons allowed) or CA id';
+export const FINGERPRINT_PARAM_DESCRIPTION =
+  'SHA-256 fingerprint (64 hex digits, any case, colons allowed), a unique prefix of it (at least 8 hex digits, as `vendor-ca add` prints 16), or the CA id';

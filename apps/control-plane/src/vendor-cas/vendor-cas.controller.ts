@@ -1,7 +1,16 @@
-import { BadRequestException, Body, Controller, Delete, Get, HttpCode, NotFoundException, Param, Patch, Post, Query, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiBadRequestResponse, ApiCreatedResponse, ApiNotFoundResponse, ApiOkResponse, ApiParam, ApiTags } from '@nestjs/swagger';
+import { BadRequestException, Body, ConflictException, Controller, Delete, Get, HttpCode, NotFoundException, Param, Patch, Post, Query, Res } from '@nestjs/common';
+import {
+  ApiBadRequestResponse,
+  ApiBearerAuth,
+  ApiConflictResponse,
+  ApiCreatedResponse,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiParam,
+  ApiTags,
+} from '@nestjs/swagger';
 import type { TokenPrincipal } from '@rackseal/api-tokens';
-import { parseVendorCaRef, VendorCaInputError, type VendorCaRef, VendorCas, type VendorCaUpload } from '@rackseal/vendor-cas';
+import { parseVendorCaRef, VendorCaAmbiguousRefError, VendorCaInputError, type VendorCaRef, VendorCas, type VendorCaUpload } from '@rackseal/vendor-cas';
 import type { Response } from 'express';
 import { actorOf, Principal, RequireScope } from '../auth/auth.decorators';
 import {
@@ -43,11 +52,7 @@ export class VendorCasController {
       body.pem !== undefined
         ? [{ content: body.pem, source: body.source ?? 'pem' }]
         : body.files!.map((file) => ({ content: decodeFile(file.name, file.content), source: file.name }));
-    const summary = await this.vendorCas
-      .addBundle(uploads, { addedBy: actorOf(principal), anchors: body.anchor === true })
-      .catch((error: unknown) => {
-        throw error instanceof VendorCaInputError ? new BadRequestException(error.message) : error;
-      });
+    const summary = await this.vendorCas.addBundle(uploads, { addedBy: actorOf(principal), anchors: body.anchor === true }).catch(asHttpError);
     response.status(summary.added > 0 ? 201 : 200);
     return { added: summary.added, duplicate: summary.duplicate, rejected: summary.rejected, results: summary.results.map((r) => ({ ...r })) };
   }
@@ -63,10 +68,12 @@ export class VendorCasController {
   @RequireScope('vendor-ca:read')
   @ApiParam({ name: 'fingerprint', description: FINGERPRINT_PARAM_DESCRIPTION })
   @ApiOkResponse({ type: VendorCaDto })
+  @ApiBadRequestResponse({ description: 'not a fingerprint, a prefix of at least 8 hex digits, or an id' })
   @ApiNotFoundResponse()
+  @ApiConflictResponse({ description: 'the prefix matches several CAs (listed)' })
   async show(@Param('fingerprint') fingerprint: string): Promise<VendorCaDto> {
     const ref = refOf(fingerprint);
-    const ca = await this.vendorCas.get(ref);
+    const ca = await this.vendorCas.get(ref).catch(asHttpError);
     if (ca === undefined) {
       throw notFound(fingerprint);
     }
@@ -79,9 +86,11 @@ export class VendorCasController {
   @RequireScope('vendor-ca:write')
   @ApiParam({ name: 'fingerprint', description: FINGERPRINT_PARAM_DESCRIPTION })
   @ApiOkResponse({ type: VendorCaChangeDto, description: 'disabled (changed false when it already was)' })
+  @ApiBadRequestResponse({ description: 'not a fingerprint, a prefix of at least 8 hex digits, or an id' })
   @ApiNotFoundResponse()
+  @ApiConflictResponse({ description: 'the prefix matches several CAs (listed)' })
   async disable(@Param('fingerprint') fingerprint: string, @Principal() principal: TokenPrincipal): Promise<VendorCaChangeDto> {
-    const change = await this.vendorCas.disable(refOf(fingerprint), actorOf(principal));
+    const change = await this.vendorCas.disable(refOf(fingerprint), actorOf(principal)).catch(asHttpError);
     if (change === undefined) {
       throw notFound(fingerprint);
     }
@@ -93,9 +102,11 @@ export class VendorCasController {
   @RequireScope('vendor-ca:write')
   @ApiParam({ name: 'fingerprint', description: FINGERPRINT_PARAM_DESCRIPTION })
   @ApiOkResponse({ type: VendorCaChangeDto, description: 'enabled (changed false when it already was)' })
+  @ApiBadRequestResponse({ description: 'not a fingerprint, a prefix of at least 8 hex digits, or an id' })
   @ApiNotFoundResponse()
+  @ApiConflictResponse({ description: 'the prefix matches several CAs (listed)' })
   async enable(@Param('fingerprint') fingerprint: string, @Principal() principal: TokenPrincipal): Promise<VendorCaChangeDto> {
-    const change = await this.vendorCas.enable(refOf(fingerprint), actorOf(principal));
+    const change = await this.vendorCas.enable(refOf(fingerprint), actorOf(principal)).catch(asHttpError);
     if (change === undefined) {
       throw notFound(fingerprint);
     }
@@ -107,11 +118,11 @@ export class VendorCasController {
   @RequireScope('vendor-ca:write')
   @ApiParam({ name: 'fingerprint', description: FINGERPRINT_PARAM_DESCRIPTION })
   @ApiOkResponse({ type: VendorCaChangeDto })
+  @ApiBadRequestResponse({ description: 'not a fingerprint, a prefix of at least 8 hex digits, or an id; or unpinning a root' })
   @ApiNotFoundResponse()
+  @ApiConflictResponse({ description: 'the prefix matches several CAs (listed)' })
   async setAnchor(@Param('fingerprint') fingerprint: string, @Body() body: SetAnchorDto, @Principal() principal: TokenPrincipal): Promise<VendorCaChangeDto> {
-    const change = await this.vendorCas.setAnchor(refOf(fingerprint), body.anchor, actorOf(principal)).catch((error: unknown) => {
-      throw error instanceof VendorCaInputError ? new BadRequestException(error.message) : error;
-    });
+    const change = await this.vendorCas.setAnchor(refOf(fingerprint), body.anchor, actorOf(principal)).catch(asHttpError);
     if (change === undefined) {
       throw notFound(fingerprint);
     }
@@ -123,8 +134,19 @@ function refOf(text: string): VendorCaRef {
   try {
     return parseVendorCaRef(text);
   } catch (error) {
-    throw error instanceof VendorCaInputError ? new BadRequestException(error.message) : error;
+    return asHttpError(error);
   }
+}
+
+/** The library's refusals as HTTP: unreadable input or a bad reference 400, an ambiguous prefix 409. */
+function asHttpError(error: unknown): never {
+  if (error instanceof VendorCaInputError) {
+    throw new BadRequestException(error.message);
+  }
+  if (error instanceof VendorCaAmbiguousRefError) {
+    throw new ConflictException(error.message);
+  }
+  throw error;
 }
 
 function notFound(fingerprint: string): NotFoundException {
