@@ -3,7 +3,8 @@
  * documented exit codes (0 ok, 1 invalid, 2 usage), run directly and through `npx` (package.json bin).
  */
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, readFileSync } from 'node:fs';
+import { accessSync, constants, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DIST } from './support/processes';
 
@@ -20,9 +21,9 @@ interface Run {
   stderr: string;
 }
 
-function run(command: string, args: readonly string[]): Run {
+function run(command: string, args: readonly string[], cwd = REPO_ROOT): Run {
   const result = spawnSync(command, [...args], {
-    cwd: REPO_ROOT,
+    cwd,
     encoding: 'utf8',
     timeout: 60_000,
     // Only what a shell needs: no DATABASE_URL etc. leaking in from the test runner.
@@ -43,7 +44,19 @@ describe('rackseal (operator CLI)', () => {
     expect(result.status).toBe(0);
     expect(result.stdout).toMatch(/^Usage: rackseal \[options\] \[command\]/);
     expect(result.stdout).toMatch(/^\s+audit\s+audit log tools$/m);
+    for (const command of ['token', 'migrate', 'vendor-ca', 'inventory', 'machines']) {
+      expect(result.stdout).toMatch(new RegExp(`^\\s+${command}\\b`, 'm'));
+    }
     expect(result.stderr).toBe('');
+  });
+
+  it('every server command takes --server and --token with their environment defaults', () => {
+    const commands = [['token', 'list'], ['token', 'revoke'], ['audit', 'list'], ['machines', 'list'], ['inventory', 'import'], ['inventory', 'show'], ['vendor-ca', 'add'], ['vendor-ca', 'list'], ['vendor-ca', 'disable'], ['vendor-ca', 'enable'], ['vendor-ca', 'anchor'], ['vendor-ca', 'unanchor']];
+    for (const command of commands) {
+      const help = cli(...command, '--help');
+      expect([command, help.status]).toEqual([command, 0]);
+      expect([command, /--server <url>[\s\S]*\$RACKSEAL_SERVER/.test(help.stdout), /--token <token>[\s\S]*\$RACKSEAL_TOKEN/.test(help.stdout)]).toEqual([command, true, true]);
+    }
   });
 
   it('--version prints the package.json version', () => {
@@ -114,6 +127,29 @@ describe('package.json bin', () => {
     expect(result.status).toBe(0);
     expect(result.stdout).toMatch(/^Usage: rackseal \[options\] \[command\]/);
     expect(result.stdout).toContain('audit');
+  });
+
+  // The README's install: a tarball from `npm pack`, installed outside the checkout. Its files must
+  // be enough to run the CLI (dependencies come from the install; here the checkout's are linked).
+  it('`npm pack` makes a tarball whose rackseal runs outside the checkout', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rackseal-pack-'));
+    try {
+      const pack = run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dir]);
+      expect(pack.status).toBe(0);
+      const [{ filename, files }] = JSON.parse(pack.stdout) as [{ filename: string; files: { path: string }[] }];
+      const paths = files.map((f) => f.path);
+      expect(paths).toEqual(expect.arrayContaining(['package.json', 'README.md', PACKAGE.bin.rackseal!, PACKAGE.bin['rackseal-agent']!, 'dist/migrations/index.js']));
+      expect(paths.filter((p) => !p.startsWith('dist/') && !['package.json', 'README.md'].includes(p))).toEqual([]);
+      expect(paths.filter((p) => p.startsWith('dist/test/'))).toEqual([]);
+      expect(run('tar', ['-xzf', join(dir, filename), '-C', dir]).status).toBe(0);
+      symlinkSync(join(REPO_ROOT, 'node_modules'), join(dir, 'package', 'node_modules'));
+      const installed = run(process.execPath, [join(dir, 'package', PACKAGE.bin.rackseal!), '--version'], dir);
+      expect([installed.status, installed.stdout]).toEqual([0, `${PACKAGE.version}\n`]);
+      const migrateHelp = run(process.execPath, [join(dir, 'package', PACKAGE.bin.rackseal!), 'migrate', '--help'], dir);
+      expect(migrateHelp.stdout).toMatch(/^Usage: rackseal migrate/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('`npx rackseal --version` and `npx rackseal-agent --version` print the package version', () => {

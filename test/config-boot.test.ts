@@ -37,21 +37,35 @@ async function runToExit(app: RacksealApp, entry: string, env: NodeJS.ProcessEnv
   }
 }
 
-const PROCESSES: { label: string; app: RacksealApp; entry: string; prefix: string }[] = [
-  { label: 'control plane', app: 'control-plane', entry: 'main', prefix: 'rackseal control-plane: ' },
-  { label: 'worker', app: 'worker', entry: 'main', prefix: 'rackseal worker: ' },
-  { label: 'migrate', app: 'control-plane', entry: 'migrate', prefix: 'rackseal migrate: ' },
+/** The variables `npm run migrate` reads (issue 9: it needs the database, not the master key). */
+const DATABASE_VARIABLES = ['RACKSEAL_ENV', 'DATABASE_URL', 'DATABASE_POOL_SIZE', 'MIGRATIONS_AT_BOOT', 'READINESS_TIMEOUT_MS'];
+
+const PROCESSES: { label: string; app: RacksealApp; entry: string; prefix: string; reads: 'all' | readonly string[] }[] = [
+  { label: 'control plane', app: 'control-plane', entry: 'main', prefix: 'rackseal control-plane: ', reads: 'all' },
+  { label: 'worker', app: 'worker', entry: 'main', prefix: 'rackseal worker: ', reads: 'all' },
+  { label: 'migrate', app: 'control-plane', entry: 'migrate', prefix: 'rackseal migrate: ', reads: DATABASE_VARIABLES },
 ];
 
-describe.each(PROCESSES)('$label with a bad configuration', ({ app, entry, prefix }) => {
-  it.each([
-    ['PORT=abc', { PORT: 'abc' }, 'PORT', 'must be an integer between 0 and 65535 (got "abc")'],
-    ['PORT=70000', { PORT: '70000' }, 'PORT', 'must be an integer between 0 and 65535 (got "70000")'],
-    ['REDIS_URL=http://nope', { REDIS_URL: 'http://nope' }, 'REDIS_URL', 'must be a URL starting with redis: or rediss:'],
-    ['DATABASE_URL=mysql://x', { DATABASE_URL: 'mysql://x' }, 'DATABASE_URL', 'must be a URL starting with postgres:'],
-    ['RACKSEAL_ENV=staging', { RACKSEAL_ENV: 'staging', RACKSEAL_MASTER_KEY: 'ab'.repeat(32) }, 'RACKSEAL_ENV', 'must be one of production, demo, test'],
-    ['production without a master key', { RACKSEAL_ENV: 'production' }, 'RACKSEAL_MASTER_KEY', 'is required in production'],
-  ])('%s: exits 78 naming the variable', async (_label, env, variable, reason) => {
+const BAD_ONES: [string, NodeJS.ProcessEnv, string, string][] = [
+  ['PORT=abc', { PORT: 'abc' }, 'PORT', 'must be an integer between 0 and 65535 (got "abc")'],
+  ['PORT=70000', { PORT: '70000' }, 'PORT', 'must be an integer between 0 and 65535 (got "70000")'],
+  ['REDIS_URL=http://nope', { REDIS_URL: 'http://nope' }, 'REDIS_URL', 'must be a URL starting with redis: or rediss:'],
+  ['DATABASE_URL=mysql://x', { DATABASE_URL: 'mysql://x' }, 'DATABASE_URL', 'must be a URL starting with postgres:'],
+  ['RACKSEAL_ENV=staging', { RACKSEAL_ENV: 'staging', RACKSEAL_MASTER_KEY: 'ab'.repeat(32) }, 'RACKSEAL_ENV', 'must be one of production, demo, test'],
+  ['production without a master key', { RACKSEAL_ENV: 'production' }, 'RACKSEAL_MASTER_KEY', 'is required in production'],
+];
+
+describe('migrate reads only the database variables', () => {
+  it('in production without a master key and with bad server-only variables it goes on to the database (unreachable here: exit 1, not 78)', async () => {
+    const result = await runToExit('control-plane', 'migrate', { RACKSEAL_ENV: 'production', PORT: 'abc', REDIS_URL: 'http://nope', LOG_LEVEL: 'loud' });
+    expect({ code: result.code, signal: result.signal }).toEqual({ code: 1, signal: null });
+    expect(result.stderr).toMatch(/^rackseal migrate: /);
+    expect(result.stderr).not.toMatch(/Invalid configuration|RACKSEAL_MASTER_KEY|PORT|REDIS_URL|LOG_LEVEL/);
+  });
+});
+
+describe.each(PROCESSES)('$label with a bad configuration', ({ app, entry, prefix, reads }) => {
+  it.each(BAD_ONES.filter(([, , variable]) => reads === 'all' || reads.includes(variable)))('%s: exits 78 naming the variable', async (_label, env, variable, reason) => {
     const result = await runToExit(app, entry, env);
     expect({ code: result.code, signal: result.signal }).toEqual({ code: 78, signal: null });
     expect(result.elapsedMs).toBeLessThan(EXIT_WITHIN_MS);
@@ -69,8 +83,10 @@ describe.each(PROCESSES)('$label with a bad configuration', ({ app, entry, prefi
     ['a key one byte short', SHORT_KEY, ['deadbeef', 'cafef00d', '3q2+7', 'DEADBEEF']],
   ])('never prints %s', async (_label, key, fragments) => {
     const result = await runToExit(app, entry, { RACKSEAL_ENV: 'production', RACKSEAL_MASTER_KEY: key });
-    expect(result.code).toBe(78);
-    expect(result.stderr).toContain('  - RACKSEAL_MASTER_KEY: must be exactly 32 bytes written as 64 hex characters or base64 (value not shown)');
+    if (reads === 'all') {
+      expect(result.code).toBe(78);
+      expect(result.stderr).toContain('  - RACKSEAL_MASTER_KEY: must be exactly 32 bytes written as 64 hex characters or base64 (value not shown)');
+    }
     for (const text of [result.stderr, result.stdout]) {
       expect(text).not.toContain(key);
       for (const fragment of fragments) {
@@ -88,12 +104,9 @@ describe.each(PROCESSES)('$label with a bad configuration', ({ app, entry, prefi
       LOG_LEVEL: 'loud',
     });
     expect(result.code).toBe(78);
-    expect(result.stderr.match(/^ {2}- [A-Z_]+:/gm)).toEqual([
-      '  - DATABASE_URL:',
-      '  - PORT:',
-      '  - RACKSEAL_MASTER_KEY:',
-      '  - LOG_LEVEL:',
-    ]);
+    expect(result.stderr.match(/^ {2}- [A-Z_]+:/gm)).toEqual(
+      ['  - DATABASE_URL:', '  - PORT:', '  - RACKSEAL_MASTER_KEY:', '  - LOG_LEVEL:'].filter((line) => reads === 'all' || reads.some((v) => line === `  - ${v}:`)),
+    );
     expect(result.stderr).toContain('(got "mysql://rackseal:***@db.internal/rackseal")');
     expect(result.stderr).not.toContain('hunter2');
     expect(result.stderr).not.toContain('zzzz');

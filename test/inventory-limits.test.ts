@@ -228,7 +228,11 @@ describe('inventory import limits (built control plane)', () => {
     const before = await written();
     const badName = await upload(file, '?fileName=a%00b.csv');
     expect(badName.status).toBe(400);
-    expect(JSON.parse(badName.body).message).toEqual(['fileName must not contain control characters']);
+    expect(JSON.parse(badName.body).message).toEqual(['fileName must not contain NUL bytes']);
+    // Other control characters pass the HTTP layer's NUL check and are refused by the DTO itself.
+    const escName = await upload(file, '?fileName=a%1B%5B2Jb.csv');
+    expect(escName.status).toBe(400);
+    expect(JSON.parse(escName.body).message).toEqual(['fileName must not contain control characters']);
     expect(await written()).toEqual(before);
   });
 

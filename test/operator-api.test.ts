@@ -156,7 +156,7 @@ describe('operator API authentication', () => {
       const before = await counts();
       const run = bootstrap('--name', 'evil\u001b]0;pwned\u0007', '--scope', 'admin');
       expect(run.status).toBe(2);
-      expect(run.stderr).toContain('token name must not contain control characters (found U+001B)');
+      expect(run.stderr).toBe('rackseal: token name must not contain control characters (found U+001B)\n');
       expect(run.stdout).toBe('');
       expect(await counts()).toEqual(before);
     });

@@ -274,7 +274,7 @@ describe('vendor CA trust store (API, CLI, loadTrustStore)', () => {
     expect((await http().delete(`/v1/vendor-cas/${'ab'.repeat(32)}`).set('Authorization', `Bearer ${h.admin}`)).status).toBe(404);
     const unknown = await runCli('vendor-ca', 'disable', '--server', h.baseUrl, '--token', h.admin, 'ab'.repeat(32));
     expect(unknown.status).toBe(2);
-    expect(unknown.stderr).toMatch(/refused \(404\): no vendor CA/);
+    expect(unknown.stderr).toMatch(/^rackseal: vendor-ca disable: no vendor CA/);
 
     const listed = await runCli('vendor-ca', 'list', '--server', h.baseUrl, '--token', h.admin, '--json');
     expect((JSON.parse(listed.stdout) as unknown[]).length).toBe(46);
@@ -323,11 +323,11 @@ describe('vendor CA trust store (API, CLI, loadTrustStore)', () => {
     const reader = await h.token(['audit:read']);
     const forbidden = await runCli('vendor-ca', 'add', '--server', h.baseUrl, '--token', reader, join(FIXTURES, 'GS_TPM_RT.pem'));
     expect(forbidden.status).toBe(2);
-    expect(forbidden.stderr).toMatch(/forbidden \(403\): this token lacks the "vendor-ca:write" scope/);
+    expect(forbidden.stderr).toMatch(/^rackseal: vendor-ca add: forbidden \(403\): this token lacks the "vendor-ca:write" scope/);
     const closed = await freePort();
     const unreachable = await runCli('vendor-ca', 'list', '--server', `http://127.0.0.1:${closed}`, '--token', h.admin);
     expect(unreachable.status).toBe(2);
-    expect(unreachable.stderr).toBe(`rackseal: cannot reach http://127.0.0.1:${closed}: ECONNREFUSED\n`);
+    expect(unreachable.stderr).toBe(`rackseal: vendor-ca list: cannot reach http://127.0.0.1:${closed}: ECONNREFUSED\n`);
     const notUrl = await runCli('vendor-ca', 'list', '--server', 'localhost:8080', '--token', h.admin);
     expect([notUrl.status, notUrl.stderr]).toEqual([2, 'rackseal: --server "localhost:8080" must be an http:// or https:// URL\n']);
     const missing = await runCli('vendor-ca', 'add', '--server', h.baseUrl, '--token', h.admin, '/nonexistent/ca.pem');

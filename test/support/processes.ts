@@ -138,10 +138,15 @@ export async function startControlPlane(env: NodeJS.ProcessEnv): Promise<{ proc:
 
 /** Runs the built `rackseal` CLI to completion with a minimal environment (PATH and HOME only). */
 export function runRacksealCli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  return runRacksealCliWithEnv({}, ...args);
+}
+
+/** runRacksealCli with `env` added to PATH and HOME (DATABASE_URL, RACKSEAL_SERVER, RACKSEAL_TOKEN…). */
+export function runRacksealCliWithEnv(env: NodeJS.ProcessEnv, ...args: string[]): { status: number | null; stdout: string; stderr: string } {
   const result = spawnSync(process.execPath, [join(DIST, 'apps/cli/src/main.js'), ...args], {
     encoding: 'utf8',
     timeout: 30_000,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME },
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
   });
   if (result.error !== undefined) {
     throw result.error;

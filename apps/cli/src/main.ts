@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
-import { registerAuditVerify } from './commands/audit-verify.command';
-import { registerTokenCreate } from './commands/token-create.command';
+import { registerAudit } from './commands/audit.command';
+import { registerToken } from './commands/token.command';
+import { registerMigrate } from './commands/migrate.command';
+import { registerMachines } from './commands/machines.command';
 import { registerCredentialMake } from './commands/credential-make.command';
 import { registerSeal } from './commands/seal.command';
 import { registerQuoteVerify } from './commands/quote-verify.command';
@@ -22,8 +24,9 @@ export function buildProgram(): Command {
     .version(packageVersion())
     .showHelpAfterError()
     .exitOverride();
-  registerAuditVerify(program);
-  registerTokenCreate(program);
+  registerAudit(program);
+  registerToken(program);
+  registerMigrate(program);
   registerCredentialMake(program);
   registerSeal(program);
   registerQuoteVerify(program);
@@ -32,6 +35,7 @@ export function buildProgram(): Command {
   registerEkVerify(program);
   registerVendorCa(program);
   registerInventory(program);
+  registerMachines(program);
   return program;
 }
 

@@ -1,21 +1,32 @@
 import type { Command } from 'commander';
 import { CliError } from './cli-error';
 import { EXIT } from './exit-codes';
+import { safe } from './terminal-text';
 
-/** `--server URL --token T`, shared by every server command (DESIGN §3). */
+/** `--server URL --token T`, shared by every server command (DESIGN §3); both have environment defaults. */
 export interface ServerOptions {
-  server: string;
-  token: string;
+  server?: string;
+  token?: string;
 }
 
 /**
- * Adds the options every server command takes. The token may also come from RACKSEAL_TOKEN so it
- * need not appear in `ps` output or shell history; --token wins when both are given.
+ * Adds the options every server command takes. The server may come from RACKSEAL_SERVER and the
+ * token from RACKSEAL_TOKEN, so neither is typed on every call and the token need not appear in
+ * `ps` output or shell history; a flag wins over its variable.
  */
 export function withServerOptions(command: Command): Command {
   return command
-    .requiredOption('--server <url>', 'control plane base URL, e.g. https://rackseal.example:8443')
+    .option('--server <url>', 'control plane base URL, e.g. https://rackseal.example:8443 (default: $RACKSEAL_SERVER)')
     .option('--token <token>', 'operator bearer token (default: $RACKSEAL_TOKEN)');
+}
+
+/** The command's words after `rackseal`, e.g. `vendor-ca disable`: what errors say was being done. */
+export function commandPath(command: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = command; c !== null && c.parent !== null; c = c.parent) {
+    names.unshift(c.name());
+  }
+  return names.join(' ');
 }
 
 /** A refusal by the server (4xx after authentication, e.g. 400 validation or 404), with its status. */
@@ -31,7 +42,10 @@ export class ServerRequestError extends CliError {
 
 export interface RequestOptions {
   readonly query?: Readonly<Record<string, string | number | boolean | undefined>>;
+  /** A JSON body. */
   readonly body?: unknown;
+  /** A streamed body (e.g. a CSV upload), sent as is with this content type. */
+  readonly stream?: { readonly body: ReadableStream<Uint8Array>; readonly contentType: string };
   /** Statuses the caller handles itself (returned, not thrown), besides 2xx. */
   readonly accept?: readonly number[];
   /** Per-request timeout; default 60 s. */
@@ -46,28 +60,37 @@ export interface ServerResponse<T> {
 /**
  * The operator API from the CLI: base URL + bearer token + JSON, with errors an operator can act on.
  * Every failure is a CliError with exit 2 (usage / unreachable / refused request), so commands only
- * decide what a successful answer means (their own exit 0 or 1).
+ * decide what a successful answer means (their own exit 0 or 1). Errors name the command, not the
+ * HTTP call (`vendor-ca disable: no vendor CA matches "0123abcd"`):
  *   - unreachable server / timeout / non-JSON reply → "cannot reach …" / "unexpected reply …"
  *   - 401 → the token is missing, unknown or revoked
  *   - 403 → the server's message (it names the missing scope)
  *   - other 4xx → the server's message, status attached (ServerRequestError)
  *   - 5xx → the status and the server's errorId, if any
+ * Server text is shown with control characters escaped.
  */
 export class ServerClient {
   readonly baseUrl: URL;
 
+  /** `action` is what the command is doing, in operator terms (`vendor-ca disable`). */
   constructor(
     server: string,
     private readonly token: string,
+    readonly action: string,
+    serverSource = '--server',
   ) {
     let url: URL;
     try {
       url = new URL(server);
     } catch {
-      throw CliError.usage(`--server ${JSON.stringify(server)} is not a URL (expected e.g. http://localhost:8080)`);
+      throw CliError.usage(`${serverSource} ${JSON.stringify(server)} is not a URL (expected e.g. http://localhost:8080)`);
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      throw CliError.usage(`--server ${JSON.stringify(server)} must be an http:// or https:// URL`);
+      throw CliError.usage(`${serverSource} ${JSON.stringify(server)} must be an http:// or https:// URL`);
+    }
+    if (url.username !== '' || url.password !== '') {
+      // Not echoed: the part before '@' may be a password.
+      throw CliError.usage(`${serverSource} must not contain a user name or password (the operator token goes in --token or RACKSEAL_TOKEN)`);
     }
     if (!url.pathname.endsWith('/')) {
       url.pathname = `${url.pathname}/`;
@@ -78,28 +101,51 @@ export class ServerClient {
     }
   }
 
-  /** From `--server`/`--token` (or RACKSEAL_TOKEN). */
-  static fromOptions(options: { server?: string; token?: string }): ServerClient {
-    const token = options.token ?? process.env.RACKSEAL_TOKEN ?? '';
-    if (options.server === undefined || options.server === '') {
-      throw CliError.usage('--server URL is required');
+  /** From `--server`/`--token`, else RACKSEAL_SERVER/RACKSEAL_TOKEN (empty counts as unset). */
+  static fromOptions(options: ServerOptions, action: string): ServerClient {
+    const token = nonEmpty(options.token) ?? nonEmpty(process.env.RACKSEAL_TOKEN) ?? '';
+    const flag = nonEmpty(options.server);
+    const fromEnv = nonEmpty(process.env.RACKSEAL_SERVER);
+    if (flag === undefined && fromEnv === undefined) {
+      throw CliError.usage('no control plane given: pass --server URL or set RACKSEAL_SERVER');
     }
-    return new ServerClient(options.server, token);
+    return new ServerClient(flag ?? fromEnv!, token, action, flag !== undefined ? '--server' : 'RACKSEAL_SERVER');
   }
 
-  get<T>(path: string, options: Omit<RequestOptions, 'body'> = {}): Promise<ServerResponse<T>> {
+  /** For a command's action handler: its options and its name. */
+  static forCommand(command: Command): ServerClient {
+    return ServerClient.fromOptions(command.opts<ServerOptions>(), commandPath(command));
+  }
+
+  get<T>(path: string, options: Omit<RequestOptions, 'body' | 'stream'> = {}): Promise<ServerResponse<T>> {
     return this.request<T>('GET', path, options);
   }
 
-  post<T>(path: string, body: unknown, options: Omit<RequestOptions, 'body'> = {}): Promise<ServerResponse<T>> {
+  post<T>(path: string, body: unknown, options: Omit<RequestOptions, 'body' | 'stream'> = {}): Promise<ServerResponse<T>> {
     return this.request<T>('POST', path, { ...options, body });
   }
 
-  delete<T>(path: string, options: Omit<RequestOptions, 'body'> = {}): Promise<ServerResponse<T>> {
+  patch<T>(path: string, body: unknown, options: Omit<RequestOptions, 'body' | 'stream'> = {}): Promise<ServerResponse<T>> {
+    return this.request<T>('PATCH', path, { ...options, body });
+  }
+
+  delete<T>(path: string, options: Omit<RequestOptions, 'body' | 'stream'> = {}): Promise<ServerResponse<T>> {
     return this.request<T>('DELETE', path, options);
   }
 
-  /** `path` is relative to the base URL, e.g. `v1/vendor-cas`; segments must already be encoded. */
+  /**
+   * One path segment from operator input (a fingerprint, an id), encoded. `.`, `..` and the empty
+   * string are refused: URL resolution would turn them into a different route (`v1/vendor-cas/..`
+   * is `v1/`).
+   */
+  segment(value: string, what: string): string {
+    if (['', '.', '..'].includes(value.trim())) {
+      throw this.fail(`${JSON.stringify(value)} is not ${what}`);
+    }
+    return encodeURIComponent(value);
+  }
+
+  /** `path` is relative to the base URL, e.g. `v1/vendor-cas`; segments must already be encoded (see segment). */
   async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<ServerResponse<T>> {
     const url = new URL(path.replace(/^\/+/, ''), this.baseUrl);
     for (const [key, value] of Object.entries(options.query ?? {})) {
@@ -108,47 +154,61 @@ export class ServerClient {
       }
     }
     const headers: Record<string, string> = { authorization: `Bearer ${this.token}`, accept: 'application/json' };
-    if (options.body !== undefined) {
+    let body: RequestInit['body'];
+    if (options.stream !== undefined) {
+      headers['content-type'] = options.stream.contentType;
+      body = options.stream.body;
+    } else if (options.body !== undefined) {
       headers['content-type'] = 'application/json';
+      body = JSON.stringify(options.body);
     }
     let response: Response;
     try {
       response = await fetch(url, {
         method,
         headers,
-        body: options.body === undefined ? undefined : JSON.stringify(options.body),
+        body,
         signal: AbortSignal.timeout(options.timeoutMs ?? 60_000),
-      });
+        ...(options.stream !== undefined ? { duplex: 'half' } : {}),
+      } as RequestInit);
     } catch (error) {
-      throw CliError.usage(`cannot reach ${this.baseUrl.origin}: ${describeFetchError(error)}`);
+      throw this.fail(`cannot reach ${this.baseUrl.origin}: ${describeFetchError(error)}`);
     }
     const text = await response.text();
-    let body: unknown = undefined;
+    let parsed: unknown = undefined;
     if (text !== '') {
       try {
-        body = JSON.parse(text);
+        parsed = JSON.parse(text);
       } catch {
         if (response.ok) {
-          throw CliError.usage(`unexpected reply from ${url.origin}${url.pathname} (HTTP ${response.status}, not JSON): is --server the rackseal control plane?`);
+          throw this.fail(`unexpected reply from ${url.origin}${url.pathname} (HTTP ${response.status}, not JSON): is the server the rackseal control plane?`);
         }
       }
     }
     if (response.ok || options.accept?.includes(response.status) === true) {
-      return { status: response.status, body: body as T };
+      return { status: response.status, body: parsed as T };
     }
-    const message = serverMessage(body) ?? (text.slice(0, 200) || response.statusText);
+    const message = safe(serverMessage(parsed) ?? (text.slice(0, 200) || response.statusText));
     if (response.status === 401) {
-      throw CliError.usage('the server refused the token (401): it is missing, unknown or revoked');
+      throw this.fail('the server refused the token (401): it is missing, unknown or revoked');
     }
     if (response.status === 403) {
-      throw new ServerRequestError(403, `forbidden (403): ${message}`);
+      throw new ServerRequestError(403, `${this.action}: forbidden (403): ${message}`);
     }
     if (response.status >= 400 && response.status < 500) {
-      throw new ServerRequestError(response.status, `${method} ${url.pathname} refused (${response.status}): ${message}`);
+      throw new ServerRequestError(response.status, `${this.action}: ${message}`);
     }
-    const errorId = typeof body === 'object' && body !== null && typeof (body as { errorId?: unknown }).errorId === 'string' ? ` (errorId ${(body as { errorId: string }).errorId})` : '';
-    throw CliError.usage(`server error ${response.status} on ${method} ${url.pathname}: ${message}${errorId}`);
+    const errorId = typeof parsed === 'object' && parsed !== null && typeof (parsed as { errorId?: unknown }).errorId === 'string' ? ` (errorId ${safe((parsed as { errorId: string }).errorId)})` : '';
+    throw this.fail(`server error ${response.status}: ${message}${errorId}`);
   }
+
+  private fail(message: string): CliError {
+    return CliError.usage(`${this.action}: ${message}`);
+  }
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value.trim() === '' ? undefined : value;
 }
 
 function serverMessage(body: unknown): string | undefined {

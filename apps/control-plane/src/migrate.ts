@@ -1,11 +1,12 @@
 import 'reflect-metadata';
 import { dataSourceOptions, runMigrationsUnderLock } from '@rackseal/persistence';
-import { loadConfigOrExit } from '@rackseal/runtime';
+import { loadConfigSectionsOrExit } from '@rackseal/runtime';
 import { DataSource } from 'typeorm';
 
 /** `npm run migrate`: apply pending migrations (under the same advisory lock as boot) and exit. */
 async function main(): Promise<void> {
-  const config = loadConfigOrExit('migrate');
+  // Only the database: migrating needs no master key, Redis or HTTP settings (issue 9).
+  const config = loadConfigSectionsOrExit('migrate', ['database', 'readinessTimeoutMs']);
   const dataSource = await new DataSource(dataSourceOptions(config, 'rackseal-migrate')).initialize();
   try {
     const run = await runMigrationsUnderLock(dataSource);

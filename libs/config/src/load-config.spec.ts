@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { inspect } from 'node:util';
 import { CONFIG_VARIABLES, DEVELOPMENT_MASTER_KEY } from './config.schema';
-import { ConfigError, loadConfig } from './load-config';
+import { CONFIG_SECTIONS, ConfigError, loadConfig, loadConfigSections } from './load-config';
 import type { RacksealConfig } from './rackseal-config';
 
 // A fixed, recognisable key so a leak is easy to spot in any rendering of the config or an error.
@@ -415,5 +415,39 @@ describe('EK_CERT_GRACE_DAYS', () => {
     expect(loadConfig({ ...base, EK_CERT_GRACE_DAYS: '365' }).ekCertGraceDays).toBe(365);
     expect(loadConfig({ ...base, EK_CERT_GRACE_DAYS: 'inf' }).ekCertGraceDays).toBe(Number.POSITIVE_INFINITY);
     expect(loadConfig(base).ekCertGraceDays).toBe(0);
+  });
+});
+
+describe('loadConfigSections (a consumer validates only what it uses)', () => {
+  it('maps every variable of the schema to exactly one section', () => {
+    const mapped = Object.values(CONFIG_SECTIONS).flat();
+    expect([...mapped].sort()).toEqual(Object.keys(CONFIG_VARIABLES).sort());
+    expect(new Set(mapped).size).toBe(mapped.length);
+  });
+
+  it('a database-only consumer in production needs no RACKSEAL_MASTER_KEY, and its config holds no key', () => {
+    const config = loadConfigSections({ RACKSEAL_ENV: 'production', DATABASE_URL: 'postgres://db.internal/rs' }, ['database', 'readinessTimeoutMs']);
+    expect(config).toEqual({
+      env: 'production',
+      database: { url: 'postgres://db.internal/rs', poolSize: 10, migrationsAtBoot: true },
+      readinessTimeoutMs: 2000,
+    });
+    expect('masterKey' in config).toBe(false);
+  });
+
+  it('still refuses the variables of its sections, naming every bad one', () => {
+    let error: unknown;
+    try {
+      loadConfigSections({ RACKSEAL_ENV: 'staging', DATABASE_URL: 'mysql://x', PORT: 'abc', RACKSEAL_MASTER_KEY: 'short' }, ['database']);
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    // PORT and RACKSEAL_MASTER_KEY are not the consumer's business: neither read nor reported.
+    expect((error as ConfigError).problems.map((p) => p.variable)).toEqual(['RACKSEAL_ENV', 'DATABASE_URL']);
+  });
+
+  it('the full loadConfig (control plane, worker) still requires the key in production', () => {
+    expect(configError({ RACKSEAL_ENV: 'production', DATABASE_URL: 'postgres://db.internal/rs' }).problems.map((p) => p.variable)).toEqual(['RACKSEAL_MASTER_KEY']);
   });
 });

@@ -37,10 +37,48 @@ function describeRaw(raw: string | undefined, secret: boolean | undefined, name:
 }
 
 /**
+ * The variables behind each section of RacksealConfig. A consumer that needs only some sections
+ * (a CLI command that talks to PostgreSQL needs `database`, not the master key) validates only
+ * their variables: a missing RACKSEAL_MASTER_KEY must not stop `rackseal token create` in
+ * production, while the control plane and the worker, which load every section, still refuse it.
+ */
+export const CONFIG_SECTIONS = {
+  env: ['env'],
+  database: ['databaseUrl', 'databasePoolSize', 'migrationsAtBoot'],
+  redis: ['redisUrl', 'queuePrefix'],
+  http: ['host', 'port'],
+  masterKey: ['masterKey'],
+  logLevel: ['logLevel'],
+  readinessTimeoutMs: ['readinessTimeoutMs'],
+  ekCertGraceDays: ['ekCertGraceDays'],
+  inventory: ['inventoryMaxFileBytes', 'inventoryUploadIdleTimeoutMs', 'inventoryMaxConcurrentImports'],
+  worker: ['workerConcurrency', 'workerShutdownGraceMs', 'workerLockMs'],
+} as const satisfies { [S in keyof RacksealConfig]: readonly (keyof Specs)[] };
+
+export type ConfigSection = keyof RacksealConfig;
+
+/** RACKSEAL_ENV is always read: it decides what the other variables may be. */
+export type PartialConfig<S extends ConfigSection> = Pick<RacksealConfig, S | 'env'>;
+
+const ALL_SECTIONS = Object.keys(CONFIG_SECTIONS) as ConfigSection[];
+
+/**
  * Reads and validates every variable from `env` once. Collects all problems before throwing, so an
  * operator fixes a broken deployment in one pass instead of one variable per restart.
  */
 export function loadConfig(env: NodeJS.ProcessEnv): RacksealConfig {
+  return loadConfigSections(env, ALL_SECTIONS);
+}
+
+/**
+ * Like loadConfig, for a consumer that needs only `sections` (plus `env`): only their variables are
+ * read and validated, in schema order, and the result holds only those sections.
+ */
+export function loadConfigSections<S extends ConfigSection>(env: NodeJS.ProcessEnv, sections: readonly S[]): PartialConfig<S> {
+  const wanted = new Set<ConfigSection>(['env', ...sections]);
+  const keys = new Set<keyof Specs>(
+    ALL_SECTIONS.filter((section) => wanted.has(section)).flatMap((section) => CONFIG_SECTIONS[section]),
+  );
   const problems: ConfigProblem[] = [];
   const parsed: Partial<Record<keyof Specs, unknown>> = {};
 
@@ -55,6 +93,9 @@ export function loadConfig(env: NodeJS.ProcessEnv): RacksealConfig {
   }
 
   for (const key of Object.keys(CONFIG_VARIABLES) as (keyof Specs)[]) {
+    if (!keys.has(key)) {
+      continue;
+    }
     const spec: { name: string; secret?: boolean; parse(raw: string | undefined, e: RacksealEnvironment): unknown } =
       CONFIG_VARIABLES[key];
     const raw = env[spec.name];
@@ -87,30 +128,38 @@ export function loadConfig(env: NodeJS.ProcessEnv): RacksealConfig {
     throw new ConfigError(problems);
   }
   const values = parsed as Parsed;
-  const masterKey = values.masterKey ?? new SecretBytes(DEVELOPMENT_MASTER_KEY);
-
-  return {
-    env: values.env,
-    database: {
+  const build: { [K in ConfigSection]: () => RacksealConfig[K] } = {
+    env: () => values.env,
+    database: () => ({
       url: values.databaseUrl,
       poolSize: values.databasePoolSize,
       migrationsAtBoot: values.migrationsAtBoot,
-    },
-    redis: { url: values.redisUrl, queuePrefix: values.queuePrefix },
-    http: { host: values.host, port: values.port },
-    masterKey: { key: masterKey, isDevelopmentKey: values.masterKey === null },
-    logLevel: values.logLevel,
-    readinessTimeoutMs: values.readinessTimeoutMs,
-    ekCertGraceDays: values.ekCertGraceDays,
-    inventory: {
+    }),
+    redis: () => ({ url: values.redisUrl, queuePrefix: values.queuePrefix }),
+    http: () => ({ host: values.host, port: values.port }),
+    masterKey: () => ({
+      key: values.masterKey ?? new SecretBytes(DEVELOPMENT_MASTER_KEY),
+      isDevelopmentKey: values.masterKey === null,
+    }),
+    logLevel: () => values.logLevel,
+    readinessTimeoutMs: () => values.readinessTimeoutMs,
+    ekCertGraceDays: () => values.ekCertGraceDays,
+    inventory: () => ({
       maxFileBytes: values.inventoryMaxFileBytes,
       uploadIdleTimeoutMs: values.inventoryUploadIdleTimeoutMs,
       maxConcurrentImports: values.inventoryMaxConcurrentImports,
-    },
-    worker: {
+    }),
+    worker: () => ({
       concurrency: values.workerConcurrency,
       shutdownGraceMs: values.workerShutdownGraceMs,
       lockDurationMs: values.workerLockMs,
-    },
+    }),
   };
+  const config: Partial<Record<ConfigSection, unknown>> = {};
+  for (const section of ALL_SECTIONS) {
+    if (wanted.has(section)) {
+      config[section] = build[section]();
+    }
+  }
+  return config as PartialConfig<S>;
 }

@@ -1,4 +1,4 @@
-import type { DataSource } from 'typeorm';
+import { type DataSource, MigrationExecutor } from 'typeorm';
 
 /**
  * Key of the session-level advisory lock that serializes migration runs. Two 32-bit halves, so it
@@ -36,4 +36,13 @@ export async function runMigrationsUnderLock(
       await lockSession.release();
     }
   }
+}
+
+/**
+ * The names of the migrations this build knows that the database has not applied yet, in order;
+ * every one of them on a fresh database. Read-only: creates nothing, takes no lock.
+ */
+export async function pendingMigrations(dataSource: DataSource): Promise<string[]> {
+  const pending = await new MigrationExecutor(dataSource).getPendingMigrations();
+  return pending.map((m) => m.name);
 }

@@ -3,9 +3,10 @@ import { basename } from 'node:path';
 import type { Command } from 'commander';
 import { CliError } from '../cli-error';
 import { EXIT } from '../exit-codes';
-import { ServerClient, type ServerOptions, withServerOptions } from '../server-client';
+import { ServerClient, withServerOptions } from '../server-client';
+import { safe } from '../terminal-text';
 
-interface ImportOptions extends ServerOptions {
+interface ImportOptions {
   dryRun?: boolean;
   partial?: boolean;
   group?: string;
@@ -21,6 +22,16 @@ interface ImportSummary {
   problems: { line: number; reason: string; message: string; serial?: string }[];
   problemsTruncated: boolean;
 }
+
+/** GET /v1/inventory/imports/:id: the recorded summary, with who ran it and when. */
+interface ImportRecord extends ImportSummary {
+  fileName: string | null;
+  startedBy: string;
+  startedAt: string;
+  finishedAt: string;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** An upload of hours must not be cut by a timeout; the server answers when the last row is checked. */
 const UPLOAD_TIMEOUT_MS = 6 * 60 * 60 * 1000;
@@ -43,17 +54,36 @@ export function registerInventory(program: Command): void {
       .option('--partial', 'land the good rows even if some are refused (default: all or nothing)')
       .option('--group <group>', 'group for rows whose group cell is empty')
       .option('--json', 'print the server summary as JSON'),
-  ).action(async (file: string, options: ImportOptions) => {
-    const summary = await importFile(file, options);
+  ).action(async (file: string, options: ImportOptions, command: Command) => {
+    const summary = await importFile(file, options, ServerClient.forCommand(command));
     process.stdout.write(options.json === true ? `${JSON.stringify(summary, null, 2)}\n` : formatSummary(summary));
     if (summary.counts.invalid > 0) {
       process.exitCode = EXIT.invalid;
     }
   });
+
+  withServerOptions(
+    inventory
+      .command('show')
+      .description("an import's recorded report: outcome, counts and the refused rows with their lines")
+      .argument('<import-id>', 'the import id that `inventory import` printed')
+      .option('--json', 'machine-readable output'),
+  ).action(async (id: string, options: { json?: boolean }, command: Command) => {
+    const client = ServerClient.forCommand(command);
+    if (!UUID.test(id)) {
+      throw CliError.usage(`${client.action}: ${JSON.stringify(safe(id.slice(0, 100)))} is not an import id (a UUID, as \`inventory import\` prints it)`);
+    }
+    const { body } = await client.get<ImportRecord>(`v1/inventory/imports/${client.segment(id, 'an import id')}`);
+    if (options.json === true) {
+      process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
+      return;
+    }
+    const file = body.fileName === null ? '' : ` of ${JSON.stringify(body.fileName)}`;
+    process.stdout.write(`${safe(`import${file} by ${body.startedBy}, ${body.startedAt} – ${body.finishedAt}`)}\n${formatSummary(body)}`);
+  });
 }
 
-async function importFile(file: string, options: ImportOptions): Promise<ImportSummary> {
-  const client = ServerClient.fromOptions(options);
+async function importFile(file: string, options: ImportOptions, client: ServerClient): Promise<ImportSummary> {
   let size: number;
   try {
     const stat = statSync(file);
@@ -66,17 +96,6 @@ async function importFile(file: string, options: ImportOptions): Promise<ImportS
       throw error;
     }
     throw CliError.usage(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-  }
-  const url = new URL('v1/inventory/imports', client.baseUrl);
-  url.searchParams.set('fileName', basename(file).slice(0, 255));
-  if (options.dryRun === true) {
-    url.searchParams.set('dryRun', 'true');
-  }
-  if (options.partial === true) {
-    url.searchParams.set('partial', 'true');
-  }
-  if (options.group !== undefined) {
-    url.searchParams.set('group', options.group);
   }
   const progress = new ProgressBar(size, process.stderr);
   const stream = createReadStream(file, { highWaterMark: 256 * 1024 });
@@ -103,50 +122,27 @@ async function importFile(file: string, options: ImportOptions): Promise<ImportS
       stream.destroy();
     },
   });
-  const token = options.token ?? process.env.RACKSEAL_TOKEN ?? '';
-  let response: Response;
   try {
-    response = await fetch(url, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'text/csv', accept: 'application/json' },
-      body,
-      duplex: 'half',
-      signal: AbortSignal.timeout(UPLOAD_TIMEOUT_MS),
-    } as RequestInit & { duplex: 'half' });
+    const { body: summary } = await client.request<ImportSummary>('POST', 'v1/inventory/imports', {
+      query: {
+        fileName: basename(file).slice(0, 255),
+        dryRun: options.dryRun === true ? 'true' : undefined,
+        partial: options.partial === true ? 'true' : undefined,
+        group: options.group,
+      },
+      stream: { body, contentType: 'text/csv' },
+      timeoutMs: UPLOAD_TIMEOUT_MS,
+    });
+    return summary;
   } catch (error) {
-    progress.clear();
     if (readError !== undefined) {
       throw CliError.usage(`cannot read ${file}: ${readError.message}`);
     }
-    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-    throw CliError.usage(`cannot reach ${client.baseUrl.origin}: ${cause?.code ?? cause?.message ?? (error as Error).message}`);
+    throw error;
   } finally {
+    progress.clear();
     stream.destroy();
   }
-  progress.clear();
-  const text = await response.text();
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    throw CliError.usage(`unexpected reply from ${url.origin}${url.pathname} (HTTP ${response.status}, not JSON): is --server the rackseal control plane?`);
-  }
-  if (response.ok) {
-    return parsed as ImportSummary;
-  }
-  const raw = (parsed as { message?: unknown }).message;
-  const message = Array.isArray(raw) ? raw.map(String).join('; ') : typeof raw === 'string' ? raw : response.statusText;
-  if (response.status === 401) {
-    throw CliError.usage('the server refused the token (401): it is missing, unknown or revoked');
-  }
-  if (response.status === 403) {
-    throw CliError.usage(`forbidden (403): ${message}`);
-  }
-  if (response.status < 500) {
-    throw CliError.usage(`import refused (${response.status}): ${message}`);
-  }
-  const errorId = (parsed as { errorId?: unknown }).errorId;
-  throw CliError.usage(`server error ${response.status}: ${message}${typeof errorId === 'string' ? ` (errorId ${errorId})` : ''}`);
 }
 
 /** `[#####-----]  42%  12.3/29.0 MB` on stderr, redrawn at most every 100 ms; silent when not a TTY. */
@@ -194,12 +190,6 @@ class ProgressBar {
   }
 }
 
-/** Control characters in server text are shown escaped, so a crafted cell cannot drive the terminal. */
-function safe(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
-}
-
 export function formatSummary(s: ImportSummary): string {
   const outcome =
     s.status === 'succeeded'
@@ -226,7 +216,7 @@ export function formatSummary(s: ImportSummary): string {
   if (s.problems.length > 0) {
     lines.push('problems:');
     for (const p of s.problems) {
-      lines.push(`  line ${p.line}${p.serial === undefined ? '' : ` (serial ${safe(JSON.stringify(p.serial))})`}: ${p.reason}: ${safe(p.message)}`);
+      lines.push(safe(`  line ${p.line}${p.serial === undefined ? '' : ` (serial ${JSON.stringify(p.serial)})`}: ${p.reason}: ${p.message}`));
     }
     if (s.problemsTruncated) {
       lines.push(`  … ${s.counts.invalid - s.problems.length} more not listed`);

@@ -4,7 +4,8 @@ import type { Command } from 'commander';
 import { CliError } from '../cli-error';
 import { EXIT } from '../exit-codes';
 import { readInput } from '../input-files';
-import { ServerClient, type ServerOptions, withServerOptions } from '../server-client';
+import { ServerClient, withServerOptions } from '../server-client';
+import { safe } from '../terminal-text';
 
 interface AddResult {
   status: 'added' | 'duplicate' | 'rejected';
@@ -18,6 +19,11 @@ interface AddResult {
   reason?: string;
   message?: string;
   chain?: { ok: boolean; anchor?: string; reason?: string; message?: string };
+}
+
+interface VendorCaChange {
+  changed: boolean;
+  ca: VendorCa;
 }
 
 interface AddResponse {
@@ -44,8 +50,8 @@ const BATCH_FILES = 200;
 const MAX_FILE_BYTES = 48 * 1024;
 
 /**
- * `rackseal vendor-ca add|list|disable|enable` (DESIGN §3): server commands for the trusted TPM
- * vendor CAs. `add` uploads files and directories (not recursive, no dotfiles) of PEM/DER
+ * `rackseal vendor-ca add|list|disable|enable|anchor|unanchor` (DESIGN §3): server commands for
+ * the trusted TPM vendor CAs. `add` uploads files and directories (not recursive, no dotfiles) of PEM/DER
  * certificates. Exit 0 when every certificate was added or was already there, 1 when any was
  * rejected (not a CA), 2 for usage, unreadable files, a refused request or an unreachable server.
  */
@@ -59,8 +65,8 @@ export function registerVendorCa(program: Command): void {
       .argument('<paths...>', 'certificate files (DER, PEM, PEM bundles) or directories of them')
       .option('--anchor', 'pin the uploaded intermediates as trust anchors (vendor roots cross-signed by a CA you do not have)')
       .option('--json', 'print the server\'s per-certificate results as JSON'),
-  ).action(async (paths: string[], options: ServerOptions & { anchor?: boolean; json?: boolean }) => {
-    const client = ServerClient.fromOptions(options);
+  ).action(async (paths: string[], options: { anchor?: boolean; json?: boolean }, command: Command) => {
+    const client = ServerClient.forCommand(command);
     const files = paths.flatMap((path) => certificateFiles(path)).map((path) => {
       const bytes = readInput(path, 'certificate file');
       if (bytes.length > MAX_FILE_BYTES) {
@@ -88,32 +94,48 @@ export function registerVendorCa(program: Command): void {
       .description('list trusted vendor CAs')
       .option('--all', 'include disabled CAs')
       .option('--json', 'machine-readable output'),
-  ).action(async (options: ServerOptions & { all?: boolean; json?: boolean }) => {
-    const client = ServerClient.fromOptions(options);
+  ).action(async (options: { all?: boolean; json?: boolean }, command: Command) => {
+    const client = ServerClient.forCommand(command);
     const { body } = await client.get<VendorCa[]>('v1/vendor-cas', { query: { includeDisabled: options.all === true ? 'true' : undefined } });
     process.stdout.write(options.json === true ? `${JSON.stringify(body)}\n` : listTable(body));
   });
 
-  for (const [name, description] of [
-    ['disable', 'disable a vendor CA: no chain may use it any more (it stays listed with --all)'],
-    ['enable', 'enable a disabled vendor CA again'],
-  ] as const) {
+  // disable/enable and anchor/unanchor take the fingerprint as `list` shows it, or a unique prefix of
+  // it as `add` prints (as git takes an abbreviated commit id); the server resolves the prefix and
+  // answers 404 for none and 409 listing the matches for several, which these commands print.
+  const changes = [
+    { name: 'disable', done: 'disabled', already: 'already disabled', description: 'disable a vendor CA: no chain may use it any more (it stays listed with --all)', send: (c: ServerClient, path: string) => c.delete<VendorCaChange>(path) },
+    { name: 'enable', done: 'enabled', already: 'already enabled', description: 'enable a disabled vendor CA again', send: (c: ServerClient, path: string) => c.post<VendorCaChange>(`${path}/enable`, undefined) },
+    {
+      name: 'anchor',
+      done: 'anchored',
+      already: 'already an anchor',
+      description: 'pin an intermediate as a trust anchor (a vendor root cross-signed by a CA you do not have): chains may end at it',
+      send: (c: ServerClient, path: string) => c.patch<VendorCaChange>(path, { anchor: true }),
+    },
+    {
+      name: 'unanchor',
+      done: 'unanchored',
+      already: 'already not an anchor',
+      description: 'unpin an intermediate: chains must go on to a root again (roots are always anchors)',
+      send: (c: ServerClient, path: string) => c.patch<VendorCaChange>(path, { anchor: false }),
+    },
+  ] as const;
+  for (const change of changes) {
     withServerOptions(
       vendorCa
-        .command(name)
-        .description(description)
-        .argument('<fingerprint>', 'SHA-256 fingerprint (64 hex digits, colons allowed) as shown by `vendor-ca list`')
+        .command(change.name)
+        .description(change.description)
+        .argument('<fingerprint>', 'SHA-256 fingerprint as `vendor-ca list` shows it (colons allowed), or a unique prefix of it (at least 8 hex digits)')
         .option('--json', 'machine-readable output'),
-    ).action(async (fingerprint: string, options: ServerOptions & { json?: boolean }) => {
-      const client = ServerClient.fromOptions(options);
-      const path = `v1/vendor-cas/${encodeURIComponent(fingerprint)}`;
-      const { body } = name === 'disable' ? await client.delete<{ changed: boolean; ca: VendorCa }>(path) : await client.post<{ changed: boolean; ca: VendorCa }>(`${path}/enable`, undefined);
+    ).action(async (fingerprint: string, options: { json?: boolean }, command: Command) => {
+      const client = ServerClient.forCommand(command);
+      const { body } = await change.send(client, `v1/vendor-cas/${client.segment(fingerprint, 'a fingerprint')}`);
       if (options.json === true) {
         process.stdout.write(`${JSON.stringify(body)}\n`);
         return;
       }
-      const state = name === 'disable' ? 'disabled' : 'enabled';
-      process.stdout.write(`${body.changed ? state : `already ${state}`}: ${body.ca.fingerprint} ${body.ca.kind} "${body.ca.subject}"\n`);
+      process.stdout.write(`${safe(`${body.changed ? change.done : change.already}: ${body.ca.fingerprint} ${body.ca.kind} "${body.ca.subject}"`)}\n`);
     });
   }
 }
@@ -173,7 +195,7 @@ function addTable(total: AddResponse): string {
     if (r.enabled === false) {
       note = `${note} (disabled)`.trim();
     }
-    return `${r.status.padEnd(9)} ${(r.kind ?? '-').padEnd(12)} ${r.fingerprint.slice(0, 16)}  ${where.padEnd(28)} ${r.subject === '' ? '(no subject)' : r.subject}${note === '' ? '' : `  [${note}]`}`;
+    return safe(`${r.status.padEnd(9)} ${(r.kind ?? '-').padEnd(12)} ${r.fingerprint.slice(0, 16)}  ${where.padEnd(28)} ${r.subject === '' ? '(no subject)' : r.subject}${note === '' ? '' : `  [${note}]`}`);
   });
   lines.push(`${total.results.length} certificates: ${total.added} added, ${total.duplicate} duplicate, ${total.rejected} rejected`);
   return `${lines.join('\n')}\n`;
@@ -182,7 +204,7 @@ function addTable(total: AddResponse): string {
 function listTable(cas: VendorCa[]): string {
   const lines = cas.map((ca) => {
     const flags = [ca.anchor ? 'anchor' : '', ca.enabled ? '' : 'DISABLED'].filter((f) => f !== '').join(',');
-    return `${ca.fingerprint}  ${ca.kind.padEnd(12)} ${(flags || '-').padEnd(16)} ${ca.notAfter.slice(0, 10)}  ${ca.subject}`;
+    return safe(`${ca.fingerprint}  ${ca.kind.padEnd(12)} ${(flags || '-').padEnd(16)} ${ca.notAfter.slice(0, 10)}  ${ca.subject}`);
   });
   lines.push(`${cas.length} vendor CA(s)`);
   return `${lines.join('\n')}\n`;
