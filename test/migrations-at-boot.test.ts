@@ -1,4 +1,5 @@
 import { MIGRATIONS } from '../migrations';
+import { runMigrationsUnderLock } from '@rackseal/persistence';
 import { createTestDatabase, openDataSource, type TestDatabase } from './support/database';
 import { startControlPlane, type RunningProcess } from './support/processes';
 import { createTestQueuePrefix, type TestQueuePrefix } from './support/redis';
@@ -46,6 +47,27 @@ describe('migrations at boot', () => {
     for (const { baseUrl } of started) {
       const response = await fetch(`${baseUrl}/health/ready`);
       expect(response.status).toBe(200);
+    }
+  });
+
+  it('migrates through a pool of one connection (the lock session runs the migrations)', async () => {
+    const single = await createTestDatabase({ migrate: false });
+    const ds = await openDataSource(single.url, 1);
+    try {
+      // Before the fix the migrations waited for a second connection the one-connection pool
+      // could never give while the lock session held it: the race below then said 'deadlocked'.
+      const outcome = await Promise.race([
+        runMigrationsUnderLock(ds).then((run) => run.applied),
+        new Promise<string>((resolve) => setTimeout(() => resolve('deadlocked'), 30_000).unref()),
+      ]);
+      expect(outcome).toEqual(MIGRATIONS.map((m) => m.name));
+      const rows = (await ds.query('SELECT name FROM schema_migrations ORDER BY id')) as { name: string }[];
+      expect(rows.map((r) => r.name)).toEqual(MIGRATIONS.map((m) => m.name));
+      const [{ locks }] = (await ds.query(`SELECT count(*)::int AS locks FROM pg_locks WHERE locktype = 'advisory'`)) as [{ locks: number }];
+      expect(locks).toBe(0);
+    } finally {
+      await ds.destroy();
+      await single.drop();
     }
   });
 });

@@ -27,7 +27,11 @@ export async function runMigrationsUnderLock(
   try {
     await lockSession.query('SELECT pg_advisory_lock($1, $2)', [...MIGRATION_LOCK_KEY]);
     const waitedForLockMs = now() - started;
-    const migrations = await dataSource.runMigrations({ transaction: 'each' });
+    // The migrations run on the session that holds the lock, not on a second pooled connection:
+    // with DATABASE_POOL_SIZE=1 a second connection would wait for the lock holder forever.
+    const executor = new MigrationExecutor(dataSource, lockSession);
+    executor.transaction = 'each';
+    const migrations = await executor.executePendingMigrations();
     return { applied: migrations.map((m) => m.name), waitedForLockMs };
   } finally {
     try {
