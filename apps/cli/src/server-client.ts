@@ -66,7 +66,8 @@ export interface ServerResponse<T> {
  *   - 401 → the token is missing, unknown or revoked
  *   - 403 → the server's message (it names the missing scope)
  *   - other 4xx → the server's message, status attached (ServerRequestError)
- *   - 5xx → the status and the server's errorId, if any
+ *   - 503 → busy / dependency down: nothing changed, and when to retry (Retry-After)
+ *   - other 5xx → the status and the server's errorId, if any
  * Server text is shown with control characters escaped.
  */
 export class ServerClient {
@@ -197,6 +198,12 @@ export class ServerClient {
     }
     if (response.status >= 400 && response.status < 500) {
       throw new ServerRequestError(response.status, `${this.action}: ${message}`);
+    }
+    if (response.status === 503) {
+      // Pool exhausted, import cap reached or a dependency down: the request changed nothing and may be sent again.
+      const retryAfter = Number(response.headers.get('retry-after'));
+      const when = Number.isInteger(retryAfter) && retryAfter > 0 && retryAfter <= 3600 ? `retry in ${retryAfter} s` : 'retry later';
+      throw this.fail(`the control plane is busy or a dependency is down (503): ${message}; nothing was changed, ${when}`);
     }
     const errorId = typeof parsed === 'object' && parsed !== null && typeof (parsed as { errorId?: unknown }).errorId === 'string' ? ` (errorId ${safe((parsed as { errorId: string }).errorId)})` : '';
     throw this.fail(`server error ${response.status}: ${message}${errorId}`);
