@@ -125,7 +125,7 @@ async function oursEnrollment(tpm: SwtpmMachine, akType: AkType): Promise<number
   return transport.tpmMs;
 }
 
-/** The same steps as tpm2-tools commands (TPM2-BRIEF §8), flushing after each as swtpm needs. */
+/** The same steps as tpm2-tools commands (as test/tpm2-credential.test.ts runs them), flushing after each. */
 const toolsPart1 = (akType: AkType) => `set -e
 tpm2_nvread ${hex(RSA_EK_CERT)} -C ${hex(RSA_EK_CERT)} -o ek.der
 tpm2_readpublic -c ${hex(RSA_EK)} -o ek.pub > /dev/null

@@ -1,7 +1,7 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 
 /**
- * Trusted TPM vendor CAs (issue 5, DESIGN §2 flow 1). Public certificates only: nothing here is
+ * Trusted TPM vendor CAs (issue 5, docs/architecture.md §4.1). Public certificates only: nothing here is
  * secret. The DER is kept byte for byte (signatures are checked over it); the other columns are
  * derived from it for listing and are never trusted over the DER.
  */

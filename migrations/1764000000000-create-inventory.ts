@@ -1,8 +1,8 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 
 /**
- * The machine inventory (DESIGN §2: one row per machine, bound to one ekPubHash) and the record of
- * every CSV import. `ek_cert` is the certificate's DER as read (NV header and padding removed), null
+ * The machine inventory (docs/architecture.md §3: one row per machine, bound to one ekPubHash) and
+ * the record of every CSV import. `ek_cert` is the certificate's DER as read (NV header and padding removed), null
  * when the row gave only `ek_pub_hash`.
  */
 export class CreateInventory1764000000000 implements MigrationInterface {

@@ -1,5 +1,5 @@
 /**
- * `rackseal-agent tpm info` and `tpm quote` (DESIGN §4), the built CLI against swtpm. Oracles: the
+ * `rackseal-agent tpm info` and `tpm quote` (docs/architecture.md §6), the built CLI against swtpm. Oracles: the
  * fixture's EK certificate files (ekPubHash), tpm2_checkquote and `rackseal quote verify` on the
  * written files, tpm2_pcrread for q.pcrs, and tpm2_getcap for what the TPM holds afterwards.
  */

@@ -7,11 +7,12 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fixturePath } from './support/fixtures';
 import { DIST } from './support/processes';
 
 const RACKSEAL = join(DIST, 'apps/cli/src/main.js');
 const AGENT = join(DIST, 'apps/agent/src/main.js');
-const HCRTM_LOG = join(__dirname, 'fixtures', 'eventlogs', 'tpm2-tss_binary_measurements_hcrtm.bin');
+const HCRTM_LOG = fixturePath('eventlogs', 'tpm2-tss_binary_measurements_hcrtm.bin');
 
 interface PipedRun {
   readonly status: number | null;

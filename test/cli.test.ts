@@ -1,5 +1,5 @@
 /**
- * The built command-line entry points (DESIGN §3, §4): help, version and usage errors with the
+ * The built command-line entry points (docs/architecture.md §5, §6): help, version and usage errors with the
  * documented exit codes (0 ok, 1 invalid, 2 usage), run directly and through `npx` (package.json bin).
  */
 import { spawnSync } from 'node:child_process';

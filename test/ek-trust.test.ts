@@ -1,5 +1,5 @@
 /**
- * libs/ek-trust against real data: the 51 vendor CA certificates in ../shared/fixtures/vendor-cas
+ * libs/ek-trust against real data: the 51 vendor CA certificates in test/fixtures/vendor-cas
  * (Keylime's tpm_cert_store), EK certificates issued by swtpm_setup's local CA (RSA-2048, P-384, and
  * P-256), quirky variants of those made by DER surgery and re-signing with the CA's own key, a rogue
  * CA with identical names, and the `rackseal ek inspect|verify` CLI. OpenSSL (node:crypto and the
@@ -28,12 +28,13 @@ import {
 } from '@rackseal/ek-trust';
 import { ekPubHash } from '@rackseal/tpm2';
 import { LocalCa } from './support/local-ca';
+import { fixturePath } from './support/fixtures';
 import { fuzz } from './support/fuzz';
 import { DIST } from './support/processes';
 import { useSwtpms } from './support/swtpm';
 
 const REPO_ROOT = join(__dirname, '..');
-const VENDOR_CAS = join(REPO_ROOT, '..', 'shared', 'fixtures', 'vendor-cas');
+const VENDOR_CAS = fixturePath('vendor-cas');
 const FILES = readdirSync(VENDOR_CAS).filter((f) => f.endsWith('.pem')).sort();
 const readFixture = (file: string): Buffer => readFileSync(join(VENDOR_CAS, file));
 
@@ -118,7 +119,7 @@ function chainFiles(result: ChainResult, fileOf: Map<string, string>, self: stri
   return result.chain.map((l, i) => (i === 0 ? self : fileOf.get(l.fingerprint) ?? l.fingerprint));
 }
 
-describe('the 51 vendor CA certificates of ../shared/fixtures/vendor-cas', () => {
+describe('the 51 vendor CA certificates of test/fixtures/vendor-cas', () => {
   it('all parse, match OpenSSL field for field, and classify as 11 roots and 40 intermediates (34 distinct)', () => {
     expect(FILES).toHaveLength(51);
     const { store } = fixtureStore();

@@ -152,7 +152,7 @@ describe('lint boundaries', () => {
     expect(lint(name)).toEqual([]);
   });
 
-  it('enforces curly braces and forbids lone blocks (STYLE.md)', () => {
+  it('enforces curly braces and forbids lone blocks', () => {
     expect(
       lint('style')
         .map((f) => f.ruleId)

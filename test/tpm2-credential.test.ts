@@ -1,6 +1,6 @@
 /**
  * Software MakeCredential (libs/tpm2 and `rackseal credential make`) against the oracle that matters:
- * swtpm's TPM2_ActivateCredential, driven by tpm2-tools (TPM2-BRIEF §8). For the RSA-2048 EK
+ * swtpm's TPM2_ActivateCredential, driven by tpm2-tools (Part 1 §24, Part 3 §12.5). For the RSA-2048 EK
  * (0x81010001), a P-256 EK from the L-2 template (tpm2_createek -G ecc) and swtpm's P-384 EK
  * (0x81010016, SHA-384 and AES-256), with the EK given as TPM2B_PUBLIC, as a PEM public key and as
  * its EK certificate. ActivateCredential only needs the AK loaded, not its parent, so one RSA AK

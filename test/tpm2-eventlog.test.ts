@@ -27,10 +27,11 @@ import {
   TPM_ALG_ID,
   TpmParseError,
 } from '@rackseal/tpm2';
+import { fixturePath } from './support/fixtures';
 import { DIST } from './support/processes';
 
 /** Real logs, copied from public test data (test/fixtures/SOURCES.md says where each comes from). */
-const FIXTURES = join(__dirname, 'fixtures', 'eventlogs');
+const FIXTURES = fixturePath('eventlogs');
 /** A real log from a machine with an H-CRTM, with an SM3_256 bank (tpm2-tss test data). */
 const HCRTM_LOG = join(FIXTURES, 'tpm2-tss_binary_measurements_hcrtm.bin');
 const fixture = (name: string): Buffer => readFileSync(join(FIXTURES, name));

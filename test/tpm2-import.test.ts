@@ -1,8 +1,9 @@
 /**
  * Software import blobs (libs/tpm2 createImportBlob and `rackseal seal`) against swtpm through
- * tpm2-tools, the agent's sequence of TPM2-BRIEF §2/§8: tpm2_import under the EK, tpm2_load,
- * tpm2_unseal with a PolicyPCR session, for RSA-2048, P-256 (L-2) and swtpm's P-384 EK parents. A
- * PCR extend must make Unseal fail with TPM_RC_POLICY_FAIL; limits must be refused before any TPM.
+ * tpm2-tools, the agent's sequence (docs/architecture.md §4.5; Part 3 §13.3, §12.2, §12.7):
+ * tpm2_import under the EK, tpm2_load, tpm2_unseal with a PolicyPCR session, for RSA-2048, P-256 (L-2)
+ * and swtpm's P-384 EK parents. A PCR extend must make Unseal fail with TPM_RC_POLICY_FAIL; limits
+ * must be refused before any TPM.
  */
 import {
   createImportBlob,

@@ -26,13 +26,14 @@ import {
   unmarshalTpmtPublic,
 } from '@rackseal/tpm2';
 import yaml from 'js-yaml';
+import { fixturePath } from './support/fixtures';
 import { LocalCa } from './support/local-ca';
 import { startSwtpm, type SwtpmMachine } from './support/swtpm';
 import { runTool, tpm2, ToolFailed } from './support/tpm2-tools';
 
 jest.setTimeout(60_000);
 
-const GCP_FIXTURE = join(__dirname, 'fixtures', 'eventlogs', 'windows_gcp_shielded_vm.json');
+const GCP_FIXTURE = fixturePath('eventlogs', 'windows_gcp_shielded_vm.json');
 
 type Yaml = string | { [key: string]: Yaml };
 

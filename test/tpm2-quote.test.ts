@@ -24,6 +24,7 @@ import {
   verifyQuote,
   type QuoteInput,
 } from '@rackseal/tpm2';
+import { fixturePath } from './support/fixtures';
 import { LocalCa } from './support/local-ca';
 import { DIST } from './support/processes';
 import { startSwtpm, type SwtpmMachine } from './support/swtpm';
@@ -32,7 +33,7 @@ import { runTool, tpm2, ToolFailed } from './support/tpm2-tools';
 jest.setTimeout(60_000);
 
 const EK_HANDLE = '0x81010001';
-const GCP_FIXTURE = join(__dirname, 'fixtures', 'eventlogs', 'windows_gcp_shielded_vm.json');
+const GCP_FIXTURE = fixturePath('eventlogs', 'windows_gcp_shielded_vm.json');
 
 type AkKind = 'rsassa' | 'rsapss' | 'ecdsa' | 'other';
 

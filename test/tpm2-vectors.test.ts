@@ -1,6 +1,6 @@
 /**
- * go-tpm's published test vectors (google/go-tpm tpm2/test/testvectors, copied to
- * ../shared/fixtures/tpm-vectors and read from there): KDFa, KDFe, and RSA/ECC labeled encapsulation
+ * go-tpm's published test vectors (google/go-tpm tpm2/test/testvectors, copied byte for byte to
+ * test/fixtures/tpm-vectors; SOURCES.md there names the commit): KDFa, KDFe, and RSA/ECC labeled encapsulation
  * with fixed OAEP seeds and ephemeral keys, over SHA-1/256/384/512, RSA-2048/3072/4096 and
  * P-256/384/521. Every vector must reproduce byte for byte; the counts are asserted so a truncated
  * fixture cannot pass quietly.
@@ -22,8 +22,9 @@ import {
 import { createECDH, createPrivateKey, constants, privateDecrypt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fixturePath } from './support/fixtures';
 
-const VECTORS = join(__dirname, '..', '..', 'shared', 'fixtures', 'tpm-vectors');
+const VECTORS = fixturePath('tpm-vectors');
 
 function load<T>(file: string): T[] {
   return JSON.parse(readFileSync(join(VECTORS, file), 'utf8')) as T[];

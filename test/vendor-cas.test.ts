@@ -14,12 +14,13 @@ import { DataSource } from 'typeorm';
 import { createControlPlane } from '../apps/control-plane/src/create-control-plane';
 import { makeCa, makeEkCertificate } from '../libs/ek-trust/src/testing/certificate-builder';
 import { createTestDatabase, type TestDatabase } from './support/database';
+import { fixturePath } from './support/fixtures';
 import { freePort } from './support/free-port';
 import { DIST } from './support/processes';
 import { createTestQueuePrefix, type TestQueuePrefix } from './support/redis';
 import { testConfig } from './support/test-config';
 
-const FIXTURES = join(__dirname, '../../shared/fixtures/vendor-cas');
+const FIXTURES = fixturePath('vendor-cas');
 const FIXTURE_FILES = readdirSync(FIXTURES).sort();
 /** libs/ek-trust/README.md "Fixture results". */
 const ROOT_FILES = ['GS_TPM_RT', 'INF_ECC_010RT', 'INF_RSA_010RT', 'INTEL_RT', 'NTC1', 'NTC2', 'NUVO_0100', 'NUVO_1110', 'NUVO_1111', 'NUVO_2110', 'NUVO_2111'].map((n) => `${n}.pem`);

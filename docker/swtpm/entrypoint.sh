@@ -1,11 +1,11 @@
 #!/bin/sh
 # The swtpm sidecar: one software TPM 2.0 standing in for one machine's TPM; the agent reaches it as
-# `--tpm swtpm:HOST:PORT` (DESIGN §4). Usage:
+# `--tpm swtpm:HOST:PORT` (docs/architecture.md §6). Usage:
 #
 #   entrypoint.sh              manufacture the TPM on first start, then serve it in the foreground
 #   entrypoint.sh healthcheck  exit 0 while the TPM's control channel answers (the image's HEALTHCHECK)
 #
-# First start "manufactures" the TPM the way a vendor does (swtpm_setup, ../shared/docs/TPM2-BRIEF.md §7):
+# First start "manufactures" the TPM the way a vendor does (swtpm_setup, as test/support/swtpm.ts does):
 # RSA-2048 and ECC P-384 EKs with EK certificates signed by a local "vendor" CA, a platform
 # certificate, NV locked. Everything lives under SWTPM_STATE_ROOT (a volume), so the TPM keeps its
 # identity across restarts, and every start is a reboot (startup-clear: PCRs back to their reset values).

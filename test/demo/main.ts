@@ -14,7 +14,7 @@ import { pollUntil } from '../support/wait';
  * `npm run demo`: brings rackseal up against the real PostgreSQL and Redis and shows it working.
  * Today that is the foundation: control plane and worker boot (migrating under the advisory lock),
  * readiness checks both services, the worker runs a job, and the audit chain verifies. The
- * zero-touch machine flow (DESIGN §5) is added here by the attestation issues.
+ * zero-touch machine flow (docs/architecture.md §4) is added here by the later issues (15).
  */
 
 const out = (line = '') => process.stdout.write(`${line}\n`);

@@ -33,6 +33,8 @@ import {
   unmarshalTpm2bPublic,
   unmarshalTpmtPublic,
 } from '@rackseal/tpm2';
+import { fixturePath } from './fixtures';
+import { repoRoot } from './repo-root';
 
 export interface FuzzTarget {
   readonly name: string;
@@ -45,9 +47,8 @@ export interface FuzzTarget {
 
 export const isTpmParseError = (error: unknown): boolean => error instanceof TpmParseError;
 
-const REPO = join(__dirname, '..', '..').replace(/[/\\]dist$/, '');
 const SWTPM_VECTORS = (): Record<string, Record<string, string>> =>
-  JSON.parse(readFileSync(join(REPO, 'libs/tpm2/src/verify/swtpm-vectors.json'), 'utf8')) as Record<string, Record<string, string>>;
+  JSON.parse(readFileSync(join(repoRoot(), 'libs/tpm2/src/verify/swtpm-vectors.json'), 'utf8')) as Record<string, Record<string, string>>;
 const hex = (text: string) => Buffer.from(text, 'hex');
 
 /** Real blobs made by the library for an RSA and a P-256 EK (the shapes a server sends out). */
@@ -62,9 +63,8 @@ function madeBlobs() {
 
 /** Event logs cut to their first records: mutants of short logs reach every record parser fast. */
 function shortEventLogs(): Buffer[] {
-  const dir = join(REPO, '..', 'shared', 'fixtures', 'eventlogs');
   return ['crypto_agile_eventlog', 'ebs_event_missing_eventlog', 'sb_cert_eventlog'].map((file) => {
-    const log = parseEventLog(readFileSync(join(dir, file)));
+    const log = parseEventLog(readFileSync(fixturePath('eventlogs', file)));
     return marshalEventLog({ specId: log.specId, events: log.events.slice(0, 8) });
   });
 }

@@ -1,20 +1,7 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { onWorkerExit } from './exit-guard';
-
-/** The repository root: test/support in the sources, dist/test/support once built. */
-function repoRoot(): string {
-  let dir = __dirname;
-  while (!existsSync(join(dir, 'package.json')) || existsSync(join(dir, 'tsconfig.build.json')) === false) {
-    const parent = dirname(dir);
-    if (parent === dir) {
-      throw new Error(`no rackseal checkout above ${__dirname}`);
-    }
-    dir = parent;
-  }
-  return dir;
-}
+import { repoRoot } from './repo-root';
 
 export const DIST = join(repoRoot(), 'dist');
 

@@ -9,11 +9,11 @@ import {
 } from '@rackseal/tpm2';
 import { CliError } from '../../cli/src/cli-error';
 
-/** DESIGN §4: the kernel resource manager, which flushes what a crashed agent leaves behind. */
+/** docs/architecture.md §6: the kernel resource manager, which flushes what a crashed agent leaves behind. */
 export const DEFAULT_TPM_DEVICE = '/dev/tpmrm0';
 
 /**
- * How TPM failures leave a `rackseal-agent tpm …` command (DESIGN §3 exit codes):
+ * How TPM failures leave a `rackseal-agent tpm …` command (exit codes: docs/architecture.md §5):
  * - the TPM refused (TpmError: its response code and the handle/session/parameter it blames), or
  *   answered but cannot give what was asked (TpmAnswerError): exit 1;
  * - the device is missing, busy, unreachable, timed out or answered bytes that are not a TPM

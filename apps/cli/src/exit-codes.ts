@@ -1,4 +1,4 @@
-/** Exit codes shared by every rackseal command (DESIGN §3). */
+/** Exit codes shared by every rackseal command (docs/architecture.md §5). */
 export const EXIT = {
   /** Success, or the input is valid. */
   ok: 0,

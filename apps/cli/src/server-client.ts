@@ -3,7 +3,10 @@ import { CliError } from './cli-error';
 import { EXIT } from './exit-codes';
 import { safe } from './terminal-text';
 
-/** `--server URL --token T`, shared by every server command (DESIGN §3); both have environment defaults. */
+/**
+ * `--server URL --token T`, shared by every server command (docs/architecture.md §5); both have
+ * environment defaults.
+ */
 export interface ServerOptions {
   server?: string;
   token?: string;

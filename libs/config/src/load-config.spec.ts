@@ -75,7 +75,7 @@ const CASES = (Object.keys(CONFIG_VARIABLES) as VariableKey[]).flatMap((key) =>
 );
 
 describe('loadConfig', () => {
-  describe('defaults (DESIGN §1)', () => {
+  describe('defaults (README "Configuration")', () => {
     let config: RacksealConfig;
     beforeAll(() => {
       config = loadConfig({ RACKSEAL_ENV: 'test' });

@@ -25,7 +25,7 @@ import {
   type TestCa,
 } from './testing/certificate-builder';
 
-// The real-world EK certificate quirks of TPM2-BRIEF §4, each built byte by byte and signed over the
+// The real-world EK certificate quirks (EkQuirk in errors.ts), each built byte by byte and signed over the
 // quirky tbsCertificate, so that a verifier which re-encodes before checking would fail them.
 
 const NOW = new Date('2025-06-01T00:00:00Z');

@@ -18,9 +18,9 @@ export class EkCertificateError extends Error {
 }
 
 /**
- * Deviations from strict X.509/DER that real EK certificates show (TPM2-BRIEF §4), each tolerated
- * and reported. None changes which bytes are signed: signatures are always checked over the
- * tbsCertificate exactly as found.
+ * Deviations from strict X.509/DER that real EK certificates show (shipping TPMs', swtpm's, the CAs of
+ * test/fixtures/vendor-cas), each tolerated and reported. None changes which bytes are signed:
+ * signatures are always checked over the tbsCertificate exactly as found.
  *
  * Repaired while unwrapping (bytes outside the certificate were removed):
  * - `nv-header`: the TCG NV prefix `10 01 00` + u16 length before the DER;

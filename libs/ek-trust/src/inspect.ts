@@ -37,7 +37,7 @@ export interface EkInspection {
   readonly keyBits: number;
   /** Only for ECC keys. */
   readonly curve?: EkCurve;
-  /** Lowercase hex SHA-256 of the EK's DER SubjectPublicKeyInfo (DESIGN §2), as libs/tpm2 computes it. */
+  /** Lowercase hex SHA-256 of the EK's DER SubjectPublicKeyInfo (docs/architecture.md §3), as libs/tpm2 computes it. */
   readonly ekPubHash: string;
   /** Lowercase hex of the serial's content octets as encoded. */
   readonly serialNumber: string;
@@ -67,7 +67,7 @@ export function ekKeyInfo(cert: ParsedCertificate): { keyAlgorithm: 'rsa' | 'ecc
 }
 
 /**
- * The certificate's ekPubHash (DESIGN §2): SHA-256 of the DER SubjectPublicKeyInfo as libs/tpm2's
+ * The certificate's ekPubHash (docs/architecture.md §3): SHA-256 of the DER SubjectPublicKeyInfo as libs/tpm2's
  * `ekPubHash` computes it from the decoded key. When the SPKI is already in the canonical form that
  * decoding would re-export (see PublicKeyInfo.canonical), hashing its bytes gives the same value
  * without an OpenSSL key decode and re-encode (~0.2 ms, the most expensive step of a bulk import);

@@ -37,7 +37,7 @@ export const TPM_VENDORS: Readonly<Record<string, string>> = {
 
 /**
  * Manufacturer values that are not ASCII vendor IDs. swtpm_setup 0.7.1 writes `id:00001014` (IBM's
- * PCI vendor ID) into the SAN, while its TPM_PT_MANUFACTURER says "IBM" (TPM2-BRIEF §4).
+ * PCI vendor ID) into the SAN, while its TPM_PT_MANUFACTURER says "IBM" (TPM_PT_MANUFACTURER: Part 2 §6.13).
  */
 const NON_ASCII_MANUFACTURERS: Readonly<Record<string, string>> = {
   '00001014': 'IBM (swtpm)',

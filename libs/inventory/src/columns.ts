@@ -1,4 +1,4 @@
-/** The CSV columns an inventory file may have (DESIGN §2 flow 2), by header name. */
+/** The CSV columns an inventory file may have (docs/architecture.md §4.2), by header name. */
 export const INVENTORY_COLUMNS = ['serial', 'asset_tag', 'hostname', 'group', 'ek_cert', 'ek_pub_hash', 'ek_intermediates'] as const;
 export type InventoryColumn = (typeof INVENTORY_COLUMNS)[number];
 

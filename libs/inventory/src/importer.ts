@@ -183,7 +183,7 @@ class RecordBatches {
 const GROUP_DEFAULT_PATTERN = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 
 /**
- * Imports an inventory CSV (DESIGN §2 flow 2), streaming end to end:
+ * Imports an inventory CSV (docs/architecture.md §4.2), streaming end to end:
  *
  * 1. Records are parsed and checked per row (CSV shape, identifiers, certificate, chain to a trusted
  *    vendor CA) and written, valid or not, in batches to a temporary staging table inside one

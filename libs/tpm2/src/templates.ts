@@ -129,7 +129,7 @@ export const AK_TEMPLATE_ECC: EccPublic = {
 };
 
 /**
- * The TPM-resident decrypt key secrets are wrapped to (DESIGN §2): RSA-2048, decrypt only, never
+ * The TPM-resident decrypt key secrets are wrapped to (docs/architecture.md §3, §4.5): RSA-2048, decrypt only, never
  * leaves the TPM. Scheme NULL so TPM2_RSA_Decrypt names OAEP-SHA256 per call.
  */
 export const CERTIFIED_DECRYPT_KEY_TEMPLATE: RsaPublic = {

@@ -13,7 +13,7 @@ const hex32 = (n: number) => `0x${(n >>> 0).toString(16).padStart(8, '0')}`;
 
 /**
  * `rackseal-agent tpm info`: answers "is this TPM usable by rackseal?" on a node, with no server
- * (DESIGN §4). Exit 0 when at least one EK certificate is present and the TPM's EK is its key;
+ * (docs/architecture.md §6). Exit 0 when at least one EK certificate is present and the TPM's EK is its key;
  * exit 1 (the report is still printed) when none is, as enrollment would then be refused.
  */
 export function registerTpmInfo(tpm: Command): void {

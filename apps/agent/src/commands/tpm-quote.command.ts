@@ -30,7 +30,7 @@ const AK_TEMPLATES = { rsa: AK_TEMPLATE_RSA, ecc: AK_TEMPLATE_ECC } as const;
 
 /**
  * `rackseal-agent tpm quote`: a fresh AK under the EK quotes a PCR selection over a nonce, and the
- * result is written as tpm2-tools writes it (DESIGN §4), so `tpm2_checkquote` and `rackseal quote
+ * result is written as tpm2-tools writes it (docs/architecture.md §6), so `tpm2_checkquote` and `rackseal quote
  * verify` check it unchanged: ak.pub (TPM2B_PUBLIC, the TPM's exact bytes), q.msg (TPMS_ATTEST),
  * q.sig (TPMT_SIGNATURE), q.pcrs (the values in selection order, as `tpm2_quote -o -F values`).
  * The AK and every session are flushed before the command ends: swtpm has no resource manager.

@@ -25,7 +25,7 @@ export function readEkCertificateFile(path: string, what: string): ReturnType<ty
 }
 
 /**
- * `rackseal ek inspect [--json] CERT` (DESIGN §3, issue 5): the TCG manufacturer/model/version, the
+ * `rackseal ek inspect [--json] CERT` (docs/architecture.md §5, issue 5): the TCG manufacturer/model/version, the
  * EK's key, its `ekPubHash`, and which real-world quirks had to be tolerated to read it. Exit 0, or
  * 2 when the file is unreadable or not a usable EK certificate.
  */

@@ -21,7 +21,7 @@ function collect(value: string, previous: string[]): string[] {
 }
 
 /**
- * `rackseal ek verify --ca PATH… CERT` (DESIGN §3, issue 5): builds the chain from an EK certificate
+ * `rackseal ek verify --ca PATH… CERT` (docs/architecture.md §5, issue 5): builds the chain from an EK certificate
  * to a trusted root, offline. --ca (repeatable) is a file (DER, PEM, a PEM bundle) or a directory of
  * such files; every certificate in them must be a CA. Roots (self-signed) end chains; a CA given with
  * --anchor ends chains too even when it is not self-signed (vendor roots cross-signed by a CA you do

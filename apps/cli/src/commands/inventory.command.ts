@@ -37,7 +37,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const UPLOAD_TIMEOUT_MS = 6 * 60 * 60 * 1000;
 
 /**
- * `rackseal inventory import FILE [--dry-run] [--partial] [--group G]` (DESIGN §3, issue 5): streams
+ * `rackseal inventory import FILE [--dry-run] [--partial] [--group G]` (docs/architecture.md §4.2, §5, issue 5): streams
  * the CSV to POST /v1/inventory/imports (never read whole into memory), with a progress bar on
  * stderr when it is a terminal, then prints the summary and every listed problem with its line.
  * Exit 0 when every row is good, 1 when any row was refused (atomic: nothing landed; --partial: the

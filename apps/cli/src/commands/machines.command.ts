@@ -16,7 +16,7 @@ interface Machine {
 }
 
 /**
- * `rackseal machines list` (DESIGN §3): the imported machines, ordered by serial and keyset-paged
+ * `rackseal machines list` (docs/architecture.md §4.2, §5): the imported machines, ordered by serial and keyset-paged
  * (GET /v1/machines, scope `inventory:read`). A full page ends with the `--after` that reads the next.
  */
 export function registerMachines(program: Command): void {

@@ -32,7 +32,7 @@ interface QuoteVerifyOptions {
 
 /**
  * `rackseal quote verify`: checks offline, with no server and no TPM, a quote as `tpm2_quote -m q.msg
- * -s q.sig -o q.pcrs -F values` writes it (DESIGN §3). Exit 0 valid, 1 refused (the reason on stderr),
+ * -s q.sig -o q.pcrs -F values` writes it (docs/architecture.md §5). Exit 0 valid, 1 refused (the reason on stderr),
  * 2 usage or unreadable/malformed input: every file is parsed before anything is verified, so a file
  * that is not what its flag says is a usage error, and exit 1 always means "well-formed, and refused".
  *

@@ -50,7 +50,7 @@ const BATCH_FILES = 200;
 const MAX_FILE_BYTES = 48 * 1024;
 
 /**
- * `rackseal vendor-ca add|list|disable|enable|anchor|unanchor` (DESIGN §3): server commands for
+ * `rackseal vendor-ca add|list|disable|enable|anchor|unanchor` (docs/architecture.md §4.1, §5): server commands for
  * the trusted TPM vendor CAs. `add` uploads files and directories (not recursive, no dotfiles) of PEM/DER
  * certificates. Exit 0 when every certificate was added or was already there, 1 when any was
  * rejected (not a CA), 2 for usage, unreadable files, a refused request or an unreachable server.

@@ -120,7 +120,7 @@ function isAbort(error: unknown): boolean {
 }
 
 /**
- * Inventory (DESIGN §2 flow 2): streamed CSV import and the machines it creates. The CSV body is
+ * Inventory (docs/architecture.md §4.2): streamed CSV import and the machines it creates. The CSV body is
  * never buffered: no body parser handles text/csv, so the request stream goes straight into the
  * importer, which holds one batch of rows at a time.
  */

@@ -26,7 +26,7 @@ import {
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 
 /**
- * Trusted TPM vendor CAs (issue 5, DESIGN §2 flow 1): upload (PEM bundle or a directory's files),
+ * Trusted TPM vendor CAs (issue 5, docs/architecture.md §4.1): upload (PEM bundle or a directory's files),
  * list, disable/enable, pin an intermediate as an anchor. Every change is audited with the change.
  */
 @ApiTags('vendor-cas')

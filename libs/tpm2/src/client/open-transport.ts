@@ -11,7 +11,7 @@ export class TpmDeviceSyntaxError extends Error {
 }
 
 /**
- * Opens the transport a DEVICE argument names (DESIGN §4): `swtpm:HOST:PORT` for swtpm's TCP data
+ * Opens the transport a DEVICE argument names (docs/architecture.md §6): `swtpm:HOST:PORT` for swtpm's TCP data
  * channel, or a path to a character device (default `/dev/tpmrm0`).
  */
 export async function openTransport(device = '/dev/tpmrm0', options: { timeoutMs?: number } = {}): Promise<TpmTransport> {

@@ -6,7 +6,7 @@ import type { TpmTransport } from './transport';
 /**
  * Response-code decoding (Part 2 §6.6.3: format one when bit 7 is set; bit 6 then means "parameter
  * N", else bit 11 means "session N" and otherwise "handle N", N in bits 8-11) and the client's
- * retry of warnings that ask for it. Codes are those TPM2-BRIEF §6 lists and swtpm answers.
+ * retry of warnings that ask for it. Codes are ones swtpm answers in the suites.
  */
 const hex = (code: number) => `0x${code.toString(16).padStart(3, '0')}`;
 

@@ -27,7 +27,7 @@ function createPrimaryParameters(name: Buffer): Buffer {
 }
 
 describe('object commands (Part 3 §12, §24, §28)', () => {
-  it('TPM2_CreatePrimary is framed as Part 1 §18 and TPM2-BRIEF §6 say: handle, empty password session, parameters', async () => {
+  it('TPM2_CreatePrimary is framed as Part 1 §18 and Part 3 §24.1 say: handle, empty password session, parameters', async () => {
     const tpm = new FakeTpm(() => ({ handles: [0x80000000], parameters: createPrimaryParameters(objectName(EK)) }));
     const result = await tpm2CreatePrimary(new TpmClient(tpm), TPM_RH.TPM_RH_ENDORSEMENT, passwordAuth(), EK_TEMPLATE_RSA_L1);
     const expected = Buffer.concat([

@@ -165,7 +165,7 @@ describe('createImportBlob (Part 1 §23.3.2)', () => {
     expect(pub.unique).toEqual(digest(TPM_ALG_ID.TPM_ALG_SHA256, sensitive.seedValue, data));
   });
 
-  it('lays out the public area as TPM2-BRIEF §2: 0008 000b 00000080 0020 <policy> 0010 0020 <unique>', () => {
+  it('lays out the public area (Part 2 §12.2.4, keyedHash with a NULL scheme): 0008 000b 00000080 0020 <policy> 0010 0020 <unique>', () => {
     const blob = createImportBlob(RSA_EK, Buffer.from('x'), { authPolicy: policy });
     expect(blob.public.readUInt16BE(0)).toBe(78);
     const area = blob.public.subarray(2).toString('hex');

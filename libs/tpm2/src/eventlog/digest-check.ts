@@ -25,7 +25,7 @@ export type DigestCheck = 'event-data' | 'variable-data' | 'mismatch' | 'not-ext
 
 /**
  * Event types whose digest the PFP (§10.4.1 and the event descriptions after it) defines as the hash of
- * the event data itself. Checked against the real logs in ../shared/fixtures/eventlogs: every
+ * the event data itself. Checked against the real logs in test/fixtures/eventlogs: every
  * EV_SEPARATOR, EV_S_CRTM_VERSION, EV_EFI_ACTION, EV_EFI_GPT_EVENT and EV_EFI_VARIABLE_DRIVER_CONFIG
  * there matches; EV_EFI_VARIABLE_BOOT mostly measures only VariableData; two shim-written
  * EV_EFI_VARIABLE_AUTHORITY events match neither.

@@ -76,7 +76,7 @@ describe('replayEventLog', () => {
     expect(replay).toMatchObject({ events: 5, extended: 3, noAction: 2, startupLocality: undefined, pcr0Start: undefined });
   });
 
-  it('starts PCR 0 at the StartupLocality locality (TPM2-BRIEF §5) in every bank', () => {
+  it('starts PCR 0 at the StartupLocality locality (PFP §10.4.5.3) in every bank', () => {
     const replay = replayEventLog(log(startupLocality(3), event(0, EV.EV_S_CRTM_VERSION, 'a'), event(1, EV.EV_SEPARATOR, 'b')));
     const initial = (size: number) => Buffer.concat([Buffer.alloc(size - 1), Buffer.from([3])]);
     expect(replay.startupLocality).toBe(3);

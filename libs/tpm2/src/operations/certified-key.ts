@@ -24,7 +24,7 @@ export interface CertifiedDecryptKeyOptions extends StoragePrimaryOptions {
 }
 
 /**
- * The TPM-resident decrypt key of DESIGN §2 (CERTIFIED_DECRYPT_KEY_TEMPLATE: RSA-2048, decrypt,
+ * The TPM-resident decrypt key of docs/architecture.md §3 (CERTIFIED_DECRYPT_KEY_TEMPLATE: RSA-2048, decrypt,
  * fixedTPM/fixedParent/sensitiveDataOrigin, neither sign nor restricted) created under the storage
  * primary and certified by the AK (TPM2_Certify, Part 3 §18.2) over `qualifyingData`. The storage
  * primary is flushed again before this returns; the key stays loaded in `scope`.

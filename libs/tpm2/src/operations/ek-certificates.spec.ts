@@ -1,8 +1,9 @@
 import { EkCertificateFormatError, extractEkCertificate } from './ek-certificates';
 
 /**
- * The repairs of TPM2-BRIEF §4 on synthetic index contents. A fake "certificate" is any DER
- * SEQUENCE: only its extent matters here (X.509 parsing is the caller's business).
+ * The repairs of ek-certificates.ts (NV header, trailing padding or data) on synthetic index
+ * contents. A fake "certificate" is any DER SEQUENCE: only its extent matters here (X.509 parsing
+ * is the caller's business).
  */
 const sequence = (contentLength: number): Buffer => {
   const content = Buffer.alloc(contentLength, 0x5a);

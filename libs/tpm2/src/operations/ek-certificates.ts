@@ -6,7 +6,7 @@ import { nvReadAll } from '../commands/nv';
 export type EkKeyType = 'rsa-2048' | 'ecc-p256' | 'ecc-p384' | 'rsa-3072' | 'rsa-4096';
 
 /**
- * Where TPM makers store EK certificates (TCG EK Credential Profile 2.5 §2.2.1.4 and TPM2-BRIEF §4):
+ * Where TPM makers store EK certificates (TCG EK Credential Profile 2.5 §2.2.1.4):
  * the low range (L-1 RSA-2048, L-2 P-256) and the high-range indices seen on shipping parts and swtpm.
  */
 export const EK_CERTIFICATE_INDICES: readonly { readonly nvIndex: number; readonly keyType: EkKeyType }[] = [
@@ -18,8 +18,8 @@ export const EK_CERTIFICATE_INDICES: readonly { readonly nvIndex: number; readon
 ];
 
 /**
- * Repairs applied to what the NV index held (TPM2-BRIEF §4 quirks 1 and 2), named as libs/ek-trust
- * names them so the server reports the same words:
+ * Repairs applied to what the NV index held (the first three EkQuirk values of
+ * libs/ek-trust/src/errors.ts), named as libs/ek-trust names them so the server reports the same words:
  * - `nv-header`: the TCG PC Client "certificate with header" prefix `10 01 00` ‖ u16 length;
  * - `trailing-padding`: 0xFF or 0x00 fill after the certificate (ST33 parts pad to 1600 bytes);
  * - `trailing-data`: anything else after it.

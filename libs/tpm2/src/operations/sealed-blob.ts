@@ -29,8 +29,8 @@ export interface UnsealOptions extends UserAuthorizationOptions {
 }
 
 /**
- * The agent's unseal sequence (TPM2-BRIEF §2): TPM2_Import of the blob under the parent (the EK),
- * TPM2_Load, then TPM2_Unseal with a policy session that ran TPM2_PolicyPCR over exactly the
+ * The agent's unseal sequence (docs/architecture.md §4.5): TPM2_Import (Part 3 §13.3) of the blob
+ * under the parent (the EK), TPM2_Load, then TPM2_Unseal with a policy session that ran TPM2_PolicyPCR over exactly the
  * selection the blob was sealed to (the TPM supplies the current values). Import and Load share
  * one session satisfying the parent's policy. With other PCR values the Unseal fails with
  * TPM_RC_POLICY_FAIL on session 1. The sealed object and every session are flushed before this

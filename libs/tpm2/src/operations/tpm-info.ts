@@ -98,7 +98,7 @@ async function reportCertificate(client: TpmClient, slot: { nvIndex: number; key
 }
 
 /**
- * Identity and readiness of a TPM (DESIGN §4 `rackseal-agent tpm info`): manufacturer, vendor
+ * Identity and readiness of a TPM (docs/architecture.md §6, `rackseal-agent tpm info`): manufacturer, vendor
  * strings, firmware and spec version from the PT_FIXED properties (one GetCapability), allocated PCR
  * banks, and every EK certificate with its ekPubHash and whether the TPM's EK matches it. Leaves no
  * transient object behind (EKs derived for the comparison are flushed).

@@ -52,7 +52,9 @@ describe('EK policies (TCG EK Credential Profile §B.6)', () => {
 });
 
 describe('PolicyDigest', () => {
-  it('PolicyPCR over sha256 PCR 7 = zeros is TPM2-BRIEF §2\'s 8b5682…0a8b', () => {
+  // Worked by hand from Part 3 §23.7: H(0^32 ‖ 0000017F ‖ 00000001 000B 03 800000 ‖ H(0^32));
+  // test/tpm2-policy.test.ts checks this selection against tpm2_createpolicy on swtpm.
+  it('PolicyPCR over sha256 PCR 7 = zeros is 8b5682…0a8b', () => {
     const digest = new PolicyDigest(SHA256).pcr(parsePcrSelection('sha256:7'), [Buffer.alloc(32)]).digest;
     expect(hex(digest)).toBe('8b5682d81b29435d08d79278150611dc7e5923b2fefcce684a09577b40130a8b');
   });

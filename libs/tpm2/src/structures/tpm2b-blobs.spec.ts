@@ -3,8 +3,9 @@ import { marshalTpm2bEncryptedSecret, unmarshalTpm2bEncryptedSecret } from './tp
 import { marshalTpm2bIdObject, unmarshalTpm2bIdObject } from './tpm2b-id-object';
 import { marshalTpm2bPrivate, unmarshalTpm2bPrivate } from './tpm2b-private';
 
-// Shapes as tpm2-tools and swtpm produce them (TPM2-BRIEF §1, §2): a 0x0044 credential blob for a
-// 32-byte credential under a SHA-256 EK, a 256-byte RSA-2048 secret, a SHA-256 outer-wrapped duplicate.
+// Shapes as tpm2-tools and swtpm produce them (credential: Part 1 §24.4; duplicate: Part 1 §23.3.2):
+// a 0x0044 credential blob for a 32-byte credential under a SHA-256 EK, a 256-byte RSA-2048 secret, a
+// SHA-256 outer-wrapped duplicate.
 const hmac = 'c3'.repeat(32);
 const ID_OBJECT = Buffer.from(`0044` + `0020${hmac}` + '9e'.repeat(34), 'hex');
 const RSA_SECRET = Buffer.concat([Buffer.from('0100', 'hex'), Buffer.alloc(256, 0x77)]);

@@ -2,8 +2,8 @@ import { TpmParseError } from '../codec/tpm-parse-error';
 import { TPM_ALG_ID } from '../constants';
 import { marshalTpm2bPublic, marshalTpmtPublic, unmarshalTpm2bPublic, unmarshalTpmtPublic } from './tpmt-public';
 
-// Templates from TCG EK Credential Profile 2.0 §B.3.3 (RSA L-1) and §B.3.4 (ECC L-2), as printed in
-// ../shared/docs/TPM2-BRIEF.md §3 (the RSA one verified byte-identical to swtpm's ReadPublic).
+// Templates from TCG EK Credential Profile 2.0 §B.3.3 (RSA L-1) and §B.3.4 (ECC L-2), written out byte by
+// byte (the RSA one is what swtpm's ReadPublic returns for its EK at 0x81010001).
 const EK_POLICY = '837197674484b3f81a90cc8d46a5d724fd52d76e06520b64f2a1da1b331469aa';
 const RSA_EK_L1 = Buffer.from(`0001000b000300b20020${EK_POLICY}000600800043001008000000000001000${'0'.repeat(511)}`, 'hex');
 const ECC_EK_L2 = Buffer.from(`0023000b000300b20020${EK_POLICY}0006008000430010000300100020${'00'.repeat(32)}0020${'00'.repeat(32)}`, 'hex');

@@ -8,7 +8,7 @@ import {
   unmarshalTpmtSensitive,
 } from './tpmt-sensitive';
 
-// A sealed-data sensitive area as TPM2-BRIEF §2 gives it: 0008 ‖ authValue 0000 ‖ seedValue (32) ‖ data.
+// A sealed-data sensitive area (keyedHash, Part 2 §12.3.2.4): 0008 ‖ authValue 0000 ‖ seedValue (32) ‖ data.
 const SEED = 'a5'.repeat(32);
 const SEALED = Buffer.from(`0008` + `0000` + `0020${SEED}` + `0005${Buffer.from('hello').toString('hex')}`, 'hex');
 
