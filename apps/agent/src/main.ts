@@ -1,9 +1,6 @@
 #!/usr/bin/env node
-import { Command, CommanderError } from 'commander';
-import { CliError } from '../../cli/src/cli-error';
-import { endQuietlyOnClosedOutput } from '../../cli/src/closed-output';
-import { EXIT } from '../../cli/src/exit-codes';
-import { packageVersion } from '../../cli/src/version';
+import { packageVersion, runCommandLine } from '@rackseal/command-line';
+import { Command } from 'commander';
 import { registerTpm } from './commands/tpm.command';
 
 /**
@@ -21,24 +18,4 @@ export function buildProgram(): Command {
   return program;
 }
 
-async function main(): Promise<void> {
-  try {
-    await buildProgram().parseAsync(process.argv);
-  } catch (error) {
-    if (error instanceof CommanderError) {
-      // --help and --version end through here with code 0; usage mistakes with EXIT.usage.
-      process.exitCode = error.exitCode === 0 ? EXIT.ok : EXIT.usage;
-      return;
-    }
-    if (error instanceof CliError) {
-      process.stderr.write(`rackseal-agent: ${error.message}\n`);
-      process.exitCode = error.exitCode;
-      return;
-    }
-    process.stderr.write(`rackseal-agent: ${(error as Error).message}\n`);
-    process.exitCode = EXIT.usage;
-  }
-}
-
-endQuietlyOnClosedOutput('rackseal-agent');
-void main();
+void runCommandLine(buildProgram());

@@ -7,7 +7,7 @@ import {
   TpmParseError,
   TpmTransportError,
 } from '@rackseal/tpm2';
-import { CliError } from '../../cli/src/cli-error';
+import { CliError } from '@rackseal/command-line';
 
 /** DESIGN §4: the kernel resource manager, which flushes what a crashed agent leaves behind. */
 export const DEFAULT_TPM_DEVICE = '/dev/tpmrm0';

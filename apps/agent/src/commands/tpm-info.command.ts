@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { type EkCertificateReport, hashAlgorithm, type TpmInfo, tpmInfo } from '@rackseal/tpm2';
 import type { Command } from 'commander';
-import { CliError } from '../../../cli/src/cli-error';
+import { CliError } from '@rackseal/command-line';
 import { DEFAULT_TPM_DEVICE, withTpmDevice } from '../tpm-device';
 
 interface TpmInfoOptions {

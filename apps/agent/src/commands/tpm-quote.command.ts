@@ -12,8 +12,7 @@ import {
   withTpmScope,
 } from '@rackseal/tpm2';
 import type { Command } from 'commander';
-import { CliError } from '../../../cli/src/cli-error';
-import { ensureDirectory, parseHexOption, writeOutput } from '../../../cli/src/input-files';
+import { CliError, ensureDirectory, parseHexOption, writeOutput } from '@rackseal/command-line';
 import { DEFAULT_TPM_DEVICE, withTpmDevice } from '../tpm-device';
 
 interface TpmQuoteOptions {
