@@ -9,9 +9,6 @@ import {
 } from '@rackseal/tpm2';
 import { CliError } from '@rackseal/command-line';
 
-/** DESIGN §4: the kernel resource manager, which flushes what a crashed agent leaves behind. */
-export const DEFAULT_TPM_DEVICE = '/dev/tpmrm0';
-
 /**
  * How TPM failures leave a `rackseal-agent tpm …` command (DESIGN §3 exit codes):
  * - the TPM refused (TpmError: its response code and the handle/session/parameter it blames), or

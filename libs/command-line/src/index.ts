@@ -4,3 +4,4 @@ export * from './closed-output';
 export * from './input-files';
 export * from './run-command-line';
 export * from './version';
+export * from './tpm-device-option';
