@@ -1,5 +1,4 @@
-import { TPM_DEVICE_OPTION } from '@rackseal/command-line';
-import type { Command } from 'commander';
+import { type CommandSpec, TPM_DEVICE_OPTION } from '@rackseal/command-line';
 
 export interface TpmInfoOptions {
   tpm: string;
@@ -12,11 +11,9 @@ export interface TpmInfoOptions {
  * exit 1 (the report is still printed) when none is, as enrollment would then be refused.
  * The TPM and certificate code is loaded when the command runs, not for `--help` (the agent runs at boot).
  */
-export function registerTpmInfo(tpm: Command): void {
-  tpm
-    .command('info')
-    .description('manufacturer, firmware, PCR banks and EK certificates of a TPM, and whether its EK matches them')
-    .option(TPM_DEVICE_OPTION.flags, TPM_DEVICE_OPTION.description, TPM_DEVICE_OPTION.defaultValue)
-    .option('--json', 'machine-readable output on stdout')
-    .action(async (options: TpmInfoOptions) => (await import('./tpm-info.action')).runTpmInfo(options));
-}
+export const tpmInfoCommand: CommandSpec = {
+  name: 'info',
+  description: 'manufacturer, firmware, PCR banks and EK certificates of a TPM, and whether its EK matches them',
+  options: [TPM_DEVICE_OPTION, { flags: '--json', description: 'machine-readable output on stdout' }],
+  action: async (options) => (await import('./tpm-info.action')).runTpmInfo(options as unknown as TpmInfoOptions),
+};

@@ -16,7 +16,7 @@ import { EK_KINDS, type TpmQuoteOptions } from './tpm-quote.command';
 
 const AK_TEMPLATES = { rsa: AK_TEMPLATE_RSA, ecc: AK_TEMPLATE_ECC } as const;
 
-/** Runs `rackseal-agent tpm quote` (see registerTpmQuote). */
+/** Runs `rackseal-agent tpm quote` (see tpmQuoteCommand). */
 export async function runTpmQuote(options: TpmQuoteOptions): Promise<void> {
   // Every argument is checked before the TPM is touched: a usage error never costs a key.
   const selection = readSelection(options.selection);

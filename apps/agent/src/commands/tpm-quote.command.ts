@@ -1,6 +1,5 @@
-import { TPM_DEVICE_OPTION } from '@rackseal/command-line';
+import { type CommandSpec, TPM_DEVICE_OPTION } from '@rackseal/command-line';
 import type { EkKind } from '@rackseal/tpm2';
-import type { Command } from 'commander';
 
 export interface TpmQuoteOptions {
   tpm: string;
@@ -22,15 +21,16 @@ export const EK_KINDS = ['rsa-2048', 'ecc-p256', 'ecc-p384'] as const satisfies 
  * The AK and every session are flushed before the command ends: swtpm has no resource manager.
  * The TPM code is loaded when the command runs, not for `--help` (the agent runs at boot).
  */
-export function registerTpmQuote(tpm: Command): void {
-  tpm
-    .command('quote')
-    .description('create an AK under the EK and quote PCRs with it, writing ak.pub, q.msg, q.sig and q.pcrs (tpm2-tools formats)')
-    .option(TPM_DEVICE_OPTION.flags, TPM_DEVICE_OPTION.description, TPM_DEVICE_OPTION.defaultValue)
-    .requiredOption('--selection <banks>', 'PCRs to quote, e.g. sha256:0,7 or sha1:0+sha256:0,7')
-    .requiredOption('--nonce <hex>', "qualifying data in hex ('' for none)")
-    .requiredOption('--out-dir <dir>', 'where to write ak.pub, q.msg, q.sig and q.pcrs')
-    .option('--ek <kind>', `the EK the AK is created under: ${EK_KINDS.join(', ')}`, 'rsa-2048')
-    .option('--ak <type>', 'AK key type: ecc (ECDSA P-256 SHA256, the default: milliseconds to create) or rsa (RSASSA-SHA256)', 'ecc')
-    .action(async (options: TpmQuoteOptions) => (await import('./tpm-quote.action')).runTpmQuote(options));
-}
+export const tpmQuoteCommand: CommandSpec = {
+  name: 'quote',
+  description: 'create an AK under the EK and quote PCRs with it, writing ak.pub, q.msg, q.sig and q.pcrs (tpm2-tools formats)',
+  options: [
+    TPM_DEVICE_OPTION,
+    { flags: '--selection <banks>', description: 'PCRs to quote, e.g. sha256:0,7 or sha1:0+sha256:0,7', required: true },
+    { flags: '--nonce <hex>', description: "qualifying data in hex ('' for none)", required: true },
+    { flags: '--out-dir <dir>', description: 'where to write ak.pub, q.msg, q.sig and q.pcrs', required: true },
+    { flags: '--ek <kind>', description: `the EK the AK is created under: ${EK_KINDS.join(', ')}`, defaultValue: 'rsa-2048' },
+    { flags: '--ak <type>', description: 'AK key type: ecc (ECDSA P-256 SHA256, the default: milliseconds to create) or rsa (RSASSA-SHA256)', defaultValue: 'ecc' },
+  ],
+  action: async (options) => (await import('./tpm-quote.action')).runTpmQuote(options as unknown as TpmQuoteOptions),
+};
