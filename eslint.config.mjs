@@ -34,6 +34,40 @@ export default tseslint.config(
     },
   },
   {
+    // The agent runs from an initramfs at boot: it stands alone, apart from the operator CLI and the server.
+    files: ['apps/agent/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              // Relative (`../../cli/src/…`) or baseUrl (`apps/cli/src/…`) paths into apps/cli.
+              regex: '(^|/)apps/cli(/|$)|^(\\.\\./)+cli(/|$)',
+              message: 'apps/agent imports nothing from apps/cli: shared command-line code lives in @rackseal/command-line.',
+            },
+            { group: ['@nestjs/*', '@nestjs', 'typeorm', 'bullmq', 'ioredis', 'pg'], message: 'apps/agent loads no server framework or database client.' },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // Loaded by `rackseal-agent --help` at boot, and by the CLI: node built-ins and commander only.
+    files: ['libs/command-line/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['@rackseal/*'], message: 'libs/command-line depends on no other rackseal library.' },
+            { group: ['@nestjs/*', '@nestjs', 'typeorm', 'bullmq', 'ioredis', 'pg'], message: 'libs/command-line loads no server framework or database client.' },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // Build scripts and the jest reporter are plain Node.js; without these globals `eslint .` fails on them.
     files: ['**/*.js', '**/*.mjs', '**/*.cjs'],
     languageOptions: {

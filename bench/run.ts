@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { cpus, totalmem } from 'node:os';
+import { agentStartupBench } from './agent-startup.bench';
 import { fuzzBench } from './fuzz.bench';
 import { inventoryImportBench } from './inventory-import.bench';
 import { tpm2Bench } from './tpm2.bench';
@@ -14,6 +15,7 @@ const BENCHES: Record<string, () => Promise<string>> = {
   'tpm2-client': () => tpm2ClientBench(),
   fuzz: () => fuzzBench(),
   'inventory-import': () => inventoryImportBench(),
+  'agent-startup': () => agentStartupBench(),
 };
 
 async function main(): Promise<void> {

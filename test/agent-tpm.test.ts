@@ -83,11 +83,13 @@ describe('rackseal-agent tpm (swtpm)', () => {
     expect(info.pcrBanks).toEqual([{ bank: 'sha1', pcrs: all }, { bank: 'sha256', pcrs: all }]);
 
     const hashOf = async (der: Promise<Buffer>) => ekPubHash(new X509Certificate(await der));
+    // swtpm's certificates mark their directoryName SAN critical: tolerated, and named as the server names it.
+    const swtpmQuirks = ['critical-san-directory-name'];
     expect(info.ekCertificates.map((c) => [c.nvIndex, c.keyType, c.quirks, c.ekPubHash, c.ekMatchesCertificate, c.ek])).toEqual([
-      ['0x01c00002', 'rsa-2048', [], await hashOf(tpm.rsaEkCertDer()), true, { handle: '0x81010001', source: 'persistent', ekPubHash: await hashOf(tpm.rsaEkCertDer()) }],
+      ['0x01c00002', 'rsa-2048', swtpmQuirks, await hashOf(tpm.rsaEkCertDer()), true, { handle: '0x81010001', source: 'persistent', ekPubHash: await hashOf(tpm.rsaEkCertDer()) }],
       // The fixture's P-256 EK is not persisted: the agent derives it (CreatePrimary, L-2) and flushes it.
-      ['0x01c0000a', 'ecc-p256', [], await hashOf(tpm.p256EkCertDer()), true, { handle: null, source: 'default-template', ekPubHash: await hashOf(tpm.p256EkCertDer()) }],
-      ['0x01c00016', 'ecc-p384', [], await hashOf(tpm.eccEkCertDer()), true, { handle: '0x81010016', source: 'persistent', ekPubHash: await hashOf(tpm.eccEkCertDer()) }],
+      ['0x01c0000a', 'ecc-p256', swtpmQuirks, await hashOf(tpm.p256EkCertDer()), true, { handle: null, source: 'default-template', ekPubHash: await hashOf(tpm.p256EkCertDer()) }],
+      ['0x01c00016', 'ecc-p384', swtpmQuirks, await hashOf(tpm.eccEkCertDer()), true, { handle: '0x81010016', source: 'persistent', ekPubHash: await hashOf(tpm.eccEkCertDer()) }],
     ]);
     expect(info.ekCertificates[0]).toMatchObject({ subject: 'CN=unknown', issuer: 'CN=swtpm-localca' });
   });
@@ -181,6 +183,65 @@ describe('rackseal-agent tpm (swtpm)', () => {
     expect([result.status, result.stderr]).toEqual([2, `rackseal-agent: ${message}\n`]);
   });
 
+  it('agrees with the server about a quirky EK certificate: NV header announcing more than the index holds, 0xFF padding', async () => {
+    // The P-256 certificate re-stored as some vendors store theirs: the TCG NV header 10 01 00 ‖ u16,
+    // here announcing 2000 bytes in a 1600-byte index, then 0xFF fill. The server side (ek-trust, as
+    // `rackseal ek inspect` and the inventory import run it) reads it; the agent must read it the same.
+    const tpm = fixture.at(0);
+    const index = '0x01c0000a';
+    const der = await tpm.p256EkCertDer();
+    const quirky = Buffer.concat([Buffer.from([0x10, 0x01, 0x00, 2000 >> 8, 2000 & 0xff]), der, Buffer.alloc(1600 - 5 - der.length, 0xff)]);
+    const quirkyFile = join(dir, 'p256-quirky.bin');
+    const derFile = join(dir, 'p256.der');
+    await writeFile(quirkyFile, quirky);
+    await writeFile(derFile, der);
+    const attributes = 'ppwrite|writedefine|ppread|ownerread|authread|no_da|platformcreate';
+    const store = async (file: string, size: number, lock: boolean) => {
+      await tpm2(tpm, 'nvundefine', index, '-C', 'p');
+      await tpm2(tpm, 'nvdefine', index, '-C', 'p', '-s', String(size), '-a', attributes);
+      await tpm2(tpm, 'nvwrite', index, '-C', 'p', '-i', file);
+      if (lock) {
+        await tpm2(tpm, 'nvwritelock', index, '-C', 'p');
+      }
+    };
+    await store(quirkyFile, quirky.length, false);
+    try {
+      const agentRun = await agent('tpm', 'info', '--tpm', tpm.device, '--json');
+      const serverRun = await cli('ek', 'inspect', '--json', quirkyFile);
+      expect([agentRun.status, agentRun.stderr, serverRun.status, serverRun.stderr]).toEqual([0, '', 0, '']);
+      const server = JSON.parse(serverRun.stdout) as { ekPubHash: string; quirks: string[]; subject: string; issuer: string; notAfter: string };
+      expect(server.quirks).toEqual(['nv-header', 'trailing-padding', 'critical-san-directory-name']);
+      const agentView = (JSON.parse(agentRun.stdout) as { ekCertificates: Record<string, unknown>[] }).ekCertificates.find((c) => c.nvIndex === index);
+      expect(agentView).toEqual({
+        nvIndex: index,
+        keyType: 'ecc-p256',
+        quirks: server.quirks,
+        ekPubHash: server.ekPubHash,
+        ek: { handle: null, source: 'default-template', ekPubHash: server.ekPubHash },
+        ekMatchesCertificate: true,
+        subject: server.subject,
+        issuer: server.issuer,
+        notAfter: server.notAfter,
+      });
+    } finally {
+      await store(derFile, der.length, true);
+    }
+  });
+
+  it('--help loads neither the TPM nor the certificate code (the agent starts at boot: they load when a command runs)', async () => {
+    const hook = join(dir, 'help-modules.js');
+    const list = join(dir, 'help-modules.json');
+    await writeFile(hook, `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(list)}, JSON.stringify(Object.keys(require.cache))));\n`);
+    for (const args of [['--help'], ['tpm', 'info', '--help'], ['tpm', 'quote', '--help']]) {
+      const result = await run('apps/agent/src/main.js', args, ['--require', hook]);
+      expect([result.status, result.stderr]).toEqual([0, '']);
+      expect(result.stdout).toMatch(/^Usage: rackseal-agent /);
+      const loaded = JSON.parse(await readFile(list, 'utf8')) as string[];
+      expect(loaded.filter((m) => /\/dist\/libs\/(tpm2|ek-trust)\/|\/dist\/apps\/cli\//.test(m))).toEqual([]);
+      expect(loaded.some((m) => m.includes('/dist/libs/command-line/'))).toBe(true);
+    }
+  });
+
   it('stays light: no Nest, TypeORM, pg, Redis or BullMQ module is loaded', async () => {
     const tpm = fixture.at(0);
     const hook = join(dir, 'loaded-modules.js');
@@ -190,6 +251,8 @@ describe('rackseal-agent tpm (swtpm)', () => {
     expect(result.status).toBe(0);
     const loaded = JSON.parse(await readFile(list, 'utf8')) as string[];
     expect(loaded.some((m) => m.includes('/dist/libs/tpm2/'))).toBe(true);
+    expect(loaded.some((m) => m.includes('/dist/libs/ek-trust/'))).toBe(true);
+    expect(loaded.filter((m) => m.includes('/dist/apps/cli/'))).toEqual([]);
     expect(loaded.filter((m) => /node_modules\/(@nestjs|typeorm|pg|ioredis|bullmq|reflect-metadata|class-validator)\//.test(m))).toEqual([]);
   });
 });

@@ -82,6 +82,22 @@ const SNIPPETS = {
   auditNest: { code: NEST_IMPORT, path: 'libs/audit/src/probe.ts' },
   controlPlaneNest: { code: NEST_IMPORT, path: 'apps/control-plane/src/probe.ts' },
   agentNest: { code: NEST_IMPORT, path: 'apps/agent/src/probe.ts' },
+  agentCli: { code: "import { CliError } from '../../cli/src/cli-error';\nexport const e = CliError;\n", path: 'apps/agent/src/probe.ts' },
+  agentCliFromSubfolder: {
+    code: "export { registerAudit } from '../../../cli/src/commands/audit.command';\n",
+    path: 'apps/agent/src/commands/probe.ts',
+  },
+  agentCliByBaseUrl: { code: "import { buildProgram } from 'apps/cli/src/main';\nexport const b = buildProgram;\n", path: 'apps/agent/src/probe.ts' },
+  agentTypeorm: { code: "import { DataSource } from 'typeorm';\nexport const d = DataSource;\n", path: 'apps/agent/src/probe.ts' },
+  agentAllowed: {
+    code:
+      "import { CliError } from '@rackseal/command-line';\nimport { TPM_ST } from '@rackseal/tpm2';\nimport { readCertificate } from '@rackseal/ek-trust';\n" +
+      "import { registerTpm } from './commands/tpm.command';\nexport const a = [CliError, TPM_ST, readCertificate, registerTpm];\n",
+    path: 'apps/agent/src/probe.ts',
+  },
+  cliCommandLine: { code: "import { CliError } from '@rackseal/command-line';\nexport const e = CliError;\n", path: 'apps/cli/src/probe.ts' },
+  commandLineTpm2: { code: "import { TPM_ST } from '@rackseal/tpm2';\nexport const t = TPM_ST;\n", path: 'libs/command-line/src/probe.ts' },
+  commandLineNest: { code: NEST_IMPORT, path: 'libs/command-line/src/probe.ts' },
   style: {
     code: 'export function f(a: number): number {\n  if (a) return 1;\n  {\n    a += 1;\n  }\n  return a;\n}\n',
     path: 'libs/audit/src/probe.ts',
@@ -148,7 +164,29 @@ describe('lint boundaries', () => {
     expect(lint('tpm2Allowed')).toEqual([]);
   });
 
-  it.each(['auditNest', 'controlPlaneNest', 'agentNest'] as const)('allows the same NestJS import elsewhere (%s)', (name) => {
+  it.each(['auditNest', 'controlPlaneNest'] as const)('allows the same NestJS import elsewhere (%s)', (name) => {
+    expect(lint(name)).toEqual([]);
+  });
+
+  it.each(['agentCli', 'agentCliFromSubfolder', 'agentCliByBaseUrl'] as const)('refuses an import from apps/cli in apps/agent (%s), naming the library to use', (name) => {
+    const found = restrictedImports(lint(name));
+    expect(found).toHaveLength(1);
+    expect(found[0]?.severity).toBe(2);
+    expect(found[0]?.message).toMatch(/apps\/agent imports nothing from apps\/cli: shared command-line code lives in @rackseal\/command-line/);
+  });
+
+  it.each([
+    ['agentNest', /apps\/agent loads no server framework/],
+    ['agentTypeorm', /apps\/agent loads no server framework/],
+    ['commandLineTpm2', /libs\/command-line depends on no other rackseal library/],
+    ['commandLineNest', /libs\/command-line loads no server framework/],
+  ] as const)('keeps what the agent loads at boot light: %s is refused', (name, message) => {
+    const found = restrictedImports(lint(name));
+    expect(found).toHaveLength(1);
+    expect(found[0]?.message).toMatch(message);
+  });
+
+  it.each(['agentAllowed', 'cliCommandLine'] as const)('lets the agent and the CLI use the shared libraries (%s)', (name) => {
     expect(lint(name)).toEqual([]);
   });
 

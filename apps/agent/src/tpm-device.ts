@@ -7,10 +7,7 @@ import {
   TpmParseError,
   TpmTransportError,
 } from '@rackseal/tpm2';
-import { CliError } from '../../cli/src/cli-error';
-
-/** docs/architecture.md §6: the kernel resource manager, which flushes what a crashed agent leaves behind. */
-export const DEFAULT_TPM_DEVICE = '/dev/tpmrm0';
+import { CliError } from '@rackseal/command-line';
 
 /**
  * How TPM failures leave a `rackseal-agent tpm …` command (exit codes: docs/architecture.md §5):

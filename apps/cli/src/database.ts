@@ -1,5 +1,5 @@
 import type { DataSource, DataSourceOptions } from 'typeorm';
-import { CliError } from './cli-error';
+import { CliError } from '@rackseal/command-line';
 
 /**
  * What a database command needs of the schema:

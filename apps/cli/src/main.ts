@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { Command, CommanderError } from 'commander';
+import { Command } from 'commander';
 import { registerAudit } from './commands/audit.command';
 import { registerToken } from './commands/token.command';
 import { registerMigrate } from './commands/migrate.command';
@@ -12,10 +12,7 @@ import { registerEkInspect } from './commands/ek-inspect.command';
 import { registerEkVerify } from './commands/ek-verify.command';
 import { registerVendorCa } from './commands/vendor-ca.command';
 import { registerInventory } from './commands/inventory.command';
-import { CliError } from './cli-error';
-import { endQuietlyOnClosedOutput } from './closed-output';
-import { EXIT } from './exit-codes';
-import { packageVersion } from './version';
+import { packageVersion, runCommandLine } from '@rackseal/command-line';
 
 /** `rackseal`: the operator CLI (server commands) and offline TPM tools. */
 export function buildProgram(): Command {
@@ -39,24 +36,4 @@ export function buildProgram(): Command {
   return program;
 }
 
-async function main(): Promise<void> {
-  try {
-    await buildProgram().parseAsync(process.argv);
-  } catch (error) {
-    if (error instanceof CommanderError) {
-      // --help and --version end through here with code 0; usage mistakes with EXIT.usage.
-      process.exitCode = error.exitCode === 0 ? EXIT.ok : EXIT.usage;
-      return;
-    }
-    if (error instanceof CliError) {
-      process.stderr.write(`rackseal: ${error.message}\n`);
-      process.exitCode = error.exitCode;
-      return;
-    }
-    process.stderr.write(`rackseal: ${(error as Error).message}\n`);
-    process.exitCode = EXIT.usage;
-  }
-}
-
-endQuietlyOnClosedOutput('rackseal');
-void main();
+void runCommandLine(buildProgram());

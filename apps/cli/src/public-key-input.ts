@@ -1,7 +1,6 @@
 import { createPublicKey, type KeyObject, X509Certificate } from 'node:crypto';
 import { ekPublicFromKey, KeyConversionError, type ParsedPublic, type TPMT_PUBLIC, TpmParseError, unmarshalTpm2bPublic, unmarshalTpmtPublic } from '@rackseal/tpm2';
-import { CliError } from './cli-error';
-import { readInput } from './input-files';
+import { CliError, readInput } from '@rackseal/command-line';
 
 /**
  * A TPM key given on the command line, in whichever form the operator has it:

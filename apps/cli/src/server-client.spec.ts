@@ -1,7 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { CliError } from './cli-error';
-import { EXIT } from './exit-codes';
+import { CliError, EXIT } from '@rackseal/command-line';
 import { ServerClient } from './server-client';
 
 /** A local server that answers every request with one fixed reply. */

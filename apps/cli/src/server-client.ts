@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
-import { CliError } from './cli-error';
-import { EXIT } from './exit-codes';
+import { CliError, EXIT } from '@rackseal/command-line';
 import { safe } from './terminal-text';
 
 /**

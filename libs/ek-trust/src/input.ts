@@ -32,7 +32,11 @@ function toBuffer(input: CertificateInput): Buffer {
 
 /**
  * Cuts the first DER TLV out of binary certificate data: after an optional NV header, keeping only
- * the first TLV (ST33 TPMs pad the NV index with 0xFF up to 1600 bytes; others with zeros).
+ * the first TLV (ST33 TPMs pad the NV index with 0xFF up to 1600 bytes; others with zeros). The only
+ * such reader in rackseal: libs/tpm2 returns EK certificate indices whole, and the agent unwraps them here.
+ * The header's declared length must cover the certificate (a shorter one contradicts the DER, so we
+ * cannot tell which is cut: refused) but may exceed the bytes that follow (a dump that stops after the
+ * certificate): the DER's own length decides, and the signature covers exactly those bytes.
  */
 function unwrapBinary(bytes: Buffer, format: CertificateFormat): UnwrappedCertificate {
   const quirks: EkQuirk[] = [];

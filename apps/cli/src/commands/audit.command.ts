@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { withDatabase } from '../database';
-import { EXIT } from '../exit-codes';
+import { EXIT } from '@rackseal/command-line';
 import { commandPath, ServerClient, withServerOptions } from '../server-client';
 import { safe, table } from '../terminal-text';
 import { explicitServer, explicitServerOption } from './explicit-server';

@@ -6,9 +6,8 @@ import {
   ProtectorKeyError,
 } from '@rackseal/tpm2';
 import type { Command } from 'commander';
-import { CliError } from '../cli-error';
+import { CliError, parseHexOption, readInput, writeOutput } from '@rackseal/command-line';
 import { readEkPublic } from '../public-key-input';
-import { parseHexOption, readInput, writeOutput } from '../input-files';
 
 interface CredentialMakeOptions {
   ek: string;

@@ -1,7 +1,6 @@
 import { EkCertificateError, type EkInspection, inspectEkCertificate, readCertificate } from '@rackseal/ek-trust';
 import type { Command } from 'commander';
-import { CliError } from '../cli-error';
-import { readInput } from '../input-files';
+import { CliError, readInput } from '@rackseal/command-line';
 
 /** The `rackseal ek` command group, created by whichever ek subcommand registers first. */
 export function ekCommand(program: Command): Command {

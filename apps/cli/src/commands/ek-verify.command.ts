@@ -2,8 +2,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { type ChainResult, TrustStore, type TrustStoreAddResult, unwrapCertificates, EkCertificateError, verifyEkChain } from '@rackseal/ek-trust';
 import type { Command } from 'commander';
-import { CliError } from '../cli-error';
-import { readInput } from '../input-files';
+import { CliError, readInput } from '@rackseal/command-line';
 import { ekCommand, readEkCertificateFile } from './ek-inspect.command';
 
 interface EkVerifyOptions {

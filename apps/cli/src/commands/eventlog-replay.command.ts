@@ -1,7 +1,6 @@
 import { algName, type EventLogReplay, parseEventLog, replayEventLog, TpmParseError } from '@rackseal/tpm2';
 import type { Command } from 'commander';
-import { CliError } from '../cli-error';
-import { readInput } from '../input-files';
+import { CliError, readInput } from '@rackseal/command-line';
 
 /**
  * The JSON shape of `rackseal eventlog replay --json`: `pcrs` (bank → PCR index → lowercase hex) and

@@ -1,8 +1,7 @@
 import { createReadStream, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Command } from 'commander';
-import { CliError } from '../cli-error';
-import { EXIT } from '../exit-codes';
+import { CliError, EXIT } from '@rackseal/command-line';
 import { ServerClient, withServerOptions } from '../server-client';
 import { safe } from '../terminal-text';
 

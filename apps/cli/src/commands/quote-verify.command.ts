@@ -16,9 +16,8 @@ import {
   type VerifiedQuote,
 } from '@rackseal/tpm2';
 import type { Command } from 'commander';
-import { CliError } from '../cli-error';
+import { CliError, parseHexOption, readInput } from '@rackseal/command-line';
 import { readPublicInput } from '../public-key-input';
-import { parseHexOption, readInput } from '../input-files';
 
 interface QuoteVerifyOptions {
   ak: string;

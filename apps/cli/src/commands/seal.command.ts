@@ -12,9 +12,8 @@ import {
 } from '@rackseal/tpm2';
 import type { Command } from 'commander';
 import { join } from 'node:path';
-import { CliError } from '../cli-error';
+import { CliError, ensureDirectory, readInput, writeOutput } from '@rackseal/command-line';
 import { readEkPublic } from '../public-key-input';
-import { ensureDirectory, readInput, writeOutput } from '../input-files';
 
 interface SealOptions {
   ek: string;

@@ -1,6 +1,6 @@
 import { userInfo } from 'node:os';
 import type { Command } from 'commander';
-import { CliError } from '../cli-error';
+import { CliError } from '@rackseal/command-line';
 import { withDatabase } from '../database';
 import { commandPath, ServerClient, withServerOptions } from '../server-client';
 import { safe, table } from '../terminal-text';

@@ -1,9 +1,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { Command } from 'commander';
-import { CliError } from '../cli-error';
-import { EXIT } from '../exit-codes';
-import { readInput } from '../input-files';
+import { CliError, EXIT, readInput } from '@rackseal/command-line';
 import { ServerClient, withServerOptions } from '../server-client';
 import { safe } from '../terminal-text';
 

@@ -1,27 +1,25 @@
-import { X509Certificate } from 'node:crypto';
 import { ekPubHash } from '../keys';
 import type { TPML_PCR_SELECTION } from '../structures/tpml-pcr-selection';
 import type { TpmClient } from '../client/tpm-client';
 import { getHandles, getPcrBanks, getTpmProperties } from '../commands/capability';
 import { TPM_HT, TPM_PT } from '../commands/capability-constants';
-import { EK_CERTIFICATE_INDICES, type EkCertificateQuirk, type EkKeyType, readEkCertificate } from './ek-certificates';
+import { EK_CERTIFICATE_INDICES, type EkKeyType, readEkCertificate } from './ek-certificates';
 import { type EkKind, getEndorsementKey } from './endorsement-key';
 import { withTpmScope } from './tpm-scope';
 
-/** One EK certificate index and whether the TPM's EK is the key it certifies. */
-export interface EkCertificateReport {
+/**
+ * One EK certificate index and the TPM's EK of its key type. Reading the certificate in `nvData` and
+ * comparing keys is the caller's: the agent does it with `@rackseal/ek-trust`, the reader the server
+ * uses, so both sides accept and refuse the same certificates.
+ */
+export interface EkCertificateIndexReport {
   readonly nvIndex: number;
   readonly keyType: EkKeyType;
-  /** The repaired DER certificate; absent when the index content is not one. */
-  readonly der?: Buffer;
-  readonly quirks: readonly EkCertificateQuirk[];
-  /** ekPubHash of the certificate's public key. */
-  readonly ekPubHash?: string;
+  /** The index content as read; absent when it could not be read (see `problem`). */
+  readonly nvData?: Buffer;
   /** Where the TPM's EK of this type came from: its persistent handle, or derived by CreatePrimary. */
   readonly ek?: { readonly handle?: number; readonly source: 'persistent' | 'nv-template' | 'default-template'; readonly ekPubHash: string };
-  /** The TPM's EK public key is the certificate's; undefined when that could not be checked. */
-  readonly ekMatchesCertificate?: boolean;
-  /** What went wrong reading, parsing or matching this certificate. */
+  /** Why the index could not be read, or why there is no `ek` (no template for the type, or the TPM refused). */
   readonly problem?: string;
 }
 
@@ -39,7 +37,7 @@ export interface TpmInfo {
   /** TPM_PT_FAMILY_INDICATOR ("2.0"), TPM_PT_LEVEL and TPM_PT_REVISION (×100: 164 is 1.64). */
   readonly spec: { readonly family: string; readonly level: number; readonly revision: string; readonly year: number; readonly dayOfYear: number };
   readonly pcrBanks: TPML_PCR_SELECTION;
-  readonly ekCertificates: readonly EkCertificateReport[];
+  readonly ekCertificates: readonly EkCertificateIndexReport[];
 }
 
 /** A TPM_PT value holding up to four ASCII characters (Part 2 §6.13), NUL-padded. */
@@ -55,52 +53,35 @@ const message = (error: unknown) => (error instanceof Error ? error.message : St
 
 /**
  * Reads one certificate index and, when rackseal knows the EK template of its key type, finds the
- * TPM's EK of that type (getEndorsementKey: persistent, or derived and flushed again) and compares
- * public keys. Failures are reported on the certificate, not thrown: "is this TPM usable?" should
- * show every certificate, the broken ones included.
+ * TPM's EK of that type (getEndorsementKey: persistent, or derived and flushed again). Failures are
+ * reported on the index, not thrown: "is this TPM usable?" should show every index, broken ones included.
  */
-async function reportCertificate(client: TpmClient, slot: { nvIndex: number; keyType: EkKeyType }): Promise<EkCertificateReport> {
+async function reportIndex(client: TpmClient, slot: { nvIndex: number; keyType: EkKeyType }): Promise<EkCertificateIndexReport> {
   const base = { nvIndex: slot.nvIndex, keyType: slot.keyType };
-  let der: Buffer;
-  let quirks: readonly EkCertificateQuirk[];
-  let certHash: string;
+  let nvData: Buffer;
   try {
-    ({ der, quirks } = await readEkCertificate(client, slot));
+    ({ nvData } = await readEkCertificate(client, slot));
   } catch (error) {
-    return { ...base, quirks: [], problem: message(error) };
-  }
-  try {
-    certHash = ekPubHash(new X509Certificate(der));
-  } catch (error) {
-    return { ...base, der, quirks, problem: `the certificate does not parse: ${message(error)}` };
+    return { ...base, problem: message(error) };
   }
   const kind = EK_KINDS[slot.keyType];
   if (kind === undefined) {
-    return { ...base, der, quirks, ekPubHash: certHash, problem: `rackseal has no EK template for ${slot.keyType}: the EK was not compared` };
+    return { ...base, nvData, problem: `rackseal has no EK template for ${slot.keyType}: the EK was not compared` };
   }
   try {
     return await withTpmScope(client, async (scope) => {
       const ek = await getEndorsementKey(scope, kind);
-      const ekHash = ekPubHash(ek.public);
-      const report = {
-        ...base,
-        der,
-        quirks,
-        ekPubHash: certHash,
-        ek: { handle: ek.source === 'persistent' ? ek.handle : undefined, source: ek.source, ekPubHash: ekHash },
-        ekMatchesCertificate: ekHash === certHash,
-      };
-      return ekHash === certHash ? report : { ...report, problem: "the TPM's EK is not the certificate's key" };
+      return { ...base, nvData, ek: { handle: ek.source === 'persistent' ? ek.handle : undefined, source: ek.source, ekPubHash: ekPubHash(ek.public) } };
     });
   } catch (error) {
-    return { ...base, der, quirks, ekPubHash: certHash, problem: `could not get the TPM's ${kind} EK: ${message(error)}` };
+    return { ...base, nvData, problem: `could not get the TPM's ${kind} EK: ${message(error)}` };
   }
 }
 
 /**
  * Identity and readiness of a TPM (docs/architecture.md §6, `rackseal-agent tpm info`): manufacturer, vendor
  * strings, firmware and spec version from the PT_FIXED properties (one GetCapability), allocated PCR
- * banks, and every EK certificate with its ekPubHash and whether the TPM's EK matches it. Leaves no
+ * banks, and every EK certificate index with its content and the TPM's EK of that type. Leaves no
  * transient object behind (EKs derived for the comparison are flushed).
  */
 export async function tpmInfo(client: TpmClient): Promise<TpmInfo> {
@@ -110,9 +91,9 @@ export async function tpmInfo(client: TpmClient): Promise<TpmInfo> {
   const firmware2 = property(TPM_PT.TPM_PT_FIRMWARE_VERSION_2);
   const pcrBanks = await getPcrBanks(client);
   const present = new Set(await getHandles(client, TPM_HT.TPM_HT_NV_INDEX));
-  const ekCertificates: EkCertificateReport[] = [];
+  const ekCertificates: EkCertificateIndexReport[] = [];
   for (const slot of EK_CERTIFICATE_INDICES.filter((s) => present.has(s.nvIndex))) {
-    ekCertificates.push(await reportCertificate(client, slot));
+    ekCertificates.push(await reportIndex(client, slot));
   }
   return {
     manufacturer: fourChars(property(TPM_PT.TPM_PT_MANUFACTURER)).trim(),

@@ -1,9 +1,9 @@
 import { EXIT } from './exit-codes';
 
 /**
- * A command's refusal or usage problem, carrying its exit code. Commands throw it; main.ts prints
- * `rackseal: <message>` on stderr and exits with the code. Anything else that escapes a command is a
- * bug and exits 2 with its message, never with a stack trace.
+ * A command's refusal or usage problem, carrying its exit code. Commands throw it; runCommandLine
+ * prints `<program>: <message>` on stderr and exits with the code. Anything else that escapes a
+ * command is a bug and exits 2 with its message, never with a stack trace.
  */
 export class CliError extends Error {
   constructor(
