@@ -69,6 +69,9 @@ const BAD_STRINGS: readonly string[] = [
   'bidi\u202eexe.txt',
   'del\u007f',
   "quote'\"\\",
+  // JSON.stringify writes these as \ud800 escapes: valid JSON, refused by PostgreSQL's jsonb.
+  'lone\ud800high',
+  'lone\udc00low',
 ];
 
 /** Numbers out of every column's range, and things that are not numbers at all. */
@@ -200,7 +203,9 @@ describe('operator API sweep (issue 9 acceptance)', () => {
   const fillPath = ({ path, op }: { path: string; op: Operation }, target?: string, value?: string, raw = false): string =>
     path.replace(/\{([^}]+)\}/g, (_m, name: string) => {
       if (name === target) {
-        return raw ? value! : encodeURIComponent(value!);
+        // A URL cannot carry an unpaired surrogate (encodeURIComponent throws on one); fetch would send U+FFFD.
+        const sendable = value!.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD');
+        return raw ? value! : encodeURIComponent(sendable);
       }
       const schema = resolve((op.parameters ?? []).find((p) => p.name === name)?.schema);
       return schema.format === 'uuid' ? randomUUID() : 'ab'.repeat(32);
