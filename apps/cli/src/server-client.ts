@@ -71,11 +71,12 @@ export interface ServerResponse<T> {
  */
 export class ServerClient {
   readonly baseUrl: URL;
+  private readonly token: string;
 
   /** `action` is what the command is doing, in operator terms (`vendor-ca disable`). */
   constructor(
     server: string,
-    private readonly token: string,
+    token: string,
     readonly action: string,
     serverSource = '--server',
   ) {
@@ -96,8 +97,13 @@ export class ServerClient {
       url.pathname = `${url.pathname}/`;
     }
     this.baseUrl = url;
-    if (token.trim() === '') {
+    this.token = token.trim();
+    if (this.token === '') {
       throw CliError.usage('an operator token is required: --token T or RACKSEAL_TOKEN');
+    }
+    if (!/^[\x21-\x7e]+$/.test(this.token)) {
+      // Not echoed, nor left to fetch, whose "invalid header value" error quotes the whole header.
+      throw CliError.usage('the operator token (--token or RACKSEAL_TOKEN) holds a character no token has (a line break, control character, space or non-ASCII); check how it was pasted');
     }
   }
 
