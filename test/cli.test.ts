@@ -21,13 +21,13 @@ interface Run {
   stderr: string;
 }
 
-function run(command: string, args: readonly string[], cwd = REPO_ROOT): Run {
+function run(command: string, args: readonly string[], cwd = REPO_ROOT, extraEnv: Record<string, string> = {}): Run {
   const result = spawnSync(command, [...args], {
     cwd,
     encoding: 'utf8',
     timeout: 60_000,
     // Only what a shell needs: no DATABASE_URL etc. leaking in from the test runner.
-    env: { PATH: process.env.PATH, HOME: process.env.HOME },
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...extraEnv },
   });
   if (result.error !== undefined) {
     throw result.error;
@@ -87,6 +87,26 @@ describe('rackseal (operator CLI)', () => {
     const result = cli('--frobnicate');
     expect(result.status).toBe(2);
     expect(result.stderr).toContain("error: unknown option '--frobnicate'");
+  });
+});
+
+describe('rackseal input files', () => {
+  // `rackseal vendor-ca add /dev/zero` grew past 2 GB in seconds: the size was checked after readFileSync
+  // had read the whole "file", and a device, pipe or /proc file reports size 0 anyway.
+  it('a device that never ends is refused at the limit, not read into memory', () => {
+    const started = Date.now();
+    const inspect = cli('ek', 'inspect', '/dev/zero');
+    expect([inspect.status, inspect.stdout, inspect.stderr]).toEqual([2, '', 'rackseal: cannot read certificate "/dev/zero": larger than 67108864 bytes (the limit for it)\n']);
+    const add = run(process.execPath, [join(DIST, 'apps/cli/src/main.js'), 'vendor-ca', 'add', '/dev/urandom'], REPO_ROOT, { RACKSEAL_SERVER: 'http://127.0.0.1:1', RACKSEAL_TOKEN: 'rks_unused' });
+    expect([add.status, add.stdout, add.stderr]).toEqual([2, '', 'rackseal: cannot read certificate file "/dev/urandom": larger than 49152 bytes (the limit for it)\n']);
+    expect(Date.now() - started).toBeLessThan(30_000);
+  });
+
+  it('a small input from a pipe is still read whole', () => {
+    const result = spawnSync('sh', ['-c', `printf 'not a certificate' | "${process.execPath}" "${join(DIST, 'apps/cli/src/main.js')}" ek inspect /dev/stdin`], { encoding: 'utf8', env: { PATH: process.env.PATH } });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toMatch(/^rackseal: /);
+    expect(result.stderr).not.toMatch(/cannot read/);
   });
 });
 
