@@ -2,7 +2,8 @@
  * The built command-line entry points (DESIGN §3, §4): help, version and usage errors with the
  * documented exit codes (0 ok, 1 invalid, 2 usage), run directly and through `npx` (package.json bin).
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { type AddressInfo, createServer } from 'node:net';
 import { accessSync, constants, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -107,6 +108,35 @@ describe('rackseal input files', () => {
     expect(result.status).toBe(2);
     expect(result.stderr).toMatch(/^rackseal: /);
     expect(result.stderr).not.toMatch(/cannot read/);
+  });
+});
+
+describe('rackseal and a control plane that drops the connection', () => {
+  // A control plane killed mid-import: the CLI said "cannot reach", as if nothing had been sent.
+  it('says the connection was lost and that a change may have been made, not "cannot reach"', async () => {
+    const server = createServer((socket) => socket.once('data', () => socket.destroy()));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const cliAsync = (...args: string[]) =>
+      new Promise<Run>((resolve) => {
+        const child = spawn(process.execPath, [join(DIST, 'apps/cli/src/main.js'), ...args], { env: { PATH: process.env.PATH, RACKSEAL_SERVER: origin, RACKSEAL_TOKEN: 'rks_unused' } });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+        child.on('close', (status) => resolve({ status, stdout, stderr }));
+      });
+    try {
+      const read = await cliAsync('machines', 'list');
+      expect([read.status, read.stderr]).toEqual([2, `rackseal: machines list: the connection to ${origin} was lost before an answer (UND_ERR_SOCKET): try again\n`]);
+      const change = await cliAsync('vendor-ca', 'disable', '0123456789abcdef');
+      expect([change.status, change.stderr]).toEqual([
+        2,
+        `rackseal: vendor-ca disable: the connection to ${origin} was lost before an answer (UND_ERR_SOCKET): the change may or may not have been made; check (e.g. rackseal audit list) before trying again\n`,
+      ]);
+    } finally {
+      server.close();
+    }
   });
 });
 

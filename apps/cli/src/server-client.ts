@@ -178,7 +178,15 @@ export class ServerClient {
         ...(options.stream !== undefined ? { duplex: 'half' } : {}),
       } as RequestInit);
     } catch (error) {
-      throw this.fail(`cannot reach ${this.baseUrl.origin}: ${describeFetchError(error)}`);
+      const reason = describeFetchError(error);
+      if (CONNECTION_LOST.has(reason)) {
+        // The request may have been received and acted on: say so rather than "cannot reach".
+        throw this.fail(
+          `the connection to ${this.baseUrl.origin} was lost before an answer (${reason}): ` +
+            (method === 'GET' ? 'try again' : 'the change may or may not have been made; check (e.g. rackseal audit list) before trying again'),
+        );
+      }
+      throw this.fail(`cannot reach ${this.baseUrl.origin}: ${reason}`);
     }
     const text = await response.text();
     let parsed: unknown = undefined;
@@ -230,6 +238,9 @@ function serverMessage(body: unknown): string | undefined {
   }
   return undefined;
 }
+
+/** Errors (undici's and the socket's codes) of a connection that was made and then broke. */
+const CONNECTION_LOST: ReadonlySet<string> = new Set(['UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'ECONNRESET', 'EPIPE']);
 
 function describeFetchError(error: unknown): string {
   if (error instanceof Error) {
