@@ -1,4 +1,5 @@
 import { MIGRATIONS } from '../migrations';
+import { runMigrationsUnderLock } from '../libs/persistence/src';
 import { createTestDatabase, openDataSource, type TestDatabase } from './support/database';
 import { startControlPlane, type RunningProcess } from './support/processes';
 import { createTestQueuePrefix, type TestQueuePrefix } from './support/redis';
@@ -21,6 +22,22 @@ describe('migrations at boot', () => {
     await db.drop();
     await prefix.clear();
   });
+
+  // The lock's session took the pool's only connection and runMigrations waited for a second one:
+  // the control plane and worker hung at boot without a log line, the CLI said "timeout exceeded
+  // when trying to connect".
+  it('migrates a fresh database with DATABASE_POOL_SIZE=1 (one connection for lock and migrations)', async () => {
+    const fresh = await createTestDatabase({ migrate: false });
+    const ds = await openDataSource(fresh.url, 1);
+    try {
+      const run = await runMigrationsUnderLock(ds);
+      expect(run.applied).toEqual(MIGRATIONS.map((m) => m.name));
+      expect((await runMigrationsUnderLock(ds)).applied).toEqual([]);
+    } finally {
+      await ds.destroy();
+      await fresh.drop();
+    }
+  }, 30_000);
 
   it('runs each migration exactly once when two control planes start at the same moment', async () => {
     const env = testEnv(db, prefix.prefix);

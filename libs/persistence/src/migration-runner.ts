@@ -27,7 +27,11 @@ export async function runMigrationsUnderLock(
   try {
     await lockSession.query('SELECT pg_advisory_lock($1, $2)', [...MIGRATION_LOCK_KEY]);
     const waitedForLockMs = now() - started;
-    const migrations = await dataSource.runMigrations({ transaction: 'each' });
+    // On the lock's own session: dataSource.runMigrations() would take a second connection from the
+    // pool, and with DATABASE_POOL_SIZE=1 wait forever for the one this function holds.
+    const executor = new MigrationExecutor(dataSource, lockSession);
+    executor.transaction = 'each';
+    const migrations = await executor.executePendingMigrations();
     return { applied: migrations.map((m) => m.name), waitedForLockMs };
   } finally {
     try {
