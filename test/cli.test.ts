@@ -2,7 +2,8 @@
  * The built command-line entry points (docs/architecture.md §5, §6): help, version and usage errors with the
  * documented exit codes (0 ok, 1 invalid, 2 usage), run directly and through `npx` (package.json bin).
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { type AddressInfo, createServer } from 'node:net';
 import { accessSync, constants, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,13 +22,13 @@ interface Run {
   stderr: string;
 }
 
-function run(command: string, args: readonly string[], cwd = REPO_ROOT): Run {
+function run(command: string, args: readonly string[], cwd = REPO_ROOT, extraEnv: Record<string, string> = {}): Run {
   const result = spawnSync(command, [...args], {
     cwd,
     encoding: 'utf8',
     timeout: 60_000,
     // Only what a shell needs: no DATABASE_URL etc. leaking in from the test runner.
-    env: { PATH: process.env.PATH, HOME: process.env.HOME },
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...extraEnv },
   });
   if (result.error !== undefined) {
     throw result.error;
@@ -87,6 +88,55 @@ describe('rackseal (operator CLI)', () => {
     const result = cli('--frobnicate');
     expect(result.status).toBe(2);
     expect(result.stderr).toContain("error: unknown option '--frobnicate'");
+  });
+});
+
+describe('rackseal input files', () => {
+  // `rackseal vendor-ca add /dev/zero` grew past 2 GB in seconds: the size was checked after readFileSync
+  // had read the whole "file", and a device, pipe or /proc file reports size 0 anyway.
+  it('a device that never ends is refused at the limit, not read into memory', () => {
+    const started = Date.now();
+    const inspect = cli('ek', 'inspect', '/dev/zero');
+    expect([inspect.status, inspect.stdout, inspect.stderr]).toEqual([2, '', 'rackseal: cannot read certificate "/dev/zero": larger than 67108864 bytes (the limit for it)\n']);
+    const add = run(process.execPath, [join(DIST, 'apps/cli/src/main.js'), 'vendor-ca', 'add', '/dev/urandom'], REPO_ROOT, { RACKSEAL_SERVER: 'http://127.0.0.1:1', RACKSEAL_TOKEN: 'rks_unused' });
+    expect([add.status, add.stdout, add.stderr]).toEqual([2, '', 'rackseal: cannot read certificate file "/dev/urandom": larger than 49152 bytes (the limit for it)\n']);
+    expect(Date.now() - started).toBeLessThan(30_000);
+  });
+
+  it('a small input from a pipe is still read whole', () => {
+    const result = spawnSync('sh', ['-c', `printf 'not a certificate' | "${process.execPath}" "${join(DIST, 'apps/cli/src/main.js')}" ek inspect /dev/stdin`], { encoding: 'utf8', env: { PATH: process.env.PATH } });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toMatch(/^rackseal: /);
+    expect(result.stderr).not.toMatch(/cannot read/);
+  });
+});
+
+describe('rackseal and a control plane that drops the connection', () => {
+  // A control plane killed mid-import: the CLI said "cannot reach", as if nothing had been sent.
+  it('says the connection was lost and that a change may have been made, not "cannot reach"', async () => {
+    const server = createServer((socket) => socket.once('data', () => socket.destroy()));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const cliAsync = (...args: string[]) =>
+      new Promise<Run>((resolve) => {
+        const child = spawn(process.execPath, [join(DIST, 'apps/cli/src/main.js'), ...args], { env: { PATH: process.env.PATH, RACKSEAL_SERVER: origin, RACKSEAL_TOKEN: 'rks_unused' } });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+        child.on('close', (status) => resolve({ status, stdout, stderr }));
+      });
+    try {
+      const read = await cliAsync('machines', 'list');
+      expect([read.status, read.stderr]).toEqual([2, `rackseal: machines list: the connection to ${origin} was lost before an answer (UND_ERR_SOCKET): try again\n`]);
+      const change = await cliAsync('vendor-ca', 'disable', '0123456789abcdef');
+      expect([change.status, change.stderr]).toEqual([
+        2,
+        `rackseal: vendor-ca disable: the connection to ${origin} was lost before an answer (UND_ERR_SOCKET): the change may or may not have been made; check (e.g. rackseal audit list) before trying again\n`,
+      ]);
+    } finally {
+      server.close();
+    }
   });
 });
 
