@@ -257,7 +257,7 @@ export const CONFIG_VARIABLES = {
   inventoryUploadIdleTimeoutMs: {
     name: 'INVENTORY_UPLOAD_IDLE_TIMEOUT_MS',
     description:
-      'An inventory upload that sends no byte for this long is cut off (408, connection closed, nothing imported), so a stalled client cannot hold a database connection.',
+      'An inventory upload that sends nothing — or less than 1 KiB/s on average — while the import waits this long is cut off (408, connection closed, nothing imported), so a stalled or trickling client cannot hold a database connection.',
     defaultText: '30000',
     parse: integer(100, 600000, 30000),
   },
