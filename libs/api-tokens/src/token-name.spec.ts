@@ -20,6 +20,12 @@ describe('tokenNameProblem', () => {
     ['iso\u2066x\u2069', 'token name must not contain control characters (found U+2066)'],
     ['lrm\u200e', 'token name must not contain control characters (found U+200E)'],
     ['alm\u061c', 'token name must not contain control characters (found U+061C)'],
+    // invisible format characters (Unicode Cf): `adm\u200bin` would pass for `admin` in a token list
+    ['adm\u200bin', 'token name must not contain control characters (found U+200B)'],
+    ['zw\u200dj', 'token name must not contain control characters (found U+200D)'],
+    ['word\u2060joiner', 'token name must not contain control characters (found U+2060)'],
+    ['\ufeffbom', 'token name must not contain control characters (found U+FEFF)'],
+    ['soft\u00adhyphen', 'token name must not contain control characters (found U+00AD)'],
   ])('refuses %j', (name, problem) => {
     expect(tokenNameProblem(name)).toBe(problem);
   });

@@ -86,7 +86,7 @@ const EK_PUB_HASH_PATTERN = /^[0-9a-f]{64}$/;
 
 /**
  * Unprintable characters (ek-trust's one definition, UNPRINTABLE_CLASS: C0 with NUL, DEL, C1, line
- * separators, bidirectional controls) make no sense in any cell: PostgreSQL text and jsonb cannot
+ * separators, invisible format characters such as bidi controls and zero-width spaces) make no sense in any cell: PostgreSQL text and jsonb cannot
  * hold NUL, and the rest would act on an operator's terminal or reorder what it shows. Tab, CR and
  * LF are allowed only where PEM text may sit.
  */

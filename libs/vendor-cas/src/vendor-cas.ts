@@ -126,7 +126,7 @@ const MAX_LISTED_MATCHES = 10;
  * A label fit to store and show (for request validation: class-validator's `@Matches`). A label
  * (a CA's `source`) is echoed to operators' terminals (`vendor-ca list`, audit records) for as long
  * as the CA is kept, and PostgreSQL text cannot hold NUL: control characters (ek-trust's
- * UNPRINTABLE_CLASS: C0 with NUL, DEL, C1, line separators, bidirectional controls) are refused,
+ * UNPRINTABLE_CLASS: C0 with NUL, DEL, C1, line separators, invisible format characters) are refused,
  * not escaped — a file can be renamed.
  */
 export const PRINTABLE_LABEL = new RegExp(`^[^${UNPRINTABLE_CLASS}]*$`, 'u');
