@@ -333,6 +333,13 @@ describe('control-plane HTTP surface', () => {
       });
     });
 
+    it('redacts the query values the router quotes in a 404 (a token sent in the wrong place)', async () => {
+      const res = await request(server).get('/v1/no-such-thing?access_token=rks_secretsecret&page=2');
+      expect(res.status).toBe(404);
+      expect(res.body.message).toBe('Cannot GET /v1/no-such-thing?access_token=[redacted]&page=[redacted]');
+      expect(res.text).not.toContain('rks_secretsecret');
+    });
+
     it('answers a wrong method with a 404 in the error shape', async () => {
       const res = await request(server).delete('/test/echo');
       expect(res.status).toBe(404);

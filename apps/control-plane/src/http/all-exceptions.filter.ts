@@ -83,7 +83,7 @@ export class AllExceptionsFilter implements ExceptionFilter {
         typeof payload === 'string'
           ? payload
           : ((payload as { message?: string | string[] }).message ?? exception.message);
-      return { statusCode: status, error: STATUS_CODES[status] ?? 'Error', message: boundedMessage(message), requestId };
+      return { statusCode: status, error: STATUS_CODES[status] ?? 'Error', message: boundedMessage(withoutQueryValues(message)), requestId };
     }
     if (isBodyParserError(exception)) {
       return {
@@ -120,4 +120,17 @@ export class AllExceptionsFilter implements ExceptionFilter {
       errorId,
     };
   }
+}
+
+/**
+ * The router's 404 ("Cannot GET /v1/x?access_token=rks_…") quotes the URL: its query values are
+ * redacted as in the logs, so a response that a proxy or a browser history may keep never carries a
+ * credential sent in the wrong place.
+ */
+function withoutQueryValues(message: string | string[]): string | string[] {
+  if (typeof message !== 'string') {
+    return message;
+  }
+  const routerMiss = /^Cannot ([A-Z]+) (\S+)$/.exec(message);
+  return routerMiss === null ? message : `Cannot ${routerMiss[1]} ${redactUrl(routerMiss[2]!)}`;
 }
