@@ -63,7 +63,9 @@ describe('migrations at boot', () => {
       expect(outcome).toEqual(MIGRATIONS.map((m) => m.name));
       const rows = (await ds.query('SELECT name FROM schema_migrations ORDER BY id')) as { name: string }[];
       expect(rows.map((r) => r.name)).toEqual(MIGRATIONS.map((m) => m.name));
-      const [{ locks }] = (await ds.query(`SELECT count(*)::int AS locks FROM pg_locks WHERE locktype = 'advisory'`)) as [{ locks: number }];
+      // this database's advisory locks only: other suites migrate their own databases meanwhile
+      const [{ locks }] = (await ds.query(`SELECT count(*)::int AS locks FROM pg_locks
+         WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`)) as [{ locks: number }];
       expect(locks).toBe(0);
       expect((await runMigrationsUnderLock(ds)).applied).toEqual([]);
     } finally {
