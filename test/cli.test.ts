@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DIST } from './support/processes';
+import { runAgentCli, runRacksealCli } from './support/cli-runner';
 
 const REPO_ROOT = join(__dirname, '..');
 const PACKAGE = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as {
@@ -21,6 +21,7 @@ interface Run {
   stderr: string;
 }
 
+/** For what is not the built dist/ CLI: npm, npx, tar, the CLI of a packed tarball. */
 function run(command: string, args: readonly string[], cwd = REPO_ROOT): Run {
   const result = spawnSync(command, [...args], {
     cwd,
@@ -35,8 +36,8 @@ function run(command: string, args: readonly string[], cwd = REPO_ROOT): Run {
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
-const cli = (...args: string[]): Run => run(process.execPath, [join(DIST, 'apps/cli/src/main.js'), ...args]);
-const agent = (...args: string[]): Run => run(process.execPath, [join(DIST, 'apps/agent/src/main.js'), ...args]);
+const cli = (...args: string[]): Run => runRacksealCli(args);
+const agent = (...args: string[]): Run => runAgentCli(args);
 
 describe('rackseal (operator CLI)', () => {
   it('--help exits 0 and lists the commands', () => {
