@@ -324,7 +324,7 @@ describe('vendor CA trust store (API, CLI, loadTrustStore)', () => {
     expect([notUrl.status, notUrl.stderr]).toEqual([2, 'rackseal: --server "localhost:8080" must be an http:// or https:// URL\n']);
     const missing = await runCli('vendor-ca', 'add', '--server', h.baseUrl, '--token', h.admin, '/nonexistent/ca.pem');
     expect(missing.status).toBe(2);
-    expect(missing.stderr).toMatch(/cannot read "\/nonexistent\/ca.pem": ENOENT/);
+    expect(missing.stderr).toMatch(/cannot read certificate path "\/nonexistent\/ca.pem": ENOENT/);
   });
 });
 

@@ -1,4 +1,5 @@
-import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { CliError } from './cli-error';
 
 /** Reads an input file; a missing or unreadable file is a usage error (exit 2) naming the flag. */
@@ -9,6 +10,32 @@ export function readInput(path: string, what: string): Buffer {
     const code = (error as NodeJS.ErrnoException).code ?? 'unreadable';
     throw CliError.usage(`cannot read ${what} ${JSON.stringify(path)}: ${code}`);
   }
+}
+
+/**
+ * The files an input PATH stands for (`--ca PATH`, `vendor-ca add PATH...`): the file itself, or the
+ * directory's regular files — not recursive, no dotfiles, sorted so every run reads them in the same
+ * order. A missing path or an empty directory is a usage error (exit 2) naming `what`.
+ */
+export function filesAtPath(path: string, what: string): string[] {
+  let isDirectory: boolean;
+  try {
+    isDirectory = statSync(path).isDirectory();
+  } catch (error) {
+    throw CliError.usage(`cannot read ${what} ${JSON.stringify(path)}: ${(error as NodeJS.ErrnoException).code ?? 'unreadable'}`);
+  }
+  if (!isDirectory) {
+    return [path];
+  }
+  const files = readdirSync(path)
+    .filter((name) => !name.startsWith('.'))
+    .sort()
+    .map((name) => join(path, name))
+    .filter((p) => statSync(p, { throwIfNoEntry: false })?.isFile() === true);
+  if (files.length === 0) {
+    throw CliError.usage(`${what} ${JSON.stringify(path)} is an empty directory`);
+  }
+  return files;
 }
 
 /** Writes an output file (mode 0600: outputs may be credential or sealed blobs). */
