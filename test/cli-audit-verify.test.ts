@@ -58,7 +58,7 @@ describe('rackseal audit verify', () => {
   it('exits 2 when the database cannot be reached or the URL is invalid', () => {
     const unreachable = cli('postgres://postgres@127.0.0.1:1/nothing');
     expect(unreachable.status).toBe(2);
-    expect(unreachable.stderr).toMatch(/^rackseal: cannot connect to PostgreSQL/);
+    expect(unreachable.stderr).toBe('rackseal: PostgreSQL postgres@127.0.0.1:1/nothing: cannot connect: connect ECONNREFUSED 127.0.0.1:1\n');
     const invalid = cli('mysql://x');
     expect(invalid.status).toBe(2);
     expect(invalid.stderr).toMatch(/DATABASE_URL: must be a URL starting with postgres: or postgresql:/);

@@ -47,7 +47,7 @@ describe('rackseal on a fresh database (production, no RACKSEAL_MASTER_KEY)', ()
   it('audit verify refuses the unmigrated database with exit 2 naming the command to run, and creates nothing', async () => {
     const run = runRacksealCli(['audit', 'verify'], { env: env() });
     expect([run.status, run.stdout]).toEqual([2, '']);
-    expect(run.stderr).toMatch(/^rackseal: the database is not migrated: \d+ migration\(s\) pending; /);
+    expect(run.stderr).toMatch(/^rackseal: PostgreSQL postgres@127\.0\.0\.1:5432\/\S+: the database is not migrated: \d+ migration\(s\) pending; /);
     expect(run.stderr).toContain(MIGRATE_HINT);
     expect(await tableNames(ds)).toEqual([]);
   });
@@ -77,7 +77,7 @@ describe('rackseal on a fresh database (production, no RACKSEAL_MASTER_KEY)', ()
   it('with MIGRATIONS_AT_BOOT=false token create refuses and names `rackseal migrate`, which then migrates once', async () => {
     const refused = runRacksealCli(['token', 'create', '--name', 'admin', '--scope', 'admin'], { env: { ...env(), MIGRATIONS_AT_BOOT: 'false' } });
     expect([refused.status, refused.stdout]).toEqual([2, '']);
-    expect(refused.stderr).toMatch(/^rackseal: the database is not migrated: \d+ migration\(s\) pending \(MIGRATIONS_AT_BOOT=false: migrations are a separate step here\); /);
+    expect(refused.stderr).toMatch(/^rackseal: PostgreSQL \S+: the database is not migrated: \d+ migration\(s\) pending \(MIGRATIONS_AT_BOOT=false: migrations are a separate step here\); /);
     expect(refused.stderr).toContain(MIGRATE_HINT);
     expect(await tableNames(ds)).toEqual([]);
 
@@ -93,7 +93,7 @@ describe('rackseal on a fresh database (production, no RACKSEAL_MASTER_KEY)', ()
   it('validates only the database variables: a bad one is named (exit 2), the server-only ones are not read', () => {
     const run = runRacksealCli(['token', 'create', '--name', 'a', '--scope', 'admin'], { env: { ...env(), DATABASE_URL: 'mysql://x', PORT: 'abc', REDIS_URL: 'http://x', RACKSEAL_MASTER_KEY: 'short' } });
     expect(run.status).toBe(2);
-    expect(run.stderr).toBe('rackseal: Invalid configuration:\n  - DATABASE_URL: must be a URL starting with postgres: or postgresql: (got "mysql://x")\n');
+    expect(run.stderr).toBe('rackseal: database settings: DATABASE_URL: must be a URL starting with postgres: or postgresql: (got "mysql://x")\n');
   });
 });
 
@@ -267,7 +267,7 @@ describe('rackseal server commands against a control plane', () => {
     expect(json).toMatchObject({ ok: true });
     // Without --server it is the database path, whatever RACKSEAL_SERVER says: no DATABASE_URL here, so the default one is tried.
     const dbPath = runRacksealCli(['audit', 'verify'], { env: { RACKSEAL_SERVER: cp.baseUrl, RACKSEAL_TOKEN: admin, DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none' } });
-    expect([dbPath.status, dbPath.stderr]).toEqual([2, expect.stringMatching(/^rackseal: cannot connect to PostgreSQL/)]);
+    expect([dbPath.status, dbPath.stderr]).toEqual([2, expect.stringMatching(/^rackseal: PostgreSQL postgres@127\.0\.0\.1:1\/none: cannot connect: /)]);
   });
 
   it('refuses what would change the route or leak a password, and prints server text with control characters escaped', async () => {

@@ -10,10 +10,9 @@ export type CliProgram = 'rackseal' | 'rackseal-agent';
 
 const ENTRY: Record<CliProgram, string> = { rackseal: RACKSEAL_ENTRY, 'rackseal-agent': AGENT_ENTRY };
 
-/** How one run of a built program ended. */
+/** How one run of a built program ended (status null: killed, e.g. by the timeout). */
 export interface CliRun {
   readonly status: number | null;
-  readonly signal: NodeJS.Signals | null;
   readonly stdout: string;
   readonly stderr: string;
 }
@@ -80,7 +79,7 @@ function runSync(program: CliProgram, args: readonly string[], options: CliRunOp
   if (result.error !== undefined) {
     throw result.error;
   }
-  return { status: result.status, signal: result.signal, stdout: result.stdout ?? '', stderr: result.stderr ?? '' };
+  return { status: result.status, stdout: result.stdout ?? '', stderr: result.stderr ?? '' };
 }
 
 function runAsync(program: CliProgram, args: readonly string[], options: CliRunOptions): Promise<CliRun> {
@@ -98,9 +97,9 @@ function runAsync(program: CliProgram, args: readonly string[], options: CliRunO
       clearTimeout(timer);
       reject(error);
     });
-    child.once('close', (status, signal) => {
+    child.once('close', (status) => {
       clearTimeout(timer);
-      resolve({ status, signal, stdout, stderr });
+      resolve({ status, stdout, stderr });
     });
   });
 }
