@@ -3,7 +3,7 @@
 // PostgreSQL/Redis. Plain Node with no dependencies, because it runs before `npm ci`.
 // Every step says what it does; anything it cannot fix ends the run with a message naming the fix.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,11 +28,40 @@ function checkNode() {
   }
 }
 
+/**
+ * Whether node_modules holds what package-lock.json locks: npm's record of the install
+ * (node_modules/.package-lock.json) has every locked, non-optional package at its locked version.
+ * Content, not mtimes: a fresh clone or `git worktree add` gives package-lock.json a new mtime
+ * without changing a byte of it.
+ */
+function installMatchesLock(marker, lock) {
+  let locked;
+  let installed;
+  try {
+    locked = JSON.parse(readFileSync(lock, 'utf8')).packages ?? {};
+    installed = JSON.parse(readFileSync(marker, 'utf8')).packages ?? {};
+  } catch {
+    return false;
+  }
+  return Object.entries(locked).every(([path, entry]) => path === '' || entry.optional === true || installed[path]?.version === entry.version);
+}
+
 function ensureNpmDeps() {
-  const marker = join(root, 'node_modules', '.package-lock.json');
+  const modules = join(root, 'node_modules');
+  const marker = join(modules, '.package-lock.json');
   const lock = join(root, 'package-lock.json');
-  if (existsSync(marker) && statSync(marker).mtimeMs >= statSync(lock).mtimeMs) {
+  if (existsSync(marker) && (statSync(marker).mtimeMs >= statSync(lock).mtimeMs || installMatchesLock(marker, lock))) {
     return;
+  }
+  if (lstatSync(modules, { throwIfNoEntry: false })?.isSymbolicLink() === true) {
+    // npm ci first empties node_modules, through the link: every checkout sharing the target would
+    // lose its dependencies (and this one too, if the install then fails).
+    const target = existsSync(modules) ? realpathSync(modules) : '(a missing target)';
+    fail(
+      `node_modules is a link to ${target}, whose install does not match package-lock.json; ` +
+        `npm ci here would empty ${target} through the link. Run npm ci in the checkout that owns it, ` +
+        'or replace the link with a directory (rm node_modules) and run again.',
+    );
   }
   say('installing npm dependencies (npm ci)');
   if (run('npm', ['ci', '--no-audit', '--no-fund'], { cwd: root })) {

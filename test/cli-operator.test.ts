@@ -139,6 +139,19 @@ describe('rackseal server commands against a control plane', () => {
     expect([noToken.status, noToken.stderr]).toEqual([2, 'rackseal: an operator token is required: --token T or RACKSEAL_TOKEN\n']);
   });
 
+  it('refuses a token holding a line break or control character without echoing it (fetch quoted the whole header)', () => {
+    for (const bad of [`${admin}\nX-Injected: 1`, `${admin.slice(0, 10)}\u0001${admin.slice(10)}`, `ä${admin}`, `${admin} ${admin}`]) {
+      const run = cliAs(bad, 'machines', 'list');
+      expect([run.status, run.stdout]).toEqual([2, '']);
+      expect(run.stderr).toBe(
+        'rackseal: the operator token (--token or RACKSEAL_TOKEN) holds a character no token has (a line break, control character, space or non-ASCII); check how it was pasted\n',
+      );
+      expect(run.stderr.includes(admin.slice(4, 20))).toBe(false);
+    }
+    // Surrounding whitespace (a pasted line end) is not part of the token.
+    expect(cliAs(`  ${admin}\r\n`, 'machines', 'list').status).toBe(0);
+  });
+
   it('token create --server issues through the API; token list shows both; token revoke ends one (401 after), audited', () => {
     const created = cli('token', 'create', '--server', '--name', 'importer', '--scope', 'inventory:write', 'inventory:read');
     expect(created.status).toBe(0);

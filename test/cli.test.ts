@@ -3,10 +3,11 @@
  * documented exit codes (0 ok, 1 invalid, 2 usage), run directly and through `npx` (package.json bin).
  */
 import { spawnSync } from 'node:child_process';
+import { type AddressInfo, createServer } from 'node:net';
 import { accessSync, constants, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runAgentCli, runRacksealCli } from './support/cli-runner';
+import { runAgentCli, runRacksealCli, runRacksealCliAsync } from './support/cli-runner';
 
 const REPO_ROOT = join(__dirname, '..');
 const PACKAGE = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as {
@@ -88,6 +89,48 @@ describe('rackseal (operator CLI)', () => {
     const result = cli('--frobnicate');
     expect(result.status).toBe(2);
     expect(result.stderr).toContain("error: unknown option '--frobnicate'");
+  });
+});
+
+describe('rackseal input files', () => {
+  // `rackseal vendor-ca add /dev/zero` grew past 2 GB in seconds: the size was checked after readFileSync
+  // had read the whole "file", and a device, pipe or /proc file reports size 0 anyway.
+  it('a device that never ends is refused at the limit, not read into memory', () => {
+    const started = Date.now();
+    const inspect = cli('ek', 'inspect', '/dev/zero');
+    expect([inspect.status, inspect.stdout, inspect.stderr]).toEqual([2, '', 'rackseal: cannot read certificate "/dev/zero": larger than 67108864 bytes (the limit for it)\n']);
+    const add = runRacksealCli(['vendor-ca', 'add', '/dev/urandom'], { env: { RACKSEAL_SERVER: 'http://127.0.0.1:1', RACKSEAL_TOKEN: 'rks_unused' } });
+    expect([add.status, add.stdout, add.stderr]).toEqual([2, '', 'rackseal: cannot read certificate file "/dev/urandom": larger than 49152 bytes (the limit for it)\n']);
+    expect(Date.now() - started).toBeLessThan(30_000);
+  });
+
+  it('a small input from a pipe is still read whole', () => {
+    const result = runRacksealCli(['ek', 'inspect', '/dev/stdin'], { input: 'not a certificate' });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toMatch(/^rackseal: /);
+    expect(result.stderr).not.toMatch(/cannot read/);
+  });
+});
+
+describe('rackseal and a control plane that drops the connection', () => {
+  // A control plane killed mid-import: the CLI said "cannot reach", as if nothing had been sent.
+  it('says the connection was lost and that a change may have been made, not "cannot reach"', async () => {
+    const server = createServer((socket) => socket.once('data', () => socket.destroy()));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    // Async: the dropping server runs in this process.
+    const cliAsync = (...args: string[]) => runRacksealCliAsync(args, { env: { RACKSEAL_SERVER: origin, RACKSEAL_TOKEN: 'rks_unused' } });
+    try {
+      const read = await cliAsync('machines', 'list');
+      expect([read.status, read.stderr]).toEqual([2, `rackseal: machines list: the connection to ${origin} was lost before an answer (UND_ERR_SOCKET): try again\n`]);
+      const change = await cliAsync('vendor-ca', 'disable', '0123456789abcdef');
+      expect([change.status, change.stderr]).toEqual([
+        2,
+        `rackseal: vendor-ca disable: the connection to ${origin} was lost before an answer (UND_ERR_SOCKET): the change may or may not have been made; check (e.g. rackseal audit list) before trying again\n`,
+      ]);
+    } finally {
+      server.close();
+    }
   });
 });
 

@@ -3,6 +3,7 @@
  * named on stderr, no secret echoed, and no connection attempted first (the services below do not
  * exist, so a process that tried to connect would hang in retries instead of exiting).
  */
+import { randomBytes } from 'node:crypto';
 import { type RacksealApp, startApp } from './support/processes';
 
 const NOWHERE_DB = 'postgres://postgres@127.0.0.1:1/never';
@@ -12,6 +13,8 @@ const NOWHERE_REDIS = 'redis://127.0.0.1:1';
 const BAD_KEY = 'zz'.repeat(32);
 /** Hex of the right alphabet but one byte short: only "value not shown" may appear for it. */
 const SHORT_KEY = 'deadbeefcafef00d'.repeat(3) + 'deadbeefcafe';
+/** A good key (production refuses one that is not random, e.g. 'ab' x 32). */
+const GOOD_KEY = randomBytes(32).toString('hex');
 
 const EXIT_WITHIN_MS = 10_000;
 
@@ -51,7 +54,7 @@ const BAD_ONES: [string, NodeJS.ProcessEnv, string, string][] = [
   ['PORT=70000', { PORT: '70000' }, 'PORT', 'must be an integer between 0 and 65535 (got "70000")'],
   ['REDIS_URL=http://nope', { REDIS_URL: 'http://nope' }, 'REDIS_URL', 'must be a URL starting with redis: or rediss:'],
   ['DATABASE_URL=mysql://x', { DATABASE_URL: 'mysql://x' }, 'DATABASE_URL', 'must be a URL starting with postgres:'],
-  ['RACKSEAL_ENV=staging', { RACKSEAL_ENV: 'staging', RACKSEAL_MASTER_KEY: 'ab'.repeat(32) }, 'RACKSEAL_ENV', 'must be one of production, demo, test'],
+  ['RACKSEAL_ENV=staging', { RACKSEAL_ENV: 'staging', RACKSEAL_MASTER_KEY: GOOD_KEY }, 'RACKSEAL_ENV', 'must be one of production, demo, test'],
   ['production without a master key', { RACKSEAL_ENV: 'production' }, 'RACKSEAL_MASTER_KEY', 'is required in production'],
 ];
 

@@ -359,6 +359,38 @@ describe('control-plane HTTP surface', () => {
       expect(res.body).toEqual({ statusCode: 400, error: 'Bad Request', message, requestId: expect.any(String) });
     });
 
+    it.each([
+      ['a body field', () => request(server).post('/test/echo').set('Content-Type', 'application/json').send('{"name":"a\\ud800b","count":1}'), 'name'],
+      ['a body field (low half alone)', () => request(server).post('/test/echo').set('Content-Type', 'application/json').send('{"name":"\\udfffb","count":1}'), 'name'],
+      ['a nested body field', () => request(server).post('/test/nested').set('Content-Type', 'application/json').send('{"labels":[{"value":"ok"},{"value":"\\udbff"}]}'), 'labels.1.value'],
+      ['a property name', () => request(server).post('/test/echo').set('Content-Type', 'application/json').send('{"\\ud800":1,"name":"x","count":1}'), 'a property name'],
+    ])('refuses an unpaired UTF-16 surrogate in %s with a 400 naming it (jsonb refuses one: it was a 500)', async (_label, send, field) => {
+      const res = await send();
+      expect(res.status).toBe(400);
+      expect(res.body).toEqual({
+        statusCode: 400,
+        error: 'Bad Request',
+        message: [`${field} must be well-formed Unicode (it holds an unpaired surrogate)`],
+        requestId: expect.any(String),
+      });
+    });
+
+    it('lets a paired surrogate (an emoji) through', async () => {
+      const res = await request(server).post('/test/echo').set('Content-Type', 'application/json').send('{"name":"\\ud83d\\ude00ok","count":1}');
+      expect(res.status).toBe(201);
+    });
+
+    it('refuses a JSON body whose bytes are not UTF-8 with a 400 instead of storing U+FFFD', async () => {
+      for (const bytes of [Buffer.from('{"name":"a\xff\xfeb","count":1}', 'latin1'), Buffer.from('{"name":"a\xc0\x80b","count":1}', 'latin1')]) {
+        const res = await request(server).post('/test/echo').set('Content-Type', 'application/json')
+          // The bytes as they are (supertest would JSON-encode a Buffer).
+          .serialize(() => bytes as unknown as string)
+          .send({});
+        expect(res.status).toBe(400);
+        expect(res.body).toEqual({ statusCode: 400, error: 'Bad Request', message: 'request body is not valid UTF-8', requestId: expect.any(String) });
+      }
+    });
+
     it('lets the same values through without the NUL', async () => {
       expect((await request(server).get('/test/items/ab')).body).toEqual({ name: 'ab' });
       expect((await request(server).get('/test/search?q=ab')).body).toEqual({ q: 'ab' });

@@ -65,6 +65,7 @@ describe('migrations at boot', () => {
       expect(rows.map((r) => r.name)).toEqual(MIGRATIONS.map((m) => m.name));
       const [{ locks }] = (await ds.query(`SELECT count(*)::int AS locks FROM pg_locks WHERE locktype = 'advisory'`)) as [{ locks: number }];
       expect(locks).toBe(0);
+      expect((await runMigrationsUnderLock(ds)).applied).toEqual([]);
     } finally {
       await ds.destroy();
       await single.drop();

@@ -97,6 +97,13 @@ describe('openapi.json', () => {
     expect(operations.filter(({ op }) => op.security === undefined).map(({ name }) => name).sort()).toEqual(['GET /health/live', 'GET /health/ready']);
   });
 
+  it('documents the 404 of an unknown id and the 408 of a stalled upload', () => {
+    const responses = (path: string, method: string) => Object.keys((generated.paths[path] as Record<string, Operation>)[method]!.responses);
+    expect(responses('/v1/tokens/{id}', 'delete')).toContain('404');
+    expect(responses('/v1/inventory/imports/{id}', 'get')).toContain('404');
+    expect(responses('/v1/inventory/imports', 'post')).toContain('408');
+  });
+
   it('gives the CSV import a text/csv request body', () => {
     const op = generated.paths['/v1/inventory/imports']!.post as Operation;
     expect(Object.keys(op.requestBody?.content ?? {})).toEqual(['text/csv']);

@@ -68,6 +68,9 @@ const BAD_STRINGS: readonly string[] = [
   'bidi\u202eexe.txt',
   'del\u007f',
   "quote'\"\\",
+  // JSON.stringify writes these as \ud800 escapes: valid JSON, refused by PostgreSQL's jsonb.
+  'lone\ud800high',
+  'lone\udc00low',
 ];
 
 /** Numbers out of every column's range, and things that are not numbers at all. */
@@ -196,7 +199,9 @@ describe('operator API sweep (issue 9 acceptance)', () => {
   const fillPath = ({ path, op }: { path: string; op: Operation }, target?: string, value?: string, raw = false): string =>
     path.replace(/\{([^}]+)\}/g, (_m, name: string) => {
       if (name === target) {
-        return raw ? value! : encodeURIComponent(value!);
+        // A URL cannot carry an unpaired surrogate (encodeURIComponent throws on one); fetch would send U+FFFD.
+        const sendable = value!.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD');
+        return raw ? value! : encodeURIComponent(sendable);
       }
       const schema = resolve((op.parameters ?? []).find((p) => p.name === name)?.schema);
       return schema.format === 'uuid' ? randomUUID() : 'ab'.repeat(32);
@@ -281,8 +286,9 @@ describe('operator API sweep (issue 9 acceptance)', () => {
     expect(names).toEqual(expect.arrayContaining(['POST /v1/tokens', 'GET /v1/audit', 'GET /v1/machines', 'POST /v1/vendor-cas', 'POST /v1/inventory/imports']));
   });
 
-  it('answers no attack on any operation with a 5xx', async () => {
+  it('answers no attack on any operation with a 5xx, nor with a status the document does not list for it', async () => {
     const failures: string[] = [];
+    const undocumented = new Set<string>();
     let sent = 0;
     for (const operation of operations().filter(({ op }) => op.security !== undefined)) {
       for (const probe of probesFor(operation)) {
@@ -291,9 +297,13 @@ describe('operator API sweep (issue 9 acceptance)', () => {
         if (response.status >= 500) {
           failures.push(`${probe.label} -> ${response.status} ${response.text.slice(0, 200)}`);
         }
+        if (!(String(response.status) in (operation.op as Operation & { responses: Record<string, unknown> }).responses)) {
+          undocumented.add(`${operation.method} ${operation.path} ${response.status}`);
+        }
       }
     }
     expect(failures).toEqual([]);
+    expect([...undocumented]).toEqual([]);
     expect(sent).toBeGreaterThan(400);
   });
 

@@ -74,11 +74,12 @@ export interface ServerResponse<T> {
  */
 export class ServerClient {
   readonly baseUrl: URL;
+  private readonly token: string;
 
   /** `action` is what the command is doing, in operator terms (`vendor-ca disable`). */
   constructor(
     server: string,
-    private readonly token: string,
+    token: string,
     readonly action: string,
     serverSource = '--server',
   ) {
@@ -99,8 +100,13 @@ export class ServerClient {
       url.pathname = `${url.pathname}/`;
     }
     this.baseUrl = url;
-    if (token.trim() === '') {
+    this.token = token.trim();
+    if (this.token === '') {
       throw CliError.usage('an operator token is required: --token T or RACKSEAL_TOKEN');
+    }
+    if (!/^[\x21-\x7e]+$/.test(this.token)) {
+      // Not echoed, nor left to fetch, whose "invalid header value" error quotes the whole header.
+      throw CliError.usage('the operator token (--token or RACKSEAL_TOKEN) holds a character no token has (a line break, control character, space or non-ASCII); check how it was pasted');
     }
   }
 
@@ -175,7 +181,15 @@ export class ServerClient {
         ...(options.stream !== undefined ? { duplex: 'half' } : {}),
       } as RequestInit);
     } catch (error) {
-      throw this.fail(`cannot reach ${this.baseUrl.origin}: ${describeFetchError(error)}`);
+      const reason = describeFetchError(error);
+      if (CONNECTION_LOST.has(reason)) {
+        // The request may have been received and acted on: say so rather than "cannot reach".
+        throw this.fail(
+          `the connection to ${this.baseUrl.origin} was lost before an answer (${reason}): ` +
+            (method === 'GET' ? 'try again' : 'the change may or may not have been made; check (e.g. rackseal audit list) before trying again'),
+        );
+      }
+      throw this.fail(`cannot reach ${this.baseUrl.origin}: ${reason}`);
     }
     const text = await response.text();
     let parsed: unknown = undefined;
@@ -233,6 +247,9 @@ function serverMessage(body: unknown): string | undefined {
   }
   return undefined;
 }
+
+/** Errors (undici's and the socket's codes) of a connection that was made and then broke. */
+const CONNECTION_LOST: ReadonlySet<string> = new Set(['UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'ECONNRESET', 'EPIPE']);
 
 function describeFetchError(error: unknown): string {
   if (error instanceof Error) {

@@ -1,15 +1,54 @@
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CliError } from './cli-error';
 
-/** Reads an input file; a missing or unreadable file is a usage error (exit 2) naming the flag. */
-export function readInput(path: string, what: string): Buffer {
+/**
+ * What an input file may hold at most by default. Every input the CLI reads whole (certificates,
+ * keys, quotes, PCR values, secrets, event logs) is far smaller; the bound keeps `/dev/zero`, `/dev/urandom`
+ * or a wrong path into a disk image from being read into memory until the process dies.
+ */
+export const MAX_INPUT_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Reads an input file, at most `maxBytes` of it; a missing or unreadable file, or a larger one, is a
+ * usage error (exit 2) naming the flag. Reads in chunks rather than trusting the size stat reports,
+ * which is 0 for devices, pipes and /proc files.
+ */
+export function readInput(path: string, what: string, maxBytes = MAX_INPUT_BYTES): Buffer {
+  let fd: number;
   try {
-    return readFileSync(path);
+    fd = openSync(path, 'r');
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? 'unreadable';
-    throw CliError.usage(`cannot read ${what} ${JSON.stringify(path)}: ${code}`);
+    throw unreadable(error, path, what);
   }
+  try {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const chunk = Buffer.allocUnsafe(Math.min(1024 * 1024, maxBytes + 1 - total));
+      let n: number;
+      try {
+        n = readSync(fd, chunk, 0, chunk.length, null);
+      } catch (error) {
+        throw unreadable(error, path, what);
+      }
+      if (n === 0) {
+        return Buffer.concat(chunks, total);
+      }
+      chunks.push(chunk.subarray(0, n));
+      total += n;
+      if (total > maxBytes) {
+        throw CliError.usage(`cannot read ${what} ${JSON.stringify(path)}: larger than ${maxBytes} bytes (the limit for it)`);
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function unreadable(error: unknown, path: string, what: string): CliError {
+  const code = (error as NodeJS.ErrnoException).code ?? 'unreadable';
+  return CliError.usage(`cannot read ${what} ${JSON.stringify(path)}: ${code}`);
 }
 
 /**

@@ -93,6 +93,9 @@ function oneOf<T extends string>(choices: readonly T[], fallback: T) {
   };
 }
 
+/** A production master key with fewer distinct byte values than this is refused as not random. */
+const MIN_DISTINCT_KEY_BYTES = 16;
+
 function masterKey(raw: string | undefined, env: RacksealEnvironment): SecretBytes | null {
   if (raw === undefined || raw === '') {
     if (env === 'production') {
@@ -114,6 +117,13 @@ function masterKey(raw: string | undefined, env: RacksealEnvironment): SecretByt
   }
   if (bytes.equals(DEVELOPMENT_MASTER_KEY) && env === 'production') {
     throw new InvalidValue('is the public development key, which production refuses');
+  }
+  if (env === 'production' && new Set(bytes).size < MIN_DISTINCT_KEY_BYTES) {
+    // 32 random bytes have about 30 distinct values; fewer than 16 happens by chance with
+    // probability below 1e-15. What does: 64 zeros, a repeated "ab", a placeholder pasted as is.
+    throw new InvalidValue(
+      `is not random: it has only ${new Set(bytes).size} distinct byte values (a placeholder?); use 32 random bytes, e.g. \`openssl rand -hex 32\``,
+    );
   }
   return new SecretBytes(bytes);
 }
@@ -247,7 +257,7 @@ export const CONFIG_VARIABLES = {
   inventoryUploadIdleTimeoutMs: {
     name: 'INVENTORY_UPLOAD_IDLE_TIMEOUT_MS',
     description:
-      'An inventory upload that sends no byte for this long is cut off (408, connection closed, nothing imported), so a stalled client cannot hold a database connection.',
+      'An inventory upload that sends nothing — or less than 1 KiB/s on average — while the import waits this long is cut off (408, connection closed, nothing imported), so a stalled or trickling client cannot hold a database connection.',
     defaultText: '30000',
     parse: integer(100, 600000, 30000),
   },

@@ -327,6 +327,23 @@ describe('loadConfig', () => {
       expect(error.message).not.toContain(DEVELOPMENT_MASTER_KEY.toString('hex'));
     });
 
+    it.each([
+      ['64 zeros', '0'.repeat(64)],
+      ['a repeated pair', 'ab'.repeat(32)],
+      ['base64 of zeros', Buffer.alloc(32).toString('base64')],
+      ['a short pattern', '0123456789abcdef'.repeat(4)],
+    ])('refuses a key that is not random in production (%s), without showing it', (_label, key) => {
+      const error = configError({ RACKSEAL_ENV: 'production', RACKSEAL_MASTER_KEY: key });
+      expect(error.problems.map((p) => p.variable)).toEqual(['RACKSEAL_MASTER_KEY']);
+      expect(error.problems[0]?.reason).toMatch(/^is not random: it has only \d+ distinct byte values/);
+      expect(error.message).not.toContain(key);
+    });
+
+    it('takes a random key in production, and any well-formed key in test', () => {
+      expect(() => loadConfig({ RACKSEAL_ENV: 'production', RACKSEAL_MASTER_KEY: randomBytes(32).toString('hex') })).not.toThrow();
+      expect(() => loadConfig({ RACKSEAL_ENV: 'test', RACKSEAL_MASTER_KEY: '0'.repeat(64) })).not.toThrow();
+    });
+
     it('never shows the value of a refused key', () => {
       // Almost a valid key: one hex character short. Any prefix of it in a message is a leak.
       const almost = KEY_HEX.slice(0, 63);

@@ -1,6 +1,6 @@
 import { basename } from 'node:path';
 import type { Command } from 'commander';
-import { CliError, EXIT, filesAtPath, readInput } from '@rackseal/command-line';
+import { EXIT, filesAtPath, readInput } from '@rackseal/command-line';
 import { ServerClient, withServerOptions } from '../server-client';
 import { safe } from '../terminal-text';
 
@@ -65,10 +65,7 @@ export function registerVendorCa(program: Command): void {
   ).action(async (paths: string[], options: { anchor?: boolean; json?: boolean }, command: Command) => {
     const client = ServerClient.forCommand(command);
     const files = paths.flatMap((path) => filesAtPath(path, 'certificate path')).map((path) => {
-      const bytes = readInput(path, 'certificate file');
-      if (bytes.length > MAX_FILE_BYTES) {
-        throw CliError.usage(`${JSON.stringify(path)} is ${bytes.length} bytes: too large for a CA certificate (at most ${MAX_FILE_BYTES})`);
-      }
+      const bytes = readInput(path, 'certificate file', MAX_FILE_BYTES);
       return { name: basename(path), content: bytes.toString('base64') };
     });
     const total: AddResponse = { added: 0, duplicate: 0, rejected: 0, results: [] };

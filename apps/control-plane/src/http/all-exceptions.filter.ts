@@ -6,7 +6,7 @@ import type { Request, Response } from 'express';
 import { boundedMessage } from './bounded-message';
 import { DATABASE_RETRY_AFTER_SECONDS, isDatabaseUnavailable } from './database-unavailable';
 import type { ErrorBody } from './error-body';
-import { JSON_TOO_DEEP, MAX_JSON_DEPTH } from './json-depth';
+import { JSON_NOT_UTF8, JSON_TOO_DEEP, MAX_JSON_DEPTH } from './json-depth';
 import { loggableError } from './loggable-error';
 
 /** body-parser errors carry an HTTP status and a machine-readable type; their text is safe to show. */
@@ -20,6 +20,7 @@ const BODY_PARSER_MESSAGES: Record<string, string> = {
   'entity.verify.failed': 'request body was refused',
   'parameters.too.many': 'request body has too many parameters',
   'querystring.parse.rangeError': 'request body nests too deep',
+  [JSON_NOT_UTF8]: 'request body is not valid UTF-8',
   [JSON_TOO_DEEP]: `request body nests too deep (at most ${MAX_JSON_DEPTH} levels of arrays and objects)`,
 };
 

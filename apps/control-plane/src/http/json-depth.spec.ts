@@ -28,3 +28,18 @@ describe('refuseDeepJson', () => {
     expect(check('[]', 'utf-16le')).toThrow(expect.objectContaining({ status: 415, type: 'charset.unsupported' }));
   });
 });
+
+describe('refuseDeepJson on bytes that are not UTF-8', () => {
+  it.each([
+    ['a stray continuation byte', '{"a":"x\xffy"}'],
+    ['an overlong NUL (C0 80)', '{"a":"x\xc0\x80y"}'],
+    ['a UTF-8-encoded surrogate (CESU)', '{"a":"x\xed\xa0\x80y"}'],
+    ['a truncated sequence at the end', '["\xe2\x82'],
+  ])('refuses %s with a 400 of its own type', (_label, latin1) => {
+    expect(() => refuseDeepJson(undefined, undefined, Buffer.from(latin1, 'latin1'), 'utf-8')).toThrow(expect.objectContaining({ status: 400, type: 'entity.not.utf8' }));
+  });
+
+  it('accepts multi-byte UTF-8', () => {
+    expect(check(JSON.stringify({ a: 'café 😀 ü' }))).not.toThrow();
+  });
+});

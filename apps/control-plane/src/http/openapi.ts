@@ -54,7 +54,7 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
       const operation = pathItem[method];
       const facts = operation?.operationId === undefined ? undefined : routes.get(operation.operationId);
       if (operation !== undefined && facts !== undefined) {
-        describeOperation(operation, facts);
+        describeOperation(operation, facts, method);
       }
     }
   }
@@ -66,7 +66,7 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
  * guard, the interceptors and the exception filter do: the scope the guard demands, the request
  * body of a route that reads its own (CSV), and the error responses every route can give.
  */
-function describeOperation(operation: OperationObject & { 'x-required-scope'?: string | null }, facts: RouteFacts): void {
+function describeOperation(operation: OperationObject & { 'x-required-scope'?: string | null }, facts: RouteFacts, method: string): void {
   if (!facts.public) {
     operation.security = [{ [BEARER]: [] }];
     operation['x-required-scope'] = facts.scope ?? null;
@@ -109,6 +109,9 @@ function describeOperation(operation: OperationObject & { 'x-required-scope'?: s
   if (operation.requestBody !== undefined) {
     add('413', 'Request body too large.');
     add('415', `Content-Type is not ${expected}.`);
+  } else if (method !== 'get' && method !== 'head') {
+    // The body parsers run before routing decides the route takes no body.
+    add('413', 'A request body was sent and is too large (this operation takes none).');
   }
   if (!facts.public) {
     add('503', 'The database cannot take the request now (pool exhausted or unreachable); retry after Retry-After seconds.', {

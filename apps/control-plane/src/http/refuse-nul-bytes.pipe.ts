@@ -2,14 +2,28 @@ import { type ArgumentMetadata, BadRequestException, Injectable, type PipeTransf
 
 const CHECKED: ReadonlySet<ArgumentMetadata['type']> = new Set(['body', 'query', 'param']);
 const MAX_REPORTED = 20;
+/** A high surrogate not followed by a low one, or a low one not preceded by a high one. */
+const UNPAIRED_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** What is wrong with a string, or null: U+0000, or a UTF-16 surrogate without its pair. */
+function problemOf(value: string): string | null {
+  if (value.includes('\0')) {
+    return 'must not contain NUL bytes';
+  }
+  if (UNPAIRED_SURROGATE.test(value)) {
+    return 'must be well-formed Unicode (it holds an unpaired surrogate)';
+  }
+  return null;
+}
 
 /**
- * Refuses a NUL byte in any string (or key) of a route's path parameters, query and body, naming
- * where it is. PostgreSQL text cannot hold U+0000, so such a value would otherwise reach the
- * driver and come back as a 500 ("invalid byte sequence for encoding UTF8: 0x00"). This is the
- * guard for every route, present and future; DTOs refuse control characters on their own as well.
- * Runs before ValidationPipe. Nesting is already bounded by the JSON depth limit, and the walk
- * uses its own stack anyway.
+ * Refuses a NUL byte or an unpaired surrogate in any string (or key) of a route's path parameters,
+ * query and body, naming where it is. PostgreSQL text cannot hold U+0000, and jsonb refuses a lone
+ * surrogate (`"\ud800"` is valid JSON, so JSON.parse lets it through and JSON.stringify writes it
+ * back as such for the audit record's details), so either would otherwise reach the database and
+ * come back as a 500. This is the guard for every route, present and future; DTOs refuse control
+ * characters on their own as well. Runs before ValidationPipe. Nesting is already bounded by the
+ * JSON depth limit, and the walk uses its own stack anyway.
  */
 @Injectable()
 export class RefuseNulBytesPipe implements PipeTransform {
@@ -17,31 +31,33 @@ export class RefuseNulBytesPipe implements PipeTransform {
     if (!CHECKED.has(metadata.type)) {
       return value;
     }
-    const found = pathsWithNul(value, metadata.data ?? '');
+    const found = badStrings(value, metadata.data ?? '');
     if (found.length > 0) {
-      const messages = found.slice(0, MAX_REPORTED).map((path) => `${path === '' ? metadata.type : path} must not contain NUL bytes`);
+      const messages = found.slice(0, MAX_REPORTED).map(({ path, problem }) => `${path === '' ? metadata.type : path} ${problem}`);
       throw new BadRequestException(messages);
     }
     return value;
   }
 }
 
-/** Dotted paths (class-validator style: `files.0.name`) of the strings and keys that contain U+0000. */
-function pathsWithNul(root: unknown, rootPath: string): string[] {
-  const found: string[] = [];
+/** Dotted paths (class-validator style: `files.0.name`) of the strings and keys that problemOf refuses. */
+function badStrings(root: unknown, rootPath: string): { path: string; problem: string }[] {
+  const found: { path: string; problem: string }[] = [];
   const stack: [unknown, string][] = [[root, rootPath]];
   while (stack.length > 0 && found.length <= MAX_REPORTED) {
     const [value, path] = stack.pop()!;
     if (typeof value === 'string') {
-      if (value.includes('\0')) {
-        found.push(path);
+      const problem = problemOf(value);
+      if (problem !== null) {
+        found.push({ path, problem });
       }
     } else if (typeof value === 'object' && value !== null) {
       const entries = Object.entries(value as Record<string, unknown>);
       for (let i = entries.length - 1; i >= 0; i--) {
         const [key, child] = entries[i]!;
-        if (key.includes('\0')) {
-          found.push(path === '' ? 'a property name' : `a property name in ${path}`);
+        const problem = problemOf(key);
+        if (problem !== null) {
+          found.push({ path: path === '' ? 'a property name' : `a property name in ${path}`, problem });
         } else {
           stack.push([child, path === '' ? key : `${path}.${key}`]);
         }

@@ -15,7 +15,7 @@ import {
   ServiceUnavailableException,
   UnsupportedMediaTypeException,
 } from '@nestjs/common';
-import { ApiBearerAuth, ApiConsumes, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiConsumes, ApiNotFoundResponse, ApiOkResponse, ApiParam, ApiRequestTimeoutResponse, ApiTags } from '@nestjs/swagger';
 import type { TokenPrincipal } from '@rackseal/api-tokens';
 import { RACKSEAL_CONFIG, type RacksealConfig } from '@rackseal/config';
 import {
@@ -143,6 +143,7 @@ export class InventoryController {
   @RequireScope('inventory:write')
   @ApiConsumes('text/csv')
   @ApiOkResponse({ type: ImportSummaryDto, description: 'The import ran (status succeeded, partial or refused).' })
+  @ApiRequestTimeoutResponse({ description: 'The upload sent no data for INVENTORY_UPLOAD_IDLE_TIMEOUT_MS; nothing was imported (the connection is closed).' })
   async import(@Req() request: Request, @Query() query: ImportQueryDto, @Principal() principal: TokenPrincipal): Promise<ImportSummary> {
     const contentType = request.headers['content-type'] ?? '';
     const type = contentType.split(';')[0]!.trim().toLowerCase();
@@ -195,6 +196,8 @@ export class InventoryController {
   @Get('inventory/imports/:id')
   @RequireScope('inventory:read')
   @ApiOkResponse({ type: ImportSummaryDto })
+  @ApiNotFoundResponse({ description: 'no inventory import with this id' })
+  @ApiParam({ name: 'id', format: 'uuid', description: 'the import id `inventory import` prints' })
   async getImport(@Param('id', new ParseUUIDPipe()) id: string): Promise<ImportSummaryDto & { startedBy: string }> {
     const [row] = (await this.dataSource.query('SELECT * FROM inventory_imports WHERE id = $1', [id])) as ImportRow[];
     if (row === undefined) {

@@ -1,5 +1,5 @@
 import { BadRequestException, Body, Controller, Delete, Get, HttpCode, NotFoundException, Param, ParseUUIDPipe, Post } from '@nestjs/common';
-import { ApiBearerAuth, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiCreatedResponse, ApiNoContentResponse, ApiNotFoundResponse, ApiOkResponse, ApiParam, ApiTags } from '@nestjs/swagger';
 import { ApiTokens, InvalidScopeError, type TokenPrincipal } from '@rackseal/api-tokens';
 import { actorOf, Principal, RequireScope } from '../auth/auth.decorators';
 import { CreateTokenDto, IssuedTokenDto, TokenSummaryDto } from './token.dto';
@@ -31,6 +31,8 @@ export class TokensController {
   @Delete(':id')
   @HttpCode(204)
   @ApiNoContentResponse()
+  @ApiNotFoundResponse({ description: 'no active token with this id (unknown or already revoked)' })
+  @ApiParam({ name: 'id', format: 'uuid', description: 'the token id `token list` shows (not the token itself)' })
   async revoke(@Param('id', new ParseUUIDPipe()) id: string, @Principal() principal: TokenPrincipal): Promise<void> {
     if (!(await this.tokens.revoke(id, actorOf(principal)))) {
       throw new NotFoundException(`no active token ${id}`);
