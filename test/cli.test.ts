@@ -7,7 +7,7 @@ import { type AddressInfo, createServer } from 'node:net';
 import { accessSync, constants, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runAgentCli, runRacksealCli, runRacksealCliAsync } from './support/cli-runner';
+import { RACKSEAL_ENTRY, runAgentCli, runRacksealCli, runRacksealCliAsync } from './support/cli-runner';
 
 const REPO_ROOT = join(__dirname, '..');
 const PACKAGE = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as {
@@ -105,7 +105,8 @@ describe('rackseal input files', () => {
   });
 
   it('a small input from a pipe is still read whole', () => {
-    const result = runRacksealCli(['ek', 'inspect', '/dev/stdin'], { input: 'not a certificate' });
+    // Through a shell: a real pipe (spawn's own stdin is a socket, which /dev/stdin cannot open).
+    const result = spawnSync('sh', ['-c', `printf 'not a certificate' | "${process.execPath}" "${RACKSEAL_ENTRY}" ek inspect /dev/stdin`], { encoding: 'utf8', env: { PATH: process.env.PATH } });
     expect(result.status).toBe(2);
     expect(result.stderr).toMatch(/^rackseal: /);
     expect(result.stderr).not.toMatch(/cannot read/);

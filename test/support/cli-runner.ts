@@ -22,7 +22,7 @@ export interface CliRunOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** Node options before the entry point, e.g. `['--require', hook]`. */
   readonly nodeArgs?: readonly string[];
-  /** Standard input (sync runs only; default none). */
+  /** Standard input (sync runs only; default none). Given through a socket, so `/dev/stdin` cannot be opened: use a shell pipe for that. */
   readonly input?: string | Buffer;
   /** stdio for sync runs, e.g. stdout on /dev/full (the output is then not captured). */
   readonly stdio?: StdioOptions;
