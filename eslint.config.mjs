@@ -68,6 +68,21 @@ export default tseslint.config(
     },
   },
   {
+    // Imported by the CLI and (later) the agent: plain TypeScript, no framework, no other rackseal library.
+    files: ['libs/api-contracts/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['@rackseal/*'], message: 'libs/api-contracts depends on no other rackseal library.' },
+            { group: ['@nestjs/*', '@nestjs', 'class-validator', 'class-transformer', 'typeorm', 'bullmq', 'ioredis', 'pg'], message: 'libs/api-contracts loads no server framework, validator or database client.' },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // Build scripts and the jest reporter are plain Node.js; without these globals `eslint .` fails on them.
     files: ['**/*.js', '**/*.mjs', '**/*.cjs'],
     languageOptions: {

@@ -3,47 +3,21 @@
  * fixture's EK certificate files (ekPubHash), tpm2_checkquote and `rackseal quote verify` on the
  * written files, tpm2_pcrread for q.pcrs, and tpm2_getcap for what the TPM holds afterwards.
  */
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes, X509Certificate } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ekPubHash, unmarshalTpm2bPublic } from '@rackseal/tpm2';
+import { runAgentCliAsync, runRacksealCliAsync } from './support/cli-runner';
 import { freePort, LOCALHOST } from './support/free-port';
-import { DIST } from './support/processes';
 import { type SwtpmMachine, useSwtpms } from './support/swtpm';
 import { tpm2 } from './support/tpm2-tools';
 
 jest.setTimeout(60_000);
 
-interface Run {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a built entry point (async: the swtpm child must keep being served while we wait). */
-function run(entry: string, args: readonly string[], nodeArgs: readonly string[] = []): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...nodeArgs, join(DIST, entry), ...args], {
-      env: { PATH: process.env.PATH, HOME: process.env.HOME },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.once('error', reject);
-    child.once('close', (status) => {
-      clearTimeout(timer);
-      resolve({ status, stdout, stderr });
-    });
-  });
-}
-
-const agent = (...args: string[]) => run('apps/agent/src/main.js', args);
-const cli = (...args: string[]) => run('apps/cli/src/main.js', args);
+/** Async: the swtpm child must keep being served while we wait. */
+const agent = (...args: string[]) => runAgentCliAsync(args);
+const cli = (...args: string[]) => runRacksealCliAsync(args);
 
 async function transientAndSessions(tpm: SwtpmMachine): Promise<string> {
   const parts = await Promise.all(['handles-transient', 'handles-loaded-session', 'handles-saved-session'].map(async (c) => (await tpm2(tpm, 'getcap', c)).stdout.toString('utf8').trim()));
@@ -233,7 +207,7 @@ describe('rackseal-agent tpm (swtpm)', () => {
     const list = join(dir, 'help-modules.json');
     await writeFile(hook, `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(list)}, JSON.stringify(Object.keys(require.cache))));\n`);
     for (const args of [['--help'], ['tpm', 'info', '--help'], ['tpm', 'quote', '--help']]) {
-      const result = await run('apps/agent/src/main.js', args, ['--require', hook]);
+      const result = await runAgentCliAsync(args, { nodeArgs: ['--require', hook] });
       expect([result.status, result.stderr]).toEqual([0, '']);
       expect(result.stdout).toMatch(/^Usage: rackseal-agent /);
       const loaded = JSON.parse(await readFile(list, 'utf8')) as string[];
@@ -247,7 +221,7 @@ describe('rackseal-agent tpm (swtpm)', () => {
     const hook = join(dir, 'loaded-modules.js');
     const list = join(dir, 'loaded-modules.json');
     await writeFile(hook, `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(list)}, JSON.stringify(Object.keys(require.cache))));\n`);
-    const result = await run('apps/agent/src/main.js', ['tpm', 'info', '--tpm', tpm.device], ['--require', hook]);
+    const result = await runAgentCliAsync(['tpm', 'info', '--tpm', tpm.device], { nodeArgs: ['--require', hook] });
     expect(result.status).toBe(0);
     const loaded = JSON.parse(await readFile(list, 'utf8')) as string[];
     expect(loaded.some((m) => m.includes('/dist/libs/tpm2/'))).toBe(true);

@@ -1,10 +1,8 @@
 import { AuditLog } from '@rackseal/audit';
 import { SystemClock } from '@rackseal/platform';
-import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
 import type { DataSource } from 'typeorm';
 import { asSuperuser, createTestDatabase, openDataSource, type TestDatabase } from './support/database';
-import { DIST } from './support/processes';
+import { runRacksealCli } from './support/cli-runner';
 
 // `rackseal audit verify` reads the chain straight from PostgreSQL: 0 intact, 1 tampered, 2 unusable.
 describe('rackseal audit verify', () => {
@@ -25,11 +23,7 @@ describe('rackseal audit verify', () => {
     await db.drop();
   });
 
-  const cli = (databaseUrl: string, ...args: string[]) =>
-    spawnSync(process.execPath, [join(DIST, 'apps/cli/src/main.js'), 'audit', 'verify', ...args], {
-      env: { PATH: process.env.PATH, DATABASE_URL: databaseUrl },
-      encoding: 'utf8',
-    });
+  const cli = (databaseUrl: string, ...args: string[]) => runRacksealCli(['audit', 'verify', ...args], { env: { DATABASE_URL: databaseUrl } });
 
   it('exits 0 and names the head on an intact chain', () => {
     const run = cli(db.url);
@@ -64,7 +58,7 @@ describe('rackseal audit verify', () => {
   it('exits 2 when the database cannot be reached or the URL is invalid', () => {
     const unreachable = cli('postgres://postgres@127.0.0.1:1/nothing');
     expect(unreachable.status).toBe(2);
-    expect(unreachable.stderr).toMatch(/^rackseal: cannot connect to PostgreSQL/);
+    expect(unreachable.stderr).toBe('rackseal: PostgreSQL postgres@127.0.0.1:1/nothing: cannot connect: connect ECONNREFUSED 127.0.0.1:1\n');
     const invalid = cli('mysql://x');
     expect(invalid.status).toBe(2);
     expect(invalid.stderr).toMatch(/DATABASE_URL: must be a URL starting with postgres: or postgresql:/);

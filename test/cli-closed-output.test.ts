@@ -3,15 +3,15 @@
  * that goes away ends rackseal and rackseal-agent quietly with 141 (128 + SIGPIPE, what a shell
  * reports for git or cat in the same pipe); any other output failure is named and exits 2.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fixturePath } from './support/fixtures';
-import { DIST } from './support/processes';
+import { type CliProgram, runAgentCli, runRacksealCli, spawnCli } from './support/cli-runner';
 
-const RACKSEAL = join(DIST, 'apps/cli/src/main.js');
-const AGENT = join(DIST, 'apps/agent/src/main.js');
+const RACKSEAL: CliProgram = 'rackseal';
+const AGENT: CliProgram = 'rackseal-agent';
 const HCRTM_LOG = fixturePath('eventlogs', 'tpm2-tss_binary_measurements_hcrtm.bin');
 
 interface PipedRun {
@@ -22,9 +22,9 @@ interface PipedRun {
   readonly stderr: string;
 }
 
-/** Runs `node entry ...args` with stdout on a pipe whose reader closes after `bytes` bytes (0: before any output). */
-function runIntoReaderClosingAfter(bytes: number, entry: string, ...args: string[]): Promise<PipedRun> {
-  const child = spawn(process.execPath, [entry, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH } });
+/** Runs `program ...args` with stdout on a pipe whose reader closes after `bytes` bytes (0: before any output). */
+function runIntoReaderClosingAfter(bytes: number, program: CliProgram, ...args: string[]): Promise<PipedRun> {
+  const child = spawnCli(program, args);
   const read: Buffer[] = [];
   let total = 0;
   let stderr = '';
@@ -79,8 +79,8 @@ describe('a closed stdout ends rackseal and rackseal-agent quietly', () => {
   it.each([
     ['rackseal ek inspect big.der | head -c 10', 10, RACKSEAL, ['ek', 'inspect']],
     ['rackseal ek inspect --json big.der | head -c 10', 10, RACKSEAL, ['ek', 'inspect', '--json']],
-  ])('%s: exit 141, no stack trace', async (_, bytes, entry, args) => {
-    const run = await runIntoReaderClosingAfter(bytes, entry, ...args, bigCert);
+  ])('%s: exit 141, no stack trace', async (_, bytes, program, args) => {
+    const run = await runIntoReaderClosingAfter(bytes, program, ...args, bigCert);
     expect(run).toMatchObject({ status: 141, signal: null, stderr: '' });
     expect(run.read.length).toBeGreaterThanOrEqual(10);
     expect(run.read.subarray(0, 10).toString('utf8')).toBe(args.includes('--json') ? '{"manufact' : 'manufactur');
@@ -93,17 +93,17 @@ describe('a closed stdout ends rackseal and rackseal-agent quietly', () => {
     ['rackseal --version', RACKSEAL, ['--version']],
     ['rackseal-agent --help', AGENT, ['--help']],
     ['rackseal-agent tpm --help', AGENT, ['tpm', '--help']],
-  ])('%s into a reader already gone: exit 141, no stack trace', async (_, entry, args) => {
-    const run = await runIntoReaderClosingAfter(0, entry, ...args);
+  ])('%s into a reader already gone: exit 141, no stack trace', async (_, program, args) => {
+    const run = await runIntoReaderClosingAfter(0, program, ...args);
     expect(run).toMatchObject({ status: 141, signal: null, stderr: '' });
   });
 
   it('names any other output failure (a full disk behind >) and exits 2, without a stack trace', () => {
     const full = openSync('/dev/full', 'w');
-    for (const entry of [RACKSEAL, AGENT]) {
-      const run = spawnSync(process.execPath, [entry, '--help'], { stdio: ['ignore', full, 'pipe'], encoding: 'utf8' });
-      expect(run.status).toBe(2);
-      expect(run.stderr).toBe(`${entry === RACKSEAL ? 'rackseal' : 'rackseal-agent'}: cannot write to standard output: ENOSPC\n`);
+    for (const [program, run] of [[RACKSEAL, runRacksealCli], [AGENT, runAgentCli]] as const) {
+      const ran = run(['--help'], { stdio: ['ignore', full, 'pipe'] });
+      expect(ran.status).toBe(2);
+      expect(ran.stderr).toBe(`${program}: cannot write to standard output: ENOSPC\n`);
     }
   });
 });

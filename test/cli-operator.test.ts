@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import type { DataSource } from 'typeorm';
 import { makeCa } from '../libs/ek-trust/src/testing/certificate-builder';
 import { createTestDatabase, openDataSource, type TestDatabase } from './support/database';
-import { type RunningProcess, runRacksealCliWithEnv, startControlPlane } from './support/processes';
+import { runRacksealCli } from './support/cli-runner';
+import { type RunningProcess, startControlPlane } from './support/processes';
 import { createTestQueuePrefix, type TestQueuePrefix } from './support/redis';
 import { testEnv } from './support/test-config';
 
@@ -44,15 +45,15 @@ describe('rackseal on a fresh database (production, no RACKSEAL_MASTER_KEY)', ()
   });
 
   it('audit verify refuses the unmigrated database with exit 2 naming the command to run, and creates nothing', async () => {
-    const run = runRacksealCliWithEnv(env(), 'audit', 'verify');
+    const run = runRacksealCli(['audit', 'verify'], { env: env() });
     expect([run.status, run.stdout]).toEqual([2, '']);
-    expect(run.stderr).toMatch(/^rackseal: the database is not migrated: \d+ migration\(s\) pending; /);
+    expect(run.stderr).toMatch(/^rackseal: PostgreSQL postgres@127\.0\.0\.1:5432\/\S+: the database is not migrated: \d+ migration\(s\) pending; /);
     expect(run.stderr).toContain(MIGRATE_HINT);
     expect(await tableNames(ds)).toEqual([]);
   });
 
   it('token create migrates it first (said on stderr), then issues the token: stored hashed, audited, verifiable', async () => {
-    const run = runRacksealCliWithEnv(env(), 'token', 'create', '--name', 'admin', '--scope', 'admin');
+    const run = runRacksealCli(['token', 'create', '--name', 'admin', '--scope', 'admin'], { env: env() });
     expect(run.stderr).not.toMatch(/RACKSEAL_MASTER_KEY|relation .* does not exist/);
     expect(run.status).toBe(0);
     expect(run.stdout).toMatch(/^rks_[A-Za-z0-9_-]{43}\n$/);
@@ -64,35 +65,35 @@ describe('rackseal on a fresh database (production, no RACKSEAL_MASTER_KEY)', ()
     expect(rows.map((r) => [r.name, r.token_hash.equals(hashToken(token))])).toEqual([['admin', true]]);
     expect(await tableNames(ds)).toEqual(expect.arrayContaining(['api_tokens', 'audit_log', 'schema_migrations']));
 
-    const again = runRacksealCliWithEnv(env(), 'token', 'create', '--name', 'second', '--scope', 'audit:read');
+    const again = runRacksealCli(['token', 'create', '--name', 'second', '--scope', 'audit:read'], { env: env() });
     expect(again.status).toBe(0);
     expect(again.stderr).not.toContain('migrated');
 
-    const verify = runRacksealCliWithEnv(env(), 'audit', 'verify');
+    const verify = runRacksealCli(['audit', 'verify'], { env: env() });
     expect([verify.status, verify.stderr]).toEqual([0, '']);
     expect(verify.stdout).toMatch(/^audit chain intact: 2 records, head [0-9a-f]{64}\n$/);
   });
 
   it('with MIGRATIONS_AT_BOOT=false token create refuses and names `rackseal migrate`, which then migrates once', async () => {
-    const refused = runRacksealCliWithEnv({ ...env(), MIGRATIONS_AT_BOOT: 'false' }, 'token', 'create', '--name', 'admin', '--scope', 'admin');
+    const refused = runRacksealCli(['token', 'create', '--name', 'admin', '--scope', 'admin'], { env: { ...env(), MIGRATIONS_AT_BOOT: 'false' } });
     expect([refused.status, refused.stdout]).toEqual([2, '']);
-    expect(refused.stderr).toMatch(/^rackseal: the database is not migrated: \d+ migration\(s\) pending \(MIGRATIONS_AT_BOOT=false: migrations are a separate step here\); /);
+    expect(refused.stderr).toMatch(/^rackseal: PostgreSQL \S+: the database is not migrated: \d+ migration\(s\) pending \(MIGRATIONS_AT_BOOT=false: migrations are a separate step here\); /);
     expect(refused.stderr).toContain(MIGRATE_HINT);
     expect(await tableNames(ds)).toEqual([]);
 
-    const migrate = runRacksealCliWithEnv({ ...env(), MIGRATIONS_AT_BOOT: 'false' }, 'migrate');
+    const migrate = runRacksealCli(['migrate'], { env: { ...env(), MIGRATIONS_AT_BOOT: 'false' } });
     expect([migrate.status, migrate.stderr]).toEqual([0, '']);
     expect(migrate.stdout).toMatch(/^migrations applied: Create\w+, /);
-    const twice = runRacksealCliWithEnv(env(), 'migrate');
+    const twice = runRacksealCli(['migrate'], { env: env() });
     expect([twice.status, twice.stdout]).toEqual([0, 'schema up to date: no migrations pending\n']);
-    const created = runRacksealCliWithEnv({ ...env(), MIGRATIONS_AT_BOOT: 'false' }, 'token', 'create', '--name', 'admin', '--scope', 'admin');
+    const created = runRacksealCli(['token', 'create', '--name', 'admin', '--scope', 'admin'], { env: { ...env(), MIGRATIONS_AT_BOOT: 'false' } });
     expect(created.status).toBe(0);
   });
 
   it('validates only the database variables: a bad one is named (exit 2), the server-only ones are not read', () => {
-    const run = runRacksealCliWithEnv({ ...env(), DATABASE_URL: 'mysql://x', PORT: 'abc', REDIS_URL: 'http://x', RACKSEAL_MASTER_KEY: 'short' }, 'token', 'create', '--name', 'a', '--scope', 'admin');
+    const run = runRacksealCli(['token', 'create', '--name', 'a', '--scope', 'admin'], { env: { ...env(), DATABASE_URL: 'mysql://x', PORT: 'abc', REDIS_URL: 'http://x', RACKSEAL_MASTER_KEY: 'short' } });
     expect(run.status).toBe(2);
-    expect(run.stderr).toBe('rackseal: Invalid configuration:\n  - DATABASE_URL: must be a URL starting with postgres: or postgresql: (got "mysql://x")\n');
+    expect(run.stderr).toBe('rackseal: database settings: DATABASE_URL: must be a URL starting with postgres: or postgresql: (got "mysql://x")\n');
   });
 });
 
@@ -107,14 +108,14 @@ describe('rackseal server commands against a control plane', () => {
   const intermediateFp = createHash('sha256').update(intermediate.der).digest('hex');
 
   /** The operator's shell after `export RACKSEAL_SERVER=… RACKSEAL_TOKEN=…`: no flags. */
-  const cli = (...args: string[]) => runRacksealCliWithEnv({ RACKSEAL_SERVER: cp.baseUrl, RACKSEAL_TOKEN: admin }, ...args);
-  const cliAs = (token: string, ...args: string[]) => runRacksealCliWithEnv({ RACKSEAL_SERVER: cp.baseUrl, RACKSEAL_TOKEN: token }, ...args);
+  const cli = (...args: string[]) => runRacksealCli(args, { env: { RACKSEAL_SERVER: cp.baseUrl, RACKSEAL_TOKEN: admin } });
+  const cliAs = (token: string, ...args: string[]) => runRacksealCli(args, { env: { RACKSEAL_SERVER: cp.baseUrl, RACKSEAL_TOKEN: token } });
 
   beforeAll(async () => {
     db = await createTestDatabase({ migrate: false });
     prefix = createTestQueuePrefix();
     dir = await mkdtemp(join(tmpdir(), 'rackseal-cli-'));
-    const bootstrap = runRacksealCliWithEnv({ DATABASE_URL: db.url }, 'token', 'create', '--name', 'admin', '--scope', 'admin');
+    const bootstrap = runRacksealCli(['token', 'create', '--name', 'admin', '--scope', 'admin'], { env: { DATABASE_URL: db.url } });
     expect(bootstrap.status).toBe(0);
     admin = bootstrap.stdout.trim();
     cp = await startControlPlane(testEnv(db, prefix.prefix));
@@ -128,13 +129,13 @@ describe('rackseal server commands against a control plane', () => {
   });
 
   it('takes the server from RACKSEAL_SERVER; with neither it names both; --server wins over the variable', () => {
-    const none = runRacksealCliWithEnv({ RACKSEAL_TOKEN: admin }, 'machines', 'list');
+    const none = runRacksealCli(['machines', 'list'], { env: { RACKSEAL_TOKEN: admin } });
     expect([none.status, none.stdout, none.stderr]).toEqual([2, '', 'rackseal: no control plane given: pass --server URL or set RACKSEAL_SERVER\n']);
-    const badEnv = runRacksealCliWithEnv({ RACKSEAL_SERVER: 'localhost:8080', RACKSEAL_TOKEN: admin }, 'machines', 'list');
+    const badEnv = runRacksealCli(['machines', 'list'], { env: { RACKSEAL_SERVER: 'localhost:8080', RACKSEAL_TOKEN: admin } });
     expect(badEnv.stderr).toBe('rackseal: RACKSEAL_SERVER "localhost:8080" must be an http:// or https:// URL\n');
-    const flagWins = runRacksealCliWithEnv({ RACKSEAL_SERVER: 'http://127.0.0.1:1', RACKSEAL_TOKEN: admin }, 'machines', 'list', '--server', cp.baseUrl);
+    const flagWins = runRacksealCli(['machines', 'list', '--server', cp.baseUrl], { env: { RACKSEAL_SERVER: 'http://127.0.0.1:1', RACKSEAL_TOKEN: admin } });
     expect([flagWins.status, flagWins.stderr]).toEqual([0, '']);
-    const noToken = runRacksealCliWithEnv({ RACKSEAL_SERVER: cp.baseUrl }, 'machines', 'list');
+    const noToken = runRacksealCli(['machines', 'list'], { env: { RACKSEAL_SERVER: cp.baseUrl } });
     expect([noToken.status, noToken.stderr]).toEqual([2, 'rackseal: an operator token is required: --token T or RACKSEAL_TOKEN\n']);
   });
 
@@ -278,8 +279,8 @@ describe('rackseal server commands against a control plane', () => {
     const json = JSON.parse(cli('audit', 'verify', '--server', cp.baseUrl, '--json').stdout) as { ok: boolean; headSeq: number };
     expect(json).toMatchObject({ ok: true });
     // Without --server it is the database path, whatever RACKSEAL_SERVER says: no DATABASE_URL here, so the default one is tried.
-    const dbPath = runRacksealCliWithEnv({ RACKSEAL_SERVER: cp.baseUrl, RACKSEAL_TOKEN: admin, DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none' }, 'audit', 'verify');
-    expect([dbPath.status, dbPath.stderr]).toEqual([2, expect.stringMatching(/^rackseal: cannot connect to PostgreSQL/)]);
+    const dbPath = runRacksealCli(['audit', 'verify'], { env: { RACKSEAL_SERVER: cp.baseUrl, RACKSEAL_TOKEN: admin, DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none' } });
+    expect([dbPath.status, dbPath.stderr]).toEqual([2, expect.stringMatching(/^rackseal: PostgreSQL postgres@127\.0\.0\.1:1\/none: cannot connect: /)]);
   });
 
   it('refuses what would change the route or leak a password, and prints server text with control characters escaped', async () => {
@@ -287,9 +288,9 @@ describe('rackseal server commands against a control plane', () => {
       const run = cli('vendor-ca', 'disable', arg);
       expect([arg, run.status, run.stderr]).toEqual([arg, 2, `rackseal: vendor-ca disable: ${JSON.stringify(arg)} is not ${what}\n`]);
     }
-    const withPassword = runRacksealCliWithEnv({ RACKSEAL_TOKEN: admin }, 'machines', 'list', '--server', cp.baseUrl.replace('http://', 'http://ops:hunter2@'));
+    const withPassword = runRacksealCli(['machines', 'list', '--server', cp.baseUrl.replace('http://', 'http://ops:hunter2@')], { env: { RACKSEAL_TOKEN: admin } });
     expect([withPassword.status, withPassword.stderr]).toEqual([2, 'rackseal: --server must not contain a user name or password (the operator token goes in --token or RACKSEAL_TOKEN)\n']);
-    const dbToken = runRacksealCliWithEnv({ DATABASE_URL: db.url }, 'token', 'create', '--name', 'x', '--scope', 'admin', '--token', admin);
+    const dbToken = runRacksealCli(['token', 'create', '--name', 'x', '--scope', 'admin', '--token', admin], { env: { DATABASE_URL: db.url } });
     expect(dbToken.status).toBe(2);
     expect(dbToken.stderr).not.toContain(admin);
 

@@ -2,12 +2,12 @@
  * The built command-line entry points (docs/architecture.md §5, §6): help, version and usage errors with the
  * documented exit codes (0 ok, 1 invalid, 2 usage), run directly and through `npx` (package.json bin).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { type AddressInfo, createServer } from 'node:net';
 import { accessSync, constants, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DIST } from './support/processes';
+import { RACKSEAL_ENTRY, runAgentCli, runRacksealCli, runRacksealCliAsync } from './support/cli-runner';
 
 const REPO_ROOT = join(__dirname, '..');
 const PACKAGE = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as {
@@ -22,13 +22,14 @@ interface Run {
   stderr: string;
 }
 
-function run(command: string, args: readonly string[], cwd = REPO_ROOT, extraEnv: Record<string, string> = {}): Run {
+/** For what is not the built dist/ CLI: npm, npx, tar, the CLI of a packed tarball. */
+function run(command: string, args: readonly string[], cwd = REPO_ROOT): Run {
   const result = spawnSync(command, [...args], {
     cwd,
     encoding: 'utf8',
     timeout: 60_000,
     // Only what a shell needs: no DATABASE_URL etc. leaking in from the test runner.
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...extraEnv },
+    env: { PATH: process.env.PATH, HOME: process.env.HOME },
   });
   if (result.error !== undefined) {
     throw result.error;
@@ -36,8 +37,8 @@ function run(command: string, args: readonly string[], cwd = REPO_ROOT, extraEnv
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
-const cli = (...args: string[]): Run => run(process.execPath, [join(DIST, 'apps/cli/src/main.js'), ...args]);
-const agent = (...args: string[]): Run => run(process.execPath, [join(DIST, 'apps/agent/src/main.js'), ...args]);
+const cli = (...args: string[]): Run => runRacksealCli(args);
+const agent = (...args: string[]): Run => runAgentCli(args);
 
 describe('rackseal (operator CLI)', () => {
   it('--help exits 0 and lists the commands', () => {
@@ -98,13 +99,14 @@ describe('rackseal input files', () => {
     const started = Date.now();
     const inspect = cli('ek', 'inspect', '/dev/zero');
     expect([inspect.status, inspect.stdout, inspect.stderr]).toEqual([2, '', 'rackseal: cannot read certificate "/dev/zero": larger than 67108864 bytes (the limit for it)\n']);
-    const add = run(process.execPath, [join(DIST, 'apps/cli/src/main.js'), 'vendor-ca', 'add', '/dev/urandom'], REPO_ROOT, { RACKSEAL_SERVER: 'http://127.0.0.1:1', RACKSEAL_TOKEN: 'rks_unused' });
+    const add = runRacksealCli(['vendor-ca', 'add', '/dev/urandom'], { env: { RACKSEAL_SERVER: 'http://127.0.0.1:1', RACKSEAL_TOKEN: 'rks_unused' } });
     expect([add.status, add.stdout, add.stderr]).toEqual([2, '', 'rackseal: cannot read certificate file "/dev/urandom": larger than 49152 bytes (the limit for it)\n']);
     expect(Date.now() - started).toBeLessThan(30_000);
   });
 
   it('a small input from a pipe is still read whole', () => {
-    const result = spawnSync('sh', ['-c', `printf 'not a certificate' | "${process.execPath}" "${join(DIST, 'apps/cli/src/main.js')}" ek inspect /dev/stdin`], { encoding: 'utf8', env: { PATH: process.env.PATH } });
+    // Through a shell: a real pipe (spawn's own stdin is a socket, which /dev/stdin cannot open).
+    const result = spawnSync('sh', ['-c', `printf 'not a certificate' | "${process.execPath}" "${RACKSEAL_ENTRY}" ek inspect /dev/stdin`], { encoding: 'utf8', env: { PATH: process.env.PATH } });
     expect(result.status).toBe(2);
     expect(result.stderr).toMatch(/^rackseal: /);
     expect(result.stderr).not.toMatch(/cannot read/);
@@ -117,15 +119,8 @@ describe('rackseal and a control plane that drops the connection', () => {
     const server = createServer((socket) => socket.once('data', () => socket.destroy()));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const cliAsync = (...args: string[]) =>
-      new Promise<Run>((resolve) => {
-        const child = spawn(process.execPath, [join(DIST, 'apps/cli/src/main.js'), ...args], { env: { PATH: process.env.PATH, RACKSEAL_SERVER: origin, RACKSEAL_TOKEN: 'rks_unused' } });
-        let stdout = '';
-        let stderr = '';
-        child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-        child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-        child.on('close', (status) => resolve({ status, stdout, stderr }));
-      });
+    // Async: the dropping server runs in this process.
+    const cliAsync = (...args: string[]) => runRacksealCliAsync(args, { env: { RACKSEAL_SERVER: origin, RACKSEAL_TOKEN: 'rks_unused' } });
     try {
       const read = await cliAsync('machines', 'list');
       expect([read.status, read.stderr]).toEqual([2, `rackseal: machines list: the connection to ${origin} was lost before an answer (UND_ERR_SOCKET): try again\n`]);

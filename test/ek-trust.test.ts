@@ -30,10 +30,9 @@ import { ekPubHash } from '@rackseal/tpm2';
 import { LocalCa } from './support/local-ca';
 import { fixturePath } from './support/fixtures';
 import { fuzz } from './support/fuzz';
-import { DIST } from './support/processes';
+import { runRacksealCli } from './support/cli-runner';
 import { useSwtpms } from './support/swtpm';
 
-const REPO_ROOT = join(__dirname, '..');
 const VENDOR_CAS = fixturePath('vendor-cas');
 const FILES = readdirSync(VENDOR_CAS).filter((f) => f.endsWith('.pem')).sort();
 const readFixture = (file: string): Buffer => readFileSync(join(VENDOR_CAS, file));
@@ -319,16 +318,7 @@ interface Cli {
 }
 
 function cli(...args: string[]): Cli {
-  const result = spawnSync(process.execPath, [join(DIST, 'apps/cli/src/main.js'), ...args], {
-    cwd: REPO_ROOT,
-    encoding: 'utf8',
-    timeout: 30_000,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME },
-  });
-  if (result.error !== undefined) {
-    throw result.error;
-  }
-  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+  return runRacksealCli(args);
 }
 
 describe('swtpm EK certificates', () => {

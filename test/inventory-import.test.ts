@@ -6,7 +6,6 @@ import { InventoryImporter, WorkerRowChecker, type ImportOptions, type ImportSum
 import { Clock } from '@rackseal/platform';
 import { loadTrustStore } from '@rackseal/vendor-cas';
 import { VendorCas } from '@rackseal/vendor-cas';
-import { execFile } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
@@ -18,6 +17,7 @@ import type { DataSource } from 'typeorm';
 import { createControlPlane } from '../apps/control-plane/src/create-control-plane';
 import { createTestDatabase, openDataSource, type TestDatabase } from './support/database';
 import { LocalCa } from './support/local-ca';
+import { runRacksealCliAsync } from './support/cli-runner';
 import { DIST } from './support/processes';
 import { createTestQueuePrefix, type TestQueuePrefix } from './support/redis';
 import { useSwtpms } from './support/swtpm';
@@ -349,12 +349,7 @@ describe('inventory import (CSV)', () => {
   });
 
   describe('CLI rackseal inventory import', () => {
-    const cli = (...args: string[]): Promise<{ status: number; stdout: string; stderr: string }> =>
-      new Promise((resolve) => {
-        execFile(process.execPath, [join(DIST, 'apps/cli/src/main.js'), 'inventory', 'import', ...args], { env: { PATH: process.env.PATH } }, (error, stdout, stderr) => {
-          resolve({ status: error === null ? 0 : ((error as { code?: number }).code ?? -1), stdout, stderr });
-        });
-      });
+    const cli = (...args: string[]) => runRacksealCliAsync(['inventory', 'import', ...args]);
 
     it('imports a good file (exit 0), refuses a mixed one listing each line (exit 1), dry-run and partial flags', async () => {
       const mixed = join(dir, 'mixed.csv');

@@ -1,11 +1,11 @@
 import { TrustStore } from '@rackseal/ek-trust';
 import { inProcessRowChecker, parseHeader, RowCheckerCrashError, WorkerRowChecker, type CsvRecordLike, type RowCheckContext } from '@rackseal/inventory';
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { DataSource } from 'typeorm';
 import { createTestDatabase, openDataSource, type TestDatabase } from './support/database';
+import { runRacksealCli } from './support/cli-runner';
 import { DIST, startControlPlane, type RunningProcess } from './support/processes';
 import { createTestQueuePrefix, type TestQueuePrefix } from './support/redis';
 import { testEnv } from './support/test-config';
@@ -109,10 +109,7 @@ describe('inventory import limits (built control plane)', () => {
     db = await createTestDatabase();
     prefix = createTestQueuePrefix();
     ds = await openDataSource(db.url, 2);
-    const issued = spawnSync(process.execPath, [join(DIST, 'apps/cli/src/main.js'), 'token', 'create', '--name', 'importer', '--scope', 'admin'], {
-      env: { PATH: process.env.PATH, DATABASE_URL: db.url },
-      encoding: 'utf8',
-    });
+    const issued = runRacksealCli(['token', 'create', '--name', 'importer', '--scope', 'admin'], { env: { DATABASE_URL: db.url } });
     expect(issued.status).toBe(0);
     token = issued.stdout.trim();
     ({ proc, baseUrl } = await startControlPlane(

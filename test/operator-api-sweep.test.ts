@@ -7,10 +7,9 @@
  * no token. Driven by the document, so a new route is swept without touching this file.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
 import { createTestDatabase, type TestDatabase } from './support/database';
-import { DIST, type RunningProcess, startControlPlane } from './support/processes';
+import { runRacksealCli } from './support/cli-runner';
+import { type RunningProcess, startControlPlane } from './support/processes';
 import { createTestQueuePrefix, type TestQueuePrefix } from './support/redis';
 import { testEnv } from './support/test-config';
 
@@ -89,10 +88,7 @@ describe('operator API sweep (issue 9 acceptance)', () => {
   let document: OpenApiDocument;
 
   const issueToken = (name: string, scope: string): string => {
-    const run = spawnSync(process.execPath, [join(DIST, 'apps/cli/src/main.js'), 'token', 'create', '--name', name, '--scope', scope], {
-      env: { PATH: process.env.PATH, DATABASE_URL: db.url },
-      encoding: 'utf8',
-    });
+    const run = runRacksealCli(['token', 'create', '--name', name, '--scope', scope], { env: { DATABASE_URL: db.url } });
     expect(run.status).toBe(0);
     return run.stdout.trim();
   };

@@ -1,12 +1,10 @@
 import type { INestApplication } from '@nestjs/common';
 import { hashToken } from '@rackseal/api-tokens';
-import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
 import request from 'supertest';
 import type { DataSource } from 'typeorm';
 import { createControlPlane } from '../apps/control-plane/src/create-control-plane';
 import { createTestDatabase, openDataSource, type TestDatabase } from './support/database';
-import { DIST } from './support/processes';
+import { runRacksealCli } from './support/cli-runner';
 import { createTestQueuePrefix, type TestQueuePrefix } from './support/redis';
 import { testConfig } from './support/test-config';
 
@@ -18,11 +16,7 @@ describe('operator API authentication', () => {
   let ds: DataSource;
   let adminToken: string;
 
-  const bootstrap = (...args: string[]) =>
-    spawnSync(process.execPath, [join(DIST, 'apps/cli/src/main.js'), 'token', 'create', ...args], {
-      env: { PATH: process.env.PATH, DATABASE_URL: db.url },
-      encoding: 'utf8',
-    });
+  const bootstrap = (...args: string[]) => runRacksealCli(['token', 'create', ...args], { env: { DATABASE_URL: db.url } });
 
   beforeAll(async () => {
     db = await createTestDatabase();

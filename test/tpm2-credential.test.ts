@@ -18,12 +18,12 @@ import { randomBytes, X509Certificate } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runRacksealCli } from './support/processes';
+import { runRacksealCli } from './support/cli-runner';
 import { type SwtpmMachine, useSwtpms } from './support/swtpm';
 import { flushAllContexts, tpm2 } from './support/tpm2-tools';
 
 function cli(...args: string[]): { status: number | null; stderr: string } {
-  const { status, stderr } = runRacksealCli(...args);
+  const { status, stderr } = runRacksealCli(args);
   return { status, stderr };
 }
 

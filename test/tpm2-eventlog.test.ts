@@ -28,7 +28,7 @@ import {
   TpmParseError,
 } from '@rackseal/tpm2';
 import { fixturePath } from './support/fixtures';
-import { DIST } from './support/processes';
+import { runRacksealCli } from './support/cli-runner';
 
 /** Real logs, copied from public test data (test/fixtures/SOURCES.md says where each comes from). */
 const FIXTURES = fixturePath('eventlogs');
@@ -673,12 +673,7 @@ describe('a real log from a machine with an H-CRTM (tpm2-tss test data, test/fix
 });
 
 describe('rackseal eventlog replay', () => {
-  const cli = (...args: string[]) =>
-    spawnSync(process.execPath, [join(DIST, 'apps/cli/src/main.js'), 'eventlog', 'replay', ...args], {
-      encoding: 'utf8',
-      env: { PATH: process.env.PATH },
-      timeout: 60_000,
-    });
+  const cli = (...args: string[]) => runRacksealCli(['eventlog', 'replay', ...args]);
 
   it('prints JSON equal to the library replay and to tpm2_eventlog', () => {
     const file = join(FIXTURES, 'coreos_36_shielded_vm_no_secure_boot_eventlog');

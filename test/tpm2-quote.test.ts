@@ -5,7 +5,6 @@
  * tpm2-software/tpm2-tools#3283), and the real GCP Shielded VM quote in test/fixtures.
  * Every refusal is asserted by its exact reason, in the library and on the CLI's stderr.
  */
-import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -26,7 +25,7 @@ import {
 } from '@rackseal/tpm2';
 import { fixturePath } from './support/fixtures';
 import { LocalCa } from './support/local-ca';
-import { DIST } from './support/processes';
+import { runRacksealCli } from './support/cli-runner';
 import { startSwtpm, type SwtpmMachine } from './support/swtpm';
 import { runTool, tpm2, ToolFailed } from './support/tpm2-tools';
 
@@ -63,15 +62,7 @@ interface CliRun {
 }
 
 function cli(...args: string[]): CliRun {
-  const result = spawnSync(process.execPath, [join(DIST, 'apps/cli/src/main.js'), ...args], {
-    encoding: 'utf8',
-    timeout: 30_000,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME },
-  });
-  if (result.error !== undefined) {
-    throw result.error;
-  }
-  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+  return runRacksealCli(args);
 }
 
 function cliVerify(q: Quote, overrides: { ak?: string; msg?: string; sig?: string; pcrs?: string; selection?: string; nonce?: string } = {}, ...extra: string[]): CliRun {

@@ -1,10 +1,9 @@
-import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { join } from 'node:path';
 import type { DataSource } from 'typeorm';
 import { makeCa, makeEkCertificate, type NameSpec, type TestCa } from '../libs/ek-trust/src/testing/certificate-builder';
 import { createTestDatabase, openDataSource, type TestDatabase } from './support/database';
-import { DIST, startControlPlane, type RunningProcess } from './support/processes';
+import { runRacksealCli } from './support/cli-runner';
+import { startControlPlane, type RunningProcess } from './support/processes';
 import { createTestQueuePrefix, type TestQueuePrefix } from './support/redis';
 import { testEnv } from './support/test-config';
 
@@ -89,10 +88,7 @@ describe('a disabled vendor CA refuses every chain through it (built control pla
     ({ proc, baseUrl } = await startControlPlane(testEnv(db, prefix.prefix)));
     ds = await openDataSource(db.url);
     // The first token as an operator makes it: the bootstrap command, straight in PostgreSQL.
-    const bootstrap = spawnSync(process.execPath, [join(DIST, 'apps/cli/src/main.js'), 'token', 'create', '--name', 'admin', '--scope', 'admin'], {
-      encoding: 'utf8',
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_URL: db.url, RACKSEAL_ENV: 'test' },
-    });
+    const bootstrap = runRacksealCli(['token', 'create', '--name', 'admin', '--scope', 'admin'], { env: { DATABASE_URL: db.url, RACKSEAL_ENV: 'test' } });
     expect([bootstrap.status, bootstrap.stdout]).toEqual([0, expect.stringMatching(/^rks_\S+\n$/)]);
     admin = bootstrap.stdout.trim();
     const added = await call('POST', '/v1/vendor-cas', admin, {

@@ -2,7 +2,6 @@ import type { INestApplication } from '@nestjs/common';
 import { ApiTokens } from '@rackseal/api-tokens';
 import { TrustStore, verifyCaChain, verifyEkChain } from '@rackseal/ek-trust';
 import { loadTrustStore } from '@rackseal/vendor-cas';
-import { spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -16,7 +15,7 @@ import { makeCa, makeEkCertificate } from '../libs/ek-trust/src/testing/certific
 import { createTestDatabase, type TestDatabase } from './support/database';
 import { fixturePath } from './support/fixtures';
 import { freePort } from './support/free-port';
-import { DIST } from './support/processes';
+import { runRacksealCliAsync } from './support/cli-runner';
 import { createTestQueuePrefix, type TestQueuePrefix } from './support/redis';
 import { testConfig } from './support/test-config';
 
@@ -51,15 +50,7 @@ interface Cli {
 
 /** Async: the control plane runs in this process, so a blocking spawnSync would deadlock it. */
 function runCli(...args: string[]): Promise<Cli> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(DIST, 'apps/cli/src/main.js'), ...args], { env: { PATH: process.env.PATH } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
+  return runRacksealCliAsync(args);
 }
 
 interface Harness {
@@ -333,7 +324,7 @@ describe('vendor CA trust store (API, CLI, loadTrustStore)', () => {
     expect([notUrl.status, notUrl.stderr]).toEqual([2, 'rackseal: --server "localhost:8080" must be an http:// or https:// URL\n']);
     const missing = await runCli('vendor-ca', 'add', '--server', h.baseUrl, '--token', h.admin, '/nonexistent/ca.pem');
     expect(missing.status).toBe(2);
-    expect(missing.stderr).toMatch(/cannot read "\/nonexistent\/ca.pem": ENOENT/);
+    expect(missing.stderr).toMatch(/cannot read certificate path "\/nonexistent\/ca.pem": ENOENT/);
   });
 });
 

@@ -1,13 +1,12 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
-import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
 import { loadConfig } from '@rackseal/config';
 import { JobQueue } from '@rackseal/jobs';
 import { Queue } from 'bullmq';
 import IORedis from 'ioredis';
 import { Client } from 'pg';
-import { DIST, startApp, startControlPlane, type RunningProcess } from '../support/processes';
+import { runRacksealCli } from '../support/cli-runner';
+import { startApp, startControlPlane, type RunningProcess } from '../support/processes';
 import { pollUntil } from '../support/wait';
 
 /**
@@ -95,10 +94,7 @@ async function main(): Promise<number> {
     out();
     out(`worker job audit.verify-chain ${id}: ${state} ${JSON.stringify(job?.returnvalue ?? null)}`);
 
-    const verify = spawnSync(process.execPath, [join(DIST, 'apps/cli/src/main.js'), 'audit', 'verify'], {
-      env: { ...process.env, ...env },
-      encoding: 'utf8',
-    });
+    const verify = runRacksealCli(['audit', 'verify'], { env: { ...process.env, ...env } });
     out(`rackseal audit verify: ${(verify.stdout + verify.stderr).trim()} (exit ${verify.status})`);
 
     out();

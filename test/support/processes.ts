@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { onWorkerExit } from './exit-guard';
 import { repoRoot } from './repo-root';
@@ -121,22 +121,4 @@ export async function startControlPlane(env: NodeJS.ProcessEnv): Promise<{ proc:
     await proc.stop('SIGKILL');
     throw error;
   }
-}
-
-/** Runs the built `rackseal` CLI to completion with a minimal environment (PATH and HOME only). */
-export function runRacksealCli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  return runRacksealCliWithEnv({}, ...args);
-}
-
-/** runRacksealCli with `env` added to PATH and HOME (DATABASE_URL, RACKSEAL_SERVER, RACKSEAL_TOKEN…). */
-export function runRacksealCliWithEnv(env: NodeJS.ProcessEnv, ...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const result = spawnSync(process.execPath, [join(DIST, 'apps/cli/src/main.js'), ...args], {
-    encoding: 'utf8',
-    timeout: 30_000,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
-  });
-  if (result.error !== undefined) {
-    throw result.error;
-  }
-  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }

@@ -18,7 +18,13 @@ export const MIGRATE_HINT = 'run `rackseal migrate` (or `npm run migrate` in a c
  * Opens PostgreSQL from DATABASE_URL for one CLI command, checks the schema as `schema` asks, runs
  * `use` and closes the connection. Only the database variables are validated (RACKSEAL_ENV,
  * DATABASE_URL, DATABASE_POOL_SIZE, MIGRATIONS_AT_BOOT, READINESS_TIMEOUT_MS): a command that never
- * touches secrets must not demand RACKSEAL_MASTER_KEY. Every problem is a CliError with exit 2.
+ * touches secrets must not demand RACKSEAL_MASTER_KEY.
+ *
+ * The one way database commands (`token create`, `audit verify`, `migrate`) fail: every problem —
+ * settings, connecting, migrations, a query — is a CliError with exit 2 saying `PostgreSQL
+ * <user@host:port/database>: <problem>` (the settings: `database settings: <VARIABLE>: <problem>`),
+ * never a stack trace and never the password. A CliError thrown by `use` (a refused token name) is the
+ * command's own answer and passes as it is.
  */
 export async function withDatabase<T>(
   options: { schema: SchemaNeed; entities?: DataSourceOptions['entities'] },
@@ -36,8 +42,12 @@ export async function withDatabase<T>(
   try {
     config = loadConfigSections(process.env, ['database', 'readinessTimeoutMs']);
   } catch (error) {
-    throw CliError.usage(error instanceof ConfigError ? error.message : String(error));
+    if (error instanceof ConfigError) {
+      throw CliError.usage(`database settings: ${error.problems.map((p) => `${p.variable}: ${p.reason}`).join('; ')}`);
+    }
+    throw error;
   }
+  const problem = databaseProblem(config.database.url);
   let dataSource: DataSource;
   try {
     dataSource = await new typeorm.DataSource({
@@ -45,25 +55,50 @@ export async function withDatabase<T>(
       ...(options.entities === undefined ? {} : { entities: options.entities }),
     }).initialize();
   } catch (error) {
-    throw CliError.usage(`cannot connect to PostgreSQL: ${(error as Error).message}`);
+    throw problem('cannot connect', error);
   }
   try {
     if (options.schema !== 'any') {
-      const pending = await pendingMigrations(dataSource);
+      const pending = await pendingMigrations(dataSource).catch((error: unknown) => {
+        throw problem('cannot read the applied migrations', error);
+      });
       if (pending.length > 0) {
         if (options.schema === 'migrate' && config.database.migrationsAtBoot) {
-          const run = await runMigrationsUnderLock(dataSource);
+          const run = await runMigrationsUnderLock(dataSource).catch((error: unknown) => {
+            throw problem('migrating failed', error);
+          });
           if (run.applied.length > 0) {
             process.stderr.write(`migrated the database first: applied ${run.applied.length} migration(s) (${run.applied.join(', ')})\n`);
           }
         } else {
           const why = options.schema === 'migrate' ? ' (MIGRATIONS_AT_BOOT=false: migrations are a separate step here)' : '';
-          throw CliError.usage(`the database is not migrated: ${pending.length} migration(s) pending${why}; ${MIGRATE_HINT}`);
+          throw problem(`the database is not migrated: ${pending.length} migration(s) pending${why}; ${MIGRATE_HINT}`);
         }
       }
     }
-    return await use(dataSource);
+    return await use(dataSource).catch((error: unknown) => {
+      throw error instanceof CliError ? error : problem('the command failed', error);
+    });
   } finally {
-    await dataSource.destroy();
+    // A failure to close (the server went away) must not hide why the command ended.
+    await dataSource.destroy().catch(() => undefined);
   }
+}
+
+/**
+ * Builds the CliErrors of one database: `PostgreSQL ops@db1:5432/rackseal: <what>[: <cause>]`. The
+ * target is rebuilt from the URL's parts — user, host, port, database — so neither the password nor
+ * query parameters (which may carry one) are shown; the password is also masked should a driver
+ * message ever quote it.
+ */
+export function databaseProblem(databaseUrl: string): (what: string, cause?: unknown) => CliError {
+  const url = new URL(databaseUrl);
+  const password = decodeURIComponent(url.password);
+  const user = url.username === '' ? '' : `${decodeURIComponent(url.username)}@`;
+  const target = `${user}${url.hostname === '' ? 'localhost' : url.hostname}:${url.port === '' ? '5432' : url.port}${url.pathname}`;
+  const masked = (text: string): string => (password === '' ? text : text.split(password).join('***'));
+  return (what, cause) => {
+    const because = cause === undefined ? '' : `: ${cause instanceof Error ? cause.message : String(cause)}`;
+    return CliError.usage(masked(`PostgreSQL ${target}: ${what}${because}`));
+  };
 }

@@ -1,4 +1,5 @@
-import { closeSync, mkdirSync, openSync, readSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { CliError } from './cli-error';
 
 /**
@@ -48,6 +49,32 @@ export function readInput(path: string, what: string, maxBytes = MAX_INPUT_BYTES
 function unreadable(error: unknown, path: string, what: string): CliError {
   const code = (error as NodeJS.ErrnoException).code ?? 'unreadable';
   return CliError.usage(`cannot read ${what} ${JSON.stringify(path)}: ${code}`);
+}
+
+/**
+ * The files an input PATH stands for (`--ca PATH`, `vendor-ca add PATH...`): the file itself, or the
+ * directory's regular files — not recursive, no dotfiles, sorted so every run reads them in the same
+ * order. A missing path or an empty directory is a usage error (exit 2) naming `what`.
+ */
+export function filesAtPath(path: string, what: string): string[] {
+  let isDirectory: boolean;
+  try {
+    isDirectory = statSync(path).isDirectory();
+  } catch (error) {
+    throw CliError.usage(`cannot read ${what} ${JSON.stringify(path)}: ${(error as NodeJS.ErrnoException).code ?? 'unreadable'}`);
+  }
+  if (!isDirectory) {
+    return [path];
+  }
+  const files = readdirSync(path)
+    .filter((name) => !name.startsWith('.'))
+    .sort()
+    .map((name) => join(path, name))
+    .filter((p) => statSync(p, { throwIfNoEntry: false })?.isFile() === true);
+  if (files.length === 0) {
+    throw CliError.usage(`${what} ${JSON.stringify(path)} is an empty directory`);
+  }
+  return files;
 }
 
 /** Writes an output file (mode 0600: outputs may be credential or sealed blobs). */

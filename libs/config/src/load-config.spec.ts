@@ -417,6 +417,18 @@ describe('loadConfig', () => {
       expect(error.message).toContain('(got "mysql://admin:***@db.internal/rackseal")');
     });
 
+    it.each([
+      ['no // after the scheme', 'postgres:ops:hunter2@db.internal/rackseal', '(got "postgres:***@db.internal/rackseal")'],
+      ['a single / after the scheme', 'postgresql:/ops:hunter2@db.internal/rackseal', '(got "postgresql:***@db.internal/rackseal")'],
+      ['no scheme at all (the user name reads as one)', 'ops:hunter2@db.internal/rackseal', '(got "ops:***@db.internal/rackseal")'],
+      ['no user name', 'hunter2@db.internal/rackseal', '(got "***@db.internal/rackseal")'],
+    ])('masks everything before the @ of a malformed URL with a password (%s)', (_label, url, shown) => {
+      const error = configError({ ...VALID_ENV, DATABASE_URL: url });
+      expect(error.problems.map((p) => p.variable)).toEqual(['DATABASE_URL']);
+      expect(error.message).not.toContain('hunter2');
+      expect(error.message).toContain(shown);
+    });
+
     it('masks the REDIS_URL password in the error message', () => {
       const error = configError({ ...VALID_ENV, REDIS_URL: 'http://:s3cr3t-redis@cache:6379' });
       expect(error.problems.map((p) => p.variable)).toEqual(['REDIS_URL']);

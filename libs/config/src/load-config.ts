@@ -32,6 +32,11 @@ function describeRaw(raw: string | undefined, secret: boolean | undefined, name:
   let shown = raw;
   if (name.endsWith('_URL')) {
     shown = raw.replace(/\/\/([^:/@]*):.*@/s, '//$1:***@');
+    if (shown === raw && raw.includes('@')) {
+      // Not `scheme://user:password@`, yet something before an '@' (`postgres:ops:pw@db`, a missing
+      // '//'): all of it may be a password, so only the scheme and what follows the last '@' are shown.
+      shown = raw.replace(/^([a-z][a-z0-9+.-]*:(?:\/\/)?)?.*@/is, '$1***@');
+    }
   }
   return ` (got ${JSON.stringify(shown.length > 80 ? `${shown.slice(0, 80)}…` : shown)})`;
 }

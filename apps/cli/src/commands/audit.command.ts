@@ -4,7 +4,7 @@ import { EXIT } from '@rackseal/command-line';
 import { commandPath, ServerClient, withServerOptions } from '../server-client';
 import { safe, table } from '../terminal-text';
 import { explicitServer, explicitServerOption } from './explicit-server';
-import { integerOption } from './integer-option';
+import { nextPageHint, pageSize, pageSizeOption, sequenceCursorOption } from './paging-options';
 
 /** Same shape from verifyAuditChain (database) and GET /v1/audit/verify. */
 type Verdict =
@@ -58,18 +58,18 @@ export function registerAudit(program: Command): void {
     audit
       .command('list')
       .description('read audit records in order (oldest first); page with --after')
-      .option('--after <seq>', 'only records after this sequence number (the last one of the previous page)', integerOption('--after', 0, Number.MAX_SAFE_INTEGER))
-      .option('--limit <n>', 'at most this many records (1-1000, default 100)', integerOption('--limit', 1, 1000))
+      .addOption(sequenceCursorOption('only records after this sequence number (the last one of the previous page)'))
+      .addOption(pageSizeOption('records'))
       .option('--json', 'machine-readable output (the records as the API returns them, hashes included)'),
   ).action(async (options: { after?: number; limit?: number; json?: boolean }, command: Command) => {
-    const limit = options.limit ?? 100;
+    const limit = pageSize(options.limit);
     const { body } = await ServerClient.forCommand(command).get<AuditRecord[]>('v1/audit', { query: { after: options.after, limit } });
     if (options.json === true) {
       process.stdout.write(`${JSON.stringify(body)}\n`);
       return;
     }
     const rows = body.map((r) => [String(r.seq), r.recordedAt, r.actor, r.action, r.subject, r.outcome, JSON.stringify(r.details)]);
-    const more = body.length === limit ? `; more: --after ${body[body.length - 1]!.seq}` : '';
+    const more = nextPageHint(body, limit, (last) => String(last.seq));
     process.stdout.write(`${table(['SEQ', 'RECORDED', 'ACTOR', 'ACTION', 'SUBJECT', 'OUTCOME', 'DETAILS'], rows)}${body.length} record(s)${more}\n`);
   });
 }

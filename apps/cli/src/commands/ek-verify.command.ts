@@ -1,8 +1,6 @@
-import { readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import { type ChainResult, TrustStore, type TrustStoreAddResult, unwrapCertificates, EkCertificateError, verifyEkChain } from '@rackseal/ek-trust';
 import type { Command } from 'commander';
-import { CliError, readInput } from '@rackseal/command-line';
+import { CliError, filesAtPath, readInput } from '@rackseal/command-line';
 import { ekCommand, readEkCertificateFile } from './ek-inspect.command';
 
 interface EkVerifyOptions {
@@ -89,30 +87,8 @@ function parseTime(text: string | undefined): Date {
   return date;
 }
 
-/** The files a --ca PATH stands for: the file itself, or the directory's regular files (not recursive, no dotfiles), sorted. */
-function caFiles(path: string, flag: string): string[] {
-  let isDirectory: boolean;
-  try {
-    isDirectory = statSync(path).isDirectory();
-  } catch (error) {
-    throw CliError.usage(`cannot read ${flag} ${JSON.stringify(path)}: ${(error as NodeJS.ErrnoException).code ?? 'unreadable'}`);
-  }
-  if (!isDirectory) {
-    return [path];
-  }
-  const files = readdirSync(path)
-    .filter((name) => !name.startsWith('.'))
-    .sort()
-    .map((name) => join(path, name))
-    .filter((p) => statSync(p, { throwIfNoEntry: false })?.isFile() === true);
-  if (files.length === 0) {
-    throw CliError.usage(`${flag} ${JSON.stringify(path)} is an empty directory`);
-  }
-  return files;
-}
-
 function loadCas(store: TrustStore, path: string, flag: string, anchor: boolean): void {
-  for (const file of caFiles(path, flag)) {
+  for (const file of filesAtPath(path, flag)) {
     const results: TrustStoreAddResult[] = store.addAll(readInput(file, flag), { anchor, label: file });
     for (const result of results) {
       if (result.status === 'rejected') {
@@ -126,7 +102,7 @@ function loadCas(store: TrustStore, path: string, flag: string, anchor: boolean)
 }
 
 function readBundle(path: string, flag: string): Buffer[] {
-  return caFiles(path, flag).flatMap((file) => {
+  return filesAtPath(path, flag).flatMap((file) => {
     try {
       return unwrapCertificates(readInput(file, flag)).map((c) => c.der);
     } catch (error) {

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { ServerClient, withServerOptions } from '../server-client';
 import { table } from '../terminal-text';
-import { integerOption } from './integer-option';
+import { nextPageHint, pageSize, pageSizeOption, textCursorOption } from './paging-options';
 
 interface Machine {
   id: string;
@@ -26,11 +26,11 @@ export function registerMachines(program: Command): void {
       .command('list')
       .description('list machines ordered by serial; page with --after')
       .option('--group <group>', 'only machines of this group')
-      .option('--after <serial>', 'only serials after this one (the last serial of the previous page)')
-      .option('--limit <n>', 'at most this many machines (1-1000, default 100)', integerOption('--limit', 1, 1000))
+      .addOption(textCursorOption('serial', 'only serials after this one (the last serial of the previous page)'))
+      .addOption(pageSizeOption('machines'))
       .option('--json', 'machine-readable output'),
   ).action(async (options: { group?: string; after?: string; limit?: number; json?: boolean }, command: Command) => {
-    const limit = options.limit ?? 100;
+    const limit = pageSize(options.limit);
     const { body } = await ServerClient.forCommand(command).get<Machine[]>('v1/machines', { query: { group: options.group, after: options.after, limit } });
     if (options.json === true) {
       process.stdout.write(`${JSON.stringify(body)}\n`);
@@ -38,7 +38,7 @@ export function registerMachines(program: Command): void {
     }
     const rows = body.map((m) => [m.serial, m.hostname ?? '-', m.assetTag ?? '-', m.group ?? '-', m.state, m.ekPubHash.slice(0, 16), m.importedAt.slice(0, 10)]);
     // The serial goes back as one shell word: JSON quoting keeps spaces and quotes intact.
-    const more = body.length === limit ? `; more: --after ${JSON.stringify(body[body.length - 1]!.serial)}` : '';
+    const more = nextPageHint(body, limit, (last) => JSON.stringify(last.serial));
     process.stdout.write(`${table(['SERIAL', 'HOSTNAME', 'ASSET TAG', 'GROUP', 'STATE', 'EK PUB HASH', 'IMPORTED'], rows)}${body.length} machine(s)${more}\n`);
   });
 }

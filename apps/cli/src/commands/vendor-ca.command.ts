@@ -1,7 +1,6 @@
-import { readdirSync, statSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename } from 'node:path';
 import type { Command } from 'commander';
-import { CliError, EXIT, readInput } from '@rackseal/command-line';
+import { EXIT, filesAtPath, readInput } from '@rackseal/command-line';
 import { ServerClient, withServerOptions } from '../server-client';
 import { safe } from '../terminal-text';
 
@@ -65,7 +64,7 @@ export function registerVendorCa(program: Command): void {
       .option('--json', 'print the server\'s per-certificate results as JSON'),
   ).action(async (paths: string[], options: { anchor?: boolean; json?: boolean }, command: Command) => {
     const client = ServerClient.forCommand(command);
-    const files = paths.flatMap((path) => certificateFiles(path)).map((path) => {
+    const files = paths.flatMap((path) => filesAtPath(path, 'certificate path')).map((path) => {
       const bytes = readInput(path, 'certificate file', MAX_FILE_BYTES);
       return { name: basename(path), content: bytes.toString('base64') };
     });
@@ -133,28 +132,6 @@ export function registerVendorCa(program: Command): void {
       process.stdout.write(`${safe(`${body.changed ? change.done : change.already}: ${body.ca.fingerprint} ${body.ca.kind} "${body.ca.subject}"`)}\n`);
     });
   }
-}
-
-/** The files a PATH stands for: the file itself, or the directory's regular files (not recursive, no dotfiles), sorted. */
-function certificateFiles(path: string): string[] {
-  let isDirectory: boolean;
-  try {
-    isDirectory = statSync(path).isDirectory();
-  } catch (error) {
-    throw CliError.usage(`cannot read ${JSON.stringify(path)}: ${(error as NodeJS.ErrnoException).code ?? 'unreadable'}`);
-  }
-  if (!isDirectory) {
-    return [path];
-  }
-  const files = readdirSync(path)
-    .filter((name) => !name.startsWith('.'))
-    .sort()
-    .map((name) => join(path, name))
-    .filter((p) => statSync(p, { throwIfNoEntry: false })?.isFile() === true);
-  if (files.length === 0) {
-    throw CliError.usage(`${JSON.stringify(path)} is an empty directory`);
-  }
-  return files;
 }
 
 function batches<T extends { content: string }>(files: T[]): T[][] {

@@ -1,4 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MAX_SEQUENCE_CURSOR, MIN_PAGE_SIZE } from '@rackseal/api-contracts';
 import { IsOptional } from 'class-validator';
 import { IsQueryInteger } from '../http/validators';
 
@@ -8,15 +9,15 @@ export class AuditQueryDto {
     type: 'integer',
     default: 0,
     minimum: 0,
-    maximum: Number.MAX_SAFE_INTEGER,
+    maximum: MAX_SEQUENCE_CURSOR,
   })
   @IsOptional()
-  @IsQueryInteger({ min: 0 })
+  @IsQueryInteger({ min: 0, max: MAX_SEQUENCE_CURSOR })
   after?: number;
 
-  @ApiPropertyOptional({ type: 'integer', default: 100, minimum: 1, maximum: 1000 })
+  @ApiPropertyOptional({ type: 'integer', default: DEFAULT_PAGE_SIZE, minimum: MIN_PAGE_SIZE, maximum: MAX_PAGE_SIZE })
   @IsOptional()
-  @IsQueryInteger({ min: 1, max: 1000 })
+  @IsQueryInteger({ min: MIN_PAGE_SIZE, max: MAX_PAGE_SIZE })
   limit?: number;
 }
 

@@ -1,4 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MAX_TEXT_CURSOR_LENGTH, MIN_PAGE_SIZE } from '@rackseal/api-contracts';
 import { ROW_PROBLEM_REASONS } from '@rackseal/inventory';
 import { PRINTABLE_LABEL } from '@rackseal/vendor-cas';
 import { IsIn, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
@@ -75,16 +76,16 @@ export class MachinesQueryDto {
   @Matches(/^[a-z0-9][a-z0-9._-]{0,62}$/, { message: 'group must be 1-63 characters: a lowercase letter or digit, then lowercase letters, digits or . _ -' })
   group?: string;
 
-  @ApiPropertyOptional({ description: 'Only serials after this one (paging: pass the last serial of the previous page).', maxLength: 128 })
+  @ApiPropertyOptional({ description: 'Only serials after this one (paging: pass the last serial of the previous page).', maxLength: MAX_TEXT_CURSOR_LENGTH })
   @IsOptional()
   @IsString()
-  @MaxLength(128)
+  @MaxLength(MAX_TEXT_CURSOR_LENGTH)
   @IsPrintableText()
   after?: string;
 
-  @ApiPropertyOptional({ type: 'integer', default: 100, minimum: 1, maximum: 1000 })
+  @ApiPropertyOptional({ type: 'integer', default: DEFAULT_PAGE_SIZE, minimum: MIN_PAGE_SIZE, maximum: MAX_PAGE_SIZE })
   @IsOptional()
-  @IsQueryInteger({ min: 1, max: 1000 })
+  @IsQueryInteger({ min: MIN_PAGE_SIZE, max: MAX_PAGE_SIZE })
   limit?: number;
 }
 
