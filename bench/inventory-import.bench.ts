@@ -35,7 +35,7 @@ interface BenchCa {
   issuing: TestCa;
 }
 
-export function loadOrMakeCa(): BenchCa {
+function loadOrMakeCa(): BenchCa {
   mkdirSync(CACHE, { recursive: true });
   const file = join(CACHE, 'ca.json');
   if (existsSync(file)) {
@@ -92,7 +92,7 @@ if (!isMainThread && (workerData as GenerateJob | undefined)?.inventoryBenchGene
 }
 
 /** The cached `rows`-row file, generated on all cores when missing. */
-export async function csvFile(rows: number): Promise<{ path: string; generatedMs: number }> {
+async function csvFile(rows: number): Promise<{ path: string; generatedMs: number }> {
   const path = join(CACHE, `rows-${rows}.csv`);
   if (existsSync(path)) {
     return { path, generatedMs: 0 };

@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { ROW_PROBLEM_REASONS } from '@rackseal/inventory';
+import { MACHINE_STATES, type MachineState } from '@rackseal/machines';
 import { PRINTABLE_LABEL } from '@rackseal/vendor-cas';
 import { IsIn, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
 import { IsPrintableText, IsQueryInteger } from '../http/validators';
@@ -97,7 +98,7 @@ export class MachineDto {
   @ApiProperty() ekPubHash: string;
   @ApiProperty({ nullable: true, type: String, description: 'SHA-256 of the EK certificate DER; null when imported by ek_pub_hash' })
   ekCertFingerprint: string | null;
-  @ApiProperty({ enum: ['imported', 'attested', 'quarantined', 'revoked'] }) state: string;
+  @ApiProperty({ enum: MACHINE_STATES }) state: MachineState;
   @ApiProperty() importedAt: string;
   @ApiProperty() updatedAt: string;
   @ApiProperty({ nullable: true, type: String }) importId: string | null;
