@@ -83,6 +83,48 @@ export default tseslint.config(
     },
   },
   {
+    // One data layer (docs/architecture.md §9): the server processes reach tables only through the
+    // repository of the library that owns them. No SQL text, no query calls, no TypeORM
+    // DataSource/Repository/EntityManager of their own. SQL keywords are matched in capitals (how
+    // this code base writes SQL) so English messages pass; `.query(` catches the rest. The second
+    // pattern catches the tail of a template split at an interpolation (`UPDATE ${t}` / `SET … WHERE`).
+    files: ['apps/control-plane/**/*.ts', 'apps/worker/**/*.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: 'Literal[value=/\\b(SELECT|INSERT|UPDATE|DELETE)\\b[\\s\\S]*\\b(FROM|INTO|SET|WHERE)\\b|\\b(FROM|INTO|SET)\\b[\\s\\S]*\\bWHERE\\b/]',
+          message: 'No SQL in apps/control-plane or apps/worker: call the repository of the library that owns the table.',
+        },
+        {
+          selector: 'TemplateElement[value.raw=/\\b(SELECT|INSERT|UPDATE|DELETE)\\b[\\s\\S]*\\b(FROM|INTO|SET|WHERE)\\b|\\b(FROM|INTO|SET)\\b[\\s\\S]*\\bWHERE\\b/]',
+          message: 'No SQL in apps/control-plane or apps/worker: call the repository of the library that owns the table.',
+        },
+        {
+          selector: "CallExpression[callee.property.name=/^(query|createQueryBuilder|createQueryRunner|getRepository|transaction)$/]",
+          message: 'No database calls in apps/control-plane or apps/worker: call the repository of the library that owns the table.',
+        },
+      ],
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            {
+              name: 'typeorm',
+              importNames: ['DataSource', 'Repository', 'EntityManager', 'QueryRunner'],
+              message: 'apps/control-plane and apps/worker inject no TypeORM DataSource/Repository/EntityManager: inject the owning library\'s repository.',
+            },
+            {
+              name: '@nestjs/typeorm',
+              importNames: ['InjectRepository', 'InjectDataSource', 'InjectEntityManager'],
+              message: 'apps/control-plane and apps/worker inject no TypeORM DataSource/Repository/EntityManager: inject the owning library\'s repository.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // Build scripts and the jest reporter are plain Node.js; without these globals `eslint .` fails on them.
     files: ['**/*.js', '**/*.mjs', '**/*.cjs'],
     languageOptions: {

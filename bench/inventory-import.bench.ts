@@ -171,7 +171,7 @@ export async function inventoryImportBench(): Promise<string> {
   try {
     if (process.env.INVENTORY_BENCH_SKIP_IN_PROCESS !== '1') {
       runs.push(await timedImport(`${rows} rows, checks in-process`, ds, store, small.path, undefined));
-      await ds.query('TRUNCATE machines, inventory_imports');
+      await ds.query('TRUNCATE machine_transitions, machines, inventory_imports');
     }
     runs.push(await timedImport(`${rows} rows, checks on ${threads} worker threads`, ds, store, small.path, pool));
     runs.push(await timedImport(`${rows} rows again (re-import, no-op), ${threads} workers`, ds, store, small.path, pool));
@@ -179,7 +179,7 @@ export async function inventoryImportBench(): Promise<string> {
     if (bigRows > 0) {
       const big = await csvFile(bigRows);
       notes.push(`${bigRows}-row file: ${(statSync(big.path).size / 1e6).toFixed(1)} MB${big.generatedMs > 0 ? `, generated in ${(big.generatedMs / 1000).toFixed(0)} s` : ' (cached)'}.`);
-      await ds.query('TRUNCATE machines, inventory_imports');
+      await ds.query('TRUNCATE machine_transitions, machines, inventory_imports');
       runs.push(await timedImport(`${bigRows} rows, ${threads} workers`, ds, store, big.path, pool));
     }
   } finally {

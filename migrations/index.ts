@@ -3,6 +3,7 @@ import { CreateApiTokens1763800000000 } from './1763800000000-create-api-tokens'
 import { CreateVendorCas1763900000000 } from './1763900000000-create-vendor-cas';
 import { CreateInventory1764000000000 } from './1764000000000-create-inventory';
 import { MachinesBulkInsertCosts1764100000000 } from './1764100000000-machines-bulk-insert-costs';
+import { MachineTransitions1764200000000 } from './1764200000000-machine-transitions';
 
 /** Every migration, oldest first. Listed by hand so a build never picks up a stray file. */
 export const MIGRATIONS = [
@@ -11,4 +12,5 @@ export const MIGRATIONS = [
   CreateVendorCas1763900000000,
   CreateInventory1764000000000,
   MachinesBulkInsertCosts1764100000000,
+  MachineTransitions1764200000000,
 ];

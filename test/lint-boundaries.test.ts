@@ -98,6 +98,36 @@ const SNIPPETS = {
   cliCommandLine: { code: "import { CliError } from '@rackseal/command-line';\nexport const e = CliError;\n", path: 'apps/cli/src/probe.ts' },
   commandLineTpm2: { code: "import { TPM_ST } from '@rackseal/tpm2';\nexport const t = TPM_ST;\n", path: 'libs/command-line/src/probe.ts' },
   commandLineNest: { code: NEST_IMPORT, path: 'libs/command-line/src/probe.ts' },
+  controlPlaneSql: {
+    code:
+      "export async function rows(db: { query(sql: string, p: unknown[]): Promise<unknown> }, id: string): Promise<unknown> {\n" +
+      "  return db.query('SELECT * FROM inventory_imports WHERE id = $1', [id]);\n}\n",
+    path: 'apps/control-plane/src/inventory/probe.ts',
+  },
+  workerSqlTemplate: {
+    code: 'export const sql = (table: string): string => `UPDATE ${table}\n  SET state = $1 WHERE id = $2`;\n',
+    path: 'apps/worker/src/jobs/probe.ts',
+  },
+  controlPlaneDataSource: {
+    code: "import { DataSource } from 'typeorm';\nexport class Probe {\n  constructor(readonly db: DataSource) {}\n}\n",
+    path: 'apps/control-plane/src/probe.ts',
+  },
+  workerRepository: {
+    code:
+      "import { InjectRepository } from '@nestjs/typeorm';\nimport type { Repository } from 'typeorm';\n" +
+      'export const probe = (r: Repository<object>): unknown => [InjectRepository, r];\n',
+    path: 'apps/worker/src/probe.ts',
+  },
+  controlPlaneNoSql: {
+    code:
+      "import { MachinesRepository } from '@rackseal/machines';\nimport { MoreThan } from 'typeorm';\n" +
+      "export const m = [MachinesRepository, MoreThan, 'select a machine from the list, then update its group'];\n",
+    path: 'apps/control-plane/src/probe.ts',
+  },
+  libSqlAllowed: {
+    code: "import { DataSource } from 'typeorm';\nexport const q = (d: DataSource): Promise<unknown> => d.query('SELECT id FROM machines WHERE serial = $1', ['x']);\n",
+    path: 'libs/machines/src/probe.ts',
+  },
   style: {
     code: 'export function f(a: number): number {\n  if (a) return 1;\n  {\n    a += 1;\n  }\n  return a;\n}\n',
     path: 'libs/audit/src/probe.ts',
@@ -188,6 +218,36 @@ describe('lint boundaries', () => {
 
   it.each(['agentAllowed', 'cliCommandLine'] as const)('lets the agent and the CLI use the shared libraries (%s)', (name) => {
     expect(lint(name)).toEqual([]);
+  });
+
+  it('refuses SQL text and query calls in apps/control-plane and apps/worker, naming the owner to call', () => {
+    const inController = lint('controlPlaneSql').filter((f) => f.ruleId === 'no-restricted-syntax');
+    expect(inController.map((f) => f.message).sort()).toEqual([
+      'No SQL in apps/control-plane or apps/worker: call the repository of the library that owns the table.',
+      'No database calls in apps/control-plane or apps/worker: call the repository of the library that owns the table.',
+    ]);
+    expect(inController.every((f) => f.severity === 2)).toBe(true);
+    // A template over two lines, in a job handler
+    const inWorker = lint('workerSqlTemplate').filter((f) => f.ruleId === 'no-restricted-syntax');
+    expect(inWorker).toHaveLength(1);
+    expect(inWorker[0]?.message).toMatch(/^No SQL in apps\/control-plane or apps\/worker/);
+  });
+
+  it.each([
+    ['controlPlaneDataSource', ["'DataSource' import from 'typeorm' is restricted"]],
+    ['workerRepository', ["'InjectRepository' import from '@nestjs/typeorm' is restricted", "'Repository' import from 'typeorm' is restricted"]],
+  ] as const)('refuses a TypeORM DataSource/Repository injected in a server app (%s)', (name, starts) => {
+    const found = restrictedImports(lint(name));
+    expect(found.map((f) => f.message.split(' from ')[0] + ' from ' + f.message.split(' from ')[1]!.split(' ')[0] + ' is restricted')).toEqual(starts);
+    for (const f of found) {
+      expect(f.severity).toBe(2);
+      expect(f.message).toMatch(/inject the owning library's repository/);
+    }
+  });
+
+  it('lets the apps use repositories, TypeORM operators and English, and lets libraries hold their SQL', () => {
+    expect(lint('controlPlaneNoSql')).toEqual([]);
+    expect(lint('libSqlAllowed')).toEqual([]);
   });
 
   it('enforces curly braces and forbids lone blocks', () => {

@@ -1,20 +1,14 @@
 import 'reflect-metadata';
-import { dataSourceOptions, runMigrationsUnderLock } from '@rackseal/persistence';
+import { migrateDatabase } from '@rackseal/persistence';
 import { loadConfigSectionsOrExit } from '@rackseal/runtime';
-import { DataSource } from 'typeorm';
 
 /** `npm run migrate`: apply pending migrations (under the same advisory lock as boot) and exit. */
 async function main(): Promise<void> {
   // Only the database: migrating needs no master key, Redis or HTTP settings (issue 9).
   const config = loadConfigSectionsOrExit('migrate', ['database', 'readinessTimeoutMs']);
-  const dataSource = await new DataSource(dataSourceOptions(config, 'rackseal-migrate')).initialize();
-  try {
-    const run = await runMigrationsUnderLock(dataSource);
-    const list = run.applied.length > 0 ? run.applied.join(', ') : 'none pending';
-    process.stdout.write(`migrations applied: ${list}\n`);
-  } finally {
-    await dataSource.destroy();
-  }
+  const run = await migrateDatabase(config, 'rackseal-migrate');
+  const list = run.applied.length > 0 ? run.applied.join(', ') : 'none pending';
+  process.stdout.write(`migrations applied: ${list}\n`);
 }
 
 main().catch((error: unknown) => {

@@ -3,3 +3,4 @@ export * from './api-tokens';
 export * from './scopes';
 export * from './token-format';
 export * from './token-name';
+export * from './api-tokens.provider';

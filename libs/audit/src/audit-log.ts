@@ -1,8 +1,10 @@
 import { Injectable } from '@nestjs/common';
 import { Clock } from '@rackseal/platform';
-import { DataSource, type EntityManager } from 'typeorm';
+import { DataSource, type EntityManager, MoreThan } from 'typeorm';
+import { type AuditChainVerification, verifyAuditChain } from './audit-chain-verifier';
 import { AUDIT_OUTCOMES, type AuditEntry, type AuditRecord } from './audit-entry';
 import { auditRecordHash } from './audit-hash';
+import { AuditRecordEntity } from './audit-record.entity';
 import { epochMicrosOf, recordedAtText } from './audit-timestamp';
 import { AuditDetailsError, canonicalJson } from './canonical-json';
 
@@ -12,7 +14,7 @@ interface HeadRow {
 }
 
 /**
- * Appends records to the hash chain. Appenders serialize on the chain-head row lock, so concurrent
+ * The one owner of the `audit_log` and `audit_chain_head` tables. Appends records to the hash chain. Appenders serialize on the chain-head row lock, so concurrent
  * writers in any number of processes produce one linear chain. Pass the caller's EntityManager to
  * make the record part of the caller's transaction: a decision and its audit record commit together
  * or not at all.
@@ -30,6 +32,20 @@ export class AuditLog {
       return this.appendWithin(manager, entry);
     }
     return this.dataSource.transaction((m) => this.appendWithin(m, entry));
+  }
+
+  /** Records with seq greater than `after` (0: from the first), oldest first, at most `limit`. */
+  list(query: { readonly after?: number; readonly limit: number }): Promise<AuditRecordEntity[]> {
+    return this.dataSource.getRepository(AuditRecordEntity).find({
+      where: { seq: MoreThan(query.after ?? 0) },
+      order: { seq: 'ASC' },
+      take: query.limit,
+    });
+  }
+
+  /** Walks the whole chain (audit-chain-verifier.ts) and names the first bad record. */
+  verifyChain(): Promise<AuditChainVerification> {
+    return verifyAuditChain(this.dataSource);
   }
 
   private async appendWithin(manager: EntityManager, entry: AuditEntry): Promise<AuditRecord> {

@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { AuditLog } from '@rackseal/audit';
 import { findUnprintable, type TrustStore } from '@rackseal/ek-trust';
+import { MachinesRepository } from '@rackseal/machines';
 import type { Clock } from '@rackseal/platform';
 import type { DataSource, EntityManager } from 'typeorm';
 import { InventoryHeaderError, parseHeader } from './columns';
+import { InventoryImportsRepository } from './inventory-imports.repository';
 import { CsvEncodingError, CsvLimitError, readCsv, type CsvRecord, type CsvReaderOptions } from './csv-reader';
 import { type RowProblem, type RowProblemReason, validateRow } from './row-validator';
 import { type StagingBatch, toStagingBatch } from './staging-batch';
@@ -180,6 +182,9 @@ class RecordBatches {
   }
 }
 
+/** The import's temporary staging table (ON COMMIT DROP): one row per CSV record, valid or not. */
+const STAGING = 'inventory_import_rows';
+
 const GROUP_DEFAULT_PATTERN = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 
 /**
@@ -203,6 +208,8 @@ export class InventoryImporter {
   private readonly maxListed: number;
   private readonly checker: RowChecker;
   private running = 0;
+  private readonly machines: MachinesRepository;
+  private readonly imports: InventoryImportsRepository;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -210,6 +217,9 @@ export class InventoryImporter {
     private readonly clock: Clock,
     private readonly options: InventoryImporterOptions,
   ) {
+    // Machines are written only through their owner (libs/machines); import records through this library's.
+    this.machines = new MachinesRepository(dataSource);
+    this.imports = new InventoryImportsRepository(dataSource);
     this.batchSize = options.batchSize ?? 1000;
     this.maxListed = options.maxListedProblems ?? 1000;
     this.checker = options.rowChecker ?? inProcessRowChecker;
@@ -269,7 +279,7 @@ export class InventoryImporter {
       }
       const store = await this.options.loadTrustStore(m);
       await m.query(`
-        CREATE TEMP TABLE inventory_import_rows (
+        CREATE TEMP TABLE ${STAGING} (
           line integer NOT NULL, serial text, asset_tag text, hostname text, group_name text,
           ek_pub_hash text, ek_cert bytea, ek_cert_fingerprint text, problem text, message text
         ) ON COMMIT DROP`);
@@ -283,14 +293,14 @@ export class InventoryImporter {
       const rows = batches.rows;
       // Indexed and analyzed once loaded: cheaper than maintaining the index row by row, and temporary
       // tables are never auto-analyzed (the planner would guess the size of a million-row file).
-      await m.query('CREATE UNIQUE INDEX ON inventory_import_rows (line)');
-      await m.query('ANALYZE inventory_import_rows');
+      await m.query(`CREATE UNIQUE INDEX ON ${STAGING} (line)`);
+      await m.query(`ANALYZE ${STAGING}`);
       // Serialize imports from here on: the checks below and the upsert must see the same machines.
-      await m.query('LOCK TABLE machines IN SHARE ROW EXCLUSIVE MODE');
+      await this.machines.lockForImport(m);
       await this.checkAcrossRows(m);
-      const [{ invalid }] = (await m.query(`SELECT count(*)::int AS invalid FROM inventory_import_rows WHERE problem IS NOT NULL`)) as [{ invalid: number }];
+      const [{ invalid }] = (await m.query(`SELECT count(*)::int AS invalid FROM ${STAGING} WHERE problem IS NOT NULL`)) as [{ invalid: number }];
       const problems = (await m.query(
-        `SELECT line, problem AS reason, message, serial FROM inventory_import_rows WHERE problem IS NOT NULL ORDER BY line LIMIT $1`,
+        `SELECT line, problem AS reason, message, serial FROM ${STAGING} WHERE problem IS NOT NULL ORDER BY line LIMIT $1`,
         [this.maxListed],
       )) as { line: number; reason: RowProblemReason; message: string; serial: string | null }[];
       const partial = options.partial === true;
@@ -312,28 +322,29 @@ export class InventoryImporter {
         finishedAt,
       });
       if (dryRun) {
-        const summary = summarize(status === 'refused' ? NO_CHANGES : await this.countChanges(m));
+        const summary = summarize(status === 'refused' ? NO_CHANGES : await this.machines.countStagedChanges(m, STAGING));
         await runner.rollbackTransaction();
         return summary;
       }
       // The import record goes first (machines.import_id references it); its counts are what landing reports.
       const recorded = summarize(NO_CHANGES);
-      await m.query(
-        `INSERT INTO inventory_imports (id, started_by, file_name, dry_run, partial, status, rows_total, rows_valid, rows_invalid,
-           rows_created, rows_updated, rows_unchanged, problems, problems_truncated, created_at, finished_at)
-         VALUES ($1, $2, $3, false, $4, $5, $6, $7, $8, 0, 0, 0, $9::jsonb, $10, $11, $12)`,
-        [id, options.actor, recorded.fileName, partial, status, rows, valid, invalid, JSON.stringify(recorded.problems), recorded.problemsTruncated, startedAt, finishedAt],
-      );
+      await this.imports.insert(m, {
+        id,
+        startedBy: options.actor,
+        fileName: recorded.fileName,
+        partial,
+        status,
+        counts: { rows, valid, invalid },
+        problems: recorded.problems,
+        problemsTruncated: recorded.problemsTruncated,
+        startedAt,
+        finishedAt,
+      });
       let summary = recorded;
       if (status !== 'refused') {
-        const landed = await this.land(m, id, finishedAt);
+        const landed = await this.machines.landStagedRows(m, STAGING, id, finishedAt);
         summary = summarize({ ...landed, unchanged: valid - landed.created - landed.updated });
-        await m.query('UPDATE inventory_imports SET rows_created = $2, rows_updated = $3, rows_unchanged = $4 WHERE id = $1', [
-          id,
-          summary.counts.created,
-          summary.counts.updated,
-          summary.counts.unchanged,
-        ]);
+        await this.imports.recordLanding(m, id, summary.counts);
       }
       const { created, updated, unchanged } = summary.counts;
       await this.audit.append(
@@ -368,44 +379,6 @@ export class InventoryImporter {
     } finally {
       await runner.release();
     }
-  }
-
-  /**
-   * Lands the valid staged rows: one INSERT … ON CONFLICT (serial) DO UPDATE … WHERE something
-   * changed. It reports what it did, so no separate counting pass over the staged rows: a row it
-   * created carries this import's time as imported_at, an update keeps the machine's first import
-   * time (imports hold the machines lock in turn and each reads the clock after its checks, so an
-   * earlier import's time is always older), and unchanged rows are skipped by the WHERE.
-   */
-  private async land(m: EntityManager, importId: string, at: Date): Promise<{ created: number; updated: number }> {
-    const [counts] = (await m.query(
-      `WITH landed AS (
-         INSERT INTO machines (id, serial, asset_tag, hostname, group_name, ek_pub_hash, ek_cert, ek_cert_fingerprint, state, imported_at, updated_at, import_id)
-         SELECT rackseal_uuid_v7(), serial, asset_tag, hostname, group_name, ek_pub_hash, ek_cert, ek_cert_fingerprint, 'imported', $1, $1, $2
-         FROM inventory_import_rows WHERE problem IS NULL
-         ON CONFLICT (serial) DO UPDATE SET
-           asset_tag = EXCLUDED.asset_tag, hostname = EXCLUDED.hostname, group_name = EXCLUDED.group_name,
-           ek_cert = COALESCE(EXCLUDED.ek_cert, machines.ek_cert),
-           ek_cert_fingerprint = COALESCE(EXCLUDED.ek_cert_fingerprint, machines.ek_cert_fingerprint),
-           updated_at = EXCLUDED.updated_at, import_id = EXCLUDED.import_id
-         WHERE (machines.asset_tag, machines.hostname, machines.group_name) IS DISTINCT FROM (EXCLUDED.asset_tag, EXCLUDED.hostname, EXCLUDED.group_name)
-            OR (EXCLUDED.ek_cert IS NOT NULL AND machines.ek_cert IS DISTINCT FROM EXCLUDED.ek_cert)
-         RETURNING imported_at = $1 AS created)
-       SELECT count(*) FILTER (WHERE created)::int AS created, count(*) FILTER (WHERE NOT created)::int AS updated FROM landed`,
-      [at, importId],
-    )) as [{ created: number; updated: number }];
-    return counts;
-  }
-
-  /** What landing would do, for a dry run (which writes nothing). */
-  private async countChanges(m: EntityManager): Promise<ChangeCounts> {
-    const [counts] = (await m.query(`
-      SELECT count(*) FILTER (WHERE m.id IS NULL)::int AS created,
-             count(*) FILTER (WHERE m.id IS NOT NULL AND NOT (${UNCHANGED}))::int AS updated,
-             count(*) FILTER (WHERE m.id IS NOT NULL AND (${UNCHANGED}))::int AS unchanged
-      FROM inventory_import_rows r LEFT JOIN machines m ON m.serial = r.serial
-      WHERE r.problem IS NULL`)) as [ChangeCounts];
-    return counts;
   }
 
   /** Checks every batch (`first`, then the rest of `batches`) and writes it, valid or not, to the staging table. */
@@ -447,7 +420,7 @@ export class InventoryImporter {
   private async writeBatch(m: EntityManager, batch: StagingBatch): Promise<void> {
     await m.query(
       // Certificates travel as base64 text: a third smaller than pg's hex bytea literals.
-      `INSERT INTO inventory_import_rows
+      `INSERT INTO ${STAGING}
        SELECT l, s, a, h, g, e, decode(c, 'base64'), f, p, msg
        FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])
          AS u(l, s, a, h, g, e, c, f, p, msg)`,
@@ -474,25 +447,14 @@ export class InventoryImporter {
     ] as const) {
       // The window runs over the repeated values only: found by one hash aggregate, usually none.
       await m.query(`
-        UPDATE inventory_import_rows r SET problem = '${reason}', message = 'the same ${what} is on line ' || d.first
+        UPDATE ${STAGING} r SET problem = '${reason}', message = 'the same ${what} is on line ' || d.first
         FROM (
-          SELECT line, min(line) OVER (PARTITION BY ${column}) AS first FROM inventory_import_rows
+          SELECT line, min(line) OVER (PARTITION BY ${column}) AS first FROM ${STAGING}
           WHERE problem IS NULL AND ${column} IN (
-            SELECT ${column} FROM inventory_import_rows WHERE problem IS NULL GROUP BY ${column} HAVING count(*) > 1)
+            SELECT ${column} FROM ${STAGING} WHERE problem IS NULL GROUP BY ${column} HAVING count(*) > 1)
         ) d
         WHERE r.line = d.line AND d.line <> d.first`);
     }
-    await m.query(`
-      UPDATE inventory_import_rows r SET problem = 'ek-bound-to-other-serial',
-        message = 'this EK (' || r.ek_pub_hash || ') is already bound to machine serial ' || m.serial
-      FROM machines m WHERE r.problem IS NULL AND m.ek_pub_hash = r.ek_pub_hash AND m.serial <> r.serial`);
-    await m.query(`
-      UPDATE inventory_import_rows r SET problem = 'serial-bound-to-other-ek',
-        message = 'serial is already bound to another EK (' || m.ek_pub_hash || '); a replaced TPM needs the machine revoked first'
-      FROM machines m WHERE r.problem IS NULL AND m.serial = r.serial AND m.ek_pub_hash <> r.ek_pub_hash`);
+    await this.machines.markStagedConflicts(m, STAGING);
   }
 }
-
-/** A staged row equal to its machine: nothing to write. */
-const UNCHANGED = `(m.asset_tag, m.hostname, m.group_name) IS NOT DISTINCT FROM (r.asset_tag, r.hostname, r.group_name)
-  AND (r.ek_cert IS NULL OR m.ek_cert = r.ek_cert)`;

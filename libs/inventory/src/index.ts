@@ -5,3 +5,5 @@ export * from './importer';
 export * from './staging-batch';
 export * from './worker-row-checker';
 export * from './upload-idle-timeout';
+export * from './inventory-imports.repository';
+export * from './inventory-importer.provider';

@@ -1,4 +1,6 @@
-import { type DataSource, MigrationExecutor } from 'typeorm';
+import type { RacksealConfig } from '@rackseal/config';
+import { DataSource, MigrationExecutor } from 'typeorm';
+import { dataSourceOptions } from './data-source-options';
 
 /**
  * Key of the session-level advisory lock that serializes migration runs. Two 32-bit halves, so it
@@ -49,4 +51,20 @@ export async function runMigrationsUnderLock(
 export async function pendingMigrations(dataSource: DataSource): Promise<string[]> {
   const pending = await new MigrationExecutor(dataSource).getPendingMigrations();
   return pending.map((m) => m.name);
+}
+
+/**
+ * `npm run migrate` and any one-off process: opens its own connection, runs the pending migrations
+ * under the advisory lock (like boot does) and closes it.
+ */
+export async function migrateDatabase(
+  config: Pick<RacksealConfig, 'database' | 'readinessTimeoutMs'>,
+  applicationName: string,
+): Promise<MigrationRun> {
+  const dataSource = await new DataSource(dataSourceOptions(config, applicationName)).initialize();
+  try {
+    return await runMigrationsUnderLock(dataSource);
+  } finally {
+    await dataSource.destroy();
+  }
 }

@@ -1,2 +1,3 @@
 export * from './vendor-ca.entity';
 export * from './vendor-cas';
+export * from './vendor-cas.provider';

@@ -14,7 +14,8 @@ import {
 import type { Clock, RandomSource } from '@rackseal/platform';
 import { createHash } from 'node:crypto';
 import type { DataSource, EntityManager } from 'typeorm';
-import { VendorCaEntity } from './vendor-ca.entity';
+import type { VendorCaEntity } from './vendor-ca.entity';
+import { vendorCaRepository } from './vendor-cas.repository';
 
 /** Input that cannot be read as certificates at all (bad PEM, bad base64, truncated DER). Nothing is written. */
 export class VendorCaInputError extends Error {
@@ -187,12 +188,10 @@ function summarize(row: VendorCaEntity): VendorCaSummary {
  * store the inventory importer and attestation use: load it once per import or request, never per row.
  */
 export async function loadTrustStore(manager: EntityManager | DataSource): Promise<TrustStore> {
-  const rows = (await manager.query(
-    'SELECT fingerprint, der, is_anchor, enabled, source FROM vendor_cas ORDER BY added_at, fingerprint',
-  )) as { fingerprint: string; der: Buffer; is_anchor: boolean; enabled: boolean; source: string | null }[];
+  const rows = await vendorCaRepository.trustStoreRows(manager);
   const store = new TrustStore();
   for (const row of rows) {
-    const result = store.add(row.der, { anchor: row.is_anchor, enabled: row.enabled, label: row.source ?? undefined });
+    const result = store.add(row.der, { anchor: row.isAnchor, enabled: row.enabled, label: row.source ?? undefined });
     if (result.status === 'rejected') {
       // Only certificates the same parser accepted were stored: a refusal means the row was altered
       // or the parser changed. Fail loudly rather than silently trust less (or more) than listed.
@@ -240,48 +239,35 @@ export class VendorCas {
 
     const results = await this.dataSource.transaction(async (m) => {
       const candidates = pending.filter((p) => p.result.status === 'added');
-      const stored = new Map<string, { enabled: boolean; is_anchor: boolean }>();
-      if (candidates.length > 0) {
-        const rows = (await m.query('SELECT fingerprint, enabled, is_anchor FROM vendor_cas WHERE fingerprint = ANY($1)', [
-          candidates.map((p) => p.result.fingerprint),
-        ])) as { fingerprint: string; enabled: boolean; is_anchor: boolean }[];
-        for (const row of rows) {
-          stored.set(row.fingerprint, row);
-        }
-      }
+      const stored = candidates.length > 0 ? await vendorCaRepository.flagsOf(m, candidates.map((p) => p.result.fingerprint)) : new Map<string, never>();
       for (const p of candidates) {
         const cert = p.cert!;
         const existing = stored.get(cert.fingerprint);
         if (existing === undefined) {
           // ON CONFLICT: a concurrent upload of the same CA makes this one a duplicate, not an error.
-          const inserted = (await m.query(
-            `INSERT INTO vendor_cas (id, fingerprint, der, subject, issuer, serial, not_before, not_after, kind, is_anchor, enabled, source, added_at, added_by)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, true, $11, $12, $13)
-             ON CONFLICT (fingerprint) DO NOTHING RETURNING id`,
-            [
-              this.random.uuid(),
-              cert.fingerprint,
-              cert.der,
-              cert.subject.text,
-              cert.issuer.text,
-              cert.serialNumber,
-              cert.notBefore,
-              cert.notAfter,
-              p.result.kind,
-              p.result.anchor,
-              p.source,
-              now,
-              options.addedBy,
-            ],
-          )) as unknown[];
-          if (inserted.length > 0) {
+          const inserted = await vendorCaRepository.insertIfNew(m, {
+            id: this.random.uuid(),
+            fingerprint: cert.fingerprint,
+            der: cert.der,
+            subject: cert.subject.text,
+            issuer: cert.issuer.text,
+            serial: cert.serialNumber,
+            notBefore: cert.notBefore,
+            notAfter: cert.notAfter,
+            kind: p.result.kind!,
+            isAnchor: p.result.anchor!,
+            source: p.source,
+            addedAt: now,
+            addedBy: options.addedBy,
+          });
+          if (inserted) {
             continue;
           }
-          const [row] = (await m.query('SELECT enabled, is_anchor FROM vendor_cas WHERE fingerprint = $1', [cert.fingerprint])) as { enabled: boolean; is_anchor: boolean }[];
-          p.result = { ...p.result, status: 'duplicate', duplicateOf: 'stored', anchor: row?.is_anchor ?? p.result.anchor, enabled: row?.enabled ?? true };
+          const row = (await vendorCaRepository.flagsOf(m, [cert.fingerprint])).get(cert.fingerprint);
+          p.result = { ...p.result, status: 'duplicate', duplicateOf: 'stored', anchor: row?.isAnchor ?? p.result.anchor, enabled: row?.enabled ?? true };
           continue;
         }
-        p.result = { ...p.result, status: 'duplicate', duplicateOf: 'stored', anchor: existing.is_anchor, enabled: existing.enabled };
+        p.result = { ...p.result, status: 'duplicate', duplicateOf: 'stored', anchor: existing.isAnchor, enabled: existing.enabled };
       }
       // Upload duplicates report what the stored twin ended up as.
       const byFingerprint = new Map(pending.filter((p) => p.result.status !== 'rejected' && p.result.duplicateOf !== 'upload').map((p) => [p.result.fingerprint, p.result]));
@@ -394,10 +380,7 @@ export class VendorCas {
   }
 
   async list(options: { includeDisabled?: boolean } = {}): Promise<VendorCaSummary[]> {
-    const rows = await this.dataSource.getRepository(VendorCaEntity).find({
-      where: options.includeDisabled === true ? {} : { enabled: true },
-      order: { kind: 'DESC', subject: 'ASC', fingerprint: 'ASC' },
-    });
+    const rows = await vendorCaRepository.list(this.dataSource.manager, options.includeDisabled === true);
     return rows.map(summarize);
   }
 
@@ -418,7 +401,6 @@ export class VendorCas {
 
   private setEnabled(ref: VendorCaRef, enabled: boolean, by: string): Promise<VendorCaChange | undefined> {
     return this.dataSource.transaction(async (m) => {
-      const repo = m.getRepository(VendorCaEntity);
       const row = await findRow(m, ref, true);
       if (row === undefined) {
         return undefined;
@@ -428,7 +410,7 @@ export class VendorCas {
       }
       const now = this.clock.now();
       const changes = enabled ? { enabled, disabledAt: null, disabledBy: null } : { enabled, disabledAt: now, disabledBy: by };
-      await repo.update({ id: row.id }, changes);
+      await vendorCaRepository.update(m, row.id, changes);
       await this.audit.append(
         {
           actor: by,
@@ -449,7 +431,6 @@ export class VendorCas {
    */
   setAnchor(ref: VendorCaRef, anchor: boolean, by: string): Promise<VendorCaChange | undefined> {
     return this.dataSource.transaction(async (m) => {
-      const repo = m.getRepository(VendorCaEntity);
       const row = await findRow(m, ref, true);
       if (row === undefined) {
         return undefined;
@@ -460,7 +441,7 @@ export class VendorCas {
       if (row.isAnchor === anchor) {
         return { changed: false, ca: summarize(row) };
       }
-      await repo.update({ id: row.id }, { isAnchor: anchor });
+      await vendorCaRepository.update(m, row.id, { isAnchor: anchor });
       await this.audit.append(
         {
           actor: by,
@@ -484,26 +465,22 @@ async function findRow(m: EntityManager, ref: VendorCaRef, lock: boolean): Promi
   let where: { fingerprint: string } | { id: string };
   if ('fingerprintPrefix' in ref) {
     // Only hex digits reach here (parseVendorCaRef), so LIKE sees no wildcard but the final %.
-    const matches = (await m.query('SELECT fingerprint FROM vendor_cas WHERE fingerprint LIKE $1 ORDER BY fingerprint LIMIT $2', [
-      `${ref.fingerprintPrefix}%`,
-      MAX_LISTED_MATCHES + 1,
-    ])) as { fingerprint: string }[];
+    const matches = await vendorCaRepository.fingerprintsStartingWith(m, ref.fingerprintPrefix, MAX_LISTED_MATCHES + 1);
     if (matches.length === 0) {
       return undefined;
     }
     if (matches.length > 1) {
       throw new VendorCaAmbiguousRefError(
         ref.fingerprintPrefix,
-        matches.slice(0, MAX_LISTED_MATCHES).map((r) => r.fingerprint),
+        matches.slice(0, MAX_LISTED_MATCHES),
         matches.length > MAX_LISTED_MATCHES,
       );
     }
-    where = { fingerprint: matches[0]!.fingerprint };
+    where = { fingerprint: matches[0]! };
   } else {
     where = ref;
   }
-  const row = await m.getRepository(VendorCaEntity).findOne({ where, ...(lock ? { lock: { mode: 'pessimistic_write' as const } } : {}) });
-  return row ?? undefined;
+  return vendorCaRepository.findOne(m, where, lock);
 }
 
 function asInputError(error: unknown, where: string): VendorCaInputError {

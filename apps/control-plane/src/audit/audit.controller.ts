@@ -1,8 +1,7 @@
+import { DEFAULT_PAGE_SIZE } from '@rackseal/api-contracts';
 import { Controller, Get, Query } from '@nestjs/common';
-import { InjectRepository } from '@nestjs/typeorm';
 import { ApiBearerAuth, ApiOkResponse, ApiTags } from '@nestjs/swagger';
-import { type AuditChainVerification, AuditRecordEntity, verifyAuditChain } from '@rackseal/audit';
-import { DataSource, MoreThan, type Repository } from 'typeorm';
+import { type AuditChainVerification, AuditLog } from '@rackseal/audit';
 import { RequireScope } from '../auth/auth.decorators';
 import { AuditQueryDto, AuditRecordDto } from './audit-query.dto';
 
@@ -12,19 +11,12 @@ import { AuditQueryDto, AuditRecordDto } from './audit-query.dto';
 @RequireScope('audit:read')
 @Controller('v1/audit')
 export class AuditController {
-  constructor(
-    @InjectRepository(AuditRecordEntity) private readonly records: Repository<AuditRecordEntity>,
-    private readonly dataSource: DataSource,
-  ) {}
+  constructor(private readonly audit: AuditLog) {}
 
   @Get()
   @ApiOkResponse({ type: AuditRecordDto, isArray: true })
   async list(@Query() query: AuditQueryDto): Promise<AuditRecordDto[]> {
-    const rows = await this.records.find({
-      where: { seq: MoreThan(query.after ?? 0) },
-      order: { seq: 'ASC' },
-      take: query.limit ?? 100,
-    });
+    const rows = await this.audit.list({ after: query.after, limit: query.limit ?? DEFAULT_PAGE_SIZE });
     return rows.map((r) => ({
       seq: r.seq,
       recordedAt: r.recordedAt.toISOString(),
@@ -40,6 +32,6 @@ export class AuditController {
 
   @Get('verify')
   verify(): Promise<AuditChainVerification> {
-    return verifyAuditChain(this.dataSource);
+    return this.audit.verifyChain();
   }
 }

@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
+import { DatabasePing } from '@rackseal/persistence';
 import { HealthController } from './health.controller';
 import { ReadinessProbe } from './readiness-probe';
 
-@Module({ controllers: [HealthController], providers: [ReadinessProbe] })
+@Module({ controllers: [HealthController], providers: [ReadinessProbe, DatabasePing] })
 export class HealthModule {}

@@ -1,8 +1,8 @@
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { RACKSEAL_CONFIG, type RacksealConfig } from '@rackseal/config';
 import { createRedisConnection } from '@rackseal/jobs';
+import { DatabasePing } from '@rackseal/persistence';
 import type { Redis } from 'ioredis';
-import { DataSource } from 'typeorm';
 import type { DependencyStatus, ReadinessReport } from './dependency-status';
 
 class ProbeTimeout extends Error {}
@@ -47,7 +47,7 @@ export class ReadinessProbe implements OnApplicationShutdown {
   private readonly redis: Redis;
 
   constructor(
-    private readonly dataSource: DataSource,
+    private readonly database: DatabasePing,
     @Inject(RACKSEAL_CONFIG) private readonly config: RacksealConfig,
   ) {
     this.redis = createRedisConnection(config, 'health');
@@ -56,7 +56,7 @@ export class ReadinessProbe implements OnApplicationShutdown {
   async check(): Promise<ReadinessReport> {
     const timeout = this.config.readinessTimeoutMs;
     const [postgres, redis] = await Promise.all([
-      probe(() => this.dataSource.query('SELECT 1'), timeout),
+      probe(() => this.database.ping(), timeout),
       probe(() => this.redis.ping(), timeout),
     ]);
     const ready = postgres.status === 'up' && redis.status === 'up';

@@ -1,3 +1,4 @@
+import { DEFAULT_PAGE_SIZE } from '@rackseal/api-contracts';
 import {
   BadRequestException,
   Controller,
@@ -21,49 +22,17 @@ import { RACKSEAL_CONFIG, type RacksealConfig } from '@rackseal/config';
 import {
   InventoryBusyError,
   InventoryImporter,
+  InventoryImportsRepository,
   InventoryInputError,
   InventoryTooLargeError,
   RowCheckerCrashError,
   UploadIdleTimeoutError,
   type ImportSummary,
 } from '@rackseal/inventory';
+import { MachinesRepository } from '@rackseal/machines';
 import type { Request } from 'express';
-import { DataSource } from 'typeorm';
 import { actorOf, Principal, RequireScope } from '../auth/auth.decorators';
 import { ImportQueryDto, ImportSummaryDto, MachineDto, MachinesQueryDto } from './inventory.dto';
-
-interface ImportRow {
-  id: string;
-  started_by: string;
-  file_name: string | null;
-  dry_run: boolean;
-  partial: boolean;
-  status: string;
-  rows_total: number;
-  rows_valid: number;
-  rows_invalid: number;
-  rows_created: number;
-  rows_updated: number;
-  rows_unchanged: number;
-  problems: unknown[];
-  problems_truncated: boolean;
-  created_at: Date;
-  finished_at: Date | null;
-}
-
-interface MachineRow {
-  id: string;
-  serial: string;
-  asset_tag: string | null;
-  hostname: string | null;
-  group_name: string | null;
-  ek_pub_hash: string;
-  ek_cert_fingerprint: string | null;
-  state: string;
-  imported_at: Date;
-  updated_at: Date;
-  import_id: string | null;
-}
 
 /** Charsets read as UTF-8 (US-ASCII is a subset); the CSV reader decodes nothing else. */
 const UTF8_CHARSETS = new Set(['utf-8', 'utf8', 'us-ascii']);
@@ -130,7 +99,8 @@ function isAbort(error: unknown): boolean {
 export class InventoryController {
   constructor(
     private readonly importer: InventoryImporter,
-    private readonly dataSource: DataSource,
+    private readonly imports: InventoryImportsRepository,
+    private readonly machines: MachinesRepository,
     @Inject(RACKSEAL_CONFIG) private readonly config: RacksealConfig,
   ) {}
 
@@ -199,29 +169,22 @@ export class InventoryController {
   @ApiNotFoundResponse({ description: 'no inventory import with this id' })
   @ApiParam({ name: 'id', format: 'uuid', description: 'the import id `inventory import` prints' })
   async getImport(@Param('id', new ParseUUIDPipe()) id: string): Promise<ImportSummaryDto & { startedBy: string }> {
-    const [row] = (await this.dataSource.query('SELECT * FROM inventory_imports WHERE id = $1', [id])) as ImportRow[];
-    if (row === undefined) {
+    const record = await this.imports.findById(id);
+    if (record === undefined) {
       throw new NotFoundException(`no inventory import ${id}`);
     }
     return {
-      id: row.id,
-      status: row.status,
-      dryRun: row.dry_run,
-      partial: row.partial,
-      fileName: row.file_name,
-      startedBy: row.started_by,
-      counts: {
-        rows: row.rows_total,
-        valid: row.rows_valid,
-        invalid: row.rows_invalid,
-        created: row.rows_created,
-        updated: row.rows_updated,
-        unchanged: row.rows_unchanged,
-      },
-      problems: row.problems as ImportSummaryDto['problems'],
-      problemsTruncated: row.problems_truncated,
-      startedAt: row.created_at.toISOString(),
-      finishedAt: (row.finished_at ?? row.created_at).toISOString(),
+      id: record.id,
+      status: record.status,
+      dryRun: record.dryRun,
+      partial: record.partial,
+      fileName: record.fileName,
+      startedBy: record.startedBy,
+      counts: { ...record.counts },
+      problems: record.problems as ImportSummaryDto['problems'],
+      problemsTruncated: record.problemsTruncated,
+      startedAt: record.startedAt.toISOString(),
+      finishedAt: (record.finishedAt ?? record.startedAt).toISOString(),
     };
   }
 
@@ -229,24 +192,11 @@ export class InventoryController {
   @RequireScope('inventory:read')
   @ApiOkResponse({ type: MachineDto, isArray: true, description: 'Ordered by serial; page with ?after=<last serial>.' })
   async listMachines(@Query() query: MachinesQueryDto): Promise<MachineDto[]> {
-    const rows = (await this.dataSource.query(
-      `SELECT id, serial, asset_tag, hostname, group_name, ek_pub_hash, ek_cert_fingerprint, state, imported_at, updated_at, import_id
-       FROM machines WHERE ($1::text IS NULL OR group_name = $1) AND ($2::text IS NULL OR serial > $2)
-       ORDER BY serial LIMIT $3`,
-      [query.group ?? null, query.after ?? null, query.limit ?? 100],
-    )) as MachineRow[];
-    return rows.map((r) => ({
-      id: r.id,
-      serial: r.serial,
-      assetTag: r.asset_tag,
-      hostname: r.hostname,
-      group: r.group_name,
-      ekPubHash: r.ek_pub_hash,
-      ekCertFingerprint: r.ek_cert_fingerprint,
-      state: r.state,
-      importedAt: r.imported_at.toISOString(),
-      updatedAt: r.updated_at.toISOString(),
-      importId: r.import_id,
+    const machines = await this.machines.list({ group: query.group, after: query.after, limit: query.limit ?? DEFAULT_PAGE_SIZE });
+    return machines.map((m) => ({
+      ...m,
+      importedAt: m.importedAt.toISOString(),
+      updatedAt: m.updatedAt.toISOString(),
     }));
   }
 }

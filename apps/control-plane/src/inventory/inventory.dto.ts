@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MAX_TEXT_CURSOR_LENGTH, MIN_PAGE_SIZE } from '@rackseal/api-contracts';
 import { ROW_PROBLEM_REASONS } from '@rackseal/inventory';
+import { MACHINE_STATES, type MachineState } from '@rackseal/machines';
 import { PRINTABLE_LABEL } from '@rackseal/vendor-cas';
 import { IsIn, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
 import { IsPrintableText, IsQueryInteger } from '../http/validators';
@@ -98,7 +99,7 @@ export class MachineDto {
   @ApiProperty() ekPubHash: string;
   @ApiProperty({ nullable: true, type: String, description: 'SHA-256 of the EK certificate DER; null when imported by ek_pub_hash' })
   ekCertFingerprint: string | null;
-  @ApiProperty({ enum: ['imported', 'attested', 'quarantined', 'revoked'] }) state: string;
+  @ApiProperty({ enum: MACHINE_STATES }) state: MachineState;
   @ApiProperty() importedAt: string;
   @ApiProperty() updatedAt: string;
   @ApiProperty({ nullable: true, type: String }) importId: string | null;

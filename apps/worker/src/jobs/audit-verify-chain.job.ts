@@ -1,7 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { AuditLog, verifyAuditChain } from '@rackseal/audit';
+import { AuditLog } from '@rackseal/audit';
 import { type AuditVerifyChainPayload, JobHandler } from '@rackseal/jobs';
-import { DataSource } from 'typeorm';
 
 export interface AuditVerifyChainResult {
   readonly ok: boolean;
@@ -11,14 +10,11 @@ export interface AuditVerifyChainResult {
 /** Walks the audit chain and writes the verdict into the chain itself, so checks are audited too. */
 @Injectable()
 export class AuditVerifyChainJob {
-  constructor(
-    private readonly dataSource: DataSource,
-    private readonly audit: AuditLog,
-  ) {}
+  constructor(private readonly audit: AuditLog) {}
 
   @JobHandler('audit.verify-chain')
   async run(payload: AuditVerifyChainPayload): Promise<AuditVerifyChainResult> {
-    const verdict = await verifyAuditChain(this.dataSource);
+    const verdict = await this.audit.verifyChain();
     await this.audit.append({
       actor: 'system:worker',
       action: 'audit.chain-verified',

@@ -1,8 +1,8 @@
 import type { Provider } from '@nestjs/common';
-import { ApiTokens } from '@rackseal/api-tokens';
 import { AuditLog } from '@rackseal/audit';
 import { Clock, RandomSource } from '@rackseal/platform';
 import { DataSource } from 'typeorm';
+import { ApiTokens } from './api-tokens';
 
 /** ApiTokens wired to the process's database, audit log, clock and randomness. */
 export const API_TOKENS_PROVIDER: Provider = {

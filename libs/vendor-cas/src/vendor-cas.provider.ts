@@ -1,8 +1,8 @@
 import type { Provider } from '@nestjs/common';
 import { AuditLog } from '@rackseal/audit';
 import { Clock, RandomSource } from '@rackseal/platform';
-import { VendorCas } from '@rackseal/vendor-cas';
 import { DataSource } from 'typeorm';
+import { VendorCas } from './vendor-cas';
 
 /** VendorCas wired to the process's database, audit log, clock and randomness. */
 export const VENDOR_CAS_PROVIDER: Provider = {

@@ -1,0 +1,211 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource, type EntityManager } from 'typeorm';
+import type { LandedCounts, Machine, MachineListQuery, MachineTransition, StagedChangeCounts, TransitionRequest } from './machine';
+import { MachineNotFoundError, MachineStateConflictError, MachineTransitionError, MachineTransitionReasonError } from './machine-errors';
+import { isLegalTransition, type MachineState } from './machine-state';
+
+/** The longest transition reason kept (the CHECK in migration 1764200000000). */
+export const MAX_TRANSITION_REASON = 1000;
+
+interface MachineRow {
+  id: string;
+  serial: string;
+  asset_tag: string | null;
+  hostname: string | null;
+  group_name: string | null;
+  ek_pub_hash: string;
+  ek_cert_fingerprint: string | null;
+  state: MachineState;
+  imported_at: Date;
+  updated_at: Date;
+  import_id: string | null;
+}
+
+interface TransitionRow {
+  seq: string;
+  machine_id: string;
+  from_state: MachineState;
+  to_state: MachineState;
+  reason: string;
+  actor: string;
+  at: Date;
+}
+
+const MACHINE_COLUMNS = 'id, serial, asset_tag, hostname, group_name, ek_pub_hash, ek_cert_fingerprint, state, imported_at, updated_at, import_id';
+
+/** A staging table is named by the caller: an SQL identifier, never text from a request. */
+const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
+
+function stagingTable(name: string): string {
+  if (!IDENTIFIER.test(name)) {
+    throw new Error(`not a staging table name: ${JSON.stringify(name)}`);
+  }
+  return name;
+}
+
+function toMachine(r: MachineRow): Machine {
+  return {
+    id: r.id,
+    serial: r.serial,
+    assetTag: r.asset_tag,
+    hostname: r.hostname,
+    group: r.group_name,
+    ekPubHash: r.ek_pub_hash,
+    ekCertFingerprint: r.ek_cert_fingerprint,
+    state: r.state,
+    importedAt: r.imported_at,
+    updatedAt: r.updated_at,
+    importId: r.import_id,
+  };
+}
+
+function toTransition(r: TransitionRow): MachineTransition {
+  return { seq: Number(r.seq), machineId: r.machine_id, from: r.from_state, to: r.to_state, reason: r.reason, actor: r.actor, at: r.at };
+}
+
+/**
+ * The one owner of the `machines` and `machine_transitions` tables: every statement that reads or
+ * writes them is here. Methods that take an EntityManager run inside the caller's transaction (so a
+ * change commits with its audit record); the others use their own connection.
+ *
+ * Raw SQL on purpose: the bulk import lands 100k rows in one set-based statement (bench/README.md
+ * "inventory-import"), and a state change is one conditional UPDATE.
+ */
+@Injectable()
+export class MachinesRepository {
+  constructor(private readonly dataSource: DataSource) {}
+
+  /** Machines ordered by serial, optionally of one group, after a serial (paging). */
+  async list(query: MachineListQuery): Promise<Machine[]> {
+    const rows = (await this.dataSource.query(
+      `SELECT ${MACHINE_COLUMNS} FROM machines
+       WHERE ($1::text IS NULL OR group_name = $1) AND ($2::text IS NULL OR serial > $2)
+       ORDER BY serial LIMIT $3`,
+      [query.group ?? null, query.after ?? null, query.limit],
+    )) as MachineRow[];
+    return rows.map(toMachine);
+  }
+
+  async findById(id: string, manager?: EntityManager): Promise<Machine | undefined> {
+    const [row] = (await (manager ?? this.dataSource).query(`SELECT ${MACHINE_COLUMNS} FROM machines WHERE id = $1`, [id])) as MachineRow[];
+    return row === undefined ? undefined : toMachine(row);
+  }
+
+  /** The machine whose TPM has this EK (lowercase hex SHA-256 of the EK public key, docs/architecture.md §3). */
+  async findByEkPubHash(ekPubHash: string, manager?: EntityManager): Promise<Machine | undefined> {
+    const [row] = (await (manager ?? this.dataSource).query(`SELECT ${MACHINE_COLUMNS} FROM machines WHERE ek_pub_hash = $1`, [
+      ekPubHash,
+    ])) as MachineRow[];
+    return row === undefined ? undefined : toMachine(row);
+  }
+
+  /**
+   * Moves a machine from `request.from` to `request.to` and records the transition, in one statement:
+   * `UPDATE … WHERE state = from` takes the row lock, and a concurrent transition from the same state
+   * re-checks the WHERE after the winner commits and matches nothing (PostgreSQL READ COMMITTED), so
+   * two workers can never both apply one change. The loser gets MachineStateConflictError.
+   */
+  async transition(request: TransitionRequest, at: Date, manager?: EntityManager): Promise<Machine> {
+    if (!isLegalTransition(request.from, request.to)) {
+      throw new MachineTransitionError(request.from, request.to);
+    }
+    const reason = request.reason.trim();
+    if (reason.length === 0 || reason.length > MAX_TRANSITION_REASON) {
+      throw new MachineTransitionReasonError(`a transition reason must be 1-${MAX_TRANSITION_REASON} characters`);
+    }
+    const db = manager ?? this.dataSource;
+    const [row] = (await db.query(
+      `WITH moved AS (
+         UPDATE machines SET state = $3, updated_at = $4 WHERE id = $1 AND state = $2
+         RETURNING ${MACHINE_COLUMNS}),
+       recorded AS (
+         INSERT INTO machine_transitions (machine_id, from_state, to_state, reason, actor, at)
+         SELECT id, $2, $3, $5, $6, $4 FROM moved)
+       SELECT * FROM moved`,
+      [request.machineId, request.from, request.to, at, reason, request.actor],
+    )) as MachineRow[];
+    if (row !== undefined) {
+      return toMachine(row);
+    }
+    const current = await this.findById(request.machineId, manager);
+    if (current === undefined) {
+      throw new MachineNotFoundError(request.machineId);
+    }
+    throw new MachineStateConflictError(request.machineId, request.from, current.state, request.to);
+  }
+
+  /** A machine's transitions, oldest first. */
+  async history(machineId: string, manager?: EntityManager): Promise<MachineTransition[]> {
+    const rows = (await (manager ?? this.dataSource).query(
+      'SELECT seq, machine_id, from_state, to_state, reason, actor, at FROM machine_transitions WHERE machine_id = $1 ORDER BY seq',
+      [machineId],
+    )) as TransitionRow[];
+    return rows.map(toTransition);
+  }
+
+  // ── The inventory import's bulk path (libs/inventory, docs/architecture.md §4.2) ────────────────
+  // The staging table is the importer's temporary table with at least the columns serial, asset_tag,
+  // hostname, group_name, ek_pub_hash, ek_cert, ek_cert_fingerprint, problem, message; a row with
+  // problem IS NULL is valid. These statements stay set-based: one statement for all rows.
+
+  /** Serializes imports: the conflict checks and the landing that follow see the same machines. */
+  async lockForImport(manager: EntityManager): Promise<void> {
+    await manager.query('LOCK TABLE machines IN SHARE ROW EXCLUSIVE MODE');
+  }
+
+  /** Marks staged rows whose EK or serial is already bound to another machine. */
+  async markStagedConflicts(manager: EntityManager, staging: string): Promise<void> {
+    const t = stagingTable(staging);
+    await manager.query(`
+      UPDATE ${t} r SET problem = 'ek-bound-to-other-serial',
+        message = 'this EK (' || r.ek_pub_hash || ') is already bound to machine serial ' || m.serial
+      FROM machines m WHERE r.problem IS NULL AND m.ek_pub_hash = r.ek_pub_hash AND m.serial <> r.serial`);
+    await manager.query(`
+      UPDATE ${t} r SET problem = 'serial-bound-to-other-ek',
+        message = 'serial is already bound to another EK (' || m.ek_pub_hash || '); a replaced TPM needs the machine revoked first'
+      FROM machines m WHERE r.problem IS NULL AND m.serial = r.serial AND m.ek_pub_hash <> r.ek_pub_hash`);
+  }
+
+  /** What landing the valid staged rows would do, for a dry run (which writes nothing). */
+  async countStagedChanges(manager: EntityManager, staging: string): Promise<StagedChangeCounts> {
+    const [counts] = (await manager.query(`
+      SELECT count(*) FILTER (WHERE m.id IS NULL)::int AS created,
+             count(*) FILTER (WHERE m.id IS NOT NULL AND NOT (${UNCHANGED}))::int AS updated,
+             count(*) FILTER (WHERE m.id IS NOT NULL AND (${UNCHANGED}))::int AS unchanged
+      FROM ${stagingTable(staging)} r LEFT JOIN machines m ON m.serial = r.serial
+      WHERE r.problem IS NULL`)) as [StagedChangeCounts];
+    return counts;
+  }
+
+  /**
+   * Lands the valid staged rows as machines in state `imported`: one INSERT … ON CONFLICT (serial)
+   * DO UPDATE … WHERE something changed. It reports what it did, so no separate counting pass over
+   * the staged rows: a row it created carries this import's time as imported_at, an update keeps the
+   * machine's first import time (imports hold lockForImport in turn and each reads the clock after
+   * its checks, so an earlier import's time is always older), and unchanged rows are skipped by the
+   * WHERE. The state of an existing machine is never changed here: only transition() does that.
+   */
+  async landStagedRows(manager: EntityManager, staging: string, importId: string, at: Date): Promise<LandedCounts> {
+    const [counts] = (await manager.query(
+      `WITH landed AS (
+         INSERT INTO machines (id, serial, asset_tag, hostname, group_name, ek_pub_hash, ek_cert, ek_cert_fingerprint, state, imported_at, updated_at, import_id)
+         SELECT rackseal_uuid_v7(), serial, asset_tag, hostname, group_name, ek_pub_hash, ek_cert, ek_cert_fingerprint, 'imported', $1, $1, $2
+         FROM ${stagingTable(staging)} WHERE problem IS NULL
+         ON CONFLICT (serial) DO UPDATE SET
+           asset_tag = EXCLUDED.asset_tag, hostname = EXCLUDED.hostname, group_name = EXCLUDED.group_name,
+           ek_cert = COALESCE(EXCLUDED.ek_cert, machines.ek_cert),
+           ek_cert_fingerprint = COALESCE(EXCLUDED.ek_cert_fingerprint, machines.ek_cert_fingerprint),
+           updated_at = EXCLUDED.updated_at, import_id = EXCLUDED.import_id
+         WHERE (machines.asset_tag, machines.hostname, machines.group_name) IS DISTINCT FROM (EXCLUDED.asset_tag, EXCLUDED.hostname, EXCLUDED.group_name)
+            OR (EXCLUDED.ek_cert IS NOT NULL AND machines.ek_cert IS DISTINCT FROM EXCLUDED.ek_cert)
+         RETURNING imported_at = $1 AS created)
+       SELECT count(*) FILTER (WHERE created)::int AS created, count(*) FILTER (WHERE NOT created)::int AS updated FROM landed`,
+      [at, importId],
+    )) as [LandedCounts];
+    return counts;
+  }
+}
+
+/** A staged row equal to its machine: nothing to write. */
+const UNCHANGED = `(m.asset_tag, m.hostname, m.group_name) IS NOT DISTINCT FROM (r.asset_tag, r.hostname, r.group_name)
+  AND (r.ek_cert IS NULL OR m.ek_cert = r.ek_cert)`;
