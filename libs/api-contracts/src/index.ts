@@ -1,1 +1,6 @@
 export * from './paging';
+export * from './inventory';
+export * from './machines';
+export * from './tokens';
+export * from './audit';
+export * from './vendor-cas';
