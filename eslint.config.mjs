@@ -83,6 +83,22 @@ export default tseslint.config(
     },
   },
   {
+    // The node API's contract: imported by the agent, which runs from an initramfs at boot. Plain
+    // TypeScript only: no framework, validator or database client, no other rackseal library.
+    files: ['libs/node-api-contracts/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['@rackseal/*'], message: 'libs/node-api-contracts depends on no other rackseal library.' },
+            { group: ['@nestjs/*', '@nestjs', 'class-validator', 'class-transformer', 'typeorm', 'bullmq', 'ioredis', 'pg'], message: 'libs/node-api-contracts loads no server framework, validator or database client: the agent imports it at boot.' },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // One data layer (docs/architecture.md §9): the server processes reach tables only through the
     // repository of the library that owns them. No SQL text, no query calls, no TypeORM
     // DataSource/Repository/EntityManager of their own. SQL keywords are matched in capitals (how
