@@ -6,7 +6,8 @@
 export const MACHINE_STATES = ['imported', 'attesting', 'attested', 'quarantined', 'revoked'] as const;
 export type MachineState = (typeof MACHINE_STATES)[number];
 
-export interface Machine {
+/** A machine; instants are ISO 8601 on the wire, Dates inside the server (`Machine<Date>`). */
+export interface Machine<Time = string> {
   readonly id: string;
   readonly serial: string;
   readonly assetTag: string | null;
@@ -17,9 +18,7 @@ export interface Machine {
   /** SHA-256 of the EK certificate DER; null when imported by ek_pub_hash. */
   readonly ekCertFingerprint: string | null;
   readonly state: MachineState;
-  /** ISO 8601. */
-  readonly importedAt: string;
-  /** ISO 8601. */
-  readonly updatedAt: string;
+  readonly importedAt: Time;
+  readonly updatedAt: Time;
   readonly importId: string | null;
 }
