@@ -259,6 +259,7 @@ describe('operator API authentication', () => {
         expect(starved.body).toEqual({
           statusCode: 503,
           error: 'Service Unavailable',
+          code: 'database.unavailable',
           message: 'the database cannot take this request now; retry in 2 seconds',
           requestId: expect.any(String),
         });
