@@ -1,5 +1,5 @@
 /**
- * Domain errors with stable codes (docs/architecture.md: one error shape). A library refuses by
+ * Domain errors with stable codes (docs/architecture.md §10). A library refuses by
  * throwing a DomainError whose `code` (`<area>.<what>`, e.g. `vendor-ca.not-found`) is part of the
  * API: clients branch on it, never on the message. The library declares each code once with its
  * kind in a `*_ERROR_CODES` table; the control plane's one exception filter maps kinds to HTTP
