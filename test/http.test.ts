@@ -193,6 +193,7 @@ describe('control-plane HTTP surface', () => {
       expect(res.body).toEqual({
         statusCode: 400,
         error: 'Bad Request',
+        code: 'request.invalid',
         message: expect.arrayContaining(['count must be an integer number']),
         requestId: expect.any(String),
       });
@@ -244,6 +245,7 @@ describe('control-plane HTTP surface', () => {
       expect(res.body).toEqual({
         statusCode: 400,
         error: 'Bad Request',
+        code: 'request.invalid',
         message: 'request body is not valid JSON',
         requestId: expect.any(String),
       });
@@ -258,6 +260,7 @@ describe('control-plane HTTP surface', () => {
       expect(res.body).toEqual({
         statusCode: 413,
         error: 'Payload Too Large',
+        code: 'request.too-large',
         message: 'request body is too large',
         requestId: expect.any(String),
       });
@@ -279,6 +282,7 @@ describe('control-plane HTTP surface', () => {
       expect(res.body).toEqual({
         statusCode: 500,
         error: 'Internal Server Error',
+        code: 'internal',
         message: 'internal error; quote the errorId to your operator',
         requestId: expect.any(String),
         errorId: expect.stringMatching(UUID),
@@ -304,6 +308,7 @@ describe('control-plane HTTP surface', () => {
       expect(res.body).toEqual({
         statusCode: 403,
         error: 'Forbidden',
+        code: 'auth.forbidden',
         message: 'token lacks scope machines:write',
         requestId: expect.any(String),
       });
@@ -316,6 +321,7 @@ describe('control-plane HTTP surface', () => {
       expect(res.body).toEqual({
         statusCode: 503,
         error: 'Service Unavailable',
+        code: 'service.unavailable',
         message: 'PostgreSQL is not answering',
         requestId: expect.any(String),
       });
@@ -328,6 +334,7 @@ describe('control-plane HTTP surface', () => {
       expect(res.body).toEqual({
         statusCode: 404,
         error: 'Not Found',
+        code: 'route.not-found',
         message: 'Cannot GET /v1/no-such-thing',
         requestId: expect.any(String),
       });
@@ -363,7 +370,7 @@ describe('control-plane HTTP surface', () => {
     ])('refuses one in %s with a 400 naming it', async (_label, send, message) => {
       const res = await send();
       expect(res.status).toBe(400);
-      expect(res.body).toEqual({ statusCode: 400, error: 'Bad Request', message, requestId: expect.any(String) });
+      expect(res.body).toEqual({ statusCode: 400, error: 'Bad Request', code: 'request.invalid', message, requestId: expect.any(String) });
     });
 
     it.each([
@@ -377,6 +384,7 @@ describe('control-plane HTTP surface', () => {
       expect(res.body).toEqual({
         statusCode: 400,
         error: 'Bad Request',
+        code: 'request.invalid',
         message: [`${field} must be well-formed Unicode (it holds an unpaired surrogate)`],
         requestId: expect.any(String),
       });
@@ -394,7 +402,7 @@ describe('control-plane HTTP surface', () => {
           .serialize(() => bytes as unknown as string)
           .send({});
         expect(res.status).toBe(400);
-        expect(res.body).toEqual({ statusCode: 400, error: 'Bad Request', message: 'request body is not valid UTF-8', requestId: expect.any(String) });
+        expect(res.body).toEqual({ statusCode: 400, error: 'Bad Request', code: 'request.invalid', message: 'request body is not valid UTF-8', requestId: expect.any(String) });
       }
     });
 
@@ -414,6 +422,7 @@ describe('control-plane HTTP surface', () => {
         expect(res.body).toEqual({
           statusCode: 400,
           error: 'Bad Request',
+          code: 'request.invalid',
           message: 'request body nests too deep (at most 32 levels of arrays and objects)',
           requestId: expect.any(String),
         });
@@ -442,6 +451,7 @@ describe('control-plane HTTP surface', () => {
       expect(res.body).toEqual({
         statusCode: 415,
         error: 'Unsupported Media Type',
+        code: 'request.unsupported-media-type',
         message: 'send the request body as Content-Type: application/json',
         requestId: expect.any(String),
       });
@@ -530,6 +540,7 @@ describe('control-plane HTTP surface', () => {
       expect(res.body).toEqual({
         statusCode: 503,
         error: 'Service Unavailable',
+        code: 'database.unavailable',
         message: 'the database cannot take this request now; retry in 2 seconds',
         requestId: expect.any(String),
       });

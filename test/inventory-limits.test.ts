@@ -178,6 +178,7 @@ describe('inventory import limits (built control plane)', () => {
     const long = await upload(`serial,ek_pub_hash\nA,${'x'.repeat(70 * 1024)}\n`);
     expect(long.status).toBe(400);
     expect(JSON.parse(long.body).message).toBe('line 2: record longer than 65536 characters (the limit per record); nothing was imported');
+    expect(JSON.parse(long.body).code).toBe('inventory.invalid-file');
     // declared too large: refused before a byte is read
     const declared = new RawUpload(baseUrl, '/v1/inventory/imports', {
       Authorization: `Bearer ${token}`,
@@ -198,6 +199,7 @@ describe('inventory import limits (built control plane)', () => {
     chunked.socket.destroy();
     expect(crossed.status).toBe(413);
     expect(JSON.parse(crossed.body).message).toMatch(/^line \d+: the file is larger than 25165824 bytes \(INVENTORY_MAX_FILE_BYTES\); nothing was imported$/);
+    expect(JSON.parse(crossed.body).code).toBe('inventory.too-large');
     expect(await written()).toEqual(before);
   });
 
@@ -265,6 +267,7 @@ describe('inventory import limits (built control plane)', () => {
     for (const busy of answers.values()) {
       expect(busy.status).toBe(503);
       expect(busy.headers['retry-after']).toBe('5');
+      expect(JSON.parse(busy.body).code).toBe('inventory.busy');
       expect(JSON.parse(busy.body).message).toBe('3 inventory import(s) are already running on this control plane (INVENTORY_MAX_CONCURRENT_IMPORTS); retry shortly');
     }
     // The admitted ones wait in open transactions: at most CAP connections are taken.
@@ -287,6 +290,7 @@ describe('inventory import limits (built control plane)', () => {
         new RegExp(`^the upload sent (no data for ${IDLE_MS} ms|only \\d+ bytes in ${IDLE_MS} ms) \\(INVENTORY_UPLOAD_IDLE_TIMEOUT_MS\\)`),
       );
       expect(r.headers.connection).toBe('close');
+      expect(JSON.parse(r.body).code).toBe('inventory.upload-idle');
     }
     // the server closed them (the test never does)
     await Promise.all(stalled.map((raw) => raw.closed));

@@ -98,8 +98,12 @@ describe('operator API authentication', () => {
     expect((await http().get('/v1/audit').set('Authorization', `Bearer ${token}`)).status).toBe(200);
     expect((await http().delete(`/v1/tokens/${id}`).set('Authorization', `Bearer ${adminToken}`)).status).toBe(204);
     expect((await http().get('/v1/audit').set('Authorization', `Bearer ${token}`)).status).toBe(401);
-    expect((await http().delete(`/v1/tokens/${id}`).set('Authorization', `Bearer ${adminToken}`)).status).toBe(404);
-    expect((await http().delete('/v1/tokens/not-a-uuid').set('Authorization', `Bearer ${adminToken}`)).status).toBe(400);
+    const again = await http().delete(`/v1/tokens/${id}`).set('Authorization', `Bearer ${adminToken}`);
+    expect(again.status).toBe(404);
+    expect(again.body).toEqual({ statusCode: 404, error: 'Not Found', code: 'token.not-found', message: `no active token ${id}`, requestId: expect.any(String) });
+    const notAUuid = await http().delete('/v1/tokens/not-a-uuid').set('Authorization', `Bearer ${adminToken}`);
+    expect(notAUuid.status).toBe(400);
+    expect(notAUuid.body.code).toBe('request.invalid');
     const list = await http().get('/v1/tokens').set('Authorization', `Bearer ${adminToken}`);
     expect(list.body.find((t: { id: string }) => t.id === id)).toMatchObject({ name: 'temp', revokedAt: expect.any(String) });
     expect(JSON.stringify(list.body)).not.toMatch(/token_?[hH]ash|rks_/);
@@ -259,6 +263,7 @@ describe('operator API authentication', () => {
         expect(starved.body).toEqual({
           statusCode: 503,
           error: 'Service Unavailable',
+          code: 'database.unavailable',
           message: 'the database cannot take this request now; retry in 2 seconds',
           requestId: expect.any(String),
         });

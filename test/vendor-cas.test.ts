@@ -150,7 +150,9 @@ describe('vendor CA trust store (API, CLI, loadTrustStore)', () => {
       const text = Array.isArray(response.body.message) ? response.body.message.join('; ') : response.body.message;
       expect(text).toMatch(message);
     }
-    expect((await http().delete('/v1/vendor-cas/not-a-fingerprint').set('Authorization', `Bearer ${h.admin}`)).status).toBe(400);
+    const notARef = await http().delete('/v1/vendor-cas/not-a-fingerprint').set('Authorization', `Bearer ${h.admin}`);
+    expect(notARef.status).toBe(400);
+    expect(notARef.body.code).toBe('vendor-ca.invalid-input');
     expect(await h.count(countCas)).toBe(0);
     expect(await h.count(countAudit)).toBe(auditBefore);
   });
@@ -263,7 +265,9 @@ describe('vendor CA trust store (API, CLI, loadTrustStore)', () => {
     // Disabling twice is no change; unknown is 404.
     const twice = await http().delete(`/v1/vendor-cas/${intermediateFp}`).set('Authorization', `Bearer ${h.admin}`);
     expect(twice.body).toMatchObject({ changed: false, ca: { enabled: false, disabledBy: expect.stringMatching(/^token:/) } });
-    expect((await http().delete(`/v1/vendor-cas/${'ab'.repeat(32)}`).set('Authorization', `Bearer ${h.admin}`)).status).toBe(404);
+    const missing = await http().delete(`/v1/vendor-cas/${'ab'.repeat(32)}`).set('Authorization', `Bearer ${h.admin}`);
+    expect(missing.status).toBe(404);
+    expect(missing.body).toEqual({ statusCode: 404, error: 'Not Found', code: 'vendor-ca.not-found', message: `no vendor CA "${'ab'.repeat(32)}"`, requestId: expect.any(String) });
     const unknown = await runCli('vendor-ca', 'disable', '--server', h.baseUrl, '--token', h.admin, 'ab'.repeat(32));
     expect(unknown.status).toBe(2);
     expect(unknown.stderr).toMatch(/^rackseal: vendor-ca disable: no vendor CA/);

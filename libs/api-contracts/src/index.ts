@@ -1,4 +1,5 @@
 export * from './paging';
+export * from './errors';
 export * from './inventory';
 export * from './machines';
 export * from './tokens';

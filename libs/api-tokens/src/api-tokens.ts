@@ -1,4 +1,4 @@
-import type { IssuedToken } from '@rackseal/api-contracts';
+import { DomainError, type ErrorCodeTable, type IssuedToken } from '@rackseal/api-contracts';
 import type { AuditLog } from '@rackseal/audit';
 import type { Clock, RandomSource } from '@rackseal/platform';
 import { type DataSource, type EntityManager, IsNull } from 'typeorm';
@@ -16,10 +16,28 @@ export interface TokenPrincipal {
 /** What issuing answers (shown once; only the token's hash is kept): the operator API's shape. */
 export type { IssuedToken } from '@rackseal/api-contracts';
 
+/** Every code this library throws, with its kind (the README lists them with their HTTP status). */
+export const API_TOKEN_ERROR_CODES = {
+  'token.invalid-scope': 'invalid',
+  'token.invalid-name': 'invalid',
+  'token.not-found': 'not-found',
+} as const satisfies ErrorCodeTable;
+export type ApiTokenErrorCode = keyof typeof API_TOKEN_ERROR_CODES;
+
+/** A refusal of this library, carrying one of API_TOKEN_ERROR_CODES. */
+export class ApiTokenError extends DomainError {
+  constructor(
+    override readonly code: ApiTokenErrorCode,
+    message: string,
+  ) {
+    super(code, API_TOKEN_ERROR_CODES[code], message);
+  }
+}
+
 /** A token request that names no scope or an unknown one. */
-export class InvalidScopeError extends Error {
-  constructor(message: string) {
-    super(message);
+export class InvalidScopeError extends ApiTokenError {
+  constructor(message: string, code: ApiTokenErrorCode = 'token.invalid-scope') {
+    super(code, message);
     this.name = 'InvalidScopeError';
   }
 }
@@ -30,8 +48,16 @@ export class InvalidScopeError extends Error {
  */
 export class InvalidTokenNameError extends InvalidScopeError {
   constructor(message: string) {
-    super(message);
+    super(message, 'token.invalid-name');
     this.name = 'InvalidTokenNameError';
+  }
+}
+
+/** No active token has this id (unknown, or already revoked). */
+export class TokenNotFoundError extends ApiTokenError {
+  constructor(readonly id: string) {
+    super('token.not-found', `no active token ${id}`);
+    this.name = 'TokenNotFoundError';
   }
 }
 

@@ -10,6 +10,7 @@ import { InventoryImportsRepository } from './inventory-imports.repository';
 import { CsvEncodingError, CsvLimitError, readCsv, type CsvRecord, type CsvReaderOptions } from './csv-reader';
 import { type RowProblemReason, validateRow } from './row-validator';
 import { type StagingBatch, toStagingBatch } from './staging-batch';
+import { InventoryError } from './inventory-errors';
 import { withIdleTimeout } from './upload-idle-timeout';
 
 // What an import answers is part of the operator API: declared in its contract. Inside the server
@@ -68,13 +69,19 @@ export interface InventoryImporterOptions {
 }
 
 /** The input is unusable as a whole (no header, bad header, a record over a limit, not UTF-8). */
-export class InventoryInputError extends Error {
+export class InventoryInputError extends InventoryError {
   constructor(
     message: string,
     readonly problems: readonly string[] = [],
+    code: 'inventory.invalid-file' | 'inventory.too-large' = 'inventory.invalid-file',
   ) {
-    super(message);
+    super(code, message);
     this.name = 'InventoryInputError';
+  }
+
+  /** The header's problems, one per entry, when there are any. */
+  override publicMessage(): string | readonly string[] {
+    return this.problems.length > 0 ? this.problems : this.message;
   }
 }
 
@@ -84,15 +91,23 @@ export class InventoryTooLargeError extends InventoryInputError {
     readonly line: number,
     readonly maxBytes: number,
   ) {
-    super(`line ${line}: the file is larger than ${maxBytes} bytes (the limit per file); nothing was imported`);
+    super(`line ${line}: the file is larger than ${maxBytes} bytes (INVENTORY_MAX_FILE_BYTES); nothing was imported`, [], 'inventory.too-large');
     this.name = 'InventoryTooLargeError';
   }
 }
 
+/**
+ * How long a client told "busy" waits before it retries: an import of a typical rack's CSV takes
+ * seconds, so a slot frees up about that often.
+ */
+export const BUSY_RETRY_AFTER_SECONDS = 5;
+
 /** As many imports as allowed are running; try again when one has finished (HTTP 503). */
-export class InventoryBusyError extends Error {
+export class InventoryBusyError extends InventoryError {
   constructor(readonly limit: number) {
-    super(`${limit} inventory import(s) are already running on this control plane (INVENTORY_MAX_CONCURRENT_IMPORTS); retry shortly`);
+    super('inventory.busy', `${limit} inventory import(s) are already running on this control plane (INVENTORY_MAX_CONCURRENT_IMPORTS); retry shortly`, {
+      retryAfterSeconds: BUSY_RETRY_AFTER_SECONDS,
+    });
     this.name = 'InventoryBusyError';
   }
 }

@@ -7,3 +7,4 @@ export * from './worker-row-checker';
 export * from './upload-idle-timeout';
 export * from './inventory-imports.repository';
 export * from './inventory-importer.provider';
+export * from './inventory-errors';

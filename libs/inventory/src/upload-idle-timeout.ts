@@ -1,3 +1,5 @@
+import { InventoryError } from './inventory-errors';
+
 /**
  * The slowest upload an import waits for, averaged over each idle window: 1 KiB/s. A client that
  * trickles a byte now and then (a slowloris) would otherwise reset the idle timer forever and hold an
@@ -9,13 +11,14 @@ export const MIN_UPLOAD_BYTES_PER_SECOND = 1024;
  * The uploader sent nothing (or less than the minimum rate allows) while the import waited for
  * `timeoutMs`: the import is abandoned (rolled back, connection released).
  */
-export class UploadIdleTimeoutError extends Error {
+export class UploadIdleTimeoutError extends InventoryError {
   constructor(
     readonly timeoutMs: number,
     /** Bytes that did arrive in that window: 0 for a stall, more for a trickle. */
     readonly receivedBytes = 0,
   ) {
     super(
+      'inventory.upload-idle',
       receivedBytes === 0
         ? `the upload sent no data for ${timeoutMs} ms (INVENTORY_UPLOAD_IDLE_TIMEOUT_MS); nothing was imported`
         : `the upload sent only ${receivedBytes} bytes in ${timeoutMs} ms (INVENTORY_UPLOAD_IDLE_TIMEOUT_MS), below the minimum of ${MIN_UPLOAD_BYTES_PER_SECOND} bytes/s; nothing was imported`,

@@ -1,3 +1,4 @@
+import { InventoryError } from './inventory-errors';
 import type { TrustStore } from '@rackseal/ek-trust';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -24,10 +25,12 @@ interface Slot {
 }
 
 /** A row-check thread stopped (out of memory, crashed, terminated) while checking a batch; the pool has replaced it. */
-export class RowCheckerCrashError extends Error {
+export class RowCheckerCrashError extends InventoryError {
   constructor(cause: Error) {
-    super(`an inventory row-check thread stopped while checking this import (${cause.message}); nothing was imported, and the thread has been replaced: retry`, {
+    super('inventory.row-checker-crashed', `an inventory row-check thread stopped while checking this import (${cause.message}); nothing was imported, and the thread has been replaced: retry`, {
       cause,
+      // The pool has already replaced the thread: the same upload can be sent again at once.
+      retryAfterSeconds: 1,
     });
     this.name = 'RowCheckerCrashError';
   }

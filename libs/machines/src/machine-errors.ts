@@ -1,12 +1,32 @@
+import { DomainError, type ErrorCodeTable } from '@rackseal/api-contracts';
 import type { MachineState } from './machine-state';
 
+/** Every code this library throws, with its kind (the README lists them with their HTTP status). */
+export const MACHINE_ERROR_CODES = {
+  'machine.not-found': 'not-found',
+  'machine.illegal-transition': 'conflict',
+  'machine.state-conflict': 'conflict',
+  'machine.invalid-reason': 'invalid',
+} as const satisfies ErrorCodeTable;
+export type MachineErrorCode = keyof typeof MACHINE_ERROR_CODES;
+
+/** A refusal of this library, carrying one of MACHINE_ERROR_CODES. */
+export class MachineError extends DomainError {
+  constructor(
+    override readonly code: MachineErrorCode,
+    message: string,
+  ) {
+    super(code, MACHINE_ERROR_CODES[code], message);
+  }
+}
+
 /** `from → to` is not an edge of the machine state machine (machine-state.ts). */
-export class MachineTransitionError extends Error {
+export class MachineTransitionError extends MachineError {
   constructor(
     readonly from: MachineState,
     readonly to: MachineState,
   ) {
-    super(`a machine cannot go from ${from} to ${to}`);
+    super('machine.illegal-transition', `a machine cannot go from ${from} to ${to}`);
     this.name = 'MachineTransitionError';
   }
 }
@@ -15,29 +35,29 @@ export class MachineTransitionError extends Error {
  * The machine was not in the state the transition expected when it was applied: someone else (another
  * worker, another replica) moved it first. Nothing was written.
  */
-export class MachineStateConflictError extends Error {
+export class MachineStateConflictError extends MachineError {
   constructor(
     readonly machineId: string,
     readonly expected: MachineState,
     readonly actual: MachineState,
     readonly to: MachineState,
   ) {
-    super(`machine ${machineId} is ${actual}, not ${expected}: it was not moved to ${to}`);
+    super('machine.state-conflict', `machine ${machineId} is ${actual}, not ${expected}: it was not moved to ${to}`);
     this.name = 'MachineStateConflictError';
   }
 }
 
-export class MachineNotFoundError extends Error {
+export class MachineNotFoundError extends MachineError {
   constructor(readonly machineId: string) {
-    super(`no machine ${machineId}`);
+    super('machine.not-found', `no machine ${machineId}`);
     this.name = 'MachineNotFoundError';
   }
 }
 
 /** A transition reason is required (it is the history an operator reads) and bounded. */
-export class MachineTransitionReasonError extends Error {
+export class MachineTransitionReasonError extends MachineError {
   constructor(message: string) {
-    super(message);
+    super('machine.invalid-reason', message);
     this.name = 'MachineTransitionReasonError';
   }
 }

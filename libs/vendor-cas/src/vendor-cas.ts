@@ -20,26 +20,57 @@ import {
 } from '@rackseal/ek-trust';
 import type { Clock, RandomSource } from '@rackseal/platform';
 import { createHash } from 'node:crypto';
+import { DomainError, type ErrorCodeTable } from '@rackseal/api-contracts';
 import type { DataSource, EntityManager } from 'typeorm';
 import type { VendorCaEntity } from './vendor-ca.entity';
 import { vendorCaRepository } from './vendor-cas.repository';
 
-/** Input that cannot be read as certificates at all (bad PEM, bad base64, truncated DER). Nothing is written. */
-export class VendorCaInputError extends Error {
+/** Every code this library throws, with its kind (the README lists them with their HTTP status). */
+export const VENDOR_CA_ERROR_CODES = {
+  'vendor-ca.invalid-input': 'invalid',
+  'vendor-ca.not-found': 'not-found',
+  'vendor-ca.ambiguous-prefix': 'conflict',
+} as const satisfies ErrorCodeTable;
+export type VendorCaErrorCode = keyof typeof VENDOR_CA_ERROR_CODES;
+
+/** A refusal of this library, carrying one of VENDOR_CA_ERROR_CODES. */
+export class VendorCaError extends DomainError {
+  constructor(
+    override readonly code: VendorCaErrorCode,
+    message: string,
+  ) {
+    super(code, VENDOR_CA_ERROR_CODES[code], message);
+  }
+}
+
+/**
+ * Input that cannot be read as certificates at all (bad PEM, bad base64, truncated DER), a reference
+ * that is neither a fingerprint, a prefix nor an id, or a change that makes no sense (unpinning a
+ * root). Nothing is written.
+ */
+export class VendorCaInputError extends VendorCaError {
   constructor(message: string) {
-    super(message);
+    super('vendor-ca.invalid-input', message);
     this.name = 'VendorCaInputError';
   }
 }
 
+/** No stored CA has this fingerprint, prefix or id. */
+export class VendorCaNotFoundError extends VendorCaError {
+  constructor(readonly ref: string) {
+    super('vendor-ca.not-found', `no vendor CA ${JSON.stringify(ref.slice(0, 100))}`);
+    this.name = 'VendorCaNotFoundError';
+  }
+}
+
 /** A fingerprint prefix that more than one stored CA starts with; `matches` lists them (the first 10). */
-export class VendorCaAmbiguousRefError extends Error {
+export class VendorCaAmbiguousRefError extends VendorCaError {
   constructor(
     readonly prefix: string,
     readonly matches: readonly string[],
     more: boolean,
   ) {
-    super(`fingerprint prefix ${prefix} is ambiguous: it matches ${matches.join(', ')}${more ? ' and more' : ''}; give more digits`);
+    super('vendor-ca.ambiguous-prefix', `fingerprint prefix ${prefix} is ambiguous: it matches ${matches.join(', ')}${more ? ' and more' : ''}; give more digits`);
     this.name = 'VendorCaAmbiguousRefError';
   }
 }

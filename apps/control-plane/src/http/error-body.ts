@@ -8,6 +8,16 @@ export class ErrorBody {
   @ApiProperty({ example: 'Bad Request' })
   error: string;
 
+  @ApiProperty({
+    example: 'vendor-ca.not-found',
+    description:
+      'Stable code to branch on (the message is for people): a library\'s code (`vendor-ca.not-found`, `inventory.busy`, … ' +
+      'listed in each library\'s README) or a generic one: `request.invalid`, `auth.unauthenticated`, `auth.forbidden`, ' +
+      '`route.not-found`, `request.timeout`, `request.conflict`, `request.too-large`, `request.unsupported-media-type`, ' +
+      '`request.refused`, `database.unavailable`, `service.unavailable`, `internal`.',
+  })
+  code: string;
+
   @ApiProperty({ example: 'limit must not be greater than 1000', oneOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }] })
   message: string | string[];
 

@@ -1,32 +1,14 @@
 import { DEFAULT_PAGE_SIZE, type Machine, type RecordedImport } from '@rackseal/api-contracts';
-import {
-  BadRequestException,
-  Controller,
-  Get,
-  HttpCode,
-  Inject,
-  NotFoundException,
-  Param,
-  ParseUUIDPipe,
-  PayloadTooLargeException,
-  Post,
-  Query,
-  Req,
-  RequestTimeoutException,
-  ServiceUnavailableException,
-  UnsupportedMediaTypeException,
-} from '@nestjs/common';
+import { Controller, Get, HttpCode, Inject, Param, ParseUUIDPipe, PayloadTooLargeException, Post, Query, Req, UnsupportedMediaTypeException } from '@nestjs/common';
 import { ApiBearerAuth, ApiConsumes, ApiNotFoundResponse, ApiOkResponse, ApiParam, ApiRequestTimeoutResponse, ApiTags } from '@nestjs/swagger';
 import type { TokenPrincipal } from '@rackseal/api-tokens';
 import { RACKSEAL_CONFIG, type RacksealConfig } from '@rackseal/config';
 import {
-  InventoryBusyError,
   InventoryImporter,
+  InventoryImportNotFoundError,
   InventoryImportsRepository,
-  InventoryInputError,
-  InventoryTooLargeError,
-  RowCheckerCrashError,
   UploadIdleTimeoutError,
+  UploadInterruptedError,
   type ImportSummary,
 } from '@rackseal/inventory';
 import { MachinesRepository } from '@rackseal/machines';
@@ -75,12 +57,6 @@ function discardRestOfUpload(request: Request, idleMs: number, maxBytes: number)
   request.resume();
   request.once('end', () => clearTimeout(timer));
   socket.once('close', () => clearTimeout(timer));
-}
-
-/** A stalled upload: answered, then the connection is closed (there is nothing to wait for). */
-function closeAfterResponse(request: Request): void {
-  request.res?.setHeader('Connection', 'close');
-  request.res?.once('finish', () => request.destroy());
 }
 
 function isAbort(error: unknown): boolean {
@@ -141,25 +117,12 @@ export class InventoryController {
         defaultGroup: query.group,
       });
     } catch (error) {
-      if (error instanceof UploadIdleTimeoutError) {
-        closeAfterResponse(request);
-        throw new RequestTimeoutException(error.message);
+      // The refusal itself (status, code, Retry-After, Connection: close) is the exception filter's;
+      // here only the rest of the upload is dealt with. A stalled upload has no rest to wait for.
+      if (!(error instanceof UploadIdleTimeoutError)) {
+        this.discardRestOfUpload(request);
       }
-      this.discardRestOfUpload(request);
-      if (error instanceof InventoryTooLargeError) {
-        throw new PayloadTooLargeException(`line ${error.line}: the file is larger than ${error.maxBytes} bytes (INVENTORY_MAX_FILE_BYTES); nothing was imported`);
-      }
-      if (error instanceof InventoryInputError) {
-        throw new BadRequestException(error.problems.length > 0 ? [...error.problems] : error.message);
-      }
-      if (error instanceof InventoryBusyError || error instanceof RowCheckerCrashError) {
-        request.res?.setHeader('Retry-After', error instanceof InventoryBusyError ? '5' : '1');
-        throw new ServiceUnavailableException(error.message);
-      }
-      if (isAbort(error)) {
-        throw new BadRequestException('the upload was interrupted; nothing was imported');
-      }
-      throw error;
+      throw isAbort(error) ? new UploadInterruptedError(error) : error;
     }
   }
 
@@ -171,7 +134,7 @@ export class InventoryController {
   async getImport(@Param('id', new ParseUUIDPipe()) id: string): Promise<RecordedImport> {
     const record = await this.imports.findById(id);
     if (record === undefined) {
-      throw new NotFoundException(`no inventory import ${id}`);
+      throw new InventoryImportNotFoundError(id);
     }
     return {
       id: record.id,

@@ -1,4 +1,4 @@
-import { BadRequestException, Body, ConflictException, Controller, Delete, Get, HttpCode, NotFoundException, Param, Patch, Post, Query, Res } from '@nestjs/common';
+import { BadRequestException, Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query, Res } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
   ApiBearerAuth,
@@ -10,7 +10,7 @@ import {
   ApiTags,
 } from '@nestjs/swagger';
 import type { TokenPrincipal } from '@rackseal/api-tokens';
-import { parseVendorCaRef, VendorCaAmbiguousRefError, VendorCaInputError, type VendorCaRef, VendorCas, type VendorCaUpload } from '@rackseal/vendor-cas';
+import { parseVendorCaRef, VendorCaInputError, VendorCaNotFoundError, VendorCas, type VendorCaUpload } from '@rackseal/vendor-cas';
 import type { Response } from 'express';
 import { actorOf, Principal, RequireScope } from '../auth/auth.decorators';
 import {
@@ -52,7 +52,7 @@ export class VendorCasController {
       body.pem !== undefined
         ? [{ content: body.pem, source: body.source ?? 'pem' }]
         : body.files!.map((file) => ({ content: decodeFile(file.name, file.content), source: file.name }));
-    const summary = await this.vendorCas.addBundle(uploads, { addedBy: actorOf(principal), anchors: body.anchor === true }).catch(asHttpError);
+    const summary = await this.vendorCas.addBundle(uploads, { addedBy: actorOf(principal), anchors: body.anchor === true });
     response.status(summary.added > 0 ? 201 : 200);
     return { added: summary.added, duplicate: summary.duplicate, rejected: summary.rejected, results: summary.results.map((r) => ({ ...r })) };
   }
@@ -72,10 +72,9 @@ export class VendorCasController {
   @ApiNotFoundResponse()
   @ApiConflictResponse({ description: 'the prefix matches several CAs (listed)' })
   async show(@Param('fingerprint') fingerprint: string): Promise<VendorCaDto> {
-    const ref = refOf(fingerprint);
-    const ca = await this.vendorCas.get(ref).catch(asHttpError);
+    const ca = await this.vendorCas.get(parseVendorCaRef(fingerprint));
     if (ca === undefined) {
-      throw notFound(fingerprint);
+      throw new VendorCaNotFoundError(fingerprint);
     }
     return ca;
   }
@@ -90,9 +89,9 @@ export class VendorCasController {
   @ApiNotFoundResponse()
   @ApiConflictResponse({ description: 'the prefix matches several CAs (listed)' })
   async disable(@Param('fingerprint') fingerprint: string, @Principal() principal: TokenPrincipal): Promise<VendorCaChangeDto> {
-    const change = await this.vendorCas.disable(refOf(fingerprint), actorOf(principal)).catch(asHttpError);
+    const change = await this.vendorCas.disable(parseVendorCaRef(fingerprint), actorOf(principal));
     if (change === undefined) {
-      throw notFound(fingerprint);
+      throw new VendorCaNotFoundError(fingerprint);
     }
     return change;
   }
@@ -106,9 +105,9 @@ export class VendorCasController {
   @ApiNotFoundResponse()
   @ApiConflictResponse({ description: 'the prefix matches several CAs (listed)' })
   async enable(@Param('fingerprint') fingerprint: string, @Principal() principal: TokenPrincipal): Promise<VendorCaChangeDto> {
-    const change = await this.vendorCas.enable(refOf(fingerprint), actorOf(principal)).catch(asHttpError);
+    const change = await this.vendorCas.enable(parseVendorCaRef(fingerprint), actorOf(principal));
     if (change === undefined) {
-      throw notFound(fingerprint);
+      throw new VendorCaNotFoundError(fingerprint);
     }
     return change;
   }
@@ -122,35 +121,12 @@ export class VendorCasController {
   @ApiNotFoundResponse()
   @ApiConflictResponse({ description: 'the prefix matches several CAs (listed)' })
   async setAnchor(@Param('fingerprint') fingerprint: string, @Body() body: SetAnchorDto, @Principal() principal: TokenPrincipal): Promise<VendorCaChangeDto> {
-    const change = await this.vendorCas.setAnchor(refOf(fingerprint), body.anchor, actorOf(principal)).catch(asHttpError);
+    const change = await this.vendorCas.setAnchor(parseVendorCaRef(fingerprint), body.anchor, actorOf(principal));
     if (change === undefined) {
-      throw notFound(fingerprint);
+      throw new VendorCaNotFoundError(fingerprint);
     }
     return change;
   }
-}
-
-function refOf(text: string): VendorCaRef {
-  try {
-    return parseVendorCaRef(text);
-  } catch (error) {
-    return asHttpError(error);
-  }
-}
-
-/** The library's refusals as HTTP: unreadable input or a bad reference 400, an ambiguous prefix 409. */
-function asHttpError(error: unknown): never {
-  if (error instanceof VendorCaInputError) {
-    throw new BadRequestException(error.message);
-  }
-  if (error instanceof VendorCaAmbiguousRefError) {
-    throw new ConflictException(error.message);
-  }
-  throw error;
-}
-
-function notFound(fingerprint: string): NotFoundException {
-  return new NotFoundException(`no vendor CA ${JSON.stringify(fingerprint.slice(0, 100))}`);
 }
 
 /** A file's content: PEM text as is, anything else must be base64 (of DER, or of a PEM file). */
@@ -160,7 +136,7 @@ function decodeFile(name: string, content: string): string | Buffer {
   }
   const compact = content.replace(/\s+/g, '');
   if (compact.length === 0 || compact.length % 4 !== 0 || !BASE64.test(compact)) {
-    throw new BadRequestException(`file ${JSON.stringify(name)}: content is neither PEM nor base64`);
+    throw new VendorCaInputError(`file ${JSON.stringify(name)}: content is neither PEM nor base64`);
   }
   return Buffer.from(compact, 'base64');
 }

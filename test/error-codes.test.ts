@@ -1,0 +1,64 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ERROR_CODE_PATTERN, type ErrorCodeTable } from '@rackseal/api-contracts';
+import { API_TOKEN_ERROR_CODES } from '@rackseal/api-tokens';
+import { INVENTORY_ERROR_CODES } from '@rackseal/inventory';
+import { MACHINE_ERROR_CODES } from '@rackseal/machines';
+import { VENDOR_CA_ERROR_CODES } from '@rackseal/vendor-cas';
+import { DOMAIN_ERROR_CODES, KIND_STATUS } from '../apps/control-plane/src/http/error-codes';
+
+const ROOT = join(__dirname, '..');
+
+/** Each library with codes: its table, the prefix its codes share, and its directory. */
+const LIBRARIES: ReadonlyArray<[string, string, ErrorCodeTable]> = [
+  ['api-tokens', 'token', API_TOKEN_ERROR_CODES],
+  ['inventory', 'inventory', INVENTORY_ERROR_CODES],
+  ['machines', 'machine', MACHINE_ERROR_CODES],
+  ['vendor-cas', 'vendor-ca', VENDOR_CA_ERROR_CODES],
+];
+
+/** `| \`code\` | 404 | …` rows of a README's table. */
+function readmeCodes(lib: string): Map<string, number> {
+  const readme = readFileSync(join(ROOT, 'libs', lib, 'README.md'), 'utf8');
+  return new Map([...readme.matchAll(/^\| `([a-z][a-z0-9.-]*)` \| (\d{3}) \|/gm)].map((m) => [m[1]!, Number(m[2])]));
+}
+
+/** Code-shaped string literals (`'machine.not-found'`) in a library's non-test sources; audit actions (`action: 'token.issued'`, on lines of their own) have the same shape and are not codes. */
+function codesInSources(lib: string, prefix: string): Set<string> {
+  const dir = join(ROOT, 'libs', lib, 'src');
+  const found = new Set<string>();
+  const literal = new RegExp(`'(${prefix.replace('-', '\\-')}\\.[a-z][a-z0-9-]*)'`, 'g');
+  for (const file of readdirSync(dir).filter((f) => f.endsWith('.ts') && !f.endsWith('.spec.ts'))) {
+    const lines = readFileSync(join(dir, file), 'utf8').split('\n').filter((line) => !/\baction: /.test(line));
+    for (const m of lines.join('\n').matchAll(literal)) {
+      found.add(m[1]!);
+    }
+  }
+  return found;
+}
+
+describe('domain error codes (issue 10 item 2)', () => {
+  it.each(LIBRARIES)('libs/%s: every code is well formed, in its README with the filter\'s status, and in the filter\'s table', (lib, prefix, table) => {
+    const listed = readmeCodes(lib);
+    for (const [code, kind] of Object.entries(table)) {
+      expect(code).toMatch(ERROR_CODE_PATTERN);
+      expect(code.startsWith(`${prefix}.`)).toBe(true);
+      expect(DOMAIN_ERROR_CODES[code]).toBe(kind);
+      expect({ code, status: listed.get(code) }).toEqual({ code, status: KIND_STATUS[kind] });
+    }
+    // …and the README lists no code the library does not have.
+    expect([...listed.keys()].sort()).toEqual(Object.keys(table).sort());
+  });
+
+  it.each(LIBRARIES)('libs/%s: every code its sources name is in its table', (lib, prefix, table) => {
+    const named = codesInSources(lib, prefix);
+    expect(named.size).toBeGreaterThan(0);
+    expect([...named].filter((code) => !(code in table))).toEqual([]);
+  });
+
+  it('the filter knows exactly the libraries\' codes, each library with its own prefix', () => {
+    const all = LIBRARIES.flatMap(([, , table]) => Object.keys(table));
+    expect(new Set(all).size).toBe(all.length);
+    expect(Object.keys(DOMAIN_ERROR_CODES).sort()).toEqual(all.sort());
+  });
+});
