@@ -2,6 +2,27 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+/** The import rule of an API contract library: `dir` loads nothing but plain TypeScript (`why`). */
+function plainContract(dir, why) {
+  return {
+    files: [`${dir}/**/*.ts`],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['@rackseal/*'], message: `${dir} depends on no other rackseal library.` },
+            {
+              group: ['@nestjs/*', '@nestjs', 'class-validator', 'class-transformer', 'typeorm', 'bullmq', 'ioredis', 'pg'],
+              message: `${dir} loads no server framework, validator or database client: ${why}.`,
+            },
+          ],
+        },
+      ],
+    },
+  };
+}
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'eslint.config.mjs', 'jest.config.js'] },
   js.configs.recommended,
@@ -67,21 +88,10 @@ export default tseslint.config(
       ],
     },
   },
-  {
-    // Imported by the CLI and (later) the agent: plain TypeScript, no framework, no other rackseal library.
-    files: ['libs/api-contracts/**/*.ts'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          patterns: [
-            { group: ['@rackseal/*'], message: 'libs/api-contracts depends on no other rackseal library.' },
-            { group: ['@nestjs/*', '@nestjs', 'class-validator', 'class-transformer', 'typeorm', 'bullmq', 'ioredis', 'pg'], message: 'libs/api-contracts loads no server framework, validator or database client.' },
-          ],
-        },
-      ],
-    },
-  },
+  // The API contracts are imported by the CLI and the agent (which runs from an initramfs at boot):
+  // plain TypeScript, no framework, validator or database client, no other rackseal library.
+  plainContract('libs/api-contracts', 'the CLI and the agent import it'),
+  plainContract('libs/node-api-contracts', 'the agent imports it at boot'),
   {
     // One data layer (docs/architecture.md §9): the server processes reach tables only through the
     // repository of the library that owns them. No SQL text, no query calls, no TypeORM

@@ -95,6 +95,15 @@ const SNIPPETS = {
       "import { registerTpm } from './commands/tpm.command';\nexport const a = [CliError, TPM_ST, readCertificate, registerTpm];\n",
     path: 'apps/agent/src/probe.ts',
   },
+  nodeApiContractsNest: { code: NEST_IMPORT, path: 'libs/node-api-contracts/src/probe.ts' },
+  nodeApiContractsValidator: { code: "import { IsString } from 'class-validator';\nexport const v = IsString;\n", path: 'libs/node-api-contracts/src/probe.ts' },
+  nodeApiContractsTypeorm: { code: "import { DataSource } from 'typeorm';\nexport const d = DataSource;\n", path: 'libs/node-api-contracts/src/probe.ts' },
+  nodeApiContractsTpm2: { code: "import { TPM_ST } from '@rackseal/tpm2';\nexport const t = TPM_ST;\n", path: 'libs/node-api-contracts/src/probe.ts' },
+  apiContractsNest: { code: NEST_IMPORT, path: 'libs/api-contracts/src/probe.ts' },
+  agentNodeApiContracts: {
+    code: "import { NODE_API_BASE_PATH, nodeApiPath } from '@rackseal/node-api-contracts';\nexport const p = [NODE_API_BASE_PATH, nodeApiPath('registrations')];\n",
+    path: 'apps/agent/src/probe.ts',
+  },
   cliCommandLine: { code: "import { CliError } from '@rackseal/command-line';\nexport const e = CliError;\n", path: 'apps/cli/src/probe.ts' },
   commandLineTpm2: { code: "import { TPM_ST } from '@rackseal/tpm2';\nexport const t = TPM_ST;\n", path: 'libs/command-line/src/probe.ts' },
   commandLineNest: { code: NEST_IMPORT, path: 'libs/command-line/src/probe.ts' },
@@ -214,6 +223,24 @@ describe('lint boundaries', () => {
     const found = restrictedImports(lint(name));
     expect(found).toHaveLength(1);
     expect(found[0]?.message).toMatch(message);
+  });
+
+  it.each([
+    ['nodeApiContractsNest', /libs\/node-api-contracts loads no server framework, validator or database client: the agent imports it at boot/, "'@nestjs/common'"],
+    ['nodeApiContractsValidator', /libs\/node-api-contracts loads no server framework, validator or database client/, "'class-validator'"],
+    ['nodeApiContractsTypeorm', /libs\/node-api-contracts loads no server framework, validator or database client/, "'typeorm'"],
+    ['nodeApiContractsTpm2', /libs\/node-api-contracts depends on no other rackseal library/, "'@rackseal/tpm2'"],
+    ['apiContractsNest', /libs\/api-contracts loads no server framework, validator or database client/, "'@nestjs/common'"],
+  ] as const)('keeps the API contracts plain TypeScript: %s is refused, naming the import', (name, message, imported) => {
+    const found = restrictedImports(lint(name));
+    expect(found).toHaveLength(1);
+    expect(found[0]?.severity).toBe(2);
+    expect(found[0]?.message).toMatch(message);
+    expect(found[0]?.message).toContain(imported);
+  });
+
+  it('lets the agent import the node API contract', () => {
+    expect(lint('agentNodeApiContracts')).toEqual([]);
   });
 
   it.each(['agentAllowed', 'cliCommandLine'] as const)('lets the agent and the CLI use the shared libraries (%s)', (name) => {

@@ -1,4 +1,4 @@
-import { DomainError, type ErrorCodeTable } from '@rackseal/api-contracts';
+import { DomainError, type ErrorCodeTable, type IssuedToken } from '@rackseal/api-contracts';
 import type { AuditLog } from '@rackseal/audit';
 import type { Clock, RandomSource } from '@rackseal/platform';
 import { type DataSource, type EntityManager, IsNull } from 'typeorm';
@@ -13,13 +13,8 @@ export interface TokenPrincipal {
   readonly scopes: readonly string[];
 }
 
-export interface IssuedToken {
-  readonly id: string;
-  /** Shown once; only its hash is kept. */
-  readonly token: string;
-  readonly name: string;
-  readonly scopes: readonly Scope[];
-}
+/** What issuing answers (shown once; only the token's hash is kept): the operator API's shape. */
+export type { IssuedToken } from '@rackseal/api-contracts';
 
 /** Every code this library throws, with its kind (the README lists them with their HTTP status). */
 export const API_TOKEN_ERROR_CODES = {

@@ -1,22 +1,11 @@
+import { type Scope, SCOPES } from '@rackseal/api-contracts';
+
 /**
- * What an operator token may do. Scopes are checked per endpoint; `admin` implies every scope, and
- * each `X:write` implies `X:read` (IMPLIED_SCOPES). Kept small and coarse: an operator of a fleet
- * grants "can import inventory", not per-field rights.
+ * What an operator token may do: the names (SCOPES, ALL_SCOPES) are part of the operator API and
+ * declared in its contract. Scopes are checked per endpoint; `admin` implies every scope, and each
+ * `X:write` implies `X:read` (IMPLIED_SCOPES).
  */
-export const SCOPES = {
-  admin: 'every operation, including managing tokens',
-  'audit:read': 'read and verify the audit log',
-  'vendor-ca:read': 'list trusted TPM vendor CAs',
-  'vendor-ca:write': 'add, disable, enable and pin TPM vendor CAs (implies vendor-ca:read)',
-  'inventory:read': 'list machines and imports',
-  'inventory:write': 'import inventory CSV files, revoke machines (implies inventory:read)',
-  'policy:write': 'set and approve group boot policies',
-  'secrets:write': 'create and rotate secrets',
-} as const;
-
-export type Scope = keyof typeof SCOPES;
-
-export const ALL_SCOPES = Object.keys(SCOPES) as Scope[];
+export { ALL_SCOPES, type Scope, SCOPES } from '@rackseal/api-contracts';
 
 /**
  * Scopes a held scope grants besides itself. A writer must be able to read back what it just wrote

@@ -1,6 +1,8 @@
+import { TOKEN_NAME_MAX_LENGTH } from '@rackseal/api-contracts';
 import { findUnprintable } from '@rackseal/ek-trust';
 
-export const TOKEN_NAME_MAX_LENGTH = 100;
+// The limit is part of the operator API (POST /v1/tokens): declared in its contract.
+export { TOKEN_NAME_MAX_LENGTH };
 
 /**
  * Why `name` cannot name a token, or undefined when it can. Names are shown to operators (`token

@@ -1,4 +1,4 @@
-import type { AuditOutcome } from './audit-entry';
+import type { AuditChainProblemKind, AuditChainVerification, AuditOutcome } from '@rackseal/api-contracts';
 import { auditRecordHash, GENESIS_HASH } from './audit-hash';
 import { RECORDED_AT_MICROS_SQL, recordedAtText } from './audit-timestamp';
 import { AuditDetailsError, canonicalJson, type JsonValue } from './canonical-json';
@@ -8,23 +8,8 @@ export interface Queryable {
   query(sql: string, parameters?: unknown[]): Promise<unknown>;
 }
 
-export type AuditChainProblemKind =
-  /** A record's content no longer hashes to its stored hash: it was edited. */
-  | 'content-mismatch'
-  /** A record's prev_hash is not the previous record's hash: records were removed, reordered or re-linked. */
-  | 'broken-link'
-  /** seq values are not 1, 2, 3, …: records were deleted or inserted out of band. */
-  | 'sequence-gap'
-  /** The newest record is not the one the chain head names: newest records were deleted or replaced. */
-  | 'head-mismatch';
-
-export type AuditChainVerification =
-  | { readonly ok: true; readonly records: number; readonly headSeq: number; readonly headHash: string }
-  | {
-      readonly ok: false;
-      readonly records: number;
-      readonly problem: { readonly kind: AuditChainProblemKind; readonly seq: number; readonly message: string };
-    };
+// The verdict is what GET /v1/audit/verify answers: its shape is declared in the API contract.
+export type { AuditChainProblemKind, AuditChainVerification } from '@rackseal/api-contracts';
 
 interface Row {
   seq: string;

@@ -1,7 +1,8 @@
+import type { AuditOutcome } from '@rackseal/api-contracts';
 import type { JsonValue } from './canonical-json';
 
-export const AUDIT_OUTCOMES = ['success', 'refused', 'failure'] as const;
-export type AuditOutcome = (typeof AUDIT_OUTCOMES)[number];
+// The outcome names are part of the operator API (GET /v1/audit): declared in its contract.
+export { AUDIT_OUTCOMES, type AuditOutcome } from '@rackseal/api-contracts';
 
 /** What a caller records: who did what to which thing, how it ended, and non-secret details. */
 export interface AuditEntry {

@@ -1,3 +1,4 @@
+import type { CaKind } from '@rackseal/api-contracts';
 import { isCa, parseCertificate, type ParsedCertificate } from './certificate';
 import { EkCertificateError, type EkCertificateErrorCode } from './errors';
 import { type CertificateInput, unwrapCertificates } from './input';
@@ -6,9 +7,10 @@ import { isSignedBy, UnsupportedSignatureAlgorithmError } from './signature';
 
 /**
  * root: self-signed (issuer = subject and its own key verifies its signature) with cA = TRUE.
- * intermediate: cA = TRUE and not self-signed (cross-signed vendor roots included).
+ * intermediate: cA = TRUE and not self-signed (cross-signed vendor roots included). The names are
+ * part of the operator API (a vendor CA's `kind`): declared in its contract.
  */
-export type CaKind = 'root' | 'intermediate';
+export type { CaKind } from '@rackseal/api-contracts';
 
 export interface TrustStoreEntry {
   /** Lowercase hex SHA-256 of the certificate's DER. */

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { GROUP_PATTERN, GROUP_RULE, type ImportCounts, type ImportStatus, MAX_IMPORT_FILE_NAME_LENGTH, type ImportSummary as WireImportSummary } from '@rackseal/api-contracts';
 import type { AuditLog } from '@rackseal/audit';
 import { findUnprintable, type TrustStore } from '@rackseal/ek-trust';
 import { MachinesRepository } from '@rackseal/machines';
@@ -7,39 +8,15 @@ import type { DataSource, EntityManager } from 'typeorm';
 import { InventoryHeaderError, parseHeader } from './columns';
 import { InventoryImportsRepository } from './inventory-imports.repository';
 import { CsvEncodingError, CsvLimitError, readCsv, type CsvRecord, type CsvReaderOptions } from './csv-reader';
-import { type RowProblem, type RowProblemReason, validateRow } from './row-validator';
+import { type RowProblemReason, validateRow } from './row-validator';
 import { type StagingBatch, toStagingBatch } from './staging-batch';
 import { InventoryError } from './inventory-errors';
 import { withIdleTimeout } from './upload-idle-timeout';
 
-export type ImportStatus = 'succeeded' | 'partial' | 'refused';
-
-export interface ImportCounts {
-  /** Data rows read (header and blank lines excluded). */
-  readonly rows: number;
-  readonly valid: number;
-  readonly invalid: number;
-  /** Machines created / changed / already identical (0 when an atomic import was refused). */
-  readonly created: number;
-  readonly updated: number;
-  readonly unchanged: number;
-}
-
-export interface ImportSummary {
-  /** The import record's id; null for a dry run (which writes nothing). */
-  readonly id: string | null;
-  readonly status: ImportStatus;
-  readonly dryRun: boolean;
-  readonly partial: boolean;
-  readonly fileName: string | null;
-  readonly counts: ImportCounts;
-  /** Problems in line order, at most `maxListedProblems` of them. */
-  readonly problems: readonly RowProblem[];
-  /** True when there were more problems than listed (`counts.invalid` has them all). */
-  readonly problemsTruncated: boolean;
-  readonly startedAt: Date;
-  readonly finishedAt: Date;
-}
+// What an import answers is part of the operator API: declared in its contract. Inside the server
+// its instants are Dates (serialised to ISO 8601 on the way out).
+export type { ImportCounts, ImportStatus } from '@rackseal/api-contracts';
+export type ImportSummary = WireImportSummary<Date>;
 
 export interface ImportOptions {
   /** Audit actor, e.g. `token:<id>`. */
@@ -200,8 +177,6 @@ class RecordBatches {
 /** The import's temporary staging table (ON COMMIT DROP): one row per CSV record, valid or not. */
 const STAGING = 'inventory_import_rows';
 
-const GROUP_DEFAULT_PATTERN = /^[a-z0-9][a-z0-9._-]{0,62}$/;
-
 /**
  * Imports an inventory CSV (docs/architecture.md §4.2), streaming end to end:
  *
@@ -241,11 +216,11 @@ export class InventoryImporter {
   }
 
   async import(source: AsyncIterable<Uint8Array | string>, options: ImportOptions): Promise<ImportSummary> {
-    if (options.defaultGroup !== undefined && !GROUP_DEFAULT_PATTERN.test(options.defaultGroup)) {
-      throw new InventoryInputError('group must be 1-63 characters: a lowercase letter or digit, then lowercase letters, digits or . _ -');
+    if (options.defaultGroup !== undefined && !GROUP_PATTERN.test(options.defaultGroup)) {
+      throw new InventoryInputError(GROUP_RULE);
     }
-    if (options.fileName !== undefined && options.fileName.length > 255) {
-      throw new InventoryInputError('the file name must be at most 255 characters');
+    if (options.fileName !== undefined && options.fileName.length > MAX_IMPORT_FILE_NAME_LENGTH) {
+      throw new InventoryInputError(`the file name must be at most ${MAX_IMPORT_FILE_NAME_LENGTH} characters`);
     }
     // PostgreSQL refuses NUL in text; a terminal would act on the other control characters
     if (options.fileName !== undefined && findUnprintable(options.fileName) !== undefined) {

@@ -1,8 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
-import type { RowProblem } from './row-validator';
+import type { ImportCounts, ImportRecordStatus, RowProblem } from '@rackseal/api-contracts';
 
-export type ImportRecordStatus = 'running' | 'succeeded' | 'partial' | 'refused' | 'failed';
+export type { ImportRecordStatus } from '@rackseal/api-contracts';
 
 /** One row of `inventory_imports`: what an import read, decided and wrote. */
 export interface ImportRecord {
@@ -12,14 +12,7 @@ export interface ImportRecord {
   readonly dryRun: boolean;
   readonly partial: boolean;
   readonly status: ImportRecordStatus;
-  readonly counts: {
-    readonly rows: number;
-    readonly valid: number;
-    readonly invalid: number;
-    readonly created: number;
-    readonly updated: number;
-    readonly unchanged: number;
-  };
+  readonly counts: ImportCounts;
   readonly problems: readonly RowProblem[];
   readonly problemsTruncated: boolean;
   readonly startedAt: Date;

@@ -8,32 +8,13 @@ import {
   unwrapCertificates,
   verifyEkChain,
 } from '@rackseal/ek-trust';
+import { GROUP_PATTERN, type RowProblem, type RowProblemReason } from '@rackseal/api-contracts';
 import { type ColumnMap, INVENTORY_COLUMNS, type InventoryColumn } from './columns';
 import type { CsvRecord } from './csv-reader';
 
-/**
- * Why a row was refused: the one list (the report, the OpenAPI enum and the README table follow it).
- * Those up to `untrusted-chain` are decided per row; the rest need the whole file or the database.
- */
-export const ROW_PROBLEM_REASONS = [
-  'bad-csv',
-  'control-character',
-  'invalid-serial',
-  'invalid-asset-tag',
-  'invalid-hostname',
-  'invalid-group',
-  'invalid-ek-pub-hash',
-  'missing-ek',
-  'bad-cert',
-  'bad-intermediates',
-  'ek-pub-hash-mismatch',
-  'untrusted-chain',
-  'duplicate-serial-in-file',
-  'duplicate-ek-in-file',
-  'ek-bound-to-other-serial',
-  'serial-bound-to-other-ek',
-] as const;
-export type RowProblemReason = (typeof ROW_PROBLEM_REASONS)[number];
+// The refusal reasons, the group rule and a problem's shape are part of the operator API (the
+// import summary): declared in its contract, re-exported for this library's users.
+export { GROUP_PATTERN, ROW_PROBLEM_REASONS, type RowProblem, type RowProblemReason } from '@rackseal/api-contracts';
 
 /** A problem's message is cut here: a report lists up to 1000 of them, and its size must not depend on the file. */
 export const MAX_PROBLEM_MESSAGE_CHARS = 500;
@@ -49,14 +30,6 @@ export interface ValidRow {
   /** DER as read (NV header / padding removed); null for an `ek_pub_hash`-only row. */
   readonly ekCert: Buffer | null;
   readonly ekCertFingerprint: string | null;
-}
-
-export interface RowProblem {
-  readonly line: number;
-  readonly reason: RowProblemReason;
-  readonly message: string;
-  /** The row's serial when it could be read (as given, at most 128 characters; unprintable characters written as \uXXXX). */
-  readonly serial?: string;
 }
 
 export type RowResult = { readonly ok: true; readonly row: ValidRow } | ({ readonly ok: false } & RowProblem);
@@ -80,8 +53,6 @@ export interface RowValidationContext {
 export const SERIAL_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:/#-]{0,127}$/;
 /** RFC 1123 host name (labels of letters, digits and inner hyphens), stored lowercase. */
 export const HOSTNAME_PATTERN = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
-/** Group names: lowercase letter or digit first, then lowercase letters, digits, `. _ -`; at most 63. */
-export const GROUP_PATTERN = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 const EK_PUB_HASH_PATTERN = /^[0-9a-f]{64}$/;
 
 /**

@@ -9,9 +9,10 @@
  * and every state but `revoked` may go to `revoked`, which is final. A TPM that was replaced needs
  * its machine revoked and imported again (libs/inventory refuses a serial bound to another EK).
  */
-export const MACHINE_STATES = ['imported', 'attesting', 'attested', 'quarantined', 'revoked'] as const;
+import { MACHINE_STATES, type MachineState } from '@rackseal/api-contracts';
 
-export type MachineState = (typeof MACHINE_STATES)[number];
+// The state names are part of the operator API (GET /v1/machines): declared in its contract.
+export { MACHINE_STATES, type MachineState };
 
 /** The legal transitions, from → the states it may go to. Anything else is a MachineTransitionError. */
 export const MACHINE_TRANSITIONS: { readonly [From in MachineState]: readonly MachineState[] } = {

@@ -1,20 +1,8 @@
+import type { Machine as WireMachine } from '@rackseal/api-contracts';
 import type { MachineState } from './machine-state';
 
-/** One row of `machines`: an inventory entry bound to one ekPubHash (docs/architecture.md §3). */
-export interface Machine {
-  readonly id: string;
-  readonly serial: string;
-  readonly assetTag: string | null;
-  readonly hostname: string | null;
-  readonly group: string | null;
-  readonly ekPubHash: string;
-  /** SHA-256 of the EK certificate DER; null when imported by ek_pub_hash. */
-  readonly ekCertFingerprint: string | null;
-  readonly state: MachineState;
-  readonly importedAt: Date;
-  readonly updatedAt: Date;
-  readonly importId: string | null;
-}
+/** One row of `machines`: an inventory entry bound to one ekPubHash (docs/architecture.md §3); its shape is the operator API's. */
+export type Machine = WireMachine<Date>;
 
 /** One row of `machine_transitions`: a state change, who made it and why. */
 export interface MachineTransition {

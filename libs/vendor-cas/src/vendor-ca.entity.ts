@@ -1,3 +1,4 @@
+import type { CaKind } from '@rackseal/api-contracts';
 import { Column, Entity, PrimaryColumn } from 'typeorm';
 
 /**
@@ -33,7 +34,7 @@ export class VendorCaEntity {
   notAfter: Date;
 
   @Column({ type: 'text' })
-  kind: 'root' | 'intermediate';
+  kind: CaKind;
 
   @Column({ name: 'is_anchor', type: 'boolean' })
   isAnchor: boolean;

@@ -1,3 +1,4 @@
+import type { CaKind } from '@rackseal/api-contracts';
 import type { DataSource, EntityManager } from 'typeorm';
 import { VendorCaEntity } from './vendor-ca.entity';
 
@@ -17,7 +18,7 @@ export interface NewVendorCaRow {
   readonly serial: string;
   readonly notBefore: Date;
   readonly notAfter: Date;
-  readonly kind: 'root' | 'intermediate';
+  readonly kind: CaKind;
   readonly isAnchor: boolean;
   readonly source: string | null;
   readonly addedAt: Date;

@@ -1,6 +1,13 @@
+import {
+  MAX_CA_SOURCE_LENGTH,
+  MIN_FINGERPRINT_PREFIX,
+  type VendorCaAddResult,
+  type VendorCaAddSummary as WireVendorCaAddSummary,
+  type VendorCaChange as WireVendorCaChange,
+  type VendorCaSummary as WireVendorCaSummary,
+} from '@rackseal/api-contracts';
 import type { AuditLog } from '@rackseal/audit';
 import {
-  type CaKind,
   type CertificateInput,
   EkCertificateError,
   findUnprintable,
@@ -75,6 +82,13 @@ export interface VendorCaUpload {
   readonly source?: string;
 }
 
+// What the routes answer is part of the operator API: declared in its contract. Inside the server the
+// instants are Dates (serialised to ISO 8601 on the way out).
+export { MIN_FINGERPRINT_PREFIX, type VendorCaAddResult, type VendorCaChainStatus } from '@rackseal/api-contracts';
+export type VendorCaAddSummary = WireVendorCaAddSummary;
+export type VendorCaSummary = WireVendorCaSummary<Date>;
+export type VendorCaChange = WireVendorCaChange<Date>;
+
 export interface AddBundleOptions {
   /** Audit actor and `added_by`, e.g. `token:<id>`. */
   readonly addedBy: string;
@@ -87,60 +101,6 @@ export interface AddBundleOptions {
   readonly anchors?: boolean | readonly string[];
 }
 
-/** Why an intermediate does (not) chain to an enabled anchor, right after the upload. Informational. */
-export type VendorCaChainStatus =
-  | { readonly ok: true; readonly anchor: string; readonly anchorFingerprint: string }
-  | { readonly ok: false; readonly reason: string; readonly message: string };
-
-export interface VendorCaAddResult {
-  readonly status: 'added' | 'duplicate' | 'rejected';
-  /** The upload this certificate came from. */
-  readonly source: string | null;
-  /** 1-based position of the certificate in its upload (PEM bundles hold several). */
-  readonly position: number;
-  readonly fingerprint: string;
-  readonly subject: string;
-  readonly kind?: CaKind;
-  /** For added and duplicate: whether the stored CA is an anchor / enabled. */
-  readonly anchor?: boolean;
-  readonly enabled?: boolean;
-  /** For duplicates: `stored` (already in the trust store) or `upload` (twice in this call). */
-  readonly duplicateOf?: 'stored' | 'upload';
-  /** For rejected: `not-a-ca` | `unsupported-key`, and a sentence. */
-  readonly reason?: string;
-  readonly message?: string;
-  /** For added/duplicate intermediates that are not anchors. */
-  readonly chain?: VendorCaChainStatus;
-}
-
-export interface VendorCaAddSummary {
-  readonly results: readonly VendorCaAddResult[];
-  readonly added: number;
-  readonly duplicate: number;
-  readonly rejected: number;
-}
-
-/** A stored CA as listed (no DER; `GET …?includeDisabled` and the CLI). */
-export interface VendorCaSummary {
-  readonly id: string;
-  readonly fingerprint: string;
-  readonly subject: string;
-  readonly issuer: string;
-  readonly serial: string;
-  readonly notBefore: Date;
-  readonly notAfter: Date;
-  readonly kind: CaKind;
-  readonly anchor: boolean;
-  readonly enabled: boolean;
-  readonly source: string | null;
-  readonly addedAt: Date;
-  readonly addedBy: string;
-  readonly disabledAt: Date | null;
-  readonly disabledBy: string | null;
-}
-
-export type VendorCaChange = { readonly changed: boolean; readonly ca: VendorCaSummary };
-
 /**
  * A CA named by its fingerprint (hex, any case, colons allowed), a unique prefix of it (as git takes
  * short hashes: the CLI prints 16 digits), or its id (uuid).
@@ -148,11 +108,8 @@ export type VendorCaChange = { readonly changed: boolean; readonly ca: VendorCaS
 export type VendorCaRef = { readonly fingerprint: string } | { readonly fingerprintPrefix: string } | { readonly id: string };
 
 const FINGERPRINT = /^[0-9a-f]{64}$/;
-/** Shorter prefixes would be ambiguous too often to be worth typing, and are refused. */
-export const MIN_FINGERPRINT_PREFIX = 8;
 const FINGERPRINT_PREFIX = new RegExp(`^[0-9a-f]{${MIN_FINGERPRINT_PREFIX},63}$`);
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const MAX_SOURCE = 255;
 const MAX_LISTED_MATCHES = 10;
 /**
  * A label fit to store and show (for request validation: class-validator's `@Matches`). A label
@@ -349,8 +306,8 @@ export class VendorCas {
     uploads.forEach((upload, index) => {
       const { content, source: named } = typeof upload === 'string' || upload instanceof Uint8Array ? { content: upload, source: undefined } : upload;
       const source = named ?? options.source ?? null;
-      if (source !== null && source.length > MAX_SOURCE) {
-        throw new VendorCaInputError(`source name ${JSON.stringify(source.slice(0, 40))}… is longer than ${MAX_SOURCE} characters`);
+      if (source !== null && source.length > MAX_CA_SOURCE_LENGTH) {
+        throw new VendorCaInputError(`source name ${JSON.stringify(source.slice(0, 40))}… is longer than ${MAX_CA_SOURCE_LENGTH} characters`);
       }
       const unprintable = source === null ? undefined : unprintableCharacter(source);
       if (unprintable !== undefined) {

@@ -1,3 +1,4 @@
+import type { AuditChainVerification, AuditRecordView } from '@rackseal/api-contracts';
 import type { Command } from 'commander';
 import { withDatabase } from '../database';
 import { EXIT } from '@rackseal/command-line';
@@ -5,22 +6,6 @@ import { commandPath, ServerClient, withServerOptions } from '../server-client';
 import { safe, table } from '../terminal-text';
 import { explicitServer, explicitServerOption } from './explicit-server';
 import { nextPageHint, pageSize, pageSizeOption, sequenceCursorOption } from './paging-options';
-
-/** Same shape from verifyAuditChain (database) and GET /v1/audit/verify. */
-type Verdict =
-  | { ok: true; records: number; headSeq: number; headHash: string }
-  | { ok: false; records: number; problem: { kind: string; seq: number; message: string } };
-
-interface AuditRecord {
-  seq: number;
-  recordedAt: string;
-  actor: string;
-  action: string;
-  subject: string;
-  outcome: string;
-  details: Record<string, unknown>;
-  hash: string;
-}
 
 /**
  * `rackseal audit verify|list`. `verify` walks the hash chain straight from PostgreSQL
@@ -42,7 +27,7 @@ export function registerAudit(program: Command): void {
       const verdict =
         server === undefined
           ? await withDatabase({ schema: 'current' }, async (dataSource) => (await import('@rackseal/audit')).verifyAuditChain(dataSource))
-          : (await ServerClient.fromOptions(server, commandPath(command)).get<Verdict>('v1/audit/verify')).body;
+          : (await ServerClient.fromOptions(server, commandPath(command)).get<AuditChainVerification>('v1/audit/verify')).body;
       if (options.json === true) {
         process.stdout.write(`${JSON.stringify(verdict)}\n`);
       } else if (verdict.ok) {
@@ -63,7 +48,7 @@ export function registerAudit(program: Command): void {
       .option('--json', 'machine-readable output (the records as the API returns them, hashes included)'),
   ).action(async (options: { after?: number; limit?: number; json?: boolean }, command: Command) => {
     const limit = pageSize(options.limit);
-    const { body } = await ServerClient.forCommand(command).get<AuditRecord[]>('v1/audit', { query: { after: options.after, limit } });
+    const { body } = await ServerClient.forCommand(command).get<AuditRecordView[]>('v1/audit', { query: { after: options.after, limit } });
     if (options.json === true) {
       process.stdout.write(`${JSON.stringify(body)}\n`);
       return;

@@ -1,6 +1,7 @@
 import { createReadStream, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Command } from 'commander';
+import type { ImportSummary, RecordedImport } from '@rackseal/api-contracts';
 import { CliError, EXIT } from '@rackseal/command-line';
 import { ServerClient, withServerOptions } from '../server-client';
 import { safe } from '../terminal-text';
@@ -10,24 +11,6 @@ interface ImportOptions {
   partial?: boolean;
   group?: string;
   json?: boolean;
-}
-
-interface ImportSummary {
-  id: string | null;
-  status: 'succeeded' | 'partial' | 'refused';
-  dryRun: boolean;
-  partial: boolean;
-  counts: { rows: number; valid: number; invalid: number; created: number; updated: number; unchanged: number };
-  problems: { line: number; reason: string; message: string; serial?: string }[];
-  problemsTruncated: boolean;
-}
-
-/** GET /v1/inventory/imports/:id: the recorded summary, with who ran it and when. */
-interface ImportRecord extends ImportSummary {
-  fileName: string | null;
-  startedBy: string;
-  startedAt: string;
-  finishedAt: string;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -72,7 +55,7 @@ export function registerInventory(program: Command): void {
     if (!UUID.test(id)) {
       throw CliError.usage(`${client.action}: ${JSON.stringify(safe(id.slice(0, 100)))} is not an import id (a UUID, as \`inventory import\` prints it)`);
     }
-    const { body } = await client.get<ImportRecord>(`v1/inventory/imports/${client.segment(id, 'an import id')}`);
+    const { body } = await client.get<RecordedImport>(`v1/inventory/imports/${client.segment(id, 'an import id')}`);
     if (options.json === true) {
       process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
       return;
@@ -189,19 +172,26 @@ class ProgressBar {
   }
 }
 
-export function formatSummary(s: ImportSummary): string {
-  const outcome =
-    s.status === 'succeeded'
-      ? s.dryRun
-        ? 'dry run: every row is good, nothing was written'
-        : 'imported'
-      : s.status === 'partial'
-        ? s.dryRun
-          ? 'dry run (--partial): the good rows would land, nothing was written'
-          : 'partially imported: the good rows landed, the refused rows did not'
-        : s.dryRun
-          ? 'dry run: some rows are refused, so nothing would land (use --partial to land the good rows)'
-          : 'refused: nothing was imported because some rows are refused (fix them, or use --partial)';
+/** What the first line says about an import: its answer, or its record (which may be running or failed). */
+function outcomeOf(s: ImportSummary | RecordedImport): string {
+  switch (s.status) {
+    case 'succeeded':
+      return s.dryRun ? 'dry run: every row is good, nothing was written' : 'imported';
+    case 'partial':
+      return s.dryRun ? 'dry run (--partial): the good rows would land, nothing was written' : 'partially imported: the good rows landed, the refused rows did not';
+    case 'refused':
+      return s.dryRun
+        ? 'dry run: some rows are refused, so nothing would land (use --partial to land the good rows)'
+        : 'refused: nothing was imported because some rows are refused (fix them, or use --partial)';
+    case 'running':
+      return 'running: the import has not ended yet';
+    case 'failed':
+      return 'failed: the import stopped before it ended, nothing was imported';
+  }
+}
+
+export function formatSummary(s: ImportSummary | RecordedImport): string {
+  const outcome = outcomeOf(s);
   const rows: [string, number][] = [
     ['rows', s.counts.rows],
     ['valid', s.counts.valid],

@@ -1,19 +1,8 @@
+import type { Machine } from '@rackseal/api-contracts';
 import type { Command } from 'commander';
 import { ServerClient, withServerOptions } from '../server-client';
 import { table } from '../terminal-text';
 import { nextPageHint, pageSize, pageSizeOption, textCursorOption } from './paging-options';
-
-interface Machine {
-  id: string;
-  serial: string;
-  assetTag: string | null;
-  hostname: string | null;
-  group: string | null;
-  ekPubHash: string;
-  state: string;
-  importedAt: string;
-  updatedAt: string;
-}
 
 /**
  * `rackseal machines list` (docs/architecture.md §4.2, §5): the imported machines, ordered by serial and keyset-paged

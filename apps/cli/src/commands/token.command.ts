@@ -1,27 +1,11 @@
 import { userInfo } from 'node:os';
+import type { IssuedToken, TokenSummary } from '@rackseal/api-contracts';
 import type { Command } from 'commander';
 import { CliError } from '@rackseal/command-line';
 import { withDatabase } from '../database';
 import { commandPath, ServerClient, withServerOptions } from '../server-client';
 import { safe, table } from '../terminal-text';
 import { explicitServer, explicitServerOption } from './explicit-server';
-
-interface IssuedToken {
-  id: string;
-  token: string;
-  name: string;
-  scopes: readonly string[];
-}
-
-interface TokenSummary {
-  id: string;
-  name: string;
-  scopes: string[];
-  createdAt: string;
-  createdBy: string;
-  revokedAt: string | null;
-  lastUsedAt: string | null;
-}
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 

@@ -1,48 +1,12 @@
 import { basename } from 'node:path';
 import type { Command } from 'commander';
+import { MAX_UPLOAD_FILES, type VendorCaAddResult, type VendorCaAddSummary, type VendorCaChange, type VendorCaSummary } from '@rackseal/api-contracts';
 import { EXIT, filesAtPath, readInput } from '@rackseal/command-line';
 import { ServerClient, withServerOptions } from '../server-client';
 import { safe } from '../terminal-text';
 
-interface AddResult {
-  status: 'added' | 'duplicate' | 'rejected';
-  source: string | null;
-  position: number;
-  fingerprint: string;
-  subject: string;
-  kind?: string;
-  anchor?: boolean;
-  enabled?: boolean;
-  reason?: string;
-  message?: string;
-  chain?: { ok: boolean; anchor?: string; reason?: string; message?: string };
-}
-
-interface VendorCaChange {
-  changed: boolean;
-  ca: VendorCa;
-}
-
-interface AddResponse {
-  added: number;
-  duplicate: number;
-  rejected: number;
-  results: AddResult[];
-}
-
-interface VendorCa {
-  fingerprint: string;
-  subject: string;
-  kind: string;
-  anchor: boolean;
-  enabled: boolean;
-  notAfter: string;
-  source: string | null;
-}
-
-/** Per request: well under the server's 1 MB JSON body limit and its 200-file cap. */
+/** Per request: well under the server's 1 MB JSON body limit, and at most its file cap (MAX_UPLOAD_FILES). */
 const BATCH_BYTES = 600 * 1024;
-const BATCH_FILES = 200;
 /** A CA certificate is a few KB; anything this large is not one (the server caps a file at 64 KiB of text). */
 const MAX_FILE_BYTES = 48 * 1024;
 
@@ -68,14 +32,16 @@ export function registerVendorCa(program: Command): void {
       const bytes = readInput(path, 'certificate file', MAX_FILE_BYTES);
       return { name: basename(path), content: bytes.toString('base64') };
     });
-    const total: AddResponse = { added: 0, duplicate: 0, rejected: 0, results: [] };
+    const answers: VendorCaAddSummary[] = [];
     for (const batch of batches(files)) {
-      const { body } = await client.post<AddResponse>('v1/vendor-cas', { files: batch, ...(options.anchor === true ? { anchor: true } : {}) });
-      total.added += body.added;
-      total.duplicate += body.duplicate;
-      total.rejected += body.rejected;
-      total.results.push(...body.results);
+      answers.push((await client.post<VendorCaAddSummary>('v1/vendor-cas', { files: batch, ...(options.anchor === true ? { anchor: true } : {}) })).body);
     }
+    const total: VendorCaAddSummary = {
+      added: answers.reduce((n, a) => n + a.added, 0),
+      duplicate: answers.reduce((n, a) => n + a.duplicate, 0),
+      rejected: answers.reduce((n, a) => n + a.rejected, 0),
+      results: answers.flatMap((a): readonly VendorCaAddResult[] => a.results),
+    };
     process.stdout.write(options.json === true ? `${JSON.stringify(total)}\n` : addTable(total));
     if (total.rejected > 0) {
       process.exitCode = EXIT.invalid;
@@ -90,7 +56,7 @@ export function registerVendorCa(program: Command): void {
       .option('--json', 'machine-readable output'),
   ).action(async (options: { all?: boolean; json?: boolean }, command: Command) => {
     const client = ServerClient.forCommand(command);
-    const { body } = await client.get<VendorCa[]>('v1/vendor-cas', { query: { includeDisabled: options.all === true ? 'true' : undefined } });
+    const { body } = await client.get<VendorCaSummary[]>('v1/vendor-cas', { query: { includeDisabled: options.all === true ? 'true' : undefined } });
     process.stdout.write(options.json === true ? `${JSON.stringify(body)}\n` : listTable(body));
   });
 
@@ -139,7 +105,7 @@ function batches<T extends { content: string }>(files: T[]): T[][] {
   let current: T[] = [];
   let size = 0;
   for (const file of files) {
-    if (current.length > 0 && (current.length >= BATCH_FILES || size + file.content.length > BATCH_BYTES)) {
+    if (current.length > 0 && (current.length >= MAX_UPLOAD_FILES || size + file.content.length > BATCH_BYTES)) {
       out.push(current);
       current = [];
       size = 0;
@@ -153,14 +119,14 @@ function batches<T extends { content: string }>(files: T[]): T[][] {
   return out;
 }
 
-function addTable(total: AddResponse): string {
+function addTable(total: VendorCaAddSummary): string {
   const lines = total.results.map((r) => {
     const where = `${r.source ?? '-'}${r.position > 1 ? `#${r.position}` : ''}`;
     let note = '';
     if (r.status === 'rejected') {
       note = `${r.reason ?? ''}: ${r.message ?? ''}`;
     } else if (r.chain !== undefined) {
-      note = r.chain.ok ? `chains to "${r.chain.anchor ?? ''}"` : `does not chain yet (${r.chain.reason ?? ''})`;
+      note = r.chain.ok ? `chains to "${r.chain.anchor}"` : `does not chain yet (${r.chain.reason})`;
     } else if (r.anchor === true) {
       note = 'anchor';
     }
@@ -173,7 +139,7 @@ function addTable(total: AddResponse): string {
   return `${lines.join('\n')}\n`;
 }
 
-function listTable(cas: VendorCa[]): string {
+function listTable(cas: readonly VendorCaSummary[]): string {
   const lines = cas.map((ca) => {
     const flags = [ca.anchor ? 'anchor' : '', ca.enabled ? '' : 'DISABLED'].filter((f) => f !== '').join(',');
     return safe(`${ca.fingerprint}  ${ca.kind.padEnd(12)} ${(flags || '-').padEnd(16)} ${ca.notAfter.slice(0, 10)}  ${ca.subject}`);

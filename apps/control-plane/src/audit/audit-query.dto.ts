@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MAX_SEQUENCE_CURSOR, MIN_PAGE_SIZE } from '@rackseal/api-contracts';
+import { AUDIT_OUTCOMES, type AuditOutcome, type AuditRecordView, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MAX_SEQUENCE_CURSOR, MIN_PAGE_SIZE } from '@rackseal/api-contracts';
 import { IsOptional } from 'class-validator';
 import { IsQueryInteger } from '../http/validators';
 
@@ -21,7 +21,7 @@ export class AuditQueryDto {
   limit?: number;
 }
 
-export class AuditRecordDto {
+export class AuditRecordDto implements AuditRecordView {
   @ApiProperty()
   seq: number;
 
@@ -37,8 +37,8 @@ export class AuditRecordDto {
   @ApiProperty()
   subject: string;
 
-  @ApiProperty({ enum: ['success', 'refused', 'failure'] })
-  outcome: string;
+  @ApiProperty({ enum: AUDIT_OUTCOMES })
+  outcome: AuditOutcome;
 
   @ApiProperty({ type: 'object', additionalProperties: true })
   details: Record<string, unknown>;

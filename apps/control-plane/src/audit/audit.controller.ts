@@ -1,7 +1,7 @@
-import { DEFAULT_PAGE_SIZE } from '@rackseal/api-contracts';
+import { type AuditChainVerification, type AuditRecordView, DEFAULT_PAGE_SIZE } from '@rackseal/api-contracts';
 import { Controller, Get, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiTags } from '@nestjs/swagger';
-import { type AuditChainVerification, AuditLog } from '@rackseal/audit';
+import { AuditLog } from '@rackseal/audit';
 import { RequireScope } from '../auth/auth.decorators';
 import { AuditQueryDto, AuditRecordDto } from './audit-query.dto';
 
@@ -15,7 +15,7 @@ export class AuditController {
 
   @Get()
   @ApiOkResponse({ type: AuditRecordDto, isArray: true })
-  async list(@Query() query: AuditQueryDto): Promise<AuditRecordDto[]> {
+  async list(@Query() query: AuditQueryDto): Promise<AuditRecordView[]> {
     const rows = await this.audit.list({ after: query.after, limit: query.limit ?? DEFAULT_PAGE_SIZE });
     return rows.map((r) => ({
       seq: r.seq,

@@ -1,4 +1,4 @@
-import { DEFAULT_PAGE_SIZE } from '@rackseal/api-contracts';
+import { DEFAULT_PAGE_SIZE, type Machine, type RecordedImport } from '@rackseal/api-contracts';
 import { Controller, Get, HttpCode, Inject, Param, ParseUUIDPipe, PayloadTooLargeException, Post, Query, Req, UnsupportedMediaTypeException } from '@nestjs/common';
 import { ApiBearerAuth, ApiConsumes, ApiNotFoundResponse, ApiOkResponse, ApiParam, ApiRequestTimeoutResponse, ApiTags } from '@nestjs/swagger';
 import type { TokenPrincipal } from '@rackseal/api-tokens';
@@ -14,7 +14,7 @@ import {
 import { MachinesRepository } from '@rackseal/machines';
 import type { Request } from 'express';
 import { actorOf, Principal, RequireScope } from '../auth/auth.decorators';
-import { ImportQueryDto, ImportSummaryDto, MachineDto, MachinesQueryDto } from './inventory.dto';
+import { ImportQueryDto, ImportSummaryDto, MachineDto, MachinesQueryDto, RecordedImportDto } from './inventory.dto';
 
 /** Charsets read as UTF-8 (US-ASCII is a subset); the CSV reader decodes nothing else. */
 const UTF8_CHARSETS = new Set(['utf-8', 'utf8', 'us-ascii']);
@@ -128,10 +128,10 @@ export class InventoryController {
 
   @Get('inventory/imports/:id')
   @RequireScope('inventory:read')
-  @ApiOkResponse({ type: ImportSummaryDto })
+  @ApiOkResponse({ type: RecordedImportDto })
   @ApiNotFoundResponse({ description: 'no inventory import with this id' })
   @ApiParam({ name: 'id', format: 'uuid', description: 'the import id `inventory import` prints' })
-  async getImport(@Param('id', new ParseUUIDPipe()) id: string): Promise<ImportSummaryDto & { startedBy: string }> {
+  async getImport(@Param('id', new ParseUUIDPipe()) id: string): Promise<RecordedImport> {
     const record = await this.imports.findById(id);
     if (record === undefined) {
       throw new InventoryImportNotFoundError(id);
@@ -144,7 +144,7 @@ export class InventoryController {
       fileName: record.fileName,
       startedBy: record.startedBy,
       counts: { ...record.counts },
-      problems: record.problems as ImportSummaryDto['problems'],
+      problems: record.problems,
       problemsTruncated: record.problemsTruncated,
       startedAt: record.startedAt.toISOString(),
       finishedAt: (record.finishedAt ?? record.startedAt).toISOString(),
@@ -154,7 +154,7 @@ export class InventoryController {
   @Get('machines')
   @RequireScope('inventory:read')
   @ApiOkResponse({ type: MachineDto, isArray: true, description: 'Ordered by serial; page with ?after=<last serial>.' })
-  async listMachines(@Query() query: MachinesQueryDto): Promise<MachineDto[]> {
+  async listMachines(@Query() query: MachinesQueryDto): Promise<Machine[]> {
     const machines = await this.machines.list({ group: query.group, after: query.after, limit: query.limit ?? DEFAULT_PAGE_SIZE });
     return machines.map((m) => ({
       ...m,

@@ -1,7 +1,26 @@
-import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MAX_TEXT_CURSOR_LENGTH, MIN_PAGE_SIZE } from '@rackseal/api-contracts';
-import { ROW_PROBLEM_REASONS } from '@rackseal/inventory';
-import { MACHINE_STATES, type MachineState } from '@rackseal/machines';
+import { ApiProperty, ApiPropertyOptional, OmitType } from '@nestjs/swagger';
+import {
+  DEFAULT_PAGE_SIZE,
+  GROUP_PATTERN,
+  GROUP_RULE,
+  IMPORT_RECORD_STATUSES,
+  IMPORT_STATUSES,
+  type ImportCounts,
+  type ImportRecordStatus,
+  type ImportStatus,
+  type ImportSummary,
+  type Machine,
+  MACHINE_STATES,
+  type MachineState,
+  MAX_IMPORT_FILE_NAME_LENGTH,
+  MAX_PAGE_SIZE,
+  MAX_TEXT_CURSOR_LENGTH,
+  MIN_PAGE_SIZE,
+  type RecordedImport,
+  type RowProblem,
+  ROW_PROBLEM_REASONS,
+  type RowProblemReason,
+} from '@rackseal/api-contracts';
 import { PRINTABLE_LABEL } from '@rackseal/vendor-cas';
 import { IsIn, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
 import { IsPrintableText, IsQueryInteger } from '../http/validators';
@@ -19,24 +38,24 @@ export class ImportQueryDto {
 
   @ApiPropertyOptional({ description: 'Group for rows whose group cell is empty.' })
   @IsOptional()
-  @Matches(/^[a-z0-9][a-z0-9._-]{0,62}$/, { message: 'group must be 1-63 characters: a lowercase letter or digit, then lowercase letters, digits or . _ -' })
+  @Matches(GROUP_PATTERN, { message: GROUP_RULE })
   group?: string;
 
-  @ApiPropertyOptional({ description: 'The uploaded file name, kept on the import record (printable text, at most 255 characters).' })
+  @ApiPropertyOptional({ description: `The uploaded file name, kept on the import record (printable text, at most ${MAX_IMPORT_FILE_NAME_LENGTH} characters).` })
   @IsOptional()
   @IsString()
-  @MaxLength(255)
+  @MaxLength(MAX_IMPORT_FILE_NAME_LENGTH)
   // a label stored and shown like a CA's source: NUL cannot reach PostgreSQL, escapes must not reach a terminal
   @Matches(PRINTABLE_LABEL, { message: 'fileName must not contain control characters' })
   fileName?: string;
 }
 
-export class RowProblemDto {
+export class RowProblemDto implements RowProblem {
   @ApiProperty({ description: 'line the row starts on (the header is line 1)' })
   line: number;
 
   @ApiProperty({ enum: ROW_PROBLEM_REASONS })
-  reason: string;
+  reason: RowProblemReason;
 
   @ApiProperty()
   message: string;
@@ -45,7 +64,7 @@ export class RowProblemDto {
   serial?: string;
 }
 
-export class ImportCountsDto {
+export class ImportCountsDto implements ImportCounts {
   @ApiProperty() rows: number;
   @ApiProperty() valid: number;
   @ApiProperty() invalid: number;
@@ -54,12 +73,12 @@ export class ImportCountsDto {
   @ApiProperty() unchanged: number;
 }
 
-export class ImportSummaryDto {
+export class ImportSummaryDto implements ImportSummary {
   @ApiProperty({ nullable: true, type: String, description: 'null for a dry run (nothing is recorded)' })
   id: string | null;
 
-  @ApiProperty({ enum: ['succeeded', 'partial', 'refused'] })
-  status: string;
+  @ApiProperty({ enum: IMPORT_STATUSES })
+  status: ImportStatus;
 
   @ApiProperty() dryRun: boolean;
   @ApiProperty() partial: boolean;
@@ -71,10 +90,19 @@ export class ImportSummaryDto {
   @ApiProperty() finishedAt: string;
 }
 
+/** GET /v1/inventory/imports/:id: the summary as recorded (a record may still be running, or have failed), with who ran it. */
+export class RecordedImportDto extends OmitType(ImportSummaryDto, ['status'] as const) implements RecordedImport {
+  @ApiProperty({ enum: IMPORT_RECORD_STATUSES })
+  status: ImportRecordStatus;
+
+  @ApiProperty({ description: 'the audit actor that ran the import, e.g. token:<id>' })
+  startedBy: string;
+}
+
 export class MachinesQueryDto {
   @ApiPropertyOptional({ description: 'Only machines of this group.' })
   @IsOptional()
-  @Matches(/^[a-z0-9][a-z0-9._-]{0,62}$/, { message: 'group must be 1-63 characters: a lowercase letter or digit, then lowercase letters, digits or . _ -' })
+  @Matches(GROUP_PATTERN, { message: GROUP_RULE })
   group?: string;
 
   @ApiPropertyOptional({ description: 'Only serials after this one (paging: pass the last serial of the previous page).', maxLength: MAX_TEXT_CURSOR_LENGTH })
@@ -90,7 +118,7 @@ export class MachinesQueryDto {
   limit?: number;
 }
 
-export class MachineDto {
+export class MachineDto implements Machine {
   @ApiProperty() id: string;
   @ApiProperty() serial: string;
   @ApiProperty({ nullable: true, type: String }) assetTag: string | null;

@@ -1,9 +1,9 @@
 import { ApiProperty } from '@nestjs/swagger';
-import { ALL_SCOPES, type Scope, TOKEN_NAME_MAX_LENGTH } from '@rackseal/api-tokens';
+import { ALL_SCOPES, type CreateTokenRequest, type IssuedToken, type Scope, TOKEN_NAME_MAX_LENGTH, type TokenSummary } from '@rackseal/api-contracts';
 import { ArrayMaxSize, ArrayMinSize, ArrayUnique, IsArray, IsIn, IsString, Length, Matches } from 'class-validator';
 import { IsPrintableText } from '../http/validators';
 
-export class CreateTokenDto {
+export class CreateTokenDto implements CreateTokenRequest {
   @ApiProperty({ example: 'inventory-importer', minLength: 1, maxLength: TOKEN_NAME_MAX_LENGTH, description: 'Shown to operators: no control characters.' })
   @IsString()
   @Length(1, TOKEN_NAME_MAX_LENGTH)
@@ -20,7 +20,7 @@ export class CreateTokenDto {
   scopes: Scope[];
 }
 
-export class IssuedTokenDto {
+export class IssuedTokenDto implements IssuedToken {
   @ApiProperty()
   id: string;
 
@@ -34,7 +34,8 @@ export class IssuedTokenDto {
   scopes: Scope[];
 }
 
-export class TokenSummaryDto {
+/** Dates here: Nest serialises them to ISO 8601, the wire shape TokenSummary declares. */
+export class TokenSummaryDto implements TokenSummary<Date> {
   @ApiProperty()
   id: string;
 

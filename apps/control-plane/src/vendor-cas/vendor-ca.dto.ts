@@ -1,20 +1,35 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
+import {
+  type AddVendorCasRequest,
+  CA_KINDS,
+  type CaKind,
+  MAX_CA_SOURCE_LENGTH,
+  MAX_FILE_CHARS,
+  MAX_PEM_CHARS,
+  MAX_UPLOAD_FILES,
+  type SetAnchorRequest,
+  VENDOR_CA_ADD_STATUSES,
+  VENDOR_CA_DUPLICATE_OF,
+  type VendorCaAddResult,
+  type VendorCaAddStatus,
+  type VendorCaAddSummary,
+  type VendorCaChainStatus,
+  type VendorCaChange,
+  type VendorCaDuplicateOf,
+  type VendorCaFile,
+  type VendorCaSummary,
+} from '@rackseal/api-contracts';
 import { PRINTABLE_LABEL } from '@rackseal/vendor-cas';
 import { ArrayMaxSize, ArrayMinSize, IsArray, IsBoolean, IsIn, IsOptional, IsString, Length, Matches, ValidateNested } from 'class-validator';
-
-/** Upload limits: a vendor CA is 1-5 KB; these leave room for any real bundle and stay under the 1 MB body limit. */
-export const MAX_UPLOAD_FILES = 200;
-export const MAX_FILE_CHARS = 65_536;
-export const MAX_PEM_CHARS = 512 * 1024;
 
 /** Labels are stored and shown on operators' terminals: control characters (NUL, ANSI escapes, line breaks) are refused. */
 const PRINTABLE = { message: '$property must not contain control characters (NUL, escape sequences, line breaks, bidirectional controls)' };
 
-export class VendorCaFileDto {
+export class VendorCaFileDto implements VendorCaFile {
   @ApiProperty({ description: 'File name, kept as the CA\'s source', example: 'IFX_RSA_RT.pem' })
   @IsString()
-  @Length(1, 255)
+  @Length(1, MAX_CA_SOURCE_LENGTH)
   @Matches(PRINTABLE_LABEL, PRINTABLE)
   name: string;
 
@@ -25,7 +40,7 @@ export class VendorCaFileDto {
 }
 
 /** Exactly one of `pem` (a pasted bundle) or `files` (a directory upload). */
-export class AddVendorCasDto {
+export class AddVendorCasDto implements AddVendorCasRequest {
   @ApiPropertyOptional({ description: 'One or many PEM certificates', maxLength: MAX_PEM_CHARS })
   @IsOptional()
   @IsString()
@@ -44,7 +59,7 @@ export class AddVendorCasDto {
   @ApiPropertyOptional({ description: 'Label for a `pem` upload (e.g. the bundle\'s file name)', example: 'vendor-bundle.pem' })
   @IsOptional()
   @IsString()
-  @Length(1, 255)
+  @Length(1, MAX_CA_SOURCE_LENGTH)
   @Matches(PRINTABLE_LABEL, PRINTABLE)
   source?: string;
 
@@ -57,6 +72,7 @@ export class AddVendorCasDto {
   anchor?: boolean;
 }
 
+/** The OpenAPI schema of VendorCaChainStatus (a union: a class can describe it, not implement it). */
 export class VendorCaChainDto {
   @ApiProperty()
   ok: boolean;
@@ -74,9 +90,9 @@ export class VendorCaChainDto {
   message?: string;
 }
 
-export class VendorCaAddResultDto {
-  @ApiProperty({ enum: ['added', 'duplicate', 'rejected'] })
-  status: string;
+export class VendorCaAddResultDto implements VendorCaAddResult {
+  @ApiProperty({ enum: VENDOR_CA_ADD_STATUSES })
+  status: VendorCaAddStatus;
 
   @ApiProperty({ nullable: true, type: String, description: 'the file (or `source`) it came from' })
   source: string | null;
@@ -90,8 +106,8 @@ export class VendorCaAddResultDto {
   @ApiProperty()
   subject: string;
 
-  @ApiPropertyOptional({ enum: ['root', 'intermediate'] })
-  kind?: string;
+  @ApiPropertyOptional({ enum: CA_KINDS })
+  kind?: CaKind;
 
   @ApiPropertyOptional()
   anchor?: boolean;
@@ -99,8 +115,8 @@ export class VendorCaAddResultDto {
   @ApiPropertyOptional()
   enabled?: boolean;
 
-  @ApiPropertyOptional({ enum: ['stored', 'upload'] })
-  duplicateOf?: string;
+  @ApiPropertyOptional({ enum: VENDOR_CA_DUPLICATE_OF })
+  duplicateOf?: VendorCaDuplicateOf;
 
   @ApiPropertyOptional({ description: 'rejected: not-a-ca | unsupported-key' })
   reason?: string;
@@ -109,10 +125,10 @@ export class VendorCaAddResultDto {
   message?: string;
 
   @ApiPropertyOptional({ type: VendorCaChainDto, description: 'intermediates that are not anchors: whether they chain to an enabled anchor now' })
-  chain?: VendorCaChainDto;
+  chain?: VendorCaChainStatus;
 }
 
-export class VendorCaAddResponseDto {
+export class VendorCaAddResponseDto implements VendorCaAddSummary {
   @ApiProperty()
   added: number;
 
@@ -126,7 +142,8 @@ export class VendorCaAddResponseDto {
   results: VendorCaAddResultDto[];
 }
 
-export class VendorCaDto {
+/** Dates here: Nest serialises them to ISO 8601, the wire shape VendorCaSummary declares. */
+export class VendorCaDto implements VendorCaSummary<Date> {
   @ApiProperty()
   id: string;
 
@@ -148,8 +165,8 @@ export class VendorCaDto {
   @ApiProperty()
   notAfter: Date;
 
-  @ApiProperty({ enum: ['root', 'intermediate'] })
-  kind: string;
+  @ApiProperty({ enum: CA_KINDS })
+  kind: CaKind;
 
   @ApiProperty({ description: 'chains may end here (roots, pinned intermediates)' })
   anchor: boolean;
@@ -180,13 +197,13 @@ export class ListVendorCasQueryDto {
   includeDisabled?: 'true' | 'false';
 }
 
-export class SetAnchorDto {
+export class SetAnchorDto implements SetAnchorRequest {
   @ApiProperty({ description: 'pin (true) or unpin (false) this intermediate as a trust anchor' })
   @IsBoolean()
   anchor: boolean;
 }
 
-export class VendorCaChangeDto {
+export class VendorCaChangeDto implements VendorCaChange<Date> {
   @ApiProperty({ description: 'false when the CA was already in the requested state (nothing written)' })
   changed: boolean;
 
