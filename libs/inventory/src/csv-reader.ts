@@ -171,14 +171,7 @@ export async function* readCsv(source: AsyncIterable<Uint8Array | string>, optio
             start = i;
             anything = true;
             // scan the rest of an unquoted field in one go
-            let j = i + 1;
-            while (j < text.length) {
-              const d = text.charCodeAt(j);
-              if (d === COMMA || d === LF || d === CR || d === QUOTE) {
-                break;
-              }
-              j++;
-            }
+            const j = endOfUnquotedRun(text, i + 1);
             field += text.slice(start, j);
             recordChars += j - i - 1;
             i = j - 1;
@@ -195,14 +188,7 @@ export async function* readCsv(source: AsyncIterable<Uint8Array | string>, optio
           } else if (c === QUOTE) {
             fail(`a quote inside an unquoted field (field ${fields.length + 1}); quote the whole field and double the quote`);
           } else {
-            let j = i + 1;
-            while (j < text.length) {
-              const d = text.charCodeAt(j);
-              if (d === COMMA || d === LF || d === CR || d === QUOTE) {
-                break;
-              }
-              j++;
-            }
+            const j = endOfUnquotedRun(text, i + 1);
             field += text.slice(i, j);
             recordChars += j - i - 1;
             i = j - 1;
@@ -300,4 +286,17 @@ export async function* readCsv(source: AsyncIterable<Uint8Array | string>, optio
   while (out.length > 0) {
     yield out.shift()!;
   }
+}
+
+/** Index of the first comma, line break or quote at or after `from` (the end of an unquoted run), or text.length. */
+function endOfUnquotedRun(text: string, from: number): number {
+  let j = from;
+  while (j < text.length) {
+    const d = text.charCodeAt(j);
+    if (d === COMMA || d === LF || d === CR || d === QUOTE) {
+      return j;
+    }
+    j++;
+  }
+  return j;
 }
