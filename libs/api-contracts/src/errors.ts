@@ -45,6 +45,23 @@ export class DomainError extends Error {
 }
 
 /**
+ * The base class of one library's refusals: `code` is typed to that library's table and the kind is
+ * looked up in it, so a library declares its codes once and cannot throw a code it did not declare.
+ * `export class MachineError extends domainErrorFor(MACHINE_ERROR_CODES) {}`
+ */
+export function domainErrorFor<T extends ErrorCodeTable>(table: T) {
+  return class extends DomainError {
+    constructor(
+      override readonly code: keyof T & string,
+      message: string,
+      options?: DomainErrorOptions,
+    ) {
+      super(code, table[code]!, message, options);
+    }
+  };
+}
+
+/**
  * Codes of refusals that come from no library: request validation, authentication, routing and the
  * server itself. The control plane's filter gives them by HTTP status.
  */

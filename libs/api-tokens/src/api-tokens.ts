@@ -1,4 +1,4 @@
-import { DomainError, type ErrorCodeTable, type IssuedToken } from '@rackseal/api-contracts';
+import { domainErrorFor, type ErrorCodeTable, type IssuedToken } from '@rackseal/api-contracts';
 import type { AuditLog } from '@rackseal/audit';
 import type { Clock, RandomSource } from '@rackseal/platform';
 import { type DataSource, type EntityManager, IsNull } from 'typeorm';
@@ -25,14 +25,7 @@ export const API_TOKEN_ERROR_CODES = {
 export type ApiTokenErrorCode = keyof typeof API_TOKEN_ERROR_CODES;
 
 /** A refusal of this library, carrying one of API_TOKEN_ERROR_CODES. */
-export class ApiTokenError extends DomainError {
-  constructor(
-    override readonly code: ApiTokenErrorCode,
-    message: string,
-  ) {
-    super(code, API_TOKEN_ERROR_CODES[code], message);
-  }
-}
+export class ApiTokenError extends domainErrorFor(API_TOKEN_ERROR_CODES) {}
 
 /** A token request that names no scope or an unknown one. */
 export class InvalidScopeError extends ApiTokenError {

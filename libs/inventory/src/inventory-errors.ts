@@ -1,4 +1,4 @@
-import { DomainError, type DomainErrorOptions, type ErrorCodeTable } from '@rackseal/api-contracts';
+import { domainErrorFor, type ErrorCodeTable } from '@rackseal/api-contracts';
 
 /** Every code this library throws, with its kind (the README lists them with their HTTP status). */
 export const INVENTORY_ERROR_CODES = {
@@ -13,15 +13,7 @@ export const INVENTORY_ERROR_CODES = {
 export type InventoryErrorCode = keyof typeof INVENTORY_ERROR_CODES;
 
 /** A refusal of this library, carrying one of INVENTORY_ERROR_CODES. */
-export class InventoryError extends DomainError {
-  constructor(
-    override readonly code: InventoryErrorCode,
-    message: string,
-    options?: DomainErrorOptions,
-  ) {
-    super(code, INVENTORY_ERROR_CODES[code], message, options);
-  }
-}
+export class InventoryError extends domainErrorFor(INVENTORY_ERROR_CODES) {}
 
 /** The upload stopped before its end (the client went away or reset the connection); nothing was imported. */
 export class UploadInterruptedError extends InventoryError {

@@ -1,4 +1,4 @@
-import { DomainError, type ErrorCodeTable } from '@rackseal/api-contracts';
+import { domainErrorFor, type ErrorCodeTable } from '@rackseal/api-contracts';
 import type { MachineState } from './machine-state';
 
 /** Every code this library throws, with its kind (the README lists them with their HTTP status). */
@@ -11,14 +11,7 @@ export const MACHINE_ERROR_CODES = {
 export type MachineErrorCode = keyof typeof MACHINE_ERROR_CODES;
 
 /** A refusal of this library, carrying one of MACHINE_ERROR_CODES. */
-export class MachineError extends DomainError {
-  constructor(
-    override readonly code: MachineErrorCode,
-    message: string,
-  ) {
-    super(code, MACHINE_ERROR_CODES[code], message);
-  }
-}
+export class MachineError extends domainErrorFor(MACHINE_ERROR_CODES) {}
 
 /** `from → to` is not an edge of the machine state machine (machine-state.ts). */
 export class MachineTransitionError extends MachineError {

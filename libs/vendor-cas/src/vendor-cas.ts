@@ -20,7 +20,7 @@ import {
 } from '@rackseal/ek-trust';
 import type { Clock, RandomSource } from '@rackseal/platform';
 import { createHash } from 'node:crypto';
-import { DomainError, type ErrorCodeTable } from '@rackseal/api-contracts';
+import { domainErrorFor, type ErrorCodeTable } from '@rackseal/api-contracts';
 import type { DataSource, EntityManager } from 'typeorm';
 import type { VendorCaEntity } from './vendor-ca.entity';
 import { vendorCaRepository } from './vendor-cas.repository';
@@ -34,14 +34,7 @@ export const VENDOR_CA_ERROR_CODES = {
 export type VendorCaErrorCode = keyof typeof VENDOR_CA_ERROR_CODES;
 
 /** A refusal of this library, carrying one of VENDOR_CA_ERROR_CODES. */
-export class VendorCaError extends DomainError {
-  constructor(
-    override readonly code: VendorCaErrorCode,
-    message: string,
-  ) {
-    super(code, VENDOR_CA_ERROR_CODES[code], message);
-  }
-}
+export class VendorCaError extends domainErrorFor(VENDOR_CA_ERROR_CODES) {}
 
 /**
  * Input that cannot be read as certificates at all (bad PEM, bad base64, truncated DER), a reference
