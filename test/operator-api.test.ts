@@ -141,6 +141,7 @@ describe('operator API authentication', () => {
       ['a carriage return', 'ci\rroot', 'name must not contain control characters (found U+000D)'],
       ['a C1 CSI', 'ci\u009b2J', 'name must not contain control characters (found U+009B)'],
       ['a bidi override', 'ci\u202eexe.txt', 'name must not contain control characters (found U+202E)'],
+      ['a zero-width space (adm\u200bin passing for admin)', 'adm\u200bin', 'name must not contain control characters (found U+200B)'],
       ['only blanks', '   ', 'name must not be blank'],
     ])('refuses a token name with %s (items 4 and 8): 400 naming it, nothing stored or audited', async (_label, name, message) => {
       const before = await counts();
