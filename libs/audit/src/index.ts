@@ -6,3 +6,5 @@ export * from './audit-timestamp';
 export * from './audit-record.entity';
 export * from './audit.module';
 export * from './canonical-json';
+export * from './tlog/signed-note';
+export * from './tlog/checkpoint';
