@@ -88,6 +88,22 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // Envelope encryption is pure crypto over node:crypto; later issues (secrets, disk keys) reuse it.
+    // Of rackseal libraries it takes only @rackseal/config, for SecretBytes.
+    files: ['libs/envelope/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['@rackseal/*', '!@rackseal/config'], message: 'libs/envelope depends on no rackseal library but @rackseal/config (SecretBytes).' },
+            { group: ['@nestjs/*', '@nestjs', 'typeorm', 'bullmq', 'ioredis', 'pg'], message: 'libs/envelope loads no server framework or database client: the caller stores the blob.' },
+          ],
+        },
+      ],
+    },
+  },
   // The API contracts are imported by the CLI and the agent (which runs from an initramfs at boot):
   // plain TypeScript, no framework, validator or database client, no other rackseal library.
   plainContract('libs/api-contracts', 'the CLI and the agent import it'),

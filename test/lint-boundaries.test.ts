@@ -107,6 +107,12 @@ const SNIPPETS = {
   cliCommandLine: { code: "import { CliError } from '@rackseal/command-line';\nexport const e = CliError;\n", path: 'apps/cli/src/probe.ts' },
   commandLineTpm2: { code: "import { TPM_ST } from '@rackseal/tpm2';\nexport const t = TPM_ST;\n", path: 'libs/command-line/src/probe.ts' },
   commandLineNest: { code: NEST_IMPORT, path: 'libs/command-line/src/probe.ts' },
+  envelopeNest: { code: NEST_IMPORT, path: 'libs/envelope/src/probe.ts' },
+  envelopeAudit: { code: "import { AuditLog } from '@rackseal/audit';\nexport const a = AuditLog;\n", path: 'libs/envelope/src/probe.ts' },
+  envelopeAllowed: {
+    code: "import { createHash } from 'node:crypto';\nimport { SecretBytes } from '@rackseal/config';\nexport const e = [createHash, SecretBytes];\n",
+    path: 'libs/envelope/src/probe.ts',
+  },
   controlPlaneSql: {
     code:
       "export async function rows(db: { query(sql: string, p: unknown[]): Promise<unknown> }, id: string): Promise<unknown> {\n" +
@@ -237,6 +243,21 @@ describe('lint boundaries', () => {
     expect(found[0]?.severity).toBe(2);
     expect(found[0]?.message).toMatch(message);
     expect(found[0]?.message).toContain(imported);
+  });
+
+  it.each([
+    ['envelopeNest', /libs\/envelope loads no server framework or database client/, "'@nestjs/common'"],
+    ['envelopeAudit', /libs\/envelope depends on no rackseal library but @rackseal\/config/, "'@rackseal/audit'"],
+  ] as const)('keeps libs/envelope pure crypto: %s is refused, naming the import', (name, message, imported) => {
+    const found = restrictedImports(lint(name));
+    expect(found).toHaveLength(1);
+    expect(found[0]?.severity).toBe(2);
+    expect(found[0]?.message).toMatch(message);
+    expect(found[0]?.message).toContain(imported);
+  });
+
+  it('lets libs/envelope import node built-ins and @rackseal/config', () => {
+    expect(lint('envelopeAllowed')).toEqual([]);
   });
 
   it('lets the agent import the node API contract', () => {

@@ -5,3 +5,5 @@ export { assembleProof, consistencyProofRanges, inclusionProofRanges, nodeIdsFor
 export { rootFromInclusionProof, verifyConsistency, verifyInclusion } from './proof-verify';
 export { type AppendResult, EMPTY_BORDER, type TreeBorder, type TreeNode, appendLeaves, borderIds, rootOfBorder } from './tree-append';
 export { type LeafRange, type NodeId, foldRange, nodeKey, nodeRange, perfectSubtrees } from './tree-range';
+export * from './signed-note';
+export * from './checkpoint';
