@@ -4,6 +4,7 @@ import { CreateVendorCas1763900000000 } from './1763900000000-create-vendor-cas'
 import { CreateInventory1764000000000 } from './1764000000000-create-inventory';
 import { MachinesBulkInsertCosts1764100000000 } from './1764100000000-machines-bulk-insert-costs';
 import { MachineTransitions1764200000000 } from './1764200000000-machine-transitions';
+import { AuditTransparencyLog1764300000000 } from './1764300000000-audit-transparency-log';
 
 /** Every migration, oldest first. Listed by hand so a build never picks up a stray file. */
 export const MIGRATIONS = [
@@ -13,4 +14,5 @@ export const MIGRATIONS = [
   CreateInventory1764000000000,
   MachinesBulkInsertCosts1764100000000,
   MachineTransitions1764200000000,
+  AuditTransparencyLog1764300000000,
 ];

@@ -2,7 +2,6 @@ import { Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { API_TOKENS_PROVIDER, ApiTokenEntity } from '@rackseal/api-tokens';
-import { AuditRecordEntity } from '@rackseal/audit';
 import { inventoryImporterProvider, InventoryImportsRepository } from '@rackseal/inventory';
 import { MachinesRepository } from '@rackseal/machines';
 import { loadTrustStore, VENDOR_CAS_PROVIDER, VendorCaEntity } from '@rackseal/vendor-cas';
@@ -14,7 +13,7 @@ import { VendorCasController } from './vendor-cas/vendor-cas.controller';
 
 /** The operator API under /v1: bearer-token authentication with scopes on every route. */
 @Module({
-  imports: [TypeOrmModule.forFeature([ApiTokenEntity, AuditRecordEntity, VendorCaEntity])],
+  imports: [TypeOrmModule.forFeature([ApiTokenEntity, VendorCaEntity])],
   controllers: [TokensController, AuditController, VendorCasController, InventoryController],
   providers: [
     API_TOKENS_PROVIDER,

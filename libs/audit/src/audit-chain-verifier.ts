@@ -2,11 +2,8 @@ import type { AuditChainProblemKind, AuditChainVerification, AuditOutcome } from
 import { auditRecordHash, GENESIS_HASH } from './audit-hash';
 import { RECORDED_AT_MICROS_SQL, recordedAtText } from './audit-timestamp';
 import { AuditDetailsError, canonicalJson, type JsonValue } from './canonical-json';
+import type { Queryable } from './queryable';
 
-/** Anything that can run SQL: a DataSource, an EntityManager or a QueryRunner. */
-export interface Queryable {
-  query(sql: string, parameters?: unknown[]): Promise<unknown>;
-}
 
 // The verdict is what GET /v1/audit/verify answers: its shape is declared in the API contract.
 export type { AuditChainProblemKind, AuditChainVerification } from '@rackseal/api-contracts';

@@ -16,10 +16,9 @@ export interface AuditEntry {
   readonly details: { readonly [key: string]: JsonValue };
 }
 
-/** A stored record: the entry plus its place in the chain. */
+/** A record as appended: pending until the sequencer gives it a place in the tree (audit-sequencer.ts). */
 export interface AuditRecord extends AuditEntry {
-  readonly seq: number;
+  /** Append order; not a tree position. */
+  readonly id: number;
   readonly recordedAt: Date;
-  readonly prevHash: Buffer;
-  readonly hash: Buffer;
 }

@@ -1,23 +1,41 @@
 import { Injectable } from '@nestjs/common';
 import { Clock } from '@rackseal/platform';
-import { DataSource, type EntityManager, MoreThan } from 'typeorm';
-import { type AuditChainVerification, verifyAuditChain } from './audit-chain-verifier';
-import { AUDIT_OUTCOMES, type AuditEntry, type AuditRecord } from './audit-entry';
-import { auditRecordHash } from './audit-hash';
-import { AuditRecordEntity } from './audit-record.entity';
+import { DataSource, type EntityManager } from 'typeorm';
+import { AUDIT_OUTCOMES, type AuditEntry, type AuditOutcome, type AuditRecord } from './audit-entry';
 import { epochMicrosOf, recordedAtText } from './audit-timestamp';
-import { AuditDetailsError, canonicalJson } from './canonical-json';
+import { AuditCheckpointStore, type StoredCheckpoint, type StoredSigningKey } from './audit-checkpoints';
+import { AuditError } from './audit-errors';
+import { AuditProofs, type ConsistencyProof, type InclusionProof } from './audit-proofs';
+import { type AuditVerification, verifyAuditTree } from './audit-tree-verifier';
+import { AuditDetailsError, canonicalJson, type JsonValue } from './canonical-json';
 
-interface HeadRow {
-  seq: string;
-  hash: Buffer;
+/** A stored record as the operator API lists it: `seq` and `leafHash` are null while it is pending. */
+export interface ListedAuditRecord extends AuditEntry {
+  readonly id: number;
+  readonly seq: number | null;
+  readonly recordedAt: Date;
+  readonly leafHash: Buffer | null;
+}
+
+interface ListedRow {
+  id: string;
+  seq: string | null;
+  recorded_at: Date;
+  actor: string;
+  action: string;
+  subject: string;
+  outcome: AuditOutcome;
+  details: { [key: string]: JsonValue };
+  leaf_hash: Buffer | null;
 }
 
 /**
- * The one owner of the `audit_log` and `audit_chain_head` tables. Appends records to the hash chain. Appenders serialize on the chain-head row lock, so concurrent
- * writers in any number of processes produce one linear chain. Pass the caller's EntityManager to
- * make the record part of the caller's transaction: a decision and its audit record commit together
- * or not at all.
+ * The one writer of `audit_log` records. An append is one INSERT of a *pending* record — no
+ * sequence number, no neighbour's hash, no row every writer updates — so appends in any number of
+ * transactions and processes never wait for each other; the sequencer (audit-sequencer.ts) later
+ * gives committed records their place in the Merkle tree. Pass the caller's EntityManager to make
+ * the record part of the caller's transaction: a decision and its audit record commit together or
+ * not at all.
  */
 @Injectable()
 export class AuditLog {
@@ -28,47 +46,87 @@ export class AuditLog {
 
   async append(entry: AuditEntry, manager?: EntityManager): Promise<AuditRecord> {
     validateEntry(entry);
-    if (manager?.queryRunner?.isTransactionActive) {
-      return this.appendWithin(manager, entry);
-    }
-    return this.dataSource.transaction((m) => this.appendWithin(m, entry));
-  }
-
-  /** Records with seq greater than `after` (0: from the first), oldest first, at most `limit`. */
-  list(query: { readonly after?: number; readonly limit: number }): Promise<AuditRecordEntity[]> {
-    return this.dataSource.getRepository(AuditRecordEntity).find({
-      where: { seq: MoreThan(query.after ?? 0) },
-      order: { seq: 'ASC' },
-      take: query.limit,
-    });
-  }
-
-  /** Walks the whole chain (audit-chain-verifier.ts) and names the first bad record. */
-  verifyChain(): Promise<AuditChainVerification> {
-    return verifyAuditChain(this.dataSource);
-  }
-
-  private async appendWithin(manager: EntityManager, entry: AuditEntry): Promise<AuditRecord> {
-    const [head] = (await manager.query(
-      'SELECT seq, hash FROM audit_chain_head WHERE id = 1 FOR UPDATE',
-    )) as HeadRow[];
-    if (head === undefined) {
-      throw new Error('audit_chain_head is missing: the audit migration has not run');
-    }
-    const seq = Number(head.seq) + 1;
     const recordedAt = this.clock.now();
-    // The text that is hashed is also the value stored, so the two cannot drift apart (defined for
-    // every valid Date; epochMicrosOf refuses an invalid one).
-    const recordedAtHashed = recordedAtText(epochMicrosOf(recordedAt))!;
-    const prevHash = head.hash;
-    const hash = auditRecordHash(entry, seq, recordedAtHashed, prevHash);
-    await manager.query(
-      `INSERT INTO audit_log (seq, recorded_at, actor, action, subject, outcome, details, prev_hash, hash)
-       VALUES ($1, $2::timestamptz, $3, $4, $5, $6, $7::jsonb, $8, $9)`,
-      [seq, recordedAtHashed, entry.actor, entry.action, entry.subject, entry.outcome, canonicalJson(entry.details), prevHash, hash],
-    );
-    await manager.query('UPDATE audit_chain_head SET seq = $1, hash = $2 WHERE id = 1', [seq, hash]);
-    return { ...entry, seq, recordedAt, prevHash, hash };
+    // Stored as the exact text the leaf will later cover (audit-timestamp.ts); defined for every valid Date.
+    const recordedAtStored = recordedAtText(epochMicrosOf(recordedAt))!;
+    const [row] = (await (manager ?? this.dataSource.manager).query(
+      `INSERT INTO audit_log (recorded_at, actor, action, subject, outcome, details)
+       VALUES ($1::timestamptz, $2, $3, $4, $5, $6::jsonb) RETURNING id`,
+      [recordedAtStored, entry.actor, entry.action, entry.subject, entry.outcome, canonicalJson(entry.details)],
+    )) as { id: string }[];
+    return { ...entry, id: Number(row!.id), recordedAt };
+  }
+
+  /** Recomputes the tree from the records and checks it against everything stored (audit-tree-verifier.ts). */
+  verify(options: { since?: string } = {}): Promise<AuditVerification> {
+    return verifyAuditTree(this.dataSource, options);
+  }
+
+  /** The newest signed checkpoint (audit.no-checkpoint before the sequencer signed one). */
+  latestCheckpoint(): Promise<StoredCheckpoint> {
+    return AuditProofs.latestCheckpoint(this.dataSource);
+  }
+
+  /** Every key that ever signed checkpoints. */
+  publicKeys(): Promise<StoredSigningKey[]> {
+    return AuditCheckpointStore.publicKeys(this.dataSource);
+  }
+
+  /** Record `seq` and the proof that it is in the signed tree of `size` leaves (default: the latest checkpoint). */
+  async inclusionProof(seq: number, size?: number): Promise<{ proof: InclusionProof; record: ListedAuditRecord }> {
+    const proof = await AuditProofs.inclusion(this.dataSource, seq, size);
+    const record = await this.bySeq(seq);
+    if (record === undefined) {
+      throw new AuditError('audit.not-sequenced', `record ${seq} is in the tree but missing from the log: run rackseal audit verify`);
+    }
+    return { proof, record };
+  }
+
+  /** The proof that the signed tree of `to` leaves (default: the latest) extends the tree of `from` leaves. */
+  consistencyProof(from: number, to?: number): Promise<ConsistencyProof> {
+    return AuditProofs.consistency(this.dataSource, from, to);
+  }
+
+  /** The record at tree position `seq`, if it is sequenced. */
+  async bySeq(seq: number): Promise<ListedAuditRecord | undefined> {
+    return (await this.select('r.seq = $1', [seq], 1))[0];
+  }
+
+  /** Records appended but not yet sequenced, and how long the oldest has waited (0 when none). */
+  async pending(): Promise<{ readonly count: number; readonly oldestAgeMs: number }> {
+    const [row] = (await this.dataSource.query(
+      'SELECT count(*)::int AS count, min(recorded_at) AS oldest FROM audit_log WHERE seq IS NULL',
+    )) as { count: number; oldest: Date | null }[];
+    const oldest = row?.oldest ?? null;
+    return { count: row?.count ?? 0, oldestAgeMs: oldest === null ? 0 : Math.max(0, this.clock.now().getTime() - oldest.getTime()) };
+  }
+
+  /** Records with id greater than `after` (0: from the first), in append order, at most `limit`; pending ones included. */
+  list(query: { readonly after?: number; readonly limit: number }): Promise<ListedAuditRecord[]> {
+    return this.select('r.id > $1', [query.after ?? 0], query.limit);
+  }
+
+  private async select(where: string, params: unknown[], limit: number): Promise<ListedAuditRecord[]> {
+    const rows = (await this.dataSource.query(
+      `SELECT r.id, r.seq, r.recorded_at, r.actor, r.action, r.subject, r.outcome, r.details, n.hash AS leaf_hash
+         FROM audit_log r
+         LEFT JOIN audit_tree_nodes n ON n.level = 0 AND n.idx = r.seq - 1
+        WHERE ${where}
+        ORDER BY r.id
+        LIMIT ${limit}`,
+      params,
+    )) as ListedRow[];
+    return rows.map((r) => ({
+      id: Number(r.id),
+      seq: r.seq === null ? null : Number(r.seq),
+      recordedAt: r.recorded_at,
+      actor: r.actor,
+      action: r.action,
+      subject: r.subject,
+      outcome: r.outcome,
+      details: r.details,
+      leafHash: r.leaf_hash,
+    }));
   }
 }
 

@@ -93,6 +93,21 @@ function oneOf<T extends string>(choices: readonly T[], fallback: T) {
   };
 }
 
+/** 32 bytes written as 64 hex characters or as base64. */
+function thirtyTwoBytes(raw: string): Buffer {
+  const text = raw.trim();
+  let bytes: Buffer | undefined;
+  if (/^[0-9a-fA-F]{64}$/.test(text)) {
+    bytes = Buffer.from(text, 'hex');
+  } else if (/^[A-Za-z0-9+/]{43}=?$/.test(text)) {
+    bytes = Buffer.from(text, 'base64');
+  }
+  if (bytes === undefined || bytes.length !== 32) {
+    throw new InvalidValue('must be exactly 32 bytes written as 64 hex characters or base64');
+  }
+  return bytes;
+}
+
 /** A production master key with fewer distinct byte values than this is refused as not random. */
 const MIN_DISTINCT_KEY_BYTES = 16;
 
@@ -105,16 +120,7 @@ function masterKey(raw: string | undefined, env: RacksealEnvironment): SecretByt
     }
     return null;
   }
-  const text = raw.trim();
-  let bytes: Buffer | undefined;
-  if (/^[0-9a-fA-F]{64}$/.test(text)) {
-    bytes = Buffer.from(text, 'hex');
-  } else if (/^[A-Za-z0-9+/]{43}=?$/.test(text)) {
-    bytes = Buffer.from(text, 'base64');
-  }
-  if (bytes === undefined || bytes.length !== 32) {
-    throw new InvalidValue('must be exactly 32 bytes written as 64 hex characters or base64');
-  }
+  const bytes = thirtyTwoBytes(raw);
   if (bytes.equals(DEVELOPMENT_MASTER_KEY) && env === 'production') {
     throw new InvalidValue('is the public development key, which production refuses');
   }
@@ -267,5 +273,33 @@ export const CONFIG_VARIABLES = {
       'Inventory imports one control plane runs at once (each holds a database connection); more get 503 with Retry-After. Must be lower than DATABASE_POOL_SIZE so other requests keep a connection (unset, it is at most DATABASE_POOL_SIZE − 1).',
     defaultText: '2',
     parse: integer(1, 100, 2),
+  },
+  auditLogOrigin: {
+    name: 'AUDIT_LOG_ORIGIN',
+    description:
+      'The origin line of every signed audit checkpoint (C2SP tlog-checkpoint): a name unique to this deployment\'s log, e.g. `audit.rackseal.example.com/prod`; also the signing key\'s name.',
+    defaultText: 'rackseal.local/audit',
+    parse: (raw: string | undefined): string => {
+      const value = raw === undefined || raw === '' ? 'rackseal.local/audit' : raw.trim();
+      // A checkpoint origin is one line of printable text; a key name may not hold '+' or spaces (C2SP signed-note).
+      if (!/^[\x21-\x2a\x2c-\x7e]{1,200}$/.test(value)) {
+        throw new InvalidValue('must be 1-200 printable ASCII characters without spaces or "+"');
+      }
+      return value;
+    },
+  },
+  auditMaxMergeDelayMs: {
+    name: 'AUDIT_MAX_MERGE_DELAY_MS',
+    description:
+      'Longest a committed audit record may wait before a signed checkpoint covers it; the worker\'s sequencer batches at least this often, and /health/ready reports it degraded when the oldest pending record is older.',
+    defaultText: '1000',
+    parse: integer(50, 3600000, 1000),
+  },
+  auditSigningKey: {
+    name: 'AUDIT_SIGNING_KEY',
+    description:
+      'Optional Ed25519 private key (the 32-byte seed, hex or base64) that signs audit checkpoints. Unset, the worker generates one on first use and stores it envelope-encrypted under RACKSEAL_MASTER_KEY.',
+    secret: true,
+    parse: (raw: string | undefined): SecretBytes | null => (raw === undefined || raw === '' ? null : new SecretBytes(thirtyTwoBytes(raw))),
   },
 } as const satisfies Record<string, VariableSpec<unknown>>;

@@ -68,6 +68,9 @@ const BAD_VALUES: Record<VariableKey, readonly string[]> = {
   inventoryUploadIdleTimeoutMs: ['99', '600001', '30s'],
   // 10 is the default DATABASE_POOL_SIZE: an import cap equal to the pool leaves nothing for other requests
   inventoryMaxConcurrentImports: ['0', '101', 'two', '10'],
+  auditLogOrigin: ['has space', 'a+b', 'line\nbreak', 'x'.repeat(201), 'é'],
+  auditMaxMergeDelayMs: ['49', '3600001', '1s'],
+  auditSigningKey: ['short', KEY_HEX.slice(0, 62), `${KEY_HEX}00`],
 };
 
 const CASES = (Object.keys(CONFIG_VARIABLES) as VariableKey[]).flatMap((key) =>

@@ -58,6 +58,7 @@ export const CONFIG_SECTIONS = {
   ekCertGraceDays: ['ekCertGraceDays'],
   inventory: ['inventoryMaxFileBytes', 'inventoryUploadIdleTimeoutMs', 'inventoryMaxConcurrentImports'],
   worker: ['workerConcurrency', 'workerShutdownGraceMs', 'workerLockMs'],
+  audit: ['auditLogOrigin', 'auditMaxMergeDelayMs', 'auditSigningKey'],
 } as const satisfies { [S in keyof RacksealConfig]: readonly (keyof Specs)[] };
 
 export type ConfigSection = keyof RacksealConfig;
@@ -158,6 +159,11 @@ export function loadConfigSections<S extends ConfigSection>(env: NodeJS.ProcessE
       concurrency: values.workerConcurrency,
       shutdownGraceMs: values.workerShutdownGraceMs,
       lockDurationMs: values.workerLockMs,
+    }),
+    audit: () => ({
+      origin: values.auditLogOrigin,
+      maxMergeDelayMs: values.auditMaxMergeDelayMs,
+      signingKeySeed: values.auditSigningKey,
     }),
   };
   const config: Partial<Record<ConfigSection, unknown>> = {};

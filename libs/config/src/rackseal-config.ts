@@ -36,6 +36,13 @@ export interface RacksealConfig {
     readonly shutdownGraceMs: number;
     readonly lockDurationMs: number;
   };
+  readonly audit: {
+    /** Origin line of signed checkpoints and name of the signing key. */
+    readonly origin: string;
+    readonly maxMergeDelayMs: number;
+    /** Ed25519 seed from config; null: generated and stored envelope-encrypted. */
+    readonly signingKeySeed: SecretBytes | null;
+  };
 }
 
 /** Injection token for RacksealConfig. */

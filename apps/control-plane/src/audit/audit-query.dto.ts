@@ -1,11 +1,23 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { AUDIT_OUTCOMES, type AuditOutcome, type AuditRecordView, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MAX_SEQUENCE_CURSOR, MIN_PAGE_SIZE } from '@rackseal/api-contracts';
+import {
+  AUDIT_OUTCOMES,
+  type AuditCheckpointView,
+  type AuditConsistencyProofView,
+  type AuditInclusionProofView,
+  type AuditOutcome,
+  type AuditPublicKeyView,
+  type AuditRecordView,
+  DEFAULT_PAGE_SIZE,
+  MAX_PAGE_SIZE,
+  MAX_SEQUENCE_CURSOR,
+  MIN_PAGE_SIZE,
+} from '@rackseal/api-contracts';
 import { IsOptional } from 'class-validator';
 import { IsQueryInteger } from '../http/validators';
 
 export class AuditQueryDto {
   @ApiPropertyOptional({
-    description: 'Only records after this sequence number (for paging and tailing).',
+    description: 'Only records appended after this id (for paging and tailing).',
     type: 'integer',
     default: 0,
     minimum: 0,
@@ -21,9 +33,36 @@ export class AuditQueryDto {
   limit?: number;
 }
 
-export class AuditRecordDto implements AuditRecordView {
-  @ApiProperty()
+export class AuditSeqParamDto {
+  @ApiProperty({ description: 'Tree position of the record (leaf index + 1).', type: 'integer', minimum: 1, maximum: MAX_SEQUENCE_CURSOR })
+  @IsQueryInteger({ min: 1, max: MAX_SEQUENCE_CURSOR })
   seq: number;
+}
+
+export class AuditProofQueryDto {
+  @ApiPropertyOptional({ description: 'Size of a signed checkpoint to prove against; default the latest.', type: 'integer', minimum: 1, maximum: MAX_SEQUENCE_CURSOR })
+  @IsOptional()
+  @IsQueryInteger({ min: 1, max: MAX_SEQUENCE_CURSOR })
+  size?: number;
+}
+
+export class AuditConsistencyQueryDto {
+  @ApiProperty({ description: 'The smaller tree size (the operator\'s saved checkpoint).', type: 'integer', minimum: 1, maximum: MAX_SEQUENCE_CURSOR })
+  @IsQueryInteger({ min: 1, max: MAX_SEQUENCE_CURSOR })
+  from: number;
+
+  @ApiPropertyOptional({ description: 'Size of a signed checkpoint; default the latest.', type: 'integer', minimum: 1, maximum: MAX_SEQUENCE_CURSOR })
+  @IsOptional()
+  @IsQueryInteger({ min: 1, max: MAX_SEQUENCE_CURSOR })
+  to?: number;
+}
+
+export class AuditRecordDto implements AuditRecordView {
+  @ApiProperty({ description: 'Append order; the paging cursor' })
+  id: number;
+
+  @ApiProperty({ type: 'integer', nullable: true, description: 'Tree position (leaf index + 1); null while pending' })
+  seq: number | null;
 
   @ApiProperty()
   recordedAt: string;
@@ -43,9 +82,71 @@ export class AuditRecordDto implements AuditRecordView {
   @ApiProperty({ type: 'object', additionalProperties: true })
   details: Record<string, unknown>;
 
-  @ApiProperty({ description: 'hex SHA-256 of the previous record' })
-  prevHash: string;
+  @ApiProperty({ type: 'string', nullable: true, description: 'hex RFC 9162 leaf hash; null while pending' })
+  leafHash: string | null;
+}
 
-  @ApiProperty({ description: 'hex SHA-256 of this record' })
-  hash: string;
+export class AuditCheckpointDto implements AuditCheckpointView {
+  @ApiProperty()
+  origin: string;
+
+  @ApiProperty()
+  treeSize: number;
+
+  @ApiProperty({ description: 'hex' })
+  rootHash: string;
+
+  @ApiProperty()
+  signedAt: string;
+
+  @ApiProperty({ description: '8 hex digits' })
+  keyId: string;
+
+  @ApiProperty({ description: 'the C2SP signed note, exactly as signed' })
+  note: string;
+}
+
+export class AuditPublicKeyDto implements AuditPublicKeyView {
+  @ApiProperty()
+  keyId: string;
+
+  @ApiProperty()
+  name: string;
+
+  @ApiProperty({ description: 'base64 Ed25519 public key' })
+  publicKey: string;
+
+  @ApiProperty({ description: 'signed-note verifier key' })
+  verifierKey: string;
+
+  @ApiProperty()
+  createdAt: string;
+}
+
+export class AuditInclusionProofDto implements AuditInclusionProofView {
+  @ApiProperty({ type: AuditRecordDto })
+  record: AuditRecordDto;
+
+  @ApiProperty()
+  treeSize: number;
+
+  @ApiProperty({ type: [String], description: 'hex hashes, bottom up (RFC 9162 §2.1.3.1)' })
+  proof: string[];
+
+  @ApiProperty({ type: AuditCheckpointDto })
+  checkpoint: AuditCheckpointDto;
+}
+
+export class AuditConsistencyProofDto implements AuditConsistencyProofView {
+  @ApiProperty()
+  from: number;
+
+  @ApiProperty()
+  to: number;
+
+  @ApiProperty({ type: [String], description: 'hex hashes (RFC 9162 §2.1.4.1)' })
+  proof: string[];
+
+  @ApiProperty({ type: AuditCheckpointDto })
+  checkpoint: AuditCheckpointDto;
 }

@@ -1,11 +1,24 @@
-import { type AuditChainVerification, type AuditRecordView, DEFAULT_PAGE_SIZE } from '@rackseal/api-contracts';
-import { Controller, Get, Query } from '@nestjs/common';
+import { type AuditRecordView, type AuditVerification, DEFAULT_PAGE_SIZE } from '@rackseal/api-contracts';
+import { Controller, Get, Param, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiTags } from '@nestjs/swagger';
-import { AuditLog } from '@rackseal/audit';
+import { AuditLog, type ListedAuditRecord, type StoredCheckpoint } from '@rackseal/audit';
 import { RequireScope } from '../auth/auth.decorators';
-import { AuditQueryDto, AuditRecordDto } from './audit-query.dto';
+import {
+  AuditCheckpointDto,
+  AuditConsistencyProofDto,
+  AuditConsistencyQueryDto,
+  AuditInclusionProofDto,
+  AuditProofQueryDto,
+  AuditPublicKeyDto,
+  AuditQueryDto,
+  AuditRecordDto,
+  AuditSeqParamDto,
+} from './audit-query.dto';
 
-/** Read access to the audit chain (`rackseal audit tail`), and an on-demand integrity check. */
+/**
+ * Read access to the audit transparency log: records, signed checkpoints, the signing keys, inclusion
+ * and consistency proofs (RFC 9162 §2.1.3, §2.1.4), and an on-demand recomputation of the tree.
+ */
 @ApiTags('audit')
 @ApiBearerAuth()
 @RequireScope('audit:read')
@@ -17,21 +30,73 @@ export class AuditController {
   @ApiOkResponse({ type: AuditRecordDto, isArray: true })
   async list(@Query() query: AuditQueryDto): Promise<AuditRecordView[]> {
     const rows = await this.audit.list({ after: query.after, limit: query.limit ?? DEFAULT_PAGE_SIZE });
-    return rows.map((r) => ({
-      seq: r.seq,
-      recordedAt: r.recordedAt.toISOString(),
-      actor: r.actor,
-      action: r.action,
-      subject: r.subject,
-      outcome: r.outcome,
-      details: r.details,
-      prevHash: r.prevHash.toString('hex'),
-      hash: r.hash.toString('hex'),
-    }));
+    return rows.map(recordView);
   }
 
   @Get('verify')
-  verify(): Promise<AuditChainVerification> {
-    return this.audit.verifyChain();
+  verify(): Promise<AuditVerification> {
+    return this.audit.verify();
   }
+
+  @Get('checkpoint')
+  @ApiOkResponse({ type: AuditCheckpointDto })
+  async checkpoint(): Promise<AuditCheckpointDto> {
+    return this.checkpointView(await this.audit.latestCheckpoint());
+  }
+
+  @Get('public-keys')
+  @ApiOkResponse({ type: AuditPublicKeyDto, isArray: true })
+  async publicKeys(): Promise<AuditPublicKeyDto[]> {
+    return (await this.audit.publicKeys()).map((k) => ({
+      keyId: k.keyId,
+      name: k.name,
+      publicKey: k.publicKey.toString('base64'),
+      verifierKey: k.verifierKey,
+      createdAt: k.createdAt.toISOString(),
+    }));
+  }
+
+  @Get('records/:seq/proof')
+  @ApiOkResponse({ type: AuditInclusionProofDto })
+  async inclusion(@Param() params: AuditSeqParamDto, @Query() query: AuditProofQueryDto): Promise<AuditInclusionProofDto> {
+    const { proof, record } = await this.audit.inclusionProof(params.seq, query.size);
+    return {
+      record: recordView(record),
+      treeSize: proof.treeSize,
+      proof: proof.proof.map((h) => h.toString('hex')),
+      checkpoint: this.checkpointView(proof.checkpoint),
+    };
+  }
+
+  @Get('consistency')
+  @ApiOkResponse({ type: AuditConsistencyProofDto })
+  async consistency(@Query() query: AuditConsistencyQueryDto): Promise<AuditConsistencyProofDto> {
+    const proof = await this.audit.consistencyProof(query.from, query.to);
+    return { from: proof.from, to: proof.to, proof: proof.proof.map((h) => h.toString('hex')), checkpoint: this.checkpointView(proof.checkpoint) };
+  }
+
+  private checkpointView(c: StoredCheckpoint): AuditCheckpointDto {
+    return {
+      origin: c.origin,
+      treeSize: c.treeSize,
+      rootHash: c.rootHash.toString('hex'),
+      signedAt: c.signedAt.toISOString(),
+      keyId: c.keyId,
+      note: c.note,
+    };
+  }
+}
+
+function recordView(r: ListedAuditRecord): AuditRecordView {
+  return {
+    id: r.id,
+    seq: r.seq,
+    recordedAt: r.recordedAt.toISOString(),
+    actor: r.actor,
+    action: r.action,
+    subject: r.subject,
+    outcome: r.outcome,
+    details: r.details,
+    leafHash: r.leafHash === null ? null : r.leafHash.toString('hex'),
+  };
 }

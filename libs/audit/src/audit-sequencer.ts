@@ -1,0 +1,163 @@
+import { Clock } from '@rackseal/platform';
+import type { DataSource, QueryRunner } from 'typeorm';
+import { integrateBatch } from './audit-batch';
+import type { TreeHead } from './audit-tree-store';
+import type { CheckpointSigner } from './audit-checkpoints';
+import { AuditTreeStore } from './audit-tree-store';
+
+/**
+ * Session-level advisory lock held by the one sequencer of a database (two 32-bit halves: 'rsq' and
+ * 'audt' in ASCII), distinct from the migration lock (libs/persistence migration-runner.ts).
+ */
+export const SEQUENCER_LOCK_KEY = [0x727371, 0x61756474] as const;
+
+/** Most records one batch integrates: bounds one transaction's rows while keeping up with ≥ 5,000 appends/s. */
+export const SEQUENCER_BATCH_LIMIT = 5000;
+
+export interface SequencerOptions {
+  /** Most time a committed record may wait before a signed checkpoint covers it. */
+  readonly maxMergeDelayMs: number;
+  /** How often a process without the lock tries to take over. */
+  readonly takeoverPollMs?: number;
+}
+
+export interface SequencerLogger {
+  log(message: string): void;
+  error(message: string): void;
+}
+
+const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
+  new Promise((resolve) => {
+    if (signal.aborted) {
+      resolve();
+      return;
+    }
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+
+/**
+ * The single writer of the audit Merkle tree. Every process that runs one competes for a PostgreSQL
+ * session advisory lock; the holder integrates committed records in batches (audit-batch.ts) and
+ * signs a checkpoint after them, the others poll for the lock, so when the holder dies (its session
+ * ends and the lock with it) another takes over within `takeoverPollMs`.
+ *
+ * Cadence: a batch runs every maxMergeDelay/5 while the log is idle and back to back while records
+ * wait; a checkpoint is signed after every batch that leaves nothing pending, and at least every
+ * maxMergeDelay/4 while records keep arriving — so a record is covered by a signed checkpoint within
+ * the maximum merge delay while bounding checkpoints to a few per second.
+ */
+export class AuditSequencer {
+  private readonly abort = new AbortController();
+  private running: Promise<void> | undefined;
+  private holding = false;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly checkpoints: CheckpointSigner,
+    private readonly clock: Clock,
+    private readonly options: SequencerOptions,
+    private readonly logger: SequencerLogger,
+  ) {}
+
+  /** Whether this process currently holds the sequencer lock. */
+  get isSequencer(): boolean {
+    return this.holding;
+  }
+
+  start(): void {
+    this.running ??= this.loop();
+  }
+
+  /** Stops after the batch in flight; the lock goes with the session. */
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await this.running;
+  }
+
+  /**
+   * Integrates everything committed so far and signs a checkpoint over it, on a session of its own,
+   * if the sequencer lock is free (tests, `rackseal audit sequence`); false when another sequencer holds it.
+   */
+  async drainOnce(): Promise<boolean> {
+    const session = this.dataSource.createQueryRunner();
+    try {
+      await session.connect();
+      if (!(await tryLock(session))) {
+        return false;
+      }
+      try {
+        let last: TreeHead;
+        do {
+          const batch = await integrateBatch(session, { limit: SEQUENCER_BATCH_LIMIT, now: this.clock.now() });
+          last = batch.head;
+          if (batch.integrated < SEQUENCER_BATCH_LIMIT) {
+            break;
+          }
+        } while (!this.abort.signal.aborted);
+        await this.checkpoints.signIfGrown(session, last);
+        return true;
+      } finally {
+        await session.query('SELECT pg_advisory_unlock($1, $2)', [...SEQUENCER_LOCK_KEY]);
+      }
+    } finally {
+      await session.release();
+    }
+  }
+
+  private async loop(): Promise<void> {
+    const { signal } = this.abort;
+    const idlePollMs = Math.max(10, Math.floor(this.options.maxMergeDelayMs / 5));
+    const checkpointEveryMs = Math.max(10, Math.floor(this.options.maxMergeDelayMs / 4));
+    while (!signal.aborted) {
+      let session: QueryRunner | undefined;
+      try {
+        session = this.dataSource.createQueryRunner();
+        await session.connect();
+        if (!(await tryLock(session))) {
+          await session.release();
+          session = undefined;
+          await sleep(this.options.takeoverPollMs ?? 1000, signal);
+          continue;
+        }
+        this.holding = true;
+        this.logger.log('audit sequencer: this process holds the sequencer lock');
+        let lastCheckpointAt = 0;
+        await this.checkpoints.signIfGrown(session, await AuditTreeStore.head(session));
+        while (!signal.aborted) {
+          const batch = await integrateBatch(session, { limit: SEQUENCER_BATCH_LIMIT, now: this.clock.now() });
+          const backlog = batch.integrated === SEQUENCER_BATCH_LIMIT;
+          const now = this.clock.now().getTime();
+          if (!backlog || now - lastCheckpointAt >= checkpointEveryMs) {
+            if (await this.checkpoints.signIfGrown(session, batch.head)) {
+              lastCheckpointAt = now;
+            }
+          }
+          if (!backlog) {
+            await sleep(idlePollMs, signal);
+          }
+        }
+      } catch (error) {
+        this.logger.error(`audit sequencer: ${error instanceof Error ? error.message : String(error)}; retrying`);
+        await sleep(this.options.takeoverPollMs ?? 1000, signal);
+      } finally {
+        this.holding = false;
+        // Releasing the session ends it only on error paths' broken connections; unlock explicitly otherwise.
+        if (session !== undefined) {
+          await session.query('SELECT pg_advisory_unlock_all()').catch(() => undefined);
+          await session.release().catch(() => undefined);
+        }
+      }
+    }
+  }
+}
+
+async function tryLock(session: QueryRunner): Promise<boolean> {
+  const [row] = (await session.query('SELECT pg_try_advisory_lock($1, $2) AS locked', [...SEQUENCER_LOCK_KEY])) as { locked: boolean }[];
+  return row?.locked === true;
+}
