@@ -58,6 +58,28 @@ describe('sealEnvelope / openEnvelope', () => {
     expect(blob.readUInt32BE(9)).toBe(PLAINTEXT.length);
   });
 
+  it('draws the data key, then the wrap nonce, then the data nonce from the random source given', () => {
+    let counter = 0;
+    const draws: Buffer[] = [];
+    const counting = (length: number): Buffer => {
+      const bytes = Buffer.alloc(length, ++counter);
+      draws.push(Buffer.from(bytes));
+      return bytes;
+    };
+    const blob = sealEnvelope(MASTER, CONTEXT, PLAINTEXT, counting);
+    expect(draws.map((d) => d.length)).toEqual([32, 12, 12]);
+    expect(blob.subarray(13, 25).equals(Buffer.alloc(12, 2))).toBe(true);
+    expect(blob.subarray(73, 85).equals(Buffer.alloc(12, 3))).toBe(true);
+    // The same draws seal identically, and the blob opens: the data key is the first draw.
+    counter = 0;
+    expect(sealEnvelope(MASTER, CONTEXT, PLAINTEXT, counting).equals(blob)).toBe(true);
+    expect(openEnvelope(MASTER, CONTEXT, blob).reveal().equals(PLAINTEXT)).toBe(true);
+    expect(blob.includes(Buffer.alloc(32, 1))).toBe(false);
+    expect(() => sealEnvelope(MASTER, CONTEXT, PLAINTEXT, (n) => Buffer.alloc(n - 1))).toThrow(
+      new RangeError('the random source gave 31 bytes, not 32'),
+    );
+  });
+
   it('never writes the plaintext, nor the master key, into the blob', () => {
     const blob = sealEnvelope(MASTER, CONTEXT, PLAINTEXT);
     expect(blob.includes(PLAINTEXT)).toBe(false);

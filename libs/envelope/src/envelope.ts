@@ -74,8 +74,16 @@ export function envelopeKekId(masterKey: SecretBytes): string {
   return withMasterKey(masterKey, (kek) => kekIdOf(kek).toString('hex'));
 }
 
-/** Seals `plaintext` for `context` under `masterKey`; two seals of the same input differ. */
-export function sealEnvelope(masterKey: SecretBytes, context: string, plaintext: SecretBytes | Buffer): Buffer {
+/**
+ * Seals `plaintext` for `context` under `masterKey`; two seals of the same input differ. `random`
+ * draws the data key and the two nonces (the server passes its RandomSource; tests a fixed one).
+ */
+export function sealEnvelope(
+  masterKey: SecretBytes,
+  context: string,
+  plaintext: SecretBytes | Buffer,
+  random: (length: number) => Buffer = randomBytes,
+): Buffer {
   const contextBytes = contextBytesOf(context);
   const data = plaintext instanceof SecretBytes ? plaintext.reveal() : plaintext;
   try {
@@ -88,9 +96,9 @@ export function sealEnvelope(masterKey: SecretBytes, context: string, plaintext:
       kekIdOf(kek).copy(header, OFFSET.kekId);
       header.writeUInt32BE(data.length, OFFSET.length);
       const authenticated = header.subarray(0, AUTHENTICATED_HEADER_BYTES);
-      const dek = randomBytes(DEK_BYTES);
+      const dek = drawn(random, DEK_BYTES);
       try {
-        const wrapNonce = randomBytes(NONCE_BYTES);
+        const wrapNonce = drawn(random, NONCE_BYTES);
         const wrap = createCipheriv('aes-256-gcm', kek, wrapNonce, { authTagLength: TAG_BYTES });
         wrap.setAAD(Buffer.concat([DEK_LABEL, authenticated, contextBytes]));
         const wrappedDek = Buffer.concat([wrap.update(dek), wrap.final()]);
@@ -98,7 +106,7 @@ export function sealEnvelope(masterKey: SecretBytes, context: string, plaintext:
         wrappedDek.copy(header, OFFSET.wrappedDek);
         wrap.getAuthTag().copy(header, OFFSET.wrapTag);
 
-        const dataNonce = randomBytes(NONCE_BYTES);
+        const dataNonce = drawn(random, NONCE_BYTES);
         const cipher = createCipheriv('aes-256-gcm', dek, dataNonce, { authTagLength: TAG_BYTES });
         cipher.setAAD(Buffer.concat([DATA_LABEL, authenticated, contextBytes]));
         const ciphertext = Buffer.concat([cipher.update(data), cipher.final()]);
@@ -190,6 +198,17 @@ function decrypt(key: Buffer, nonce: Buffer, aad: Buffer, ciphertext: Buffer, ta
   } finally {
     head.fill(0);
   }
+}
+
+/** A copy of `length` bytes from the random source, checked: a short draw would be a weak key or nonce. */
+function drawn(random: (length: number) => Buffer, length: number): Buffer {
+  const bytes = random(length);
+  if (!Buffer.isBuffer(bytes) || bytes.length !== length) {
+    throw new RangeError(`the random source gave ${Buffer.isBuffer(bytes) ? bytes.length : 'no'} bytes, not ${length}`);
+  }
+  const copy = Buffer.from(bytes);
+  bytes.fill(0);
+  return copy;
 }
 
 function kekIdOf(kek: Buffer): Buffer {

@@ -119,6 +119,9 @@ describe('verifier keys', () => {
     expectRefused(() => parseVerifierKey(PETER_VKEY.replace('ARpc', 'AR-c')), 'malformed-verifier-key', /not canonical base64/);
     expectRefused(() => parseVerifierKey(PETER_VKEY.replace('PeterNeumann', 'Peter Neumann')), 'invalid-key-name', /without spaces/);
     expectRefused(() => parseVerifierKey(PETER_VKEY.replace('PeterNeumann', '')), 'invalid-key-name', /non-empty/);
+    for (const space of ['\u00a0', '\u0085', '\u2003', '\u3000', '\u2028']) {
+      expectRefused(() => formatVerifierKey(`Peter${space}Neumann`, parseVerifierKey(PETER_VKEY).publicKey), 'invalid-key-name', /without spaces/);
+    }
   });
 
   it('reads a vkey whose base64 holds "+" (only the first two "+" separate parts)', () => {

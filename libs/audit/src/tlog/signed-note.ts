@@ -91,11 +91,11 @@ export interface VerifiedNote {
 
 /**
  * Key names are non-empty and hold no Unicode space and no `+` (signed-note §Format), nor any
- * control character (none may appear in a note). `\s` in a JavaScript RegExp is Unicode's White_Space
- * plus U+FEFF, which also covers the characters Go's unicode.IsSpace accepts.
+ * control character (none may appear in a note). Unicode spaces are the White_Space property:
+ * JavaScript's `\s` is that set without U+0085 (NEL) and with U+FEFF, so NEL is named as well.
  */
 export function isValidKeyName(name: string): boolean {
-  return name.length > 0 && !/[\s+]/u.test(name) && controlCharacterAt(name, false) < 0 && isWellFormedText(name);
+  return name.length > 0 && !/[\s\u0085+]/u.test(name) && controlCharacterAt(name, false) < 0 && isWellFormedText(name);
 }
 
 /** key ID = SHA-256(key name ‖ 0x0A ‖ 0x01 ‖ 32-byte public key)[:4] (signed-note §Ed25519 signatures). */
