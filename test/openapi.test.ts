@@ -93,8 +93,12 @@ describe('openapi.json', () => {
         expect([name, Object.keys(op.responses)]).toEqual([name, expect.arrayContaining(['413', '415'])]);
       }
     }
-    // Only health is public.
-    expect(operations.filter(({ op }) => op.security === undefined).map(({ name }) => name).sort()).toEqual(['GET /health/live', 'GET /health/ready']);
+    // Only health and the metrics (counts and ages, nothing identifying) are public.
+    expect(operations.filter(({ op }) => op.security === undefined).map(({ name }) => name).sort()).toEqual([
+      'GET /health/live',
+      'GET /health/ready',
+      'GET /metrics',
+    ]);
   });
 
   it('documents the 404 of an unknown id and the 408 of a stalled upload', () => {

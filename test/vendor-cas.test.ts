@@ -89,6 +89,8 @@ async function startHarness(prefix: TestQueuePrefix): Promise<Harness> {
 
 const countCas = 'SELECT count(*)::int AS n FROM vendor_cas';
 const countAudit = 'SELECT count(*)::int AS n FROM audit_log';
+/** The newest audit record's id: records appended later have larger ids. */
+const lastAuditId = 'SELECT COALESCE(max(id), 0)::int AS n FROM audit_log';
 
 describe('vendor CA trust store (API, CLI, loadTrustStore)', () => {
   let prefix: TestQueuePrefix;
@@ -158,7 +160,7 @@ describe('vendor CA trust store (API, CLI, loadTrustStore)', () => {
   });
 
   it('loads all 51 fixture files through the API: 45 CAs, 11 roots, 6 reported as duplicates; one audit record with fingerprints and no certificate bytes', async () => {
-    const auditBefore = await h.count(countAudit);
+    const idBefore = await h.count(lastAuditId);
     const files = FIXTURE_FILES.map((name) => ({ name, content: readFileSync(join(FIXTURES, name)).toString('base64') }));
     expect(files).toHaveLength(51);
     const response = await post({ files });
@@ -184,7 +186,7 @@ describe('vendor CA trust store (API, CLI, loadTrustStore)', () => {
     expect([store.roots().length, store.intermediates().length]).toEqual([reference.roots().length, reference.intermediates().length]);
     expect(store.entries().map((e) => e.fingerprint).sort()).toEqual(reference.entries().map((e) => e.fingerprint).sort());
 
-    const audit = (await h.ds.query(`SELECT actor, action, outcome, details FROM audit_log WHERE seq > $1 ORDER BY seq`, [auditBefore])) as {
+    const audit = (await h.ds.query(`SELECT actor, action, outcome, details FROM audit_log WHERE id > $1 ORDER BY id`, [idBefore])) as {
       actor: string;
       action: string;
       outcome: string;
@@ -222,14 +224,14 @@ describe('vendor CA trust store (API, CLI, loadTrustStore)', () => {
   });
 
   it('a leaf EK certificate uploaded as a CA is rejected with its reason; the rest of the call is added (CLI exit 1)', async () => {
-    const auditBefore = await h.count(countAudit);
+    const idBefore = await h.count(lastAuditId);
     const response = await post({ pem: `${pem(localRoot.der)}${pem(ekCert)}`, source: 'mixed.pem' });
     expect(response.status).toBe(201);
     expect(response.body).toMatchObject({ added: 1, duplicate: 0, rejected: 1 });
     expect(response.body.results[0]).toMatchObject({ status: 'added', kind: 'root', anchor: true, source: 'mixed.pem', position: 1 });
     expect(response.body.results[1]).toMatchObject({ status: 'rejected', reason: 'not-a-ca', position: 2, message: expect.stringMatching(/is not a CA certificate \(basicConstraints cA is not TRUE\)/) });
     expect(await h.count(countCas)).toBe(46);
-    const [audit] = (await h.ds.query(`SELECT outcome, details FROM audit_log WHERE seq > $1`, [auditBefore])) as { outcome: string; details: { rejected: { reason: string; fingerprint: string }[] } }[];
+    const [audit] = (await h.ds.query(`SELECT outcome, details FROM audit_log WHERE id > $1`, [idBefore])) as { outcome: string; details: { rejected: { reason: string; fingerprint: string }[] } }[];
     expect(audit).toMatchObject({ outcome: 'success', details: { rejected: [{ reason: 'not-a-ca', fingerprint: response.body.results[1].fingerprint }] } });
 
     // The CLI: the same leaf next to a new CA → the CA lands, the table names the reason, exit 1.
@@ -250,7 +252,7 @@ describe('vendor CA trust store (API, CLI, loadTrustStore)', () => {
     const intermediateFp = (await loadTrustStore(h.ds)).entries().find((e) => e.certificate.subject.text.includes('Rackseal Test Vendor Intermediate'))!.fingerprint;
     expect(verifyEkChain(ekCert, { store: await loadTrustStore(h.ds), now, ekGraceDays: 0 })).toMatchObject({ ok: true });
 
-    const auditBefore = await h.count(countAudit);
+    const idBefore = await h.count(lastAuditId);
     const disabled = await runCli('vendor-ca', 'disable', '--server', h.baseUrl, '--token', h.admin, intermediateFp.toUpperCase().replace(/(..)(?!$)/g, '$1:'));
     expect([disabled.status, disabled.stderr]).toEqual([0, '']);
     expect(disabled.stdout).toBe(`disabled: ${intermediateFp} intermediate "CN=Rackseal Test Vendor Intermediate"\n`);
@@ -282,7 +284,7 @@ describe('vendor CA trust store (API, CLI, loadTrustStore)', () => {
     expect(enabled.status).toBe(0);
     expect(verifyEkChain(ekCert, { store: await loadTrustStore(h.ds), now, ekGraceDays: 0 })).toMatchObject({ ok: true });
 
-    const audit = (await h.ds.query(`SELECT action, subject, details FROM audit_log WHERE seq > $1 ORDER BY seq`, [auditBefore])) as { action: string; subject: string; details: { fingerprint: string } }[];
+    const audit = (await h.ds.query(`SELECT action, subject, details FROM audit_log WHERE id > $1 ORDER BY id`, [idBefore])) as { action: string; subject: string; details: { fingerprint: string } }[];
     expect(audit.map((a) => [a.action, a.subject, a.details.fingerprint])).toEqual([
       ['vendor-ca.disabled', `vendor-ca:${intermediateFp}`, intermediateFp],
       ['vendor-ca.enabled', `vendor-ca:${intermediateFp}`, intermediateFp],

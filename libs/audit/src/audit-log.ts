@@ -92,13 +92,22 @@ export class AuditLog {
     return (await this.select('r.seq = $1', [seq], 1))[0];
   }
 
-  /** Records appended but not yet sequenced, and how long the oldest has waited (0 when none). */
-  async pending(): Promise<{ readonly count: number; readonly oldestAgeMs: number }> {
+  /**
+   * How far the sequencer is behind: records appended but not yet sequenced, how long the oldest has
+   * waited (0 when none), and the committed tree. What /health/ready and /metrics report.
+   */
+  async sequencerStatus(): Promise<{ readonly pending: number; readonly oldestPendingAgeMs: number; readonly treeSize: number }> {
     const [row] = (await this.dataSource.query(
-      'SELECT count(*)::int AS count, min(recorded_at) AS oldest FROM audit_log WHERE seq IS NULL',
-    )) as { count: number; oldest: Date | null }[];
+      `SELECT (SELECT count(*)::int FROM audit_log WHERE seq IS NULL) AS pending,
+              (SELECT min(recorded_at) FROM audit_log WHERE seq IS NULL) AS oldest,
+              (SELECT size FROM audit_tree_head WHERE id = 1) AS size`,
+    )) as { pending: number; oldest: Date | null; size: string | null }[];
     const oldest = row?.oldest ?? null;
-    return { count: row?.count ?? 0, oldestAgeMs: oldest === null ? 0 : Math.max(0, this.clock.now().getTime() - oldest.getTime()) };
+    return {
+      pending: row?.pending ?? 0,
+      oldestPendingAgeMs: oldest === null ? 0 : Math.max(0, this.clock.now().getTime() - oldest.getTime()),
+      treeSize: Number(row?.size ?? 0),
+    };
   }
 
   /** Records with id greater than `after` (0: from the first), in append order, at most `limit`; pending ones included. */

@@ -103,6 +103,7 @@ describe('loadConfig', () => {
         ekCertGraceDays: 0,
         inventory: { maxFileBytes: 1073741824, uploadIdleTimeoutMs: 30000, maxConcurrentImports: 2 },
         worker: { concurrency: 4, shutdownGraceMs: 30000, lockDurationMs: 30000 },
+        audit: { origin: 'rackseal.local/audit', maxMergeDelayMs: 1000, signingKeySeed: null },
       });
     });
 

@@ -11,15 +11,35 @@ export class DependencyStatus {
   reason?: string;
 }
 
+export class AuditSequencerStatus {
+  @ApiProperty({ enum: ['ok', 'degraded', 'unknown'], description: 'degraded: the oldest pending audit record waited longer than AUDIT_MAX_MERGE_DELAY_MS' })
+  status: 'ok' | 'degraded' | 'unknown';
+
+  @ApiProperty({ description: 'Audit records appended but not yet in the tree.' })
+  pending: number;
+
+  @ApiProperty({ description: 'Age of the oldest pending record in milliseconds (0 when none): the sequencer lag.' })
+  lagMs: number;
+
+  @ApiProperty()
+  maxMergeDelayMs: number;
+}
+
 export class ReadinessReport {
-  @ApiProperty({ enum: ['ready', 'unavailable'] })
-  status: 'ready' | 'unavailable';
+  @ApiProperty({
+    enum: ['ready', 'degraded', 'unavailable'],
+    description: 'degraded (200): this replica serves, but the audit sequencer (in the workers) is behind',
+  })
+  status: 'ready' | 'degraded' | 'unavailable';
 
   @ApiProperty({ type: DependencyStatus })
   postgres: DependencyStatus;
 
   @ApiProperty({ type: DependencyStatus })
   redis: DependencyStatus;
+
+  @ApiProperty({ type: AuditSequencerStatus })
+  audit: AuditSequencerStatus;
 }
 
 export class LivenessReport {

@@ -19,13 +19,16 @@ export class HealthController {
     return { status: 'alive' };
   }
 
-  /** Ready to serve: PostgreSQL and Redis both answer now. 503 takes the replica out of rotation. */
+  /**
+   * Ready to serve: PostgreSQL and Redis both answer now. 503 takes the replica out of rotation;
+   * `degraded` (still 200) says the audit sequencer is behind its maximum merge delay.
+   */
   @Get('ready')
   @ApiOkResponse({ type: ReadinessReport })
   @ApiServiceUnavailableResponse({ type: ReadinessReport })
   async ready(@Res({ passthrough: true }) response: Response): Promise<ReadinessReport> {
     const report = await this.readiness.check();
-    response.status(report.status === 'ready' ? 200 : 503);
+    response.status(report.status === 'unavailable' ? 503 : 200);
     return report;
   }
 }

@@ -1,7 +1,8 @@
 import { Module } from '@nestjs/common';
 import { DatabasePing } from '@rackseal/persistence';
 import { HealthController } from './health.controller';
+import { MetricsController } from './metrics.controller';
 import { ReadinessProbe } from './readiness-probe';
 
-@Module({ controllers: [HealthController], providers: [ReadinessProbe, DatabasePing] })
+@Module({ controllers: [HealthController, MetricsController], providers: [ReadinessProbe, DatabasePing] })
 export class HealthModule {}

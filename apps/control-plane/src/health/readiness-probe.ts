@@ -3,7 +3,8 @@ import { RACKSEAL_CONFIG, type RacksealConfig } from '@rackseal/config';
 import { createRedisConnection } from '@rackseal/jobs';
 import { DatabasePing } from '@rackseal/persistence';
 import type { Redis } from 'ioredis';
-import type { DependencyStatus, ReadinessReport } from './dependency-status';
+import { AuditLog } from '@rackseal/audit';
+import type { AuditSequencerStatus, DependencyStatus, ReadinessReport } from './dependency-status';
 
 class ProbeTimeout extends Error {}
 
@@ -48,6 +49,7 @@ export class ReadinessProbe implements OnApplicationShutdown {
 
   constructor(
     private readonly database: DatabasePing,
+    private readonly audit: AuditLog,
     @Inject(RACKSEAL_CONFIG) private readonly config: RacksealConfig,
   ) {
     this.redis = createRedisConnection(config, 'health');
@@ -55,12 +57,31 @@ export class ReadinessProbe implements OnApplicationShutdown {
 
   async check(): Promise<ReadinessReport> {
     const timeout = this.config.readinessTimeoutMs;
-    const [postgres, redis] = await Promise.all([
+    const [postgres, redis, audit] = await Promise.all([
       probe(() => this.database.ping(), timeout),
       probe(() => this.redis.ping(), timeout),
+      this.auditStatus(timeout),
     ]);
     const ready = postgres.status === 'up' && redis.status === 'up';
-    return { status: ready ? 'ready' : 'unavailable', postgres, redis };
+    return { status: !ready ? 'unavailable' : audit.status === 'degraded' ? 'degraded' : 'ready', postgres, redis, audit };
+  }
+
+  /** The audit sequencer runs in the workers; a lag past the maximum merge delay degrades (not fails) readiness. */
+  private async auditStatus(timeoutMs: number): Promise<AuditSequencerStatus> {
+    const maxMergeDelayMs = this.config.audit.maxMergeDelayMs;
+    let status: Awaited<ReturnType<AuditLog['sequencerStatus']>> | undefined;
+    const outcome = await probe(async () => {
+      status = await this.audit.sequencerStatus();
+    }, timeoutMs);
+    if (outcome.status === 'down' || status === undefined) {
+      return { status: 'unknown', pending: 0, lagMs: 0, maxMergeDelayMs };
+    }
+    return {
+      status: status.oldestPendingAgeMs > maxMergeDelayMs ? 'degraded' : 'ok',
+      pending: status.pending,
+      lagMs: status.oldestPendingAgeMs,
+      maxMergeDelayMs,
+    };
   }
 
   onApplicationShutdown(): void {
