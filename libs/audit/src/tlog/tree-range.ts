@@ -66,7 +66,10 @@ export function perfectSubtrees(begin: number, end: number): NodeId[] {
     level++;
   }
   if (begin % width !== 0) {
-    throw new MerkleRangeError('unaligned-range', `leaf range [${begin}, ${end}) is not a node of an RFC 9162 tree`);
+    throw new MerkleRangeError(
+      'unaligned-range',
+      `leaf range [${begin}, ${end}) does not start at a multiple of ${width}, the size of its left subtree`,
+    );
   }
   const ids: NodeId[] = [];
   let at = begin;
