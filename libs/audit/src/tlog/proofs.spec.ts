@@ -346,6 +346,25 @@ describe('proof ranges', () => {
     ]);
   });
 
+  it('need at most one range that is not a perfect subtree (the one on the right border), so at most 2·log2(n) stored nodes', () => {
+    for (let size = 1; size <= MAX; size++) {
+      const limit = 2 * Math.ceil(Math.log2(size));
+      const shapes = [
+        ...Array.from({ length: size }, (_, index) => inclusionProofRanges(index, size)),
+        ...Array.from({ length: size }, (_, i) => consistencyProofRanges(i + 1, size)),
+      ];
+      for (const ranges of shapes) {
+        const composite = ranges.filter(([begin, end]) => perfectSubtrees(begin, end).length > 1);
+        expect({ size, ranges, composite: composite.length <= 1, small: nodeIdsFor(ranges).length <= limit }).toEqual({
+          size,
+          ranges,
+          composite: true,
+          small: true,
+        });
+      }
+    }
+  });
+
   it('refuse a leaf that is not in the tree, and sizes out of order, naming them', () => {
     const cases: Array<[() => unknown, string, string]> = [
       [() => inclusionProofRanges(5, 5), 'index-out-of-range', 'leaf 5 is not in a tree of 5 leaves'],

@@ -22,10 +22,10 @@ function splits(total: number, rng: Prng): number[][] {
 }
 
 /**
- * Appends the first `total` leaves in the given batches as the sequencer does: each batch starts from
+ * Appends the leaves in the given batches as the sequencer does: each batch starts from
  * the border loaded from the node store (borderIds), and stores the batch's new nodes.
  */
-function sequence(total: number, batches: readonly number[]): { store: Map<string, TreeNode>; roots: Buffer[] } {
+function sequence(batches: readonly number[]): { store: Map<string, TreeNode>; roots: Buffer[] } {
   const store = new Map<string, TreeNode>();
   const roots: Buffer[] = [];
   let size = 0;
@@ -77,7 +77,7 @@ describe('appendLeaves', () => {
     for (let total = 0; total <= MAX; total++) {
       const expected = new Map([...perfect].filter(([, node]) => node.end <= total).map(([key, node]) => [key, node.hash]));
       for (const batches of splits(total, rng)) {
-        const { store, roots } = sequence(total, batches);
+        const { store, roots } = sequence(batches);
         const sizes = batches.map((_, i) => batches.slice(0, i + 1).reduce((a, b) => a + b, 0));
         expect({ batches, roots: roots.map((r) => r.toString('hex')) }).toEqual({ batches, roots: sizes.map((n) => prefixRoots[n]) });
         expect({ batches, store: new Map([...store].map(([key, node]) => [key, node.hash.toString('hex')])) }).toEqual({ batches, store: expected });
