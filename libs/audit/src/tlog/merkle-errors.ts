@@ -13,7 +13,7 @@ export type MerkleRangeProblem =
   | 'index-out-of-range'
   /** A range or size pair whose end is before its start (e.g. a consistency proof from 8 to 5). */
   | 'sizes-out-of-order'
-  /** A consistency proof from the empty tree: RFC 9162 §2.1.4 defines them for 0 < m ≤ n only. */
+  /** A consistency proof from the empty tree: SUBPROOF (RFC 9162 §2.1.4.1) has no case for m = 0. */
   | 'empty-tree'
   /** A leaf range whose Merkle Tree Hash is no node of any tree RFC 9162 §2.1.1 builds (see perfectSubtrees). */
   | 'unaligned-range'

@@ -40,8 +40,8 @@ export function inclusionProofRanges(index: number, size: number): LeafRange[] {
 /**
  * The ranges whose MTHs are PROOF(from, D[to]) = SUBPROOF(from, D[to], true) (RFC 9162 §2.1.4.1), in
  * the proof's order. Empty when from = to (the RFC's proof for equal sizes). Refused for from = 0:
- * the RFC defines consistency proofs for a non-empty first tree only (every tree extends the empty
- * one, there is nothing to prove), and for from > to.
+ * SUBPROOF has no case for m = 0 (every tree extends the empty one, there is nothing to prove), and
+ * for from > to.
  */
 export function consistencyProofRanges(from: number, to: number): LeafRange[] {
   checkSize(from, 'first tree size');

@@ -35,7 +35,7 @@ export function borderIds(size: number): NodeId[] {
 }
 
 /** The empty tree's border. */
-export const EMPTY_BORDER: TreeBorder = { size: 0, nodes: [] };
+export const EMPTY_BORDER: TreeBorder = Object.freeze({ size: 0, nodes: Object.freeze([]) });
 
 /**
  * Appends leaf hashes (RFC 9162 §2.1.1 leaf hashes, see leafHash) as leaves size, size+1, …. Each new

@@ -40,12 +40,11 @@ export function checkSize(value: unknown, what: string): asserts value is number
  * foldRange combines into the range's Merkle Tree Hash.
  *
  * RFC 9162 §2.1.1 splits n leaves at the largest power of two k < n: the left part is perfect, the
- * right part is again split the same way. So MTH(D[0:n]) is the fold of one perfect subtree per set
- * bit of n, largest first; the same holds for any range whose start is a multiple of the largest
- * power of two ≤ its length, which is every node of an RFC 9162 tree (and so every range an
- * inclusion or consistency proof names). Any other range (e.g. [1, 4)) has no such decomposition
- * (its MTH splits at different places than the tree's) and is refused, as is an empty range
- * other than [0, 0), the empty tree.
+ * right part is split the same way. So MTH(D[0:n]) is the fold of one perfect subtree per set bit of
+ * n, largest first; the same holds for a range whose start is a multiple of the largest power of two
+ * ≤ its length. Every node of an RFC 9162 tree is such a range, and so is every range an inclusion or
+ * consistency proof names. Any other range (e.g. [1, 4), whose MTH splits at 2 where the perfect
+ * subtrees split at 1) is refused, as is an empty range other than [0, 0), the empty tree.
  */
 export function perfectSubtrees(begin: number, end: number): NodeId[] {
   checkSize(begin, 'range start');
@@ -66,7 +65,10 @@ export function perfectSubtrees(begin: number, end: number): NodeId[] {
     level++;
   }
   if (begin % width !== 0) {
-    throw new MerkleRangeError('unaligned-range', `leaf range [${begin}, ${end}) is not a node of an RFC 9162 tree`);
+    throw new MerkleRangeError(
+      'unaligned-range',
+      `leaf range [${begin}, ${end}) does not start at a multiple of ${width}, the size of its left subtree`,
+    );
   }
   const ids: NodeId[] = [];
   let at = begin;
