@@ -1,5 +1,7 @@
 import type { INestApplication } from '@nestjs/common';
+import { AuditLog } from '@rackseal/audit';
 import request from 'supertest';
+import { DataSource } from 'typeorm';
 import { createControlPlane } from '../apps/control-plane/src/create-control-plane';
 import { createTestDatabase, type TestDatabase } from './support/database';
 import { createTestQueuePrefix, type TestQueuePrefix } from './support/redis';
@@ -12,6 +14,7 @@ interface Readiness {
   status: string;
   postgres: { status: string; reason?: string };
   redis: { status: string; reason?: string };
+  audit?: { status: string; pending: number; lagMs: number };
 }
 
 // /health/ready against real dependencies that really go away: a private redis-server that is
@@ -84,6 +87,22 @@ describe('/health/ready follows PostgreSQL and Redis', () => {
     const back = await readinessBecomes(200);
     expect(back.status).toBe(200);
     expect(back.body).toMatchObject({ status: 'ready', postgres: { status: 'up' } });
+  });
+
+  it('reports degraded (still 200) with the lag when the audit sequencer falls behind, and /metrics shows it', async () => {
+    // No worker runs here: a record appended 5 s ago is still pending, past AUDIT_MAX_MERGE_DELAY_MS (1 s).
+    const audit = new AuditLog(app.get(DataSource), { now: () => new Date(Date.now() - 5000) });
+    await audit.append({ actor: 'system:test', action: 'test.lagging', subject: '', outcome: 'success', details: {} });
+    const { status, body } = await ready();
+    expect(status).toBe(200);
+    expect(body).toMatchObject({ status: 'degraded', postgres: { status: 'up' }, redis: { status: 'up' }, audit: { status: 'degraded', pending: 1, maxMergeDelayMs: 1000 } });
+    expect(body.audit!.lagMs).toBeGreaterThanOrEqual(5000);
+    const metrics = await request(app.getHttpServer()).get('/metrics');
+    expect(metrics.status).toBe(200);
+    expect(metrics.headers['content-type']).toMatch(/^text\/plain;.*version=0\.0\.4/);
+    expect(metrics.text).toMatch(/^rackseal_audit_pending_records 1$/m);
+    expect(Number(/^rackseal_audit_sequencer_lag_seconds (\S+)$/m.exec(metrics.text)?.[1])).toBeGreaterThanOrEqual(5);
+    expect(metrics.text).toMatch(/^rackseal_audit_tree_size 0$/m);
   });
 
   it('stays alive throughout: liveness does not depend on dependencies', async () => {

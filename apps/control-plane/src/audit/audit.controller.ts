@@ -1,6 +1,6 @@
 import { type AuditRecordView, type AuditVerification, DEFAULT_PAGE_SIZE } from '@rackseal/api-contracts';
 import { Controller, Get, Param, Query } from '@nestjs/common';
-import { ApiBearerAuth, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { ApiBadRequestResponse, ApiBearerAuth, ApiNotFoundResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import { AuditLog, type ListedAuditRecord, type StoredCheckpoint } from '@rackseal/audit';
 import { RequireScope } from '../auth/auth.decorators';
 import {
@@ -40,6 +40,7 @@ export class AuditController {
 
   @Get('checkpoint')
   @ApiOkResponse({ type: AuditCheckpointDto })
+  @ApiNotFoundResponse({ description: 'audit.no-checkpoint: the sequencer has not signed one yet' })
   async checkpoint(): Promise<AuditCheckpointDto> {
     return this.checkpointView(await this.audit.latestCheckpoint());
   }
@@ -58,6 +59,8 @@ export class AuditController {
 
   @Get('records/:seq/proof')
   @ApiOkResponse({ type: AuditInclusionProofDto })
+  @ApiBadRequestResponse({ description: 'seq or size is not a whole number in range' })
+  @ApiNotFoundResponse({ description: 'audit.not-sequenced or audit.no-checkpoint (no checkpoint of that size)' })
   async inclusion(@Param() params: AuditSeqParamDto, @Query() query: AuditProofQueryDto): Promise<AuditInclusionProofDto> {
     const { proof, record } = await this.audit.inclusionProof(params.seq, query.size);
     return {
@@ -70,6 +73,8 @@ export class AuditController {
 
   @Get('consistency')
   @ApiOkResponse({ type: AuditConsistencyProofDto })
+  @ApiBadRequestResponse({ description: 'audit.invalid-size, or from/to not whole numbers in range' })
+  @ApiNotFoundResponse({ description: 'audit.no-checkpoint (no checkpoint of that size)' })
   async consistency(@Query() query: AuditConsistencyQueryDto): Promise<AuditConsistencyProofDto> {
     const proof = await this.audit.consistencyProof(query.from, query.to);
     return { from: proof.from, to: proof.to, proof: proof.proof.map((h) => h.toString('hex')), checkpoint: this.checkpointView(proof.checkpoint) };
