@@ -19,7 +19,8 @@ module.exports = {
   // Unit specs live beside the code (*.spec.ts); suites against real services live in test/ (*.test.ts).
   testMatch: ['<rootDir>/apps/**/*.spec.ts', '<rootDir>/libs/**/*.spec.ts', '<rootDir>/test/**/*.test.ts'],
   transform: { '^.+\\.ts$': swc },
-  moduleNameMapper: { '^@rackseal/([a-z0-9-]+)$': '<rootDir>/libs/$1/src' },
+  // `@rackseal/command-line/<file>`: the agent's start-up path imports single files, not the index.
+  moduleNameMapper: { '^@rackseal/([a-z0-9-]+)$': '<rootDir>/libs/$1/src', '^@rackseal/command-line/([a-z0-9-]+)$': '<rootDir>/libs/command-line/src/$1' },
   globalSetup: '<rootDir>/test/support/global-setup.ts',
   globalTeardown: '<rootDir>/test/support/global-teardown.ts',
   setupFiles: ['reflect-metadata'],

@@ -92,6 +92,7 @@ describe('a closed stdout ends rackseal and rackseal-agent quietly', () => {
     ['rackseal --help (commander writes it)', RACKSEAL, ['--help']],
     ['rackseal --version', RACKSEAL, ['--version']],
     ['rackseal-agent --help', AGENT, ['--help']],
+    ['rackseal-agent --version', AGENT, ['--version']],
     ['rackseal-agent tpm --help', AGENT, ['tpm', '--help']],
   ])('%s into a reader already gone: exit 141, no stack trace', async (_, program, args) => {
     const run = await runIntoReaderClosingAfter(0, program, ...args);
@@ -100,8 +101,8 @@ describe('a closed stdout ends rackseal and rackseal-agent quietly', () => {
 
   it('names any other output failure (a full disk behind >) and exits 2, without a stack trace', () => {
     const full = openSync('/dev/full', 'w');
-    for (const [program, run] of [[RACKSEAL, runRacksealCli], [AGENT, runAgentCli]] as const) {
-      const ran = run(['--help'], { stdio: ['ignore', full, 'pipe'] });
+    for (const [program, run, args] of [[RACKSEAL, runRacksealCli, ['--help']], [AGENT, runAgentCli, ['--help']], [AGENT, runAgentCli, ['--version']]] as const) {
+      const ran = run(args, { stdio: ['ignore', full, 'pipe'] });
       expect(ran.status).toBe(2);
       expect(ran.stderr).toBe(`${program}: cannot write to standard output: ENOSPC\n`);
     }

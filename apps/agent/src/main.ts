@@ -1,5 +1,9 @@
 #!/usr/bin/env node
-import { packageVersion, type ProgramSpec, runCommandLine } from '@rackseal/command-line';
+// Single files of @rackseal/command-line rather than its index, which loads them all: the agent
+// starts at boot (bench/README.md, agent-startup).
+import type { ProgramSpec } from '@rackseal/command-line/command-tree';
+import { runCommandLine } from '@rackseal/command-line/run-command-line';
+import { packageVersion } from '@rackseal/command-line/version';
 import { tpmCommand } from './commands/tpm.command';
 
 /**
@@ -12,7 +16,7 @@ export function agentProgram(): ProgramSpec {
   return {
     name: 'rackseal-agent',
     description: 'rackseal node agent: proves this machine with its TPM and unwraps its secrets inside it',
-    version: packageVersion(),
+    version: packageVersion,
     subcommands: [tpmCommand],
   };
 }

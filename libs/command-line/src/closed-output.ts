@@ -1,3 +1,4 @@
+import { writeSync } from 'node:fs';
 import { constants } from 'node:os';
 import { EXIT } from './exit-codes';
 
@@ -8,22 +9,60 @@ import { EXIT } from './exit-codes';
  */
 export const EXIT_CLOSED_OUTPUT = 128 + constants.signals.SIGPIPE;
 
+const STDOUT_FD = 1;
+
+let installed = false;
+
 /**
  * Installed once at the root of `rackseal` and `rackseal-agent`, before any command runs: when the
  * reader of stdout or stderr goes away (`rackseal ek inspect big.der | head -c 10`), the process ends
  * at once, as SIGPIPE would end a C tool, quietly (no stack trace) with EXIT_CLOSED_OUTPUT. Any other
  * failure to write stdout (a full disk behind `>`) is named on stderr and exits 2, never a stack trace.
+ * Calling it again does nothing.
  */
 export function endQuietlyOnClosedOutput(programName: string): void {
-  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-    if (error.code === 'EPIPE') {
-      process.exit(EXIT_CLOSED_OUTPUT);
-    }
-    process.stderr.write(`${programName}: cannot write to standard output: ${error.code ?? error.message}\n`);
-    process.exit(EXIT.usage);
-  });
+  if (installed) {
+    return;
+  }
+  installed = true;
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => process.exit(stdoutFailure(programName, error)));
   process.stderr.on('error', (error: NodeJS.ErrnoException) => {
     // Nowhere left to report it.
     process.exit(error.code === 'EPIPE' ? EXIT_CLOSED_OUTPUT : EXIT.usage);
   });
+}
+
+/**
+ * Writes `text` to standard output at once, without creating `process.stdout`: Node builds that
+ * stream on first use (for a pipe, a socket and some twenty modules of its own), which costs more
+ * than all the rest of `rackseal-agent --help` at boot (bench/README.md, agent-startup). A failure
+ * ends as endQuietlyOnClosedOutput ends it: quietly with EXIT_CLOSED_OUTPUT when the reader is gone,
+ * otherwise named on stderr with exit 2; the exit code is set, and the caller returns.
+ */
+export function printSync(programName: string, text: string): void {
+  const bytes = Buffer.from(text, 'utf8');
+  let written = 0;
+  try {
+    while (written < bytes.length) {
+      written += writeSync(STDOUT_FD, bytes, written);
+    }
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EAGAIN') {
+      // A non-blocking pipe that is full: the stream waits for the reader, as a write() would.
+      endQuietlyOnClosedOutput(programName);
+      process.stdout.write(bytes.subarray(written));
+      return;
+    }
+    process.exitCode = stdoutFailure(programName, error as NodeJS.ErrnoException);
+  }
+}
+
+/** Reports a failed write to stdout (nothing for a reader that went away) and gives the exit code. */
+function stdoutFailure(programName: string, error: NodeJS.ErrnoException): number {
+  if (error.code === 'EPIPE') {
+    return EXIT_CLOSED_OUTPUT;
+  }
+  endQuietlyOnClosedOutput(programName);
+  process.stderr.write(`${programName}: cannot write to standard output: ${error.code ?? error.message}\n`);
+  return EXIT.usage;
 }

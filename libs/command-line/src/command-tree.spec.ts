@@ -18,7 +18,7 @@ const leaf: CommandSpec = {
 const program: ProgramSpec = {
   name: 'agent',
   description: 'the agent',
-  version: '1.2.3',
+  version: () => '1.2.3',
   subcommands: [{ name: 'tpm', description: 'TPM diagnostics', subcommands: [leaf] }],
 };
 

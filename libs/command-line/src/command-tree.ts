@@ -33,7 +33,8 @@ export interface CommandSpec {
 }
 
 export interface ProgramSpec extends CommandSpec {
-  readonly version: string;
+  /** Asked for by `--version` only, so that other runs do not read it. */
+  readonly version: () => string;
 }
 
 /** `--out-dir <dir>` → { long: 'out-dir', key: 'outDir', takesValue: true }. */
@@ -89,7 +90,7 @@ export function resolveInvocation(program: ProgramSpec, argv: readonly string[])
       return { print: helpText(path, command, command === program) };
     }
     if (command === program && (first === '-V' || first === '--version')) {
-      return { print: `${program.version}\n` };
+      return { print: `${program.version()}\n` };
     }
     if (first.startsWith('-')) {
       throw CliError.usage(`unknown option '${first}' (see ${path.join(' ')} --help)`);

@@ -5,4 +5,3 @@ export * from './input-files';
 export * from './command-tree';
 export * from './run-command-line';
 export * from './version';
-export * from './tpm-device-option';

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { CliError } from './cli-error';
-import { endQuietlyOnClosedOutput } from './closed-output';
+import { endQuietlyOnClosedOutput, printSync } from './closed-output';
 import { type ProgramSpec, resolveInvocation } from './command-tree';
 import { EXIT } from './exit-codes';
 
@@ -13,19 +13,24 @@ import { EXIT } from './exit-codes';
  */
 export async function runCommandLine(program: Command | ProgramSpec, argv: readonly string[] = process.argv): Promise<void> {
   const name = typeof program.name === 'string' ? program.name : program.name();
-  endQuietlyOnClosedOutput(name);
   try {
     if (typeof program.name === 'string') {
       const invocation = resolveInvocation(program as ProgramSpec, argv.slice(2));
       if ('print' in invocation) {
-        process.stdout.write(invocation.print);
-      } else {
-        await invocation.run();
+        // `rackseal-agent --help` and `--version` run at boot: printed without creating Node's
+        // stdout and stderr streams, which would cost more than the rest of the start (see printSync).
+        printSync(name, invocation.print);
+        return;
       }
+      endQuietlyOnClosedOutput(name);
+      await invocation.run();
     } else {
+      endQuietlyOnClosedOutput(name);
       await (program as Command).parseAsync(argv);
     }
   } catch (error) {
+    // A usage mistake found by resolveInvocation comes before the guard above is installed.
+    endQuietlyOnClosedOutput(name);
     process.exitCode = reportFailure(name, error);
   }
 }

@@ -2,7 +2,7 @@ import { CliError } from '@rackseal/command-line';
 import { EkCertificateError, type EkInspection, type EkQuirk, inspectEkCertificate } from '@rackseal/ek-trust';
 import { type EkCertificateIndexReport, type EkKeyType, hashAlgorithm, type TpmInfo, tpmInfo } from '@rackseal/tpm2';
 import { withTpmDevice } from '../tpm-device';
-import type { TpmInfoOptions } from './tpm-info.command';
+import type { TpmInfoOptions } from './tpm.command';
 
 /** One EK certificate index as `tpm info` reports it. */
 export interface EkCertificateReport {

@@ -12,7 +12,7 @@ import {
 } from '@rackseal/tpm2';
 import { CliError, ensureDirectory, parseHexOption, writeOutput } from '@rackseal/command-line';
 import { withTpmDevice } from '../tpm-device';
-import { EK_KINDS, type TpmQuoteOptions } from './tpm-quote.command';
+import { EK_KINDS, type TpmQuoteOptions } from './tpm.command';
 
 const AK_TEMPLATES = { rsa: AK_TEMPLATE_RSA, ecc: AK_TEMPLATE_ECC } as const;
 
