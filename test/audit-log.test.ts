@@ -17,7 +17,7 @@ import { openEnvelope } from '@rackseal/envelope';
 import { SystemClock } from '@rackseal/platform';
 import { randomBytes } from 'node:crypto';
 import type { DataSource } from 'typeorm';
-import { forgeTreeOverRecords, logShape, recomputedLeafHashes, TEST_AUDIT_ORIGIN, testSequencer } from './support/audit-tree';
+import { forgeTreeOverRecords, recomputedLeafHashes, TEST_AUDIT_ORIGIN, testSequencer } from './support/audit-tree';
 import { asSuperuser, createTestDatabase, openDataSource, resetAuditLog, type TestDatabase } from './support/database';
 
 // Real PostgreSQL, real migrations: pending appends, the sequencer's tree, and the verifier naming
