@@ -50,7 +50,7 @@ async function migrateToFormerChain(url: string): Promise<void> {
 /** Appends `n` records the way the former AuditLog.append did: next seq, previous hash, chain head moved. */
 async function writeFormerChain(ds: DataSource, n: number): Promise<{ recordedAt: string; hash: Buffer }[]> {
   const written: { recordedAt: string; hash: Buffer }[] = [];
-  let prevHash = GENESIS_HASH;
+  let prevHash: Buffer = GENESIS_HASH;
   for (let seq = 1; seq <= n; seq += 1) {
     const recordedAt = recordedAtText(epochMicrosOf(new Date(BASE_MS + seq * 1001)))!;
     const hash = auditRecordHash(oldEntry(seq), seq, recordedAt, prevHash);
