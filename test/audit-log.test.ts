@@ -230,6 +230,25 @@ describe('audit transparency log (PostgreSQL)', () => {
       expect(await ds.query('SELECT seq, subject FROM audit_log WHERE id = $1', [pending!.id])).toEqual([{ seq: '3', subject: 'machine:3' }]);
     });
 
+    it('refuses a record inserted with a seq or chain hashes: only the sequencer places records', async () => {
+      // Without the refusal, a row inserted beyond the tree looks like a former-chain record to the
+      // sequencer, which then stops at the gap before it and never sequences anything again.
+      const insert = (columns: string, values: string) =>
+        ds.query(
+          `INSERT INTO audit_log (recorded_at, actor, action, subject, outcome, details${columns})
+           VALUES (now(), 'system:test', 'test.event', 'machine:forged', 'success', '{}'${values})`,
+        );
+      const refused = /^audit_log records are appended pending \(no seq, prev_hash or hash\): INSERT refused$/;
+      await expect(insert(', seq', ', 6')).rejects.toThrow(refused);
+      await expect(insert(', seq', ', 3')).rejects.toThrow(refused);
+      await expect(insert(', hash', `, sha256('x'::bytea)`)).rejects.toThrow(refused);
+      await expect(insert(', prev_hash', `, sha256('x'::bytea)`)).rejects.toThrow(refused);
+      expect(await count()).toBe(3);
+      await sequence();
+      expect((await audit.list({ limit: 10 })).map((r) => r.seq)).toEqual([1, 2, 3]);
+      expect(await audit.verify()).toMatchObject({ ok: true, records: 3 });
+    });
+
     it('refuses changing a sequenced record, its seq included', async () => {
       await expect(ds.query('UPDATE audit_log SET seq = 10 WHERE seq = 1')).rejects.toThrow(refusal('audit_log', 'UPDATE'));
       await expect(ds.query('UPDATE audit_log SET seq = NULL WHERE seq = 1')).rejects.toThrow(refusal('audit_log', 'UPDATE'));
