@@ -130,6 +130,28 @@ describe('audit transparency log (PostgreSQL)', () => {
       expect(await audit.verify()).toMatchObject({ ok: true, records: 2 });
     });
 
+    it('appends while a sequencer batch holds the tree head locked', async () => {
+      await appendMany(2);
+      const batch = ds.createQueryRunner();
+      await batch.connect();
+      try {
+        // What integrateBatch holds for the whole batch: the head row, then the pending rows it sequences.
+        await batch.startTransaction();
+        await batch.query('SELECT size FROM audit_tree_head WHERE id = 1 FOR UPDATE');
+        await batch.query('UPDATE audit_log SET seq = 1 WHERE id = (SELECT min(id) FROM audit_log)');
+        await within(audit.append(entry(3)), 3000, 'an append during a batch');
+        await batch.rollbackTransaction();
+      } finally {
+        await batch.release();
+      }
+      await sequence();
+      expect((await audit.list({ limit: 10 })).map((r) => [r.subject, r.seq])).toEqual([
+        ['machine:1', 1],
+        ['machine:2', 2],
+        ['machine:3', 3],
+      ]);
+    });
+
     it('does not sequence a record whose transaction is still open, and takes it in a later batch', async () => {
       const open = ds.createQueryRunner();
       await open.connect();
@@ -313,9 +335,8 @@ describe('audit transparency log (PostgreSQL)', () => {
       ['recorded_at infinity', `recorded_at = 'infinity'`],
     ])('an edited %s: content-mismatch at that record', async (_, set) => {
       await asSuperuser(ds, `UPDATE audit_log SET ${set} WHERE seq = 2`);
-      expect(await audit.verify()).toEqual({
+      expect(await audit.verify()).toMatchObject({
         ok: false,
-        records: 0,
         problem: {
           kind: 'content-mismatch',
           seq: 2,
@@ -385,9 +406,8 @@ describe('audit transparency log (PostgreSQL)', () => {
       [2, 0],
     ])('a stored subtree node (level %i, index %i) edited: node-mismatch', async (level, idx) => {
       await asSuperuser(ds, `UPDATE audit_tree_nodes SET hash = sha256('forged'::bytea) WHERE level = $1 AND idx = $2`, [level, idx]);
-      expect(await audit.verify()).toEqual({
+      expect(await audit.verify()).toMatchObject({
         ok: false,
-        records: 0,
         problem: { kind: 'node-mismatch', seq: null, message: `stored tree node (level ${level}, index ${idx}) does not match the records` },
       });
     });
@@ -460,7 +480,9 @@ describe('audit transparency log (PostgreSQL)', () => {
     const rewriteAfter3 = () => asSuperuser(ds, `UPDATE audit_log SET subject = subject || ':rewritten' WHERE seq > 3`);
 
     async function realSigningKey(): Promise<{ keyId: string; privateKey: SecretBytes }> {
-      const [row] = (await ds.query('SELECT key_id, sealed_private_key FROM audit_signing_keys')) as { key_id: string; sealed_private_key: Buffer }[];
+      const [row] = (await ds.query(
+        'SELECT key_id, sealed_private_key FROM audit_signing_keys WHERE key_id = (SELECT key_id FROM audit_checkpoints ORDER BY tree_size DESC LIMIT 1)',
+      )) as { key_id: string; sealed_private_key: Buffer }[];
       return { keyId: row!.key_id, privateKey: openEnvelope(masterKey, `audit-signing-key:${row!.key_id}`, row!.sealed_private_key) };
     }
 
@@ -495,6 +517,23 @@ describe('audit transparency log (PostgreSQL)', () => {
       await forgeTreeOverRecords(ds, { keepCheckpointsUpTo: 3, signer: { name: TEST_AUDIT_ORIGIN, privateKey: attacker.privateKey }, keyId: attacker.keyId });
       expect(await audit.verify()).toMatchObject({ ok: true, records: 10 });
       expect(await audit.verify({ since: saved[1]!.note })).toMatchObject(mismatch('not-extending', null));
+    });
+
+    it('with the real key removed from the log as well: the saved checkpoint no longer opens (checkpoint-signature)', async () => {
+      const attacker = generateAuditSigningKey(TEST_AUDIT_ORIGIN);
+      await asSuperuser(ds, 'INSERT INTO audit_signing_keys (key_id, name, public_key) VALUES ($1, $2, $3)', [
+        attacker.keyId,
+        TEST_AUDIT_ORIGIN,
+        attacker.publicKey,
+      ]);
+      await rewriteAfter3();
+      await forgeTreeOverRecords(ds, { keepCheckpointsUpTo: -1, signer: { name: TEST_AUDIT_ORIGIN, privateKey: attacker.privateKey }, keyId: attacker.keyId });
+      await asSuperuser(ds, 'DELETE FROM audit_signing_keys WHERE key_id <> $1', [attacker.keyId]);
+      expect(await audit.verify()).toMatchObject({ ok: true, records: 10, checkpoints: 1 });
+      expect(await audit.verify({ since: saved[1]!.note })).toMatchObject({
+        ok: false,
+        problem: { kind: 'checkpoint-signature', message: expect.stringContaining('which this log does not know') as never },
+      });
     });
 
     it('records removed below a saved checkpoint\'s size: not-extending', async () => {

@@ -9,6 +9,7 @@ import {
   leafHash,
   recordedAtText,
   rootOfLeafHashes,
+  verifyAuditChain,
 } from '@rackseal/audit';
 import { loadConfig, SecretBytes } from '@rackseal/config';
 import { dataSourceOptions, runMigrationsUnderLock } from '@rackseal/persistence';
@@ -121,6 +122,21 @@ describe('audit transparency-log migration of a former hash chain (PostgreSQL)',
     expect(listed.slice(0, N).map((r) => r.leafHash)).toEqual(formerLeaves);
     expect(rootOfLeafHashes(listed.map((r) => r.leafHash!)).toString('hex')).toBe((await audit.latestCheckpoint()).rootHash.toString('hex'));
     expect(await audit.verify()).toMatchObject({ ok: true, records: N + 3, pending: 0, checkpoints: 1 });
+  });
+
+  it('reverts to the former chain while every record has a chain hash, and refuses once one has none', async () => {
+    const former = await writeFormerChain(ds, N);
+    await migrateToTransparencyLog();
+    await ds.undoLastMigration({ transaction: 'each' });
+    expect(await verifyAuditChain(ds)).toEqual({ ok: true, records: N, headSeq: N, headHash: former.at(-1)!.hash.toString('hex') });
+    expect(await ds.query(`SELECT to_regclass('audit_tree_nodes') AS t`)).toEqual([{ t: null }]);
+
+    await migrateToTransparencyLog();
+    await new AuditLog(ds, new SystemClock()).append({ actor: 'system:test', action: 'test.after', subject: '', outcome: 'success', details: {} });
+    await expect(ds.undoLastMigration({ transaction: 'each' })).rejects.toThrow(
+      'cannot revert the audit transparency log: 1 records have no chain hash',
+    );
+    expect(await logShape(ds)).toMatchObject({ total: N + 1, pending: 1 });
   });
 
   it('migrates an empty former chain: the first new record is leaf 1', async () => {
