@@ -76,8 +76,8 @@ describe('audit sequencer in the built worker, under faults (PostgreSQL)', () =>
   }
 
   it('loses no record and sequences none twice when killed with -9 in the middle of a large backlog', async () => {
-    const total = 50_000;
-    // What AuditLog.append writes, 50,000 times in one statement: whole-millisecond recorded_at, canonical details.
+    const total = 30_000;
+    // What AuditLog.append writes, 30,000 times (six full batches) in one statement: whole-millisecond recorded_at, canonical details.
     await ds.query(
       `INSERT INTO audit_log (recorded_at, actor, action, subject, outcome, details)
        SELECT timestamptz '2026-12-01 00:00:00.123+00' + g * interval '1 millisecond', 'system:load', 'test.backlog',
@@ -159,14 +159,16 @@ describe('audit sequencer in the built worker, under faults (PostgreSQL)', () =>
     expect(openCheckpoint((await audit.latestCheckpoint()).note, vkey!.verifierKey)).toMatchObject({ size: 3 });
     await first.stop('SIGKILL');
 
-    // Another deployment's master key cannot open the stored key: records are sequenced, nothing is signed.
+    // Another deployment's master key cannot open the stored key: it logs the refusal, again on every
+    // retry, and signs nothing — no checkpoint, no new key.
     const otherMasterKey = randomBytes(32).toString('hex');
+    await appendMany(4, 1);
     const wrongKey = startWorker({ RACKSEAL_MASTER_KEY: otherMasterKey });
-    await wrongKey.waitForLog(holdsLock);
-    await appendMany(4, 2);
-    await waitSequenced(5);
-    const error = await wrongKey.waitForLog((l) => typeof l.msg === 'string' && l.msg.includes('sealed under another master key'));
+    const sealedElsewhere = (l: LogLine) => typeof l.msg === 'string' && l.msg.includes('sealed under another master key');
+    const error = await wrongKey.waitForLog(sealedElsewhere);
     expect(error.msg).toMatch(/^audit sequencer: the envelope was sealed under another master key .*; retrying$/);
+    await pollUntil(async () => wrongKey.logs.filter(sealedElsewhere).length, (n) => n >= 2, 10000);
+    expect(wrongKey.logs.filter(sealedElsewhere).length).toBeGreaterThanOrEqual(2);
     expect(wrongKey.stdout + wrongKey.stderr).not.toContain(otherMasterKey);
     expect(wrongKey.stdout + wrongKey.stderr).not.toContain(seed.toString('hex'));
     // The worker signed the empty tree when it first took the lock, then the tree of 3; nothing since.
@@ -181,7 +183,7 @@ describe('audit sequencer in the built worker, under faults (PostgreSQL)', () =>
     const configuredSeed = randomBytes(32);
     const configured = startWorker({ RACKSEAL_MASTER_KEY: otherMasterKey, AUDIT_SIGNING_KEY: configuredSeed.toString('hex') });
     await configured.waitForLog(holdsLock);
-    await appendMany(6, 1);
+    await appendMany(5, 2);
     await waitSequenced(6);
     const latest = await pollUntil(() => audit.latestCheckpoint().catch(() => undefined), (c) => c?.treeSize === 6);
     const keys = (await ds.query('SELECT key_id, public_key, sealed_private_key FROM audit_signing_keys ORDER BY created_at')) as {
@@ -199,13 +201,14 @@ describe('audit sequencer in the built worker, under faults (PostgreSQL)', () =>
     expect(openCheckpoint(latest!.note, configuredVkey)).toMatchObject({ size: 6 });
     expect(() => openCheckpoint(latest!.note, vkey!.verifierKey)).toThrow();
     expect(configured.stdout + configured.stderr).not.toContain(configuredSeed.toString('hex'));
-    // It first covered the records the other worker sequenced but could not sign (5), then the new one.
-    expect(await checkpointKeys()).toEqual([
+    // Everything after the tree of 3 is signed by the configured key (how many checkpoints depends on batch timing).
+    const signed = await checkpointKeys();
+    expect(signed.slice(0, 2)).toEqual([
       { tree_size: '0', key_id: key!.key_id },
       { tree_size: '3', key_id: key!.key_id },
-      { tree_size: '5', key_id: configuredRow.key_id },
-      { tree_size: '6', key_id: configuredRow.key_id },
     ]);
-    expect(await audit.verify()).toMatchObject({ ok: true, records: 6, checkpoints: 4 });
+    expect(signed.slice(2).map((c) => c.key_id)).toEqual(signed.slice(2).map(() => configuredRow.key_id));
+    expect(signed.at(-1)!.tree_size).toBe('6');
+    expect(await audit.verify()).toMatchObject({ ok: true, records: 6, checkpoints: signed.length });
   });
 });
