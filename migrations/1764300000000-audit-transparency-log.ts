@@ -5,7 +5,8 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * - `audit_log` records are appended *pending*: a surrogate `id`, no `seq`, nothing shared with other
  *   writers, so appends in many transactions never wait for each other. The sequencer later sets `seq`
  *   (the leaf index + 1), the one change the guard trigger allows: NULL → a number, every other column
- *   unchanged. `prev_hash`/`hash` stay for the records of the former hash chain and are NULL afterwards.
+ *   unchanged. `prev_hash`/`hash` stay for the records of the former hash chain and are NULL afterwards;
+ *   an INSERT that sets any of seq, prev_hash or hash is refused.
  * - `audit_tree_nodes` holds every perfect aligned subtree hash — (level L, idx i) is the tree hash of
  *   leaves [i·2^L, (i+1)·2^L) — written once, when the subtree completes; inclusion and consistency
  *   proofs are read from it in O(log² n) rows.
@@ -55,6 +56,20 @@ export class AuditTransparencyLog1764300000000 implements MigrationInterface {
     await db.query(`
       CREATE TRIGGER audit_log_sequence_only BEFORE UPDATE ON audit_log
         FOR EACH ROW EXECUTE FUNCTION audit_log_guard_update()`);
+    // A record enters pending; only the sequencer gives it a place. A row inserted with a seq beyond the
+    // tree would look like a former-chain record to the sequencer, which would stop at the gap before it.
+    await db.query(`
+      CREATE FUNCTION audit_log_guard_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF NEW.seq IS NULL AND NEW.prev_hash IS NULL AND NEW.hash IS NULL THEN
+          RETURN NEW;
+        END IF;
+        RAISE EXCEPTION '% records are appended pending (no seq, prev_hash or hash): % refused', TG_TABLE_NAME, TG_OP
+          USING ERRCODE = 'insufficient_privilege';
+      END $$`);
+    await db.query(`
+      CREATE TRIGGER audit_log_insert_pending BEFORE INSERT ON audit_log
+        FOR EACH ROW EXECUTE FUNCTION audit_log_guard_insert()`);
     await db.query(`
       CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
         FOR EACH ROW EXECUTE FUNCTION audit_log_refuse_change()`);
@@ -110,7 +125,9 @@ export class AuditTransparencyLog1764300000000 implements MigrationInterface {
     await db.query(`DROP TABLE audit_checkpoints, audit_signing_keys, audit_tree_head, audit_tree_nodes`);
     await db.query(`DROP TRIGGER audit_log_sequence_only ON audit_log`);
     await db.query(`DROP TRIGGER audit_log_no_delete ON audit_log`);
+    await db.query(`DROP TRIGGER audit_log_insert_pending ON audit_log`);
     await db.query(`DROP FUNCTION audit_log_guard_update()`);
+    await db.query(`DROP FUNCTION audit_log_guard_insert()`);
     await db.query(`DROP INDEX audit_log_pending_idx`);
     await db.query(`ALTER TABLE audit_log DROP CONSTRAINT audit_log_pkey, DROP CONSTRAINT audit_log_seq_key`);
     await db.query(`ALTER TABLE audit_log DROP COLUMN id`);

@@ -57,8 +57,15 @@ export async function asSuperuser(ds: DataSource, sql: string, params: unknown[]
   });
 }
 
-/** Empties the audit chain between tests of one file. */
+/**
+ * Empties the audit log between tests of one file: records, tree nodes and checkpoints go, the tree
+ * head goes back to the empty tree (size 0, root SHA-256 of the empty string, RFC 9162 §2.1.1);
+ * signing keys stay, as a deployment's do.
+ */
 export async function resetAuditLog(ds: DataSource): Promise<void> {
   await asSuperuser(ds, 'DELETE FROM audit_log');
+  await asSuperuser(ds, 'DELETE FROM audit_tree_nodes');
+  await asSuperuser(ds, 'DELETE FROM audit_checkpoints');
+  await asSuperuser(ds, `UPDATE audit_tree_head SET size = 0, root = sha256(''::bytea), updated_at = now() WHERE id = 1`);
   await asSuperuser(ds, `UPDATE audit_chain_head SET seq = 0, hash = decode(repeat('00', 32), 'hex')`);
 }

@@ -96,7 +96,9 @@ export class AuditSequencer {
         do {
           const batch = await integrateBatch(session, { limit: SEQUENCER_BATCH_LIMIT, now: this.clock.now() });
           last = batch.head;
-          if (batch.integrated < SEQUENCER_BATCH_LIMIT) {
+          // Until a batch finds nothing: a short batch is not the end when it held the former chain's
+          // records, which integrate in batches of their own before the pending ones (audit-batch.ts).
+          if (batch.integrated === 0) {
             break;
           }
         } while (!this.abort.signal.aborted);
