@@ -1,4 +1,5 @@
 import {
+  formatVerifierKey,
   AuditDetailsError,
   AuditLog,
   type AuditEntry,
@@ -96,13 +97,13 @@ describe('audit transparency log (PostgreSQL)', () => {
       expect(await ds.query('SELECT seq, prev_hash, hash FROM audit_log ORDER BY id')).toEqual(
         Array.from({ length: 4 }, () => ({ seq: null, prev_hash: null, hash: null })),
       );
-      expect(await audit.pending()).toMatchObject({ count: 4 });
+      expect(await audit.sequencerStatus()).toMatchObject({ pending: 4, treeSize: 0 });
       // Pending records are not covered by the verdict, but counted.
       expect(await audit.verify()).toMatchObject({ ok: true, records: 0, pending: 4, checkpoints: 0 });
       await sequence();
       const listed = await audit.list({ limit: 10 });
       expect(listed.map((r) => [r.id, r.seq])).toEqual(appended.map((r, i) => [r.id, i + 1]));
-      expect(await audit.pending()).toEqual({ count: 0, oldestAgeMs: 0 });
+      expect(await audit.sequencerStatus()).toEqual({ pending: 0, oldestPendingAgeMs: 0, treeSize: 4 });
       expect(await audit.verify()).toMatchObject({ ok: true, records: 4, pending: 0, checkpoints: 1 });
     });
 
@@ -533,6 +534,26 @@ describe('audit transparency log (PostgreSQL)', () => {
       expect(await audit.verify({ since: saved[1]!.note })).toMatchObject({
         ok: false,
         problem: { kind: 'checkpoint-signature', message: expect.stringContaining('which this log does not know') as never },
+      });
+    });
+
+    it('with the real key removed but the operator\'s pinned key given: not-extending, not a signature problem', async () => {
+      const [logKey] = (await ds.query('SELECT name, public_key FROM audit_signing_keys')) as { name: string; public_key: Buffer }[];
+      const pinned = formatVerifierKey(logKey!.name, logKey!.public_key);
+      const attacker = generateAuditSigningKey(TEST_AUDIT_ORIGIN);
+      await asSuperuser(ds, 'INSERT INTO audit_signing_keys (key_id, name, public_key) VALUES ($1, $2, $3)', [
+        attacker.keyId,
+        TEST_AUDIT_ORIGIN,
+        attacker.publicKey,
+      ]);
+      await rewriteAfter3();
+      await forgeTreeOverRecords(ds, { keepCheckpointsUpTo: -1, signer: { name: TEST_AUDIT_ORIGIN, privateKey: attacker.privateKey }, keyId: attacker.keyId });
+      await asSuperuser(ds, 'DELETE FROM audit_signing_keys WHERE key_id <> $1', [attacker.keyId]);
+      expect(await audit.verify({ since: saved[1]!.note, sinceKey: pinned })).toMatchObject(mismatch('not-extending', null));
+      // A pinned key that did not sign the saved note is a signature problem, whatever the log holds.
+      expect(await audit.verify({ since: saved[1]!.note, sinceKey: attacker.verifierKey })).toMatchObject({
+        ok: false,
+        problem: { kind: 'checkpoint-signature', message: expect.stringContaining('with the pinned key') as never },
       });
     });
 

@@ -165,7 +165,7 @@ describe('audit transparency-log migration of a former hash chain (PostgreSQL)',
     await expect(refusal).rejects.toThrow(named);
 
     expect(await logShape(ds)).toEqual(before);
-    expect(await audit.pending()).toMatchObject({ count: 1 });
+    expect(await audit.sequencerStatus()).toMatchObject({ pending: 1 });
     expect(await ds.query('SELECT size FROM audit_tree_head')).toEqual([{ size: '0' }]);
     expect(await ds.query('SELECT count(*)::int AS n FROM audit_tree_nodes')).toEqual([{ n: 0 }]);
     expect(await ds.query('SELECT count(*)::int AS n FROM audit_checkpoints')).toEqual([{ n: 0 }]);

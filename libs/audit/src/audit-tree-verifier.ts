@@ -20,6 +20,16 @@ export type { AuditProblemKind, AuditVerification } from '@rackseal/api-contract
 
 const PAGE = 2000;
 
+export interface AuditTreeVerifyOptions {
+  /** A signed checkpoint the operator saved outside the database: the log must extend it. */
+  readonly since?: string;
+  /**
+   * The verifier key (vkey) the operator pinned for `since`. Without it the saved note is opened with
+   * the log's own keys from the database, which a superuser could have replaced.
+   */
+  readonly sinceKey?: string;
+}
+
 class Tampered extends Error {
   constructor(
     readonly kind: AuditProblemKind,
@@ -39,11 +49,11 @@ class Tampered extends Error {
  * the head and the checkpoints consistently. `since` (a checkpoint note the operator saved earlier,
  * outside the database) closes that gap: the records must give the saved root at the saved size.
  */
-export async function verifyAuditTree(db: Queryable, options: { since?: string } = {}): Promise<AuditVerification> {
+export async function verifyAuditTree(db: Queryable, options: AuditTreeVerifyOptions = {}): Promise<AuditVerification> {
   const keys = new Map((await AuditCheckpointStore.publicKeys(db)).map((k) => [k.keyId, k]));
   let verified = 0;
   try {
-    const since = options.since === undefined ? undefined : openSaved(options.since, keys);
+    const since = options.since === undefined ? undefined : openSaved(options.since, options.sinceKey, keys);
     const head = await AuditTreeStore.head(db);
     const checkpoints = new CheckpointCursor(db, keys);
     let border: TreeBorder = EMPTY_BORDER;
@@ -118,14 +128,23 @@ export async function verifyAuditTree(db: Queryable, options: { since?: string }
     };
   } catch (error) {
     if (error instanceof Tampered) {
-      return { ok: false, records: verified, problem: { kind: error.kind, seq: error.seq, message: error.message } };
+      // Records before the first bad one verified; a problem without a record counts the whole pages that did.
+      const records = error.seq === null ? verified : Math.max(0, error.seq - 1);
+      return { ok: false, records, problem: { kind: error.kind, seq: error.seq, message: error.message } };
     }
     throw error;
   }
 }
 
-/** Opens the operator's saved checkpoint with the log's key of the same key ID. */
-function openSaved(note: string, keys: ReadonlyMap<string, StoredSigningKey>): VerifiedCheckpoint {
+/** Opens the operator's saved checkpoint with their pinned key, else the log's key of the same key ID. */
+function openSaved(note: string, pinnedKey: string | undefined, keys: ReadonlyMap<string, StoredSigningKey>): VerifiedCheckpoint {
+  if (pinnedKey !== undefined) {
+    try {
+      return openCheckpoint(note, pinnedKey);
+    } catch (error) {
+      throw new Tampered('checkpoint-signature', null, `the saved checkpoint does not verify with the pinned key: ${(error as Error).message}`);
+    }
+  }
   let keyIds: string[];
   try {
     keyIds = parseSignedNote(note).signatures.map((s) => s.keyId.toString(16).padStart(8, '0'));
