@@ -1,11 +1,12 @@
 import { existsSync } from 'node:fs';
 import type { AuditCheckpointView, AuditPublicKeyView } from '@rackseal/api-contracts';
+import type { VerifiedCheckpoint } from '@rackseal/audit';
 import type { Command } from 'commander';
 import { CliError } from '@rackseal/command-line';
 import { ServerClient, withServerOptions } from '../server-client';
 import { safe } from '../terminal-text';
 import { readSavedCheckpoint, writeNoteAtomically } from './audit-note-files';
-import { checkExtends, KEY_OPTION_HELP, openTrusted, trustedKeys } from './audit-trust';
+import { checkExtends, KEY_OPTION_HELP, openTrusted, type TrustedKeys, trustedKeys } from './audit-trust';
 
 /**
  * `rackseal audit checkpoint` and `rackseal audit public-key`: the log's latest signed checkpoint,
@@ -28,6 +29,10 @@ export function registerAuditCheckpoint(audit: Command): void {
     const { body } = await client.get<AuditCheckpointView>('v1/audit/checkpoint');
     const note = String(body?.note);
     const checkpoint = await openTrusted(note, keys, "the log's latest checkpoint");
+    // Saved (or refused) first: nothing is printed for a checkpoint that could not be kept.
+    if (options.save !== undefined) {
+      await save(client, options.save, previous, note, checkpoint, keys);
+    }
     if (options.json === true) {
       const view: AuditCheckpointView = {
         origin: checkpoint.origin,
@@ -38,34 +43,17 @@ export function registerAuditCheckpoint(audit: Command): void {
         note,
       };
       process.stdout.write(`${JSON.stringify(view)}\n`);
-    } else {
-      process.stdout.write(
-        [
-          `origin  ${safe(checkpoint.origin)}`,
-          `size    ${checkpoint.size}`,
-          `root    ${checkpoint.rootHash.toString('hex')}`,
-          `time    ${checkpoint.time.toISOString()}`,
-          `key id  ${checkpoint.keyId} (signature verified with ${keys.described})`,
-        ].join('\n') + '\n',
-      );
-    }
-    if (options.save === undefined) {
       return;
     }
-    const file = JSON.stringify(options.save);
-    if (previous === note) {
-      process.stderr.write(`${file} already holds this checkpoint\n`);
-      return;
-    }
-    if (previous !== undefined) {
-      const saved = await openTrusted(previous, keys, `the checkpoint in --save ${file}`);
-      await checkExtends(client, saved, checkpoint);
-      writeNoteAtomically(options.save, note, '--save');
-      process.stderr.write(`replaced the checkpoint of size ${saved.size} in ${file}: the log's checkpoint of size ${checkpoint.size} extends it\n`);
-      return;
-    }
-    writeNoteAtomically(options.save, note, '--save');
-    process.stderr.write(`saved the checkpoint of size ${checkpoint.size} to ${file}\n`);
+    process.stdout.write(
+      [
+        `origin  ${safe(checkpoint.origin)}`,
+        `size    ${checkpoint.size}`,
+        `root    ${checkpoint.rootHash.toString('hex')}`,
+        `time    ${checkpoint.time.toISOString()}`,
+        `key id  ${checkpoint.keyId} (signature verified with ${keys.described})`,
+      ].join('\n') + '\n',
+    );
   });
 
   withServerOptions(
@@ -93,4 +81,26 @@ export function registerAuditCheckpoint(audit: Command): void {
     }
     process.stdout.write(body.map((k) => `${k.verifierKey}\n`).join(''));
   });
+}
+
+/**
+ * Keeps the note at `path`: a new file, or the same note again (nothing to do), or — over an
+ * earlier saved checkpoint — only a checkpoint proven to extend it, so re-saving can never replace
+ * the operator's anchor with a rewritten log's.
+ */
+async function save(client: ServerClient, path: string, previous: string | undefined, note: string, checkpoint: VerifiedCheckpoint, keys: TrustedKeys): Promise<void> {
+  const file = JSON.stringify(path);
+  if (previous === note) {
+    process.stderr.write(`${file} already holds this checkpoint\n`);
+    return;
+  }
+  if (previous === undefined) {
+    writeNoteAtomically(path, note, '--save');
+    process.stderr.write(`saved the checkpoint of size ${checkpoint.size} to ${file}\n`);
+    return;
+  }
+  const saved = await openTrusted(previous, keys, `the checkpoint in --save ${file}`);
+  await checkExtends(client, saved, checkpoint);
+  writeNoteAtomically(path, note, '--save');
+  process.stderr.write(`replaced the checkpoint of size ${saved.size} in ${file}: the log's checkpoint of size ${checkpoint.size} extends it\n`);
 }
