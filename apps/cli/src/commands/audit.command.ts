@@ -29,7 +29,7 @@ interface VerifyOptions {
  * scope `audit:read`).
  */
 export function registerAudit(program: Command): void {
-  const audit = program.command('audit').description('audit transparency log tools: verify, list, checkpoints and proofs');
+  const audit = program.command('audit').description('audit transparency log tools');
 
   audit
     .command('verify')
