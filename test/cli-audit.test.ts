@@ -131,6 +131,22 @@ describe('rackseal audit on the transparency log', () => {
     expect(refused.stderr).toBe(
       `rackseal: the log's latest checkpoint is signed by ${config.audit.origin}+${stored!.keyId}, none of the --key verifier key\n`,
     );
+    // verify --since with a pinned key: the saved note must be signed by it, in both modes.
+    const saved = join(dir, 'saved.note');
+    for (const run of [direct('verify', '--since', saved, '--key', other.verifierKey), server('verify', '--server', '--since', saved, '--key', other.verifierKey)]) {
+      expect([run.status, run.stdout]).toEqual([1, '']);
+      expect(run.stderr).toBe(
+        `audit log broken: checkpoint-signature: your saved checkpoint is signed by ${config.audit.origin}+${stored!.keyId}, none of the --key verifier key\n`,
+      );
+    }
+    // A saved note whose text was changed (size 5 → 4) no longer verifies: exit 1, in both modes.
+    const forged = join(dir, 'forged.note');
+    await writeFile(forged, (await readFile(saved, 'utf8')).replace('\n5\n', '\n4\n'));
+    for (const run of [direct('verify', '--since', forged), server('verify', '--server', '--since', forged)]) {
+      expect([run.status, run.stdout]).toEqual([1, '']);
+      expect(run.stderr).toMatch(/^audit log broken: checkpoint-signature: (the saved checkpoint|your saved checkpoint) does not verify with key .*does not verify: the note was modified or not signed by that key\n$/);
+    }
+    await rm(forged);
     const keyFile = join(dir, 'log.vkey');
     await writeFile(keyFile, `${stored!.verifierKey}\n`);
     const pinned = server('checkpoint', '--key', keyFile);
