@@ -45,8 +45,11 @@ export function registerAudit(program: Command): void {
       }
       const saved = options.since === undefined ? undefined : await readSavedCheckpoint(options.since, '--since');
       const server = explicitServer(options);
-      const verdict = server === undefined ? await verifyInDatabase(saved, options.key) : await verifyThroughServer(ServerClient.fromOptions(server, commandPath(command)), saved, options.key);
-      report(verdict, options.json === true, server !== undefined);
+      const { verdict, provenTo } =
+        server === undefined
+          ? { verdict: await verifyInDatabase(saved, options.key), provenTo: undefined }
+          : await verifyThroughServer(ServerClient.fromOptions(server, commandPath(command)), saved, options.key);
+      report(verdict, options.json === true, provenTo);
     });
 
   withServerOptions(
@@ -75,11 +78,9 @@ export function registerAudit(program: Command): void {
 /** The verifier in libs/audit, on the database; a pinned --key is checked against the saved note first. */
 async function verifyInDatabase(saved: string | undefined, key: string | undefined): Promise<AuditVerification> {
   if (saved !== undefined && key !== undefined) {
-    const refused = await refusal(0, async () => {
-      await openTrusted(saved, { verifiers: [await readKeyOption(key)], described: 'the --key verifier key' }, 'your saved checkpoint');
-    });
-    if (refused !== undefined) {
-      return refused;
+    const pinned = await attempt(0, async () => openTrusted(saved, { verifiers: [await readKeyOption(key)], described: 'the --key verifier key' }, 'your saved checkpoint'));
+    if ('refused' in pinned) {
+      return pinned.refused;
     }
   }
   return withDatabase({ schema: 'current' }, async (dataSource) => (await import('@rackseal/audit')).verifyAuditTree(dataSource, saved === undefined ? {} : { since: saved }));
@@ -88,46 +89,51 @@ async function verifyInDatabase(saved: string | undefined, key: string | undefin
 /**
  * The control plane's verdict, then, with a saved checkpoint, what the CLI checks itself (the server
  * could answer "intact" for a rewritten log): the saved note's signature, the latest checkpoint's
- * signature, and the consistency proof between the two.
+ * signature, and the consistency proof between the two. `provenTo` is the size the CLI proved to.
  */
-async function verifyThroughServer(client: ServerClient, saved: string | undefined, key: string | undefined): Promise<AuditVerification> {
+async function verifyThroughServer(
+  client: ServerClient,
+  saved: string | undefined,
+  key: string | undefined,
+): Promise<{ verdict: AuditVerification; provenTo?: number }> {
   const verdict = (await client.get<AuditVerification>('v1/audit/verify')).body;
   if (!verdict.ok || saved === undefined) {
-    return verdict;
+    return { verdict };
   }
-  let since: { treeSize: number; rootHash: string; latestSize: number } | undefined;
-  const refused = await refusal(verdict.records, async () => {
+  const proven = await attempt(verdict.records, async () => {
     const keys = await trustedKeys(client, key);
     const savedCheckpoint = await openTrusted(saved, keys, 'your saved checkpoint');
     const latestNote = (await client.get<{ note?: unknown }>('v1/audit/checkpoint')).body?.note;
     const latest = await openTrusted(String(latestNote), keys, "the log's latest checkpoint");
     await checkExtends(client, savedCheckpoint, latest);
-    since = { treeSize: savedCheckpoint.size, rootHash: savedCheckpoint.rootHash.toString('hex'), latestSize: latest.size };
+    return { since: { treeSize: savedCheckpoint.size, rootHash: savedCheckpoint.rootHash.toString('hex') }, provenTo: latest.size };
   });
-  return refused ?? { ...verdict, since };
+  if ('refused' in proven) {
+    return { verdict: proven.refused };
+  }
+  return { verdict: { ...verdict, since: proven.done.since }, provenTo: proven.done.provenTo };
 }
 
-/** Runs the CLI's own checks; a refusal becomes the verdict (kind, no seq: it is about the whole log). */
-async function refusal(records: number, check: () => Promise<void>): Promise<AuditVerification | undefined> {
+/** Runs the CLI's own checks; a refusal becomes the verdict (its kind, no seq: it is about the whole log). */
+async function attempt<T>(records: number, check: () => Promise<T>): Promise<{ done: T } | { refused: AuditVerification }> {
   try {
-    await check();
-    return undefined;
+    return { done: await check() };
   } catch (error) {
     if (error instanceof AuditTrustError && error.kind !== 'proof') {
-      return { ok: false, records, problem: { kind: error.kind, seq: null, message: error.message } };
+      return { refused: { ok: false, records, problem: { kind: error.kind, seq: null, message: error.message } } };
     }
     throw error;
   }
 }
 
-function report(verdict: AuditVerification, json: boolean, byClient: boolean): void {
+/** The verdict on stdout (text or JSON); a broken log also on stderr, with exit 1. */
+function report(verdict: AuditVerification, json: boolean, provenTo: number | undefined): void {
   if (json) {
     process.stdout.write(`${JSON.stringify(verdict)}\n`);
   } else if (verdict.ok) {
     process.stdout.write(`audit log intact: ${verdict.records} records (${verdict.pending} pending), root ${verdict.rootHash}, ${verdict.checkpoints} checkpoints checked\n`);
     if (verdict.since !== undefined) {
-      const latest = (verdict.since as { latestSize?: number }).latestSize;
-      const how = byClient && latest !== undefined ? `: checked here with a consistency proof to the signed checkpoint of size ${latest}` : '';
+      const how = provenTo === undefined ? '' : `: checked here with a consistency proof to the signed checkpoint of size ${provenTo}`;
       process.stdout.write(`it extends your saved checkpoint of size ${verdict.since.treeSize} (root ${verdict.since.rootHash})${how}\n`);
     }
   }
