@@ -1,15 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fchmodSync, fsyncSync, openSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { CliError, readInput } from '@rackseal/command-line';
+import { safe } from '../terminal-text';
 
 /**
  * The operator's saved checkpoint on disk (`audit checkpoint --save FILE`, `audit verify --since
  * FILE`): a C2SP signed note, kept outside the database so a rewrite of the database cannot reach it.
  */
-
-/** Most bytes a saved checkpoint may hold: the signed-note reading limit (libs/audit tlog/signed-note.ts). */
-export const MAX_SAVED_CHECKPOINT_BYTES = 128 * 1024;
 
 /**
  * Reads a saved checkpoint note: a missing, unreadable, directory or oversized file, or one that is
@@ -17,16 +15,16 @@ export const MAX_SAVED_CHECKPOINT_BYTES = 128 * 1024;
  * is checked here; whether a trusted key signed it is the caller's question.
  */
 export async function readSavedCheckpoint(path: string, flag: string): Promise<string> {
-  const { parseSignedNote, parseCheckpoint } = await import('@rackseal/audit');
+  const { MAX_NOTE_BYTES, parseSignedNote, parseCheckpoint } = await import('@rackseal/audit');
   const what = `${flag} ${JSON.stringify(path)}`;
   if (statSync(path, { throwIfNoEntry: false })?.isDirectory() === true) {
     throw CliError.usage(`${what} is a directory, not a saved checkpoint`);
   }
-  const bytes = readInput(path, flag, MAX_SAVED_CHECKPOINT_BYTES);
+  const bytes = readInput(path, flag, MAX_NOTE_BYTES);
   try {
     parseCheckpoint(parseSignedNote(bytes).text);
   } catch (error) {
-    throw CliError.usage(`${what} is not a signed checkpoint (what rackseal audit checkpoint --save writes): ${(error as Error).message}`);
+    throw CliError.usage(`${what} is not a signed checkpoint (what rackseal audit checkpoint --save writes): ${safe((error as Error).message)}`);
   }
   return bytes.toString('utf8');
 }
@@ -41,6 +39,7 @@ export function writeNoteAtomically(path: string, note: string, flag: string): v
   let fd: number | undefined;
   try {
     fd = openSync(temporary, 'wx', 0o644);
+    fchmodSync(fd, 0o644); // whatever the umask: the note is public, and readable by whoever audits
     writeSync(fd, Buffer.from(note, 'utf8'));
     fsyncSync(fd);
     closeSync(fd);
