@@ -71,7 +71,8 @@ describe('rackseal on a fresh database (production, no RACKSEAL_MASTER_KEY)', ()
 
     const verify = runRacksealCli(['audit', 'verify'], { env: env() });
     expect([verify.status, verify.stderr]).toEqual([0, '']);
-    expect(verify.stdout).toMatch(/^audit chain intact: 2 records, head [0-9a-f]{64}\n$/);
+    // No sequencer has run (no worker here): both records are pending, the tree is still empty.
+    expect(verify.stdout).toMatch(/^audit log intact: 0 records \(2 pending\), root e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855, 0 checkpoints checked\n$/);
   });
 
   it('with MIGRATIONS_AT_BOOT=false token create refuses and names `rackseal migrate`, which then migrates once', async () => {
@@ -258,25 +259,26 @@ describe('rackseal server commands against a control plane', () => {
     expect(badGroup.stderr).toMatch(/^rackseal: machines list: group must/);
   });
 
-  it('audit list pages in order with --after/--limit (--json has the hashes); audit verify --server asks the control plane', () => {
-    const all = JSON.parse(cli('audit', 'list', '--json', '--limit', '1000').stdout) as { seq: number; action: string; hash: string }[];
+  it('audit list pages in append order with --after ID/--limit (pending records: no seq yet); audit verify --server asks the control plane', () => {
+    const all = JSON.parse(cli('audit', 'list', '--json', '--limit', '1000').stdout) as { id: number; seq: number | null; action: string; leafHash: string | null }[];
     expect(all.length).toBeGreaterThanOrEqual(3);
-    expect(all.map((r) => r.seq)).toEqual(all.map((_, i) => i + 1));
-    expect(all[0]).toMatchObject({ seq: 1, action: 'token.issued', hash: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(all.map((r) => r.id)).toEqual([...all.map((r) => r.id)].sort((x, y) => x - y));
+    // No worker runs here, so nothing is sequenced: every record is pending.
+    expect(all[0]).toMatchObject({ action: 'token.issued', seq: null, leafHash: null });
 
-    const page = cli('audit', 'list', '--after', '1', '--limit', '2');
+    const page = cli('audit', 'list', '--after', String(all[0]!.id), '--limit', '2');
     expect(page.status).toBe(0);
     const lines = page.stdout.split('\n');
-    expect(lines[0]).toMatch(/^SEQ +RECORDED +ACTOR +ACTION +SUBJECT +OUTCOME +DETAILS$/);
-    expect(lines[1]).toMatch(new RegExp(`^2 +\\S+ +\\S+ +${all[1]!.action} `));
-    expect(lines[2]).toMatch(/^3 /);
-    expect(lines[3]).toBe('2 record(s); more: --after 3');
+    expect(lines[0]).toMatch(/^ID +SEQ +RECORDED +ACTOR +ACTION +SUBJECT +OUTCOME +DETAILS$/);
+    expect(lines[1]).toMatch(new RegExp(`^${all[1]!.id} +pending +\\S+ +\\S+ +${all[1]!.action} `));
+    expect(lines[2]).toMatch(new RegExp(`^${all[2]!.id} +pending `));
+    expect(lines[3]).toBe(`2 record(s); more: --after ${all[2]!.id}`);
     expect(cli('audit', 'list', '--after', 'x').stderr).toContain('--after must be a whole number');
 
     const verify = cli('audit', 'verify', '--server');
     expect([verify.status, verify.stderr]).toEqual([0, '']);
-    expect(verify.stdout).toMatch(/^audit chain intact: \d+ records, head [0-9a-f]{64}\n$/);
-    const json = JSON.parse(cli('audit', 'verify', '--server', cp.baseUrl, '--json').stdout) as { ok: boolean; headSeq: number };
+    expect(verify.stdout).toMatch(/^audit log intact: 0 records \(\d+ pending\), root [0-9a-f]{64}, 0 checkpoints checked\n$/);
+    const json = JSON.parse(cli('audit', 'verify', '--server', cp.baseUrl, '--json').stdout) as { ok: boolean };
     expect(json).toMatchObject({ ok: true });
     // Without --server it is the database path, whatever RACKSEAL_SERVER says: no DATABASE_URL here, so the default one is tried.
     const dbPath = runRacksealCli(['audit', 'verify'], { env: { RACKSEAL_SERVER: cp.baseUrl, RACKSEAL_TOKEN: admin, DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none' } });

@@ -45,7 +45,7 @@ describe('rackseal (operator CLI)', () => {
     const result = cli('--help');
     expect(result.status).toBe(0);
     expect(result.stdout).toMatch(/^Usage: rackseal \[options\] \[command\]/);
-    expect(result.stdout).toMatch(/^\s+audit\s+audit log tools$/m);
+    expect(result.stdout).toMatch(/^\s+audit\s+audit transparency log tools$/m);
     for (const command of ['token', 'migrate', 'vendor-ca', 'inventory', 'machines']) {
       expect(result.stdout).toMatch(new RegExp(`^\\s+${command}\\b`, 'm'));
     }

@@ -12,9 +12,14 @@ export function pageSizeOption(items: string): Option {
   return new Option('--limit <n>', `at most this many ${items} (${MIN_PAGE_SIZE}-${MAX_PAGE_SIZE}, default ${DEFAULT_PAGE_SIZE})`).argParser(wholeNumber('--limit', MIN_PAGE_SIZE, MAX_PAGE_SIZE));
 }
 
-/** `--after <seq>`: a numeric cursor (an audit sequence number). */
-export function sequenceCursorOption(description: string): Option {
-  return new Option('--after <seq>', description).argParser(wholeNumber('--after', 0, MAX_SEQUENCE_CURSOR));
+/** `--after <id>`: a numeric cursor (an audit record id, the order records were appended in). */
+export function idCursorOption(description: string): Option {
+  return new Option('--after <id>', description).argParser(wholeNumber('--after', 0, MAX_SEQUENCE_CURSOR));
+}
+
+/** A whole number from `min` to `max` for an option or argument; anything else is a usage error naming `flag`. */
+export function wholeNumberArgument(flag: string, min: number, max = MAX_SEQUENCE_CURSOR): (value: string) => number {
+  return wholeNumber(flag, min, max);
 }
 
 /** `--after <key>`: a text cursor (a machine serial). */
