@@ -6,7 +6,7 @@ import { epochMicrosOf, recordedAtText } from './audit-timestamp';
 import { AuditCheckpointStore, type StoredCheckpoint, type StoredSigningKey } from './audit-checkpoints';
 import { AuditError } from './audit-errors';
 import { AuditProofs, type ConsistencyProof, type InclusionProof } from './audit-proofs';
-import { type AuditVerification, verifyAuditTree } from './audit-tree-verifier';
+import { type AuditTreeVerifyOptions, type AuditVerification, verifyAuditTree } from './audit-tree-verifier';
 import { AuditDetailsError, canonicalJson, type JsonValue } from './canonical-json';
 
 /** A stored record as the operator API lists it: `seq` and `leafHash` are null while it is pending. */
@@ -58,7 +58,7 @@ export class AuditLog {
   }
 
   /** Recomputes the tree from the records and checks it against everything stored (audit-tree-verifier.ts). */
-  verify(options: { since?: string } = {}): Promise<AuditVerification> {
+  verify(options: AuditTreeVerifyOptions = {}): Promise<AuditVerification> {
     return verifyAuditTree(this.dataSource, options);
   }
 

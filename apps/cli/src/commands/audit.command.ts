@@ -77,13 +77,19 @@ export function registerAudit(program: Command): void {
 
 /** The verifier in libs/audit, on the database; a pinned --key is checked against the saved note first. */
 async function verifyInDatabase(saved: string | undefined, key: string | undefined): Promise<AuditVerification> {
+  let sinceKey: string | undefined;
   if (saved !== undefined && key !== undefined) {
-    const pinned = await attempt(0, async () => openTrusted(saved, { verifiers: [await readKeyOption(key)], described: 'the --key verifier key' }, 'your saved checkpoint'));
+    const verifier = await readKeyOption(key);
+    const pinned = await attempt(0, async () => openTrusted(saved, { verifiers: [verifier], described: 'the --key verifier key' }, 'your saved checkpoint'));
     if ('refused' in pinned) {
       return pinned.refused;
     }
+    // The tree verifier opens the saved note with the pinned key too, not with the keys in the database.
+    sinceKey = (await import('@rackseal/audit')).formatVerifierKey(verifier.name, verifier.publicKey);
   }
-  return withDatabase({ schema: 'current' }, async (dataSource) => (await import('@rackseal/audit')).verifyAuditTree(dataSource, saved === undefined ? {} : { since: saved }));
+  return withDatabase({ schema: 'current' }, async (dataSource) =>
+    (await import('@rackseal/audit')).verifyAuditTree(dataSource, saved === undefined ? {} : { since: saved, ...(sinceKey === undefined ? {} : { sinceKey }) }),
+  );
 }
 
 /**
