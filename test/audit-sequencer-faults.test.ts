@@ -166,7 +166,7 @@ describe('audit sequencer in the built worker, under faults (PostgreSQL)', () =>
     const wrongKey = startWorker({ RACKSEAL_MASTER_KEY: otherMasterKey });
     const sealedElsewhere = (l: LogLine) => typeof l.msg === 'string' && l.msg.includes('sealed under another master key');
     const error = await wrongKey.waitForLog(sealedElsewhere);
-    expect(error.msg).toMatch(/^audit sequencer: the envelope was sealed under another master key .*; retrying$/);
+    expect(error.msg).toMatch(/^audit sequencer: the envelope was sealed under another master key .*; retrying in \d+ ms$/);
     await pollUntil(async () => wrongKey.logs.filter(sealedElsewhere).length, (n) => n >= 2, 10000);
     expect(wrongKey.logs.filter(sealedElsewhere).length).toBeGreaterThanOrEqual(2);
     expect(wrongKey.stdout + wrongKey.stderr).not.toContain(otherMasterKey);

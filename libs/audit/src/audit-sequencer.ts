@@ -14,6 +14,9 @@ export const SEQUENCER_LOCK_KEY = [0x727371, 0x61756474] as const;
 /** Most records one batch integrates: bounds one transaction's rows while keeping up with ≥ 5,000 appends/s. */
 export const SEQUENCER_BATCH_LIMIT = 5000;
 
+/** Longest wait between two attempts of a sequencer that keeps failing. */
+const MAX_RETRY_MS = 30_000;
+
 export interface SequencerOptions {
   /** Most time a committed record may wait before a signed checkpoint covers it. */
   readonly maxMergeDelayMs: number;
@@ -82,7 +85,7 @@ export class AuditSequencer {
 
   /**
    * Integrates everything committed so far and signs a checkpoint over it, on a session of its own,
-   * if the sequencer lock is free (tests, `rackseal audit sequence`); false when another sequencer holds it.
+   * if the sequencer lock is free (tests, benchmarks); false when another sequencer holds it.
    */
   async drainOnce(): Promise<boolean> {
     const session = this.dataSource.createQueryRunner();
@@ -116,6 +119,9 @@ export class AuditSequencer {
     const { signal } = this.abort;
     const idlePollMs = Math.max(10, Math.floor(this.options.maxMergeDelayMs / 5));
     const checkpointEveryMs = Math.max(10, Math.floor(this.options.maxMergeDelayMs / 4));
+    const retryMs = this.options.takeoverPollMs ?? 1000;
+    // A failure that repeats (a wrong master key, a broken former chain) is logged at a falling rate.
+    let failures = 0;
     while (!signal.aborted) {
       let session: QueryRunner | undefined;
       try {
@@ -133,6 +139,7 @@ export class AuditSequencer {
         await this.checkpoints.signIfGrown(session, await AuditTreeStore.head(session));
         while (!signal.aborted) {
           const batch = await integrateBatch(session, { limit: SEQUENCER_BATCH_LIMIT, now: this.clock.now() });
+          failures = 0;
           const backlog = batch.integrated === SEQUENCER_BATCH_LIMIT;
           const now = this.clock.now().getTime();
           if (!backlog || now - lastCheckpointAt >= checkpointEveryMs) {
@@ -145,8 +152,10 @@ export class AuditSequencer {
           }
         }
       } catch (error) {
-        this.logger.error(`audit sequencer: ${error instanceof Error ? error.message : String(error)}; retrying`);
-        await sleep(this.options.takeoverPollMs ?? 1000, signal);
+        const delayMs = Math.min(retryMs * 2 ** failures, MAX_RETRY_MS);
+        failures += 1;
+        this.logger.error(`audit sequencer: ${error instanceof Error ? error.message : String(error)}; retrying in ${delayMs} ms`);
+        await sleep(delayMs, signal);
       } finally {
         this.holding = false;
         // Releasing the session ends it only on error paths' broken connections; unlock explicitly otherwise.
