@@ -27,7 +27,8 @@ import { formatTable } from './measure';
  *   recorded_at to the checkpoint that first covers it.
  *
  * The sequencer runs throughout (as the worker does in production), so (B) pays for sequencing too.
- * AUDIT_BENCH_SECONDS (default 10), AUDIT_BENCH_ROUNDS (default 3) choose the run lengths.
+ * AUDIT_BENCH_SECONDS (default 10), AUDIT_BENCH_ROUNDS (default 3) and AUDIT_BENCH_NODE_SECONDS (default 5)
+ * choose the run lengths; AUDIT_BENCH_PARTS (default `pgbench,node,merge`) the parts that run.
  */
 const run = promisify(execFile);
 const CLIENTS = 64;
@@ -233,6 +234,7 @@ export async function auditAppendBench(): Promise<string> {
   const rounds = Number(process.env.AUDIT_BENCH_ROUNDS ?? 3);
   const rate = Number(process.env.AUDIT_BENCH_RATE ?? 5000);
   const nodeSeconds = Number(process.env.AUDIT_BENCH_NODE_SECONDS ?? 5);
+  const parts = new Set((process.env.AUDIT_BENCH_PARTS ?? 'pgbench,node,merge').split(','));
   const db = await createTestDatabase();
   const dir = mkdtempSync(join(tmpdir(), 'rackseal-audit-bench-'));
   const sequencerDs = await openDataSource(db.url, 3);
@@ -247,129 +249,15 @@ export async function auditAppendBench(): Promise<string> {
     await createBenchTables(sequencerDs);
     sequencer.start();
 
-    // pgbench A/B/C, interleaved.
-    const results: Record<Script, PgbenchResult[]> = { A: [], B: [], C: [] };
-    const roundDelays: MergeDelays[] = [];
-    for (let round = 0; round < rounds; round++) {
-      for (const script of ['A', 'B', 'C'] as const) {
-        await sequencerDs.query('CHECKPOINT');
-        const before = await maxAuditId(sequencerDs);
-        results[script].push(await pgbench(dir, db.url, script, seconds));
-        if (script === 'B') {
-          await waitDrained(sequencerDs);
-          roundDelays.push(await mergeDelays(sequencerDs, signer, before, await maxAuditId(sequencerDs)));
-        }
-      }
+    if (parts.has('pgbench')) {
+      out.push(await pgbenchPart(sequencerDs, signer, dir, db.url, seconds, rounds));
     }
-    const med = (s: Script, k: keyof PgbenchResult) => median(results[s].map((r) => r[k]));
-    out.push(
-      formatTable([
-        ['pgbench, 64 clients, -M extended', 'tx/s (median)', 'tx/s per round', 'mean latency', 'p50', 'p99', 'failed', 'vs (A)'],
-        ...(['A', 'B', 'C'] as const).map((s) => [
-          LABELS[s],
-          fmt(med(s, 'tps'), 0),
-          results[s].map((r) => fmt(r.tps, 0)).join(' / '),
-          `${fmt(med(s, 'meanMs'), 2)} ms`,
-          `${fmt(med(s, 'p50Ms'), 2)} ms`,
-          `${fmt(med(s, 'p99Ms'), 2)} ms`,
-          String(results[s].reduce((n, r) => n + r.failed, 0)),
-          `${fmt(med(s, 'tps') / med('A', 'tps'), 2)}×`,
-        ]),
-      ]),
-    );
-    const ratioB = results.B.map((r, i) => r.tps / results.A[i]!.tps);
-    const ratioC = results.C.map((r, i) => r.tps / results.A[i]!.tps);
-    out.push(
-      `B/A per round: ${ratioB.map((r) => fmt(r, 2)).join(', ')} (median ${fmt(median(ratioB), 2)}); C/A per round: ${ratioC.map((r) => fmt(r, 2)).join(', ')} (median ${fmt(median(ratioC), 2)}).`,
-    );
-    out.push(
-      `Merge delay of the unthrottled (B) rounds (sequencer running): ${roundDelays
-        .map((d) => `p99 ${fmt(d.visible.p99, 0)} ms visible / ${fmt(d.signed.p99, 0)} ms signed_at, max ${fmt(d.visible.max, 0)} ms, ${d.records} records, ${d.checkpoints} checkpoints`)
-        .join('; ')}.`,
-    );
-
-    // Node: the real AuditLog.append in a TypeORM transaction.
-    const nodeDs = await openDataSource(db.url, CLIENTS);
-    try {
-      const audit = new AuditLog(nodeDs, new SystemClock());
-      const business = (m: { query: (sql: string, params: unknown[]) => Promise<unknown> }) =>
-        m.query(`INSERT INTO bench_decisions (machine, decided_at) VALUES ($1, $2)`, [`machine-${Math.floor(Math.random() * 100000)}`, new Date()]);
-      const variants: [string, () => Promise<unknown>][] = [
-        ['business insert only', () => nodeDs.transaction((m) => business(m))],
-        [
-          '+ AuditLog.append',
-          () =>
-            nodeDs.transaction(async (m) => {
-              await business(m);
-              await audit.append({ actor: 'bench', action: 'machine.decide', subject: 'machine:1', outcome: 'success', details: { decision: 'approve', reason: 'bench' } }, m);
-            }),
-        ],
-        [
-          '+ the same INSERT as raw SQL',
-          () =>
-            nodeDs.transaction(async (m) => {
-              await business(m);
-              await m.query(
-                `INSERT INTO audit_log (recorded_at, actor, action, subject, outcome, details)
-       VALUES ($1::timestamptz, $2, $3, $4, $5, $6::jsonb) RETURNING id`,
-                [new Date(), 'bench', 'machine.decide', 'machine:1', 'success', '{"decision":"approve","reason":"bench"}'],
-              );
-            }),
-        ],
-      ];
-      await nodeRun(2, variants[1]![1]); // warm-up: JIT and 64 connections
-      const nodeResults = variants.map(() => [] as NodeResult[]);
-      for (let round = 0; round < rounds; round++) {
-        for (let v = 0; v < variants.length; v++) {
-          nodeResults[v]!.push(await nodeRun(nodeSeconds, variants[v]![1]));
-        }
-      }
-      const base = median(nodeResults[0]!.map((r) => r.tps));
-      out.push(
-        formatTable([
-          ['Node (TypeORM transaction, pool 64, 64 concurrent)', 'tx/s (median)', 'tx/s per round', 'mean latency', 'p99', 'vs business only'],
-          ...variants.map(([label], v) => [
-            label,
-            fmt(median(nodeResults[v]!.map((r) => r.tps)), 0),
-            nodeResults[v]!.map((r) => fmt(r.tps, 0)).join(' / '),
-            `${fmt(median(nodeResults[v]!.map((r) => r.meanMs)), 2)} ms`,
-            `${fmt(median(nodeResults[v]!.map((r) => r.p99Ms)), 2)} ms`,
-            `${fmt(median(nodeResults[v]!.map((r) => r.tps)) / base, 2)}×`,
-          ]),
-        ]),
-      );
-      const libVsRaw = nodeResults[1]!.map((r, i) => r.tps / nodeResults[2]![i]!.tps);
-      out.push(`AuditLog.append / raw SQL per round: ${libVsRaw.map((r) => fmt(r, 2)).join(', ')}.`);
-    } finally {
-      await nodeDs.destroy();
+    if (parts.has('node')) {
+      out.push(await nodePart(db.url, nodeSeconds, rounds));
     }
-
-    // Merge delay at the target append rate.
-    await waitDrained(sequencerDs);
-    const mergeRuns: { result: PgbenchResult; delays: MergeDelays }[] = [];
-    for (let round = 0; round < rounds; round++) {
-      const before = await maxAuditId(sequencerDs);
-      const result = await pgbench(dir, db.url, 'B', seconds, ['-R', String(rate)]);
-      await waitDrained(sequencerDs);
-      mergeRuns.push({ result, delays: await mergeDelays(sequencerDs, signer, before, await maxAuditId(sequencerDs)) });
+    if (parts.has('merge')) {
+      out.push(await mergePart(sequencerDs, signer, dir, db.url, seconds, rounds, rate));
     }
-    out.push(
-      formatTable([
-        [`(B) at -R ${rate}, sequencer in this process`, 'appends/s', 'records', 'checkpoints', 'delay p50 (visible)', 'p99 (visible)', 'max (visible)', 'p99 (signed_at)', 'tx p99'],
-        ...mergeRuns.map(({ result, delays }, i) => [
-          `round ${i + 1}`,
-          fmt(result.tps, 0),
-          String(delays.records),
-          String(delays.checkpoints),
-          `${fmt(delays.visible.p50, 0)} ms`,
-          `${fmt(delays.visible.p99, 0)} ms`,
-          `${fmt(delays.visible.max, 0)} ms`,
-          `${fmt(delays.signed.p99, 0)} ms`,
-          `${fmt(result.p99Ms, 1)} ms`,
-        ]),
-      ]),
-    );
-    out.push(`p99 merge delay (visible) over rounds: ${spread(mergeRuns.map((r) => r.delays.visible.p99))} ms; append rate ${spread(mergeRuns.map((r) => r.result.tps))}/s.`);
     if (errors.length > 0) {
       out.push(`Sequencer errors: ${errors.join('; ')}`);
     }
@@ -379,5 +267,142 @@ export async function auditAppendBench(): Promise<string> {
     rmSync(dir, { recursive: true, force: true });
     await db.drop();
   }
+  return out.join('\n\n');
+}
+
+/** pgbench A/B/C, interleaved round by round. */
+async function pgbenchPart(sequencerDs: DataSource, signer: TimedSigner, dir: string, dbUrl: string, seconds: number, rounds: number): Promise<string> {
+  const out: string[] = [];
+  const results: Record<Script, PgbenchResult[]> = { A: [], B: [], C: [] };
+  const roundDelays: MergeDelays[] = [];
+  for (let round = 0; round < rounds; round++) {
+    for (const script of ['A', 'B', 'C'] as const) {
+      await sequencerDs.query('CHECKPOINT');
+      const before = await maxAuditId(sequencerDs);
+      results[script].push(await pgbench(dir, dbUrl, script, seconds));
+      if (script === 'B') {
+        await waitDrained(sequencerDs);
+        roundDelays.push(await mergeDelays(sequencerDs, signer, before, await maxAuditId(sequencerDs)));
+      }
+    }
+  }
+  const med = (s: Script, k: keyof PgbenchResult) => median(results[s].map((r) => r[k]));
+  out.push(
+    formatTable([
+      ['pgbench, 64 clients, -M extended', 'tx/s (median)', 'tx/s per round', 'mean latency', 'p50', 'p99', 'failed', 'vs (A)'],
+      ...(['A', 'B', 'C'] as const).map((s) => [
+        LABELS[s],
+        fmt(med(s, 'tps'), 0),
+        results[s].map((r) => fmt(r.tps, 0)).join(' / '),
+        `${fmt(med(s, 'meanMs'), 2)} ms`,
+        `${fmt(med(s, 'p50Ms'), 2)} ms`,
+        `${fmt(med(s, 'p99Ms'), 2)} ms`,
+        String(results[s].reduce((n, r) => n + r.failed, 0)),
+        `${fmt(med(s, 'tps') / med('A', 'tps'), 2)}×`,
+      ]),
+    ]),
+  );
+  const ratioB = results.B.map((r, i) => r.tps / results.A[i]!.tps);
+  const ratioC = results.C.map((r, i) => r.tps / results.A[i]!.tps);
+  out.push(
+    `B/A per round: ${ratioB.map((r) => fmt(r, 2)).join(', ')} (median ${fmt(median(ratioB), 2)}); C/A per round: ${ratioC.map((r) => fmt(r, 2)).join(', ')} (median ${fmt(median(ratioC), 2)}).`,
+  );
+  out.push(
+    `Merge delay of the unthrottled (B) rounds (sequencer running): ${roundDelays
+      .map((d) => `p99 ${fmt(d.visible.p99, 0)} ms visible / ${fmt(d.signed.p99, 0)} ms signed_at, max ${fmt(d.visible.max, 0)} ms, ${d.records} records, ${d.checkpoints} checkpoints`)
+      .join('; ')}.`,
+  );
+
+  return out.join('\n\n');
+}
+
+/** Node: the real AuditLog.append in a TypeORM transaction, against its raw SQL and no append. */
+async function nodePart(dbUrl: string, nodeSeconds: number, rounds: number): Promise<string> {
+  const out: string[] = [];
+  const nodeDs = await openDataSource(dbUrl, CLIENTS);
+  try {
+    const audit = new AuditLog(nodeDs, new SystemClock());
+    const business = (m: { query: (sql: string, params: unknown[]) => Promise<unknown> }) =>
+      m.query(`INSERT INTO bench_decisions (machine, decided_at) VALUES ($1, $2)`, [`machine-${Math.floor(Math.random() * 100000)}`, new Date()]);
+    const variants: [string, () => Promise<unknown>][] = [
+      ['business insert only', () => nodeDs.transaction((m) => business(m))],
+      [
+        '+ AuditLog.append',
+        () =>
+          nodeDs.transaction(async (m) => {
+            await business(m);
+            await audit.append({ actor: 'bench', action: 'machine.decide', subject: 'machine:1', outcome: 'success', details: { decision: 'approve', reason: 'bench' } }, m);
+          }),
+      ],
+      [
+        '+ the same INSERT as raw SQL',
+        () =>
+          nodeDs.transaction(async (m) => {
+            await business(m);
+            await m.query(
+              `INSERT INTO audit_log (recorded_at, actor, action, subject, outcome, details)
+     VALUES ($1::timestamptz, $2, $3, $4, $5, $6::jsonb) RETURNING id`,
+              [new Date(), 'bench', 'machine.decide', 'machine:1', 'success', '{"decision":"approve","reason":"bench"}'],
+            );
+          }),
+      ],
+    ];
+    await nodeRun(2, variants[1]![1]); // warm-up: JIT and 64 connections
+    const nodeResults = variants.map(() => [] as NodeResult[]);
+    for (let round = 0; round < rounds; round++) {
+      for (let v = 0; v < variants.length; v++) {
+        nodeResults[v]!.push(await nodeRun(nodeSeconds, variants[v]![1]));
+      }
+    }
+    const base = median(nodeResults[0]!.map((r) => r.tps));
+    out.push(
+      formatTable([
+        ['Node (TypeORM transaction, pool 64, 64 concurrent)', 'tx/s (median)', 'tx/s per round', 'mean latency', 'p99', 'vs business only'],
+        ...variants.map(([label], v) => [
+          label,
+          fmt(median(nodeResults[v]!.map((r) => r.tps)), 0),
+          nodeResults[v]!.map((r) => fmt(r.tps, 0)).join(' / '),
+          `${fmt(median(nodeResults[v]!.map((r) => r.meanMs)), 2)} ms`,
+          `${fmt(median(nodeResults[v]!.map((r) => r.p99Ms)), 2)} ms`,
+          `${fmt(median(nodeResults[v]!.map((r) => r.tps)) / base, 2)}×`,
+        ]),
+      ]),
+    );
+    const libVsRaw = nodeResults[1]!.map((r, i) => r.tps / nodeResults[2]![i]!.tps);
+    out.push(`AuditLog.append / raw SQL per round: ${libVsRaw.map((r) => fmt(r, 2)).join(', ')}.`);
+  } finally {
+    await nodeDs.destroy();
+  }
+  return out.join('\n\n');
+}
+
+/** Merge delay while pgbench drives (B) at the target append rate. */
+async function mergePart(sequencerDs: DataSource, signer: TimedSigner, dir: string, dbUrl: string, seconds: number, rounds: number, rate: number): Promise<string> {
+  const out: string[] = [];
+  await waitDrained(sequencerDs);
+  const mergeRuns: { result: PgbenchResult; delays: MergeDelays }[] = [];
+  for (let round = 0; round < rounds; round++) {
+    const before = await maxAuditId(sequencerDs);
+    const result = await pgbench(dir, dbUrl, 'B', seconds, ['-R', String(rate)]);
+    await waitDrained(sequencerDs);
+    mergeRuns.push({ result, delays: await mergeDelays(sequencerDs, signer, before, await maxAuditId(sequencerDs)) });
+  }
+  out.push(
+    formatTable([
+      [`(B) at -R ${rate}, sequencer in this process`, 'appends/s', 'records', 'checkpoints', 'delay p50 (visible)', 'p99 (visible)', 'max (visible)', 'p99 (signed_at)', 'tx p99'],
+      ...mergeRuns.map(({ result, delays }, i) => [
+        `round ${i + 1}`,
+        fmt(result.tps, 0),
+        String(delays.records),
+        String(delays.checkpoints),
+        `${fmt(delays.visible.p50, 0)} ms`,
+        `${fmt(delays.visible.p99, 0)} ms`,
+        `${fmt(delays.visible.max, 0)} ms`,
+        `${fmt(delays.signed.p99, 0)} ms`,
+        `${fmt(result.p99Ms, 1)} ms`,
+      ]),
+    ]),
+  );
+  out.push(`p99 merge delay (visible) over rounds: ${spread(mergeRuns.map((r) => r.delays.visible.p99))} ms; append rate ${spread(mergeRuns.map((r) => r.result.tps))}/s.`);
   return out.join('\n\n');
 }
