@@ -26,7 +26,8 @@ import { formatTable } from './measure';
  *   while the real AuditSequencer runs in this process; each record's delay is measured from its
  *   recorded_at to the checkpoint that first covers it.
  *
- * The sequencer runs throughout (as the worker does in production), so (B) pays for sequencing too.
+ * The sequencer runs throughout (as the worker does in production), so (B) pays for sequencing too;
+ * (B) runs once more per round with the sequencer stopped, to separate the append from the sequencing.
  * AUDIT_BENCH_SECONDS (default 10), AUDIT_BENCH_ROUNDS (default 3) and AUDIT_BENCH_NODE_SECONDS (default 5)
  * choose the run lengths; AUDIT_BENCH_PARTS (default `pgbench,node,merge`) the parts that run.
  */
@@ -64,9 +65,10 @@ const SCRIPTS = {
 } as const;
 type Script = keyof typeof SCRIPTS;
 
-const LABELS: Record<Script, string> = {
+const LABELS: Record<Script | 'B0', string> = {
   A: '(A) business insert only',
   B: '(B) business insert + audit append (pending INSERT)',
+  B0: '(B) with the sequencer stopped',
   C: '(C) business insert + former chain-lock append',
 };
 
@@ -240,17 +242,29 @@ export async function auditAppendBench(): Promise<string> {
   const sequencerDs = await openDataSource(db.url, 3);
   const signer = new TimedSigner({ origin: 'bench/audit', masterKey: new SecretBytes(randomBytes(32)), signingKeySeed: null });
   const errors: string[] = [];
-  const sequencer = new AuditSequencer(sequencerDs, signer, new SystemClock(), { maxMergeDelayMs: 1000 }, {
-    log: () => undefined,
-    error: (message) => errors.push(message),
-  });
+  const newSequencer = () =>
+    new AuditSequencer(sequencerDs, signer, new SystemClock(), { maxMergeDelayMs: 1000 }, {
+      log: () => undefined,
+      error: (message) => errors.push(message),
+    });
+  let sequencer = newSequencer();
+  // (B) once more with the sequencer stopped: what the append costs without the sequencing beside it.
+  const withoutSequencer = async <T>(work: () => Promise<T>): Promise<T> => {
+    await sequencer.stop();
+    try {
+      return await work();
+    } finally {
+      sequencer = newSequencer();
+      sequencer.start();
+    }
+  };
   const out: string[] = [];
   try {
     await createBenchTables(sequencerDs);
     sequencer.start();
 
     if (parts.has('pgbench')) {
-      out.push(await pgbenchPart(sequencerDs, signer, dir, db.url, seconds, rounds));
+      out.push(await pgbenchPart(sequencerDs, signer, dir, db.url, seconds, rounds, withoutSequencer));
     }
     if (parts.has('node')) {
       out.push(await nodePart(db.url, nodeSeconds, rounds));
@@ -271,26 +285,39 @@ export async function auditAppendBench(): Promise<string> {
 }
 
 /** pgbench A/B/C, interleaved round by round. */
-async function pgbenchPart(sequencerDs: DataSource, signer: TimedSigner, dir: string, dbUrl: string, seconds: number, rounds: number): Promise<string> {
+async function pgbenchPart(
+  sequencerDs: DataSource,
+  signer: TimedSigner,
+  dir: string,
+  dbUrl: string,
+  seconds: number,
+  rounds: number,
+  withoutSequencer: <T>(work: () => Promise<T>) => Promise<T>,
+): Promise<string> {
   const out: string[] = [];
-  const results: Record<Script, PgbenchResult[]> = { A: [], B: [], C: [] };
+  const results: Record<Script | 'B0', PgbenchResult[]> = { A: [], B: [], B0: [], C: [] };
   const roundDelays: MergeDelays[] = [];
   for (let round = 0; round < rounds; round++) {
-    for (const script of ['A', 'B', 'C'] as const) {
+    for (const variant of ['A', 'B', 'B0', 'C'] as const) {
+      await waitDrained(sequencerDs);
       await sequencerDs.query('CHECKPOINT');
       const before = await maxAuditId(sequencerDs);
-      results[script].push(await pgbench(dir, dbUrl, script, seconds));
+      const script = variant === 'B0' ? 'B' : variant;
+      results[variant].push(await (variant === 'B0' ? withoutSequencer(() => pgbench(dir, dbUrl, script, seconds)) : pgbench(dir, dbUrl, script, seconds)));
+      if (variant === 'B0') {
+        continue;
+      }
       if (script === 'B') {
         await waitDrained(sequencerDs);
         roundDelays.push(await mergeDelays(sequencerDs, signer, before, await maxAuditId(sequencerDs)));
       }
     }
   }
-  const med = (s: Script, k: keyof PgbenchResult) => median(results[s].map((r) => r[k]));
+  const med = (s: Script | 'B0', k: keyof PgbenchResult) => median(results[s].map((r) => r[k]));
   out.push(
     formatTable([
       ['pgbench, 64 clients, -M extended', 'tx/s (median)', 'tx/s per round', 'mean latency', 'p50', 'p99', 'failed', 'vs (A)'],
-      ...(['A', 'B', 'C'] as const).map((s) => [
+      ...(['A', 'B', 'B0', 'C'] as const).map((s) => [
         LABELS[s],
         fmt(med(s, 'tps'), 0),
         results[s].map((r) => fmt(r.tps, 0)).join(' / '),
@@ -303,9 +330,10 @@ async function pgbenchPart(sequencerDs: DataSource, signer: TimedSigner, dir: st
     ]),
   );
   const ratioB = results.B.map((r, i) => r.tps / results.A[i]!.tps);
+  const ratioB0 = results.B0.map((r, i) => r.tps / results.A[i]!.tps);
   const ratioC = results.C.map((r, i) => r.tps / results.A[i]!.tps);
   out.push(
-    `B/A per round: ${ratioB.map((r) => fmt(r, 2)).join(', ')} (median ${fmt(median(ratioB), 2)}); C/A per round: ${ratioC.map((r) => fmt(r, 2)).join(', ')} (median ${fmt(median(ratioC), 2)}).`,
+    `B/A per round: ${ratioB.map((r) => fmt(r, 2)).join(', ')} (median ${fmt(median(ratioB), 2)}); B (sequencer stopped)/A: ${ratioB0.map((r) => fmt(r, 2)).join(', ')} (median ${fmt(median(ratioB0), 2)}); C/A per round: ${ratioC.map((r) => fmt(r, 2)).join(', ')} (median ${fmt(median(ratioC), 2)}).`,
   );
   out.push(
     `Merge delay of the unthrottled (B) rounds (sequencer running): ${roundDelays
