@@ -7,10 +7,10 @@ import { promisify } from 'node:util';
 import { AuditLog, AuditSequencer, CheckpointSigner, type Queryable, type TreeHead } from '@rackseal/audit';
 import { SecretBytes } from '@rackseal/config';
 import { SystemClock } from '@rackseal/platform';
-import type { DataSource } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 import { createTestDatabase, openDataSource } from '../test/support/database';
 import { TEST_ADMIN_DATABASE_URL, TEST_REDIS_URL } from '../test/support/services';
-import { formatTable } from './measure';
+import { formatTable, measure, us } from './measure';
 
 /**
  * The audit append's cost to a decision transaction (issue 11), on a fresh, fully migrated database:
@@ -398,6 +398,14 @@ async function nodePart(dbUrl: string, nodeSeconds: number, rounds: number): Pro
     );
     const libVsRaw = nodeResults[1]!.map((r, i) => r.tps / nodeResults[2]![i]!.tps);
     out.push(`AuditLog.append / raw SQL per round: ${libVsRaw.map((r) => fmt(r, 2)).join(', ')}.`);
+    // The library's own CPU per append (validation, canonical JSON, timestamp text), the query answered at once.
+    const stub = { query: () => Promise.resolve([{ id: '1' }]) } as unknown as EntityManager;
+    const cpu = await measure(
+      'AuditLog.append, query stubbed',
+      () => audit.append({ actor: 'bench', action: 'machine.decide', subject: 'machine:1', outcome: 'success', details: { decision: 'approve', reason: 'bench' } }, stub),
+      { iterations: 100_000, warmup: 10_000 },
+    );
+    out.push(`AuditLog.append's own CPU (query stubbed, 100,000 calls): mean ${us(cpu.meanUs)}, p99 ${us(cpu.p99Us)}.`);
   } finally {
     await nodeDs.destroy();
   }
