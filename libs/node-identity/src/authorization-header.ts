@@ -123,9 +123,10 @@ export function parseContentDigest(value: string, credentialId?: string): Buffer
   if (value.length > MAX_CONTENT_DIGEST_CHARS) {
     throw malformed(`the Content-Digest header is longer than ${MAX_CONTENT_DIGEST_CHARS} characters`, credentialId);
   }
-  const match = CONTENT_DIGEST_PATTERN.exec(value);
-  const digest = match?.[1] === undefined ? undefined : Buffer.from(match[1], 'base64');
-  if (match?.[1] === undefined || digest === undefined || digest.length !== SHA256_BYTES || digest.toString('base64') !== match[1]) {
+  const encoded = CONTENT_DIGEST_PATTERN.exec(value)?.[1];
+  const digest = encoded === undefined ? undefined : Buffer.from(encoded, 'base64');
+  // 43 characters and "=" always decode to 32 bytes; the re-encoding refuses unused bits set.
+  if (digest === undefined || digest.length !== SHA256_BYTES || digest.toString('base64') !== encoded) {
     throw malformed('the Content-Digest header is not sha-256=:<base64 SHA-256>: (RFC 9530)', credentialId);
   }
   return digest;
