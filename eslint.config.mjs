@@ -104,6 +104,28 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // Node identity is loaded by the agent at boot and by the control plane: node:crypto and, of
+    // rackseal, only the SecretBytes file (the @rackseal/config index loads its NestJS module).
+    files: ['libs/node-identity/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^@rackseal/(?!config/secret-bytes$)',
+              message: 'libs/node-identity depends on no rackseal library but @rackseal/config/secret-bytes (not the @rackseal/config index, which loads NestJS).',
+            },
+            {
+              group: ['@nestjs/*', '@nestjs', 'class-validator', 'class-transformer', 'typeorm', 'bullmq', 'ioredis', 'pg'],
+              message: 'libs/node-identity loads no server framework, validator or database client: the agent imports it at boot.',
+            },
+          ],
+        },
+      ],
+    },
+  },
   // The API contracts are imported by the CLI and the agent (which runs from an initramfs at boot):
   // plain TypeScript, no framework, validator or database client, no other rackseal library.
   plainContract('libs/api-contracts', 'the CLI and the agent import it'),
