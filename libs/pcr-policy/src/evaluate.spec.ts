@@ -177,7 +177,7 @@ describe('evaluatePcrPolicy', () => {
   });
 
   it('bounds the events reported per PCR', () => {
-    let machine = CANARY;
+    let machine: Buffer = CANARY;
     for (const index of [3, 4, 5, 6, 7]) {
       machine = withDigestChanged(machine, index, BANK);
     }
