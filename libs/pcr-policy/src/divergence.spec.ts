@@ -67,6 +67,31 @@ describe('divergence walk', () => {
     ]);
   });
 
+  it('says when PCR 0 has the same events but started from another locality', () => {
+    const crtm = (text: string): TcgEventFields => ({ ...ipl(text), pcrIndex: 0, eventType: EV.EV_S_CRTM_VERSION });
+    const startupLocality: TcgEventFields = {
+      pcrIndex: 0,
+      eventType: EV.EV_NO_ACTION,
+      digests: [{ hashAlg: SHA256, digest: Buffer.alloc(32) }],
+      event: Buffer.concat([Buffer.from('StartupLocality\0', 'latin1'), Buffer.from([3])]),
+    };
+    const reference = build(crtm('firmware 1.0'));
+    const machine = build(startupLocality, crtm('firmware 1.0'));
+    const base = { bank: 'sha256', pcrs: [0] };
+    const policy = parsePcrPolicy({ ...base, mode: 'enforce', allowedSets: [promoteToSet(base, 'fw', 'canary-01', quoteOf(reference, 'sha256', [0]), reference, AT)] });
+    const verdict = evaluatePcrPolicy(policy, quoteOf(machine, 'sha256', [0]), { eventLog: machine });
+    expect(verdict.decision).toBe('mismatch');
+    expect(verdict.explanation).toEqual([
+      {
+        kind: 'initial-value-differs',
+        pcr: 0,
+        locality: 3,
+        referenceLocality: 0,
+        summary: "PCR 0: the same events as canary-01's log, started from another value (locality 3, canary-01's 0)",
+      },
+    ]);
+  });
+
   it('never shows unprintable event text, and cuts long text', () => {
     const variable = (name: string): TcgEventFields => {
       const data = encodeUefiVariableData({ variableName: '8be4df61-93ca-11d2-aa0d-00e098032b8c', unicodeName: name, variableData: Buffer.from([1]) });

@@ -1,4 +1,4 @@
-import { EV, explainPcrs, type HashAlgorithm, type TcgEventLog, type TcgPcrEvent } from '@rackseal/tpm2';
+import { EV, explainPcrs, type HashAlgorithm, pcr0StartOf, type TcgEventLog, type TcgPcrEvent } from '@rackseal/tpm2';
 import { eventDescription } from './event-description';
 
 /** Reported divergences per PCR unless the caller says otherwise; the rest is one `limit-reached` line. */
@@ -52,7 +52,21 @@ export interface DivergenceLimit {
   readonly summary: string;
 }
 
-export type DivergenceExplanation = EventDivergence | UntrustedLog | DivergenceLimit;
+/**
+ * The PCR's events are the same in both logs, yet the values differ: only PCR 0 can do that, when
+ * the two TPMs started it from another locality (TPM 2.0 Library Part 1 §34.3 for an H-CRTM, PFP
+ * §10.4.5.3 StartupLocality), which libs/tpm2's pcr0StartOf reads from each log.
+ */
+export interface InitialValueDiffers {
+  readonly kind: 'initial-value-differs';
+  readonly pcr: number;
+  /** PCR 0's initial locality byte in the machine's log and in the canary's (0: no StartupLocality event or H-CRTM). */
+  readonly locality: number;
+  readonly referenceLocality: number;
+  readonly summary: string;
+}
+
+export type DivergenceExplanation = EventDivergence | UntrustedLog | DivergenceLimit | InitialValueDiffers;
 
 export interface DivergenceInput {
   readonly hash: HashAlgorithm;
@@ -110,7 +124,20 @@ export function explainDivergence(input: DivergenceInput): DivergenceExplanation
       });
       continue;
     }
-    out.push(...walk(pcr, referenceEvents.get(pcr) ?? [], actualEvents.get(pcr) ?? [], reference.machine, input.maxEventsPerPcr));
+    const divergences = walk(pcr, referenceEvents.get(pcr) ?? [], actualEvents.get(pcr) ?? [], reference.machine, input.maxEventsPerPcr);
+    if (divergences.length === 0) {
+      // Both logs replay to their values and extend the same digests: the chains started apart.
+      const locality = pcr0StartOf(actual)?.locality ?? 0;
+      const referenceLocality = pcr0StartOf(reference.log)?.locality ?? 0;
+      divergences.push({
+        kind: 'initial-value-differs',
+        pcr,
+        locality,
+        referenceLocality,
+        summary: `PCR ${pcr}: the same events as ${reference.machine}'s log, started from another value (locality ${locality}, ${reference.machine}'s ${referenceLocality})`,
+      });
+    }
+    out.push(...divergences);
   }
   return out;
 }

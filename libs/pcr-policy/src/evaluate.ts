@@ -1,6 +1,7 @@
 import { hashAlgorithmByBank, parseEventLog, type TcgEventLog, TpmParseError } from '@rackseal/tpm2';
 import { DEFAULT_MAX_EVENTS_PER_PCR, type DivergenceExplanation, explainDivergence } from './divergence';
 import type { PcrPolicy, PcrValueSet, QuotedPcrValues } from './pcr-policy';
+import { echoed } from './text';
 
 export interface EvaluateOptions {
   /** The machine's raw TCG event log, to explain a mismatch event by event. */
@@ -53,7 +54,7 @@ export function evaluatePcrPolicy(policy: PcrPolicy, quoted: QuotedPcrValues, op
   const expectedOf = (pcr: number) => policy.allowedSets.map((set) => ({ set: set.label, value: set.values[pcr]! }));
   if (quoted.bank !== policy.bank) {
     const mismatches = policy.pcrs.map((pcr): PcrMismatch => ({ pcr, reason: 'other-bank', actual: undefined, expected: expectedOf(pcr) }));
-    const line = `the quote is of the ${quoted.bank} bank, the policy's is ${policy.bank}: no PCR of the policy is quoted`;
+    const line = `the quote is of the ${echoed(quoted.bank, 16)} bank, the policy's is ${policy.bank}: no PCR of the policy is quoted`;
     return { decision: 'mismatch', enforced, mismatches, explanation: [], explanationNote: line, summary: [line] };
   }
 

@@ -74,6 +74,7 @@ describe('parsePcrPolicy', () => {
   it.each<[string, unknown, string, string]>([
     ['not an object', [], 'policy', 'must be an object'],
     ['an unknown field', { ...valid(), mdoe: 'warn' }, 'policy', 'unknown field "mdoe" (known: bank, pcrs, allowedSets, mode)'],
+    ['an unknown field with an escape, shown escaped', { ...valid(), 'mode\u001b[2J': 1 }, 'policy', 'unknown field "mode\\u001b[2J" (known: bank, pcrs, allowedSets, mode)'],
     ['a bank spelt otherwise', { ...valid(), bank: 'SHA256' }, 'bank', '"SHA256" is not a PCR bank rackseal implements (sha1, sha256, sha384, sha512, sha3_256, sha3_384, sha3_512)'],
     ['an unknown bank', { ...valid(), bank: 'sm3_256' }, 'bank', '"sm3_256" is not a PCR bank rackseal implements (sha1, sha256, sha384, sha512, sha3_256, sha3_384, sha3_512)'],
     ['a bank that is not a string', { ...valid(), bank: 11 }, 'bank', 'must be a string'],
@@ -101,6 +102,7 @@ describe('parsePcrPolicy', () => {
     ['a set missing a PCR of the list', withSet0((s) => (s.values = { 0: D0 })), 'allowedSets[0].values.4', 'missing: every set gives a value for every PCR of the policy'],
     ['a value for a PCR not in the list', withSet0((s) => (s.values = { 0: D0, 4: D4, 7: D4 })), 'allowedSets[0].values.7', "is not a PCR of the policy's list (0, 4)"],
     ['a PCR key written 04', withSet0((s) => (s.values = { 0: D0, '04': D4 })), 'allowedSets[0].values.04', "is not a PCR of the policy's list (0, 4)"],
+    ['a PCR key with a bidi control, shown escaped', withSet0((s) => (s.values = { 0: D0, 4: D4, '4\u202e': D4 })), 'allowedSets[0].values.4\\u202e', "is not a PCR of the policy's list (0, 4)"],
     ['a sha1-sized value in a sha256 policy', withSet0((s) => (s.values = { 0: D0, 4: 'b'.repeat(40) })), 'allowedSets[0].values.4', 'a sha256 digest is 64 hex digits, not 40'],
     ['an odd hex length', withSet0((s) => (s.values = { 0: D0, 4: 'b'.repeat(63) })), 'allowedSets[0].values.4', 'a sha256 digest is 64 hex digits, not 63'],
     ['a value that is not hex', withSet0((s) => (s.values = { 0: D0, 4: 'g'.repeat(64) })), 'allowedSets[0].values.4', 'must be a hex string'],

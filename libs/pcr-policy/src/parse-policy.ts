@@ -11,7 +11,7 @@ import {
   type PcrValueSet,
   type PromotedFrom,
 } from './pcr-policy';
-import { nameProblem } from './text';
+import { echoed, nameProblem } from './text';
 
 const POLICY_FIELDS = ['bank', 'pcrs', 'allowedSets', 'mode'];
 const SET_FIELDS = ['label', 'values', 'promotedFrom'];
@@ -56,7 +56,7 @@ function objectOf(field: string, value: unknown, known: readonly string[]): Reco
   }
   const unknown = Object.keys(value).find((key) => !known.includes(key));
   if (unknown !== undefined) {
-    throw new PcrPolicyError(field, `unknown field "${unknown.slice(0, 64)}" (known: ${known.join(', ')})`);
+    throw new PcrPolicyError(field, `unknown field "${echoed(unknown, 64)}" (known: ${known.join(', ')})`);
   }
   return value as Record<string, unknown>;
 }
@@ -76,7 +76,7 @@ export function bankOf(value: unknown): HashAlgorithm {
       throw error;
     }
   }
-  throw new PcrPolicyError('bank', `"${value.slice(0, 32)}" is not a PCR bank rackseal implements (sha1, sha256, sha384, sha512, sha3_256, sha3_384, sha3_512)`);
+  throw new PcrPolicyError('bank', `"${echoed(value, 32)}" is not a PCR bank rackseal implements (sha1, sha256, sha384, sha512, sha3_256, sha3_384, sha3_512)`);
 }
 
 function pcrListOf(value: unknown): number[] {
@@ -139,7 +139,7 @@ function valuesOf(field: string, value: unknown, hash: HashAlgorithm, pcrs: read
   const given = value as Record<string, unknown>;
   for (const key of Object.keys(given)) {
     if (!PCR_KEY.test(key) || !pcrs.includes(Number(key))) {
-      throw new PcrPolicyError(`${field}.${key.slice(0, 16)}`, `is not a PCR of the policy's list (${pcrs.join(', ')})`);
+      throw new PcrPolicyError(`${field}.${echoed(key, 16)}`, `is not a PCR of the policy's list (${pcrs.join(', ')})`);
     }
   }
   const values: Record<number, string> = {};

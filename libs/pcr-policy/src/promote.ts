@@ -3,6 +3,7 @@ import { checkEventLogSize, parseReferenceLog } from './event-log-field';
 import { digestOf, labelOf, machineOf, parsePcrPolicy } from './parse-policy';
 import { PcrPolicyError } from './pcr-policy-error';
 import { MAX_ALLOWED_SETS, type PcrPolicy, type PcrValueSet, type QuotedPcrValues } from './pcr-policy';
+import { echoed } from './text';
 
 /**
  * The set `policy promote` adds: a canary machine's quoted values of the policy's PCRs, with the
@@ -28,7 +29,7 @@ export function promoteToSet(
     throw new PcrPolicyError('promotedFrom.at', 'is not a valid date');
   }
   if (quoted.bank !== policy.bank) {
-    throw new PcrPolicyError('quoted.bank', `the canary's quote is of the ${quoted.bank} bank, the policy's is ${policy.bank}`);
+    throw new PcrPolicyError('quoted.bank', `the canary's quote is of the ${echoed(quoted.bank, 16)} bank, the policy's is ${policy.bank}`);
   }
   const values: Record<number, string> = {};
   for (const pcr of policy.pcrs) {

@@ -1,4 +1,4 @@
-import { findUnprintable } from '@rackseal/ek-trust';
+import { findUnprintable, UNPRINTABLE_CLASS } from '@rackseal/ek-trust';
 
 /**
  * Operator-facing text: labels and machine names are refused when they hold a control or invisible
@@ -35,4 +35,11 @@ export function shownText(text: string | undefined): string | undefined {
   }
   const chars = [...text];
   return chars.length <= MAX_DESCRIPTION_LENGTH ? text : `${chars.slice(0, MAX_DESCRIPTION_LENGTH - 1).join('')}…`;
+}
+
+const UNPRINTABLE_GLOBAL = new RegExp(`[${UNPRINTABLE_CLASS}]`, 'gu');
+
+/** Input echoed in an error message or field path: at most `max` characters, unprintable ones as \uXXXX. */
+export function echoed(text: string, max: number): string {
+  return [...text].slice(0, max).join('').replace(UNPRINTABLE_GLOBAL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
