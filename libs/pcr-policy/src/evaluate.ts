@@ -43,7 +43,8 @@ export interface PolicyVerdict {
 /**
  * Evaluates a verified quote's PCR values against a policy (parsePcrPolicy's output). Quoted PCRs the
  * policy does not list are ignored: whether the quote covers the selection asked for is checked before.
- * Throws only RangeError for a bad maxEventsPerPcr, never for the machine's data: an event log that does not parse is reported in the explanation.
+ * Throws only RangeError for a bad maxEventsPerPcr, never for the machine's data: an event log that
+ * does not parse is reported in the explanation.
  */
 export function evaluatePcrPolicy(policy: PcrPolicy, quoted: QuotedPcrValues, options: EvaluateOptions = {}): PolicyVerdict {
   const limit = options.maxEventsPerPcr;
