@@ -126,6 +126,22 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // PCR policies are pure evaluation over libs/tpm2's event-log parser: the attestation service and the
+    // operator API store and load them. libs/ek-trust only for its printable-text definition.
+    files: ['libs/pcr-policy/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['@rackseal/*', '!@rackseal/tpm2', '!@rackseal/ek-trust'], message: 'libs/pcr-policy depends on no rackseal library but @rackseal/tpm2 and @rackseal/ek-trust.' },
+            { group: ['@nestjs/*', '@nestjs', 'class-validator', 'class-transformer', 'typeorm', 'bullmq', 'ioredis', 'pg'], message: 'libs/pcr-policy loads no server framework, validator or database client: the caller stores the policy.' },
+          ],
+        },
+      ],
+    },
+  },
   // The API contracts are imported by the CLI and the agent (which runs from an initramfs at boot):
   // plain TypeScript, no framework, validator or database client, no other rackseal library.
   plainContract('libs/api-contracts', 'the CLI and the agent import it'),

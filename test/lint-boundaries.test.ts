@@ -124,6 +124,15 @@ const SNIPPETS = {
     code: "import { signNodeRequest } from '@rackseal/node-identity';\nexport const s = signNodeRequest;\n",
     path: 'apps/agent/src/probe.ts',
   },
+  pcrPolicyNest: { code: NEST_IMPORT, path: 'libs/pcr-policy/src/probe.ts' },
+  pcrPolicyTypeorm: { code: "import { DataSource } from 'typeorm';\nexport const d = DataSource;\n", path: 'libs/pcr-policy/src/probe.ts' },
+  pcrPolicyMachines: { code: "import { MachinesRepository } from '@rackseal/machines';\nexport const m = MachinesRepository;\n", path: 'libs/pcr-policy/src/probe.ts' },
+  pcrPolicyAllowed: {
+    code:
+      "import { createHash } from 'node:crypto';\nimport { parseEventLog } from '@rackseal/tpm2';\nimport { findUnprintable } from '@rackseal/ek-trust';\n" +
+      'export const p = [createHash, parseEventLog, findUnprintable];\n',
+    path: 'libs/pcr-policy/src/probe.ts',
+  },
   controlPlaneSql: {
     code:
       "export async function rows(db: { query(sql: string, p: unknown[]): Promise<unknown> }, id: string): Promise<unknown> {\n" +
@@ -286,6 +295,22 @@ describe('lint boundaries', () => {
   it('lets libs/node-identity import node built-ins and the SecretBytes file, and the agent import it', () => {
     expect(lint('nodeIdentityAllowed')).toEqual([]);
     expect(lint('agentNodeIdentity')).toEqual([]);
+  });
+
+  it.each([
+    ['pcrPolicyNest', /libs\/pcr-policy loads no server framework, validator or database client/, "'@nestjs/common'"],
+    ['pcrPolicyTypeorm', /libs\/pcr-policy loads no server framework, validator or database client/, "'typeorm'"],
+    ['pcrPolicyMachines', /libs\/pcr-policy depends on no rackseal library but @rackseal\/tpm2 and @rackseal\/ek-trust/, "'@rackseal/machines'"],
+  ] as const)('keeps libs/pcr-policy pure: %s is refused, naming the import', (name, message, imported) => {
+    const found = restrictedImports(lint(name));
+    expect(found).toHaveLength(1);
+    expect(found[0]?.severity).toBe(2);
+    expect(found[0]?.message).toMatch(message);
+    expect(found[0]?.message).toContain(imported);
+  });
+
+  it('lets libs/pcr-policy import node built-ins, @rackseal/tpm2 and @rackseal/ek-trust', () => {
+    expect(lint('pcrPolicyAllowed')).toEqual([]);
   });
 
   it('lets the agent import the node API contract', () => {
