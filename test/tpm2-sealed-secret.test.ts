@@ -19,11 +19,16 @@ import {
   marshalTpm2bPublic,
   NotASealedSecretError,
   openTransport,
+  passwordAuth,
+  persistStoragePrimary,
   SealedDataTooLargeError,
   SealedSecretRefusedError,
   SEALED_SECRET_TEMPLATE,
   sealSecret,
+  SRK_PERSISTENT_HANDLE,
   TPM_ALG_ID,
+  TPM_RH,
+  tpm2EvictControl,
   TpmClient,
   TpmError,
   type TpmScope,
@@ -141,6 +146,22 @@ describe('sealSecret / unsealSecret against swtpm', () => {
     });
     // The SRK is derived again (none persisted) and flushed once the object is loaded; the object after Unseal.
     expect(commands).toEqual(['CreatePrimary', 'Load', 'FlushContext', 'Unseal', 'FlushContext']);
+  });
+
+  it('with the SRK persisted at 0x81000001 the blob records it and unseals with no key derived; once evicted, the SRK is derived again', async () => {
+    const client = machines[0]!.client;
+    await inScope(0, async (s) => persistStoragePrimary(s, await getStoragePrimary(s, { persistentHandle: null })));
+    try {
+      const secret = randomBytes(32);
+      const blob = await inScope(0, (s) => sealSecret(s, secret));
+      expect(blob.parent.persistentHandle).toBe(SRK_PERSISTENT_HANDLE);
+      const commands = await commandsOf(0, async () => expect((await inScope(0, (s) => unsealSecret(s, blob))).equals(secret)).toBe(true));
+      expect(commands).toEqual(['ReadPublic', 'Load', 'Unseal', 'FlushContext']);
+      await tpm2EvictControl(client, TPM_RH.TPM_RH_OWNER, passwordAuth(), SRK_PERSISTENT_HANDLE, SRK_PERSISTENT_HANDLE);
+      expect((await inScope(0, (s) => unsealSecret(s, blob))).equals(secret)).toBe(true);
+    } finally {
+      await tpm2EvictControl(client, TPM_RH.TPM_RH_OWNER, passwordAuth(), SRK_PERSISTENT_HANDLE, SRK_PERSISTENT_HANDLE).catch(() => undefined);
+    }
   });
 
   it('seals 1 and 128 bytes (MAX_SYM_DATA); refuses 0 and 129 bytes before any TPM command', async () => {
