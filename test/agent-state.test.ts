@@ -6,6 +6,8 @@
  * another user owns or can write, a symbolic link or a FIFO is refused.
  */
 import { createAttestationKey, createCertifiedDecryptKey, getEndorsementKey, getStoragePrimary, marshalKeyBlob, openTransport, TpmClient, unmarshalKeyBlob, withTpmScope } from '@rackseal/tpm2';
+import { SecretBytes } from '@rackseal/config/secret-bytes';
+import { deriveNodeCredential } from '@rackseal/node-identity';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmod, chown, cp, lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, truncate, writeFile } from 'node:fs/promises';
@@ -21,7 +23,7 @@ const IDENTITY: NodeIdentity = {
   serverUrl: 'https://rackseal.example:8443',
   machineId: '3f0c9a52-6f0e-4b55-9d7e-0d1c2b3a4f5e',
   registrationId: '7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d',
-  credentialId: 'c2d3e4f5-a6b7-4c8d-9e0f-1a2b3c4d5e6f',
+  credentialId: '0123456789abcdef0123456789abcdef',
   ekPubHash: 'a'.repeat(64),
   enrolledAt: '2026-12-02T16:15:38.123Z',
 };
@@ -92,14 +94,28 @@ describe('agent state dir (swtpm)', () => {
       // A second save replaces the files (rotation on re-attestation).
       const rotated = randomBytes(32);
       await state.saveSealedSecret(clients[0]!, CREDENTIAL, rotated);
-      await state.saveIdentity({ ...IDENTITY, credentialId: 'rotated-1' });
+      await state.saveIdentity({ ...IDENTITY, credentialId: 'fedcba9876543210fedcba9876543210' });
       expect((await readdir(state.path)).sort()).toEqual([IDENTITY_FILE, `${CREDENTIAL}.sealed`]);
       expect([await mode(join(state.path, IDENTITY_FILE)), await mode(join(state.path, `${CREDENTIAL}.sealed`))]).toEqual(['0600', '0600']);
 
       const reopened = await StateDir.open(state.path);
-      expect(await reopened.loadIdentity()).toEqual({ ...IDENTITY, credentialId: 'rotated-1' });
-      expect((await reopened.loadSealedSecret(clients[0]!, CREDENTIAL)).equals(rotated)).toBe(true);
-      expect(JSON.parse(await readFile(join(state.path, IDENTITY_FILE), 'utf8'))).toEqual({ version: 1, ...IDENTITY, credentialId: 'rotated-1' });
+      expect(await reopened.loadIdentity()).toEqual({ ...IDENTITY, credentialId: 'fedcba9876543210fedcba9876543210' });
+      expect((await reopened.loadSealedSecret(clients[0]!, CREDENTIAL)).reveal().equals(rotated)).toBe(true);
+      expect(JSON.parse(await readFile(join(state.path, IDENTITY_FILE), 'utf8'))).toEqual({ version: 1, ...IDENTITY, credentialId: 'fedcba9876543210fedcba9876543210' });
+    });
+
+    it('the node credential key as libs/node-identity derives it (SecretBytes) seals and comes back as SecretBytes, printed only as [redacted]', async () => {
+      const credential = deriveNodeCredential(randomBytes(32), { registrationId: IDENTITY.registrationId, ekPubHash: IDENTITY.ekPubHash, akName: Buffer.concat([Buffer.from('000b', 'hex'), randomBytes(32)]) });
+      const state = await StateDir.open(fresh('credential'), { create: true });
+      await state.saveIdentity({ ...IDENTITY, credentialId: credential.credentialId });
+      await state.saveSealedSecret(clients[0]!, CREDENTIAL, credential.key);
+      const loaded = await state.loadSealedSecret(clients[0]!, CREDENTIAL);
+      expect(loaded).toBeInstanceOf(SecretBytes);
+      expect(loaded.reveal().equals(credential.key.reveal())).toBe(true);
+      expect([`${String(loaded)}`, JSON.stringify({ loaded })]).toEqual(['[redacted]', '{"loaded":"[redacted]"}']);
+      expect((await state.loadIdentity()).credentialId).toBe(credential.credentialId);
+      const sealed = await readFile(join(state.path, `${CREDENTIAL}.sealed`));
+      expect(sealed.includes(credential.key.reveal())).toBe(false);
     });
 
     it('the secret is in no file of the dir: not raw, hex, base64 or base64url; the sealed file is a KeyBlob (RSKB) of a keyedHash object', async () => {
@@ -139,7 +155,7 @@ describe('agent state dir (swtpm)', () => {
         `${join(copy, `${CREDENTIAL}.sealed`)} was sealed by another TPM: the state dir was copied from another machine, or this TPM was cleared since enrollment (enroll again)`,
       );
       // The original still unseals on its own machine.
-      expect((await state.loadSealedSecret(clients[0]!, CREDENTIAL)).equals(secret)).toBe(true);
+      expect((await state.loadSealedSecret(clients[0]!, CREDENTIAL)).reveal().equals(secret)).toBe(true);
     });
 
     it('a copy whose blob names TPM B\'s storage key is refused by TPM B itself (TPM_RC_INTEGRITY)', async () => {
@@ -218,8 +234,10 @@ describe('agent state dir (swtpm)', () => {
       ['an unknown member', JSON.stringify({ version: 1, ...IDENTITY, credential: 'x' }), 'unknown member "credential"'],
       ['a missing member', JSON.stringify({ version: 1, ...IDENTITY, machineId: undefined }), 'member machineId is missing'],
       ['a number for an id', JSON.stringify({ version: 1, ...IDENTITY, registrationId: 7 }), 'registrationId must be a string, not number'],
-      ['an id with a space', JSON.stringify({ version: 1, ...IDENTITY, credentialId: 'a b' }), 'credentialId is not an id (1 to 128 of A-Z a-z 0-9 . _ : -)'],
-      ['an upper-case ekPubHash', JSON.stringify({ version: 1, ...IDENTITY, ekPubHash: 'A'.repeat(64) }), 'ekPubHash is not 64 lowercase hex digits'],
+      ['a machine id with a space', JSON.stringify({ version: 1, ...IDENTITY, machineId: 'a b' }), 'machineId is not an id (1 to 128 of A-Z a-z 0-9 . _ : -)'],
+      ['a registration id with a space', JSON.stringify({ version: 1, ...IDENTITY, registrationId: 'a b' }), 'registrationId is not valid: a registration ID is 1 to 128 printable ASCII characters without spaces'],
+      ['an upper-case credential id', JSON.stringify({ version: 1, ...IDENTITY, credentialId: 'A'.repeat(32) }), 'credentialId is not a credential ID (32 lower-case hex digits)'],
+      ['an upper-case ekPubHash', JSON.stringify({ version: 1, ...IDENTITY, ekPubHash: 'A'.repeat(64) }), 'ekPubHash is not valid: an ekPubHash is 64 lower-case hex digits'],
       ['a file: URL', JSON.stringify({ version: 1, ...IDENTITY, serverUrl: 'file:///etc/passwd' }), 'serverUrl must be http(s), not file:'],
       ['a URL with a password', JSON.stringify({ version: 1, ...IDENTITY, serverUrl: 'https://u:p@h/' }), 'serverUrl must not carry a user name or password'],
       ['a 31st of February', JSON.stringify({ version: 1, ...IDENTITY, enrolledAt: '2026-02-31T00:00:00.000Z' }), 'enrolledAt 2026-02-31T00:00:00.000Z is not a real time'],

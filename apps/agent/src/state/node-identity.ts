@@ -1,3 +1,5 @@
+import { checkEkPubHash, checkRegistrationId, NODE_CREDENTIAL_ID_PATTERN, NodeIdentityInputError } from '@rackseal/node-identity';
+
 /**
  * identity.json: what the agent knows about its enrollment that is not secret: the server it
  * enrolled with, the ids the server gave it, the hash of its EK public key and when. The node
@@ -13,7 +15,9 @@ export const IDENTITY_VERSION = 1;
 export interface NodeIdentity {
   readonly serverUrl: string;
   readonly machineId: string;
+  /** The registration that enrolled (or last re-attested) the machine; the credential is derived with it. */
   readonly registrationId: string;
+  /** The node credential's public ID (libs/node-identity: 32 lower-case hex digits); the key is sealed. */
   readonly credentialId: string;
   /** SHA-256 of the EK public key (libs/tpm2 ekPubHash), lowercase hex. */
   readonly ekPubHash: string;
@@ -31,9 +35,8 @@ export class IdentityFormatError extends Error {
 
 const MEMBERS = ['version', 'serverUrl', 'machineId', 'registrationId', 'credentialId', 'ekPubHash', 'enrolledAt'] as const;
 
-/** Server-issued ids (UUIDs today): printable, no spaces, bounded. */
-const ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
-const EK_PUB_HASH = /^[0-9a-f]{64}$/;
+/** The machine's id as the server issues it (a UUID today): printable, no spaces, bounded. */
+const MACHINE_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const MAX_URL = 2048;
 
@@ -73,6 +76,19 @@ function checkPattern(value: unknown, member: string, pattern: RegExp, what: str
   return s;
 }
 
+/** A value libs/node-identity checks (the same spelling the credential derivation insists on). */
+function checkWith(value: unknown, member: string, check: (s: string) => string): string {
+  const s = text(value, member);
+  try {
+    return check(s);
+  } catch (error) {
+    if (error instanceof NodeIdentityInputError) {
+      throw new IdentityFormatError(`${member} is not valid: ${error.message}`);
+    }
+    throw error;
+  }
+}
+
 function checkEnrolledAt(value: unknown): string {
   const s = checkPattern(value, 'enrolledAt', ISO_UTC, 'an ISO 8601 UTC time like 2026-01-02T03:04:05.000Z');
   const time = new Date(s);
@@ -101,10 +117,10 @@ export function checkIdentity(candidate: unknown): NodeIdentity {
   }
   return {
     serverUrl: checkServerUrl(record.serverUrl),
-    machineId: checkPattern(record.machineId, 'machineId', ID, 'an id (1 to 128 of A-Z a-z 0-9 . _ : -)'),
-    registrationId: checkPattern(record.registrationId, 'registrationId', ID, 'an id (1 to 128 of A-Z a-z 0-9 . _ : -)'),
-    credentialId: checkPattern(record.credentialId, 'credentialId', ID, 'an id (1 to 128 of A-Z a-z 0-9 . _ : -)'),
-    ekPubHash: checkPattern(record.ekPubHash, 'ekPubHash', EK_PUB_HASH, '64 lowercase hex digits'),
+    machineId: checkPattern(record.machineId, 'machineId', MACHINE_ID, 'an id (1 to 128 of A-Z a-z 0-9 . _ : -)'),
+    registrationId: checkWith(record.registrationId, 'registrationId', checkRegistrationId),
+    credentialId: checkPattern(record.credentialId, 'credentialId', NODE_CREDENTIAL_ID_PATTERN, 'a credential ID (32 lower-case hex digits)'),
+    ekPubHash: checkWith(record.ekPubHash, 'ekPubHash', checkEkPubHash),
     enrolledAt: checkEnrolledAt(record.enrolledAt),
   };
 }

@@ -1,4 +1,5 @@
 import { join, resolve } from 'node:path';
+import { SecretBytes } from '@rackseal/config/secret-bytes';
 import {
   type KeyBlob,
   KeyBlobFormatError,
@@ -84,18 +85,26 @@ export class StateDir {
    * Seals `secret` (1 to 128 bytes) in the TPM under its storage key and writes the blob as
    * `<name>.sealed`; the secret itself is never written. TPM failures are libs/tpm2's errors.
    */
-  async saveSealedSecret(tpm: TpmClient, name: string, secret: Buffer, options: StoragePrimaryOptions = {}): Promise<void> {
+  async saveSealedSecret(tpm: TpmClient, name: string, secret: SecretBytes | Buffer, options: StoragePrimaryOptions = {}): Promise<void> {
     const file = sealedFile(name);
-    const blob = await withTpmScope(tpm, (scope) => sealSecret(scope, secret, options));
-    await writeStateFile(this.path, file, marshalKeyBlob(blob));
+    const bytes = secret instanceof SecretBytes ? secret.reveal() : secret;
+    try {
+      const blob = await withTpmScope(tpm, (scope) => sealSecret(scope, bytes, options));
+      await writeStateFile(this.path, file, marshalKeyBlob(blob));
+    } finally {
+      if (bytes !== secret) {
+        bytes.fill(0); // our copy; the caller's SecretBytes keeps its own
+      }
+    }
   }
 
   /**
    * The secret `<name>.sealed` holds, unsealed by this TPM. Missing: StateNotEnrolledError; not a
    * sealed-secret blob: StateCorruptError; sealed by another TPM (a copied state dir), or altered:
-   * StateForeignTpmError. Other TPM failures are libs/tpm2's errors.
+   * StateForeignTpmError. Other TPM failures are libs/tpm2's errors. As SecretBytes, so that no log
+   * line or error can print it by accident.
    */
-  async loadSealedSecret(tpm: TpmClient, name: string, options: UnsealSecretOptions = {}): Promise<Buffer> {
+  async loadSealedSecret(tpm: TpmClient, name: string, options: UnsealSecretOptions = {}): Promise<SecretBytes> {
     const file = sealedFile(name);
     const path = join(this.path, file);
     const bytes = await readStateFile(this.path, file, MAX_SEALED_BYTES);
@@ -111,8 +120,9 @@ export class StateDir {
       }
       throw error;
     }
+    let unsealed: Buffer;
     try {
-      return await withTpmScope(tpm, (scope) => unsealSecret(scope, blob, options));
+      unsealed = await withTpmScope(tpm, (scope) => unsealSecret(scope, blob, options));
     } catch (error) {
       if (error instanceof NotASealedSecretError) {
         throw new StateCorruptError(path, error.message, { cause: error });
@@ -121,6 +131,11 @@ export class StateDir {
         throw new StateForeignTpmError(path, error.reason, { cause: error });
       }
       throw error;
+    }
+    try {
+      return new SecretBytes(unsealed);
+    } finally {
+      unsealed.fill(0); // SecretBytes keeps a copy
     }
   }
 }
