@@ -25,6 +25,7 @@ export class MachineAttestationRecord1764400000000 implements MigrationInterface
           (first_attested_at IS NULL) = (last_attested_at IS NULL) AND first_attested_at <= last_attested_at),
         ADD CONSTRAINT machines_last_failure_check CHECK (
           jsonb_typeof(last_failure) = 'object'
+          AND last_failure ?& array['at', 'code', 'reason', 'explanation']
           AND jsonb_typeof(last_failure -> 'at') = 'string'
           AND jsonb_typeof(last_failure -> 'code') = 'string'
           AND jsonb_typeof(last_failure -> 'reason') = 'string'
