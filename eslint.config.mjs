@@ -104,6 +104,44 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // Node identity is loaded by the agent at boot and by the control plane: node:crypto and, of
+    // rackseal, only the SecretBytes file (the @rackseal/config index loads its NestJS module).
+    files: ['libs/node-identity/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^@rackseal/(?!config/secret-bytes$)',
+              message: 'libs/node-identity depends on no rackseal library but @rackseal/config/secret-bytes (not the @rackseal/config index, which loads NestJS).',
+            },
+            {
+              group: ['@nestjs/*', '@nestjs', 'class-validator', 'class-transformer', 'typeorm', 'bullmq', 'ioredis', 'pg'],
+              message: 'libs/node-identity loads no server framework, validator or database client: the agent imports it at boot.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // PCR policies are pure evaluation over libs/tpm2's event-log parser: the attestation service and the
+    // operator API store and load them. libs/ek-trust only for its printable-text definition.
+    files: ['libs/pcr-policy/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['@rackseal/*', '!@rackseal/tpm2', '!@rackseal/ek-trust'], message: 'libs/pcr-policy depends on no rackseal library but @rackseal/tpm2 and @rackseal/ek-trust.' },
+            { group: ['@nestjs/*', '@nestjs', 'class-validator', 'class-transformer', 'typeorm', 'bullmq', 'ioredis', 'pg'], message: 'libs/pcr-policy loads no server framework, validator or database client: the caller stores the policy.' },
+          ],
+        },
+      ],
+    },
+  },
   // The API contracts are imported by the CLI and the agent (which runs from an initramfs at boot):
   // plain TypeScript, no framework, validator or database client, no other rackseal library.
   plainContract('libs/api-contracts', 'the CLI and the agent import it'),

@@ -19,8 +19,13 @@ module.exports = {
   // Unit specs live beside the code (*.spec.ts); suites against real services live in test/ (*.test.ts).
   testMatch: ['<rootDir>/apps/**/*.spec.ts', '<rootDir>/libs/**/*.spec.ts', '<rootDir>/test/**/*.test.ts'],
   transform: { '^.+\\.ts$': swc },
-  // `@rackseal/command-line/<file>`: the agent's start-up path imports single files, not the index.
-  moduleNameMapper: { '^@rackseal/([a-z0-9-]+)$': '<rootDir>/libs/$1/src', '^@rackseal/command-line/([a-z0-9-]+)$': '<rootDir>/libs/command-line/src/$1' },
+  // `@rackseal/command-line/<file>`: the agent's start-up path imports single files, not the index;
+  // `@rackseal/config/secret-bytes`: SecretBytes without the config index (and its NestJS module).
+  moduleNameMapper: {
+    '^@rackseal/([a-z0-9-]+)$': '<rootDir>/libs/$1/src',
+    '^@rackseal/command-line/([a-z0-9-]+)$': '<rootDir>/libs/command-line/src/$1',
+    '^@rackseal/config/secret-bytes$': '<rootDir>/libs/config/src/secret-bytes',
+  },
   globalSetup: '<rootDir>/test/support/global-setup.ts',
   globalTeardown: '<rootDir>/test/support/global-teardown.ts',
   setupFiles: ['reflect-metadata'],

@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { cpus, totalmem } from 'node:os';
 import { agentStartupBench } from './agent-startup.bench';
+import { auditAppendBench } from './audit-append.bench';
 import { fuzzBench } from './fuzz.bench';
 import { inventoryImportBench } from './inventory-import.bench';
 import { tpm2Bench } from './tpm2.bench';
@@ -16,6 +17,7 @@ const BENCHES: Record<string, () => Promise<string>> = {
   fuzz: () => fuzzBench(),
   'inventory-import': () => inventoryImportBench(),
   'agent-startup': () => agentStartupBench(),
+  'audit-append': () => auditAppendBench(),
 };
 
 async function main(): Promise<void> {

@@ -113,6 +113,26 @@ const SNIPPETS = {
     code: "import { createHash } from 'node:crypto';\nimport { SecretBytes } from '@rackseal/config';\nexport const e = [createHash, SecretBytes];\n",
     path: 'libs/envelope/src/probe.ts',
   },
+  nodeIdentityNest: { code: NEST_IMPORT, path: 'libs/node-identity/src/probe.ts' },
+  nodeIdentityConfigIndex: { code: "import { SecretBytes } from '@rackseal/config';\nexport const s = SecretBytes;\n", path: 'libs/node-identity/src/probe.ts' },
+  nodeIdentityTpm2: { code: "import { TPM_ST } from '@rackseal/tpm2';\nexport const t = TPM_ST;\n", path: 'libs/node-identity/src/probe.ts' },
+  nodeIdentityAllowed: {
+    code: "import { createHmac } from 'node:crypto';\nimport { SecretBytes } from '@rackseal/config/secret-bytes';\nexport const n = [createHmac, SecretBytes];\n",
+    path: 'libs/node-identity/src/probe.ts',
+  },
+  agentNodeIdentity: {
+    code: "import { signNodeRequest } from '@rackseal/node-identity';\nexport const s = signNodeRequest;\n",
+    path: 'apps/agent/src/probe.ts',
+  },
+  pcrPolicyNest: { code: NEST_IMPORT, path: 'libs/pcr-policy/src/probe.ts' },
+  pcrPolicyTypeorm: { code: "import { DataSource } from 'typeorm';\nexport const d = DataSource;\n", path: 'libs/pcr-policy/src/probe.ts' },
+  pcrPolicyMachines: { code: "import { MachinesRepository } from '@rackseal/machines';\nexport const m = MachinesRepository;\n", path: 'libs/pcr-policy/src/probe.ts' },
+  pcrPolicyAllowed: {
+    code:
+      "import { createHash } from 'node:crypto';\nimport { parseEventLog } from '@rackseal/tpm2';\nimport { findUnprintable } from '@rackseal/ek-trust';\n" +
+      'export const p = [createHash, parseEventLog, findUnprintable];\n',
+    path: 'libs/pcr-policy/src/probe.ts',
+  },
   controlPlaneSql: {
     code:
       "export async function rows(db: { query(sql: string, p: unknown[]): Promise<unknown> }, id: string): Promise<unknown> {\n" +
@@ -258,6 +278,39 @@ describe('lint boundaries', () => {
 
   it('lets libs/envelope import node built-ins and @rackseal/config', () => {
     expect(lint('envelopeAllowed')).toEqual([]);
+  });
+
+  it.each([
+    ['nodeIdentityNest', /libs\/node-identity loads no server framework, validator or database client: the agent imports it at boot/, "'@nestjs/common'"],
+    ['nodeIdentityConfigIndex', /libs\/node-identity depends on no rackseal library but @rackseal\/config\/secret-bytes \(not the @rackseal\/config index, which loads NestJS\)/, "'@rackseal/config'"],
+    ['nodeIdentityTpm2', /libs\/node-identity depends on no rackseal library but @rackseal\/config\/secret-bytes/, "'@rackseal/tpm2'"],
+  ] as const)('keeps libs/node-identity light for the agent: %s is refused, naming the import', (name, message, imported) => {
+    const found = restrictedImports(lint(name));
+    expect(found).toHaveLength(1);
+    expect(found[0]?.severity).toBe(2);
+    expect(found[0]?.message).toMatch(message);
+    expect(found[0]?.message).toContain(imported);
+  });
+
+  it('lets libs/node-identity import node built-ins and the SecretBytes file, and the agent import it', () => {
+    expect(lint('nodeIdentityAllowed')).toEqual([]);
+    expect(lint('agentNodeIdentity')).toEqual([]);
+  });
+
+  it.each([
+    ['pcrPolicyNest', /libs\/pcr-policy loads no server framework, validator or database client/, "'@nestjs/common'"],
+    ['pcrPolicyTypeorm', /libs\/pcr-policy loads no server framework, validator or database client/, "'typeorm'"],
+    ['pcrPolicyMachines', /libs\/pcr-policy depends on no rackseal library but @rackseal\/tpm2 and @rackseal\/ek-trust/, "'@rackseal/machines'"],
+  ] as const)('keeps libs/pcr-policy pure: %s is refused, naming the import', (name, message, imported) => {
+    const found = restrictedImports(lint(name));
+    expect(found).toHaveLength(1);
+    expect(found[0]?.severity).toBe(2);
+    expect(found[0]?.message).toMatch(message);
+    expect(found[0]?.message).toContain(imported);
+  });
+
+  it('lets libs/pcr-policy import node built-ins, @rackseal/tpm2 and @rackseal/ek-trust', () => {
+    expect(lint('pcrPolicyAllowed')).toEqual([]);
   });
 
   it('lets the agent import the node API contract', () => {

@@ -50,7 +50,7 @@ const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
  * signs a checkpoint after them, the others poll for the lock, so when the holder dies (its session
  * ends and the lock with it) another takes over within `takeoverPollMs`.
  *
- * Cadence: a batch runs every maxMergeDelay/5 while the log is idle and back to back while records
+ * Cadence: a batch starts every maxMergeDelay/5 while the log is idle and back to back while records
  * wait; a checkpoint is signed after every batch that leaves nothing pending, and at least every
  * maxMergeDelay/4 while records keep arriving — so a record is covered by a signed checkpoint within
  * the maximum merge delay while bounding checkpoints to a few per second.
@@ -138,7 +138,8 @@ export class AuditSequencer {
         let lastCheckpointAt = 0;
         await this.checkpoints.signIfGrown(session, await AuditTreeStore.head(session));
         while (!signal.aborted) {
-          const batch = await integrateBatch(session, { limit: SEQUENCER_BATCH_LIMIT, now: this.clock.now() });
+          const startedAt = this.clock.now();
+          const batch = await integrateBatch(session, { limit: SEQUENCER_BATCH_LIMIT, now: startedAt });
           failures = 0;
           const backlog = batch.integrated === SEQUENCER_BATCH_LIMIT;
           const now = this.clock.now().getTime();
@@ -148,7 +149,9 @@ export class AuditSequencer {
             }
           }
           if (!backlog) {
-            await sleep(idlePollMs, signal);
+            // Batches start every idlePollMs (not idlePollMs after the previous one ended): a record that
+            // just missed a batch then waits at most one period plus its own batch, not two batches and a period.
+            await sleep(Math.min(idlePollMs, Math.max(0, idlePollMs - (this.clock.now().getTime() - startedAt.getTime()))), signal);
           }
         }
       } catch (error) {
