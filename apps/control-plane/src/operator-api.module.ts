@@ -3,24 +3,26 @@ import { APP_GUARD } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { API_TOKENS_PROVIDER, ApiTokenEntity } from '@rackseal/api-tokens';
 import { inventoryImporterProvider, InventoryImportsRepository } from '@rackseal/inventory';
-import { MachinesRepository } from '@rackseal/machines';
+import { MachineRevocations, MachinesRepository } from '@rackseal/machines';
 import { loadTrustStore, VENDOR_CAS_PROVIDER, VendorCaEntity } from '@rackseal/vendor-cas';
 import { AuditController } from './audit/audit.controller';
 import { BearerAuthGuard } from './auth/bearer-auth.guard';
 import { InventoryController } from './inventory/inventory.controller';
+import { MachinesController } from './machines/machines.controller';
 import { TokensController } from './tokens/tokens.controller';
 import { VendorCasController } from './vendor-cas/vendor-cas.controller';
 
 /** The operator API under /v1: bearer-token authentication with scopes on every route. */
 @Module({
   imports: [TypeOrmModule.forFeature([ApiTokenEntity, VendorCaEntity])],
-  controllers: [TokensController, AuditController, VendorCasController, InventoryController],
+  controllers: [TokensController, AuditController, VendorCasController, InventoryController, MachinesController],
   providers: [
     API_TOKENS_PROVIDER,
     VENDOR_CAS_PROVIDER,
     inventoryImporterProvider(loadTrustStore),
     InventoryImportsRepository,
     MachinesRepository,
+    MachineRevocations,
     { provide: APP_GUARD, useClass: BearerAuthGuard },
   ],
 })

@@ -58,6 +58,7 @@ export const CONFIG_SECTIONS = {
   ekCertGraceDays: ['ekCertGraceDays'],
   inventory: ['inventoryMaxFileBytes', 'inventoryUploadIdleTimeoutMs', 'inventoryMaxConcurrentImports'],
   worker: ['workerConcurrency', 'workerShutdownGraceMs', 'workerLockMs'],
+  machines: ['machineAttestationIntervalMs'],
   audit: ['auditLogOrigin', 'auditMaxMergeDelayMs', 'auditSigningKey'],
 } as const satisfies { [S in keyof RacksealConfig]: readonly (keyof Specs)[] };
 
@@ -160,6 +161,7 @@ export function loadConfigSections<S extends ConfigSection>(env: NodeJS.ProcessE
       shutdownGraceMs: values.workerShutdownGraceMs,
       lockDurationMs: values.workerLockMs,
     }),
+    machines: () => ({ attestationIntervalMs: values.machineAttestationIntervalMs }),
     audit: () => ({
       origin: values.auditLogOrigin,
       maxMergeDelayMs: values.auditMaxMergeDelayMs,
