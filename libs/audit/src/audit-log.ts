@@ -6,7 +6,7 @@ import { epochMicrosOf, recordedAtText } from './audit-timestamp';
 import { AuditCheckpointStore, type StoredCheckpoint, type StoredSigningKey } from './audit-checkpoints';
 import { AuditError } from './audit-errors';
 import { AuditProofs, type ConsistencyProof, type InclusionProof } from './audit-proofs';
-import { type AuditTreeVerifyOptions, type AuditVerification, verifyAuditTree } from './audit-tree-verifier';
+import { type AuditTreeVerifyOptions, type AuditVerification, verifyAuditTreeSnapshot } from './audit-tree-verifier';
 import { AuditDetailsError, canonicalJson, type JsonValue } from './canonical-json';
 
 /** A stored record as the operator API lists it: `seq` and `leafHash` are null while it is pending. */
@@ -59,7 +59,7 @@ export class AuditLog {
 
   /** Recomputes the tree from the records and checks it against everything stored (audit-tree-verifier.ts). */
   verify(options: AuditTreeVerifyOptions = {}): Promise<AuditVerification> {
-    return verifyAuditTree(this.dataSource, options);
+    return verifyAuditTreeSnapshot(this.dataSource, options);
   }
 
   /** The newest signed checkpoint (audit.no-checkpoint before the sequencer signed one). */
