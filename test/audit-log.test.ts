@@ -104,7 +104,7 @@ describe('audit transparency log (PostgreSQL)', () => {
       await sequence();
       const listed = await audit.list({ limit: 10 });
       expect(listed.map((r) => [r.id, r.seq])).toEqual(appended.map((r, i) => [r.id, i + 1]));
-      expect(await audit.sequencerStatus()).toEqual({ pending: 0, oldestPendingAgeMs: 0, treeSize: 4 });
+      expect(await audit.sequencerStatus()).toEqual({ pending: 0, oldestPendingAgeMs: 0, unsigned: 0, unsignedAgeMs: 0, treeSize: 4 });
       expect(await audit.verify()).toMatchObject({ ok: true, records: 4, pending: 0, checkpoints: 1 });
     });
 
@@ -462,6 +462,16 @@ describe('audit transparency log (PostgreSQL)', () => {
         problem: { kind: 'checkpoint-mismatch', seq: 4, message: 'a checkpoint commits to 5 records but the log holds 3: records were removed' },
       });
     });
+  });
+
+  it('runs one verification at a time per process: a second one meanwhile is refused with audit.busy (503), and works after', async () => {
+    for (let i = 0; i < 5; i += 1) {
+      await audit.append({ actor: 'system:test', action: 'test.event', subject: '', outcome: 'success', details: { i } });
+    }
+    const first = audit.verify();
+    await expect(audit.verify()).rejects.toMatchObject({ code: 'audit.busy', kind: 'unavailable', retryAfterSeconds: 10 });
+    expect(await first).toMatchObject({ ok: true });
+    expect(await audit.verify()).toMatchObject({ ok: true });
   });
 
   it('verify reads one snapshot: records the sequencer integrates while it runs are not "beyond the head"', async () => {
