@@ -5,6 +5,7 @@ import { CreateInventory1764000000000 } from './1764000000000-create-inventory';
 import { MachinesBulkInsertCosts1764100000000 } from './1764100000000-machines-bulk-insert-costs';
 import { MachineTransitions1764200000000 } from './1764200000000-machine-transitions';
 import { AuditTransparencyLog1764300000000 } from './1764300000000-audit-transparency-log';
+import { MachineAttestationRecord1764400000000 } from './1764400000000-machine-attestation-record';
 import { AttestationRegistrations1764500000000 } from './1764500000000-attestation-registrations';
 
 /** Every migration, oldest first. Listed by hand so a build never picks up a stray file. */
@@ -16,5 +17,6 @@ export const MIGRATIONS = [
   MachinesBulkInsertCosts1764100000000,
   MachineTransitions1764200000000,
   AuditTransparencyLog1764300000000,
+  MachineAttestationRecord1764400000000,
   AttestationRegistrations1764500000000,
 ];

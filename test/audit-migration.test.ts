@@ -18,7 +18,7 @@ import { randomBytes } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { MIGRATIONS } from '../migrations';
 import { logShape, testSequencer } from './support/audit-tree';
-import { asSuperuser, createTestDatabase, openDataSource, type TestDatabase } from './support/database';
+import { asSuperuser, createTestDatabase, type TestDatabase } from './support/database';
 
 // A database written by the former hash chain keeps every record through the transparency-log
 // migration: the sequencer verifies the chain once and makes its records the first leaves, in order;
@@ -77,7 +77,11 @@ describe('audit transparency-log migration of a former hash chain (PostgreSQL)',
   beforeEach(async () => {
     db = await createTestDatabase({ migrate: false });
     await migrateToFormerChain(db.url);
-    ds = await openDataSource(db.url);
+    // Migrations end at the one under test: later ones (e.g. MachineAttestationRecord1764400000000) are
+    // not what migrateToTransparencyLog applies or undoLastMigration reverts.
+    const upTo = MIGRATIONS.slice(0, MIGRATIONS.findIndex((m) => m.name === 'AuditTransparencyLog1764300000000') + 1);
+    const config = loadConfig({ RACKSEAL_ENV: 'test', DATABASE_URL: db.url });
+    ds = await new DataSource({ ...dataSourceOptions(config, 'rackseal-test'), migrations: upTo }).initialize();
   });
 
   afterEach(async () => {

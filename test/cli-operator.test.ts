@@ -243,7 +243,7 @@ describe('rackseal server commands against a control plane', () => {
 
     const page1 = cli('machines', 'list', '--limit', '2');
     expect(page1.status).toBe(0);
-    expect(page1.stdout).toMatch(/^SERIAL +HOSTNAME +ASSET TAG +GROUP +STATE +EK PUB HASH +IMPORTED\nSN-01 +node0 +- +rack-a +imported +[0-9a-f]{16} +\d{4}-\d\d-\d\d\nSN-02 /);
+    expect(page1.stdout).toMatch(/^SERIAL +HOSTNAME +ASSET TAG +GROUP +STATE +LAST ATTESTED +EK PUB HASH +IMPORTED\nSN-01 +node0 +- +rack-a +imported +never +[0-9a-f]{16} +\d{4}-\d\d-\d\d\nSN-02 /);
     expect(page1.stdout).toMatch(/\n2 machine\(s\); more: --after "SN-02"\n$/);
     const page2 = JSON.parse(cli('machines', 'list', '--after', 'SN-02', '--limit', '2', '--json').stdout) as { serial: string }[];
     expect(page2.map((m) => m.serial)).toEqual(['SN-03', 'SN-04']);

@@ -53,7 +53,7 @@ describe('rackseal (operator CLI)', () => {
   });
 
   it('every server command takes --server and --token with their environment defaults', () => {
-    const commands = [['token', 'list'], ['token', 'revoke'], ['audit', 'list'], ['machines', 'list'], ['inventory', 'import'], ['inventory', 'show'], ['vendor-ca', 'add'], ['vendor-ca', 'list'], ['vendor-ca', 'disable'], ['vendor-ca', 'enable'], ['vendor-ca', 'anchor'], ['vendor-ca', 'unanchor']];
+    const commands = [['token', 'list'], ['token', 'revoke'], ['audit', 'list'], ['machines', 'list'], ['machines', 'show'], ['machines', 'revoke'], ['inventory', 'import'], ['inventory', 'show'], ['vendor-ca', 'add'], ['vendor-ca', 'list'], ['vendor-ca', 'disable'], ['vendor-ca', 'enable'], ['vendor-ca', 'anchor'], ['vendor-ca', 'unanchor']];
     for (const command of commands) {
       const help = cli(...command, '--help');
       expect([command, help.status]).toEqual([command, 0]);

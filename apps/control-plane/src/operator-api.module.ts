@@ -4,11 +4,12 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { API_TOKENS_PROVIDER, ApiTokenEntity } from '@rackseal/api-tokens';
 import { attestationProviders } from '@rackseal/attestation';
 import { inventoryImporterProvider, InventoryImportsRepository } from '@rackseal/inventory';
-import { MachinesRepository } from '@rackseal/machines';
+import { MachineRevocations, MachinesRepository } from '@rackseal/machines';
 import { loadTrustStore, VENDOR_CAS_PROVIDER, VendorCaEntity } from '@rackseal/vendor-cas';
 import { AuditController } from './audit/audit.controller';
 import { BearerAuthGuard } from './auth/bearer-auth.guard';
 import { InventoryController } from './inventory/inventory.controller';
+import { MachinesController } from './machines/machines.controller';
 import { AttestationsController } from './node-api/attestations.controller';
 import { TokensController } from './tokens/tokens.controller';
 import { VendorCasController } from './vendor-cas/vendor-cas.controller';
@@ -19,13 +20,14 @@ import { VendorCasController } from './vendor-cas/vendor-cas.controller';
  */
 @Module({
   imports: [TypeOrmModule.forFeature([ApiTokenEntity, VendorCaEntity])],
-  controllers: [TokensController, AuditController, VendorCasController, InventoryController, AttestationsController],
+  controllers: [TokensController, AuditController, VendorCasController, InventoryController, MachinesController, AttestationsController],
   providers: [
     API_TOKENS_PROVIDER,
     VENDOR_CAS_PROVIDER,
     inventoryImporterProvider(loadTrustStore),
     InventoryImportsRepository,
     MachinesRepository,
+    MachineRevocations,
     ...attestationProviders(loadTrustStore),
     { provide: APP_GUARD, useClass: BearerAuthGuard },
   ],

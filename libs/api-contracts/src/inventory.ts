@@ -5,6 +5,15 @@
  */
 
 /**
+ * Serials (and asset tags): an ASCII letter or digit first, then letters, digits and `. _ : / # -`,
+ * at most 128. Deliberately narrow: a leading `= + - @` (spreadsheet formula prefixes), quotes,
+ * semicolons, spaces and control characters are refused rather than stored, so nothing read back
+ * from the inventory can be interpreted by a spreadsheet or a shell. The operator API names a
+ * machine by its serial too (GET /v1/machines/:ref).
+ */
+export const SERIAL_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:/#-]{0,127}$/;
+
+/**
  * Group names: a lowercase letter or digit first, then lowercase letters, digits, `. _ -`; at most
  * 63 characters (a DNS label's length, so a group can name a host-name suffix or a queue).
  */

@@ -281,6 +281,13 @@ export const CONFIG_VARIABLES = {
     defaultText: '2',
     parse: integer(1, 100, 2),
   },
+  machineAttestationIntervalMs: {
+    name: 'MACHINE_ATTESTATION_INTERVAL_MS',
+    description:
+      'How often every machine must attest: a machine (not revoked) whose last successful attestation is older is counted by /metrics `rackseal_machines_not_attested_within_interval`, so a dead agent or verifier is noticed. Until per-group intervals exist, one interval for the fleet.',
+    defaultText: '86400000',
+    parse: integer(60000, 2678400000, 86400000),
+  },
   auditLogOrigin: {
     name: 'AUDIT_LOG_ORIGIN',
     description:

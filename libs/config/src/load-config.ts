@@ -59,6 +59,7 @@ export const CONFIG_SECTIONS = {
   attestation: ['attestationRegistrationTtlMs'],
   inventory: ['inventoryMaxFileBytes', 'inventoryUploadIdleTimeoutMs', 'inventoryMaxConcurrentImports'],
   worker: ['workerConcurrency', 'workerShutdownGraceMs', 'workerLockMs'],
+  machines: ['machineAttestationIntervalMs'],
   audit: ['auditLogOrigin', 'auditMaxMergeDelayMs', 'auditSigningKey'],
 } as const satisfies { [S in keyof RacksealConfig]: readonly (keyof Specs)[] };
 
@@ -162,6 +163,7 @@ export function loadConfigSections<S extends ConfigSection>(env: NodeJS.ProcessE
       shutdownGraceMs: values.workerShutdownGraceMs,
       lockDurationMs: values.workerLockMs,
     }),
+    machines: () => ({ attestationIntervalMs: values.machineAttestationIntervalMs }),
     audit: () => ({
       origin: values.auditLogOrigin,
       maxMergeDelayMs: values.auditMaxMergeDelayMs,

@@ -40,6 +40,10 @@ export interface RacksealConfig {
     readonly shutdownGraceMs: number;
     readonly lockDurationMs: number;
   };
+  readonly machines: {
+    /** A machine not attested for longer is counted as not attested within the interval (/metrics). */
+    readonly attestationIntervalMs: number;
+  };
   readonly audit: {
     /** Origin line of signed checkpoints and name of the signing key. */
     readonly origin: string;

@@ -8,13 +8,13 @@ import {
   unwrapCertificates,
   verifyEkChain,
 } from '@rackseal/ek-trust';
-import { GROUP_PATTERN, type RowProblem, type RowProblemReason } from '@rackseal/api-contracts';
+import { GROUP_PATTERN, type RowProblem, type RowProblemReason, SERIAL_PATTERN } from '@rackseal/api-contracts';
 import { type ColumnMap, INVENTORY_COLUMNS, type InventoryColumn } from './columns';
 import type { CsvRecord } from './csv-reader';
 
 // The refusal reasons, the group rule and a problem's shape are part of the operator API (the
 // import summary): declared in its contract, re-exported for this library's users.
-export { GROUP_PATTERN, ROW_PROBLEM_REASONS, type RowProblem, type RowProblemReason } from '@rackseal/api-contracts';
+export { GROUP_PATTERN, ROW_PROBLEM_REASONS, type RowProblem, type RowProblemReason, SERIAL_PATTERN } from '@rackseal/api-contracts';
 
 /** A problem's message is cut here: a report lists up to 1000 of them, and its size must not depend on the file. */
 export const MAX_PROBLEM_MESSAGE_CHARS = 500;
@@ -44,13 +44,6 @@ export interface RowValidationContext {
   readonly defaultGroup?: string;
 }
 
-/**
- * Identifiers: an ASCII letter or digit first, then letters, digits and `. _ : / # -`. Deliberately
- * narrow: a leading `= + - @` (spreadsheet formula prefixes), quotes, semicolons, spaces and control
- * characters are refused rather than stored, so nothing read back from the inventory can be
- * interpreted by a spreadsheet or a shell.
- */
-export const SERIAL_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:/#-]{0,127}$/;
 /** RFC 1123 host name (labels of letters, digits and inner hyphens), stored lowercase. */
 export const HOSTNAME_PATTERN = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
 const EK_PUB_HASH_PATTERN = /^[0-9a-f]{64}$/;

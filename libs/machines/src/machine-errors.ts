@@ -7,6 +7,8 @@ export const MACHINE_ERROR_CODES = {
   'machine.illegal-transition': 'conflict',
   'machine.state-conflict': 'conflict',
   'machine.invalid-reason': 'invalid',
+  'machine.invalid-ref': 'invalid',
+  'machine.invalid-failure': 'invalid',
 } as const satisfies ErrorCodeTable;
 export type MachineErrorCode = keyof typeof MACHINE_ERROR_CODES;
 
@@ -52,5 +54,22 @@ export class MachineTransitionReasonError extends MachineError {
   constructor(message: string) {
     super('machine.invalid-reason', message);
     this.name = 'MachineTransitionReasonError';
+  }
+}
+
+/** Neither a machine id (UUID) nor a serial (1-128 printable characters). */
+export class MachineRefError extends MachineError {
+  constructor(readonly ref: string) {
+    // JSON.stringify escapes control characters: the message is safe to print.
+    super('machine.invalid-ref', `${JSON.stringify(ref.slice(0, 130))} is neither a machine id (UUID) nor a serial (1-128 letters, digits and . _ : / # -, starting with a letter or digit)`);
+    this.name = 'MachineRefError';
+  }
+}
+
+/** A failure record the verifier built wrong (no error code, an invalid time or registration id): nothing was written. */
+export class MachineFailureRecordError extends MachineError {
+  constructor(message: string) {
+    super('machine.invalid-failure', message);
+    this.name = 'MachineFailureRecordError';
   }
 }

@@ -1,8 +1,11 @@
-import type { Machine as WireMachine } from '@rackseal/api-contracts';
+import type { Machine as WireMachine, MachineFailure as WireMachineFailure } from '@rackseal/api-contracts';
 import type { MachineState } from './machine-state';
 
 /** One row of `machines`: an inventory entry bound to one ekPubHash (docs/architecture.md §3); its shape is the operator API's. */
 export type Machine = WireMachine<Date>;
+
+/** A refused attestation as recorded on its machine (`machines.last_failure`). */
+export type MachineFailure = WireMachineFailure<Date>;
 
 /** One row of `machine_transitions`: a state change, who made it and why. */
 export interface MachineTransition {
@@ -26,7 +29,13 @@ export interface TransitionRequest {
 }
 
 export interface MachineListQuery {
+  readonly state?: MachineState;
   readonly group?: string;
+  /**
+   * Only machines not attested since this instant: never attested, or last attested before it.
+   * Revoked machines are left out (they are never attested again): the fleet liveness check.
+   */
+  readonly notAttestedSince?: Date;
   /** Paging: only serials after this one. */
   readonly after?: string;
   readonly limit: number;
@@ -41,3 +50,23 @@ export interface LandedCounts {
 export interface StagedChangeCounts extends LandedCounts {
   readonly unchanged: number;
 }
+
+/** POST /v1/machines/:ref/revoke: why, and who (`token:<id>`). */
+export interface RevokeRequest {
+  readonly reason: string;
+  readonly actor: string;
+}
+
+/** What revoke did: `changed` false when the machine was already revoked (nothing written). */
+export interface RevokeResult {
+  readonly changed: boolean;
+  readonly machine: Machine;
+  /** The state it was revoked from (when changed). */
+  readonly from?: MachineState;
+}
+
+/** A machine named by its id (a UUID) or its serial, as operators type it. */
+export type MachineRef = { readonly id: string } | { readonly serial: string };
+
+/** Machines per state; every state is present (0 when none). */
+export type MachineStateCounts = { readonly [State in MachineState]: number };

@@ -1,8 +1,21 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
-import type { LandedCounts, Machine, MachineListQuery, MachineTransition, StagedChangeCounts, TransitionRequest } from './machine';
+import type {
+  LandedCounts,
+  Machine,
+  MachineFailure,
+  MachineListQuery,
+  MachineRef,
+  MachineStateCounts,
+  MachineTransition,
+  RevokeRequest,
+  RevokeResult,
+  StagedChangeCounts,
+  TransitionRequest,
+} from './machine';
 import { MachineNotFoundError, MachineStateConflictError, MachineTransitionError, MachineTransitionReasonError } from './machine-errors';
-import { isLegalTransition, type MachineState } from './machine-state';
+import { normalizeFailure } from './machine-failure';
+import { isLegalTransition, MACHINE_STATES, type MachineState } from './machine-state';
 
 /** The longest transition reason kept (the CHECK in migration 1764200000000). */
 export const MAX_TRANSITION_REASON = 1000;
@@ -19,6 +32,18 @@ interface MachineRow {
   imported_at: Date;
   updated_at: Date;
   import_id: string | null;
+  first_attested_at: Date | null;
+  last_attested_at: Date | null;
+  last_failure: StoredFailure | null;
+}
+
+/** `machines.last_failure` as jsonb gives it back: the time as ISO 8601 text. */
+interface StoredFailure {
+  at: string;
+  code: string;
+  reason: string;
+  explanation: string[];
+  registrationId?: string;
 }
 
 interface TransitionRow {
@@ -31,7 +56,39 @@ interface TransitionRow {
   at: Date;
 }
 
-const MACHINE_COLUMNS = 'id, serial, asset_tag, hostname, group_name, ek_pub_hash, ek_cert_fingerprint, state, imported_at, updated_at, import_id';
+const MACHINE_COLUMNS =
+  'id, serial, asset_tag, hostname, group_name, ek_pub_hash, ek_cert_fingerprint, state, imported_at, updated_at, import_id, first_attested_at, last_attested_at, last_failure';
+
+/**
+ * "Not attested since $n": never attested or last attested before it, revoked machines left out. The
+ * same text in list and count so both use the partial index machines_not_attested (migration 1764400000000).
+ */
+const NOT_ATTESTED_SINCE = (param: string): string => `state <> 'revoked' AND (last_attested_at IS NULL OR last_attested_at < ${param})`;
+
+/** How many times revoke re-reads a machine that another transaction moved meanwhile. */
+const REVOKE_ATTEMPTS = 5;
+
+interface StateCount {
+  state: MachineState;
+  n: number;
+}
+
+function countsOf(rows: readonly StateCount[]): MachineStateCounts {
+  const counts = Object.fromEntries(MACHINE_STATES.map((state) => [state, 0])) as Record<MachineState, number>;
+  for (const row of rows) {
+    counts[row.state] = row.n;
+  }
+  return counts;
+}
+
+/** The trimmed reason, or MachineTransitionReasonError. */
+function checkReason(text: string): string {
+  const reason = text.trim();
+  if (reason.length === 0 || reason.length > MAX_TRANSITION_REASON) {
+    throw new MachineTransitionReasonError(`a transition reason must be 1-${MAX_TRANSITION_REASON} characters`);
+  }
+  return reason;
+}
 
 /** A staging table is named by the caller: an SQL identifier, never text from a request. */
 const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -56,6 +113,9 @@ function toMachine(r: MachineRow): Machine {
     importedAt: r.imported_at,
     updatedAt: r.updated_at,
     importId: r.import_id,
+    firstAttestedAt: r.first_attested_at,
+    lastAttestedAt: r.last_attested_at,
+    lastFailure: r.last_failure === null ? null : { ...r.last_failure, at: new Date(r.last_failure.at) },
   };
 }
 
@@ -75,15 +135,45 @@ function toTransition(r: TransitionRow): MachineTransition {
 export class MachinesRepository {
   constructor(private readonly dataSource: DataSource) {}
 
-  /** Machines ordered by serial, optionally of one group, after a serial (paging). */
+  /**
+   * Machines ordered by serial, after a serial (keyset paging), optionally only those of one state,
+   * one group, or not attested since an instant. Only the filters given become conditions, so the
+   * planner sees each query as it is (the liveness filter uses its partial index).
+   */
   async list(query: MachineListQuery): Promise<Machine[]> {
+    const conditions: string[] = [];
+    const params: unknown[] = [];
+    const add = (condition: (param: string) => string, value: unknown): void => {
+      params.push(value);
+      conditions.push(condition(`$${params.length}`));
+    };
+    if (query.state !== undefined) {
+      add((p) => `state = ${p}`, query.state);
+    }
+    if (query.group !== undefined) {
+      add((p) => `group_name = ${p}`, query.group);
+    }
+    if (query.notAttestedSince !== undefined) {
+      add(NOT_ATTESTED_SINCE, query.notAttestedSince);
+    }
+    if (query.after !== undefined) {
+      add((p) => `serial > ${p}`, query.after);
+    }
+    params.push(query.limit);
     const rows = (await this.dataSource.query(
-      `SELECT ${MACHINE_COLUMNS} FROM machines
-       WHERE ($1::text IS NULL OR group_name = $1) AND ($2::text IS NULL OR serial > $2)
-       ORDER BY serial LIMIT $3`,
-      [query.group ?? null, query.after ?? null, query.limit],
+      `SELECT ${MACHINE_COLUMNS} FROM machines ${conditions.length === 0 ? '' : `WHERE ${conditions.join(' AND ')}`} ORDER BY serial LIMIT $${params.length}`,
+      params,
     )) as MachineRow[];
     return rows.map(toMachine);
+  }
+
+  /** The machine an operator named by id or serial (parseMachineRef). */
+  async findByRef(ref: MachineRef, manager?: EntityManager): Promise<Machine | undefined> {
+    if ('id' in ref) {
+      return this.findById(ref.id, manager);
+    }
+    const [row] = (await (manager ?? this.dataSource).query(`SELECT ${MACHINE_COLUMNS} FROM machines WHERE serial = $1`, [ref.serial])) as MachineRow[];
+    return row === undefined ? undefined : toMachine(row);
   }
 
   async findById(id: string, manager?: EntityManager): Promise<Machine | undefined> {
@@ -109,10 +199,7 @@ export class MachinesRepository {
     if (!isLegalTransition(request.from, request.to)) {
       throw new MachineTransitionError(request.from, request.to);
     }
-    const reason = request.reason.trim();
-    if (reason.length === 0 || reason.length > MAX_TRANSITION_REASON) {
-      throw new MachineTransitionReasonError(`a transition reason must be 1-${MAX_TRANSITION_REASON} characters`);
-    }
+    const reason = checkReason(request.reason);
     const db = manager ?? this.dataSource;
     const [row] = (await db.query(
       `WITH moved AS (
@@ -141,6 +228,84 @@ export class MachinesRepository {
       [machineId],
     )) as TransitionRow[];
     return rows.map(toTransition);
+  }
+
+  /**
+   * Revokes a machine from whatever state it is in (every state but revoked has an edge to revoked,
+   * machine-state.ts), through transition() so the history row is written by the same statement.
+   * Idempotent: a machine already revoked is answered `changed: false` and nothing is written, so an
+   * operator's retried or repeated revoke is harmless and the first revocation's reason stands. When
+   * another transaction moves the machine between the read and the UPDATE (an attestation finishing),
+   * the state is read again; a reason is refused before anything is read.
+   */
+  async revoke(machineId: string, request: RevokeRequest, at: Date, manager?: EntityManager): Promise<RevokeResult> {
+    checkReason(request.reason);
+    for (let attempt = 1; ; attempt += 1) {
+      const current = await this.findById(machineId, manager);
+      if (current === undefined) {
+        throw new MachineNotFoundError(machineId);
+      }
+      if (current.state === 'revoked') {
+        return { changed: false, machine: current };
+      }
+      try {
+        const machine = await this.transition({ machineId, from: current.state, to: 'revoked', reason: request.reason, actor: request.actor }, at, manager);
+        return { changed: true, machine, from: current.state };
+      } catch (error) {
+        if (!(error instanceof MachineStateConflictError) || attempt >= REVOKE_ATTEMPTS) {
+          throw error;
+        }
+      }
+    }
+  }
+
+  /**
+   * A successful attestation at `at`: the last attestation time, and the first one if there was none.
+   * Call it in the attestation's transaction, with the transition to attested. `last_attested_at`
+   * never goes back (two replicas' clocks may differ slightly): GREATEST keeps the later one.
+   */
+  async recordAttested(machineId: string, at: Date, manager?: EntityManager): Promise<Machine> {
+    const [rows] = (await (manager ?? this.dataSource).query(
+      `UPDATE machines SET first_attested_at = COALESCE(first_attested_at, $2), last_attested_at = GREATEST(last_attested_at, $2), updated_at = $2
+       WHERE id = $1 RETURNING ${MACHINE_COLUMNS}`,
+      [machineId, at],
+    )) as [MachineRow[], number];
+    return this.updated(machineId, rows);
+  }
+
+  /**
+   * A refused attestation: kept as the machine's last failure (replacing the previous one) with its
+   * explanation lines, made printable and bounded by normalizeFailure. Call it in the refusal's
+   * transaction, with the transition to quarantined when there is one.
+   */
+  async recordFailure(machineId: string, failure: MachineFailure, manager?: EntityManager): Promise<Machine> {
+    const stored = normalizeFailure(failure);
+    const [rows] = (await (manager ?? this.dataSource).query(
+      `UPDATE machines SET last_failure = $2::jsonb, updated_at = $3 WHERE id = $1 RETURNING ${MACHINE_COLUMNS}`,
+      [machineId, JSON.stringify({ ...stored, at: stored.at.toISOString() }), stored.at],
+    )) as [MachineRow[], number];
+    return this.updated(machineId, rows);
+  }
+
+  /** Machines per state, every state present (the /metrics gauge). */
+  async countByState(): Promise<MachineStateCounts> {
+    return countsOf((await this.dataSource.query('SELECT state, count(*)::int AS n FROM machines GROUP BY state')) as StateCount[]);
+  }
+
+  /** Per state, the machines not attested since `since` (revoked: always 0): the fleet liveness gauge. */
+  async countNotAttestedSince(since: Date): Promise<MachineStateCounts> {
+    return countsOf(
+      (await this.dataSource.query(`SELECT state, count(*)::int AS n FROM machines WHERE ${NOT_ATTESTED_SINCE('$1')} GROUP BY state`, [since])) as StateCount[],
+    );
+  }
+
+  /** An UPDATE … RETURNING's row (pg gives [rows, count] for an UPDATE), or MachineNotFoundError. */
+  private updated(machineId: string, rows: MachineRow[]): Machine {
+    const row = rows[0];
+    if (row === undefined) {
+      throw new MachineNotFoundError(machineId);
+    }
+    return toMachine(row);
   }
 
   // ── The inventory import's bulk path (libs/inventory, docs/architecture.md §4.2) ────────────────

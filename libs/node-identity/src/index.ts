@@ -2,6 +2,7 @@ export * from './activated-secret';
 export * from './activation-proof';
 export * from './authorization-header';
 export * from './hkdf';
+export * from './identifiers';
 export * from './node-credential';
 export * from './node-identity-errors';
 export * from './replay-guard';

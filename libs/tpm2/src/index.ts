@@ -55,4 +55,5 @@ export * from './operations/quote';
 export * from './operations/storage-primary';
 export * from './operations/certified-key';
 export * from './operations/sealed-blob';
+export * from './operations/sealed-secret';
 export * from './operations/key-blob';

@@ -2,7 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import { TPM_ALG_ID, TPM_ECC_CURVE, TPMA_OBJECT } from './constants';
 import { KeyConversionError, tpmtPublicFromKey, uniqueFromKey } from './keys';
 import { SCHEME_NULL } from './structures/schemes';
-import type { EccPublic, RsaPublic } from './structures/tpmt-public';
+import type { EccPublic, KeyedHashPublic, RsaPublic } from './structures/tpmt-public';
 
 const hex = (text: string) => Buffer.from(text, 'hex');
 
@@ -186,4 +186,23 @@ export const SRK_TEMPLATE_ECC: EccPublic = {
   authPolicy: Buffer.alloc(0),
   parameters: { symmetric: AES_128_CFB, scheme: SCHEME_NULL, curveID: TPM_ECC_CURVE.TPM_ECC_NIST_P256, kdf: SCHEME_NULL },
   unique: { x: Buffer.alloc(32), y: Buffer.alloc(32) },
+};
+
+/**
+ * A secret the agent seals under the SRK (operations/sealed-secret.ts): a sealed data object, i.e. a
+ * keyedHash object with sign and decrypt clear and scheme NULL (Part 2 §12.2.3.3), SHA-256 Name.
+ * Attributes (Part 2 §8.3): fixedTPM | fixedParent (it can never be duplicated, so only the parent
+ * it was created under, in this TPM, can load it), userWithAuth with an empty authValue (the TPM is
+ * the factor: an authValue kept beside the blob would add nothing), noDA (an empty authValue is
+ * nothing to guess, and a lockout must not lock the agent out of its own credential), and
+ * sensitiveDataOrigin clear: the data is the caller's (Part 3 §12.1, TPM_RC_ATTRIBUTES otherwise).
+ * = 0x00000452. The TPM fills `unique` (H_nameAlg(seedValue ‖ data)).
+ */
+export const SEALED_SECRET_TEMPLATE: KeyedHashPublic = {
+  type: TPM_ALG_ID.TPM_ALG_KEYEDHASH,
+  nameAlg: TPM_ALG_ID.TPM_ALG_SHA256,
+  objectAttributes: TPMA_OBJECT.fixedTPM | TPMA_OBJECT.fixedParent | TPMA_OBJECT.userWithAuth | TPMA_OBJECT.noDA,
+  authPolicy: Buffer.alloc(0),
+  parameters: { scheme: SCHEME_NULL },
+  unique: Buffer.alloc(0),
 };

@@ -1,12 +1,20 @@
-import type { Machine } from '@rackseal/api-contracts';
-import type { Command } from 'commander';
+import { type Machine, type MachineDetail, type MachineRevocation, MACHINE_STATES, type MachineState } from '@rackseal/api-contracts';
+import { CliError } from '@rackseal/command-line';
+import { type Command, Option } from 'commander';
 import { ServerClient, withServerOptions } from '../server-client';
-import { table } from '../terminal-text';
+import { safe, table } from '../terminal-text';
 import { nextPageHint, pageSize, pageSizeOption, textCursorOption } from './paging-options';
+import { instantArgument } from './since-option';
+
+const REF_ARGUMENT = 'the machine id (UUID) or its serial';
 
 /**
- * `rackseal machines list` (docs/architecture.md §4.2, §5): the imported machines, ordered by serial and keyset-paged
- * (GET /v1/machines, scope `inventory:read`). A full page ends with the `--after` that reads the next.
+ * `rackseal machines list|show|revoke` (docs/architecture.md §3, §4.8, §5): the machines and their
+ * lifecycle. `list` is ordered by serial and keyset-paged (GET /v1/machines, scope `inventory:read`;
+ * a full page ends with the `--after` that reads the next), filtered by state, group, or "not
+ * attested since" (the fleet liveness check); `show` prints one machine with its attestation times,
+ * its last failure explained and its history; `revoke` revokes it (scope `inventory:write`;
+ * revoking a revoked machine changes nothing and still exits 0).
  */
 export function registerMachines(program: Command): void {
   const machines = program.command('machines').description('machines on the control plane (server commands)');
@@ -14,20 +22,97 @@ export function registerMachines(program: Command): void {
     machines
       .command('list')
       .description('list machines ordered by serial; page with --after')
+      .addOption(new Option('--state <state>', 'only machines in this state').choices(MACHINE_STATES))
       .option('--group <group>', 'only machines of this group')
+      .addOption(
+        new Option('--not-attested-since <when>', 'only machines (not revoked) never attested or last attested before WHEN: a date-time (2026-03-01T10:00:00Z) or a duration back from now (24h, 7d)').argParser(
+          instantArgument('--not-attested-since'),
+        ),
+      )
       .addOption(textCursorOption('serial', 'only serials after this one (the last serial of the previous page)'))
       .addOption(pageSizeOption('machines'))
       .option('--json', 'machine-readable output'),
-  ).action(async (options: { group?: string; after?: string; limit?: number; json?: boolean }, command: Command) => {
+  ).action(async (options: { state?: MachineState; group?: string; notAttestedSince?: string; after?: string; limit?: number; json?: boolean }, command: Command) => {
     const limit = pageSize(options.limit);
-    const { body } = await ServerClient.forCommand(command).get<Machine[]>('v1/machines', { query: { group: options.group, after: options.after, limit } });
+    const query = { state: options.state, group: options.group, notAttestedSince: options.notAttestedSince, after: options.after, limit };
+    const { body } = await ServerClient.forCommand(command).get<Machine[]>('v1/machines', { query });
     if (options.json === true) {
       process.stdout.write(`${JSON.stringify(body)}\n`);
       return;
     }
-    const rows = body.map((m) => [m.serial, m.hostname ?? '-', m.assetTag ?? '-', m.group ?? '-', m.state, m.ekPubHash.slice(0, 16), m.importedAt.slice(0, 10)]);
+    const rows = body.map((m) => [m.serial, m.hostname ?? '-', m.assetTag ?? '-', m.group ?? '-', m.state, m.lastAttestedAt === null ? 'never' : minute(m.lastAttestedAt), m.ekPubHash.slice(0, 16), m.importedAt.slice(0, 10)]);
     // The serial goes back as one shell word: JSON quoting keeps spaces and quotes intact.
     const more = nextPageHint(body, limit, (last) => JSON.stringify(last.serial));
-    process.stdout.write(`${table(['SERIAL', 'HOSTNAME', 'ASSET TAG', 'GROUP', 'STATE', 'EK PUB HASH', 'IMPORTED'], rows)}${body.length} machine(s)${more}\n`);
+    process.stdout.write(`${table(['SERIAL', 'HOSTNAME', 'ASSET TAG', 'GROUP', 'STATE', 'LAST ATTESTED', 'EK PUB HASH', 'IMPORTED'], rows)}${body.length} machine(s)${more}\n`);
   });
+
+  withServerOptions(
+    machines
+      .command('show')
+      .description('one machine: its state, attestation times, last failure with its explanation, and history')
+      .argument('<machine>', REF_ARGUMENT)
+      .option('--json', 'machine-readable output'),
+  ).action(async (ref: string, options: { json?: boolean }, command: Command) => {
+    const client = ServerClient.forCommand(command);
+    const { body } = await client.get<MachineDetail>(`v1/machines/${client.segment(ref, REF_ARGUMENT)}`);
+    process.stdout.write(options.json === true ? `${JSON.stringify(body)}\n` : describeMachine(body));
+  });
+
+  withServerOptions(
+    machines
+      .command('revoke')
+      .description('revoke a machine: final, it never attests again (revoking a revoked machine changes nothing)')
+      .argument('<machine>', REF_ARGUMENT)
+      .requiredOption('--reason <text>', 'why, kept in the machine\'s history and the audit log (1-1000 characters)')
+      .option('--json', 'machine-readable output'),
+  ).action(async (ref: string, options: { reason: string; json?: boolean }, command: Command) => {
+    const client = ServerClient.forCommand(command);
+    if (options.reason.trim() === '') {
+      throw CliError.usage(`${client.action}: --reason must not be empty: say why the machine is revoked`);
+    }
+    const { body } = await client.post<MachineRevocation>(`v1/machines/${client.segment(ref, REF_ARGUMENT)}/revoke`, { reason: options.reason });
+    if (options.json === true) {
+      process.stdout.write(`${JSON.stringify(body)}\n`);
+      return;
+    }
+    const m = body.machine;
+    const revocation = [...m.history].reverse().find((t) => t.to === 'revoked');
+    process.stdout.write(
+      body.changed
+        ? `revoked machine ${safe(m.serial)} (${m.id}), was ${revocation?.from ?? 'unknown'}\n`
+        : `machine ${safe(m.serial)} (${m.id}) was already revoked${revocation === undefined ? '' : ` on ${minute(revocation.at)} by ${safe(revocation.actor)}`}; nothing changed\n`,
+    );
+  });
+}
+
+/** The human view of `machines show`: fields, then the last failure's explanation lines, then the history. */
+function describeMachine(m: MachineDetail): string {
+  const fields: [string, string][] = [
+    ['id', m.id],
+    ['serial', m.serial],
+    ['hostname', m.hostname ?? '-'],
+    ['asset tag', m.assetTag ?? '-'],
+    ['group', m.group ?? '-'],
+    ['state', m.state],
+    ['EK pub hash', m.ekPubHash],
+    ['EK cert', m.ekCertFingerprint ?? '- (imported by ek_pub_hash)'],
+    ['imported', `${minute(m.importedAt)}${m.importId === null ? '' : ` (import ${m.importId})`}`],
+    ['first attested', m.firstAttestedAt === null ? 'never' : minute(m.firstAttestedAt)],
+    ['last attested', m.lastAttestedAt === null ? 'never' : minute(m.lastAttestedAt)],
+  ];
+  const failure = m.lastFailure;
+  if (failure !== null) {
+    fields.push(['last failure', `${minute(failure.at)} ${failure.code}: ${failure.reason}${failure.registrationId === undefined ? '' : ` (registration ${failure.registrationId})`}`]);
+  }
+  const width = Math.max(...fields.map(([name]) => name.length));
+  let out = fields.map(([name, value]) => `${`${name}:`.padEnd(width + 2)}${safe(value)}\n`).join('');
+  if (failure !== null && failure.explanation.length > 0) {
+    out += `\nwhy it failed:\n${failure.explanation.map((line) => `  ${safe(line)}\n`).join('')}`;
+  }
+  out += m.history.length === 0 ? '\nhistory: no state changes since the import\n' : `\nhistory:\n${table(['AT', 'FROM', 'TO', 'BY', 'REASON'], m.history.map((t) => [minute(t.at), t.from, t.to, t.actor, t.reason]))}`;
+  return out;
+}
+
+function minute(iso: string): string {
+  return `${iso.slice(0, 16).replace('T', ' ')}Z`;
 }

@@ -2,6 +2,8 @@ import { Controller, Get, Header, Inject } from '@nestjs/common';
 import { ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import { AuditLog } from '@rackseal/audit';
 import { RACKSEAL_CONFIG, type RacksealConfig } from '@rackseal/config';
+import { MACHINE_STATES, type MachineStateCounts, MachinesRepository } from '@rackseal/machines';
+import { Clock } from '@rackseal/platform';
 import { Public } from '../auth/auth.decorators';
 
 /**
@@ -15,6 +17,8 @@ import { Public } from '../auth/auth.decorators';
 export class MetricsController {
   constructor(
     private readonly audit: AuditLog,
+    private readonly machines: MachinesRepository,
+    private readonly clock: Clock,
     @Inject(RACKSEAL_CONFIG) private readonly config: RacksealConfig,
   ) {}
 
@@ -22,16 +26,36 @@ export class MetricsController {
   @Header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8')
   @ApiOkResponse({ description: 'Prometheus text format', type: String })
   async metrics(): Promise<string> {
-    const status = await this.audit.sequencerStatus();
+    const intervalMs = this.config.machines.attestationIntervalMs;
+    const [status, byState, notAttested] = await Promise.all([
+      this.audit.sequencerStatus(),
+      this.machines.countByState(),
+      this.machines.countNotAttestedSince(new Date(this.clock.now().getTime() - intervalMs)),
+    ]);
     return [
       gauge('rackseal_audit_pending_records', 'Audit records appended but not yet integrated into the tree.', status.pending),
       gauge('rackseal_audit_sequencer_lag_seconds', 'Age of the oldest pending audit record (0 when none).', status.oldestPendingAgeMs / 1000),
       gauge('rackseal_audit_max_merge_delay_seconds', 'AUDIT_MAX_MERGE_DELAY_MS: the lag past which readiness reports degraded.', this.config.audit.maxMergeDelayMs / 1000),
       gauge('rackseal_audit_tree_size', 'Records integrated into the audit Merkle tree.', status.treeSize),
+      perState('rackseal_machines', 'Machines per lifecycle state.', byState, MACHINE_STATES),
+      // Liveness of the fleet (issue 12 item 7, keylime#1896): a dead agent or verifier leaves machines
+      // unattested without any refusal to see; this gauge rising is the alert. Revoked machines never attest.
+      perState(
+        'rackseal_machines_not_attested_within_interval',
+        'Machines (revoked ones left out) with no successful attestation within MACHINE_ATTESTATION_INTERVAL_MS, per state.',
+        notAttested,
+        MACHINE_STATES.filter((state) => state !== 'revoked'),
+      ),
+      gauge('rackseal_machine_attestation_interval_seconds', 'MACHINE_ATTESTATION_INTERVAL_MS: how often every machine must attest.', intervalMs / 1000),
     ].join('');
   }
 }
 
 function gauge(name: string, help: string, value: number): string {
   return `# HELP ${name} ${help}\n# TYPE ${name} gauge\n${name} ${value}\n`;
+}
+
+/** One gauge with a `state` label per state (every state listed, 0 included, so a series never vanishes). */
+function perState(name: string, help: string, counts: MachineStateCounts, states: readonly (keyof MachineStateCounts)[]): string {
+  return `# HELP ${name} ${help}\n# TYPE ${name} gauge\n${states.map((state) => `${name}{state="${state}"} ${counts[state]}\n`).join('')}`;
 }

@@ -1,4 +1,4 @@
-import { DEFAULT_PAGE_SIZE, type Machine, type RecordedImport } from '@rackseal/api-contracts';
+import type { RecordedImport } from '@rackseal/api-contracts';
 import { Controller, Get, HttpCode, Inject, Param, ParseUUIDPipe, PayloadTooLargeException, Post, Query, Req, UnsupportedMediaTypeException } from '@nestjs/common';
 import { ApiBearerAuth, ApiConsumes, ApiNotFoundResponse, ApiOkResponse, ApiParam, ApiRequestTimeoutResponse, ApiTags } from '@nestjs/swagger';
 import type { TokenPrincipal } from '@rackseal/api-tokens';
@@ -11,10 +11,9 @@ import {
   UploadInterruptedError,
   type ImportSummary,
 } from '@rackseal/inventory';
-import { MachinesRepository } from '@rackseal/machines';
 import type { Request } from 'express';
 import { actorOf, Principal, RequireScope } from '../auth/auth.decorators';
-import { ImportQueryDto, ImportSummaryDto, MachineDto, MachinesQueryDto, RecordedImportDto } from './inventory.dto';
+import { ImportQueryDto, ImportSummaryDto, RecordedImportDto } from './inventory.dto';
 
 /** Charsets read as UTF-8 (US-ASCII is a subset); the CSV reader decodes nothing else. */
 const UTF8_CHARSETS = new Set(['utf-8', 'utf8', 'us-ascii']);
@@ -65,9 +64,9 @@ function isAbort(error: unknown): boolean {
 }
 
 /**
- * Inventory (docs/architecture.md §4.2): streamed CSV import and the machines it creates. The CSV body is
- * never buffered: no body parser handles text/csv, so the request stream goes straight into the
- * importer, which holds one batch of rows at a time.
+ * Inventory (docs/architecture.md §4.2): streamed CSV import; the machines it creates are served by
+ * MachinesController. The CSV body is never buffered: no body parser handles text/csv, so the
+ * request stream goes straight into the importer, which holds one batch of rows at a time.
  */
 @ApiTags('inventory')
 @ApiBearerAuth()
@@ -76,7 +75,6 @@ export class InventoryController {
   constructor(
     private readonly importer: InventoryImporter,
     private readonly imports: InventoryImportsRepository,
-    private readonly machines: MachinesRepository,
     @Inject(RACKSEAL_CONFIG) private readonly config: RacksealConfig,
   ) {}
 
@@ -149,17 +147,5 @@ export class InventoryController {
       startedAt: record.startedAt.toISOString(),
       finishedAt: (record.finishedAt ?? record.startedAt).toISOString(),
     };
-  }
-
-  @Get('machines')
-  @RequireScope('inventory:read')
-  @ApiOkResponse({ type: MachineDto, isArray: true, description: 'Ordered by serial; page with ?after=<last serial>.' })
-  async listMachines(@Query() query: MachinesQueryDto): Promise<Machine[]> {
-    const machines = await this.machines.list({ group: query.group, after: query.after, limit: query.limit ?? DEFAULT_PAGE_SIZE });
-    return machines.map((m) => ({
-      ...m,
-      importedAt: m.importedAt.toISOString(),
-      updatedAt: m.updatedAt.toISOString(),
-    }));
   }
 }

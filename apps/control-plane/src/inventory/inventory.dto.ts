@@ -1,6 +1,5 @@
 import { ApiProperty, ApiPropertyOptional, OmitType } from '@nestjs/swagger';
 import {
-  DEFAULT_PAGE_SIZE,
   GROUP_PATTERN,
   GROUP_RULE,
   IMPORT_RECORD_STATUSES,
@@ -9,13 +8,7 @@ import {
   type ImportRecordStatus,
   type ImportStatus,
   type ImportSummary,
-  type Machine,
-  MACHINE_STATES,
-  type MachineState,
   MAX_IMPORT_FILE_NAME_LENGTH,
-  MAX_PAGE_SIZE,
-  MAX_TEXT_CURSOR_LENGTH,
-  MIN_PAGE_SIZE,
   type RecordedImport,
   type RowProblem,
   ROW_PROBLEM_REASONS,
@@ -23,7 +16,6 @@ import {
 } from '@rackseal/api-contracts';
 import { PRINTABLE_LABEL } from '@rackseal/vendor-cas';
 import { IsIn, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
-import { IsPrintableText, IsQueryInteger } from '../http/validators';
 
 export class ImportQueryDto {
   @ApiPropertyOptional({ enum: ['true', 'false'], description: 'Validate everything, write nothing.' })
@@ -97,38 +89,4 @@ export class RecordedImportDto extends OmitType(ImportSummaryDto, ['status'] as 
 
   @ApiProperty({ description: 'the audit actor that ran the import, e.g. token:<id>' })
   startedBy: string;
-}
-
-export class MachinesQueryDto {
-  @ApiPropertyOptional({ description: 'Only machines of this group.' })
-  @IsOptional()
-  @Matches(GROUP_PATTERN, { message: GROUP_RULE })
-  group?: string;
-
-  @ApiPropertyOptional({ description: 'Only serials after this one (paging: pass the last serial of the previous page).', maxLength: MAX_TEXT_CURSOR_LENGTH })
-  @IsOptional()
-  @IsString()
-  @MaxLength(MAX_TEXT_CURSOR_LENGTH)
-  @IsPrintableText()
-  after?: string;
-
-  @ApiPropertyOptional({ type: 'integer', default: DEFAULT_PAGE_SIZE, minimum: MIN_PAGE_SIZE, maximum: MAX_PAGE_SIZE })
-  @IsOptional()
-  @IsQueryInteger({ min: MIN_PAGE_SIZE, max: MAX_PAGE_SIZE })
-  limit?: number;
-}
-
-export class MachineDto implements Machine {
-  @ApiProperty() id: string;
-  @ApiProperty() serial: string;
-  @ApiProperty({ nullable: true, type: String }) assetTag: string | null;
-  @ApiProperty({ nullable: true, type: String }) hostname: string | null;
-  @ApiProperty({ nullable: true, type: String }) group: string | null;
-  @ApiProperty() ekPubHash: string;
-  @ApiProperty({ nullable: true, type: String, description: 'SHA-256 of the EK certificate DER; null when imported by ek_pub_hash' })
-  ekCertFingerprint: string | null;
-  @ApiProperty({ enum: MACHINE_STATES }) state: MachineState;
-  @ApiProperty() importedAt: string;
-  @ApiProperty() updatedAt: string;
-  @ApiProperty({ nullable: true, type: String }) importId: string | null;
 }

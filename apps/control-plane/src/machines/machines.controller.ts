@@ -1,0 +1,72 @@
+import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { ApiBadRequestResponse, ApiBearerAuth, ApiNotFoundResponse, ApiOkResponse, ApiParam, ApiTags } from '@nestjs/swagger';
+import { DEFAULT_PAGE_SIZE, parseInstant } from '@rackseal/api-contracts';
+import type { TokenPrincipal } from '@rackseal/api-tokens';
+import { type Machine, MachineNotFoundError, MachineRevocations, MachinesRepository, parseMachineRef } from '@rackseal/machines';
+import { actorOf, Principal, RequireScope } from '../auth/auth.decorators';
+import { MACHINE_REF_DESCRIPTION, MachineDetailDto, MachineDto, MachineRevocationDto, MachinesQueryDto, RevokeMachineDto } from './machines.dto';
+
+/**
+ * Machines and their lifecycle (docs/architecture.md §3, §4.8, §5): list with filters (state, group,
+ * not attested since T), one machine with its attestation times, last failure and history, and the
+ * operator's revocation. Reading needs `inventory:read`; revoking `inventory:write` (the scope
+ * catalogue: "import inventory CSV files, revoke machines").
+ */
+@ApiTags('machines')
+@ApiBearerAuth()
+@Controller('v1/machines')
+export class MachinesController {
+  constructor(
+    private readonly machines: MachinesRepository,
+    private readonly revocations: MachineRevocations,
+  ) {}
+
+  @Get()
+  @RequireScope('inventory:read')
+  @ApiOkResponse({ type: MachineDto, isArray: true, description: 'Ordered by serial; page with ?after=<last serial>.' })
+  list(@Query() query: MachinesQueryDto): Promise<MachineDto[]> {
+    return this.machines.list({
+      state: query.state,
+      group: query.group,
+      // validated by the DTO
+      notAttestedSince: query.notAttestedSince === undefined ? undefined : parseInstant(query.notAttestedSince),
+      after: query.after,
+      limit: query.limit ?? DEFAULT_PAGE_SIZE,
+    });
+  }
+
+  @Get(':ref')
+  @RequireScope('inventory:read')
+  @ApiParam({ name: 'ref', description: MACHINE_REF_DESCRIPTION })
+  @ApiOkResponse({ type: MachineDetailDto })
+  @ApiBadRequestResponse({ description: 'neither a UUID nor a serial' })
+  @ApiNotFoundResponse({ description: 'no machine with this id or serial' })
+  async show(@Param('ref') ref: string): Promise<MachineDetailDto> {
+    const machine = await this.machines.findByRef(parseMachineRef(ref));
+    if (machine === undefined) {
+      throw new MachineNotFoundError(ref);
+    }
+    return this.detail(machine);
+  }
+
+  /**
+   * Revokes the machine (final: it never attests again), with the reason in its history and the audit
+   * record. Revoking a revoked machine is not an error: 200 with `changed: false`, nothing written.
+   */
+  @Post(':ref/revoke')
+  @HttpCode(200)
+  @RequireScope('inventory:write')
+  @ApiParam({ name: 'ref', description: MACHINE_REF_DESCRIPTION })
+  @ApiOkResponse({ type: MachineRevocationDto, description: 'revoked (changed false when it already was)' })
+  @ApiBadRequestResponse({ description: 'neither a UUID nor a serial, or a reason that is empty, longer than 1000 characters or holds control characters' })
+  @ApiNotFoundResponse({ description: 'no machine with this id or serial' })
+  async revoke(@Param('ref') ref: string, @Body() body: RevokeMachineDto, @Principal() principal: TokenPrincipal): Promise<MachineRevocationDto> {
+    const result = await this.revocations.revoke(parseMachineRef(ref), { reason: body.reason, actor: actorOf(principal) });
+    return { changed: result.changed, machine: await this.detail(result.machine) };
+  }
+
+  private async detail(machine: Machine): Promise<MachineDetailDto> {
+    const history = await this.machines.history(machine.id);
+    return { ...machine, history: history.map(({ seq, from, to, reason, actor, at }) => ({ seq, from, to, reason, actor, at })) };
+  }
+}
