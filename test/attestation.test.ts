@@ -225,6 +225,9 @@ describe('attestation enrollment (node API)', () => {
     expect(await credentialCount()).toBe(issued);
     if (serial !== undefined) {
       expect(audit.subject).toBe(`machine:${serial}`);
+      // …and kept as the machine's last failure (libs/machines recordFailure), with the same code.
+      const [row] = (await ds.query('SELECT last_failure FROM machines WHERE serial = $1', [serial])) as { last_failure: { code: string; reason: string } }[];
+      expect(row!.last_failure).toMatchObject({ code, reason: expect.any(String) });
     }
   }
 
@@ -257,6 +260,9 @@ describe('attestation enrollment (node API)', () => {
         policy: { decision: 'match', matchedSet: 'fresh swtpm', summary: [] },
       });
       expect(m.state).toBe('attested');
+      const [times] = (await ds.query('SELECT first_attested_at, last_attested_at FROM machines WHERE id = $1', [m.id])) as { first_attested_at: Date; last_attested_at: Date }[];
+      expect(times!.last_attested_at.toISOString()).toBe(response.body.attestedAt);
+      expect(times!.first_attested_at).not.toBeNull();
       expect(await lastAudit('attestation.succeeded')).toMatchObject({ subject: `machine:${serial}`, details: expect.objectContaining({ credentialId: expected.credentialId }) });
       const [stored] = await credentials(serial);
       expect(stored!.credential_id).toBe(expected.credentialId);

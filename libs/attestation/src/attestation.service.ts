@@ -55,6 +55,9 @@ interface AuditContext {
   actor: string;
   subject: string;
   details: Record<string, string>;
+  /** Once known: the machine whose record keeps the refusal as its last failure. */
+  machineId?: string;
+  registrationId?: string;
 }
 
 const ANONYMOUS = 'node:unidentified';
@@ -113,6 +116,13 @@ export class AttestationService {
           },
           m,
         );
+        if (ctx.machineId !== undefined) {
+          await this.machines.recordFailure(
+            ctx.machineId,
+            { at: this.clock.now(), code: error.code, reason: error.message, explanation: [...error.lines], ...(ctx.registrationId === undefined ? {} : { registrationId: ctx.registrationId }) },
+            m,
+          );
+        }
         return { refused: error };
       }
     });
@@ -154,6 +164,7 @@ export class AttestationService {
       throw new AttestationError('attestation.unknown-ek', `no machine of the inventory has the EK ${hash}`);
     }
     ctx.subject = `machine:${machine.serial}`;
+    ctx.machineId = machine.id;
     if (machine.state === 'revoked') {
       throw new AttestationError('attestation.machine-revoked', `machine ${machine.serial} is revoked; a revoked machine never attests again (import it anew)`);
     }
@@ -271,6 +282,10 @@ export class AttestationService {
       throw new AttestationError('attestation.registration-finished', `registration ${registrationId} was already finished (${known.outcome ?? 'open'}); start a new one`);
     }
     ctx.actor = `machine:${registration.ekPubHash}`;
+    // A replayed or unknown registration (above) says nothing about the machine; from here on the
+    // refusal is this machine's attestation failing, kept on its record.
+    ctx.machineId = registration.machineId;
+    ctx.registrationId = registration.id;
     const refuse = async (code: AttestationErrorCode, message: string, lines: readonly string[] = []): Promise<never> => {
       await this.registrations.end(registration.id, { outcome: 'refused', failureCode: code, failureReason: message }, m);
       throw new AttestationError(code, message, lines);
@@ -365,6 +380,7 @@ export class AttestationService {
     await this.registrations.replaceCredential({ credentialId: credential.credentialId, machineId: machine.id, registrationId: registration.id, keySealed, createdAt: now }, m);
     const drift = verdict.decision === 'mismatch';
     await this.registrations.end(registration.id, { outcome: 'attested', ...(drift ? { explanation: verdict.summary } : {}), measured }, m);
+    await this.machines.recordAttested(machine.id, now, m);
     await this.machines.transition(
       {
         machineId: machine.id,
