@@ -18,14 +18,19 @@ import {
   activateCredential,
   AK_TEMPLATE_RSA,
   type AttestationKey,
+  EV,
   createAttestationKey,
   type EkKind,
   type EndorsementKey,
   getEndorsementKey,
+  marshalEventLog,
   marshalTpm2bPublic,
   openTransport,
+  parseEventLog,
   parsePcrSelection,
   quotePcrs,
+  replayEventLog,
+  TPM_ALG_ID,
   TPMA_OBJECT,
   TpmClient,
   type TpmScope,
@@ -33,6 +38,7 @@ import {
 } from '@rackseal/tpm2';
 import { parseVendorCaRef, VendorCas } from '@rackseal/vendor-cas';
 import { generateKeyPairSync, randomBytes, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { Logger } from 'nestjs-pino';
 import request from 'supertest';
@@ -40,6 +46,7 @@ import type { DataSource } from 'typeorm';
 import { ControlPlaneModule } from '../apps/control-plane/src/control-plane.module';
 import { configureHttpApp } from '../apps/control-plane/src/http/configure-http-app';
 import { createTestDatabase, openDataSource, type TestDatabase } from './support/database';
+import { fixturePath } from './support/fixtures';
 import { LocalCa } from './support/local-ca';
 import { createTestQueuePrefix, type TestQueuePrefix } from './support/redis';
 import { type SwtpmMachine, useSwtpms } from './support/swtpm';
@@ -71,6 +78,50 @@ const ALL_ZERO_POLICY = parsePcrPolicy({
   mode: 'enforce',
 });
 const START = nodeApiPath('attestations');
+
+/**
+ * A real firmware log (crypto-agile, SHA-256 only, PCRs 0-7, no StartupLocality: test/fixtures/SOURCES.md)
+ * as a canary's: the policy set promoted from it carries it, and "booting" a swtpm means extending
+ * its events' digests in log order.
+ */
+const CANARY_LOG = readFileSync(fixturePath('eventlogs', 'crypto_agile_eventlog'));
+const SRTM = [0, 1, 2, 3, 4, 5, 6, 7];
+
+function canaryPolicy(): PcrPolicy {
+  const replayed = replayEventLog(parseEventLog(CANARY_LOG)).banks.get('sha256')!;
+  return parsePcrPolicy({
+    bank: 'sha256',
+    pcrs: SRTM,
+    allowedSets: [
+      {
+        label: 'canary',
+        values: Object.fromEntries(SRTM.map((pcr) => [pcr, replayed.get(pcr)!.toString('hex')])),
+        promotedFrom: { machine: 'canary-01', at: '2026-12-01T00:00:00.000Z', eventLog: CANARY_LOG.toString('base64') },
+      },
+    ],
+    mode: 'enforce',
+  });
+}
+
+/** The canary's log with the SHA-256 digest of event `index` changed: another boot application. */
+function logWithDigestChanged(index: number): Buffer {
+  const log = parseEventLog(CANARY_LOG);
+  const events = log.events.map((event, i) =>
+    i !== index ? event : { ...event, digests: event.digests.map((d) => ({ ...d, digest: Buffer.from(d.digest.map((byte) => byte ^ 0xff)) })) },
+  );
+  return marshalEventLog({ specId: log.specId, events });
+}
+
+/** Extends a swtpm's SHA-256 PCRs with the log's events, as firmware measuring that boot would. */
+async function bootWith(tpm: SwtpmMachine, logBytes: Buffer): Promise<void> {
+  for (const event of parseEventLog(logBytes).events) {
+    if (event.eventType === EV.EV_NO_ACTION) {
+      continue;
+    }
+    const digest = event.digests.find((d) => d.hashAlg === TPM_ALG_ID.TPM_ALG_SHA256)!;
+    await tpm.extendPcr(event.pcrIndex, 'sha256', digest.digest.toString('hex'));
+  }
+}
 const finishPath = (id: string) => nodeApiPath(`attestations/${id}/finish`);
 const b64 = (bytes: Buffer) => bytes.toString('base64');
 
@@ -465,6 +516,54 @@ describe('attestation enrollment (node API)', () => {
     });
   });
 
+  describe('with a canary policy and event logs', () => {
+    beforeEach(() => {
+      policies.byGroup.set('workers', canaryPolicy());
+    });
+    afterEach(() => {
+      policies.byGroup.set('workers', ALL_ZERO_POLICY);
+    });
+
+    it('a machine that booted what the canary booted, with its log, is attested against the canary set', async () => {
+      await bootWith(tpmA, CANARY_LOG);
+      await withAgent(tpmA, 'ecc-p256', async (agent) => {
+        const start = await startFor(agent);
+        const { body } = await answer(agent, start);
+        const response = await post(1, finishPath(start.registrationId), { ...body, eventLog: b64(CANARY_LOG) });
+        expect([response.status, response.body.policy]).toEqual([200, { decision: 'match', matchedSet: 'canary', summary: [] }]);
+        issued += 1;
+      });
+    });
+
+    it('PCR extended after boot, event log edited to hide it: refused, the log does not replay to the quote', async () => {
+      await bootWith(tpmB, CANARY_LOG);
+      await tpmB.extendPcr(4, 'sha256', randomBytes(32).toString('hex'));
+      await withAgent(tpmB, 'rsa-2048', async (agent) => {
+        const start = await startFor(agent);
+        const { body } = await answer(agent, start);
+        const response = await post(0, finishPath(start.registrationId), { ...body, eventLog: b64(CANARY_LOG) });
+        await expectRefused(response, 400, 'attestation.event-log-mismatch', 'SN-B-RSA');
+        expect(response.body.message).toEqual(['the event log does not replay to the quoted PCR values', expect.stringMatching(/^sha256 PCR 4: /)]);
+        expect((await machine('SN-B-RSA')).state).toBe('attesting');
+      });
+    });
+
+    it('another boot application (PCR 4 event #25 differs): quarantined, the diverging event named against the canary\'s log', async () => {
+      const edited = logWithDigestChanged(25);
+      await bootWith(tpmB, edited);
+      await withAgent(tpmB, 'rsa-2048', async (agent) => {
+        const start = await startFor(agent);
+        const { body } = await answer(agent, start);
+        const response = await post(0, finishPath(start.registrationId), { ...body, eventLog: b64(edited) });
+        await expectRefused(response, 409, 'attestation.policy-mismatch', 'SN-B-RSA');
+        expect(response.body.message).toEqual(expect.arrayContaining([expect.stringMatching(/^PCR 4: event #25 EV_EFI_BOOT_SERVICES_APPLICATION digest differs/)]));
+        expect((await machine('SN-B-RSA')).state).toBe('quarantined');
+        const [row] = (await ds.query('SELECT last_failure FROM machines WHERE serial = $1', ['SN-B-RSA'])) as { last_failure: { explanation: string[] } }[];
+        expect(row!.last_failure.explanation).toEqual(expect.arrayContaining([expect.stringMatching(/^PCR 4: event #25 EV_EFI_BOOT_SERVICES_APPLICATION digest differs/)]));
+      });
+    });
+  });
+
   it('warn mode: the drift is recorded and audited, the machine attested', async () => {
     policies.byGroup.set('workers', { ...ALL_ZERO_POLICY, mode: 'warn' });
     await tpmB.extendPcr(7, 'sha256', randomBytes(32).toString('hex'));
@@ -509,6 +608,24 @@ describe('attestation enrollment (node API)', () => {
     const badAk = await post(0, START, { ekCertificate: b64(await tpmA.rsaEkCertDer()), akPublic: b64(randomBytes(40)) });
     await expectRefused(badAk, 400, 'attestation.malformed');
     expect(badAk.body.message).toMatch(/^akPublic is not a TPM2B_PUBLIC/);
+  });
+
+  it('the finish route takes a 1 MiB event log (its own body limit), and refuses a larger body with 413', async () => {
+    const body = {
+      activationProof: b64(randomBytes(32)),
+      quote: { attest: b64(randomBytes(10)), signature: b64(randomBytes(10)) },
+      pcrValues: b64(randomBytes(32)),
+      eventLog: b64(randomBytes(1024 * 1024)),
+    };
+    // Past the general 1 MB JSON limit, so only the route's own parser lets it reach the service.
+    expect(JSON.stringify(body).length).toBeGreaterThan(1024 * 1024 + 300_000);
+    const taken = await post(0, finishPath('0190c0de-0000-7000-8000-000000000001'), body);
+    await expectRefused(taken, 404, 'attestation.unknown-registration');
+    const tooLarge = await post(0, finishPath('0190c0de-0000-7000-8000-000000000001'), { ...body, eventLog: b64(randomBytes(1536 * 1024)) });
+    expect([tooLarge.status, tooLarge.body.code]).toEqual([413, 'request.too-large']);
+    // The start route keeps the general limit.
+    const start = await post(0, START, { akPublic: b64(randomBytes(1024 * 1024)) });
+    expect([start.status, start.body.code]).toEqual([413, 'request.too-large']);
   });
 
   it('the node routes take no operator token and are not under the operator guard', async () => {
