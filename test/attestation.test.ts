@@ -22,6 +22,7 @@ import {
   createAttestationKey,
   type EkKind,
   type EndorsementKey,
+  ekPubHash,
   getEndorsementKey,
   marshalEventLog,
   marshalTpm2bPublic,
@@ -183,6 +184,8 @@ describe('attestation enrollment (node API)', () => {
       `SN-B-RSA,,,workers,${b64(await tpmB.rsaEkCertDer())},`,
       `SN-B-P256,,,storage,${b64(await tpmB.p256EkCertDer())},`,
       `SN-REVOKED,,,workers,${b64(extraCert.revoked)},`,
+      // A cert-less inventory row (ekPubHash only): its agent attests with ekPublic.
+      `SN-A-P384,,,workers,,${ekPubHash(new X509Certificate(await tpmA.eccEkCertDer()))}`,
     ].join('\n');
     const summary = await apps[0]!.get(InventoryImporter).import(Readable.from([Buffer.from(`${csv}\n`)]), { actor: 'test', fileName: 'inventory.csv' });
     expect(summary).toMatchObject({ status: 'succeeded' });
@@ -219,7 +222,7 @@ describe('attestation enrollment (node API)', () => {
       return await withTpmScope(client, async (scope) => {
         const ek = await getEndorsementKey(scope, kind);
         const ak = await createAttestationKey(scope, ek, { template: akTemplate });
-        const certificate = kind === 'rsa-2048' ? await tpm.rsaEkCertDer() : await tpm.p256EkCertDer();
+        const certificate = kind === 'rsa-2048' ? await tpm.rsaEkCertDer() : kind === 'ecc-p256' ? await tpm.p256EkCertDer() : await tpm.eccEkCertDer();
         return work({ scope, ek, ak, certificate, akPublic: b64(marshalTpm2bPublic(ak.public)) });
       });
     } finally {
@@ -326,6 +329,38 @@ describe('attestation enrollment (node API)', () => {
       const replay = await post(0, finishPath(start.registrationId), body);
       await expectRefused(replay, 409, 'attestation.registration-finished');
       expect(await credentials(serial)).toHaveLength(1);
+    });
+  });
+
+  it('a cert-less inventory row attests with its EK public (P-384 EK: SHA-384 nameAlg, AES-256)', async () => {
+    await withAgent(tpmA, 'ecc-p384', async (agent) => {
+      const response = await post(0, START, { ekPublic: b64(marshalTpm2bPublic(agent.ek.public)), akPublic: agent.akPublic });
+      expect(response.status).toBe(201);
+      const start = response.body as StartAttestationResponse;
+      const { body } = await answer(agent, start);
+      const finished = await post(1, finishPath(start.registrationId), body);
+      expect([finished.status, finished.body.state]).toEqual([200, 'attested']);
+      issued += 1;
+    });
+  });
+
+  it('a machine imported with an EK certificate must send it: ekPublic alone is refused', async () => {
+    await withAgent(tpmB, 'rsa-2048', async (agent) => {
+      const response = await post(0, START, { ekPublic: b64(marshalTpm2bPublic(agent.ek.public)), akPublic: agent.akPublic });
+      await expectRefused(response, 400, 'attestation.ek-untrusted', 'SN-B-RSA');
+      expect(response.body.message).toBe('machine SN-B-RSA was imported with an EK certificate: send it (ekCertificate)');
+    });
+  });
+
+  it('two finishes of one registration racing on two replicas: exactly one is served', async () => {
+    await withAgent(tpmA, 'rsa-2048', async (agent) => {
+      const start = await startFor(agent);
+      const { body } = await answer(agent, start);
+      const answers = await Promise.all([post(0, finishPath(start.registrationId), body), post(1, finishPath(start.registrationId), body)]);
+      expect(answers.map((a) => a.status).sort()).toEqual([200, 409]);
+      expect(answers.find((a) => a.status === 409)!.body.code).toBe('attestation.registration-finished');
+      issued += 1;
+      expect(await credentialCount()).toBe(issued);
     });
   });
 
