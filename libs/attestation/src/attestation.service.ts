@@ -90,7 +90,8 @@ export class AttestationService {
   }
 
   async finish(registrationId: string, request: FinishAttestationRequest): Promise<FinishAttestationResponse> {
-    const ctx: AuditContext = { actor: ANONYMOUS, subject: `registration:${registrationId.slice(0, 64)}`, details: {} };
+    // The id comes from the URL: named in the record only once it has the shape of one the server issued.
+    const ctx: AuditContext = { actor: ANONYMOUS, subject: REGISTRATION_ID_PATTERN.test(registrationId) ? `registration:${registrationId}` : '', details: {} };
     return this.decide('finish', ctx, (m) => this.finishIn(m, registrationId, request, ctx));
   }
 
