@@ -12,6 +12,8 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  *   serves it. `outcome` and the failure columns say how it ended.
  * - `node_credentials`: the node credential each successful attestation derives, its key sealed
  *   (context `node-credential:<credential_id>`); a machine has at most one live (revoked_at NULL).
+ * - `pcr_policies`: each machine group's PCR policy (libs/pcr-policy's JSON shape, validated by
+ *   parsePcrPolicy on write and again on read), which the finish call evaluates.
  */
 export class AttestationRegistrations1764500000000 implements MigrationInterface {
   name = 'AttestationRegistrations1764500000000';
@@ -52,9 +54,17 @@ export class AttestationRegistrations1764500000000 implements MigrationInterface
         revoked_at      timestamptz
       )`);
     await db.query('CREATE UNIQUE INDEX node_credentials_live ON node_credentials (machine_id) WHERE revoked_at IS NULL');
+    await db.query(`
+      CREATE TABLE pcr_policies (
+        group_name  text        PRIMARY KEY CHECK (length(group_name) BETWEEN 1 AND 64),
+        policy      jsonb       NOT NULL,
+        updated_at  timestamptz NOT NULL,
+        updated_by  text        NOT NULL CHECK (length(updated_by) BETWEEN 1 AND 200)
+      )`);
   }
 
   async down(db: QueryRunner): Promise<void> {
+    await db.query('DROP TABLE pcr_policies');
     await db.query('DROP TABLE node_credentials');
     await db.query('DROP TABLE attestation_registrations');
   }

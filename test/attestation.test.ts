@@ -7,12 +7,12 @@
  */
 import type { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { PcrPolicySource } from '@rackseal/attestation';
+import { PcrPoliciesRepository, PcrPolicySource } from '@rackseal/attestation';
 import { openEnvelope } from '@rackseal/envelope';
 import { InventoryImporter } from '@rackseal/inventory';
 import { nodeApiPath, type StartAttestationResponse } from '@rackseal/node-api-contracts';
 import { activationProof, deriveNodeCredential } from '@rackseal/node-identity';
-import { type PcrPolicy, parsePcrPolicy } from '@rackseal/pcr-policy';
+import { type PcrPolicy, PcrPolicyError, parsePcrPolicy } from '@rackseal/pcr-policy';
 import { Clock } from '@rackseal/platform';
 import {
   activateCredential,
@@ -149,13 +149,15 @@ describe('attestation enrollment (node API)', () => {
   let tpmB: SwtpmMachine;
   const extraCert: Record<'revoked' | 'unknown', Buffer> = {} as never;
 
-  async function startApp(): Promise<INestApplication> {
-    const moduleRef = await Test.createTestingModule({ imports: [ControlPlaneModule.forRoot(testConfig(db, prefix.prefix, { LOG_LEVEL: 'silent' }))] })
+  /** A control plane on the test database; its policies are the test's unless `storedPolicies` (pcr_policies). */
+  async function startApp(storedPolicies = false): Promise<INestApplication> {
+    let builder = Test.createTestingModule({ imports: [ControlPlaneModule.forRoot(testConfig(db, prefix.prefix, { LOG_LEVEL: 'silent' }))] })
       .overrideProvider(Clock)
-      .useValue(clock)
-      .overrideProvider(PcrPolicySource)
-      .useValue(policies)
-      .compile();
+      .useValue(clock);
+    if (!storedPolicies) {
+      builder = builder.overrideProvider(PcrPolicySource).useValue(policies);
+    }
+    const moduleRef = await builder.compile();
     const app = moduleRef.createNestApplication({ bufferLogs: true });
     app.useLogger(app.get(Logger));
     configureHttpApp(app);
@@ -169,7 +171,7 @@ describe('attestation enrollment (node API)', () => {
     rogue = await LocalCa.create();
     db = await createTestDatabase();
     prefix = createTestQueuePrefix();
-    apps = [await startApp(), await startApp()];
+    apps = [await startApp(), await startApp(), await startApp(true)];
     ds = await openDataSource(db.url);
     const added = await apps[0]!.get(VendorCas).addBundle([{ content: await fixture.ca.rootCertPem(), source: 'root' }, { content: await fixture.ca.intermediateCertPem(), source: 'intermediate' }], {
       addedBy: 'test',
@@ -628,6 +630,26 @@ describe('attestation enrollment (node API)', () => {
         failure_explanation: { measured: Record<string, string> };
       }[];
       expect(row!.failure_explanation.measured).toEqual(Object.fromEntries([0, 1, 2, 3, 4, 5, 6, 7].map((pcr) => [String(pcr), ZERO])));
+    });
+  });
+
+  it('the control plane reads policies from pcr_policies: a stored policy attests its group, removing it quarantines again', async () => {
+    const stored = apps[2]!.get(PcrPoliciesRepository);
+    await expect(stored.put('storage', { ...ALL_ZERO_POLICY, mode: 'sometimes' }, 'test', new Date())).rejects.toThrow(PcrPolicyError);
+    await stored.put('storage', ALL_ZERO_POLICY, 'test', new Date());
+    expect((await stored.get('storage'))?.policy).toEqual(ALL_ZERO_POLICY);
+    await withAgent(tpmB, 'ecc-p256', async (agent) => {
+      const start = await startFor(agent, 2);
+      const { body } = await answer(agent, start);
+      const response = await post(2, finishPath(start.registrationId), body);
+      expect([response.status, response.body.policy]).toEqual([200, { decision: 'match', matchedSet: 'fresh swtpm', summary: [] }]);
+      issued += 1;
+    });
+    expect(await stored.remove('storage')).toBe(true);
+    await withAgent(tpmB, 'ecc-p256', async (agent) => {
+      const start = await startFor(agent, 2);
+      const { body } = await answer(agent, start);
+      await expectRefused(await post(2, finishPath(start.registrationId), body), 409, 'attestation.no-policy', 'SN-B-P256');
     });
   });
 

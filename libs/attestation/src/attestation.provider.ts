@@ -6,18 +6,20 @@ import { Clock, RandomSource } from '@rackseal/platform';
 import { DataSource } from 'typeorm';
 import { AttestationRepository } from './attestation.repository';
 import { AttestationService, type AttestationServiceOptions } from './attestation.service';
-import { NoPcrPolicySource, PcrPolicySource } from './pcr-policy-source';
+import { PcrPoliciesRepository, StoredPcrPolicySource } from './pcr-policies.repository';
+import { PcrPolicySource } from './pcr-policy-source';
 
 /**
  * The attestation service and what it needs, wired to the process's database, audit log, clock,
  * randomness and validated config; the vendor CA store comes as `loadTrustStore` (libs/vendor-cas:
- * this library does not depend on it). PcrPolicySource defaults to NoPcrPolicySource until a
- * policy store provides one (a test or a later module overrides the provider).
+ * this library does not depend on it). PcrPolicySource is the stored policies (`pcr_policies`); a
+ * test may override the provider.
  */
 export function attestationProviders(loadTrustStore: AttestationServiceOptions['loadTrustStore']): Provider[] {
   return [
     AttestationRepository,
-    { provide: PcrPolicySource, useClass: NoPcrPolicySource },
+    PcrPoliciesRepository,
+    { provide: PcrPolicySource, useClass: StoredPcrPolicySource },
     {
       provide: AttestationService,
       inject: [DataSource, AuditLog, MachinesRepository, AttestationRepository, PcrPolicySource, Clock, RandomSource, RACKSEAL_CONFIG],

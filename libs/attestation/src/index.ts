@@ -4,5 +4,6 @@ export * from './attestation.provider';
 export * from './attestation.repository';
 export * from './attestation.service';
 export * from './event-log-check';
+export * from './pcr-policies.repository';
 export * from './pcr-policy-source';
 export * from './wire-input';

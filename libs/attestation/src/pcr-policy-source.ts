@@ -10,10 +10,10 @@ export abstract class PcrPolicySource {
 }
 
 /**
- * The default until a policy store exists: no group has a policy, so every attestation that passes
- * the cryptographic checks is refused with `attestation.no-policy` and the machine quarantined with
- * its measured values recorded — a canary's values can later be promoted from that record. Never
- * attest a machine on no policy at all (docs/decisions.md, "Enrollment protocol").
+ * No group has a policy: every attestation that passes the cryptographic checks is refused with
+ * `attestation.no-policy` and the machine quarantined with its measured values recorded, from which
+ * a canary's values can be promoted. What a group without a row in `pcr_policies` gets too: a machine
+ * is never attested on no policy at all (docs/decisions.md, "Enrollment protocol").
  */
 export class NoPcrPolicySource extends PcrPolicySource {
   policyFor(): Promise<PcrPolicy | undefined> {
