@@ -18,6 +18,7 @@ import { openEnvelope } from '@rackseal/envelope';
 import { SystemClock } from '@rackseal/platform';
 import { randomBytes } from 'node:crypto';
 import type { DataSource } from 'typeorm';
+import { AuditTreeStore } from '../libs/audit/src/audit-tree-store';
 import { forgeTreeOverRecords, recomputedLeafHashes, TEST_AUDIT_ORIGIN, testSequencer } from './support/audit-tree';
 import { asSuperuser, createTestDatabase, openDataSource, resetAuditLog, type TestDatabase } from './support/database';
 
@@ -103,7 +104,7 @@ describe('audit transparency log (PostgreSQL)', () => {
       await sequence();
       const listed = await audit.list({ limit: 10 });
       expect(listed.map((r) => [r.id, r.seq])).toEqual(appended.map((r, i) => [r.id, i + 1]));
-      expect(await audit.sequencerStatus()).toEqual({ pending: 0, oldestPendingAgeMs: 0, treeSize: 4 });
+      expect(await audit.sequencerStatus()).toEqual({ pending: 0, oldestPendingAgeMs: 0, unsigned: 0, unsignedAgeMs: 0, treeSize: 4 });
       expect(await audit.verify()).toMatchObject({ ok: true, records: 4, pending: 0, checkpoints: 1 });
     });
 
@@ -463,6 +464,35 @@ describe('audit transparency log (PostgreSQL)', () => {
     });
   });
 
+  it('runs one verification at a time per process: a second one meanwhile is refused with audit.busy (503), and works after', async () => {
+    for (let i = 0; i < 5; i += 1) {
+      await audit.append({ actor: 'system:test', action: 'test.event', subject: '', outcome: 'success', details: { i } });
+    }
+    const first = audit.verify();
+    await expect(audit.verify()).rejects.toMatchObject({ code: 'audit.busy', kind: 'unavailable', retryAfterSeconds: 10 });
+    expect(await first).toMatchObject({ ok: true });
+    expect(await audit.verify()).toMatchObject({ ok: true });
+  });
+
+  it('verify reads one snapshot: records the sequencer integrates while it runs are not "beyond the head"', async () => {
+    await appendMany(3);
+    await sequence();
+    await appendMany(2, 4);
+    // The sequencer integrates records 4 and 5 just after the verifier has read the head.
+    const readHead = AuditTreeStore.head.bind(AuditTreeStore);
+    const spy = jest.spyOn(AuditTreeStore, 'head').mockImplementationOnce(async (db, options) => {
+      const head = await readHead(db, options);
+      await sequence();
+      return head;
+    });
+    try {
+      expect(await audit.verify()).toMatchObject({ ok: true, records: 3, pending: 2 });
+    } finally {
+      spy.mockRestore();
+    }
+    expect(await audit.verify()).toMatchObject({ ok: true, records: 5, pending: 0 });
+  });
+
   describe('a rewritten history re-signed consistently', () => {
     const saved: StoredCheckpoint[] = [];
 
@@ -538,6 +568,7 @@ describe('audit transparency log (PostgreSQL)', () => {
     });
 
     it('with the real key removed but the operator\'s pinned key given: not-extending, not a signature problem', async () => {
+      // The key that signed the saved checkpoint: the suite's database outlives a test, so earlier tests' keys may be there too.
       const [logKey] = (await ds.query('SELECT name, public_key FROM audit_signing_keys WHERE key_id = $1', [saved[1]!.keyId])) as {
         name: string;
         public_key: Buffer;

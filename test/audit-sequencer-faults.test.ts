@@ -177,6 +177,11 @@ describe('audit sequencer in the built worker, under faults (PostgreSQL)', () =>
       { tree_size: '3', key_id: key!.key_id },
     ]);
     expect(await ds.query('SELECT count(*)::int AS n FROM audit_signing_keys')).toEqual([{ n: 1 }]);
+    // Nor does it integrate: record 4 waits pending (visible to readiness), not sequenced into a tree
+    // that no checkpoint covers, where the lag would read 0.
+    expect(await headSize()).toBe(3);
+    expect(await logShape(ds)).toMatchObject({ total: 4, pending: 1, maxSeq: 3 });
+    expect(await audit.sequencerStatus()).toMatchObject({ pending: 1, treeSize: 3 });
     await wrongKey.stop('SIGKILL');
 
     // A key from config signs from now on; only its public half is stored.

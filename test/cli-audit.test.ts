@@ -152,6 +152,13 @@ describe('rackseal audit on the transparency log', () => {
     const pinned = server('checkpoint', '--key', keyFile);
     expect(pinned.status).toBe(0);
     expect(pinned.stdout).toContain(`key id  ${stored!.keyId} (signature verified with the --key verifier key)`);
+    // What `audit public-key > FILE` writes once the log has two keys: refused by its line count, not as bad base64.
+    await writeFile(keyFile, `${stored!.verifierKey}\n${other.verifierKey}\n`);
+    const twoKeys = server('checkpoint', '--key', keyFile);
+    expect([twoKeys.status, twoKeys.stdout]).toEqual([2, '']);
+    expect(twoKeys.stderr).toBe(
+      `rackseal: --key: the file ${JSON.stringify(keyFile)} holds 2 lines; it must hold one verifier key (rackseal audit public-key prints every key the log has used, oldest first: keep the one to pin)\n`,
+    );
     const bad = server('checkpoint', '--key', 'not-a-key');
     expect([bad.status, bad.stdout]).toEqual([2, '']);
     expect(bad.stderr).toMatch(/^rackseal: --key: the --key value \(no such file either\) is not a verifier key <name>\+<key id>\+<base64 key>: /);

@@ -1,5 +1,5 @@
 import type { INestApplication } from '@nestjs/common';
-import { AuditLog } from '@rackseal/audit';
+import { AuditLog, integrateBatch } from '@rackseal/audit';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { createControlPlane } from '../apps/control-plane/src/create-control-plane';
@@ -14,7 +14,7 @@ interface Readiness {
   status: string;
   postgres: { status: string; reason?: string };
   redis: { status: string; reason?: string };
-  audit?: { status: string; pending: number; lagMs: number };
+  audit?: { status: string; pending: number; unsigned: number; lagMs: number };
 }
 
 // /health/ready against real dependencies that really go away: a private redis-server that is
@@ -103,6 +103,24 @@ describe('/health/ready follows PostgreSQL and Redis', () => {
     expect(metrics.text).toMatch(/^rackseal_audit_pending_records 1$/m);
     expect(Number(/^rackseal_audit_sequencer_lag_seconds (\S+)$/m.exec(metrics.text)?.[1])).toBeGreaterThanOrEqual(5);
     expect(metrics.text).toMatch(/^rackseal_audit_tree_size 0$/m);
+  });
+
+  it('stays degraded while sequenced records wait for a signed checkpoint (a stuck signer), and says how many', async () => {
+    // The record the previous test left pending is integrated 5 s ago by a sequencer that never signed.
+    const session = app.get(DataSource).createQueryRunner();
+    try {
+      await session.connect();
+      expect((await integrateBatch(session, { limit: 100, now: new Date(Date.now() - 5000) })).integrated).toBe(1);
+    } finally {
+      await session.release();
+    }
+    const { status, body } = await ready();
+    expect(status).toBe(200);
+    expect(body).toMatchObject({ status: 'degraded', audit: { status: 'degraded', pending: 0, unsigned: 1 } });
+    expect(body.audit!.lagMs).toBeGreaterThanOrEqual(5000);
+    const metrics = await request(app.getHttpServer()).get('/metrics');
+    expect(metrics.text).toMatch(/^rackseal_audit_unsigned_records 1$/m);
+    expect(Number(/^rackseal_audit_sequencer_lag_seconds (\S+)$/m.exec(metrics.text)?.[1])).toBeGreaterThanOrEqual(5);
   });
 
   it('stays alive throughout: liveness does not depend on dependencies', async () => {

@@ -613,7 +613,7 @@ describe('control-plane HTTP surface', () => {
         status: 'ready',
         postgres: { status: 'up', latencyMs: expect.any(Number) },
         redis: { status: 'up', latencyMs: expect.any(Number) },
-        audit: { status: 'ok', pending: 0, lagMs: 0, maxMergeDelayMs: 1000 },
+        audit: { status: 'ok', pending: 0, unsigned: 0, lagMs: 0, maxMergeDelayMs: 1000 },
       });
     });
   });

@@ -152,6 +152,15 @@ export class CheckpointSigner {
 
   constructor(private readonly settings: CheckpointSettings) {}
 
+  /**
+   * Opens (or, on a new deployment, creates) the signing key before the sequencer integrates
+   * anything: a key that does not open (another master key) must stop the sequencer before a batch
+   * takes seqs that no checkpoint would then cover (docs/decisions.md, "A sequencer that cannot sign").
+   */
+  async openSigningKey(db: Queryable): Promise<void> {
+    await this.signingKey(db);
+  }
+
   /** Signs and stores a checkpoint of `head` unless one of that size or larger exists; true when it signed. */
   async signIfGrown(db: Queryable, head: TreeHead): Promise<boolean> {
     this.lastSignedSize ??= (await AuditCheckpointStore.latest(db))?.treeSize ?? -1;

@@ -4,9 +4,9 @@ import { DataSource, type EntityManager } from 'typeorm';
 import { AUDIT_OUTCOMES, type AuditEntry, type AuditOutcome, type AuditRecord } from './audit-entry';
 import { epochMicrosOf, recordedAtText } from './audit-timestamp';
 import { AuditCheckpointStore, type StoredCheckpoint, type StoredSigningKey } from './audit-checkpoints';
-import { AuditError } from './audit-errors';
+import { AuditError, AuditVerificationBusyError } from './audit-errors';
 import { AuditProofs, type ConsistencyProof, type InclusionProof } from './audit-proofs';
-import { type AuditTreeVerifyOptions, type AuditVerification, verifyAuditTree } from './audit-tree-verifier';
+import { type AuditTreeVerifyOptions, type AuditVerification, verifyAuditTreeSnapshot } from './audit-tree-verifier';
 import { AuditDetailsError, canonicalJson, type JsonValue } from './canonical-json';
 
 /** A stored record as the operator API lists it: `seq` and `leafHash` are null while it is pending. */
@@ -39,6 +39,8 @@ interface ListedRow {
  */
 @Injectable()
 export class AuditLog {
+  private verifying = false;
+
   constructor(
     private readonly dataSource: DataSource,
     private readonly clock: Clock,
@@ -57,9 +59,21 @@ export class AuditLog {
     return { ...entry, id: Number(row!.id), recordedAt };
   }
 
-  /** Recomputes the tree from the records and checks it against everything stored (audit-tree-verifier.ts). */
-  verify(options: AuditTreeVerifyOptions = {}): Promise<AuditVerification> {
-    return verifyAuditTree(this.dataSource, options);
+  /**
+   * Recomputes the tree from the records and checks it against everything stored
+   * (audit-tree-verifier.ts). One at a time per process: a second call while one runs is refused
+   * (audit.busy, 503 with Retry-After) rather than queued behind it.
+   */
+  async verify(options: AuditTreeVerifyOptions = {}): Promise<AuditVerification> {
+    if (this.verifying) {
+      throw new AuditVerificationBusyError();
+    }
+    this.verifying = true;
+    try {
+      return await verifyAuditTreeSnapshot(this.dataSource, options);
+    } finally {
+      this.verifying = false;
+    }
   }
 
   /** The newest signed checkpoint (audit.no-checkpoint before the sequencer signed one). */
@@ -93,20 +107,35 @@ export class AuditLog {
   }
 
   /**
-   * How far the sequencer is behind: records appended but not yet sequenced, how long the oldest has
-   * waited (0 when none), and the committed tree. What /health/ready and /metrics report.
+   * How far the sequencer is behind: records appended but not yet sequenced and how long the oldest
+   * has waited (0 when none); records sequenced but not yet covered by a signed checkpoint (a signer
+   * that is stuck) and how long since they were integrated; the committed tree. What /health/ready
+   * and /metrics report.
    */
-  async sequencerStatus(): Promise<{ readonly pending: number; readonly oldestPendingAgeMs: number; readonly treeSize: number }> {
+  async sequencerStatus(): Promise<{
+    readonly pending: number;
+    readonly oldestPendingAgeMs: number;
+    readonly unsigned: number;
+    readonly unsignedAgeMs: number;
+    readonly treeSize: number;
+  }> {
     const [row] = (await this.dataSource.query(
       `SELECT (SELECT count(*)::int FROM audit_log WHERE seq IS NULL) AS pending,
               (SELECT min(recorded_at) FROM audit_log WHERE seq IS NULL) AS oldest,
-              (SELECT size FROM audit_tree_head WHERE id = 1) AS size`,
-    )) as { pending: number; oldest: Date | null; size: string | null }[];
+              h.size, h.updated_at,
+              (SELECT max(tree_size) FROM audit_checkpoints) AS signed
+         FROM audit_tree_head h WHERE h.id = 1`,
+    )) as { pending: number; oldest: Date | null; size: string; updated_at: Date; signed: string | null }[];
+    const now = this.clock.now().getTime();
     const oldest = row?.oldest ?? null;
+    const treeSize = Number(row?.size ?? 0);
+    const unsigned = Math.max(0, treeSize - Number(row?.signed ?? 0));
     return {
       pending: row?.pending ?? 0,
-      oldestPendingAgeMs: oldest === null ? 0 : Math.max(0, this.clock.now().getTime() - oldest.getTime()),
-      treeSize: Number(row?.size ?? 0),
+      oldestPendingAgeMs: oldest === null ? 0 : Math.max(0, now - oldest.getTime()),
+      unsigned,
+      unsignedAgeMs: unsigned === 0 || row === undefined ? 0 : Math.max(0, now - row.updated_at.getTime()),
+      treeSize,
     };
   }
 

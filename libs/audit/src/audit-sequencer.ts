@@ -95,6 +95,7 @@ export class AuditSequencer {
         return false;
       }
       try {
+        await this.checkpoints.openSigningKey(session);
         let last: TreeHead;
         do {
           const batch = await integrateBatch(session, { limit: SEQUENCER_BATCH_LIMIT, now: this.clock.now() });
@@ -136,6 +137,7 @@ export class AuditSequencer {
         this.holding = true;
         this.logger.log('audit sequencer: this process holds the sequencer lock');
         let lastCheckpointAt = 0;
+        await this.checkpoints.openSigningKey(session);
         await this.checkpoints.signIfGrown(session, await AuditTreeStore.head(session));
         while (!signal.aborted) {
           const startedAt = this.clock.now();

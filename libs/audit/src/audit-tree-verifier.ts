@@ -2,6 +2,7 @@ import type { AuditProblemKind, AuditVerification } from '@rackseal/api-contract
 import { AuditCheckpointStore, type StoredCheckpoint, type StoredSigningKey } from './audit-checkpoints';
 import { AUDIT_ROW_COLUMNS, type AuditRow, leafOfRow } from './audit-row';
 import { AuditTreeStore } from './audit-tree-store';
+import type { DataSource } from 'typeorm';
 import type { Queryable } from './queryable';
 import {
   appendLeaves,
@@ -38,6 +39,19 @@ class Tampered extends Error {
   ) {
     super(message);
   }
+}
+
+/**
+ * verifyAuditTree over one read-only REPEATABLE READ snapshot (PostgreSQL §13.2.2): the sequencer
+ * keeps integrating while a large log is verified, and reading the head first and the records, nodes
+ * and checkpoints later would otherwise see records sequenced beyond the head it read and report a
+ * rolled-back head that is not there.
+ */
+export function verifyAuditTreeSnapshot(dataSource: DataSource, options: AuditTreeVerifyOptions = {}): Promise<AuditVerification> {
+  return dataSource.transaction('REPEATABLE READ', async (manager) => {
+    await manager.query('SET TRANSACTION READ ONLY');
+    return verifyAuditTree(manager, options);
+  });
 }
 
 /**

@@ -291,7 +291,7 @@ export const CONFIG_VARIABLES = {
   auditLogOrigin: {
     name: 'AUDIT_LOG_ORIGIN',
     description:
-      'The origin line of every signed audit checkpoint (C2SP tlog-checkpoint): a name unique to this deployment\'s log, e.g. `audit.rackseal.example.com/prod`; also the signing key\'s name.',
+      'The origin line of every signed audit checkpoint (C2SP tlog-checkpoint): a name unique to this deployment\'s log, e.g. `audit.rackseal.example.com/prod` (1-200 printable ASCII characters, no spaces or `+`); also the signing key\'s name, so changing it starts a new key.',
     defaultText: 'rackseal.local/audit',
     parse: (raw: string | undefined): string => {
       const value = raw === undefined || raw === '' ? 'rackseal.local/audit' : raw.trim();
@@ -305,7 +305,7 @@ export const CONFIG_VARIABLES = {
   auditMaxMergeDelayMs: {
     name: 'AUDIT_MAX_MERGE_DELAY_MS',
     description:
-      'Longest a committed audit record may wait before a signed checkpoint covers it; the worker\'s sequencer batches at least this often, and /health/ready reports it degraded when the oldest pending record is older.',
+      'Longest a committed audit record may wait before a signed checkpoint covers it (50-3600000 ms); the worker\'s sequencer batches at least this often, and /health/ready reports it degraded when the oldest pending record is older.',
     defaultText: '1000',
     parse: integer(50, 3600000, 1000),
   },

@@ -59,6 +59,15 @@ export async function readKeyOption(value: string): Promise<NoteVerifier> {
   const { parseVerifierKey } = await import('@rackseal/audit');
   const fromFile = existsSync(value);
   const text = fromFile ? readInput(value, '--key', 4096).toString('utf8').trim() : value.trim();
+  // `audit public-key > FILE` writes every key the log has used, one per line (a changed
+  // AUDIT_LOG_ORIGIN or AUDIT_SIGNING_KEY adds one): --key pins exactly one, so say which to keep
+  // rather than report the joined lines as bad base64.
+  const lines = text.split('\n').filter((line) => line.trim() !== '').length;
+  if (fromFile && lines > 1) {
+    throw CliError.usage(
+      `--key: the file ${JSON.stringify(value)} holds ${lines} lines; it must hold one verifier key (rackseal audit public-key prints every key the log has used, oldest first: keep the one to pin)`,
+    );
+  }
   try {
     return parseVerifierKey(text);
   } catch (error) {

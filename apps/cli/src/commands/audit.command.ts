@@ -88,7 +88,7 @@ async function verifyInDatabase(saved: string | undefined, key: string | undefin
     sinceKey = (await import('@rackseal/audit')).formatVerifierKey(verifier.name, verifier.publicKey);
   }
   return withDatabase({ schema: 'current' }, async (dataSource) =>
-    (await import('@rackseal/audit')).verifyAuditTree(dataSource, saved === undefined ? {} : { since: saved, ...(sinceKey === undefined ? {} : { sinceKey }) }),
+    (await import('@rackseal/audit')).verifyAuditTreeSnapshot(dataSource, saved === undefined ? {} : { since: saved, ...(sinceKey === undefined ? {} : { sinceKey }) }),
   );
 }
 

@@ -18,7 +18,10 @@ export class AuditSequencerStatus {
   @ApiProperty({ description: 'Audit records appended but not yet in the tree.' })
   pending: number;
 
-  @ApiProperty({ description: 'Age of the oldest pending record in milliseconds (0 when none): the sequencer lag.' })
+  @ApiProperty({ description: 'Audit records in the tree but not yet covered by a signed checkpoint (a stuck signer).' })
+  unsigned: number;
+
+  @ApiProperty({ description: 'The longest a committed record has waited for a signed checkpoint, pending or sequenced, in milliseconds (0 when none).' })
   lagMs: number;
 
   @ApiProperty()

@@ -34,7 +34,12 @@ export class MetricsController {
     ]);
     return [
       gauge('rackseal_audit_pending_records', 'Audit records appended but not yet integrated into the tree.', status.pending),
-      gauge('rackseal_audit_sequencer_lag_seconds', 'Age of the oldest pending audit record (0 when none).', status.oldestPendingAgeMs / 1000),
+      gauge('rackseal_audit_unsigned_records', 'Audit records in the tree but not yet covered by a signed checkpoint.', status.unsigned),
+      gauge(
+        'rackseal_audit_sequencer_lag_seconds',
+        'The longest a committed audit record has waited for a signed checkpoint, pending or sequenced (0 when none).',
+        Math.max(status.oldestPendingAgeMs, status.unsignedAgeMs) / 1000,
+      ),
       gauge('rackseal_audit_max_merge_delay_seconds', 'AUDIT_MAX_MERGE_DELAY_MS: the lag past which readiness reports degraded.', this.config.audit.maxMergeDelayMs / 1000),
       gauge('rackseal_audit_tree_size', 'Records integrated into the audit Merkle tree.', status.treeSize),
       perState('rackseal_machines', 'Machines per lifecycle state.', byState, MACHINE_STATES),

@@ -74,12 +74,15 @@ export class ReadinessProbe implements OnApplicationShutdown {
       status = await this.audit.sequencerStatus();
     }, timeoutMs);
     if (outcome.status === 'down' || status === undefined) {
-      return { status: 'unknown', pending: 0, lagMs: 0, maxMergeDelayMs };
+      return { status: 'unknown', pending: 0, unsigned: 0, lagMs: 0, maxMergeDelayMs };
     }
+    // Lag: the longest any committed record has gone without a signed checkpoint, pending or sequenced.
+    const lagMs = Math.max(status.oldestPendingAgeMs, status.unsignedAgeMs);
     return {
-      status: status.oldestPendingAgeMs > maxMergeDelayMs ? 'degraded' : 'ok',
+      status: lagMs > maxMergeDelayMs ? 'degraded' : 'ok',
       pending: status.pending,
-      lagMs: status.oldestPendingAgeMs,
+      unsigned: status.unsigned,
+      lagMs,
       maxMergeDelayMs,
     };
   }
