@@ -190,8 +190,8 @@ export class AttestationService {
     const ekPublic = ekFromTpm ?? ekPublicFromCertificate(cert!);
     const policy = await this.policies.policyFor(machine.group);
     const selection = policy === undefined ? DEFAULT_PCR_SELECTION : { bank: policy.bank, pcrs: policy.pcrs };
-    const previousState = await this.enterAttesting(machine, now, m);
 
+    // Everything that can refuse comes before the first write: a refusal commits only its audit record.
     const id = this.random.uuid();
     const akName = objectName(akPublic);
     const nonce = this.random.bytes(ATTESTATION_LIMITS.nonceBytes);
@@ -205,6 +205,7 @@ export class AttestationService {
     }
     const secretSealed = sealEnvelope(this.options.masterKey, registrationSecretContext(id), secret, (n) => this.random.bytes(n));
     secret.fill(0);
+    const previousState = await this.enterAttesting(machine, now, m);
     const deadline = new Date(now.getTime() + this.options.registrationTtlMs);
     await this.registrations.insert(
       {
