@@ -10,6 +10,7 @@ import { Test } from '@nestjs/testing';
 import { PcrPoliciesRepository, PcrPolicySource } from '@rackseal/attestation';
 import { openEnvelope } from '@rackseal/envelope';
 import { InventoryImporter } from '@rackseal/inventory';
+import { MachinesRepository } from '@rackseal/machines';
 import { nodeApiPath, type StartAttestationResponse } from '@rackseal/node-api-contracts';
 import { activationProof, deriveNodeCredential } from '@rackseal/node-identity';
 import { type PcrPolicy, PcrPolicyError, parsePcrPolicy } from '@rackseal/pcr-policy';
@@ -427,7 +428,7 @@ describe('attestation enrollment (node API)', () => {
 
   it('revoked machine', async () => {
     const m = await machine('SN-REVOKED');
-    await ds.query("UPDATE machines SET state = 'revoked' WHERE id = $1", [m.id]);
+    await apps[0]!.get(MachinesRepository).revoke(m.id, { reason: 'decommissioned', actor: 'test' }, new Date());
     await withAgent(tpmA, 'rsa-2048', async (agent) => {
       const response = await post(0, START, { ekCertificate: b64(extraCert.revoked), akPublic: agent.akPublic });
       await expectRefused(response, 409, 'attestation.machine-revoked', 'SN-REVOKED');
