@@ -686,6 +686,17 @@ describe('attestation enrollment (node API)', () => {
     expect([start.status, start.body.code]).toEqual([413, 'request.too-large']);
   });
 
+  it('a machine revoked between start and finish is refused at finish, nothing issued (last: SN-A-P384 stays revoked)', async () => {
+    await withAgent(tpmA, 'ecc-p384', async (agent) => {
+      const response = await post(0, START, { ekPublic: b64(marshalTpm2bPublic(agent.ek.public)), akPublic: agent.akPublic });
+      const start = response.body as StartAttestationResponse;
+      const { body } = await answer(agent, start);
+      await apps[1]!.get(MachinesRepository).revoke((await machine('SN-A-P384')).id, { reason: 'stolen', actor: 'test' }, new Date());
+      await expectRefused(await post(1, finishPath(start.registrationId), body), 409, 'attestation.machine-revoked', 'SN-A-P384');
+      expect((await machine('SN-A-P384')).state).toBe('revoked');
+    });
+  });
+
   it('the node routes take no operator token and are not under the operator guard', async () => {
     const response = await post(0, START, { akPublic: 'AAAA' });
     expect(response.status).not.toBe(401);
