@@ -142,6 +142,25 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // The attestation service owns its tables and reaches the others through their owners
+    // (libs/machines, libs/audit); the vendor CA store comes injected (loadTrustStore), and the
+    // operator API's inventory and tokens are none of its business.
+    files: ['libs/attestation/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['@rackseal/vendor-cas', '@rackseal/inventory', '@rackseal/api-tokens', '@rackseal/jobs'],
+              message: 'libs/attestation gets the vendor CA store injected (loadTrustStore) and uses no inventory, token or job library.',
+            },
+          ],
+        },
+      ],
+    },
+  },
   // The API contracts are imported by the CLI and the agent (which runs from an initramfs at boot):
   // plain TypeScript, no framework, validator or database client, no other rackseal library.
   plainContract('libs/api-contracts', 'the CLI and the agent import it'),

@@ -6,6 +6,7 @@ import { MachinesBulkInsertCosts1764100000000 } from './1764100000000-machines-b
 import { MachineTransitions1764200000000 } from './1764200000000-machine-transitions';
 import { AuditTransparencyLog1764300000000 } from './1764300000000-audit-transparency-log';
 import { MachineAttestationRecord1764400000000 } from './1764400000000-machine-attestation-record';
+import { AttestationRegistrations1764500000000 } from './1764500000000-attestation-registrations';
 
 /** Every migration, oldest first. Listed by hand so a build never picks up a stray file. */
 export const MIGRATIONS = [
@@ -17,4 +18,5 @@ export const MIGRATIONS = [
   MachineTransitions1764200000000,
   AuditTransparencyLog1764300000000,
   MachineAttestationRecord1764400000000,
+  AttestationRegistrations1764500000000,
 ];

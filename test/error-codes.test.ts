@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ERROR_CODE_PATTERN, type ErrorCodeTable } from '@rackseal/api-contracts';
 import { API_TOKEN_ERROR_CODES } from '@rackseal/api-tokens';
+import { ATTESTATION_ERROR_CODES } from '@rackseal/attestation';
 import { AUDIT_ERROR_CODES } from '@rackseal/audit';
 import { INVENTORY_ERROR_CODES } from '@rackseal/inventory';
 import { MACHINE_ERROR_CODES } from '@rackseal/machines';
@@ -13,6 +14,7 @@ const ROOT = join(__dirname, '..');
 /** Each library with codes: its table, the prefix its codes share, and its directory. */
 const LIBRARIES: ReadonlyArray<[string, string, ErrorCodeTable]> = [
   ['api-tokens', 'token', API_TOKEN_ERROR_CODES],
+  ['attestation', 'attestation', ATTESTATION_ERROR_CODES],
   ['audit', 'audit', AUDIT_ERROR_CODES],
   ['inventory', 'inventory', INVENTORY_ERROR_CODES],
   ['machines', 'machine', MACHINE_ERROR_CODES],

@@ -133,6 +133,11 @@ const SNIPPETS = {
       'export const p = [createHash, parseEventLog, findUnprintable];\n',
     path: 'libs/pcr-policy/src/probe.ts',
   },
+  attestationVendorCas: { code: "import { loadTrustStore } from '@rackseal/vendor-cas';\nexport const l = loadTrustStore;\n", path: 'libs/attestation/src/probe.ts' },
+  attestationAllowed: {
+    code: "import { MachinesRepository } from '@rackseal/machines';\nimport { AuditLog } from '@rackseal/audit';\nexport const a = [MachinesRepository, AuditLog];\n",
+    path: 'libs/attestation/src/probe.ts',
+  },
   controlPlaneSql: {
     code:
       "export async function rows(db: { query(sql: string, p: unknown[]): Promise<unknown> }, id: string): Promise<unknown> {\n" +
@@ -311,6 +316,14 @@ describe('lint boundaries', () => {
 
   it('lets libs/pcr-policy import node built-ins, @rackseal/tpm2 and @rackseal/ek-trust', () => {
     expect(lint('pcrPolicyAllowed')).toEqual([]);
+  });
+
+  it('keeps libs/attestation off the vendor CA store (injected) and lets it use the machines and audit owners', () => {
+    const found = restrictedImports(lint('attestationVendorCas'));
+    expect(found).toHaveLength(1);
+    expect(found[0]?.message).toMatch(/libs\/attestation gets the vendor CA store injected/);
+    expect(found[0]?.message).toContain("'@rackseal/vendor-cas'");
+    expect(lint('attestationAllowed')).toEqual([]);
   });
 
   it('lets the agent import the node API contract', () => {

@@ -93,12 +93,21 @@ describe('openapi.json', () => {
         expect([name, Object.keys(op.responses)]).toEqual([name, expect.arrayContaining(['413', '415'])]);
       }
     }
-    // Only health and the metrics (counts and ages, nothing identifying) are public.
-    expect(operations.filter(({ op }) => op.security === undefined).map(({ name }) => name).sort()).toEqual([
+    // Only health and the metrics (counts and ages, nothing identifying) are public; the node API's
+    // enrollment routes take no operator token (the protocol authenticates the machine) and say so.
+    const withoutToken = operations.filter(({ op }) => op.security === undefined);
+    expect(withoutToken.map(({ name }) => name).sort()).toEqual([
       'GET /health/live',
       'GET /health/ready',
       'GET /metrics',
+      'POST /node/v1/attestations',
+      'POST /node/v1/attestations/{id}/finish',
     ]);
+    for (const { name, op } of withoutToken.filter(({ name }) => name.includes(' /node/'))) {
+      expect([name, (op as Operation & { 'x-node-api'?: boolean })['x-node-api'], op.description]).toEqual([name, true, expect.stringContaining('never with an operator token')]);
+      expect([name, Object.keys(op.responses)]).toEqual([name, expect.arrayContaining(['400', '404', '409', '413', '415', '503'])]);
+      expect([name, Object.keys(op.responses)]).toEqual([name, expect.not.arrayContaining(['401', '403'])]);
+    }
   });
 
   it('documents the 404 of an unknown id and the 408 of a stalled upload', () => {

@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { API_TOKENS_PROVIDER, ApiTokenEntity } from '@rackseal/api-tokens';
+import { attestationProviders } from '@rackseal/attestation';
 import { inventoryImporterProvider, InventoryImportsRepository } from '@rackseal/inventory';
 import { MachineRevocations, MachinesRepository } from '@rackseal/machines';
 import { loadTrustStore, VENDOR_CAS_PROVIDER, VendorCaEntity } from '@rackseal/vendor-cas';
@@ -9,13 +10,17 @@ import { AuditController } from './audit/audit.controller';
 import { BearerAuthGuard } from './auth/bearer-auth.guard';
 import { InventoryController } from './inventory/inventory.controller';
 import { MachinesController } from './machines/machines.controller';
+import { AttestationsController } from './node-api/attestations.controller';
 import { TokensController } from './tokens/tokens.controller';
 import { VendorCasController } from './vendor-cas/vendor-cas.controller';
 
-/** The operator API under /v1: bearer-token authentication with scopes on every route. */
+/**
+ * The operator API under /v1 (bearer-token authentication with scopes on every route) and the node
+ * API's enrollment routes under /node/v1 (@NodeApi: no operator token).
+ */
 @Module({
   imports: [TypeOrmModule.forFeature([ApiTokenEntity, VendorCaEntity])],
-  controllers: [TokensController, AuditController, VendorCasController, InventoryController, MachinesController],
+  controllers: [TokensController, AuditController, VendorCasController, InventoryController, MachinesController, AttestationsController],
   providers: [
     API_TOKENS_PROVIDER,
     VENDOR_CAS_PROVIDER,
@@ -23,6 +28,7 @@ import { VendorCasController } from './vendor-cas/vendor-cas.controller';
     InventoryImportsRepository,
     MachinesRepository,
     MachineRevocations,
+    ...attestationProviders(loadTrustStore),
     { provide: APP_GUARD, useClass: BearerAuthGuard },
   ],
 })

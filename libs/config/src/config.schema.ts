@@ -234,6 +234,13 @@ export const CONFIG_VARIABLES = {
       return Number(text);
     },
   },
+  attestationRegistrationTtlMs: {
+    name: 'ATTESTATION_REGISTRATION_TTL_MS',
+    description:
+      'How long an attestation registration (the answer to POST /node/v1/attestations) may be finished; a later finish is refused with attestation.registration-expired and the agent starts again.',
+    defaultText: '60000',
+    parse: integer(1000, 3600000, 60000),
+  },
   workerConcurrency: {
     name: 'WORKER_CONCURRENCY',
     description: 'Jobs one worker process runs at once per queue.',

@@ -56,6 +56,7 @@ export const CONFIG_SECTIONS = {
   logLevel: ['logLevel'],
   readinessTimeoutMs: ['readinessTimeoutMs'],
   ekCertGraceDays: ['ekCertGraceDays'],
+  attestation: ['attestationRegistrationTtlMs'],
   inventory: ['inventoryMaxFileBytes', 'inventoryUploadIdleTimeoutMs', 'inventoryMaxConcurrentImports'],
   worker: ['workerConcurrency', 'workerShutdownGraceMs', 'workerLockMs'],
   machines: ['machineAttestationIntervalMs'],
@@ -151,6 +152,7 @@ export function loadConfigSections<S extends ConfigSection>(env: NodeJS.ProcessE
     logLevel: () => values.logLevel,
     readinessTimeoutMs: () => values.readinessTimeoutMs,
     ekCertGraceDays: () => values.ekCertGraceDays,
+    attestation: () => ({ registrationTtlMs: values.attestationRegistrationTtlMs }),
     inventory: () => ({
       maxFileBytes: values.inventoryMaxFileBytes,
       uploadIdleTimeoutMs: values.inventoryUploadIdleTimeoutMs,

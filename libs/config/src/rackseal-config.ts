@@ -26,6 +26,10 @@ export interface RacksealConfig {
   readonly readinessTimeoutMs: number;
   /** Grace for expired EK certificates, in days (Infinity: EK expiry ignored). */
   readonly ekCertGraceDays: number;
+  readonly attestation: {
+    /** How long a registration may be finished after it was started (libs/attestation). */
+    readonly registrationTtlMs: number;
+  };
   readonly inventory: {
     readonly maxFileBytes: number;
     readonly uploadIdleTimeoutMs: number;

@@ -1,1 +1,2 @@
+export * from './attestation';
 export * from './base-path';

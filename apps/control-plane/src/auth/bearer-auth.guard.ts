@@ -2,7 +2,7 @@ import { type CanActivate, type ExecutionContext, ForbiddenException, Injectable
 import { Reflector } from '@nestjs/core';
 import { ApiTokens, grants, type Scope, type TokenPrincipal } from '@rackseal/api-tokens';
 import type { Request, Response } from 'express';
-import { PUBLIC_ROUTE, REQUIRED_SCOPE } from './auth.decorators';
+import { NODE_API_ROUTE, PUBLIC_ROUTE, REQUIRED_SCOPE } from './auth.decorators';
 
 /**
  * `Bearer <token>` (RFC 6750 §2.1). The scheme is case-insensitive (RFC 9110 §11.1) and separated
@@ -17,7 +17,8 @@ export function bearerToken(header: string | undefined): string | undefined {
 }
 
 /**
- * Every route needs `Authorization: Bearer <token>` unless marked @Public(). 401 when the token is
+ * Every route needs `Authorization: Bearer <token>` unless marked @Public() or @NodeApi() (node
+ * routes have their own guard family and never take an operator token). 401 when the token is
  * missing, malformed, unknown or revoked (one message for all, so probing learns nothing); 403 naming
  * the scope when the token is valid but not allowed.
  */
@@ -30,7 +31,7 @@ export class BearerAuthGuard implements CanActivate {
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const targets = [context.getHandler(), context.getClass()];
-    if (this.reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, targets) === true) {
+    if (this.reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, targets) === true || this.reflector.getAllAndOverride<boolean>(NODE_API_ROUTE, targets) === true) {
       return true;
     }
     const http = context.switchToHttp();

@@ -2,7 +2,8 @@ import { type INestApplication, ValidationPipe } from '@nestjs/common';
 import { SwaggerModule } from '@nestjs/swagger';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { assignRequestId } from '@rackseal/logging';
-import type { NextFunction, Request, Response } from 'express';
+import { FINISH_ATTESTATION_BODY_LIMIT_BYTES, nodeApiPath } from '@rackseal/node-api-contracts';
+import { json, type NextFunction, type Request, type Response } from 'express';
 import { AllExceptionsFilter, isBodyParserError } from './all-exceptions.filter';
 import { DOCS_PATH, normalizeDocsPath } from './docs-paths';
 import { JsonBodyContentTypeInterceptor } from './json-body';
@@ -12,6 +13,13 @@ import { RefuseNulBytesPipe } from './refuse-nul-bytes.pipe';
 
 /** Request bodies larger than this are refused with 413 before they are parsed. */
 export const JSON_BODY_LIMIT = '1mb';
+
+/**
+ * The one route allowed a larger body: the attestation finish call carries the machine's event log
+ * (up to 1 MiB, base64 in the JSON). Its parser runs first and marks the body parsed, so the
+ * general one skips it.
+ */
+export const FINISH_ATTESTATION_PATH = nodeApiPath('attestations/:id/finish');
 
 /**
  * Everything HTTP-wide in one place so production and tests configure the app identically:
@@ -27,6 +35,7 @@ export function configureHttpApp(app: INestApplication): void {
     request.id ??= assignRequestId(request, response);
     next();
   });
+  express.use(FINISH_ATTESTATION_PATH, json({ limit: FINISH_ATTESTATION_BODY_LIMIT_BYTES, verify: refuseDeepJson }));
   express.useBodyParser('json', { limit: JSON_BODY_LIMIT, verify: refuseDeepJson });
   // Nest turns body-parser's SyntaxError into a 400 carrying the parser's own text, losing its type;
   // pass the filter an error it recognises so every parser refusal gets the fixed wording.

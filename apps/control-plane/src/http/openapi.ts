@@ -3,7 +3,7 @@ import { METHOD_METADATA } from '@nestjs/common/constants';
 import { ModulesContainer } from '@nestjs/core';
 import { DocumentBuilder, type OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import type { HeadersObject, OperationObject, ResponsesObject } from '@nestjs/swagger/dist/interfaces/open-api-spec.interface';
-import { PUBLIC_ROUTE, REQUIRED_SCOPE } from '../auth/auth.decorators';
+import { NODE_API_ROUTE, PUBLIC_ROUTE, REQUIRED_SCOPE } from '../auth/auth.decorators';
 import { MAX_ERROR_MESSAGES } from './bounded-message';
 import { DATABASE_RETRY_AFTER_SECONDS } from './database-unavailable';
 import { ErrorBody } from './error-body';
@@ -25,6 +25,8 @@ type ControllerClass = abstract new (...args: never[]) => unknown;
 /** What the document needs to know about one controller method, read from its decorators. */
 interface RouteFacts {
   readonly public: boolean;
+  /** A node API route (@NodeApi): no operator token; authenticated by the node protocol. */
+  readonly node: boolean;
   /** The @RequireScope of the method or, failing that, of its controller (as the guard reads it). */
   readonly scope: string | undefined;
   readonly jsonBody: boolean;
@@ -66,8 +68,12 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
  * guard, the interceptors and the exception filter do: the scope the guard demands, the request
  * body of a route that reads its own (CSV), and the error responses every route can give.
  */
-function describeOperation(operation: OperationObject & { 'x-required-scope'?: string | null }, facts: RouteFacts, method: string): void {
-  if (!facts.public) {
+function describeOperation(operation: OperationObject & { 'x-required-scope'?: string | null; 'x-node-api'?: boolean }, facts: RouteFacts, method: string): void {
+  if (facts.node) {
+    operation['x-node-api'] = true;
+    const who = 'Node API: called by rackseal-agent, never with an operator token.';
+    operation.description = operation.description === undefined ? who : `${operation.description}\n\n${who}`;
+  } else if (!facts.public) {
     operation.security = [{ [BEARER]: [] }];
     operation['x-required-scope'] = facts.scope ?? null;
     const needs =
@@ -102,7 +108,7 @@ function describeOperation(operation: OperationObject & { 'x-required-scope'?: s
         `numbers out of range, JSON nested over ${MAX_JSON_DEPTH} levels are all refused). At most ${MAX_ERROR_MESSAGES} messages.`,
     );
   }
-  if (!facts.public) {
+  if (!facts.public && !facts.node) {
     add('401', 'No valid operator token (missing, malformed, unknown or revoked); one message for all.');
     add('403', `The token lacks the \`${facts.scope ?? '(none)'}\` scope.`);
   }
@@ -136,6 +142,7 @@ function routeFactsByOperationId(app: INestApplication): Map<string, RouteFacts>
         }
         facts.set(`${controller.name}_${name}`, {
           public: ((Reflect.getMetadata(PUBLIC_ROUTE, handler) ?? Reflect.getMetadata(PUBLIC_ROUTE, controller)) as boolean | undefined) === true,
+          node: ((Reflect.getMetadata(NODE_API_ROUTE, handler) ?? Reflect.getMetadata(NODE_API_ROUTE, controller)) as boolean | undefined) === true,
           scope: (Reflect.getMetadata(REQUIRED_SCOPE, handler) ?? Reflect.getMetadata(REQUIRED_SCOPE, controller)) as string | undefined,
           jsonBody: takesJsonBody(controller, name),
           consumes: ((Reflect.getMetadata(API_CONSUMES, handler) ?? Reflect.getMetadata(API_CONSUMES, controller) ?? []) as string[]),

@@ -1,0 +1,44 @@
+import type { Provider } from '@nestjs/common';
+import { AuditLog } from '@rackseal/audit';
+import { RACKSEAL_CONFIG, type RacksealConfig } from '@rackseal/config';
+import { MachinesRepository } from '@rackseal/machines';
+import { Clock, RandomSource } from '@rackseal/platform';
+import { DataSource } from 'typeorm';
+import { AttestationRepository } from './attestation.repository';
+import { AttestationService, type AttestationServiceOptions } from './attestation.service';
+import { PcrPoliciesRepository, StoredPcrPolicySource } from './pcr-policies.repository';
+import { PcrPolicySource } from './pcr-policy-source';
+
+/**
+ * The attestation service and what it needs, wired to the process's database, audit log, clock,
+ * randomness and validated config; the vendor CA store comes as `loadTrustStore` (libs/vendor-cas:
+ * this library does not depend on it). PcrPolicySource is the stored policies (`pcr_policies`); a
+ * test may override the provider.
+ */
+export function attestationProviders(loadTrustStore: AttestationServiceOptions['loadTrustStore']): Provider[] {
+  return [
+    AttestationRepository,
+    PcrPoliciesRepository,
+    { provide: PcrPolicySource, useClass: StoredPcrPolicySource },
+    {
+      provide: AttestationService,
+      inject: [DataSource, AuditLog, MachinesRepository, AttestationRepository, PcrPolicySource, Clock, RandomSource, RACKSEAL_CONFIG],
+      useFactory: (
+        dataSource: DataSource,
+        audit: AuditLog,
+        machines: MachinesRepository,
+        registrations: AttestationRepository,
+        policies: PcrPolicySource,
+        clock: Clock,
+        random: RandomSource,
+        config: RacksealConfig,
+      ) =>
+        new AttestationService(dataSource, audit, machines, registrations, policies, clock, random, {
+          masterKey: config.masterKey.key,
+          ekGraceDays: config.ekCertGraceDays,
+          registrationTtlMs: config.attestation.registrationTtlMs,
+          loadTrustStore,
+        }),
+    },
+  ];
+}

@@ -1,0 +1,219 @@
+import { Injectable } from '@nestjs/common';
+import type { MachineState } from '@rackseal/machines';
+import type { EntityManager } from 'typeorm';
+
+/** How a registration ended (`superseded`: a newer start for the same machine replaced it). */
+export type RegistrationOutcome = 'attested' | 'quarantined' | 'refused' | 'superseded';
+
+/** The states a machine may start an attestation from, and return to. */
+export type PreviousState = Extract<MachineState, 'imported' | 'attested' | 'quarantined'>;
+
+/** One row of `attestation_registrations`: everything the finish call checks, together. */
+export interface Registration {
+  readonly id: string;
+  readonly machineId: string;
+  readonly previousState: PreviousState;
+  readonly ekPubHash: string;
+  /** TPMT_PUBLIC of the EK the credential was made for. */
+  readonly ekPublic: Buffer;
+  /** TPMT_PUBLIC of the AK. */
+  readonly akPublic: Buffer;
+  readonly akName: Buffer;
+  /** The credential secret, sealed (libs/envelope, context registrationSecretContext(id)). */
+  readonly secretSealed: Buffer;
+  readonly nonce: Buffer;
+  readonly pcrBank: string;
+  readonly pcrs: readonly number[];
+  readonly createdAt: Date;
+  readonly deadline: Date;
+  readonly finishedAt: Date | null;
+  readonly outcome: RegistrationOutcome | null;
+  readonly failureCode: string | null;
+  readonly failureReason: string | null;
+  readonly explanation: unknown;
+  readonly measured: unknown;
+}
+
+export type NewRegistration = Omit<Registration, 'finishedAt' | 'outcome' | 'failureCode' | 'failureReason' | 'explanation' | 'measured'>;
+
+/** How a finished registration is recorded. */
+export interface RegistrationEnd {
+  readonly outcome: RegistrationOutcome;
+  readonly failureCode?: string;
+  readonly failureReason?: string;
+  /** Explanation lines (policy mismatch, drift in a warn group). */
+  readonly explanation?: readonly string[];
+  /** The quoted PCR values, PCR index → hex, once the quote verified. */
+  readonly measured?: Readonly<Record<string, string>>;
+}
+
+/** One row of `node_credentials`. */
+export interface NewNodeCredential {
+  readonly credentialId: string;
+  readonly machineId: string;
+  readonly registrationId: string;
+  /** The HMAC key, sealed (context nodeCredentialContext(credentialId)). */
+  readonly keySealed: Buffer;
+  readonly createdAt: Date;
+}
+
+export interface StoredNodeCredential extends NewNodeCredential {
+  readonly revokedAt: Date | null;
+}
+
+/** The envelope context of a registration's credential secret: a blob moved to another row does not open. */
+export function registrationSecretContext(registrationId: string): string {
+  return `attestation-registration:${registrationId}`;
+}
+
+/** The envelope context of a node credential's key. */
+export function nodeCredentialContext(credentialId: string): string {
+  return `node-credential:${credentialId}`;
+}
+
+/** Longest failure reason kept (the CHECK in migration 1764500000000). */
+const MAX_REASON = 2000;
+
+interface RegistrationRow {
+  id: string;
+  machine_id: string;
+  previous_state: PreviousState;
+  ek_pub_hash: string;
+  ek_public: Buffer;
+  ak_public: Buffer;
+  ak_name: Buffer;
+  secret_sealed: Buffer;
+  nonce: Buffer;
+  pcr_bank: string;
+  pcrs: number[];
+  created_at: Date;
+  deadline: Date;
+  finished_at: Date | null;
+  outcome: RegistrationOutcome | null;
+  failure_code: string | null;
+  failure_reason: string | null;
+  failure_explanation: { lines?: string[]; measured?: Record<string, string> } | null;
+}
+
+const REGISTRATION_COLUMNS =
+  'id, machine_id, previous_state, ek_pub_hash, ek_public, ak_public, ak_name, secret_sealed, nonce, pcr_bank, pcrs, created_at, deadline, finished_at, outcome, failure_code, failure_reason, failure_explanation';
+
+function toRegistration(r: RegistrationRow): Registration {
+  return {
+    id: r.id,
+    machineId: r.machine_id,
+    previousState: r.previous_state,
+    ekPubHash: r.ek_pub_hash,
+    ekPublic: r.ek_public,
+    akPublic: r.ak_public,
+    akName: r.ak_name,
+    secretSealed: r.secret_sealed,
+    nonce: r.nonce,
+    pcrBank: r.pcr_bank,
+    pcrs: r.pcrs.map(Number),
+    createdAt: r.created_at,
+    deadline: r.deadline,
+    finishedAt: r.finished_at,
+    outcome: r.outcome,
+    failureCode: r.failure_code,
+    failureReason: r.failure_reason,
+    explanation: r.failure_explanation?.lines ?? null,
+    measured: r.failure_explanation?.measured ?? null,
+  };
+}
+
+/**
+ * The one owner of `attestation_registrations` and `node_credentials` (docs/architecture.md §9).
+ * Every method runs in the caller's transaction, so a decision, the machine's transition and the
+ * audit record commit together.
+ */
+@Injectable()
+export class AttestationRepository {
+  async insert(registration: NewRegistration, manager: EntityManager): Promise<void> {
+    const r = registration;
+    await manager.query(
+      `INSERT INTO attestation_registrations (id, machine_id, previous_state, ek_pub_hash, ek_public, ak_public, ak_name, secret_sealed, nonce, pcr_bank, pcrs, created_at, deadline)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::smallint[], $12, $13)`,
+      [r.id, r.machineId, r.previousState, r.ekPubHash, r.ekPublic, r.akPublic, r.akName, r.secretSealed, r.nonce, r.pcrBank, r.pcrs, r.createdAt, r.deadline],
+    );
+  }
+
+  /**
+   * Ends every open registration of a machine as `superseded` (a newer start wins), returning the
+   * state the machine had before the oldest of them (what a refusal returns it to), if any was open.
+   */
+  async supersedeOpen(machineId: string, at: Date, manager: EntityManager): Promise<PreviousState | undefined> {
+    const rows = (await manager.query(
+      `UPDATE attestation_registrations SET finished_at = $2, outcome = 'superseded'
+       WHERE machine_id = $1 AND finished_at IS NULL RETURNING previous_state, created_at`,
+      [machineId, at],
+    )) as [{ previous_state: PreviousState; created_at: Date }[], number];
+    const superseded = rows[0].sort((a, b) => a.created_at.getTime() - b.created_at.getTime());
+    return superseded[0]?.previous_state;
+  }
+
+  /** The state the machine had before its newest registration started (for a machine left `attesting`). */
+  async latestPreviousState(machineId: string, manager: EntityManager): Promise<PreviousState | undefined> {
+    const [row] = (await manager.query(
+      'SELECT previous_state FROM attestation_registrations WHERE machine_id = $1 ORDER BY created_at DESC LIMIT 1',
+      [machineId],
+    )) as { previous_state: PreviousState }[];
+    return row?.previous_state;
+  }
+
+  /**
+   * Takes a registration for its finish call, once: `UPDATE … WHERE finished_at IS NULL` takes the
+   * row lock, and a concurrent finish (on any replica) re-checks the WHERE after the winner commits
+   * and matches nothing (PostgreSQL READ COMMITTED). Marked `refused` until the caller records the
+   * real outcome in the same transaction (end()).
+   */
+  async consume(id: string, at: Date, manager: EntityManager): Promise<Registration | undefined> {
+    const [rows] = (await manager.query(
+      `UPDATE attestation_registrations SET finished_at = $2, outcome = 'refused'
+       WHERE id = $1 AND finished_at IS NULL RETURNING ${REGISTRATION_COLUMNS}`,
+      [id, at],
+    )) as [RegistrationRow[], number];
+    const row = rows[0];
+    return row === undefined ? undefined : toRegistration(row);
+  }
+
+  async findById(id: string, manager: EntityManager): Promise<Registration | undefined> {
+    const [row] = (await manager.query(`SELECT ${REGISTRATION_COLUMNS} FROM attestation_registrations WHERE id = $1`, [id])) as RegistrationRow[];
+    return row === undefined ? undefined : toRegistration(row);
+  }
+
+  /** Records how a consumed registration ended. */
+  async end(id: string, end: RegistrationEnd, manager: EntityManager): Promise<void> {
+    const details = end.explanation === undefined && end.measured === undefined ? null : JSON.stringify({ lines: end.explanation ?? [], measured: end.measured ?? {} });
+    await manager.query(
+      `UPDATE attestation_registrations SET outcome = $2, failure_code = $3, failure_reason = $4, failure_explanation = $5::jsonb
+       WHERE id = $1 AND finished_at IS NOT NULL`,
+      [id, end.outcome, end.failureCode ?? null, end.failureReason?.slice(0, MAX_REASON) ?? null, details],
+    );
+  }
+
+  /** Stores a machine's new node credential; the previous live one (if any) is revoked at the same time. */
+  async replaceCredential(credential: NewNodeCredential, manager: EntityManager): Promise<void> {
+    await manager.query('UPDATE node_credentials SET revoked_at = $2 WHERE machine_id = $1 AND revoked_at IS NULL', [credential.machineId, credential.createdAt]);
+    await manager.query(
+      `INSERT INTO node_credentials (credential_id, machine_id, registration_id, key_sealed, created_at) VALUES ($1, $2, $3, $4, $5)`,
+      [credential.credentialId, credential.machineId, credential.registrationId, credential.keySealed, credential.createdAt],
+    );
+  }
+
+  /** The credentials of a machine, newest first. */
+  async credentialsOf(machineId: string, manager: EntityManager): Promise<StoredNodeCredential[]> {
+    const rows = (await manager.query(
+      'SELECT credential_id, machine_id, registration_id, key_sealed, created_at, revoked_at FROM node_credentials WHERE machine_id = $1 ORDER BY created_at DESC',
+      [machineId],
+    )) as { credential_id: string; machine_id: string; registration_id: string; key_sealed: Buffer; created_at: Date; revoked_at: Date | null }[];
+    return rows.map((r) => ({
+      credentialId: r.credential_id,
+      machineId: r.machine_id,
+      registrationId: r.registration_id,
+      keySealed: r.key_sealed,
+      createdAt: r.created_at,
+      revokedAt: r.revoked_at,
+    }));
+  }
+}

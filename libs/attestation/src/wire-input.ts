@@ -1,0 +1,26 @@
+import { AttestationError } from './attestation-errors';
+
+/** Standard base64 with padding (RFC 4648 §4): the only form binary fields travel in. */
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/**
+ * The bytes of a base64 field of a node API request, refused as `attestation.malformed` naming the
+ * field when it is not a string, not base64, empty or larger than `maxBytes` (checked on the text
+ * before decoding, so an oversized value is never decoded).
+ */
+export function decodeField(field: string, value: unknown, maxBytes: number, exactBytes?: number): Buffer {
+  if (typeof value !== 'string' || value.length === 0) {
+    throw new AttestationError('attestation.malformed', `${field} must be a non-empty base64 string`);
+  }
+  if (value.length > Math.ceil(maxBytes / 3) * 4 || !BASE64.test(value)) {
+    throw new AttestationError('attestation.malformed', `${field} must be base64 of at most ${maxBytes} bytes`);
+  }
+  const bytes = Buffer.from(value, 'base64');
+  if (bytes.length > maxBytes || (exactBytes !== undefined && bytes.length !== exactBytes)) {
+    throw new AttestationError('attestation.malformed', `${field} must be ${exactBytes ?? `at most ${maxBytes}`} bytes, not ${bytes.length}`);
+  }
+  return bytes;
+}
+
+/** A registration ID as the control plane issues them (a UUID); anything else is no registration. */
+export const REGISTRATION_ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
