@@ -79,6 +79,26 @@ const BAD_NUMBERS: readonly string[] = ['9223372036854775807', '9223372036854775
 const HTTP_METHODS = new Set(['get', 'post', 'put', 'patch', 'delete']);
 const DEEP = 100_000;
 
+
+/**
+ * fetch, sent again once when the pooled keep-alive connection it picked had just been closed by the
+ * server (undici's "other side closed" before any response byte): after a pause longer than the
+ * server's keep-alive timeout — e.g. a token issued through the CLI between two requests on a loaded
+ * machine — the client may reuse a socket the server is closing. The request never reached the
+ * handler, so sending it on a new connection changes nothing the sweep asserts.
+ */
+async function fetchOnLiveConnection(url: URL, init: RequestInit): Promise<Response> {
+  try {
+    return await fetch(url, init);
+  } catch (error) {
+    const cause = (error as { cause?: { code?: string } }).cause;
+    if (cause?.code !== 'UND_ERR_SOCKET') {
+      throw error;
+    }
+    return fetch(url, init);
+  }
+}
+
 describe('operator API sweep (issue 9 acceptance)', () => {
   let db: TestDatabase;
   let prefix: TestQueuePrefix;
@@ -105,7 +125,7 @@ describe('operator API sweep (issue 9 acceptance)', () => {
     if (probe.encoding !== undefined) {
       headers['Content-Encoding'] = probe.encoding;
     }
-    const response = await fetch(url, { method: probe.method, headers, body: probe.body });
+    const response = await fetchOnLiveConnection(url, { method: probe.method, headers, body: probe.body });
     return { status: response.status, text: await response.text(), headers: response.headers };
   };
 
