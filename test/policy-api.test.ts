@@ -273,6 +273,16 @@ describe('PCR policy operator API and CLI (issue 12 item 3)', () => {
       expect(((await http('get', '/v1/groups/racks/policy')).body as GroupPolicy).digest).toBe(digest);
     });
 
+    it('PUT takes a body over the general 1 MB limit (canary logs); promote keeps that limit', async () => {
+      const base = ((await http('get', '/v1/groups/racks/policy')).body as GroupPolicy).policy;
+      const big = { ...base, allowedSets: [{ ...base.allowedSets[0]!, promotedFrom: { machine: 'SN-CANARY', at: '2026-12-01T00:00:00.000Z', eventLog: Buffer.alloc(1024 * 1024 + 1).toString('base64') } }] };
+      const put = await http('put', '/v1/groups/racks/policy').send(big);
+      // Read and refused by parsePcrPolicy (a log over 1 MiB), not by the body parser.
+      expect([put.status, put.body.code, put.body.message]).toEqual([400, 'policy.invalid', expect.stringContaining('allowedSets[0].promotedFrom.eventLog')]);
+      const promote = await http('post', '/v1/groups/racks/policy/promote').send({ machine: 'SN-CANARY', label: 'x'.repeat(1024 * 1024 + 1) });
+      expect([promote.status, promote.body.code]).toEqual([413, 'request.too-large']);
+    });
+
     it('GET of a group without a policy is 404 policy.not-found (API and CLI)', async () => {
       const response = await http('get', '/v1/groups/nobody/policy');
       expect([response.status, response.body.code]).toEqual([404, 'policy.not-found']);
