@@ -353,6 +353,14 @@ describe('PCR policy operator API and CLI (issue 12 item 3)', () => {
       expect(run.stderr).toContain('is not JSON');
     });
 
+    it('concurrent promotions into one group both land (the group lock)', async () => {
+      const labels = ['rollout-a', 'rollout-b', 'rollout-c', 'rollout-d'];
+      const responses = await Promise.all(labels.map((label) => http('post', '/v1/groups/racks/policy/promote').send({ machine: 'SN-CANARY', label })));
+      expect(responses.map((r) => r.status)).toEqual(labels.map(() => 200));
+      const sets = ((await http('get', '/v1/groups/racks/policy')).body as GroupPolicy).policy.allowedSets.map((set) => set.label);
+      expect(sets).toEqual(expect.arrayContaining(labels));
+    });
+
     it('DELETE removes the policy (audited) and a second DELETE is 404', async () => {
       const removed = await http('delete', '/v1/groups/racks/policy');
       expect([removed.status, removed.body]).toEqual([200, { group: 'racks', removed: true }]);
