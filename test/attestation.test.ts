@@ -12,31 +12,19 @@ import { openEnvelope } from '@rackseal/envelope';
 import { InventoryImporter } from '@rackseal/inventory';
 import { MachinesRepository } from '@rackseal/machines';
 import { nodeApiPath, type StartAttestationResponse } from '@rackseal/node-api-contracts';
-import { activationProof, deriveNodeCredential } from '@rackseal/node-identity';
+import { deriveNodeCredential } from '@rackseal/node-identity';
 import { type PcrPolicy, PcrPolicyError, parsePcrPolicy } from '@rackseal/pcr-policy';
 import { Clock } from '@rackseal/platform';
 import {
-  activateCredential,
   AK_TEMPLATE_RSA,
-  type AttestationKey,
-  EV,
-  createAttestationKey,
-  type EkKind,
-  type EndorsementKey,
   ekPubHash,
-  getEndorsementKey,
   marshalEventLog,
   marshalTpm2bPublic,
-  openTransport,
   parseEventLog,
   parsePcrSelection,
   quotePcrs,
   replayEventLog,
-  TPM_ALG_ID,
   TPMA_OBJECT,
-  TpmClient,
-  type TpmScope,
-  withTpmScope,
 } from '@rackseal/tpm2';
 import { parseVendorCaRef, VendorCas } from '@rackseal/vendor-cas';
 import { generateKeyPairSync, randomBytes, X509Certificate } from 'node:crypto';
@@ -51,6 +39,7 @@ import { createTestDatabase, openDataSource, type TestDatabase } from './support
 import { fixturePath } from './support/fixtures';
 import { LocalCa } from './support/local-ca';
 import { createTestQueuePrefix, type TestQueuePrefix } from './support/redis';
+import { type AgentSession, answer, b64, bootWith, withAgent } from './support/attestation-agent';
 import { type SwtpmMachine, useSwtpms } from './support/swtpm';
 import { testConfig } from './support/test-config';
 
@@ -114,27 +103,8 @@ function logWithDigestChanged(index: number): Buffer {
   return marshalEventLog({ specId: log.specId, events });
 }
 
-/** Extends a swtpm's SHA-256 PCRs with the log's events, as firmware measuring that boot would. */
-async function bootWith(tpm: SwtpmMachine, logBytes: Buffer): Promise<void> {
-  for (const event of parseEventLog(logBytes).events) {
-    if (event.eventType === EV.EV_NO_ACTION) {
-      continue;
-    }
-    const digest = event.digests.find((d) => d.hashAlg === TPM_ALG_ID.TPM_ALG_SHA256)!;
-    await tpm.extendPcr(event.pcrIndex, 'sha256', digest.digest.toString('hex'));
-  }
-}
 const finishPath = (id: string) => nodeApiPath(`attestations/${id}/finish`);
-const b64 = (bytes: Buffer) => bytes.toString('base64');
 
-/** What the agent holds during one exchange. */
-interface AgentSession {
-  readonly scope: TpmScope;
-  readonly ek: EndorsementKey;
-  readonly ak: AttestationKey;
-  readonly certificate: Buffer;
-  readonly akPublic: string;
-}
 
 describe('attestation enrollment (node API)', () => {
   const fixture = useSwtpms(2, { p256: true });
@@ -219,38 +189,7 @@ describe('attestation enrollment (node API)', () => {
 
   const post = (app: number, path: string, body: unknown) => request(apps[app]!.getHttpServer()).post(path).set('Content-Type', 'application/json').send(body as object);
 
-  async function withAgent<T>(tpm: SwtpmMachine, kind: EkKind, work: (agent: AgentSession) => Promise<T>, akTemplate = AK_TEMPLATE_RSA): Promise<T> {
-    const client = new TpmClient(await openTransport(tpm.device));
-    try {
-      return await withTpmScope(client, async (scope) => {
-        const ek = await getEndorsementKey(scope, kind);
-        const ak = await createAttestationKey(scope, ek, { template: akTemplate });
-        const certificate = kind === 'rsa-2048' ? await tpm.rsaEkCertDer() : kind === 'ecc-p256' ? await tpm.p256EkCertDer() : await tpm.eccEkCertDer();
-        return work({ scope, ek, ak, certificate, akPublic: b64(marshalTpm2bPublic(ak.public)) });
-      });
-    } finally {
-      await client.close();
-    }
-  }
 
-  /** ActivateCredential, the proof, and a quote of the asked selection over the nonce: the finish body. */
-  async function answer(agent: AgentSession, start: StartAttestationResponse, options: { selection?: string; nonce?: Buffer; proofFor?: string } = {}) {
-    const secret = await activateCredential(agent.scope, agent.ak, agent.ek, {
-      credentialBlob: Buffer.from(start.credentialBlob, 'base64'),
-      encryptedSecret: Buffer.from(start.encryptedSecret, 'base64'),
-    });
-    const nonce = Buffer.from(start.nonce, 'base64');
-    const selection = options.selection ?? `${start.pcrSelection.bank}:${start.pcrSelection.pcrs.join(',')}`;
-    const quote = await quotePcrs(agent.scope, agent.ak, parsePcrSelection(selection), options.nonce ?? nonce);
-    return {
-      secret,
-      body: {
-        activationProof: b64(activationProof(secret, options.proofFor ?? start.registrationId, nonce)),
-        quote: { attest: b64(quote.message), signature: b64(quote.signatureBytes) },
-        pcrValues: b64(Buffer.concat(quote.pcrValues)),
-      },
-    };
-  }
 
   async function startFor(agent: AgentSession, app = 0, extra: Record<string, unknown> = {}): Promise<StartAttestationResponse> {
     const response = await post(app, START, { ekCertificate: b64(agent.certificate), akPublic: agent.akPublic, ...extra });

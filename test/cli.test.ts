@@ -46,14 +46,14 @@ describe('rackseal (operator CLI)', () => {
     expect(result.status).toBe(0);
     expect(result.stdout).toMatch(/^Usage: rackseal \[options\] \[command\]/);
     expect(result.stdout).toMatch(/^\s+audit\s+audit transparency log tools$/m);
-    for (const command of ['token', 'migrate', 'vendor-ca', 'inventory', 'machines']) {
+    for (const command of ['token', 'migrate', 'vendor-ca', 'inventory', 'machines', 'policy']) {
       expect(result.stdout).toMatch(new RegExp(`^\\s+${command}\\b`, 'm'));
     }
     expect(result.stderr).toBe('');
   });
 
   it('every server command takes --server and --token with their environment defaults', () => {
-    const commands = [['token', 'list'], ['token', 'revoke'], ['audit', 'list'], ['machines', 'list'], ['machines', 'show'], ['machines', 'revoke'], ['inventory', 'import'], ['inventory', 'show'], ['vendor-ca', 'add'], ['vendor-ca', 'list'], ['vendor-ca', 'disable'], ['vendor-ca', 'enable'], ['vendor-ca', 'anchor'], ['vendor-ca', 'unanchor']];
+    const commands = [['token', 'list'], ['token', 'revoke'], ['audit', 'list'], ['machines', 'list'], ['machines', 'show'], ['machines', 'revoke'], ['inventory', 'import'], ['inventory', 'show'], ['vendor-ca', 'add'], ['vendor-ca', 'list'], ['vendor-ca', 'disable'], ['vendor-ca', 'enable'], ['vendor-ca', 'anchor'], ['vendor-ca', 'unanchor'], ['policy', 'set'], ['policy', 'show'], ['policy', 'promote']];
     for (const command of commands) {
       const help = cli(...command, '--help');
       expect([command, help.status]).toEqual([command, 0]);

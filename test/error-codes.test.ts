@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ERROR_CODE_PATTERN, type ErrorCodeTable } from '@rackseal/api-contracts';
 import { API_TOKEN_ERROR_CODES } from '@rackseal/api-tokens';
-import { ATTESTATION_ERROR_CODES } from '@rackseal/attestation';
+import { ATTESTATION_ERROR_CODES, POLICY_ERROR_CODES } from '@rackseal/attestation';
 import { AUDIT_ERROR_CODES } from '@rackseal/audit';
 import { INVENTORY_ERROR_CODES } from '@rackseal/inventory';
 import { MACHINE_ERROR_CODES } from '@rackseal/machines';
@@ -15,16 +15,20 @@ const ROOT = join(__dirname, '..');
 const LIBRARIES: ReadonlyArray<[string, string, ErrorCodeTable]> = [
   ['api-tokens', 'token', API_TOKEN_ERROR_CODES],
   ['attestation', 'attestation', ATTESTATION_ERROR_CODES],
+  // libs/attestation owns the PCR policies too: their operations refuse with `policy.*` codes.
+  ['attestation', 'policy', POLICY_ERROR_CODES],
   ['audit', 'audit', AUDIT_ERROR_CODES],
   ['inventory', 'inventory', INVENTORY_ERROR_CODES],
   ['machines', 'machine', MACHINE_ERROR_CODES],
   ['vendor-cas', 'vendor-ca', VENDOR_CA_ERROR_CODES],
 ];
 
-/** `| \`code\` | 404 | …` rows of a README's table. */
-function readmeCodes(lib: string): Map<string, number> {
+/** `| \`code\` | 404 | …` rows of a README's table, those with the prefix. */
+function readmeCodes(lib: string, prefix: string): Map<string, number> {
   const readme = readFileSync(join(ROOT, 'libs', lib, 'README.md'), 'utf8');
-  return new Map([...readme.matchAll(/^\| `([a-z][a-z0-9.-]*)` \| (\d{3}) \|/gm)].map((m) => [m[1]!, Number(m[2])]));
+  return new Map(
+    [...readme.matchAll(/^\| `([a-z][a-z0-9.-]*)` \| (\d{3}) \|/gm)].filter((m) => prefix === '' || m[1]!.startsWith(`${prefix}.`)).map((m) => [m[1]!, Number(m[2])]),
+  );
 }
 
 /** Code-shaped string literals (`'machine.not-found'`) in a library's non-test sources; audit actions (`action: 'token.issued'`, on lines of their own) have the same shape and are not codes. */
@@ -43,7 +47,7 @@ function codesInSources(lib: string, prefix: string): Set<string> {
 
 describe('domain error codes (issue 10 item 2)', () => {
   it.each(LIBRARIES)('libs/%s: every code is well formed, in its README with the filter\'s status, and in the filter\'s table', (lib, prefix, table) => {
-    const listed = readmeCodes(lib);
+    const listed = readmeCodes(lib, prefix);
     for (const [code, kind] of Object.entries(table)) {
       expect(code).toMatch(ERROR_CODE_PATTERN);
       expect(code.startsWith(`${prefix}.`)).toBe(true);
@@ -58,6 +62,14 @@ describe('domain error codes (issue 10 item 2)', () => {
     const named = codesInSources(lib, prefix);
     expect(named.size).toBeGreaterThan(0);
     expect([...named].filter((code) => !(code in table))).toEqual([]);
+  });
+
+  it('every code a README lists is in one of its library\'s tables (a library may own several prefixes)', () => {
+    for (const lib of new Set(LIBRARIES.map(([name]) => name))) {
+      const tables = LIBRARIES.filter(([name]) => name === lib);
+      const listed = [...readmeCodes(lib, '').keys()];
+      expect([lib, listed.filter((code) => !tables.some(([, , table]) => code in table))]).toEqual([lib, []]);
+    }
   });
 
   it('the filter knows exactly the libraries\' codes, each library with its own prefix', () => {

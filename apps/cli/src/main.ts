@@ -4,6 +4,7 @@ import { registerAudit } from './commands/audit.command';
 import { registerToken } from './commands/token.command';
 import { registerMigrate } from './commands/migrate.command';
 import { registerMachines } from './commands/machines.command';
+import { registerPolicy } from './commands/policy.command';
 import { registerCredentialMake } from './commands/credential-make.command';
 import { registerSeal } from './commands/seal.command';
 import { registerQuoteVerify } from './commands/quote-verify.command';
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
   registerVendorCa(program);
   registerInventory(program);
   registerMachines(program);
+  registerPolicy(program);
   return program;
 }
 

@@ -134,6 +134,10 @@ export class ServerClient {
     return this.request<T>('POST', path, { ...options, body });
   }
 
+  put<T>(path: string, body: unknown, options: Omit<RequestOptions, 'body' | 'stream'> = {}): Promise<ServerResponse<T>> {
+    return this.request<T>('PUT', path, { ...options, body });
+  }
+
   patch<T>(path: string, body: unknown, options: Omit<RequestOptions, 'body' | 'stream'> = {}): Promise<ServerResponse<T>> {
     return this.request<T>('PATCH', path, { ...options, body });
   }

@@ -11,6 +11,7 @@ import { BearerAuthGuard } from './auth/bearer-auth.guard';
 import { InventoryController } from './inventory/inventory.controller';
 import { MachinesController } from './machines/machines.controller';
 import { AttestationsController } from './node-api/attestations.controller';
+import { PoliciesController } from './policies/policies.controller';
 import { TokensController } from './tokens/tokens.controller';
 import { VendorCasController } from './vendor-cas/vendor-cas.controller';
 
@@ -20,7 +21,7 @@ import { VendorCasController } from './vendor-cas/vendor-cas.controller';
  */
 @Module({
   imports: [TypeOrmModule.forFeature([ApiTokenEntity, VendorCaEntity])],
-  controllers: [TokensController, AuditController, VendorCasController, InventoryController, MachinesController, AttestationsController],
+  controllers: [TokensController, AuditController, VendorCasController, InventoryController, MachinesController, PoliciesController, AttestationsController],
   providers: [
     API_TOKENS_PROVIDER,
     VENDOR_CAS_PROVIDER,

@@ -5,3 +5,4 @@ export * from './machines';
 export * from './tokens';
 export * from './audit';
 export * from './vendor-cas';
+export * from './policies';

@@ -14,7 +14,8 @@ export const SCOPES = {
   'vendor-ca:write': 'add, disable, enable and pin TPM vendor CAs (implies vendor-ca:read)',
   'inventory:read': 'list machines and imports',
   'inventory:write': 'import inventory CSV files, revoke machines (implies inventory:read)',
-  'policy:write': 'set and approve group boot policies',
+  'policy:read': 'show group PCR policies',
+  'policy:write': 'set, promote into and remove group PCR policies (implies policy:read)',
   'secrets:write': 'create and rotate secrets',
 } as const;
 

@@ -15,6 +15,7 @@ export { ALL_SCOPES, type Scope, SCOPES } from '@rackseal/api-contracts';
 export const IMPLIED_SCOPES: Readonly<Partial<Record<Scope, readonly Scope[]>>> = {
   'vendor-ca:write': ['vendor-ca:read'],
   'inventory:write': ['inventory:read'],
+  'policy:write': ['policy:read'],
 };
 
 /** Own keys only: `'constructor' in SCOPES` is true, and such a name must not pass as a scope. */

@@ -6,6 +6,7 @@ import { Clock, RandomSource } from '@rackseal/platform';
 import { DataSource } from 'typeorm';
 import { AttestationRepository } from './attestation.repository';
 import { AttestationService, type AttestationServiceOptions } from './attestation.service';
+import { PcrPolicies } from './pcr-policies';
 import { PcrPoliciesRepository, StoredPcrPolicySource } from './pcr-policies.repository';
 import { PcrPolicySource } from './pcr-policy-source';
 
@@ -19,6 +20,7 @@ export function attestationProviders(loadTrustStore: AttestationServiceOptions['
   return [
     AttestationRepository,
     PcrPoliciesRepository,
+    PcrPolicies,
     { provide: PcrPolicySource, useClass: StoredPcrPolicySource },
     {
       provide: AttestationService,

@@ -47,6 +47,19 @@ export interface RegistrationEnd {
   readonly measured?: Readonly<Record<string, string>>;
 }
 
+/**
+ * What a machine measured in one finished registration whose quote verified (`attestation_evidence`):
+ * the quoted PCR values of the registration's bank and the event log the agent sent, if it sent one.
+ */
+export interface AttestationEvidence {
+  readonly registrationId: string;
+  readonly at: Date;
+  readonly bank: string;
+  /** PCR index → lowercase hex. */
+  readonly values: Readonly<Record<string, string>>;
+  readonly eventLog?: Buffer;
+}
+
 /** One row of `node_credentials`. */
 export interface NewNodeCredential {
   readonly credentialId: string;
@@ -190,6 +203,31 @@ export class AttestationRepository {
        WHERE id = $1 AND finished_at IS NOT NULL`,
       [id, end.outcome, end.failureCode ?? null, end.failureReason?.slice(0, MAX_REASON) ?? null, details],
     );
+  }
+
+  /**
+   * Keeps what the machine measured (migration 1764600000000): called by the finish call once the
+   * quote verified and the event log replayed, before the policy decides, so both a quarantined and
+   * an attested registration keep it and a refused one (no such verification) never does.
+   */
+  async recordEvidence(machineId: string, evidence: AttestationEvidence, manager: EntityManager): Promise<void> {
+    await manager.query(
+      'INSERT INTO attestation_evidence (registration_id, machine_id, recorded_at, pcr_bank, pcr_values, event_log) VALUES ($1, $2, $3, $4, $5::jsonb, $6)',
+      [evidence.registrationId, machineId, evidence.at, evidence.bank, JSON.stringify(evidence.values), evidence.eventLog ?? null],
+    );
+  }
+
+  /** A machine's newest evidence, if any registration of it got as far as a verified quote. */
+  async latestEvidence(machineId: string, manager: EntityManager): Promise<AttestationEvidence | undefined> {
+    const [row] = (await manager.query(
+      'SELECT registration_id, recorded_at, pcr_bank, pcr_values, event_log FROM attestation_evidence WHERE machine_id = $1 ORDER BY recorded_at DESC, registration_id DESC LIMIT 1',
+      [machineId],
+    )) as { registration_id: string; recorded_at: Date; pcr_bank: string; pcr_values: Record<string, string>; event_log: Buffer | null }[];
+    if (row === undefined) {
+      return undefined;
+    }
+    const evidence = { registrationId: row.registration_id, at: row.recorded_at, bank: row.pcr_bank, values: row.pcr_values };
+    return row.event_log === null ? evidence : { ...evidence, eventLog: row.event_log };
   }
 
   /** Stores a machine's new node credential; the previous live one (if any) is revoked at the same time. */

@@ -4,6 +4,8 @@ export * from './attestation.provider';
 export * from './attestation.repository';
 export * from './attestation.service';
 export * from './event-log-check';
+export * from './pcr-policies';
 export * from './pcr-policies.repository';
 export * from './pcr-policy-source';
+export * from './policy-errors';
 export * from './wire-input';

@@ -2,6 +2,7 @@ import { type INestApplication, ValidationPipe } from '@nestjs/common';
 import { SwaggerModule } from '@nestjs/swagger';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { assignRequestId } from '@rackseal/logging';
+import { POLICY_BODY_LIMIT_BYTES } from '@rackseal/api-contracts';
 import { FINISH_ATTESTATION_BODY_LIMIT_BYTES, nodeApiPath } from '@rackseal/node-api-contracts';
 import { json, type NextFunction, type Request, type Response } from 'express';
 import { AllExceptionsFilter, isBodyParserError } from './all-exceptions.filter';
@@ -15,11 +16,15 @@ import { RefuseNulBytesPipe } from './refuse-nul-bytes.pipe';
 export const JSON_BODY_LIMIT = '1mb';
 
 /**
- * The one route allowed a larger body: the attestation finish call carries the machine's event log
- * (up to 1 MiB, base64 in the JSON). Its parser runs first and marks the body parsed, so the
- * general one skips it.
+ * The routes allowed a larger body: the attestation finish call carries the machine's event log
+ * (up to 1 MiB, base64 in the JSON), PUT of a group's PCR policy up to 16 canary logs
+ * (POLICY_BODY_LIMIT_BYTES). Their parsers run first and mark the body parsed, so the general one
+ * skips it.
  */
 export const FINISH_ATTESTATION_PATH = nodeApiPath('attestations/:id/finish');
+
+/** PUT of a group's PCR policy, whose allowed sets may each carry a canary's event log. */
+export const GROUP_POLICY_PATH = '/v1/groups/:group/policy';
 
 /**
  * Everything HTTP-wide in one place so production and tests configure the app identically:
@@ -36,6 +41,11 @@ export function configureHttpApp(app: INestApplication): void {
     next();
   });
   express.use(FINISH_ATTESTATION_PATH, json({ limit: FINISH_ATTESTATION_BODY_LIMIT_BYTES, verify: refuseDeepJson }));
+  const policyJson = json({ limit: POLICY_BODY_LIMIT_BYTES, verify: refuseDeepJson });
+  express.use(GROUP_POLICY_PATH, (request: Request, response: Response, next: NextFunction) =>
+    // Exact path and PUT only: the promote route below it keeps the general limit.
+    request.method === 'PUT' && (request.path === '/' || request.path === '') ? policyJson(request, response, next) : next(),
+  );
   express.useBodyParser('json', { limit: JSON_BODY_LIMIT, verify: refuseDeepJson });
   // Nest turns body-parser's SyntaxError into a 400 carrying the parser's own text, losing its type;
   // pass the filter an error it recognises so every parser refusal gets the fixed wording.
