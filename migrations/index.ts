@@ -7,6 +7,7 @@ import { MachineTransitions1764200000000 } from './1764200000000-machine-transit
 import { AuditTransparencyLog1764300000000 } from './1764300000000-audit-transparency-log';
 import { MachineAttestationRecord1764400000000 } from './1764400000000-machine-attestation-record';
 import { AttestationRegistrations1764500000000 } from './1764500000000-attestation-registrations';
+import { NodeRequestNonces1764700000000 } from './1764700000000-node-request-nonces';
 
 /** Every migration, oldest first. Listed by hand so a build never picks up a stray file. */
 export const MIGRATIONS = [
@@ -19,4 +20,5 @@ export const MIGRATIONS = [
   AuditTransparencyLog1764300000000,
   MachineAttestationRecord1764400000000,
   AttestationRegistrations1764500000000,
+  NodeRequestNonces1764700000000,
 ];

@@ -4,6 +4,8 @@ export * from './attestation.provider';
 export * from './attestation.repository';
 export * from './attestation.service';
 export * from './event-log-check';
+export * from './node-credentials';
+export * from './node-request-nonces';
 export * from './pcr-policies.repository';
 export * from './pcr-policy-source';
 export * from './wire-input';

@@ -12,6 +12,8 @@ import { VENDOR_CA_ERROR_CODES } from '@rackseal/vendor-cas';
  */
 export const KIND_STATUS: Readonly<Record<ErrorKind, number>> = {
   invalid: 400,
+  // A node request whose signature or credential does not authenticate it (RFC 9110 §15.5.2).
+  unauthenticated: 401,
   'not-found': 404,
   conflict: 409,
   'too-large': 413,
