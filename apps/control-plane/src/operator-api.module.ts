@@ -10,17 +10,20 @@ import { AuditController } from './audit/audit.controller';
 import { BearerAuthGuard } from './auth/bearer-auth.guard';
 import { InventoryController } from './inventory/inventory.controller';
 import { MachinesController } from './machines/machines.controller';
+import { NodeRequestGuard } from './auth/node-request.guard';
 import { AttestationsController } from './node-api/attestations.controller';
+import { SelfController } from './node-api/self.controller';
 import { TokensController } from './tokens/tokens.controller';
 import { VendorCasController } from './vendor-cas/vendor-cas.controller';
 
 /**
  * The operator API under /v1 (bearer-token authentication with scopes on every route) and the node
- * API's enrollment routes under /node/v1 (@NodeApi: no operator token).
+ * API under /node/v1 (@NodeApi: no operator token; the enrollment routes authenticated by the
+ * protocol, the later ones by the node credential, @NodeAuthenticated).
  */
 @Module({
   imports: [TypeOrmModule.forFeature([ApiTokenEntity, VendorCaEntity])],
-  controllers: [TokensController, AuditController, VendorCasController, InventoryController, MachinesController, AttestationsController],
+  controllers: [TokensController, AuditController, VendorCasController, InventoryController, MachinesController, AttestationsController, SelfController],
   providers: [
     API_TOKENS_PROVIDER,
     VENDOR_CAS_PROVIDER,
@@ -29,6 +32,7 @@ import { VendorCasController } from './vendor-cas/vendor-cas.controller';
     MachinesRepository,
     MachineRevocations,
     ...attestationProviders(loadTrustStore),
+    NodeRequestGuard,
     { provide: APP_GUARD, useClass: BearerAuthGuard },
   ],
 })
