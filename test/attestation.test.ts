@@ -11,32 +11,22 @@ import { PcrPoliciesRepository, PcrPolicySource } from '@rackseal/attestation';
 import { openEnvelope } from '@rackseal/envelope';
 import { InventoryImporter } from '@rackseal/inventory';
 import { MachinesRepository } from '@rackseal/machines';
-import { nodeApiPath, type StartAttestationResponse } from '@rackseal/node-api-contracts';
-import { activationProof, deriveNodeCredential } from '@rackseal/node-identity';
+import type { StartAttestationResponse } from '@rackseal/node-api-contracts';
+import { deriveNodeCredential } from '@rackseal/node-identity';
 import { type PcrPolicy, PcrPolicyError, parsePcrPolicy } from '@rackseal/pcr-policy';
 import { Clock } from '@rackseal/platform';
 import {
-  activateCredential,
   AK_TEMPLATE_RSA,
-  type AttestationKey,
   EV,
-  createAttestationKey,
-  type EkKind,
-  type EndorsementKey,
   ekPubHash,
-  getEndorsementKey,
   marshalEventLog,
   marshalTpm2bPublic,
-  openTransport,
   parseEventLog,
   parsePcrSelection,
   quotePcrs,
   replayEventLog,
   TPM_ALG_ID,
   TPMA_OBJECT,
-  TpmClient,
-  type TpmScope,
-  withTpmScope,
 } from '@rackseal/tpm2';
 import { parseVendorCaRef, VendorCas } from '@rackseal/vendor-cas';
 import { generateKeyPairSync, randomBytes, X509Certificate } from 'node:crypto';
@@ -48,6 +38,7 @@ import type { DataSource } from 'typeorm';
 import { ControlPlaneModule } from '../apps/control-plane/src/control-plane.module';
 import { configureHttpApp } from '../apps/control-plane/src/http/configure-http-app';
 import { createTestDatabase, openDataSource, type TestDatabase } from './support/database';
+import { type AgentSession, answerChallenge as answer, b64, finishPath, START_PATH, withAgent } from './support/enrollment';
 import { fixturePath } from './support/fixtures';
 import { LocalCa } from './support/local-ca';
 import { createTestQueuePrefix, type TestQueuePrefix } from './support/redis';
@@ -79,7 +70,7 @@ const ALL_ZERO_POLICY = parsePcrPolicy({
   allowedSets: [{ label: 'fresh swtpm', values: Object.fromEntries([0, 1, 2, 3, 4, 5, 6, 7].map((pcr) => [pcr, ZERO])) }],
   mode: 'enforce',
 });
-const START = nodeApiPath('attestations');
+const START = START_PATH;
 
 /**
  * A real firmware log (crypto-agile, SHA-256 only, PCRs 0-7, no StartupLocality: test/fixtures/SOURCES.md)
@@ -123,17 +114,6 @@ async function bootWith(tpm: SwtpmMachine, logBytes: Buffer): Promise<void> {
     const digest = event.digests.find((d) => d.hashAlg === TPM_ALG_ID.TPM_ALG_SHA256)!;
     await tpm.extendPcr(event.pcrIndex, 'sha256', digest.digest.toString('hex'));
   }
-}
-const finishPath = (id: string) => nodeApiPath(`attestations/${id}/finish`);
-const b64 = (bytes: Buffer) => bytes.toString('base64');
-
-/** What the agent holds during one exchange. */
-interface AgentSession {
-  readonly scope: TpmScope;
-  readonly ek: EndorsementKey;
-  readonly ak: AttestationKey;
-  readonly certificate: Buffer;
-  readonly akPublic: string;
 }
 
 describe('attestation enrollment (node API)', () => {
@@ -218,39 +198,6 @@ describe('attestation enrollment (node API)', () => {
   });
 
   const post = (app: number, path: string, body: unknown) => request(apps[app]!.getHttpServer()).post(path).set('Content-Type', 'application/json').send(body as object);
-
-  async function withAgent<T>(tpm: SwtpmMachine, kind: EkKind, work: (agent: AgentSession) => Promise<T>, akTemplate = AK_TEMPLATE_RSA): Promise<T> {
-    const client = new TpmClient(await openTransport(tpm.device));
-    try {
-      return await withTpmScope(client, async (scope) => {
-        const ek = await getEndorsementKey(scope, kind);
-        const ak = await createAttestationKey(scope, ek, { template: akTemplate });
-        const certificate = kind === 'rsa-2048' ? await tpm.rsaEkCertDer() : kind === 'ecc-p256' ? await tpm.p256EkCertDer() : await tpm.eccEkCertDer();
-        return work({ scope, ek, ak, certificate, akPublic: b64(marshalTpm2bPublic(ak.public)) });
-      });
-    } finally {
-      await client.close();
-    }
-  }
-
-  /** ActivateCredential, the proof, and a quote of the asked selection over the nonce: the finish body. */
-  async function answer(agent: AgentSession, start: StartAttestationResponse, options: { selection?: string; nonce?: Buffer; proofFor?: string } = {}) {
-    const secret = await activateCredential(agent.scope, agent.ak, agent.ek, {
-      credentialBlob: Buffer.from(start.credentialBlob, 'base64'),
-      encryptedSecret: Buffer.from(start.encryptedSecret, 'base64'),
-    });
-    const nonce = Buffer.from(start.nonce, 'base64');
-    const selection = options.selection ?? `${start.pcrSelection.bank}:${start.pcrSelection.pcrs.join(',')}`;
-    const quote = await quotePcrs(agent.scope, agent.ak, parsePcrSelection(selection), options.nonce ?? nonce);
-    return {
-      secret,
-      body: {
-        activationProof: b64(activationProof(secret, options.proofFor ?? start.registrationId, nonce)),
-        quote: { attest: b64(quote.message), signature: b64(quote.signatureBytes) },
-        pcrValues: b64(Buffer.concat(quote.pcrValues)),
-      },
-    };
-  }
 
   async function startFor(agent: AgentSession, app = 0, extra: Record<string, unknown> = {}): Promise<StartAttestationResponse> {
     const response = await post(app, START, { ekCertificate: b64(agent.certificate), akPublic: agent.akPublic, ...extra });
