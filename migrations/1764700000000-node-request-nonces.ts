@@ -8,7 +8,9 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * batches by the inserts themselves (docs/decisions.md, "Node request authentication").
  *
  * Also: the live credentials of machines revoked before revoke killed them (this change) are
- * revoked now, so the table says what the guard enforces.
+ * revoked now, so the table says what the guard enforces; and `machines.reattest_requested_at`
+ * (libs/machines), an operator's request that the machine attest again, which the machine reads
+ * from GET /node/v1/self and its next successful attestation clears.
  */
 export class NodeRequestNonces1764700000000 implements MigrationInterface {
   name = 'NodeRequestNonces1764700000000';
@@ -26,9 +28,11 @@ export class NodeRequestNonces1764700000000 implements MigrationInterface {
     await db.query(`
       UPDATE node_credentials c SET revoked_at = m.updated_at
       FROM machines m WHERE m.id = c.machine_id AND m.state = 'revoked' AND c.revoked_at IS NULL`);
+    await db.query('ALTER TABLE machines ADD COLUMN reattest_requested_at timestamptz');
   }
 
   async down(db: QueryRunner): Promise<void> {
+    await db.query('ALTER TABLE machines DROP COLUMN reattest_requested_at');
     await db.query('DROP TABLE node_request_nonces');
   }
 }

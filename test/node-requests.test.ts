@@ -9,6 +9,7 @@
 import type { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { NodeRequestNonces, PcrPolicySource } from '@rackseal/attestation';
+import { ApiTokens } from '@rackseal/api-tokens';
 import { MachineRevocations } from '@rackseal/machines';
 import { nodeApiPath } from '@rackseal/node-api-contracts';
 import { type NodeCredential, signNodeRequest } from '@rackseal/node-identity';
@@ -315,6 +316,27 @@ describe('signed node requests (NodeRequestGuard, GET /node/v1/self)', () => {
     expect(await nonces.remember(id, live, new Date(now.getTime() + 60_000))).toBe(false);
   });
 
+  it('an operator\'s POST /v1/machines/:ref/reattest: self says reattest until the next successful attestation; audited once; revoked machines refused', async () => {
+    const { token } = await apps[0]!.get(ApiTokens).issue('writer', ['inventory:write'], 'test');
+    const ask = (ref: string) => request(apps[1]!.getHttpServer()).post(`/v1/machines/${ref}/reattest`).set('Authorization', `Bearer ${token}`);
+    expect((await getSelf(sign())).body.reattest).toBe(false);
+    const first = await ask('SN-RSA');
+    const m = await machine('SN-RSA');
+    expect([first.status, first.body]).toEqual([200, { machineId: m.id, serial: 'SN-RSA', requestedAt: expect.any(String) }]);
+    // A second request while one is pending keeps the first, with no second record.
+    const second = await ask(m.id);
+    expect([second.status, second.body.requestedAt]).toEqual([200, first.body.requestedAt]);
+    const records = (await ds.query(`SELECT actor, subject, details FROM audit_log WHERE action = 'machine.reattest-requested'`)) as { actor: string; subject: string; details: unknown }[];
+    expect(records).toEqual([{ actor: expect.stringMatching(/^token:/), subject: `machine:${m.id}`, details: { serial: 'SN-RSA', state: m.state } }]);
+    expect((await getSelf(sign())).body.reattest).toBe(true);
+
+    const again = await enroll(apps[0]!, fixture.at(0), 'rsa-2048');
+    expect(again.status).toBe(200);
+    credential['SN-RSA'] = again.credential;
+    expect((await getSelf(sign())).body.reattest).toBe(false);
+    expect((await ask('SN-NONE')).body.code).toBe('machine.not-found');
+  });
+
   it('revoke (last: SN-P256 stays revoked) ends the machine\'s credential in the same transaction → node.unknown-credential', async () => {
     const p256 = credential['SN-P256']!;
     expect((await getSelf(sign({ credential: p256 }))).status).toBe(200);
@@ -324,5 +346,9 @@ describe('signed node requests (NodeRequestGuard, GET /node/v1/self)', () => {
     expect(row!.revoked_at).toEqual(result.machine.updatedAt);
     const before = await auditCount();
     await expectRefused(await getSelf(sign({ credential: p256 })), 'node.unknown-credential', true, before);
+    // …and it is never asked to re-attest again.
+    const { token } = await apps[0]!.get(ApiTokens).issue('writer-2', ['inventory:write'], 'test');
+    const asked = await request(apps[0]!.getHttpServer()).post('/v1/machines/SN-P256/reattest').set('Authorization', `Bearer ${token}`);
+    expect([asked.status, asked.body.code, asked.body.message]).toEqual([409, 'machine.illegal-transition', 'a machine cannot go from revoked to attesting']);
   });
 });

@@ -4,7 +4,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { API_TOKENS_PROVIDER, ApiTokenEntity } from '@rackseal/api-tokens';
 import { attestationProviders } from '@rackseal/attestation';
 import { inventoryImporterProvider, InventoryImportsRepository } from '@rackseal/inventory';
-import { MachineRevocations, MachinesRepository } from '@rackseal/machines';
+import { MachineReattestRequests, MachineRevocations, MachinesRepository } from '@rackseal/machines';
 import { loadTrustStore, VENDOR_CAS_PROVIDER, VendorCaEntity } from '@rackseal/vendor-cas';
 import { AuditController } from './audit/audit.controller';
 import { BearerAuthGuard } from './auth/bearer-auth.guard';
@@ -31,6 +31,7 @@ import { VendorCasController } from './vendor-cas/vendor-cas.controller';
     InventoryImportsRepository,
     MachinesRepository,
     MachineRevocations,
+    MachineReattestRequests,
     ...attestationProviders(loadTrustStore),
     NodeRequestGuard,
     { provide: APP_GUARD, useClass: BearerAuthGuard },

@@ -1,6 +1,7 @@
 export * from './machine';
 export * from './machine-errors';
 export * from './machine-failure';
+export * from './machine-reattest-requests';
 export * from './machine-ref';
 export * from './machine-state';
 export * from './machines.repository';

@@ -24,7 +24,7 @@ export interface NodeSelfResponse {
   readonly lastAttestedAt: string | null;
   /** When the machine must have attested again (lastAttestedAt + the control plane's interval). */
   readonly nextAttestationDue: string | null;
-  /** True when the machine should re-attest now: its next attestation is due. */
+  /** True when the machine should re-attest now: its next attestation is due, or an operator asked (POST /v1/machines/:ref/reattest). */
   readonly reattest: boolean;
 }
 

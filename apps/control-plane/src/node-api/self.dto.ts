@@ -20,6 +20,6 @@ export class NodeSelfResponseDto implements NodeSelfResponse {
   @ApiProperty({ type: String, format: 'date-time', nullable: true, description: 'lastAttestedAt + MACHINE_ATTESTATION_INTERVAL_MS.' })
   nextAttestationDue!: string | null;
 
-  @ApiProperty({ description: 'Re-attest now: the next attestation is due.' })
+  @ApiProperty({ description: 'Re-attest now: the next attestation is due, or an operator asked (POST /v1/machines/:ref/reattest).' })
   reattest!: boolean;
 }
