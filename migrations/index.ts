@@ -8,6 +8,7 @@ import { AuditTransparencyLog1764300000000 } from './1764300000000-audit-transpa
 import { MachineAttestationRecord1764400000000 } from './1764400000000-machine-attestation-record';
 import { AttestationRegistrations1764500000000 } from './1764500000000-attestation-registrations';
 import { AttestationEvidence1764600000000 } from './1764600000000-attestation-evidence';
+import { NodeRequestNonces1764700000000 } from './1764700000000-node-request-nonces';
 
 /** Every migration, oldest first. Listed by hand so a build never picks up a stray file. */
 export const MIGRATIONS = [
@@ -21,4 +22,5 @@ export const MIGRATIONS = [
   MachineAttestationRecord1764400000000,
   AttestationRegistrations1764500000000,
   AttestationEvidence1764600000000,
+  NodeRequestNonces1764700000000,
 ];

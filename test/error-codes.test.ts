@@ -8,6 +8,7 @@ import { INVENTORY_ERROR_CODES } from '@rackseal/inventory';
 import { MACHINE_ERROR_CODES } from '@rackseal/machines';
 import { VENDOR_CA_ERROR_CODES } from '@rackseal/vendor-cas';
 import { DOMAIN_ERROR_CODES, KIND_STATUS } from '../apps/control-plane/src/http/error-codes';
+import { NODE_REQUEST_ERROR_CODES } from '../apps/control-plane/src/node-api/node-request-errors';
 
 const ROOT = join(__dirname, '..');
 
@@ -23,9 +24,9 @@ const LIBRARIES: ReadonlyArray<[string, string, ErrorCodeTable]> = [
   ['vendor-cas', 'vendor-ca', VENDOR_CA_ERROR_CODES],
 ];
 
-/** `| \`code\` | 404 | …` rows of a README's table, those with the prefix. */
+/** `| \`code\` | 404 | …` rows of a README's table (a library's, or the repository's: '.'), those with the prefix ('' for all). */
 function readmeCodes(lib: string, prefix: string): Map<string, number> {
-  const readme = readFileSync(join(ROOT, 'libs', lib, 'README.md'), 'utf8');
+  const readme = readFileSync(lib === '.' ? join(ROOT, 'README.md') : join(ROOT, 'libs', lib, 'README.md'), 'utf8');
   return new Map(
     [...readme.matchAll(/^\| `([a-z][a-z0-9.-]*)` \| (\d{3}) \|/gm)].filter((m) => prefix === '' || m[1]!.startsWith(`${prefix}.`)).map((m) => [m[1]!, Number(m[2])]),
   );
@@ -72,8 +73,19 @@ describe('domain error codes (issue 10 item 2)', () => {
     }
   });
 
-  it('the filter knows exactly the libraries\' codes, each library with its own prefix', () => {
-    const all = LIBRARIES.flatMap(([, , table]) => Object.keys(table));
+  it('the node request guard\'s codes (the control plane\'s own): each a 401, listed in the README\'s node API section', () => {
+    const listed = readmeCodes('.', 'node');
+    expect(Object.keys(NODE_REQUEST_ERROR_CODES).length).toBe(8);
+    for (const [code, kind] of Object.entries(NODE_REQUEST_ERROR_CODES)) {
+      expect(code).toMatch(ERROR_CODE_PATTERN);
+      expect(DOMAIN_ERROR_CODES[code]).toBe(kind);
+      expect({ code, status: listed.get(code) }).toEqual({ code, status: 401 });
+    }
+    expect([...listed.keys()].sort()).toEqual(Object.keys(NODE_REQUEST_ERROR_CODES).sort());
+  });
+
+  it('the filter knows exactly the libraries\' and the node guard\'s codes, each library with its own prefix', () => {
+    const all = [...LIBRARIES.flatMap(([, , table]) => Object.keys(table)), ...Object.keys(NODE_REQUEST_ERROR_CODES)];
     expect(new Set(all).size).toBe(all.length);
     expect(Object.keys(DOMAIN_ERROR_CODES).sort()).toEqual(all.sort());
   });

@@ -40,15 +40,26 @@ describe.each([
 describe('the node API contract', () => {
   it('exports the versioned base path the agent and the control plane share', () => {
     const { exports } = load(join(ROOT, 'dist/libs/node-api-contracts/src/index.js'));
-    expect(exports).toEqual(['ATTESTATIONS_ROUTE', 'ATTESTATION_LIMITS', 'FINISH_ATTESTATION_BODY_LIMIT_BYTES', 'NODE_API_BASE_PATH', 'NODE_API_VERSION', 'finishAttestationRoute', 'nodeApiPath']);
+    expect(exports).toEqual([
+      'ATTESTATIONS_ROUTE',
+      'ATTESTATION_LIMITS',
+      'FINISH_ATTESTATION_BODY_LIMIT_BYTES',
+      'NODE_API_BASE_PATH',
+      'NODE_API_VERSION',
+      'NODE_REQUEST_REFUSAL_CODES',
+      'SELF_ROUTE',
+      'finishAttestationRoute',
+      'nodeApiPath',
+    ]);
     expect(NODE_API_BASE_PATH).toBe('/node/v1');
   });
 
-  it('is apart from the operator API: the node routes of openapi.json are the enrollment calls, under the node API base path', () => {
+  it('is apart from the operator API: the node routes of openapi.json are the enrollment calls and the signed self call, under the node API base path', () => {
     const { paths } = JSON.parse(readFileSync(join(ROOT, 'openapi.json'), 'utf8')) as { paths: Record<string, unknown> };
     expect(Object.keys(paths).filter((path) => path.startsWith(NODE_API_BASE_PATH))).toEqual([
       `${NODE_API_BASE_PATH}/attestations`,
       `${NODE_API_BASE_PATH}/attestations/{id}/finish`,
+      `${NODE_API_BASE_PATH}/self`,
     ]);
     expect(Object.keys(paths).filter((path) => !path.startsWith(NODE_API_BASE_PATH) && path.includes('attestations'))).toEqual([]);
   });

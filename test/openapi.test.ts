@@ -94,19 +94,28 @@ describe('openapi.json', () => {
       }
     }
     // Only health and the metrics (counts and ages, nothing identifying) are public; the node API's
-    // enrollment routes take no operator token (the protocol authenticates the machine) and say so.
+    // routes take no operator token and say so: the enrollment routes are authenticated by the
+    // protocol, the later ones (x-node-authentication) by the signed node request, with a 401.
     const withoutToken = operations.filter(({ op }) => op.security === undefined);
     expect(withoutToken.map(({ name }) => name).sort()).toEqual([
       'GET /health/live',
       'GET /health/ready',
       'GET /metrics',
+      'GET /node/v1/self',
       'POST /node/v1/attestations',
       'POST /node/v1/attestations/{id}/finish',
     ]);
     for (const { name, op } of withoutToken.filter(({ name }) => name.includes(' /node/'))) {
-      expect([name, (op as Operation & { 'x-node-api'?: boolean })['x-node-api'], op.description]).toEqual([name, true, expect.stringContaining('never with an operator token')]);
-      expect([name, Object.keys(op.responses)]).toEqual([name, expect.arrayContaining(['400', '404', '409', '413', '415', '503'])]);
-      expect([name, Object.keys(op.responses)]).toEqual([name, expect.not.arrayContaining(['401', '403'])]);
+      const node = op as Operation & { 'x-node-api'?: boolean; 'x-node-authentication'?: string };
+      expect([name, node['x-node-api'], op.description]).toEqual([name, true, expect.stringContaining('never with an operator token')]);
+      expect([name, Object.keys(op.responses)]).toEqual([name, expect.not.arrayContaining(['403'])]);
+      if (name.includes('/attestations')) {
+        expect([name, node['x-node-authentication'], Object.keys(op.responses)]).toEqual([name, undefined, expect.arrayContaining(['400', '404', '409', '413', '415', '503'])]);
+        expect([name, Object.keys(op.responses)]).toEqual([name, expect.not.arrayContaining(['401'])]);
+      } else {
+        expect([name, node['x-node-authentication'], Object.keys(op.responses)]).toEqual([name, 'RackSeal-HMAC-SHA256', expect.arrayContaining(['401', '503'])]);
+        expect([name, op.description]).toEqual([name, expect.stringContaining('Signed with the node credential')]);
+      }
     }
   });
 

@@ -4,24 +4,27 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { API_TOKENS_PROVIDER, ApiTokenEntity } from '@rackseal/api-tokens';
 import { attestationProviders } from '@rackseal/attestation';
 import { inventoryImporterProvider, InventoryImportsRepository } from '@rackseal/inventory';
-import { MachineRevocations, MachinesRepository } from '@rackseal/machines';
+import { MachineReattestRequests, MachineRevocations, MachinesRepository } from '@rackseal/machines';
 import { loadTrustStore, VENDOR_CAS_PROVIDER, VendorCaEntity } from '@rackseal/vendor-cas';
 import { AuditController } from './audit/audit.controller';
 import { BearerAuthGuard } from './auth/bearer-auth.guard';
 import { InventoryController } from './inventory/inventory.controller';
 import { MachinesController } from './machines/machines.controller';
+import { NodeRequestGuard } from './auth/node-request.guard';
 import { AttestationsController } from './node-api/attestations.controller';
+import { SelfController } from './node-api/self.controller';
 import { PoliciesController } from './policies/policies.controller';
 import { TokensController } from './tokens/tokens.controller';
 import { VendorCasController } from './vendor-cas/vendor-cas.controller';
 
 /**
  * The operator API under /v1 (bearer-token authentication with scopes on every route) and the node
- * API's enrollment routes under /node/v1 (@NodeApi: no operator token).
+ * API under /node/v1 (@NodeApi: no operator token; the enrollment routes authenticated by the
+ * protocol, the later ones by the node credential, @NodeAuthenticated).
  */
 @Module({
   imports: [TypeOrmModule.forFeature([ApiTokenEntity, VendorCaEntity])],
-  controllers: [TokensController, AuditController, VendorCasController, InventoryController, MachinesController, PoliciesController, AttestationsController],
+  controllers: [TokensController, AuditController, VendorCasController, InventoryController, MachinesController, PoliciesController, AttestationsController, SelfController],
   providers: [
     API_TOKENS_PROVIDER,
     VENDOR_CAS_PROVIDER,
@@ -29,7 +32,9 @@ import { VendorCasController } from './vendor-cas/vendor-cas.controller';
     InventoryImportsRepository,
     MachinesRepository,
     MachineRevocations,
+    MachineReattestRequests,
     ...attestationProviders(loadTrustStore),
+    NodeRequestGuard,
     { provide: APP_GUARD, useClass: BearerAuthGuard },
   ],
 })

@@ -7,7 +7,7 @@
  */
 
 /** What kind of refusal a code is; each kind has exactly one HTTP status (the control plane's filter). */
-export const ERROR_KINDS = ['invalid', 'not-found', 'conflict', 'too-large', 'timeout', 'unavailable'] as const;
+export const ERROR_KINDS = ['invalid', 'unauthenticated', 'not-found', 'conflict', 'too-large', 'timeout', 'unavailable'] as const;
 export type ErrorKind = (typeof ERROR_KINDS)[number];
 
 /** A library's codes and their kinds: `{ 'vendor-ca.not-found': 'not-found', … }`. */

@@ -83,6 +83,17 @@ export interface MachineRevocation<Time = string> {
 }
 
 /**
+ * POST /v1/machines/:ref/reattest: the operator asks the machine to attest again now. The agent
+ * reads it as `reattest: true` from GET /node/v1/self; the next successful attestation clears it.
+ * A second request before then keeps the first time (idempotent).
+ */
+export interface MachineReattestRequest<Time = string> {
+  readonly machineId: string;
+  readonly serial: string;
+  readonly requestedAt: Time;
+}
+
+/**
  * GET /v1/machines filters besides paging: `state`, `group`, and `notAttestedSince` (an ISO 8601
  * instant: machines, revoked ones left out, whose last successful attestation is older or that never
  * attested: the fleet liveness check of docs/architecture.md §4.8).

@@ -1,12 +1,14 @@
 import type { Provider } from '@nestjs/common';
 import { AuditLog } from '@rackseal/audit';
 import { RACKSEAL_CONFIG, type RacksealConfig } from '@rackseal/config';
-import { MachinesRepository } from '@rackseal/machines';
+import { MachineRevocationHook, MachinesRepository } from '@rackseal/machines';
 import { Clock, RandomSource } from '@rackseal/platform';
 import { DataSource } from 'typeorm';
 import { AttestationRepository } from './attestation.repository';
 import { AttestationService, type AttestationServiceOptions } from './attestation.service';
 import { PcrPolicies } from './pcr-policies';
+import { NodeCredentials } from './node-credentials';
+import { NodeRequestNonces } from './node-request-nonces';
 import { PcrPoliciesRepository, StoredPcrPolicySource } from './pcr-policies.repository';
 import { PcrPolicySource } from './pcr-policy-source';
 
@@ -14,7 +16,8 @@ import { PcrPolicySource } from './pcr-policy-source';
  * The attestation service and what it needs, wired to the process's database, audit log, clock,
  * randomness and validated config; the vendor CA store comes as `loadTrustStore` (libs/vendor-cas:
  * this library does not depend on it). PcrPolicySource is the stored policies (`pcr_policies`); a
- * test may override the provider.
+ * test may override the provider. NodeCredentials is also libs/machines' MachineRevocationHook, so
+ * a revoke ends the machine's credential; NodeRequestNonces is the node request guard's replay store.
  */
 export function attestationProviders(loadTrustStore: AttestationServiceOptions['loadTrustStore']): Provider[] {
   return [
@@ -22,6 +25,14 @@ export function attestationProviders(loadTrustStore: AttestationServiceOptions['
     PcrPoliciesRepository,
     PcrPolicies,
     { provide: PcrPolicySource, useClass: StoredPcrPolicySource },
+    {
+      provide: NodeCredentials,
+      inject: [DataSource, AttestationRepository, MachinesRepository, RACKSEAL_CONFIG],
+      useFactory: (dataSource: DataSource, credentials: AttestationRepository, machines: MachinesRepository, config: RacksealConfig) =>
+        new NodeCredentials(dataSource, credentials, machines, config.masterKey.key),
+    },
+    { provide: MachineRevocationHook, useExisting: NodeCredentials },
+    { provide: NodeRequestNonces, inject: [DataSource, Clock], useFactory: (dataSource: DataSource, clock: Clock) => new NodeRequestNonces(dataSource, clock) },
     {
       provide: AttestationService,
       inject: [DataSource, AuditLog, MachinesRepository, AttestationRepository, PcrPolicySource, Clock, RandomSource, RACKSEAL_CONFIG],

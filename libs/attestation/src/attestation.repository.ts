@@ -74,6 +74,26 @@ export interface StoredNodeCredential extends NewNodeCredential {
   readonly revokedAt: Date | null;
 }
 
+interface CredentialRow {
+  credential_id: string;
+  machine_id: string;
+  registration_id: string;
+  key_sealed: Buffer;
+  created_at: Date;
+  revoked_at: Date | null;
+}
+
+function toCredential(r: CredentialRow): StoredNodeCredential {
+  return {
+    credentialId: r.credential_id,
+    machineId: r.machine_id,
+    registrationId: r.registration_id,
+    keySealed: r.key_sealed,
+    createdAt: r.created_at,
+    revokedAt: r.revoked_at,
+  };
+}
+
 /** The envelope context of a registration's credential secret: a blob moved to another row does not open. */
 export function registrationSecretContext(registrationId: string): string {
   return `attestation-registration:${registrationId}`;
@@ -136,7 +156,8 @@ function toRegistration(r: RegistrationRow): Registration {
 }
 
 /**
- * The one owner of `attestation_registrations` and `node_credentials` (docs/architecture.md §9).
+ * The one owner of `attestation_registrations` and `node_credentials` (docs/architecture.md §9;
+ * `node_request_nonces` is NodeRequestNonces').
  * Every method runs in the caller's transaction, so a decision, the machine's transition and the
  * audit record commit together.
  */
@@ -232,11 +253,25 @@ export class AttestationRepository {
 
   /** Stores a machine's new node credential; the previous live one (if any) is revoked at the same time. */
   async replaceCredential(credential: NewNodeCredential, manager: EntityManager): Promise<void> {
-    await manager.query('UPDATE node_credentials SET revoked_at = $2 WHERE machine_id = $1 AND revoked_at IS NULL', [credential.machineId, credential.createdAt]);
+    await this.revokeCredentialsOf(credential.machineId, credential.createdAt, manager);
     await manager.query(
       `INSERT INTO node_credentials (credential_id, machine_id, registration_id, key_sealed, created_at) VALUES ($1, $2, $3, $4, $5)`,
       [credential.credentialId, credential.machineId, credential.registrationId, credential.keySealed, credential.createdAt],
     );
+  }
+
+  /** Credential `credentialId` when it is live (not revoked or rotated away). */
+  async liveCredential(credentialId: string, manager: EntityManager): Promise<StoredNodeCredential | undefined> {
+    const rows = (await manager.query(
+      'SELECT credential_id, machine_id, registration_id, key_sealed, created_at, revoked_at FROM node_credentials WHERE credential_id = $1 AND revoked_at IS NULL',
+      [credentialId],
+    )) as CredentialRow[];
+    return rows.map(toCredential)[0];
+  }
+
+  /** Revokes the machine's live credential (revoke of the machine); nothing when it has none. */
+  async revokeCredentialsOf(machineId: string, at: Date, manager: EntityManager): Promise<void> {
+    await manager.query('UPDATE node_credentials SET revoked_at = $2 WHERE machine_id = $1 AND revoked_at IS NULL', [machineId, at]);
   }
 
   /** The credentials of a machine, newest first. */
@@ -244,14 +279,7 @@ export class AttestationRepository {
     const rows = (await manager.query(
       'SELECT credential_id, machine_id, registration_id, key_sealed, created_at, revoked_at FROM node_credentials WHERE machine_id = $1 ORDER BY created_at DESC',
       [machineId],
-    )) as { credential_id: string; machine_id: string; registration_id: string; key_sealed: Buffer; created_at: Date; revoked_at: Date | null }[];
-    return rows.map((r) => ({
-      credentialId: r.credential_id,
-      machineId: r.machine_id,
-      registrationId: r.registration_id,
-      keySealed: r.key_sealed,
-      createdAt: r.created_at,
-      revokedAt: r.revoked_at,
-    }));
+    )) as CredentialRow[];
+    return rows.map(toCredential);
   }
 }

@@ -5,6 +5,8 @@ export * from './attestation.repository';
 export * from './attestation.service';
 export * from './event-log-check';
 export * from './pcr-policies';
+export * from './node-credentials';
+export * from './node-request-nonces';
 export * from './pcr-policies.repository';
 export * from './pcr-policy-source';
 export * from './policy-errors';

@@ -4,12 +4,15 @@ import { Clock } from '@rackseal/platform';
 import { DataSource } from 'typeorm';
 import type { MachineRef, RevokeRequest, RevokeResult } from './machine';
 import { MachineNotFoundError } from './machine-errors';
+import { MachineRevocationHook } from './machine-revocation-hook';
 import { MachinesRepository } from './machines.repository';
 
 /**
  * An operator's revocation (POST /v1/machines/:ref/revoke): the transition to revoked and its audit
  * record `machine.revoked` in one transaction, so a revocation never lacks its record and a failed
- * append leaves the machine as it was. A repeated revoke changes and records nothing (`changed: false`).
+ * append leaves the machine as it was; the hook ends what hangs on the machine elsewhere (its node
+ * credential) in the same transaction, so no request authenticates after the revoke commits. A
+ * repeated revoke changes and records nothing (`changed: false`).
  */
 @Injectable()
 export class MachineRevocations {
@@ -18,6 +21,7 @@ export class MachineRevocations {
     private readonly machines: MachinesRepository,
     private readonly audit: AuditLog,
     private readonly clock: Clock,
+    private readonly hook: MachineRevocationHook,
   ) {}
 
   revoke(ref: MachineRef, request: RevokeRequest): Promise<RevokeResult> {
@@ -26,8 +30,10 @@ export class MachineRevocations {
       if (found === undefined) {
         throw new MachineNotFoundError('id' in ref ? ref.id : ref.serial);
       }
-      const result = await this.machines.revoke(found.id, request, this.clock.now(), manager);
+      const at = this.clock.now();
+      const result = await this.machines.revoke(found.id, request, at, manager);
       if (result.changed) {
+        await this.hook.revoked(found.id, at, manager);
         await this.audit.append(
           {
             actor: request.actor,

@@ -260,13 +260,33 @@ export class MachinesRepository {
   }
 
   /**
-   * A successful attestation at `at`: the last attestation time, and the first one if there was none.
+   * An operator's request that the machine attest again (cleared by recordAttested); a pending
+   * request keeps its first time. The stored time, undefined when there is no such machine.
+   */
+  async requestReattest(machineId: string, at: Date, manager?: EntityManager): Promise<Date | undefined> {
+    const [rows] = (await (manager ?? this.dataSource).query(
+      'UPDATE machines SET reattest_requested_at = COALESCE(reattest_requested_at, $2) WHERE id = $1 RETURNING reattest_requested_at',
+      [machineId, at],
+    )) as [{ reattest_requested_at: Date }[], number];
+    return rows[0]?.reattest_requested_at;
+  }
+
+  /** When an operator asked the machine to attest again, null when no request is pending. */
+  async reattestRequestedAt(machineId: string, manager?: EntityManager): Promise<Date | null> {
+    const [row] = (await (manager ?? this.dataSource).query('SELECT reattest_requested_at FROM machines WHERE id = $1', [machineId])) as { reattest_requested_at: Date | null }[];
+    return row?.reattest_requested_at ?? null;
+  }
+
+  /**
+   * A successful attestation at `at`: the last attestation time, and the first one if there was none;
+   * an operator's pending re-attestation request is answered by it.
    * Call it in the attestation's transaction, with the transition to attested. `last_attested_at`
    * never goes back (two replicas' clocks may differ slightly): GREATEST keeps the later one.
    */
   async recordAttested(machineId: string, at: Date, manager?: EntityManager): Promise<Machine> {
     const [rows] = (await (manager ?? this.dataSource).query(
-      `UPDATE machines SET first_attested_at = COALESCE(first_attested_at, $2), last_attested_at = GREATEST(last_attested_at, $2), updated_at = $2
+      `UPDATE machines SET first_attested_at = COALESCE(first_attested_at, $2), last_attested_at = GREATEST(last_attested_at, $2), updated_at = $2,
+         reattest_requested_at = NULL
        WHERE id = $1 RETURNING ${MACHINE_COLUMNS}`,
       [machineId, at],
     )) as [MachineRow[], number];

@@ -1,2 +1,3 @@
 export * from './attestation';
 export * from './base-path';
+export * from './self';

@@ -1,9 +1,11 @@
-import { createParamDecorator, type ExecutionContext, SetMetadata } from '@nestjs/common';
+import { applyDecorators, createParamDecorator, type ExecutionContext, SetMetadata, UseGuards } from '@nestjs/common';
 import type { Scope, TokenPrincipal } from '@rackseal/api-tokens';
+import { type NodeCaller, NodeRequestGuard } from './node-request.guard';
 
 export const PUBLIC_ROUTE = 'rackseal:public-route';
 export const REQUIRED_SCOPE = 'rackseal:required-scope';
 export const NODE_API_ROUTE = 'rackseal:node-api-route';
+export const NODE_SIGNED_ROUTE = 'rackseal:node-signed-route';
 
 /** Reachable without a token (health probes). Every other route needs a bearer token. */
 export const Public = (): MethodDecorator & ClassDecorator => SetMetadata(PUBLIC_ROUTE, true);
@@ -12,9 +14,22 @@ export const Public = (): MethodDecorator & ClassDecorator => SetMetadata(PUBLIC
  * A node API route (under /node/v1): called by agents, never with an operator token, so the operator
  * BearerAuthGuard skips it. Node routes are their own guard family: the enrollment calls are
  * authenticated by the protocol itself (EK certificate, credential activation, quote); the routes
- * after enrollment add the node request signature guard (libs/node-identity).
+ * after enrollment are @NodeAuthenticated().
  */
 export const NodeApi = (): MethodDecorator & ClassDecorator => SetMetadata(NODE_API_ROUTE, true);
+
+/**
+ * A node API route after enrollment: a request signed with the machine's node credential
+ * (NodeRequestGuard), from a machine that may call (attested). The handler reads the caller with
+ * @NodeCallerOf().
+ */
+export const NodeAuthenticated = (): MethodDecorator & ClassDecorator =>
+  applyDecorators(NodeApi(), SetMetadata(NODE_SIGNED_ROUTE, true), UseGuards(NodeRequestGuard));
+
+/** The machine of a request NodeRequestGuard authenticated. */
+export const NodeCallerOf = createParamDecorator((_: unknown, context: ExecutionContext): NodeCaller => {
+  return context.switchToHttp().getRequest<{ node: NodeCaller }>().node;
+});
 
 /** The scope a token must hold for this route (`admin` holds them all). */
 export const RequireScope = (scope: Scope): MethodDecorator & ClassDecorator => SetMetadata(REQUIRED_SCOPE, scope);

@@ -44,7 +44,7 @@ describe('AllExceptionsFilter: domain errors by kind', () => {
   });
   afterEach(() => jest.restoreAllMocks());
 
-  const expected: Record<ErrorKind, number> = { invalid: 400, 'not-found': 404, conflict: 409, 'too-large': 413, timeout: 408, unavailable: 503 };
+  const expected: Record<ErrorKind, number> = { invalid: 400, unauthenticated: 401, 'not-found': 404, conflict: 409, 'too-large': 413, timeout: 408, unavailable: 503 };
 
   it('gives every kind exactly the status the README promises', () => {
     expect(KIND_STATUS).toEqual(expected);

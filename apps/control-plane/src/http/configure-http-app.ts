@@ -9,6 +9,7 @@ import { AllExceptionsFilter, isBodyParserError } from './all-exceptions.filter'
 import { DOCS_PATH, normalizeDocsPath } from './docs-paths';
 import { JsonBodyContentTypeInterceptor } from './json-body';
 import { refuseDeepJson } from './json-depth';
+import { keepNodeRawBody } from './raw-body';
 import { buildOpenApiDocument } from './openapi';
 import { RefuseNulBytesPipe } from './refuse-nul-bytes.pipe';
 
@@ -40,13 +41,15 @@ export function configureHttpApp(app: INestApplication): void {
     request.id ??= assignRequestId(request, response);
     next();
   });
-  express.use(FINISH_ATTESTATION_PATH, json({ limit: FINISH_ATTESTATION_BODY_LIMIT_BYTES, verify: refuseDeepJson }));
+  // Node API bodies are kept as received too: a signed node request covers their bytes.
+  const verify = keepNodeRawBody(refuseDeepJson);
+  express.use(FINISH_ATTESTATION_PATH, json({ limit: FINISH_ATTESTATION_BODY_LIMIT_BYTES, verify }));
   const policyJson = json({ limit: POLICY_BODY_LIMIT_BYTES, verify: refuseDeepJson });
   express.use(GROUP_POLICY_PATH, (request: Request, response: Response, next: NextFunction) =>
     // Exact path and PUT only: the promote route below it keeps the general limit.
     request.method === 'PUT' && (request.path === '/' || request.path === '') ? policyJson(request, response, next) : next(),
   );
-  express.useBodyParser('json', { limit: JSON_BODY_LIMIT, verify: refuseDeepJson });
+  express.useBodyParser('json', { limit: JSON_BODY_LIMIT, verify });
   // Nest turns body-parser's SyntaxError into a 400 carrying the parser's own text, losing its type;
   // pass the filter an error it recognises so every parser refusal gets the fixed wording.
   express.use((error: unknown, _request: Request, _response: Response, next: NextFunction) => {

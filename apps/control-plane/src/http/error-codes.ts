@@ -5,6 +5,7 @@ import { AUDIT_ERROR_CODES } from '@rackseal/audit';
 import { INVENTORY_ERROR_CODES } from '@rackseal/inventory';
 import { MACHINE_ERROR_CODES } from '@rackseal/machines';
 import { VENDOR_CA_ERROR_CODES } from '@rackseal/vendor-cas';
+import { NODE_REQUEST_ERROR_CODES } from '../node-api/node-request-errors';
 
 /**
  * The HTTP status of each kind of domain error. A Record over every kind: a new kind does not
@@ -12,6 +13,8 @@ import { VENDOR_CA_ERROR_CODES } from '@rackseal/vendor-cas';
  */
 export const KIND_STATUS: Readonly<Record<ErrorKind, number>> = {
   invalid: 400,
+  // A node request whose signature or credential does not authenticate it (RFC 9110 §15.5.2).
+  unauthenticated: 401,
   'not-found': 404,
   conflict: 409,
   'too-large': 413,
@@ -25,7 +28,8 @@ export const KIND_STATUS: Readonly<Record<ErrorKind, number>> = {
  * Every domain error code the control plane answers with, and its kind. A DomainError whose code is
  * not here is a bug (a library added a code the server does not know): it becomes a logged 500
  * rather than a status guessed from the error itself. Each library's README lists the same codes
- * (test/error-codes.test.ts checks both).
+ * (test/error-codes.test.ts checks both). The node request guard's `node.*` codes are the control
+ * plane's own (README, "Node API").
  */
 export const DOMAIN_ERROR_CODES: Readonly<Record<string, ErrorKind>> = {
   ...API_TOKEN_ERROR_CODES,
@@ -34,6 +38,7 @@ export const DOMAIN_ERROR_CODES: Readonly<Record<string, ErrorKind>> = {
   ...INVENTORY_ERROR_CODES,
   ...MACHINE_ERROR_CODES,
   ...POLICY_ERROR_CODES,
+  ...NODE_REQUEST_ERROR_CODES,
   ...VENDOR_CA_ERROR_CODES,
 };
 

@@ -3,7 +3,8 @@ import { METHOD_METADATA } from '@nestjs/common/constants';
 import { ModulesContainer } from '@nestjs/core';
 import { DocumentBuilder, type OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import type { HeadersObject, OperationObject, ResponsesObject } from '@nestjs/swagger/dist/interfaces/open-api-spec.interface';
-import { NODE_API_ROUTE, PUBLIC_ROUTE, REQUIRED_SCOPE } from '../auth/auth.decorators';
+import { NODE_API_ROUTE, NODE_SIGNED_ROUTE, PUBLIC_ROUTE, REQUIRED_SCOPE } from '../auth/auth.decorators';
+import { NODE_REQUEST_REFUSAL_CODES } from '@rackseal/node-api-contracts';
 import { MAX_ERROR_MESSAGES } from './bounded-message';
 import { DATABASE_RETRY_AFTER_SECONDS } from './database-unavailable';
 import { ErrorBody } from './error-body';
@@ -27,6 +28,8 @@ interface RouteFacts {
   readonly public: boolean;
   /** A node API route (@NodeApi): no operator token; authenticated by the node protocol. */
   readonly node: boolean;
+  /** A node route after enrollment (@NodeAuthenticated): signed with the node credential. */
+  readonly signed: boolean;
   /** The @RequireScope of the method or, failing that, of its controller (as the guard reads it). */
   readonly scope: string | undefined;
   readonly jsonBody: boolean;
@@ -68,10 +71,21 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
  * guard, the interceptors and the exception filter do: the scope the guard demands, the request
  * body of a route that reads its own (CSV), and the error responses every route can give.
  */
-function describeOperation(operation: OperationObject & { 'x-required-scope'?: string | null; 'x-node-api'?: boolean }, facts: RouteFacts, method: string): void {
+function describeOperation(
+  operation: OperationObject & { 'x-required-scope'?: string | null; 'x-node-api'?: boolean; 'x-node-authentication'?: string },
+  facts: RouteFacts,
+  method: string,
+): void {
   if (facts.node) {
     operation['x-node-api'] = true;
-    const who = 'Node API: called by rackseal-agent, never with an operator token.';
+    let who = 'Node API: called by rackseal-agent, never with an operator token.';
+    if (facts.signed) {
+      // Not a securityScheme: the operator API sweep treats every operation with `security` as a bearer route.
+      operation['x-node-authentication'] = 'RackSeal-HMAC-SHA256';
+      who +=
+        ' Signed with the node credential: `Authorization: RackSeal-HMAC-SHA256 Credential=…, Timestamp=…, Nonce=…, Signature=…` and ' +
+        '`Content-Digest: sha-256=:…:` (libs/node-identity README).';
+    }
     operation.description = operation.description === undefined ? who : `${operation.description}\n\n${who}`;
   } else if (!facts.public) {
     operation.security = [{ [BEARER]: [] }];
@@ -112,6 +126,12 @@ function describeOperation(operation: OperationObject & { 'x-required-scope'?: s
     add('401', 'No valid operator token (missing, malformed, unknown or revoked); one message for all.');
     add('403', `The token lacks the \`${facts.scope ?? '(none)'}\` scope.`);
   }
+  if (facts.signed) {
+    add(
+      '401',
+      `The node request does not authenticate (WWW-Authenticate: RackSeal-HMAC-SHA256): ${NODE_REQUEST_REFUSAL_CODES.join(', ')}.`,
+    );
+  }
   if (operation.requestBody !== undefined) {
     add('413', 'Request body too large.');
     add('415', `Content-Type is not ${expected}.`);
@@ -143,6 +163,7 @@ function routeFactsByOperationId(app: INestApplication): Map<string, RouteFacts>
         facts.set(`${controller.name}_${name}`, {
           public: ((Reflect.getMetadata(PUBLIC_ROUTE, handler) ?? Reflect.getMetadata(PUBLIC_ROUTE, controller)) as boolean | undefined) === true,
           node: ((Reflect.getMetadata(NODE_API_ROUTE, handler) ?? Reflect.getMetadata(NODE_API_ROUTE, controller)) as boolean | undefined) === true,
+          signed: ((Reflect.getMetadata(NODE_SIGNED_ROUTE, handler) ?? Reflect.getMetadata(NODE_SIGNED_ROUTE, controller)) as boolean | undefined) === true,
           scope: (Reflect.getMetadata(REQUIRED_SCOPE, handler) ?? Reflect.getMetadata(REQUIRED_SCOPE, controller)) as string | undefined,
           jsonBody: takesJsonBody(controller, name),
           consumes: ((Reflect.getMetadata(API_CONSUMES, handler) ?? Reflect.getMetadata(API_CONSUMES, controller) ?? []) as string[]),

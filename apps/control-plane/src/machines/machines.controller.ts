@@ -1,15 +1,15 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
-import { ApiBadRequestResponse, ApiBearerAuth, ApiNotFoundResponse, ApiOkResponse, ApiParam, ApiTags } from '@nestjs/swagger';
+import { ApiBadRequestResponse, ApiBearerAuth, ApiConflictResponse, ApiNotFoundResponse, ApiOkResponse, ApiParam, ApiTags } from '@nestjs/swagger';
 import { DEFAULT_PAGE_SIZE, parseInstant } from '@rackseal/api-contracts';
 import type { TokenPrincipal } from '@rackseal/api-tokens';
-import { type Machine, MachineNotFoundError, MachineRevocations, MachinesRepository, parseMachineRef } from '@rackseal/machines';
+import { type Machine, MachineNotFoundError, MachineReattestRequests, MachineRevocations, MachinesRepository, parseMachineRef } from '@rackseal/machines';
 import { actorOf, Principal, RequireScope } from '../auth/auth.decorators';
-import { MACHINE_REF_DESCRIPTION, MachineDetailDto, MachineDto, MachineRevocationDto, MachinesQueryDto, RevokeMachineDto } from './machines.dto';
+import { MACHINE_REF_DESCRIPTION, MachineDetailDto, MachineDto, MachineReattestRequestDto, MachineRevocationDto, MachinesQueryDto, RevokeMachineDto } from './machines.dto';
 
 /**
  * Machines and their lifecycle (docs/architecture.md §3, §4.8, §5): list with filters (state, group,
  * not attested since T), one machine with its attestation times, last failure and history, and the
- * operator's revocation. Reading needs `inventory:read`; revoking `inventory:write` (the scope
+ * operator's revocation and request to re-attest now. Reading needs `inventory:read`; revoking `inventory:write` (the scope
  * catalogue: "import inventory CSV files, revoke machines").
  */
 @ApiTags('machines')
@@ -19,6 +19,7 @@ export class MachinesController {
   constructor(
     private readonly machines: MachinesRepository,
     private readonly revocations: MachineRevocations,
+    private readonly reattests: MachineReattestRequests,
   ) {}
 
   @Get()
@@ -63,6 +64,23 @@ export class MachinesController {
   async revoke(@Param('ref') ref: string, @Body() body: RevokeMachineDto, @Principal() principal: TokenPrincipal): Promise<MachineRevocationDto> {
     const result = await this.revocations.revoke(parseMachineRef(ref), { reason: body.reason, actor: actorOf(principal) });
     return { changed: result.changed, machine: await this.detail(result.machine) };
+  }
+
+  /**
+   * Asks the machine to attest again now: its agent reads `reattest: true` from GET /node/v1/self
+   * until its next successful attestation. Audited (`machine.reattest-requested`); a request while
+   * one is pending keeps the first.
+   */
+  @Post(':ref/reattest')
+  @HttpCode(200)
+  @RequireScope('inventory:write')
+  @ApiParam({ name: 'ref', description: MACHINE_REF_DESCRIPTION })
+  @ApiOkResponse({ type: MachineReattestRequestDto, description: 'the pending request' })
+  @ApiBadRequestResponse({ description: 'neither a UUID nor a serial' })
+  @ApiNotFoundResponse({ description: 'no machine with this id or serial' })
+  @ApiConflictResponse({ description: 'machine.illegal-transition: the machine is revoked and never attests again' })
+  reattest(@Param('ref') ref: string, @Principal() principal: TokenPrincipal): Promise<MachineReattestRequestDto> {
+    return this.reattests.request(parseMachineRef(ref), actorOf(principal));
   }
 
   private async detail(machine: Machine): Promise<MachineDetailDto> {

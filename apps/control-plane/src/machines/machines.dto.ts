@@ -6,6 +6,7 @@ import {
   type Machine,
   type MachineDetail,
   type MachineFailure,
+  type MachineReattestRequest,
   type MachineRevocation,
   MACHINE_STATES,
   type MachineState,
@@ -117,6 +118,17 @@ export class MachineRevocationDto implements MachineRevocation<Date> {
 
   @ApiProperty({ type: MachineDetailDto })
   machine: MachineDetailDto;
+}
+
+export class MachineReattestRequestDto implements MachineReattestRequest<Date> {
+  @ApiProperty({ format: 'uuid' })
+  machineId: string;
+
+  @ApiProperty()
+  serial: string;
+
+  @ApiProperty({ type: String, format: 'date-time', description: 'when the pending request was made (the first, when one was already pending)' })
+  requestedAt: Date;
 }
 
 export const MACHINE_REF_DESCRIPTION = 'the machine id (UUID) or its serial';

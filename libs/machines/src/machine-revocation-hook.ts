@@ -1,0 +1,12 @@
+import type { EntityManager } from 'typeorm';
+
+/**
+ * What else a revocation ends, in its transaction: another library's rows tied to the machine (the
+ * node credential, libs/attestation's table). An interface here, implemented there, because
+ * libs/attestation depends on this library and each table has one owner (docs/architecture.md §9):
+ * MachineRevocations calls it without knowing whose rows it touches.
+ */
+export abstract class MachineRevocationHook {
+  /** Called once, when `machineId` has just been revoked (not for a repeated revoke), inside `manager`'s transaction. */
+  abstract revoked(machineId: string, at: Date, manager: EntityManager): Promise<void>;
+}
