@@ -212,11 +212,9 @@ describe('audit sequencer in the built worker, under faults (PostgreSQL)', () =>
     expect(configured.stdout + configured.stderr).not.toContain(configuredSeed.toString('hex'));
     // Everything after the tree of 3 is signed by the configured key (how many checkpoints depends on batch timing).
     const signed = await checkpointKeys();
-    expect(signed.slice(0, 2)).toEqual([
-      { tree_size: '0', key_id: key!.key_id },
-      { tree_size: '3', key_id: key!.key_id },
-    ]);
-    expect(signed.slice(2).map((c) => c.key_id)).toEqual(signed.slice(2).map(() => configuredRow.key_id));
+    expect(signed.slice(0, signedBefore.length)).toEqual(signedBefore);
+    const after = signed.slice(signedBefore.length);
+    expect(after.map((c) => c.key_id)).toEqual(after.map(() => configuredRow.key_id));
     expect(signed.at(-1)!.tree_size).toBe('6');
     expect(await audit.verify()).toMatchObject({ ok: true, records: 6, checkpoints: signed.length });
   });
