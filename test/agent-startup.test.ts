@@ -14,6 +14,7 @@ import { repoRoot } from './support/repo-root';
 
 /** Every file `--help` and `--version` may load, relative to dist/. */
 const START_UP_FILES = [
+  'apps/agent/src/commands/enrollment.command.js',
   'apps/agent/src/commands/tpm.command.js',
   'apps/agent/src/main.js',
   'libs/command-line/src/cli-error.js',

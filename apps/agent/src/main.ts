@@ -4,6 +4,7 @@
 import type { ProgramSpec } from '@rackseal/command-line/command-tree';
 import { runCommandLine } from '@rackseal/command-line/run-command-line';
 import { packageVersion } from '@rackseal/command-line/version';
+import { enrollCommand, runCommand, statusCommand } from './commands/enrollment.command';
 import { tpmCommand } from './commands/tpm.command';
 
 /**
@@ -17,7 +18,7 @@ export function agentProgram(): ProgramSpec {
     name: 'rackseal-agent',
     description: 'rackseal node agent: proves this machine with its TPM and unwraps its secrets inside it',
     version: packageVersion,
-    subcommands: [tpmCommand],
+    subcommands: [enrollCommand, statusCommand, runCommand, tpmCommand],
   };
 }
 

@@ -14,7 +14,7 @@ const DEFAULT_TPM_DEVICE = '/dev/tpmrm0';
  * `--tpm <device>` of every `tpm` command. Its strings live here rather than in `@rackseal/tpm2`
  * (whose openTransport parses the forms) so that `--help` does not load the TPM library.
  */
-const TPM_DEVICE_OPTION = {
+export const TPM_DEVICE_OPTION = {
   flags: '--tpm <device>',
   description: 'TPM device: /dev/tpmrm0, /dev/tpm0 or swtpm:HOST:PORT',
   defaultValue: DEFAULT_TPM_DEVICE,
