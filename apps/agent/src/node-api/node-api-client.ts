@@ -79,7 +79,9 @@ class Retryable extends Error {
 
 /** What undici's `fetch failed` hides in its cause, said for a person. */
 function networkReason(error: unknown): string {
-  if (error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError')) {
+  // A DOMException from AbortSignal.timeout, told by its name (it need not be this realm's Error).
+  const name = (error as { name?: unknown } | undefined)?.name;
+  if (name === 'TimeoutError' || name === 'AbortError') {
     return 'no answer in time';
   }
   const cause = (error as { cause?: { code?: string; message?: string } }).cause;
