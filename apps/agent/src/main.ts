@@ -4,8 +4,7 @@
 import type { ProgramSpec } from '@rackseal/command-line/command-tree';
 import { runCommandLine } from '@rackseal/command-line/run-command-line';
 import { packageVersion } from '@rackseal/command-line/version';
-import { enrollCommand, runCommand, statusCommand } from './commands/enrollment.command';
-import { tpmCommand } from './commands/tpm.command';
+import { enrollCommand, runCommand, statusCommand, tpmCommand } from './commands/tpm.command';
 
 /**
  * `rackseal-agent`: the node-side agent. It enrolls the machine with its TPM, receives wrapped

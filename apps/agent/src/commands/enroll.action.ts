@@ -1,6 +1,6 @@
 import { attestAndStore, checkEkKind, checkServerUrl, exchangeCliError, openStateDir, readEventLog } from '../enrollment/attest-and-store';
 import { saveLastAttestation } from '../state/last-attestation';
-import { DEFAULT_EVENT_LOG, type EnrollOptions } from './enrollment.command';
+import { DEFAULT_EVENT_LOG, type EnrollOptions } from './tpm.command';
 
 /** Runs `rackseal-agent enroll` (see enrollCommand). */
 export async function runEnroll(options: EnrollOptions): Promise<void> {

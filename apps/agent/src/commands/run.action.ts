@@ -10,7 +10,7 @@ import type { NodeIdentity } from '../state/node-identity';
 import type { StateDir } from '../state/state-dir';
 import { StateDirError } from '../state/state-errors';
 import { withTpmDevice } from '../tpm-device';
-import { DEFAULT_EVENT_LOG, type RunOptions } from './enrollment.command';
+import { DEFAULT_EVENT_LOG, type RunOptions } from './tpm.command';
 
 const UNIT_MS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 const DURATION = /^(\d{1,7})([smhd])$/;

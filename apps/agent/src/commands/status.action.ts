@@ -4,7 +4,7 @@ import { type LastAttestation, loadLastAttestation } from '../state/last-attesta
 import type { NodeIdentity } from '../state/node-identity';
 import { StateDirError } from '../state/state-errors';
 import { withTpmDevice } from '../tpm-device';
-import type { StatusOptions } from './enrollment.command';
+import type { StatusOptions } from './tpm.command';
 
 interface StatusReport {
   readonly enrolled: boolean;

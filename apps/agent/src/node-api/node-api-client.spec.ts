@@ -23,7 +23,7 @@ const json = (status: number, body: unknown, headers: Record<string, string> = {
 describe('NodeApiClient', () => {
   const servers: Server[] = [];
   afterEach(async () => {
-    await Promise.all(servers.splice(0).map((s) => new Promise((resolve) => s.close(resolve))));
+    await Promise.all(servers.splice(0).map((s) => new Promise((resolve) => { s.closeAllConnections(); s.close(resolve); })));
   });
   const start = async (handlers: Parameters<typeof serve>[0]) => {
     const s = await serve(handlers);
