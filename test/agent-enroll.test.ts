@@ -10,12 +10,14 @@ import { openEnvelope } from '@rackseal/envelope';
 import { parsePcrPolicy } from '@rackseal/pcr-policy';
 import { ekPubHash } from '@rackseal/tpm2';
 import { randomBytes, X509Certificate } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { cp as copyDir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DataSource } from 'typeorm';
 import { runAgentCliAsync, runRacksealCli } from './support/cli-runner';
 import { createTestDatabase, openDataSource, type TestDatabase } from './support/database';
+import { fixturePath } from './support/fixtures';
 import { freePort, LOCALHOST } from './support/free-port';
 import { type RunningProcess, startControlPlane } from './support/processes';
 import { createTestQueuePrefix, type TestQueuePrefix } from './support/redis';
@@ -237,5 +239,19 @@ describe('rackseal-agent enroll, status, run (control plane process, swtpm)', ()
     expect(JSON.parse(stdout.trim())).toMatchObject({ outcome: 'attested' });
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
+  });
+
+  const KERNEL_LOG = '/sys/kernel/security/tpm0/binary_bios_measurements';
+  (existsSync(KERNEL_LOG) ? it.skip : it)('no kernel event log: enroll sends none and says so on stderr, and attests', async () => {
+    const result = await agent('enroll', '--server', server.baseUrl, '--tpm', tpmA.device, '--state-dir', join(dir, 'state-ecc-p256'), '--ek', 'ecc-p256');
+    expect([result.status, result.stderr]).toEqual([0, `rackseal-agent: enroll: no event log sent: ${KERNEL_LOG} does not exist\n`]);
+    expect(result.stdout).toMatch(/^enrolled machine \S+ with http:\/\/127\.0\.0\.1:\d+: attested\n {2}policy: match \(allowed set "fresh swtpm"\)\n {2}node credential [0-9a-f]{32}, sealed by this TPM in /);
+  });
+
+  it('--event-log FILE is sent with the quote: a log that does not replay to the PCRs is refused by the server (exit 1, its code and lines)', async () => {
+    const log = fixturePath('eventlogs', 'crypto_agile_eventlog');
+    const result = await agent('enroll', '--server', server.baseUrl, '--tpm', tpmA.device, '--state-dir', join(dir, 'state-ecc-p256'), '--ek', 'ecc-p256', '--event-log', log);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/^rackseal-agent: enroll: refused by the server: attestation\.event-log-mismatch: the event log does not replay to the quoted PCR values\n( {2}.+\n)+$/);
   });
 });
