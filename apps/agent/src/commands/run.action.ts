@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { CliError, EXIT } from '@rackseal/command-line';
+import type { SecretBytes } from '@rackseal/config/secret-bytes';
 import { nodeApiPath } from '@rackseal/node-api-contracts';
 import { signNodeRequest } from '@rackseal/node-identity';
 import { attestAndStore, checkEkKind, checkServerUrl, exchangeCliError, NODE_CREDENTIAL_SECRET, openStateDir, readEventLog } from '../enrollment/attest-and-store';
@@ -17,6 +18,8 @@ const DURATION = /^(\d{1,7})([smhd])$/;
 const DEFAULT_INTERVAL_MS = 3_600_000;
 /** Between two questions to GET /node/v1/self ("re-attest now?"), at most. */
 const SELF_POLL_MS = 60_000;
+/** The next attempt after an unreachable server or a TPM failure, at most. */
+const RETRY_AFTER_FAILURE_MS = 300_000;
 /** Shortest interval: an attestation costs the server a registration and an audit record. */
 const MIN_INTERVAL_MS = 10_000;
 
@@ -67,6 +70,8 @@ export async function runRun(options: RunOptions): Promise<void> {
   const serverUrl = checkServerUrl(options.server ?? identity.serverUrl);
   const api = new NodeApiClient({ serverUrl, attempts: 1, timeoutMs: 10_000 });
   let askSelf = true;
+  /** The key of identity.credentialId, unsealed once per credential rather than at every question. */
+  let signing: { credentialId: string; key: SecretBytes } | undefined;
 
   /** GET /node/v1/self signed with the current credential; undefined when it cannot be asked (404: stop asking). */
   const self = async (): Promise<SelfAnswer | undefined> => {
@@ -75,8 +80,10 @@ export async function runRun(options: RunOptions): Promise<void> {
     }
     const path = nodeApiPath('self');
     try {
-      const key = await withTpmDevice(options.tpm, (client) => state.loadSealedSecret(client, NODE_CREDENTIAL_SECRET));
-      const credential = { credentialId: identity.credentialId, key };
+      if (signing?.credentialId !== identity.credentialId) {
+        signing = { credentialId: identity.credentialId, key: await withTpmDevice(options.tpm, (client) => state.loadSealedSecret(client, NODE_CREDENTIAL_SECRET)) };
+      }
+      const credential = signing;
       const response = await api.send('GET', path, undefined, (body) => signNodeRequest({ credential, method: 'GET', path, body, now: new Date(), nonce: randomBytes(16) }));
       return readSelf(response.body);
     } catch (error) {
@@ -106,7 +113,8 @@ export async function runRun(options: RunOptions): Promise<void> {
         return;
       }
       // Wait one interval, asking the server now and then whether it wants an attestation sooner.
-      const due = Date.now() + jittered(intervalMs);
+      // After a failure that is not the server's verdict (unreachable, TPM busy), try again sooner.
+      const due = Date.now() + jittered(attempt.line.outcome === 'attested' || attempt.line.outcome === 'refused' ? intervalMs : Math.min(intervalMs, RETRY_AFTER_FAILURE_MS));
       while (!stop.signal.aborted && Date.now() < due) {
         try {
           await delay(Math.min(SELF_POLL_MS, due - Date.now()), undefined, { signal: stop.signal });
