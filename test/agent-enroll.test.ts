@@ -7,15 +7,18 @@
  */
 import { PcrPoliciesRepository } from '@rackseal/attestation';
 import { openEnvelope } from '@rackseal/envelope';
+import { MemoryReplayGuard, verifyNodeRequest } from '@rackseal/node-identity';
 import { parsePcrPolicy } from '@rackseal/pcr-policy';
 import { ekPubHash } from '@rackseal/tpm2';
 import { randomBytes, X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { cp as copyDir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DataSource } from 'typeorm';
-import { runAgentCliAsync, runRacksealCli } from './support/cli-runner';
+import { runAgentCliAsync, runRacksealCli, spawnCli } from './support/cli-runner';
 import { createTestDatabase, openDataSource, type TestDatabase } from './support/database';
 import { fixturePath } from './support/fixtures';
 import { freePort, LOCALHOST } from './support/free-port';
@@ -225,7 +228,6 @@ describe('rackseal-agent enroll, status, run (control plane process, swtpm)', ()
   });
 
   it('run without --interval (GET /node/v1/self absent: 404, the 1 h default) exits cleanly on SIGTERM while waiting', async () => {
-    const { spawnCli } = await import('./support/cli-runner');
     const child = spawnCli('rackseal-agent', ['run', '--tpm', tpmA.device, '--state-dir', join(dir, 'state-ecc-p256'), '--event-log', 'none']);
     let stdout = '';
     child.stdout.on('data', (chunk: Buffer) => {
@@ -253,5 +255,60 @@ describe('rackseal-agent enroll, status, run (control plane process, swtpm)', ()
     const result = await agent('enroll', '--server', server.baseUrl, '--tpm', tpmA.device, '--state-dir', join(dir, 'state-ecc-p256'), '--ek', 'ecc-p256', '--event-log', log);
     expect(result.status).toBe(1);
     expect(result.stderr).toMatch(/^rackseal-agent: enroll: refused by the server: attestation\.event-log-mismatch: the event log does not replay to the quoted PCR values\n( {2}.+\n)+$/);
+  });
+
+  it('run asks GET /node/v1/self, signed with its node credential, and re-attests at once when it says reattest', async () => {
+    // A front for the control plane that answers /node/v1/self itself (the route lands separately):
+    // no re-attestation at the first question, then one.
+    const asked: IncomingMessage['headers'][] = [];
+    const front = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        if (req.url === '/node/v1/self') {
+          asked.push(req.headers);
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ state: 'attested', reattest: asked.length === 2, attestationIntervalSeconds: 3600 }));
+          return;
+        }
+        void fetch(`${server.baseUrl}${req.url}`, { method: req.method, headers: { 'content-type': 'application/json' }, ...(chunks.length === 0 ? {} : { body: Buffer.concat(chunks) }) }).then(async (answer) => {
+          res.writeHead(answer.status, { 'content-type': answer.headers.get('content-type') ?? 'application/json' });
+          res.end(Buffer.from(await answer.arrayBuffer()));
+        });
+      });
+    });
+    await new Promise<void>((resolve) => front.listen(0, LOCALHOST, resolve));
+    const frontUrl = `http://${LOCALHOST}:${(front.address() as AddressInfo).port}`;
+    const stateDir = join(dir, 'state-ecc-p256');
+    const child = spawnCli('rackseal-agent', ['run', '--server', frontUrl, '--tpm', tpmA.device, '--state-dir', stateDir, '--event-log', 'none', '--ask-every', '1s']);
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString('utf8');
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      const deadline = Date.now() + 60_000;
+      while (stdout.split('\n').length < 3 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const lines = stdout.trim().split('\n').map((l) => JSON.parse(l) as { outcome: string; credentialId: string });
+      expect(lines.map((l) => l.outcome)).toEqual(['attested', 'attested']);
+      expect(lines[1]!.credentialId).not.toBe(lines[0]!.credentialId);
+      // Asked before the first attestation (for the interval) and after it, each request signed with
+      // the credential then current: verified as the control plane verifies, with the key it holds.
+      expect(asked.length).toBeGreaterThanOrEqual(2);
+      const keyOf = async (credentialId: string) => {
+        const rows = (await ds.query('SELECT key_sealed FROM node_credentials WHERE credential_id = $1', [credentialId])) as { key_sealed: Buffer }[];
+        return rows[0] === undefined ? undefined : openEnvelope(testConfig(db, prefix.prefix).masterKey.key, `node-credential:${credentialId}`, rows[0].key_sealed);
+      };
+      const replay = new MemoryReplayGuard(() => new Date());
+      const verdicts = await Promise.all(asked.map((headers) => verifyNodeRequest(headers, 'GET', '/node/v1/self', Buffer.alloc(0), { now: new Date(), lookup: keyOf, replay })));
+      expect(verdicts.every((v) => v.ok)).toBe(true);
+      expect(verdicts[1]).toEqual({ ok: true, credentialId: lines[0]!.credentialId });
+    } finally {
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      await new Promise((resolve) => front.close(resolve));
+    }
   });
 });

@@ -16,19 +16,17 @@ import { DEFAULT_EVENT_LOG, type RunOptions } from './tpm.command';
 const UNIT_MS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 const DURATION = /^(\d{1,7})([smhd])$/;
 const DEFAULT_INTERVAL_MS = 3_600_000;
-/** Between two questions to GET /node/v1/self ("re-attest now?"), at most. */
-const SELF_POLL_MS = 60_000;
 /** The next attempt after an unreachable server or a TPM failure, at most. */
 const RETRY_AFTER_FAILURE_MS = 300_000;
 /** Shortest interval: an attestation costs the server a registration and an audit record. */
 const MIN_INTERVAL_MS = 10_000;
 
-/** `--interval 30m`: a positive duration of s, m, h or d. */
-export function parseInterval(value: string): number {
+/** `--interval 30m`, `--ask-every 1m`: a duration of s, m, h or d, at least `minMs`. */
+export function parseDuration(value: string, flag: string, minMs: number): number {
   const match = DURATION.exec(value.trim());
   const ms = match === null ? Number.NaN : Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS];
-  if (!(ms >= MIN_INTERVAL_MS)) {
-    throw CliError.usage(`--interval must be a duration of at least 10s, e.g. 90s, 30m, 1h, 1d (not ${JSON.stringify(value)})`);
+  if (!(ms >= minMs)) {
+    throw CliError.usage(`${flag} must be a duration of at least ${minMs / 1000}s, e.g. 90s, 30m, 1h, 1d (not ${JSON.stringify(value)})`);
   }
   return ms;
 }
@@ -58,7 +56,8 @@ function readSelf(body: unknown): SelfAnswer {
 
 /** Runs `rackseal-agent run` (see runCommand). */
 export async function runRun(options: RunOptions): Promise<void> {
-  const fixedInterval = options.interval === undefined ? undefined : parseInterval(options.interval);
+  const fixedInterval = options.interval === undefined ? undefined : parseDuration(options.interval, '--interval', MIN_INTERVAL_MS);
+  const askEveryMs = parseDuration(options.askEvery, '--ask-every', 1000);
   const ek = checkEkKind(options.ek);
   const state = await openStateDir(options.stateDir, false);
   let identity: NodeIdentity;
@@ -117,7 +116,7 @@ export async function runRun(options: RunOptions): Promise<void> {
       const due = Date.now() + jittered(attempt.line.outcome === 'attested' || attempt.line.outcome === 'refused' ? intervalMs : Math.min(intervalMs, RETRY_AFTER_FAILURE_MS));
       while (!stop.signal.aborted && Date.now() < due) {
         try {
-          await delay(Math.min(SELF_POLL_MS, due - Date.now()), undefined, { signal: stop.signal });
+          await delay(Math.min(askEveryMs, due - Date.now()), undefined, { signal: stop.signal });
         } catch {
           break; // aborted: SIGTERM
         }

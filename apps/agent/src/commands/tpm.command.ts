@@ -138,6 +138,7 @@ export interface RunOptions {
   ek: string;
   eventLog: string;
   interval?: string;
+  askEvery: string;
   once?: boolean;
 }
 
@@ -155,6 +156,7 @@ export const runCommand: CommandSpec = {
     EK_OPTION,
     EVENT_LOG_OPTION,
     { flags: '--interval <duration>', description: "between attestations, e.g. 30m, 1h (default: the server's, else 1h)" },
+    { flags: '--ask-every <duration>', description: 'how often to ask the server (GET /node/v1/self) whether to re-attest now', defaultValue: '1m' },
     { flags: '--once', description: 'attest once and exit with its outcome (0 attested, 1 refused, 2 unreachable)' },
   ],
   action: async (options) => (await import('./run.action')).runRun(options as unknown as RunOptions),
