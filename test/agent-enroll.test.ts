@@ -192,6 +192,15 @@ describe('rackseal-agent enroll, status, run (control plane process, swtpm)', ()
     expect(lines.at(-1)).toBe(`rackseal-agent: enroll: cannot reach the server ${url}: connection refused (5 attempts)`);
   }, 90_000);
 
+  it('TPM unusable: enroll exits 2 naming the device, and the state dir stays empty', async () => {
+    const port = await freePort();
+    const stateDir = join(dir, 'state-no-tpm');
+    const result = await agent('enroll', '--server', server.baseUrl, '--tpm', `swtpm:${LOCALHOST}:${port}`, '--state-dir', stateDir, '--event-log', 'none');
+    expect([result.status, result.stdout]).toEqual([2, '']);
+    expect(result.stderr).toBe(`rackseal-agent: enroll: no event log sent (--event-log none)\nrackseal-agent: enroll: swtpm:${LOCALHOST}:${port}: connection refused: is swtpm running on this port?\n`);
+    expect(await stateFiles(stateDir)).toEqual([]);
+  });
+
   it('usage mistakes exit 2 before the TPM or the server is touched', async () => {
     const bad = await agent('enroll', '--server', 'ftp://x', '--tpm', tpmA.device, '--state-dir', join(dir, 'usage'));
     expect([bad.status, bad.stderr]).toEqual([2, 'rackseal-agent: --server must be an http or https URL, not ftp:\n']);
