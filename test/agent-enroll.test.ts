@@ -236,7 +236,7 @@ describe('rackseal-agent enroll, status, run (control plane process, swtpm)', ()
     expect(JSON.parse(status.stdout)).toMatchObject({ lastAttestation: { outcome: 'refused', code: 'attestation.policy-mismatch' } });
   });
 
-  it('run without --interval (GET /node/v1/self absent: 404, the 1 h default) exits cleanly on SIGTERM while waiting', async () => {
+  it('run without --interval (a server without GET /node/v1/self: 404, the 1 h default) exits cleanly on SIGTERM while waiting', async () => {
     const child = spawnCli('rackseal-agent', ['run', '--tpm', tpmA.device, '--state-dir', join(dir, 'state-ecc-p256'), '--event-log', 'none']);
     let stdout = '';
     child.stdout.on('data', (chunk: Buffer) => {
@@ -277,7 +277,9 @@ describe('rackseal-agent enroll, status, run (control plane process, swtpm)', ()
         if (req.url === '/node/v1/self') {
           asked.push(req.headers);
           res.writeHead(200, { 'content-type': 'application/json' });
-          res.end(JSON.stringify({ state: 'attested', reattest: asked.length === 2, attestationIntervalSeconds: 3600 }));
+          // NodeSelfResponse (libs/node-api-contracts self.ts): the interval is nextAttestationDue − lastAttestedAt.
+          const last = new Date();
+          res.end(JSON.stringify({ machineId: 'm', serial: 'SN-A-P256', group: 'workers', state: 'attested', lastAttestedAt: last.toISOString(), nextAttestationDue: new Date(last.getTime() + 3_600_000).toISOString(), reattest: asked.length === 2 }));
           return;
         }
         void fetch(`${server.baseUrl}${req.url}`, { method: req.method, headers: { 'content-type': 'application/json' }, ...(chunks.length === 0 ? {} : { body: Buffer.concat(chunks) }) }).then(async (answer) => {

@@ -40,8 +40,9 @@ const jittered = (ms: number) => Math.round(ms * (0.9 + Math.random() * 0.2));
 type Attempt = LastAttestation & { readonly machineId?: string; readonly credentialId?: string; readonly decision?: string };
 
 /**
- * What GET /node/v1/self says, read tolerantly (the route is newer than this agent may be): whether
- * the server asks for a re-attestation now, and its interval. Absent fields are simply not used.
+ * What GET /node/v1/self (libs/node-api-contracts self.ts, NodeSelfResponse) says, read tolerantly
+ * so this agent works with a server older or newer than it: whether to re-attest now (`reattest`),
+ * and the server's interval, nextAttestationDue − lastAttestedAt. Absent fields are not used.
  */
 interface SelfAnswer {
   readonly reattest: boolean;
@@ -50,8 +51,9 @@ interface SelfAnswer {
 
 function readSelf(body: unknown): SelfAnswer {
   const record = typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {};
-  const seconds = record.attestationIntervalSeconds;
-  return { reattest: record.reattest === true, ...(typeof seconds === 'number' && seconds * 1000 >= MIN_INTERVAL_MS ? { intervalMs: seconds * 1000 } : {}) };
+  const time = (value: unknown) => (typeof value === 'string' ? new Date(value).getTime() : Number.NaN);
+  const intervalMs = time(record.nextAttestationDue) - time(record.lastAttestedAt);
+  return { reattest: record.reattest === true, ...(intervalMs >= MIN_INTERVAL_MS ? { intervalMs } : {}) };
 }
 
 /** Runs `rackseal-agent run` (see runCommand). */
