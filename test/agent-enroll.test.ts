@@ -164,6 +164,14 @@ describe('rackseal-agent enroll, status, run (control plane process, swtpm)', ()
     );
     const json = await agent('status', '--tpm', tpmB.device, '--state-dir', copied, '--json');
     expect(JSON.parse(json.stdout)).toMatchObject({ enrolled: true, credentialOpens: false });
+    // …and run refuses to attest another machine's identity with this TPM's EKs.
+    const { ekPubHash: enrolledEk } = JSON.parse(await readFile(join(copied, 'identity.json'), 'utf8')) as { ekPubHash: string };
+    const run = await agent('run', '--server', server.baseUrl, '--tpm', tpmB.device, '--state-dir', copied, '--event-log', 'none', '--once');
+    expect(run.status).toBe(1);
+    expect(JSON.parse(run.stdout)).toMatchObject({ outcome: 'failed' });
+    expect(run.stderr).toBe(
+      `rackseal-agent: run: failed: this TPM has no EK with the enrolled ekPubHash ${enrolledEk} (rsa-2048, ecc-p256 tried): the state dir is another machine's, or the TPM was cleared (enroll again)\n`,
+    );
   });
 
   it('not enrolled: status exits 1 saying so', async () => {
@@ -302,8 +310,11 @@ describe('rackseal-agent enroll, status, run (control plane process, swtpm)', ()
       while (stdout.split('\n').length < 3 && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 100));
       }
-      const lines = stdout.trim().split('\n').map((l) => JSON.parse(l) as { outcome: string; credentialId: string });
+      const lines = stdout.trim().split('\n').map((l) => JSON.parse(l) as { outcome: string; credentialId: string; machineId: string });
       expect(lines.map((l) => l.outcome)).toEqual(['attested', 'attested']);
+      // The same machine both times: re-attestation uses the EK the identity names (P-256 here), not the default kind.
+      const { id: machineId } = await machineBy(await hashOf(tpmA.p256EkCertDer()));
+      expect(lines.map((l) => l.machineId)).toEqual([machineId, machineId]);
       expect(lines[1]!.credentialId).not.toBe(lines[0]!.credentialId);
       // Asked before the first attestation (for the interval) and after it, each request signed with
       // the credential then current: verified as the control plane verifies, with the key it holds.

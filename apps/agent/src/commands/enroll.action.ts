@@ -18,7 +18,7 @@ export async function runEnroll(options: EnrollOptions): Promise<void> {
       command: 'enroll',
       serverUrl,
       tpm: options.tpm,
-      ek,
+      ek: { kind: ek },
       ...(eventLog.bytes === undefined ? {} : { eventLog: eventLog.bytes }),
       state,
       onRetry: ({ attempt, delayMs, reason }) => process.stderr.write(`rackseal-agent: enroll: ${serverUrl}: ${reason}; retrying in ${(delayMs / 1000).toFixed(1)} s (attempt ${attempt + 1})\n`),

@@ -4,7 +4,7 @@ import { CliError, EXIT } from '@rackseal/command-line';
 import type { SecretBytes } from '@rackseal/config/secret-bytes';
 import { nodeApiPath } from '@rackseal/node-api-contracts';
 import { signNodeRequest } from '@rackseal/node-identity';
-import { attestAndStore, checkEkKind, checkServerUrl, exchangeCliError, NODE_CREDENTIAL_SECRET, openStateDir, readEventLog } from '../enrollment/attest-and-store';
+import { attestAndStore, checkServerUrl, exchangeCliError, NODE_CREDENTIAL_SECRET, openStateDir, readEventLog } from '../enrollment/attest-and-store';
 import { NodeApiClient, NodeApiRefusal } from '../node-api/node-api-client';
 import { type LastAttestation, saveLastAttestation } from '../state/last-attestation';
 import type { NodeIdentity } from '../state/node-identity';
@@ -60,7 +60,6 @@ function readSelf(body: unknown): SelfAnswer {
 export async function runRun(options: RunOptions): Promise<void> {
   const fixedInterval = options.interval === undefined ? undefined : parseDuration(options.interval, '--interval', MIN_INTERVAL_MS);
   const askEveryMs = parseDuration(options.askEvery, '--ask-every', 1000);
-  const ek = checkEkKind(options.ek);
   const state = await openStateDir(options.stateDir, false);
   let identity: NodeIdentity;
   try {
@@ -102,7 +101,7 @@ export async function runRun(options: RunOptions): Promise<void> {
   try {
     let intervalMs = fixedInterval ?? (await self())?.intervalMs ?? DEFAULT_INTERVAL_MS;
     for (;;) {
-      const attempt = await attestOnce(options, state, identity, serverUrl, ek);
+      const attempt = await attestOnce(options, state, identity, serverUrl);
       if (attempt.identity !== undefined) {
         identity = attempt.identity;
       }
@@ -146,7 +145,6 @@ async function attestOnce(
   state: StateDir,
   previous: NodeIdentity,
   serverUrl: string,
-  ek: ReturnType<typeof checkEkKind>,
 ): Promise<{ line: Attempt; exitCode: ExitCode; identity?: NodeIdentity }> {
   const at = () => new Date().toISOString();
   let line: Attempt;
@@ -154,7 +152,7 @@ async function attestOnce(
   let identity: NodeIdentity | undefined;
   try {
     const eventLog = await readEventLog(options.eventLog, options.eventLog === DEFAULT_EVENT_LOG);
-    const outcome = await attestAndStore({ command: 'run', serverUrl, tpm: options.tpm, ek, ...(eventLog.bytes === undefined ? {} : { eventLog: eventLog.bytes }), state, previous });
+    const outcome = await attestAndStore({ command: 'run', serverUrl, tpm: options.tpm, ek: { ekPubHash: previous.ekPubHash }, ...(eventLog.bytes === undefined ? {} : { eventLog: eventLog.bytes }), state, previous });
     identity = outcome.identity;
     const { response } = outcome.result;
     line = {

@@ -135,7 +135,6 @@ export interface RunOptions {
   server?: string;
   tpm: string;
   stateDir: string;
-  ek: string;
   eventLog: string;
   interval?: string;
   askEvery: string;
@@ -153,7 +152,6 @@ export const runCommand: CommandSpec = {
     { flags: '--server <url>', description: 'the control plane (default: the one enrolled with)' },
     TPM_DEVICE_OPTION,
     STATE_DIR_OPTION,
-    EK_OPTION,
     EVENT_LOG_OPTION,
     { flags: '--interval <duration>', description: "between attestations, e.g. 30m, 1h (default: the server's, else 1h)" },
     { flags: '--ask-every <duration>', description: 'how often to ask the server (GET /node/v1/self) whether to re-attest now', defaultValue: '1m' },

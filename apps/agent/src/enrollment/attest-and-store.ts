@@ -7,7 +7,7 @@ import type { NodeIdentity } from '../state/node-identity';
 import { StateDir } from '../state/state-dir';
 import { StateDirError } from '../state/state-errors';
 import { withTpmDevice } from '../tpm-device';
-import { ENROLL_EK_KINDS, type EnrollEkKind, ExchangeProtocolError, type ExchangeResult, runAttestationExchange } from './attestation-exchange';
+import { type EkChoice, EkNotFoundError, ENROLL_EK_KINDS, type EnrollEkKind, ExchangeProtocolError, type ExchangeResult, runAttestationExchange } from './attestation-exchange';
 
 /** The sealed secret holding the node credential's HMAC key (state-dir.ts: `node-credential.sealed`). */
 export const NODE_CREDENTIAL_SECRET = 'node-credential';
@@ -99,7 +99,8 @@ export interface AttestInput {
   readonly command: string;
   readonly serverUrl: string;
   readonly tpm: string;
-  readonly ek: EnrollEkKind;
+  /** The EK kind (enroll), or the identity's ekPubHash (run: the same machine, whatever kind). */
+  readonly ek: EkChoice;
   readonly eventLog?: Buffer;
   readonly state: StateDir;
   /** When re-attesting: the identity to keep enrolledAt from. */
@@ -151,6 +152,9 @@ export function exchangeCliError(command: string, error: unknown): unknown {
   }
   if (error instanceof StateDirError) {
     return CliError.usage(`${command}: ${error.message}`);
+  }
+  if (error instanceof EkNotFoundError) {
+    return CliError.invalid(`${command}: ${error.message}`);
   }
   if (error instanceof CliError) {
     return new CliError(error.exitCode, `${command}: ${error.message}`);

@@ -14,6 +14,7 @@ import {
   activateCredential,
   AK_TEMPLATE_ECC,
   createAttestationKey,
+  type EndorsementKey,
   ekPubHash,
   getEndorsementKey,
   getHandles,
@@ -24,6 +25,7 @@ import {
   readEkCertificates,
   TPM_HT,
   type TpmClient,
+  type TpmScope,
   withTpmScope,
 } from '@rackseal/tpm2';
 import type { NodeApiClient } from '../node-api/node-api-client';
@@ -89,6 +91,34 @@ function checkStart(body: unknown): StartAttestationResponse {
   return start as StartAttestationResponse;
 }
 
+/** The EK to attest with: a kind (enroll), or the one whose ekPubHash the identity records (run). */
+export type EkChoice = { readonly kind: EnrollEkKind } | { readonly ekPubHash: string };
+
+/** An identity's EK is none of this TPM's: the state dir is another machine's, or the TPM was cleared. */
+export class EkNotFoundError extends Error {
+  constructor(expected: string) {
+    super(`this TPM has no EK with the enrolled ekPubHash ${expected} (${ENROLL_EK_KINDS.join(', ')} tried): the state dir is another machine's, or the TPM was cleared (enroll again)`);
+    this.name = 'EkNotFoundError';
+  }
+}
+
+async function chooseEk(scope: TpmScope, choice: EkChoice): Promise<{ kind: EnrollEkKind; ek: EndorsementKey; hash: string }> {
+  if ('kind' in choice) {
+    const ek = await getEndorsementKey(scope, choice.kind);
+    return { kind: choice.kind, ek, hash: ekPubHash(ek.public) };
+  }
+  // Re-attestation must prove the same machine: the EK the identity names, whichever kind it is
+  // (an EK of another kind is another inventory row, and would move the identity to it).
+  for (const kind of ENROLL_EK_KINDS) {
+    const ek = await getEndorsementKey(scope, kind);
+    const hash = ekPubHash(ek.public);
+    if (hash === choice.ekPubHash) {
+      return { kind, ek, hash };
+    }
+  }
+  throw new EkNotFoundError(choice.ekPubHash);
+}
+
 /**
  * One enrollment exchange (docs/architecture.md §4.3): a fresh AK under the EK, the start call with
  * the EK certificate (and the EK public, so a certificate that is not this TPM's key is refused by
@@ -97,11 +127,10 @@ function checkStart(body: unknown): StartAttestationResponse {
  * credential is derived from the activated secret as the server derives it, and checked against
  * the ID the server answered. Refusals are the client's NodeApiRefusal; TPM failures libs/tpm2's.
  */
-export async function runAttestationExchange(client: TpmClient, api: NodeApiClient, kind: EnrollEkKind, eventLog: Buffer | undefined): Promise<ExchangeResult> {
-  const material = await readEkMaterial(client, kind);
+export async function runAttestationExchange(client: TpmClient, api: NodeApiClient, choice: EkChoice, eventLog: Buffer | undefined): Promise<ExchangeResult> {
   return withTpmScope(client, async (scope) => {
-    const ek = await getEndorsementKey(scope, kind);
-    const hash = ekPubHash(ek.public);
+    const { kind, ek, hash } = await chooseEk(scope, choice);
+    const material = await readEkMaterial(client, kind);
     // The EK public goes with the certificate: one that is not this TPM's key is then refused by the
     // server by name (attestation.ek-mismatch), the message the operator needs.
     const ak = await createAttestationKey(scope, ek, { template: AK_TEMPLATE_ECC });
