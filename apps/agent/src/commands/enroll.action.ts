@@ -1,0 +1,45 @@
+import { attestAndStore, checkEkKind, checkServerUrl, exchangeCliError, openStateDir, readEventLog } from '../enrollment/attest-and-store';
+import { saveLastAttestation } from '../state/last-attestation';
+import { DEFAULT_EVENT_LOG, type EnrollOptions } from './tpm.command';
+
+/** Runs `rackseal-agent enroll` (see enrollCommand). */
+export async function runEnroll(options: EnrollOptions): Promise<void> {
+  // Arguments and the state dir are checked before the TPM or the server is touched.
+  const serverUrl = checkServerUrl(options.server);
+  const ek = checkEkKind(options.ek);
+  const eventLog = await readEventLog(options.eventLog, options.eventLog === DEFAULT_EVENT_LOG);
+  const state = await openStateDir(options.stateDir, true);
+  if (eventLog.note !== undefined) {
+    process.stderr.write(`rackseal-agent: enroll: ${eventLog.note}\n`);
+  }
+  let outcome;
+  try {
+    outcome = await attestAndStore({
+      command: 'enroll',
+      serverUrl,
+      tpm: options.tpm,
+      ek: { kind: ek },
+      ...(eventLog.bytes === undefined ? {} : { eventLog: eventLog.bytes }),
+      state,
+      onRetry: ({ attempt, delayMs, reason }) => process.stderr.write(`rackseal-agent: enroll: ${serverUrl}: ${reason}; retrying in ${(delayMs / 1000).toFixed(1)} s (attempt ${attempt + 1})\n`),
+    });
+  } catch (error) {
+    throw exchangeCliError('enroll', error);
+  }
+  const { result, identity } = outcome;
+  const policy = result.response.policy;
+  await saveLastAttestation(state.path, { at: result.response.attestedAt, outcome: 'attested', state: result.response.state, lines: policy.summary });
+  if (options.json === true) {
+    process.stdout.write(
+      `${JSON.stringify({ machineId: identity.machineId, state: result.response.state, credentialId: identity.credentialId, attestedAt: result.response.attestedAt, policy, stateDir: state.path })}\n`,
+    );
+    return;
+  }
+  const lines = [
+    `enrolled machine ${identity.machineId} with ${serverUrl}: ${result.response.state}`,
+    `  policy: ${policy.decision}${policy.matchedSet === undefined ? '' : ` (allowed set "${policy.matchedSet}")`}`,
+    ...policy.summary.map((line) => `    ${line}`),
+    `  node credential ${identity.credentialId}, sealed by this TPM in ${state.path}`,
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+}

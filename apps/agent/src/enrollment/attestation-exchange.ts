@@ -1,0 +1,170 @@
+import { unwrapCertificate } from '@rackseal/ek-trust';
+import {
+  ATTESTATION_LIMITS,
+  ATTESTATIONS_ROUTE,
+  type FinishAttestationRequest,
+  type FinishAttestationResponse,
+  finishAttestationRoute,
+  nodeApiPath,
+  type StartAttestationRequest,
+  type StartAttestationResponse,
+} from '@rackseal/node-api-contracts';
+import { activationProof, deriveNodeCredential, type NodeCredential } from '@rackseal/node-identity';
+import {
+  activateCredential,
+  AK_TEMPLATE_ECC,
+  createAttestationKey,
+  type EndorsementKey,
+  ekPubHash,
+  getEndorsementKey,
+  getHandles,
+  marshalTpm2bPublic,
+  nvReadAll,
+  parsePcrSelection,
+  quotePcrs,
+  readEkCertificates,
+  TPM_HT,
+  type TpmClient,
+  type TpmScope,
+  withTpmScope,
+} from '@rackseal/tpm2';
+import type { NodeApiClient } from '../node-api/node-api-client';
+
+/** The EKs the agent enrolls with: the two a PC Client TPM carries certificates for (L-1, L-2). */
+export const ENROLL_EK_KINDS = ['rsa-2048', 'ecc-p256'] as const;
+export type EnrollEkKind = (typeof ENROLL_EK_KINDS)[number];
+
+/**
+ * EK certificate chain indices (TCG EK Credential Profile 2.5 §2.2.1.5): intermediates some TPM
+ * makers store next to the EK certificate, sent along so the server can build the chain.
+ */
+const EK_CHAIN_FIRST = 0x01c00100;
+const EK_CHAIN_LAST = 0x01c001ff;
+
+/** The server's answer is not what the protocol promises (a bug or a foreign server), named. */
+export class ExchangeProtocolError extends Error {
+  constructor(reason: string) {
+    super(`the server's answer breaks the enrollment protocol: ${reason}`);
+    this.name = 'ExchangeProtocolError';
+  }
+}
+
+export interface ExchangeResult {
+  readonly response: FinishAttestationResponse;
+  readonly credential: NodeCredential;
+  readonly registrationId: string;
+  readonly ekPubHash: string;
+}
+
+/** What the TPM gives for the start call: the EK's certificate (DER) if it holds one, and intermediates. */
+interface EkMaterial {
+  readonly certificate?: Buffer;
+  readonly intermediates: Buffer[];
+}
+
+async function readEkMaterial(client: TpmClient, kind: EnrollEkKind): Promise<EkMaterial> {
+  const slot = (await readEkCertificates(client)).find((c) => c.keyType === kind);
+  const certificate = slot === undefined ? undefined : unwrapCertificate(slot.nvData).der;
+  const chain = (await getHandles(client, TPM_HT.TPM_HT_NV_INDEX)).filter((h) => h >= EK_CHAIN_FIRST && h <= EK_CHAIN_LAST);
+  const intermediates: Buffer[] = [];
+  for (const index of chain.slice(0, ATTESTATION_LIMITS.intermediates)) {
+    intermediates.push(unwrapCertificate(await nvReadAll(client, index)).der);
+  }
+  return { ...(certificate === undefined ? {} : { certificate }), intermediates };
+}
+
+function decode(value: unknown, field: string): Buffer {
+  if (typeof value !== 'string') {
+    throw new ExchangeProtocolError(`${field} is missing`);
+  }
+  return Buffer.from(value, 'base64');
+}
+
+function checkStart(body: unknown): StartAttestationResponse {
+  const start = body as Partial<StartAttestationResponse> | undefined;
+  if (start === undefined || typeof start.registrationId !== 'string' || typeof start.pcrSelection?.bank !== 'string' || !Array.isArray(start.pcrSelection.pcrs)) {
+    throw new ExchangeProtocolError('the start answer lacks registrationId or pcrSelection');
+  }
+  decode(start.credentialBlob, 'credentialBlob');
+  decode(start.encryptedSecret, 'encryptedSecret');
+  decode(start.nonce, 'nonce');
+  return start as StartAttestationResponse;
+}
+
+/** The EK to attest with: a kind (enroll), or the one whose ekPubHash the identity records (run). */
+export type EkChoice = { readonly kind: EnrollEkKind } | { readonly ekPubHash: string };
+
+/** An identity's EK is none of this TPM's: the state dir is another machine's, or the TPM was cleared. */
+export class EkNotFoundError extends Error {
+  constructor(expected: string) {
+    super(`this TPM has no EK with the enrolled ekPubHash ${expected} (${ENROLL_EK_KINDS.join(', ')} tried): the state dir is another machine's, or the TPM was cleared (enroll again)`);
+    this.name = 'EkNotFoundError';
+  }
+}
+
+async function chooseEk(scope: TpmScope, choice: EkChoice): Promise<{ kind: EnrollEkKind; ek: EndorsementKey; hash: string }> {
+  if ('kind' in choice) {
+    const ek = await getEndorsementKey(scope, choice.kind);
+    return { kind: choice.kind, ek, hash: ekPubHash(ek.public) };
+  }
+  // Re-attestation must prove the same machine: the EK the identity names, whichever kind it is
+  // (an EK of another kind is another inventory row, and would move the identity to it).
+  for (const kind of ENROLL_EK_KINDS) {
+    const ek = await getEndorsementKey(scope, kind);
+    const hash = ekPubHash(ek.public);
+    if (hash === choice.ekPubHash) {
+      return { kind, ek, hash };
+    }
+  }
+  throw new EkNotFoundError(choice.ekPubHash);
+}
+
+/**
+ * One enrollment exchange (docs/architecture.md §4.3): a fresh AK under the EK, the start call with
+ * the EK certificate (and the EK public, so a certificate that is not this TPM's key is refused by
+ * name), TPM2_ActivateCredential of the server's challenge, a quote of exactly the asked selection
+ * over the nonce, and the finish call with the activation proof — never the secret. The node
+ * credential is derived from the activated secret as the server derives it, and checked against
+ * the ID the server answered. Refusals are the client's NodeApiRefusal; TPM failures libs/tpm2's.
+ */
+export async function runAttestationExchange(client: TpmClient, api: NodeApiClient, choice: EkChoice, eventLog: Buffer | undefined): Promise<ExchangeResult> {
+  return withTpmScope(client, async (scope) => {
+    const { kind, ek, hash } = await chooseEk(scope, choice);
+    const material = await readEkMaterial(client, kind);
+    // The EK public goes with the certificate: one that is not this TPM's key is then refused by the
+    // server by name (attestation.ek-mismatch), the message the operator needs.
+    const ak = await createAttestationKey(scope, ek, { template: AK_TEMPLATE_ECC });
+    const startBody: StartAttestationRequest = {
+      ...(material.certificate === undefined ? {} : { ekCertificate: material.certificate.toString('base64') }),
+      ...(material.intermediates.length === 0 ? {} : { ekIntermediates: material.intermediates.map((c) => c.toString('base64')) }),
+      ekPublic: marshalTpm2bPublic(ek.public).toString('base64'),
+      akPublic: marshalTpm2bPublic(ak.public).toString('base64'),
+    };
+    const start = checkStart((await api.send('POST', nodeApiPath(ATTESTATIONS_ROUTE), startBody)).body);
+    const secret = await activateCredential(scope, ak, ek, {
+      credentialBlob: decode(start.credentialBlob, 'credentialBlob'),
+      encryptedSecret: decode(start.encryptedSecret, 'encryptedSecret'),
+    });
+    try {
+      const nonce = decode(start.nonce, 'nonce');
+      const quote = await quotePcrs(scope, ak, parsePcrSelection(`${start.pcrSelection.bank}:${start.pcrSelection.pcrs.join(',')}`), nonce);
+      const finishBody: FinishAttestationRequest = {
+        activationProof: activationProof(secret, start.registrationId, nonce).toString('base64'),
+        quote: { attest: quote.message.toString('base64'), signature: quote.signatureBytes.toString('base64') },
+        pcrValues: Buffer.concat(quote.pcrValues).toString('base64'),
+        ...(eventLog === undefined ? {} : { eventLog: eventLog.toString('base64') }),
+      };
+      const response = (await api.send('POST', nodeApiPath(finishAttestationRoute(start.registrationId)), finishBody)).body as FinishAttestationResponse;
+      if (response?.state !== 'attested' || typeof response.machineId !== 'string' || typeof response.credentialId !== 'string') {
+        throw new ExchangeProtocolError('the finish answer is not an attested machine with a credential');
+      }
+      const credential = deriveNodeCredential(secret, { registrationId: start.registrationId, ekPubHash: hash, akName: ak.name });
+      if (credential.credentialId !== response.credentialId) {
+        throw new ExchangeProtocolError(`the server names credential ${response.credentialId}, this TPM's secret derives ${credential.credentialId}`);
+      }
+      return { response, credential, registrationId: start.registrationId, ekPubHash: hash };
+    } finally {
+      secret.fill(0);
+    }
+  });
+}

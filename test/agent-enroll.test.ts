@@ -1,0 +1,336 @@
+/**
+ * `rackseal-agent enroll|status|run` (issue 12 item 6): the BUILT agent against a real control plane
+ * process, PostgreSQL and swtpm. Machines are imported with their EK certificates through the CLI,
+ * the swtpm CA is a vendor CA, and the group's PCR policy (stored, enforce) allows a fresh swtpm's
+ * PCRs, so enrollment attests and a PCR extend is drift. Oracles: the machine as GET /v1/machines
+ * shows it, the state dir's bytes, and the exact messages and exit codes.
+ */
+import { PcrPoliciesRepository } from '@rackseal/attestation';
+import { openEnvelope } from '@rackseal/envelope';
+import { MemoryReplayGuard, verifyNodeRequest } from '@rackseal/node-identity';
+import { parsePcrPolicy } from '@rackseal/pcr-policy';
+import { ekPubHash } from '@rackseal/tpm2';
+import { randomBytes, X509Certificate } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { cp as copyDir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { DataSource } from 'typeorm';
+import { runAgentCliAsync, runRacksealCli, spawnCli } from './support/cli-runner';
+import { createTestDatabase, openDataSource, type TestDatabase } from './support/database';
+import { fixturePath } from './support/fixtures';
+import { freePort, LOCALHOST } from './support/free-port';
+import { type RunningProcess, startControlPlane } from './support/processes';
+import { createTestQueuePrefix, type TestQueuePrefix } from './support/redis';
+import { type SwtpmMachine, useSwtpms } from './support/swtpm';
+import { testConfig, testEnv } from './support/test-config';
+
+jest.setTimeout(120_000);
+
+const ZERO = '00'.repeat(32);
+const SRTM = [0, 1, 2, 3, 4, 5, 6, 7];
+const FRESH_SWTPM = parsePcrPolicy({
+  bank: 'sha256',
+  pcrs: SRTM,
+  allowedSets: [{ label: 'fresh swtpm', values: Object.fromEntries(SRTM.map((pcr) => [pcr, ZERO])) }],
+  mode: 'enforce',
+});
+
+describe('rackseal-agent enroll, status, run (control plane process, swtpm)', () => {
+  const fixture = useSwtpms(2, { p256: true });
+  let db: TestDatabase;
+  let prefix: TestQueuePrefix;
+  let server: { proc: RunningProcess; baseUrl: string };
+  let ds: DataSource;
+  let admin: string;
+  let dir: string;
+  let tpmA: SwtpmMachine;
+  let tpmB: SwtpmMachine;
+
+  const cli = (...args: string[]) => runRacksealCli(args, { env: { RACKSEAL_SERVER: server.baseUrl, RACKSEAL_TOKEN: admin } });
+  const agent = (...args: string[]) => runAgentCliAsync(args);
+  const hashOf = async (der: Promise<Buffer>) => ekPubHash(new X509Certificate(await der));
+
+  async function machineBy(hash: string): Promise<{ id: string; serial: string; state: string; lastFailure?: { code: string } | null }> {
+    const [row] = (await ds.query('SELECT id FROM machines WHERE ek_pub_hash = $1', [hash])) as { id: string }[];
+    const response = await fetch(`${server.baseUrl}/v1/machines/${row!.id}`, { headers: { Authorization: `Bearer ${admin}` } });
+    expect(response.status).toBe(200);
+    return (await response.json()) as { id: string; serial: string; state: string };
+  }
+
+  /** Every file of a state dir, sorted. */
+  async function stateFiles(stateDir: string): Promise<string[]> {
+    return (await readdir(stateDir)).sort();
+  }
+
+  beforeAll(async () => {
+    tpmA = fixture.at(0);
+    tpmB = fixture.at(1);
+    dir = await mkdtemp(join(tmpdir(), 'rackseal-agent-enroll-'));
+    db = await createTestDatabase();
+    prefix = createTestQueuePrefix();
+    ds = await openDataSource(db.url, 2);
+    const bootstrap = runRacksealCli(['token', 'create', '--name', 'admin', '--scope', 'admin'], { env: { DATABASE_URL: db.url } });
+    expect(bootstrap.status).toBe(0);
+    admin = bootstrap.stdout.trim();
+    server = await startControlPlane(testEnv(db, prefix.prefix));
+
+    await writeFile(join(dir, 'root.pem'), await fixture.ca.rootCertPem());
+    await writeFile(join(dir, 'intermediate.pem'), await fixture.ca.intermediateCertPem());
+    for (const pem of ['root.pem', 'intermediate.pem']) {
+      const added = cli('vendor-ca', 'add', join(dir, pem));
+      expect([added.status, added.stderr]).toEqual([0, '']);
+    }
+    const b64 = async (der: Promise<Buffer>) => (await der).toString('base64');
+    const csv = [
+      'serial,asset_tag,hostname,group,ek_cert,ek_pub_hash',
+      `SN-A-RSA,,,workers,${await b64(tpmA.rsaEkCertDer())},`,
+      `SN-A-P256,,,workers,${await b64(tpmA.p256EkCertDer())},`,
+    ].join('\n');
+    await writeFile(join(dir, 'fleet.csv'), `${csv}\n`);
+    const imported = cli('inventory', 'import', join(dir, 'fleet.csv'));
+    expect([imported.status, imported.stderr]).toEqual([0, '']);
+    await new PcrPoliciesRepository(ds).put('workers', FRESH_SWTPM, 'test', new Date());
+  }, 180_000);
+
+  afterAll(async () => {
+    await server?.proc.stop();
+    await ds?.destroy();
+    await db?.drop();
+    await prefix?.clear();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  afterEach(async () => {
+    await tpmA.reboot();
+    await tpmB.reboot();
+  });
+
+  it.each([
+    { ek: 'rsa-2048', serial: 'SN-A-RSA', cert: () => tpmA.rsaEkCertDer() },
+    { ek: 'ecc-p256', serial: 'SN-A-P256', cert: () => tpmA.p256EkCertDer() },
+  ])('$ek EK: enroll attests the machine, status reports it, the state dir holds identity, last attestation and the sealed credential', async ({ ek, serial, cert }) => {
+    const stateDir = join(dir, `state-${ek}`);
+    const enrolled = await agent('enroll', '--server', server.baseUrl, '--tpm', tpmA.device, '--state-dir', stateDir, '--ek', ek, '--event-log', 'none', '--json');
+    expect([enrolled.status, enrolled.stderr]).toEqual([0, 'rackseal-agent: enroll: no event log sent (--event-log none)\n']);
+    const out = JSON.parse(enrolled.stdout) as { machineId: string; state: string; credentialId: string; policy: unknown };
+    const machine = await machineBy(await hashOf(cert()));
+    expect(machine).toMatchObject({ serial, state: 'attested' });
+    expect(out).toMatchObject({ machineId: machine.id, state: 'attested', credentialId: expect.stringMatching(/^[0-9a-f]{32}$/), policy: { decision: 'match', matchedSet: 'fresh swtpm', summary: [] } });
+    const [live] = (await ds.query('SELECT credential_id FROM node_credentials WHERE machine_id = $1 AND revoked_at IS NULL', [machine.id])) as { credential_id: string }[];
+    expect(live!.credential_id).toBe(out.credentialId);
+
+    expect(await stateFiles(stateDir)).toEqual(['identity.json', 'last-attestation.json', 'node-credential.sealed']);
+    const identity = JSON.parse(await readFile(join(stateDir, 'identity.json'), 'utf8')) as Record<string, unknown>;
+    expect(identity).toMatchObject({ version: 1, serverUrl: server.baseUrl, machineId: machine.id, credentialId: out.credentialId, ekPubHash: await hashOf(cert()) });
+
+    const status = await agent('status', '--tpm', tpmA.device, '--state-dir', stateDir, '--json');
+    expect([status.status, status.stderr]).toEqual([0, '']);
+    expect(JSON.parse(status.stdout)).toMatchObject({ enrolled: true, credentialOpens: true, identity: { machineId: machine.id, credentialId: out.credentialId }, lastAttestation: { outcome: 'attested', state: 'attested' } });
+    const human = await agent('status', '--tpm', tpmA.device, '--state-dir', stateDir);
+    expect(human.stdout).toContain(`enrolled: machine ${machine.id} with ${server.baseUrl}\n`);
+    expect(human.stdout).toContain(`  node credential: ${out.credentialId} (registration ${String(identity.registrationId)}), opens in this TPM\n`);
+  });
+
+  it('the state dir holds no credential bytes: the key the server holds for the credential appears in no file, raw, hex or base64', async () => {
+    // The control plane keeps the node credential's key sealed under its master key (libs/attestation):
+    // opened here, it is exactly the key the agent derived and sealed in its TPM.
+    for (const ek of ['rsa-2048', 'ecc-p256']) {
+      const stateDir = join(dir, `state-${ek}`);
+      const { credentialId } = JSON.parse(await readFile(join(stateDir, 'identity.json'), 'utf8')) as { credentialId: string };
+      const [row] = (await ds.query('SELECT key_sealed FROM node_credentials WHERE credential_id = $1', [credentialId])) as { key_sealed: Buffer }[];
+      const key = openEnvelope(testConfig(db, prefix.prefix).masterKey.key, `node-credential:${credentialId}`, row!.key_sealed).reveal();
+      expect(key).toHaveLength(32);
+      const needles = [key, Buffer.from(key.toString('hex')), Buffer.from(key.toString('base64')), Buffer.from(key.toString('base64url'))];
+      for (const file of await stateFiles(stateDir)) {
+        const bytes = await readFile(join(stateDir, file));
+        for (const needle of needles) {
+          expect([file, bytes.includes(needle)]).toEqual([file, false]);
+        }
+      }
+    }
+  });
+
+  it('a copied state dir used with another TPM: status says the credential does not open in this TPM (exit 1)', async () => {
+    const copied = join(dir, 'copied');
+    await copyDir(join(dir, 'state-rsa-2048'), copied, { recursive: true });
+    const status = await agent('status', '--tpm', tpmB.device, '--state-dir', copied);
+    expect(status.status).toBe(1);
+    expect(status.stdout).toContain('DOES NOT open in this TPM');
+    expect(status.stderr).toBe(
+      `rackseal-agent: status: the node credential does not open in this TPM: ${join(copied, 'node-credential.sealed')} was sealed by another TPM: the state dir was copied from another machine, or this TPM was cleared since enrollment (enroll again)\n`,
+    );
+    const json = await agent('status', '--tpm', tpmB.device, '--state-dir', copied, '--json');
+    expect(JSON.parse(json.stdout)).toMatchObject({ enrolled: true, credentialOpens: false });
+    // …and run refuses to attest another machine's identity with this TPM's EKs.
+    const { ekPubHash: enrolledEk } = JSON.parse(await readFile(join(copied, 'identity.json'), 'utf8')) as { ekPubHash: string };
+    const run = await agent('run', '--server', server.baseUrl, '--tpm', tpmB.device, '--state-dir', copied, '--event-log', 'none', '--once');
+    expect(run.status).toBe(1);
+    expect(JSON.parse(run.stdout)).toMatchObject({ outcome: 'failed' });
+    expect(run.stderr).toBe(
+      `rackseal-agent: run: failed: this TPM has no EK with the enrolled ekPubHash ${enrolledEk} (rsa-2048, ecc-p256 tried): the state dir is another machine's, or the TPM was cleared (enroll again)\n`,
+    );
+  });
+
+  it('not enrolled: status exits 1 saying so', async () => {
+    const status = await agent('status', '--tpm', tpmA.device, '--state-dir', join(dir, 'never'));
+    expect([status.status, status.stderr]).toEqual([1, `rackseal-agent: status: ${join(dir, 'never')} does not exist: this machine is not enrolled (run rackseal-agent enroll)\n`]);
+  });
+
+  it('unknown EK: exit 1 with the server\'s attestation.unknown-ek, no stack trace, nothing stored', async () => {
+    const stateDir = join(dir, 'state-unknown');
+    const result = await agent('enroll', '--server', server.baseUrl, '--tpm', tpmB.device, '--state-dir', stateDir, '--event-log', 'none');
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/^rackseal-agent: enroll: no event log sent \(--event-log none\)\nrackseal-agent: enroll: refused by the server: attestation\.unknown-ek: .+\n$/);
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+    expect(result.stdout).toBe('');
+    expect(await stateFiles(stateDir)).toEqual([]);
+  });
+
+  it('server down: retries, then exits 2 naming the server', async () => {
+    const port = await freePort();
+    const url = `http://${LOCALHOST}:${port}`;
+    const result = await agent('enroll', '--server', url, '--tpm', tpmA.device, '--state-dir', join(dir, 'state-down'), '--event-log', 'none');
+    expect(result.status).toBe(2);
+    const lines = result.stderr.trim().split('\n');
+    expect(lines.filter((l) => l.includes('retrying in'))).toHaveLength(4);
+    expect(lines[1]).toMatch(new RegExp(`^rackseal-agent: enroll: ${url}: connection refused; retrying in \\d+\\.\\d s \\(attempt 2\\)$`));
+    expect(lines.at(-1)).toBe(`rackseal-agent: enroll: cannot reach the server ${url}: connection refused (5 attempts)`);
+  }, 90_000);
+
+  it('TPM unusable: enroll exits 2 naming the device, and the state dir stays empty', async () => {
+    const port = await freePort();
+    const stateDir = join(dir, 'state-no-tpm');
+    const result = await agent('enroll', '--server', server.baseUrl, '--tpm', `swtpm:${LOCALHOST}:${port}`, '--state-dir', stateDir, '--event-log', 'none');
+    expect([result.status, result.stdout]).toEqual([2, '']);
+    expect(result.stderr).toBe(`rackseal-agent: enroll: no event log sent (--event-log none)\nrackseal-agent: enroll: swtpm:${LOCALHOST}:${port}: connection refused: is swtpm running on this port?\n`);
+    expect(await stateFiles(stateDir)).toEqual([]);
+  });
+
+  it('usage mistakes exit 2 before the TPM or the server is touched', async () => {
+    const bad = await agent('enroll', '--server', 'ftp://x', '--tpm', tpmA.device, '--state-dir', join(dir, 'usage'));
+    expect([bad.status, bad.stderr]).toEqual([2, 'rackseal-agent: --server must be an http or https URL, not ftp:\n']);
+    const ek = await agent('enroll', '--server', server.baseUrl, '--tpm', tpmA.device, '--state-dir', join(dir, 'usage'), '--ek', 'ecc-p384');
+    expect([ek.status, ek.stderr]).toEqual([2, 'rackseal-agent: --ek must be one of rsa-2048, ecc-p256\n']);
+    const log = await agent('enroll', '--server', server.baseUrl, '--tpm', tpmA.device, '--state-dir', join(dir, 'usage'), '--event-log', join(dir, 'no-such-log'));
+    expect([log.status, log.stderr]).toEqual([2, `rackseal-agent: --event-log ${join(dir, 'no-such-log')}: cannot read it (ENOENT)\n`]);
+    const interval = await agent('run', '--state-dir', join(dir, 'state-rsa-2048'), '--interval', '5s', '--once');
+    expect([interval.status, interval.stderr]).toEqual([2, 'rackseal-agent: --interval must be a duration of at least 10s, e.g. 90s, 30m, 1h, 1d (not "5s")\n']);
+  });
+
+  it('run --once re-attests and rotates the credential; after a PCR extend it quarantines the machine (enforce)', async () => {
+    const stateDir = join(dir, 'state-rsa-2048');
+    const before = JSON.parse(await readFile(join(stateDir, 'identity.json'), 'utf8')) as { credentialId: string; enrolledAt: string; machineId: string };
+    const again = await agent('run', '--tpm', tpmA.device, '--state-dir', stateDir, '--event-log', 'none', '--once');
+    expect([again.status, again.stderr]).toEqual([0, '']);
+    const line = JSON.parse(again.stdout) as { outcome: string; credentialId: string; machineId: string; state: string };
+    expect(line).toMatchObject({ outcome: 'attested', state: 'attested', machineId: before.machineId });
+    expect(line.credentialId).not.toBe(before.credentialId);
+    const after = JSON.parse(await readFile(join(stateDir, 'identity.json'), 'utf8')) as { credentialId: string; enrolledAt: string };
+    expect(after).toMatchObject({ credentialId: line.credentialId, enrolledAt: before.enrolledAt });
+    expect((await agent('status', '--tpm', tpmA.device, '--state-dir', stateDir)).status).toBe(0);
+
+    await tpmA.extendPcr(4, 'sha256', randomBytes(32).toString('hex'));
+    const drift = await agent('run', '--tpm', tpmA.device, '--state-dir', stateDir, '--event-log', 'none', '--once');
+    expect(drift.status).toBe(1);
+    const refused = JSON.parse(drift.stdout) as { outcome: string; code: string; lines: string[] };
+    expect(refused).toMatchObject({ outcome: 'refused', code: 'attestation.policy-mismatch' });
+    expect(refused.lines.join('\n')).toMatch(/PCR 4/);
+    expect(drift.stderr).toMatch(/^rackseal-agent: run: refused: attestation\.policy-mismatch: .+\n$/);
+    expect((await machineBy(await hashOf(tpmA.rsaEkCertDer()))).state).toBe('quarantined');
+    const status = await agent('status', '--tpm', tpmA.device, '--state-dir', stateDir, '--json');
+    expect(JSON.parse(status.stdout)).toMatchObject({ lastAttestation: { outcome: 'refused', code: 'attestation.policy-mismatch' } });
+  });
+
+  it('run without --interval (a server without GET /node/v1/self: 404, the 1 h default) exits cleanly on SIGTERM while waiting', async () => {
+    const child = spawnCli('rackseal-agent', ['run', '--tpm', tpmA.device, '--state-dir', join(dir, 'state-ecc-p256'), '--event-log', 'none']);
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString('utf8');
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const deadline = Date.now() + 60_000;
+    while (!stdout.includes('\n') && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(JSON.parse(stdout.trim())).toMatchObject({ outcome: 'attested' });
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  });
+
+  const KERNEL_LOG = '/sys/kernel/security/tpm0/binary_bios_measurements';
+  (existsSync(KERNEL_LOG) ? it.skip : it)('no kernel event log: enroll sends none and says so on stderr, and attests', async () => {
+    const result = await agent('enroll', '--server', server.baseUrl, '--tpm', tpmA.device, '--state-dir', join(dir, 'state-ecc-p256'), '--ek', 'ecc-p256');
+    expect([result.status, result.stderr]).toEqual([0, `rackseal-agent: enroll: no event log sent: ${KERNEL_LOG} does not exist\n`]);
+    expect(result.stdout).toMatch(/^enrolled machine \S+ with http:\/\/127\.0\.0\.1:\d+: attested\n {2}policy: match \(allowed set "fresh swtpm"\)\n {2}node credential [0-9a-f]{32}, sealed by this TPM in /);
+  });
+
+  it('--event-log FILE is sent with the quote: a log that does not replay to the PCRs is refused by the server (exit 1, its code and lines)', async () => {
+    const log = fixturePath('eventlogs', 'crypto_agile_eventlog');
+    const result = await agent('enroll', '--server', server.baseUrl, '--tpm', tpmA.device, '--state-dir', join(dir, 'state-ecc-p256'), '--ek', 'ecc-p256', '--event-log', log);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/^rackseal-agent: enroll: refused by the server: attestation\.event-log-mismatch: the event log does not replay to the quoted PCR values\n( {2}.+\n)+$/);
+  });
+
+  it('run asks GET /node/v1/self, signed with its node credential, and re-attests at once when it says reattest', async () => {
+    // A front for the control plane that answers /node/v1/self itself (the route lands separately):
+    // no re-attestation at the first question, then one.
+    const asked: IncomingMessage['headers'][] = [];
+    const front = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        if (req.url === '/node/v1/self') {
+          asked.push(req.headers);
+          res.writeHead(200, { 'content-type': 'application/json' });
+          // NodeSelfResponse (libs/node-api-contracts self.ts): the interval is nextAttestationDue − lastAttestedAt.
+          const last = new Date();
+          res.end(JSON.stringify({ machineId: 'm', serial: 'SN-A-P256', group: 'workers', state: 'attested', lastAttestedAt: last.toISOString(), nextAttestationDue: new Date(last.getTime() + 3_600_000).toISOString(), reattest: asked.length === 2 }));
+          return;
+        }
+        void fetch(`${server.baseUrl}${req.url}`, { method: req.method, headers: { 'content-type': 'application/json' }, ...(chunks.length === 0 ? {} : { body: Buffer.concat(chunks) }) }).then(async (answer) => {
+          res.writeHead(answer.status, { 'content-type': answer.headers.get('content-type') ?? 'application/json' });
+          res.end(Buffer.from(await answer.arrayBuffer()));
+        });
+      });
+    });
+    await new Promise<void>((resolve) => front.listen(0, LOCALHOST, resolve));
+    const frontUrl = `http://${LOCALHOST}:${(front.address() as AddressInfo).port}`;
+    const stateDir = join(dir, 'state-ecc-p256');
+    const child = spawnCli('rackseal-agent', ['run', '--server', frontUrl, '--tpm', tpmA.device, '--state-dir', stateDir, '--event-log', 'none', '--ask-every', '1s']);
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString('utf8');
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      const deadline = Date.now() + 60_000;
+      while (stdout.split('\n').length < 3 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const lines = stdout.trim().split('\n').map((l) => JSON.parse(l) as { outcome: string; credentialId: string; machineId: string });
+      expect(lines.map((l) => l.outcome)).toEqual(['attested', 'attested']);
+      // The same machine both times: re-attestation uses the EK the identity names (P-256 here), not the default kind.
+      const { id: machineId } = await machineBy(await hashOf(tpmA.p256EkCertDer()));
+      expect(lines.map((l) => l.machineId)).toEqual([machineId, machineId]);
+      expect(lines[1]!.credentialId).not.toBe(lines[0]!.credentialId);
+      // Asked before the first attestation (for the interval) and after it, each request signed with
+      // the credential then current: verified as the control plane verifies, with the key it holds.
+      expect(asked.length).toBeGreaterThanOrEqual(2);
+      const keyOf = async (credentialId: string) => {
+        const rows = (await ds.query('SELECT key_sealed FROM node_credentials WHERE credential_id = $1', [credentialId])) as { key_sealed: Buffer }[];
+        return rows[0] === undefined ? undefined : openEnvelope(testConfig(db, prefix.prefix).masterKey.key, `node-credential:${credentialId}`, rows[0].key_sealed);
+      };
+      const replay = new MemoryReplayGuard(() => new Date());
+      const verdicts = await Promise.all(asked.map((headers) => verifyNodeRequest(headers, 'GET', '/node/v1/self', Buffer.alloc(0), { now: new Date(), lookup: keyOf, replay })));
+      expect(verdicts.every((v) => v.ok)).toBe(true);
+      expect(verdicts[1]).toEqual({ ok: true, credentialId: lines[0]!.credentialId });
+    } finally {
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      await new Promise((resolve) => front.close(resolve));
+    }
+  });
+});
