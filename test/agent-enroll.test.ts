@@ -244,7 +244,7 @@ describe('rackseal-agent enroll, status, run (control plane process, swtpm)', ()
     expect(JSON.parse(status.stdout)).toMatchObject({ lastAttestation: { outcome: 'refused', code: 'attestation.policy-mismatch' } });
   });
 
-  it('run without --interval (a server without GET /node/v1/self: 404, the 1 h default) exits cleanly on SIGTERM while waiting', async () => {
+  it('run without --interval (the interval from GET /node/v1/self) exits cleanly on SIGTERM while waiting', async () => {
     const child = spawnCli('rackseal-agent', ['run', '--tpm', tpmA.device, '--state-dir', join(dir, 'state-ecc-p256'), '--event-log', 'none']);
     let stdout = '';
     child.stdout.on('data', (chunk: Buffer) => {
@@ -257,6 +257,39 @@ describe('rackseal-agent enroll, status, run (control plane process, swtpm)', ()
     }
     expect(JSON.parse(stdout.trim())).toMatchObject({ outcome: 'attested' });
     child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  });
+
+  it('an operator\'s POST /v1/machines/:ref/reattest makes a running agent attest again at its next question', async () => {
+    const stateDir = join(dir, 'state-ecc-p256');
+    const child = spawnCli('rackseal-agent', ['run', '--tpm', tpmA.device, '--state-dir', stateDir, '--event-log', 'none', '--ask-every', '1s']);
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString('utf8');
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const lines = async (n: number): Promise<{ outcome: string; credentialId: string }[]> => {
+      const deadline = Date.now() + 60_000;
+      while (stdout.split('\n').filter((l) => l.trim() !== '').length < n && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      return stdout.trim().split('\n').map((l) => JSON.parse(l) as { outcome: string; credentialId: string });
+    };
+    try {
+      const [first] = await lines(1);
+      expect(first).toMatchObject({ outcome: 'attested' });
+      const { machineId } = JSON.parse(await readFile(join(stateDir, 'identity.json'), 'utf8')) as { machineId: string };
+      const asked = await fetch(`${server.baseUrl}/v1/machines/${machineId}/reattest`, { method: 'POST', headers: { Authorization: `Bearer ${admin}` } });
+      expect(asked.status).toBe(200);
+      const all = await lines(2);
+      expect(all).toHaveLength(2);
+      expect(all[1]).toMatchObject({ outcome: 'attested' });
+      expect(all[1]!.credentialId).not.toBe(first!.credentialId);
+      // The successful attestation answered the request: nothing is pending any more.
+      expect(await ds.query('SELECT reattest_requested_at FROM machines WHERE id = $1', [machineId])).toEqual([{ reattest_requested_at: null }]);
+    } finally {
+      child.kill('SIGTERM');
+    }
     expect(await exited).toBe(0);
   });
 
