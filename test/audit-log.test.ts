@@ -537,7 +537,12 @@ describe('audit transparency log (PostgreSQL)', () => {
       expect(await audit.verify({ since: saved[2]!.note })).toMatchObject(mismatch('not-extending', null));
     });
 
-    it('with a key the attacker inserted: verify since a saved checkpoint says not-extending', async () => {
+    /**
+     * The superuser's rewrite with a key of their own: the attacker's public key added to the log's keys,
+     * every record after 3 rewritten, the tree re-made over the records and re-signed with that key
+     * (checkpoints up to `keepCheckpointsUpTo` kept), and with `dropOtherKeys` the real key deleted too.
+     */
+    async function rewriteWithAttackerKey(keepCheckpointsUpTo: number, dropOtherKeys = false): Promise<ReturnType<typeof generateAuditSigningKey>> {
       const attacker = generateAuditSigningKey(TEST_AUDIT_ORIGIN);
       await asSuperuser(ds, 'INSERT INTO audit_signing_keys (key_id, name, public_key) VALUES ($1, $2, $3)', [
         attacker.keyId,
@@ -545,21 +550,21 @@ describe('audit transparency log (PostgreSQL)', () => {
         attacker.publicKey,
       ]);
       await rewriteAfter3();
-      await forgeTreeOverRecords(ds, { keepCheckpointsUpTo: 3, signer: { name: TEST_AUDIT_ORIGIN, privateKey: attacker.privateKey }, keyId: attacker.keyId });
+      await forgeTreeOverRecords(ds, { keepCheckpointsUpTo, signer: { name: TEST_AUDIT_ORIGIN, privateKey: attacker.privateKey }, keyId: attacker.keyId });
+      if (dropOtherKeys) {
+        await asSuperuser(ds, 'DELETE FROM audit_signing_keys WHERE key_id <> $1', [attacker.keyId]);
+      }
+      return attacker;
+    }
+
+    it('with a key the attacker inserted: verify since a saved checkpoint says not-extending', async () => {
+      await rewriteWithAttackerKey(3);
       expect(await audit.verify()).toMatchObject({ ok: true, records: 10 });
       expect(await audit.verify({ since: saved[1]!.note })).toMatchObject(mismatch('not-extending', null));
     });
 
     it('with the real key removed from the log as well: the saved checkpoint no longer opens (checkpoint-signature)', async () => {
-      const attacker = generateAuditSigningKey(TEST_AUDIT_ORIGIN);
-      await asSuperuser(ds, 'INSERT INTO audit_signing_keys (key_id, name, public_key) VALUES ($1, $2, $3)', [
-        attacker.keyId,
-        TEST_AUDIT_ORIGIN,
-        attacker.publicKey,
-      ]);
-      await rewriteAfter3();
-      await forgeTreeOverRecords(ds, { keepCheckpointsUpTo: -1, signer: { name: TEST_AUDIT_ORIGIN, privateKey: attacker.privateKey }, keyId: attacker.keyId });
-      await asSuperuser(ds, 'DELETE FROM audit_signing_keys WHERE key_id <> $1', [attacker.keyId]);
+      await rewriteWithAttackerKey(-1, true);
       expect(await audit.verify()).toMatchObject({ ok: true, records: 10, checkpoints: 1 });
       expect(await audit.verify({ since: saved[1]!.note })).toMatchObject({
         ok: false,
@@ -574,15 +579,7 @@ describe('audit transparency log (PostgreSQL)', () => {
         public_key: Buffer;
       }[];
       const pinned = formatVerifierKey(logKey!.name, logKey!.public_key);
-      const attacker = generateAuditSigningKey(TEST_AUDIT_ORIGIN);
-      await asSuperuser(ds, 'INSERT INTO audit_signing_keys (key_id, name, public_key) VALUES ($1, $2, $3)', [
-        attacker.keyId,
-        TEST_AUDIT_ORIGIN,
-        attacker.publicKey,
-      ]);
-      await rewriteAfter3();
-      await forgeTreeOverRecords(ds, { keepCheckpointsUpTo: -1, signer: { name: TEST_AUDIT_ORIGIN, privateKey: attacker.privateKey }, keyId: attacker.keyId });
-      await asSuperuser(ds, 'DELETE FROM audit_signing_keys WHERE key_id <> $1', [attacker.keyId]);
+      const attacker = await rewriteWithAttackerKey(-1, true);
       expect(await audit.verify({ since: saved[1]!.note, sinceKey: pinned })).toMatchObject(mismatch('not-extending', null));
       // A pinned key that did not sign the saved note is a signature problem, whatever the log holds.
       expect(await audit.verify({ since: saved[1]!.note, sinceKey: attacker.verifierKey })).toMatchObject({
