@@ -8,7 +8,6 @@
 import { PcrPoliciesRepository } from '@rackseal/attestation';
 import { openEnvelope } from '@rackseal/envelope';
 import { MemoryReplayGuard, verifyNodeRequest } from '@rackseal/node-identity';
-import { parsePcrPolicy } from '@rackseal/pcr-policy';
 import { ekPubHash } from '@rackseal/tpm2';
 import { randomBytes, X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -26,17 +25,10 @@ import { type RunningProcess, startControlPlane } from './support/processes';
 import { createTestQueuePrefix, type TestQueuePrefix } from './support/redis';
 import { type SwtpmMachine, useSwtpms } from './support/swtpm';
 import { testConfig, testEnv } from './support/test-config';
+import { FRESH_SWTPM_POLICY } from './support/attestation-policies';
 
 jest.setTimeout(120_000);
 
-const ZERO = '00'.repeat(32);
-const SRTM = [0, 1, 2, 3, 4, 5, 6, 7];
-const FRESH_SWTPM = parsePcrPolicy({
-  bank: 'sha256',
-  pcrs: SRTM,
-  allowedSets: [{ label: 'fresh swtpm', values: Object.fromEntries(SRTM.map((pcr) => [pcr, ZERO])) }],
-  mode: 'enforce',
-});
 
 describe('rackseal-agent enroll, status, run (control plane process, swtpm)', () => {
   const fixture = useSwtpms(2, { p256: true });
@@ -92,7 +84,7 @@ describe('rackseal-agent enroll, status, run (control plane process, swtpm)', ()
     await writeFile(join(dir, 'fleet.csv'), `${csv}\n`);
     const imported = cli('inventory', 'import', join(dir, 'fleet.csv'));
     expect([imported.status, imported.stderr]).toEqual([0, '']);
-    await new PcrPoliciesRepository(ds).put('workers', FRESH_SWTPM, 'test', new Date());
+    await new PcrPoliciesRepository(ds).put('workers', FRESH_SWTPM_POLICY, 'test', new Date());
   }, 180_000);
 
   afterAll(async () => {

@@ -42,32 +42,11 @@ import { createTestQueuePrefix, type TestQueuePrefix } from './support/redis';
 import { type AgentSession, answer, b64, bootWith, withAgent } from './support/attestation-agent';
 import { type SwtpmMachine, useSwtpms } from './support/swtpm';
 import { testConfig } from './support/test-config';
+import { FRESH_SWTPM_POLICY, MovableClock, SRTM, TestPolicies } from './support/attestation-policies';
 
 jest.setTimeout(120_000);
 
-/** The wall clock plus an offset the tests move (expiry). */
-class MovableClock extends Clock {
-  offsetMs = 0;
-  now(): Date {
-    return new Date(Date.now() + this.offsetMs);
-  }
-}
-
-/** Policies by group, set by the tests. */
-class TestPolicies extends PcrPolicySource {
-  readonly byGroup = new Map<string, PcrPolicy>();
-  policyFor(group: string | null): Promise<PcrPolicy | undefined> {
-    return Promise.resolve(group === null ? undefined : this.byGroup.get(group));
-  }
-}
-
 const ZERO = '00'.repeat(32);
-const ALL_ZERO_POLICY = parsePcrPolicy({
-  bank: 'sha256',
-  pcrs: [0, 1, 2, 3, 4, 5, 6, 7],
-  allowedSets: [{ label: 'fresh swtpm', values: Object.fromEntries([0, 1, 2, 3, 4, 5, 6, 7].map((pcr) => [pcr, ZERO])) }],
-  mode: 'enforce',
-});
 const START = nodeApiPath('attestations');
 
 /**
@@ -76,7 +55,6 @@ const START = nodeApiPath('attestations');
  * its events' digests in log order.
  */
 const CANARY_LOG = readFileSync(fixturePath('eventlogs', 'crypto_agile_eventlog'));
-const SRTM = [0, 1, 2, 3, 4, 5, 6, 7];
 
 function canaryPolicy(): PcrPolicy {
   const replayed = replayEventLog(parseEventLog(CANARY_LOG)).banks.get('sha256')!;
@@ -162,7 +140,7 @@ describe('attestation enrollment (node API)', () => {
     ].join('\n');
     const summary = await apps[0]!.get(InventoryImporter).import(Readable.from([Buffer.from(`${csv}\n`)]), { actor: 'test', fileName: 'inventory.csv' });
     expect(summary).toMatchObject({ status: 'succeeded' });
-    policies.byGroup.set('workers', ALL_ZERO_POLICY);
+    policies.byGroup.set('workers', FRESH_SWTPM_POLICY);
   }, 180_000);
 
   afterAll(async () => {
@@ -498,7 +476,7 @@ describe('attestation enrollment (node API)', () => {
       policies.byGroup.set('workers', canaryPolicy());
     });
     afterEach(() => {
-      policies.byGroup.set('workers', ALL_ZERO_POLICY);
+      policies.byGroup.set('workers', FRESH_SWTPM_POLICY);
     });
 
     it('a machine that booted what the canary booted, with its log, is attested against the canary set', async () => {
@@ -542,7 +520,7 @@ describe('attestation enrollment (node API)', () => {
   });
 
   it('warn mode: the drift is recorded and audited, the machine attested', async () => {
-    policies.byGroup.set('workers', { ...ALL_ZERO_POLICY, mode: 'warn' });
+    policies.byGroup.set('workers', { ...FRESH_SWTPM_POLICY, mode: 'warn' });
     await tpmB.extendPcr(7, 'sha256', randomBytes(32).toString('hex'));
     try {
       await withAgent(tpmB, 'rsa-2048', async (agent) => {
@@ -555,7 +533,7 @@ describe('attestation enrollment (node API)', () => {
         expect((await lastAudit('attestation.succeeded')).details).toMatchObject({ decision: 'mismatch', drift: expect.arrayContaining([expect.stringMatching(/PCR 7/)]) });
       });
     } finally {
-      policies.byGroup.set('workers', ALL_ZERO_POLICY);
+      policies.byGroup.set('workers', FRESH_SWTPM_POLICY);
     }
   });
 
@@ -575,9 +553,9 @@ describe('attestation enrollment (node API)', () => {
 
   it('the control plane reads policies from pcr_policies: a stored policy attests its group, removing it quarantines again', async () => {
     const stored = apps[2]!.get(PcrPoliciesRepository);
-    await expect(stored.put('storage', { ...ALL_ZERO_POLICY, mode: 'sometimes' }, 'test', new Date())).rejects.toThrow(PcrPolicyError);
-    await stored.put('storage', ALL_ZERO_POLICY, 'test', new Date());
-    expect((await stored.get('storage'))?.policy).toEqual(ALL_ZERO_POLICY);
+    await expect(stored.put('storage', { ...FRESH_SWTPM_POLICY, mode: 'sometimes' }, 'test', new Date())).rejects.toThrow(PcrPolicyError);
+    await stored.put('storage', FRESH_SWTPM_POLICY, 'test', new Date());
+    expect((await stored.get('storage'))?.policy).toEqual(FRESH_SWTPM_POLICY);
     await withAgent(tpmB, 'ecc-p256', async (agent) => {
       const start = await startFor(agent, 2);
       const { body } = await answer(agent, start);

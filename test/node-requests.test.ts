@@ -13,7 +13,6 @@ import { ApiTokens } from '@rackseal/api-tokens';
 import { MachineRevocations } from '@rackseal/machines';
 import { nodeApiPath } from '@rackseal/node-api-contracts';
 import { type NodeCredential, signNodeRequest } from '@rackseal/node-identity';
-import { type PcrPolicy, parsePcrPolicy } from '@rackseal/pcr-policy';
 import { Clock } from '@rackseal/platform';
 import { VendorCas } from '@rackseal/vendor-cas';
 import { randomBytes } from 'node:crypto';
@@ -29,30 +28,10 @@ import { b64, enroll, START_PATH, withAgent } from './support/enrollment';
 import { createTestQueuePrefix, type TestQueuePrefix } from './support/redis';
 import { useSwtpms } from './support/swtpm';
 import { testConfig } from './support/test-config';
+import { FRESH_SWTPM_POLICY, MovableClock, TestPolicies } from './support/attestation-policies';
 
 jest.setTimeout(120_000);
 
-class MovableClock extends Clock {
-  offsetMs = 0;
-  now(): Date {
-    return new Date(Date.now() + this.offsetMs);
-  }
-}
-
-class TestPolicies extends PcrPolicySource {
-  readonly byGroup = new Map<string, PcrPolicy>();
-  policyFor(group: string | null): Promise<PcrPolicy | undefined> {
-    return Promise.resolve(group === null ? undefined : this.byGroup.get(group));
-  }
-}
-
-const SRTM = [0, 1, 2, 3, 4, 5, 6, 7];
-const FRESH_SWTPM = parsePcrPolicy({
-  bank: 'sha256',
-  pcrs: SRTM,
-  allowedSets: [{ label: 'fresh swtpm', values: Object.fromEntries(SRTM.map((pcr) => [pcr, '00'.repeat(32)])) }],
-  mode: 'enforce',
-});
 const SELF = nodeApiPath('self');
 const DAY_MS = 86_400_000;
 
@@ -93,7 +72,7 @@ describe('signed node requests (NodeRequestGuard, GET /node/v1/self)', () => {
     const csv = ['serial,asset_tag,hostname,group,ek_cert,ek_pub_hash', `SN-RSA,,,workers,${b64(await tpm.rsaEkCertDer())},`, `SN-P256,,,workers,${b64(await tpm.p256EkCertDer())},`].join('\n');
     const summary = await apps[0]!.get(InventoryImporter).import(Readable.from([Buffer.from(`${csv}\n`)]), { actor: 'test', fileName: 'inventory.csv' });
     expect(summary).toMatchObject({ status: 'succeeded' });
-    policies.byGroup.set('workers', FRESH_SWTPM);
+    policies.byGroup.set('workers', FRESH_SWTPM_POLICY);
     for (const [serial, kind] of [['SN-RSA', 'rsa-2048'], ['SN-P256', 'ecc-p256']] as const) {
       const enrolled = await enroll(apps[0]!, tpm, kind);
       expect([enrolled.status, enrolled.body.credentialId]).toEqual([200, enrolled.credential.credentialId]);
@@ -110,7 +89,7 @@ describe('signed node requests (NodeRequestGuard, GET /node/v1/self)', () => {
 
   afterEach(async () => {
     clock.offsetMs = 0;
-    policies.byGroup.set('workers', FRESH_SWTPM);
+    policies.byGroup.set('workers', FRESH_SWTPM_POLICY);
     await fixture.at(0).reboot();
   });
 
@@ -292,7 +271,7 @@ describe('signed node requests (NodeRequestGuard, GET /node/v1/self)', () => {
     const forged = { credentialId: credential['SN-RSA']!.credentialId, key: credential['SN-P256']!.key };
     await expectRefused(await getSelf(sign({ credential: forged })), 'node.bad-signature', true, before);
 
-    policies.byGroup.set('workers', FRESH_SWTPM);
+    policies.byGroup.set('workers', FRESH_SWTPM_POLICY);
     const again = await enroll(apps[0]!, fixture.at(0), 'rsa-2048');
     expect(again.status).toBe(200);
     credential['SN-RSA'] = again.credential;
