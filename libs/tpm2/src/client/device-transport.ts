@@ -12,8 +12,17 @@ export interface DeviceFile {
   close(): Promise<void>;
 }
 
+/**
+ * Opens the device read-write, and refuses anything that is not a character device before a byte is
+ * written: `--tpm /etc/passwd` must not get a TPM command written over its first bytes. fstat on the
+ * opened descriptor, so the file checked is the file written.
+ */
 async function openDeviceFile(path: string): Promise<DeviceFile> {
   const handle = await open(path, 'r+');
+  if (!(await handle.stat()).isCharacterDevice()) {
+    await handle.close();
+    throw Object.assign(new Error(`${path} is not a character device`), { code: NOT_A_DEVICE });
+  }
   return {
     write: async (data) => (await handle.write(data, 0, data.length, null)).bytesWritten,
     read: async (into) => (await handle.read(into, 0, into.length, null)).bytesRead,
@@ -21,7 +30,11 @@ async function openDeviceFile(path: string): Promise<DeviceFile> {
   };
 }
 
+/** Our code for an opened path that is a regular file, directory or FIFO rather than a TPM device. */
+const NOT_A_DEVICE = 'ENOTCHR';
+
 const OPEN_PROBLEMS: Readonly<Record<string, [TransportProblem, string]>> = {
+  [NOT_A_DEVICE]: ['not-found', 'not a character device: a TPM is /dev/tpmrm0 or /dev/tpm0 (or swtpm:HOST:PORT); nothing was written to it'],
   ENOENT: ['not-found', 'no such device: is a TPM present and its driver (tpm_tis, tpm_crb) loaded?'],
   EACCES: ['permission', 'permission denied: run as root or as a member of the tss group'],
   EPERM: ['permission', 'permission denied: run as root or as a member of the tss group'],
