@@ -3,6 +3,7 @@ export * from './attestation-errors';
 export * from './attestation.provider';
 export * from './attestation.repository';
 export * from './attestation.service';
+export * from './attestation-options';
 export * from './event-log-check';
 export * from './pcr-policies';
 export * from './node-credentials';

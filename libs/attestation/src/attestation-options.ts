@@ -1,0 +1,13 @@
+import type { SecretBytes } from '@rackseal/config';
+import type { TrustStore } from '@rackseal/ek-trust';
+import type { EntityManager } from 'typeorm';
+
+export interface AttestationServiceOptions {
+  readonly masterKey: SecretBytes;
+  /** EK_CERT_GRACE_DAYS. */
+  readonly ekGraceDays: number;
+  /** ATTESTATION_REGISTRATION_TTL_MS. */
+  readonly registrationTtlMs: number;
+  /** The enabled vendor CAs (libs/vendor-cas `loadTrustStore`: this library does not depend on it). */
+  readonly loadTrustStore: (manager: EntityManager) => Promise<TrustStore>;
+}
