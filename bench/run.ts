@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { cpus, totalmem } from 'node:os';
 import { agentStartupBench } from './agent-startup.bench';
+import { attestationBench } from './attestation.bench';
 import { auditAppendBench } from './audit-append.bench';
 import { fuzzBench } from './fuzz.bench';
 import { inventoryImportBench } from './inventory-import.bench';
@@ -18,6 +19,7 @@ const BENCHES: Record<string, () => Promise<string>> = {
   'inventory-import': () => inventoryImportBench(),
   'agent-startup': () => agentStartupBench(),
   'audit-append': () => auditAppendBench(),
+  attestation: () => attestationBench(),
 };
 
 async function main(): Promise<void> {
