@@ -46,7 +46,9 @@ import { CpuSample, machineBusyMs } from './proc-cpu';
  * ATTEST_BENCH_MACHINES (256), ATTEST_BENCH_REPLICAS ("1,2"), ATTEST_BENCH_WORKER (1; 0 runs no
  * worker), ATTEST_BENCH_LOG_LEVEL (info, the default of a deployment; request logs go to a file),
  * ATTEST_BENCH_POOL (DATABASE_POOL_SIZE of each control plane; unset: the default),
- * ATTEST_BENCH_PROFILE (1: one more one-replica run under `node --cpu-prof`, summarised).
+ * ATTEST_BENCH_PROFILE (1: one more one-replica run under `node --cpu-prof`, summarised),
+ * ATTEST_BENCH_DIST (another build's dist/ to run the processes from: before/after pairs),
+ * ATTEST_BENCH_KEEP_LOGS (1: keep the processes' logs and profiles, and say where).
  */
 const FAR_PAST = new Date('2015-01-01T00:00:00Z');
 const FAR_FUTURE = new Date('2045-01-01T00:00:00Z');
@@ -71,7 +73,7 @@ process.once('exit', () => children.forEach((c) => c.kill('SIGKILL')));
 
 function startProcess(app: 'control-plane' | 'worker', name: string, env: NodeJS.ProcessEnv, nodeArgs: readonly string[], logPath: string): Started {
   const log = openSync(logPath, 'a');
-  const child = spawn(process.execPath, [...nodeArgs, join(DIST, 'apps', app, 'src', 'main.js')], {
+  const child = spawn(process.execPath, [...nodeArgs, join(process.env.ATTEST_BENCH_DIST ?? DIST, 'apps', app, 'src', 'main.js')], {
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
     stdio: ['ignore', log, 'pipe'],
   });
@@ -261,7 +263,7 @@ export async function attestationBench(): Promise<string> {
   const warmup = knob('ATTEST_BENCH_WARMUP', 10);
   const clients = knob('ATTEST_BENCH_CLIENTS', 64);
   const machineCount = Math.max(clients, knob('ATTEST_BENCH_MACHINES', 256));
-  const replicaCounts = (process.env.ATTEST_BENCH_REPLICAS ?? '1,2').split(',').map(Number);
+  const replicaCounts = (process.env.ATTEST_BENCH_REPLICAS ?? '1,2').split(',').filter((r) => r !== '').map(Number);
   const worker = process.env.ATTEST_BENCH_WORKER !== '0';
   const logLevel = process.env.ATTEST_BENCH_LOG_LEVEL ?? 'info';
   const pool = process.env.ATTEST_BENCH_POOL;
