@@ -9,7 +9,7 @@ import { PcrPoliciesRepository } from '@rackseal/attestation';
 import { AuditLog } from '@rackseal/audit';
 import { InventoryImporter } from '@rackseal/inventory';
 import { CryptoRandomSource, SystemClock } from '@rackseal/platform';
-import { loadTrustStore, VendorCas } from '@rackseal/vendor-cas';
+import { loadTrustStore, TrustStoreCache, VendorCas } from '@rackseal/vendor-cas';
 import type { DataSource } from 'typeorm';
 import { makeCa, makeEkCertificate, type TestCa } from '../libs/ek-trust/src/testing/certificate-builder';
 import { FRESH_SWTPM_POLICY } from '../test/support/attestation-policies';
@@ -274,6 +274,7 @@ export async function attestationBench(): Promise<string> {
   const setup = await setUp(machineCount);
   const runs: RunResult[] = [];
   let floor: Awaited<ReturnType<typeof attestationCryptoFloor>>;
+  let trustStore: string;
   try {
     for (const replicas of replicaCounts) {
       runs.push(await runConfiguration(setup, `${replicas} control plane${replicas === 1 ? '' : 's'}`, replicas, common));
@@ -294,6 +295,7 @@ export async function attestationBench(): Promise<string> {
       tpm,
       iterations: 5000,
     });
+    trustStore = await trustStoreCost(setup.ds);
   } finally {
     await setup.ds.destroy();
     await setup.db.drop();
@@ -338,5 +340,41 @@ export async function attestationBench(): Promise<string> {
   ]);
   const profiles = runs.filter((r) => r.profile !== undefined).map((r) => `#### CPU profile of the control plane (${r.label})\n\n${r.profile!}`);
   const notes = `${clients} clients, ${machineCount} machines (P-256 EKs, certificates of a P-256 bench vendor CA), warm-up ${warmup} s + ${seconds} s measured per configuration; LOG_LEVEL=${logLevel}; DATABASE_POOL_SIZE ${pool ?? 'default'} per control plane; ${worker ? 'one worker process (audit sequencer) running' : 'no worker'}. CPU per attestation is the process's CPU over the measured window divided by the attestations finished in it.`;
-  return [notes, latency, cpu, floorTable, ...profiles].join('\n\n');
+  return [notes, latency, cpu, floorTable, trustStore, ...profiles].join('\n\n');
+}
+
+/**
+ * What an attestation start pays for its trust store, in this process on the bench database (two
+ * CAs): loaded and parsed from vendor_cas on every call (loadTrustStore), or reused while the rows
+ * are unchanged (TrustStoreCache, what the control plane uses). Blocks alternate; CPU of this
+ * process (node-postgres and the parsing; the backend's share is not counted) per call.
+ */
+async function trustStoreCost(ds: DataSource): Promise<string> {
+  const cache = new TrustStoreCache();
+  const variants: [string, () => Promise<unknown>][] = [
+    ['loadTrustStore (vendor_cas read and parsed per call)', () => loadTrustStore(ds)],
+    ['TrustStoreCache.load (flags read per call, store reused)', () => cache.load(ds)],
+  ];
+  const cpuUs = new Map<string, number[]>();
+  const wallUs = new Map<string, number[]>();
+  const calls = 500;
+  for (let round = 0; round < 6; round += 1) {
+    for (const [name, load] of variants) {
+      const before = process.cpuUsage();
+      const started = performance.now();
+      for (let i = 0; i < calls; i += 1) {
+        await load();
+      }
+      const used = process.cpuUsage(before);
+      if (round > 0) {
+        cpuUs.set(name, [...(cpuUs.get(name) ?? []), (used.user + used.system) / calls]);
+        wallUs.set(name, [...(wallUs.get(name) ?? []), ((performance.now() - started) * 1000) / calls]);
+      }
+    }
+  }
+  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+  return formatTable([
+    ['trust store per attestation start (2 CAs, 5 × 500 calls alternating)', 'CPU per call (median of blocks)', 'wall per call (median)'],
+    ...variants.map(([name]) => [name, us(median(cpuUs.get(name)!)), us(median(wallUs.get(name)!))]),
+  ]);
 }
