@@ -47,6 +47,8 @@ import { CpuSample, machineBusyMs } from './proc-cpu';
  * worker), ATTEST_BENCH_LOG_LEVEL (info, the default of a deployment; request logs go to a file),
  * ATTEST_BENCH_POOL (DATABASE_POOL_SIZE of each control plane; unset: the default),
  * ATTEST_BENCH_PROFILE (1: one more one-replica run under `node --cpu-prof`, summarised),
+ * ATTEST_BENCH_DATABASE_SOCKET (a directory such as /var/run/postgresql: the processes reach
+ * PostgreSQL over its Unix socket instead of TCP to 127.0.0.1),
  * ATTEST_BENCH_DIST (another build's dist/ to run the processes from: before/after pairs),
  * ATTEST_BENCH_KEEP_LOGS (1: keep the processes' logs and profiles, and say where).
  */
@@ -192,8 +194,8 @@ async function postgresPids(ds: DataSource, database: string): Promise<{ backend
   return { backends: rows.filter((r) => r.datname === database).map((r) => r.pid), aux: rows.filter((r) => r.datname !== database).map((r) => r.pid) };
 }
 
-async function runConfiguration(setup: Setup, label: string, replicas: number, options: { profileDir?: string; worker: boolean; logLevel: string; pool?: string; clients: number; warmup: number; seconds: number; logDir: string }): Promise<RunResult> {
-  const env = testEnv(setup.db, setup.prefix.prefix, { LOG_LEVEL: options.logLevel, MIGRATIONS_AT_BOOT: 'false', ...(options.pool === undefined ? {} : { DATABASE_POOL_SIZE: options.pool }) });
+async function runConfiguration(setup: Setup, label: string, replicas: number, options: { profileDir?: string; socketDir?: string; worker: boolean; logLevel: string; pool?: string; clients: number; warmup: number; seconds: number; logDir: string }): Promise<RunResult> {
+  const env = testEnv(options.socketDir === undefined ? setup.db : { url: overSocket(setup.db.url, options.socketDir) }, setup.prefix.prefix, { LOG_LEVEL: options.logLevel, MIGRATIONS_AT_BOOT: 'false', ...(options.pool === undefined ? {} : { DATABASE_POOL_SIZE: options.pool }) });
   const nodeArgs = options.profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`];
   const servers: Started[] = [];
   const others: Started[] = [];
@@ -269,7 +271,8 @@ export async function attestationBench(): Promise<string> {
   const pool = process.env.ATTEST_BENCH_POOL;
   const profile = process.env.ATTEST_BENCH_PROFILE === '1';
   const workDir = mkdtempSync(join(tmpdir(), 'rackseal-attest-bench-'));
-  const common = { worker, logLevel, pool, clients, warmup, seconds, logDir: workDir };
+  const socketDir = process.env.ATTEST_BENCH_DATABASE_SOCKET;
+  const common = { worker, logLevel, pool, clients, warmup, seconds, logDir: workDir, ...(socketDir === undefined ? {} : { socketDir }) };
 
   const setup = await setUp(machineCount);
   const runs: RunResult[] = [];
@@ -339,7 +342,7 @@ export async function attestationBench(): Promise<string> {
     ['one attestation', us(floor.start.cpuUs + floor.finish.cpuUs), us(floor.start.p50Us + floor.finish.p50Us), ''],
   ]);
   const profiles = runs.filter((r) => r.profile !== undefined).map((r) => `#### CPU profile of the control plane (${r.label})\n\n${r.profile!}`);
-  const notes = `${clients} clients, ${machineCount} machines (P-256 EKs, certificates of a P-256 bench vendor CA), warm-up ${warmup} s + ${seconds} s measured per configuration; LOG_LEVEL=${logLevel}; DATABASE_POOL_SIZE ${pool ?? 'default'} per control plane; ${worker ? 'one worker process (audit sequencer) running' : 'no worker'}. CPU per attestation is the process's CPU over the measured window divided by the attestations finished in it.`;
+  const notes = `${clients} clients, ${machineCount} machines (P-256 EKs, certificates of a P-256 bench vendor CA), warm-up ${warmup} s + ${seconds} s measured per configuration; LOG_LEVEL=${logLevel}; DATABASE_POOL_SIZE ${pool ?? 'default'} per control plane; PostgreSQL over ${socketDir === undefined ? 'TCP (127.0.0.1)' : `its Unix socket (${socketDir})`}; ${worker ? 'one worker process (audit sequencer) running' : 'no worker'}. CPU per attestation is the process's CPU over the measured window divided by the attestations finished in it.`;
   return [notes, latency, cpu, floorTable, trustStore, ...profiles].join('\n\n');
 }
 
@@ -377,4 +380,10 @@ async function trustStoreCost(ds: DataSource): Promise<string> {
     ['trust store per attestation start (2 CAs, 5 × 500 calls alternating)', 'CPU per call (median of blocks)', 'wall per call (median)'],
     ...variants.map(([name]) => [name, us(median(cpuUs.get(name)!)), us(median(wallUs.get(name)!))]),
   ]);
+}
+
+/** The same database reached through PostgreSQL's Unix socket in `dir` (libpq's host=/dir form, percent-encoded). */
+function overSocket(url: string, dir: string): string {
+  const parsed = new URL(url);
+  return `postgres://${parsed.username}@${encodeURIComponent(dir)}${parsed.pathname}`;
 }
