@@ -134,8 +134,19 @@ interface Setup {
 /** The vendor CA, the inventory and the group's policy, each through the library that owns its tables. */
 async function setUp(machineCount: number): Promise<Setup> {
   const db = await createTestDatabase();
-  const ds = await openDataSource(db.url);
   const prefix = createTestQueuePrefix();
+  let ds: DataSource | undefined;
+  try {
+    ds = await openDataSource(db.url);
+    return await populate(db, ds, prefix, machineCount);
+  } catch (error) {
+    await ds?.destroy();
+    await db.drop();
+    throw error;
+  }
+}
+
+async function populate(db: TestDatabase, ds: DataSource, prefix: TestQueuePrefix, machineCount: number): Promise<Setup> {
   const clock = new SystemClock();
   const audit = new AuditLog(ds, clock);
   const p256 = () => generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -275,6 +286,17 @@ export async function attestationBench(): Promise<string> {
   const common = { worker, logLevel, pool, clients, warmup, seconds, logDir: workDir, ...(socketDir === undefined ? {} : { socketDir }) };
 
   const setup = await setUp(machineCount);
+  const cleanUp = async (): Promise<void> => {
+    await setup.ds.destroy();
+    await setup.db.drop();
+    await setup.prefix.clear();
+  };
+  // Ctrl-C or a kill: no 'exit' event fires for a signal, so the processes and the database go here.
+  const onSignal = (signal: NodeJS.Signals) => {
+    children.forEach((c) => c.kill('SIGKILL'));
+    void cleanUp().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+  };
+  process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
   const runs: RunResult[] = [];
   let floor: Awaited<ReturnType<typeof attestationCryptoFloor>>;
   let trustStore: string;
@@ -300,9 +322,8 @@ export async function attestationBench(): Promise<string> {
     });
     trustStore = await trustStoreCost(setup.ds);
   } finally {
-    await setup.ds.destroy();
-    await setup.db.drop();
-    await setup.prefix.clear();
+    process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+    await cleanUp();
     if (process.env.ATTEST_BENCH_KEEP_LOGS === '1') {
       process.stderr.write(`attestation bench: logs kept in ${workDir}\n`);
     } else {
