@@ -281,11 +281,10 @@ export async function attestationBench(): Promise<string> {
   const logLevel = process.env.ATTEST_BENCH_LOG_LEVEL ?? 'info';
   const pool = process.env.ATTEST_BENCH_POOL;
   const profile = process.env.ATTEST_BENCH_PROFILE === '1';
-  const workDir = mkdtempSync(join(tmpdir(), 'rackseal-attest-bench-'));
   const socketDir = process.env.ATTEST_BENCH_DATABASE_SOCKET;
-  const common = { worker, logLevel, pool, clients, warmup, seconds, logDir: workDir, ...(socketDir === undefined ? {} : { socketDir }) };
-
   const setup = await setUp(machineCount);
+  const workDir = mkdtempSync(join(tmpdir(), 'rackseal-attest-bench-'));
+  const common = { worker, logLevel, pool, clients, warmup, seconds, logDir: workDir, ...(socketDir === undefined ? {} : { socketDir }) };
   const cleanUp = async (): Promise<void> => {
     await setup.ds.destroy();
     await setup.db.drop();
@@ -294,6 +293,7 @@ export async function attestationBench(): Promise<string> {
   // Ctrl-C or a kill: no 'exit' event fires for a signal, so the processes and the database go here.
   const onSignal = (signal: NodeJS.Signals) => {
     children.forEach((c) => c.kill('SIGKILL'));
+    rmSync(workDir, { recursive: true, force: true });
     void cleanUp().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
   };
   process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
