@@ -1,5 +1,6 @@
 import { attestAndStore, checkEkKind, checkServerUrl, exchangeCliError, openStateDir, readEventLog } from '../enrollment/attest-and-store';
 import { saveLastAttestation } from '../state/last-attestation';
+import { parseTimeout } from './duration';
 import { DEFAULT_EVENT_LOG, type EnrollOptions } from './tpm.command';
 
 /** Runs `rackseal-agent enroll` (see enrollCommand). */
@@ -7,6 +8,7 @@ export async function runEnroll(options: EnrollOptions): Promise<void> {
   // Arguments and the state dir are checked before the TPM or the server is touched.
   const serverUrl = checkServerUrl(options.server);
   const ek = checkEkKind(options.ek);
+  const timeoutMs = parseTimeout(options.timeout);
   const eventLog = await readEventLog(options.eventLog, options.eventLog === DEFAULT_EVENT_LOG);
   const state = await openStateDir(options.stateDir, true);
   if (eventLog.note !== undefined) {
@@ -21,6 +23,7 @@ export async function runEnroll(options: EnrollOptions): Promise<void> {
       ek: { kind: ek },
       ...(eventLog.bytes === undefined ? {} : { eventLog: eventLog.bytes }),
       state,
+      timeoutMs,
       onRetry: ({ attempt, delayMs, reason }) => process.stderr.write(`rackseal-agent: enroll: ${serverUrl}: ${reason}; retrying in ${(delayMs / 1000).toFixed(1)} s (attempt ${attempt + 1})\n`),
     });
   } catch (error) {

@@ -11,25 +11,14 @@ import type { NodeIdentity } from '../state/node-identity';
 import type { StateDir } from '../state/state-dir';
 import { StateDirError } from '../state/state-errors';
 import { withTpmDevice } from '../tpm-device';
+import { parseDuration, parseTimeout } from './duration';
 import { DEFAULT_EVENT_LOG, type RunOptions } from './tpm.command';
 
-const UNIT_MS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
-const DURATION = /^(\d{1,7})([smhd])$/;
 const DEFAULT_INTERVAL_MS = 3_600_000;
 /** The next attempt after an unreachable server or a TPM failure, at most. */
 const RETRY_AFTER_FAILURE_MS = 300_000;
 /** Shortest interval: an attestation costs the server a registration and an audit record. */
 const MIN_INTERVAL_MS = 10_000;
-
-/** `--interval 30m`, `--ask-every 1m`: a duration of s, m, h or d, at least `minMs`. */
-export function parseDuration(value: string, flag: string, minMs: number): number {
-  const match = DURATION.exec(value.trim());
-  const ms = match === null ? Number.NaN : Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS];
-  if (!(ms >= minMs)) {
-    throw CliError.usage(`${flag} must be a duration of at least ${minMs / 1000}s, e.g. 90s, 30m, 1h, 1d (not ${JSON.stringify(value)})`);
-  }
-  return ms;
-}
 
 type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
@@ -60,6 +49,7 @@ function readSelf(body: unknown): SelfAnswer {
 export async function runRun(options: RunOptions): Promise<void> {
   const fixedInterval = options.interval === undefined ? undefined : parseDuration(options.interval, '--interval', MIN_INTERVAL_MS);
   const askEveryMs = parseDuration(options.askEvery, '--ask-every', 1000);
+  const timeoutMs = parseTimeout(options.timeout);
   const state = await openStateDir(options.stateDir, false);
   let identity: NodeIdentity;
   try {
@@ -68,7 +58,7 @@ export async function runRun(options: RunOptions): Promise<void> {
     throw error instanceof StateDirError ? new CliError(EXIT.invalid, `run: ${error.message}`) : error;
   }
   const serverUrl = checkServerUrl(options.server ?? identity.serverUrl);
-  const api = new NodeApiClient({ serverUrl, attempts: 1, timeoutMs: 10_000 });
+  const api = new NodeApiClient({ serverUrl, attempts: 1, timeoutMs });
   let askSelf = true;
   /** The key of identity.credentialId, unsealed once per credential rather than at every question. */
   let signing: { credentialId: string; key: SecretBytes } | undefined;
@@ -101,7 +91,7 @@ export async function runRun(options: RunOptions): Promise<void> {
   try {
     let intervalMs = fixedInterval ?? (await self())?.intervalMs ?? DEFAULT_INTERVAL_MS;
     for (;;) {
-      const attempt = await attestOnce(options, state, identity, serverUrl);
+      const attempt = await attestOnce(options, state, identity, serverUrl, timeoutMs);
       if (attempt.identity !== undefined) {
         identity = attempt.identity;
       }
@@ -145,6 +135,7 @@ async function attestOnce(
   state: StateDir,
   previous: NodeIdentity,
   serverUrl: string,
+  timeoutMs: number,
 ): Promise<{ line: Attempt; exitCode: ExitCode; identity?: NodeIdentity }> {
   const at = () => new Date().toISOString();
   let line: Attempt;
@@ -152,7 +143,7 @@ async function attestOnce(
   let identity: NodeIdentity | undefined;
   try {
     const eventLog = await readEventLog(options.eventLog, options.eventLog === DEFAULT_EVENT_LOG);
-    const outcome = await attestAndStore({ command: 'run', serverUrl, tpm: options.tpm, ek: { ekPubHash: previous.ekPubHash }, ...(eventLog.bytes === undefined ? {} : { eventLog: eventLog.bytes }), state, previous });
+    const outcome = await attestAndStore({ command: 'run', serverUrl, tpm: options.tpm, ek: { ekPubHash: previous.ekPubHash }, ...(eventLog.bytes === undefined ? {} : { eventLog: eventLog.bytes }), state, previous, timeoutMs });
     identity = outcome.identity;
     const { response } = outcome.result;
     line = {
