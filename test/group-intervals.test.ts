@@ -181,6 +181,8 @@ describe('per-group attestation intervals (PUT /v1/groups/:group/interval, ?over
 
   it('20 minutes later only the fast group\'s machine is overdue: self, the list filter (API and CLI) and the gauges agree', async () => {
     clock.offsetMs = 20 * MINUTE_MS;
+    // A group with an interval and no machine yet is exported too (0 overdue).
+    await http('put', '/v1/groups/spare/interval').send({ attestationIntervalSeconds: 60 }).expect(200);
     expect((await self('SN-FAST')).body.reattest).toBe(true);
     expect((await self('SN-SLOW')).body.reattest).toBe(false);
 
@@ -206,9 +208,11 @@ describe('per-group attestation intervals (PUT /v1/groups/:group/interval, ?over
       'rackseal_group_machines_not_attested_within_interval{group=""} 1',
       'rackseal_group_machines_not_attested_within_interval{group="fast"} 1',
       'rackseal_group_machines_not_attested_within_interval{group="slow"} 0',
+      'rackseal_group_machines_not_attested_within_interval{group="spare"} 0',
       `rackseal_group_attestation_interval_seconds{group=""} ${FLEET_DEFAULT_S}`,
       'rackseal_group_attestation_interval_seconds{group="fast"} 900',
       'rackseal_group_attestation_interval_seconds{group="slow"} 7200',
+      'rackseal_group_attestation_interval_seconds{group="spare"} 60',
     ]);
   });
 

@@ -341,25 +341,28 @@ export class MachinesRepository {
    * machines without a group.
    */
   async countOverdue(at: Date, fleetIntervalMs: number): Promise<OverdueCounts> {
-    const [byGroupAndState, groups] = await Promise.all([
+    // One pass over the machines that are not revoked (every group with one appears, 0 overdue included),
+    // then the groups with an interval of their own and no such machine from the small table.
+    const [rows, intervals] = await Promise.all([
       this.dataSource.query(
-        `SELECT m.group_name, m.state, count(*)::int AS n FROM machines m ${INTERVALS_JOIN} WHERE ${OVERDUE('$1', '$2')} GROUP BY m.group_name, m.state`,
+        `SELECT m.group_name, g.interval_seconds, m.state, count(*) FILTER (WHERE ${OVERDUE('$1', '$2')})::int AS n
+         FROM machines m ${INTERVALS_JOIN} WHERE m.state <> 'revoked' GROUP BY m.group_name, g.interval_seconds, m.state`,
         [at, fleetIntervalMs / 1000],
-      ) as Promise<{ group_name: string | null; state: MachineState; n: number }[]>,
-      this.dataSource.query(
-        `SELECT m.group_name, g.interval_seconds FROM (SELECT DISTINCT group_name FROM machines WHERE state <> 'revoked') m ${INTERVALS_JOIN}
-         UNION SELECT group_name, interval_seconds FROM group_attestation_intervals ORDER BY 1 NULLS FIRST`,
-      ) as Promise<{ group_name: string | null; interval_seconds: number | null }[]>,
+      ) as Promise<{ group_name: string | null; interval_seconds: number | null; state: MachineState; n: number }[]>,
+      this.dataSource.query('SELECT group_name, interval_seconds FROM group_attestation_intervals') as Promise<{ group_name: string; interval_seconds: number }[]>,
     ]);
     const byState = new Map<MachineState, number>();
-    const byGroup = new Map<string | null, number>();
-    for (const row of byGroupAndState) {
+    const byGroup = new Map<string | null, { intervalSeconds: number | null; overdue: number }>(intervals.map((g) => [g.group_name, { intervalSeconds: g.interval_seconds, overdue: 0 }]));
+    for (const row of rows) {
       byState.set(row.state, (byState.get(row.state) ?? 0) + row.n);
-      byGroup.set(row.group_name, (byGroup.get(row.group_name) ?? 0) + row.n);
+      const group = byGroup.get(row.group_name) ?? { intervalSeconds: row.interval_seconds, overdue: 0 };
+      byGroup.set(row.group_name, { ...group, overdue: group.overdue + row.n });
     }
+    // Ordered by name, machines without a group first: a stable exposition.
+    const order = (a: string | null, b: string | null): number => (a === b ? 0 : a === null ? -1 : b === null ? 1 : a < b ? -1 : 1);
     return {
       byState: countsOf([...byState].map(([state, n]) => ({ state, n }))),
-      byGroup: groups.map((g) => ({ group: g.group_name, intervalSeconds: g.interval_seconds, overdue: byGroup.get(g.group_name) ?? 0 })),
+      byGroup: [...byGroup].sort(([a], [b]) => order(a, b)).map(([group, g]) => ({ group, ...g })),
     };
   }
 
