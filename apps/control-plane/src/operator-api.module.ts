@@ -4,7 +4,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { API_TOKENS_PROVIDER, ApiTokenEntity } from '@rackseal/api-tokens';
 import { attestationProviders } from '@rackseal/attestation';
 import { inventoryImporterProvider, InventoryImportsRepository } from '@rackseal/inventory';
-import { MachineReattestRequests, MachineRevocations, MachinesRepository } from '@rackseal/machines';
+import { GroupAttestationIntervals, GroupIntervalsRepository, MachineReattestRequests, MachineRevocations, MachinesRepository } from '@rackseal/machines';
 import { loadTrustStore, VENDOR_CAS_PROVIDER, VendorCaEntity } from '@rackseal/vendor-cas';
 import { AuditController } from './audit/audit.controller';
 import { BearerAuthGuard } from './auth/bearer-auth.guard';
@@ -13,6 +13,7 @@ import { MachinesController } from './machines/machines.controller';
 import { NodeRequestGuard } from './auth/node-request.guard';
 import { AttestationsController } from './node-api/attestations.controller';
 import { SelfController } from './node-api/self.controller';
+import { GroupIntervalController } from './policies/group-interval.controller';
 import { PoliciesController } from './policies/policies.controller';
 import { TokensController } from './tokens/tokens.controller';
 import { VendorCasController } from './vendor-cas/vendor-cas.controller';
@@ -24,7 +25,7 @@ import { VendorCasController } from './vendor-cas/vendor-cas.controller';
  */
 @Module({
   imports: [TypeOrmModule.forFeature([ApiTokenEntity, VendorCaEntity])],
-  controllers: [TokensController, AuditController, VendorCasController, InventoryController, MachinesController, PoliciesController, AttestationsController, SelfController],
+  controllers: [TokensController, AuditController, VendorCasController, InventoryController, MachinesController, PoliciesController, GroupIntervalController, AttestationsController, SelfController],
   providers: [
     API_TOKENS_PROVIDER,
     VENDOR_CAS_PROVIDER,
@@ -33,6 +34,8 @@ import { VendorCasController } from './vendor-cas/vendor-cas.controller';
     MachinesRepository,
     MachineRevocations,
     MachineReattestRequests,
+    GroupIntervalsRepository,
+    GroupAttestationIntervals,
     ...attestationProviders(loadTrustStore),
     NodeRequestGuard,
     { provide: APP_GUARD, useClass: BearerAuthGuard },

@@ -284,7 +284,7 @@ export const CONFIG_VARIABLES = {
   machineAttestationIntervalMs: {
     name: 'MACHINE_ATTESTATION_INTERVAL_MS',
     description:
-      'How often every machine must attest: a machine (not revoked) whose last successful attestation is older is counted by /metrics `rackseal_machines_not_attested_within_interval`, so a dead agent or verifier is noticed. Until per-group intervals exist, one interval for the fleet.',
+      'How often a machine must attest when its group has no interval of its own (`rackseal policy set GROUP --interval`): a machine (not revoked) whose last successful attestation is older is counted by /metrics `rackseal_machines_not_attested_within_interval` and listed by `rackseal machines list --overdue`, so a dead agent or verifier is noticed; GET /node/v1/self tells the agent when it is next due.',
     defaultText: '86400000',
     parse: integer(60000, 2678400000, 86400000),
   },

@@ -11,8 +11,8 @@ const REF_ARGUMENT = 'the machine id (UUID) or its serial';
 /**
  * `rackseal machines list|show|revoke` (docs/architecture.md §3, §4.8, §5): the machines and their
  * lifecycle. `list` is ordered by serial and keyset-paged (GET /v1/machines, scope `inventory:read`;
- * a full page ends with the `--after` that reads the next), filtered by state, group, or "not
- * attested since" (the fleet liveness check); `show` prints one machine with its attestation times,
+ * a full page ends with the `--after` that reads the next), filtered by state, group, "not
+ * attested since" or overdue against the group's attestation interval (the fleet liveness checks); `show` prints one machine with its attestation times,
  * its last failure explained and its history; `revoke` revokes it (scope `inventory:write`;
  * revoking a revoked machine changes nothing and still exits 0).
  */
@@ -29,12 +29,14 @@ export function registerMachines(program: Command): void {
           instantArgument('--not-attested-since'),
         ),
       )
+      .option('--overdue', 'only machines (not revoked) never attested or not within their group\'s attestation interval (policy set --interval; the fleet default without one)')
       .addOption(textCursorOption('serial', 'only serials after this one (the last serial of the previous page)'))
       .addOption(pageSizeOption('machines'))
       .option('--json', 'machine-readable output'),
-  ).action(async (options: { state?: MachineState; group?: string; notAttestedSince?: string; after?: string; limit?: number; json?: boolean }, command: Command) => {
+  ).action(async (options: { state?: MachineState; group?: string; notAttestedSince?: string; overdue?: boolean; after?: string; limit?: number; json?: boolean }, command: Command) => {
     const limit = pageSize(options.limit);
-    const query = { state: options.state, group: options.group, notAttestedSince: options.notAttestedSince, after: options.after, limit };
+    const overdue = options.overdue === true ? 'true' : undefined;
+    const query = { state: options.state, group: options.group, notAttestedSince: options.notAttestedSince, overdue, after: options.after, limit };
     const { body } = await ServerClient.forCommand(command).get<Machine[]>('v1/machines', { query });
     if (options.json === true) {
       process.stdout.write(`${JSON.stringify(body)}\n`);
