@@ -4,7 +4,7 @@
  * enrollment are served by different processes. Then the fleet's life: a running agent whose PCRs
  * drift is quarantined at its next attestation (one interval), `rackseal policy promote` of the
  * drifted machine approves the new state and the same running agent recovers, and a `warn` group
- * records drift while the machine stays attested. Oracles: which replica answered which call, the
+ * records drift while the machine stays attested, and revoking a running agent's machine ends its run. Oracles: which replica answered which call, the
  * machine's state over the operator API, the audit records, the agent's JSON lines.
  */
 import { PcrPoliciesRepository } from '@rackseal/attestation';
@@ -204,5 +204,37 @@ describe('rackseal-agent against two control-plane replicas: enrollment, drift, 
     const succeeded = await audited('attestation.succeeded', 'machine:SN-WARN');
     expect(succeeded).toHaveLength(2);
     expect(succeeded[1]!.details).toMatchObject({ decision: 'mismatch', drift: expect.arrayContaining([expect.stringMatching(/^PCR 7/)]) });
+  });
+
+  it('revoking the machine of a running agent ends its run: the dead credential makes it attest at once, the refusal is final (exit 1)', async () => {
+    const child = spawnCli('rackseal-agent', ['run', '--server', front.url, '--tpm', tpmB.device, '--state-dir', join(dir, 'state-b'), '--event-log', 'none', '--interval', '1h', '--ask-every', '1s']);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString('utf8');
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString('utf8');
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      const deadline = Date.now() + 60_000;
+      while (!stdout.includes('\n') && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(JSON.parse(stdout)).toMatchObject({ outcome: 'attested' });
+      const revoked = await cli('machines', 'revoke', 'SN-WARN', '--reason', 'decommissioned');
+      expect([revoked.status, revoked.stderr]).toEqual([0, '']);
+      // An hour's interval: only the dead credential at the next question (1 s) brings the attempt.
+      const code = await Promise.race([exited, new Promise<'still running'>((resolve) => setTimeout(() => resolve('still running'), 30_000))]);
+      expect(code).toBe(1);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    const lines = stdout.trim().split('\n').map((l) => JSON.parse(l) as { outcome: string; code?: string });
+    expect(lines).toHaveLength(2);
+    expect(lines[1]).toMatchObject({ outcome: 'refused', code: 'attestation.machine-revoked' });
+    expect(stderr).toMatch(/^rackseal-agent: run: the machine is revoked; a revoked machine never attests again \(the operator imports it anew\): .+\n$/);
+    expect(await machine('SN-WARN')).toMatchObject({ state: 'revoked' });
   });
 });

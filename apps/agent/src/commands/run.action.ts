@@ -20,6 +20,9 @@ const RETRY_AFTER_FAILURE_MS = 300_000;
 /** Shortest interval: an attestation costs the server a registration and an audit record. */
 const MIN_INTERVAL_MS = 10_000;
 
+/** The server's refusal for a revoked machine (libs/attestation attestation-errors.ts): `run` stops on it. */
+const REVOKED = 'attestation.machine-revoked';
+
 type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
 /** ±10 %: a fleet booted at once does not re-attest at once. */
@@ -80,6 +83,11 @@ export async function runRun(options: RunOptions): Promise<void> {
       if (error instanceof NodeApiRefusal && error.status === 404) {
         askSelf = false;
       }
+      // The credential is dead: the machine was revoked (or enrolled again elsewhere). Attesting
+      // now tells which, and a revoked machine's run ends at that answer rather than an interval later.
+      if (error instanceof NodeApiRefusal && error.code === 'node.unknown-credential') {
+        return { reattest: true };
+      }
       return undefined;
     }
   };
@@ -96,6 +104,10 @@ export async function runRun(options: RunOptions): Promise<void> {
         identity = attempt.identity;
       }
       process.stdout.write(`${JSON.stringify(attempt.line)}\n`);
+      if (attempt.line.code === REVOKED) {
+        // Final on the server's side: a revoked machine never attests again, so there is nothing to wait for.
+        throw new CliError(EXIT.invalid, `run: the machine is revoked; a revoked machine never attests again (the operator imports it anew): ${attempt.line.message ?? ''}`);
+      }
       if (options.once === true) {
         if (attempt.exitCode !== EXIT.ok) {
           throw new CliError(attempt.exitCode, `run: ${attempt.line.outcome}${attempt.line.code === undefined ? '' : `: ${attempt.line.code}`}: ${attempt.line.message ?? ''}`);
