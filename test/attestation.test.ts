@@ -264,6 +264,19 @@ describe('attestation enrollment (node API)', () => {
     });
   });
 
+  it('the registration id in the finish URL is a UUID in any case (RFC 9562 §4): upper-cased, it finishes the registration', async () => {
+    await withAgent(tpmA, 'ecc-p256', async (agent) => {
+      const start = await startFor(agent);
+      const { body } = await answer(agent, start);
+      const upper = start.registrationId.toUpperCase();
+      expect(upper).not.toBe(start.registrationId);
+      const finished = await post(1, finishPath(upper), body);
+      expect([finished.status, finished.body.state]).toEqual([200, 'attested']);
+      issued += 1;
+      expect(await lastAudit('attestation.succeeded')).toMatchObject({ subject: 'machine:SN-A-P256', details: expect.objectContaining({ registrationId: start.registrationId }) });
+    });
+  });
+
   it('a machine imported with an EK certificate must send it: ekPublic alone is refused', async () => {
     await withAgent(tpmB, 'rsa-2048', async (agent) => {
       const response = await post(0, START, { ekPublic: b64(marshalTpm2bPublic(agent.ek.public)), akPublic: agent.akPublic });

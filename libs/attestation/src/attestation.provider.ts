@@ -1,5 +1,5 @@
 import type { Provider } from '@nestjs/common';
-import { AuditLog } from '@rackseal/audit';
+import { AuditLog, SuppressedAuditRecords } from '@rackseal/audit';
 import { RACKSEAL_CONFIG, type RacksealConfig } from '@rackseal/config';
 import { MachineRevocationHook, MachinesRepository } from '@rackseal/machines';
 import { Clock, RandomSource } from '@rackseal/platform';
@@ -36,7 +36,7 @@ export function attestationProviders(loadTrustStore: AttestationServiceOptions['
     { provide: NodeRequestNonces, inject: [DataSource, Clock], useFactory: (dataSource: DataSource, clock: Clock) => new NodeRequestNonces(dataSource, clock) },
     {
       provide: AttestationService,
-      inject: [DataSource, AuditLog, MachinesRepository, AttestationRepository, PcrPolicySource, Clock, RandomSource, RACKSEAL_CONFIG],
+      inject: [DataSource, AuditLog, MachinesRepository, AttestationRepository, PcrPolicySource, Clock, RandomSource, RACKSEAL_CONFIG, SuppressedAuditRecords],
       useFactory: (
         dataSource: DataSource,
         audit: AuditLog,
@@ -46,13 +46,24 @@ export function attestationProviders(loadTrustStore: AttestationServiceOptions['
         clock: Clock,
         random: RandomSource,
         config: RacksealConfig,
+        suppressed: SuppressedAuditRecords,
       ) =>
-        new AttestationService(dataSource, audit, machines, registrations, policies, clock, random, {
-          masterKey: config.masterKey.key,
-          ekGraceDays: config.ekCertGraceDays,
-          registrationTtlMs: config.attestation.registrationTtlMs,
-          loadTrustStore,
-        }),
+        new AttestationService(
+          dataSource,
+          audit,
+          machines,
+          registrations,
+          policies,
+          clock,
+          random,
+          {
+            masterKey: config.masterKey.key,
+            ekGraceDays: config.ekCertGraceDays,
+            registrationTtlMs: config.attestation.registrationTtlMs,
+            loadTrustStore,
+          },
+          suppressed,
+        ),
     },
   ];
 }

@@ -1,6 +1,6 @@
 import { Controller, Get, Header, Inject } from '@nestjs/common';
 import { ApiOkResponse, ApiTags } from '@nestjs/swagger';
-import { AuditLog } from '@rackseal/audit';
+import { AuditLog, SuppressedAuditRecords } from '@rackseal/audit';
 import { RACKSEAL_CONFIG, type RacksealConfig } from '@rackseal/config';
 import { MACHINE_STATES, type MachineStateCounts, MachinesRepository } from '@rackseal/machines';
 import { Clock } from '@rackseal/platform';
@@ -19,6 +19,7 @@ export class MetricsController {
     private readonly audit: AuditLog,
     private readonly machines: MachinesRepository,
     private readonly clock: Clock,
+    private readonly suppressed: SuppressedAuditRecords,
     @Inject(RACKSEAL_CONFIG) private readonly config: RacksealConfig,
   ) {}
 
@@ -63,8 +64,20 @@ export class MetricsController {
         'The attestation interval each group\'s machines are held to: its own, else MACHINE_ATTESTATION_INTERVAL_MS.',
         overdue.byGroup.map((g) => [g.group, g.intervalSeconds ?? intervalMs / 1000]),
       ),
+      suppressedCounter(this.suppressed),
     ].join('');
   }
+}
+
+/**
+ * This process's count (a counter, unlike the fleet-wide gauges above: each replica reports its
+ * own, as its budget is its own) of refusals left out of the audit log by the budgets of
+ * unauthenticated refusals, per action and code or reason. Series appear at the first one.
+ */
+function suppressedCounter(suppressed: SuppressedAuditRecords): string {
+  const name = 'rackseal_audit_refusals_suppressed_total';
+  const series = suppressed.counts().map(({ action, kind, count }) => `${name}{action="${action}",kind="${kind}"} ${count}\n`);
+  return `# HELP ${name} Refusals not written to the audit log (over the per-process budget of unauthenticated refusals), per action and code.\n# TYPE ${name} counter\n${series.join('')}`;
 }
 
 function gauge(name: string, help: string, value: number): string {
