@@ -8,8 +8,9 @@ import { TpmAnswerError } from '../commands/tpm-answer-error';
 import { MAX_SYM_DATA } from '../structures/tpmt-sensitive';
 import type { TPMT_PUBLIC } from '../structures/tpmt-public';
 import { SEALED_SECRET_TEMPLATE } from '../templates';
-import { type KeyBlob, KeyBlobParentError, loadKeyBlob } from './key-blob';
+import { type KeyBlob, KeyBlobParentError, loadKeyBlobUnder, resolveParent } from './key-blob';
 import { sameShape } from './loaded-object';
+import { type SessionSalt, startSaltedSession } from './session-salt';
 import { getStoragePrimary, type StoragePrimaryOptions } from './storage-primary';
 import type { TpmScope } from './tpm-scope';
 
@@ -107,20 +108,39 @@ export async function sealSecret(scope: TpmScope, secret: Buffer, options: Stora
 export interface UnsealSecretOptions {
   /** The owner hierarchy's authValue, to re-derive the SRK; empty by default. */
   readonly hierarchyAuth?: Buffer;
+  /**
+   * The key the Unseal session is salted to; default the blob's parent (the SRK whose Name the blob
+   * records). `false`: the secret crosses the bus in clear; only the bus-capture test's negative
+   * control asks for that.
+   */
+  readonly salt?: SessionSalt;
 }
 
 /**
- * The secret a sealSecret blob holds: its parent found or re-derived (loadKeyBlob), TPM2_Load, then
- * TPM2_Unseal (Part 3 §12.7) with the empty password. The object and any derived SRK are flushed
- * before this returns or throws. A blob this TPM cannot load is SealedSecretRefusedError.
+ * The secret a sealSecret blob holds: its parent found or re-derived with the Name the blob records
+ * (resolveParent), TPM2_Load, then TPM2_Unseal (Part 3 §12.7). The Unseal is authorized by an HMAC
+ * session salted to that parent, with the encrypt attribute: outData crosses the bus AES-CFB
+ * encrypted and its response HMAC is checked (Part 1 §19.6, §21). The object, the session and any
+ * derived SRK are flushed before this returns or throws. A blob this TPM cannot load is
+ * SealedSecretRefusedError.
  */
 export async function unsealSecret(scope: TpmScope, blob: KeyBlob, options: UnsealSecretOptions = {}): Promise<Buffer> {
   checkSealedSecretPublic(blob.public);
   return scope.nested(async (inner) => {
-    const item = await loadKeyBlob(inner, blob, options).catch((error: unknown) => {
+    const { item, parent } = await (async () => {
+      const found = await resolveParent(inner, blob.parent, options.hierarchyAuth);
+      return { parent: found, item: await loadKeyBlobUnder(inner, found, blob) };
+    })().catch((error: unknown) => {
       throw refusal(error);
     });
-    return tpm2Unseal(inner.client, item.handle, passwordAuth());
+    const salt = options.salt === undefined ? parent : options.salt;
+    if (salt === false) {
+      return tpm2Unseal(inner.client, item.handle, passwordAuth());
+    }
+    const session = await startSaltedSession(inner, salt, 'hmac', TPM_ALG_ID.TPM_ALG_SHA256);
+    const data = await tpm2Unseal(inner.client, item.handle, session.use({ entityName: item.name, encrypt: true }));
+    inner.forget(session.sessionHandle);
+    return data;
   });
 }
 
