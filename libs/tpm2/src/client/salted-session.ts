@@ -87,6 +87,8 @@ export interface SessionUseOptions {
   readonly encrypt?: boolean;
   /** Keep the session after the command; clear: the TPM flushes it when the command succeeds. */
   readonly continueSession?: boolean;
+  /** This command's nonceCaller; default fresh random bytes. Given only to replay a recorded exchange. */
+  readonly nonceCaller?: Buffer;
 }
 
 /** One use of a salted session: what it authorizes and how it protects the parameters. */
@@ -107,7 +109,7 @@ export class SessionAuthorization {
       (options.continueSession === true ? TPMA_SESSION.continueSession : 0) |
       (options.decrypt === true ? TPMA_SESSION.decrypt : 0) |
       (options.encrypt === true ? TPMA_SESSION.encrypt : 0);
-    this.nonceCaller = randomBytes(session.nonceTPM.length);
+    this.nonceCaller = options.nonceCaller === undefined ? randomBytes(session.nonceTPM.length) : Buffer.from(options.nonceCaller);
   }
 
   get authorizes(): boolean {
