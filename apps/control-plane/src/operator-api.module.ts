@@ -12,6 +12,7 @@ import { InventoryController } from './inventory/inventory.controller';
 import { MachinesController } from './machines/machines.controller';
 import { NodeRequestGuard } from './auth/node-request.guard';
 import { AttestationsController } from './node-api/attestations.controller';
+import { KeysController } from './node-api/keys.controller';
 import { SelfController } from './node-api/self.controller';
 import { PoliciesController } from './policies/policies.controller';
 import { TokensController } from './tokens/tokens.controller';
@@ -24,7 +25,7 @@ import { VendorCasController } from './vendor-cas/vendor-cas.controller';
  */
 @Module({
   imports: [TypeOrmModule.forFeature([ApiTokenEntity, VendorCaEntity])],
-  controllers: [TokensController, AuditController, VendorCasController, InventoryController, MachinesController, PoliciesController, AttestationsController, SelfController],
+  controllers: [TokensController, AuditController, VendorCasController, InventoryController, MachinesController, PoliciesController, AttestationsController, SelfController, KeysController],
   providers: [
     API_TOKENS_PROVIDER,
     VENDOR_CAS_PROVIDER,
