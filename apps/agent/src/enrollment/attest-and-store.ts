@@ -7,6 +7,7 @@ import type { NodeIdentity } from '../state/node-identity';
 import { StateDir } from '../state/state-dir';
 import { StateDirError } from '../state/state-errors';
 import { withTpmDevice } from '../tpm-device';
+import { ensureCertifiedKey, type KeyCertificationOutcome } from './certify-key';
 import { type EkChoice, EkNotFoundError, ENROLL_EK_KINDS, type EnrollEkKind, ExchangeProtocolError, type ExchangeResult, runAttestationExchange } from './attestation-exchange';
 
 /** The sealed secret holding the node credential's HMAC key (state-dir.ts: `node-credential.sealed`). */
@@ -112,19 +113,23 @@ export interface AttestInput {
 }
 
 export interface AttestOutcome {
-  readonly result: ExchangeResult;
+  readonly result: ExchangeResult<KeyCertificationOutcome>;
   readonly identity: NodeIdentity;
+  /** The key certification after the attestation (certify-key.ts). */
+  readonly key: KeyCertificationOutcome;
 }
 
 /**
- * One exchange, and on `attested` the new node credential sealed under this TPM's storage key, then
- * identity.json naming it (in that order: identity.json never names a credential the dir does not
- * hold). Nothing is written on a refusal.
+ * One exchange, and on `attested` the machine's certified key made sure of (certify-key.ts: a new
+ * one only when the server has not the one the dir holds), the new node credential sealed under
+ * this TPM's storage key, then identity.json naming it (in that order: identity.json never names a
+ * credential the dir does not hold). Nothing is written on a refusal.
  */
 export async function attestAndStore(input: AttestInput): Promise<AttestOutcome> {
   const api = new NodeApiClient({ serverUrl: input.serverUrl, ...(input.onRetry === undefined ? {} : { onRetry: input.onRetry }), ...(input.attempts === undefined ? {} : { attempts: input.attempts }) });
   return withTpmDevice(input.tpm, async (client) => {
-    const result = await runAttestationExchange(client, api, input.ek, input.eventLog);
+    // The key certification runs in the attestation's scope: its AK must sign (certify-key.ts).
+    const result = await runAttestationExchange(client, api, input.ek, input.eventLog, (scope, ak, credential) => ensureCertifiedKey(scope, ak, api, credential, input.state.path));
     await input.state.saveSealedSecret(client, NODE_CREDENTIAL_SECRET, result.credential.key);
     const identity: NodeIdentity = {
       serverUrl: input.serverUrl,
@@ -135,7 +140,7 @@ export async function attestAndStore(input: AttestInput): Promise<AttestOutcome>
       enrolledAt: input.previous?.enrolledAt ?? new Date().toISOString(),
     };
     await input.state.saveIdentity(identity);
-    return { result, identity };
+    return { result, identity, key: result.after ?? { outcome: 'failed', message: 'no key certification ran' } };
   });
 }
 

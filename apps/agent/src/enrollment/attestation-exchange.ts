@@ -24,6 +24,7 @@ import {
   quotePcrs,
   readEkCertificates,
   TPM_HT,
+  type LoadedObject,
   type TpmClient,
   type TpmScope,
   withTpmScope,
@@ -49,7 +50,15 @@ export class ExchangeProtocolError extends Error {
   }
 }
 
-export interface ExchangeResult {
+/**
+ * Work for the attestation's TPM scope once the machine is attested, while the AK is still loaded
+ * (a key certification must be signed by it), with the new node credential.
+ */
+export type AfterAttested<T> = (scope: TpmScope, ak: LoadedObject, credential: NodeCredential) => Promise<T>;
+
+export interface ExchangeResult<T = undefined> {
+  /** What `afterAttested` answered. */
+  readonly after?: T;
   readonly response: FinishAttestationResponse;
   readonly credential: NodeCredential;
   readonly registrationId: string;
@@ -115,8 +124,20 @@ async function chooseEk(scope: TpmScope, choice: EkChoice): Promise<{ kind: Enro
     if (hash === choice.ekPubHash) {
       return { kind, ek, hash };
     }
+    await flushTransient(scope, ek);
   }
   throw new EkNotFoundError(choice.ekPubHash);
+}
+
+/**
+ * Frees a transient object's slot (a persisted EK stays): a PC Client TPM need hold no more than
+ * three transient objects (TCG PC Client Platform TPM Profile, minimum loaded objects), and the key certification
+ * after the exchange needs the AK, the storage primary and the new key at once.
+ */
+async function flushTransient(scope: TpmScope, object: LoadedObject): Promise<void> {
+  if (object.handle >>> 24 === TPM_HT.TPM_HT_TRANSIENT) {
+    await scope.flush(object.handle);
+  }
 }
 
 /**
@@ -127,7 +148,13 @@ async function chooseEk(scope: TpmScope, choice: EkChoice): Promise<{ kind: Enro
  * credential is derived from the activated secret as the server derives it, and checked against
  * the ID the server answered. Refusals are the client's NodeApiRefusal; TPM failures libs/tpm2's.
  */
-export async function runAttestationExchange(client: TpmClient, api: NodeApiClient, choice: EkChoice, eventLog: Buffer | undefined): Promise<ExchangeResult> {
+export async function runAttestationExchange<T = undefined>(
+  client: TpmClient,
+  api: NodeApiClient,
+  choice: EkChoice,
+  eventLog: Buffer | undefined,
+  afterAttested?: AfterAttested<T>,
+): Promise<ExchangeResult<T>> {
   return withTpmScope(client, async (scope) => {
     const { kind, ek, hash } = await chooseEk(scope, choice);
     const material = await readEkMaterial(client, kind);
@@ -162,7 +189,12 @@ export async function runAttestationExchange(client: TpmClient, api: NodeApiClie
       if (credential.credentialId !== response.credentialId) {
         throw new ExchangeProtocolError(`the server names credential ${response.credentialId}, this TPM's secret derives ${credential.credentialId}`);
       }
-      return { response, credential, registrationId: start.registrationId, ekPubHash: hash };
+      let after: T | undefined;
+      if (afterAttested !== undefined) {
+        await flushTransient(scope, ek); // done with: the AK alone signs from here on
+        after = await afterAttested(scope, ak, credential);
+      }
+      return { response, credential, registrationId: start.registrationId, ekPubHash: hash, ...(after === undefined ? {} : { after }) };
     } finally {
       secret.fill(0);
     }
