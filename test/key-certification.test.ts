@@ -329,6 +329,16 @@ describe('key certification (POST /node/v1/keys)', () => {
     });
   });
 
+  it('a body that is not JSON is refused by the guard before anything is decided (401 node.malformed, nothing audited as key.refused)', async () => {
+    const credential = await enrollHolding(app, fixture.at(0), 'rsa-2048', async (_agent, c) => c);
+    const bytes = Buffer.from('{}');
+    const headers = signNodeRequest({ credential, method: 'POST', path: KEYS, body: bytes, now: clock.now(), nonce: randomBytes(16) });
+    const before = await auditCount('key.refused');
+    const response = await request(app.getHttpServer()).post(KEYS).set(headers).set('Content-Type', 'text/plain').send('{}');
+    expect([response.status, response.body.code]).toEqual([401, 'node.malformed']);
+    expect(await auditCount('key.refused')).toBe(before);
+  });
+
   it('a public area that does not parse is refused key.malformed', async () => {
     await enrollHolding(app, fixture.at(0), 'rsa-2048', async (agent, credential) => {
       const { body } = await certifiedKey(agent, await challenge(credential));
