@@ -10,6 +10,7 @@ import { AttestationRegistrations1764500000000 } from './1764500000000-attestati
 import { AttestationEvidence1764600000000 } from './1764600000000-attestation-evidence';
 import { NodeRequestNonces1764700000000 } from './1764700000000-node-request-nonces';
 import { GroupAttestationIntervals1764800000000 } from './1764800000000-group-attestation-intervals';
+import { CertifiedKeys1764900000000 } from './1764900000000-certified-keys';
 
 /** Every migration, oldest first. Listed by hand so a build never picks up a stray file. */
 export const MIGRATIONS = [
@@ -25,4 +26,5 @@ export const MIGRATIONS = [
   AttestationEvidence1764600000000,
   NodeRequestNonces1764700000000,
   GroupAttestationIntervals1764800000000,
+  CertifiedKeys1764900000000,
 ];

@@ -8,7 +8,7 @@
 import { PcrPoliciesRepository } from '@rackseal/attestation';
 import { openEnvelope } from '@rackseal/envelope';
 import { MemoryReplayGuard, verifyNodeRequest } from '@rackseal/node-identity';
-import { ekPubHash } from '@rackseal/tpm2';
+import { ekPubHash, unmarshalKeyBlob } from '@rackseal/tpm2';
 import { randomBytes, X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { cp as copyDir, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
@@ -133,8 +133,22 @@ describe('rackseal-agent enroll, status, run (control plane process, swtpm)', ()
     const [live] = (await ds.query('SELECT credential_id FROM node_credentials WHERE machine_id = $1 AND revoked_at IS NULL', [machine.id])) as { credential_id: string }[];
     expect(live!.credential_id).toBe(out.credentialId);
 
-    expect(await stateFiles(stateDir)).toEqual(['identity.json', 'last-attestation.json', 'node-credential.sealed']);
+    expect(await stateFiles(stateDir)).toEqual(['certified-key.blob', 'certified-key.json', 'identity.json', 'last-attestation.json', 'node-credential.sealed']);
+    // Key certification (issue 13 item 1): the key the server recorded is the one whose blob the dir holds.
+    const [key] = (await ds.query('SELECT id, name, public_area, registration_id FROM certified_keys WHERE machine_id = $1 AND retired_at IS NULL', [machine.id])) as {
+      id: string;
+      name: Buffer;
+      public_area: Buffer;
+      registration_id: string;
+    }[];
+    expect((out as unknown as { key: unknown }).key).toEqual({
+      outcome: 'certified',
+      key: { keyId: key!.id, name: key!.name.toString('hex'), algorithm: 'rsa-2048', certifiedAt: expect.any(String) },
+    });
+    const blob = unmarshalKeyBlob(await readFile(join(stateDir, 'certified-key.blob')));
+    expect(blob.public.raw.equals(key!.public_area)).toBe(true);
     const identity = JSON.parse(await readFile(join(stateDir, 'identity.json'), 'utf8')) as Record<string, unknown>;
+    expect(key!.registration_id).toBe(identity.registrationId);
     expect(identity).toMatchObject({ version: 1, serverUrl: server.baseUrl, machineId: machine.id, credentialId: out.credentialId, ekPubHash: await hashOf(cert()) });
 
     const status = await agent('status', '--tpm', tpmA.device, '--state-dir', stateDir, '--json');
@@ -389,7 +403,7 @@ describe('rackseal-agent enroll, status, run (control plane process, swtpm)', ()
   (existsSync(KERNEL_LOG) ? it.skip : it)('no kernel event log: enroll sends none and says so on stderr, and attests', async () => {
     const result = await agent('enroll', '--server', server.baseUrl, '--tpm', tpmA.device, '--state-dir', join(dir, 'state-ecc-p256'), '--ek', 'ecc-p256');
     expect([result.status, result.stderr]).toEqual([0, `rackseal-agent: enroll: no event log sent: ${KERNEL_LOG} does not exist\n`]);
-    expect(result.stdout).toMatch(/^enrolled machine \S+ with http:\/\/127\.0\.0\.1:\d+: attested\n {2}policy: match \(allowed set "fresh swtpm"\)\n {2}node credential [0-9a-f]{32}, sealed by this TPM in /);
+    expect(result.stdout).toMatch(/^enrolled machine \S+ with http:\/\/127\.0\.0\.1:\d+: attested\n {2}policy: match \(allowed set "fresh swtpm"\)\n {2}node credential [0-9a-f]{32}, sealed by this TPM in .*\n {2}certified key [0-9a-f]{68} \(rsa-2048\), already on record\n$/);
   });
 
   it('--event-log FILE is sent with the quote: a log that does not replay to the PCRs is refused by the server (exit 1, its code and lines)', async () => {

@@ -12,6 +12,7 @@ import { InventoryController } from './inventory/inventory.controller';
 import { MachinesController } from './machines/machines.controller';
 import { NodeRequestGuard } from './auth/node-request.guard';
 import { AttestationsController } from './node-api/attestations.controller';
+import { KeysController } from './node-api/keys.controller';
 import { SelfController } from './node-api/self.controller';
 import { GroupIntervalController } from './policies/group-interval.controller';
 import { PoliciesController } from './policies/policies.controller';
@@ -25,7 +26,7 @@ import { VendorCasController } from './vendor-cas/vendor-cas.controller';
  */
 @Module({
   imports: [TypeOrmModule.forFeature([ApiTokenEntity, VendorCaEntity])],
-  controllers: [TokensController, AuditController, VendorCasController, InventoryController, MachinesController, PoliciesController, GroupIntervalController, AttestationsController, SelfController],
+  controllers: [TokensController, AuditController, VendorCasController, InventoryController, MachinesController, PoliciesController, GroupIntervalController, AttestationsController, SelfController, KeysController],
   providers: [
     API_TOKENS_PROVIDER,
     VENDOR_CAS_PROVIDER,

@@ -269,6 +269,21 @@ export class AttestationRepository {
     return rows.map(toCredential)[0];
   }
 
+  /**
+   * The machine's current AK: the AK public of the registration that produced its live node
+   * credential, with that credential. Locks the credential row (FOR UPDATE) until the caller's
+   * transaction ends, so a key certification serializes with another one of the machine, with the
+   * re-attestation that rotates the credential and with a revoke. Undefined when none is live.
+   */
+  async currentAk(machineId: string, manager: EntityManager): Promise<{ credentialId: string; registrationId: string; akPublic: Buffer } | undefined> {
+    const [row] = (await manager.query(
+      `SELECT c.credential_id, c.registration_id, r.ak_public FROM node_credentials c JOIN attestation_registrations r ON r.id = c.registration_id
+       WHERE c.machine_id = $1 AND c.revoked_at IS NULL FOR UPDATE OF c`,
+      [machineId],
+    )) as { credential_id: string; registration_id: string; ak_public: Buffer }[];
+    return row === undefined ? undefined : { credentialId: row.credential_id, registrationId: row.registration_id, akPublic: row.ak_public };
+  }
+
   /** Revokes the machine's live credential (revoke of the machine); nothing when it has none. */
   async revokeCredentialsOf(machineId: string, at: Date, manager: EntityManager): Promise<void> {
     await manager.query('UPDATE node_credentials SET revoked_at = $2 WHERE machine_id = $1 AND revoked_at IS NULL', [machineId, at]);

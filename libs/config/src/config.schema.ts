@@ -237,7 +237,7 @@ export const CONFIG_VARIABLES = {
   attestationRegistrationTtlMs: {
     name: 'ATTESTATION_REGISTRATION_TTL_MS',
     description:
-      'How long an attestation registration (the answer to POST /node/v1/attestations) may be finished; a later finish is refused with attestation.registration-expired and the agent starts again.',
+      'How long an attestation registration (the answer to POST /node/v1/attestations) may be finished; a later finish is refused with attestation.registration-expired and the agent starts again. A key certification challenge (POST /node/v1/keys/challenges) lives as long (key.nonce-expired).',
     defaultText: '60000',
     parse: integer(1000, 3600000, 60000),
   },

@@ -5,6 +5,7 @@ import type { SecretBytes } from '@rackseal/config/secret-bytes';
 import { nodeApiPath } from '@rackseal/node-api-contracts';
 import { signNodeRequest } from '@rackseal/node-identity';
 import { attestAndStore, checkServerUrl, exchangeCliError, NODE_CREDENTIAL_SECRET, openStateDir, readEventLog } from '../enrollment/attest-and-store';
+import type { KeyCertificationOutcome } from '../enrollment/certify-key';
 import { NodeApiClient, NodeApiRefusal } from '../node-api/node-api-client';
 import { type LastAttestation, saveLastAttestation } from '../state/last-attestation';
 import type { NodeIdentity } from '../state/node-identity';
@@ -29,7 +30,7 @@ type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 const jittered = (ms: number) => Math.round(ms * (0.9 + Math.random() * 0.2));
 
 /** One attempt, as the JSON line `run` prints and the record `status` shows. */
-type Attempt = LastAttestation & { readonly machineId?: string; readonly credentialId?: string; readonly decision?: string };
+type Attempt = LastAttestation & { readonly machineId?: string; readonly credentialId?: string; readonly decision?: string; readonly key?: KeyCertificationOutcome };
 
 /**
  * What GET /node/v1/self (libs/node-api-contracts self.ts, NodeSelfResponse) says, read tolerantly
@@ -166,6 +167,7 @@ async function attestOnce(
       credentialId: response.credentialId,
       decision: response.policy.decision,
       lines: response.policy.summary,
+      key: outcome.key,
     };
     exitCode = EXIT.ok;
   } catch (error) {
@@ -179,7 +181,7 @@ async function attestOnce(
       exitCode = failure instanceof CliError ? failure.exitCode : EXIT.usage;
     }
   }
-  const { machineId: _m, credentialId: _c, decision: _d, ...record } = line;
+  const { machineId: _m, credentialId: _c, decision: _d, key: _k, ...record } = line;
   await saveLastAttestation(state.path, record).catch(() => undefined);
   return { line, exitCode, ...(identity === undefined ? {} : { identity }) };
 }

@@ -8,6 +8,7 @@ import { StateDir } from '../state/state-dir';
 import { StateDirError } from '../state/state-errors';
 import { withTpmDevice } from '../tpm-device';
 import { type EkChoice, EkNotFoundError, ENROLL_EK_KINDS, type EnrollEkKind, ExchangeProtocolError, type ExchangeResult, ExchangeTpmChangedError, runAttestationExchange } from './attestation-exchange';
+import { ensureCertifiedKey, type KeyCertificationOutcome } from './certify-key';
 
 /** The sealed secret holding the node credential's HMAC key (state-dir.ts: `node-credential.sealed`). */
 export const NODE_CREDENTIAL_SECRET = 'node-credential';
@@ -116,13 +117,16 @@ export interface AttestInput {
 export interface AttestOutcome {
   readonly result: ExchangeResult;
   readonly identity: NodeIdentity;
+  /** The key certification after the attestation (certify-key.ts). */
+  readonly key: KeyCertificationOutcome;
 }
 
 /**
- * One exchange, and on `attested` the new node credential sealed under this TPM's storage key, then
- * identity.json naming it (in that order: identity.json never names a credential the dir does not
- * hold). Nothing is written on a refusal. The TPM is opened for each TPM phase and closed before
- * every call to the server (attestation-exchange.ts, TpmOpener).
+ * One exchange, and on `attested` the machine's certified key made sure of (certify-key.ts: a new
+ * one only when the server has not the one the dir holds), the new node credential sealed under
+ * this TPM's storage key, then identity.json naming it (in that order: identity.json never names a
+ * credential the dir does not hold). Nothing is written on a refusal. The TPM is opened for each TPM
+ * phase and closed before every call to the server (attestation-exchange.ts, TpmOpener).
  */
 export async function attestAndStore(input: AttestInput): Promise<AttestOutcome> {
   const api = new NodeApiClient({
@@ -132,6 +136,7 @@ export async function attestAndStore(input: AttestInput): Promise<AttestOutcome>
     ...(input.timeoutMs === undefined ? {} : { timeoutMs: input.timeoutMs }),
   });
   const result = await runAttestationExchange((work) => withTpmDevice(input.tpm, work), api, input.ek, input.eventLog);
+  const key = await ensureCertifiedKey(result.withAk, api, result.credential, input.state.path);
   return withTpmDevice(input.tpm, async (client) => {
     await input.state.saveSealedSecret(client, NODE_CREDENTIAL_SECRET, result.credential.key);
     const identity: NodeIdentity = {
@@ -143,7 +148,7 @@ export async function attestAndStore(input: AttestInput): Promise<AttestOutcome>
       enrolledAt: input.previous?.enrolledAt ?? new Date().toISOString(),
     };
     await input.state.saveIdentity(identity);
-    return { result, identity };
+    return { result, identity, key };
   });
 }
 

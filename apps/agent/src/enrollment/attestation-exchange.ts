@@ -16,6 +16,7 @@ import {
   type AttestationKey,
   createAttestationKey,
   type EndorsementKey,
+  type LoadedObject,
   ekPubHash,
   getEndorsementKey,
   getHandles,
@@ -65,6 +66,12 @@ export interface ExchangeResult {
   readonly credential: NodeCredential;
   readonly registrationId: string;
   readonly ekPubHash: string;
+  /**
+   * Runs `work` with this exchange's AK loaded again, in a TPM phase of its own (the EK re-derived
+   * and its Name checked, the AK loaded from its blob, the transient EK freed): a key certification
+   * must be signed by the AK of the machine's current attestation (certify-key.ts).
+   */
+  readonly withAk: <T>(work: (scope: TpmScope, ak: LoadedObject) => Promise<T>) => Promise<T>;
 }
 
 /** What the TPM gives for the start call: the EK's certificate (DER) if it holds one, and intermediates. */
@@ -126,8 +133,29 @@ async function chooseEk(scope: TpmScope, choice: EkChoice): Promise<{ kind: Enro
     if (hash === choice.ekPubHash) {
       return { kind, ek, hash };
     }
+    await flushTransient(scope, ek);
   }
   throw new EkNotFoundError(choice.ekPubHash);
+}
+
+/**
+ * Frees a transient object's slot (a persisted EK stays): a PC Client TPM need hold no more than
+ * three transient objects (TCG PC Client Platform TPM Profile, minimum loaded objects), and a key
+ * certification needs the AK, the storage primary and the new key at once.
+ */
+async function flushTransient(scope: TpmScope, object: LoadedObject): Promise<void> {
+  if (object.handle >>> 24 === TPM_HT.TPM_HT_TRANSIENT) {
+    await scope.flush(object.handle);
+  }
+}
+
+/** The first phase's AK loaded again under its EK, re-derived from the same template and checked by Name. */
+async function loadAkAgain(scope: TpmScope, first: FirstPhase): Promise<{ ek: EndorsementKey; ak: LoadedObject }> {
+  const ek = await getEndorsementKey(scope, first.kind);
+  if (!ek.name.equals(first.ekName)) {
+    throw new ExchangeTpmChangedError();
+  }
+  return { ek, ak: await loadKeyBlob(scope, first.ak.blob) };
 }
 
 /**
@@ -181,11 +209,7 @@ export async function runAttestationExchange(withTpm: TpmOpener, api: NodeApiCli
   const nonce = decode(start.nonce, 'nonce');
   const { secret, quote } = await withTpm((client) =>
     withTpmScope(client, async (scope) => {
-      const ek = await getEndorsementKey(scope, first.kind);
-      if (!ek.name.equals(first.ekName)) {
-        throw new ExchangeTpmChangedError();
-      }
-      const ak = await loadKeyBlob(scope, first.ak.blob);
+      const { ek, ak } = await loadAkAgain(scope, first);
       const activated = await activateCredential(scope, ak, ek, {
         credentialBlob: decode(start.credentialBlob, 'credentialBlob'),
         encryptedSecret: decode(start.encryptedSecret, 'encryptedSecret'),
@@ -213,7 +237,15 @@ export async function runAttestationExchange(withTpm: TpmOpener, api: NodeApiCli
     if (credential.credentialId !== response.credentialId) {
       throw new ExchangeProtocolError(`the server names credential ${serverText(response.credentialId, MAX_SERVER_CODE)}, this TPM's secret derives ${credential.credentialId}`);
     }
-    return { response, credential, registrationId: start.registrationId, ekPubHash: first.hash };
+    const withAk = <T>(work: (scope: TpmScope, ak: LoadedObject) => Promise<T>): Promise<T> =>
+      withTpm((client) =>
+        withTpmScope(client, async (scope) => {
+          const { ek, ak } = await loadAkAgain(scope, first);
+          await flushTransient(scope, ek); // the AK alone signs from here on
+          return work(scope, ak);
+        }),
+      );
+    return { response, credential, registrationId: start.registrationId, ekPubHash: first.hash, withAk };
   } finally {
     secret.fill(0);
   }

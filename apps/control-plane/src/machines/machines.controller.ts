@@ -2,9 +2,11 @@ import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/com
 import { ApiBadRequestResponse, ApiBearerAuth, ApiConflictResponse, ApiNotFoundResponse, ApiOkResponse, ApiParam, ApiTags } from '@nestjs/swagger';
 import { DEFAULT_PAGE_SIZE, parseInstant } from '@rackseal/api-contracts';
 import type { TokenPrincipal } from '@rackseal/api-tokens';
+import { KeyCertification } from '@rackseal/attestation';
 import { Clock } from '@rackseal/platform';
 import { GroupAttestationIntervals, type Machine, MachineNotFoundError, MachineReattestRequests, MachineRevocations, MachinesRepository, parseMachineRef } from '@rackseal/machines';
 import { actorOf, Principal, RequireScope } from '../auth/auth.decorators';
+import { CertifiedKeyDto } from './certified-key.dto';
 import { MACHINE_REF_DESCRIPTION, MachineDetailDto, MachineDto, MachineReattestRequestDto, MachineRevocationDto, MachinesQueryDto, RevokeMachineDto } from './machines.dto';
 
 /**
@@ -23,6 +25,7 @@ export class MachinesController {
     private readonly reattests: MachineReattestRequests,
     private readonly intervals: GroupAttestationIntervals,
     private readonly clock: Clock,
+    private readonly keys: KeyCertification,
   ) {}
 
   @Get()
@@ -52,6 +55,17 @@ export class MachinesController {
       throw new MachineNotFoundError(ref);
     }
     return this.detail(machine);
+  }
+
+  /** The machine's certified keys (issue 13 item 1): the live one and the retired ones, newest first. */
+  @Get(':ref/keys')
+  @RequireScope('inventory:read')
+  @ApiParam({ name: 'ref', description: MACHINE_REF_DESCRIPTION })
+  @ApiOkResponse({ type: CertifiedKeyDto, isArray: true, description: 'newest first; retiredAt null for the live key' })
+  @ApiBadRequestResponse({ description: 'neither a UUID nor a serial' })
+  @ApiNotFoundResponse({ description: 'no machine with this id or serial' })
+  keysOf(@Param('ref') ref: string): Promise<CertifiedKeyDto[]> {
+    return this.keys.keysOf(parseMachineRef(ref));
   }
 
   /**

@@ -20,7 +20,12 @@ export interface CertifiedDecryptKey extends LoadedObject {
 }
 
 export interface CertifiedDecryptKeyOptions extends StoragePrimaryOptions {
-  readonly template?: RsaPublic;
+  /**
+   * The key's template (CERTIFIED_DECRYPT_KEY_TEMPLATE by default). Apart from `template`, which is
+   * the storage primary's (StoragePrimaryOptions): one name for both made a key template given here
+   * the SRK's template too, and the key a child of itself's kind (TPM_RC_TYPE on the parent).
+   */
+  readonly keyTemplate?: RsaPublic;
   readonly akAuth?: Buffer;
 }
 
@@ -37,7 +42,7 @@ export async function createCertifiedDecryptKey(
   options: CertifiedDecryptKeyOptions = {},
 ): Promise<CertifiedDecryptKey> {
   const client = scope.client;
-  const template = options.template ?? CERTIFIED_DECRYPT_KEY_TEMPLATE;
+  const template = options.keyTemplate ?? CERTIFIED_DECRYPT_KEY_TEMPLATE;
   const key = await scope.nested(async (inner) => {
     const srk = await getStoragePrimary(inner, options);
     // The SRK is userWithAuth with an empty authValue: a password session authorizes it.
