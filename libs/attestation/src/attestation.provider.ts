@@ -1,6 +1,7 @@
 import type { Provider } from '@nestjs/common';
 import { AuditLog } from '@rackseal/audit';
 import { RACKSEAL_CONFIG, type RacksealConfig } from '@rackseal/config';
+import { MasterKeys } from '@rackseal/envelope';
 import { MachineRevocationHook, MachinesRepository } from '@rackseal/machines';
 import { Clock, RandomSource } from '@rackseal/platform';
 import { DataSource } from 'typeorm';
@@ -28,15 +29,15 @@ export function attestationProviders(loadTrustStore: AttestationServiceOptions['
     { provide: PcrPolicySource, useClass: StoredPcrPolicySource },
     {
       provide: NodeCredentials,
-      inject: [DataSource, AttestationRepository, MachinesRepository, RACKSEAL_CONFIG],
-      useFactory: (dataSource: DataSource, credentials: AttestationRepository, machines: MachinesRepository, config: RacksealConfig) =>
-        new NodeCredentials(dataSource, credentials, machines, config.masterKey.key),
+      inject: [DataSource, AttestationRepository, MachinesRepository, MasterKeys],
+      useFactory: (dataSource: DataSource, credentials: AttestationRepository, machines: MachinesRepository, keys: MasterKeys) =>
+        new NodeCredentials(dataSource, credentials, machines, keys),
     },
     { provide: MachineRevocationHook, useExisting: NodeCredentials },
     { provide: NodeRequestNonces, inject: [DataSource, Clock], useFactory: (dataSource: DataSource, clock: Clock) => new NodeRequestNonces(dataSource, clock) },
     {
       provide: AttestationService,
-      inject: [DataSource, AuditLog, MachinesRepository, AttestationRepository, PcrPolicySource, Clock, RandomSource, RACKSEAL_CONFIG],
+      inject: [DataSource, AuditLog, MachinesRepository, AttestationRepository, PcrPolicySource, Clock, RandomSource, RACKSEAL_CONFIG, MasterKeys],
       useFactory: (
         dataSource: DataSource,
         audit: AuditLog,
@@ -46,9 +47,10 @@ export function attestationProviders(loadTrustStore: AttestationServiceOptions['
         clock: Clock,
         random: RandomSource,
         config: RacksealConfig,
+        keys: MasterKeys,
       ) =>
         new AttestationService(dataSource, audit, machines, registrations, policies, clock, random, {
-          masterKey: config.masterKey.key,
+          masterKey: keys,
           ekGraceDays: config.ekCertGraceDays,
           registrationTtlMs: config.attestation.registrationTtlMs,
           loadTrustStore,

@@ -1,5 +1,5 @@
 import { SecretBytes } from '@rackseal/config';
-import { openEnvelope, sealEnvelope } from '@rackseal/envelope';
+import { type MasterKeyInput, openEnvelope, sealEnvelope } from '@rackseal/envelope';
 import type { TreeHead } from './audit-tree-store';
 import type { Queryable } from './queryable';
 import {
@@ -36,7 +36,8 @@ export interface StoredSigningKey {
 export interface CheckpointSettings {
   /** The checkpoint origin line and the signing key's name. */
   readonly origin: string;
-  readonly masterKey: SecretBytes;
+  /** The process's master keys (or, in tests, a bare env key). */
+  readonly masterKey: MasterKeyInput;
   /** An Ed25519 seed from config; null: generate one and store it sealed under the master key. */
   readonly signingKeySeed: SecretBytes | null;
 }
