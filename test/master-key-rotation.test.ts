@@ -338,4 +338,23 @@ describe('rackseal master-key rotate', () => {
       }
     }
   });
+
+  it('refuses bad settings by name, never echoing a key or the PIN', async () => {
+    const fixture = await seeded(new EnvMasterKey(new SecretBytes(randomBytes(32))), 1);
+    const base = { DATABASE_URL: fixture.db.url, RACKSEAL_ENV: 'test' };
+    const badBatch = await runRacksealCliAsync(['master-key', 'rotate', '--batch-size', '0'], { env: base });
+    expect([badBatch.status, badBatch.stderr]).toEqual([2, 'rackseal: master-key rotate: --batch-size must be an integer from 1 to 10000\n']);
+    const shortKey = 'ab'.repeat(31);
+    const badPrevious = await runRacksealCliAsync(['master-key', 'rotate'], { env: { ...base, RACKSEAL_MASTER_KEY_PREVIOUS: shortKey } });
+    expect([badPrevious.status, badPrevious.stderr]).toEqual([
+      2,
+      'rackseal: master-key rotate: master-key settings: RACKSEAL_MASTER_KEY_PREVIOUS: must be exactly 32 bytes written as 64 hex characters or base64 (value not shown)\n',
+    ]);
+    const wrongPin = await runRacksealCliAsync(['master-key', 'rotate'], { env: { ...base, ...softhsm.env('rotation-a'), PKCS11_PIN: 'wrong-pin-0000' } });
+    expect([wrongPin.status, wrongPin.stderr]).toEqual([1, `rackseal: master-key rotate: the PKCS#11 token "${softhsm.tokenLabel}" refused the login (PKCS11_PIN): CKR_PIN_INCORRECT\n`]);
+    const envInit = await runRacksealCliAsync(['master-key', 'init'], { env: base });
+    expect([envInit.status, envInit.stderr]).toEqual([2, 'rackseal: master-key init: only a pkcs11 master key is created here (MASTER_KEY_PROVIDER=pkcs11); an env key is `openssl rand -hex 32`\n']);
+    // Nothing was rotated or audited by the refused runs.
+    expect(await auditActions(fixture.ds)).toEqual([]);
+  });
 });
