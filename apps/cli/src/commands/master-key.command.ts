@@ -67,13 +67,18 @@ export function registerMasterKey(program: Command): void {
           `rotating to ${keys.current.description} (KEK ID ${keys.current.kekId.toString('hex')}); opening with ${[keys.current, ...keys.previous].map((k) => `${k.description} ${k.kekId.toString('hex')}`).join(', ')}\n`,
         );
         const report = await withDatabase({ schema: 'migrate' }, (dataSource) =>
-          masterKeys.rotateMasterKey(dataSource, new AuditLog(dataSource, new platform.SystemClock()), masterKeys.SEALED_COLUMNS, keys, {
-            batchSize,
-            actor: `cli:${operatorName()}`,
-            onBatch: (p) => {
-              process.stderr.write(`${p.column}: ${p.rewrapped} of ${p.pendingAtStart} re-wrapped\n`);
-            },
-          }),
+          masterKeys
+            .rotateMasterKey(dataSource, new AuditLog(dataSource, new platform.SystemClock()), masterKeys.SEALED_COLUMNS, keys, {
+              batchSize,
+              actor: `cli:${operatorName()}`,
+              onBatch: (p) => {
+                process.stderr.write(`${p.column}: ${p.rewrapped} of ${p.pendingAtStart} re-wrapped\n`);
+              },
+            })
+            .catch((error: unknown) => {
+              // The token failing mid-way is the key's problem, not PostgreSQL's (withDatabase would say PostgreSQL).
+              throw error instanceof masterKeys.MasterKeyUnavailableError ? CliError.invalid(`master-key rotate: ${error.message}`) : error;
+            }),
         );
         for (const column of report.columns) {
           process.stdout.write(`${column.column}: ${column.rewrapped} re-wrapped, ${column.remaining} not under the current key\n`);
