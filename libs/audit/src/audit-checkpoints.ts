@@ -143,7 +143,7 @@ export const AuditCheckpointStore = {
 
 /**
  * The sealed private halves of `audit_signing_keys`, as a master-key rotation re-wraps them
- * (libs/envelope SealedColumn): the one UPDATE the table allows (migration 1764800000000) replaces a
+ * (libs/envelope SealedColumn): the one UPDATE the table allows (migration 1765000000000) replaces a
  * sealed key by its re-wrap; bytes 2..9 of a blob (SQL substring is 1-based) are its KEK ID.
  */
 export const AUDIT_SEALED_COLUMNS: readonly SealedColumn[] = [

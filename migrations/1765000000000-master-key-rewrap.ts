@@ -7,8 +7,8 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * other column unchanged; DELETE and TRUNCATE stay refused. Which key signed a checkpoint, and its
  * public half, still never change.
  */
-export class MasterKeyRewrap1764800000000 implements MigrationInterface {
-  name = 'MasterKeyRewrap1764800000000';
+export class MasterKeyRewrap1765000000000 implements MigrationInterface {
+  name = 'MasterKeyRewrap1765000000000';
 
   async up(db: QueryRunner): Promise<void> {
     await db.query(`
