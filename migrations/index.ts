@@ -11,6 +11,7 @@ import { AttestationEvidence1764600000000 } from './1764600000000-attestation-ev
 import { NodeRequestNonces1764700000000 } from './1764700000000-node-request-nonces';
 import { GroupAttestationIntervals1764800000000 } from './1764800000000-group-attestation-intervals';
 import { CertifiedKeys1764900000000 } from './1764900000000-certified-keys';
+import { MasterKeyRewrap1765000000000 } from './1765000000000-master-key-rewrap';
 
 /** Every migration, oldest first. Listed by hand so a build never picks up a stray file. */
 export const MIGRATIONS = [
@@ -27,4 +28,5 @@ export const MIGRATIONS = [
   NodeRequestNonces1764700000000,
   GroupAttestationIntervals1764800000000,
   CertifiedKeys1764900000000,
+  MasterKeyRewrap1765000000000,
 ];

@@ -166,7 +166,7 @@ describe('rackseal-agent enroll, status, run (control plane process, swtpm)', ()
       const stateDir = join(dir, `state-${ek}`);
       const { credentialId } = JSON.parse(await readFile(join(stateDir, 'identity.json'), 'utf8')) as { credentialId: string };
       const [row] = (await ds.query('SELECT key_sealed FROM node_credentials WHERE credential_id = $1', [credentialId])) as { key_sealed: Buffer }[];
-      const key = openEnvelope(testConfig(db, prefix.prefix).masterKey.key, `node-credential:${credentialId}`, row!.key_sealed).reveal();
+      const key = openEnvelope(testConfig(db, prefix.prefix).masterKey.key!, `node-credential:${credentialId}`, row!.key_sealed).reveal();
       expect(key).toHaveLength(32);
       const needles = [key, Buffer.from(key.toString('hex')), Buffer.from(key.toString('base64')), Buffer.from(key.toString('base64url'))];
       for (const file of await stateFiles(stateDir)) {
@@ -460,7 +460,7 @@ describe('rackseal-agent enroll, status, run (control plane process, swtpm)', ()
       expect(asked.length).toBeGreaterThanOrEqual(2);
       const keyOf = async (credentialId: string) => {
         const rows = (await ds.query('SELECT key_sealed FROM node_credentials WHERE credential_id = $1', [credentialId])) as { key_sealed: Buffer }[];
-        return rows[0] === undefined ? undefined : openEnvelope(testConfig(db, prefix.prefix).masterKey.key, `node-credential:${credentialId}`, rows[0].key_sealed);
+        return rows[0] === undefined ? undefined : openEnvelope(testConfig(db, prefix.prefix).masterKey.key!, `node-credential:${credentialId}`, rows[0].key_sealed);
       };
       const replay = new MemoryReplayGuard(() => new Date());
       const verdicts = await Promise.all(asked.map((headers) => verifyNodeRequest(headers, 'GET', '/node/v1/self', Buffer.alloc(0), { now: new Date(), lookup: keyOf, replay })));

@@ -243,7 +243,7 @@ describe('attestation enrollment (node API)', () => {
       // Sealed: the key is not in the row, and it opens under the master key to the key the agent derives.
       expect(stored!.key_sealed.includes(expected.key.reveal())).toBe(false);
       const config = testConfig(db, prefix.prefix);
-      expect(openEnvelope(config.masterKey.key, `node-credential:${expected.credentialId}`, stored!.key_sealed).reveal()).toEqual(expected.key.reveal());
+      expect(openEnvelope(config.masterKey.key!, `node-credential:${expected.credentialId}`, stored!.key_sealed).reveal()).toEqual(expected.key.reveal());
 
       // Replayed finish: refused, nothing more issued.
       const replay = await post(0, finishPath(start.registrationId), body);

@@ -1,6 +1,7 @@
 import type { Provider } from '@nestjs/common';
 import { AuditLog, SuppressedAuditRecords } from '@rackseal/audit';
 import { RACKSEAL_CONFIG, type RacksealConfig } from '@rackseal/config';
+import { MasterKeys } from '@rackseal/envelope';
 import { MachineRevocationHook, MachineRevocationHooks, MachinesRepository } from '@rackseal/machines';
 import { Clock, RandomSource } from '@rackseal/platform';
 import { DataSource } from 'typeorm';
@@ -31,9 +32,9 @@ export function attestationProviders(loadTrustStore: AttestationServiceOptions['
     { provide: PcrPolicySource, useClass: StoredPcrPolicySource },
     {
       provide: NodeCredentials,
-      inject: [DataSource, AttestationRepository, MachinesRepository, RACKSEAL_CONFIG],
-      useFactory: (dataSource: DataSource, credentials: AttestationRepository, machines: MachinesRepository, config: RacksealConfig) =>
-        new NodeCredentials(dataSource, credentials, machines, config.masterKey.key),
+      inject: [DataSource, AttestationRepository, MachinesRepository, MasterKeys],
+      useFactory: (dataSource: DataSource, credentials: AttestationRepository, machines: MachinesRepository, keys: MasterKeys) =>
+        new NodeCredentials(dataSource, credentials, machines, keys),
     },
     CertifiedKeysRepository,
     {
@@ -60,7 +61,7 @@ export function attestationProviders(loadTrustStore: AttestationServiceOptions['
     { provide: NodeRequestNonces, inject: [DataSource, Clock], useFactory: (dataSource: DataSource, clock: Clock) => new NodeRequestNonces(dataSource, clock) },
     {
       provide: AttestationService,
-      inject: [DataSource, AuditLog, MachinesRepository, AttestationRepository, PcrPolicySource, Clock, RandomSource, RACKSEAL_CONFIG, SuppressedAuditRecords],
+      inject: [DataSource, AuditLog, MachinesRepository, AttestationRepository, PcrPolicySource, Clock, RandomSource, RACKSEAL_CONFIG, SuppressedAuditRecords, MasterKeys],
       useFactory: (
         dataSource: DataSource,
         audit: AuditLog,
@@ -71,6 +72,7 @@ export function attestationProviders(loadTrustStore: AttestationServiceOptions['
         random: RandomSource,
         config: RacksealConfig,
         suppressed: SuppressedAuditRecords,
+        keys: MasterKeys,
       ) =>
         new AttestationService(
           dataSource,
@@ -81,7 +83,7 @@ export function attestationProviders(loadTrustStore: AttestationServiceOptions['
           clock,
           random,
           {
-            masterKey: config.masterKey.key,
+            masterKey: keys,
             ekGraceDays: config.ekCertGraceDays,
             registrationTtlMs: config.attestation.registrationTtlMs,
             loadTrustStore,

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import type { SealedColumn } from '@rackseal/envelope';
 import type { MachineState } from '@rackseal/machines';
 import type { EntityManager } from 'typeorm';
 
@@ -298,3 +299,60 @@ export class AttestationRepository {
     return rows.map(toCredential);
   }
 }
+
+/** The rows of a sealed column as its pending page reads them. */
+interface SealedRow {
+  key: string;
+  blob: Buffer;
+}
+
+/** Rows changed by an UPDATE … RETURNING (TypeORM's pg driver answers [rows, count]). */
+function returnedRows(result: unknown): number {
+  return Array.isArray(result) && Array.isArray(result[0]) ? (result[0] as unknown[]).length : 0;
+}
+
+/**
+ * The envelopes of `attestation_registrations` and `node_credentials`, as a master-key rotation
+ * re-wraps them (libs/envelope SealedColumn; listed in libs/master-keys). Bytes 2..9 of a blob
+ * (SQL substring is 1-based) are its KEK ID.
+ */
+export const ATTESTATION_SEALED_COLUMNS: readonly SealedColumn[] = [
+  {
+    name: 'attestation_registrations.secret_sealed',
+    async pendingPage(db, kekId, after, limit) {
+      const rows = (await db.query(
+        `SELECT id::text AS key, secret_sealed AS blob FROM attestation_registrations
+          WHERE substring(secret_sealed from 2 for 8) <> $1 AND ($2::uuid IS NULL OR id > $2::uuid)
+          ORDER BY id LIMIT $3 FOR UPDATE`,
+        [kekId, after ?? null, limit],
+      )) as SealedRow[];
+      return rows.map((r) => ({ key: r.key, blob: r.blob, context: registrationSecretContext(r.key) }));
+    },
+    async replace(db, key, previous, blob) {
+      return returnedRows(await db.query('UPDATE attestation_registrations SET secret_sealed = $3 WHERE id = $1::uuid AND secret_sealed = $2 RETURNING id', [key, previous, blob])) === 1;
+    },
+    async countPending(db, kekId) {
+      const [row] = (await db.query('SELECT count(*)::int AS n FROM attestation_registrations WHERE substring(secret_sealed from 2 for 8) <> $1', [kekId])) as { n: number }[];
+      return row!.n;
+    },
+  },
+  {
+    name: 'node_credentials.key_sealed',
+    async pendingPage(db, kekId, after, limit) {
+      const rows = (await db.query(
+        `SELECT credential_id AS key, key_sealed AS blob FROM node_credentials
+          WHERE substring(key_sealed from 2 for 8) <> $1 AND ($2::text IS NULL OR credential_id > $2)
+          ORDER BY credential_id LIMIT $3 FOR UPDATE`,
+        [kekId, after ?? null, limit],
+      )) as SealedRow[];
+      return rows.map((r) => ({ key: r.key, blob: r.blob, context: nodeCredentialContext(r.key) }));
+    },
+    async replace(db, key, previous, blob) {
+      return returnedRows(await db.query('UPDATE node_credentials SET key_sealed = $3 WHERE credential_id = $1 AND key_sealed = $2 RETURNING credential_id', [key, previous, blob])) === 1;
+    },
+    async countPending(db, kekId) {
+      const [row] = (await db.query('SELECT count(*)::int AS n FROM node_credentials WHERE substring(key_sealed from 2 for 8) <> $1', [kekId])) as { n: number }[];
+      return row!.n;
+    },
+  },
+];
