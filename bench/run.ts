@@ -5,6 +5,7 @@ import { attestationBench } from './attestation.bench';
 import { auditAppendBench } from './audit-append.bench';
 import { fuzzBench } from './fuzz.bench';
 import { inventoryImportBench } from './inventory-import.bench';
+import { masterKeyBench } from './master-key.bench';
 import { tpm2Bench } from './tpm2.bench';
 import { tpm2ClientBench } from './tpm2-client.bench';
 
@@ -19,6 +20,7 @@ const BENCHES: Record<string, () => Promise<string>> = {
   'inventory-import': () => inventoryImportBench(),
   'agent-startup': () => agentStartupBench(),
   'audit-append': () => auditAppendBench(),
+  'master-key': () => masterKeyBench(),
   attestation: () => attestationBench(),
 };
 

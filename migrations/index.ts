@@ -9,6 +9,9 @@ import { MachineAttestationRecord1764400000000 } from './1764400000000-machine-a
 import { AttestationRegistrations1764500000000 } from './1764500000000-attestation-registrations';
 import { AttestationEvidence1764600000000 } from './1764600000000-attestation-evidence';
 import { NodeRequestNonces1764700000000 } from './1764700000000-node-request-nonces';
+import { GroupAttestationIntervals1764800000000 } from './1764800000000-group-attestation-intervals';
+import { CertifiedKeys1764900000000 } from './1764900000000-certified-keys';
+import { MasterKeyRewrap1765000000000 } from './1765000000000-master-key-rewrap';
 
 /** Every migration, oldest first. Listed by hand so a build never picks up a stray file. */
 export const MIGRATIONS = [
@@ -23,4 +26,7 @@ export const MIGRATIONS = [
   AttestationRegistrations1764500000000,
   AttestationEvidence1764600000000,
   NodeRequestNonces1764700000000,
+  GroupAttestationIntervals1764800000000,
+  CertifiedKeys1764900000000,
+  MasterKeyRewrap1765000000000,
 ];

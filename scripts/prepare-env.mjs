@@ -82,6 +82,8 @@ const DEBIAN_PACKAGES = {
   'swtpm-tools': '/usr/bin/swtpm_setup',
   'tpm2-tools': '/usr/bin/tpm2_getekcertificate',
   'cryptsetup-bin': '/usr/sbin/cryptsetup',
+  // The PKCS#11 master-key provider's tests run against SoftHSM2 (issue 13).
+  softhsm2: '/usr/bin/softhsm2-util',
   'libtss2-tcti-swtpm0': null,
 };
 

@@ -8,12 +8,12 @@
 import { PcrPoliciesRepository } from '@rackseal/attestation';
 import { openEnvelope } from '@rackseal/envelope';
 import { MemoryReplayGuard, verifyNodeRequest } from '@rackseal/node-identity';
-import { ekPubHash } from '@rackseal/tpm2';
+import { ekPubHash, unmarshalKeyBlob } from '@rackseal/tpm2';
 import { randomBytes, X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { cp as copyDir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp as copyDir, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DataSource } from 'typeorm';
@@ -26,6 +26,7 @@ import { createTestQueuePrefix, type TestQueuePrefix } from './support/redis';
 import { type SwtpmMachine, useSwtpms } from './support/swtpm';
 import { testConfig, testEnv } from './support/test-config';
 import { FRESH_SWTPM_POLICY } from './support/attestation-policies';
+import { tpm2 } from './support/tpm2-tools';
 
 jest.setTimeout(120_000);
 
@@ -50,6 +51,24 @@ describe('rackseal-agent enroll, status, run (control plane process, swtpm)', ()
     const response = await fetch(`${server.baseUrl}/v1/machines/${row!.id}`, { headers: { Authorization: `Bearer ${admin}` } });
     expect(response.status).toBe(200);
     return (await response.json()) as { id: string; serial: string; state: string };
+  }
+
+  /** A TCP server below HTTP, answering each request's first bytes with `answer`; closed with every connection. */
+  async function rawServer(answer: (socket: Socket) => void): Promise<{ url: string; close: () => Promise<void> }> {
+    const sockets = new Set<Socket>();
+    const raw: TcpServer = createTcpServer((socket) => {
+      sockets.add(socket);
+      socket.on('error', () => undefined);
+      socket.once('data', () => answer(socket));
+    });
+    await new Promise<void>((resolve) => raw.listen(0, LOCALHOST, resolve));
+    return {
+      url: `http://${LOCALHOST}:${(raw.address() as AddressInfo).port}`,
+      close: () => new Promise<void>((resolve) => {
+        sockets.forEach((socket) => socket.destroy());
+        raw.close(() => resolve());
+      }),
+    };
   }
 
   /** Every file of a state dir, sorted. */
@@ -114,8 +133,22 @@ describe('rackseal-agent enroll, status, run (control plane process, swtpm)', ()
     const [live] = (await ds.query('SELECT credential_id FROM node_credentials WHERE machine_id = $1 AND revoked_at IS NULL', [machine.id])) as { credential_id: string }[];
     expect(live!.credential_id).toBe(out.credentialId);
 
-    expect(await stateFiles(stateDir)).toEqual(['identity.json', 'last-attestation.json', 'node-credential.sealed']);
+    expect(await stateFiles(stateDir)).toEqual(['certified-key.blob', 'certified-key.json', 'identity.json', 'last-attestation.json', 'node-credential.sealed']);
+    // Key certification (issue 13 item 1): the key the server recorded is the one whose blob the dir holds.
+    const [key] = (await ds.query('SELECT id, name, public_area, registration_id FROM certified_keys WHERE machine_id = $1 AND retired_at IS NULL', [machine.id])) as {
+      id: string;
+      name: Buffer;
+      public_area: Buffer;
+      registration_id: string;
+    }[];
+    expect((out as unknown as { key: unknown }).key).toEqual({
+      outcome: 'certified',
+      key: { keyId: key!.id, name: key!.name.toString('hex'), algorithm: 'rsa-2048', certifiedAt: expect.any(String) },
+    });
+    const blob = unmarshalKeyBlob(await readFile(join(stateDir, 'certified-key.blob')));
+    expect(blob.public.raw.equals(key!.public_area)).toBe(true);
     const identity = JSON.parse(await readFile(join(stateDir, 'identity.json'), 'utf8')) as Record<string, unknown>;
+    expect(key!.registration_id).toBe(identity.registrationId);
     expect(identity).toMatchObject({ version: 1, serverUrl: server.baseUrl, machineId: machine.id, credentialId: out.credentialId, ekPubHash: await hashOf(cert()) });
 
     const status = await agent('status', '--tpm', tpmA.device, '--state-dir', stateDir, '--json');
@@ -133,7 +166,7 @@ describe('rackseal-agent enroll, status, run (control plane process, swtpm)', ()
       const stateDir = join(dir, `state-${ek}`);
       const { credentialId } = JSON.parse(await readFile(join(stateDir, 'identity.json'), 'utf8')) as { credentialId: string };
       const [row] = (await ds.query('SELECT key_sealed FROM node_credentials WHERE credential_id = $1', [credentialId])) as { key_sealed: Buffer }[];
-      const key = openEnvelope(testConfig(db, prefix.prefix).masterKey.key, `node-credential:${credentialId}`, row!.key_sealed).reveal();
+      const key = openEnvelope(testConfig(db, prefix.prefix).masterKey.key!, `node-credential:${credentialId}`, row!.key_sealed).reveal();
       expect(key).toHaveLength(32);
       const needles = [key, Buffer.from(key.toString('hex')), Buffer.from(key.toString('base64')), Buffer.from(key.toString('base64url'))];
       for (const file of await stateFiles(stateDir)) {
@@ -191,6 +224,87 @@ describe('rackseal-agent enroll, status, run (control plane process, swtpm)', ()
     expect(lines[1]).toMatch(new RegExp(`^rackseal-agent: enroll: ${url}: connection refused; retrying in \\d+\\.\\d s \\(attempt 2\\)$`));
     expect(lines.at(-1)).toBe(`rackseal-agent: enroll: cannot reach the server ${url}: connection refused (5 attempts)`);
   }, 90_000);
+
+  it('a server that answers headers then trickles its body forever: enroll ends after its retries (exit 2, naming the server and the timeout), and the TPM is free meanwhile', async () => {
+    let exited = false;
+    let probe: Promise<string> | undefined;
+    let asked: () => void = () => undefined;
+    const firstRequest = new Promise<void>((resolve) => (asked = resolve));
+    const stalled = await rawServer((socket) => {
+      socket.write('HTTP/1.1 201 Created\r\ncontent-type: application/json\r\ncontent-length: 1000000\r\n\r\n{');
+      const timer = setInterval(() => socket.write(' '), 1000);
+      socket.on('close', () => clearInterval(timer));
+      asked();
+    });
+    const stateDir = join(dir, 'state-stalled');
+    try {
+      const run = agent('enroll', '--server', stalled.url, '--tpm', tpmA.device, '--state-dir', stateDir, '--event-log', 'none', '--timeout', '1s').then((r) => {
+        exited = true;
+        return r;
+      });
+      await firstRequest;
+      // While the agent waits for the server, another user of the TPM gets it (swtpm serves one
+      // connection at a time) and finds nothing of the agent's loaded in it.
+      probe = tpm2(tpmA, 'getcap', 'handles-transient').then((r) => `${exited ? 'after' : 'before'} the agent exited: [${r.stdout.toString().trim()}]`);
+      expect(await probe).toBe('before the agent exited: []');
+      const result = await run;
+      expect([result.status, result.stdout]).toEqual([2, '']);
+      const lines = result.stderr.trim().split('\n');
+      expect(lines.filter((l) => l.includes('retrying in'))).toHaveLength(4);
+      expect(lines[1]).toMatch(new RegExp(`^rackseal-agent: enroll: ${stalled.url}: no complete answer within 1 s \\(the agent's timeout\\); retrying in \\d+\\.\\d s \\(attempt 2\\)$`));
+      expect(lines.at(-1)).toBe(`rackseal-agent: enroll: cannot reach the server ${stalled.url}: no complete answer within 1 s (the agent's timeout) (5 attempts)`);
+      expect(await stateFiles(stateDir)).toEqual([]);
+    } finally {
+      await stalled.close();
+    }
+  }, 90_000);
+
+  it('a hostile server\'s refusal full of ESC sequences, CR, NUL and bidi overrides: printed escaped and bounded, exit 1', async () => {
+    const hostile = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(403, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ code: 'attestation.\u001b[2Jowned', message: [`\u001b]0;pwned\u0007\u001b[1;1Hall fine\r\u0000\u202eenilno${'x'.repeat(20_000)}`, '\u009b31mred'] }));
+      });
+    });
+    await new Promise<void>((resolve) => hostile.listen(0, LOCALHOST, resolve));
+    const url = `http://${LOCALHOST}:${(hostile.address() as AddressInfo).port}`;
+    try {
+      const result = await agent('enroll', '--server', url, '--tpm', tpmA.device, '--state-dir', join(dir, 'state-hostile'), '--event-log', 'none');
+      expect([result.status, result.stdout]).toEqual([1, '']);
+      const lines = result.stderr.split('\n');
+      // No control or format character (C0, DEL, C1, bidi overrides) on any line.
+      expect(lines.filter((line) => /[\p{Cc}\p{Cf}]/u.test(line))).toEqual([]);
+      expect(lines[1]).toMatch(/^rackseal-agent: enroll: refused by the server: attestation\.\\u\{1B\}\[2Jowned: \\u\{1B\}\]0;pwned\\u\{7\}\\u\{1B\}\[1;1Hall fine\\u\{D\}\\u\{0\}\\u\{202E\}enilnox+… \(\d+ more characters\)$/);
+      expect(lines[1]!.length).toBeLessThan(1200);
+      expect(lines[2]).toBe('  \\u{9B}31mred');
+    } finally {
+      await new Promise((resolve) => hostile.close(resolve));
+    }
+  });
+
+  it('a URL that does not answer HTTP: "<server> did not answer HTTP", exit 2 at once (no retries)', async () => {
+    const ssh = await rawServer((socket) => socket.end('SSH-2.0-OpenSSH_9.6\r\n'));
+    try {
+      const result = await agent('enroll', '--server', ssh.url, '--tpm', tpmA.device, '--state-dir', join(dir, 'state-ssh'), '--event-log', 'none');
+      expect([result.status, result.stdout]).toEqual([2, '']);
+      expect(result.stderr).toBe(`rackseal-agent: enroll: no event log sent (--event-log none)\nrackseal-agent: enroll: ${ssh.url} did not answer HTTP (is the URL the control plane's?)\n`);
+    } finally {
+      await ssh.close();
+    }
+  });
+
+  it('a --state-dir that is a symbolic link is refused (exit 2, naming it) before the TPM or the server is touched', async () => {
+    const real = join(dir, 'state-real');
+    await mkdir(real, { mode: 0o700 });
+    const link = join(dir, 'state-link');
+    await symlink(real, link);
+    for (const args of [['enroll', '--server', server.baseUrl, '--event-log', 'none'], ['status'], ['run', '--once', '--event-log', 'none']]) {
+      const result = await agent(...args, '--tpm', tpmA.device, '--state-dir', link);
+      expect([args[0], result.status, result.stderr]).toEqual([args[0], 2, `rackseal-agent: ${link}: is a symbolic link; the state dir must be a real directory (give its real path)\n`]);
+    }
+    expect(await stateFiles(real)).toEqual([]);
+  });
 
   it('TPM unusable: enroll exits 2 naming the device, and the state dir stays empty', async () => {
     const port = await freePort();
@@ -289,7 +403,7 @@ describe('rackseal-agent enroll, status, run (control plane process, swtpm)', ()
   (existsSync(KERNEL_LOG) ? it.skip : it)('no kernel event log: enroll sends none and says so on stderr, and attests', async () => {
     const result = await agent('enroll', '--server', server.baseUrl, '--tpm', tpmA.device, '--state-dir', join(dir, 'state-ecc-p256'), '--ek', 'ecc-p256');
     expect([result.status, result.stderr]).toEqual([0, `rackseal-agent: enroll: no event log sent: ${KERNEL_LOG} does not exist\n`]);
-    expect(result.stdout).toMatch(/^enrolled machine \S+ with http:\/\/127\.0\.0\.1:\d+: attested\n {2}policy: match \(allowed set "fresh swtpm"\)\n {2}node credential [0-9a-f]{32}, sealed by this TPM in /);
+    expect(result.stdout).toMatch(/^enrolled machine \S+ with http:\/\/127\.0\.0\.1:\d+: attested\n {2}policy: match \(allowed set "fresh swtpm"\)\n {2}node credential [0-9a-f]{32}, sealed by this TPM in .*\n {2}certified key [0-9a-f]{68} \(rsa-2048\), already on record\n$/);
   });
 
   it('--event-log FILE is sent with the quote: a log that does not replay to the PCRs is refused by the server (exit 1, its code and lines)', async () => {
@@ -346,7 +460,7 @@ describe('rackseal-agent enroll, status, run (control plane process, swtpm)', ()
       expect(asked.length).toBeGreaterThanOrEqual(2);
       const keyOf = async (credentialId: string) => {
         const rows = (await ds.query('SELECT key_sealed FROM node_credentials WHERE credential_id = $1', [credentialId])) as { key_sealed: Buffer }[];
-        return rows[0] === undefined ? undefined : openEnvelope(testConfig(db, prefix.prefix).masterKey.key, `node-credential:${credentialId}`, rows[0].key_sealed);
+        return rows[0] === undefined ? undefined : openEnvelope(testConfig(db, prefix.prefix).masterKey.key!, `node-credential:${credentialId}`, rows[0].key_sealed);
       };
       const replay = new MemoryReplayGuard(() => new Date());
       const verdicts = await Promise.all(asked.map((headers) => verifyNodeRequest(headers, 'GET', '/node/v1/self', Buffer.alloc(0), { now: new Date(), lookup: keyOf, replay })));
@@ -357,5 +471,37 @@ describe('rackseal-agent enroll, status, run (control plane process, swtpm)', ()
       expect(await exited).toBe(0);
       await new Promise((resolve) => front.close(resolve));
     }
+  });
+
+  it('status asks the server: a quarantined machine exits 1 naming its state; a revoked one exits 1 saying revoked (GET /node/v1/self answers 401 node.unknown-credential)', async () => {
+    // SN-A-RSA was quarantined by the PCR extend above.
+    const quarantined = await agent('status', '--tpm', tpmA.device, '--state-dir', join(dir, 'state-rsa-2048'), '--server', server.baseUrl);
+    expect(quarantined.status).toBe(1);
+    expect(quarantined.stderr).toMatch(/^rackseal-agent: status: the server http:\/\/\S+ refuses this machine: node\.machine-not-attested: machine \S+ is quarantined: .+\n$/);
+
+    // The test before re-attested this machine through a front that is gone now: --server names the control plane.
+    const stateDir = join(dir, 'state-ecc-p256');
+    const status = (...more: string[]) => agent('status', '--tpm', tpmA.device, '--state-dir', stateDir, '--server', server.baseUrl, ...more);
+    const unanswered = await agent('status', '--tpm', tpmA.device, '--state-dir', stateDir);
+    expect(unanswered.status).toBe(0);
+    expect(unanswered.stdout).toMatch(/\n {2}server: not answered: cannot reach the server http:\/\/\S+: connection refused \(1 attempt\)\n$/);
+    const before = await status('--json');
+    expect([before.status, before.stderr]).toEqual([0, '']);
+    expect(JSON.parse(before.stdout)).toMatchObject({ credentialOpens: true, server: { url: server.baseUrl, state: 'attested' } });
+    const { machineId } = JSON.parse(await readFile(join(stateDir, 'identity.json'), 'utf8')) as { machineId: string };
+    const revoked = await fetch(`${server.baseUrl}/v1/machines/${machineId}/revoke`, { method: 'POST', headers: { Authorization: `Bearer ${admin}`, 'content-type': 'application/json' }, body: JSON.stringify({ reason: 'decommissioned' }) });
+    expect(revoked.status).toBe(200);
+
+    const after = await status();
+    expect(after.status).toBe(1);
+    expect(after.stdout).toContain('  server: REVOKED: node.unknown-credential: ');
+    expect(after.stderr).toBe(
+      `rackseal-agent: status: the server ${server.baseUrl} refuses this machine's node credential: the machine was revoked, or enrolled again elsewhere since (node.unknown-credential: node credential ${JSON.parse(before.stdout).identity.credentialId as string} is unknown, rotated or revoked)\n`,
+    );
+    const json = await status('--json');
+    expect(json.status).toBe(1);
+    expect(JSON.parse(json.stdout)).toMatchObject({ enrolled: true, credentialOpens: true, server: { refused: { code: 'node.unknown-credential', revoked: true } } });
+    // --offline reports the state dir alone, as before.
+    expect((await status('--offline')).status).toBe(0);
   });
 });

@@ -3,7 +3,7 @@
  * identity.json round trip; a state dir copied to the other machine is refused (StateForeignTpmError);
  * truncated, altered and oversized files are StateCorruptError, never a crash; the secret's bytes are
  * in no file of the dir, in any encoding; the dir is 0700 and its files 0600, and a dir or file that
- * another user owns or can write, a symbolic link or a FIFO is refused.
+ * another user owns or can write, a symbolic link (the dir itself or a file in it) or a FIFO is refused.
  */
 import { createAttestationKey, createCertifiedDecryptKey, getEndorsementKey, getStoragePrimary, marshalKeyBlob, openTransport, TpmClient, unmarshalKeyBlob, withTpmScope } from '@rackseal/tpm2';
 import { SecretBytes } from '@rackseal/config/secret-bytes';
@@ -349,6 +349,35 @@ describe('agent state dir (swtpm)', () => {
       const error = await rejection(state.loadSealedSecret(clients[0]!, CREDENTIAL));
       expect(error).toBeInstanceOf(StatePermissionError);
       expect(error.message).toBe(`${file}: is a symbolic link; the agent keeps only regular files in its state dir`);
+    });
+
+    it('a state dir that is a symbolic link is refused, even to a good dir the agent owns, and nothing is written through it', async () => {
+      const real = await enrolled(randomBytes(32));
+      const before = (await readdir(real.path)).sort();
+      const link = fresh('link');
+      await symlink(real.path, link);
+      for (const create of [false, true]) {
+        const error = await rejection(StateDir.open(link, { create }));
+        expect(error).toBeInstanceOf(StatePermissionError);
+        expect(error.message).toBe(`${link}: is a symbolic link; the state dir must be a real directory (give its real path)`);
+      }
+      // A dangling link is refused too, not created through (enroll would make the target).
+      const dangling = fresh('dangling');
+      await symlink(join(root, 'nowhere-yet'), dangling);
+      await expect(StateDir.open(dangling, { create: true })).rejects.toThrow(`${dangling}: is a symbolic link; the state dir must be a real directory (give its real path)`);
+      expect((await readdir(root)).includes('nowhere-yet')).toBe(false);
+      expect((await readdir(real.path)).sort()).toEqual(before);
+    });
+
+    it('a symbolic link placed for a state file is replaced on write, never written through', async () => {
+      const state = await StateDir.open(fresh('write-link'), { create: true });
+      const victim = join(root, `victim-${++count}`);
+      await writeFile(victim, 'keep');
+      await symlink(victim, join(state.path, IDENTITY_FILE));
+      await state.saveIdentity(IDENTITY);
+      expect(await readFile(victim, 'utf8')).toBe('keep');
+      expect((await lstat(join(state.path, IDENTITY_FILE))).isFile()).toBe(true);
+      expect(await state.loadIdentity()).toEqual(IDENTITY);
     });
 
     it('a FIFO in place of identity.json is refused at once, not read (which would block)', async () => {

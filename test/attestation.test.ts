@@ -243,7 +243,7 @@ describe('attestation enrollment (node API)', () => {
       // Sealed: the key is not in the row, and it opens under the master key to the key the agent derives.
       expect(stored!.key_sealed.includes(expected.key.reveal())).toBe(false);
       const config = testConfig(db, prefix.prefix);
-      expect(openEnvelope(config.masterKey.key, `node-credential:${expected.credentialId}`, stored!.key_sealed).reveal()).toEqual(expected.key.reveal());
+      expect(openEnvelope(config.masterKey.key!, `node-credential:${expected.credentialId}`, stored!.key_sealed).reveal()).toEqual(expected.key.reveal());
 
       // Replayed finish: refused, nothing more issued.
       const replay = await post(0, finishPath(start.registrationId), body);
@@ -261,6 +261,19 @@ describe('attestation enrollment (node API)', () => {
       const finished = await post(1, finishPath(start.registrationId), body);
       expect([finished.status, finished.body.state]).toEqual([200, 'attested']);
       issued += 1;
+    });
+  });
+
+  it('the registration id in the finish URL is a UUID in any case (RFC 9562 §4): upper-cased, it finishes the registration', async () => {
+    await withAgent(tpmA, 'ecc-p256', async (agent) => {
+      const start = await startFor(agent);
+      const { body } = await answer(agent, start);
+      const upper = start.registrationId.toUpperCase();
+      expect(upper).not.toBe(start.registrationId);
+      const finished = await post(1, finishPath(upper), body);
+      expect([finished.status, finished.body.state]).toEqual([200, 'attested']);
+      issued += 1;
+      expect(await lastAudit('attestation.succeeded')).toMatchObject({ subject: 'machine:SN-A-P256', details: expect.objectContaining({ registrationId: start.registrationId }) });
     });
   });
 

@@ -295,6 +295,9 @@ describe('audit transparency log (PostgreSQL)', () => {
       ['audit_checkpoints', 'DELETE', 'DELETE FROM audit_checkpoints'],
       ['audit_checkpoints', 'TRUNCATE', 'TRUNCATE audit_checkpoints'],
       ['audit_signing_keys', 'UPDATE', `UPDATE audit_signing_keys SET sealed_private_key = NULL`],
+      // A master-key rotation may re-wrap sealed_private_key (migration 1765000000000); nothing else changes.
+      ['audit_signing_keys', 'UPDATE', `UPDATE audit_signing_keys SET public_key = sha256(public_key)`],
+      ['audit_signing_keys', 'UPDATE', `UPDATE audit_signing_keys SET name = 'other', sealed_private_key = sealed_private_key || '\\x00'::bytea`],
       ['audit_signing_keys', 'DELETE', 'DELETE FROM audit_signing_keys'],
       ['audit_signing_keys', 'TRUNCATE', 'TRUNCATE audit_signing_keys CASCADE'],
     ])('refuses on %s: %s', async (table, op, sql) => {

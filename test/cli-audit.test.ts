@@ -41,7 +41,7 @@ describe('rackseal audit on the transparency log', () => {
 
   /** A sequencer like the worker's: the control plane's origin and master key, so it signs with the log's stored key. */
   const sequence = async (): Promise<void> => {
-    const signer = new CheckpointSigner({ origin: config.audit.origin, masterKey: config.masterKey.key, signingKeySeed: null });
+    const signer = new CheckpointSigner({ origin: config.audit.origin, masterKey: config.masterKey.key!, signingKeySeed: null });
     const sequencer = new AuditSequencer(ds, signer, new SystemClock(), { maxMergeDelayMs: 1000 }, quiet);
     try {
       await sequencer.drainOnce();

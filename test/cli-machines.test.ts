@@ -1,5 +1,5 @@
 /**
- * `rackseal machines list|show|revoke` (issue 12 item 4) against a real control plane process:
+ * `rackseal machines list|show|revoke|reattest` (issue 12 item 4) against a real control plane process:
  * filters (state, group, not attested since a date-time or a duration), the human and --json views of
  * one machine with its last failure explained and its history, revoke twice (exit 0 both times, the
  * second says nothing changed), and the refusals an operator meets, each naming the command.
@@ -14,8 +14,10 @@ import { createTestQueuePrefix, type TestQueuePrefix } from './support/redis';
 import { testEnv } from './support/test-config';
 
 const HOUR = 3_600_000;
+/** The CLI's minute form of an ISO date-time: `2026-12-02 19:40Z`. */
+const minuteOf = (iso: string): string => `${iso.slice(0, 10)} ${iso.slice(11, 16)}Z`;
 
-describe('rackseal machines list|show|revoke', () => {
+describe('rackseal machines list|show|revoke|reattest', () => {
   let db: TestDatabase;
   let prefix: TestQueuePrefix;
   let cp: { proc: RunningProcess; baseUrl: string };
@@ -178,5 +180,22 @@ describe('rackseal machines list|show|revoke', () => {
       stderr: 'rackseal: machines revoke: forbidden (403): this token lacks the "inventory:write" scope\n',
     });
     expect(listed(cliAs(reader, 'machines', 'list', '--state', 'imported', '--json'))).toEqual(['NODE-3']);
+  });
+
+  it('reattest asks the machine to attest again (pending until its next attestation, a repeat keeps the first); refusals name the command', async () => {
+    const first = cli('machines', 'reattest', 'NODE-1');
+    expect([first.status, first.stderr]).toEqual([0, '']);
+    expect(first.stdout).toMatch(new RegExp(`^asked machine NODE-1 \\(${ids.fresh}\\) to attest again \\(requested \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\dZ\\)\n$`));
+    const again = JSON.parse(cli('machines', 'reattest', ids.fresh!, '--json').stdout) as { machineId: string; serial: string; requestedAt: string };
+    expect(again).toMatchObject({ machineId: ids.fresh, serial: 'NODE-1' });
+    const [row] = (await ds.query('SELECT reattest_requested_at FROM machines WHERE id = $1', [ids.fresh])) as { reattest_requested_at: Date }[];
+    expect(row!.reattest_requested_at.toISOString()).toBe(again.requestedAt);
+    expect(minuteOf(again.requestedAt)).toBe(/requested (.+)\)/.exec(first.stdout)![1]);
+    expect(cli('machines', 'reattest', 'NODE-2')).toMatchObject({ status: 2, stderr: expect.stringMatching(/^rackseal: machines reattest: .*revoked.*\n$/) });
+    expect(cli('machines', 'reattest', 'NODE-404')).toMatchObject({ status: 2, stderr: 'rackseal: machines reattest: no machine NODE-404\n' });
+    expect(cliAs(reader, 'machines', 'reattest', 'NODE-1')).toMatchObject({
+      status: 2,
+      stderr: 'rackseal: machines reattest: forbidden (403): this token lacks the "inventory:write" scope\n',
+    });
   });
 });

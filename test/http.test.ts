@@ -457,6 +457,11 @@ describe('control-plane HTTP surface', () => {
       });
     });
 
+    it.each(['null', '[]', '[{"name":"a","count":1}]', '"x"', '42', ' \n true'])('refuses the JSON body %j: 400, the request body must be a JSON object', async (body) => {
+      const res = await request(server).post('/test/echo').set('Content-Type', 'application/json').send(body);
+      expect(res.body).toEqual({ statusCode: 400, error: 'Bad Request', code: 'request.invalid', message: 'the request body must be a JSON object', requestId: expect.any(String) });
+    });
+
     it('answers 415 to a JSON route called without a body or Content-Type', async () => {
       const res = await request(server).post('/test/echo');
       expect(res.status).toBe(415);

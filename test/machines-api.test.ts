@@ -287,6 +287,45 @@ describe('operator API: machines (GET /v1/machines, GET /v1/machines/:ref, POST 
     });
   });
 
+  describe('request bodies (intruder pass, issue 12)', () => {
+    const reattests = async () =>
+      (
+        (await ds.query(
+          `SELECT (SELECT count(*)::int FROM audit_log WHERE action = 'machine.reattest-requested') AS audited, (SELECT reattest_requested_at FROM machines WHERE id = $1) AS pending`,
+          [ids.fresh],
+        )) as { audited: number; pending: Date | null }[]
+      )[0]!;
+
+    it('POST /v1/machines/:ref/reattest takes no body: a field, an array or text is 400 writing nothing; none or {} is served', async () => {
+      const before = await reattests();
+      expect(before.pending).toBeNull();
+      const reattest = () => http().post(`/v1/machines/${ids.fresh}/reattest`).set(as(writer));
+      for (const [type, body] of [
+        ['application/json', '{"now":true}'],
+        ['application/json', '[]'],
+        ['application/x-www-form-urlencoded', 'now=1'],
+        ['text/plain', 'please'],
+      ] as const) {
+        const res = await reattest().set('Content-Type', type).send(body);
+        expect([body, res.status, res.body.code]).toEqual([body, 400, 'request.invalid']);
+        expect(res.body.message).toMatch(/^(this operation takes no request body: send none \(or \{\}\)|the request body must be a JSON object)$/);
+      }
+      expect(await reattests()).toEqual(before);
+      const empty = await reattest().send({});
+      expect([empty.status, empty.body.machineId]).toEqual([200, ids.fresh]);
+      const none = await reattest();
+      expect(none.status).toBe(200);
+      expect((await reattests()).audited).toBe(before.audited + 1);
+    });
+
+    it.each(['null', '[]', '"x"', '42'])('revoke with the JSON body %s: 400 request.invalid, the request body must be a JSON object', async (body) => {
+      const before = await counts();
+      const res = await http().post(`/v1/machines/${ids.never}/revoke`).set(as(writer)).set('Content-Type', 'application/json').send(body);
+      expect([res.status, res.body.code, res.body.message]).toEqual([400, 'request.invalid', 'the request body must be a JSON object']);
+      expect(await counts()).toEqual(before);
+    });
+  });
+
   it('scopes: inventory:read lists and shows but may not revoke; other scopes may do neither', async () => {
     expect((await http().get('/v1/machines').set(as(reader))).status).toBe(200);
     const revoke = await http().post(`/v1/machines/${ids.never}/revoke`).set(as(reader)).send({ reason: 'r' });

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import type { GroupPolicy, MachineDetail, PolicyPromotion } from '@rackseal/api-contracts';
+import { type GroupPolicy, type MachineDetail, POLICY_BODY_LIMIT_BYTES, type PolicyPromotion } from '@rackseal/api-contracts';
 import { ApiTokens } from '@rackseal/api-tokens';
 import { InventoryImporter } from '@rackseal/inventory';
 import { MachinesRepository } from '@rackseal/machines';
@@ -31,6 +31,7 @@ import { answer, b64, bootWith, withAgent } from './support/attestation-agent';
 import { runRacksealCliAsync } from './support/cli-runner';
 import { createTestDatabase, openDataSource, type TestDatabase } from './support/database';
 import { fixturePath } from './support/fixtures';
+import { RawUpload } from './support/raw-upload';
 import { createTestQueuePrefix, type TestQueuePrefix } from './support/redis';
 import { type SwtpmMachine, useSwtpms } from './support/swtpm';
 import { testConfig } from './support/test-config';
@@ -239,7 +240,8 @@ describe('PCR policy operator API and CLI (issue 12 item 3)', () => {
     const stored = JSON.parse(set.stdout) as GroupPolicy;
     expect(stored.policy).toEqual({ ...current.policy, mode: 'warn' });
     const again = JSON.parse((await cli('policy', 'show', 'racks', '--json')).stdout) as GroupPolicy;
-    expect(again).toEqual(stored);
+    // show --json carries the group's attestation interval beside the policy answer (test/group-intervals.test.ts).
+    expect(again).toEqual({ ...stored, attestationInterval: expect.objectContaining({ group: 'racks', source: 'fleet-default' }) });
     expect(await lastAudit('policy.set')).toMatchObject({ outcome: 'success', details: expect.objectContaining({ digest: stored.digest, previousDigest: current.digest, mode: 'warn' }) });
 
     const response = await bootAndAttest(tpmSecond, otherBootloaderLog());
@@ -281,6 +283,36 @@ describe('PCR policy operator API and CLI (issue 12 item 3)', () => {
       expect([put.status, put.body.code, put.body.message]).toEqual([400, 'policy.invalid', expect.stringContaining('allowedSets[0].promotedFrom.eventLog')]);
       const promote = await http('post', '/v1/groups/racks/policy/promote').send({ machine: 'SN-CANARY', label: 'x'.repeat(1024 * 1024 + 1) });
       expect([promote.status, promote.body.code]).toEqual([413, 'request.too-large']);
+    });
+
+    it('PUT reads its body only after the token: a 20 MB body without one is answered 401 before it is sent, with a read-only token 403', async () => {
+      const before = await auditCount('policy.set');
+      const digest = ((await http('get', '/v1/groups/racks/policy')).body as GroupPolicy).digest;
+      const declared = 20 * 1024 * 1024;
+      // The first 64 KiB of a policy whose canary log fills the rest; the other 19.9 MB are never sent.
+      const head = Buffer.from(`{"bank":"sha256","pcrs":[0],"mode":"enforce","allowedSets":[{"label":"x","values":{"0":"${'0'.repeat(64)}"},"promotedFrom":{"machine":"m","at":"2026-12-01T00:00:00.000Z","eventLog":"${'A'.repeat(64 * 1024)}`);
+      for (const [headers, status, code] of [
+        [{}, 401, 'auth.unauthenticated'],
+        [{ Authorization: 'Bearer rks_not-a-token' }, 401, 'auth.unauthenticated'],
+        [{ Authorization: `Bearer ${tokens.policyRead}` }, 403, 'auth.forbidden'],
+      ] as const) {
+        const upload = new RawUpload(baseUrl, '/v1/groups/racks/policy', { ...headers, 'Content-Type': 'application/json', 'Content-Length': declared }, 'PUT');
+        await upload.send(head);
+        const answer = await upload.response;
+        // Answered while the client still owes 20 MB: the server did not wait for the body.
+        expect(upload.socket.destroyed).toBe(false);
+        upload.socket.destroy();
+        expect([answer.status, JSON.parse(answer.body).code]).toEqual([status, code]);
+      }
+      expect(await auditCount('policy.set')).toBe(before);
+      expect(((await http('get', '/v1/groups/racks/policy')).body as GroupPolicy).digest).toBe(digest);
+    }, 60_000);
+
+    it('PUT over POLICY_BODY_LIMIT_BYTES is 413 request.too-large before a byte of the body is read', async () => {
+      const upload = new RawUpload(baseUrl, '/v1/groups/racks/policy', { Authorization: `Bearer ${tokens.policyWrite}`, 'Content-Type': 'application/json', 'Content-Length': POLICY_BODY_LIMIT_BYTES + 1 }, 'PUT');
+      const answer = await upload.response;
+      upload.socket.destroy();
+      expect([answer.status, JSON.parse(answer.body).code, JSON.parse(answer.body).message]).toEqual([413, 'request.too-large', 'request body is too large']);
     });
 
     it('GET of a group without a policy is 404 policy.not-found (API and CLI)', async () => {

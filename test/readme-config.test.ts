@@ -7,7 +7,7 @@ import { join } from 'node:path';
 describe('README configuration table', () => {
   const readme = readFileSync(join(__dirname, '..', 'README.md'), 'utf8');
   const rows = new Map(
-    [...readme.matchAll(/^\| `([A-Z_]+)` \| (`[^`]*`|—) \|/gm)].map((m) => [m[1]!, m[2] === '—' ? undefined : m[2]!.slice(1, -1)]),
+    [...readme.matchAll(/^\| `([A-Z0-9_]+)` \| (`[^`]*`|—) \|/gm)].map((m) => [m[1]!, m[2] === '—' ? undefined : m[2]!.slice(1, -1)]),
   );
 
   it('lists every variable with its default, and nothing else', () => {

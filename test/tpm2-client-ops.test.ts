@@ -375,7 +375,8 @@ describe('libs/tpm2 client operations against swtpm', () => {
       expect(activated.equals(secret)).toBe(true);
       expect(counts.get('activateCredential (ecc-p384, PolicyB)')).toEqual(['StartAuthSession', 'PolicySecret', 'PolicyOR', 'ActivateCredential']);
       expect(counts.get('activateCredential (rsa-2048)')).toEqual(['StartAuthSession', 'PolicySecret', 'ActivateCredential']);
-      expect(counts.get('activateCredential (ecc-p384)')).toEqual(['ActivateCredential']);
+      // The password EK gets a salted HMAC session instead, so the credential is still encrypted on the bus.
+      expect(counts.get('activateCredential (ecc-p384)')).toEqual(['StartAuthSession', 'ActivateCredential']);
     });
   });
 
@@ -445,7 +446,8 @@ describe('libs/tpm2 client operations against swtpm', () => {
         await expect(rsaOaepDecrypt(s, key, cipherText, Buffer.from('rackseal-delivery'))).rejects.toBeInstanceOf(OaepLabelError);
       });
       expect(counts.get('createCertifiedDecryptKey (SRK derived)')).toEqual(['ReadPublic', 'CreatePrimary', 'Create', 'Load', 'FlushContext', 'Certify']);
-      expect(counts.get('rsaOaepDecrypt')).toEqual(['RSA_Decrypt']);
+      // Salted to the storage primary (derived: none is persisted), with the decrypted message encrypted on the bus.
+      expect(counts.get('rsaOaepDecrypt')).toEqual(['ReadPublic', 'CreatePrimary', 'StartAuthSession', 'RSA_Decrypt', 'FlushContext']);
     });
   });
 
@@ -487,7 +489,8 @@ describe('libs/tpm2 client operations against swtpm', () => {
       expect(counts.get('unsealImportedBlob (rsa-2048)')).toEqual([
         'StartAuthSession', 'PolicySecret', 'Import', 'PolicySecret', 'Load', 'StartAuthSession', 'PolicyPCR', 'Unseal', 'FlushContext',
       ]);
-      expect(counts.get('unsealImportedBlob (ecc-p384)')).toEqual(['Import', 'Load', 'StartAuthSession', 'PolicyPCR', 'Unseal', 'FlushContext']);
+      // The password EK: one salted HMAC session serves Import and Load.
+      expect(counts.get('unsealImportedBlob (ecc-p384)')).toEqual(['StartAuthSession', 'Import', 'Load', 'StartAuthSession', 'PolicyPCR', 'Unseal', 'FlushContext']);
     });
 
     it('after PCR 7 is extended every EK refuses: TPM_RC_POLICY_FAIL (0x99d) on session 1; after a reboot into other values too', async () => {
@@ -625,7 +628,8 @@ describe('libs/tpm2 client operations against swtpm', () => {
       const key = await loadKeyBlob(s, blob);
       const message = randomBytes(32);
       const cipherText = publicEncrypt({ key: publicKeyFromTpmt(blob.public), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256', oaepLabel: label }, message);
-      expect((await rsaOaepDecrypt(s, key, cipherText, label)).equals(message)).toBe(true);
+      // The session is salted to the blob's parent, found by the Name the blob records.
+      expect((await rsaOaepDecrypt(s, key, cipherText, label, { parent: blob.parent })).equals(message)).toBe(true);
     }
 
     it('the decrypt key, kept as bytes, loads after everything is flushed and the TPM rebooted (SRK re-derived); the AK reloads under the EK', async () => {
@@ -642,7 +646,9 @@ describe('libs/tpm2 client operations against swtpm', () => {
       const [p256AkBytes, p256AkName] = [marshalKeyBlob(made.blob), made.name];
       await tools(() => tpm.reboot());
       await inScope((s) => counted('loadKeyBlob (SRK re-derived) + rsaOaepDecrypt', () => decryptsWith(s, keyBytes)));
-      expect(counts.get('loadKeyBlob (SRK re-derived) + rsaOaepDecrypt')).toEqual(['CreatePrimary', 'Load', 'FlushContext', 'RSA_Decrypt']);
+      expect(counts.get('loadKeyBlob (SRK re-derived) + rsaOaepDecrypt')).toEqual([
+        'CreatePrimary', 'Load', 'FlushContext', 'CreatePrimary', 'StartAuthSession', 'RSA_Decrypt', 'FlushContext',
+      ]);
       const ak = await inScope(async (s) => counted('loadKeyBlob (AK under the persisted RSA EK)', () => loadKeyBlob(s, unmarshalKeyBlob(akBytes))));
       expect(ak.name.equals(akName)).toBe(true);
       expect(counts.get('loadKeyBlob (AK under the persisted RSA EK)')).toEqual(['ReadPublic', 'StartAuthSession', 'PolicySecret', 'Load']);
@@ -668,10 +674,12 @@ describe('libs/tpm2 client operations against swtpm', () => {
         expect(counts.get('createCertifiedDecryptKey (SRK persisted)')).toEqual(['ReadPublic', 'Create', 'Load', 'Certify']);
         await tools(() => tpm.reboot());
         await inScope((s) => counted('loadKeyBlob (SRK persisted) + rsaOaepDecrypt', () => decryptsWith(s, keyBytes)));
-        expect(counts.get('loadKeyBlob (SRK persisted) + rsaOaepDecrypt')).toEqual(['ReadPublic', 'Load', 'RSA_Decrypt']);
+        expect(counts.get('loadKeyBlob (SRK persisted) + rsaOaepDecrypt')).toEqual(['ReadPublic', 'Load', 'ReadPublic', 'StartAuthSession', 'RSA_Decrypt']);
         await tpm2EvictControl(client, TPM_RH.TPM_RH_OWNER, passwordAuth(), SRK_PERSISTENT_HANDLE, SRK_PERSISTENT_HANDLE);
         await inScope((s) => counted('loadKeyBlob (persisted SRK gone) + rsaOaepDecrypt', () => decryptsWith(s, keyBytes)));
-        expect(counts.get('loadKeyBlob (persisted SRK gone) + rsaOaepDecrypt')).toEqual(['ReadPublic', 'CreatePrimary', 'Load', 'FlushContext', 'RSA_Decrypt']);
+        expect(counts.get('loadKeyBlob (persisted SRK gone) + rsaOaepDecrypt')).toEqual([
+          'ReadPublic', 'CreatePrimary', 'Load', 'FlushContext', 'ReadPublic', 'CreatePrimary', 'StartAuthSession', 'RSA_Decrypt', 'FlushContext',
+        ]);
       } finally {
         await tpm2EvictControl(client, TPM_RH.TPM_RH_OWNER, passwordAuth(), SRK_PERSISTENT_HANDLE, SRK_PERSISTENT_HANDLE).catch(() => undefined);
       }

@@ -144,8 +144,9 @@ describe('sealSecret / unsealSecret against swtpm', () => {
     const commands = await commandsOf(0, async () => {
       expect((await inScope(0, (s) => unsealSecret(s, unmarshalKeyBlob(bytes)))).equals(secret)).toBe(true);
     });
-    // The SRK is derived again (none persisted) and flushed once the object is loaded; the object after Unseal.
-    expect(commands).toEqual(['CreatePrimary', 'Load', 'FlushContext', 'Unseal', 'FlushContext']);
+    // The SRK is derived again (none persisted); the Unseal runs in an HMAC session salted to it, which
+    // the TPM closes; then the object and the SRK are flushed.
+    expect(commands).toEqual(['CreatePrimary', 'Load', 'StartAuthSession', 'Unseal', 'FlushContext', 'FlushContext']);
   });
 
   it('with the SRK persisted at 0x81000001 the blob records it and unseals with no key derived; once evicted, the SRK is derived again', async () => {
@@ -156,7 +157,7 @@ describe('sealSecret / unsealSecret against swtpm', () => {
       const blob = await inScope(0, (s) => sealSecret(s, secret));
       expect(blob.parent.persistentHandle).toBe(SRK_PERSISTENT_HANDLE);
       const commands = await commandsOf(0, async () => expect((await inScope(0, (s) => unsealSecret(s, blob))).equals(secret)).toBe(true));
-      expect(commands).toEqual(['ReadPublic', 'Load', 'Unseal', 'FlushContext']);
+      expect(commands).toEqual(['ReadPublic', 'Load', 'StartAuthSession', 'Unseal', 'FlushContext']);
       await tpm2EvictControl(client, TPM_RH.TPM_RH_OWNER, passwordAuth(), SRK_PERSISTENT_HANDLE, SRK_PERSISTENT_HANDLE);
       expect((await inScope(0, (s) => unsealSecret(s, blob))).equals(secret)).toBe(true);
     } finally {

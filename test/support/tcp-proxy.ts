@@ -2,10 +2,21 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 import { LOCALHOST } from './free-port';
 
 /**
+ * Sees (and may rewrite) the bytes of every relayed connection: `fromClient` what goes to the
+ * service, `fromService` what comes back. Each returns what to forward (possibly nothing yet, for
+ * an interceptor that frames messages). One interceptor per connection, made by the factory.
+ */
+export interface RelayInterceptor {
+  fromClient(chunk: Buffer): Buffer;
+  fromService(chunk: Buffer): Buffer;
+}
+
+/**
  * A TCP relay in front of a real service, which a test can cut and restore. Cutting closes the
  * listener and resets every relayed connection, which is exactly what a client sees when the
  * service behind it goes down (refused new connections, broken old ones), without stopping the
- * shared server other suites are using.
+ * shared server other suites are using. With an interceptor it also records or alters the bytes
+ * (a bus sniffer, a tampering bus).
  */
 export class TcpProxy {
   private server: Server | undefined;
@@ -14,14 +25,15 @@ export class TcpProxy {
   private constructor(
     readonly port: number,
     private readonly target: { host: string; port: number },
+    private readonly intercept: (() => RelayInterceptor) | undefined,
   ) {}
 
-  static async start(target: { host: string; port: number }): Promise<TcpProxy> {
+  static async start(target: { host: string; port: number }, intercept?: () => RelayInterceptor): Promise<TcpProxy> {
     const probe = createServer();
     await new Promise<void>((resolve) => probe.listen(0, LOCALHOST, resolve));
     const port = (probe.address() as { port: number }).port;
     await new Promise<void>((resolve) => probe.close(() => resolve()));
-    const proxy = new TcpProxy(port, target);
+    const proxy = new TcpProxy(port, target, intercept);
     await proxy.restore();
     return proxy;
   }
@@ -48,7 +60,15 @@ export class TcpProxy {
           upstream.destroy();
         });
       }
-      client.pipe(upstream).pipe(client);
+      if (this.intercept === undefined) {
+        client.pipe(upstream).pipe(client);
+        return;
+      }
+      const interceptor = this.intercept();
+      client.on('data', (chunk: Buffer) => forward(upstream, interceptor.fromClient(chunk)));
+      upstream.on('data', (chunk: Buffer) => forward(client, interceptor.fromService(chunk)));
+      client.on('end', () => upstream.end());
+      upstream.on('end', () => client.end());
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -67,5 +87,11 @@ export class TcpProxy {
     if (server !== undefined) {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
+  }
+}
+
+function forward(to: Socket, bytes: Buffer): void {
+  if (bytes.length > 0 && !to.destroyed) {
+    to.write(bytes);
   }
 }

@@ -13,6 +13,7 @@ import { registerEkInspect } from './commands/ek-inspect.command';
 import { registerEkVerify } from './commands/ek-verify.command';
 import { registerVendorCa } from './commands/vendor-ca.command';
 import { registerInventory } from './commands/inventory.command';
+import { registerMasterKey } from './commands/master-key.command';
 import { packageVersion, runCommandLine } from '@rackseal/command-line';
 
 /** `rackseal`: the operator CLI (server commands) and offline TPM tools. */
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   registerInventory(program);
   registerMachines(program);
   registerPolicy(program);
+  registerMasterKey(program);
   return program;
 }
 

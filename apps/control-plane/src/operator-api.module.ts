@@ -4,7 +4,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { API_TOKENS_PROVIDER, ApiTokenEntity } from '@rackseal/api-tokens';
 import { attestationProviders } from '@rackseal/attestation';
 import { inventoryImporterProvider, InventoryImportsRepository } from '@rackseal/inventory';
-import { MachineReattestRequests, MachineRevocations, MachinesRepository } from '@rackseal/machines';
+import { GroupAttestationIntervals, GroupIntervalsRepository, MachineReattestRequests, MachineRevocations, MachinesRepository } from '@rackseal/machines';
 import { loadTrustStore, TrustStoreCache, VENDOR_CAS_PROVIDER, VendorCaEntity } from '@rackseal/vendor-cas';
 import { AuditController } from './audit/audit.controller';
 import { BearerAuthGuard } from './auth/bearer-auth.guard';
@@ -12,7 +12,9 @@ import { InventoryController } from './inventory/inventory.controller';
 import { MachinesController } from './machines/machines.controller';
 import { NodeRequestGuard } from './auth/node-request.guard';
 import { AttestationsController } from './node-api/attestations.controller';
+import { KeysController } from './node-api/keys.controller';
 import { SelfController } from './node-api/self.controller';
+import { GroupIntervalController } from './policies/group-interval.controller';
 import { PoliciesController } from './policies/policies.controller';
 import { TokensController } from './tokens/tokens.controller';
 import { VendorCasController } from './vendor-cas/vendor-cas.controller';
@@ -28,7 +30,7 @@ const attestationTrustStore = new TrustStoreCache();
 
 @Module({
   imports: [TypeOrmModule.forFeature([ApiTokenEntity, VendorCaEntity])],
-  controllers: [TokensController, AuditController, VendorCasController, InventoryController, MachinesController, PoliciesController, AttestationsController, SelfController],
+  controllers: [TokensController, AuditController, VendorCasController, InventoryController, MachinesController, PoliciesController, GroupIntervalController, AttestationsController, SelfController, KeysController],
   providers: [
     API_TOKENS_PROVIDER,
     VENDOR_CAS_PROVIDER,
@@ -37,6 +39,8 @@ const attestationTrustStore = new TrustStoreCache();
     MachinesRepository,
     MachineRevocations,
     MachineReattestRequests,
+    GroupIntervalsRepository,
+    GroupAttestationIntervals,
     ...attestationProviders((m) => attestationTrustStore.load(m)),
     NodeRequestGuard,
     { provide: APP_GUARD, useClass: BearerAuthGuard },

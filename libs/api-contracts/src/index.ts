@@ -6,3 +6,4 @@ export * from './tokens';
 export * from './audit';
 export * from './vendor-cas';
 export * from './policies';
+export * from './certified-keys';

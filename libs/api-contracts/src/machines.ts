@@ -94,14 +94,17 @@ export interface MachineReattestRequest<Time = string> {
 }
 
 /**
- * GET /v1/machines filters besides paging: `state`, `group`, and `notAttestedSince` (an ISO 8601
+ * GET /v1/machines filters besides paging: `state`, `group`, `notAttestedSince` (an ISO 8601
  * instant: machines, revoked ones left out, whose last successful attestation is older or that never
- * attested: the fleet liveness check of docs/architecture.md §4.8).
+ * attested: the fleet liveness check of docs/architecture.md §4.8), and `overdue` (`true` only: the
+ * same against each machine's own group's attestation interval, the fleet default for a group
+ * without one).
  */
 export interface MachineListFilters {
   readonly state?: MachineState;
   readonly group?: string;
   readonly notAttestedSince?: string;
+  readonly overdue?: 'true';
 }
 
 /**

@@ -89,3 +89,42 @@ export interface PolicyRemoval {
   readonly group: string;
   readonly removed: boolean;
 }
+
+/**
+ * A group's attestation interval (issue 12 item 7): how often its machines must attest, what GET
+ * /node/v1/self's `nextAttestationDue` and the liveness checks (GET /v1/machines?overdue=true,
+ * /metrics) count against. Bounds: at least 10 s (what rackseal-agent run accepts as an interval),
+ * at most 31 days (MACHINE_ATTESTATION_INTERVAL_MS's ceiling, so a group can say what the fleet
+ * default can).
+ */
+export const MIN_ATTESTATION_INTERVAL_SECONDS = 10;
+export const MAX_ATTESTATION_INTERVAL_SECONDS = 31 * 86_400;
+
+/** PUT /v1/groups/:group/interval. */
+export interface SetAttestationIntervalRequest {
+  /** Whole seconds, MIN_ATTESTATION_INTERVAL_SECONDS to MAX_ATTESTATION_INTERVAL_SECONDS. */
+  readonly attestationIntervalSeconds: number;
+}
+
+/** `group`: the group's own interval; `fleet-default`: MACHINE_ATTESTATION_INTERVAL_MS applies. */
+export const ATTESTATION_INTERVAL_SOURCES = ['group', 'fleet-default'] as const;
+export type AttestationIntervalSource = (typeof ATTESTATION_INTERVAL_SOURCES)[number];
+
+/** GET, PUT and DELETE /v1/groups/:group/interval: the interval the group's machines are held to. */
+export interface GroupAttestationInterval<Time = string> {
+  readonly group: string;
+  /** The interval in force: the group's own, else the fleet default. */
+  readonly attestationIntervalSeconds: number;
+  readonly source: AttestationIntervalSource;
+  /** MACHINE_ATTESTATION_INTERVAL_MS in seconds: what applies without the group's own. */
+  readonly fleetDefaultSeconds: number;
+  /** When and by whom the group's own interval was set; null with the fleet default. */
+  readonly updatedAt: Time | null;
+  readonly updatedBy: string | null;
+}
+
+/** DELETE /v1/groups/:group/interval: `changed` false when the group had no interval of its own (nothing written). */
+export interface GroupAttestationIntervalRemoval<Time = string> {
+  readonly changed: boolean;
+  readonly interval: GroupAttestationInterval<Time>;
+}

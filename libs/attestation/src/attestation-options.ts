@@ -1,9 +1,10 @@
-import type { SecretBytes } from '@rackseal/config';
+import type { MasterKeys } from '@rackseal/envelope';
 import type { TrustStore } from '@rackseal/ek-trust';
 import type { EntityManager } from 'typeorm';
 
 export interface AttestationServiceOptions {
-  readonly masterKey: SecretBytes;
+  /** The process's master keys (libs/master-keys): seal under the current one, open under any. */
+  readonly masterKey: MasterKeys;
   /** EK_CERT_GRACE_DAYS. */
   readonly ekGraceDays: number;
   /** ATTESTATION_REGISTRATION_TTL_MS. */

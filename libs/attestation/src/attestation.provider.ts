@@ -1,12 +1,15 @@
 import type { Provider } from '@nestjs/common';
-import { AuditLog } from '@rackseal/audit';
+import { AuditLog, SuppressedAuditRecords } from '@rackseal/audit';
 import { RACKSEAL_CONFIG, type RacksealConfig } from '@rackseal/config';
-import { MachineRevocationHook, MachinesRepository } from '@rackseal/machines';
+import { MasterKeys } from '@rackseal/envelope';
+import { MachineRevocationHook, MachineRevocationHooks, MachinesRepository } from '@rackseal/machines';
 import { Clock, RandomSource } from '@rackseal/platform';
 import { DataSource } from 'typeorm';
 import { AttestationRepository } from './attestation.repository';
 import type { AttestationServiceOptions } from './attestation-options';
 import { AttestationService } from './attestation.service';
+import { CertifiedKeysRepository } from './certified-keys.repository';
+import { KeyCertification } from './key-certification';
 import { PcrPolicies } from './pcr-policies';
 import { NodeCredentials } from './node-credentials';
 import { NodeRequestNonces } from './node-request-nonces';
@@ -18,7 +21,8 @@ import { PcrPolicySource } from './pcr-policy-source';
  * randomness and validated config; the vendor CA store comes as `loadTrustStore` (libs/vendor-cas:
  * this library does not depend on it). PcrPolicySource is the stored policies (`pcr_policies`); a
  * test may override the provider. NodeCredentials is also libs/machines' MachineRevocationHook, so
- * a revoke ends the machine's credential; NodeRequestNonces is the node request guard's replay store.
+ * a revoke ends the machine's credential — and, with KeyCertification, retires its certified key
+ * (MachineRevocationHooks); NodeRequestNonces is the node request guard's replay store.
  */
 export function attestationProviders(loadTrustStore: AttestationServiceOptions['loadTrustStore']): Provider[] {
   return [
@@ -28,15 +32,36 @@ export function attestationProviders(loadTrustStore: AttestationServiceOptions['
     { provide: PcrPolicySource, useClass: StoredPcrPolicySource },
     {
       provide: NodeCredentials,
-      inject: [DataSource, AttestationRepository, MachinesRepository, RACKSEAL_CONFIG],
-      useFactory: (dataSource: DataSource, credentials: AttestationRepository, machines: MachinesRepository, config: RacksealConfig) =>
-        new NodeCredentials(dataSource, credentials, machines, config.masterKey.key),
+      inject: [DataSource, AttestationRepository, MachinesRepository, MasterKeys],
+      useFactory: (dataSource: DataSource, credentials: AttestationRepository, machines: MachinesRepository, keys: MasterKeys) =>
+        new NodeCredentials(dataSource, credentials, machines, keys),
     },
-    { provide: MachineRevocationHook, useExisting: NodeCredentials },
+    CertifiedKeysRepository,
+    {
+      provide: KeyCertification,
+      inject: [DataSource, AuditLog, MachinesRepository, AttestationRepository, CertifiedKeysRepository, Clock, RandomSource, RACKSEAL_CONFIG],
+      useFactory: (
+        dataSource: DataSource,
+        audit: AuditLog,
+        machines: MachinesRepository,
+        credentials: AttestationRepository,
+        keys: CertifiedKeysRepository,
+        clock: Clock,
+        random: RandomSource,
+        config: RacksealConfig,
+      ) =>
+        // A challenge lives as long as a registration: both are a server nonce the TPM must answer.
+        new KeyCertification(dataSource, audit, machines, credentials, keys, clock, random, config.attestation.registrationTtlMs),
+    },
+    {
+      provide: MachineRevocationHook,
+      inject: [NodeCredentials, KeyCertification],
+      useFactory: (credentials: NodeCredentials, keys: KeyCertification) => new MachineRevocationHooks([credentials, keys]),
+    },
     { provide: NodeRequestNonces, inject: [DataSource, Clock], useFactory: (dataSource: DataSource, clock: Clock) => new NodeRequestNonces(dataSource, clock) },
     {
       provide: AttestationService,
-      inject: [DataSource, AuditLog, MachinesRepository, AttestationRepository, PcrPolicySource, Clock, RandomSource, RACKSEAL_CONFIG],
+      inject: [DataSource, AuditLog, MachinesRepository, AttestationRepository, PcrPolicySource, Clock, RandomSource, RACKSEAL_CONFIG, SuppressedAuditRecords, MasterKeys],
       useFactory: (
         dataSource: DataSource,
         audit: AuditLog,
@@ -46,13 +71,25 @@ export function attestationProviders(loadTrustStore: AttestationServiceOptions['
         clock: Clock,
         random: RandomSource,
         config: RacksealConfig,
+        suppressed: SuppressedAuditRecords,
+        keys: MasterKeys,
       ) =>
-        new AttestationService(dataSource, audit, machines, registrations, policies, clock, random, {
-          masterKey: config.masterKey.key,
-          ekGraceDays: config.ekCertGraceDays,
-          registrationTtlMs: config.attestation.registrationTtlMs,
-          loadTrustStore,
-        }),
+        new AttestationService(
+          dataSource,
+          audit,
+          machines,
+          registrations,
+          policies,
+          clock,
+          random,
+          {
+            masterKey: keys,
+            ekGraceDays: config.ekCertGraceDays,
+            registrationTtlMs: config.attestation.registrationTtlMs,
+            loadTrustStore,
+          },
+          suppressed,
+        ),
     },
   ];
 }

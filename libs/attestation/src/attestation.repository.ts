@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import type { SealedColumn } from '@rackseal/envelope';
 import type { MachineState } from '@rackseal/machines';
 import type { EntityManager } from 'typeorm';
 
@@ -269,6 +270,21 @@ export class AttestationRepository {
     return rows.map(toCredential)[0];
   }
 
+  /**
+   * The machine's current AK: the AK public of the registration that produced its live node
+   * credential, with that credential. Locks the credential row (FOR UPDATE) until the caller's
+   * transaction ends, so a key certification serializes with another one of the machine, with the
+   * re-attestation that rotates the credential and with a revoke. Undefined when none is live.
+   */
+  async currentAk(machineId: string, manager: EntityManager): Promise<{ credentialId: string; registrationId: string; akPublic: Buffer } | undefined> {
+    const [row] = (await manager.query(
+      `SELECT c.credential_id, c.registration_id, r.ak_public FROM node_credentials c JOIN attestation_registrations r ON r.id = c.registration_id
+       WHERE c.machine_id = $1 AND c.revoked_at IS NULL FOR UPDATE OF c`,
+      [machineId],
+    )) as { credential_id: string; registration_id: string; ak_public: Buffer }[];
+    return row === undefined ? undefined : { credentialId: row.credential_id, registrationId: row.registration_id, akPublic: row.ak_public };
+  }
+
   /** Revokes the machine's live credential (revoke of the machine); nothing when it has none. */
   async revokeCredentialsOf(machineId: string, at: Date, manager: EntityManager): Promise<void> {
     await manager.query('UPDATE node_credentials SET revoked_at = $2 WHERE machine_id = $1 AND revoked_at IS NULL', [machineId, at]);
@@ -283,3 +299,60 @@ export class AttestationRepository {
     return rows.map(toCredential);
   }
 }
+
+/** The rows of a sealed column as its pending page reads them. */
+interface SealedRow {
+  key: string;
+  blob: Buffer;
+}
+
+/** Rows changed by an UPDATE … RETURNING (TypeORM's pg driver answers [rows, count]). */
+function returnedRows(result: unknown): number {
+  return Array.isArray(result) && Array.isArray(result[0]) ? (result[0] as unknown[]).length : 0;
+}
+
+/**
+ * The envelopes of `attestation_registrations` and `node_credentials`, as a master-key rotation
+ * re-wraps them (libs/envelope SealedColumn; listed in libs/master-keys). Bytes 2..9 of a blob
+ * (SQL substring is 1-based) are its KEK ID.
+ */
+export const ATTESTATION_SEALED_COLUMNS: readonly SealedColumn[] = [
+  {
+    name: 'attestation_registrations.secret_sealed',
+    async pendingPage(db, kekId, after, limit) {
+      const rows = (await db.query(
+        `SELECT id::text AS key, secret_sealed AS blob FROM attestation_registrations
+          WHERE substring(secret_sealed from 2 for 8) <> $1 AND ($2::uuid IS NULL OR id > $2::uuid)
+          ORDER BY id LIMIT $3 FOR UPDATE`,
+        [kekId, after ?? null, limit],
+      )) as SealedRow[];
+      return rows.map((r) => ({ key: r.key, blob: r.blob, context: registrationSecretContext(r.key) }));
+    },
+    async replace(db, key, previous, blob) {
+      return returnedRows(await db.query('UPDATE attestation_registrations SET secret_sealed = $3 WHERE id = $1::uuid AND secret_sealed = $2 RETURNING id', [key, previous, blob])) === 1;
+    },
+    async countPending(db, kekId) {
+      const [row] = (await db.query('SELECT count(*)::int AS n FROM attestation_registrations WHERE substring(secret_sealed from 2 for 8) <> $1', [kekId])) as { n: number }[];
+      return row!.n;
+    },
+  },
+  {
+    name: 'node_credentials.key_sealed',
+    async pendingPage(db, kekId, after, limit) {
+      const rows = (await db.query(
+        `SELECT credential_id AS key, key_sealed AS blob FROM node_credentials
+          WHERE substring(key_sealed from 2 for 8) <> $1 AND ($2::text IS NULL OR credential_id > $2)
+          ORDER BY credential_id LIMIT $3 FOR UPDATE`,
+        [kekId, after ?? null, limit],
+      )) as SealedRow[];
+      return rows.map((r) => ({ key: r.key, blob: r.blob, context: nodeCredentialContext(r.key) }));
+    },
+    async replace(db, key, previous, blob) {
+      return returnedRows(await db.query('UPDATE node_credentials SET key_sealed = $3 WHERE credential_id = $1 AND key_sealed = $2 RETURNING credential_id', [key, previous, blob])) === 1;
+    },
+    async countPending(db, kekId) {
+      const [row] = (await db.query('SELECT count(*)::int AS n FROM node_credentials WHERE substring(key_sealed from 2 for 8) <> $1', [kekId])) as { n: number }[];
+      return row!.n;
+    },
+  },
+];

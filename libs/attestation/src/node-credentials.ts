@@ -1,5 +1,5 @@
 import type { SecretBytes } from '@rackseal/config';
-import { openEnvelope } from '@rackseal/envelope';
+import { type MasterKeyInput, openEnvelope } from '@rackseal/envelope';
 import { type Machine, MachineRevocationHook, MachinesRepository } from '@rackseal/machines';
 import type { DataSource, EntityManager } from 'typeorm';
 import { AttestationRepository, nodeCredentialContext } from './attestation.repository';
@@ -29,7 +29,7 @@ export class NodeCredentials extends MachineRevocationHook {
     private readonly dataSource: DataSource,
     private readonly credentials: AttestationRepository,
     private readonly machines: MachinesRepository,
-    private readonly masterKey: SecretBytes,
+    private readonly masterKey: MasterKeyInput,
   ) {
     super();
   }

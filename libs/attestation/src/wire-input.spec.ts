@@ -1,5 +1,5 @@
 import { AttestationError } from './attestation-errors';
-import { decodeField } from './wire-input';
+import { canonicalRegistrationId, decodeField } from './wire-input';
 
 describe('decodeField', () => {
   it('decodes standard padded base64 within the limit', () => {
@@ -29,4 +29,18 @@ describe('decodeField', () => {
   it('refuses a value of another exact size', () => {
     expect(() => decodeField('activationProof', Buffer.alloc(31).toString('base64'), 32, 32)).toThrow('activationProof must be 32 bytes, not 31');
   });
+});
+
+describe('canonicalRegistrationId', () => {
+  it('accepts a UUID in any case and answers it in lower case (RFC 9562 §4)', () => {
+    expect(canonicalRegistrationId('0F1E2D3C-4B5A-6978-8796-A5B4C3D2E1F0')).toBe('0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0');
+    expect(canonicalRegistrationId('0f1e2d3c-4B5a-6978-8796-a5b4c3d2e1f0')).toBe('0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0');
+  });
+
+  it.each(['', 'not-a-uuid', '0f1e2d3c4b5a697887 96a5b4c3d2e1f0', '0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0 ', '0g1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0', '０f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0'])(
+    'refuses %j',
+    (value) => {
+      expect(canonicalRegistrationId(value)).toBeUndefined();
+    },
+  );
 });

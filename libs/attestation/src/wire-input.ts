@@ -24,3 +24,15 @@ export function decodeField(field: string, value: unknown, maxBytes: number, exa
 
 /** A registration ID as the control plane issues them (a UUID); anything else is no registration. */
 export const REGISTRATION_ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * The registration ID of a URL in the form the control plane issues and stores (lower case), or
+ * undefined when it has not the shape of a UUID. UUIDs compare case-insensitively (RFC 9562 §4:
+ * input in upper case is accepted), so an agent or proxy that upper-cases one still names it.
+ */
+export function canonicalRegistrationId(value: string): string | undefined {
+  // Checked before lower-casing: only ASCII A-F may change, nothing else may turn into a hex digit.
+  return ANY_CASE_REGISTRATION_ID.test(value) ? value.toLowerCase() : undefined;
+}
+
+const ANY_CASE_REGISTRATION_ID = new RegExp(REGISTRATION_ID_PATTERN.source, 'i');

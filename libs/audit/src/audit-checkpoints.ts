@@ -1,5 +1,5 @@
 import { SecretBytes } from '@rackseal/config';
-import { openEnvelope, sealEnvelope } from '@rackseal/envelope';
+import { type MasterKeyInput, openEnvelope, type SealedColumn, sealEnvelope } from '@rackseal/envelope';
 import type { TreeHead } from './audit-tree-store';
 import type { Queryable } from './queryable';
 import {
@@ -36,7 +36,8 @@ export interface StoredSigningKey {
 export interface CheckpointSettings {
   /** The checkpoint origin line and the signing key's name. */
   readonly origin: string;
-  readonly masterKey: SecretBytes;
+  /** The process's master keys (or, in tests, a bare env key). */
+  readonly masterKey: MasterKeyInput;
   /** An Ed25519 seed from config; null: generate one and store it sealed under the master key. */
   readonly signingKeySeed: SecretBytes | null;
 }
@@ -139,6 +140,40 @@ export const AuditCheckpointStore = {
     );
   },
 };
+
+/**
+ * The sealed private halves of `audit_signing_keys`, as a master-key rotation re-wraps them
+ * (libs/envelope SealedColumn): the one UPDATE the table allows (migration 1765000000000) replaces a
+ * sealed key by its re-wrap; bytes 2..9 of a blob (SQL substring is 1-based) are its KEK ID.
+ */
+export const AUDIT_SEALED_COLUMNS: readonly SealedColumn[] = [
+  {
+    name: 'audit_signing_keys.sealed_private_key',
+    async pendingPage(db, kekId, after, limit) {
+      const rows = (await db.query(
+        `SELECT key_id, sealed_private_key FROM audit_signing_keys
+          WHERE sealed_private_key IS NOT NULL AND substring(sealed_private_key from 2 for 8) <> $1 AND ($2::text IS NULL OR key_id > $2)
+          ORDER BY key_id LIMIT $3 FOR UPDATE`,
+        [kekId, after ?? null, limit],
+      )) as KeyRow[];
+      return rows.map((r) => ({ key: r.key_id, blob: r.sealed_private_key!, context: sealContext(r.key_id) }));
+    },
+    async replace(db, key, previous, blob) {
+      const result = await db.query(
+        'UPDATE audit_signing_keys SET sealed_private_key = $3 WHERE key_id = $1 AND sealed_private_key = $2 RETURNING key_id',
+        [key, previous, blob],
+      );
+      return Array.isArray(result) && Array.isArray(result[0]) && result[0].length === 1;
+    },
+    async countPending(db, kekId) {
+      const [row] = (await db.query(
+        'SELECT count(*)::int AS n FROM audit_signing_keys WHERE sealed_private_key IS NOT NULL AND substring(sealed_private_key from 2 for 8) <> $1',
+        [kekId],
+      )) as { n: number }[];
+      return row!.n;
+    },
+  },
+];
 
 /**
  * Signs checkpoints over the tree head (C2SP tlog-checkpoint in an Ed25519 signed note). The private

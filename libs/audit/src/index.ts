@@ -1,4 +1,5 @@
 export * from './audit-batch';
+export * from './audit-budget';
 export * from './audit-chain-verifier';
 export * from './audit-checkpoints';
 export * from './audit-entry';
@@ -15,5 +16,6 @@ export * from './audit-tree-verifier';
 export * from './audit.module';
 export * from './canonical-json';
 export * from './queryable';
+export * from './suppressed-audit-records';
 export * from './tlog';
 export * from './audit-sequencer.provider';

@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
 import { SecretBytes } from './secret-bytes';
 
 /** Why a single variable was refused; the loader adds the variable's name. */
@@ -11,8 +13,11 @@ export interface VariableSpec<T> {
   readonly defaultText?: string;
   /** Secrets are never echoed back in error messages. */
   readonly secret?: boolean;
-  /** Turns the raw text (undefined when unset) into the typed value or throws InvalidValue. */
-  parse(raw: string | undefined, env: RacksealEnvironment): T;
+  /**
+   * Turns the raw text (undefined when unset) into the typed value or throws InvalidValue. `all` is
+   * the whole environment, for the few variables another one makes required (MASTER_KEY_PROVIDER).
+   */
+  parse(raw: string | undefined, env: RacksealEnvironment, all: NodeJS.ProcessEnv): T;
 }
 
 export const ENVIRONMENTS = ['production', 'demo', 'test'] as const;
@@ -111,9 +116,46 @@ function thirtyTwoBytes(raw: string): Buffer {
 /** A production master key with fewer distinct byte values than this is refused as not random. */
 const MIN_DISTINCT_KEY_BYTES = 16;
 
-function masterKey(raw: string | undefined, env: RacksealEnvironment): SecretBytes | null {
+export const MASTER_KEY_PROVIDERS = ['env', 'pkcs11'] as const;
+export type MasterKeyProviderKind = (typeof MASTER_KEY_PROVIDERS)[number];
+
+/** The provider MASTER_KEY_PROVIDER names; an invalid one is reported by its own variable. */
+function providerOf(all: NodeJS.ProcessEnv): string {
+  return (all.MASTER_KEY_PROVIDER ?? '').trim() || 'env';
+}
+
+/** Whether the PKCS#11 module, token and PIN are needed: the pkcs11 provider, or a previous key on the token. */
+function needsToken(all: NodeJS.ProcessEnv): boolean {
+  // A malformed previous label is reported by itself, not with three missing token variables besides.
+  return providerOf(all) === 'pkcs11' || LABEL_TEXT.test(all.PKCS11_KEY_LABEL_PREVIOUS ?? '');
+}
+
+/** What a PKCS#11 label may hold here: printable ASCII, no padding spaces at either end. */
+const LABEL_TEXT = /^[\x21-\x7e](?:[\x20-\x7e]{0,126}[\x21-\x7e])?$/;
+
+/** A PKCS#11 label (CKA_LABEL, or the token label of CK_TOKEN_INFO): printable ASCII, `max` characters at most. */
+function label(max: number, required: (all: NodeJS.ProcessEnv) => string | undefined, fallback: string | null = null) {
+  return (raw: string | undefined, _env: RacksealEnvironment, all: NodeJS.ProcessEnv): string | null => {
+    if (raw === undefined || raw === '') {
+      const why = required(all);
+      if (why !== undefined) {
+        throw new InvalidValue(`is required ${why}`);
+      }
+      return fallback;
+    }
+    if (!LABEL_TEXT.test(raw) || raw.length > max) {
+      throw new InvalidValue(`must be 1-${max} printable ASCII characters without leading or trailing spaces`);
+    }
+    return raw;
+  };
+}
+
+const TOKEN_NEEDED = (all: NodeJS.ProcessEnv): string | undefined =>
+  needsToken(all) ? 'with MASTER_KEY_PROVIDER=pkcs11 or PKCS11_KEY_LABEL_PREVIOUS' : undefined;
+
+function masterKey(raw: string | undefined, env: RacksealEnvironment, all: NodeJS.ProcessEnv): SecretBytes | null {
   if (raw === undefined || raw === '') {
-    if (env === 'production') {
+    if (env === 'production' && providerOf(all) === 'env') {
       throw new InvalidValue(
         'is required in production: 32 random bytes as 64 hex characters or base64 (e.g. `openssl rand -hex 32`)',
       );
@@ -196,12 +238,81 @@ export const CONFIG_VARIABLES = {
     defaultText: '8080',
     parse: integer(0, 65535, 8080),
   },
+  masterKeyProvider: {
+    name: 'MASTER_KEY_PROVIDER',
+    description:
+      'Where the master key (the key-encryption key of secrets at rest) lives: env (RACKSEAL_MASTER_KEY, in process memory) or pkcs11 (a non-extractable AES-256 key on a PKCS#11 token, which wraps and unwraps the data keys itself).',
+    defaultText: 'env',
+    parse: oneOf(MASTER_KEY_PROVIDERS, 'env'),
+  },
   masterKey: {
     name: 'RACKSEAL_MASTER_KEY',
     description:
-      'Envelope key for secrets at rest: 32 bytes as hex or base64. Required in production; demo and test fall back to a public development key.',
+      'Envelope key for secrets at rest with MASTER_KEY_PROVIDER=env: 32 bytes as hex or base64. Required in production; demo and test fall back to a public development key.',
     secret: true,
     parse: masterKey,
+  },
+  pkcs11Module: {
+    name: 'PKCS11_MODULE',
+    description: 'Absolute path of the PKCS#11 module (e.g. /usr/lib/softhsm/libsofthsm2.so). Required with MASTER_KEY_PROVIDER=pkcs11 or PKCS11_KEY_LABEL_PREVIOUS.',
+    parse: (raw: string | undefined, _env: RacksealEnvironment, all: NodeJS.ProcessEnv): string | null => {
+      if (raw === undefined || raw === '') {
+        const why = TOKEN_NEEDED(all);
+        if (why !== undefined) {
+          throw new InvalidValue(`is required ${why}`);
+        }
+        return null;
+      }
+      if (!isAbsolute(raw) || raw.includes('\0')) {
+        throw new InvalidValue('must be an absolute path');
+      }
+      if (!existsSync(raw)) {
+        throw new InvalidValue('must name an existing file');
+      }
+      return raw;
+    },
+  },
+  pkcs11TokenLabel: {
+    name: 'PKCS11_TOKEN_LABEL',
+    description: 'Label of the PKCS#11 token holding the master key (at most 32 characters). Required with MASTER_KEY_PROVIDER=pkcs11 or PKCS11_KEY_LABEL_PREVIOUS.',
+    parse: label(32, TOKEN_NEEDED),
+  },
+  pkcs11Pin: {
+    name: 'PKCS11_PIN',
+    description: 'User PIN of that token. Required with MASTER_KEY_PROVIDER=pkcs11 or PKCS11_KEY_LABEL_PREVIOUS; never logged or echoed.',
+    secret: true,
+    parse: (raw: string | undefined, _env: RacksealEnvironment, all: NodeJS.ProcessEnv): SecretBytes | null => {
+      if (raw === undefined || raw === '') {
+        const why = TOKEN_NEEDED(all);
+        if (why !== undefined) {
+          throw new InvalidValue(`is required ${why}`);
+        }
+        return null;
+      }
+      if (!/^[\x20-\x7e]{1,255}$/.test(raw)) {
+        throw new InvalidValue('must be 1-255 printable ASCII characters');
+      }
+      return new SecretBytes(Buffer.from(raw, 'ascii'));
+    },
+  },
+  pkcs11KeyLabel: {
+    name: 'PKCS11_KEY_LABEL',
+    description: 'CKA_LABEL of the master key on the token (created once by `rackseal master-key init`).',
+    defaultText: 'rackseal-master-key',
+    parse: label(128, () => undefined, 'rackseal-master-key'),
+  },
+  masterKeyPrevious: {
+    name: 'RACKSEAL_MASTER_KEY_PREVIOUS',
+    description:
+      'During a master-key rotation only: the env master key being rotated away from (32 bytes, hex or base64). Blobs still under it keep opening, and `rackseal master-key rotate` re-wraps them to the current key; unset it once the rotation reports done.',
+    secret: true,
+    parse: (raw: string | undefined): SecretBytes | null => (raw === undefined || raw === '' ? null : new SecretBytes(thirtyTwoBytes(raw))),
+  },
+  pkcs11KeyLabelPrevious: {
+    name: 'PKCS11_KEY_LABEL_PREVIOUS',
+    description:
+      'During a master-key rotation only: the label of a key on the same token being rotated away from (like RACKSEAL_MASTER_KEY_PREVIOUS, for a pkcs11 key).',
+    parse: label(128, () => undefined),
   },
   logLevel: {
     name: 'LOG_LEVEL',
@@ -237,7 +348,7 @@ export const CONFIG_VARIABLES = {
   attestationRegistrationTtlMs: {
     name: 'ATTESTATION_REGISTRATION_TTL_MS',
     description:
-      'How long an attestation registration (the answer to POST /node/v1/attestations) may be finished; a later finish is refused with attestation.registration-expired and the agent starts again.',
+      'How long an attestation registration (the answer to POST /node/v1/attestations) may be finished; a later finish is refused with attestation.registration-expired and the agent starts again. A key certification challenge (POST /node/v1/keys/challenges) lives as long (key.nonce-expired).',
     defaultText: '60000',
     parse: integer(1000, 3600000, 60000),
   },
@@ -284,7 +395,7 @@ export const CONFIG_VARIABLES = {
   machineAttestationIntervalMs: {
     name: 'MACHINE_ATTESTATION_INTERVAL_MS',
     description:
-      'How often every machine must attest: a machine (not revoked) whose last successful attestation is older is counted by /metrics `rackseal_machines_not_attested_within_interval`, so a dead agent or verifier is noticed. Until per-group intervals exist, one interval for the fleet.',
+      'How often a machine must attest when its group has no interval of its own (`rackseal policy set GROUP --interval`): a machine (not revoked) whose last successful attestation is older is counted by /metrics `rackseal_machines_not_attested_within_interval` and listed by `rackseal machines list --overdue`, so a dead agent or verifier is noticed; GET /node/v1/self tells the agent when it is next due.',
     defaultText: '86400000',
     parse: integer(60000, 2678400000, 86400000),
   },

@@ -57,6 +57,13 @@ const BAD_VALUES: Record<VariableKey, readonly string[]> = {
   queuePrefix: ['has space', 'a:b', 'x'.repeat(65), 'é'],
   host: ['bad host', 'host/path', 'h@st'],
   port: ['abc', '70000', '-1', '80.5', '0x50'],
+  masterKeyProvider: ['hsm', 'PKCS11', 'kms'],
+  pkcs11Module: ['relative/libsofthsm2.so', '/nonexistent/libpkcs11.so'],
+  pkcs11TokenLabel: ['x'.repeat(33), ' padded', 'tab\there'],
+  pkcs11Pin: ['x'.repeat(256), 'new\nline'],
+  pkcs11KeyLabel: ['x'.repeat(129), 'trailing '],
+  masterKeyPrevious: ['short', `${KEY_HEX}00`],
+  pkcs11KeyLabelPrevious: ['x'.repeat(129), 'bell\u0007'],
   masterKey: ['short', 'zz'.repeat(32), KEY_HEX.slice(0, 62), randomBytes(16).toString('base64'), `${KEY_HEX}00`],
   logLevel: ['loud', 'INFO', 'verbose'],
   readinessTimeoutMs: ['99', '60001', 'soon'],
@@ -99,7 +106,7 @@ describe('loadConfig', () => {
         database: { url: 'postgres://postgres@127.0.0.1:5432/rackseal', poolSize: 10, migrationsAtBoot: true },
         redis: { url: 'redis://127.0.0.1:6379', queuePrefix: 'rackseal' },
         http: { host: '0.0.0.0', port: 8080 },
-        masterKey: { key: expect.anything(), isDevelopmentKey: true },
+        masterKey: { provider: 'env', key: expect.anything(), isDevelopmentKey: true, pkcs11: null, previous: { key: null, pkcs11KeyLabel: null } },
         logLevel: 'info',
         readinessTimeoutMs: 2000,
         ekCertGraceDays: 0,
@@ -283,15 +290,15 @@ describe('loadConfig', () => {
     it.each(['demo', 'test'])('falls back to the public development key in %s', (env) => {
       const config = loadConfig({ RACKSEAL_ENV: env });
       expect(config.masterKey.isDevelopmentKey).toBe(true);
-      expect(config.masterKey.key.reveal().equals(DEVELOPMENT_MASTER_KEY)).toBe(true);
-      expect(config.masterKey.key.length).toBe(32);
+      expect(config.masterKey.key!.reveal().equals(DEVELOPMENT_MASTER_KEY)).toBe(true);
+      expect(config.masterKey.key!.length).toBe(32);
     });
 
     it('accepts 64 hex characters (either case)', () => {
       for (const text of [KEY_HEX, KEY_HEX.toUpperCase(), ` ${KEY_HEX}\n`]) {
         const config = loadConfig({ RACKSEAL_ENV: 'production', RACKSEAL_MASTER_KEY: text });
         expect(config.masterKey.isDevelopmentKey).toBe(false);
-        expect(config.masterKey.key.reveal().equals(KEY_BYTES)).toBe(true);
+        expect(config.masterKey.key!.reveal().equals(KEY_BYTES)).toBe(true);
       }
     });
 
@@ -300,14 +307,14 @@ describe('loadConfig', () => {
       for (const text of [KEY_BASE64, KEY_BASE64.replace(/=$/, '')]) {
         const config = loadConfig({ RACKSEAL_ENV: 'production', RACKSEAL_MASTER_KEY: text });
         expect(config.masterKey.isDevelopmentKey).toBe(false);
-        expect(config.masterKey.key.reveal().equals(KEY_BYTES)).toBe(true);
+        expect(config.masterKey.key!.reveal().equals(KEY_BYTES)).toBe(true);
       }
     });
 
     it('uses a given key in demo/test too, and then it is not the development key', () => {
       const config = loadConfig({ RACKSEAL_ENV: 'test', RACKSEAL_MASTER_KEY: KEY_HEX });
       expect(config.masterKey.isDevelopmentKey).toBe(false);
-      expect(config.masterKey.key.reveal().equals(KEY_BYTES)).toBe(true);
+      expect(config.masterKey.key!.reveal().equals(KEY_BYTES)).toBe(true);
     });
 
     it.each([
@@ -380,7 +387,7 @@ describe('loadConfig', () => {
         }
         expect(text).toContain('redacted');
       }
-      expect(JSON.parse(JSON.stringify(config)).masterKey).toEqual({ key: '[redacted]', isDevelopmentKey: false });
+      expect(JSON.parse(JSON.stringify(config)).masterKey).toEqual({ provider: 'env', key: '[redacted]', isDevelopmentKey: false, pkcs11: null, previous: { key: null, pkcs11KeyLabel: null } });
     });
 
     it('keeps the development key out of renderings too', () => {
@@ -393,8 +400,8 @@ describe('loadConfig', () => {
 
     it('hands out copies, so a caller cannot change the key in place', () => {
       const config = loadConfig({ RACKSEAL_ENV: 'production', RACKSEAL_MASTER_KEY: KEY_HEX });
-      config.masterKey.key.reveal().fill(0);
-      expect(config.masterKey.key.reveal().equals(KEY_BYTES)).toBe(true);
+      config.masterKey.key!.reveal().fill(0);
+      expect(config.masterKey.key!.reveal().equals(KEY_BYTES)).toBe(true);
     });
   });
 
@@ -488,3 +495,40 @@ describe('loadConfigSections (a consumer validates only what it uses)', () => {
     expect(configError({ RACKSEAL_ENV: 'production', DATABASE_URL: 'postgres://db.internal/rs' }).problems.map((p) => p.variable)).toEqual(['RACKSEAL_MASTER_KEY']);
   });
 });
+
+describe('master-key providers', () => {
+  const TOKEN = { MASTER_KEY_PROVIDER: 'pkcs11', PKCS11_MODULE: process.execPath, PKCS11_TOKEN_LABEL: 'rackseal', PKCS11_PIN: 'pin-1234-secret' };
+
+  it('pkcs11 in production needs the token, not RACKSEAL_MASTER_KEY, and keeps the PIN out of every rendering', () => {
+    const config = loadConfig({ RACKSEAL_ENV: 'production', ...TOKEN });
+    expect(config.masterKey.provider).toBe('pkcs11');
+    expect(config.masterKey.key).toBeNull();
+    expect(config.masterKey.isDevelopmentKey).toBe(false);
+    expect(config.masterKey.pkcs11).toMatchObject({ module: process.execPath, tokenLabel: 'rackseal', keyLabel: 'rackseal-master-key' });
+    expect(config.masterKey.pkcs11!.pin.reveal().toString()).toBe('pin-1234-secret');
+    expect(`${JSON.stringify(config)} ${inspect(config, { depth: null })}`).not.toContain('pin-1234');
+  });
+
+  it('names every missing token variable under pkcs11, and never echoes a refused PIN', () => {
+    expect(configError({ RACKSEAL_ENV: 'production', MASTER_KEY_PROVIDER: 'pkcs11' }).problems.map((p) => p.variable)).toEqual([
+      'PKCS11_MODULE',
+      'PKCS11_TOKEN_LABEL',
+      'PKCS11_PIN',
+    ]);
+    const error = configError({ RACKSEAL_ENV: 'test', ...TOKEN, PKCS11_PIN: 'pin-1234-\u0001' });
+    expect(error.problems).toEqual([{ variable: 'PKCS11_PIN', reason: 'must be 1-255 printable ASCII characters (value not shown)' }]);
+    expect(error.message).not.toContain('pin-1234');
+  });
+
+  it('reads the previous keys of a rotation: an env key, and a token label that makes the token required', () => {
+    const previous = randomBytes(32);
+    const config = loadConfig({ RACKSEAL_ENV: 'test', RACKSEAL_MASTER_KEY: KEY_HEX, RACKSEAL_MASTER_KEY_PREVIOUS: previous.toString('base64') });
+    expect(config.masterKey.previous.key!.reveal().equals(previous)).toBe(true);
+    expect(configError({ RACKSEAL_ENV: 'test', PKCS11_KEY_LABEL_PREVIOUS: 'old-key' }).problems.map((p) => p.variable)).toEqual([
+      'PKCS11_MODULE',
+      'PKCS11_TOKEN_LABEL',
+      'PKCS11_PIN',
+    ]);
+  });
+});
+

@@ -52,7 +52,7 @@ export const CONFIG_SECTIONS = {
   database: ['databaseUrl', 'databasePoolSize', 'migrationsAtBoot'],
   redis: ['redisUrl', 'queuePrefix'],
   http: ['host', 'port'],
-  masterKey: ['masterKey'],
+  masterKey: ['masterKeyProvider', 'masterKey', 'pkcs11Module', 'pkcs11TokenLabel', 'pkcs11Pin', 'pkcs11KeyLabel', 'masterKeyPrevious', 'pkcs11KeyLabelPrevious'],
   logLevel: ['logLevel'],
   readinessTimeoutMs: ['readinessTimeoutMs'],
   ekCertGraceDays: ['ekCertGraceDays'],
@@ -104,11 +104,11 @@ export function loadConfigSections<S extends ConfigSection>(env: NodeJS.ProcessE
     if (!keys.has(key)) {
       continue;
     }
-    const spec: { name: string; secret?: boolean; parse(raw: string | undefined, e: RacksealEnvironment): unknown } =
+    const spec: { name: string; secret?: boolean; parse(raw: string | undefined, e: RacksealEnvironment, all: NodeJS.ProcessEnv): unknown } =
       CONFIG_VARIABLES[key];
     const raw = env[spec.name];
     try {
-      parsed[key] = spec.parse(raw, environment);
+      parsed[key] = spec.parse(raw, environment, env);
     } catch (error) {
       if (!(error instanceof InvalidValue)) {
         throw error;
@@ -145,10 +145,19 @@ export function loadConfigSections<S extends ConfigSection>(env: NodeJS.ProcessE
     }),
     redis: () => ({ url: values.redisUrl, queuePrefix: values.queuePrefix }),
     http: () => ({ host: values.host, port: values.port }),
-    masterKey: () => ({
-      key: values.masterKey ?? new SecretBytes(DEVELOPMENT_MASTER_KEY),
-      isDevelopmentKey: values.masterKey === null,
-    }),
+    masterKey: () => {
+      const env = values.masterKeyProvider === 'env';
+      return {
+        provider: values.masterKeyProvider,
+        key: env ? (values.masterKey ?? new SecretBytes(DEVELOPMENT_MASTER_KEY)) : null,
+        isDevelopmentKey: env && values.masterKey === null,
+        pkcs11:
+          values.pkcs11Module === null || values.pkcs11TokenLabel === null || values.pkcs11Pin === null
+            ? null
+            : { module: values.pkcs11Module, tokenLabel: values.pkcs11TokenLabel, pin: values.pkcs11Pin, keyLabel: values.pkcs11KeyLabel! },
+        previous: { key: values.masterKeyPrevious, pkcs11KeyLabel: values.pkcs11KeyLabelPrevious },
+      };
+    },
     logLevel: () => values.logLevel,
     readinessTimeoutMs: () => values.readinessTimeoutMs,
     ekCertGraceDays: () => values.ekCertGraceDays,

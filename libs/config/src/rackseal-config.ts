@@ -1,4 +1,4 @@
-import type { LogLevel, RacksealEnvironment } from './config.schema';
+import type { LogLevel, MasterKeyProviderKind, RacksealEnvironment } from './config.schema';
 import type { SecretBytes } from './secret-bytes';
 
 /** The validated configuration; built once at boot, nothing reads process.env after that. */
@@ -18,9 +18,25 @@ export interface RacksealConfig {
     readonly port: number;
   };
   readonly masterKey: {
-    readonly key: SecretBytes;
+    /** MASTER_KEY_PROVIDER: where the current master key lives (libs/master-keys builds it). */
+    readonly provider: MasterKeyProviderKind;
+    /** env: RACKSEAL_MASTER_KEY (or the development key); null under pkcs11. */
+    readonly key: SecretBytes | null;
     /** True when demo/test fell back to the public development key. */
     readonly isDevelopmentKey: boolean;
+    /** The token (set with MASTER_KEY_PROVIDER=pkcs11 or PKCS11_KEY_LABEL_PREVIOUS, else null). */
+    readonly pkcs11: {
+      readonly module: string;
+      readonly tokenLabel: string;
+      readonly pin: SecretBytes;
+      /** PKCS11_KEY_LABEL: the current key's label under pkcs11. */
+      readonly keyLabel: string;
+    } | null;
+    /** The keys a rotation moves away from (still opened until `master-key rotate` is done). */
+    readonly previous: {
+      readonly key: SecretBytes | null;
+      readonly pkcs11KeyLabel: string | null;
+    };
   };
   readonly logLevel: LogLevel;
   readonly readinessTimeoutMs: number;

@@ -48,10 +48,10 @@ describe('sealEnvelope / openEnvelope', () => {
     expect(openEnvelope(MASTER, CONTEXT, sealEnvelope(MASTER, CONTEXT, bigBytes)).reveal().equals(bigBytes)).toBe(true);
   });
 
-  it('writes the documented layout: version 1, the KEK ID, the length, then header + ciphertext', () => {
+  it('writes the documented layout: version 2, the KEK ID, the length, then header + ciphertext', () => {
     const blob = sealEnvelope(MASTER, CONTEXT, PLAINTEXT);
     expect(blob.length).toBe(101 + PLAINTEXT.length);
-    expect(blob[0]).toBe(0x01);
+    expect(blob[0]).toBe(0x02);
     const kekId = createHash('sha256').update('rackseal.envelope.kek-id.v1\n').update(MASTER.reveal()).digest().subarray(0, 8);
     expect(blob.subarray(1, 9).equals(kekId)).toBe(true);
     expect(envelopeKekId(MASTER)).toBe(kekId.toString('hex'));
@@ -109,7 +109,7 @@ describe('sealEnvelope / openEnvelope', () => {
         const error = refusal(flipped);
         if (i === 0) {
           expect(error).toBeInstanceOf(EnvelopeFormatError);
-          expect(error.message).toMatch(/unknown envelope version 0x(00|81)/);
+          expect(error.message).toMatch(/unknown envelope version 0x(03|82)/);
         } else if (i < 9) {
           expect(error).toBeInstanceOf(EnvelopeKeyMismatchError);
         } else if (i < 13) {
@@ -159,9 +159,9 @@ describe('sealEnvelope / openEnvelope', () => {
     const long = refusal(Buffer.concat([blob, Buffer.from([0])]));
     expect(long).toBeInstanceOf(EnvelopeFormatError);
     expect(long.message).toBe(`the envelope has 1 trailing bytes after its ${PLAINTEXT.length}-byte ciphertext`);
-    const v2 = Buffer.from(blob);
-    v2[0] = 0x02;
-    expect(refusal(v2).message).toBe('unknown envelope version 0x02 (this version reads 0x01)');
+    const v3 = Buffer.from(blob);
+    v3[0] = 0x03;
+    expect(refusal(v3).message).toBe('unknown envelope version 0x03 (this version reads 0x01 and 0x02)');
   });
 
   it('puts no key or plaintext bytes into any refusal message', () => {

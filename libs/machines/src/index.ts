@@ -7,3 +7,5 @@ export * from './machine-state';
 export * from './machines.repository';
 export * from './machine-revocation-hook';
 export * from './machine-revocations';
+export * from './group-attestation-intervals';
+export * from './group-intervals.repository';

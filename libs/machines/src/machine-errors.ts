@@ -9,6 +9,8 @@ export const MACHINE_ERROR_CODES = {
   'machine.invalid-reason': 'invalid',
   'machine.invalid-ref': 'invalid',
   'machine.invalid-failure': 'invalid',
+  'machine.invalid-group': 'invalid',
+  'machine.invalid-interval': 'invalid',
 } as const satisfies ErrorCodeTable;
 export type MachineErrorCode = keyof typeof MACHINE_ERROR_CODES;
 
@@ -71,5 +73,13 @@ export class MachineFailureRecordError extends MachineError {
   constructor(message: string) {
     super('machine.invalid-failure', message);
     this.name = 'MachineFailureRecordError';
+  }
+}
+
+/** A group's attestation interval refused: not a group name, or an interval outside 10 s – 31 days. Nothing was written. */
+export class GroupIntervalError extends MachineError {
+  constructor(code: 'machine.invalid-group' | 'machine.invalid-interval', message: string) {
+    super(code, message);
+    this.name = 'GroupIntervalError';
   }
 }

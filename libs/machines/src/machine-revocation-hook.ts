@@ -10,3 +10,19 @@ export abstract class MachineRevocationHook {
   /** Called once, when `machineId` has just been revoked (not for a repeated revoke), inside `manager`'s transaction. */
   abstract revoked(machineId: string, at: Date, manager: EntityManager): Promise<void>;
 }
+
+/**
+ * Several hooks as one, called in order in the revocation's transaction: each library whose rows
+ * hang on the machine (the node credential, the certified key) brings its own.
+ */
+export class MachineRevocationHooks extends MachineRevocationHook {
+  constructor(private readonly hooks: readonly MachineRevocationHook[]) {
+    super();
+  }
+
+  async revoked(machineId: string, at: Date, manager: EntityManager): Promise<void> {
+    for (const hook of this.hooks) {
+      await hook.revoked(machineId, at, manager);
+    }
+  }
+}

@@ -36,6 +36,11 @@ export interface MachineListQuery {
    * Revoked machines are left out (they are never attested again): the fleet liveness check.
    */
   readonly notAttestedSince?: Date;
+  /**
+   * Only machines overdue at `at`: not revoked, and never attested or last attested longer ago than
+   * their group's own interval (group_attestation_intervals), else `fleetIntervalMs`.
+   */
+  readonly overdue?: { readonly at: Date; readonly fleetIntervalMs: number };
   /** Paging: only serials after this one. */
   readonly after?: string;
   readonly limit: number;
@@ -70,3 +75,9 @@ export type MachineRef = { readonly id: string } | { readonly serial: string };
 
 /** Machines per state; every state is present (0 when none). */
 export type MachineStateCounts = { readonly [State in MachineState]: number };
+
+/** The liveness gauges: overdue machines per state, and per group with the group's own interval (null: the fleet default). */
+export interface OverdueCounts {
+  readonly byState: MachineStateCounts;
+  readonly byGroup: readonly { readonly group: string | null; readonly intervalSeconds: number | null; readonly overdue: number }[];
+}

@@ -8,6 +8,7 @@ import type {
   MachineRef,
   MachineStateCounts,
   MachineTransition,
+  OverdueCounts,
   RevokeRequest,
   RevokeResult,
   StagedChangeCounts,
@@ -64,6 +65,15 @@ const MACHINE_COLUMNS =
  * same text in list and count so both use the partial index machines_not_attested (migration 1764400000000).
  */
 const NOT_ATTESTED_SINCE = (param: string): string => `state <> 'revoked' AND (last_attested_at IS NULL OR last_attested_at < ${param})`;
+
+/**
+ * "Overdue": not revoked, and never attested or last attested longer ago than the machine's group's
+ * interval at `now`, the fleet default (in seconds) for a group without its own. Over `machines m`
+ * LEFT JOIN `group_attestation_intervals g` on the group (INTERVALS_JOIN).
+ */
+const OVERDUE = (now: string, fleetSeconds: string): string =>
+  `m.state <> 'revoked' AND (m.last_attested_at IS NULL OR m.last_attested_at < ${now}::timestamptz - make_interval(secs => COALESCE(g.interval_seconds, ${fleetSeconds}::float8)))`;
+const INTERVALS_JOIN = 'LEFT JOIN group_attestation_intervals g ON g.group_name = m.group_name';
 
 /** How many times revoke re-reads a machine that another transaction moved meanwhile. */
 const REVOKE_ATTEMPTS = 5;
@@ -137,31 +147,36 @@ export class MachinesRepository {
 
   /**
    * Machines ordered by serial, after a serial (keyset paging), optionally only those of one state,
-   * one group, or not attested since an instant. Only the filters given become conditions, so the
-   * planner sees each query as it is (the liveness filter uses its partial index).
+   * one group, not attested since an instant, or overdue against their group's interval. Only the
+   * filters given become conditions, so the planner sees each query as it is (the "not attested
+   * since" filter uses its partial index; the interval table is joined only for `overdue`).
    */
   async list(query: MachineListQuery): Promise<Machine[]> {
     const conditions: string[] = [];
     const params: unknown[] = [];
-    const add = (condition: (param: string) => string, value: unknown): void => {
+    const param = (value: unknown): string => {
       params.push(value);
-      conditions.push(condition(`$${params.length}`));
+      return `$${params.length}`;
     };
     if (query.state !== undefined) {
-      add((p) => `state = ${p}`, query.state);
+      conditions.push(`m.state = ${param(query.state)}`);
     }
     if (query.group !== undefined) {
-      add((p) => `group_name = ${p}`, query.group);
+      conditions.push(`m.group_name = ${param(query.group)}`);
     }
     if (query.notAttestedSince !== undefined) {
-      add(NOT_ATTESTED_SINCE, query.notAttestedSince);
+      conditions.push(NOT_ATTESTED_SINCE(param(query.notAttestedSince)));
+    }
+    if (query.overdue !== undefined) {
+      conditions.push(OVERDUE(param(query.overdue.at), param(query.overdue.fleetIntervalMs / 1000)));
     }
     if (query.after !== undefined) {
-      add((p) => `serial > ${p}`, query.after);
+      conditions.push(`m.serial > ${param(query.after)}`);
     }
-    params.push(query.limit);
+    const limit = param(query.limit);
     const rows = (await this.dataSource.query(
-      `SELECT ${MACHINE_COLUMNS} FROM machines ${conditions.length === 0 ? '' : `WHERE ${conditions.join(' AND ')}`} ORDER BY serial LIMIT $${params.length}`,
+      `SELECT ${MACHINE_COLUMNS.split(', ').map((c) => `m.${c}`).join(', ')} FROM machines m ${query.overdue === undefined ? '' : INTERVALS_JOIN}
+       ${conditions.length === 0 ? '' : `WHERE ${conditions.join(' AND ')}`} ORDER BY m.serial LIMIT ${limit}`,
       params,
     )) as MachineRow[];
     return rows.map(toMachine);
@@ -317,6 +332,38 @@ export class MachinesRepository {
     return countsOf(
       (await this.dataSource.query(`SELECT state, count(*)::int AS n FROM machines WHERE ${NOT_ATTESTED_SINCE('$1')} GROUP BY state`, [since])) as StateCount[],
     );
+  }
+
+  /**
+   * The liveness gauges at `at` (issue 12 item 7): the overdue machines (see OVERDUE) per state, and
+   * per group with the group's own interval (null: the fleet default applies). The groups listed are
+   * those of machines that are not revoked and those with an interval of their own; `null` is the
+   * machines without a group.
+   */
+  async countOverdue(at: Date, fleetIntervalMs: number): Promise<OverdueCounts> {
+    // One pass over the machines that are not revoked (every group with one appears, 0 overdue included),
+    // then the groups with an interval of their own and no such machine from the small table.
+    const [rows, intervals] = await Promise.all([
+      this.dataSource.query(
+        `SELECT m.group_name, g.interval_seconds, m.state, count(*) FILTER (WHERE ${OVERDUE('$1', '$2')})::int AS n
+         FROM machines m ${INTERVALS_JOIN} WHERE m.state <> 'revoked' GROUP BY m.group_name, g.interval_seconds, m.state`,
+        [at, fleetIntervalMs / 1000],
+      ) as Promise<{ group_name: string | null; interval_seconds: number | null; state: MachineState; n: number }[]>,
+      this.dataSource.query('SELECT group_name, interval_seconds FROM group_attestation_intervals') as Promise<{ group_name: string; interval_seconds: number }[]>,
+    ]);
+    const byState = new Map<MachineState, number>();
+    const byGroup = new Map<string | null, { intervalSeconds: number | null; overdue: number }>(intervals.map((g) => [g.group_name, { intervalSeconds: g.interval_seconds, overdue: 0 }]));
+    for (const row of rows) {
+      byState.set(row.state, (byState.get(row.state) ?? 0) + row.n);
+      const group = byGroup.get(row.group_name) ?? { intervalSeconds: row.interval_seconds, overdue: 0 };
+      byGroup.set(row.group_name, { ...group, overdue: group.overdue + row.n });
+    }
+    // Ordered by name, machines without a group first: a stable exposition.
+    const order = (a: string | null, b: string | null): number => (a === b ? 0 : a === null ? -1 : b === null ? 1 : a < b ? -1 : 1);
+    return {
+      byState: countsOf([...byState].map(([state, n]) => ({ state, n }))),
+      byGroup: [...byGroup].sort(([a], [b]) => order(a, b)).map(([group, g]) => ({ group, ...g })),
+    };
   }
 
   /** An UPDATE … RETURNING's row (pg gives [rows, count] for an UPDATE), or MachineNotFoundError. */

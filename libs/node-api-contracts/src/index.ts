@@ -1,3 +1,4 @@
 export * from './attestation';
 export * from './base-path';
 export * from './self';
+export * from './keys';

@@ -183,14 +183,15 @@ describe('verifyNodeRequest', () => {
     });
 
     it.each([
-      ['301 s old', -301_000, '301 s'],
-      ['301 s ahead', 301_000, '-301 s'],
-    ])('a timestamp %s: stale, naming the offset', async (_name, offset, shown) => {
+      ['301 s old', -301_000, '301 s behind'],
+      ['301 s ahead', 301_000, '301 s ahead of'],
+      ['3600 s ahead', 3_600_000, '3600 s ahead of'],
+    ])('a timestamp %s: stale, saying how far the node\'s clock is ahead of or behind the server\'s', async (_name, offset, shown) => {
       const s = server();
       const found = await refusal(s.verify(signed({ now: new Date(NOW.getTime() + offset) })));
       expect(found).toEqual({
         reason: 'stale',
-        message: `the request's timestamp is ${shown} from the server's clock; at most 300 s is accepted`,
+        message: `the node's clock is ${shown} the server's; at most 300 s of difference is accepted (correct the node's clock)`,
         credentialId: MACHINE.credentialId,
       });
       expect(s.lookups).toEqual([]);

@@ -65,9 +65,11 @@ export async function verifyNodeRequest(
       throw new NodeRequestRefusal('malformed', 'the request method or path is not one a node request is signed over', credentialId);
     }
     if (Math.abs(now - auth.timestamp) > skew) {
+      // Said from the node's side, with no sign to decode: the request's timestamp is the node's clock.
+      const direction = auth.timestamp > now ? 'ahead of' : 'behind';
       throw new NodeRequestRefusal(
         'stale',
-        `the request's timestamp is ${now - auth.timestamp} s from the server's clock; at most ${skew} s is accepted`,
+        `the node's clock is ${Math.abs(now - auth.timestamp)} s ${direction} the server's; at most ${skew} s of difference is accepted (correct the node's clock)`,
         credentialId,
       );
     }

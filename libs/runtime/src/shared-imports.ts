@@ -3,6 +3,7 @@ import { AuditModule } from '@rackseal/audit';
 import { ConfigModule, type RacksealConfig } from '@rackseal/config';
 import { JobsModule } from '@rackseal/jobs';
 import { LoggingModule } from '@rackseal/logging';
+import { MasterKeysModule } from '@rackseal/master-keys';
 import { PersistenceModule } from '@rackseal/persistence';
 import { PlatformModule } from '@rackseal/platform';
 
@@ -18,6 +19,7 @@ export function sharedImports(config: RacksealConfig, process: ProcessName): (Dy
     LoggingModule.forRoot(config, process),
     PlatformModule,
     PersistenceModule.forRoot(config, `rackseal-${process}`),
+    MasterKeysModule,
     AuditModule,
     JobsModule,
   ];

@@ -5,31 +5,24 @@ import type { SecretBytes } from '@rackseal/config/secret-bytes';
 import { nodeApiPath } from '@rackseal/node-api-contracts';
 import { signNodeRequest } from '@rackseal/node-identity';
 import { attestAndStore, checkServerUrl, exchangeCliError, NODE_CREDENTIAL_SECRET, openStateDir, readEventLog } from '../enrollment/attest-and-store';
+import type { KeyCertificationOutcome } from '../enrollment/certify-key';
 import { NodeApiClient, NodeApiRefusal } from '../node-api/node-api-client';
 import { type LastAttestation, saveLastAttestation } from '../state/last-attestation';
 import type { NodeIdentity } from '../state/node-identity';
 import type { StateDir } from '../state/state-dir';
 import { StateDirError } from '../state/state-errors';
 import { withTpmDevice } from '../tpm-device';
+import { parseDuration, parseTimeout } from './duration';
 import { DEFAULT_EVENT_LOG, type RunOptions } from './tpm.command';
 
-const UNIT_MS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
-const DURATION = /^(\d{1,7})([smhd])$/;
 const DEFAULT_INTERVAL_MS = 3_600_000;
 /** The next attempt after an unreachable server or a TPM failure, at most. */
 const RETRY_AFTER_FAILURE_MS = 300_000;
 /** Shortest interval: an attestation costs the server a registration and an audit record. */
 const MIN_INTERVAL_MS = 10_000;
 
-/** `--interval 30m`, `--ask-every 1m`: a duration of s, m, h or d, at least `minMs`. */
-export function parseDuration(value: string, flag: string, minMs: number): number {
-  const match = DURATION.exec(value.trim());
-  const ms = match === null ? Number.NaN : Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS];
-  if (!(ms >= minMs)) {
-    throw CliError.usage(`${flag} must be a duration of at least ${minMs / 1000}s, e.g. 90s, 30m, 1h, 1d (not ${JSON.stringify(value)})`);
-  }
-  return ms;
-}
+/** The server's refusal for a revoked machine (libs/attestation attestation-errors.ts): `run` stops on it. */
+const REVOKED = 'attestation.machine-revoked';
 
 type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
@@ -37,7 +30,7 @@ type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 const jittered = (ms: number) => Math.round(ms * (0.9 + Math.random() * 0.2));
 
 /** One attempt, as the JSON line `run` prints and the record `status` shows. */
-type Attempt = LastAttestation & { readonly machineId?: string; readonly credentialId?: string; readonly decision?: string };
+type Attempt = LastAttestation & { readonly machineId?: string; readonly credentialId?: string; readonly decision?: string; readonly key?: KeyCertificationOutcome };
 
 /**
  * What GET /node/v1/self (libs/node-api-contracts self.ts, NodeSelfResponse) says, read tolerantly
@@ -60,6 +53,7 @@ function readSelf(body: unknown): SelfAnswer {
 export async function runRun(options: RunOptions): Promise<void> {
   const fixedInterval = options.interval === undefined ? undefined : parseDuration(options.interval, '--interval', MIN_INTERVAL_MS);
   const askEveryMs = parseDuration(options.askEvery, '--ask-every', 1000);
+  const timeoutMs = parseTimeout(options.timeout);
   const state = await openStateDir(options.stateDir, false);
   let identity: NodeIdentity;
   try {
@@ -68,7 +62,7 @@ export async function runRun(options: RunOptions): Promise<void> {
     throw error instanceof StateDirError ? new CliError(EXIT.invalid, `run: ${error.message}`) : error;
   }
   const serverUrl = checkServerUrl(options.server ?? identity.serverUrl);
-  const api = new NodeApiClient({ serverUrl, attempts: 1, timeoutMs: 10_000 });
+  const api = new NodeApiClient({ serverUrl, attempts: 1, timeoutMs });
   let askSelf = true;
   /** The key of identity.credentialId, unsealed once per credential rather than at every question. */
   let signing: { credentialId: string; key: SecretBytes } | undefined;
@@ -90,6 +84,11 @@ export async function runRun(options: RunOptions): Promise<void> {
       if (error instanceof NodeApiRefusal && error.status === 404) {
         askSelf = false;
       }
+      // The credential is dead: the machine was revoked (or enrolled again elsewhere). Attesting
+      // now tells which, and a revoked machine's run ends at that answer rather than an interval later.
+      if (error instanceof NodeApiRefusal && error.code === 'node.unknown-credential') {
+        return { reattest: true };
+      }
       return undefined;
     }
   };
@@ -101,11 +100,15 @@ export async function runRun(options: RunOptions): Promise<void> {
   try {
     let intervalMs = fixedInterval ?? (await self())?.intervalMs ?? DEFAULT_INTERVAL_MS;
     for (;;) {
-      const attempt = await attestOnce(options, state, identity, serverUrl);
+      const attempt = await attestOnce(options, state, identity, serverUrl, timeoutMs);
       if (attempt.identity !== undefined) {
         identity = attempt.identity;
       }
       process.stdout.write(`${JSON.stringify(attempt.line)}\n`);
+      if (attempt.line.code === REVOKED) {
+        // Final on the server's side: a revoked machine never attests again, so there is nothing to wait for.
+        throw new CliError(EXIT.invalid, `run: the machine is revoked; a revoked machine never attests again (the operator imports it anew): ${attempt.line.message ?? ''}`);
+      }
       if (options.once === true) {
         if (attempt.exitCode !== EXIT.ok) {
           throw new CliError(attempt.exitCode, `run: ${attempt.line.outcome}${attempt.line.code === undefined ? '' : `: ${attempt.line.code}`}: ${attempt.line.message ?? ''}`);
@@ -145,6 +148,7 @@ async function attestOnce(
   state: StateDir,
   previous: NodeIdentity,
   serverUrl: string,
+  timeoutMs: number,
 ): Promise<{ line: Attempt; exitCode: ExitCode; identity?: NodeIdentity }> {
   const at = () => new Date().toISOString();
   let line: Attempt;
@@ -152,7 +156,7 @@ async function attestOnce(
   let identity: NodeIdentity | undefined;
   try {
     const eventLog = await readEventLog(options.eventLog, options.eventLog === DEFAULT_EVENT_LOG);
-    const outcome = await attestAndStore({ command: 'run', serverUrl, tpm: options.tpm, ek: { ekPubHash: previous.ekPubHash }, ...(eventLog.bytes === undefined ? {} : { eventLog: eventLog.bytes }), state, previous });
+    const outcome = await attestAndStore({ command: 'run', serverUrl, tpm: options.tpm, ek: { ekPubHash: previous.ekPubHash }, ...(eventLog.bytes === undefined ? {} : { eventLog: eventLog.bytes }), state, previous, timeoutMs });
     identity = outcome.identity;
     const { response } = outcome.result;
     line = {
@@ -163,6 +167,7 @@ async function attestOnce(
       credentialId: response.credentialId,
       decision: response.policy.decision,
       lines: response.policy.summary,
+      key: outcome.key,
     };
     exitCode = EXIT.ok;
   } catch (error) {
@@ -176,7 +181,7 @@ async function attestOnce(
       exitCode = failure instanceof CliError ? failure.exitCode : EXIT.usage;
     }
   }
-  const { machineId: _m, credentialId: _c, decision: _d, ...record } = line;
+  const { machineId: _m, credentialId: _c, decision: _d, key: _k, ...record } = line;
   await saveLastAttestation(state.path, record).catch(() => undefined);
   return { line, exitCode, ...(identity === undefined ? {} : { identity }) };
 }

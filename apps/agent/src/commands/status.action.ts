@@ -1,10 +1,29 @@
+import { randomBytes } from 'node:crypto';
 import { CliError, EXIT } from '@rackseal/command-line';
-import { NODE_CREDENTIAL_SECRET, openStateDir } from '../enrollment/attest-and-store';
+import type { SecretBytes } from '@rackseal/config/secret-bytes';
+import { nodeApiPath, SELF_ROUTE } from '@rackseal/node-api-contracts';
+import { signNodeRequest } from '@rackseal/node-identity';
+import { checkServerUrl, NODE_CREDENTIAL_SECRET, openStateDir } from '../enrollment/attest-and-store';
+import { NodeApiClient, NodeApiRefusal } from '../node-api/node-api-client';
+import { MAX_SERVER_CODE, MAX_SERVER_LINE, serverText } from '../node-api/server-text';
 import { type LastAttestation, loadLastAttestation } from '../state/last-attestation';
 import type { NodeIdentity } from '../state/node-identity';
 import { StateDirError } from '../state/state-errors';
 import { withTpmDevice } from '../tpm-device';
+import { parseTimeout } from './duration';
 import type { StatusOptions } from './tpm.command';
+
+/** What the server said of the machine (GET /node/v1/self), when it was asked. */
+interface ServerView {
+  readonly url: string;
+  /** The machine's state as the server answered it (attested, attesting). */
+  readonly state?: string;
+  readonly reattest?: boolean;
+  /** The server refused the signed request: revoked, quarantined, clock off… (exit 1). */
+  readonly refused?: { readonly code: string; readonly message: string; readonly revoked: boolean };
+  /** The server could not be asked (unreachable, not the node API): reported, not an error. */
+  readonly unanswered?: string;
+}
 
 interface StatusReport {
   readonly enrolled: boolean;
@@ -13,23 +32,29 @@ interface StatusReport {
   readonly lastAttestation?: LastAttestation;
   /** Whether this TPM unseals the node credential; undefined when there is no identity to check. */
   readonly credentialOpens?: boolean;
+  readonly server?: ServerView;
   readonly problem?: string;
 }
 
 /**
  * Runs `rackseal-agent status` (see statusCommand): identity.json and last-attestation.json read,
- * then the sealed credential unsealed (and dropped) to show it opens in this TPM. No server.
+ * the sealed credential unsealed to show it opens in this TPM, then (unless --offline) GET
+ * /node/v1/self signed with it, so a machine the server revoked or quarantined is not reported as
+ * fine from the state dir alone. A revoked machine's credential is ended with it (libs/attestation
+ * NodeCredentials), so the server answers 401 node.unknown-credential; a quarantined one 401
+ * node.machine-not-attested naming the state (libs/node-api-contracts NODE_REQUEST_REFUSAL_CODES).
  */
 export async function runStatus(options: StatusOptions): Promise<void> {
-  const report = await statusReport(options);
+  const timeoutMs = parseTimeout(options.timeout);
+  const report = await statusReport(options, timeoutMs);
   process.stdout.write(options.json === true ? `${JSON.stringify(report)}\n` : statusText(report));
-  if (!report.enrolled || report.credentialOpens !== true) {
+  if (!report.enrolled || report.credentialOpens !== true || report.server?.refused !== undefined) {
     // The report is the message; stderr names the cause in one line, as every refusal does.
     throw CliError.invalid(`status: ${report.problem ?? 'not enrolled'}`);
   }
 }
 
-async function statusReport(options: StatusOptions): Promise<StatusReport> {
+async function statusReport(options: StatusOptions, timeoutMs: number): Promise<StatusReport> {
   let state;
   try {
     state = await openStateDir(options.stateDir, false);
@@ -50,14 +75,57 @@ async function statusReport(options: StatusOptions): Promise<StatusReport> {
   }
   const lastAttestation = await loadLastAttestation(state.path).catch(() => undefined);
   const base = { enrolled: true, stateDir: state.path, identity, ...(lastAttestation === undefined ? {} : { lastAttestation }) };
+  let key: SecretBytes;
   try {
-    await withTpmDevice(options.tpm, async (client) => {
-      await state.loadSealedSecret(client, NODE_CREDENTIAL_SECRET);
-    });
-    return { ...base, credentialOpens: true };
+    // The TPM is closed again before the server is asked (it is never held across a network wait).
+    key = await withTpmDevice(options.tpm, (client) => state.loadSealedSecret(client, NODE_CREDENTIAL_SECRET));
   } catch (error) {
     if (error instanceof StateDirError) {
       return { ...base, credentialOpens: false, problem: `the node credential does not open in this TPM: ${error.message}` };
+    }
+    throw error;
+  }
+  if (options.offline === true) {
+    return { ...base, credentialOpens: true };
+  }
+  const server = await askServer(options.server === undefined ? identity.serverUrl : checkServerUrl(options.server), identity, key, timeoutMs);
+  return {
+    ...base,
+    credentialOpens: true,
+    server,
+    ...(server.refused === undefined
+      ? {}
+      : {
+          problem: server.refused.revoked
+            ? `the server ${server.url} refuses this machine's node credential: the machine was revoked, or enrolled again elsewhere since (${server.refused.code}: ${server.refused.message})`
+            : `the server ${server.url} refuses this machine: ${server.refused.code}: ${server.refused.message}`,
+        }),
+  };
+}
+
+/** GET /node/v1/self, signed with the node credential, one attempt: what the server says of this machine. */
+async function askServer(url: string, identity: NodeIdentity, credential: SecretBytes, timeoutMs: number): Promise<ServerView> {
+  const path = nodeApiPath(SELF_ROUTE);
+  const api = new NodeApiClient({ serverUrl: url, attempts: 1, timeoutMs });
+  try {
+    const answer = await api.send('GET', path, undefined, (body) => signNodeRequest({ credential: { credentialId: identity.credentialId, key: credential }, method: 'GET', path, body, now: new Date(), nonce: randomBytes(16) }));
+    const body = typeof answer.body === 'object' && answer.body !== null ? (answer.body as Record<string, unknown>) : {};
+    return {
+      url,
+      ...(typeof body.state === 'string' ? { state: serverText(body.state, MAX_SERVER_CODE) } : {}),
+      ...(typeof body.reattest === 'boolean' ? { reattest: body.reattest } : {}),
+    };
+  } catch (error) {
+    if (error instanceof NodeApiRefusal && error.status === 404) {
+      return { url, unanswered: 'the server does not answer GET /node/v1/self (an older control plane)' };
+    }
+    if (error instanceof NodeApiRefusal) {
+      // The credential is checked before anything else: unknown means it was ended, and the agent
+      // holds the latest one it was given, so revoked (or replaced by another enrollment of this EK).
+      return { url, refused: { code: error.code, message: error.serverMessage, revoked: error.code === 'node.unknown-credential' } };
+    }
+    if (error instanceof Error) {
+      return { url, unanswered: error.message };
     }
     throw error;
   }
@@ -74,8 +142,20 @@ function statusText(report: StatusReport): string {
     `  enrolled at: ${identity.enrolledAt}`,
     `  node credential: ${identity.credentialId} (registration ${identity.registrationId}), ${report.credentialOpens === true ? 'opens in this TPM' : 'DOES NOT open in this TPM'}`,
     `  ekPubHash: ${identity.ekPubHash}`,
-    `  last attestation: ${lastAttestation === undefined ? 'unknown' : `${lastAttestation.outcome} at ${lastAttestation.at}${lastAttestation.code === undefined ? '' : ` (${lastAttestation.code}: ${lastAttestation.message ?? ''})`}`}`,
+    // last-attestation.json holds what a server said: shown escaped, whatever an older agent stored.
+    `  last attestation: ${lastAttestation === undefined ? 'unknown' : `${serverText(lastAttestation.outcome, MAX_SERVER_CODE)} at ${serverText(lastAttestation.at, MAX_SERVER_CODE)}${lastAttestation.code === undefined ? '' : ` (${serverText(lastAttestation.code, MAX_SERVER_CODE)}: ${serverText(lastAttestation.message ?? '', MAX_SERVER_LINE)})`}`}`,
+    ...(report.server === undefined ? [] : [`  server: ${serverLine(report.server)}`]),
     ...(report.problem === undefined ? [] : [`  problem: ${report.problem}`]),
   ];
   return `${lines.join('\n')}\n`;
+}
+
+function serverLine(server: ServerView): string {
+  if (server.refused !== undefined) {
+    return `${server.refused.revoked ? 'REVOKED' : 'REFUSED'}: ${server.refused.code}: ${server.refused.message}`;
+  }
+  if (server.unanswered !== undefined) {
+    return `not answered: ${server.unanswered}`;
+  }
+  return `machine ${server.state ?? 'in an unknown state'}${server.reattest === true ? ', re-attestation requested' : ''}`;
 }

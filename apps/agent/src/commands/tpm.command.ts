@@ -93,6 +93,11 @@ const EVENT_LOG_OPTION = {
   description: "the machine's TCG event log, sent with the quote ('none' to send none; a missing default file means none)",
   defaultValue: DEFAULT_EVENT_LOG,
 } as const;
+const TIMEOUT_OPTION = {
+  flags: '--timeout <duration>',
+  description: 'one HTTP attempt, connect to the last byte of the answer, e.g. 30s, 2m (retries come on top)',
+  defaultValue: '30s',
+} as const;
 const EK_OPTION = { flags: '--ek <kind>', description: 'the EK to enroll with: rsa-2048 or ecc-p256', defaultValue: 'rsa-2048' } as const;
 
 export interface EnrollOptions {
@@ -101,6 +106,7 @@ export interface EnrollOptions {
   stateDir: string;
   ek: string;
   eventLog: string;
+  timeout: string;
   json?: boolean;
 }
 
@@ -113,21 +119,37 @@ export interface EnrollOptions {
 export const enrollCommand: CommandSpec = {
   name: 'enroll',
   description: 'enroll this machine with the control plane: prove its TPM, attest its boot, store its node credential',
-  options: [{ flags: '--server <url>', description: 'the control plane, e.g. https://rackseal.example', required: true }, TPM_DEVICE_OPTION, STATE_DIR_OPTION, EK_OPTION, EVENT_LOG_OPTION, JSON_OPTION],
+  options: [{ flags: '--server <url>', description: 'the control plane, e.g. https://rackseal.example', required: true }, TPM_DEVICE_OPTION, STATE_DIR_OPTION, EK_OPTION, EVENT_LOG_OPTION, TIMEOUT_OPTION, JSON_OPTION],
   action: async (options) => (await import('./enroll.action')).runEnroll(options as unknown as EnrollOptions),
 };
 
 export interface StatusOptions {
+  server?: string;
   tpm: string;
   stateDir: string;
+  timeout: string;
+  offline?: boolean;
   json?: boolean;
 }
 
-/** `rackseal-agent status`: offline; exit 0 enrolled and the credential opens in this TPM, 1 otherwise. */
+/**
+ * `rackseal-agent status`: the state dir, whether the sealed credential opens in this TPM, and what
+ * the server says of the machine (GET /node/v1/self, unless --offline). Exit 0 enrolled, the
+ * credential opens and the server does not refuse it (an unreachable server is reported, not an
+ * error); 1 not enrolled, the credential does not open, or the server refuses it (revoked,
+ * quarantined); 2 the state dir is unusable.
+ */
 export const statusCommand: CommandSpec = {
   name: 'status',
-  description: "this machine's enrollment as its state dir records it, and whether its sealed credential opens in this TPM (no server needed)",
-  options: [TPM_DEVICE_OPTION, STATE_DIR_OPTION, JSON_OPTION],
+  description: "this machine's enrollment as its state dir records it, whether its sealed credential opens in this TPM, and what the server says of it",
+  options: [
+    TPM_DEVICE_OPTION,
+    STATE_DIR_OPTION,
+    { flags: '--server <url>', description: 'the control plane to ask (default: the one enrolled with)' },
+    { flags: '--offline', description: 'do not ask the server (GET /node/v1/self)' },
+    { ...TIMEOUT_OPTION, defaultValue: '10s' },
+    JSON_OPTION,
+  ],
   action: async (options) => (await import('./status.action')).runStatus(options as unknown as StatusOptions),
 };
 
@@ -138,6 +160,7 @@ export interface RunOptions {
   eventLog: string;
   interval?: string;
   askEvery: string;
+  timeout: string;
   once?: boolean;
 }
 
@@ -156,6 +179,7 @@ export const runCommand: CommandSpec = {
     { flags: '--interval <duration>', description: "between attestations, e.g. 30m, 1h (default: the server's, else 1h)" },
     { flags: '--ask-every <duration>', description: 'how often to ask the server (GET /node/v1/self) whether to re-attest now', defaultValue: '1m' },
     { flags: '--once', description: 'attest once and exit with its outcome (0 attested, 1 refused, 2 unreachable)' },
+    TIMEOUT_OPTION,
   ],
   action: async (options) => (await import('./run.action')).runRun(options as unknown as RunOptions),
 };

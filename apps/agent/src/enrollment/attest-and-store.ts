@@ -7,7 +7,8 @@ import type { NodeIdentity } from '../state/node-identity';
 import { StateDir } from '../state/state-dir';
 import { StateDirError } from '../state/state-errors';
 import { withTpmDevice } from '../tpm-device';
-import { type EkChoice, EkNotFoundError, ENROLL_EK_KINDS, type EnrollEkKind, ExchangeProtocolError, type ExchangeResult, runAttestationExchange } from './attestation-exchange';
+import { type EkChoice, EkNotFoundError, ENROLL_EK_KINDS, type EnrollEkKind, ExchangeProtocolError, type ExchangeResult, ExchangeTpmChangedError, runAttestationExchange } from './attestation-exchange';
+import { ensureCertifiedKey, type KeyCertificationOutcome } from './certify-key';
 
 /** The sealed secret holding the node credential's HMAC key (state-dir.ts: `node-credential.sealed`). */
 export const NODE_CREDENTIAL_SECRET = 'node-credential';
@@ -109,22 +110,34 @@ export interface AttestInput {
   readonly onRetry?: (info: { attempt: number; delayMs: number; reason: string }) => void;
   /** Attempts of each HTTP call (default 5). */
   readonly attempts?: number;
+  /** One HTTP attempt, connect to last byte (`--timeout`; default the client's 30 s). */
+  readonly timeoutMs?: number;
 }
 
 export interface AttestOutcome {
   readonly result: ExchangeResult;
   readonly identity: NodeIdentity;
+  /** The key certification after the attestation (certify-key.ts). */
+  readonly key: KeyCertificationOutcome;
 }
 
 /**
- * One exchange, and on `attested` the new node credential sealed under this TPM's storage key, then
- * identity.json naming it (in that order: identity.json never names a credential the dir does not
- * hold). Nothing is written on a refusal.
+ * One exchange, and on `attested` the machine's certified key made sure of (certify-key.ts: a new
+ * one only when the server has not the one the dir holds), the new node credential sealed under
+ * this TPM's storage key, then identity.json naming it (in that order: identity.json never names a
+ * credential the dir does not hold). Nothing is written on a refusal. The TPM is opened for each TPM
+ * phase and closed before every call to the server (attestation-exchange.ts, TpmOpener).
  */
 export async function attestAndStore(input: AttestInput): Promise<AttestOutcome> {
-  const api = new NodeApiClient({ serverUrl: input.serverUrl, ...(input.onRetry === undefined ? {} : { onRetry: input.onRetry }), ...(input.attempts === undefined ? {} : { attempts: input.attempts }) });
+  const api = new NodeApiClient({
+    serverUrl: input.serverUrl,
+    ...(input.onRetry === undefined ? {} : { onRetry: input.onRetry }),
+    ...(input.attempts === undefined ? {} : { attempts: input.attempts }),
+    ...(input.timeoutMs === undefined ? {} : { timeoutMs: input.timeoutMs }),
+  });
+  const result = await runAttestationExchange((work) => withTpmDevice(input.tpm, work), api, input.ek, input.eventLog);
+  const key = await ensureCertifiedKey(result.withAk, api, result.credential, input.state.path);
   return withTpmDevice(input.tpm, async (client) => {
-    const result = await runAttestationExchange(client, api, input.ek, input.eventLog);
     await input.state.saveSealedSecret(client, NODE_CREDENTIAL_SECRET, result.credential.key);
     const identity: NodeIdentity = {
       serverUrl: input.serverUrl,
@@ -135,7 +148,7 @@ export async function attestAndStore(input: AttestInput): Promise<AttestOutcome>
       enrolledAt: input.previous?.enrolledAt ?? new Date().toISOString(),
     };
     await input.state.saveIdentity(identity);
-    return { result, identity };
+    return { result, identity, key };
   });
 }
 
@@ -145,9 +158,10 @@ export async function attestAndStore(input: AttestInput): Promise<AttestOutcome>
  */
 export function exchangeCliError(command: string, error: unknown): unknown {
   if (error instanceof NodeApiRefusal) {
+    // code, message and lines are printable and bounded already (node-api-client.ts refusalOf).
     return CliError.invalid([`${command}: refused by the server: ${error.code}: ${error.serverMessage}`, ...error.lines.map((l) => `  ${l}`)].join('\n'));
   }
-  if (error instanceof NodeApiUnreachableError || error instanceof NodeApiProtocolError || error instanceof ExchangeProtocolError) {
+  if (error instanceof NodeApiUnreachableError || error instanceof NodeApiProtocolError || error instanceof ExchangeProtocolError || error instanceof ExchangeTpmChangedError) {
     return CliError.usage(`${command}: ${error.message}`);
   }
   if (error instanceof StateDirError) {

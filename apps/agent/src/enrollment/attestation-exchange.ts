@@ -13,11 +13,14 @@ import { activationProof, deriveNodeCredential, type NodeCredential } from '@rac
 import {
   activateCredential,
   AK_TEMPLATE_ECC,
+  type AttestationKey,
   createAttestationKey,
   type EndorsementKey,
+  type LoadedObject,
   ekPubHash,
   getEndorsementKey,
   getHandles,
+  loadKeyBlob,
   marshalTpm2bPublic,
   nvReadAll,
   parsePcrSelection,
@@ -29,6 +32,7 @@ import {
   withTpmScope,
 } from '@rackseal/tpm2';
 import type { NodeApiClient } from '../node-api/node-api-client';
+import { MAX_SERVER_CODE, serverText } from '../node-api/server-text';
 
 /** The EKs the agent enrolls with: the two a PC Client TPM carries certificates for (L-1, L-2). */
 export const ENROLL_EK_KINDS = ['rsa-2048', 'ecc-p256'] as const;
@@ -40,6 +44,14 @@ export type EnrollEkKind = (typeof ENROLL_EK_KINDS)[number];
  */
 const EK_CHAIN_FIRST = 0x01c00100;
 const EK_CHAIN_LAST = 0x01c001ff;
+
+/** Between the two TPM phases the EK changed (the TPM was cleared or swapped while the server was asked). */
+export class ExchangeTpmChangedError extends Error {
+  constructor() {
+    super('the TPM\'s EK changed while the server was asked (the TPM was cleared or replaced): attest again');
+    this.name = 'ExchangeTpmChangedError';
+  }
+}
 
 /** The server's answer is not what the protocol promises (a bug or a foreign server), named. */
 export class ExchangeProtocolError extends Error {
@@ -54,6 +66,12 @@ export interface ExchangeResult {
   readonly credential: NodeCredential;
   readonly registrationId: string;
   readonly ekPubHash: string;
+  /**
+   * Runs `work` with this exchange's AK loaded again, in a TPM phase of its own (the EK re-derived
+   * and its Name checked, the AK loaded from its blob, the transient EK freed): a key certification
+   * must be signed by the AK of the machine's current attestation (certify-key.ts).
+   */
+  readonly withAk: <T>(work: (scope: TpmScope, ak: LoadedObject) => Promise<T>) => Promise<T>;
 }
 
 /** What the TPM gives for the start call: the EK's certificate (DER) if it holds one, and intermediates. */
@@ -115,8 +133,47 @@ async function chooseEk(scope: TpmScope, choice: EkChoice): Promise<{ kind: Enro
     if (hash === choice.ekPubHash) {
       return { kind, ek, hash };
     }
+    await flushTransient(scope, ek);
   }
   throw new EkNotFoundError(choice.ekPubHash);
+}
+
+/**
+ * Frees a transient object's slot (a persisted EK stays): a PC Client TPM need hold no more than
+ * three transient objects (TCG PC Client Platform TPM Profile, minimum loaded objects), and a key
+ * certification needs the AK, the storage primary and the new key at once.
+ */
+async function flushTransient(scope: TpmScope, object: LoadedObject): Promise<void> {
+  if (object.handle >>> 24 === TPM_HT.TPM_HT_TRANSIENT) {
+    await scope.flush(object.handle);
+  }
+}
+
+/** The first phase's AK loaded again under its EK, re-derived from the same template and checked by Name. */
+async function loadAkAgain(scope: TpmScope, first: FirstPhase): Promise<{ ek: EndorsementKey; ak: LoadedObject }> {
+  const ek = await getEndorsementKey(scope, first.kind);
+  if (!ek.name.equals(first.ekName)) {
+    throw new ExchangeTpmChangedError();
+  }
+  return { ek, ak: await loadKeyBlob(scope, first.ak.blob) };
+}
+
+/**
+ * Opens the TPM for one piece of work and closes it after (attest-and-store.ts: withTpmDevice on
+ * --tpm). The exchange calls it once per TPM phase, so the device is never held while the agent
+ * waits for the server: swtpm serves one connection at a time and /dev/tpm0 one opener, and other
+ * software on the machine (a disk unlock at boot) needs the TPM while a slow or stalled server is
+ * being waited for — for up to five attempts of the client's timeout plus backoff.
+ */
+export type TpmOpener = <T>(work: (client: TpmClient) => Promise<T>) => Promise<T>;
+
+/** What the first TPM phase leaves for the second: the AK as a blob to load again under the same EK. */
+interface FirstPhase {
+  readonly kind: EnrollEkKind;
+  readonly hash: string;
+  readonly ekName: Buffer;
+  readonly ak: AttestationKey;
+  readonly startBody: StartAttestationRequest;
 }
 
 /**
@@ -126,45 +183,70 @@ async function chooseEk(scope: TpmScope, choice: EkChoice): Promise<{ kind: Enro
  * over the nonce, and the finish call with the activation proof — never the secret. The node
  * credential is derived from the activated secret as the server derives it, and checked against
  * the ID the server answered. Refusals are the client's NodeApiRefusal; TPM failures libs/tpm2's.
+ *
+ * The TPM is open only in the two TPM phases (see TpmOpener): the AK made in the first is flushed
+ * with the EK and loaded again from its blob in the second, under the EK re-derived from the same
+ * template (its Name checked, so it is the same key). Nothing the TPM holds waits on the network.
  */
-export async function runAttestationExchange(client: TpmClient, api: NodeApiClient, choice: EkChoice, eventLog: Buffer | undefined): Promise<ExchangeResult> {
-  return withTpmScope(client, async (scope) => {
-    const { kind, ek, hash } = await chooseEk(scope, choice);
-    const material = await readEkMaterial(client, kind);
-    // The EK public goes with the certificate: one that is not this TPM's key is then refused by the
-    // server by name (attestation.ek-mismatch), the message the operator needs.
-    const ak = await createAttestationKey(scope, ek, { template: AK_TEMPLATE_ECC });
-    const startBody: StartAttestationRequest = {
-      ...(material.certificate === undefined ? {} : { ekCertificate: material.certificate.toString('base64') }),
-      ...(material.intermediates.length === 0 ? {} : { ekIntermediates: material.intermediates.map((c) => c.toString('base64')) }),
-      ekPublic: marshalTpm2bPublic(ek.public).toString('base64'),
-      akPublic: marshalTpm2bPublic(ak.public).toString('base64'),
-    };
-    const start = checkStart((await api.send('POST', nodeApiPath(ATTESTATIONS_ROUTE), startBody)).body);
-    const secret = await activateCredential(scope, ak, ek, {
-      credentialBlob: decode(start.credentialBlob, 'credentialBlob'),
-      encryptedSecret: decode(start.encryptedSecret, 'encryptedSecret'),
-    });
-    try {
-      const nonce = decode(start.nonce, 'nonce');
-      const quote = await quotePcrs(scope, ak, parsePcrSelection(`${start.pcrSelection.bank}:${start.pcrSelection.pcrs.join(',')}`), nonce);
-      const finishBody: FinishAttestationRequest = {
-        activationProof: activationProof(secret, start.registrationId, nonce).toString('base64'),
-        quote: { attest: quote.message.toString('base64'), signature: quote.signatureBytes.toString('base64') },
-        pcrValues: Buffer.concat(quote.pcrValues).toString('base64'),
-        ...(eventLog === undefined ? {} : { eventLog: eventLog.toString('base64') }),
+export async function runAttestationExchange(withTpm: TpmOpener, api: NodeApiClient, choice: EkChoice, eventLog: Buffer | undefined): Promise<ExchangeResult> {
+  const first = await withTpm((client) =>
+    withTpmScope(client, async (scope): Promise<FirstPhase> => {
+      const { kind, ek, hash } = await chooseEk(scope, choice);
+      const material = await readEkMaterial(client, kind);
+      // The EK public goes with the certificate: one that is not this TPM's key is then refused by the
+      // server by name (attestation.ek-mismatch), the message the operator needs.
+      const ak = await createAttestationKey(scope, ek, { template: AK_TEMPLATE_ECC });
+      const startBody: StartAttestationRequest = {
+        ...(material.certificate === undefined ? {} : { ekCertificate: material.certificate.toString('base64') }),
+        ...(material.intermediates.length === 0 ? {} : { ekIntermediates: material.intermediates.map((c) => c.toString('base64')) }),
+        ekPublic: marshalTpm2bPublic(ek.public).toString('base64'),
+        akPublic: marshalTpm2bPublic(ak.public).toString('base64'),
       };
-      const response = (await api.send('POST', nodeApiPath(finishAttestationRoute(start.registrationId)), finishBody)).body as FinishAttestationResponse;
-      if (response?.state !== 'attested' || typeof response.machineId !== 'string' || typeof response.credentialId !== 'string') {
-        throw new ExchangeProtocolError('the finish answer is not an attested machine with a credential');
+      return { kind, hash, ekName: ek.name, ak, startBody };
+    }),
+  );
+  const start = checkStart((await api.send('POST', nodeApiPath(ATTESTATIONS_ROUTE), first.startBody)).body);
+  const nonce = decode(start.nonce, 'nonce');
+  const { secret, quote } = await withTpm((client) =>
+    withTpmScope(client, async (scope) => {
+      const { ek, ak } = await loadAkAgain(scope, first);
+      const activated = await activateCredential(scope, ak, ek, {
+        credentialBlob: decode(start.credentialBlob, 'credentialBlob'),
+        encryptedSecret: decode(start.encryptedSecret, 'encryptedSecret'),
+      });
+      try {
+        return { secret: activated, quote: await quotePcrs(scope, ak, parsePcrSelection(`${start.pcrSelection.bank}:${start.pcrSelection.pcrs.join(',')}`), nonce) };
+      } catch (error) {
+        activated.fill(0);
+        throw error;
       }
-      const credential = deriveNodeCredential(secret, { registrationId: start.registrationId, ekPubHash: hash, akName: ak.name });
-      if (credential.credentialId !== response.credentialId) {
-        throw new ExchangeProtocolError(`the server names credential ${response.credentialId}, this TPM's secret derives ${credential.credentialId}`);
-      }
-      return { response, credential, registrationId: start.registrationId, ekPubHash: hash };
-    } finally {
-      secret.fill(0);
+    }),
+  );
+  try {
+    const finishBody: FinishAttestationRequest = {
+      activationProof: activationProof(secret, start.registrationId, nonce).toString('base64'),
+      quote: { attest: quote.message.toString('base64'), signature: quote.signatureBytes.toString('base64') },
+      pcrValues: Buffer.concat(quote.pcrValues).toString('base64'),
+      ...(eventLog === undefined ? {} : { eventLog: eventLog.toString('base64') }),
+    };
+    const response = (await api.send('POST', nodeApiPath(finishAttestationRoute(start.registrationId)), finishBody)).body as FinishAttestationResponse;
+    if (response?.state !== 'attested' || typeof response.machineId !== 'string' || typeof response.credentialId !== 'string') {
+      throw new ExchangeProtocolError('the finish answer is not an attested machine with a credential');
     }
-  });
+    const credential = deriveNodeCredential(secret, { registrationId: start.registrationId, ekPubHash: first.hash, akName: first.ak.name });
+    if (credential.credentialId !== response.credentialId) {
+      throw new ExchangeProtocolError(`the server names credential ${serverText(response.credentialId, MAX_SERVER_CODE)}, this TPM's secret derives ${credential.credentialId}`);
+    }
+    const withAk = <T>(work: (scope: TpmScope, ak: LoadedObject) => Promise<T>): Promise<T> =>
+      withTpm((client) =>
+        withTpmScope(client, async (scope) => {
+          const { ek, ak } = await loadAkAgain(scope, first);
+          await flushTransient(scope, ek); // the AK alone signs from here on
+          return work(scope, ak);
+        }),
+      );
+    return { response, credential, registrationId: start.registrationId, ekPubHash: first.hash, withAk };
+  } finally {
+    secret.fill(0);
+  }
 }

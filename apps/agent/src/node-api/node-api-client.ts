@@ -1,17 +1,22 @@
+import { STATUS_CODES } from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
+import { MAX_SERVER_CODE, MAX_SERVER_LINE, serverLines, serverText } from './server-text';
 
 /**
- * The agent's HTTP client for the node API: JSON in and out, a timeout on every attempt, a bound on
- * the answer's size, and retries with exponential backoff (plus jitter) on what a later attempt can
- * cure — a network error, a timeout, or 503 (its Retry-After honoured, within a cap). A 4xx is the
- * server's answer and is never retried: it comes back as NodeApiRefusal with the server's code and
- * message (error bodies: docs/architecture.md §5, `{ code, message }`).
+ * The agent's HTTP client for the node API: JSON in and out, a timeout on every attempt that covers
+ * the whole exchange (connect, headers and every byte of the body: a server that answers headers and
+ * then trickles its body must not keep the agent forever), a bound on the answer's size, and retries
+ * with exponential backoff (plus jitter) on what a later attempt can cure — a network error, a
+ * timeout, 429, 502, 503 or 504 (a Retry-After honoured, within a cap). A 4xx is the server's answer
+ * and is never retried: it comes back as NodeApiRefusal with the server's code and message (error
+ * bodies: docs/architecture.md §5, `{ code, message }`), made printable and bounded (server-text.ts).
+ * A peer that does not speak HTTP, or an answer that is not the node API's, is NodeApiProtocolError.
  */
 
 export interface NodeApiClientOptions {
   /** The control plane's base URL, e.g. `https://rackseal.example` (the node API is below /node/v1). */
   readonly serverUrl: string;
-  /** One attempt, connect to last byte. */
+  /** One attempt, connect to last byte of the body (default 30 s). */
   readonly timeoutMs?: number;
   /** Attempts in all, the first included. */
   readonly attempts?: number;
@@ -56,9 +61,21 @@ export class NodeApiUnreachableError extends Error {
 
 /** The server answered something that is not the node API (not JSON, too large, a 5xx): not retried. */
 export class NodeApiProtocolError extends Error {
-  constructor(serverUrl: string, reason: string) {
-    super(`the server ${serverUrl} answered unexpectedly: ${reason}`);
+  constructor(serverUrl: string, reason: string, message = `the server ${serverUrl} answered unexpectedly: ${reason}`) {
+    super(message);
     this.name = 'NodeApiProtocolError';
+  }
+}
+
+/**
+ * What answered at the URL is not an HTTP server (undici's llhttp parse errors, HPE_*: an SSH or
+ * database port, a TLS server asked in clear) or not a TLS one (https:// to a plain port). Not
+ * retried: the next attempt reaches the same thing.
+ */
+export class NodeApiNotHttpError extends NodeApiProtocolError {
+  constructor(serverUrl: string, what: 'HTTP' | 'TLS') {
+    super(serverUrl, what, `${serverUrl} did not answer ${what}${what === 'TLS' ? ' (is it an http:// server?)' : ' (is the URL the control plane\'s?)'}`);
+    this.name = 'NodeApiNotHttpError';
   }
 }
 
@@ -77,14 +94,30 @@ class Retryable extends Error {
   }
 }
 
-/** What undici's `fetch failed` hides in its cause, said for a person. */
-function networkReason(error: unknown): string {
-  // A DOMException from AbortSignal.timeout, told by its name (it need not be this realm's Error).
-  const name = (error as { name?: unknown } | undefined)?.name;
-  if (name === 'TimeoutError' || name === 'AbortError') {
-    return 'no answer in time';
+/** The attempt's deadline passed (the reason the client's own AbortController is aborted with). */
+class AttemptTimeout extends Error {
+  constructor(timeoutMs: number) {
+    super(`no complete answer within ${timeoutMs / 1000} s (the agent's timeout)`);
+    this.name = 'AttemptTimeout';
+  }
+}
+
+/**
+ * What undici's `fetch failed` hides in its cause, said for a person. A peer that is not an HTTP (or
+ * TLS) server is not a network failure a retry may cure: NodeApiNotHttpError is thrown instead.
+ */
+function networkReason(error: unknown, serverUrl: string): string {
+  if (error instanceof AttemptTimeout) {
+    return error.message;
   }
   const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+  const code = cause?.code ?? (error as { code?: unknown }).code;
+  if (typeof code === 'string' && code.startsWith('HPE_')) {
+    throw new NodeApiNotHttpError(serverUrl, 'HTTP');
+  }
+  if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || code === 'ERR_SSL_PACKET_LENGTH_TOO_LONG' || code === 'EPROTO') {
+    throw new NodeApiNotHttpError(serverUrl, 'TLS');
+  }
   switch (cause?.code) {
     case 'ECONNREFUSED':
       return 'connection refused';
@@ -102,8 +135,22 @@ function networkReason(error: unknown): string {
     case 'UND_ERR_BODY_TIMEOUT':
       return 'no answer in time';
     default:
-      return cause?.code ?? cause?.message ?? (error instanceof Error ? error.message : String(error));
+      return serverText(cause?.code ?? cause?.message ?? (error instanceof Error ? error.message : String(error)), MAX_SERVER_LINE);
   }
+}
+
+/** Statuses a later attempt may cure: a proxy whose upstream is down or restarting, a rate limit. */
+const RETRIED_STATUSES: Readonly<Record<number, string>> = {
+  429: 'the server asks the agent to slow down (HTTP 429)',
+  502: 'a proxy in front of the server cannot reach it (HTTP 502)',
+  503: 'the server is unavailable (503)',
+  504: 'a proxy in front of the server got no answer from it (HTTP 504)',
+};
+
+/** `HTTP 413 Payload Too Large`: the status said in words, for an answer that carries no node API error. */
+function statusLine(status: number): string {
+  const text = STATUS_CODES[status];
+  return text === undefined ? `HTTP ${status}` : `HTTP ${status} ${text}`;
 }
 
 /** RFC 9110 §10.2.3: delay-seconds or an HTTP-date. */
@@ -115,34 +162,55 @@ function retryAfterMs(value: string | null): number | undefined {
   return Number.isFinite(ms) ? Math.min(Math.max(ms, 0), MAX_RETRY_AFTER_MS) : undefined;
 }
 
-/** The body, at most MAX_RESPONSE_BYTES, read from the stream rather than trusting Content-Length. */
-async function readBounded(response: Response, serverUrl: string): Promise<Buffer> {
+/**
+ * The body, at most MAX_RESPONSE_BYTES, read from the stream rather than trusting Content-Length,
+ * and within the attempt's deadline: each read races `deadline`, so a body that trickles a byte a
+ * second ends with the attempt whatever the HTTP stack does with the fetch's signal once the
+ * headers are in; the stream is cancelled (its connection closed) either way.
+ */
+async function readBounded(response: Response, serverUrl: string, deadline: AbortSignal): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let length = 0;
   if (response.body === null) {
     return Buffer.alloc(0);
   }
   const reader = response.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) {
-      return Buffer.concat(chunks, length);
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<never>((_resolve, reject) => {
+    onAbort = () => reject(deadline.reason as Error);
+    if (deadline.aborted) {
+      onAbort();
     }
-    length += value.length;
-    if (length > MAX_RESPONSE_BYTES) {
-      await reader.cancel().catch(() => undefined);
-      throw new NodeApiProtocolError(serverUrl, `an answer larger than ${MAX_RESPONSE_BYTES} bytes`);
+    deadline.addEventListener('abort', onAbort, { once: true });
+  });
+  aborted.catch(() => undefined); // rejected after the body was read whole: nobody waits any more
+  try {
+    for (;;) {
+      const { done, value } = await Promise.race([reader.read(), aborted]);
+      if (done) {
+        return Buffer.concat(chunks, length);
+      }
+      length += value.length;
+      if (length > MAX_RESPONSE_BYTES) {
+        throw new NodeApiProtocolError(serverUrl, `an answer larger than ${MAX_RESPONSE_BYTES} bytes`);
+      }
+      chunks.push(Buffer.from(value));
     }
-    chunks.push(Buffer.from(value));
+  } catch (error) {
+    await reader.cancel().catch(() => undefined);
+    throw error;
+  } finally {
+    deadline.removeEventListener('abort', onAbort!);
   }
 }
 
+/** The server's error body as a refusal, its texts made printable and bounded (a hostile server's are not shown raw). */
 function refusalOf(status: number, body: unknown): NodeApiRefusal {
   const record = typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {};
-  const code = typeof record.code === 'string' ? record.code : `http-${status}`;
+  const code = typeof record.code === 'string' ? serverText(record.code, MAX_SERVER_CODE) : `http-${status}`;
   const message = record.message;
-  const lines = Array.isArray(message) ? message.filter((m): m is string => typeof m === 'string') : typeof message === 'string' ? [message] : [];
-  return new NodeApiRefusal(status, code, lines[0] ?? `HTTP ${status}`, lines.slice(1));
+  const lines = serverLines(Array.isArray(message) ? message.filter((m): m is string => typeof m === 'string') : typeof message === 'string' ? [message] : []);
+  return new NodeApiRefusal(status, code, lines[0] ?? statusLine(status), lines.slice(1));
 }
 
 export class NodeApiClient {
@@ -188,9 +256,30 @@ export class NodeApiClient {
     }
   }
 
+  /**
+   * One attempt under one deadline, connect to the body's last byte. The deadline is this client's
+   * own timer (ref'd, cleared when the attempt ends) rather than AbortSignal.timeout's, which is
+   * unref'd and so not what keeps a waiting agent alive.
+   */
   private async once(method: string, path: string, bytes: Buffer, json: boolean, headers?: (bytes: Buffer) => Record<string, string>): Promise<NodeApiResponse> {
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(new AttemptTimeout(this.timeoutMs)), this.timeoutMs);
+    try {
+      return await this.exchange(method, path, bytes, json, deadline.signal, headers);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async exchange(
+    method: string,
+    path: string,
+    bytes: Buffer,
+    json: boolean,
+    signal: AbortSignal,
+    headers?: (bytes: Buffer) => Record<string, string>,
+  ): Promise<NodeApiResponse> {
     let response: Response;
-    const signal = AbortSignal.timeout(this.timeoutMs);
     try {
       response = await fetch(`${this.serverUrl}${path}`, {
         method,
@@ -200,25 +289,26 @@ export class NodeApiClient {
         signal,
       });
     } catch (error) {
-      throw new Retryable(networkReason(error));
+      throw new Retryable(networkReason(signal.aborted ? signal.reason : error, this.serverUrl));
     }
     let raw: Buffer;
     try {
-      raw = await readBounded(response, this.serverUrl);
+      raw = await readBounded(response, this.serverUrl, signal);
     } catch (error) {
       if (error instanceof NodeApiProtocolError) {
         throw error;
       }
-      throw new Retryable(networkReason(error));
+      throw new Retryable(networkReason(signal.aborted ? signal.reason : error, this.serverUrl));
     }
-    if (response.status === 503) {
-      throw new Retryable('the server is unavailable (503)', retryAfterMs(response.headers.get('retry-after')));
+    const retried = RETRIED_STATUSES[response.status];
+    if (retried !== undefined) {
+      throw new Retryable(retried, retryAfterMs(response.headers.get('retry-after')));
     }
     let parsed: unknown;
     try {
       parsed = raw.length === 0 ? undefined : JSON.parse(raw.toString('utf8'));
     } catch {
-      throw new NodeApiProtocolError(this.serverUrl, `HTTP ${response.status} with a body that is not JSON (is ${this.serverUrl} a rackseal control plane?)`);
+      throw new NodeApiProtocolError(this.serverUrl, `${statusLine(response.status)} with a body that is not JSON (is ${this.serverUrl} a rackseal control plane, or a proxy in front of it?)`);
     }
     if (response.status >= 200 && response.status < 300) {
       return { status: response.status, body: parsed };

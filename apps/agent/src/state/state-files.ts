@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
-import { type FileHandle, mkdir, open, rename, stat, unlink } from 'node:fs/promises';
+import { type FileHandle, lstat, mkdir, open, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StateCorruptError, StateDirError, StateIoError, StateNotEnrolledError, StatePermissionError } from './state-errors';
 
@@ -45,8 +45,11 @@ function fileSystemError(error: unknown, path: string, operation: string): unkno
   }
 }
 
-/** Owned by the agent's user and not writable by anyone else, and of the expected type. */
+/** Owned by the agent's user and not writable by anyone else, and of the expected type (never a symbolic link). */
 function checkOwnership(path: string, info: Stats, kind: 'directory' | 'file'): void {
+  if (info.isSymbolicLink()) {
+    throw new StatePermissionError(path, kind === 'directory' ? 'is a symbolic link; the state dir must be a real directory (give its real path)' : 'is a symbolic link; the agent keeps only regular files in its state dir');
+  }
   if (kind === 'directory' ? !info.isDirectory() : !info.isFile()) {
     throw new StatePermissionError(path, kind === 'directory' ? 'is not a directory' : 'is not a regular file');
   }
@@ -63,13 +66,16 @@ function checkOwnership(path: string, info: Stats, kind: 'directory' | 'file'): 
 /**
  * Makes sure `path` is a directory the agent may trust. When it does not exist: created with mode
  * 0700 (and missing parents too) if `create`, else StateNotEnrolledError. An existing directory is
- * taken as it is if the agent's user owns it and nobody else can write it; a symbolic link to such a
- * directory is accepted (state on another disk), its target is what is checked.
+ * taken as it is if the agent's user owns it and nobody else can write it. A symbolic link is
+ * refused, even to such a directory: whoever can replace the link (its parent's owner, not the
+ * dir's) could point the agent at a dir of their making between two runs, and the owner and mode
+ * checked would be the target's, not the link's (docs/decisions.md, "The agent after the intruder
+ * pass"). Only the last component is checked; parents are the system's (e.g. /var/lib).
  */
 export async function ensureStateDirectory(path: string, create: boolean): Promise<void> {
   let info: Stats;
   try {
-    info = await stat(path);
+    info = await lstat(path);
   } catch (error) {
     if (errnoCode(error) !== 'ENOENT') {
       throw fileSystemError(error, path, 'read');
@@ -79,7 +85,7 @@ export async function ensureStateDirectory(path: string, create: boolean): Promi
     }
     try {
       await mkdir(path, { recursive: true, mode: 0o700 });
-      info = await stat(path);
+      info = await lstat(path);
     } catch (mkdirError) {
       throw fileSystemError(mkdirError, path, 'create');
     }
@@ -89,7 +95,7 @@ export async function ensureStateDirectory(path: string, create: boolean): Promi
 
 /** fsync of the directory: the rename that replaced a file is on disk, not only the file's data. */
 async function syncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+  const handle = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
   try {
     await handle.sync();
   } finally {

@@ -1,4 +1,4 @@
-import { type Machine, type MachineDetail, type MachineRevocation, MACHINE_STATES, type MachineState } from '@rackseal/api-contracts';
+import { type Machine, type MachineDetail, type MachineReattestRequest, type MachineRevocation, MACHINE_STATES, type MachineState } from '@rackseal/api-contracts';
 import { CliError } from '@rackseal/command-line';
 import { type Command, Option } from 'commander';
 import { ServerClient, withServerOptions } from '../server-client';
@@ -9,12 +9,13 @@ import { instantArgument } from './since-option';
 const REF_ARGUMENT = 'the machine id (UUID) or its serial';
 
 /**
- * `rackseal machines list|show|revoke` (docs/architecture.md §3, §4.8, §5): the machines and their
+ * `rackseal machines list|show|revoke|reattest` (docs/architecture.md §3, §4.8, §5): the machines and their
  * lifecycle. `list` is ordered by serial and keyset-paged (GET /v1/machines, scope `inventory:read`;
- * a full page ends with the `--after` that reads the next), filtered by state, group, or "not
- * attested since" (the fleet liveness check); `show` prints one machine with its attestation times,
+ * a full page ends with the `--after` that reads the next), filtered by state, group, "not
+ * attested since" or overdue against the group's attestation interval (the fleet liveness checks); `show` prints one machine with its attestation times,
  * its last failure explained and its history; `revoke` revokes it (scope `inventory:write`;
- * revoking a revoked machine changes nothing and still exits 0).
+ * revoking a revoked machine changes nothing and still exits 0); `reattest` asks it to attest again
+ * now (POST /v1/machines/:ref/reattest; a repeat while one is pending keeps the first).
  */
 export function registerMachines(program: Command): void {
   const machines = program.command('machines').description('machines on the control plane (server commands)');
@@ -29,12 +30,14 @@ export function registerMachines(program: Command): void {
           instantArgument('--not-attested-since'),
         ),
       )
+      .option('--overdue', 'only machines (not revoked) never attested or not within their group\'s attestation interval (policy set --interval; the fleet default without one)')
       .addOption(textCursorOption('serial', 'only serials after this one (the last serial of the previous page)'))
       .addOption(pageSizeOption('machines'))
       .option('--json', 'machine-readable output'),
-  ).action(async (options: { state?: MachineState; group?: string; notAttestedSince?: string; after?: string; limit?: number; json?: boolean }, command: Command) => {
+  ).action(async (options: { state?: MachineState; group?: string; notAttestedSince?: string; overdue?: boolean; after?: string; limit?: number; json?: boolean }, command: Command) => {
     const limit = pageSize(options.limit);
-    const query = { state: options.state, group: options.group, notAttestedSince: options.notAttestedSince, after: options.after, limit };
+    const overdue = options.overdue === true ? 'true' : undefined;
+    const query = { state: options.state, group: options.group, notAttestedSince: options.notAttestedSince, overdue, after: options.after, limit };
     const { body } = await ServerClient.forCommand(command).get<Machine[]>('v1/machines', { query });
     if (options.json === true) {
       process.stdout.write(`${JSON.stringify(body)}\n`);
@@ -81,6 +84,20 @@ export function registerMachines(program: Command): void {
       body.changed
         ? `revoked machine ${safe(m.serial)} (${m.id}), was ${revocation?.from ?? 'unknown'}\n`
         : `machine ${safe(m.serial)} (${m.id}) was already revoked${revocation === undefined ? '' : ` on ${minute(revocation.at)} by ${safe(revocation.actor)}`}; nothing changed\n`,
+    );
+  });
+
+  withServerOptions(
+    machines
+      .command('reattest')
+      .description('ask a machine to attest again now rather than when its interval runs out (its agent sees it at its next question)')
+      .argument('<machine>', REF_ARGUMENT)
+      .option('--json', 'machine-readable output'),
+  ).action(async (ref: string, options: { json?: boolean }, command: Command) => {
+    const client = ServerClient.forCommand(command);
+    const { body } = await client.post<MachineReattestRequest>(`v1/machines/${client.segment(ref, REF_ARGUMENT)}/reattest`, {});
+    process.stdout.write(
+      options.json === true ? `${JSON.stringify(body)}\n` : `asked machine ${safe(body.serial)} (${body.machineId}) to attest again (requested ${minute(body.requestedAt)})\n`,
     );
   });
 }

@@ -1,51 +1,100 @@
-import { type GroupPolicy, type PolicyMode, POLICY_BODY_LIMIT_BYTES, POLICY_MODES, type PolicyPromotion } from '@rackseal/api-contracts';
+import {
+  type GroupAttestationInterval,
+  type GroupAttestationIntervalRemoval,
+  type GroupPolicy,
+  type PolicyMode,
+  POLICY_BODY_LIMIT_BYTES,
+  POLICY_MODES,
+  type PolicyPromotion,
+} from '@rackseal/api-contracts';
 import { CliError, readInput } from '@rackseal/command-line';
 import { type Command, Option } from 'commander';
 import { ServerClient, withServerOptions } from '../server-client';
 import { safe, table } from '../terminal-text';
+import { formatSeconds, intervalArgument } from './duration-option';
 
 const GROUP_ARGUMENT = 'the machine group';
 
 /**
- * `rackseal policy set|show|promote` (issue 12 item 3, docs/architecture.md §4.3): a machine group's
- * PCR policy. `set` sends a policy JSON file as is (the server validates it and names the field at
- * fault; scope `policy:write`); `show` prints the mode, bank, PCRs and each allowed set with where it
- * came from, values abbreviated (scope `policy:read`; `--json` prints the whole answer, whose
- * `policy` is what `set --file` takes); `promote` makes a canary machine's latest verified values
- * the set LABEL (scope `policy:write`).
+ * `rackseal policy set|show|promote` (issue 12 items 3 and 7, docs/architecture.md §4.3): a machine
+ * group's PCR policy and attestation interval. `set --file` sends a policy JSON file as is (the
+ * server validates it and names the field at fault; scope `policy:write`), `set --interval` the
+ * group's attestation interval (PUT /v1/groups/:group/interval, `default` deletes it); `show` prints
+ * the interval, then the mode, bank, PCRs and each allowed set with where it came from, values
+ * abbreviated (scope `policy:read`; `--json` prints the policy answer with the interval beside it as
+ * `attestationInterval`, and the policy's `policy` is what `set --file` takes); `promote` makes a
+ * canary machine's latest verified values the set LABEL (scope `policy:write`).
  */
 export function registerPolicy(program: Command): void {
   const policy = program.command('policy').description('machine groups\' PCR policies (server commands)');
   withServerOptions(
     policy
       .command('set')
-      .description('set (or replace) a group\'s PCR policy from a JSON file')
+      .description('set (or replace) a group\'s PCR policy from a JSON file, and/or its attestation interval')
       .argument('<group>', GROUP_ARGUMENT)
-      .requiredOption('--file <path>', 'the policy JSON: {"bank", "pcrs", "mode", "allowedSets": [{"label", "values", "promotedFrom"?}]}')
+      .option('--file <path>', 'the policy JSON: {"bank", "pcrs", "mode", "allowedSets": [{"label", "values", "promotedFrom"?}]}')
+      .addOption(
+        new Option('--interval <duration>', 'how often the group\'s machines must attest (10s to 31d, e.g. 15m, 1h, 1d), or "default" for the fleet\'s MACHINE_ATTESTATION_INTERVAL_MS').argParser(
+          intervalArgument('--interval'),
+        ),
+      )
       .option('--json', 'machine-readable output'),
-  ).action(async (group: string, options: { file: string; json?: boolean }, command: Command) => {
+  ).action(async (group: string, options: { file?: string; interval?: number | 'default'; json?: boolean }, command: Command) => {
     const client = ServerClient.forCommand(command);
-    const text = readInput(options.file, '--file', POLICY_BODY_LIMIT_BYTES).toString('utf8');
-    let body: unknown;
-    try {
-      body = JSON.parse(text) as unknown;
-    } catch (error) {
-      throw CliError.usage(`${client.action}: --file ${safe(options.file)} is not JSON: ${(error as Error).message}`);
+    if (options.file === undefined && options.interval === undefined) {
+      throw CliError.usage(`${client.action}: give --file (the PCR policy), --interval (the attestation interval) or both`);
     }
-    const { body: answer } = await client.put<GroupPolicy>(`v1/groups/${client.segment(group, GROUP_ARGUMENT)}/policy`, body);
-    process.stdout.write(options.json === true ? `${JSON.stringify(answer)}\n` : `set the PCR policy of group ${safe(answer.group)} (digest ${answer.digest})\n${describePolicy(answer)}`);
+    const segment = client.segment(group, GROUP_ARGUMENT);
+    const out: Record<string, unknown> = {};
+    let text = '';
+    if (options.file !== undefined) {
+      const raw = readInput(options.file, '--file', POLICY_BODY_LIMIT_BYTES).toString('utf8');
+      let body: unknown;
+      try {
+        body = JSON.parse(raw) as unknown;
+      } catch (error) {
+        throw CliError.usage(`${client.action}: --file ${safe(options.file)} is not JSON: ${(error as Error).message}`);
+      }
+      // The interval below is its own request, audited on its own: the policy lands first.
+      const { body: answer } = await client.put<GroupPolicy>(`v1/groups/${segment}/policy`, body);
+      out.policy = answer;
+      text += `set the PCR policy of group ${safe(answer.group)} (digest ${answer.digest})\n${describePolicy(answer)}`;
+    }
+    if (options.interval === 'default') {
+      const { body: answer } = await client.delete<GroupAttestationIntervalRemoval>(`v1/groups/${segment}/interval`);
+      out.attestationInterval = answer.interval;
+      text += answer.changed
+        ? `group ${safe(answer.interval.group)} now has the fleet default attestation interval, ${formatSeconds(answer.interval.attestationIntervalSeconds)}\n`
+        : `group ${safe(answer.interval.group)} already had the fleet default attestation interval, ${formatSeconds(answer.interval.attestationIntervalSeconds)}: nothing changed\n`;
+    } else if (options.interval !== undefined) {
+      const { body: answer } = await client.put<GroupAttestationInterval>(`v1/groups/${segment}/interval`, { attestationIntervalSeconds: options.interval });
+      out.attestationInterval = answer;
+      text += `set the attestation interval of group ${safe(answer.group)} to ${formatSeconds(answer.attestationIntervalSeconds)}\n`;
+    }
+    // --json: the policy answer as before when only --file was given, else {policy?, attestationInterval}.
+    process.stdout.write(options.json === true ? `${JSON.stringify(options.interval === undefined ? out.policy : out)}\n` : text);
   });
 
   withServerOptions(
     policy
       .command('show')
-      .description('a group\'s PCR policy: mode, bank, PCRs and each allowed set with its origin')
+      .description('a group\'s attestation interval and PCR policy: mode, bank, PCRs and each allowed set with its origin')
       .argument('<group>', GROUP_ARGUMENT)
-      .option('--json', 'machine-readable output (the whole policy, canary event logs included)'),
+      .option('--json', 'machine-readable output (the whole policy, canary event logs included, and attestationInterval)'),
   ).action(async (group: string, options: { json?: boolean }, command: Command) => {
     const client = ServerClient.forCommand(command);
-    const { body } = await client.get<GroupPolicy>(`v1/groups/${client.segment(group, GROUP_ARGUMENT)}/policy`);
-    process.stdout.write(options.json === true ? `${JSON.stringify(body)}\n` : describePolicy(body));
+    const segment = client.segment(group, GROUP_ARGUMENT);
+    // The interval first: it answers for any group name, and a group without a policy still shows it below the refusal.
+    const { body: interval } = await client.get<GroupAttestationInterval>(`v1/groups/${segment}/interval`);
+    const intervalLine = `attestation interval: ${describeInterval(interval)}\n`;
+    let body: GroupPolicy;
+    try {
+      ({ body } = await client.get<GroupPolicy>(`v1/groups/${segment}/policy`));
+    } catch (error) {
+      process.stderr.write(intervalLine);
+      throw error;
+    }
+    process.stdout.write(options.json === true ? `${JSON.stringify({ ...body, attestationInterval: interval })}\n` : `${intervalLine}${describePolicy(body)}`);
   });
 
   withServerOptions(
@@ -97,6 +146,13 @@ function describePolicy(p: GroupPolicy): string {
     out += rows.split('\n').filter((line) => line !== '').map((line) => `    ${line}\n`).join('');
   }
   return out;
+}
+
+/** `15m (the group's own, set 2026-12-02 19:40Z by token:…)` or `1d (the fleet default)`. */
+function describeInterval(i: GroupAttestationInterval): string {
+  return i.source === 'group'
+    ? `${formatSeconds(i.attestationIntervalSeconds)} (the group's own, set ${minute(i.updatedAt ?? '')} by ${safe(i.updatedBy ?? '')}; fleet default ${formatSeconds(i.fleetDefaultSeconds)})`
+    : `${formatSeconds(i.attestationIntervalSeconds)} (the fleet default, MACHINE_ATTESTATION_INTERVAL_MS)`;
 }
 
 /** `3d458cfe…e2ad`: enough to tell values apart on a terminal; `--json` has them whole. */

@@ -1,9 +1,6 @@
 import { parseInstant } from '@rackseal/api-contracts';
 import { InvalidArgumentError } from 'commander';
-
-const UNIT_MS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 } as const;
-/** A duration back from now: `90s`, `30m`, `24h`, `7d`, `2w`. */
-const DURATION = /^(\d{1,9})([smhdw])$/;
+import { parseDurationMs } from './duration-option';
 
 /**
  * An instant given as an RFC 3339 date-time (`2026-03-01T10:00:00Z`) or as a duration back from now
@@ -13,9 +10,9 @@ const DURATION = /^(\d{1,9})([smhdw])$/;
 export function instantArgument(flag: string, now: () => Date = () => new Date()): (value: string) => string {
   return (value: string) => {
     const trimmed = value.trim();
-    const duration = DURATION.exec(trimmed);
-    if (duration !== null) {
-      return new Date(now().getTime() - Number(duration[1]) * UNIT_MS[duration[2] as keyof typeof UNIT_MS]).toISOString();
+    const durationMs = parseDurationMs(trimmed);
+    if (durationMs !== undefined) {
+      return new Date(now().getTime() - durationMs).toISOString();
     }
     const at = parseInstant(trimmed);
     if (at === undefined) {

@@ -1,8 +1,8 @@
-import { userInfo } from 'node:os';
 import type { IssuedToken, TokenSummary } from '@rackseal/api-contracts';
 import type { Command } from 'commander';
 import { CliError } from '@rackseal/command-line';
 import { withDatabase } from '../database';
+import { operatorName } from '../operator-name';
 import { commandPath, ServerClient, withServerOptions } from '../server-client';
 import { safe, table } from '../terminal-text';
 import { explicitServer, explicitServerOption } from './explicit-server';
@@ -101,13 +101,4 @@ function day(iso: string): string {
 
 function minute(iso: string): string {
   return `${iso.slice(0, 16).replace('T', ' ')}Z`;
-}
-
-/** Who ran the bootstrap, for the audit record: the login name ($USER is unset under sudo -i, cron, containers). */
-function operatorName(): string {
-  try {
-    return process.env.USER ?? userInfo().username;
-  } catch {
-    return 'unknown';
-  }
 }

@@ -1,12 +1,11 @@
 import { type CanActivate, type ExecutionContext, Injectable, Logger } from '@nestjs/common';
 import { NodeCredentials, type LiveNodeCredential, NodeRequestNonces } from '@rackseal/attestation';
-import { AuditLog } from '@rackseal/audit';
+import { AuditBudget, AuditLog, SuppressedAuditRecords } from '@rackseal/audit';
 import type { Machine } from '@rackseal/machines';
 import { NODE_AUTH_SCHEME, type NodeRequestRefusal, type NodeRequestRefusalReason, verifyNodeRequest } from '@rackseal/node-identity';
 import { Clock } from '@rackseal/platform';
 import type { Request, Response } from 'express';
 import { type WithRawBody, rawBodyOf } from '../http/raw-body';
-import { AuditBudget } from '../node-api/audit-budget';
 import { NodeRequestError } from '../node-api/node-request-errors';
 
 /** The window around the server's clock a signed request's timestamp must fall in (docs/decisions.md, "Node identity"). */
@@ -37,14 +36,17 @@ const AUDITED: ReadonlySet<NodeRequestRefusalReason> = new Set(['bad-signature',
 @Injectable()
 export class NodeRequestGuard implements CanActivate {
   private readonly logger = new Logger(NodeRequestGuard.name);
-  private readonly budget = new AuditBudget();
+  private readonly budget: AuditBudget;
 
   constructor(
     private readonly credentials: NodeCredentials,
     private readonly nonces: NodeRequestNonces,
     private readonly audit: AuditLog,
     private readonly clock: Clock,
-  ) {}
+    suppressed: SuppressedAuditRecords,
+  ) {
+    this.budget = new AuditBudget({}, (reason) => suppressed.add('node.request-refused', reason));
+  }
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const http = context.switchToHttp();

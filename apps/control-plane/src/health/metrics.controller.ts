@@ -1,6 +1,6 @@
 import { Controller, Get, Header, Inject } from '@nestjs/common';
 import { ApiOkResponse, ApiTags } from '@nestjs/swagger';
-import { AuditLog } from '@rackseal/audit';
+import { AuditLog, SuppressedAuditRecords } from '@rackseal/audit';
 import { RACKSEAL_CONFIG, type RacksealConfig } from '@rackseal/config';
 import { MACHINE_STATES, type MachineStateCounts, MachinesRepository } from '@rackseal/machines';
 import { Clock } from '@rackseal/platform';
@@ -19,6 +19,7 @@ export class MetricsController {
     private readonly audit: AuditLog,
     private readonly machines: MachinesRepository,
     private readonly clock: Clock,
+    private readonly suppressed: SuppressedAuditRecords,
     @Inject(RACKSEAL_CONFIG) private readonly config: RacksealConfig,
   ) {}
 
@@ -27,10 +28,10 @@ export class MetricsController {
   @ApiOkResponse({ description: 'Prometheus text format', type: String })
   async metrics(): Promise<string> {
     const intervalMs = this.config.machines.attestationIntervalMs;
-    const [status, byState, notAttested] = await Promise.all([
+    const [status, byState, overdue] = await Promise.all([
       this.audit.sequencerStatus(),
       this.machines.countByState(),
-      this.machines.countNotAttestedSince(new Date(this.clock.now().getTime() - intervalMs)),
+      this.machines.countOverdue(this.clock.now(), intervalMs),
     ]);
     return [
       gauge('rackseal_audit_pending_records', 'Audit records appended but not yet integrated into the tree.', status.pending),
@@ -44,16 +45,39 @@ export class MetricsController {
       gauge('rackseal_audit_tree_size', 'Records integrated into the audit Merkle tree.', status.treeSize),
       perState('rackseal_machines', 'Machines per lifecycle state.', byState, MACHINE_STATES),
       // Liveness of the fleet (issue 12 item 7, keylime#1896): a dead agent or verifier leaves machines
-      // unattested without any refusal to see; this gauge rising is the alert. Revoked machines never attest.
+      // unattested without any refusal to see; these gauges rising are the alert. Revoked machines never
+      // attest. Each machine is held to its group's interval (the fleet default without one).
       perState(
         'rackseal_machines_not_attested_within_interval',
-        'Machines (revoked ones left out) with no successful attestation within MACHINE_ATTESTATION_INTERVAL_MS, per state.',
-        notAttested,
+        'Machines (revoked ones left out) with no successful attestation within their group\'s attestation interval (MACHINE_ATTESTATION_INTERVAL_MS for a group without its own), per state.',
+        overdue.byState,
         MACHINE_STATES.filter((state) => state !== 'revoked'),
       ),
-      gauge('rackseal_machine_attestation_interval_seconds', 'MACHINE_ATTESTATION_INTERVAL_MS: how often every machine must attest.', intervalMs / 1000),
+      gauge('rackseal_machine_attestation_interval_seconds', 'MACHINE_ATTESTATION_INTERVAL_MS: the fleet default interval, for groups without their own.', intervalMs / 1000),
+      perGroup(
+        'rackseal_group_machines_not_attested_within_interval',
+        'Machines (revoked ones left out) with no successful attestation within their group\'s interval, per group (group="" for machines without one).',
+        overdue.byGroup.map((g) => [g.group, g.overdue]),
+      ),
+      perGroup(
+        'rackseal_group_attestation_interval_seconds',
+        'The attestation interval each group\'s machines are held to: its own, else MACHINE_ATTESTATION_INTERVAL_MS.',
+        overdue.byGroup.map((g) => [g.group, g.intervalSeconds ?? intervalMs / 1000]),
+      ),
+      suppressedCounter(this.suppressed),
     ].join('');
   }
+}
+
+/**
+ * This process's count (a counter, unlike the fleet-wide gauges above: each replica reports its
+ * own, as its budget is its own) of refusals left out of the audit log by the budgets of
+ * unauthenticated refusals, per action and code or reason. Series appear at the first one.
+ */
+function suppressedCounter(suppressed: SuppressedAuditRecords): string {
+  const name = 'rackseal_audit_refusals_suppressed_total';
+  const series = suppressed.counts().map(({ action, kind, count }) => `${name}{action="${action}",kind="${kind}"} ${count}\n`);
+  return `# HELP ${name} Refusals not written to the audit log (over the per-process budget of unauthenticated refusals), per action and code.\n# TYPE ${name} counter\n${series.join('')}`;
 }
 
 function gauge(name: string, help: string, value: number): string {
@@ -63,4 +87,13 @@ function gauge(name: string, help: string, value: number): string {
 /** One gauge with a `state` label per state (every state listed, 0 included, so a series never vanishes). */
 function perState(name: string, help: string, counts: MachineStateCounts, states: readonly (keyof MachineStateCounts)[]): string {
   return `# HELP ${name} ${help}\n# TYPE ${name} gauge\n${states.map((state) => `${name}{state="${state}"} ${counts[state]}\n`).join('')}`;
+}
+
+/**
+ * One gauge with a `group` label per group: groups are operator-defined names (GROUP_PATTERN: lowercase
+ * letters, digits and . _ -, nothing to escape), so the cardinality is the operator's. Machines without
+ * a group are `group=""`. No sample at all when there is no group (HELP and TYPE still say the name).
+ */
+function perGroup(name: string, help: string, values: readonly (readonly [string | null, number])[]): string {
+  return `# HELP ${name} ${help}\n# TYPE ${name} gauge\n${values.map(([group, value]) => `${name}{group="${group ?? ''}"} ${value}\n`).join('')}`;
 }

@@ -9,6 +9,7 @@ import { DATABASE_RETRY_AFTER_SECONDS, isDatabaseUnavailable } from './database-
 import type { ErrorBody } from './error-body';
 import { DOMAIN_ERROR_CODES, genericCodeOf, KIND_STATUS } from './error-codes';
 import { JSON_NOT_UTF8, JSON_TOO_DEEP, MAX_JSON_DEPTH } from './json-depth';
+import { JSON_NOT_OBJECT } from './json-object';
 import { loggableError } from './loggable-error';
 
 /** body-parser errors carry an HTTP status and a machine-readable type; their text is safe to show. */
@@ -24,6 +25,7 @@ const BODY_PARSER_MESSAGES: Record<string, string> = {
   'querystring.parse.rangeError': 'request body nests too deep',
   [JSON_NOT_UTF8]: 'request body is not valid UTF-8',
   [JSON_TOO_DEEP]: `request body nests too deep (at most ${MAX_JSON_DEPTH} levels of arrays and objects)`,
+  [JSON_NOT_OBJECT]: 'the request body must be a JSON object',
 };
 
 interface BodyParserError {

@@ -7,8 +7,9 @@ import { FINISH_ATTESTATION_BODY_LIMIT_BYTES, nodeApiPath } from '@rackseal/node
 import { json, type NextFunction, type Request, type Response } from 'express';
 import { AllExceptionsFilter, isBodyParserError } from './all-exceptions.filter';
 import { DOCS_PATH, normalizeDocsPath } from './docs-paths';
+import { DeferredJsonBodyInterceptor, deferJsonBody, isJsonBodyDeferred } from './deferred-json-body';
 import { JsonBodyContentTypeInterceptor } from './json-body';
-import { refuseDeepJson } from './json-depth';
+import { checkJsonBody } from './json-object';
 import { keepNodeRawBody } from './raw-body';
 import { buildOpenApiDocument } from './openapi';
 import { RefuseNulBytesPipe } from './refuse-nul-bytes.pipe';
@@ -19,8 +20,8 @@ export const JSON_BODY_LIMIT = '1mb';
 /**
  * The routes allowed a larger body: the attestation finish call carries the machine's event log
  * (up to 1 MiB, base64 in the JSON), PUT of a group's PCR policy up to 16 canary logs
- * (POLICY_BODY_LIMIT_BYTES). Their parsers run first and mark the body parsed, so the general one
- * skips it.
+ * (POLICY_BODY_LIMIT_BYTES). The finish route's parser runs first and marks the body parsed, so
+ * the general one skips it; the policy's is read only after the bearer guard (deferJsonBody).
  */
 export const FINISH_ATTESTATION_PATH = nodeApiPath('attestations/:id/finish');
 
@@ -42,14 +43,18 @@ export function configureHttpApp(app: INestApplication): void {
     next();
   });
   // Node API bodies are kept as received too: a signed node request covers their bytes.
-  const verify = keepNodeRawBody(refuseDeepJson);
+  const verify = keepNodeRawBody(checkJsonBody);
   express.use(FINISH_ATTESTATION_PATH, json({ limit: FINISH_ATTESTATION_BODY_LIMIT_BYTES, verify }));
-  const policyJson = json({ limit: POLICY_BODY_LIMIT_BYTES, verify: refuseDeepJson });
+  const policyBody = deferJsonBody(POLICY_BODY_LIMIT_BYTES);
   express.use(GROUP_POLICY_PATH, (request: Request, response: Response, next: NextFunction) =>
     // Exact path and PUT only: the promote route below it keeps the general limit.
-    request.method === 'PUT' && (request.path === '/' || request.path === '') ? policyJson(request, response, next) : next(),
+    request.method === 'PUT' && (request.path === '/' || request.path === '') ? policyBody(request, response, next) : next(),
   );
-  express.useBodyParser('json', { limit: JSON_BODY_LIMIT, verify });
+  const general = json({ limit: JSON_BODY_LIMIT, verify });
+  // Named so: Nest adds its own JSON parser (100 kB) at init unless one named `jsonParser` is in place.
+  express.use(function jsonParser(request: Request, response: Response, next: NextFunction) {
+    return isJsonBodyDeferred(request) ? next() : general(request, response, next);
+  });
   // Nest turns body-parser's SyntaxError into a 400 carrying the parser's own text, losing its type;
   // pass the filter an error it recognises so every parser refusal gets the fixed wording.
   express.use((error: unknown, _request: Request, _response: Response, next: NextFunction) => {
@@ -61,7 +66,8 @@ export function configureHttpApp(app: INestApplication): void {
   });
   express.disable('x-powered-by');
   express.use(normalizeDocsPath);
-  app.useGlobalInterceptors(new JsonBodyContentTypeInterceptor());
+  // In this order: a deferred body is read only once its Content-Type is known to be JSON.
+  app.useGlobalInterceptors(new JsonBodyContentTypeInterceptor(), new DeferredJsonBodyInterceptor());
   app.useGlobalPipes(
     // First: a NUL byte is refused before anything else looks at the value.
     new RefuseNulBytesPipe(),

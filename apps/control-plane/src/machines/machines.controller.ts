@@ -2,13 +2,16 @@ import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/com
 import { ApiBadRequestResponse, ApiBearerAuth, ApiConflictResponse, ApiNotFoundResponse, ApiOkResponse, ApiParam, ApiTags } from '@nestjs/swagger';
 import { DEFAULT_PAGE_SIZE, parseInstant } from '@rackseal/api-contracts';
 import type { TokenPrincipal } from '@rackseal/api-tokens';
-import { type Machine, MachineNotFoundError, MachineReattestRequests, MachineRevocations, MachinesRepository, parseMachineRef } from '@rackseal/machines';
+import { KeyCertification } from '@rackseal/attestation';
+import { Clock } from '@rackseal/platform';
+import { GroupAttestationIntervals, type Machine, MachineNotFoundError, MachineReattestRequests, MachineRevocations, MachinesRepository, parseMachineRef } from '@rackseal/machines';
 import { actorOf, Principal, RequireScope } from '../auth/auth.decorators';
+import { CertifiedKeyDto } from './certified-key.dto';
 import { MACHINE_REF_DESCRIPTION, MachineDetailDto, MachineDto, MachineReattestRequestDto, MachineRevocationDto, MachinesQueryDto, RevokeMachineDto } from './machines.dto';
 
 /**
  * Machines and their lifecycle (docs/architecture.md §3, §4.8, §5): list with filters (state, group,
- * not attested since T), one machine with its attestation times, last failure and history, and the
+ * not attested since T, overdue against the group's interval), one machine with its attestation times, last failure and history, and the
  * operator's revocation and request to re-attest now. Reading needs `inventory:read`; revoking `inventory:write` (the scope
  * catalogue: "import inventory CSV files, revoke machines").
  */
@@ -20,6 +23,9 @@ export class MachinesController {
     private readonly machines: MachinesRepository,
     private readonly revocations: MachineRevocations,
     private readonly reattests: MachineReattestRequests,
+    private readonly intervals: GroupAttestationIntervals,
+    private readonly clock: Clock,
+    private readonly keys: KeyCertification,
   ) {}
 
   @Get()
@@ -31,6 +37,7 @@ export class MachinesController {
       group: query.group,
       // validated by the DTO
       notAttestedSince: query.notAttestedSince === undefined ? undefined : parseInstant(query.notAttestedSince),
+      overdue: query.overdue === undefined ? undefined : { at: this.clock.now(), fleetIntervalMs: this.intervals.fleetIntervalMs },
       after: query.after,
       limit: query.limit ?? DEFAULT_PAGE_SIZE,
     });
@@ -48,6 +55,17 @@ export class MachinesController {
       throw new MachineNotFoundError(ref);
     }
     return this.detail(machine);
+  }
+
+  /** The machine's certified keys (issue 13 item 1): the live one and the retired ones, newest first. */
+  @Get(':ref/keys')
+  @RequireScope('inventory:read')
+  @ApiParam({ name: 'ref', description: MACHINE_REF_DESCRIPTION })
+  @ApiOkResponse({ type: CertifiedKeyDto, isArray: true, description: 'newest first; retiredAt null for the live key' })
+  @ApiBadRequestResponse({ description: 'neither a UUID nor a serial' })
+  @ApiNotFoundResponse({ description: 'no machine with this id or serial' })
+  keysOf(@Param('ref') ref: string): Promise<CertifiedKeyDto[]> {
+    return this.keys.keysOf(parseMachineRef(ref));
   }
 
   /**

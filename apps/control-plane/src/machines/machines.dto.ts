@@ -6,6 +6,7 @@ import {
   type Machine,
   type MachineDetail,
   type MachineFailure,
+  type MachineListFilters,
   type MachineReattestRequest,
   type MachineRevocation,
   MACHINE_STATES,
@@ -21,7 +22,7 @@ import {
 import { IsIn, IsOptional, IsString, Length, Matches, MaxLength, ValidateBy } from 'class-validator';
 import { IsPrintableText, IsQueryInteger } from '../http/validators';
 
-export class MachinesQueryDto {
+export class MachinesQueryDto implements MachineListFilters {
   @ApiPropertyOptional({ enum: MACHINE_STATES, description: 'Only machines in this state.' })
   @IsOptional()
   @IsIn(MACHINE_STATES)
@@ -46,6 +47,15 @@ export class MachinesQueryDto {
     },
   })
   notAttestedSince?: string;
+
+  @ApiPropertyOptional({
+    enum: ['true'],
+    description:
+      'Only overdue machines: not revoked, and never attested or last attested longer ago than their group\'s attestation interval (PUT /v1/groups/:group/interval; MACHINE_ATTESTATION_INTERVAL_MS for a group without its own). The per-group liveness check.',
+  })
+  @IsOptional()
+  @IsIn(['true'], { message: 'overdue takes only true (leave it out for every machine)' })
+  overdue?: 'true';
 
   @ApiPropertyOptional({ description: 'Only serials after this one (paging: pass the last serial of the previous page).', maxLength: MAX_TEXT_CURSOR_LENGTH })
   @IsOptional()

@@ -1,4 +1,4 @@
-import { Body, Controller, HttpCode, Param, Post } from '@nestjs/common';
+import { Body, Controller, HttpCode, Ip, Param, Post } from '@nestjs/common';
 import { ApiBadRequestResponse, ApiConflictResponse, ApiCreatedResponse, ApiNotFoundResponse, ApiOkResponse, ApiParam, ApiTags } from '@nestjs/swagger';
 import { AttestationService } from '@rackseal/attestation';
 import { ATTESTATIONS_ROUTE, type FinishAttestationResponse, nodeApiPath, type StartAttestationResponse } from '@rackseal/node-api-contracts';
@@ -9,7 +9,8 @@ import { FinishAttestationDto, FinishAttestationResponseDto, StartAttestationDto
  * The enrollment protocol (issue 12, docs/architecture.md §4.3): a machine's agent starts a
  * registration and finishes it with the activated credential's proof and a quote. No operator
  * token: the protocol authenticates the machine. Refusals carry `attestation.*` codes
- * (libs/attestation README).
+ * (libs/attestation README). The client's address bounds the audit records of refusals that name
+ * no machine (AttestationService), per source.
  */
 @ApiTags('node: attestation')
 @NodeApi()
@@ -22,8 +23,8 @@ export class AttestationsController {
   @ApiBadRequestResponse({ description: 'attestation.malformed, attestation.ek-untrusted, attestation.ek-mismatch, attestation.ak-rejected' })
   @ApiNotFoundResponse({ description: 'attestation.unknown-ek: no machine of the inventory has this EK' })
   @ApiConflictResponse({ description: 'attestation.machine-revoked' })
-  start(@Body() body: StartAttestationDto): Promise<StartAttestationResponse> {
-    return this.attestation.start(body);
+  start(@Body() body: StartAttestationDto, @Ip() source: string | undefined): Promise<StartAttestationResponse> {
+    return this.attestation.start(body, { source });
   }
 
   @Post(':id/finish')
@@ -38,7 +39,7 @@ export class AttestationsController {
   @ApiConflictResponse({
     description: 'attestation.registration-finished, attestation.registration-expired, attestation.machine-revoked; attestation.policy-mismatch or attestation.no-policy (the machine is quarantined; the message lists why)',
   })
-  finish(@Param('id') id: string, @Body() body: FinishAttestationDto): Promise<FinishAttestationResponse> {
-    return this.attestation.finish(id, body);
+  finish(@Param('id') id: string, @Body() body: FinishAttestationDto, @Ip() source: string | undefined): Promise<FinishAttestationResponse> {
+    return this.attestation.finish(id, body, { source });
   }
 }

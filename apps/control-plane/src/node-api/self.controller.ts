@@ -1,7 +1,6 @@
-import { Controller, Get, Inject } from '@nestjs/common';
+import { Controller, Get } from '@nestjs/common';
 import { ApiOkResponse, ApiTags } from '@nestjs/swagger';
-import { RACKSEAL_CONFIG, type RacksealConfig } from '@rackseal/config';
-import { MachinesRepository } from '@rackseal/machines';
+import { GroupAttestationIntervals, MachinesRepository } from '@rackseal/machines';
 import { type NodeSelfResponse, nodeApiPath, SELF_ROUTE } from '@rackseal/node-api-contracts';
 import { Clock } from '@rackseal/platform';
 import { NodeAuthenticated, NodeCallerOf } from '../auth/auth.decorators';
@@ -11,7 +10,8 @@ import { NodeSelfResponseDto } from './self.dto';
 /**
  * The machine's view of itself, what `rackseal-agent run` polls (issue 12 item 5): which machine
  * its credential names, its state, and when it must attest again. `reattest` is true once the next
- * attestation is due (MACHINE_ATTESTATION_INTERVAL_MS after the last) or while an operator's request
+ * attestation is due (its group's attestation interval after the last, MACHINE_ATTESTATION_INTERVAL_MS
+ * for a group without its own: rackseal-agent run without --interval follows it) or while an operator's request
  * (POST /v1/machines/:ref/reattest) is pending.
  */
 @ApiTags('node: self')
@@ -19,17 +19,17 @@ import { NodeSelfResponseDto } from './self.dto';
 @Controller(nodeApiPath(SELF_ROUTE))
 export class SelfController {
   constructor(
-    @Inject(RACKSEAL_CONFIG) private readonly config: RacksealConfig,
     private readonly clock: Clock,
     private readonly machines: MachinesRepository,
+    private readonly intervals: GroupAttestationIntervals,
   ) {}
 
   @Get()
   @ApiOkResponse({ type: NodeSelfResponseDto, description: 'the calling machine' })
   async self(@NodeCallerOf() caller: NodeCaller): Promise<NodeSelfResponse> {
     const m = caller.machine;
-    const requested = await this.machines.reattestRequestedAt(m.id);
-    const due = m.lastAttestedAt === null ? null : new Date(m.lastAttestedAt.getTime() + this.config.machines.attestationIntervalMs);
+    const [requested, intervalMs] = await Promise.all([this.machines.reattestRequestedAt(m.id), this.intervals.intervalMsFor(m.group)]);
+    const due = m.lastAttestedAt === null ? null : new Date(m.lastAttestedAt.getTime() + intervalMs);
     return {
       machineId: m.id,
       serial: m.serial,

@@ -17,7 +17,7 @@ export class NodeSelfResponseDto implements NodeSelfResponse {
   @ApiProperty({ type: String, format: 'date-time', nullable: true })
   lastAttestedAt!: string | null;
 
-  @ApiProperty({ type: String, format: 'date-time', nullable: true, description: 'lastAttestedAt + MACHINE_ATTESTATION_INTERVAL_MS.' })
+  @ApiProperty({ type: String, format: 'date-time', nullable: true, description: 'lastAttestedAt + the group\'s attestation interval (PUT /v1/groups/:group/interval), MACHINE_ATTESTATION_INTERVAL_MS for a group without its own.' })
   nextAttestationDue!: string | null;
 
   @ApiProperty({ description: 'Re-attest now: the next attestation is due, or an operator asked (POST /v1/machines/:ref/reattest).' })

@@ -3,6 +3,7 @@ import { TpmWriter } from '../codec/tpm-writer';
 import { TPM_CC, TPM_ST } from '../constants';
 import { RETRYABLE_CODES } from './response-codes';
 import type { TPMS_AUTH_COMMAND, TPMS_AUTH_RESPONSE } from './session-auth';
+import { checkResponse, type CommandAuth, hasSaltedSession, type ProtectedCommand, protectCommand } from './session-protocol';
 import { TpmError, TpmTransportError } from './tpm-errors';
 import type { TpmTransport } from './transport';
 
@@ -10,11 +11,24 @@ import type { TpmTransport } from './transport';
 export interface TpmCommand {
   readonly code: number;
   readonly handles?: readonly number[];
-  /** Present: tag TPM_ST_SESSIONS and an authorization area; absent: TPM_ST_NO_SESSIONS. */
-  readonly sessions?: readonly TPMS_AUTH_COMMAND[];
+  /**
+   * Present: tag TPM_ST_SESSIONS and an authorization area; absent: TPM_ST_NO_SESSIONS. A salted
+   * session's use (SessionAuthorization) is turned into its TPMS_AUTH_COMMAND when sent.
+   */
+  readonly sessions?: readonly CommandAuth[];
+  /**
+   * The Names (Part 1 §16) of the handles, for cpHash when a salted session is used; an entry left
+   * undefined is taken from the salted session that authorizes that handle.
+   */
+  readonly names?: readonly (Buffer | undefined)[];
   readonly parameters?: Buffer;
   /** How many handles the response carries before its parameters (e.g. 1 for CreatePrimary, Load). */
   readonly responseHandles?: number;
+}
+
+/** A command as it goes on the wire: every session already a TPMS_AUTH_COMMAND. */
+export interface TpmWireCommand extends Omit<TpmCommand, 'sessions'> {
+  readonly sessions?: readonly TPMS_AUTH_COMMAND[];
 }
 
 export interface TpmResponse {
@@ -60,7 +74,7 @@ const NO_PARAMETERS = Buffer.alloc(0);
 const NO_HANDLES: readonly number[] = Object.freeze([]);
 const NO_AUTH_RESPONSES: readonly TPMS_AUTH_RESPONSE[] = Object.freeze([]);
 
-export function marshalCommand(command: TpmCommand): Buffer {
+export function marshalCommand(command: TpmWireCommand): Buffer {
   const handles = command.handles ?? NO_HANDLES;
   const sessions = command.sessions;
   const parameters = command.parameters ?? NO_PARAMETERS;
@@ -149,6 +163,29 @@ export class TpmClient {
   }
 
   async execute(command: TpmCommand): Promise<TpmResponse> {
+    if (hasSaltedSession(command.sessions)) {
+      return this.executeProtected(command);
+    }
+    return this.send(command as TpmWireCommand);
+  }
+
+  /** A command with salted sessions: HMACs and parameter encryption around the exchange (session-protocol.ts). */
+  private async executeProtected(command: TpmCommand): Promise<TpmResponse> {
+    const name = commandName(command.code);
+    const protectedCommand: ProtectedCommand = protectCommand({
+      code: command.code,
+      commandName: name,
+      handles: command.handles ?? NO_HANDLES,
+      names: command.names,
+      sessions: command.sessions ?? [],
+      parameters: command.parameters ?? NO_PARAMETERS,
+    });
+    const response = await this.send({ ...command, sessions: protectedCommand.sessions, parameters: protectedCommand.parameters });
+    const parameters = checkResponse(name, command.code, protectedCommand, response.parameters, response.sessions);
+    return { ...response, parameters };
+  }
+
+  private async send(command: TpmWireCommand): Promise<TpmResponse> {
     const bytes = marshalCommand(command);
     for (let attempt = 0; ; attempt += 1) {
       const response = await this.transport.transmit(bytes);

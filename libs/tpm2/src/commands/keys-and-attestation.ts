@@ -10,7 +10,7 @@ import { readTpmtSignature, type TPMT_SIGNATURE, writeTpmtSignature } from '../s
 import { SYM_NULL, type TPMT_SYM_DEF_OBJECT, writeSymDefObject } from '../structures/tpmt-sym-def-object';
 import type { ParsedPublic, TPMT_PUBLIC } from '../structures/tpmt-public';
 import type { TpmReader } from '../codec/tpm-reader';
-import type { TPMS_AUTH_COMMAND } from '../client/session-auth';
+import type { CommandAuth } from '../client/session-protocol';
 import type { TpmClient } from '../client/tpm-client';
 import { writePublicArea } from './objects';
 import { readTicket, type TPMT_TK } from './tickets';
@@ -20,6 +20,16 @@ import { readTicket, type TPMT_TK } from './tickets';
  * (§12.7), RSA_Decrypt (§14.3), the attestations Certify and Quote (§18.2, §18.4) and
  * VerifySignature (§20.1). One function per command; authorization is the caller's.
  */
+
+/**
+ * A handle with its authorization. `name` (Part 1 §16) is needed for cpHash when any session of the
+ * command is salted and this handle's own authorization is not that session.
+ */
+export interface AuthorizedHandle {
+  readonly handle: number;
+  readonly auth: CommandAuth;
+  readonly name?: Buffer;
+}
 
 // Part 2 bounds: TPM2B_DIGEST / TPM2B_SENSITIVE_DATA (MAX_SYM_DATA 128) / TPM2B_PUBLIC_KEY_RSA.
 const MAX_DIGEST = 64;
@@ -34,14 +44,15 @@ const MAX_RSA_KEY_BYTES = 512;
  */
 export async function tpm2ActivateCredential(
   client: TpmClient,
-  activate: { readonly handle: number; readonly auth: TPMS_AUTH_COMMAND },
-  key: { readonly handle: number; readonly auth: TPMS_AUTH_COMMAND },
+  activate: AuthorizedHandle,
+  key: AuthorizedHandle,
   credentialBlob: TPMS_ID_OBJECT,
   secret: Buffer,
 ): Promise<Buffer> {
   const response = await client.execute({
     code: TPM_CC.TPM_CC_ActivateCredential,
     handles: [activate.handle, key.handle],
+    names: [activate.name, key.name],
     sessions: [activate.auth, key.auth],
     parameters: marshal((w) => {
       writeTpm2bIdObject(w, credentialBlob);
@@ -68,7 +79,7 @@ export interface ImportInput {
  * TPM2_Import (Part 3 §13.3): re-wraps a duplicate under `parentHandle`, returning the private
  * area TPM2_Load takes. Nothing is loaded.
  */
-export async function tpm2Import(client: TpmClient, parentHandle: number, parentAuth: TPMS_AUTH_COMMAND, input: ImportInput): Promise<TPM2B_PRIVATE> {
+export async function tpm2Import(client: TpmClient, parentHandle: number, parentAuth: CommandAuth, input: ImportInput): Promise<TPM2B_PRIVATE> {
   const response = await client.execute({
     code: TPM_CC.TPM_CC_Import,
     handles: [parentHandle],
@@ -88,7 +99,7 @@ export async function tpm2Import(client: TpmClient, parentHandle: number, parent
 }
 
 /** TPM2_Unseal (Part 3 §12.7): the data of a loaded sealed (keyedHash data) object; USER role. */
-export async function tpm2Unseal(client: TpmClient, itemHandle: number, itemAuth: TPMS_AUTH_COMMAND): Promise<Buffer> {
+export async function tpm2Unseal(client: TpmClient, itemHandle: number, itemAuth: CommandAuth): Promise<Buffer> {
   const response = await client.execute({ code: TPM_CC.TPM_CC_Unseal, handles: [itemHandle], sessions: [itemAuth] });
   const r = response.parameters;
   const outData = r.tpm2b('outData', MAX_SYM_DATA);
@@ -104,7 +115,7 @@ export async function tpm2Unseal(client: TpmClient, itemHandle: number, itemAuth
 export async function tpm2RsaDecrypt(
   client: TpmClient,
   keyHandle: number,
-  keyAuth: TPMS_AUTH_COMMAND,
+  keyAuth: CommandAuth,
   cipherText: Buffer,
   inScheme: TPMT_SCHEME,
   label: Buffer,
@@ -150,8 +161,8 @@ function readSignedAttestation(r: TpmReader): SignedAttestation {
  */
 export async function tpm2Certify(
   client: TpmClient,
-  object: { readonly handle: number; readonly auth: TPMS_AUTH_COMMAND },
-  sign: { readonly handle: number; readonly auth: TPMS_AUTH_COMMAND },
+  object: { readonly handle: number; readonly auth: CommandAuth },
+  sign: { readonly handle: number; readonly auth: CommandAuth },
   qualifyingData: Buffer,
   inScheme: TPMT_SCHEME = SCHEME_NULL,
 ): Promise<SignedAttestation> {
@@ -174,7 +185,7 @@ export async function tpm2Certify(
 export async function tpm2Quote(
   client: TpmClient,
   signHandle: number,
-  signAuth: TPMS_AUTH_COMMAND,
+  signAuth: CommandAuth,
   qualifyingData: Buffer,
   PCRselect: TPML_PCR_SELECTION,
   inScheme: TPMT_SCHEME = SCHEME_NULL,

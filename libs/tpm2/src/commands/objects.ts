@@ -5,7 +5,7 @@ import { objectName } from '../names';
 import { writePcrSelection, type TPML_PCR_SELECTION } from '../structures/tpml-pcr-selection';
 import { readTpm2bPrivate, type TPM2B_PRIVATE, writeTpm2bPrivate } from '../structures/tpm2b-private';
 import { type ParsedPublic, readTpm2bPublic, type TPMT_PUBLIC, writeTpmtPublic } from '../structures/tpmt-public';
-import type { TPMS_AUTH_COMMAND } from '../client/session-auth';
+import type { CommandAuth } from '../client/session-protocol';
 import type { TpmClient } from '../client/tpm-client';
 import { tpm2FlushContext } from './context-management';
 import { readTicket, type TPMT_TK } from './tickets';
@@ -119,7 +119,7 @@ export interface CreatePrimaryResult extends CreationOutputs {
 export async function tpm2CreatePrimary(
   client: TpmClient,
   primaryHandle: number,
-  primaryAuth: TPMS_AUTH_COMMAND,
+  primaryAuth: CommandAuth,
   inPublic: TPMT_PUBLIC,
   options: CreateOptions = {},
 ): Promise<CreatePrimaryResult> {
@@ -152,7 +152,7 @@ export interface CreateResult extends CreationOutputs {
 export async function tpm2Create(
   client: TpmClient,
   parentHandle: number,
-  parentAuth: TPMS_AUTH_COMMAND,
+  parentAuth: CommandAuth,
   inPublic: TPMT_PUBLIC,
   options: CreateOptions = {},
 ): Promise<CreateResult> {
@@ -183,7 +183,7 @@ export interface LoadResult {
 export async function tpm2Load(
   client: TpmClient,
   parentHandle: number,
-  parentAuth: TPMS_AUTH_COMMAND,
+  parentAuth: CommandAuth,
   inPrivate: TPM2B_PRIVATE,
   inPublic: TPMT_PUBLIC | ParsedPublic,
 ): Promise<LoadResult> {

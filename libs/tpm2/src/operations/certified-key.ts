@@ -5,8 +5,9 @@ import { tpm2Create, tpm2Load } from '../commands/objects';
 import { CERTIFIED_DECRYPT_KEY_TEMPLATE } from '../templates';
 import type { TPM2B_PRIVATE } from '../structures/tpm2b-private';
 import type { RsaPublic } from '../structures/tpmt-public';
-import type { KeyBlob } from './key-blob';
+import { type KeyBlob, type ParentDescriptor, resolveParent } from './key-blob';
 import type { LoadedObject } from './loaded-object';
+import { type SessionSalt, startSaltedSession } from './session-salt';
 import { getStoragePrimary, type StoragePrimaryOptions } from './storage-primary';
 import type { TpmScope } from './tpm-scope';
 
@@ -19,7 +20,12 @@ export interface CertifiedDecryptKey extends LoadedObject {
 }
 
 export interface CertifiedDecryptKeyOptions extends StoragePrimaryOptions {
-  readonly template?: RsaPublic;
+  /**
+   * The key's template (CERTIFIED_DECRYPT_KEY_TEMPLATE by default). Apart from `template`, which is
+   * the storage primary's (StoragePrimaryOptions): one name for both made a key template given here
+   * the SRK's template too, and the key a child of itself's kind (TPM_RC_TYPE on the parent).
+   */
+  readonly keyTemplate?: RsaPublic;
   readonly akAuth?: Buffer;
 }
 
@@ -36,7 +42,7 @@ export async function createCertifiedDecryptKey(
   options: CertifiedDecryptKeyOptions = {},
 ): Promise<CertifiedDecryptKey> {
   const client = scope.client;
-  const template = options.template ?? CERTIFIED_DECRYPT_KEY_TEMPLATE;
+  const template = options.keyTemplate ?? CERTIFIED_DECRYPT_KEY_TEMPLATE;
   const key = await scope.nested(async (inner) => {
     const srk = await getStoragePrimary(inner, options);
     // The SRK is userWithAuth with an empty authValue: a password session authorizes it.
@@ -69,23 +75,54 @@ export class OaepLabelError extends Error {
   }
 }
 
+export interface RsaOaepDecryptOptions {
+  readonly hashAlg?: number;
+  readonly keyAuth?: Buffer;
+  /**
+   * The key the session is salted to. Default: the storage key `parent` names (the key blob's
+   * parent, found by the Name the blob records), else the storage primary getStoragePrimary finds.
+   * Never the decrypt key itself: it is unrestricted, so the TPM would RSA_Decrypt a recorded
+   * encryptedSalt for anyone (SaltKeyError). `false`: the plaintext crosses the bus in clear; only
+   * the bus-capture test's negative control asks for that.
+   */
+  readonly salt?: SessionSalt;
+  readonly parent?: ParentDescriptor;
+  readonly storagePrimary?: StoragePrimaryOptions;
+}
+
 /**
  * TPM2_RSA_Decrypt (Part 3 §14.3) with RSAES-OAEP, MGF1 and label hash = `hashAlg` (SHA-256 by
  * default), as node:crypto's publicEncrypt({ oaepHash, oaepLabel }) makes it. The TPM only takes
  * a label that ends in a 0x00 octet (an empty one, or a NUL-terminated string), so encrypt with
  * that exact label, terminator included.
+ *
+ * The key is authorized by an HMAC session salted to a storage key (see `salt`) with the encrypt
+ * attribute: the decrypted message crosses the bus AES-CFB encrypted, the response HMAC is
+ * checked, and keyAuth is never sent, only HMACed (Part 1 §19.6, §21).
  */
 export async function rsaOaepDecrypt(
   scope: TpmScope,
   key: LoadedObject,
   cipherText: Buffer,
   label: Buffer,
-  options: { readonly hashAlg?: number; readonly keyAuth?: Buffer } = {},
+  options: RsaOaepDecryptOptions = {},
 ): Promise<Buffer> {
   if (label.length > 0 && label[label.length - 1] !== 0) {
     // The TPM would answer TPM_RC_VALUE on parameter 3; say what is wrong instead.
     throw new OaepLabelError(label);
   }
   const scheme = { scheme: TPM_ALG_ID.TPM_ALG_OAEP, hashAlg: options.hashAlg ?? TPM_ALG_ID.TPM_ALG_SHA256 };
-  return tpm2RsaDecrypt(scope.client, key.handle, passwordAuth(options.keyAuth), cipherText, scheme, label);
+  if (options.salt === false) {
+    return tpm2RsaDecrypt(scope.client, key.handle, passwordAuth(options.keyAuth), cipherText, scheme, label);
+  }
+  const salt = options.salt;
+  return scope.nested(async (inner) => {
+    const saltKey =
+      salt ?? (options.parent !== undefined ? await resolveParent(inner, options.parent) : await getStoragePrimary(inner, options.storagePrimary));
+    const session = await startSaltedSession(inner, saltKey, 'hmac', TPM_ALG_ID.TPM_ALG_SHA256);
+    const auth = session.use({ entityName: key.name, authValue: options.keyAuth, encrypt: true });
+    const message = await tpm2RsaDecrypt(scope.client, key.handle, auth, cipherText, scheme, label);
+    inner.forget(session.sessionHandle);
+    return message;
+  });
 }

@@ -136,6 +136,16 @@ export async function loadKeyBlob(
 ): Promise<LoadedObject> {
   return scope.nested(async (inner) => {
     const parent = await resolveParent(inner, blob.parent, options.hierarchyAuth);
+    return loadKeyBlobUnder(scope, parent, blob, options);
+  });
+}
+
+/**
+ * TPM2_Load of a key blob under a parent already resolved (resolveParent: its Name is the one the
+ * blob records), with the parent's USER authorization; the key is left loaded in `scope`.
+ */
+export async function loadKeyBlobUnder(scope: TpmScope, parent: LoadedObject, blob: KeyBlob, options: UserAuthorizationOptions = {}): Promise<LoadedObject> {
+  return scope.nested(async (inner) => {
     const auth = new UserAuthorization(inner, parent.public, options);
     const loaded = await auth.use(true, (a) => tpm2Load(scope.client, parent.handle, a, blob.private, blob.public));
     scope.track(loaded.objectHandle);

@@ -1,4 +1,5 @@
 import { TPM_ALG_ID, TPMA_OBJECT } from '../constants';
+import { SessionAuthorization } from '../client/salted-session';
 import { passwordAuth } from '../client/session-auth';
 import { TpmError } from '../client/tpm-errors';
 import { SealedDataTooLargeError } from '../crypto/errors';
@@ -8,8 +9,9 @@ import { TpmAnswerError } from '../commands/tpm-answer-error';
 import { MAX_SYM_DATA } from '../structures/tpmt-sensitive';
 import type { TPMT_PUBLIC } from '../structures/tpmt-public';
 import { SEALED_SECRET_TEMPLATE } from '../templates';
-import { type KeyBlob, KeyBlobParentError, loadKeyBlob } from './key-blob';
+import { type KeyBlob, KeyBlobParentError, loadKeyBlobUnder, resolveParent } from './key-blob';
 import { sameShape } from './loaded-object';
+import { type SessionSalt, startSaltedSession } from './session-salt';
 import { getStoragePrimary, type StoragePrimaryOptions } from './storage-primary';
 import type { TpmScope } from './tpm-scope';
 
@@ -77,14 +79,25 @@ export function checkSealedSecretPublic(pub: TPMT_PUBLIC): void {
   }
 }
 
+export interface SealSecretOptions extends StoragePrimaryOptions {
+  /**
+   * The key the Create session is salted to; default the storage primary the secret is sealed
+   * under. `false`: the secret crosses the bus in clear; only the bus-capture test's negative
+   * control asks for that.
+   */
+  readonly salt?: SessionSalt;
+}
+
 /**
  * Seals `secret` (1..MAX_SYM_DATA bytes) in this TPM: TPM2_Create (Part 3 §12.1) of a sealed data
  * object from SEALED_SECRET_TEMPLATE under the storage primary key (persisted or derived, as
  * getStoragePrimary finds it), the secret as inSensitive.data. The result is a KeyBlob recording the
  * parent; its private area is encrypted and integrity-protected under that SRK, which never leaves
  * the TPM, so the blob is useless anywhere else. Nothing stays loaded: the SRK, if derived, is flushed.
+ * The Create runs in an HMAC session salted to that SRK with the decrypt attribute, so the secret
+ * crosses the bus AES-CFB encrypted (Part 1 §21), never in clear.
  */
-export async function sealSecret(scope: TpmScope, secret: Buffer, options: StoragePrimaryOptions = {}): Promise<KeyBlob> {
+export async function sealSecret(scope: TpmScope, secret: Buffer, options: SealSecretOptions = {}): Promise<KeyBlob> {
   if (secret.length === 0) {
     throw new EmptySealedSecretError();
   }
@@ -93,10 +106,20 @@ export async function sealSecret(scope: TpmScope, secret: Buffer, options: Stora
   }
   return scope.nested(async (inner) => {
     const srk = await getStoragePrimary(inner, options);
-    // The SRK is userWithAuth with an empty authValue: a password session authorizes it.
-    const created = await tpm2Create(inner.client, srk.handle, passwordAuth(), SEALED_SECRET_TEMPLATE, {
+    // The SRK is userWithAuth with an empty authValue. Salted, an HMAC session authorizes it and
+    // encrypts inSensitive, Create's first parameter, which holds the secret (Part 1 §21). There is
+    // no recorded Name to check the SRK against yet: the blob records this one from now on.
+    const salt = options.salt === undefined ? srk : options.salt;
+    const auth =
+      salt === false
+        ? passwordAuth()
+        : (await startSaltedSession(inner, salt, 'hmac', TPM_ALG_ID.TPM_ALG_SHA256)).use({ entityName: srk.name, decrypt: true });
+    const created = await tpm2Create(inner.client, srk.handle, auth, SEALED_SECRET_TEMPLATE, {
       inSensitive: { userAuth: Buffer.alloc(0), data: secret },
     });
+    if (auth instanceof SessionAuthorization) {
+      inner.forget(auth.session.sessionHandle);
+    }
     if (!sameShape(created.outPublic, SEALED_SECRET_TEMPLATE)) {
       throw new TpmAnswerError('TPM2_Create', 'the sealed object\'s public area is not the template that was asked for');
     }
@@ -107,20 +130,39 @@ export async function sealSecret(scope: TpmScope, secret: Buffer, options: Stora
 export interface UnsealSecretOptions {
   /** The owner hierarchy's authValue, to re-derive the SRK; empty by default. */
   readonly hierarchyAuth?: Buffer;
+  /**
+   * The key the Unseal session is salted to; default the blob's parent (the SRK whose Name the blob
+   * records). `false`: the secret crosses the bus in clear; only the bus-capture test's negative
+   * control asks for that.
+   */
+  readonly salt?: SessionSalt;
 }
 
 /**
- * The secret a sealSecret blob holds: its parent found or re-derived (loadKeyBlob), TPM2_Load, then
- * TPM2_Unseal (Part 3 §12.7) with the empty password. The object and any derived SRK are flushed
- * before this returns or throws. A blob this TPM cannot load is SealedSecretRefusedError.
+ * The secret a sealSecret blob holds: its parent found or re-derived with the Name the blob records
+ * (resolveParent), TPM2_Load, then TPM2_Unseal (Part 3 §12.7). The Unseal is authorized by an HMAC
+ * session salted to that parent, with the encrypt attribute: outData crosses the bus AES-CFB
+ * encrypted and its response HMAC is checked (Part 1 §19.6, §21). The object, the session and any
+ * derived SRK are flushed before this returns or throws. A blob this TPM cannot load is
+ * SealedSecretRefusedError.
  */
 export async function unsealSecret(scope: TpmScope, blob: KeyBlob, options: UnsealSecretOptions = {}): Promise<Buffer> {
   checkSealedSecretPublic(blob.public);
   return scope.nested(async (inner) => {
-    const item = await loadKeyBlob(inner, blob, options).catch((error: unknown) => {
+    const { item, parent } = await (async () => {
+      const found = await resolveParent(inner, blob.parent, options.hierarchyAuth);
+      return { parent: found, item: await loadKeyBlobUnder(inner, found, blob) };
+    })().catch((error: unknown) => {
       throw refusal(error);
     });
-    return tpm2Unseal(inner.client, item.handle, passwordAuth());
+    const salt = options.salt === undefined ? parent : options.salt;
+    if (salt === false) {
+      return tpm2Unseal(inner.client, item.handle, passwordAuth());
+    }
+    const session = await startSaltedSession(inner, salt, 'hmac', TPM_ALG_ID.TPM_ALG_SHA256);
+    const data = await tpm2Unseal(inner.client, item.handle, session.use({ entityName: item.name, encrypt: true }));
+    inner.forget(session.sessionHandle);
+    return data;
   });
 }
 

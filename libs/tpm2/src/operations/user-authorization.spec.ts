@@ -45,7 +45,8 @@ describe('userAuthorizationKind', () => {
 describe('UserAuthorization', () => {
   const run = (auth: UserAuthorization, last: boolean, seen: TPMS_AUTH_COMMAND[]) =>
     auth.use(last, async (a) => {
-      seen.push(a);
+      // Unsalted authorizations are plain TPMS_AUTH_COMMAND values.
+      seen.push(a as TPMS_AUTH_COMMAND);
     });
 
   it('one session for a run of commands: PolicySecret before each, continueSession until the last, nothing left to flush', async () => {

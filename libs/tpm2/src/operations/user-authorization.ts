@@ -1,8 +1,13 @@
-import { TPM_RH, TPMA_OBJECT } from '../constants';
-import { passwordAuth, policyAuth, type TPMS_AUTH_COMMAND } from '../client/session-auth';
+import { TPM_ALG_ID, TPM_RH, TPMA_OBJECT } from '../constants';
+import type { SaltedSession } from '../client/salted-session';
+import { passwordAuth, policyAuth } from '../client/session-auth';
+import type { CommandAuth } from '../client/session-protocol';
+import type { SaltKey } from '../commands/salted-session';
 import { tpm2PolicyOR, tpm2PolicySecret, tpm2StartAuthSession, TPM_SE } from '../commands/policy-session';
+import { objectName } from '../names';
 import { ekPolicyA, ekPolicyB, ekPolicyC } from '../policy/ek-policies';
 import type { TPMT_PUBLIC } from '../structures/tpmt-public';
+import { startSaltedSession } from './session-salt';
 import type { TpmScope } from './tpm-scope';
 
 /**
@@ -21,6 +26,24 @@ export interface UserAuthorizationOptions {
   readonly prefer?: 'password' | 'policy';
   /** The endorsement hierarchy's authValue, for PolicySecret; empty on almost every machine. */
   readonly endorsementAuth?: Buffer;
+}
+
+/**
+ * How one command protects its parameters in a salted authorization (Part 1 §21): `decrypt`
+ * encrypts the command's first parameter, `encrypt` has the TPM encrypt the response's.
+ */
+export interface ParameterProtection {
+  readonly decrypt?: boolean;
+  readonly encrypt?: boolean;
+}
+
+export interface SaltedAuthorizationOptions extends UserAuthorizationOptions {
+  /**
+   * Salt the authorization to this key (a restricted decryption key whose public area the caller
+   * checked): the policy session is salted, and the password becomes a salted HMAC session, so
+   * `use` can encrypt parameters. Absent: password and unsalted policy sessions as before.
+   */
+  readonly salt?: SaltKey;
 }
 
 /** The object's authPolicy is none rackseal knows how to satisfy, and userWithAuth is clear. */
@@ -69,21 +92,28 @@ export function userAuthorizationKind(pub: TPMT_PUBLIC, prefer: 'password' | 'po
 export class UserAuthorization {
   readonly kind: UserAuthorizationKind;
   private session: number | undefined;
+  private salted: SaltedSession | undefined;
 
   constructor(
     private readonly scope: TpmScope,
     private readonly pub: TPMT_PUBLIC,
-    private readonly options: UserAuthorizationOptions = {},
+    private readonly options: SaltedAuthorizationOptions = {},
   ) {
     this.kind = userAuthorizationKind(pub, options.prefer);
   }
 
   /**
-   * Runs `command` with the authorization; `last` lets the TPM flush the policy session when the
-   * command succeeds. After a failure the session (whose digest is then unknown) is left to the
-   * scope and the next use starts another.
+   * Runs `command` with the authorization; `last` lets the TPM flush the session when the command
+   * succeeds. After a failure the session (whose digest or nonce is then unknown) is left to the
+   * scope and the next use starts another. `protection` needs the `salt` option.
    */
-  async use<T>(last: boolean, command: (auth: TPMS_AUTH_COMMAND) => Promise<T>): Promise<T> {
+  async use<T>(last: boolean, command: (auth: CommandAuth) => Promise<T>, protection: ParameterProtection = {}): Promise<T> {
+    if (this.options.salt !== undefined) {
+      return this.useSalted(this.options.salt, last, command, protection);
+    }
+    if (protection.decrypt === true || protection.encrypt === true) {
+      throw new RangeError('parameter encryption needs a salted authorization (the salt option)');
+    }
     if (this.kind === 'password') {
       return command(passwordAuth());
     }
@@ -95,10 +125,7 @@ export class UserAuthorization {
     }
     const session = this.session;
     try {
-      await tpm2PolicySecret(client, TPM_RH.TPM_RH_ENDORSEMENT, passwordAuth(this.options.endorsementAuth), session);
-      if (this.kind === 'endorsement-policy-b') {
-        await tpm2PolicyOR(client, session, [ekPolicyA(this.pub.nameAlg), ekPolicyC(this.pub.nameAlg)]);
-      }
+      await this.satisfyPolicy(session);
       const result = await command(policyAuth(session, !last));
       if (last) {
         this.scope.forget(session);
@@ -109,6 +136,42 @@ export class UserAuthorization {
       // Still tracked by the scope, which flushes it (or finds it gone).
       this.session = undefined;
       throw error;
+    }
+  }
+
+  /**
+   * The salted variant: one salted session for the run, a policy session satisfied afresh before
+   * each command, or for a password object an HMAC session whose key includes the (empty)
+   * authValue, so the password itself never crosses the bus either.
+   */
+  private async useSalted<T>(salt: SaltKey, last: boolean, command: (auth: CommandAuth) => Promise<T>, protection: ParameterProtection): Promise<T> {
+    const policy = this.kind !== 'password';
+    if (this.salted === undefined || !this.salted.isOpen) {
+      // A policy session's hash is the object's nameAlg; an HMAC session's is SHA-256.
+      this.salted = await startSaltedSession(this.scope, salt, policy ? 'policy' : 'hmac', policy ? this.pub.nameAlg : TPM_ALG_ID.TPM_ALG_SHA256);
+    }
+    const session = this.salted;
+    try {
+      if (policy) {
+        await this.satisfyPolicy(session.sessionHandle);
+      }
+      const result = await command(session.use({ entityName: objectName(this.pub), continueSession: !last, ...protection }));
+      if (last) {
+        this.scope.forget(session.sessionHandle);
+        this.salted = undefined;
+      }
+      return result;
+    } catch (error) {
+      this.salted = undefined;
+      throw error;
+    }
+  }
+
+  private async satisfyPolicy(session: number): Promise<void> {
+    const client = this.scope.client;
+    await tpm2PolicySecret(client, TPM_RH.TPM_RH_ENDORSEMENT, passwordAuth(this.options.endorsementAuth), session);
+    if (this.kind === 'endorsement-policy-b') {
+      await tpm2PolicyOR(client, session, [ekPolicyA(this.pub.nameAlg), ekPolicyC(this.pub.nameAlg)]);
     }
   }
 }
