@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { cpus, totalmem } from 'node:os';
 import { agentStartupBench } from './agent-startup.bench';
+import { attestationBench } from './attestation.bench';
 import { auditAppendBench } from './audit-append.bench';
 import { fuzzBench } from './fuzz.bench';
 import { inventoryImportBench } from './inventory-import.bench';
@@ -20,6 +21,7 @@ const BENCHES: Record<string, () => Promise<string>> = {
   'agent-startup': () => agentStartupBench(),
   'audit-append': () => auditAppendBench(),
   'master-key': () => masterKeyBench(),
+  attestation: () => attestationBench(),
 };
 
 async function main(): Promise<void> {

@@ -5,7 +5,7 @@ import { API_TOKENS_PROVIDER, ApiTokenEntity } from '@rackseal/api-tokens';
 import { attestationProviders } from '@rackseal/attestation';
 import { inventoryImporterProvider, InventoryImportsRepository } from '@rackseal/inventory';
 import { GroupAttestationIntervals, GroupIntervalsRepository, MachineReattestRequests, MachineRevocations, MachinesRepository } from '@rackseal/machines';
-import { loadTrustStore, VENDOR_CAS_PROVIDER, VendorCaEntity } from '@rackseal/vendor-cas';
+import { loadTrustStore, TrustStoreCache, VENDOR_CAS_PROVIDER, VendorCaEntity } from '@rackseal/vendor-cas';
 import { AuditController } from './audit/audit.controller';
 import { BearerAuthGuard } from './auth/bearer-auth.guard';
 import { InventoryController } from './inventory/inventory.controller';
@@ -24,6 +24,10 @@ import { VendorCasController } from './vendor-cas/vendor-cas.controller';
  * API under /node/v1 (@NodeApi: no operator token; the enrollment routes authenticated by the
  * protocol, the later ones by the node credential, @NodeAuthenticated).
  */
+// Attestation starts read the trust store on every request: reuse it while vendor_cas is unchanged
+// (the import loads it once per file anyway).
+const attestationTrustStore = new TrustStoreCache();
+
 @Module({
   imports: [TypeOrmModule.forFeature([ApiTokenEntity, VendorCaEntity])],
   controllers: [TokensController, AuditController, VendorCasController, InventoryController, MachinesController, PoliciesController, GroupIntervalController, AttestationsController, SelfController, KeysController],
@@ -37,7 +41,7 @@ import { VendorCasController } from './vendor-cas/vendor-cas.controller';
     MachineReattestRequests,
     GroupIntervalsRepository,
     GroupAttestationIntervals,
-    ...attestationProviders(loadTrustStore),
+    ...attestationProviders((m) => attestationTrustStore.load(m)),
     NodeRequestGuard,
     { provide: APP_GUARD, useClass: BearerAuthGuard },
   ],

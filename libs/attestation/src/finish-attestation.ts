@@ -113,7 +113,7 @@ export class FinishAttestation {
     const actor = ctx.actor;
     // Kept whatever the policy decides: a quarantined canary's values are what `policy promote` reads.
     await this.registrations.recordEvidence(machine.id, { registrationId: registration.id, at: now, bank: registration.pcrBank, values: measured, ...(eventLog === undefined ? {} : { eventLog }) }, m);
-    const policy: PcrPolicy | undefined = await this.policies.policyFor(machine.group);
+    const policy: PcrPolicy | undefined = await this.policies.policyFor(machine.group, m);
     if (policy === undefined) {
       return this.quarantine(m, registration, machine, now, 'attestation.no-policy', `group ${machine.group ?? '(none)'} has no PCR policy: the measured values are recorded for promotion`, [], measured);
     }

@@ -61,7 +61,7 @@ export class StoredPcrPolicySource extends PcrPolicySource {
     super();
   }
 
-  async policyFor(group: string | null): Promise<PcrPolicy | undefined> {
-    return group === null ? undefined : (await this.policies.get(group))?.policy;
+  async policyFor(group: string | null, manager?: EntityManager): Promise<PcrPolicy | undefined> {
+    return group === null ? undefined : (await this.policies.get(group, manager))?.policy;
   }
 }

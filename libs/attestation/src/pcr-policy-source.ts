@@ -1,12 +1,16 @@
 import type { PcrPolicy } from '@rackseal/pcr-policy';
+import type { EntityManager } from 'typeorm';
 
 /**
  * Where the attestation service finds a machine group's PCR policy (issue 12 item 3). An injected
  * interface so the policy store (the operator API's `policy set|promote`) can land without this
- * library changing; `group` is null for a machine imported without one.
+ * library changing; `group` is null for a machine imported without one. `manager` is the calling
+ * transaction's: a source that reads the database must read through it, never take a second pool
+ * connection while the transaction holds one (with every connection held by a transaction waiting
+ * for another, the pool deadlocks until its connect timeout and every call answers 503).
  */
 export abstract class PcrPolicySource {
-  abstract policyFor(group: string | null): Promise<PcrPolicy | undefined>;
+  abstract policyFor(group: string | null, manager?: EntityManager): Promise<PcrPolicy | undefined>;
 }
 
 /**

@@ -88,7 +88,7 @@ export class StartAttestation {
     }
 
     const ekPublic = ekFromTpm ?? ekPublicFromCertificate(cert!);
-    const policy = await this.policies.policyFor(machine.group);
+    const policy = await this.policies.policyFor(machine.group, m);
     const selection = policy === undefined ? DEFAULT_PCR_SELECTION : { bank: policy.bank, pcrs: policy.pcrs };
 
     // Everything that can refuse comes before the first write: a refusal commits only its audit record.

@@ -40,6 +40,17 @@ export interface TrustStoreRow {
  * record joins them.
  */
 export const vendorCaRepository = {
+  /** What trustStoreRows answers without the certificates: enough to tell whether a built store is still current. */
+  async trustStoreFlags(db: EntityManager | DataSource): Promise<Omit<TrustStoreRow, 'der'>[]> {
+    const rows = (await db.query('SELECT fingerprint, is_anchor, enabled, source FROM vendor_cas ORDER BY added_at, fingerprint')) as {
+      fingerprint: string;
+      is_anchor: boolean;
+      enabled: boolean;
+      source: string | null;
+    }[];
+    return rows.map((r) => ({ fingerprint: r.fingerprint, isAnchor: r.is_anchor, enabled: r.enabled, source: r.source }));
+  },
+
   /** Every stored CA, disabled ones included, in the order they were added. */
   async trustStoreRows(db: EntityManager | DataSource): Promise<TrustStoreRow[]> {
     const rows = (await db.query('SELECT fingerprint, der, is_anchor, enabled, source FROM vendor_cas ORDER BY added_at, fingerprint')) as {

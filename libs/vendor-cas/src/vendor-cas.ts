@@ -23,7 +23,7 @@ import { createHash } from 'node:crypto';
 import { domainErrorFor, type ErrorCodeTable } from '@rackseal/api-contracts';
 import type { DataSource, EntityManager } from 'typeorm';
 import type { VendorCaEntity } from './vendor-ca.entity';
-import { vendorCaRepository } from './vendor-cas.repository';
+import { type TrustStoreRow, vendorCaRepository } from './vendor-cas.repository';
 
 /** Every code this library throws, with its kind (the README lists them with their HTTP status). */
 export const VENDOR_CA_ERROR_CODES = {
@@ -169,7 +169,11 @@ function summarize(row: VendorCaEntity): VendorCaSummary {
  * store the inventory importer and attestation use: load it once per import or request, never per row.
  */
 export async function loadTrustStore(manager: EntityManager | DataSource): Promise<TrustStore> {
-  const rows = await vendorCaRepository.trustStoreRows(manager);
+  return trustStoreFromRows(await vendorCaRepository.trustStoreRows(manager));
+}
+
+/** The trust store of `vendor_cas` rows (loadTrustStore, TrustStoreCache). */
+export function trustStoreFromRows(rows: readonly TrustStoreRow[]): TrustStore {
   const store = new TrustStore();
   for (const row of rows) {
     const result = store.add(row.der, { anchor: row.isAnchor, enabled: row.enabled, label: row.source ?? undefined });
