@@ -43,7 +43,12 @@ describe('the node API contract', () => {
     expect(exports).toEqual([
       'ATTESTATIONS_ROUTE',
       'ATTESTATION_LIMITS',
+      'CERTIFIED_KEY_ALGORITHMS',
+      'CURRENT_KEY_ROUTE',
       'FINISH_ATTESTATION_BODY_LIMIT_BYTES',
+      'KEYS_ROUTE',
+      'KEY_CERTIFICATION_LIMITS',
+      'KEY_CHALLENGES_ROUTE',
       'NODE_API_BASE_PATH',
       'NODE_API_VERSION',
       'NODE_REQUEST_REFUSAL_CODES',
@@ -54,12 +59,15 @@ describe('the node API contract', () => {
     expect(NODE_API_BASE_PATH).toBe('/node/v1');
   });
 
-  it('is apart from the operator API: the node routes of openapi.json are the enrollment calls and the signed self call, under the node API base path', () => {
+  it('is apart from the operator API: the node routes of openapi.json are the enrollment calls, the signed self call and the key certification calls, under the node API base path', () => {
     const { paths } = JSON.parse(readFileSync(join(ROOT, 'openapi.json'), 'utf8')) as { paths: Record<string, unknown> };
     expect(Object.keys(paths).filter((path) => path.startsWith(NODE_API_BASE_PATH))).toEqual([
       `${NODE_API_BASE_PATH}/attestations`,
       `${NODE_API_BASE_PATH}/attestations/{id}/finish`,
       `${NODE_API_BASE_PATH}/self`,
+      `${NODE_API_BASE_PATH}/keys/challenges`,
+      `${NODE_API_BASE_PATH}/keys`,
+      `${NODE_API_BASE_PATH}/keys/current`,
     ]);
     expect(Object.keys(paths).filter((path) => !path.startsWith(NODE_API_BASE_PATH) && path.includes('attestations'))).toEqual([]);
   });
