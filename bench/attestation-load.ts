@@ -50,7 +50,31 @@ class Samples {
   }
 }
 
-function post(agent: Agent, base: URL, path: string, body: unknown): Promise<{ status: number; body: unknown; retryAfter: number }> {
+/**
+ * One POST. A keep-alive socket the server closed as idle (its keepAliveTimeout) while this request
+ * was being written on it fails with ECONNRESET before any answer: the server never read it, so it
+ * is sent again on a fresh socket (Node marks such a request `reusedSocket`), as an HTTP client
+ * pool does; any other failure ends the run.
+ */
+async function post(agent: Agent, base: URL, path: string, body: unknown): Promise<{ status: number; body: unknown; retryAfter: number }> {
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      return await postOnce(agent, base, path, body);
+    } catch (error) {
+      if (!(error instanceof StaleSocketError) || attempt >= 3) {
+        throw error instanceof StaleSocketError ? error.cause : error;
+      }
+    }
+  }
+}
+
+class StaleSocketError extends Error {
+  constructor(override readonly cause: Error) {
+    super(cause.message);
+  }
+}
+
+function postOnce(agent: Agent, base: URL, path: string, body: unknown): Promise<{ status: number; body: unknown; retryAfter: number }> {
   const payload = Buffer.from(JSON.stringify(body));
   return new Promise((resolve, reject) => {
     const req = request(
@@ -70,7 +94,7 @@ function post(agent: Agent, base: URL, path: string, body: unknown): Promise<{ s
         res.on('error', reject);
       },
     );
-    req.on('error', reject);
+    req.on('error', (error: NodeJS.ErrnoException) => reject(req.reusedSocket && error.code === 'ECONNRESET' ? new StaleSocketError(error) : error));
     req.end(payload);
   });
 }
