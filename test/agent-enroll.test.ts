@@ -473,11 +473,12 @@ describe('rackseal-agent enroll, status, run (control plane process, swtpm)', ()
     }
   });
 
-  it('status asks the server: a quarantined machine exits 1 naming its state; a revoked one exits 1 saying revoked (GET /node/v1/self answers 401 node.unknown-credential)', async () => {
+  it('status asks the server: a quarantined machine exits 1 naming its state (GET /node/v1/self answers quarantined); a revoked one exits 1 saying revoked (401 node.unknown-credential)', async () => {
     // SN-A-RSA was quarantined by the PCR extend above.
     const quarantined = await agent('status', '--tpm', tpmA.device, '--state-dir', join(dir, 'state-rsa-2048'), '--server', server.baseUrl);
     expect(quarantined.status).toBe(1);
-    expect(quarantined.stderr).toMatch(/^rackseal-agent: status: the server http:\/\/\S+ refuses this machine: node\.machine-not-attested: machine \S+ is quarantined: .+\n$/);
+    expect(quarantined.stderr).toMatch(/^rackseal-agent: status: the server http:\/\/\S+ has this machine quarantined: its last attestation did not match its group's PCR policy \(the operator sees why with rackseal machines show\)\n$/);
+    expect(quarantined.stdout).toContain('  server: machine quarantined\n');
 
     // The test before re-attested this machine through a front that is gone now: --server names the control plane.
     const stateDir = join(dir, 'state-ecc-p256');

@@ -190,6 +190,42 @@ describe('rackseal-agent against two control-plane replicas: enrollment, drift, 
     expect(new Set(routed.map((r) => r.replica))).toEqual(new Set([0, 1]));
   });
 
+  it('a quarantined running agent is asked again at its next question once promote approves its state (not an interval later)', async () => {
+    const child = spawnCli('rackseal-agent', ['run', '--server', front.url, '--tpm', tpmA.device, '--state-dir', join(dir, 'state-a'), '--event-log', 'none', '--interval', '1h', '--ask-every', '1s']);
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString('utf8');
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const lines = async (n: number): Promise<{ outcome: string; code?: string; decision?: string }[]> => {
+      const deadline = Date.now() + 30_000;
+      while (stdout.split('\n').filter((l) => l.trim() !== '').length < n && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      return stdout.trim().split('\n').map((l) => JSON.parse(l) as { outcome: string });
+    };
+    try {
+      expect((await lines(1))[0]).toMatchObject({ outcome: 'attested' });
+      await tpmA.extendPcr(4, 'sha256', randomBytes(32).toString('hex'));
+      // An hour's interval: the operator's request brings the attempt, which the drift quarantines.
+      const asked = await cli('machines', 'reattest', 'SN-ENF');
+      expect([asked.status, asked.stderr]).toEqual([0, '']);
+      expect((await lines(2))[1]).toMatchObject({ outcome: 'refused', code: 'attestation.policy-mismatch' });
+      expect(await machine('SN-ENF')).toMatchObject({ state: 'quarantined' });
+      // Quarantined, it keeps asking (GET /node/v1/self takes its credential) and is not asked again…
+      await new Promise((r) => setTimeout(r, 3000));
+      expect(stdout.trim().split('\n')).toHaveLength(2);
+      // …until the group's policy approves a new state: then at its next question.
+      const promoted = await cli('policy', 'promote', 'enforced', '--machine', 'SN-ENF', '--label', 'newer kernel');
+      expect([promoted.status, promoted.stderr]).toEqual([0, '']);
+      expect((await lines(3))[2]).toMatchObject({ outcome: 'attested', decision: 'match' });
+      expect(await machine('SN-ENF')).toMatchObject({ state: 'attested' });
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
+  });
+
   it('a warn group: a drifted machine re-attests attested, the drift named in the agent\'s line and the audit record', async () => {
     const stateDir = join(dir, 'state-b');
     const enrolled = await agent('enroll', '--server', front.url, '--tpm', tpmB.device, '--state-dir', stateDir, '--ek', 'rsa-2048', '--event-log', 'none', '--json');

@@ -8,10 +8,10 @@
  */
 import type { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { NodeRequestNonces, PcrPolicySource } from '@rackseal/attestation';
+import { NodeRequestNonces, PcrPoliciesRepository, PcrPolicySource } from '@rackseal/attestation';
 import { ApiTokens } from '@rackseal/api-tokens';
 import { MachineRevocations } from '@rackseal/machines';
-import { nodeApiPath } from '@rackseal/node-api-contracts';
+import { CURRENT_KEY_ROUTE, nodeApiPath } from '@rackseal/node-api-contracts';
 import { type NodeCredential, signNodeRequest } from '@rackseal/node-identity';
 import { Clock } from '@rackseal/platform';
 import { VendorCas } from '@rackseal/vendor-cas';
@@ -33,6 +33,7 @@ import { FRESH_SWTPM_POLICY, MovableClock, TestPolicies } from './support/attest
 jest.setTimeout(120_000);
 
 const SELF = nodeApiPath('self');
+const CURRENT_KEY = nodeApiPath(CURRENT_KEY_ROUTE);
 const DAY_MS = 86_400_000;
 
 describe('signed node requests (NodeRequestGuard, GET /node/v1/self)', () => {
@@ -258,18 +259,29 @@ describe('signed node requests (NodeRequestGuard, GET /node/v1/self)', () => {
     expect((await getSelf(sign({ credential: enrolled.credential }))).status).toBe(200);
   });
 
-  it('a quarantined machine\'s credential → node.machine-not-attested (after its signature verified); attested again, it works', async () => {
+  it('a quarantined machine\'s credential → node.machine-not-attested (after its signature verified) on every route but /self, which says quarantined and asks again once the group\'s policy changed; attested again, it works', async () => {
     policies.byGroup.delete('workers');
     const quarantined = await enroll(apps[0]!, fixture.at(0), 'rsa-2048');
     expect([quarantined.status, quarantined.body.code]).toEqual([409, 'attestation.no-policy']);
     expect((await machine('SN-RSA')).state).toBe('quarantined');
     const before = await auditCount();
-    const response = await getSelf(sign());
+    const response = await request(apps[0]!.getHttpServer()).get(CURRENT_KEY).set(sign({ path: CURRENT_KEY }));
     await expectRefused(response, 'node.machine-not-attested', false, before);
     expect(response.body.message).toMatch(/is quarantined: its node credential authenticates only an attested machine; attest again$/);
     // A wrong signature under the same credential is still bad-signature: the state is told only to the key's holder.
     const forged = { credentialId: credential['SN-RSA']!.credentialId, key: credential['SN-P256']!.key };
     await expectRefused(await getSelf(sign({ credential: forged })), 'node.bad-signature', true, before);
+
+    // /self takes the quarantined machine's credential: quarantined, not asked again by its interval
+    // (a day later, still no), asked again once the group's stored policy changed after the quarantine.
+    const self = await getSelf(sign());
+    expect([self.status, self.body.state, self.body.reattest]).toEqual([200, 'quarantined', false]);
+    clock.offsetMs += 2 * DAY_MS;
+    expect((await getSelf(sign())).body).toMatchObject({ state: 'quarantined', reattest: false });
+    await new PcrPoliciesRepository(ds).put('workers', FRESH_SWTPM_POLICY, 'test', clock.now());
+    expect((await getSelf(sign())).body).toMatchObject({ state: 'quarantined', reattest: true });
+    await ds.query('DELETE FROM pcr_policies');
+    clock.offsetMs -= 2 * DAY_MS;
 
     policies.byGroup.set('workers', FRESH_SWTPM_POLICY);
     const again = await enroll(apps[0]!, fixture.at(0), 'rsa-2048');

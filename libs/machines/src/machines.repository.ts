@@ -218,7 +218,11 @@ export class MachinesRepository {
     const db = manager ?? this.dataSource;
     const [row] = (await db.query(
       `WITH moved AS (
-         UPDATE machines SET state = $3, updated_at = $4 WHERE id = $1 AND state = $2
+         UPDATE machines SET state = $3, updated_at = $4,
+           -- A quarantine ends an attempt: an operator's pending re-attestation request was answered by
+           -- it (GET /node/v1/self would otherwise ask the quarantined machine at every question).
+           reattest_requested_at = CASE WHEN $3 = 'quarantined' THEN NULL ELSE reattest_requested_at END
+         WHERE id = $1 AND state = $2
          RETURNING ${MACHINE_COLUMNS}),
        recorded AS (
          INSERT INTO machine_transitions (machine_id, from_state, to_state, reason, actor, at)

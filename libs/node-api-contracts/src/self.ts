@@ -11,8 +11,11 @@
 /** Route of the self call, below the node API base path (nodeApiPath). */
 export const SELF_ROUTE = 'self';
 
-/** The states in which a machine's credential authenticates: attested, or attesting again after having been attested. */
-export type CallingMachineState = 'attested' | 'attesting';
+/**
+ * The states in which a machine's credential authenticates: attested, or attesting again after
+ * having been attested — and, for this route alone, quarantined (so it learns when to try again).
+ */
+export type CallingMachineState = 'attested' | 'attesting' | 'quarantined';
 
 export interface NodeSelfResponse {
   readonly machineId: string;
@@ -24,7 +27,11 @@ export interface NodeSelfResponse {
   readonly lastAttestedAt: string | null;
   /** When the machine must have attested again (lastAttestedAt + the control plane's interval). */
   readonly nextAttestationDue: string | null;
-  /** True when the machine should re-attest now: its next attestation is due, or an operator asked (POST /v1/machines/:ref/reattest). */
+  /**
+   * True when the machine should re-attest now: its next attestation is due, an operator asked
+   * (POST /v1/machines/:ref/reattest), or it is quarantined and its group's PCR policy changed since
+   * (a `policy promote` or `set` may approve the state it was quarantined for).
+   */
   readonly reattest: boolean;
 }
 

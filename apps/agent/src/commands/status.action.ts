@@ -16,7 +16,7 @@ import type { StatusOptions } from './tpm.command';
 /** What the server said of the machine (GET /node/v1/self), when it was asked. */
 interface ServerView {
   readonly url: string;
-  /** The machine's state as the server answered it (attested, attesting). */
+  /** The machine's state as the server answered it (attested, attesting, quarantined). */
   readonly state?: string;
   readonly reattest?: boolean;
   /** The server refused the signed request: revoked, quarantined, clock off… (exit 1). */
@@ -41,14 +41,15 @@ interface StatusReport {
  * the sealed credential unsealed to show it opens in this TPM, then (unless --offline) GET
  * /node/v1/self signed with it, so a machine the server revoked or quarantined is not reported as
  * fine from the state dir alone. A revoked machine's credential is ended with it (libs/attestation
- * NodeCredentials), so the server answers 401 node.unknown-credential; a quarantined one 401
- * node.machine-not-attested naming the state (libs/node-api-contracts NODE_REQUEST_REFUSAL_CODES).
+ * NodeCredentials), so the server answers 401 node.unknown-credential; a quarantined one answers
+ * state `quarantined` (the self route accepts its credential: libs/node-api-contracts self.ts).
+ * Both exit 1.
  */
 export async function runStatus(options: StatusOptions): Promise<void> {
   const timeoutMs = parseTimeout(options.timeout);
   const report = await statusReport(options, timeoutMs);
   process.stdout.write(options.json === true ? `${JSON.stringify(report)}\n` : statusText(report));
-  if (!report.enrolled || report.credentialOpens !== true || report.server?.refused !== undefined) {
+  if (!report.enrolled || report.credentialOpens !== true || report.server?.refused !== undefined || report.server?.state === 'quarantined') {
     // The report is the message; stderr names the cause in one line, as every refusal does.
     throw CliError.invalid(`status: ${report.problem ?? 'not enrolled'}`);
   }
@@ -93,6 +94,9 @@ async function statusReport(options: StatusOptions, timeoutMs: number): Promise<
     ...base,
     credentialOpens: true,
     server,
+    ...(server.state === 'quarantined'
+      ? { problem: `the server ${server.url} has this machine quarantined: its last attestation did not match its group's PCR policy (the operator sees why with rackseal machines show)` }
+      : {}),
     ...(server.refused === undefined
       ? {}
       : {

@@ -6,6 +6,7 @@ export const PUBLIC_ROUTE = 'rackseal:public-route';
 export const REQUIRED_SCOPE = 'rackseal:required-scope';
 export const NODE_API_ROUTE = 'rackseal:node-api-route';
 export const NODE_SIGNED_ROUTE = 'rackseal:node-signed-route';
+export const NODE_QUARANTINED_CALLER = 'rackseal:node-quarantined-caller';
 
 /** Reachable without a token (health probes). Every other route needs a bearer token. */
 export const Public = (): MethodDecorator & ClassDecorator => SetMetadata(PUBLIC_ROUTE, true);
@@ -21,10 +22,12 @@ export const NodeApi = (): MethodDecorator & ClassDecorator => SetMetadata(NODE_
 /**
  * A node API route after enrollment: a request signed with the machine's node credential
  * (NodeRequestGuard), from a machine that may call (attested). The handler reads the caller with
- * @NodeCallerOf().
+ * @NodeCallerOf(). `quarantinedToo`: a quarantined machine's live credential is accepted as well —
+ * only for GET /node/v1/self, the one route that tells a quarantined machine to attest again once
+ * its group approves a new state (it gets nothing else).
  */
-export const NodeAuthenticated = (): MethodDecorator & ClassDecorator =>
-  applyDecorators(NodeApi(), SetMetadata(NODE_SIGNED_ROUTE, true), UseGuards(NodeRequestGuard));
+export const NodeAuthenticated = (options: { quarantinedToo?: boolean } = {}): MethodDecorator & ClassDecorator =>
+  applyDecorators(NodeApi(), SetMetadata(NODE_SIGNED_ROUTE, true), SetMetadata(NODE_QUARANTINED_CALLER, options.quarantinedToo === true), UseGuards(NodeRequestGuard));
 
 /** The machine of a request NodeRequestGuard authenticated. */
 export const NodeCallerOf = createParamDecorator((_: unknown, context: ExecutionContext): NodeCaller => {

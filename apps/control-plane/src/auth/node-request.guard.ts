@@ -1,4 +1,5 @@
 import { type CanActivate, type ExecutionContext, Injectable, Logger } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
 import { NodeCredentials, type LiveNodeCredential, NodeRequestNonces } from '@rackseal/attestation';
 import { AuditBudget, AuditLog, SuppressedAuditRecords } from '@rackseal/audit';
 import type { Machine } from '@rackseal/machines';
@@ -6,6 +7,7 @@ import { NODE_AUTH_SCHEME, type NodeRequestRefusal, type NodeRequestRefusalReaso
 import { Clock } from '@rackseal/platform';
 import type { Request, Response } from 'express';
 import { type WithRawBody, rawBodyOf } from '../http/raw-body';
+import { NODE_QUARANTINED_CALLER } from './auth.decorators';
 import { NodeRequestError } from '../node-api/node-request-errors';
 
 /** The window around the server's clock a signed request's timestamp must fall in (docs/decisions.md, "Node identity"). */
@@ -44,6 +46,7 @@ export class NodeRequestGuard implements CanActivate {
     private readonly audit: AuditLog,
     private readonly clock: Clock,
     suppressed: SuppressedAuditRecords,
+    private readonly reflector: Reflector,
   ) {
     this.budget = new AuditBudget({}, (reason) => suppressed.add('node.request-refused', reason));
   }
@@ -53,7 +56,8 @@ export class NodeRequestGuard implements CanActivate {
     const request = http.getRequest<Request & WithRawBody & { node?: NodeCaller }>();
     const response = http.getResponse<Response>();
     try {
-      request.node = await this.authenticate(request);
+      const quarantinedToo = this.reflector.getAllAndOverride<boolean | undefined>(NODE_QUARANTINED_CALLER, [context.getHandler(), context.getClass()]) === true;
+      request.node = await this.authenticate(request, quarantinedToo);
       return true;
     } catch (error) {
       if (error instanceof NodeRequestError) {
@@ -63,7 +67,7 @@ export class NodeRequestGuard implements CanActivate {
     }
   }
 
-  private async authenticate(request: Request & WithRawBody): Promise<NodeCaller> {
+  private async authenticate(request: Request & WithRawBody, quarantinedToo: boolean): Promise<NodeCaller> {
     const body = rawBodyOf(request);
     if (body === undefined) {
       throw new NodeRequestError('node.malformed', 'a signed node request sends its body as Content-Type: application/json');
@@ -85,7 +89,7 @@ export class NodeRequestGuard implements CanActivate {
     // The signature verified, so `found` is the credential it verified under. Its machine's state is
     // checked only now: a caller without the key learns nothing about machines.
     const caller = found!;
-    if (!caller.mayCall) {
+    if (!caller.mayCall && !(quarantinedToo && caller.machine.state === 'quarantined')) {
       throw new NodeRequestError(
         'node.machine-not-attested',
         `machine ${caller.machine.id} is ${caller.machine.state}: its node credential authenticates only an attested machine; attest again`,

@@ -11,7 +11,7 @@ export class NodeSelfResponseDto implements NodeSelfResponse {
   @ApiProperty({ type: String, nullable: true, description: 'The inventory group (its PCR policy), null when none.' })
   group!: string | null;
 
-  @ApiProperty({ enum: ['attested', 'attesting'], description: 'attesting: a re-attestation is open; the credential still authenticates until it ends.' })
+  @ApiProperty({ enum: ['attested', 'attesting', 'quarantined'], description: 'attesting: a re-attestation is open; the credential still authenticates until it ends. quarantined: only this route takes its credential (reattest says when to try again).' })
   state!: CallingMachineState;
 
   @ApiProperty({ type: String, format: 'date-time', nullable: true })
