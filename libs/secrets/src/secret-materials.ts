@@ -130,7 +130,7 @@ export class SecretMaterials {
           throw new SecretError('secret.no-kubernetes-ca', 'no Kubernetes CA was imported (rackseal ca import --kind kubernetes CERT KEY)');
         }
         const fresh = await this.certified(ca, p.keyAlgorithm, {
-          subject: [{ CN: [`system:node:${hostname}`] }, { O: ['system:nodes'] }],
+          subject: [{ O: ['system:nodes'] }, { CN: [`system:node:${hostname}`] }],
           dnsNames: [],
           extendedKeyUsages: [x509.ExtendedKeyUsage.clientAuth],
           validityDays: p.validityDays,

@@ -67,14 +67,14 @@ export class Secrets {
             action: 'secret.created',
             subject: `secret:${secret.name}`,
             outcome: 'success',
-            details: { name: secret.name, secretId: secret.id, kind: secret.kind, binding: secret.binding, ...targetDetails(secret, target), version: 1, versionId: version.id, machines, uploaded: request.value !== undefined },
+            details: { name: secret.name, id: secret.id, kind: secret.kind, binding: secret.binding, ...targetDetails(secret, target), version: 1, versionId: version.id, machines, uploaded: request.value !== undefined },
           },
           m,
         );
         return this.viewOf(secret, { version: 1, createdAt: version.createdAt, createdBy: actor, machines }, 'machine' in target ? target.machine.serial : null);
       });
     } catch (error) {
-      await this.auditRefusal(error, 'secret.created', describeRequest(body), actor);
+      await this.auditRefusal(error, { action: 'secret.created', about: describeRequest(body) }, actor);
       throw error;
     }
   }
@@ -98,7 +98,7 @@ export class Secrets {
             action: 'secret.rotated',
             subject: `secret:${secret.name}`,
             outcome: 'success',
-            details: { name: secret.name, secretId: secret.id, kind: secret.kind, version: number, versionId: version.id, machines, uploaded: request.value !== undefined },
+            details: { name: secret.name, id: secret.id, kind: secret.kind, version: number, versionId: version.id, machines, uploaded: request.value !== undefined },
           },
           m,
         );
@@ -106,7 +106,7 @@ export class Secrets {
         return this.viewOf(secret, { version: number, createdAt: version.createdAt, createdBy: actor, machines }, serial);
       });
     } catch (error) {
-      await this.auditRefusal(error, 'secret.rotated', { name: describeRequest({ name }).name, kind: null }, actor);
+      await this.auditRefusal(error, { action: 'secret.rotated', about: { name: describeRequest({ name }).name, kind: null } }, actor);
       throw error;
     }
   }
@@ -225,7 +225,7 @@ export class Secrets {
   }
 
   /** A refused create or rotate: audited after the rollback, names and the code only. */
-  private async auditRefusal(error: unknown, action: string, about: { name: string | null; kind: string | null }, actor: string): Promise<void> {
+  private async auditRefusal(error: unknown, { action, about }: { action: string; about: { name: string | null; kind: string | null } }, actor: string): Promise<void> {
     if (!(error instanceof SecretError)) {
       return;
     }
