@@ -38,7 +38,7 @@ export function registerSecrets(program: Command): void {
       .option('--renew-before-days <n>', 'tls, kubelet-client: renew this long before expiry (default min(30, validity/3))', wholeNumberArgument('--renew-before-days', 0, 824))
       .addOption(new Option('--key-algorithm <alg>', 'tls, kubelet-client: the machine\'s key pair (default ecdsa-p256)').choices(SECRET_KEY_ALGORITHMS))
       .option('--size <bytes>', `disk: ${DISK_KEY_SIZES.join(' or ')}; opaque: bytes to generate (default 32)`, wholeNumberArgument('--size', 1, MAX_OPAQUE_BYTES))
-      .option('--server <url>', 'kubelet-client: the API server\'s https URL')
+      .option('--api-server <url>', 'kubelet-client: the Kubernetes API server\'s https URL')
       .option('--cluster-name <name>', 'kubelet-client: the cluster\'s name in kubelet.conf (default kubernetes)')
       .option('--value-file <path>', 'opaque: the value, from this file or - for stdin (otherwise generated)')
       .option('--json', 'machine-readable output'),
@@ -58,7 +58,7 @@ export function registerSecrets(program: Command): void {
     set('renewBeforeDays', options.renewBeforeDays);
     set('keyAlgorithm', options.keyAlgorithm);
     set('size', options.size);
-    set('server', options.server);
+    set('server', options.apiServer);
     set('clusterName', options.clusterName);
     const body = {
       name,
@@ -142,7 +142,7 @@ interface CreateOptions {
   renewBeforeDays?: number;
   keyAlgorithm?: string;
   size?: number;
-  server?: string;
+  apiServer?: string;
   clusterName?: string;
   valueFile?: string;
   json?: boolean;
