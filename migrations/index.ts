@@ -12,6 +12,7 @@ import { NodeRequestNonces1764700000000 } from './1764700000000-node-request-non
 import { GroupAttestationIntervals1764800000000 } from './1764800000000-group-attestation-intervals';
 import { CertifiedKeys1764900000000 } from './1764900000000-certified-keys';
 import { MasterKeyRewrap1765000000000 } from './1765000000000-master-key-rewrap';
+import { Secrets1765200000000 } from './1765200000000-secrets';
 
 /** Every migration, oldest first. Listed by hand so a build never picks up a stray file. */
 export const MIGRATIONS = [
@@ -29,4 +30,5 @@ export const MIGRATIONS = [
   GroupAttestationIntervals1764800000000,
   CertifiedKeys1764900000000,
   MasterKeyRewrap1765000000000,
+  Secrets1765200000000,
 ];

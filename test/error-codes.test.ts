@@ -6,6 +6,7 @@ import { ATTESTATION_ERROR_CODES, KEY_ERROR_CODES, POLICY_ERROR_CODES } from '@r
 import { AUDIT_ERROR_CODES } from '@rackseal/audit';
 import { INVENTORY_ERROR_CODES } from '@rackseal/inventory';
 import { MACHINE_ERROR_CODES } from '@rackseal/machines';
+import { CA_ERROR_CODES, SECRET_ERROR_CODES } from '@rackseal/secrets';
 import { VENDOR_CA_ERROR_CODES } from '@rackseal/vendor-cas';
 import { DOMAIN_ERROR_CODES, KIND_STATUS } from '../apps/control-plane/src/http/error-codes';
 import { NODE_REQUEST_ERROR_CODES } from '../apps/control-plane/src/node-api/node-request-errors';
@@ -23,6 +24,9 @@ const LIBRARIES: ReadonlyArray<[string, string, ErrorCodeTable]> = [
   ['audit', 'audit', AUDIT_ERROR_CODES],
   ['inventory', 'inventory', INVENTORY_ERROR_CODES],
   ['machines', 'machine', MACHINE_ERROR_CODES],
+  ['secrets', 'secret', SECRET_ERROR_CODES],
+  // libs/secrets owns the cluster CAs too: `ca.*` codes.
+  ['secrets', 'ca', CA_ERROR_CODES],
   ['vendor-cas', 'vendor-ca', VENDOR_CA_ERROR_CODES],
 ];
 

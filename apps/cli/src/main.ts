@@ -14,6 +14,8 @@ import { registerEkVerify } from './commands/ek-verify.command';
 import { registerVendorCa } from './commands/vendor-ca.command';
 import { registerInventory } from './commands/inventory.command';
 import { registerMasterKey } from './commands/master-key.command';
+import { registerSecrets } from './commands/secrets.command';
+import { registerCa } from './commands/ca.command';
 import { packageVersion, runCommandLine } from '@rackseal/command-line';
 
 /** `rackseal`: the operator CLI (server commands) and offline TPM tools. */
@@ -37,6 +39,8 @@ export function buildProgram(): Command {
   registerMachines(program);
   registerPolicy(program);
   registerMasterKey(program);
+  registerSecrets(program);
+  registerCa(program);
   return program;
 }
 

@@ -5,6 +5,7 @@ import { API_TOKENS_PROVIDER, ApiTokenEntity } from '@rackseal/api-tokens';
 import { attestationProviders } from '@rackseal/attestation';
 import { inventoryImporterProvider, InventoryImportsRepository } from '@rackseal/inventory';
 import { GroupAttestationIntervals, GroupIntervalsRepository, MachineReattestRequests, MachineRevocations, MachinesRepository } from '@rackseal/machines';
+import { secretsProviders } from '@rackseal/secrets';
 import { loadTrustStore, TrustStoreCache, VENDOR_CAS_PROVIDER, VendorCaEntity } from '@rackseal/vendor-cas';
 import { AuditController } from './audit/audit.controller';
 import { BearerAuthGuard } from './auth/bearer-auth.guard';
@@ -16,6 +17,8 @@ import { KeysController } from './node-api/keys.controller';
 import { SelfController } from './node-api/self.controller';
 import { GroupIntervalController } from './policies/group-interval.controller';
 import { PoliciesController } from './policies/policies.controller';
+import { ClusterCasController } from './secrets/cluster-cas.controller';
+import { SecretsController } from './secrets/secrets.controller';
 import { TokensController } from './tokens/tokens.controller';
 import { VendorCasController } from './vendor-cas/vendor-cas.controller';
 
@@ -30,7 +33,7 @@ const attestationTrustStore = new TrustStoreCache();
 
 @Module({
   imports: [TypeOrmModule.forFeature([ApiTokenEntity, VendorCaEntity])],
-  controllers: [TokensController, AuditController, VendorCasController, InventoryController, MachinesController, PoliciesController, GroupIntervalController, AttestationsController, SelfController, KeysController],
+  controllers: [TokensController, AuditController, VendorCasController, InventoryController, MachinesController, PoliciesController, GroupIntervalController, AttestationsController, SelfController, KeysController, SecretsController, ClusterCasController],
   providers: [
     API_TOKENS_PROVIDER,
     VENDOR_CAS_PROVIDER,
@@ -42,6 +45,7 @@ const attestationTrustStore = new TrustStoreCache();
     GroupIntervalsRepository,
     GroupAttestationIntervals,
     ...attestationProviders((m) => attestationTrustStore.load(m)),
+    ...secretsProviders(),
     NodeRequestGuard,
     { provide: APP_GUARD, useClass: BearerAuthGuard },
   ],

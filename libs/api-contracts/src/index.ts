@@ -7,3 +7,4 @@ export * from './audit';
 export * from './vendor-cas';
 export * from './policies';
 export * from './certified-keys';
+export * from './secrets';

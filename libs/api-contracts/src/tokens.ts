@@ -16,7 +16,8 @@ export const SCOPES = {
   'inventory:write': 'import inventory CSV files, revoke machines (implies inventory:read)',
   'policy:read': 'show group PCR policies',
   'policy:write': 'set, promote into and remove group PCR policies (implies policy:read)',
-  'secrets:write': 'create and rotate secrets',
+  'secrets:read': 'list and show secrets (metadata only, never material) and the cluster CAs, download CA certificates',
+  'secrets:write': 'create and rotate secrets, import cluster CAs (implies secrets:read)',
 } as const;
 
 export type Scope = keyof typeof SCOPES;

@@ -16,6 +16,7 @@ export const IMPLIED_SCOPES: Readonly<Partial<Record<Scope, readonly Scope[]>>> 
   'vendor-ca:write': ['vendor-ca:read'],
   'inventory:write': ['inventory:read'],
   'policy:write': ['policy:read'],
+  'secrets:write': ['secrets:read'],
 };
 
 /** Own keys only: `'constructor' in SCOPES` is true, and such a name must not pass as a scope. */

@@ -4,6 +4,7 @@ import { ATTESTATION_ERROR_CODES, KEY_ERROR_CODES, POLICY_ERROR_CODES } from '@r
 import { AUDIT_ERROR_CODES } from '@rackseal/audit';
 import { INVENTORY_ERROR_CODES } from '@rackseal/inventory';
 import { MACHINE_ERROR_CODES } from '@rackseal/machines';
+import { CA_ERROR_CODES, SECRET_ERROR_CODES } from '@rackseal/secrets';
 import { VENDOR_CA_ERROR_CODES } from '@rackseal/vendor-cas';
 import { NODE_REQUEST_ERROR_CODES } from '../node-api/node-request-errors';
 
@@ -39,6 +40,8 @@ export const DOMAIN_ERROR_CODES: Readonly<Record<string, ErrorKind>> = {
   ...KEY_ERROR_CODES,
   ...MACHINE_ERROR_CODES,
   ...POLICY_ERROR_CODES,
+  ...SECRET_ERROR_CODES,
+  ...CA_ERROR_CODES,
   ...NODE_REQUEST_ERROR_CODES,
   ...VENDOR_CA_ERROR_CODES,
 };
