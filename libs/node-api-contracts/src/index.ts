@@ -2,3 +2,4 @@ export * from './attestation';
 export * from './base-path';
 export * from './self';
 export * from './keys';
+export * from './approvals';

@@ -5,3 +5,4 @@ export * from './evaluate';
 export * from './divergence';
 export * from './event-description';
 export * from './promote';
+export * from './approval-math';
