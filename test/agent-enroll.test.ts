@@ -145,6 +145,16 @@ describe('rackseal-agent enroll, status, run (control plane process, swtpm)', ()
       outcome: 'certified',
       key: { keyId: key!.id, name: key!.name.toString('hex'), algorithm: 'rsa-2048', certifiedAt: expect.any(String) },
     });
+    // The operator sees it: `machines show` names the live key, `machines keys` lists it live.
+    const keyName = key!.name.toString('hex');
+    const shown = cli('machines', 'show', serial);
+    expect([shown.status, shown.stderr]).toEqual([0, '']);
+    expect(shown.stdout).toMatch(new RegExp(`^certified key: +rsa-2048 ${keyName} \\(certified \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\dZ, key ${key!.id}\\)$`, 'm'));
+    const listed = cli('machines', 'keys', serial);
+    expect([listed.status, listed.stderr]).toEqual([0, '']);
+    expect(listed.stdout.split('\n').filter((l) => l.startsWith(key!.id))).toEqual([expect.stringMatching(new RegExp(`^${key!.id} +rsa-2048 +${keyName} +\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\dZ +live *$`))]);
+    expect(listed.stdout).toMatch(/^1 key\(s\)$/m);
+    expect(JSON.parse(cli('machines', 'keys', serial, '--json').stdout)).toEqual([expect.objectContaining({ id: key!.id, name: keyName, retiredAt: null })]);
     const blob = unmarshalKeyBlob(await readFile(join(stateDir, 'certified-key.blob')));
     expect(blob.public.raw.equals(key!.public_area)).toBe(true);
     const identity = JSON.parse(await readFile(join(stateDir, 'identity.json'), 'utf8')) as Record<string, unknown>;

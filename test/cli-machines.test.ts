@@ -1,5 +1,5 @@
 /**
- * `rackseal machines list|show|revoke|reattest` (issue 12 item 4) against a real control plane process:
+ * `rackseal machines list|show|keys|revoke|reattest` (issue 12 item 4, keys issue 13) against a real control plane process:
  * filters (state, group, not attested since a date-time or a duration), the human and --json views of
  * one machine with its last failure explained and its history, revoke twice (exit 0 both times, the
  * second says nothing changed), and the refusals an operator meets, each naming the command.
@@ -17,7 +17,7 @@ const HOUR = 3_600_000;
 /** The CLI's minute form of an ISO date-time: `2026-12-02 19:40Z`. */
 const minuteOf = (iso: string): string => `${iso.slice(0, 10)} ${iso.slice(11, 16)}Z`;
 
-describe('rackseal machines list|show|revoke|reattest', () => {
+describe('rackseal machines list|show|keys|revoke|reattest', () => {
   let db: TestDatabase;
   let prefix: TestQueuePrefix;
   let cp: { proc: RunningProcess; baseUrl: string };
@@ -137,6 +137,9 @@ describe('rackseal machines list|show|revoke|reattest', () => {
 
     const never = cli('machines', 'show', 'NODE-3').stdout;
     expect(never).toMatch(/^last attested: +never$/m);
+    expect(never).toMatch(/^certified key: +none$/m);
+    expect(cli('machines', 'keys', 'NODE-3')).toMatchObject({ status: 0, stderr: '', stdout: '0 key(s)\n' });
+    expect(cli('machines', 'keys', 'NODE-404')).toMatchObject({ status: 2, stdout: '', stderr: 'rackseal: machines keys: no machine NODE-404\n' });
     expect(never).not.toContain('last failure');
     expect(never).toContain('\nhistory: no state changes since the import\n');
   });

@@ -41,6 +41,7 @@ describe('the node API contract', () => {
   it('exports the versioned base path the agent and the control plane share', () => {
     const { exports } = load(join(ROOT, 'dist/libs/node-api-contracts/src/index.js'));
     expect(exports).toEqual([
+      'APPROVALS_ROUTE',
       'ATTESTATIONS_ROUTE',
       'ATTESTATION_LIMITS',
       'CERTIFIED_KEY_ALGORITHMS',

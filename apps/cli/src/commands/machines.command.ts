@@ -1,4 +1,4 @@
-import { type Machine, type MachineDetail, type MachineReattestRequest, type MachineRevocation, MACHINE_STATES, type MachineState } from '@rackseal/api-contracts';
+import { type CertifiedKey, type Machine, type MachineDetail, type MachineReattestRequest, type MachineRevocation, MACHINE_STATES, type MachineState } from '@rackseal/api-contracts';
 import { CliError } from '@rackseal/command-line';
 import { type Command, Option } from 'commander';
 import { ServerClient, withServerOptions } from '../server-client';
@@ -9,11 +9,12 @@ import { instantArgument } from './since-option';
 const REF_ARGUMENT = 'the machine id (UUID) or its serial';
 
 /**
- * `rackseal machines list|show|revoke|reattest` (docs/architecture.md §3, §4.8, §5): the machines and their
+ * `rackseal machines list|show|keys|revoke|reattest` (docs/architecture.md §3, §4.8, §5): the machines and their
  * lifecycle. `list` is ordered by serial and keyset-paged (GET /v1/machines, scope `inventory:read`;
  * a full page ends with the `--after` that reads the next), filtered by state, group, "not
  * attested since" or overdue against the group's attestation interval (the fleet liveness checks); `show` prints one machine with its attestation times,
- * its last failure explained and its history; `revoke` revokes it (scope `inventory:write`;
+ * its live certified key, its last failure explained and its history; `keys` lists its certified keys
+ * (GET /v1/machines/:ref/keys, the live one and the retired ones, newest first); `revoke` revokes it (scope `inventory:write`;
  * revoking a revoked machine changes nothing and still exits 0); `reattest` asks it to attest again
  * now (POST /v1/machines/:ref/reattest; a repeat while one is pending keeps the first).
  */
@@ -58,7 +59,30 @@ export function registerMachines(program: Command): void {
   ).action(async (ref: string, options: { json?: boolean }, command: Command) => {
     const client = ServerClient.forCommand(command);
     const { body } = await client.get<MachineDetail>(`v1/machines/${client.segment(ref, REF_ARGUMENT)}`);
-    process.stdout.write(options.json === true ? `${JSON.stringify(body)}\n` : describeMachine(body));
+    if (options.json === true) {
+      process.stdout.write(`${JSON.stringify(body)}\n`);
+      return;
+    }
+    // By the id the first answer gave, so both answers are about the same machine however it was named.
+    const keys = await client.get<CertifiedKey[]>(`v1/machines/${body.id}/keys`);
+    process.stdout.write(describeMachine(body, keys.body.find((k) => k.retiredAt === null)));
+  });
+
+  withServerOptions(
+    machines
+      .command('keys')
+      .description("a machine's certified TPM keys (TPM2_Certify by its AK): the live one and the retired ones, newest first")
+      .argument('<machine>', REF_ARGUMENT)
+      .option('--json', 'machine-readable output'),
+  ).action(async (ref: string, options: { json?: boolean }, command: Command) => {
+    const client = ServerClient.forCommand(command);
+    const { body } = await client.get<CertifiedKey[]>(`v1/machines/${client.segment(ref, REF_ARGUMENT)}/keys`);
+    if (options.json === true) {
+      process.stdout.write(`${JSON.stringify(body)}\n`);
+      return;
+    }
+    const rows = body.map((k) => [k.id, k.algorithm, k.name, minute(k.certifiedAt), k.retiredAt === null ? 'live' : `retired ${minute(k.retiredAt)} (${k.retiredReason ?? '-'})`]);
+    process.stdout.write(`${table(['KEY ID', 'ALGORITHM', 'NAME', 'CERTIFIED', 'STATUS'], rows)}${body.length} key(s)\n`);
   });
 
   withServerOptions(
@@ -102,8 +126,8 @@ export function registerMachines(program: Command): void {
   });
 }
 
-/** The human view of `machines show`: fields, then the last failure's explanation lines, then the history. */
-function describeMachine(m: MachineDetail): string {
+/** The human view of `machines show`: fields (with the live certified key), then the last failure's explanation lines, then the history. */
+function describeMachine(m: MachineDetail, liveKey: CertifiedKey | undefined): string {
   const fields: [string, string][] = [
     ['id', m.id],
     ['serial', m.serial],
@@ -116,6 +140,7 @@ function describeMachine(m: MachineDetail): string {
     ['imported', `${minute(m.importedAt)}${m.importId === null ? '' : ` (import ${m.importId})`}`],
     ['first attested', m.firstAttestedAt === null ? 'never' : minute(m.firstAttestedAt)],
     ['last attested', m.lastAttestedAt === null ? 'never' : minute(m.lastAttestedAt)],
+    ['certified key', liveKey === undefined ? 'none' : `${liveKey.algorithm} ${liveKey.name} (certified ${minute(liveKey.certifiedAt)}, key ${liveKey.id})`],
   ];
   const failure = m.lastFailure;
   if (failure !== null) {
