@@ -45,6 +45,8 @@ const READ_BACK: Record<string, string> = {
   'cluster_cas.key_sealed': 'SELECT id::text AS key, key_sealed AS blob FROM cluster_cas',
   'secret_versions.value_sealed': 'SELECT id::text AS key, value_sealed AS blob FROM secret_versions WHERE value_sealed IS NOT NULL',
   'secret_materials.material_sealed': 'SELECT id::text AS key, material_sealed AS blob FROM secret_materials',
+  // libs/attestation's PCR-approval signing key: test/pcr-approvals.test.ts rotates it; empty here.
+  'pcr_signing_keys.key_sealed': 'SELECT id::text AS key, key_sealed AS blob FROM pcr_signing_keys',
 };
 
 async function blobs(ds: DataSource): Promise<Map<string, Buffer>> {
