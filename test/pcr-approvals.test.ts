@@ -6,7 +6,8 @@
  * the approved set; a promote approves a new state and the *same* envelope then opens on the
  * machine in that state; a set removed bumps the epoch, re-signs the rest under the new policyRef and
  * the older epoch's envelope no longer opens. GET /node/v1/approvals answers the caller's group only
- * and refuses unauthenticated, revoked and quarantined callers; GET /v1/groups/:group/approvals with
+ * (also through the agent's NodeApiClient.approvals) and refuses unauthenticated, revoked and
+ * quarantined callers; GET /v1/groups/:group/approvals with
  * and without its scope; `rackseal policy approvals`; the signing key's private key is in no pg_dump
  * in clear; `master-key rotate` re-wraps it and approvals are still signed afterwards.
  */
@@ -56,6 +57,7 @@ import { VendorCas } from '@rackseal/vendor-cas';
 import { Logger } from 'nestjs-pino';
 import request from 'supertest';
 import type { DataSource } from 'typeorm';
+import { NodeApiClient } from '../apps/agent/src/node-api/node-api-client';
 import { ControlPlaneModule } from '../apps/control-plane/src/control-plane.module';
 import { configureHttpApp } from '../apps/control-plane/src/http/configure-http-app';
 import { FRESH_SWTPM_POLICY, SRTM } from './support/attestation-policies';
@@ -332,6 +334,10 @@ describe('PCR approvals (issue 13 item 5)', () => {
     const own = await nodeGet(credential.A!);
     expect(own.body.group).toBe('workers');
     expect(own.body.approvals.map((a: PcrApproval) => a.label)).not.toContain('storage-1');
+    // The agent's client asks the same route, signed, and gets the same answer; B (quarantined) is refused by code.
+    const agentApi = new NodeApiClient({ serverUrl: baseUrl, attempts: 1 });
+    expect(await agentApi.approvals(credential.A!)).toEqual(own.body);
+    await expect(agentApi.approvals(credential.B!)).rejects.toMatchObject({ status: 409, code: 'approval.machine-quarantined' });
 
     const refusals = await auditCount('node.request-refused');
     const anonymous = await request(app.getHttpServer()).get(APPROVALS);
