@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ERROR_CODE_PATTERN, type ErrorCodeTable } from '@rackseal/api-contracts';
 import { API_TOKEN_ERROR_CODES } from '@rackseal/api-tokens';
-import { ATTESTATION_ERROR_CODES, KEY_ERROR_CODES, POLICY_ERROR_CODES } from '@rackseal/attestation';
+import { APPROVAL_ERROR_CODES, ATTESTATION_ERROR_CODES, KEY_ERROR_CODES, POLICY_ERROR_CODES } from '@rackseal/attestation';
 import { AUDIT_ERROR_CODES } from '@rackseal/audit';
 import { INVENTORY_ERROR_CODES } from '@rackseal/inventory';
 import { MACHINE_ERROR_CODES } from '@rackseal/machines';
@@ -21,6 +21,8 @@ const LIBRARIES: ReadonlyArray<[string, string, ErrorCodeTable]> = [
   ['attestation', 'policy', POLICY_ERROR_CODES],
   // …and key certification: `key.*` codes.
   ['attestation', 'key', KEY_ERROR_CODES],
+  // …and the PCR approvals: `approval.*` codes.
+  ['attestation', 'approval', APPROVAL_ERROR_CODES],
   ['audit', 'audit', AUDIT_ERROR_CODES],
   ['inventory', 'inventory', INVENTORY_ERROR_CODES],
   ['machines', 'machine', MACHINE_ERROR_CODES],

@@ -45,6 +45,8 @@ const READ_BACK: Record<string, string> = {
   'cluster_cas.key_sealed': 'SELECT id::text AS key, key_sealed AS blob FROM cluster_cas',
   'secret_versions.value_sealed': 'SELECT id::text AS key, value_sealed AS blob FROM secret_versions WHERE value_sealed IS NOT NULL',
   'secret_materials.material_sealed': 'SELECT id::text AS key, material_sealed AS blob FROM secret_materials',
+  // libs/attestation's PCR-approval signing key: test/pcr-approvals.test.ts rotates it; empty here.
+  'pcr_signing_keys.key_sealed': 'SELECT id::text AS key, key_sealed AS blob FROM pcr_signing_keys',
 };
 
 async function blobs(ds: DataSource): Promise<Map<string, Buffer>> {
@@ -202,6 +204,7 @@ describe('rackseal master-key rotate', () => {
       ['audit_signing_keys.sealed_private_key', 0, 0, 0],
       ['attestation_registrations.secret_sealed', 4, 0, 0],
       ['node_credentials.key_sealed', 4, 0, 0],
+      ['pcr_signing_keys.key_sealed', 0, 0, 0],
       ['cluster_cas.key_sealed', 0, 0, 0],
       ['secret_versions.value_sealed', 0, 0, 0],
       ['secret_materials.material_sealed', 0, 0, 0],
@@ -231,6 +234,7 @@ describe('rackseal master-key rotate', () => {
         { column: 'audit_signing_keys.sealed_private_key', pending: 0 },
         { column: 'attestation_registrations.secret_sealed', pending: 4 },
         { column: 'node_credentials.key_sealed', pending: 4 },
+        { column: 'pcr_signing_keys.key_sealed', pending: 0 },
         { column: 'cluster_cas.key_sealed', pending: 0 },
         { column: 'secret_versions.value_sealed', pending: 0 },
         { column: 'secret_materials.material_sealed', pending: 0 },
@@ -319,6 +323,7 @@ describe('rackseal master-key rotate', () => {
         'audit_signing_keys.sealed_private_key: 0 re-wrapped, 0 not under the current key',
         'attestation_registrations.secret_sealed: 0 re-wrapped, 0 not under the current key',
         'node_credentials.key_sealed: 3 re-wrapped, 0 not under the current key',
+        'pcr_signing_keys.key_sealed: 0 re-wrapped, 0 not under the current key',
         'cluster_cas.key_sealed: 0 re-wrapped, 0 not under the current key',
         'secret_versions.value_sealed: 0 re-wrapped, 0 not under the current key',
         'secret_materials.material_sealed: 0 re-wrapped, 0 not under the current key',

@@ -60,7 +60,7 @@ describe('the node API contract', () => {
     expect(NODE_API_BASE_PATH).toBe('/node/v1');
   });
 
-  it('is apart from the operator API: the node routes of openapi.json are the enrollment calls, the signed self call and the key certification calls, under the node API base path', () => {
+  it('is apart from the operator API: the node routes of openapi.json are the enrollment calls, the signed self call, the key certification calls and the PCR approvals, under the node API base path', () => {
     const { paths } = JSON.parse(readFileSync(join(ROOT, 'openapi.json'), 'utf8')) as { paths: Record<string, unknown> };
     expect(Object.keys(paths).filter((path) => path.startsWith(NODE_API_BASE_PATH))).toEqual([
       `${NODE_API_BASE_PATH}/attestations`,
@@ -69,6 +69,7 @@ describe('the node API contract', () => {
       `${NODE_API_BASE_PATH}/keys/challenges`,
       `${NODE_API_BASE_PATH}/keys`,
       `${NODE_API_BASE_PATH}/keys/current`,
+      `${NODE_API_BASE_PATH}/approvals`,
     ]);
     expect(Object.keys(paths).filter((path) => !path.startsWith(NODE_API_BASE_PATH) && path.includes('attestations'))).toEqual([]);
   });

@@ -101,6 +101,7 @@ describe('openapi.json', () => {
       'GET /health/live',
       'GET /health/ready',
       'GET /metrics',
+      'GET /node/v1/approvals',
       'GET /node/v1/keys/current',
       'GET /node/v1/self',
       'POST /node/v1/attestations',

@@ -128,3 +128,34 @@ export interface GroupAttestationIntervalRemoval<Time = string> {
   readonly changed: boolean;
   readonly interval: GroupAttestationInterval<Time>;
 }
+
+/** One signed approval as the operator sees it (GET /v1/groups/:group/approvals). */
+export interface GroupApproval<Time = string> {
+  /** The allowed set's label in the group's policy. */
+  readonly label: string;
+  /** The PolicyPCR digest (SHA-256 session) of the set's values, hex. */
+  readonly approvedPolicy: string;
+  /** TPMT_SIGNATURE over SHA-256(approvedPolicy ‖ policyRef), base64. */
+  readonly signature: string;
+  readonly signedAt: Time;
+}
+
+/**
+ * GET /v1/groups/:group/approvals (issue 13 item 5): what GET /node/v1/approvals answers the
+ * group's machines, with when each approval was signed. A group without a policy has no approvals
+ * (and bank sha256, no PCRs); `epoch` is still its current one.
+ */
+export interface GroupApprovals<Time = string> {
+  readonly group: string;
+  /** The group's current approval epoch (≥ 1): bumped each time a policy change withdraws an approved state. */
+  readonly epoch: number;
+  /** SHA-256 policyRef of (group, epoch), hex: what the group's pcr-sealed objects' PolicyAuthorize names. */
+  readonly policyRef: string;
+  readonly bank: string;
+  readonly pcrs: readonly number[];
+  /** The control plane's approval signing key: TPM2B_PUBLIC, base64 (for TPM2_LoadExternal in the owner hierarchy). */
+  readonly signingKeyPublic: string;
+  /** Its Name, hex. */
+  readonly signingKeyName: string;
+  readonly approvals: readonly GroupApproval<Time>[];
+}

@@ -10,6 +10,8 @@ import type { AttestationServiceOptions } from './attestation-options';
 import { AttestationService } from './attestation.service';
 import { CertifiedKeysRepository } from './certified-keys.repository';
 import { KeyCertification } from './key-certification';
+import { PcrApprovals } from './pcr-approvals';
+import { PcrApprovalsRepository } from './pcr-approvals.repository';
 import { PcrPolicies } from './pcr-policies';
 import { NodeCredentials } from './node-credentials';
 import { NodeRequestNonces } from './node-request-nonces';
@@ -18,7 +20,8 @@ import { PcrPolicySource } from './pcr-policy-source';
 
 /**
  * The attestation service and what it needs, wired to the process's database, audit log, clock,
- * randomness and validated config; the vendor CA store comes as `loadTrustStore` (libs/vendor-cas:
+ * randomness and validated config (PcrApprovals, the group's signed PCR approvals, with the
+ * policies it follows); the vendor CA store comes as `loadTrustStore` (libs/vendor-cas:
  * this library does not depend on it). PcrPolicySource is the stored policies (`pcr_policies`); a
  * test may override the provider. NodeCredentials is also libs/machines' MachineRevocationHook, so
  * a revoke ends the machine's credential — and, with KeyCertification, retires its certified key
@@ -28,6 +31,8 @@ export function attestationProviders(loadTrustStore: AttestationServiceOptions['
   return [
     AttestationRepository,
     PcrPoliciesRepository,
+    PcrApprovalsRepository,
+    PcrApprovals,
     PcrPolicies,
     { provide: PcrPolicySource, useClass: StoredPcrPolicySource },
     {

@@ -1,4 +1,6 @@
 export * from './ak-check';
+export * from './approval-errors';
+export * from './approval-signing-key';
 export * from './attestation-errors';
 export * from './attestation.provider';
 export * from './attestation.repository';
@@ -11,6 +13,8 @@ export * from './key-certification';
 export * from './key-errors';
 export * from './pcr-policies';
 export * from './node-credentials';
+export * from './pcr-approvals';
+export * from './pcr-approvals.repository';
 export * from './node-request-nonces';
 export * from './pcr-policies.repository';
 export * from './pcr-policy-source';

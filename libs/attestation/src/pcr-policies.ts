@@ -7,6 +7,8 @@ import { labelOf, parsePcrPolicy, type PcrPolicy, PcrPolicyError, promoteToSet, 
 import { Clock } from '@rackseal/platform';
 import { DataSource, type EntityManager } from 'typeorm';
 import { AttestationRepository, type AttestationEvidence } from './attestation.repository';
+import { lockGroupPolicy } from './group-policy-lock';
+import { PcrApprovals } from './pcr-approvals';
 import { PcrPoliciesRepository, type StoredPcrPolicy } from './pcr-policies.repository';
 import { PolicyError, type PolicyErrorCode } from './policy-errors';
 
@@ -24,7 +26,8 @@ class RefusedPromotion {
  * The operator's PCR policy operations (issue 12 item 3): show, set, promote a canary's measured
  * values into a set, remove. Each change is one transaction holding the group's lock (so two
  * promotions into one group never lose a set), the row and its audit record (`policy.set`,
- * `policy.promoted`, `policy.removed`; details carry the policy's digest, never the event logs).
+ * `policy.promoted`, `policy.removed`; details carry the policy's digest, never the event logs),
+ * and the group's signed PCR approvals brought in line with the result (PcrApprovals.reconcile).
  * Refusals: policy-errors.ts.
  */
 @Injectable()
@@ -36,6 +39,7 @@ export class PcrPolicies {
     private readonly machines: MachinesRepository,
     private readonly audit: AuditLog,
     private readonly clock: Clock,
+    private readonly approvals: PcrApprovals,
   ) {}
 
   async show(group: string): Promise<GroupPolicy<Date>> {
@@ -52,7 +56,7 @@ export class PcrPolicies {
     checkGroup(group);
     const policy = validated(body);
     return this.dataSource.transaction(async (m) => {
-      await lockGroup(group, m);
+      await lockGroupPolicy(group, m);
       const previous = await this.policies.get(group, m);
       const now = this.clock.now();
       await this.policies.put(group, policy, actor, now, m);
@@ -67,6 +71,7 @@ export class PcrPolicies {
         },
         m,
       );
+      await this.approvals.reconcile(group, policy, actor, m);
       return { group, policy, digest, updatedAt: now, updatedBy: actor };
     });
   }
@@ -81,7 +86,7 @@ export class PcrPolicies {
     const ref = parseMachineRef(request.machine);
     const label = validatedLabel(request.label);
     const result = await this.dataSource.transaction(async (m): Promise<PolicyPromotion<Date> | RefusedPromotion> => {
-      await lockGroup(group, m);
+      await lockGroupPolicy(group, m);
       const machine = await this.machines.findByRef(ref, m);
       if (machine === undefined) {
         throw new MachineNotFoundError(request.machine);
@@ -115,7 +120,7 @@ export class PcrPolicies {
   async remove(group: string, actor: string): Promise<PolicyRemoval> {
     checkGroup(group);
     return this.dataSource.transaction(async (m) => {
-      await lockGroup(group, m);
+      await lockGroupPolicy(group, m);
       const previous = await this.policies.get(group, m);
       if (previous === undefined) {
         throw new PolicyError('policy.not-found', `group ${group} has no PCR policy`);
@@ -125,6 +130,7 @@ export class PcrPolicies {
         { actor, action: 'policy.removed', subject: `group:${group}`, outcome: 'success', details: { group, digest: policyDigest(previous.policy) } },
         m,
       );
+      await this.approvals.reconcile(group, undefined, actor, m);
       return { group, removed: true };
     });
   }
@@ -174,6 +180,7 @@ export class PcrPolicies {
       },
       m,
     );
+    await this.approvals.reconcile(group, policy, actor, m);
     return {
       created: existing === undefined,
       replaced,
@@ -247,14 +254,6 @@ function checkGroup(group: string): void {
   if (!GROUP_PATTERN.test(group)) {
     throw new PolicyError('policy.invalid-group', `${JSON.stringify(group.slice(0, 70))}: ${GROUP_RULE}`);
   }
-}
-
-/**
- * Serialises the changes of one group's policy (a promotion reads the policy, adds a set and writes
- * it back; a group without a row has nothing to lock with FOR UPDATE). Transaction-scoped.
- */
-async function lockGroup(group: string, m: EntityManager): Promise<void> {
-  await m.query("SELECT pg_advisory_xact_lock(hashtextextended('pcr_policies:' || $1, 0))", [group]);
 }
 
 function shapeOf(policy: PcrPolicy): { mode: string; bank: string; pcrs: number[]; sets: string[] } {

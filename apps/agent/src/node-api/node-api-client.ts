@@ -1,5 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
+import { APPROVALS_ROUTE, type ApprovalsResponse, nodeApiPath } from '@rackseal/node-api-contracts';
+import { type NodeCredential, signNodeRequest } from '@rackseal/node-identity';
 import { MAX_SERVER_CODE, MAX_SERVER_LINE, serverLines, serverText } from './server-text';
 
 /**
@@ -254,6 +257,19 @@ export class NodeApiClient {
         await delay(delayMs);
       }
     }
+  }
+
+  /**
+   * GET /node/v1/approvals, signed with the machine's node credential: the control plane's signing
+   * key, the group's approval epoch and policyRef, and one signed approval per allowed PCR set —
+   * what the agent proves its PCR state with (PolicyPCR → LoadExternal → VerifySignature →
+   * PolicyAuthorize) before unsealing a `pcr-sealed` envelope. A quarantined machine is refused
+   * (NodeApiRefusal `approval.machine-quarantined`).
+   */
+  async approvals(credential: NodeCredential): Promise<ApprovalsResponse> {
+    const path = nodeApiPath(APPROVALS_ROUTE);
+    const response = await this.send('GET', path, undefined, (bytes) => signNodeRequest({ credential, method: 'GET', path, body: bytes, now: new Date(), nonce: randomBytes(16) }));
+    return response.body as ApprovalsResponse;
   }
 
   /**

@@ -1,4 +1,5 @@
 import {
+  type GroupApprovals,
   type GroupAttestationInterval,
   type GroupAttestationIntervalRemoval,
   type GroupPolicy,
@@ -23,7 +24,9 @@ const GROUP_ARGUMENT = 'the machine group';
  * the interval, then the mode, bank, PCRs and each allowed set with where it came from, values
  * abbreviated (scope `policy:read`; `--json` prints the policy answer with the interval beside it as
  * `attestationInterval`, and the policy's `policy` is what `set --file` takes); `promote` makes a
- * canary machine's latest verified values the set LABEL (scope `policy:write`).
+ * canary machine's latest verified values the set LABEL (scope `policy:write`); `approvals` prints
+ * the group's signed PCR approvals: the signing key's Name, the epoch and policyRef, one line per
+ * approved set (scope `policy:read`; `--json` the answer as is, signatures and public area included).
  */
 export function registerPolicy(program: Command): void {
   const policy = program.command('policy').description('machine groups\' PCR policies (server commands)');
@@ -120,6 +123,37 @@ export function registerPolicy(program: Command): void {
         `(values of registration ${body.registrationId}, verified ${minute(body.evidenceAt)})\n${describePolicy(body.policy)}`,
     );
   });
+
+  withServerOptions(
+    policy
+      .command('approvals')
+      .description('a group\'s signed PCR approvals: the signing key, the approval epoch and one approval per allowed set')
+      .argument('<group>', GROUP_ARGUMENT)
+      .option('--json', 'machine-readable output (the whole answer: signatures, the signing key\'s TPM2B_PUBLIC)'),
+  ).action(async (group: string, options: { json?: boolean }, command: Command) => {
+    const client = ServerClient.forCommand(command);
+    const { body } = await client.get<GroupApprovals>(`v1/groups/${client.segment(group, GROUP_ARGUMENT)}/approvals`);
+    process.stdout.write(options.json === true ? `${JSON.stringify(body)}\n` : describeApprovals(body));
+  });
+}
+
+/** The human view of a group's approvals: key, epoch, selection, then one row per approved set. */
+function describeApprovals(a: GroupApprovals): string {
+  const fields: [string, string][] = [
+    ['group', a.group],
+    ['epoch', String(a.epoch)],
+    ['policyRef', a.policyRef],
+    ['signing key', a.signingKeyName],
+    ['selection', a.pcrs.length === 0 ? '(no policy)' : `${a.bank}:${a.pcrs.join(',')}`],
+  ];
+  const width = Math.max(...fields.map(([name]) => name.length));
+  let out = fields.map(([name, value]) => `${`${name}:`.padEnd(width + 2)}${safe(value)}\n`).join('');
+  out += `\napprovals (${a.approvals.length}):\n`;
+  if (a.approvals.length > 0) {
+    const rows = table(['LABEL', 'APPROVED POLICY', 'SIGNED'], a.approvals.map((x) => [x.label, x.approvedPolicy, minute(x.signedAt)]));
+    out += rows.split('\n').filter((line) => line !== '').map((line) => `  ${line}\n`).join('');
+  }
+  return out;
 }
 
 /** The human view: the policy's fields, then each set with its origin and its values abbreviated. */

@@ -24,7 +24,8 @@ export const NodeApi = (): MethodDecorator & ClassDecorator => SetMetadata(NODE_
  * (NodeRequestGuard), from a machine that may call (attested). The handler reads the caller with
  * @NodeCallerOf(). `quarantinedToo`: a quarantined machine's live credential is accepted as well —
  * only for GET /node/v1/self, the one route that tells a quarantined machine to attest again once
- * its group approves a new state (it gets nothing else).
+ * its group approves a new state (it gets nothing else), and for GET /node/v1/approvals, which
+ * refuses it itself so the refusal is audited (approval.machine-quarantined).
  */
 export const NodeAuthenticated = (options: { quarantinedToo?: boolean } = {}): MethodDecorator & ClassDecorator =>
   applyDecorators(NodeApi(), SetMetadata(NODE_SIGNED_ROUTE, true), SetMetadata(NODE_QUARANTINED_CALLER, options.quarantinedToo === true), UseGuards(NodeRequestGuard));

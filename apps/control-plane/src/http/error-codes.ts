@@ -1,6 +1,6 @@
 import { type ErrorKind, type GenericErrorCode } from '@rackseal/api-contracts';
 import { API_TOKEN_ERROR_CODES } from '@rackseal/api-tokens';
-import { ATTESTATION_ERROR_CODES, KEY_ERROR_CODES, POLICY_ERROR_CODES } from '@rackseal/attestation';
+import { APPROVAL_ERROR_CODES, ATTESTATION_ERROR_CODES, KEY_ERROR_CODES, POLICY_ERROR_CODES } from '@rackseal/attestation';
 import { AUDIT_ERROR_CODES } from '@rackseal/audit';
 import { INVENTORY_ERROR_CODES } from '@rackseal/inventory';
 import { MACHINE_ERROR_CODES } from '@rackseal/machines';
@@ -34,6 +34,7 @@ export const KIND_STATUS: Readonly<Record<ErrorKind, number>> = {
  */
 export const DOMAIN_ERROR_CODES: Readonly<Record<string, ErrorKind>> = {
   ...API_TOKEN_ERROR_CODES,
+  ...APPROVAL_ERROR_CODES,
   ...ATTESTATION_ERROR_CODES,
   ...AUDIT_ERROR_CODES,
   ...INVENTORY_ERROR_CODES,
