@@ -12,6 +12,7 @@
  * in clear; `master-key rotate` re-wraps it and approvals are still signed afterwards.
  */
 import { createPrivateKey, randomBytes, sign } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import type { INestApplication } from '@nestjs/common';
@@ -26,7 +27,7 @@ import { InventoryImporter } from '@rackseal/inventory';
 import { rotateMasterKey, SEALED_COLUMNS } from '@rackseal/master-keys';
 import { APPROVALS_ROUTE, type ApprovalsResponse, nodeApiPath, type PcrApproval } from '@rackseal/node-api-contracts';
 import { type NodeCredential, signNodeRequest } from '@rackseal/node-identity';
-import { approvalDigest, approvalPolicyRef, parsePcrPolicy, type PcrPolicy, policySelection, sealedObjectAuthPolicy } from '@rackseal/pcr-policy';
+import { approvalDigest, approvalPolicyRef, approvedPcrPolicy, parsePcrPolicy, type PcrPolicy, policySelection, sealedObjectAuthPolicy } from '@rackseal/pcr-policy';
 import { CryptoRandomSource, SystemClock } from '@rackseal/platform';
 import {
   createImportBlob,
@@ -381,6 +382,46 @@ describe('PCR approvals (issue 13 item 5)', () => {
     expect((await http('delete', '/v1/groups/storage/policy')).status).toBe(200);
     expect(await lastAudit('pcr-approvals.epoch-bumped')).toMatchObject({ details: { group: 'storage', fromEpoch: 1, toEpoch: 2, withdrawn: ['storage-1'], remaining: [] } });
     expect(await operatorView('storage')).toMatchObject({ epoch: 2, approvals: [], pcrs: [] });
+  });
+
+  it('policy approve adds a stated set signed in the current epoch; policy withdraw removes one and moves the epoch on; the only set, bad values and a group without a policy are refused, changing nothing', async () => {
+    const cli = (...args: string[]) => runRacksealCliAsync([...args, '--server', baseUrl], { env: { RACKSEAL_TOKEN: tokens.admin } });
+    expect((await http('put', '/v1/groups/edge/policy').send({ ...FRESH_SWTPM_POLICY, allowedSets: [randomSet('edge-1')] })).status).toBe(200);
+    const predicted = randomSet('edge-2');
+    const valuesFile = `${tpmA.dir}/edge-2.json`;
+    await writeFile(valuesFile, JSON.stringify(predicted.values));
+    const approved = await cli('policy', 'approve', 'edge', '--label', 'edge-2', '--values', valuesFile, '--json');
+    expect([approved.status, approved.stderr]).toEqual([0, '']);
+    expect(JSON.parse(approved.stdout)).toMatchObject({ label: 'edge-2', replaced: false, approvalEpoch: 1, policy: { group: 'edge', policy: { allowedSets: [{ label: 'edge-1' }, { label: 'edge-2', values: predicted.values }] } } });
+    expect(await lastAudit('policy.approved')).toMatchObject({ subject: 'group:edge', outcome: 'success', details: { group: 'edge', label: 'edge-2', approvalEpoch: 1, epochBumped: false, sets: ['edge-1', 'edge-2'] } });
+    const epoch1 = await operatorView('edge');
+    expect(epoch1.approvals.map((a) => [a.label, a.approvedPolicy])).toEqual([
+      ['edge-1', expect.any(String)],
+      ['edge-2', approvedPcrPolicy(FRESH_SWTPM_POLICY, predicted).toString('hex')],
+    ]);
+
+    const withdrawn = await cli('policy', 'withdraw', 'edge', '--label', 'edge-1');
+    expect([withdrawn.status, withdrawn.stderr]).toEqual([0, '']);
+    expect(withdrawn.stdout).toMatch(/^withdrew set "edge-1" in group edge \(approval epoch 2\)$/m);
+    expect(await lastAudit('policy.withdrawn')).toMatchObject({ details: { group: 'edge', label: 'edge-1', approvalEpoch: 2, epochBumped: true, sets: ['edge-2'] } });
+    const epoch2 = await operatorView('edge');
+    expect({ epoch: epoch2.epoch, labels: epoch2.approvals.map((a) => a.label) }).toEqual({ epoch: 2, labels: ['edge-2'] });
+
+    const policyBefore = (await http('get', '/v1/groups/edge/policy')).body as { digest: string };
+    const only = await cli('policy', 'withdraw', 'edge', '--label', 'edge-2');
+    expect([only.status, only.stdout]).toEqual([2, '']);
+    expect(only.stderr).toBe('rackseal: policy withdraw: label: "edge-2" is the policy\'s only set: a policy allows at least one state (remove the whole policy to allow none)\n');
+    const unknown = await http('delete', '/v1/groups/edge/policy/sets/nope');
+    expect([unknown.status, unknown.body.code]).toEqual([400, 'policy.invalid']);
+    const wrongPcrs = await http('post', '/v1/groups/edge/policy/sets').send({ label: 'edge-3', values: { '0': '00'.repeat(32) } });
+    expect([wrongPcrs.status, wrongPcrs.body.code]).toEqual([400, 'policy.invalid']);
+    const notObject = await http('post', '/v1/groups/edge/policy/sets').send({ label: 'edge-3', values: 'abc' });
+    expect(notObject.status).toBe(400);
+    expect(((await http('get', '/v1/groups/edge/policy')).body as { digest: string }).digest).toBe(policyBefore.digest);
+    expect((await operatorView('edge')).epoch).toBe(2);
+    const none = await http('post', '/v1/groups/nothing-here/policy/sets').send(predicted);
+    expect([none.status, none.body.code]).toEqual([404, 'policy.not-found']);
+    expect((await http('post', '/v1/groups/edge/policy/sets', tokens.policyRead).send(predicted)).status).toBe(403);
   });
 
   it('the signing key\'s private key is in no pg_dump in clear (raw, hex, base64), nor in any audit record', async () => {

@@ -84,6 +84,30 @@ export interface PolicyPromotion<Time = string> {
   readonly policy: GroupPolicy<Time>;
 }
 
+/**
+ * POST /v1/groups/:group/policy/sets (`rackseal policy approve`): approves one more PCR state of a
+ * group whose policy exists, from values the operator states (a state predicted before a rollout,
+ * where `promote` takes a canary's measured ones). Replaces a set of the same label.
+ */
+export interface ApprovePolicySetRequest {
+  readonly label: string;
+  /** PCR index → hex digest: exactly the policy's PCRs, each of its bank's size. */
+  readonly values: Readonly<Record<string, string>>;
+}
+
+/**
+ * The answer to approve (POST …/policy/sets) and withdraw (DELETE …/policy/sets/:label): the policy
+ * after the change and the group's approval epoch (a withdrawal moves it on: envelopes sealed to an
+ * older epoch are re-wrapped, docs/decisions.md "PCR approvals").
+ */
+export interface PolicySetChange<Time = string> {
+  readonly label: string;
+  /** approve: true when a set of this label was replaced. withdraw: always false. */
+  readonly replaced: boolean;
+  readonly approvalEpoch: number;
+  readonly policy: GroupPolicy<Time>;
+}
+
 /** DELETE /v1/groups/:group/policy. */
 export interface PolicyRemoval {
   readonly group: string;

@@ -1,9 +1,18 @@
 import { createHash } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
-import { GROUP_PATTERN, GROUP_RULE, type GroupPolicy, type PolicyPromotion, type PolicyRemoval, type PromotePolicyRequest } from '@rackseal/api-contracts';
+import {
+  type ApprovePolicySetRequest,
+  GROUP_PATTERN,
+  GROUP_RULE,
+  type GroupPolicy,
+  type PolicyPromotion,
+  type PolicyRemoval,
+  type PolicySetChange,
+  type PromotePolicyRequest,
+} from '@rackseal/api-contracts';
 import { AuditLog } from '@rackseal/audit';
 import { type Machine, MachineNotFoundError, MachinesRepository, parseMachineRef } from '@rackseal/machines';
-import { labelOf, parsePcrPolicy, type PcrPolicy, PcrPolicyError, promoteToSet, withSet } from '@rackseal/pcr-policy';
+import { labelOf, parsePcrPolicy, type PcrPolicy, PcrPolicyError, promoteToSet, withoutSet, withSet } from '@rackseal/pcr-policy';
 import { Clock } from '@rackseal/platform';
 import { DataSource, type EntityManager } from 'typeorm';
 import { AttestationRepository, type AttestationEvidence } from './attestation.repository';
@@ -24,7 +33,7 @@ class RefusedPromotion {
 
 /**
  * The operator's PCR policy operations (issue 12 item 3): show, set, promote a canary's measured
- * values into a set, remove. Each change is one transaction holding the group's lock (so two
+ * values into a set, approve a stated set, withdraw a set, remove. Each change is one transaction holding the group's lock (so two
  * promotions into one group never lose a set), the row and its audit record (`policy.set`,
  * `policy.promoted`, `policy.removed`; details carry the policy's digest, never the event logs),
  * and the group's signed PCR approvals brought in line with the result (PcrApprovals.reconcile).
@@ -116,6 +125,33 @@ export class PcrPolicies {
     return result;
   }
 
+  /**
+   * Approves one more state of an existing policy from stated values (the set `label`, replacing a
+   * set of that label): its approval is signed in the group's current epoch, so envelopes already
+   * sealed to the group open in that state without a re-wrap. Replacing a set's values withdraws the
+   * old ones (a new epoch).
+   */
+  async approve(group: string, request: ApprovePolicySetRequest, actor: string): Promise<PolicySetChange<Date>> {
+    checkGroup(group);
+    const label = validatedLabel(request.label);
+    return this.changeSets(group, actor, { action: 'policy.approved', label }, (policy) => {
+      const replaced = policy.allowedSets.some((s) => s.label === label);
+      // withSet validates the whole result (parsePcrPolicy): values of the policy's PCRs and bank only.
+      return { replaced, policy: refusingAs('policy.invalid', () => withSet(policy, { label, values: request.values as Readonly<Record<number, string>> })) };
+    });
+  }
+
+  /**
+   * Withdraws the set `label`: its approval stops being served and the group moves to a new approval
+   * epoch (signatures cannot be un-signed; docs/decisions.md "PCR approvals"). The last set cannot be
+   * withdrawn: remove the policy for that.
+   */
+  async withdraw(group: string, label: string, actor: string): Promise<PolicySetChange<Date>> {
+    checkGroup(group);
+    const checked = validatedLabel(label);
+    return this.changeSets(group, actor, { action: 'policy.withdrawn', label: checked }, (policy) => ({ replaced: false, policy: refusingAs('policy.invalid', () => withoutSet(policy, checked)) }));
+  }
+
   /** Removes a group's policy: its machines are quarantined (attestation.no-policy) until one is set. */
   async remove(group: string, actor: string): Promise<PolicyRemoval> {
     checkGroup(group);
@@ -132,6 +168,38 @@ export class PcrPolicies {
       );
       await this.approvals.reconcile(group, undefined, actor, m);
       return { group, removed: true };
+    });
+  }
+
+  /** One change of an existing policy's sets, under the group's lock, audited, approvals reconciled. */
+  private async changeSets(
+    group: string,
+    actor: string,
+    { action, label }: { action: 'policy.approved' | 'policy.withdrawn'; label: string },
+    change: (policy: PcrPolicy) => { replaced: boolean; policy: PcrPolicy },
+  ): Promise<PolicySetChange<Date>> {
+    return this.dataSource.transaction(async (m) => {
+      await lockGroupPolicy(group, m);
+      const previous = await this.policies.get(group, m);
+      if (previous === undefined) {
+        throw new PolicyError('policy.not-found', `group ${group} has no PCR policy: set one (policy set) or promote a canary first`);
+      }
+      const { replaced, policy } = change(previous.policy);
+      const now = this.clock.now();
+      await this.policies.put(group, policy, actor, now, m);
+      const digest = policyDigest(policy);
+      const approvals = await this.approvals.reconcile(group, policy, actor, m);
+      await this.audit.append(
+        {
+          actor,
+          action,
+          subject: `group:${group}`,
+          outcome: 'success',
+          details: { group, label, replaced, digest, previousDigest: policyDigest(previous.policy), approvalEpoch: approvals.epoch, epochBumped: approvals.bumped, ...shapeOf(policy) },
+        },
+        m,
+      );
+      return { label, replaced, approvalEpoch: approvals.epoch, policy: { group, policy, digest, updatedAt: now, updatedBy: actor } };
     });
   }
 

@@ -61,3 +61,17 @@ export function withSet(policy: PcrPolicy, set: PcrValueSet): PcrPolicy {
   const allowedSets = at < 0 ? [...policy.allowedSets, set] : policy.allowedSets.map((s, i) => (i === at ? set : s));
   return parsePcrPolicy({ ...policy, allowedSets });
 }
+
+/**
+ * The policy without the set `label` (an operator withdrawing an approved state). Refuses an unknown
+ * label, and the last set: a policy allows at least one state; removing the policy is its own act.
+ */
+export function withoutSet(policy: PcrPolicy, label: string): PcrPolicy {
+  if (!policy.allowedSets.some((s) => s.label === label)) {
+    throw new PcrPolicyError('label', `the policy has no set "${label}" (its sets: ${policy.allowedSets.map((s) => `"${s.label}"`).join(', ')})`);
+  }
+  if (policy.allowedSets.length === 1) {
+    throw new PcrPolicyError('label', `"${label}" is the policy's only set: a policy allows at least one state (remove the whole policy to allow none)`);
+  }
+  return parsePcrPolicy({ ...policy, allowedSets: policy.allowedSets.filter((s) => s.label !== label) });
+}

@@ -7,6 +7,7 @@ import {
   POLICY_BODY_LIMIT_BYTES,
   POLICY_MODES,
   type PolicyPromotion,
+  type PolicySetChange,
 } from '@rackseal/api-contracts';
 import { CliError, readInput } from '@rackseal/command-line';
 import { type Command, Option } from 'commander';
@@ -17,14 +18,16 @@ import { formatSeconds, intervalArgument } from './duration-option';
 const GROUP_ARGUMENT = 'the machine group';
 
 /**
- * `rackseal policy set|show|promote` (issue 12 items 3 and 7, docs/architecture.md §4.3): a machine
+ * `rackseal policy set|show|promote|approve|withdraw|approvals` (issue 12 items 3 and 7, docs/architecture.md §4.3): a machine
  * group's PCR policy and attestation interval. `set --file` sends a policy JSON file as is (the
  * server validates it and names the field at fault; scope `policy:write`), `set --interval` the
  * group's attestation interval (PUT /v1/groups/:group/interval, `default` deletes it); `show` prints
  * the interval, then the mode, bank, PCRs and each allowed set with where it came from, values
  * abbreviated (scope `policy:read`; `--json` prints the policy answer with the interval beside it as
  * `attestationInterval`, and the policy's `policy` is what `set --file` takes); `promote` makes a
- * canary machine's latest verified values the set LABEL (scope `policy:write`); `approvals` prints
+ * canary machine's latest verified values the set LABEL (scope `policy:write`); `approve` adds the
+ * set LABEL from stated values (a state predicted before a rollout), `withdraw` removes the set LABEL
+ * and so moves the group's approval epoch on (both `policy:write`); `approvals` prints
  * the group's signed PCR approvals: the signing key's Name, the epoch and policyRef, one line per
  * approved set (scope `policy:read`; `--json` the answer as is, signatures and public area included).
  */
@@ -126,6 +129,40 @@ export function registerPolicy(program: Command): void {
 
   withServerOptions(
     policy
+      .command('approve')
+      .description('approve one more PCR state of a group\'s policy from stated values: the set LABEL, signed in the current approval epoch')
+      .argument('<group>', GROUP_ARGUMENT)
+      .requiredOption('--label <label>', 'the set\'s label (a set with this label is replaced)')
+      .requiredOption('--values <file>', 'JSON object of PCR index to hex digest, exactly the policy\'s PCRs, e.g. {"4": "ab…", "7": "cd…"} (- for stdin)')
+      .option('--json', 'machine-readable output'),
+  ).action(async (group: string, options: { label: string; values: string; json?: boolean }, command: Command) => {
+    const client = ServerClient.forCommand(command);
+    const raw = readInput(options.values, '--values', POLICY_BODY_LIMIT_BYTES).toString('utf8');
+    let values: unknown;
+    try {
+      values = JSON.parse(raw) as unknown;
+    } catch (error) {
+      throw CliError.usage(`${client.action}: --values ${safe(options.values)} is not JSON: ${(error as Error).message}`);
+    }
+    const { body } = await client.post<PolicySetChange>(`v1/groups/${client.segment(group, GROUP_ARGUMENT)}/policy/sets`, { label: options.label, values });
+    printSetChange(body, `${body.replaced ? 'replaced' : 'approved'} set "${safe(body.label)}"`, options.json);
+  });
+
+  withServerOptions(
+    policy
+      .command('withdraw')
+      .description('withdraw the set LABEL from a group\'s policy: its approval is no longer served and the approval epoch moves on (envelopes sealed to the older epoch are re-wrapped)')
+      .argument('<group>', GROUP_ARGUMENT)
+      .requiredOption('--label <label>', 'the set to withdraw')
+      .option('--json', 'machine-readable output'),
+  ).action(async (group: string, options: { label: string; json?: boolean }, command: Command) => {
+    const client = ServerClient.forCommand(command);
+    const { body } = await client.delete<PolicySetChange>(`v1/groups/${client.segment(group, GROUP_ARGUMENT)}/policy/sets/${client.segment(options.label, 'the label')}`);
+    printSetChange(body, `withdrew set "${safe(body.label)}"`, options.json);
+  });
+
+  withServerOptions(
+    policy
       .command('approvals')
       .description('a group\'s signed PCR approvals: the signing key, the approval epoch and one approval per allowed set')
       .argument('<group>', GROUP_ARGUMENT)
@@ -196,4 +233,10 @@ function abbreviated(hex: string): string {
 
 function minute(iso: string): string {
   return `${iso.slice(0, 16).replace('T', ' ')}Z`;
+}
+
+function printSetChange(change: PolicySetChange, what: string, json: boolean | undefined): void {
+  process.stdout.write(
+    json === true ? `${JSON.stringify(change)}\n` : `${what} in group ${safe(change.policy.group)} (approval epoch ${change.approvalEpoch})\n${describePolicy(change.policy)}`,
+  );
 }

@@ -1,14 +1,14 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put } from '@nestjs/common';
 import { ApiBadRequestResponse, ApiBearerAuth, ApiBody, ApiConflictResponse, ApiNotFoundResponse, ApiOkResponse, ApiParam, ApiTags } from '@nestjs/swagger';
-import type { GroupPolicy, PolicyPromotion, PolicyRemoval } from '@rackseal/api-contracts';
+import type { GroupPolicy, PolicyPromotion, PolicyRemoval, PolicySetChange } from '@rackseal/api-contracts';
 import type { TokenPrincipal } from '@rackseal/api-tokens';
 import { PcrPolicies } from '@rackseal/attestation';
 import { actorOf, Principal, RequireScope } from '../auth/auth.decorators';
-import { GROUP_PARAM_DESCRIPTION, GroupPolicyDto, PcrPolicyDto, PolicyPromotionDto, PolicyRemovalDto, PromotePolicyDto } from './policy.dto';
+import { ApprovePolicySetDto, GROUP_PARAM_DESCRIPTION, GroupPolicyDto, PcrPolicyDto, PolicyPromotionDto, PolicyRemovalDto, PolicySetChangeDto, PromotePolicyDto } from './policy.dto';
 
 /**
  * Each machine group's PCR policy (issue 12 item 3, docs/architecture.md §4.3): show, set, promote a
- * canary machine's measured values into it, remove. Reading needs `policy:read`, changing
+ * canary machine's measured values into it, approve a stated set, withdraw a set, remove. Reading needs `policy:read`, changing
  * `policy:write` (which implies it); every change is audited with the policy's digest.
  */
 @ApiTags('policies')
@@ -59,6 +59,34 @@ export class PoliciesController {
   })
   promote(@Param('group') group: string, @Body() body: PromotePolicyDto, @Principal() principal: TokenPrincipal): Promise<PolicyPromotion<Date>> {
     return this.policies.promote(group, body, actorOf(principal));
+  }
+
+  /**
+   * Approves one more PCR state from stated values (a set `label`, replacing one of that label): its
+   * approval is signed in the group's current epoch, so sealed envelopes open in it without a re-wrap.
+   */
+  @Post('sets')
+  @HttpCode(200)
+  @RequireScope('policy:write')
+  @ApiParam({ name: 'group', description: GROUP_PARAM_DESCRIPTION })
+  @ApiOkResponse({ type: PolicySetChangeDto })
+  @ApiBadRequestResponse({ description: 'not a group name or label, or values refused with the policy (policy.invalid, naming the field); nothing written' })
+  @ApiNotFoundResponse({ description: 'the group has no policy (policy.not-found)' })
+  approve(@Param('group') group: string, @Body() body: ApprovePolicySetDto, @Principal() principal: TokenPrincipal): Promise<PolicySetChange<Date>> {
+    return this.policies.approve(group, body, actorOf(principal));
+  }
+
+  /** Withdraws the set `label`: its approval is no longer served and the group's approval epoch moves on. */
+  @Delete('sets/:label')
+  @HttpCode(200)
+  @RequireScope('policy:write')
+  @ApiParam({ name: 'group', description: GROUP_PARAM_DESCRIPTION })
+  @ApiParam({ name: 'label', description: 'the set\'s label' })
+  @ApiOkResponse({ type: PolicySetChangeDto })
+  @ApiBadRequestResponse({ description: 'not a group name or label, no set of that label, or the policy\'s only set (policy.invalid); nothing written' })
+  @ApiNotFoundResponse({ description: 'the group has no policy (policy.not-found)' })
+  withdraw(@Param('group') group: string, @Param('label') label: string, @Principal() principal: TokenPrincipal): Promise<PolicySetChange<Date>> {
+    return this.policies.withdraw(group, label, actorOf(principal));
   }
 
   /** Removes the group's policy: its machines are quarantined (attestation.no-policy) at their next attestation until one is set. */

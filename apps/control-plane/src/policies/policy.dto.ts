@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import {
+  type ApprovePolicySetRequest,
   type GroupPolicy,
   MAX_POLICY_LABEL_LENGTH,
   MAX_POLICY_MACHINE_REF_LENGTH,
@@ -8,11 +9,12 @@ import {
   POLICY_MODES,
   type PolicyPromotion,
   type PolicyRemoval,
+  type PolicySetChange,
   type PolicySetOrigin,
   type PolicyValueSet,
   type PromotePolicyRequest,
 } from '@rackseal/api-contracts';
-import { ArrayMaxSize, ArrayMinSize, IsArray, IsIn, IsInt, IsOptional, IsString, Length, Max, Min } from 'class-validator';
+import { ArrayMaxSize, ArrayMinSize, IsArray, IsIn, IsInt, IsObject, IsOptional, IsString, Length, Max, Min } from 'class-validator';
 import { IsPrintableText } from '../http/validators';
 
 /** The PCR indexes a PC Client TPM has (TCG PC Client Platform TPM Profile: 24 PCRs). */
@@ -102,6 +104,30 @@ export class PolicyPromotionDto implements PolicyPromotion<Date> {
   @ApiProperty({ type: PromotedMachineDto }) machine: PromotedMachineDto;
   @ApiProperty({ description: 'the registration whose verified quote the values come from' }) registrationId: string;
   @ApiProperty({ description: 'when that quote was verified' }) evidenceAt: Date;
+  @ApiProperty({ type: GroupPolicyDto }) policy: GroupPolicyDto;
+}
+
+export class ApprovePolicySetDto implements ApprovePolicySetRequest {
+  @ApiProperty({ description: 'the set\'s label (a set with this label is replaced)', maxLength: MAX_POLICY_LABEL_LENGTH, example: 'kernel-6.10' })
+  @IsString()
+  @Length(1, MAX_POLICY_LABEL_LENGTH)
+  @IsPrintableText()
+  label: string;
+
+  @ApiProperty({
+    type: 'object',
+    additionalProperties: { type: 'string' },
+    description: 'PCR index → hex digest of the policy\'s bank, exactly the policy\'s PCRs (checked with the whole policy)',
+    example: { '4': 'ab'.repeat(32) },
+  })
+  @IsObject()
+  values: Record<string, string>;
+}
+
+export class PolicySetChangeDto implements PolicySetChange<Date> {
+  @ApiProperty() label: string;
+  @ApiProperty({ description: 'approve: true when a set with this label was replaced; withdraw: false' }) replaced: boolean;
+  @ApiProperty({ description: 'the group\'s approval epoch after the change (a withdrawal moves it on)' }) approvalEpoch: number;
   @ApiProperty({ type: GroupPolicyDto }) policy: GroupPolicyDto;
 }
 
