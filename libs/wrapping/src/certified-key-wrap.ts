@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
 import {
   algName,
+  draw,
   eccLabeledEncapsulate,
   hashAlgorithm,
   isHashAlgorithm,
@@ -11,10 +11,12 @@ import {
   TPM_ALG_ID,
   TPM_ECC_CURVE,
   TPMA_OBJECT,
+  type RandomSource,
+  systemRandom,
   type TPMT_PUBLIC,
 } from '@rackseal/tpm2';
 import { sealPayload } from './content-cipher';
-import { CONTENT_KEY_BYTES, type EcdhKeyTransport, type OaepKeyTransport } from './envelope-format';
+import { CONTENT_KEY_BYTES, type EcdhKeyTransport, GCM_NONCE_BYTES, type OaepKeyTransport } from './envelope-format';
 import { RecipientKeyError } from './wrapping-errors';
 
 /**
@@ -31,6 +33,17 @@ export const CONTENT_KEY_LABEL = 'rackseal-content-key-v1';
 export const CONTENT_KEY_OAEP_LABEL = Buffer.concat([Buffer.from(CONTENT_KEY_LABEL, 'latin1'), Buffer.alloc(1)]);
 
 const ECDH_CURVES = new Set<number>([TPM_ECC_CURVE.TPM_ECC_NIST_P256, TPM_ECC_CURVE.TPM_ECC_NIST_P384, TPM_ECC_CURVE.TPM_ECC_NIST_P521]);
+
+/**
+ * Where the randomness comes from: the content key, the RSA OAEP seed, the ECC ephemeral key, the
+ * GCM nonce. Default the system CSPRNG; tests pass a recording or fixed source (the bus capture
+ * must know the content key it searches for).
+ */
+export interface WrapOptions {
+  readonly random?: RandomSource;
+  /** ECC only: the ephemeral private scalar (default a fresh key pair). */
+  readonly ephemeralPrivateKey?: Buffer;
+}
 
 export interface WrapAddress {
   /** The delivery this envelope answers (issue 14): authenticated, checked by the agent. */
@@ -86,18 +99,22 @@ function checkRecipient(key: TPMT_PUBLIC): void {
  *
  * libs/tpm2's labeled encapsulation makes both (the same arithmetic as a TPM seed, another label).
  */
-export function wrapToCertifiedKey(key: TPMT_PUBLIC, payload: Buffer, address: WrapAddress): Buffer {
+export function wrapToCertifiedKey(key: TPMT_PUBLIC, payload: Buffer, address: WrapAddress, options: WrapOptions = {}): Buffer {
   checkRecipient(key);
   const recipient = objectName(key);
   let transport: OaepKeyTransport | EcdhKeyTransport;
   let seed: Buffer;
   if (key.type === TPM_ALG_ID.TPM_ALG_RSA) {
     const hashAlg = oaepHashAlg(key);
-    const encapsulated = rsaLabeledEncapsulate(key, CONTENT_KEY_LABEL, randomBytes(hashAlgorithm(hashAlg).size));
+    const size = hashAlgorithm(hashAlg).size;
+    // An injected source also draws the OAEP seed (libs/tpm2's encoder); else OpenSSL's OAEP does.
+    const encapsulated = options.random === undefined
+      ? rsaLabeledEncapsulate(key, CONTENT_KEY_LABEL, systemRandom(size))
+      : rsaLabeledEncapsulate(key, CONTENT_KEY_LABEL, draw(options.random, size), draw(options.random, size));
     seed = encapsulated.seed;
     transport = { binding: 'certified-key', keyTransport: TPM_ALG_ID.TPM_ALG_OAEP, recipient, hashAlg, encryptedKey: encapsulated.encryptedSecret };
   } else if (key.type === TPM_ALG_ID.TPM_ALG_ECC) {
-    const encapsulated = eccLabeledEncapsulate(key, CONTENT_KEY_LABEL);
+    const encapsulated = eccLabeledEncapsulate(key, CONTENT_KEY_LABEL, options.ephemeralPrivateKey);
     seed = encapsulated.seed;
     const ephemeral = parseExact(encapsulated.encryptedSecret, 'TPMS_ECC_POINT', (r) => ({ x: r.tpm2b('x'), y: r.tpm2b('y') }));
     transport = { binding: 'certified-key', keyTransport: TPM_ALG_ID.TPM_ALG_ECDH, recipient, hashAlg: key.nameAlg, curveID: key.parameters.curveID, ephemeral };
@@ -107,7 +124,7 @@ export function wrapToCertifiedKey(key: TPMT_PUBLIC, payload: Buffer, address: W
   const contentKey = Buffer.from(seed.subarray(0, CONTENT_KEY_BYTES));
   seed.fill(0);
   try {
-    return sealPayload({ ...address, transport }, contentKey, payload);
+    return sealPayload({ ...address, transport }, contentKey, payload, draw(options.random ?? systemRandom, GCM_NONCE_BYTES));
   } finally {
     contentKey.fill(0);
   }

@@ -1,9 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import { approvalPolicyRef, APPROVAL_HASH_ALG, sealedObjectAuthPolicy } from '@rackseal/pcr-policy';
-import { createImportBlob, ekPubHash, TPM_ALG_ID, type TPMT_PUBLIC } from '@rackseal/tpm2';
+import { createImportBlob, draw, ekPubHash, systemRandom, TPM_ALG_ID, type TPMT_PUBLIC } from '@rackseal/tpm2';
 import { sealPayload } from './content-cipher';
-import type { WrapAddress } from './certified-key-wrap';
-import { CONTENT_KEY_BYTES } from './envelope-format';
+import type { WrapAddress, WrapOptions } from './certified-key-wrap';
+import { CONTENT_KEY_BYTES, GCM_NONCE_BYTES } from './envelope-format';
 import { RecipientKeyError } from './wrapping-errors';
 
 export interface PcrSealedRecipient {
@@ -24,15 +23,18 @@ export interface PcrSealedRecipient {
  * and epoch: a new approval opens the same envelope; an envelope of epoch N never opens with
  * approvals of another epoch.
  */
-export function wrapToApprovedPcrPolicy(recipient: PcrSealedRecipient, payload: Buffer, address: WrapAddress): Buffer {
+export function wrapToApprovedPcrPolicy(recipient: PcrSealedRecipient, payload: Buffer, address: WrapAddress, options: Pick<WrapOptions, 'random'> = {}): Buffer {
   const ek = recipient.ekPublic;
   if (ek.type !== TPM_ALG_ID.TPM_ALG_RSA && ek.type !== TPM_ALG_ID.TPM_ALG_ECC) {
     throw new RecipientKeyError('the EK is not an RSA or ECC key');
   }
   const policyRef = approvalPolicyRef(recipient.group, recipient.epoch);
-  const contentKey = randomBytes(CONTENT_KEY_BYTES);
+  const random = options.random ?? systemRandom;
+  // The content key first: a recording source's first draw (the bus-capture test searches for it).
+  const contentKey = draw(random, CONTENT_KEY_BYTES);
   try {
-    const blob = createImportBlob(ek, contentKey, { authPolicy: sealedObjectAuthPolicy(recipient.signingKeyName, policyRef), nameAlg: APPROVAL_HASH_ALG });
+    // Only an injected source goes on to the seed: with it libs/tpm2 pads OAEP in JavaScript, slower than OpenSSL's.
+    const blob = createImportBlob(ek, contentKey, { authPolicy: sealedObjectAuthPolicy(recipient.signingKeyName, policyRef), nameAlg: APPROVAL_HASH_ALG, ...(options.random === undefined ? {} : { random: options.random }) });
     return sealPayload(
       {
         ...address,
@@ -48,6 +50,7 @@ export function wrapToApprovedPcrPolicy(recipient: PcrSealedRecipient, payload: 
       },
       contentKey,
       payload,
+      draw(random, GCM_NONCE_BYTES),
     );
   } finally {
     contentKey.fill(0);
