@@ -143,6 +143,22 @@ export default tseslint.config(
     },
   },
   {
+    // Wrapping is pure functions over libs/tpm2 and the approval arithmetic of libs/pcr-policy: the
+    // control plane wraps with it, the agent (at boot too) parses and unwraps with it.
+    files: ['libs/wrapping/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['@rackseal/*', '!@rackseal/tpm2', '!@rackseal/pcr-policy'], message: 'libs/wrapping depends on no rackseal library but @rackseal/tpm2 and @rackseal/pcr-policy.' },
+            { group: ['@nestjs/*', '@nestjs', 'class-validator', 'class-transformer', 'typeorm', 'bullmq', 'ioredis', 'pg'], message: 'libs/wrapping loads no server framework, validator or database client: the caller stores and sends the envelope.' },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // The attestation service owns its tables and reaches the others through their owners
     // (libs/machines, libs/audit); the vendor CA store comes injected (loadTrustStore), and the
     // operator API's inventory and tokens are none of its business.

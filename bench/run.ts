@@ -8,6 +8,7 @@ import { inventoryImportBench } from './inventory-import.bench';
 import { masterKeyBench } from './master-key.bench';
 import { tpm2Bench } from './tpm2.bench';
 import { tpm2ClientBench } from './tpm2-client.bench';
+import { wrapBench } from './wrap.bench';
 
 /**
  * `npm run bench [-- NAME…]`: runs the named benchmarks (all by default) and prints markdown to paste
@@ -22,6 +23,7 @@ const BENCHES: Record<string, () => Promise<string>> = {
   'audit-append': () => auditAppendBench(),
   'master-key': () => masterKeyBench(),
   attestation: () => attestationBench(),
+  wrap: () => wrapBench(),
 };
 
 async function main(): Promise<void> {

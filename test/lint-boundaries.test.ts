@@ -133,6 +133,15 @@ const SNIPPETS = {
       'export const p = [createHash, parseEventLog, findUnprintable];\n',
     path: 'libs/pcr-policy/src/probe.ts',
   },
+  wrappingNest: { code: NEST_IMPORT, path: 'libs/wrapping/src/probe.ts' },
+  wrappingSecrets: { code: "import { Secrets } from '@rackseal/secrets';\nexport const s = Secrets;\n", path: 'libs/wrapping/src/probe.ts' },
+  wrappingAllowed: {
+    code:
+      "import { createCipheriv } from 'node:crypto';\nimport { createImportBlob } from '@rackseal/tpm2';\nimport { approvalDigest } from '@rackseal/pcr-policy';\n" +
+      'export const w = [createCipheriv, createImportBlob, approvalDigest];\n',
+    path: 'libs/wrapping/src/probe.ts',
+  },
+  agentWrapping: { code: "import { parseEnvelope } from '@rackseal/wrapping';\nexport const p = parseEnvelope;\n", path: 'apps/agent/src/probe.ts' },
   attestationVendorCas: { code: "import { loadTrustStore } from '@rackseal/vendor-cas';\nexport const l = loadTrustStore;\n", path: 'libs/attestation/src/probe.ts' },
   attestationAllowed: {
     code: "import { MachinesRepository } from '@rackseal/machines';\nimport { AuditLog } from '@rackseal/audit';\nexport const a = [MachinesRepository, AuditLog];\n",
@@ -316,6 +325,22 @@ describe('lint boundaries', () => {
 
   it('lets libs/pcr-policy import node built-ins, @rackseal/tpm2 and @rackseal/ek-trust', () => {
     expect(lint('pcrPolicyAllowed')).toEqual([]);
+  });
+
+  it.each([
+    ['wrappingNest', /libs\/wrapping loads no server framework, validator or database client/, "'@nestjs/common'"],
+    ['wrappingSecrets', /libs\/wrapping depends on no rackseal library but @rackseal\/tpm2 and @rackseal\/pcr-policy/, "'@rackseal/secrets'"],
+  ] as const)('keeps libs/wrapping pure: %s is refused, naming the import', (name, message, imported) => {
+    const found = restrictedImports(lint(name));
+    expect(found).toHaveLength(1);
+    expect(found[0]?.severity).toBe(2);
+    expect(found[0]?.message).toMatch(message);
+    expect(found[0]?.message).toContain(imported);
+  });
+
+  it('lets libs/wrapping import node built-ins, @rackseal/tpm2 and @rackseal/pcr-policy, and the agent import it', () => {
+    expect(lint('wrappingAllowed')).toEqual([]);
+    expect(lint('agentWrapping')).toEqual([]);
   });
 
   it('keeps libs/attestation off the vendor CA store (injected) and lets it use the machines and audit owners', () => {

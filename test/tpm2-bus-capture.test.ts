@@ -39,7 +39,7 @@ import {
 import { constants, publicEncrypt, randomBytes } from 'node:crypto';
 import { type SwtpmMachine, useSwtpms } from './support/swtpm';
 import { TcpProxy } from './support/tcp-proxy';
-import { occurrences, TpmBus } from './support/tpm-bus';
+import { occurrences, sessionsOf, TpmBus } from './support/tpm-bus';
 import { tpm2 } from './support/tpm2-tools';
 
 const NOTHING_LOADED = { 'handles-transient': '', 'handles-loaded-session': '', 'handles-saved-session': '' };
@@ -71,24 +71,6 @@ const SECRET_COMMANDS = new Map<number, number>([
   [TPM_CC.TPM_CC_Import, 1],
   [TPM_CC.TPM_CC_Create, 1],
 ]);
-
-/** A command's authorization area (Part 1 §18.2): each session's handle and sessionAttributes. */
-function sessionsOf(command: Buffer, handles: number): { handle: number; attributes: number }[] {
-  let at = 10 + 4 * handles;
-  const end = at + 4 + command.readUInt32BE(at);
-  at += 4;
-  const sessions: { handle: number; attributes: number }[] = [];
-  while (at < end) {
-    const handle = command.readUInt32BE(at);
-    at += 4;
-    at += 2 + command.readUInt16BE(at);
-    const attributes = command.readUInt8(at);
-    at += 1;
-    at += 2 + command.readUInt16BE(at);
-    sessions.push({ handle, attributes });
-  }
-  return sessions;
-}
 
 /** Offset of the last byte of a command's authorization area: the last session's HMAC. */
 function lastAuthByte(command: Buffer, handles: number): number {

@@ -115,3 +115,21 @@ export function occurrences(haystack: Buffer, needle: Buffer): number[] {
   }
   return found;
 }
+
+/** A command's authorization area (Part 1 §18.2): each session's handle and sessionAttributes. */
+export function sessionsOf(command: Buffer, handles: number): { handle: number; attributes: number }[] {
+  let at = 10 + 4 * handles;
+  const end = at + 4 + command.readUInt32BE(at);
+  at += 4;
+  const sessions: { handle: number; attributes: number }[] = [];
+  while (at < end) {
+    const handle = command.readUInt32BE(at);
+    at += 4;
+    at += 2 + command.readUInt16BE(at);
+    const attributes = command.readUInt8(at);
+    at += 1;
+    at += 2 + command.readUInt16BE(at);
+    sessions.push({ handle, attributes });
+  }
+  return sessions;
+}

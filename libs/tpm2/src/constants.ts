@@ -120,6 +120,7 @@ export const TPM_CC = {
   TPM_CC_Load: 0x00000157,
   TPM_CC_Quote: 0x00000158,
   TPM_CC_RSA_Decrypt: 0x00000159,
+  TPM_CC_ECDH_ZGen: 0x00000154,
   TPM_CC_Unseal: 0x0000015e,
   TPM_CC_PolicySecret: 0x00000151,
   TPM_CC_ActivateCredential: 0x00000147,

@@ -147,6 +147,20 @@ export const CERTIFIED_DECRYPT_KEY_TEMPLATE: RsaPublic = {
   unique: Buffer.alloc(0),
 };
 
+/**
+ * The ECC form of the certified decrypt key: NIST P-256, the same attributes, scheme and KDF NULL
+ * (TPM2_ECDH_ZGen, Part 3 §14.5, takes a key whose scheme is NULL or ECDH). Secrets reach it by
+ * one-pass ECDH: the wrapper's ephemeral point, Z recovered in the TPM with ECDH_ZGen.
+ */
+export const CERTIFIED_DECRYPT_KEY_TEMPLATE_ECC: EccPublic = {
+  type: TPM_ALG_ID.TPM_ALG_ECC,
+  nameAlg: TPM_ALG_ID.TPM_ALG_SHA256,
+  objectAttributes: CERTIFIED_DECRYPT_KEY_TEMPLATE.objectAttributes,
+  authPolicy: Buffer.alloc(0),
+  parameters: { symmetric: { algorithm: TPM_ALG_ID.TPM_ALG_NULL }, scheme: SCHEME_NULL, curveID: TPM_ECC_CURVE.TPM_ECC_NIST_P256, kdf: SCHEME_NULL },
+  unique: { x: Buffer.alloc(0), y: Buffer.alloc(0) },
+};
+
 /** The SRK attributes of both Provisioning Guidance templates: a restricted decryption (storage) key, 0x00030472. */
 const SRK_ATTRIBUTES =
   TPMA_OBJECT.fixedTPM |

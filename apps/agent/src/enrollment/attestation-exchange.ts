@@ -120,7 +120,7 @@ export class EkNotFoundError extends Error {
   }
 }
 
-async function chooseEk(scope: TpmScope, choice: EkChoice): Promise<{ kind: EnrollEkKind; ek: EndorsementKey; hash: string }> {
+export async function chooseEk(scope: TpmScope, choice: EkChoice): Promise<{ kind: EnrollEkKind; ek: EndorsementKey; hash: string }> {
   if ('kind' in choice) {
     const ek = await getEndorsementKey(scope, choice.kind);
     return { kind: choice.kind, ek, hash: ekPubHash(ek.public) };

@@ -8,8 +8,8 @@ import { readTpm2bPrivate, type TPM2B_PRIVATE, writeTpm2bPrivate } from '../stru
 import { writePcrSelection, type TPML_PCR_SELECTION } from '../structures/tpml-pcr-selection';
 import { readTpmtSignature, type TPMT_SIGNATURE, writeTpmtSignature } from '../structures/tpmt-signature';
 import { SYM_NULL, type TPMT_SYM_DEF_OBJECT, writeSymDefObject } from '../structures/tpmt-sym-def-object';
-import type { ParsedPublic, TPMT_PUBLIC } from '../structures/tpmt-public';
-import type { TpmReader } from '../codec/tpm-reader';
+import type { ParsedPublic, TPMS_ECC_POINT, TPMT_PUBLIC } from '../structures/tpmt-public';
+import { readSized, type TpmReader } from '../codec/tpm-reader';
 import type { CommandAuth } from '../client/session-protocol';
 import type { TpmClient } from '../client/tpm-client';
 import { writePublicArea } from './objects';
@@ -17,7 +17,7 @@ import { readTicket, type TPMT_TK } from './tickets';
 
 /**
  * Commands that use a loaded key: credential activation and import (Part 3 §12.5, §13.3), Unseal
- * (§12.7), RSA_Decrypt (§14.3), the attestations Certify and Quote (§18.2, §18.4) and
+ * (§12.7), RSA_Decrypt (§14.3), ECDH_ZGen (§14.5), the attestations Certify and Quote (§18.2, §18.4) and
  * VerifySignature (§20.1). One function per command; authorization is the caller's.
  */
 
@@ -134,6 +134,34 @@ export async function tpm2RsaDecrypt(
   const message = r.tpm2b('message', MAX_RSA_KEY_BYTES);
   r.end();
   return message;
+}
+
+// Part 2 §11.2.5.2 / §10.3.2: TPMS_ECC_POINT coordinates are TPM2B_ECC_PARAMETER (MAX_ECC_KEY_BYTES 128).
+const MAX_ECC_KEY_BYTES = 128;
+
+/**
+ * TPM2_ECDH_ZGen (Part 3 §14.5): with an unrestricted ECC decrypt key (USER role), the point
+ * d·inPoint, whose x-coordinate is the Diffie-Hellman Z of the ephemeral key inPoint and the
+ * loaded key. outPoint is TPM2B_ECC_POINT, the response's first parameter: a session with the
+ * encrypt attribute carries it AES-CFB encrypted, as it is the secret Z. inPoint off the key's
+ * curve is TPM_RC_ECC_POINT; a restricted or non-decrypt key TPM_RC_ATTRIBUTES / TPM_RC_KEY.
+ */
+export async function tpm2EcdhZGen(client: TpmClient, keyHandle: number, keyAuth: CommandAuth, inPoint: TPMS_ECC_POINT): Promise<TPMS_ECC_POINT> {
+  const response = await client.execute({
+    code: TPM_CC.TPM_CC_ECDH_ZGen,
+    handles: [keyHandle],
+    sessions: [keyAuth],
+    parameters: marshal((w) => {
+      w.sized((inner) => inner.tpm2b(inPoint.x).tpm2b(inPoint.y));
+    }),
+  });
+  const r = response.parameters;
+  const outPoint = readSized(r, 'outPoint', (p) => {
+    const x = p.tpm2b('outPoint.x', MAX_ECC_KEY_BYTES);
+    return { x, y: p.tpm2b('outPoint.y', MAX_ECC_KEY_BYTES) };
+  });
+  r.end();
+  return outPoint;
 }
 
 /** An attestation structure signed by the TPM, with the exact bytes verifiers and tpm2-tools use. */

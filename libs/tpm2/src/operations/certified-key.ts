@@ -1,10 +1,10 @@
 import { TPM_ALG_ID } from '../constants';
 import { passwordAuth } from '../client/session-auth';
-import { type SignedAttestation, tpm2Certify, tpm2RsaDecrypt } from '../commands/keys-and-attestation';
+import { type SignedAttestation, tpm2Certify, tpm2EcdhZGen, tpm2RsaDecrypt } from '../commands/keys-and-attestation';
 import { tpm2Create, tpm2Load } from '../commands/objects';
 import { CERTIFIED_DECRYPT_KEY_TEMPLATE } from '../templates';
 import type { TPM2B_PRIVATE } from '../structures/tpm2b-private';
-import type { RsaPublic } from '../structures/tpmt-public';
+import type { EccPublic, RsaPublic, TPMS_ECC_POINT } from '../structures/tpmt-public';
 import { type KeyBlob, type ParentDescriptor, resolveParent } from './key-blob';
 import type { LoadedObject } from './loaded-object';
 import { type SessionSalt, startSaltedSession } from './session-salt';
@@ -21,11 +21,11 @@ export interface CertifiedDecryptKey extends LoadedObject {
 
 export interface CertifiedDecryptKeyOptions extends StoragePrimaryOptions {
   /**
-   * The key's template (CERTIFIED_DECRYPT_KEY_TEMPLATE by default). Apart from `template`, which is
+   * The key's template (CERTIFIED_DECRYPT_KEY_TEMPLATE by default, or CERTIFIED_DECRYPT_KEY_TEMPLATE_ECC). Apart from `template`, which is
    * the storage primary's (StoragePrimaryOptions): one name for both made a key template given here
    * the SRK's template too, and the key a child of itself's kind (TPM_RC_TYPE on the parent).
    */
-  readonly keyTemplate?: RsaPublic;
+  readonly keyTemplate?: RsaPublic | EccPublic;
   readonly akAuth?: Buffer;
 }
 
@@ -124,5 +124,36 @@ export async function rsaOaepDecrypt(
     const message = await tpm2RsaDecrypt(scope.client, key.handle, auth, cipherText, scheme, label);
     inner.forget(session.sessionHandle);
     return message;
+  });
+}
+
+export interface EcdhZGenOptions {
+  readonly keyAuth?: Buffer;
+  /** As RsaOaepDecryptOptions.salt: a storage key, never the decrypt key itself; `false` only for the negative control. */
+  readonly salt?: SessionSalt;
+  readonly parent?: ParentDescriptor;
+  readonly storagePrimary?: StoragePrimaryOptions;
+}
+
+/**
+ * TPM2_ECDH_ZGen (Part 3 §14.5) with the certified ECC decrypt key: Z = x(d·inPoint), the shared
+ * secret of one-pass Diffie-Hellman with the sender's ephemeral key (Part 1 Annex C.6.1), from
+ * which the caller derives its key with KDFe (§11.4.10.3). Authorized as rsaOaepDecrypt is: an
+ * HMAC session salted to a storage key with the encrypt attribute, so outPoint (Z) crosses the
+ * bus AES-CFB encrypted and the response HMAC is checked. Returns Z, the point's x-coordinate.
+ */
+export async function ecdhZGen(scope: TpmScope, key: LoadedObject, inPoint: TPMS_ECC_POINT, options: EcdhZGenOptions = {}): Promise<Buffer> {
+  if (options.salt === false) {
+    return (await tpm2EcdhZGen(scope.client, key.handle, passwordAuth(options.keyAuth), inPoint)).x;
+  }
+  const salt = options.salt;
+  return scope.nested(async (inner) => {
+    const saltKey =
+      salt ?? (options.parent !== undefined ? await resolveParent(inner, options.parent) : await getStoragePrimary(inner, options.storagePrimary));
+    const session = await startSaltedSession(inner, saltKey, 'hmac', TPM_ALG_ID.TPM_ALG_SHA256);
+    const auth = session.use({ entityName: key.name, authValue: options.keyAuth, encrypt: true });
+    const outPoint = await tpm2EcdhZGen(scope.client, key.handle, auth, inPoint);
+    inner.forget(session.sessionHandle);
+    return outPoint.x;
   });
 }

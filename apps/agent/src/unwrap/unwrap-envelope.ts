@@ -1,0 +1,153 @@
+import type { ApprovalsResponse } from '@rackseal/node-api-contracts';
+import {
+  curveById,
+  ecdhZGen,
+  KDFe,
+  type KeyBlob,
+  leftPad,
+  loadKeyBlobUnder,
+  objectName,
+  resolveParent,
+  rsaOaepDecrypt,
+  TPM_ALG_ID,
+  type TpmClient,
+  type TpmScope,
+  withTpmScope,
+} from '@rackseal/tpm2';
+import {
+  CONTENT_KEY_BYTES,
+  CONTENT_KEY_LABEL,
+  CONTENT_KEY_OAEP_LABEL,
+  type EcdhKeyTransport,
+  type OaepKeyTransport,
+  openPayload,
+  parseEnvelope,
+  type ParsedEnvelope,
+  type PcrSealedKeyTransport,
+} from '@rackseal/wrapping';
+import { chooseEk } from '../enrollment/attestation-exchange';
+import { approvalsFor, currentApproval, unsealWithApproval } from './pcr-sealed-unwrap';
+import { EnvelopeRecipientError, UnwrapRefusal } from './unwrap-errors';
+
+/** What the agent holds that an envelope may be addressed to (its state dir's identity and certified key). */
+export interface UnwrapKeys {
+  /** identity.json's ekPubHash: the EK pcr-sealed envelopes are wrapped to. */
+  readonly ekPubHash: string;
+  /** certified-key.blob (loadCertifiedKey): the key certified-key envelopes are wrapped to. */
+  readonly certifiedKey?: KeyBlob;
+}
+
+export interface UnwrapOptions {
+  /** GET /node/v1/approvals' answer: needed for a pcr-sealed envelope. */
+  readonly approvals?: ApprovalsResponse;
+  /** The delivery the caller asked for: an envelope of another delivery or version is refused. */
+  readonly expect?: { readonly deliveryId: string; readonly secretVersion: number };
+  /**
+   * `false`: no salted session and no parameter encryption, the content key in clear on the bus.
+   * Only the bus-capture test's negative control passes it.
+   */
+  readonly salt?: false;
+}
+
+/**
+ * The payload of an envelope made by libs/wrapping for this machine, decrypted with its TPM — the
+ * one function deliveries and boot unlock call (docs/decisions.md "Wrapping and the envelope
+ * format"). In order, each refusal typed:
+ *
+ * 1. parseEnvelope: format, version, algorithms, limits (libs/wrapping errors);
+ * 2. without the TPM: the delivery (`expect`), the recipient (the certified key's Name, or the EK's
+ *    ekPubHash) and for pcr-sealed the approvals' group, epoch, policyRef and signing key Name
+ *    (EnvelopeRecipientError, UnwrapRefusal);
+ * 3. in the TPM, in one TpmScope (every object and session flushed whatever happens):
+ *    certified-key — the key blob loaded under its Name-checked parent (the storage primary), then
+ *    RSA_Decrypt or ECDH_ZGen in an HMAC session salted to that parent with response encryption;
+ *    pcr-sealed — the EK found by ekPubHash, PCR_Read → the matching approval (NoApprovalError) →
+ *    LoadExternal (owner) → VerifySignature → Import + PolicyPCR + PolicyAuthorize + Unseal salted
+ *    to the EK;
+ * 4. AES-256-GCM with the header as AAD (EnvelopeAuthenticationError on any edit).
+ */
+export async function unwrapEnvelope(client: TpmClient, envelope: Buffer, keys: UnwrapKeys, options: UnwrapOptions = {}): Promise<Buffer> {
+  const parsed = parseEnvelope(envelope);
+  if (options.expect !== undefined && (parsed.deliveryId !== options.expect.deliveryId || parsed.secretVersion !== options.expect.secretVersion)) {
+    throw new UnwrapRefusal(
+      'unwrap.wrong-delivery',
+      `the envelope is delivery ${JSON.stringify(parsed.deliveryId)} version ${parsed.secretVersion}, not the ${JSON.stringify(options.expect.deliveryId)} version ${options.expect.secretVersion} asked for`,
+    );
+  }
+  const transport = parsed.transport;
+  let contentKey: Buffer;
+  if (transport.binding === 'certified-key') {
+    const key = checkCertifiedKeyRecipient(transport, keys);
+    contentKey = await withTpmScope(client, (scope) => certifiedKeyContentKey(scope, key, transport, options.salt));
+  } else {
+    const approvals = checkPcrSealedRecipient(transport, keys, options.approvals);
+    contentKey = await withTpmScope(client, async (scope) => {
+      const { ek } = await chooseEk(scope, { ekPubHash: keys.ekPubHash });
+      const approval = await currentApproval(scope, transport, approvals);
+      return unsealWithApproval(scope, ek, transport, approvals, approval, options.salt);
+    });
+  }
+  return openWith(parsed, contentKey);
+}
+
+function openWith(parsed: ParsedEnvelope, contentKey: Buffer): Buffer {
+  try {
+    return openPayload(parsed, contentKey);
+  } finally {
+    contentKey.fill(0);
+  }
+}
+
+function checkCertifiedKeyRecipient(transport: OaepKeyTransport | EcdhKeyTransport, keys: UnwrapKeys): KeyBlob {
+  const key = keys.certifiedKey;
+  if (key === undefined) {
+    throw new UnwrapRefusal('unwrap.no-certified-key', 'a certified-key envelope, and this machine has no certified key in its state dir');
+  }
+  const name = objectName(key.public);
+  if (!name.equals(transport.recipient)) {
+    throw new EnvelopeRecipientError('certified-key', `key ${name.toString('hex')}`, `key ${transport.recipient.toString('hex')}`);
+  }
+  return key;
+}
+
+function checkPcrSealedRecipient(transport: PcrSealedKeyTransport, keys: UnwrapKeys, approvals: ApprovalsResponse | undefined) {
+  if (transport.recipient.toString('hex') !== keys.ekPubHash) {
+    throw new EnvelopeRecipientError('pcr-sealed', `EK ${keys.ekPubHash}`, `EK ${transport.recipient.toString('hex')}`);
+  }
+  if (approvals === undefined) {
+    throw new UnwrapRefusal('unwrap.no-approvals', 'a pcr-sealed envelope opens only with the group\'s approvals (GET /node/v1/approvals), and none were given');
+  }
+  return approvalsFor(transport, approvals);
+}
+
+/**
+ * The content key from the certified key, in the TPM. The key's parent (the storage primary) is
+ * resolved by the Name the key blob records (KeyBlobParentError if this TPM's differs) and salts
+ * the session; the decrypt key itself never could (checkSaltKey: it is unrestricted).
+ */
+async function certifiedKeyContentKey(scope: TpmScope, blob: KeyBlob, transport: OaepKeyTransport | EcdhKeyTransport, salt: false | undefined): Promise<Buffer> {
+  const parent = await resolveParent(scope, blob.parent);
+  const key = await loadKeyBlobUnder(scope, parent, blob);
+  const saltKey = salt === false ? false : parent;
+  if (transport.keyTransport === TPM_ALG_ID.TPM_ALG_OAEP) {
+    if (key.public.type !== TPM_ALG_ID.TPM_ALG_RSA) {
+      throw new UnwrapRefusal('unwrap.wrong-recipient', 'an RSA-OAEP envelope for a key that is not RSA');
+    }
+    const message = await rsaOaepDecrypt(scope, key, transport.encryptedKey, CONTENT_KEY_OAEP_LABEL, { hashAlg: transport.hashAlg, salt: saltKey });
+    const contentKey = Buffer.from(message.subarray(0, CONTENT_KEY_BYTES));
+    message.fill(0);
+    return contentKey;
+  }
+  const pub = key.public;
+  if (pub.type !== TPM_ALG_ID.TPM_ALG_ECC || pub.parameters.curveID !== transport.curveID) {
+    throw new UnwrapRefusal('unwrap.wrong-recipient', 'an ECDH envelope for a key that is not on its curve');
+  }
+  const size = curveById(transport.curveID).size;
+  const Z = await ecdhZGen(scope, key, transport.ephemeral, { salt: saltKey });
+  try {
+    // Part 1 §11.4.10.3: partyUInfo = x of the ephemeral key, partyVInfo = x of the static key.
+    return KDFe(transport.hashAlg, Z, CONTENT_KEY_LABEL, leftPad(transport.ephemeral.x, size), leftPad(pub.unique.x, size), 8 * CONTENT_KEY_BYTES);
+  } finally {
+    Z.fill(0);
+  }
+}

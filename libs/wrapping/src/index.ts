@@ -1,0 +1,5 @@
+export * from './wrapping-errors';
+export * from './envelope-format';
+export * from './content-cipher';
+export * from './certified-key-wrap';
+export * from './pcr-sealed-wrap';
