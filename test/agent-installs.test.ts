@@ -8,7 +8,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DISK_KEY_SIZES, MAX_OPAQUE_BYTES, SECRET_KINDS } from '@rackseal/api-contracts';
@@ -20,6 +20,7 @@ import { runCryptsetup } from '../apps/agent/src/install/cryptsetup';
 import { addDiskKey, luksDeviceOf } from '../apps/agent/src/install/disk-install';
 import { type DeliveredSecret, install } from '../apps/agent/src/install/install';
 import { readLuksMetadata, readRacksealToken, writeRacksealToken } from '../apps/agent/src/install/luks-token';
+import { runAgentCli } from './support/cli-runner';
 
 let root: string;
 beforeAll(() => {
@@ -177,6 +178,24 @@ describe('agent config file', () => {
     expect((error as AgentConfigError).field).toBe(field);
     expect((error as AgentConfigError).message).toMatch(message);
     expect((error as AgentConfigError).message.startsWith(`/etc/rackseal/agent.yaml: ${field === '' ? '' : `${field}: `}`)).toBe(true);
+  });
+  it('gives the commands their defaults (built agent): a flag wins over the file, the file over the built-in default; a bad file is exit 2 naming the field', () => {
+    const dir = freshDir();
+    const file = join(dir, 'agent.yaml');
+    writeFileSync(file, `stateDir: ${join(dir, 'from-config')}\n`);
+    const fromFile = runAgentCli(['status', '--offline', '--json', '--config', file]);
+    expect([fromFile.status, (JSON.parse(fromFile.stdout) as { stateDir: string }).stateDir]).toEqual([1, join(dir, 'from-config')]);
+    const fromFlag = runAgentCli(['status', '--offline', '--json', '--config', file, '--state-dir', join(dir, 'from-flag')]);
+    expect((JSON.parse(fromFlag.stdout) as { stateDir: string }).stateDir).toBe(join(dir, 'from-flag'));
+    if (!existsSync('/etc/rackseal/agent.yaml')) {
+      const builtIn = runAgentCli(['status', '--offline', '--json']);
+      expect((JSON.parse(builtIn.stdout) as { stateDir: string }).stateDir).toBe('/var/lib/rackseal-agent');
+    }
+    writeFileSync(file, 'installs:\n  x: {kind: opaque, path: relative}\n');
+    const bad = runAgentCli(['status', '--offline', '--config', file]);
+    expect([bad.status, bad.stderr]).toEqual([2, `rackseal-agent: status: config file ${file}: installs.x.path: must be an absolute path\n`]);
+    const enroll = runAgentCli(['enroll', '--state-dir', join(dir, 'state'), '--config', join(dir, 'none.yaml')]);
+    expect([enroll.status, enroll.stderr]).toEqual([2, `rackseal-agent: enroll: config file ${join(dir, 'none.yaml')}: does not exist\n`]);
   });
 });
 
