@@ -46,6 +46,10 @@ describe('the node API contract', () => {
       'ATTESTATION_LIMITS',
       'CERTIFIED_KEY_ALGORITHMS',
       'CURRENT_KEY_ROUTE',
+      'DELIVERY_PAYLOAD_FORMAT',
+      'DELIVERY_PAYLOAD_KINDS',
+      'DELIVERY_PAYLOAD_LIMITS',
+      'DeliveryPayloadError',
       'FINISH_ATTESTATION_BODY_LIMIT_BYTES',
       'KEYS_ROUTE',
       'KEY_CERTIFICATION_LIMITS',
@@ -54,8 +58,10 @@ describe('the node API contract', () => {
       'NODE_API_VERSION',
       'NODE_REQUEST_REFUSAL_CODES',
       'SELF_ROUTE',
+      'encodeDeliveryPayload',
       'finishAttestationRoute',
       'nodeApiPath',
+      'parseDeliveryPayload',
     ]);
     expect(NODE_API_BASE_PATH).toBe('/node/v1');
   });

@@ -1,3 +1,4 @@
+import { CliError } from '@rackseal/command-line';
 import { attestAndStore, checkEkKind, checkServerUrl, exchangeCliError, openStateDir, readEventLog } from '../enrollment/attest-and-store';
 import type { KeyCertificationOutcome } from '../enrollment/certify-key';
 import { saveLastAttestation } from '../state/last-attestation';
@@ -20,6 +21,9 @@ function keyLine(key: KeyCertificationOutcome): string {
 /** Runs `rackseal-agent enroll` (see enrollCommand). */
 export async function runEnroll(options: EnrollOptions): Promise<void> {
   // Arguments and the state dir are checked before the TPM or the server is touched.
+  if (options.server === undefined) {
+    throw CliError.usage("enroll: no control plane: give --server <url>, or server: in the config file (--config)");
+  }
   const serverUrl = checkServerUrl(options.server);
   const ek = checkEkKind(options.ek);
   const timeoutMs = parseTimeout(options.timeout);

@@ -1,4 +1,4 @@
-import type { CommandSpec } from '@rackseal/command-line/command-tree';
+import type { CommandSpec, OptionValues } from '@rackseal/command-line/command-tree';
 import type { EkKind } from '@rackseal/tpm2';
 
 /*
@@ -10,7 +10,7 @@ import type { EkKind } from '@rackseal/tpm2';
  */
 
 /** The kernel resource manager, which flushes what a crashed agent leaves behind. */
-const DEFAULT_TPM_DEVICE = '/dev/tpmrm0';
+export const DEFAULT_TPM_DEVICE = '/dev/tpmrm0';
 
 /**
  * `--tpm <device>` of every `tpm` command. Its strings live here rather than in `@rackseal/tpm2`
@@ -86,7 +86,18 @@ export const DEFAULT_STATE_DIR = '/var/lib/rackseal-agent';
 /** The TCG event log the Linux kernel exposes (TCG PC Client Platform Firmware Profile §10). */
 export const DEFAULT_EVENT_LOG = '/sys/kernel/security/tpm0/binary_bios_measurements';
 
-const STATE_DIR_OPTION = { flags: '--state-dir <dir>', description: 'the agent\'s state directory', defaultValue: DEFAULT_STATE_DIR } as const;
+/** The agent's config file (apps/agent/src/install/agent-config.ts): defaults for the options below, and the installs. */
+const CONFIG_OPTION = {
+  flags: '--config <file>',
+  description: `the agent's config file: defaults for --server, --tpm and --state-dir, and where secrets are installed (default: ${JSON.stringify('/etc/rackseal/agent.yaml')}, if it exists)`,
+} as const;
+// No defaultValue on these two: a value from the command line must be told from one to take from
+// the config file (agent-config-defaults.ts fills in the config's, then the built-in default).
+const STATE_DIR_OPTION = { flags: '--state-dir <dir>', description: `the agent's state directory (default: the config file's stateDir, else ${JSON.stringify(DEFAULT_STATE_DIR)})` } as const;
+const CONFIGURED_TPM_OPTION = { flags: '--tpm <device>', description: `${TPM_DEVICE_OPTION.description} (default: the config file's tpm, else ${JSON.stringify(DEFAULT_TPM_DEVICE)})` } as const;
+
+/** The options with the config file's defaults, loaded with the command's code (never by --help). */
+const configured = async (options: OptionValues, command: string): Promise<OptionValues> => (await import('./agent-config-defaults')).withAgentConfig(options, command);
 const JSON_OPTION = { flags: '--json', description: 'machine-readable output on stdout' } as const;
 const EVENT_LOG_OPTION = {
   flags: '--event-log <file>',
@@ -100,8 +111,9 @@ const TIMEOUT_OPTION = {
 } as const;
 const EK_OPTION = { flags: '--ek <kind>', description: 'the EK to enroll with: rsa-2048 or ecc-p256', defaultValue: 'rsa-2048' } as const;
 
+/** The options as the action gets them: the config file's defaults filled in (agent-config-defaults.ts). */
 export interface EnrollOptions {
-  server: string;
+  server?: string;
   tpm: string;
   stateDir: string;
   ek: string;
@@ -119,8 +131,8 @@ export interface EnrollOptions {
 export const enrollCommand: CommandSpec = {
   name: 'enroll',
   description: 'enroll this machine with the control plane: prove its TPM, attest its boot, store its node credential',
-  options: [{ flags: '--server <url>', description: 'the control plane, e.g. https://rackseal.example', required: true }, TPM_DEVICE_OPTION, STATE_DIR_OPTION, EK_OPTION, EVENT_LOG_OPTION, TIMEOUT_OPTION, JSON_OPTION],
-  action: async (options) => (await import('./enroll.action')).runEnroll(options as unknown as EnrollOptions),
+  options: [{ flags: '--server <url>', description: "the control plane, e.g. https://rackseal.example (default: the config file's server)" }, CONFIGURED_TPM_OPTION, STATE_DIR_OPTION, CONFIG_OPTION, EK_OPTION, EVENT_LOG_OPTION, TIMEOUT_OPTION, JSON_OPTION],
+  action: async (options) => (await import('./enroll.action')).runEnroll((await configured(options, 'enroll')) as unknown as EnrollOptions),
 };
 
 export interface StatusOptions {
@@ -143,14 +155,15 @@ export const statusCommand: CommandSpec = {
   name: 'status',
   description: "this machine's enrollment as its state dir records it, whether its sealed credential opens in this TPM, and what the server says of it",
   options: [
-    TPM_DEVICE_OPTION,
+    CONFIGURED_TPM_OPTION,
     STATE_DIR_OPTION,
-    { flags: '--server <url>', description: 'the control plane to ask (default: the one enrolled with)' },
+    CONFIG_OPTION,
+    { flags: '--server <url>', description: "the control plane to ask (default: the config file's server, else the one enrolled with)" },
     { flags: '--offline', description: 'do not ask the server (GET /node/v1/self)' },
     { ...TIMEOUT_OPTION, defaultValue: '10s' },
     JSON_OPTION,
   ],
-  action: async (options) => (await import('./status.action')).runStatus(options as unknown as StatusOptions),
+  action: async (options) => (await import('./status.action')).runStatus((await configured(options, 'status')) as unknown as StatusOptions),
 };
 
 export interface RunOptions {
@@ -172,14 +185,15 @@ export const runCommand: CommandSpec = {
   name: 'run',
   description: 're-attest on a schedule (and when the server asks), rotating the node credential; one JSON line per attempt',
   options: [
-    { flags: '--server <url>', description: 'the control plane (default: the one enrolled with)' },
-    TPM_DEVICE_OPTION,
+    { flags: '--server <url>', description: "the control plane (default: the config file's server, else the one enrolled with)" },
+    CONFIGURED_TPM_OPTION,
     STATE_DIR_OPTION,
+    CONFIG_OPTION,
     EVENT_LOG_OPTION,
     { flags: '--interval <duration>', description: "between attestations, e.g. 30m, 1h (default: the server's, else 1h)" },
     { flags: '--ask-every <duration>', description: 'how often to ask the server (GET /node/v1/self) whether to re-attest now', defaultValue: '1m' },
     { flags: '--once', description: 'attest once and exit with its outcome (0 attested, 1 refused, 2 unreachable)' },
     TIMEOUT_OPTION,
   ],
-  action: async (options) => (await import('./run.action')).runRun(options as unknown as RunOptions),
+  action: async (options) => (await import('./run.action')).runRun((await configured(options, 'run')) as unknown as RunOptions),
 };

@@ -1,0 +1,30 @@
+import { CliError } from '@rackseal/command-line/cli-error';
+import type { OptionValues } from '@rackseal/command-line/command-tree';
+import { AgentConfigError } from '../install/agent-config';
+import { DEFAULT_AGENT_CONFIG_PATH, loadAgentConfig } from '../install/agent-config-file';
+import { DEFAULT_STATE_DIR, DEFAULT_TPM_DEVICE } from './tpm.command';
+
+/**
+ * The options of `enroll`, `status` and `run` with the config file's defaults filled in: a flag
+ * given on the command line wins, then the file's `server`, `tpm` and `stateDir`, then the built-in
+ * defaults. `--config` names the file; without it /etc/rackseal/agent.yaml is read when it exists
+ * (a machine with no config file runs as before). A file that does not validate is exit 2, naming
+ * the field. Loaded with the command's code, never by `--help` (docs/decisions.md "The agent's
+ * start at boot").
+ */
+export async function withAgentConfig(options: OptionValues, command: string): Promise<OptionValues> {
+  const path = typeof options.config === 'string' ? options.config : DEFAULT_AGENT_CONFIG_PATH;
+  let config;
+  try {
+    config = await loadAgentConfig(path, options.config === undefined);
+  } catch (error) {
+    throw error instanceof AgentConfigError ? CliError.usage(`${command}: config file ${error.message}`) : error;
+  }
+  const server = options.server ?? config.server;
+  return {
+    ...options,
+    tpm: options.tpm ?? config.tpm ?? DEFAULT_TPM_DEVICE,
+    stateDir: options.stateDir ?? config.stateDir ?? DEFAULT_STATE_DIR,
+    ...(server === undefined ? {} : { server }),
+  };
+}
