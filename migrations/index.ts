@@ -14,6 +14,7 @@ import { CertifiedKeys1764900000000 } from './1764900000000-certified-keys';
 import { MasterKeyRewrap1765000000000 } from './1765000000000-master-key-rewrap';
 import { Secrets1765200000000 } from './1765200000000-secrets';
 import { PcrApprovals1765300000000 } from './1765300000000-pcr-approvals';
+import { MachinesLiveHostname1765400000000 } from './1765400000000-machines-live-hostname';
 
 /** Every migration, oldest first. Listed by hand so a build never picks up a stray file. */
 export const MIGRATIONS = [
@@ -33,4 +34,5 @@ export const MIGRATIONS = [
   MasterKeyRewrap1765000000000,
   Secrets1765200000000,
   PcrApprovals1765300000000,
+  MachinesLiveHostname1765400000000,
 ];

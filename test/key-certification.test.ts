@@ -346,6 +346,21 @@ describe('key certification (POST /node/v1/keys)', () => {
     });
   });
 
+  it('trailing bytes after the TPM2B_PUBLIC, the TPMS_ATTEST or the TPMT_SIGNATURE are refused key.malformed without spending the challenge; two certifications racing on that one challenge: one is stored, the other key.nonce-reused', async () => {
+    await enrollHolding(app, fixture.at(0), 'rsa-2048', async (agent, credential) => {
+      const { body } = await certifiedKey(agent, await challenge(credential));
+      const trailing = (field: string) => b64(Buffer.concat([Buffer.from(field, 'base64'), Buffer.from([0])]));
+      for (const name of ['keyPublic', 'attest', 'signature'] as const) {
+        const details = await expectRefused(() => signed(credential, 'POST', KEYS, { ...body, [name]: trailing(body[name]) }), 400, 'key.malformed');
+        expect(details.reason).toContain('1 trailing byte(s)');
+      }
+      const keysBefore = await keyCount();
+      const raced = await Promise.all([signed(credential, 'POST', KEYS, body), signed(credential, 'POST', KEYS, body)]);
+      expect(raced.map((r) => r.body.code ?? r.status).sort()).toEqual([201, 'key.nonce-reused']);
+      expect(await keyCount()).toBe(keysBefore + 1);
+    });
+  });
+
   // ── the machine's state ─────────────────────────────────────────────────────────────────────
 
   it('revoking a machine retires its key (machine-revoked, audited key.retired) and its credential asks nothing more', async () => {

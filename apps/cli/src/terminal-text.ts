@@ -1,11 +1,22 @@
+import { UNPRINTABLE_CLASS } from '@rackseal/ek-trust';
+
 /**
  * Text from the server or the database (names, subjects, CSV cells, error messages) shown on the
  * operator's terminal with control characters escaped, so a crafted value cannot move the cursor,
- * rewrite earlier lines or fake output (ANSI escapes, CR, newlines).
+ * rewrite earlier lines or fake output (ANSI escapes, CR, newlines): C0 and C1 as `\x1b`. Format
+ * characters too (ek-trust's UNPRINTABLE_CLASS, as the agent shows the server's text): a bidi
+ * override (U+202E) in an imported CA's subject or an echoed reference would show the text in
+ * another order than it is stored (Unicode UAX #9), a zero-width character would hide a difference;
+ * they are shown as `\u{202E}`. Lone surrogates, which no terminal shows, likewise.
  */
+// eslint-disable-next-line no-control-regex
+const C0_C1 = /[\u0000-\u001f\u007f-\u009f]/;
+const UNPRINTABLE = new RegExp(`[${UNPRINTABLE_CLASS}]|[\\ud800-\\udfff]`, 'gu');
+
 export function safe(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return text.replace(UNPRINTABLE, (c) =>
+    C0_C1.test(c) ? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}` : `\\u{${c.codePointAt(0)!.toString(16).toUpperCase()}}`,
+  );
 }
 
 /** Rows under a header, columns padded to their widest cell; the last column is not padded. Nothing for no rows. */

@@ -150,8 +150,10 @@ export class MachinesRepository {
    * one group, not attested since an instant, or overdue against their group's interval. Only the
    * filters given become conditions, so the planner sees each query as it is (the "not attested
    * since" filter uses its partial index; the interval table is joined only for `overdue`).
+   * Inside a transaction, pass its manager: a second pool connection taken while the transaction
+   * holds one waits forever on a pool that the concurrent callers have exhausted.
    */
-  async list(query: MachineListQuery): Promise<Machine[]> {
+  async list(query: MachineListQuery, manager?: EntityManager): Promise<Machine[]> {
     const conditions: string[] = [];
     const params: unknown[] = [];
     const param = (value: unknown): string => {
@@ -174,7 +176,7 @@ export class MachinesRepository {
       conditions.push(`m.serial > ${param(query.after)}`);
     }
     const limit = param(query.limit);
-    const rows = (await this.dataSource.query(
+    const rows = (await (manager ?? this.dataSource).query(
       `SELECT ${MACHINE_COLUMNS.split(', ').map((c) => `m.${c}`).join(', ')} FROM machines m ${query.overdue === undefined ? '' : INTERVALS_JOIN}
        ${conditions.length === 0 ? '' : `WHERE ${conditions.join(' AND ')}`} ORDER BY m.serial LIMIT ${limit}`,
       params,
@@ -201,6 +203,22 @@ export class MachinesRepository {
     const [row] = (await (manager ?? this.dataSource).query(`SELECT ${MACHINE_COLUMNS} FROM machines WHERE ek_pub_hash = $1`, [
       ekPubHash,
     ])) as MachineRow[];
+    return row === undefined ? undefined : toMachine(row);
+  }
+
+  /**
+   * Another machine, not revoked, with this machine's hostname (the inventory stores hostnames
+   * lowercase and does not make them unique): a certificate naming the hostname would name both.
+   * Revoked machines are left out, so a replaced machine's successor may take its name.
+   */
+  async otherWithHostname(machine: Machine, manager?: EntityManager): Promise<Machine | undefined> {
+    if (machine.hostname === null) {
+      return undefined;
+    }
+    const [row] = (await (manager ?? this.dataSource).query(
+      `SELECT ${MACHINE_COLUMNS} FROM machines WHERE hostname = $1 AND id <> $2 AND state <> 'revoked' ORDER BY serial LIMIT 1`,
+      [machine.hostname.toLowerCase(), machine.id],
+    )) as MachineRow[];
     return row === undefined ? undefined : toMachine(row);
   }
 

@@ -2,7 +2,7 @@ import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, typ
 import type { SecretKeyAlgorithm } from '@rackseal/api-contracts';
 import { SecretBytes } from '@rackseal/config/secret-bytes';
 import * as x509 from '@peculiar/x509';
-import { CaError } from './secret-errors';
+import { CaError, SecretError } from './secret-errors';
 
 /**
  * Certificates with @peculiar/x509 over node's WebCrypto (passed explicitly: no global provider is
@@ -81,7 +81,7 @@ export interface CheckedCa {
  * Checks an imported CA (certificate PEM and private key PEM: PKCS#8, SEC1 or PKCS#1, unencrypted).
  * Refusals say what is wrong with the import and never quote the key.
  */
-export function checkCaImport(certificatePem: string, keyPem: SecretBytes): CheckedCa {
+export function checkCaImport(certificatePem: string, keyPem: SecretBytes, now: Date): CheckedCa {
   let certificate: x509.X509Certificate;
   try {
     const blocks = certificatePem.match(/-----BEGIN CERTIFICATE-----/g) ?? [];
@@ -95,6 +95,11 @@ export function checkCaImport(certificatePem: string, keyPem: SecretBytes): Chec
   const constraints = certificate.getExtension(x509.BasicConstraintsExtension);
   if (constraints === null || !constraints.ca) {
     throw new CaError('ca.invalid', 'certificate is not a CA certificate (its basicConstraints lack cA: TRUE, RFC 5280 §4.2.1.9)');
+  }
+  // A CA outside its validity issues certificates no verifier accepts (RFC 5280 §6.1.3 (a)(2) checks
+  // every certificate of the path against the current time); a CA dated a little ahead is clock skew.
+  if (certificate.notAfter.getTime() <= now.getTime() || certificate.notBefore.getTime() > now.getTime() + NOT_BEFORE_BACKDATE_MS) {
+    throw new CaError('ca.invalid', `certificate is not valid now: notBefore ${certificate.notBefore.toISOString()}, notAfter ${certificate.notAfter.toISOString()}`);
   }
   const usage = certificate.getExtension(x509.KeyUsagesExtension);
   if (usage !== null && (usage.usages & x509.KeyUsageFlags.keyCertSign) === 0) {
@@ -146,7 +151,15 @@ export interface LeafProfile {
 export async function issueCertificate(ca: SigningCa, publicKey: Buffer, profile: LeafProfile, now: Date): Promise<x509.X509Certificate> {
   const signing = await signingKeyOf(ca.key);
   const rsa = createPublicKey({ key: publicKey, format: 'der', type: 'spki' }).asymmetricKeyType === 'rsa';
+  // A certificate cannot outlive its issuer (RFC 5280 §6.1.3 (a)(2) checks the CA's validity too): an
+  // expired CA issues nothing, and a leaf ends no later than its CA, so that its stated notAfter is
+  // the day it stops verifying, and renewal is due before it.
+  const caNotAfter = ca.certificate.notAfter.getTime();
+  if (caNotAfter <= now.getTime()) {
+    throw new SecretError('secret.ca-expired', `the CA ${ca.certificate.subject} expired at ${ca.certificate.notAfter.toISOString()}: it issues no certificate`);
+  }
   const notBefore = new Date(now.getTime() - NOT_BEFORE_BACKDATE_MS);
+  const notAfter = new Date(Math.min(notBefore.getTime() + profile.validityDays * DAY_MS, caNotAfter));
   const extensions: x509.Extension[] = [
     new x509.BasicConstraintsExtension(false, undefined, true),
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | (rsa ? x509.KeyUsageFlags.keyEncipherment : 0), true),
@@ -162,7 +175,7 @@ export async function issueCertificate(ca: SigningCa, publicKey: Buffer, profile
       subject: profile.subject,
       issuer: ca.certificate.subjectName,
       notBefore,
-      notAfter: new Date(notBefore.getTime() + profile.validityDays * DAY_MS),
+      notAfter,
       publicKey,
       signingKey: signing.key,
       signingAlgorithm: signing.signing,

@@ -59,7 +59,7 @@ export class ClusterCas {
         throw new CaError('ca.invalid', `privateKey must be a PEM text of at most ${MAX_CA_PEM_CHARS} characters`);
       }
       const key = new SecretBytes(Buffer.from(keyPem, 'utf8'));
-      const checked = checkCaImport(certificatePem, key);
+      const checked = checkCaImport(certificatePem, key, this.clock.now());
       return await this.dataSource.transaction(async (m) => {
         const ca = this.storedCa(kind, 'imported', checked.certificate, checked.keyAlgorithm, checked.key, actor);
         if (!(await this.cas.insertIfAbsent(ca, m))) {

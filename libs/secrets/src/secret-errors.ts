@@ -17,6 +17,7 @@ export const SECRET_ERROR_CODES = {
   'secret.exists': 'conflict',
   'secret.no-kubernetes-ca': 'conflict',
   'secret.machine-unfit': 'conflict',
+  'secret.ca-expired': 'conflict',
 } as const satisfies ErrorCodeTable;
 export type SecretErrorCode = keyof typeof SECRET_ERROR_CODES;
 

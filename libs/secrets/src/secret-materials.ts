@@ -115,6 +115,9 @@ export class SecretMaterials {
           }
           return name;
         });
+        if (p.sans.some((template) => template.includes('{hostname}'))) {
+          await this.refuseSharedHostname(secret, machine, m);
+        }
         const ca = (await this.cas.signingCa('tls', actor, m))!;
         return this.certified(ca, p.keyAlgorithm, { subject: [{ CN: [dnsNames[0]!] }], dnsNames: [...new Set(dnsNames)], extendedKeyUsages: [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth], validityDays: p.validityDays });
       }
@@ -125,6 +128,7 @@ export class SecretMaterials {
         if (hostname === undefined || !isDnsName(hostname)) {
           throw new SecretError('secret.machine-unfit', `machine ${machine.serial} has no hostname that is a DNS name: a kubelet client certificate names system:node:<hostname>`);
         }
+        await this.refuseSharedHostname(secret, machine, m);
         const ca = await this.cas.signingCa('kubernetes', actor, m);
         if (ca === undefined) {
           throw new SecretError('secret.no-kubernetes-ca', 'no Kubernetes CA was imported (rackseal ca import --kind kubernetes CERT KEY)');
@@ -139,6 +143,22 @@ export class SecretMaterials {
       }
       case 'opaque':
         throw new Error('an opaque secret has no per-machine material');
+    }
+  }
+
+  /**
+   * A certificate naming a hostname that another live machine also has would let either machine be
+   * the other (a kubelet client's system:node:<hostname> is what the Kubernetes Node authorizer
+   * trusts; a {hostname} SAN is what TLS peers check): refused until the inventory tells them apart
+   * or the other machine is revoked.
+   */
+  private async refuseSharedHostname(secret: StoredSecret, machine: Machine, m: EntityManager): Promise<void> {
+    const other = await this.machines.otherWithHostname(machine, m);
+    if (other !== undefined) {
+      throw new SecretError(
+        'secret.machine-unfit',
+        `machine ${machine.serial} shares its hostname ${machine.hostname} with machine ${other.serial} (${other.state}): a certificate of ${secret.name} naming it would name both; give each its own hostname in the inventory, or revoke the one replaced`,
+      );
     }
   }
 

@@ -171,7 +171,7 @@ export class Secrets {
     const found: Machine[] = [];
     let after: string | undefined;
     for (;;) {
-      const page = await this.machines.list({ group: secret.targetGroup!, state: 'attested', after, limit: MACHINE_PAGE });
+      const page = await this.machines.list({ group: secret.targetGroup!, state: 'attested', after, limit: MACHINE_PAGE }, m);
       found.push(...page);
       if (page.length < MACHINE_PAGE) {
         return found;
@@ -183,7 +183,7 @@ export class Secrets {
   private async resolveTarget(target: { group: string } | { machine: string }, m: EntityManager): Promise<{ group: string } | { machine: Machine }> {
     if ('group' in target) {
       // A group exists when a machine is in it (groups come from the inventory).
-      if ((await this.machines.list({ group: target.group, limit: 1 })).length === 0) {
+      if ((await this.machines.list({ group: target.group, limit: 1 }, m)).length === 0) {
         throw new SecretError('secret.unknown-group', `no machine is in group ${target.group}`);
       }
       return target;

@@ -23,7 +23,7 @@ export class ClusterCasController {
   @ApiParam({ name: 'kind', description: CA_KIND_DESCRIPTION })
   @ApiBody({ type: ImportClusterCaDto })
   @ApiOkResponse({ type: ClusterCaViewDto })
-  @ApiBadRequestResponse({ description: 'an unknown kind (ca.invalid-kind), or a certificate that is not one CA certificate or a key that is not its key (ca.invalid); audited, nothing written' })
+  @ApiBadRequestResponse({ description: 'an unknown kind (ca.invalid-kind), or a certificate that is not one CA certificate valid now or a key that is not its key (ca.invalid); audited, nothing written' })
   @ApiConflictResponse({ description: 'the kind has a CA already (ca.exists); audited' })
   // `unknown`: libs/secrets checks the body, so that a refusal is audited and never echoes the key.
   import(@Param('kind') kind: string, @Body() body: unknown, @Principal() principal: TokenPrincipal): Promise<ClusterCaView<Date>> {

@@ -24,7 +24,7 @@ export class SecretsController {
   @ApiOkResponse({ type: SecretViewDto, description: 'the secret and its version 1, with how many machines got material now' })
   @ApiBadRequestResponse({ description: 'a field refused, naming it (secret.invalid, secret.invalid-name, secret.invalid-binding, secret.invalid-san-template); audited, nothing written' })
   @ApiNotFoundResponse({ description: 'the target group has no machine (secret.unknown-group) or no such machine (secret.unknown-machine)' })
-  @ApiConflictResponse({ description: 'the name is taken (secret.exists), no Kubernetes CA for kubelet-client (secret.no-kubernetes-ca), a machine of the target whose names do not fit (secret.machine-unfit)' })
+  @ApiConflictResponse({ description: 'the name is taken (secret.exists), no Kubernetes CA for kubelet-client (secret.no-kubernetes-ca), a machine of the target whose names do not fit or whose hostname another live machine has (secret.machine-unfit), the issuing CA expired (secret.ca-expired)' })
   @HttpCode(201)
   // `unknown`: libs/secrets validates the body as a whole, so that a refusal is audited.
   create(@Body() body: unknown, @Principal() principal: TokenPrincipal): Promise<SecretView<Date>> {
@@ -67,7 +67,7 @@ export class SecretsController {
   @ApiOkResponse({ type: SecretViewDto, description: 'the secret with its new latest version' })
   @ApiBadRequestResponse({ description: 'not a secret name, or a value for a kind that takes none (secret.invalid); audited' })
   @ApiNotFoundResponse({ description: 'no such secret (secret.not-found); audited' })
-  @ApiConflictResponse({ description: 'a machine of the target whose names do not fit (secret.machine-unfit), the Kubernetes CA gone (secret.no-kubernetes-ca); audited, nothing written' })
+  @ApiConflictResponse({ description: 'a machine of the target whose names do not fit or whose hostname another live machine has (secret.machine-unfit), the Kubernetes CA gone (secret.no-kubernetes-ca), the issuing CA expired (secret.ca-expired); audited, nothing written' })
   rotate(@Param('name') name: string, @Body() body: unknown, @Principal() principal: TokenPrincipal): Promise<SecretView<Date>> {
     return this.secrets.rotate(name, body, actorOf(principal));
   }
