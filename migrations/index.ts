@@ -13,6 +13,7 @@ import { GroupAttestationIntervals1764800000000 } from './1764800000000-group-at
 import { CertifiedKeys1764900000000 } from './1764900000000-certified-keys';
 import { MasterKeyRewrap1765000000000 } from './1765000000000-master-key-rewrap';
 import { Secrets1765200000000 } from './1765200000000-secrets';
+import { Deliveries1765300000000 } from './1765300000000-deliveries';
 
 /** Every migration, oldest first. Listed by hand so a build never picks up a stray file. */
 export const MIGRATIONS = [
@@ -31,4 +32,5 @@ export const MIGRATIONS = [
   CertifiedKeys1764900000000,
   MasterKeyRewrap1765000000000,
   Secrets1765200000000,
+  Deliveries1765300000000,
 ];

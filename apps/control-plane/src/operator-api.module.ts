@@ -5,6 +5,7 @@ import { API_TOKENS_PROVIDER, ApiTokenEntity } from '@rackseal/api-tokens';
 import { attestationProviders } from '@rackseal/attestation';
 import { inventoryImporterProvider, InventoryImportsRepository } from '@rackseal/inventory';
 import { GroupAttestationIntervals, GroupIntervalsRepository, MachineReattestRequests, MachineRevocations, MachinesRepository } from '@rackseal/machines';
+import { deliveriesProviders } from '@rackseal/deliveries';
 import { secretsProviders } from '@rackseal/secrets';
 import { loadTrustStore, TrustStoreCache, VENDOR_CAS_PROVIDER, VendorCaEntity } from '@rackseal/vendor-cas';
 import { AuditController } from './audit/audit.controller';
@@ -17,6 +18,8 @@ import { KeysController } from './node-api/keys.controller';
 import { SelfController } from './node-api/self.controller';
 import { GroupIntervalController } from './policies/group-interval.controller';
 import { PoliciesController } from './policies/policies.controller';
+import { DeliveriesController } from './deliveries/deliveries.controller';
+import { MailboxController } from './node-api/mailbox.controller';
 import { ClusterCasController } from './secrets/cluster-cas.controller';
 import { SecretsController } from './secrets/secrets.controller';
 import { TokensController } from './tokens/tokens.controller';
@@ -33,7 +36,7 @@ const attestationTrustStore = new TrustStoreCache();
 
 @Module({
   imports: [TypeOrmModule.forFeature([ApiTokenEntity, VendorCaEntity])],
-  controllers: [TokensController, AuditController, VendorCasController, InventoryController, MachinesController, PoliciesController, GroupIntervalController, AttestationsController, SelfController, KeysController, SecretsController, ClusterCasController],
+  controllers: [TokensController, AuditController, VendorCasController, InventoryController, MachinesController, PoliciesController, GroupIntervalController, AttestationsController, SelfController, KeysController, SecretsController, ClusterCasController, DeliveriesController, MailboxController],
   providers: [
     API_TOKENS_PROVIDER,
     VENDOR_CAS_PROVIDER,
@@ -46,6 +49,8 @@ const attestationTrustStore = new TrustStoreCache();
     GroupAttestationIntervals,
     ...attestationProviders((m) => attestationTrustStore.load(m)),
     ...secretsProviders(),
+    // The control plane plans deliveries (in the secret's and the attestation's transactions) and serves the mailbox; it seals none.
+    ...deliveriesProviders(),
     NodeRequestGuard,
     { provide: APP_GUARD, useClass: BearerAuthGuard },
   ],

@@ -8,6 +8,8 @@ import { DataSource } from 'typeorm';
 import { AttestationRepository } from './attestation.repository';
 import type { AttestationServiceOptions } from './attestation-options';
 import { AttestationService } from './attestation.service';
+import { AttestedMachineHook } from './attested-machine-hook';
+import { MachineWrappingKeys } from './machine-wrapping-keys';
 import { CertifiedKeysRepository } from './certified-keys.repository';
 import { KeyCertification } from './key-certification';
 import { PcrPolicies } from './pcr-policies';
@@ -37,9 +39,10 @@ export function attestationProviders(loadTrustStore: AttestationServiceOptions['
         new NodeCredentials(dataSource, credentials, machines, keys),
     },
     CertifiedKeysRepository,
+    MachineWrappingKeys,
     {
       provide: KeyCertification,
-      inject: [DataSource, AuditLog, MachinesRepository, AttestationRepository, CertifiedKeysRepository, Clock, RandomSource, RACKSEAL_CONFIG],
+      inject: [DataSource, AuditLog, MachinesRepository, AttestationRepository, CertifiedKeysRepository, Clock, RandomSource, RACKSEAL_CONFIG, { token: AttestedMachineHook, optional: true }],
       useFactory: (
         dataSource: DataSource,
         audit: AuditLog,
@@ -49,9 +52,10 @@ export function attestationProviders(loadTrustStore: AttestationServiceOptions['
         clock: Clock,
         random: RandomSource,
         config: RacksealConfig,
+        hook: AttestedMachineHook | undefined,
       ) =>
         // A challenge lives as long as a registration: both are a server nonce the TPM must answer.
-        new KeyCertification(dataSource, audit, machines, credentials, keys, clock, random, config.attestation.registrationTtlMs),
+        new KeyCertification(dataSource, audit, machines, credentials, keys, clock, random, config.attestation.registrationTtlMs, hook),
     },
     {
       provide: MachineRevocationHook,
@@ -61,7 +65,19 @@ export function attestationProviders(loadTrustStore: AttestationServiceOptions['
     { provide: NodeRequestNonces, inject: [DataSource, Clock], useFactory: (dataSource: DataSource, clock: Clock) => new NodeRequestNonces(dataSource, clock) },
     {
       provide: AttestationService,
-      inject: [DataSource, AuditLog, MachinesRepository, AttestationRepository, PcrPolicySource, Clock, RandomSource, RACKSEAL_CONFIG, SuppressedAuditRecords, MasterKeys],
+      inject: [
+        DataSource,
+        AuditLog,
+        MachinesRepository,
+        AttestationRepository,
+        PcrPolicySource,
+        Clock,
+        RandomSource,
+        RACKSEAL_CONFIG,
+        SuppressedAuditRecords,
+        MasterKeys,
+        { token: AttestedMachineHook, optional: true },
+      ],
       useFactory: (
         dataSource: DataSource,
         audit: AuditLog,
@@ -73,6 +89,7 @@ export function attestationProviders(loadTrustStore: AttestationServiceOptions['
         config: RacksealConfig,
         suppressed: SuppressedAuditRecords,
         keys: MasterKeys,
+        hook: AttestedMachineHook | undefined,
       ) =>
         new AttestationService(
           dataSource,
@@ -87,6 +104,7 @@ export function attestationProviders(loadTrustStore: AttestationServiceOptions['
             ekGraceDays: config.ekCertGraceDays,
             registrationTtlMs: config.attestation.registrationTtlMs,
             loadTrustStore,
+            ...(hook === undefined ? {} : { attestedHook: hook }),
           },
           suppressed,
         ),

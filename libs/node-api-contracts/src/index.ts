@@ -3,3 +3,4 @@ export * from './base-path';
 export * from './self';
 export * from './keys';
 export * from './approvals';
+export * from './mailbox';
