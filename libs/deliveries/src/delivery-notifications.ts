@@ -15,6 +15,8 @@ export abstract class DeliveryNotifications {
 }
 
 const MACHINE_ID = /^[0-9a-f-]{36}$/;
+/** Longest a sealed delivery's job waits for its notification to be published. */
+const PUBLISH_TIMEOUT_MS = 2000;
 
 /**
  * Redis pub/sub on `<QUEUE_PREFIX>:deliveries:ready`: one publisher connection, and one subscriber
@@ -36,10 +38,14 @@ export class RedisDeliveryNotifications extends DeliveryNotifications implements
 
   async publish(machineId: string): Promise<void> {
     this.publisher ??= createRedisConnection(this.config, 'publisher');
+    let timer: NodeJS.Timeout | undefined;
     try {
-      await this.publisher.publish(this.channel, machineId);
+      // Bounded: with Redis down, the agent's next poll finds the delivery in PostgreSQL anyway.
+      await Promise.race([this.publisher.publish(this.channel, machineId), new Promise((resolve) => (timer = setTimeout(resolve, PUBLISH_TIMEOUT_MS)))]);
     } catch {
-      // Redis down: the agent's next poll finds the delivery in PostgreSQL.
+      // Redis refused: the same.
+    } finally {
+      clearTimeout(timer);
     }
   }
 

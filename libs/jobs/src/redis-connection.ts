@@ -7,7 +7,7 @@ export type RedisPurpose = 'queue-producer' | 'queue-worker' | 'health' | 'publi
  * ioredis clients from the validated REDIS_URL, tuned per purpose:
  * - BullMQ workers block on Redis and must never give up a command (maxRetriesPerRequest: null);
  * - producers fail fast when Redis is down so an HTTP request gets an error, not a hang;
- * - a publisher fails fast like a producer; a subscriber (a connection in subscriber mode, which
+ * - a publisher queues a command until its first connection is up (its caller bounds the wait); a subscriber (a connection in subscriber mode, which
  *   ioredis subscribes again after each reconnection) never gives up a command;
  * - the health probe queues a command only until the next (re)connection attempt settles, so a
  *   probe right after boot waits for the first connection and a probe while Redis is down fails fast.
@@ -23,7 +23,7 @@ export function createRedisConnection(config: Pick<RacksealConfig, 'redis'>, pur
     'queue-worker': { maxRetriesPerRequest: null, enableReadyCheck: false },
     'queue-producer': { maxRetriesPerRequest: 1, enableOfflineQueue: false },
     health: { maxRetriesPerRequest: 0, connectTimeout: 2000 },
-    publisher: { maxRetriesPerRequest: 1, enableOfflineQueue: false },
+    publisher: { maxRetriesPerRequest: 1 },
     subscriber: { maxRetriesPerRequest: null },
   };
   const client = new IORedis(config.redis.url, { ...base, ...byPurpose[purpose] });
