@@ -41,26 +41,31 @@ describe('the node API contract', () => {
   it('exports the versioned base path the agent and the control plane share', () => {
     const { exports } = load(join(ROOT, 'dist/libs/node-api-contracts/src/index.js'));
     expect(exports).toEqual([
+      'ACK_PROOF_BYTES',
       'APPROVALS_ROUTE',
       'ATTESTATIONS_ROUTE',
       'ATTESTATION_LIMITS',
       'CERTIFIED_KEY_ALGORITHMS',
       'CURRENT_KEY_ROUTE',
+      'DELIVERIES_ROUTE',
       'FINISH_ATTESTATION_BODY_LIMIT_BYTES',
       'KEYS_ROUTE',
       'KEY_CERTIFICATION_LIMITS',
       'KEY_CHALLENGES_ROUTE',
+      'MAILBOX_MAX_DELIVERIES',
+      'MAILBOX_MAX_WAIT_SECONDS',
       'NODE_API_BASE_PATH',
       'NODE_API_VERSION',
       'NODE_REQUEST_REFUSAL_CODES',
       'SELF_ROUTE',
+      'deliveryAckRoute',
       'finishAttestationRoute',
       'nodeApiPath',
     ]);
     expect(NODE_API_BASE_PATH).toBe('/node/v1');
   });
 
-  it('is apart from the operator API: the node routes of openapi.json are the enrollment calls, the signed self call and the key certification calls, under the node API base path', () => {
+  it('is apart from the operator API: the node routes of openapi.json are the enrollment calls, the signed self call, the key certification calls and the mailbox, under the node API base path', () => {
     const { paths } = JSON.parse(readFileSync(join(ROOT, 'openapi.json'), 'utf8')) as { paths: Record<string, unknown> };
     expect(Object.keys(paths).filter((path) => path.startsWith(NODE_API_BASE_PATH))).toEqual([
       `${NODE_API_BASE_PATH}/attestations`,
@@ -69,6 +74,8 @@ describe('the node API contract', () => {
       `${NODE_API_BASE_PATH}/keys/challenges`,
       `${NODE_API_BASE_PATH}/keys`,
       `${NODE_API_BASE_PATH}/keys/current`,
+      `${NODE_API_BASE_PATH}/deliveries`,
+      `${NODE_API_BASE_PATH}/deliveries/{id}/ack`,
     ]);
     expect(Object.keys(paths).filter((path) => !path.startsWith(NODE_API_BASE_PATH) && path.includes('attestations'))).toEqual([]);
   });

@@ -81,7 +81,9 @@ export class DeliveryProcessor {
       const cancelled = await this.dataSource.transaction(async (m) => {
         const row = await this.deliveries.cancel(delivery.id, this.clock.now(), m);
         if (row !== undefined) {
-          await this.record('delivery.cancelled', delivery, { reason: 'machine revoked' }, m);
+          await this.record({
+            action: 'delivery.cancelled',
+          }, delivery, { reason: 'machine revoked' }, m);
         }
         return row;
       });
@@ -120,7 +122,9 @@ export class DeliveryProcessor {
     const ready = await this.dataSource.transaction(async (m) => {
       const row = await this.deliveries.markReady(delivery.id, delivery.generation, sealed.envelope, proofHash, this.clock.now(), m);
       if (row !== undefined) {
-        await this.record('delivery.ready', delivery, { name: secret.name, version: version.version, envelopeBytes: sealed.envelope.length }, m);
+        await this.record({
+          action: 'delivery.ready',
+        }, delivery, { name: secret.name, version: version.version, envelopeBytes: sealed.envelope.length }, m);
       }
       return row;
     });
@@ -159,12 +163,14 @@ export class DeliveryProcessor {
     await this.dataSource.transaction(async (m) => {
       const row = await this.deliveries.markFailed(delivery.id, delivery.generation, code, this.clock.now(), m);
       if (row !== undefined) {
-        await this.record('delivery.failed', delivery, { code, attempts: row.attempts }, m, 'failure');
+        await this.record({
+          action: 'delivery.failed',
+        }, delivery, { code, attempts: row.attempts }, m, 'failure');
       }
     });
   }
 
-  private async record(action: string, delivery: StoredDelivery, details: Record<string, string | number>, m: EntityManager, outcome: 'success' | 'failure' = 'success'): Promise<void> {
+  private async record({ action }: { action: string }, delivery: StoredDelivery, details: Record<string, string | number>, m: EntityManager, outcome: 'success' | 'failure' = 'success'): Promise<void> {
     await this.audit.append(
       {
         actor: DELIVERIES_SYSTEM_ACTOR,

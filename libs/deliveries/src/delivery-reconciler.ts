@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { AuditLog } from '@rackseal/audit';
 import { RACKSEAL_CONFIG, type RacksealConfig } from '@rackseal/config';
-import { JobQueue } from '@rackseal/jobs';
+import { DELIVERY_JOBS, JobQueue } from '@rackseal/jobs';
 import { Clock } from '@rackseal/platform';
 import { DataSource } from 'typeorm';
 import { DeliveriesRepository } from './deliveries.repository';
@@ -51,7 +51,7 @@ export class DeliveryReconciler {
     let after: string | undefined;
     for (;;) {
       const page = await this.deliveries.pendingRounds(after, enqueuedBefore, PAGE);
-      await this.jobs.enqueueMany('delivery.deliver', page.map((r) => ({ deliveryId: r.deliveryId, generation: r.generation })));
+      await this.jobs.enqueueMany(DELIVERY_JOBS.deliver, page.map((r) => ({ deliveryId: r.deliveryId, generation: r.generation })));
       requeued += page.length;
       if (page.length < PAGE) {
         break;

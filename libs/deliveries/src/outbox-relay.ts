@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { RACKSEAL_CONFIG, type RacksealConfig } from '@rackseal/config';
-import { JobQueue } from '@rackseal/jobs';
+import { DELIVERY_JOBS, JobQueue } from '@rackseal/jobs';
 import { Clock } from '@rackseal/platform';
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
@@ -84,7 +84,7 @@ export class OutboxRelay {
         return 0;
       }
       await this.jobs.enqueueMany(
-        'delivery.deliver',
+        DELIVERY_JOBS.deliver,
         rows.map((r) => ({ deliveryId: r.deliveryId, generation: r.generation })),
       );
       await this.deliveries.markEnqueued(
@@ -102,7 +102,7 @@ export class OutboxRelay {
       return;
     }
     try {
-      await this.jobs.schedule('delivery.reconcile', this.config.deliveries.reconcileIntervalMs, { trigger: 'schedule' });
+      await this.jobs.schedule(DELIVERY_JOBS.reconcile, this.config.deliveries.reconcileIntervalMs, { trigger: 'schedule' });
     } catch (error) {
       this.logger.warn({ err: (error as Error).message }, 'could not upsert the reconciler schedule; the next poll tries again');
     }

@@ -46,5 +46,8 @@ export const JOB_CATALOG = {
 } as const;
 
 export type JobName = keyof typeof JOB_CATALOG;
+
+/** The deliveries' jobs by role, for libs/deliveries (which enqueues and schedules them). */
+export const DELIVERY_JOBS = { deliver: 'delivery.deliver', reconcile: 'delivery.reconcile' } as const satisfies Record<string, JobName>;
 export type JobPayload<N extends JobName> = InstanceType<(typeof JOB_CATALOG)[N]['payload']>;
 export const JOB_NAMES = Object.keys(JOB_CATALOG) as JobName[];

@@ -2,7 +2,7 @@ import type { EntityManager } from 'typeorm';
 import type { StoredSecret, StoredSecretVersion } from './secrets.repository';
 
 /** The decision that made a version: the operator's create or rotate. */
-export type SecretVersionTrigger = 'secret.created' | 'secret.rotated';
+export type SecretVersionTrigger = 'created' | 'rotated';
 
 /**
  * What else a new secret version decides, in its transaction: issue 14's deliveries (libs/deliveries)

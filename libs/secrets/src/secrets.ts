@@ -64,7 +64,7 @@ export class Secrets {
           throw new SecretError('secret.exists', `a secret named ${request.name} exists already (rackseal secrets rotate ${request.name} makes a new version)`);
         }
         const { version, machines } = await this.newVersion(secret, 1, request.value, actor, m);
-        await this.versionHook?.versionCreated({ secret, version, trigger: 'secret.created', actor }, m);
+        await this.versionHook?.versionCreated({ secret, version, trigger: 'created', actor }, m);
         await this.audit.append(
           {
             actor,
@@ -96,7 +96,7 @@ export class Secrets {
         const [latest] = await this.secrets.versionsOf(secret.id, m);
         const number = (latest?.version ?? 0) + 1;
         const { version, machines } = await this.newVersion(secret, number, request.value, actor, m);
-        await this.versionHook?.versionCreated({ secret, version, trigger: 'secret.rotated', actor }, m);
+        await this.versionHook?.versionCreated({ secret, version, trigger: 'rotated', actor }, m);
         await this.audit.append(
           {
             actor,
