@@ -169,8 +169,27 @@ export default tseslint.config(
         {
           patterns: [
             {
-              group: ['@rackseal/vendor-cas', '@rackseal/inventory', '@rackseal/api-tokens', '@rackseal/jobs'],
-              message: 'libs/attestation gets the vendor CA store injected (loadTrustStore) and uses no inventory, token or job library.',
+              group: ['@rackseal/vendor-cas', '@rackseal/inventory', '@rackseal/api-tokens', '@rackseal/jobs', '@rackseal/deliveries'],
+              message:
+                'libs/attestation gets the vendor CA store injected (loadTrustStore) and uses no inventory, token, job or deliveries library (libs/deliveries implements its AttestedMachineHook).',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // The deliveries build on secrets, attestation and machines, which reach them only through the
+    // hooks they declare (SecretVersionHook, AttestedMachineHook): never the other way, no cycle.
+    files: ['libs/secrets/**/*.ts', 'libs/machines/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['@rackseal/deliveries'],
+              message: 'libs/deliveries depends on this library: declare a hook here and let libs/deliveries implement it.',
             },
           ],
         },

@@ -15,6 +15,7 @@ import { MasterKeyRewrap1765000000000 } from './1765000000000-master-key-rewrap'
 import { Secrets1765200000000 } from './1765200000000-secrets';
 import { PcrApprovals1765300000000 } from './1765300000000-pcr-approvals';
 import { MachinesLiveHostname1765400000000 } from './1765400000000-machines-live-hostname';
+import { Deliveries1765500000000 } from './1765500000000-deliveries';
 
 /** Every migration, oldest first. Listed by hand so a build never picks up a stray file. */
 export const MIGRATIONS = [
@@ -35,4 +36,5 @@ export const MIGRATIONS = [
   Secrets1765200000000,
   PcrApprovals1765300000000,
   MachinesLiveHostname1765400000000,
+  Deliveries1765500000000,
 ];

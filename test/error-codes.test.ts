@@ -4,6 +4,7 @@ import { ERROR_CODE_PATTERN, type ErrorCodeTable } from '@rackseal/api-contracts
 import { API_TOKEN_ERROR_CODES } from '@rackseal/api-tokens';
 import { APPROVAL_ERROR_CODES, ATTESTATION_ERROR_CODES, KEY_ERROR_CODES, POLICY_ERROR_CODES } from '@rackseal/attestation';
 import { AUDIT_ERROR_CODES } from '@rackseal/audit';
+import { DELIVERY_ERROR_CODES } from '@rackseal/deliveries';
 import { INVENTORY_ERROR_CODES } from '@rackseal/inventory';
 import { MACHINE_ERROR_CODES } from '@rackseal/machines';
 import { CA_ERROR_CODES, SECRET_ERROR_CODES } from '@rackseal/secrets';
@@ -24,6 +25,7 @@ const LIBRARIES: ReadonlyArray<[string, string, ErrorCodeTable]> = [
   // …and the PCR approvals: `approval.*` codes.
   ['attestation', 'approval', APPROVAL_ERROR_CODES],
   ['audit', 'audit', AUDIT_ERROR_CODES],
+  ['deliveries', 'delivery', DELIVERY_ERROR_CODES],
   ['inventory', 'inventory', INVENTORY_ERROR_CODES],
   ['machines', 'machine', MACHINE_ERROR_CODES],
   ['secrets', 'secret', SECRET_ERROR_CODES],

@@ -41,11 +41,13 @@ describe('the node API contract', () => {
   it('exports the versioned base path the agent and the control plane share', () => {
     const { exports } = load(join(ROOT, 'dist/libs/node-api-contracts/src/index.js'));
     expect(exports).toEqual([
+      'ACK_PROOF_BYTES',
       'APPROVALS_ROUTE',
       'ATTESTATIONS_ROUTE',
       'ATTESTATION_LIMITS',
       'CERTIFIED_KEY_ALGORITHMS',
       'CURRENT_KEY_ROUTE',
+      'DELIVERIES_ROUTE',
       'DELIVERY_PAYLOAD_FORMAT',
       'DELIVERY_PAYLOAD_KINDS',
       'DELIVERY_PAYLOAD_LIMITS',
@@ -54,10 +56,13 @@ describe('the node API contract', () => {
       'KEYS_ROUTE',
       'KEY_CERTIFICATION_LIMITS',
       'KEY_CHALLENGES_ROUTE',
+      'MAILBOX_MAX_DELIVERIES',
+      'MAILBOX_MAX_WAIT_SECONDS',
       'NODE_API_BASE_PATH',
       'NODE_API_VERSION',
       'NODE_REQUEST_REFUSAL_CODES',
       'SELF_ROUTE',
+      'deliveryAckRoute',
       'encodeDeliveryPayload',
       'finishAttestationRoute',
       'nodeApiPath',
@@ -66,7 +71,7 @@ describe('the node API contract', () => {
     expect(NODE_API_BASE_PATH).toBe('/node/v1');
   });
 
-  it('is apart from the operator API: the node routes of openapi.json are the enrollment calls, the signed self call, the key certification calls and the PCR approvals, under the node API base path', () => {
+  it('is apart from the operator API: the node routes of openapi.json are the enrollment calls, the signed self call, the key certification calls, the PCR approvals and the mailbox, under the node API base path', () => {
     const { paths } = JSON.parse(readFileSync(join(ROOT, 'openapi.json'), 'utf8')) as { paths: Record<string, unknown> };
     expect(Object.keys(paths).filter((path) => path.startsWith(NODE_API_BASE_PATH))).toEqual([
       `${NODE_API_BASE_PATH}/attestations`,
@@ -76,6 +81,8 @@ describe('the node API contract', () => {
       `${NODE_API_BASE_PATH}/keys`,
       `${NODE_API_BASE_PATH}/keys/current`,
       `${NODE_API_BASE_PATH}/approvals`,
+      `${NODE_API_BASE_PATH}/deliveries`,
+      `${NODE_API_BASE_PATH}/deliveries/{id}/ack`,
     ]);
     expect(Object.keys(paths).filter((path) => !path.startsWith(NODE_API_BASE_PATH) && path.includes('attestations'))).toEqual([]);
   });

@@ -102,10 +102,12 @@ describe('openapi.json', () => {
       'GET /health/ready',
       'GET /metrics',
       'GET /node/v1/approvals',
+      'GET /node/v1/deliveries',
       'GET /node/v1/keys/current',
       'GET /node/v1/self',
       'POST /node/v1/attestations',
       'POST /node/v1/attestations/{id}/finish',
+      'POST /node/v1/deliveries/{id}/ack',
       'POST /node/v1/keys',
       'POST /node/v1/keys/challenges',
     ]);

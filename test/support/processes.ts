@@ -110,6 +110,25 @@ export function startApp(app: RacksealApp, env: NodeJS.ProcessEnv, args: string[
   return proc;
 }
 
+/** Starts a built file of dist/ (e.g. `test/support/delivery-worker-main.js`) like startApp. */
+export function startDistFile(path: string, env: NodeJS.ProcessEnv): RunningProcess {
+  const child = spawn(process.execPath, [join(DIST, path)], {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const proc = new RunningProcess(child);
+  running.add(proc);
+  void proc.exited.then(() => running.delete(proc));
+  return proc;
+}
+
+/** A worker with the test-only envelope sealer (test/support/delivery-worker-main.ts), resolved once it is ready. */
+export async function startDeliveryWorker(env: NodeJS.ProcessEnv, sealerKey: Buffer): Promise<RunningProcess> {
+  const proc = startDistFile('test/support/delivery-worker-main.js', { ...env, LOG_LEVEL: 'info', RACKSEAL_TEST_SEALER_KEY: sealerKey.toString('hex') });
+  await proc.waitForLog((l) => l.msg === 'worker ready');
+  return proc;
+}
+
 /** Starts a control plane and resolves once it listens, with its base URL. */
 export async function startControlPlane(env: NodeJS.ProcessEnv): Promise<{ proc: RunningProcess; baseUrl: string }> {
   // Readiness is judged from info-level log lines, whatever level the caller asked for.

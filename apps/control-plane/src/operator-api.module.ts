@@ -5,6 +5,7 @@ import { API_TOKENS_PROVIDER, ApiTokenEntity } from '@rackseal/api-tokens';
 import { attestationProviders } from '@rackseal/attestation';
 import { inventoryImporterProvider, InventoryImportsRepository } from '@rackseal/inventory';
 import { GroupAttestationIntervals, GroupIntervalsRepository, MachineReattestRequests, MachineRevocations, MachinesRepository } from '@rackseal/machines';
+import { deliveriesProviders } from '@rackseal/deliveries';
 import { secretsProviders } from '@rackseal/secrets';
 import { loadTrustStore, TrustStoreCache, VENDOR_CAS_PROVIDER, VendorCaEntity } from '@rackseal/vendor-cas';
 import { AuditController } from './audit/audit.controller';
@@ -19,6 +20,8 @@ import { SelfController } from './node-api/self.controller';
 import { GroupApprovalsController } from './policies/approvals.controller';
 import { GroupIntervalController } from './policies/group-interval.controller';
 import { PoliciesController } from './policies/policies.controller';
+import { DeliveriesController } from './deliveries/deliveries.controller';
+import { MailboxController } from './node-api/mailbox.controller';
 import { ClusterCasController } from './secrets/cluster-cas.controller';
 import { SecretsController } from './secrets/secrets.controller';
 import { TokensController } from './tokens/tokens.controller';
@@ -35,7 +38,7 @@ const attestationTrustStore = new TrustStoreCache();
 
 @Module({
   imports: [TypeOrmModule.forFeature([ApiTokenEntity, VendorCaEntity])],
-  controllers: [TokensController, AuditController, VendorCasController, InventoryController, MachinesController, PoliciesController, GroupIntervalController, GroupApprovalsController, AttestationsController, SelfController, KeysController, NodeApprovalsController, SecretsController, ClusterCasController],
+  controllers: [TokensController, AuditController, VendorCasController, InventoryController, MachinesController, PoliciesController, GroupIntervalController, GroupApprovalsController, AttestationsController, SelfController, KeysController, NodeApprovalsController, SecretsController, ClusterCasController, DeliveriesController, MailboxController],
   providers: [
     API_TOKENS_PROVIDER,
     VENDOR_CAS_PROVIDER,
@@ -48,6 +51,8 @@ const attestationTrustStore = new TrustStoreCache();
     GroupAttestationIntervals,
     ...attestationProviders((m) => attestationTrustStore.load(m)),
     ...secretsProviders(),
+    // The control plane plans deliveries (in the secret's and the attestation's transactions) and serves the mailbox; it seals none.
+    ...deliveriesProviders(),
     NodeRequestGuard,
     { provide: APP_GUARD, useClass: BearerAuthGuard },
   ],

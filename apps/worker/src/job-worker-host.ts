@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { RACKSEAL_CONFIG, type RacksealConfig } from '@rackseal/config';
 import {
   createRedisConnection,
@@ -21,7 +21,7 @@ import { JobHandlerDiscovery } from './job-handler-discovery';
  * BullMQ's stalled-job check hands it to another worker. A job is never dropped.
  */
 @Injectable()
-export class JobWorkerHost implements OnApplicationBootstrap, OnApplicationShutdown {
+export class JobWorkerHost implements OnModuleInit, OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('JobWorkerHost');
   private readonly workers: Worker[] = [];
   private readonly connections: Redis[] = [];
@@ -32,8 +32,16 @@ export class JobWorkerHost implements OnApplicationBootstrap, OnApplicationShutd
     @Inject(RACKSEAL_CONFIG) private readonly config: RacksealConfig,
   ) {}
 
-  onApplicationBootstrap(): void {
+  /**
+   * The handler set is checked before any host's onApplicationBootstrap: a worker that refuses to
+   * boot must not have started the outbox relay or the audit sequencer, whose timers and connections
+   * would outlive the refused context.
+   */
+  onModuleInit(): void {
     this.handlers = buildHandlerRegistry(this.discovery.discover());
+  }
+
+  onApplicationBootstrap(): void {
     for (const queue of QUEUES) {
       this.workers.push(this.startWorker(queue));
     }

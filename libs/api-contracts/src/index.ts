@@ -8,3 +8,4 @@ export * from './vendor-cas';
 export * from './policies';
 export * from './certified-keys';
 export * from './secrets';
+export * from './deliveries';

@@ -1,6 +1,7 @@
 import type { MasterKeys } from '@rackseal/envelope';
 import type { TrustStore } from '@rackseal/ek-trust';
 import type { EntityManager } from 'typeorm';
+import type { AttestedMachineHook } from './attested-machine-hook';
 
 export interface AttestationServiceOptions {
   /** The process's master keys (libs/master-keys): seal under the current one, open under any. */
@@ -11,4 +12,6 @@ export interface AttestationServiceOptions {
   readonly registrationTtlMs: number;
   /** The enabled vendor CAs (libs/vendor-cas `loadTrustStore`: this library does not depend on it). */
   readonly loadTrustStore: (manager: EntityManager) => Promise<TrustStore>;
+  /** Called in the transaction of each successful attestation (libs/deliveries); absent, nothing more is decided. */
+  readonly attestedHook?: AttestedMachineHook;
 }

@@ -8,6 +8,8 @@ import { DataSource } from 'typeorm';
 import { AttestationRepository } from './attestation.repository';
 import type { AttestationServiceOptions } from './attestation-options';
 import { AttestationService } from './attestation.service';
+import { AttestedMachineHook } from './attested-machine-hook';
+import { MachineWrappingKeys } from './machine-wrapping-keys';
 import { CertifiedKeysRepository } from './certified-keys.repository';
 import { KeyCertification } from './key-certification';
 import { PcrApprovals } from './pcr-approvals';
@@ -42,9 +44,10 @@ export function attestationProviders(loadTrustStore: AttestationServiceOptions['
         new NodeCredentials(dataSource, credentials, machines, keys),
     },
     CertifiedKeysRepository,
+    MachineWrappingKeys,
     {
       provide: KeyCertification,
-      inject: [DataSource, AuditLog, MachinesRepository, AttestationRepository, CertifiedKeysRepository, Clock, RandomSource, RACKSEAL_CONFIG],
+      inject: [DataSource, AuditLog, MachinesRepository, AttestationRepository, CertifiedKeysRepository, Clock, RandomSource, RACKSEAL_CONFIG, { token: AttestedMachineHook, optional: true }],
       useFactory: (
         dataSource: DataSource,
         audit: AuditLog,
@@ -54,9 +57,10 @@ export function attestationProviders(loadTrustStore: AttestationServiceOptions['
         clock: Clock,
         random: RandomSource,
         config: RacksealConfig,
+        hook: AttestedMachineHook | undefined,
       ) =>
         // A challenge lives as long as a registration: both are a server nonce the TPM must answer.
-        new KeyCertification(dataSource, audit, machines, credentials, keys, clock, random, config.attestation.registrationTtlMs),
+        new KeyCertification(dataSource, audit, machines, credentials, keys, clock, random, config.attestation.registrationTtlMs, hook),
     },
     {
       provide: MachineRevocationHook,
@@ -66,7 +70,19 @@ export function attestationProviders(loadTrustStore: AttestationServiceOptions['
     { provide: NodeRequestNonces, inject: [DataSource, Clock], useFactory: (dataSource: DataSource, clock: Clock) => new NodeRequestNonces(dataSource, clock) },
     {
       provide: AttestationService,
-      inject: [DataSource, AuditLog, MachinesRepository, AttestationRepository, PcrPolicySource, Clock, RandomSource, RACKSEAL_CONFIG, SuppressedAuditRecords, MasterKeys],
+      inject: [
+        DataSource,
+        AuditLog,
+        MachinesRepository,
+        AttestationRepository,
+        PcrPolicySource,
+        Clock,
+        RandomSource,
+        RACKSEAL_CONFIG,
+        SuppressedAuditRecords,
+        MasterKeys,
+        { token: AttestedMachineHook, optional: true },
+      ],
       useFactory: (
         dataSource: DataSource,
         audit: AuditLog,
@@ -78,6 +94,7 @@ export function attestationProviders(loadTrustStore: AttestationServiceOptions['
         config: RacksealConfig,
         suppressed: SuppressedAuditRecords,
         keys: MasterKeys,
+        hook: AttestedMachineHook | undefined,
       ) =>
         new AttestationService(
           dataSource,
@@ -92,6 +109,7 @@ export function attestationProviders(loadTrustStore: AttestationServiceOptions['
             ekGraceDays: config.ekCertGraceDays,
             registrationTtlMs: config.attestation.registrationTtlMs,
             loadTrustStore,
+            ...(hook === undefined ? {} : { attestedHook: hook }),
           },
           suppressed,
         ),

@@ -285,6 +285,21 @@ export class AttestationRepository {
     return row === undefined ? undefined : { credentialId: row.credential_id, registrationId: row.registration_id, akPublic: row.ak_public };
   }
 
+  /** The EK public (TPMT_PUBLIC) of the registration behind the machine's live node credential; undefined without one. */
+  async currentEkPublic(machineId: string, manager: EntityManager): Promise<Buffer | undefined> {
+    const [row] = (await manager.query(
+      `SELECT r.ek_public FROM node_credentials c JOIN attestation_registrations r ON r.id = c.registration_id WHERE c.machine_id = $1 AND c.revoked_at IS NULL`,
+      [machineId],
+    )) as { ek_public: Buffer }[];
+    return row?.ek_public;
+  }
+
+  /** Which of these machines have a live node credential (hence an EK public of their current attestation). */
+  async machinesWithLiveCredential(machineIds: readonly string[], manager: EntityManager): Promise<Set<string>> {
+    const rows = (await manager.query('SELECT machine_id FROM node_credentials WHERE machine_id = ANY($1::uuid[]) AND revoked_at IS NULL', [machineIds])) as { machine_id: string }[];
+    return new Set(rows.map((r) => r.machine_id));
+  }
+
   /** Revokes the machine's live credential (revoke of the machine); nothing when it has none. */
   async revokeCredentialsOf(machineId: string, at: Date, manager: EntityManager): Promise<void> {
     await manager.query('UPDATE node_credentials SET revoked_at = $2 WHERE machine_id = $1 AND revoked_at IS NULL', [machineId, at]);

@@ -104,6 +104,12 @@ export class CertifiedKeysRepository {
     return row === undefined ? undefined : toKey(row);
   }
 
+  /** Which of these machines have a live certified key. */
+  async machinesWithLiveKey(machineIds: readonly string[], manager: EntityManager): Promise<Set<string>> {
+    const rows = (await manager.query('SELECT machine_id FROM certified_keys WHERE machine_id = ANY($1::uuid[]) AND retired_at IS NULL', [machineIds])) as { machine_id: string }[];
+    return new Set(rows.map((r) => r.machine_id));
+  }
+
   /** Retires the machine's live key, if it has one, and answers it as it was. */
   async retireLive(machineId: string, at: Date, reason: CertifiedKeyRetiredReason, manager: EntityManager): Promise<CertifiedKey<Date> | undefined> {
     const [rows] = (await manager.query(

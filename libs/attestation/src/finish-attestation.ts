@@ -140,6 +140,7 @@ export class FinishAttestation {
       now,
       m,
     );
+    await this.options.attestedHook?.attested(machine, now, m);
     await this.audit.append(
       {
         actor,

@@ -9,6 +9,7 @@ import { AttestationError } from './attestation-errors';
 import { AttestationRepository } from './attestation.repository';
 import { certifiedKeyAlgorithm } from './certified-key-policy';
 import { CertifiedKeysRepository } from './certified-keys.repository';
+import { AttestedMachineHook } from './attested-machine-hook';
 import { KeyError, type KeyErrorCode } from './key-errors';
 import { decodeField } from './wire-input';
 
@@ -75,6 +76,8 @@ export class KeyCertification extends MachineRevocationHook {
     private readonly clock: Clock,
     private readonly random: RandomSource,
     private readonly challengeTtlMs: number,
+    // The deliveries a new key makes possible, planned in its transaction (libs/deliveries).
+    private readonly attestedHook?: AttestedMachineHook,
   ) {
     super();
   }
@@ -198,6 +201,7 @@ export class KeyCertification extends MachineRevocationHook {
       await this.recordRetired(`node-credential:${caller.credentialId}`, retired, 'rotated', m, key.id);
     }
     await this.recordCertified(caller, key, retired, false, m);
+    await this.attestedHook?.keyCertified(machine, now, m);
     return toResponse(key, retired);
   }
 

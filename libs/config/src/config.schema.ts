@@ -399,6 +399,20 @@ export const CONFIG_VARIABLES = {
     defaultText: '86400000',
     parse: integer(60000, 2678400000, 86400000),
   },
+  deliveryExpiryMs: {
+    name: 'DELIVERY_EXPIRY_MS',
+    description:
+      'How long a delivery may stay pending or ready (not acknowledged by its machine) before the worker\'s reconciler expires it (state `expired`, envelope dropped; `rackseal deliveries list --state expired`).',
+    defaultText: '604800000',
+    parse: integer(60000, 31536000000, 604800000),
+  },
+  deliveryReconcileIntervalMs: {
+    name: 'DELIVERY_RECONCILE_INTERVAL_MS',
+    description:
+      'How often the worker\'s delivery reconciler runs (one BullMQ job scheduler, however many workers): it enqueues again the job of every pending delivery (a Redis that lost its data), relays outbox rows a missed notification left, and expires deliveries past DELIVERY_EXPIRY_MS.',
+    defaultText: '60000',
+    parse: integer(1000, 86400000, 60000),
+  },
   auditLogOrigin: {
     name: 'AUDIT_LOG_ORIGIN',
     description:

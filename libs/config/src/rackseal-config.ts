@@ -60,6 +60,12 @@ export interface RacksealConfig {
     /** A machine not attested for longer is counted as not attested within the interval (/metrics). */
     readonly attestationIntervalMs: number;
   };
+  readonly deliveries: {
+    /** A delivery not acknowledged this long after it was planned expires (libs/deliveries' reconciler). */
+    readonly expiryMs: number;
+    /** Period of the reconciler's job scheduler. */
+    readonly reconcileIntervalMs: number;
+  };
   readonly audit: {
     /** Origin line of signed checkpoints and name of the signing key. */
     readonly origin: string;

@@ -4,5 +4,6 @@ export * from './job-handler.decorator';
 export * from './job-queue';
 export * from './jobs.module';
 export * from './payloads/audit-verify-chain.payload';
+export * from './payloads/delivery.payload';
 export * from './redis-connection';
 export * from './validate-payload';

@@ -1,6 +1,7 @@
 import { AuditVerifyChainPayload } from './payloads/audit-verify-chain.payload';
+import { DeliveryDeliverPayload, DeliveryReconcilePayload } from './payloads/delivery.payload';
 
-export const QUEUES = ['maintenance'] as const;
+export const QUEUES = ['maintenance', 'deliveries'] as const;
 export type QueueName = (typeof QUEUES)[number];
 
 interface JobSpec<P> {
@@ -9,6 +10,8 @@ interface JobSpec<P> {
   /** The one place each job's id is decided: equal requests map to equal ids, so BullMQ dedups them. */
   readonly jobId: (payload: P) => string;
   readonly attempts: number;
+  /** First retry delay in ms, doubled at each further attempt (BullMQ exponential backoff); 1000 when absent. */
+  readonly backoffMs?: number;
 }
 
 /**
@@ -23,8 +26,28 @@ export const JOB_CATALOG = {
     jobId: (p: AuditVerifyChainPayload) => `audit.verify-chain.${p.requestId}`,
     attempts: 3,
   } satisfies JobSpec<AuditVerifyChainPayload>,
+  // One job per delivery round: a second enqueue of the same round (the relay and the reconciler
+  // both may) is the same job. Eight attempts, 2 s doubling: about 4 minutes of retries (2+4+…+128 s)
+  // before the delivery is `failed`, long enough for a restarted PostgreSQL or a re-attestation.
+  'delivery.deliver': {
+    queue: 'deliveries',
+    payload: DeliveryDeliverPayload,
+    jobId: (p: DeliveryDeliverPayload) => `delivery.deliver.${p.deliveryId}.${p.generation}`,
+    attempts: 8,
+    backoffMs: 2000,
+  } satisfies JobSpec<DeliveryDeliverPayload>,
+  // Run by a job scheduler (JobQueue.schedule), which names its own jobs; the id is for a manual run.
+  'delivery.reconcile': {
+    queue: 'deliveries',
+    payload: DeliveryReconcilePayload,
+    jobId: () => 'delivery.reconcile.manual',
+    attempts: 1,
+  } satisfies JobSpec<DeliveryReconcilePayload>,
 } as const;
 
 export type JobName = keyof typeof JOB_CATALOG;
+
+/** The deliveries' jobs by role, for libs/deliveries (which enqueues and schedules them). */
+export const DELIVERY_JOBS = { deliver: 'delivery.deliver', reconcile: 'delivery.reconcile' } as const satisfies Record<string, JobName>;
 export type JobPayload<N extends JobName> = InstanceType<(typeof JOB_CATALOG)[N]['payload']>;
 export const JOB_NAMES = Object.keys(JOB_CATALOG) as JobName[];

@@ -11,6 +11,15 @@ export interface EnqueuedJob {
   readonly queue: QueueName;
 }
 
+function jobOptions(spec: (typeof JOB_CATALOG)[JobName]): { attempts: number; backoff: { type: 'exponential'; delay: number }; removeOnComplete: { age: number; count: number }; removeOnFail: false } {
+  return {
+    attempts: spec.attempts,
+    backoff: { type: 'exponential', delay: 'backoffMs' in spec ? spec.backoffMs : 1000 },
+    removeOnComplete: { age: 7 * 24 * 3600, count: 10000 },
+    removeOnFail: false,
+  };
+}
+
 /**
  * Puts jobs on their queues. Producers live in every process; consumers only in the worker.
  * Payloads are validated here, ids come from the catalog, so the same request enqueued twice is
@@ -24,17 +33,33 @@ export class JobQueue implements OnApplicationShutdown {
   constructor(@Inject(RACKSEAL_CONFIG) private readonly config: RacksealConfig) {}
 
   async enqueue<N extends JobName>(name: N, payload: JobPayload<N>): Promise<EnqueuedJob> {
-    const spec = JOB_CATALOG[name];
-    const valid = validateJobPayload(name, payload);
-    const id = spec.jobId(valid);
-    await this.queue(spec.queue).add(name, { ...valid }, {
-      jobId: id,
-      attempts: spec.attempts,
-      backoff: { type: 'exponential', delay: 1000 },
-      removeOnComplete: { age: 7 * 24 * 3600, count: 10000 },
-      removeOnFail: false,
+    return (await this.enqueueMany(name, [payload]))[0]!;
+  }
+
+  /**
+   * Several jobs of one name in one round trip (BullMQ addBulk, a MULTI). A job whose id exists
+   * already, in whatever state, stays as it is: enqueueing again is harmless.
+   */
+  async enqueueMany<N extends JobName>(name: N, payloads: readonly JobPayload<N>[]): Promise<EnqueuedJob[]> {
+    const spec: (typeof JOB_CATALOG)[JobName] = JOB_CATALOG[name];
+    const jobs = payloads.map((payload) => {
+      const valid = validateJobPayload(name, payload);
+      return { name, data: { ...valid }, opts: { jobId: (spec.jobId as (p: JobPayload<N>) => string)(valid), ...jobOptions(spec) } };
     });
-    return { id, queue: spec.queue };
+    if (jobs.length > 0) {
+      await this.queue(spec.queue).addBulk(jobs);
+    }
+    return jobs.map((j) => ({ id: j.opts.jobId, queue: spec.queue }));
+  }
+
+  /**
+   * A BullMQ job scheduler (upsertJobScheduler): one job every `everyMs`, however many processes
+   * upsert the same scheduler id (the id is the job's name: one schedule per job).
+   */
+  async schedule<N extends JobName>(name: N, everyMs: number, payload: JobPayload<N>): Promise<void> {
+    const spec: (typeof JOB_CATALOG)[JobName] = JOB_CATALOG[name];
+    const valid = validateJobPayload(name, payload);
+    await this.queue(spec.queue).upsertJobScheduler(name, { every: everyMs }, { name, data: { ...valid }, opts: jobOptions(spec) });
   }
 
   queue(name: QueueName): Queue {

@@ -1,12 +1,14 @@
 import type { RacksealConfig } from '@rackseal/config';
 import IORedis, { type Redis, type RedisOptions } from 'ioredis';
 
-export type RedisPurpose = 'queue-producer' | 'queue-worker' | 'health';
+export type RedisPurpose = 'queue-producer' | 'queue-worker' | 'health' | 'publisher' | 'subscriber';
 
 /**
  * ioredis clients from the validated REDIS_URL, tuned per purpose:
  * - BullMQ workers block on Redis and must never give up a command (maxRetriesPerRequest: null);
  * - producers fail fast when Redis is down so an HTTP request gets an error, not a hang;
+ * - a publisher queues a command until its first connection is up (its caller bounds the wait); a subscriber (a connection in subscriber mode, which
+ *   ioredis subscribes again after each reconnection) never gives up a command;
  * - the health probe queues a command only until the next (re)connection attempt settles, so a
  *   probe right after boot waits for the first connection and a probe while Redis is down fails fast.
  * Every client keeps reconnecting with capped backoff, so service returns by itself when Redis does.
@@ -21,6 +23,8 @@ export function createRedisConnection(config: Pick<RacksealConfig, 'redis'>, pur
     'queue-worker': { maxRetriesPerRequest: null, enableReadyCheck: false },
     'queue-producer': { maxRetriesPerRequest: 1, enableOfflineQueue: false },
     health: { maxRetriesPerRequest: 0, connectTimeout: 2000 },
+    publisher: { maxRetriesPerRequest: 1 },
+    subscriber: { maxRetriesPerRequest: null },
   };
   const client = new IORedis(config.redis.url, { ...base, ...byPurpose[purpose] });
   // Connection errors are reported through readiness and job failures; an unhandled 'error' event would crash.

@@ -18,7 +18,7 @@ export function validateJobPayload<N extends JobName>(name: N, data: unknown): J
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
     throw new InvalidJobPayloadError(name, ['payload must be an object']);
   }
-  const instance = plainToInstance(JOB_CATALOG[name].payload, data) as JobPayload<N>;
+  const instance = plainToInstance(JOB_CATALOG[name].payload as new () => object, data) as JobPayload<N>;
   const errors = validateSync(instance, { whitelist: true, forbidNonWhitelisted: true });
   if (errors.length > 0) {
     throw new InvalidJobPayloadError(name, flatten(errors));

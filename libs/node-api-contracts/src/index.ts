@@ -4,3 +4,4 @@ export * from './self';
 export * from './keys';
 export * from './approvals';
 export * from './delivery-payloads';
+export * from './mailbox';

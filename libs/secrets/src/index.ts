@@ -7,6 +7,7 @@ export * from './sealed-columns';
 export * from './secret-errors';
 export * from './secret-materials';
 export * from './secret-request';
+export * from './secret-version-hook';
 export * from './secrets';
 export * from './secrets.provider';
 export * from './secrets.repository';

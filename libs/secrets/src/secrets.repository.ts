@@ -125,6 +125,25 @@ export class SecretsRepository {
     return row === undefined ? undefined : toVersion(row);
   }
 
+  /**
+   * The latest version of every secret that targets this machine or its group, with its secret:
+   * what a machine that has just attested must get (issue 14's deliveries).
+   */
+  async latestVersionsTargeting(machineId: string, group: string | null, manager?: EntityManager): Promise<{ secret: StoredSecret; version: StoredSecretVersion }[]> {
+    const rows = (await (manager ?? this.dataSource).query(
+      `SELECT DISTINCT ON (s.id) ${SECRET_COLUMNS.split(', ').map((c) => `s.${c}`).join(', ')},
+              v.id AS v_id, v.secret_id AS v_secret_id, v.version AS v_version, v.value_sealed AS v_value_sealed, v.created_at AS v_created_at, v.created_by AS v_created_by
+         FROM secrets s JOIN secret_versions v ON v.secret_id = s.id
+        WHERE s.target_machine_id = $1 OR ($2::text IS NOT NULL AND s.target_group = $2)
+        ORDER BY s.id, v.version DESC`,
+      [machineId, group],
+    )) as (SecretRow & { v_id: string; v_secret_id: string; v_version: number; v_value_sealed: Buffer | null; v_created_at: Date; v_created_by: string })[];
+    return rows.map((r) => ({
+      secret: toSecret(r),
+      version: toVersion({ id: r.v_id, secret_id: r.v_secret_id, version: r.v_version, value_sealed: r.v_value_sealed, created_at: r.v_created_at, created_by: r.v_created_by }),
+    }));
+  }
+
   /** A secret's versions, newest first. */
   async versionsOf(secretId: string, manager?: EntityManager): Promise<StoredSecretVersion[]> {
     const rows = (await (manager ?? this.dataSource).query(`SELECT ${VERSION_COLUMNS} FROM secret_versions WHERE secret_id = $1 ORDER BY version DESC`, [secretId])) as VersionRow[];

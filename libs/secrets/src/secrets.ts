@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Optional } from '@nestjs/common';
 import type { SecretMaterialSummary, SecretVersionDetail, SecretVersionSummary, SecretView } from '@rackseal/api-contracts';
 import { AuditLog } from '@rackseal/audit';
 import { SecretBytes } from '@rackseal/config/secret-bytes';
@@ -11,6 +11,7 @@ import { secretVersionValueContext } from './sealed-columns';
 import { SecretMaterials } from './secret-materials';
 import { checkSecretName, describeRequest, parseCreateRequest, parseRotateRequest } from './secret-request';
 import { SecretError } from './secret-errors';
+import { SecretVersionHook } from './secret-version-hook';
 import { type StoredSecret, type StoredSecretVersion, SecretsRepository } from './secrets.repository';
 
 /** Machines read per page when materialising a group's secret. */
@@ -35,6 +36,8 @@ export class Secrets {
     private readonly keys: MasterKeys,
     private readonly clock: Clock,
     private readonly random: RandomSource,
+    // The deliveries of each new version, planned in its transaction (libs/deliveries); absent, none.
+    @Optional() private readonly versionHook?: SecretVersionHook,
   ) {}
 
   async create(body: unknown, actor: string): Promise<SecretView<Date>> {
@@ -61,6 +64,7 @@ export class Secrets {
           throw new SecretError('secret.exists', `a secret named ${request.name} exists already (rackseal secrets rotate ${request.name} makes a new version)`);
         }
         const { version, machines } = await this.newVersion(secret, 1, request.value, actor, m);
+        await this.versionHook?.versionCreated({ secret, version, trigger: 'created', actor }, m);
         await this.audit.append(
           {
             actor,
@@ -92,6 +96,7 @@ export class Secrets {
         const [latest] = await this.secrets.versionsOf(secret.id, m);
         const number = (latest?.version ?? 0) + 1;
         const { version, machines } = await this.newVersion(secret, number, request.value, actor, m);
+        await this.versionHook?.versionCreated({ secret, version, trigger: 'rotated', actor }, m);
         await this.audit.append(
           {
             actor,

@@ -2,6 +2,7 @@ import { type ErrorKind, type GenericErrorCode } from '@rackseal/api-contracts';
 import { API_TOKEN_ERROR_CODES } from '@rackseal/api-tokens';
 import { APPROVAL_ERROR_CODES, ATTESTATION_ERROR_CODES, KEY_ERROR_CODES, POLICY_ERROR_CODES } from '@rackseal/attestation';
 import { AUDIT_ERROR_CODES } from '@rackseal/audit';
+import { DELIVERY_ERROR_CODES } from '@rackseal/deliveries';
 import { INVENTORY_ERROR_CODES } from '@rackseal/inventory';
 import { MACHINE_ERROR_CODES } from '@rackseal/machines';
 import { CA_ERROR_CODES, SECRET_ERROR_CODES } from '@rackseal/secrets';
@@ -43,6 +44,7 @@ export const DOMAIN_ERROR_CODES: Readonly<Record<string, ErrorKind>> = {
   ...POLICY_ERROR_CODES,
   ...SECRET_ERROR_CODES,
   ...CA_ERROR_CODES,
+  ...DELIVERY_ERROR_CODES,
   ...NODE_REQUEST_ERROR_CODES,
   ...VENDOR_CA_ERROR_CODES,
 };

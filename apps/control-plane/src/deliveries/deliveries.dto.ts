@@ -1,0 +1,51 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { DEFAULT_PAGE_SIZE, DELIVERY_STATES, type DeliveryState, type DeliveryView, MAX_PAGE_SIZE, MAX_TEXT_CURSOR_LENGTH, MIN_PAGE_SIZE, SECRET_BINDINGS, SECRET_KINDS } from '@rackseal/api-contracts';
+import { IsOptional, IsString, MaxLength } from 'class-validator';
+import { IsPrintableText, IsQueryInteger } from '../http/validators';
+
+export class DeliveriesQueryDto {
+  @ApiPropertyOptional({ enum: DELIVERY_STATES }) @IsOptional() @IsString() @MaxLength(16) state?: string;
+  @ApiPropertyOptional({ description: 'a machine id or serial', maxLength: MAX_TEXT_CURSOR_LENGTH })
+  @IsOptional()
+  @IsString()
+  @MaxLength(MAX_TEXT_CURSOR_LENGTH)
+  @IsPrintableText()
+  machine?: string;
+  @ApiPropertyOptional({ description: 'a secret name', maxLength: 63 }) @IsOptional() @IsString() @MaxLength(63) @IsPrintableText() secret?: string;
+  @ApiPropertyOptional({ description: 'Only deliveries after this id (paging: pass the last id of the previous page).', format: 'uuid' })
+  @IsOptional()
+  @IsString()
+  @MaxLength(36)
+  after?: string;
+  @ApiPropertyOptional({ type: 'integer', default: DEFAULT_PAGE_SIZE, minimum: MIN_PAGE_SIZE, maximum: MAX_PAGE_SIZE })
+  @IsOptional()
+  @IsQueryInteger({ min: MIN_PAGE_SIZE, max: MAX_PAGE_SIZE })
+  limit?: number;
+}
+
+class DeliverySecretDto {
+  @ApiProperty({ format: 'uuid' }) id: string;
+  @ApiProperty() name: string;
+  @ApiProperty({ enum: SECRET_KINDS }) kind: (typeof SECRET_KINDS)[number];
+  @ApiProperty({ type: 'integer' }) version: number;
+}
+
+class DeliveryMachineDto {
+  @ApiProperty({ format: 'uuid' }) id: string;
+  @ApiProperty() serial: string;
+}
+
+export class DeliveryViewDto implements DeliveryView {
+  @ApiProperty({ format: 'uuid' }) id: string;
+  @ApiProperty({ enum: DELIVERY_STATES }) state: DeliveryState;
+  @ApiProperty({ type: DeliverySecretDto }) secret: DeliverySecretDto;
+  @ApiProperty({ type: DeliveryMachineDto }) machine: DeliveryMachineDto;
+  @ApiProperty({ enum: SECRET_BINDINGS }) binding: (typeof SECRET_BINDINGS)[number];
+  @ApiProperty({ type: 'integer', description: '1, plus one per retry' }) generation: number;
+  @ApiProperty({ type: 'integer' }) attempts: number;
+  @ApiProperty({ type: String, nullable: true, description: 'the code of the last failure' }) lastError: string | null;
+  @ApiProperty({ format: 'date-time' }) createdAt: string;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true }) readyAt: string | null;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true }) ackedAt: string | null;
+  @ApiProperty({ format: 'date-time' }) expiresAt: string;
+}

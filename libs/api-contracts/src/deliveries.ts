@@ -1,0 +1,44 @@
+/**
+ * Deliveries on the operator API (issue 14 item 1): one delivery per (secret version, machine), its
+ * state and what went wrong — never material, never an envelope.
+ *
+ *   GET  /v1/deliveries?state=&machine=&secret=&after=&limit=   → DeliveryView[] (ordered by id)
+ *   POST /v1/deliveries/:id/retry                                → DeliveryView (failed → pending)
+ */
+import type { SecretBinding, SecretKind } from './secrets';
+
+/**
+ * pending → ready → acked | failed | cancelled | expired (libs/deliveries DELIVERY_TRANSITIONS):
+ * pending until a worker sealed the envelope, ready in the machine's mailbox, acked once the agent
+ * proved it unwrapped it; failed after the last attempt (an operator's retry makes it pending
+ * again), cancelled (the machine revoked), expired (not acked before its expiry).
+ */
+export const DELIVERY_STATES = ['pending', 'ready', 'acked', 'failed', 'cancelled', 'expired'] as const;
+export type DeliveryState = (typeof DELIVERY_STATES)[number];
+
+export interface DeliveryView<Time = string> {
+  readonly id: string;
+  readonly state: DeliveryState;
+  readonly secret: { readonly id: string; readonly name: string; readonly kind: SecretKind; readonly version: number };
+  readonly machine: { readonly id: string; readonly serial: string };
+  readonly binding: SecretBinding;
+  /** 1, and one more for each operator retry: the round the current job belongs to. */
+  readonly generation: number;
+  /** Jobs run for this delivery (all rounds). */
+  readonly attempts: number;
+  /** The code of the last failure (a `*.*` code, never a secret), null when none. */
+  readonly lastError: string | null;
+  readonly createdAt: Time;
+  readonly readyAt: Time | null;
+  readonly ackedAt: Time | null;
+  readonly expiresAt: Time;
+}
+
+/** GET /v1/deliveries filters besides paging (`after`: the last id of the previous page). */
+export interface DeliveriesQuery {
+  readonly state?: DeliveryState;
+  /** A machine id or serial. */
+  readonly machine?: string;
+  /** A secret name. */
+  readonly secret?: string;
+}

@@ -1,0 +1,328 @@
+import { Injectable } from '@nestjs/common';
+import type { DeliveryView, SecretBinding, SecretKind } from '@rackseal/api-contracts';
+import { DataSource, type EntityManager } from 'typeorm';
+import type { DeliveryState } from './delivery-state';
+
+/** PostgreSQL channel the deciding transactions notify on commit (NOTIFY is transactional) and the relay LISTENs to. */
+export const DELIVERY_OUTBOX_CHANNEL = 'rackseal_delivery_outbox';
+
+export interface StoredDelivery {
+  readonly id: string;
+  readonly secretId: string;
+  readonly versionId: string;
+  readonly machineId: string;
+  readonly binding: SecretBinding;
+  readonly state: DeliveryState;
+  readonly generation: number;
+  readonly envelope: Buffer | null;
+  readonly ackProofHash: Buffer | null;
+  readonly attempts: number;
+  readonly lastError: string | null;
+  readonly createdAt: Date;
+  readonly readyAt: Date | null;
+  readonly ackedAt: Date | null;
+  readonly expiresAt: Date;
+}
+
+/** A delivery to plan: the decision names the secret version and the machine. */
+export interface PlannedDelivery {
+  readonly id: string;
+  readonly secretId: string;
+  readonly versionId: string;
+  readonly machineId: string;
+  readonly binding: SecretBinding;
+}
+
+/** A delivery round whose job the relay or the reconciler puts on the queue. */
+export interface DeliveryRound {
+  readonly deliveryId: string;
+  readonly generation: number;
+}
+
+/** A ready delivery as the mailbox answers it. */
+export interface MailboxRow {
+  readonly id: string;
+  readonly secretName: string;
+  readonly kind: SecretKind;
+  readonly version: number;
+  readonly binding: SecretBinding;
+  readonly envelope: Buffer;
+}
+
+export interface DeliveryFilter {
+  /** Exactly this delivery. */
+  readonly id?: string;
+  readonly state?: DeliveryState;
+  readonly machineId?: string;
+  readonly secretId?: string;
+  readonly after?: string;
+  readonly limit: number;
+}
+
+interface DeliveryRow {
+  id: string;
+  secret_id: string;
+  version_id: string;
+  machine_id: string;
+  binding: SecretBinding;
+  state: DeliveryState;
+  generation: number;
+  envelope: Buffer | null;
+  ack_proof_hash: Buffer | null;
+  attempts: number;
+  last_error: string | null;
+  created_at: Date;
+  ready_at: Date | null;
+  acked_at: Date | null;
+  expires_at: Date;
+}
+
+const COLUMNS = 'id, secret_id, version_id, machine_id, binding, state, generation, envelope, ack_proof_hash, attempts, last_error, created_at, ready_at, acked_at, expires_at';
+
+function toDelivery(r: DeliveryRow): StoredDelivery {
+  return {
+    id: r.id,
+    secretId: r.secret_id,
+    versionId: r.version_id,
+    machineId: r.machine_id,
+    binding: r.binding,
+    state: r.state,
+    generation: r.generation,
+    envelope: r.envelope,
+    ackProofHash: r.ack_proof_hash,
+    attempts: r.attempts,
+    lastError: r.last_error,
+    createdAt: r.created_at,
+    readyAt: r.ready_at,
+    ackedAt: r.acked_at,
+    expiresAt: r.expires_at,
+  };
+}
+
+/**
+ * The one owner of `deliveries` and `delivery_outbox` (migration 1765300000000). Every state change
+ * is a conditional UPDATE naming the state (and round) it leaves, answering the rows it changed: an
+ * empty answer means another worker, ack or reconciler got there first. The read-only joins to
+ * `secrets`, `secret_versions` and `machines` name what a delivery is of (the operator's list, the
+ * mailbox); nothing here writes another library's table.
+ */
+@Injectable()
+export class DeliveriesRepository {
+  constructor(private readonly dataSource: DataSource) {}
+
+  /**
+   * Inserts the deliveries not planned yet (unique (version, machine): a repeated decision plans
+   * nothing twice) with the outbox row of each one's first job, and notifies the relay on commit.
+   * Answers the rounds it planned.
+   */
+  async plan(deliveries: readonly PlannedDelivery[], at: Date, expiresAt: Date, manager: EntityManager): Promise<DeliveryRound[]> {
+    if (deliveries.length === 0) {
+      return [];
+    }
+    const rows = (await manager.query(
+      `INSERT INTO deliveries (id, secret_id, version_id, machine_id, binding, state, generation, attempts, created_at, expires_at, updated_at)
+       SELECT d.id, d.secret_id, d.version_id, d.machine_id, d.binding, 'pending', 1, 0, $6, $7, $6
+         FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[]) AS d (id, secret_id, version_id, machine_id, binding)
+       ON CONFLICT (version_id, machine_id) DO NOTHING
+       RETURNING id, generation`,
+      [deliveries.map((d) => d.id), deliveries.map((d) => d.secretId), deliveries.map((d) => d.versionId), deliveries.map((d) => d.machineId), deliveries.map((d) => d.binding), at, expiresAt],
+    )) as { id: string; generation: number }[];
+    const rounds = rows.map((r) => ({ deliveryId: r.id, generation: r.generation }));
+    await this.addToOutbox(rounds, at, manager);
+    return rounds;
+  }
+
+  /**
+   * A failed delivery made pending again as a new round (a fresh job id), with its outbox row: an
+   * operator's retry, or the machine attesting again. `where` picks them: one delivery, or a
+   * machine's of some versions.
+   */
+  async rearm(where: { deliveryId: string } | { machineId: string; versionIds: readonly string[] }, at: Date, expiresAt: Date, manager: EntityManager): Promise<DeliveryRound[]> {
+    const [rows] = (await manager.query(
+      `UPDATE deliveries SET state = 'pending', generation = generation + 1, updated_at = $3, expires_at = $4
+        WHERE state = 'failed' AND ${'deliveryId' in where ? 'id = $1 AND $2::uuid[] IS NULL' : 'machine_id = $1 AND version_id = ANY($2::uuid[])'}
+        RETURNING id, generation`,
+      'deliveryId' in where ? [where.deliveryId, null, at, expiresAt] : [where.machineId, where.versionIds, at, expiresAt],
+    )) as [{ id: string; generation: number }[], number];
+    const rounds = rows.map((r) => ({ deliveryId: r.id, generation: r.generation }));
+    await this.addToOutbox(rounds, at, manager);
+    return rounds;
+  }
+
+  private async addToOutbox(rounds: readonly DeliveryRound[], at: Date, manager: EntityManager): Promise<void> {
+    if (rounds.length === 0) {
+      return;
+    }
+    await manager.query(
+      `INSERT INTO delivery_outbox (delivery_id, generation, created_at) SELECT * FROM unnest($1::uuid[], $2::int[]) AS o (delivery_id, generation), (VALUES ($3::timestamptz)) AS t (created_at)`,
+      [rounds.map((r) => r.deliveryId), rounds.map((r) => r.generation), at],
+    );
+    // Delivered at commit, to every LISTENing relay; a rolled-back decision notifies nobody.
+    await manager.query('SELECT pg_notify($1, $2)', [DELIVERY_OUTBOX_CHANNEL, String(rounds.length)]);
+  }
+
+  /**
+   * Up to `limit` outbox rows not enqueued yet, locked until `manager`'s transaction ends; rows
+   * another relay holds are skipped (FOR UPDATE SKIP LOCKED), so two workers never take one row.
+   */
+  async claimOutbox(limit: number, manager: EntityManager): Promise<(DeliveryRound & { outboxId: string })[]> {
+    const rows = (await manager.query(
+      'SELECT id, delivery_id, generation FROM delivery_outbox WHERE enqueued_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED',
+      [limit],
+    )) as { id: string; delivery_id: string; generation: number }[];
+    return rows.map((r) => ({ outboxId: r.id, deliveryId: r.delivery_id, generation: r.generation }));
+  }
+
+  /** Marks claimed rows enqueued by `by` (a worker's name); answers how many it marked. */
+  async markEnqueued(outboxIds: readonly string[], by: string, at: Date, manager: EntityManager): Promise<number> {
+    const [, count] = (await manager.query('UPDATE delivery_outbox SET enqueued_at = $2, enqueued_by = $3 WHERE id = ANY($1::bigint[]) AND enqueued_at IS NULL', [
+      outboxIds,
+      at,
+      by,
+    ])) as [unknown, number];
+    return count;
+  }
+
+  /** Deletes up to 1000 outbox rows enqueued before `before`: their job exists or its delivery moved on. */
+  async pruneOutbox(before: Date): Promise<number> {
+    const [, count] = (await this.dataSource.query(
+      'DELETE FROM delivery_outbox WHERE id IN (SELECT id FROM delivery_outbox WHERE enqueued_at < $1 ORDER BY enqueued_at LIMIT 1000)',
+      [before],
+    )) as [unknown, number];
+    return count;
+  }
+
+  /**
+   * Pending deliveries (after `after`, by id) whose current round's outbox row was enqueued before
+   * `enqueuedBefore` — or pruned: their job should exist; the reconciler enqueues it again (a no-op
+   * when it does). Rounds still in the outbox are the relay's.
+   */
+  async pendingRounds(after: string | undefined, enqueuedBefore: Date, limit: number): Promise<DeliveryRound[]> {
+    const rows = (await this.dataSource.query(
+      `SELECT d.id, d.generation FROM deliveries d
+         LEFT JOIN delivery_outbox o ON o.delivery_id = d.id AND o.generation = d.generation
+        WHERE d.state = 'pending' AND ($1::uuid IS NULL OR d.id > $1) AND (o.id IS NULL OR o.enqueued_at < $2)
+        ORDER BY d.id LIMIT $3`,
+      [after ?? null, enqueuedBefore, limit],
+    )) as { id: string; generation: number }[];
+    return rows.map((r) => ({ deliveryId: r.id, generation: r.generation }));
+  }
+
+  async find(id: string, manager?: EntityManager, lock = false): Promise<StoredDelivery | undefined> {
+    const [row] = (await (manager ?? this.dataSource).query(`SELECT ${COLUMNS} FROM deliveries WHERE id = $1${lock ? ' FOR UPDATE' : ''}`, [id])) as DeliveryRow[];
+    return row === undefined ? undefined : toDelivery(row);
+  }
+
+  /** One more attempt of round `generation` (counted while it is pending), with the code of the previous failure if any. */
+  async countAttempt(id: string, generation: number, at: Date): Promise<void> {
+    await this.dataSource.query(`UPDATE deliveries SET attempts = attempts + 1, updated_at = $3 WHERE id = $1 AND generation = $2 AND state = 'pending'`, [id, generation, at]);
+  }
+
+  /** The code of a failed attempt, kept while the delivery stays pending for the next one. */
+  async recordError(id: string, generation: number, code: string, at: Date): Promise<void> {
+    await this.dataSource.query(`UPDATE deliveries SET last_error = $3, updated_at = $4 WHERE id = $1 AND generation = $2 AND state = 'pending'`, [id, generation, code, at]);
+  }
+
+  /** pending → ready with the envelope and the ack proof's hash: undefined when it was not pending in this round (another run won). */
+  async markReady(id: string, generation: number, envelope: Buffer, ackProofHash: Buffer, at: Date, manager: EntityManager): Promise<StoredDelivery | undefined> {
+    const [rows] = (await manager.query(
+      `UPDATE deliveries SET state = 'ready', envelope = $3, ack_proof_hash = $4, ready_at = $5, last_error = NULL, updated_at = $5
+        WHERE id = $1 AND generation = $2 AND state = 'pending' RETURNING ${COLUMNS}`,
+      [id, generation, envelope, ackProofHash, at],
+    )) as [DeliveryRow[], number];
+    return rows[0] === undefined ? undefined : toDelivery(rows[0]);
+  }
+
+  /** pending → failed (the dead letter) with the last error's code. */
+  async markFailed(id: string, generation: number, code: string, at: Date, manager: EntityManager): Promise<StoredDelivery | undefined> {
+    const [rows] = (await manager.query(
+      `UPDATE deliveries SET state = 'failed', last_error = $3, updated_at = $4 WHERE id = $1 AND generation = $2 AND state = 'pending' RETURNING ${COLUMNS}`,
+      [id, generation, code, at],
+    )) as [DeliveryRow[], number];
+    return rows[0] === undefined ? undefined : toDelivery(rows[0]);
+  }
+
+  /** pending | ready | failed → cancelled (the machine was revoked); the envelope is dropped. */
+  async cancel(id: string, at: Date, manager: EntityManager): Promise<StoredDelivery | undefined> {
+    const [rows] = (await manager.query(
+      `UPDATE deliveries SET state = 'cancelled', envelope = NULL, updated_at = $2 WHERE id = $1 AND state IN ('pending', 'ready', 'failed') RETURNING ${COLUMNS}`,
+      [id, at],
+    )) as [DeliveryRow[], number];
+    return rows[0] === undefined ? undefined : toDelivery(rows[0]);
+  }
+
+  /** ready → acked; the envelope is dropped (the agent holds it now). Undefined when it was not ready. */
+  async markAcked(id: string, at: Date, manager: EntityManager): Promise<StoredDelivery | undefined> {
+    const [rows] = (await manager.query(
+      `UPDATE deliveries SET state = 'acked', envelope = NULL, acked_at = $2, updated_at = $2 WHERE id = $1 AND state = 'ready' RETURNING ${COLUMNS}`,
+      [id, at],
+    )) as [DeliveryRow[], number];
+    return rows[0] === undefined ? undefined : toDelivery(rows[0]);
+  }
+
+  /** Up to `limit` pending or ready deliveries past their expiry → expired (envelope dropped); answers them. */
+  async expire(now: Date, limit: number, manager: EntityManager): Promise<StoredDelivery[]> {
+    const [rows] = (await manager.query(
+      `UPDATE deliveries SET state = 'expired', envelope = NULL, updated_at = $1
+        WHERE id IN (SELECT id FROM deliveries WHERE state IN ('pending', 'ready') AND expires_at <= $1 ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+          AND state IN ('pending', 'ready')
+        RETURNING ${COLUMNS}`,
+      [now, limit],
+    )) as [DeliveryRow[], number];
+    return rows.map(toDelivery);
+  }
+
+  /** The machine's ready deliveries, oldest first, with what they are of. */
+  async readyFor(machineId: string, limit: number): Promise<MailboxRow[]> {
+    const rows = (await this.dataSource.query(
+      `SELECT d.id, s.name, s.kind, v.version, d.binding, d.envelope FROM deliveries d
+         JOIN secret_versions v ON v.id = d.version_id JOIN secrets s ON s.id = d.secret_id
+        WHERE d.machine_id = $1 AND d.state = 'ready' ORDER BY d.ready_at, d.id LIMIT $2`,
+      [machineId, limit],
+    )) as { id: string; name: string; kind: SecretKind; version: number; binding: SecretBinding; envelope: Buffer }[];
+    return rows.map((r) => ({ id: r.id, secretName: r.name, kind: r.kind, version: r.version, binding: r.binding, envelope: r.envelope }));
+  }
+
+  /** The operator's list: ordered by id, keyset paged, filtered. */
+  async list(filter: DeliveryFilter): Promise<DeliveryView<Date>[]> {
+    const rows = (await this.dataSource.query(
+      `SELECT d.id, d.state, d.binding, d.generation, d.attempts, d.last_error, d.created_at, d.ready_at, d.acked_at, d.expires_at,
+              s.id AS secret_id, s.name AS secret_name, s.kind, v.version, m.id AS machine_id, m.serial
+         FROM deliveries d JOIN secrets s ON s.id = d.secret_id JOIN secret_versions v ON v.id = d.version_id JOIN machines m ON m.id = d.machine_id
+        WHERE ($1::text IS NULL OR d.state = $1) AND ($2::uuid IS NULL OR d.machine_id = $2) AND ($3::uuid IS NULL OR d.secret_id = $3) AND ($4::uuid IS NULL OR d.id > $4) AND ($6::uuid IS NULL OR d.id = $6)
+        ORDER BY d.id LIMIT $5`,
+      [filter.state ?? null, filter.machineId ?? null, filter.secretId ?? null, filter.after ?? null, filter.limit, filter.id ?? null],
+    )) as {
+      id: string;
+      state: DeliveryState;
+      binding: SecretBinding;
+      generation: number;
+      attempts: number;
+      last_error: string | null;
+      created_at: Date;
+      ready_at: Date | null;
+      acked_at: Date | null;
+      expires_at: Date;
+      secret_id: string;
+      secret_name: string;
+      kind: SecretKind;
+      version: number;
+      machine_id: string;
+      serial: string;
+    }[];
+    return rows.map((r) => ({
+      id: r.id,
+      state: r.state,
+      secret: { id: r.secret_id, name: r.secret_name, kind: r.kind, version: r.version },
+      machine: { id: r.machine_id, serial: r.serial },
+      binding: r.binding,
+      generation: r.generation,
+      attempts: r.attempts,
+      lastError: r.last_error,
+      createdAt: r.created_at,
+      readyAt: r.ready_at,
+      ackedAt: r.acked_at,
+      expiresAt: r.expires_at,
+    }));
+  }
+}

@@ -1,0 +1,72 @@
+import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { RACKSEAL_CONFIG, type RacksealConfig } from '@rackseal/config';
+import { createRedisConnection } from '@rackseal/jobs';
+import type { Redis } from 'ioredis';
+
+/**
+ * "Machine M has a ready delivery", from the worker that sealed it to every control-plane replica
+ * (the mailbox's long polls). Injected: Redis pub/sub in the product.
+ */
+export abstract class DeliveryNotifications {
+  /** Tells every subscriber; never throws (a lost message costs a long poll its wait, not a delivery). */
+  abstract publish(machineId: string): Promise<void>;
+  /** Calls `listener` with the machine id of every message from now on (resolves once subscribed). */
+  abstract subscribe(listener: (machineId: string) => void): Promise<void>;
+}
+
+const MACHINE_ID = /^[0-9a-f-]{36}$/;
+/** Longest a sealed delivery's job waits for its notification to be published. */
+const PUBLISH_TIMEOUT_MS = 2000;
+
+/**
+ * Redis pub/sub on `<QUEUE_PREFIX>:deliveries:ready`: one publisher connection, and one subscriber
+ * connection per process opened at the first subscribe (the worker never opens it). ioredis
+ * subscribes again after a reconnection.
+ */
+@Injectable()
+export class RedisDeliveryNotifications extends DeliveryNotifications implements OnApplicationShutdown {
+  private publisher: Redis | undefined;
+  private subscriber: Redis | undefined;
+  private subscribed: Promise<void> | undefined;
+  private readonly listeners: ((machineId: string) => void)[] = [];
+  private readonly channel: string;
+
+  constructor(@Inject(RACKSEAL_CONFIG) private readonly config: RacksealConfig) {
+    super();
+    this.channel = `${config.redis.queuePrefix}:deliveries:ready`;
+  }
+
+  async publish(machineId: string): Promise<void> {
+    this.publisher ??= createRedisConnection(this.config, 'publisher');
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      // Bounded: with Redis down, the agent's next poll finds the delivery in PostgreSQL anyway.
+      await Promise.race([this.publisher.publish(this.channel, machineId), new Promise((resolve) => (timer = setTimeout(resolve, PUBLISH_TIMEOUT_MS)))]);
+    } catch {
+      // Redis refused: the same.
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async subscribe(listener: (machineId: string) => void): Promise<void> {
+    this.listeners.push(listener);
+    this.subscribed ??= this.open();
+    await this.subscribed;
+  }
+
+  private async open(): Promise<void> {
+    this.subscriber = createRedisConnection(this.config, 'subscriber');
+    this.subscriber.on('message', (channel: string, message: string) => {
+      if (channel === this.channel && MACHINE_ID.test(message)) {
+        this.listeners.forEach((l) => l(message));
+      }
+    });
+    await this.subscriber.subscribe(this.channel);
+  }
+
+  onApplicationShutdown(): void {
+    this.publisher?.disconnect();
+    this.subscriber?.disconnect();
+  }
+}

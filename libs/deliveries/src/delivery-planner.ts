@@ -1,0 +1,126 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { AttestedMachineHook, MachineWrappingKeys } from '@rackseal/attestation';
+import { AuditLog } from '@rackseal/audit';
+import { RACKSEAL_CONFIG, type RacksealConfig } from '@rackseal/config';
+import { type Machine, MachinesRepository } from '@rackseal/machines';
+import { Clock, RandomSource } from '@rackseal/platform';
+import { SecretsRepository, type SecretVersionHook, type SecretVersionTrigger, type StoredSecret, type StoredSecretVersion } from '@rackseal/secrets';
+import type { EntityManager } from 'typeorm';
+import { DeliveriesRepository } from './deliveries.repository';
+
+/** Machines read per page when planning a group's deliveries. */
+const MACHINE_PAGE = 1000;
+
+/** Who plans deliveries on a machine's attestation or key certification. */
+export const DELIVERIES_SYSTEM_ACTOR = 'system:deliveries';
+
+/**
+ * The decisions that create deliveries, each inside the transaction of the decision that causes it
+ * (so a delivery and its outbox row exist if and only if that decision committed):
+ *
+ * - a secret version created (libs/secrets' SecretVersionHook: create, rotate): one delivery per
+ *   target machine that is attested and has what the binding needs (a live certified key for
+ *   `certified-key`, the EK of a current attestation for `pcr-sealed`);
+ * - a machine attested (libs/attestation's AttestedMachineHook): the current version of every secret
+ *   targeting it or its group, and its failed deliveries of those versions made pending again;
+ * - a machine's key certified: the same, which adds the `certified-key` ones it could not have before.
+ *
+ * Each decision that plans anything appends one `delivery.planned` record (ids, counts; no material).
+ */
+@Injectable()
+export class DeliveryPlanner implements SecretVersionHook, AttestedMachineHook {
+  constructor(
+    private readonly deliveries: DeliveriesRepository,
+    private readonly secrets: SecretsRepository,
+    private readonly machines: MachinesRepository,
+    private readonly wrappingKeys: MachineWrappingKeys,
+    private readonly audit: AuditLog,
+    private readonly clock: Clock,
+    private readonly random: RandomSource,
+    @Inject(RACKSEAL_CONFIG) private readonly config: RacksealConfig,
+  ) {}
+
+  async versionCreated(event: { secret: StoredSecret; version: StoredSecretVersion; trigger: SecretVersionTrigger; actor: string }, m: EntityManager): Promise<void> {
+    const { secret, version } = event;
+    const targets = await this.attestedTargets(secret, m);
+    const ready = await this.wrappingKeys.ready(targets.map((t) => t.id), secret.binding, m);
+    const at = this.clock.now();
+    const planned = await this.deliveries.plan(
+      targets.filter((t) => ready.has(t.id)).map((t) => ({ id: this.random.uuid(), secretId: secret.id, versionId: version.id, machineId: t.id, binding: secret.binding })),
+      at,
+      this.expiry(at),
+      m,
+    );
+    await this.audit.append(
+      {
+        actor: event.actor,
+        action: 'delivery.planned',
+        subject: `secret:${secret.name}`,
+        outcome: 'success',
+        details: { trigger: event.trigger, name: secret.name, id: secret.id, version: version.version, versionId: version.id, binding: secret.binding, deliveries: planned.length, waiting: targets.length - ready.size },
+      },
+      m,
+    );
+  }
+
+  attested(machine: Machine, _at: Date, m: EntityManager): Promise<void> {
+    return this.planForMachine(machine, 'machine.attested', m);
+  }
+
+  keyCertified(machine: Machine, _at: Date, m: EntityManager): Promise<void> {
+    return this.planForMachine(machine, 'key.certified', m);
+  }
+
+  private async planForMachine(machine: Machine, trigger: 'machine.attested' | 'key.certified', m: EntityManager): Promise<void> {
+    const current = await this.secrets.latestVersionsTargeting(machine.id, machine.group, m);
+    if (current.length === 0) {
+      return;
+    }
+    const withKey = await this.wrappingKeys.ready([machine.id], 'certified-key', m);
+    const withEk = await this.wrappingKeys.ready([machine.id], 'pcr-sealed', m);
+    const fit = current.filter(({ secret }) => (secret.binding === 'certified-key' ? withKey : withEk).has(machine.id));
+    const at = this.clock.now();
+    const planned = await this.deliveries.plan(
+      fit.map(({ secret, version }) => ({ id: this.random.uuid(), secretId: secret.id, versionId: version.id, machineId: machine.id, binding: secret.binding })),
+      at,
+      this.expiry(at),
+      m,
+    );
+    const rearmed = await this.deliveries.rearm({ machineId: machine.id, versionIds: fit.map(({ version }) => version.id) }, at, this.expiry(at), m);
+    if (planned.length + rearmed.length === 0) {
+      return;
+    }
+    await this.audit.append(
+      {
+        actor: DELIVERIES_SYSTEM_ACTOR,
+        action: 'delivery.planned',
+        subject: `machine:${machine.id}`,
+        outcome: 'success',
+        details: { trigger, machineId: machine.id, serial: machine.serial, deliveries: planned.length, rearmed: rearmed.length, waiting: current.length - fit.length },
+      },
+      m,
+    );
+  }
+
+  private expiry(at: Date): Date {
+    return new Date(at.getTime() + this.config.deliveries.expiryMs);
+  }
+
+  /** The attested machines of a secret's target, now. */
+  private async attestedTargets(secret: StoredSecret, m: EntityManager): Promise<Machine[]> {
+    if (secret.targetMachineId !== null) {
+      const machine = await this.machines.findById(secret.targetMachineId, m);
+      return machine?.state === 'attested' ? [machine] : [];
+    }
+    const found: Machine[] = [];
+    let after: string | undefined;
+    for (;;) {
+      const page = await this.machines.list({ group: secret.targetGroup!, state: 'attested', after, limit: MACHINE_PAGE });
+      found.push(...page);
+      if (page.length < MACHINE_PAGE) {
+        return found;
+      }
+      after = page[page.length - 1]!.serial;
+    }
+  }
+}

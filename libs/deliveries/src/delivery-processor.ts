@@ -1,0 +1,190 @@
+import { createHash } from 'node:crypto';
+import { Injectable, Logger } from '@nestjs/common';
+import { DomainError } from '@rackseal/api-contracts';
+import { MachineWrappingKeys } from '@rackseal/attestation';
+import { AuditLog } from '@rackseal/audit';
+import { MachinesRepository } from '@rackseal/machines';
+import { Clock } from '@rackseal/platform';
+import { ClusterCasRepository, SecretMaterials, SecretsRepository, type StoredSecret, type StoredSecretVersion } from '@rackseal/secrets';
+import { DataSource, type EntityManager } from 'typeorm';
+import { DeliveriesRepository, type StoredDelivery } from './deliveries.repository';
+import { DeliveryError } from './delivery-errors';
+import { DeliveryNotifications } from './delivery-notifications';
+import { serialiseDeliveryPayload } from './delivery-payload';
+import { EnvelopeSealer } from './envelope-sealer';
+import { DELIVERIES_SYSTEM_ACTOR } from './delivery-planner';
+
+export type DeliverOutcome = 'ready' | 'no-op' | 'cancelled';
+
+/** A failure no further attempt can fix (the delivery is `failed` already): the job must not retry. */
+export class DeliveryGaveUpError extends Error {
+  constructor(readonly code: string) {
+    super(`delivery failed for good: ${code}`);
+    this.name = 'DeliveryGaveUpError';
+  }
+}
+
+/** Kinds of domain errors that another attempt cannot change. */
+const PERMANENT_KINDS = new Set(['invalid', 'not-found']);
+
+/**
+ * The `delivery.deliver` job's work (the worker's handler calls it). Safe to run twice or at once: a
+ * delivery that is not pending in this round is left alone; material comes from the idempotent
+ * `materialFor`; the seal may run twice, but only one conditional `pending → ready` update writes an
+ * envelope, and only its winner audits and notifies. A failure keeps its code (never its message,
+ * which might say more than a code should) and is thrown for BullMQ's backoff; on the last attempt,
+ * or for a failure no attempt can fix, the delivery becomes `failed` (the dead letter the operator
+ * lists and retries).
+ */
+@Injectable()
+export class DeliveryProcessor {
+  private readonly logger = new Logger('DeliveryProcessor');
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly deliveries: DeliveriesRepository,
+    private readonly machines: MachinesRepository,
+    private readonly wrappingKeys: MachineWrappingKeys,
+    private readonly secrets: SecretsRepository,
+    private readonly materials: SecretMaterials,
+    private readonly cas: ClusterCasRepository,
+    private readonly sealer: EnvelopeSealer,
+    private readonly notifications: DeliveryNotifications,
+    private readonly audit: AuditLog,
+    private readonly clock: Clock,
+  ) {}
+
+  async deliver(deliveryId: string, generation: number, lastAttempt: boolean): Promise<DeliverOutcome> {
+    const delivery = await this.deliveries.find(deliveryId);
+    if (delivery === undefined || delivery.state !== 'pending' || delivery.generation !== generation) {
+      return 'no-op';
+    }
+    await this.deliveries.countAttempt(deliveryId, generation, this.clock.now());
+    try {
+      return await this.seal(delivery);
+    } catch (error) {
+      const code = codeOf(error);
+      const permanent = error instanceof DomainError && PERMANENT_KINDS.has(error.kind);
+      if (lastAttempt || permanent) {
+        await this.fail(delivery, code);
+        throw new DeliveryGaveUpError(code);
+      }
+      await this.deliveries.recordError(deliveryId, generation, code, this.clock.now());
+      this.logger.warn({ deliveryId, generation, code }, 'delivery attempt failed; BullMQ retries it');
+      throw error;
+    }
+  }
+
+  private async seal(delivery: StoredDelivery): Promise<DeliverOutcome> {
+    const machine = await this.machines.findById(delivery.machineId);
+    if (machine === undefined || machine.state === 'revoked') {
+      const cancelled = await this.dataSource.transaction(async (m) => {
+        const row = await this.deliveries.cancel(delivery.id, this.clock.now(), m);
+        if (row !== undefined) {
+          await this.record({
+            action: 'delivery.cancelled',
+          }, delivery, { reason: 'machine revoked' }, m);
+        }
+        return row;
+      });
+      return cancelled === undefined ? 'no-op' : 'cancelled';
+    }
+    if (machine.state !== 'attested' && machine.state !== 'attesting') {
+      throw new DeliveryError('delivery.machine-not-attested', `machine ${machine.serial} is ${machine.state}`);
+    }
+    const keys = await this.wrappingKeys.of(machine.id, this.dataSource.manager);
+    if (keys.ekPublic === undefined) {
+      throw new DeliveryError('delivery.no-ek', `machine ${machine.serial} has no current attestation`);
+    }
+    if (delivery.binding === 'certified-key' && keys.certifiedKeyPublic === undefined) {
+      throw new DeliveryError('delivery.no-certified-key', `machine ${machine.serial} has no live certified key`);
+    }
+    const version = await this.secrets.findVersion(delivery.versionId);
+    const secret = await this.secrets.findById(delivery.secretId);
+    if (version === undefined || secret === undefined) {
+      throw new DeliveryError('delivery.not-found', `the secret version of delivery ${delivery.id} is gone`);
+    }
+    const payload = await this.payloadOf(secret, version, machine.id);
+    let sealed;
+    try {
+      sealed = await this.sealer.seal({
+        deliveryId: delivery.id,
+        secretVersion: `${secret.name}@${version.version}`,
+        binding: delivery.binding,
+        machine: { id: machine.id, group: machine.group, ekPublic: keys.ekPublic, ...(keys.certifiedKeyPublic === undefined ? {} : { certifiedKeyPublic: keys.certifiedKeyPublic }) },
+        payload,
+      });
+    } finally {
+      payload.fill(0);
+    }
+    const proofHash = createHash('sha256').update(sealed.ackProof).digest();
+    sealed.ackProof.fill(0);
+    const ready = await this.dataSource.transaction(async (m) => {
+      const row = await this.deliveries.markReady(delivery.id, delivery.generation, sealed.envelope, proofHash, this.clock.now(), m);
+      if (row !== undefined) {
+        await this.record({
+          action: 'delivery.ready',
+        }, delivery, { name: secret.name, version: version.version, envelopeBytes: sealed.envelope.length }, m);
+      }
+      return row;
+    });
+    if (ready === undefined) {
+      return 'no-op';
+    }
+    await this.notifications.publish(machine.id);
+    return 'ready';
+  }
+
+  /** The payload's bytes: the machine's material of the version (or the opaque value) with its public parts. */
+  private async payloadOf(secret: StoredSecret, version: StoredSecretVersion, machineId: string): Promise<Buffer> {
+    if (secret.kind === 'opaque') {
+      const value = this.materials.openValue(version)!;
+      return serialiseDeliveryPayload({ kind: secret.kind, name: secret.name, version: version.version, material: value.reveal() });
+    }
+    const material = (await this.materials.materialFor(version.id, machineId))!;
+    const opened = this.materials.openMaterial(material);
+    const ca = secret.kind === 'tls' ? await this.cas.find('tls') : secret.kind === 'kubelet-client' ? await this.cas.find('kubernetes') : undefined;
+    try {
+      return serialiseDeliveryPayload({
+        kind: secret.kind,
+        name: secret.name,
+        version: version.version,
+        material: opened.reveal(),
+        ...(material.certificatePem === null ? {} : { certificatePem: material.certificatePem }),
+        ...(ca === undefined ? {} : { caCertificatePem: ca.certificatePem }),
+        ...(material.kubeletConf === null ? {} : { kubeletConf: material.kubeletConf }),
+      });
+    } finally {
+      opened.reveal().fill(0);
+    }
+  }
+
+  private async fail(delivery: StoredDelivery, code: string): Promise<void> {
+    await this.dataSource.transaction(async (m) => {
+      const row = await this.deliveries.markFailed(delivery.id, delivery.generation, code, this.clock.now(), m);
+      if (row !== undefined) {
+        await this.record({
+          action: 'delivery.failed',
+        }, delivery, { code, attempts: row.attempts }, m, 'failure');
+      }
+    });
+  }
+
+  private async record({ action }: { action: string }, delivery: StoredDelivery, details: Record<string, string | number>, m: EntityManager, outcome: 'success' | 'failure' = 'success'): Promise<void> {
+    await this.audit.append(
+      {
+        actor: DELIVERIES_SYSTEM_ACTOR,
+        action,
+        subject: `delivery:${delivery.id}`,
+        outcome,
+        details: { deliveryId: delivery.id, machineId: delivery.machineId, versionId: delivery.versionId, generation: delivery.generation, binding: delivery.binding, ...details },
+      },
+      m,
+    );
+  }
+}
+
+/** A failure's code: a domain error's own (`secret.machine-unfit`, `delivery.no-certified-key`), else `delivery.internal`. */
+function codeOf(error: unknown): string {
+  return error instanceof DomainError && /^[a-z][a-z0-9-]*\.[a-z0-9.-]{1,64}$/.test(error.code) ? error.code : 'delivery.internal';
+}

@@ -1,0 +1,177 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { Injectable } from '@nestjs/common';
+import { AuditLog } from '@rackseal/audit';
+import type { Machine } from '@rackseal/machines';
+import { ACK_PROOF_BYTES, type AckDeliveryResponse, MAILBOX_MAX_DELIVERIES, MAILBOX_MAX_WAIT_SECONDS, type MailboxResponse } from '@rackseal/node-api-contracts';
+import { Clock } from '@rackseal/platform';
+import { DataSource } from 'typeorm';
+import { DeliveriesRepository, type MailboxRow } from './deliveries.repository';
+import { DeliveryError } from './delivery-errors';
+import { DeliveryNotifications } from './delivery-notifications';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/** The calling machine, as the node request guard authenticated it. */
+export interface MailboxCaller {
+  readonly credentialId: string;
+  readonly machine: Machine;
+}
+
+/**
+ * The machine's mailbox (issue 14 item 2): its ready deliveries, by long poll, and their acks. Any
+ * control-plane replica answers: each process subscribes once to the deliveries' notifications and
+ * wakes its waiting requests by machine id; a request registers its wait before it reads PostgreSQL,
+ * so a delivery made ready in between wakes it rather than being missed.
+ */
+@Injectable()
+export class Mailbox {
+  private readonly waiting = new Map<string, Set<() => void>>();
+  private subscribed: Promise<void> | undefined;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly deliveries: DeliveriesRepository,
+    private readonly notifications: DeliveryNotifications,
+    private readonly audit: AuditLog,
+    private readonly clock: Clock,
+  ) {}
+
+  /** Parses `wait` (whole seconds, 0-30; absent: 0). */
+  static waitSeconds(text: string | undefined): number {
+    if (text === undefined) {
+      return 0;
+    }
+    if (!/^\d{1,2}$/.test(text) || Number(text) > MAILBOX_MAX_WAIT_SECONDS) {
+      throw new DeliveryError('delivery.invalid', `wait must be a whole number of seconds from 0 to ${MAILBOX_MAX_WAIT_SECONDS}`);
+    }
+    return Number(text);
+  }
+
+  /**
+   * The caller's ready deliveries: at once when there are any (or `waitSeconds` is 0), else when one
+   * becomes ready, the wait ends or `abandoned` fires (the client went away).
+   */
+  async poll(caller: MailboxCaller, waitSeconds: number, abandoned: AbortSignal): Promise<MailboxResponse> {
+    const machineId = caller.machine.id;
+    if (waitSeconds === 0) {
+      return answer(await this.deliveries.readyFor(machineId, MAILBOX_MAX_DELIVERIES));
+    }
+    this.subscribed ??= this.notifications.subscribe((id) => this.wakeUp(id));
+    await this.subscribed;
+    let wake: () => void = () => undefined;
+    const woken = new Promise<void>((resolve) => (wake = resolve));
+    const waiters = this.waiting.get(machineId) ?? new Set();
+    waiters.add(wake);
+    this.waiting.set(machineId, waiters);
+    const timer = setTimeout(wake, waitSeconds * 1000);
+    abandoned.addEventListener('abort', wake, { once: true });
+    try {
+      const now = await this.deliveries.readyFor(machineId, MAILBOX_MAX_DELIVERIES);
+      if (now.length > 0 || abandoned.aborted) {
+        return answer(now);
+      }
+      await woken;
+      return answer(abandoned.aborted ? [] : await this.deliveries.readyFor(machineId, MAILBOX_MAX_DELIVERIES));
+    } finally {
+      clearTimeout(timer);
+      abandoned.removeEventListener('abort', wake);
+      waiters.delete(wake);
+      if (waiters.size === 0 && this.waiting.get(machineId) === waiters) {
+        this.waiting.delete(machineId);
+      }
+    }
+  }
+
+  /** How many requests wait in this process (for tests and metrics). */
+  waitingCount(): number {
+    let n = 0;
+    this.waiting.forEach((w) => (n += w.size));
+    return n;
+  }
+
+  private wakeUp(machineId: string): void {
+    this.waiting.get(machineId)?.forEach((wake) => wake());
+  }
+
+  /**
+   * Acknowledges one of the caller's deliveries with the proof of unwrap: SHA-256(proof) compared in
+   * constant time with the stored hash. ready → acked once; a second ack with the right proof is
+   * answered `alreadyAcked` and changes nothing. Refusals are audited (`delivery.ack-refused`) and
+   * change nothing: unknown id or another machine's delivery (`delivery.not-found`, the same answer
+   * for both), a wrong proof (`delivery.bad-proof`), a delivery not ready (`delivery.not-ready`).
+   */
+  async ack(caller: MailboxCaller, deliveryId: string, body: unknown): Promise<AckDeliveryResponse> {
+    const machine = caller.machine;
+    const refused = async (error: DeliveryError, details: Record<string, string | null>): Promise<never> => {
+      await this.audit.append({
+        actor: `node-credential:${caller.credentialId}`,
+        action: 'delivery.ack-refused',
+        subject: `machine:${machine.id}`,
+        outcome: 'refused',
+        details: { code: error.code, reason: error.message, machineId: machine.id, ...details },
+      });
+      throw error;
+    };
+    if (!UUID.test(deliveryId)) {
+      return refused(new DeliveryError('delivery.not-found', 'no such delivery for this machine'), { deliveryId: null });
+    }
+    const id = deliveryId.toLowerCase();
+    const proof = parseProof(body);
+    if (proof === undefined) {
+      return refused(new DeliveryError('delivery.invalid', `the body must be { "proof": <${ACK_PROOF_BYTES} bytes, base64> }`), { deliveryId: id });
+    }
+    const outcome = await this.dataSource.transaction(async (m): Promise<{ ok?: AckDeliveryResponse; refused?: DeliveryError; details?: Record<string, string | null> }> => {
+      const delivery = await this.deliveries.find(id, m, true);
+      if (delivery === undefined || delivery.machineId !== machine.id) {
+        // Another machine's delivery is named in the record only: the caller learns nothing of it.
+        return { refused: new DeliveryError('delivery.not-found', 'no such delivery for this machine'), details: { deliveryId: id, ownerId: delivery?.machineId ?? null } };
+      }
+      if (delivery.ackProofHash === null || (delivery.state !== 'ready' && delivery.state !== 'acked')) {
+        return { refused: new DeliveryError('delivery.not-ready', `delivery ${id} is ${delivery.state}, not ready`), details: { deliveryId: id, state: delivery.state } };
+      }
+      const given = createHash('sha256').update(proof).digest();
+      if (!timingSafeEqual(given, delivery.ackProofHash)) {
+        return { refused: new DeliveryError('delivery.bad-proof', `the proof of unwrap of delivery ${id} is wrong`), details: { deliveryId: id, state: delivery.state } };
+      }
+      if (delivery.state === 'acked') {
+        return { ok: { deliveryId: id, state: 'acked', alreadyAcked: true, ackedAt: delivery.ackedAt!.toISOString() } };
+      }
+      const acked = (await this.deliveries.markAcked(id, this.clock.now(), m))!;
+      await this.audit.append(
+        {
+          actor: `node-credential:${caller.credentialId}`,
+          action: 'delivery.acked',
+          subject: `delivery:${id}`,
+          outcome: 'success',
+          details: { deliveryId: id, machineId: machine.id, versionId: acked.versionId, generation: acked.generation },
+        },
+        m,
+      );
+      return { ok: { deliveryId: id, state: 'acked', alreadyAcked: false, ackedAt: acked.ackedAt!.toISOString() } };
+    });
+    if (outcome.ok === undefined) {
+      return refused(outcome.refused!, outcome.details!);
+    }
+    return outcome.ok;
+  }
+}
+
+function answer(rows: readonly MailboxRow[]): MailboxResponse {
+  return {
+    deliveries: rows.map((r) => ({ id: r.id, secret: r.secretName, kind: r.kind, version: r.version, binding: r.binding, envelope: r.envelope.toString('base64') })),
+  };
+}
+
+function parseProof(body: unknown): Buffer | undefined {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    return undefined;
+  }
+  const keys = Object.keys(body);
+  const proof = (body as { proof?: unknown }).proof;
+  if (keys.length !== 1 || typeof proof !== 'string' || proof.length > 64 || !BASE64.test(proof)) {
+    return undefined;
+  }
+  const bytes = Buffer.from(proof, 'base64');
+  return bytes.length === ACK_PROOF_BYTES ? bytes : undefined;
+}

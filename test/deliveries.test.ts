@@ -1,0 +1,329 @@
+/**
+ * Deliveries, their outbox and the node mailbox (issue 14 items 1-2) on real PostgreSQL and Redis:
+ * two machines enrolled on swtpm by an in-process control plane (the attestation's hook plans
+ * deliveries there), a second control plane as a process, and worker processes that seal with the
+ * test-only TestEnvelopeSealer (test/support/test-envelope-sealer.ts: real AES-GCM to a per-machine
+ * software key the simulated agent derives; the product's sealer is the wrapping library's, wired at
+ * merge). Each case asserts states, bytes and audit records.
+ */
+import type { INestApplication } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import { PcrPolicySource } from '@rackseal/attestation';
+import { ApiTokens } from '@rackseal/api-tokens';
+import { DeliveryGaveUpError, DeliveryProcessor, EnvelopeSealer, OutboxRelay, UnwiredEnvelopeSealer } from '@rackseal/deliveries';
+import { InventoryImporter } from '@rackseal/inventory';
+import { JobQueue } from '@rackseal/jobs';
+import { DELIVERIES_ROUTE, deliveryAckRoute, type MailboxResponse, nodeApiPath } from '@rackseal/node-api-contracts';
+import { type NodeCredential, signNodeRequest } from '@rackseal/node-identity';
+import { VendorCas } from '@rackseal/vendor-cas';
+import { Queue } from 'bullmq';
+import IORedis from 'ioredis';
+import { Logger } from 'nestjs-pino';
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import request from 'supertest';
+import type { DataSource } from 'typeorm';
+import { ControlPlaneModule } from '../apps/control-plane/src/control-plane.module';
+import { configureHttpApp } from '../apps/control-plane/src/http/configure-http-app';
+import { JOB_HANDLER_PROVIDERS, WorkerModule } from '../apps/worker/src/worker.module';
+import { FRESH_SWTPM_POLICY, TestPolicies } from './support/attestation-policies';
+import { createTestDatabase, openDataSource, type TestDatabase } from './support/database';
+import { b64, enroll } from './support/enrollment';
+import { type RunningProcess, startControlPlane, startDeliveryWorker } from './support/processes';
+import { createTestQueuePrefix, type TestQueuePrefix } from './support/redis';
+import { testServices } from './support/services';
+import { useSwtpms } from './support/swtpm';
+import { testConfig, testEnv } from './support/test-config';
+import { openTestEnvelope, TestEnvelopeSealer } from './support/test-envelope-sealer';
+import { pollUntil } from './support/wait';
+
+jest.setTimeout(180_000);
+
+interface DeliveryRow {
+  id: string;
+  machine_id: string;
+  state: string;
+  generation: number;
+  envelope: Buffer | null;
+  ack_proof_hash: Buffer | null;
+  last_error: string | null;
+  attempts: number;
+}
+
+describe('deliveries and the mailbox', () => {
+  const fixture = useSwtpms(1, { p256: true });
+  const policies = new TestPolicies();
+  const fleetKey = randomBytes(32);
+  let db: TestDatabase;
+  let prefix: TestQueuePrefix;
+  let app: INestApplication;
+  let cp2: { proc: RunningProcess; baseUrl: string };
+  let ds: DataSource;
+  let admin: string;
+  let queue: Queue;
+  const workers: RunningProcess[] = [];
+  const credential: Record<string, NodeCredential> = {};
+  const machineId: Record<string, string> = {};
+
+  async function startApp(): Promise<INestApplication> {
+    const moduleRef = await Test.createTestingModule({ imports: [ControlPlaneModule.forRoot(testConfig(db, prefix.prefix, { LOG_LEVEL: 'silent' }))] })
+      .overrideProvider(PcrPolicySource)
+      .useValue(policies)
+      .compile();
+    const created = moduleRef.createNestApplication({ bufferLogs: true });
+    created.useLogger(created.get(Logger));
+    configureHttpApp(created);
+    await created.init();
+    return created;
+  }
+
+  /** The worker's providers in this process, not started (no consumers, no relay loop): to call the processor and the relay directly. */
+  async function workerProviders(sealer: EnvelopeSealer): Promise<{ processor: DeliveryProcessor; relay: OutboxRelay; close: () => Promise<void> }> {
+    const moduleRef = await Test.createTestingModule({ imports: [WorkerModule.forRoot(testConfig(db, prefix.prefix, { LOG_LEVEL: 'silent' }), JOB_HANDLER_PROVIDERS, { sealer })] }).compile();
+    return { processor: moduleRef.get(DeliveryProcessor), relay: moduleRef.get(OutboxRelay), close: () => moduleRef.close() };
+  }
+
+  async function startWorker(extra: NodeJS.ProcessEnv = {}): Promise<RunningProcess> {
+    const proc = await startDeliveryWorker(testEnv(db, prefix.prefix, extra), fleetKey);
+    workers.push(proc);
+    return proc;
+  }
+
+  async function stopWorkers(): Promise<void> {
+    await Promise.all(workers.splice(0).map((w) => w.stop('SIGKILL')));
+  }
+
+  const operator = (method: 'get' | 'post', path: string) => request(app.getHttpServer())[method](path).set('Authorization', `Bearer ${admin}`);
+
+  async function createOpaque(name: string, value: Buffer, target: Record<string, string> = { group: 'workers' }): Promise<void> {
+    const created = await operator('post', '/v1/secrets').send({ name, kind: 'opaque', target, binding: 'pcr-sealed', value: value.toString('base64') });
+    expect([created.status, created.body.code]).toEqual([201, undefined]);
+  }
+
+  async function deliveriesOf(name: string): Promise<DeliveryRow[]> {
+    return (await ds.query(
+      `SELECT d.id, d.machine_id, d.state, d.generation, d.envelope, d.ack_proof_hash, d.last_error, d.attempts FROM deliveries d JOIN secrets s ON s.id = d.secret_id WHERE s.name = $1 ORDER BY d.machine_id`,
+      [name],
+    )) as DeliveryRow[];
+  }
+
+  const auditCount = async (action: string, about = '') =>
+    Number(((await ds.query(`SELECT count(*) AS n FROM audit_log WHERE action = $1 AND details::text LIKE $2`, [action, `%${about}%`])) as { n: string }[])[0]!.n);
+
+  /** A signed node request to a base URL (the control-plane process) or the in-process app. */
+  async function node(serial: string, method: 'GET' | 'POST', path: string, body?: unknown, as = serial): Promise<{ status: number; json: Record<string, unknown> }> {
+    const bytes = body === undefined ? Buffer.alloc(0) : Buffer.from(JSON.stringify(body));
+    const headers = signNodeRequest({ credential: credential[as]!, method, path, body: bytes, now: new Date(), nonce: randomBytes(16) });
+    const response = await fetch(`${cp2.baseUrl}${path}`, {
+      method,
+      headers: { ...headers, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body: body === undefined ? undefined : bytes,
+    });
+    return { status: response.status, json: (await response.json()) as Record<string, unknown> };
+  }
+
+  const poll = (serial: string, wait: number) => node(serial, 'GET', `${nodeApiPath(DELIVERIES_ROUTE)}?wait=${wait}`);
+  const ack = (serial: string, id: string, proof: Buffer | string, as = serial) => node(serial, 'POST', nodeApiPath(deliveryAckRoute(id)), { proof: typeof proof === 'string' ? proof : proof.toString('base64') }, as);
+
+  beforeAll(async () => {
+    const tpm = fixture.at(0);
+    db = await createTestDatabase();
+    prefix = createTestQueuePrefix();
+    app = await startApp();
+    ds = await openDataSource(db.url);
+    queue = new Queue('deliveries', { connection: new IORedis(testServices().redisUrl, { maxRetriesPerRequest: null }), prefix: prefix.prefix });
+    admin = (await app.get(ApiTokens).issue('admin', ['admin'], 'test')).token;
+    await app.get(VendorCas).addBundle([{ content: await fixture.ca.rootCertPem(), source: 'root' }, { content: await fixture.ca.intermediateCertPem(), source: 'intermediate' }], { addedBy: 'test' });
+    const csv = ['serial,asset_tag,hostname,group,ek_cert,ek_pub_hash', `SN-RSA,,rsa,workers,${b64(await tpm.rsaEkCertDer())},`, `SN-P256,,p256,workers,${b64(await tpm.p256EkCertDer())},`].join('\n');
+    expect(await app.get(InventoryImporter).import(Readable.from([Buffer.from(`${csv}\n`)]), { actor: 'test', fileName: 'inventory.csv' })).toMatchObject({ status: 'succeeded' });
+    policies.byGroup.set('workers', FRESH_SWTPM_POLICY);
+    for (const [serial, kind] of [['SN-RSA', 'rsa-2048'], ['SN-P256', 'ecc-p256']] as const) {
+      const enrolled = await enroll(app, tpm, kind);
+      expect(enrolled.status).toBe(200);
+      credential[serial] = enrolled.credential;
+      machineId[serial] = enrolled.body.machineId as string;
+    }
+    cp2 = await startControlPlane(testEnv(db, prefix.prefix));
+  }, 240_000);
+
+  afterAll(async () => {
+    await stopWorkers();
+    await cp2?.proc.stop('SIGKILL');
+    await app?.close();
+    await queue?.close();
+    await ds?.destroy();
+    await db?.drop();
+    await prefix?.clear();
+  });
+
+  afterEach(stopWorkers);
+
+  it('a secret created for a group plans one pending delivery per attested machine in its transaction; a worker seals them; the long poll on another control plane wakes; the ack takes the right proof once', async () => {
+    const value = randomBytes(48);
+    await createOpaque('app-token', value);
+    const planned = await deliveriesOf('app-token');
+    expect(planned.map((d) => [d.state, d.envelope, d.generation])).toEqual([
+      ['pending', null, 1],
+      ['pending', null, 1],
+    ]);
+    expect(new Set(planned.map((d) => d.machine_id))).toEqual(new Set(Object.values(machineId)));
+    const outbox = (await ds.query('SELECT delivery_id, generation, enqueued_at FROM delivery_outbox WHERE delivery_id = ANY($1::uuid[])', [planned.map((d) => d.id)])) as { enqueued_at: Date | null }[];
+    expect(outbox.map((o) => o.enqueued_at)).toEqual([null, null]);
+    expect(await auditCount('delivery.planned', 'app-token')).toBe(1);
+
+    // The long poll waits on the process replica before any worker runs; the worker's publish wakes it.
+    const waiting = poll('SN-RSA', 30);
+    await startWorker();
+    // Not a benchmark: the poll must be woken by the publish, well before its own 30 s wait ends.
+    const answered = await Promise.race([waiting, new Promise<'not woken'>((resolve) => setTimeout(() => resolve('not woken'), 20_000))]);
+    expect(answered).not.toBe('not woken');
+    const mailbox = (answered as { status: number; json: MailboxResponse & Record<string, unknown> }).json;
+    expect(mailbox.deliveries).toHaveLength(1);
+    const [delivery] = mailbox.deliveries;
+    const rsa = planned.find((d) => d.machine_id === machineId['SN-RSA'])!;
+    expect(delivery).toMatchObject({ id: rsa.id, secret: 'app-token', kind: 'opaque', version: 1, binding: 'pcr-sealed' });
+    const stored = (await deliveriesOf('app-token')).find((d) => d.id === rsa.id)!;
+    expect(stored.state).toBe('ready');
+    expect(Buffer.from(delivery!.envelope, 'base64').equals(stored.envelope!)).toBe(true);
+    // The envelope holds no value in the clear, and opens only with this machine's key.
+    expect(stored.envelope!.includes(value)).toBe(false);
+    expect(() => openTestEnvelope(fleetKey, machineId['SN-P256']!, rsa.id, 'app-token@1', stored.envelope!)).toThrow();
+    const opened = openTestEnvelope(fleetKey, machineId['SN-RSA']!, rsa.id, 'app-token@1', stored.envelope!);
+    const payload = JSON.parse(opened.payload.toString()) as { kind: string; name: string; version: number; material: string };
+    expect(payload).toMatchObject({ kind: 'opaque', name: 'app-token', version: 1 });
+    expect(Buffer.from(payload.material, 'base64').equals(value)).toBe(true);
+
+    // Refusals: audited, nothing changes.
+    const refusalsBefore = await auditCount('delivery.ack-refused');
+    const wrong = await ack('SN-RSA', rsa.id, randomBytes(32));
+    expect([wrong.status, wrong.json.code]).toEqual([400, 'delivery.bad-proof']);
+    const foreign = await ack('SN-RSA', rsa.id, opened.ackProof, 'SN-P256');
+    expect([foreign.status, foreign.json.code]).toEqual([404, 'delivery.not-found']);
+    const unknown = await ack('SN-RSA', '00000000-0000-4000-8000-000000000000', opened.ackProof);
+    expect([unknown.status, unknown.json.code]).toEqual([404, 'delivery.not-found']);
+    const malformed = await ack('SN-RSA', rsa.id, 'AAAA');
+    expect([malformed.status, malformed.json.code]).toEqual([400, 'delivery.invalid']);
+    expect(await auditCount('delivery.ack-refused')).toBe(refusalsBefore + 4);
+    const [foreignRecord] = (await ds.query(`SELECT details FROM audit_log WHERE action = 'delivery.ack-refused' AND details->>'ownerId' = $1`, [machineId['SN-RSA']])) as { details: Record<string, unknown> }[];
+    expect(foreignRecord!.details).toMatchObject({ code: 'delivery.not-found', machineId: machineId['SN-P256'], deliveryId: rsa.id });
+    expect((await deliveriesOf('app-token')).find((d) => d.id === rsa.id)!.state).toBe('ready');
+
+    const first = await ack('SN-RSA', rsa.id, opened.ackProof);
+    expect([first.status, first.json.alreadyAcked, first.json.state]).toEqual([200, false, 'acked']);
+    const second = await ack('SN-RSA', rsa.id, opened.ackProof);
+    expect([second.status, second.json.alreadyAcked, second.json.ackedAt]).toEqual([200, true, first.json.ackedAt]);
+    expect(await auditCount('delivery.acked', rsa.id)).toBe(1);
+    const acked = (await deliveriesOf('app-token')).find((d) => d.id === rsa.id)!;
+    expect([acked.state, acked.envelope]).toEqual(['acked', null]);
+    expect((await poll('SN-RSA', 0)).json.deliveries).toEqual([]);
+    // The other machine's delivery is ready in its own mailbox only.
+    const other = (await poll('SN-P256', 0)).json as unknown as MailboxResponse;
+    expect(other.deliveries.map((d) => d.secret)).toEqual(['app-token']);
+  });
+
+  it('the handler run twice and at once writes one envelope, audits one ready and leaves the rest as no-ops', async () => {
+    await createOpaque('twice', randomBytes(16), { machine: 'SN-P256' });
+    const [delivery] = await deliveriesOf('twice');
+    const sealer = new TestEnvelopeSealer(fleetKey);
+    const providers = await workerProviders(sealer);
+    try {
+      const outcomes = await Promise.all([1, 2, 3].map(() => providers.processor.deliver(delivery!.id, 1, false)));
+      expect(outcomes.filter((o) => o === 'ready')).toHaveLength(1);
+      expect(outcomes.filter((o) => o === 'no-op')).toHaveLength(2);
+      const after = (await deliveriesOf('twice'))[0]!;
+      expect(after.state).toBe('ready');
+      expect(await providers.processor.deliver(delivery!.id, 1, false)).toBe('no-op');
+      expect((await deliveriesOf('twice'))[0]!.envelope!.equals(after.envelope!)).toBe(true);
+      expect(await auditCount('delivery.ready', delivery!.id)).toBe(1);
+      // A stale round (an old job of a retried delivery) is a no-op too.
+      expect(await providers.processor.deliver(delivery!.id, 7, false)).toBe('no-op');
+    } finally {
+      await providers.close();
+    }
+  });
+
+  it('the same job enqueued twice is one job', async () => {
+    const producer = new JobQueue(testConfig(db, prefix.prefix));
+    try {
+      const payload = { deliveryId: '11111111-1111-4111-8111-111111111111', generation: 1 };
+      const [a] = await producer.enqueueMany('delivery.deliver', [payload, payload]);
+      await producer.enqueue('delivery.deliver', payload);
+      const jobs = (await queue.getJobs()).filter((j) => j.id === a!.id);
+      expect(jobs).toHaveLength(1);
+      expect(a!.id).toBe('delivery.deliver.11111111-1111-4111-8111-111111111111.1');
+      await queue.remove(a!.id);
+    } finally {
+      await producer.onApplicationShutdown();
+    }
+  });
+
+  it('the last failed attempt leaves the delivery failed (dead letter) with its code; the operator lists and retries it and a worker then delivers the new round', async () => {
+    await createOpaque('unlucky', randomBytes(16), { machine: 'SN-RSA' });
+    const [delivery] = await deliveriesOf('unlucky');
+    const providers = await workerProviders(new UnwiredEnvelopeSealer());
+    try {
+      await expect(providers.processor.deliver(delivery!.id, 1, false)).rejects.toMatchObject({ code: 'delivery.sealer-unavailable' });
+      expect((await deliveriesOf('unlucky'))[0]).toMatchObject({ state: 'pending', last_error: 'delivery.sealer-unavailable', attempts: 1 });
+      await expect(providers.processor.deliver(delivery!.id, 1, true)).rejects.toBeInstanceOf(DeliveryGaveUpError);
+    } finally {
+      await providers.close();
+    }
+    expect((await deliveriesOf('unlucky'))[0]).toMatchObject({ state: 'failed', last_error: 'delivery.sealer-unavailable', attempts: 2, envelope: null });
+    expect(await auditCount('delivery.failed', delivery!.id)).toBe(1);
+
+    const listed = await operator('get', '/v1/deliveries?state=failed&secret=unlucky');
+    expect(listed.status).toBe(200);
+    expect((listed.body as { id: string; lastError: string; machine: { serial: string } }[]).map((d) => [d.id, d.lastError, d.machine.serial])).toEqual([[delivery!.id, 'delivery.sealer-unavailable', 'SN-RSA']]);
+    const badState = await operator('get', '/v1/deliveries?state=lost');
+    expect([badState.status, badState.body.code]).toEqual([400, 'delivery.invalid']);
+
+    const retried = await operator('post', `/v1/deliveries/${delivery!.id}/retry`);
+    expect([retried.status, retried.body.state, retried.body.generation]).toEqual([200, 'pending', 2]);
+    expect(await auditCount('delivery.retried', delivery!.id)).toBe(1);
+    const again = await operator('post', `/v1/deliveries/${delivery!.id}/retry`);
+    expect([again.status, again.body.code]).toEqual([409, 'delivery.not-failed']);
+    const missing = await operator('post', '/v1/deliveries/00000000-0000-4000-8000-000000000000/retry');
+    expect([missing.status, missing.body.code]).toEqual([404, 'delivery.not-found']);
+
+    await startWorker();
+    const done = await pollUntil(() => deliveriesOf('unlucky'), (rows) => rows[0]!.state === 'ready');
+    expect(done[0]).toMatchObject({ state: 'ready', generation: 2, last_error: null });
+    expect(openTestEnvelope(fleetKey, machineId['SN-RSA']!, delivery!.id, 'unlucky@1', done[0]!.envelope!).payload.length).toBeGreaterThan(0);
+  });
+
+  it('two workers relay the outbox without duplicates: every row enqueued once, every delivery ready once', async () => {
+    await Promise.all([startWorker(), startWorker()]);
+    const names = Array.from({ length: 10 }, (_, i) => `fanout-${i}`);
+    await Promise.all(names.map((name) => createOpaque(name, randomBytes(16))));
+    const rows = async () => (await Promise.all(names.map((n) => deliveriesOf(n)))).flat();
+    const ready = await pollUntil(rows, (all) => all.length === 20 && all.every((d) => d.state === 'ready'));
+    expect(ready.map((d) => d.state)).toEqual(Array(20).fill('ready'));
+    const outbox = (await ds.query('SELECT delivery_id, enqueued_by FROM delivery_outbox WHERE delivery_id = ANY($1::uuid[])', [ready.map((d) => d.id)])) as { delivery_id: string; enqueued_by: string | null }[];
+    expect(outbox).toHaveLength(20);
+    expect(outbox.every((o) => o.enqueued_by !== null)).toBe(true);
+    const readyAudits = Number(((await ds.query(`SELECT count(*) AS n FROM audit_log WHERE action = 'delivery.ready' AND details->>'deliveryId' = ANY($1::text[])`, [ready.map((d) => d.id)])) as { n: string }[])[0]!.n);
+    expect(readyAudits).toBe(20);
+  });
+
+  it('the reconciler rebuilds the jobs Redis lost (the queue obliterated after the relay) and every delivery still ends ready exactly once', async () => {
+    await createOpaque('lost', randomBytes(16));
+    const providers = await workerProviders(new TestEnvelopeSealer(fleetKey));
+    try {
+      expect(await providers.relay.relayBatch()).toBe(2);
+    } finally {
+      await providers.close();
+    }
+    const planned = await deliveriesOf('lost');
+    expect(planned.map((d) => d.state)).toEqual(['pending', 'pending']);
+    expect((await queue.getJobs()).filter((j) => planned.some((d) => j.id === `delivery.deliver.${d.id}.1`))).toHaveLength(2);
+    // Redis lost its data: the jobs (and any schedule) are gone, the outbox says they were enqueued.
+    await queue.obliterate({ force: true });
+    expect(await queue.getJobs()).toEqual([]);
+    await startWorker({ DELIVERY_RECONCILE_INTERVAL_MS: '1000' });
+    const done = await pollUntil(() => deliveriesOf('lost'), (rows) => rows.every((d) => d.state === 'ready'), 60_000);
+    expect(done.map((d) => d.state)).toEqual(['ready', 'ready']);
+    for (const d of done) {
+      expect(await auditCount('delivery.ready', d.id)).toBe(1);
+    }
+  });
+});
