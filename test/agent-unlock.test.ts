@@ -12,16 +12,13 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SecretBytes } from '@rackseal/config/secret-bytes';
-import { type ApprovalsResponse, encodeDeliveryPayload, parseDeliveryPayload } from '@rackseal/node-api-contracts';
+import { type ApprovalsResponse } from '@rackseal/node-api-contracts';
 import { openTransport, TpmClient } from '@rackseal/tpm2';
-import { wrapToApprovedPcrPolicy } from '@rackseal/wrapping';
-import { parseAgentConfig } from '../apps/agent/src/install/agent-config';
-import { install } from '../apps/agent/src/install/install';
 import { readRacksealToken, writeRacksealToken } from '../apps/agent/src/install/luks-token';
 import { APPROVALS_CACHE_FILE, recordApprovals } from '../apps/agent/src/unlock/approvals-store';
 import { AGENT_ENTRY } from './support/cli-runner';
 import { freePort } from './support/free-port';
+import { installedDisk as installedRacksealDisk, luksImage as luksImageIn } from './support/rackseal-disk';
 import { repoRoot } from './support/repo-root';
 import { renderings } from './support/secret-search';
 import { useSwtpms } from './support/swtpm';
@@ -78,18 +75,6 @@ function agent(args: readonly string[], tmp: string): Promise<Run> {
   });
 }
 
-/** A LUKS2 image whose slot 0 opens with an enrollment key file (fast PBKDF2 for the test). */
-function luksImage(): { image: string; enrollKeyFile: string } {
-  const dir = freshDir();
-  const image = join(dir, 'disk.img');
-  const enrollKeyFile = join(dir, 'enroll.key');
-  writeFileSync(image, Buffer.alloc(0));
-  execFileSync('truncate', ['-s', '20M', image]);
-  writeFileSync(enrollKeyFile, randomBytes(32), { mode: 0o600 });
-  execFileSync('cryptsetup', ['luksFormat', '--batch-mode', '--type', 'luks2', '--pbkdf', 'pbkdf2', '--pbkdf-force-iterations', '1000', '--key-file', enrollKeyFile, image]);
-  return { image, enrollKeyFile };
-}
-
 /** `cryptsetup open --test-passphrase --key-file=- IMAGE` fed by `rackseal-agent unlock` through a real pipe. */
 function opensThroughPipe(image: string, unlockArgs: readonly string[]): number | null {
   const agentLine = [process.execPath, AGENT_ENTRY, ...unlockArgs].map((a) => `'${a}'`).join(' ');
@@ -131,21 +116,12 @@ describe('rackseal-agent unlock (built agent, swtpm, real cryptsetup)', () => {
     machine = await withClient(provisionMachine);
   });
 
-  /** A disk installed by the installs code: generation 1 of a fresh key, its pcr-sealed envelope in the token. */
-  async function installedDisk(): Promise<{ image: string; key: Buffer; envelope: Buffer }> {
-    const { image, enrollKeyFile } = luksImage();
-    const key = randomBytes(32);
-    keysUsed.push(key);
-    const payload = encodeDeliveryPayload({ format: 1, kind: 'disk', key: key.toString('base64'), generation: 1 });
-    const envelope = wrapToApprovedPcrPolicy({ ekPublic: machine.ekPublic, group: GROUP, epoch: EPOCH, signingKeyName: signer.name }, payload, { deliveryId: `delivery-${counter}`, secretVersion: 1 });
-    const config = parseAgentConfig({ installs: { 'root-disk': { kind: 'disk', device: image, enrollKeyFile } } }, 'agent.yaml');
-    const report = await install(
-      { name: 'root-disk', kind: 'disk', version: 1, deliveryId: `delivery-${counter}`, payload: parseDeliveryPayload(payload, (b) => new SecretBytes(b)), envelope },
-      config,
-    );
-    expect(report.disk).toMatchObject({ changed: true, generation: 1 });
-    return { image, key, envelope };
-  }
+  const installedDisk = async () => {
+    const disk = await installedRacksealDisk(freshDir(), machine, signer, GROUP, EPOCH);
+    keysUsed.push(disk.key);
+    return disk;
+  };
+  const luksImage = () => luksImageIn(freshDir());
 
   /** Runs unlock and checks what every run must hold: argv without key, TMPDIR still empty. */
   async function unlock(image: string, stateDir: string, extra: readonly string[] = []): Promise<Run> {

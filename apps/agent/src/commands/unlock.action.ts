@@ -74,7 +74,10 @@ function unlockCliError(error: unknown, where: string): CliError {
   const message = error instanceof Error ? error.message : String(error);
   const prefixed = message.startsWith(where) ? `unlock: ${message}` : `unlock: ${where}: ${message}`;
   if (error instanceof UnlockError) {
-    return error.code === 'unlock.not-luks2' ? CliError.usage(`unlock: ${message}`) : CliError.invalid(error.message.startsWith(where) ? `unlock: ${message}` : prefixed);
+    if (error.code === 'unlock.no-volume') {
+      return CliError.invalid(`unlock: ${message}`);
+    }
+    return error.code === 'unlock.not-luks2' ? CliError.usage(`unlock: ${message}`) : CliError.invalid(message.startsWith(where) ? `unlock: ${message}` : prefixed);
   }
   if (error instanceof UnwrapRefusal || error instanceof EkNotFoundError || error instanceof StateDirError || (error instanceof Error && error.name.startsWith('Envelope'))) {
     return CliError.invalid(prefixed);

@@ -9,7 +9,7 @@ import { UnlockError } from './unlock-errors';
  * (Accept=yes) starts `rackseal-unlock@<n>-<pid>-<uid>.service` with the connection as its stdout.
  * Node cannot call getpeername(2) on that descriptor, so the volume is found from the peer's side:
  * the peer's PID (from the instance name, SO_PEERCRED's as systemd read it) → the sockets it holds
- * (/proc/PID/fd) → their bound names in /proc/net/unix (`@` stands for the leading NUL). The volume
+ * (/proc/PID/fd) → their bound names in the peer's /proc/PID/net/unix (its network namespace's view, whatever ours is) (`@` stands for the leading NUL). The volume
  * names its device in /etc/crypttab.
  */
 
@@ -52,7 +52,7 @@ export async function crypttabPeer(instance: string, options: PeerOptions = {}):
   }
   // /proc/net/unix: "Num RefCount Protocol Flags Type St Inode Path", the path absent when unbound.
   const volumes = new Set<string>();
-  for (const line of (await readFile(join(proc, 'net', 'unix'), 'utf8')).split('\n').slice(1)) {
+  for (const line of (await readFile(join(proc, pid!, 'net', 'unix'), 'utf8')).split('\n').slice(1)) {
     const fields = line.trim().split(/\s+/);
     const volume = fields.length >= 8 && inodes.has(fields[6]!) ? PEER_NAME.exec(fields.slice(7).join(' '))?.[1] : undefined;
     if (volume !== undefined) {
