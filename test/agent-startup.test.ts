@@ -56,7 +56,7 @@ describe('rackseal-agent start-up path (issue 10 item 4)', () => {
     return { stdout: run.stdout, loaded: JSON.parse(readFileSync(report, 'utf8')) as Loaded };
   }
 
-  it.each([[['--help']], [['--version']], [['tpm', '--help']], [['tpm', 'info', '--help']], [['tpm', 'quote', '--help']], [['tpm', 'quote', '-h']], [['enroll', '--help']], [['status', '--help']], [['run', '--help']]])(
+  it.each([[['--help']], [['--version']], [['tpm', '--help']], [['tpm', 'info', '--help']], [['tpm', 'quote', '--help']], [['tpm', 'quote', '-h']], [['enroll', '--help']], [['status', '--help']], [['run', '--help']], [['unlock', '--help']]])(
     '%j loads only the start-up files, nothing from node_modules, and no stdout stream',
     (args) => {
       const { stdout, loaded } = loadedBy(args);

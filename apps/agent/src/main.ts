@@ -4,7 +4,7 @@
 import type { ProgramSpec } from '@rackseal/command-line/command-tree';
 import { runCommandLine } from '@rackseal/command-line/run-command-line';
 import { packageVersion } from '@rackseal/command-line/version';
-import { enrollCommand, runCommand, statusCommand, tpmCommand } from './commands/tpm.command';
+import { enrollCommand, runCommand, statusCommand, tpmCommand, unlockCommand } from './commands/tpm.command';
 
 /**
  * `rackseal-agent`: the node-side agent. It enrolls the machine with its TPM, receives wrapped
@@ -17,7 +17,7 @@ export function agentProgram(): ProgramSpec {
     name: 'rackseal-agent',
     description: 'rackseal node agent: proves this machine with its TPM and unwraps its secrets inside it',
     version: packageVersion,
-    subcommands: [enrollCommand, statusCommand, runCommand, tpmCommand],
+    subcommands: [enrollCommand, statusCommand, runCommand, unlockCommand, tpmCommand],
   };
 }
 

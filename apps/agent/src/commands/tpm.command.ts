@@ -197,3 +197,41 @@ export const runCommand: CommandSpec = {
   ],
   action: async (options) => (await import('./run.action')).runRun((await configured(options, 'run')) as unknown as RunOptions),
 };
+
+// ── unlock ────────────────────────────────────────────────────────────────────────────────────
+
+export interface UnlockOptions {
+  device?: string;
+  online?: boolean;
+  server?: string;
+  tpm: string;
+  stateDir: string;
+  timeout: string;
+  crypttabPeer?: string;
+  crypttab: string;
+}
+
+/**
+ * `rackseal-agent unlock`: the disk key on stdout, and nothing else, for `cryptsetup open
+ * --key-file=-`, a crypttab keyscript or systemd-cryptsetup's AF_UNIX key file (deploy/). Offline by
+ * default: the LUKS2 header's rackseal token and the approvals in it or in the state dir. Exit 0 only
+ * once every byte of the key is written; otherwise one line on stderr, nothing on stdout, exit 1 (a
+ * refusal: no token, no approval of this boot state, another machine's) or 2 (device, TPM or server
+ * unusable).
+ */
+export const unlockCommand: CommandSpec = {
+  name: 'unlock',
+  description: "write the disk key of a LUKS2 device (from its rackseal token, opened in this TPM) to stdout, for cryptsetup --key-file=-",
+  options: [
+    { flags: '--device <device>', description: 'the LUKS2 device or image file whose rackseal token is read' },
+    { flags: '--online', description: 'attest first and fetch the approvals from the server (refreshing the state dir\'s copy); fails if the server refuses or cannot be reached' },
+    { flags: '--server <url>', description: "with --online: the control plane (default: the config file's server, else the one enrolled with)" },
+    CONFIGURED_TPM_OPTION,
+    STATE_DIR_OPTION,
+    CONFIG_OPTION,
+    { ...TIMEOUT_OPTION, defaultValue: '10s' },
+    { flags: '--crypttab-peer <instance>', description: 'instead of --device: systemd\'s Accept=yes instance (%i) of a connection from systemd-cryptsetup; the volume comes from its socket name, the device from the crypttab' },
+    { flags: '--crypttab <file>', description: 'with --crypttab-peer: the crypttab to find the volume\'s device in', defaultValue: '/etc/crypttab' },
+  ],
+  action: async (options) => (await import('./unlock.action')).runUnlock((await configured(options, 'unlock')) as unknown as UnlockOptions),
+};

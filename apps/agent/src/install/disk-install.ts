@@ -43,10 +43,13 @@ export interface DiskOutcome {
  */
 const KEYSLOT_KDF = ['--pbkdf', 'pbkdf2', '--pbkdf-force-iterations', '1000', '--hash', 'sha512'];
 
-/** One install per device at a time: the steps below are a sequence of cryptsetup calls, each atomic alone. */
+/**
+ * One install per device at a time: the steps below are a sequence of cryptsetup calls, each atomic
+ * alone. Exported for the other writer of the token, the approvals refresh (unlock/approvals-store.ts).
+ */
 const busy = new Map<string, Promise<unknown>>();
 
-function serialized<T>(device: string, work: () => Promise<T>): Promise<T> {
+export function serialized<T>(device: string, work: () => Promise<T>): Promise<T> {
   const previous = busy.get(device) ?? Promise.resolve();
   const next = previous.then(work, work);
   const settled = next.catch(() => undefined);
@@ -131,6 +134,7 @@ export async function addDiskKey(luks: LuksDevice, meta: LuksMetadata, delivery:
       secret: delivery.name,
       ...(token?.keyslot === undefined ? {} : { keyslot: token.keyslot, generation: token.generation! }),
       ...(token?.envelope === undefined ? {} : { envelope: token.envelope }),
+      ...(token?.approvals === undefined ? {} : { approvals: token.approvals }),
       pending: { keyslot, generation: delivery.generation },
       retiring: [...retiring],
     },
@@ -191,6 +195,8 @@ export async function commitDiskKey(luks: LuksDevice, delivery: DiskKeyDelivery,
     keyslot,
     generation: delivery.generation,
     ...(delivery.envelope === undefined ? {} : { envelope: Buffer.from(delivery.envelope) }),
+    // Approvals are of the group, not of one envelope: kept for the next one (unlock checks the epoch).
+    ...(delivery.envelope === undefined || token.approvals === undefined ? {} : { approvals: token.approvals }),
     retiring,
   };
   await writeRacksealToken(luks, next, token.tokenId, true);

@@ -18,6 +18,9 @@ import { InstallError } from './install-errors';
  *             between luksAddKey and the token update is recovered (the slot is found again, or
  *             killed if a newer generation overtook it) rather than left with no one to kill it
  * retiring    slots to kill once the current key is proven, kept until they are gone
+ * approvals   optional: the group's signed PCR approvals (GET /node/v1/approvals' answer, public
+ *             values) the envelope opens with, so that boot unlock needs neither the network nor
+ *             the state dir (docs/decisions.md "Boot unlock"); the agent refreshes them
  */
 export const RACKSEAL_TOKEN_TYPE = 'rackseal';
 export const RACKSEAL_TOKEN_FORMAT = 1;
@@ -38,7 +41,12 @@ export interface RacksealToken {
   readonly envelope?: Buffer;
   readonly pending?: { readonly keyslot: number; readonly generation: number };
   readonly retiring: readonly number[];
+  /** The approvals stored beside the envelope (an ApprovalsResponse as JSON, checked by whoever uses it). */
+  readonly approvals?: Readonly<Record<string, unknown>>;
 }
+
+/** The largest approvals object stored in a token, as JSON: about eight signed sets (each ~450 bytes). */
+export const MAX_TOKEN_APPROVALS_BYTES = 4 * 1024;
 
 /** The parts of the LUKS2 metadata (cryptsetup luksDump --dump-json-metadata) an install uses. */
 export interface LuksMetadata {
@@ -92,6 +100,7 @@ export async function writeRacksealToken(luks: LuksDevice, token: Omit<RacksealT
     ...(token.envelope === undefined ? {} : { envelope: token.envelope.toString('base64') }),
     ...(token.pending === undefined ? {} : { pending: { keyslot: String(token.pending.keyslot), generation: token.pending.generation } }),
     ...(token.retiring.length === 0 ? {} : { retiring: token.retiring.map(String) }),
+    ...(token.approvals === undefined ? {} : { approvals: token.approvals }),
   });
   // The JSON goes on stdin like a key would: not secret, but an argv has no room for an envelope.
   await cryptsetupOk(luks, ['token', 'import', '--json-file=-', '--token-id', String(tokenId), ...(replace ? ['--token-replace'] : [])], [new SecretBytes(Buffer.from(json, 'utf8'))]);
@@ -102,7 +111,7 @@ function parseToken(tokenId: number, raw: unknown, device: string): RacksealToke
     throw new InstallError('disk.token-conflict', `${device}: rackseal token ${tokenId} is not one rackseal writes (${why}); an operator must look at it (cryptsetup token export --token-id ${tokenId})`);
   };
   const o = raw as Record<string, unknown>;
-  const allowed = ['type', 'keyslots', 'format', 'secret', 'generation', 'envelope', 'pending', 'retiring'];
+  const allowed = ['type', 'keyslots', 'format', 'secret', 'generation', 'envelope', 'pending', 'retiring', 'approvals'];
   const unknown = Object.keys(o).find((key) => !allowed.includes(key));
   if (unknown !== undefined) {
     bad(`unknown field ${JSON.stringify(unknown).slice(0, 60)}`);
@@ -139,6 +148,9 @@ function parseToken(tokenId: number, raw: unknown, device: string): RacksealToke
   if (o.retiring !== undefined && !Array.isArray(o.retiring)) {
     bad('retiring is not a list');
   }
+  if (o.approvals !== undefined && (typeof o.approvals !== 'object' || o.approvals === null || Array.isArray(o.approvals) || JSON.stringify(o.approvals).length > MAX_TOKEN_APPROVALS_BYTES)) {
+    bad(`approvals is not an object of at most ${MAX_TOKEN_APPROVALS_BYTES} bytes`);
+  }
   return {
     tokenId,
     secret: o.secret as string,
@@ -146,5 +158,6 @@ function parseToken(tokenId: number, raw: unknown, device: string): RacksealToke
     ...(o.envelope === undefined ? {} : { envelope: Buffer.from(o.envelope as string, 'base64') }),
     ...(pending === undefined ? {} : { pending }),
     retiring: ((o.retiring as unknown[] | undefined) ?? []).map((s) => slot(s, 'retiring')),
+    ...(o.approvals === undefined ? {} : { approvals: o.approvals as Record<string, unknown> }),
   };
 }
