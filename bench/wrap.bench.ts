@@ -11,9 +11,13 @@ import {
 import { CONTENT_KEY_LABEL, CONTENT_KEY_OAEP_LABEL, wrapToApprovedPcrPolicy, wrapToCertifiedKey } from '@rackseal/wrapping';
 import { formatTable, us } from './measure';
 
-/** Rounds of alternating blocks (wrap, floor, …; the order turned each round) and wraps per block. */
-const ROUNDS = 21;
-const BLOCK = 300;
+/**
+ * Rounds of alternating blocks (wrap, floor, …; the order turned each round) and wraps per block.
+ * Blocks of a tenth of a second or more: a scavenge left over from one block (several ms here: every
+ * crypto object is a native handle V8 must process) then weighs little on the next.
+ */
+const ROUNDS = 15;
+const BLOCK = 1500;
 /**
  * Each variant runs this long before the rounds. A wrap runs far more JavaScript than its floor
  * (checks, the codec, the envelope), which V8 compiles on background threads over the first few
