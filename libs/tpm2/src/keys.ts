@@ -1,5 +1,6 @@
 import { createHash, createPublicKey, type KeyObject, X509Certificate } from 'node:crypto';
 import { algName, TPM_ALG_ID, TPM_ECC_CURVE } from './constants';
+import { KeyObjectCache } from './key-object-cache';
 import type { EccPublic, RsaPublic, TPMT_PUBLIC } from './structures/tpmt-public';
 
 /** Thrown when a key cannot be expressed in the other representation (unsupported curve, size, type). */
@@ -48,7 +49,18 @@ export function leftPad(value: Buffer, size: number): Buffer {
   return value.length === size ? value : Buffer.concat([Buffer.alloc(size - value.length), value]);
 }
 
-/** The public key of an RSA or ECC TPMT_PUBLIC as a node:crypto KeyObject. */
+/**
+ * Public areas whose KeyObject was made recently. ~6 KiB each once used (measured RSA-2048), so
+ * ≤ ~6 MiB: the certified keys and EKs of a delivery run, the AKs of an attestation wave.
+ */
+const KEY_OBJECTS = new KeyObjectCache(1024);
+
+/**
+ * The public key of an RSA or ECC TPMT_PUBLIC as a node:crypto KeyObject, the same object for the
+ * same key while it stays in KEY_OBJECTS. Keyed by what determines the key and nothing else: the
+ * RSA exponent and modulus, the ECC curve and point (coordinates as given, their length first so
+ * x ‖ y splits one way only).
+ */
 export function publicKeyFromTpmt(pub: TPMT_PUBLIC): KeyObject {
   switch (pub.type) {
     case TPM_ALG_ID.TPM_ALG_RSA: {
@@ -56,34 +68,38 @@ export function publicKeyFromTpmt(pub: TPMT_PUBLIC): KeyObject {
         throw new KeyConversionError('RSA public area has an empty modulus');
       }
       const exponent = pub.parameters.exponent === 0 ? 65537 : pub.parameters.exponent;
-      const e = Buffer.alloc(4);
-      e.writeUInt32BE(exponent);
-      return createPublicKey({
-        key: { kty: 'RSA', n: pub.unique.toString('base64url'), e: e.subarray(e.findIndex((b) => b !== 0)).toString('base64url') },
-        format: 'jwk',
-      });
+      return KEY_OBJECTS.get(`rsa ${exponent} ${pub.unique.toString('latin1')}`, () => rsaKeyObject(pub.unique, exponent));
     }
     case TPM_ALG_ID.TPM_ALG_ECC: {
       const curve = curveById(pub.parameters.curveID);
-      try {
-        return createPublicKey({
-          key: {
-            kty: 'EC',
-            crv: curve.jwk,
-            x: leftPad(pub.unique.x, curve.size).toString('base64url'),
-            y: leftPad(pub.unique.y, curve.size).toString('base64url'),
-          },
-          format: 'jwk',
-        });
-      } catch (error) {
-        if (error instanceof KeyConversionError) {
-          throw error;
-        }
-        throw new KeyConversionError(`ECC point is not on ${curve.jwk}`);
-      }
+      const { x, y } = pub.unique;
+      return KEY_OBJECTS.get(`ecc ${curve.curveID} ${x.length} ${x.toString('latin1')}${y.toString('latin1')}`, () => eccKeyObject(curve, x, y));
     }
     default:
       throw new KeyConversionError(`${algName(pub.type)} objects have no asymmetric public key`);
+  }
+}
+
+function rsaKeyObject(modulus: Buffer, exponent: number): KeyObject {
+  const e = Buffer.alloc(4);
+  e.writeUInt32BE(exponent);
+  return createPublicKey({
+    key: { kty: 'RSA', n: modulus.toString('base64url'), e: e.subarray(e.findIndex((b) => b !== 0)).toString('base64url') },
+    format: 'jwk',
+  });
+}
+
+function eccKeyObject(curve: CurveInfo, x: Buffer, y: Buffer): KeyObject {
+  try {
+    return createPublicKey({
+      key: { kty: 'EC', crv: curve.jwk, x: leftPad(x, curve.size).toString('base64url'), y: leftPad(y, curve.size).toString('base64url') },
+      format: 'jwk',
+    });
+  } catch (error) {
+    if (error instanceof KeyConversionError) {
+      throw error;
+    }
+    throw new KeyConversionError(`ECC point is not on ${curve.jwk}`);
   }
 }
 
@@ -122,6 +138,13 @@ export function tpmtPublicFromKey<T extends RsaPublic | EccPublic>(key: KeyObjec
 }
 
 /**
+ * ekPubHash of KeyObjects already hashed: with publicKeyFromTpmt's cache, a wrap to an EK (whose
+ * envelope names it by ekPubHash) skips the SPKI export and its digest. Weak: an entry lives as long
+ * as its KeyObject, and a KeyObject is immutable.
+ */
+const EK_PUB_HASHES = new WeakMap<KeyObject, string>();
+
+/**
  * rackseal's EK identity: lowercase hex SHA-256 of the public key's DER SubjectPublicKeyInfo, the
  * same whether computed from the EK certificate, a PEM key or the TPM's TPMT_PUBLIC.
  */
@@ -134,10 +157,17 @@ export function ekPubHash(source: KeyObject | X509Certificate | TPMT_PUBLIC): st
   } else {
     key = source as KeyObject;
   }
+  const known = EK_PUB_HASHES.get(key);
+  if (known !== undefined) {
+    return known;
+  }
+  let spkiKey = key;
   if (key.asymmetricKeyType === 'ec') {
     // OpenSSL re-exports a compressed EC point compressed; a TPM's TPMT_PUBLIC yields an
     // uncompressed one. A JWK round trip makes every form of the same key hash alike.
-    key = createPublicKey({ key: key.export({ format: 'jwk' }), format: 'jwk' });
+    spkiKey = createPublicKey({ key: key.export({ format: 'jwk' }), format: 'jwk' });
   }
-  return createHash('sha256').update(key.export({ type: 'spki', format: 'der' })).digest('hex');
+  const hash = createHash('sha256').update(spkiKey.export({ type: 'spki', format: 'der' })).digest('hex');
+  EK_PUB_HASHES.set(key, hash);
+  return hash;
 }

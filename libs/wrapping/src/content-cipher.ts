@@ -16,8 +16,8 @@ export function sealPayload(header: EnvelopeHeader, contentKey: Buffer, payload:
   const aad = encodeEnvelopeHeader(header, nonce, payload.length);
   const cipher = createCipheriv('aes-256-gcm', contentKey, nonce, { authTagLength: GCM_TAG_BYTES });
   cipher.setAAD(aad);
-  const ciphertext = Buffer.concat([cipher.update(payload), cipher.final()]);
-  return Buffer.concat([aad, ciphertext, cipher.getAuthTag()]);
+  // One copy into the envelope: header ‖ ciphertext ‖ tag.
+  return Buffer.concat([aad, cipher.update(payload), cipher.final(), cipher.getAuthTag()]);
 }
 
 /** The payload of a parsed envelope, or EnvelopeAuthenticationError; nothing is released unless the tag verifies. */

@@ -68,6 +68,11 @@ export const GCM_TAG_BYTES = 16;
 export const MAX_PAYLOAD_BYTES = 1024 * 1024;
 /** Header bounds: every field's limit below adds to well under 8 KiB. */
 const MAX_HEADER_BYTES = 8 * 1024;
+/**
+ * What a header usually fits, so its writer is allocated once: ~350 bytes for RSA-2048 OAEP, ~650
+ * for a pcr-sealed import blob under an RSA-2048 EK, ~900 under RSA-4096. A longer one grows.
+ */
+const HEADER_CAPACITY = 1024;
 export const MAX_ENVELOPE_BYTES = MAX_HEADER_BYTES + MAX_PAYLOAD_BYTES + GCM_TAG_BYTES;
 
 const MAX_DELIVERY_ID_BYTES = 128;
@@ -215,7 +220,7 @@ export function encodeEnvelopeHeader(header: EnvelopeHeader, nonce: Buffer, ciph
     w.tpm2b(deliveryId).u32(header.secretVersion);
     writeTransport(w, header.transport);
     w.bytes(nonce).u32(ciphertextLength);
-  });
+  }, HEADER_CAPACITY);
   if (bytes.length > MAX_HEADER_BYTES) {
     throw new EnvelopeFormatError(`the header is ${bytes.length} bytes, over ${MAX_HEADER_BYTES}`);
   }

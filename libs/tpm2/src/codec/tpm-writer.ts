@@ -115,9 +115,9 @@ export class TpmWriter {
   }
 }
 
-/** Marshals with a fresh writer. */
-export function marshal(write: (writer: TpmWriter) => void): Buffer {
-  const writer = new TpmWriter();
+/** Marshals with a fresh writer; `capacity` as TpmWriter's (a size the output usually fits). */
+export function marshal(write: (writer: TpmWriter) => void, capacity?: number): Buffer {
+  const writer = new TpmWriter(capacity);
   write(writer);
   return writer.toBuffer();
 }

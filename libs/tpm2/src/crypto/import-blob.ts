@@ -72,7 +72,9 @@ export function createImportBlob(parentPublic: TPMT_PUBLIC, data: Buffer, option
     parameters: { scheme: SCHEME_NULL },
     unique: digest(nameAlg, seedValue, data),
   };
-  const name = objectName(objectPublic);
+  // Marshalled once: the Name hashes the TPMT_PUBLIC inside the TPM2B_PUBLIC that TPM2_Import takes.
+  const publicBytes = marshalTpm2bPublic(objectPublic);
+  const name = objectName({ ...objectPublic, raw: publicBytes.subarray(2) });
   const sensitive = marshalTpm2bSensitive({
     sensitiveType: TPM_ALG_ID.TPM_ALG_KEYEDHASH,
     authValue: Buffer.alloc(0),
@@ -80,10 +82,12 @@ export function createImportBlob(parentPublic: TPMT_PUBLIC, data: Buffer, option
     sensitive: Buffer.from(data),
   });
 
-  const { seed, encryptedSecret } = labeledEncapsulate(protector.key, ENCAPSULATION_LABEL.DUPLICATE, { ...options, random });
+  // `options`, not the defaulted source: only an injected source also draws the OAEP seed (padding
+  // built in JavaScript, to replay vectors); by default OpenSSL's OAEP pads, at under half the cost.
+  const { seed, encryptedSecret } = labeledEncapsulate(protector.key, ENCAPSULATION_LABEL.DUPLICATE, options);
   const wrapped = outerWrap(protector, seed, name, sensitive);
   return {
-    public: marshalTpm2bPublic(objectPublic),
+    public: publicBytes,
     duplicate: marshal((w) => writeTpm2bPrivate(w, { integrityOuter: wrapped.integrityHMAC, encrypted: wrapped.encrypted })),
     inSymSeed: marshal((w) => writeTpm2bEncryptedSecret(w, encryptedSecret)),
     objectPublic,
