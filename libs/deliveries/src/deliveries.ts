@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { DeliveryView } from '@rackseal/api-contracts';
+import { type DeliveryView, SECRET_NAME_PATTERN } from '@rackseal/api-contracts';
 import { AuditLog } from '@rackseal/audit';
 import { RACKSEAL_CONFIG, type RacksealConfig } from '@rackseal/config';
 import { MachineRefError, MachinesRepository, parseMachineRef } from '@rackseal/machines';
@@ -52,7 +52,7 @@ export class Deliveries {
     }
     let secretId: string | undefined;
     if (query.secret !== undefined) {
-      const secret = /^[a-z0-9][a-z0-9._-]{0,62}$/.test(query.secret) ? await this.secrets.findByName(query.secret) : undefined;
+      const secret = SECRET_NAME_PATTERN.test(query.secret) ? await this.secrets.findByName(query.secret) : undefined;
       if (secret === undefined) {
         return [];
       }

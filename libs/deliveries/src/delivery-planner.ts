@@ -4,12 +4,9 @@ import { AuditLog } from '@rackseal/audit';
 import { RACKSEAL_CONFIG, type RacksealConfig } from '@rackseal/config';
 import { type Machine, MachinesRepository } from '@rackseal/machines';
 import { Clock, RandomSource } from '@rackseal/platform';
-import { SecretsRepository, type SecretVersionHook, type SecretVersionTrigger, type StoredSecret, type StoredSecretVersion } from '@rackseal/secrets';
+import { attestedTargetsOf, SecretsRepository, type SecretVersionHook, type SecretVersionTrigger, type StoredSecret, type StoredSecretVersion } from '@rackseal/secrets';
 import type { EntityManager } from 'typeorm';
 import { DeliveriesRepository } from './deliveries.repository';
-
-/** Machines read per page when planning a group's deliveries. */
-const MACHINE_PAGE = 1000;
 
 /** Who plans deliveries on a machine's attestation or key certification. */
 export const DELIVERIES_SYSTEM_ACTOR = 'system:deliveries';
@@ -42,7 +39,7 @@ export class DeliveryPlanner implements SecretVersionHook, AttestedMachineHook {
 
   async versionCreated(event: { secret: StoredSecret; version: StoredSecretVersion; trigger: SecretVersionTrigger; actor: string }, m: EntityManager): Promise<void> {
     const { secret, version } = event;
-    const targets = await this.attestedTargets(secret, m);
+    const targets = await attestedTargetsOf(this.machines, secret, m);
     const ready = await this.wrappingKeys.ready(targets.map((t) => t.id), secret.binding, m);
     const at = this.clock.now();
     const planned = await this.deliveries.plan(
@@ -104,23 +101,5 @@ export class DeliveryPlanner implements SecretVersionHook, AttestedMachineHook {
 
   private expiry(at: Date): Date {
     return new Date(at.getTime() + this.config.deliveries.expiryMs);
-  }
-
-  /** The attested machines of a secret's target, now. */
-  private async attestedTargets(secret: StoredSecret, m: EntityManager): Promise<Machine[]> {
-    if (secret.targetMachineId !== null) {
-      const machine = await this.machines.findById(secret.targetMachineId, m);
-      return machine?.state === 'attested' ? [machine] : [];
-    }
-    const found: Machine[] = [];
-    let after: string | undefined;
-    for (;;) {
-      const page = await this.machines.list({ group: secret.targetGroup!, state: 'attested', after, limit: MACHINE_PAGE });
-      found.push(...page);
-      if (page.length < MACHINE_PAGE) {
-        return found;
-      }
-      after = page[page.length - 1]!.serial;
-    }
   }
 }

@@ -11,3 +11,4 @@ export * from './secret-version-hook';
 export * from './secrets';
 export * from './secrets.provider';
 export * from './secrets.repository';
+export * from './secret-targets';

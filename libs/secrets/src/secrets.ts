@@ -11,11 +11,9 @@ import { secretVersionValueContext } from './sealed-columns';
 import { SecretMaterials } from './secret-materials';
 import { checkSecretName, describeRequest, parseCreateRequest, parseRotateRequest } from './secret-request';
 import { SecretError } from './secret-errors';
+import { attestedTargetsOf } from './secret-targets';
 import { SecretVersionHook } from './secret-version-hook';
 import { type StoredSecret, type StoredSecretVersion, SecretsRepository } from './secrets.repository';
-
-/** Machines read per page when materialising a group's secret. */
-const MACHINE_PAGE = 500;
 
 /**
  * The operator's secret operations (issue 13 item 3): create, rotate (a new version), show, list,
@@ -160,29 +158,11 @@ export class Secrets {
       return { version, machines: 0 };
     }
     let machines = 0;
-    for (const machine of await this.attestedTargets(secret, m)) {
+    for (const machine of await attestedTargetsOf(this.machines, secret, m)) {
       await this.materials.materialFor(id, machine.id, m, actor);
       machines += 1;
     }
     return { version, machines };
-  }
-
-  /** The attested machines of a secret's target, now. */
-  private async attestedTargets(secret: StoredSecret, m: EntityManager): Promise<Machine[]> {
-    if (secret.targetMachineId !== null) {
-      const machine = await this.machines.findById(secret.targetMachineId, m);
-      return machine?.state === 'attested' ? [machine] : [];
-    }
-    const found: Machine[] = [];
-    let after: string | undefined;
-    for (;;) {
-      const page = await this.machines.list({ group: secret.targetGroup!, state: 'attested', after, limit: MACHINE_PAGE }, m);
-      found.push(...page);
-      if (page.length < MACHINE_PAGE) {
-        return found;
-      }
-      after = page[page.length - 1]!.serial;
-    }
   }
 
   private async resolveTarget(target: { group: string } | { machine: string }, m: EntityManager): Promise<{ group: string } | { machine: Machine }> {
