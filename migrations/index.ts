@@ -16,6 +16,7 @@ import { Secrets1765200000000 } from './1765200000000-secrets';
 import { PcrApprovals1765300000000 } from './1765300000000-pcr-approvals';
 import { MachinesLiveHostname1765400000000 } from './1765400000000-machines-live-hostname';
 import { Deliveries1765500000000 } from './1765500000000-deliveries';
+import { Rotation1765600000000 } from './1765600000000-rotation';
 
 /** Every migration, oldest first. Listed by hand so a build never picks up a stray file. */
 export const MIGRATIONS = [
@@ -37,4 +38,5 @@ export const MIGRATIONS = [
   PcrApprovals1765300000000,
   MachinesLiveHostname1765400000000,
   Deliveries1765500000000,
+  Rotation1765600000000,
 ];

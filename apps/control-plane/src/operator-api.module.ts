@@ -21,6 +21,7 @@ import { GroupApprovalsController } from './policies/approvals.controller';
 import { GroupIntervalController } from './policies/group-interval.controller';
 import { PoliciesController } from './policies/policies.controller';
 import { DeliveriesController } from './deliveries/deliveries.controller';
+import { VersionProgressController } from './deliveries/version-progress.controller';
 import { MailboxController } from './node-api/mailbox.controller';
 import { ClusterCasController } from './secrets/cluster-cas.controller';
 import { SecretsController } from './secrets/secrets.controller';
@@ -38,7 +39,7 @@ const attestationTrustStore = new TrustStoreCache();
 
 @Module({
   imports: [TypeOrmModule.forFeature([ApiTokenEntity, VendorCaEntity])],
-  controllers: [TokensController, AuditController, VendorCasController, InventoryController, MachinesController, PoliciesController, GroupIntervalController, GroupApprovalsController, AttestationsController, SelfController, KeysController, NodeApprovalsController, SecretsController, ClusterCasController, DeliveriesController, MailboxController],
+  controllers: [TokensController, AuditController, VendorCasController, InventoryController, MachinesController, PoliciesController, GroupIntervalController, GroupApprovalsController, AttestationsController, SelfController, KeysController, NodeApprovalsController, SecretsController, ClusterCasController, DeliveriesController, VersionProgressController, MailboxController],
   providers: [
     API_TOKENS_PROVIDER,
     VENDOR_CAS_PROVIDER,

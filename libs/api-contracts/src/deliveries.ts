@@ -4,6 +4,7 @@
  *
  *   GET  /v1/deliveries?state=&machine=&secret=&after=&limit=   → DeliveryView[] (ordered by id)
  *   POST /v1/deliveries/:id/retry                                → DeliveryView (failed → pending)
+ *   GET  /v1/secrets/:name/versions/:version/deliveries          → VersionDeliveryProgress
  */
 import type { SecretBinding, SecretKind } from './secrets';
 
@@ -41,4 +42,20 @@ export interface DeliveriesQuery {
   readonly machine?: string;
   /** A secret name. */
   readonly secret?: string;
+}
+
+/**
+ * GET /v1/secrets/:name/versions/:version/deliveries: how far a version's rollout is (what
+ * `rackseal secrets rotate` draws its progress bar from). `settled` when nothing is pending or ready
+ * any more: every target acked, or some failed (listed by `GET /v1/deliveries?state=failed`).
+ */
+export interface VersionDeliveryProgress<Time = string> {
+  readonly secret: string;
+  readonly version: number;
+  /** When every delivery of a newer version was acked. */
+  readonly retiredAt: Time | null;
+  /** Deliveries of the version (one per target machine that could receive it so far). */
+  readonly total: number;
+  readonly states: { readonly [S in DeliveryState]: number };
+  readonly settled: boolean;
 }

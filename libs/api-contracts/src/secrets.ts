@@ -39,6 +39,14 @@ export const MAX_VALIDITY_DAYS = 825;
 export const DEFAULT_VALIDITY_DAYS = 90;
 export const DEFAULT_RENEW_BEFORE_DAYS = 30;
 
+/**
+ * `disk`: a new key every `rotateEveryDays` (the worker's schedule); 0 rotates only on demand. A
+ * year by default: often enough that a key copied off a decommissioned disk ages out, rarely enough
+ * that a fleet's LUKS keyslots are not churned for nothing.
+ */
+export const DEFAULT_DISK_ROTATE_EVERY_DAYS = 365;
+export const MAX_ROTATE_EVERY_DAYS = 3650;
+
 /** `opaque`: an uploaded value (base64) of at most this many bytes, or a generated one of `size` bytes. */
 export const MAX_OPAQUE_BYTES = 64 * 1024;
 export const DEFAULT_OPAQUE_SIZE = 32;
@@ -56,7 +64,7 @@ export interface SecretTarget {
  * Per kind, what the secret's parameters may hold (all optional unless said):
  * - tls: `sans` (required, 1-16 templates such as `{hostname}.{group}.cluster.internal`),
  *   `validityDays`, `renewBeforeDays`, `keyAlgorithm`;
- * - disk: `size` (32 or 64, default 32);
+ * - disk: `size` (32 or 64, default 32), `rotateEveryDays` (0-3650, default 365; 0: on demand only);
  * - opaque: `size` (generated, 1-65536, default 32) — or the request's `value`;
  * - kubelet-client: `server` (required, the API server's https URL), `clusterName` (default
  *   `kubernetes`), `validityDays`, `renewBeforeDays`, `keyAlgorithm`.
@@ -67,6 +75,7 @@ export interface SecretParameters {
   readonly renewBeforeDays?: number;
   readonly keyAlgorithm?: SecretKeyAlgorithm;
   readonly size?: number;
+  readonly rotateEveryDays?: number;
   readonly server?: string;
   readonly clusterName?: string;
 }
@@ -85,6 +94,8 @@ export interface CreateSecretRequest {
 /** POST /v1/secrets/:name/versions: a new version (an `opaque` one takes a new `value` or generates one). */
 export interface RotateSecretRequest {
   readonly value?: string;
+  /** The target group the operator expects: refused (`secret.wrong-group`) when the secret targets another, `secret.invalid` for a machine-targeted secret. */
+  readonly group?: string;
 }
 
 /** One machine's material of a version, without the material. */
@@ -116,10 +127,17 @@ export interface SecretView<Time = string> {
   readonly createdAt: Time;
   readonly createdBy: string;
   readonly latestVersion: SecretVersionSummary<Time>;
+  /**
+   * Set when a machine that held this shared uploaded value was revoked: the server cannot make up
+   * the operator's value, so it waits for `rackseal secrets rotate NAME --value-file` (cleared by it).
+   */
+  readonly rotationRequired: { readonly since: Time; readonly reason: string } | null;
 }
 
 /** GET /v1/secrets/:name/versions: every version, newest first, with its machines. */
 export interface SecretVersionDetail<Time = string> extends SecretVersionSummary<Time> {
+  /** When every delivery of a newer version was acked; a retired version is never delivered again. */
+  readonly retiredAt: Time | null;
   readonly materials: readonly SecretMaterialSummary<Time>[];
 }
 

@@ -2,7 +2,7 @@ import type { Provider } from '@nestjs/common';
 import { AuditLog, SuppressedAuditRecords } from '@rackseal/audit';
 import { RACKSEAL_CONFIG, type RacksealConfig } from '@rackseal/config';
 import { MasterKeys } from '@rackseal/envelope';
-import { MachineRevocationHook, MachineRevocationHooks, MachinesRepository } from '@rackseal/machines';
+import { MachineRevocationFollowUp, MachineRevocationHook, MachineRevocationHooks, MachinesRepository } from '@rackseal/machines';
 import { Clock, RandomSource } from '@rackseal/platform';
 import { DataSource } from 'typeorm';
 import { AttestationRepository } from './attestation.repository';
@@ -27,7 +27,8 @@ import { PcrPolicySource } from './pcr-policy-source';
  * this library does not depend on it). PcrPolicySource is the stored policies (`pcr_policies`); a
  * test may override the provider. NodeCredentials is also libs/machines' MachineRevocationHook, so
  * a revoke ends the machine's credential — and, with KeyCertification, retires its certified key
- * (MachineRevocationHooks); NodeRequestNonces is the node request guard's replay store.
+ * (MachineRevocationHooks), then a library above this one ends its own (MachineRevocationFollowUp,
+ * libs/deliveries' cancellations and rotations, when the process has deliveries); NodeRequestNonces is the node request guard's replay store.
  */
 export function attestationProviders(loadTrustStore: AttestationServiceOptions['loadTrustStore']): Provider[] {
   return [
@@ -64,8 +65,9 @@ export function attestationProviders(loadTrustStore: AttestationServiceOptions['
     },
     {
       provide: MachineRevocationHook,
-      inject: [NodeCredentials, KeyCertification],
-      useFactory: (credentials: NodeCredentials, keys: KeyCertification) => new MachineRevocationHooks([credentials, keys]),
+      inject: [NodeCredentials, KeyCertification, { token: MachineRevocationFollowUp, optional: true }],
+      useFactory: (credentials: NodeCredentials, keys: KeyCertification, followUp: MachineRevocationFollowUp | undefined) =>
+        new MachineRevocationHooks(followUp === undefined ? [credentials, keys] : [credentials, keys, followUp]),
     },
     { provide: NodeRequestNonces, inject: [DataSource, Clock], useFactory: (dataSource: DataSource, clock: Clock) => new NodeRequestNonces(dataSource, clock) },
     {

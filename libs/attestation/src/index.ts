@@ -1,4 +1,5 @@
 export * from './ak-check';
+export * from './approval-epoch-hook';
 export * from './approval-errors';
 export * from './approval-signing-key';
 export * from './attestation-errors';

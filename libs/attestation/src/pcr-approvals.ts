@@ -1,4 +1,4 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger, Optional } from '@nestjs/common';
 import { GROUP_PATTERN, GROUP_RULE, type GroupApprovals } from '@rackseal/api-contracts';
 import { AuditBudget, AuditLog, SuppressedAuditRecords } from '@rackseal/audit';
 import { type SecretBytes } from '@rackseal/config/secret-bytes';
@@ -9,6 +9,7 @@ import { approvalDigest, approvalPolicyRef, approvedPcrPolicy, type PcrPolicy } 
 import { Clock, RandomSource } from '@rackseal/platform';
 import { marshalTpmtSignature } from '@rackseal/tpm2';
 import { DataSource, type EntityManager } from 'typeorm';
+import { ApprovalEpochHook } from './approval-epoch-hook';
 import { ApprovalError } from './approval-errors';
 import { APPROVAL_SIGNING_ALGORITHM, createApprovalSigningKey, signApprovalDigest } from './approval-signing-key';
 import { lockGroupPolicy } from './group-policy-lock';
@@ -84,6 +85,8 @@ export class PcrApprovals {
     private readonly clock: Clock,
     private readonly random: RandomSource,
     suppressed: SuppressedAuditRecords,
+    // The re-wrap of the group's pcr-sealed deliveries at a new epoch (libs/deliveries); absent, none.
+    @Optional() private readonly epochHook?: ApprovalEpochHook,
   ) {
     this.budget = new AuditBudget({}, (reason) => suppressed.add('pcr-approvals.refused', reason));
   }
@@ -113,6 +116,7 @@ export class PcrApprovals {
         },
         m,
       );
+      await this.epochHook?.epochBumped({ group, fromEpoch: from, toEpoch: epoch, actor }, m);
     }
     const keptByDigest = new Map(kept.map((a) => [a.approvedPolicy.toString('hex'), a]));
     const toSign: Wanted[] = [];

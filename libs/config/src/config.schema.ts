@@ -413,6 +413,13 @@ export const CONFIG_VARIABLES = {
     defaultText: '60000',
     parse: integer(1000, 86400000, 60000),
   },
+  secretRotationCheckIntervalMs: {
+    name: 'SECRET_ROTATION_CHECK_INTERVAL_MS',
+    description:
+      'How often the worker looks for secrets due for a new version (one BullMQ job scheduler, however many workers): tls and kubelet-client certificates within renewBeforeDays of their end, disk keys older than rotateEveryDays.',
+    defaultText: '3600000',
+    parse: integer(1000, 86400000, 3600000),
+  },
   auditLogOrigin: {
     name: 'AUDIT_LOG_ORIGIN',
     description:

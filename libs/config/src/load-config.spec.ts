@@ -79,6 +79,7 @@ const BAD_VALUES: Record<VariableKey, readonly string[]> = {
   machineAttestationIntervalMs: ['59999', '2678400001', '24h'],
   deliveryExpiryMs: ['59999', '31536000001', '7d'],
   deliveryReconcileIntervalMs: ['999', '86400001', '1m'],
+  secretRotationCheckIntervalMs: ['999', '86400001', '1h'],
   auditLogOrigin: ['has space', 'a+b', 'line\nbreak', 'x'.repeat(201), 'é'],
   auditMaxMergeDelayMs: ['49', '3600001', '1s'],
   auditSigningKey: ['short', KEY_HEX.slice(0, 62), `${KEY_HEX}00`],
@@ -116,7 +117,7 @@ describe('loadConfig', () => {
         inventory: { maxFileBytes: 1073741824, uploadIdleTimeoutMs: 30000, maxConcurrentImports: 2 },
         worker: { concurrency: 4, shutdownGraceMs: 30000, lockDurationMs: 30000 },
         machines: { attestationIntervalMs: 86400000 },
-        deliveries: { expiryMs: 604800000, reconcileIntervalMs: 60000 },
+        deliveries: { expiryMs: 604800000, reconcileIntervalMs: 60000, rotationCheckIntervalMs: 3600000 },
         audit: { origin: 'rackseal.local/audit', maxMergeDelayMs: 1000, signingKeySeed: null },
       });
     });

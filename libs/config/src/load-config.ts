@@ -60,7 +60,7 @@ export const CONFIG_SECTIONS = {
   inventory: ['inventoryMaxFileBytes', 'inventoryUploadIdleTimeoutMs', 'inventoryMaxConcurrentImports'],
   worker: ['workerConcurrency', 'workerShutdownGraceMs', 'workerLockMs'],
   machines: ['machineAttestationIntervalMs'],
-  deliveries: ['deliveryExpiryMs', 'deliveryReconcileIntervalMs'],
+  deliveries: ['deliveryExpiryMs', 'deliveryReconcileIntervalMs', 'secretRotationCheckIntervalMs'],
   audit: ['auditLogOrigin', 'auditMaxMergeDelayMs', 'auditSigningKey'],
 } as const satisfies { [S in keyof RacksealConfig]: readonly (keyof Specs)[] };
 
@@ -174,7 +174,7 @@ export function loadConfigSections<S extends ConfigSection>(env: NodeJS.ProcessE
       lockDurationMs: values.workerLockMs,
     }),
     machines: () => ({ attestationIntervalMs: values.machineAttestationIntervalMs }),
-    deliveries: () => ({ expiryMs: values.deliveryExpiryMs, reconcileIntervalMs: values.deliveryReconcileIntervalMs }),
+    deliveries: () => ({ expiryMs: values.deliveryExpiryMs, reconcileIntervalMs: values.deliveryReconcileIntervalMs, rotationCheckIntervalMs: values.secretRotationCheckIntervalMs }),
     audit: () => ({
       origin: values.auditLogOrigin,
       maxMergeDelayMs: values.auditMaxMergeDelayMs,

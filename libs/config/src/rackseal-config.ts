@@ -65,6 +65,8 @@ export interface RacksealConfig {
     readonly expiryMs: number;
     /** Period of the reconciler's job scheduler. */
     readonly reconcileIntervalMs: number;
+    /** Period of the rotation check's job scheduler (secrets due for a new version). */
+    readonly rotationCheckIntervalMs: number;
   };
   readonly audit: {
     /** Origin line of signed checkpoints and name of the signing key. */

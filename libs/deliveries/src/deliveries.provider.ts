@@ -1,5 +1,6 @@
 import type { Provider } from '@nestjs/common';
-import { AttestedMachineHook } from '@rackseal/attestation';
+import { ApprovalEpochHook, AttestedMachineHook } from '@rackseal/attestation';
+import { MachineRevocationFollowUp } from '@rackseal/machines';
 import { SecretVersionHook } from '@rackseal/secrets';
 import { DeliveriesRepository } from './deliveries.repository';
 import { Deliveries } from './deliveries';
@@ -10,12 +11,17 @@ import { DeliveryReconciler } from './delivery-reconciler';
 import { EnvelopeSealer, UnwiredEnvelopeSealer } from './envelope-sealer';
 import { Mailbox } from './mailbox';
 import { OutboxRelay } from './outbox-relay';
+import { RevokedMachineDeliveries } from './revoked-machine-deliveries';
+import { SecretRotationSchedule } from './secret-rotation-schedule';
+import { VersionRetirement } from './version-retirement';
 
 /**
  * The deliveries and what they need beside the shared modules: libs/machines' MachinesRepository,
  * libs/attestation's providers (MachineWrappingKeys) and libs/secrets' (the including module lists
  * them). DeliveryPlanner is bound as libs/secrets' SecretVersionHook and libs/attestation's
- * AttestedMachineHook, so a version or an attestation plans its deliveries in its transaction.
+ * AttestedMachineHook, so a version or an attestation plans its deliveries in its transaction, and
+ * as libs/attestation's ApprovalEpochHook (an epoch bump re-wraps the group's pcr-sealed ones);
+ * RevokedMachineDeliveries is libs/machines' MachineRevocationFollowUp (a revoke cancels and rotates).
  * `sealer` is the wrapping library's adapter; without one, UnwiredEnvelopeSealer refuses every seal.
  */
 export function deliveriesProviders(options: { sealer?: EnvelopeSealer } = {}): Provider[] {
@@ -24,6 +30,11 @@ export function deliveriesProviders(options: { sealer?: EnvelopeSealer } = {}): 
     DeliveryPlanner,
     { provide: SecretVersionHook, useExisting: DeliveryPlanner },
     { provide: AttestedMachineHook, useExisting: DeliveryPlanner },
+    { provide: ApprovalEpochHook, useExisting: DeliveryPlanner },
+    RevokedMachineDeliveries,
+    { provide: MachineRevocationFollowUp, useExisting: RevokedMachineDeliveries },
+    VersionRetirement,
+    SecretRotationSchedule,
     { provide: DeliveryNotifications, useClass: RedisDeliveryNotifications },
     { provide: EnvelopeSealer, useValue: options.sealer ?? new UnwiredEnvelopeSealer() },
     DeliveryProcessor,

@@ -251,6 +251,100 @@ export class DeliveriesRepository {
     return rows[0] === undefined ? undefined : toDelivery(rows[0]);
   }
 
+  /**
+   * A revoked machine's live deliveries (pending, ready, failed) → cancelled, envelopes dropped, in
+   * the revocation's transaction; answers their ids.
+   */
+  async cancelForMachine(machineId: string, at: Date, manager: EntityManager): Promise<string[]> {
+    const [rows] = (await manager.query(
+      `UPDATE deliveries SET state = 'cancelled', envelope = NULL, updated_at = $2 WHERE machine_id = $1 AND state IN ('pending', 'ready', 'failed') RETURNING id`,
+      [machineId, at],
+    )) as [{ id: string }[], number];
+    return rows.map((r) => r.id);
+  }
+
+  /**
+   * The live deliveries of retired versions → cancelled (their machines have the newer one); answers
+   * their ids. Rows another transaction holds (an ack of the old version in flight) are skipped, not
+   * waited for — waiting could deadlock with that ack's own retirement check — and left to
+   * `cancelRetired`, the reconciler's sweep.
+   */
+  async cancelForVersions(versionIds: readonly string[], at: Date, manager: EntityManager): Promise<string[]> {
+    if (versionIds.length === 0) {
+      return [];
+    }
+    const [rows] = (await manager.query(
+      `UPDATE deliveries SET state = 'cancelled', envelope = NULL, updated_at = $2
+        WHERE id IN (SELECT id FROM deliveries WHERE version_id = ANY($1::uuid[]) AND state IN ('pending', 'ready', 'failed') FOR UPDATE SKIP LOCKED)
+          AND state IN ('pending', 'ready', 'failed')
+        RETURNING id`,
+      [versionIds, at],
+    )) as [{ id: string }[], number];
+    return rows.map((r) => r.id);
+  }
+
+  /** Up to `limit` live deliveries of retired versions → cancelled (what a retirement skipped); answers their ids. */
+  async cancelRetired(at: Date, limit: number, manager: EntityManager): Promise<string[]> {
+    const [rows] = (await manager.query(
+      `UPDATE deliveries SET state = 'cancelled', envelope = NULL, updated_at = $1
+        WHERE id IN (SELECT d.id FROM deliveries d JOIN secret_versions v ON v.id = d.version_id
+                      WHERE v.retired_at IS NOT NULL AND d.state IN ('pending', 'ready', 'failed') LIMIT $2 FOR UPDATE OF d SKIP LOCKED)
+          AND state IN ('pending', 'ready', 'failed')
+        RETURNING id`,
+      [at, limit],
+    )) as [{ id: string }[], number];
+    return rows.map((r) => r.id);
+  }
+
+  /**
+   * The shared secrets a machine held (issue 14 item 7): opaque secrets targeted at a group of which
+   * it has a delivery acked, or ready (the envelope sat in its mailbox: it may have read it without
+   * acking). Read before the revocation cancels the ready ones.
+   */
+  async heldSharedSecrets(machineId: string, manager: EntityManager): Promise<string[]> {
+    const rows = (await manager.query(
+      `SELECT DISTINCT s.id, s.name FROM deliveries d JOIN secrets s ON s.id = d.secret_id
+        WHERE d.machine_id = $1 AND d.state IN ('acked', 'ready') AND s.kind = 'opaque' AND s.target_group IS NOT NULL ORDER BY s.name`,
+      [machineId],
+    )) as { id: string }[];
+    return rows.map((r) => r.id);
+  }
+
+  /** How many deliveries of a version a target still has to ack (pending, ready, failed: a retry may still reach it). */
+  async unfinishedOf(versionId: string, manager: EntityManager): Promise<number> {
+    const [row] = (await manager.query(`SELECT count(*)::int AS n FROM deliveries WHERE version_id = $1 AND state IN ('pending', 'ready', 'failed')`, [versionId])) as { n: number }[];
+    return row!.n;
+  }
+
+  /** A version's deliveries counted by state (the operator's rotation progress). */
+  async countByState(versionId: string): Promise<Map<DeliveryState, number>> {
+    const rows = (await this.dataSource.query('SELECT state, count(*)::int AS n FROM deliveries WHERE version_id = $1 GROUP BY state', [versionId])) as { state: DeliveryState; n: number }[];
+    return new Map(rows.map((r) => [r.state, r.n]));
+  }
+
+  /**
+   * The group's approval epoch moved on (a withdrawn PCR state): every `pcr-sealed` delivery of the
+   * latest, unretired version of a secret, to a machine of the group, that is pending, ready or
+   * acked is made pending in a new round (its envelope, proof and ack dropped) with its outbox row,
+   * so a job seals it again at the new epoch. Pending ones too: a job that sealed at the old epoch
+   * before the bump committed loses its conditional `pending → ready` on the old round.
+   */
+  async rewrapForGroup(group: string, at: Date, expiresAt: Date, manager: EntityManager): Promise<DeliveryRound[]> {
+    const [rows] = (await manager.query(
+      `UPDATE deliveries d SET state = 'pending', generation = d.generation + 1, envelope = NULL, ack_proof_hash = NULL, ready_at = NULL, acked_at = NULL,
+              last_error = NULL, attempts = 0, updated_at = $2, expires_at = $3
+         FROM machines m, secret_versions v
+        WHERE m.id = d.machine_id AND m.group_name = $1 AND v.id = d.version_id AND v.retired_at IS NULL
+          AND v.version = (SELECT max(version) FROM secret_versions WHERE secret_id = d.secret_id)
+          AND d.binding = 'pcr-sealed' AND d.state IN ('pending', 'ready', 'acked')
+        RETURNING d.id, d.generation`,
+      [group, at, expiresAt],
+    )) as [{ id: string; generation: number }[], number];
+    const rounds = rows.map((r) => ({ deliveryId: r.id, generation: r.generation }));
+    await this.addToOutbox(rounds, at, manager);
+    return rounds;
+  }
+
   /** ready → acked; the envelope is dropped (the agent holds it now). Undefined when it was not ready. */
   async markAcked(id: string, at: Date, manager: EntityManager): Promise<StoredDelivery | undefined> {
     const [rows] = (await manager.query(

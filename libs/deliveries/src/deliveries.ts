@@ -1,14 +1,14 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { type DeliveryView, SECRET_NAME_PATTERN } from '@rackseal/api-contracts';
+import { type DeliveryView, SECRET_NAME_PATTERN, type VersionDeliveryProgress } from '@rackseal/api-contracts';
 import { AuditLog } from '@rackseal/audit';
 import { RACKSEAL_CONFIG, type RacksealConfig } from '@rackseal/config';
 import { MachineRefError, MachinesRepository, parseMachineRef } from '@rackseal/machines';
 import { Clock } from '@rackseal/platform';
-import { SecretsRepository } from '@rackseal/secrets';
+import { checkSecretName, SecretError, SecretsRepository } from '@rackseal/secrets';
 import { DataSource } from 'typeorm';
 import { DeliveriesRepository } from './deliveries.repository';
 import { DeliveryError } from './delivery-errors';
-import { isDeliveryState } from './delivery-state';
+import { DELIVERY_STATES, isDeliveryState } from './delivery-state';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -65,6 +65,29 @@ export class Deliveries {
       ...(secretId === undefined ? {} : { secretId }),
       ...(query.after === undefined ? {} : { after: query.after.toLowerCase() }),
     });
+  }
+
+  /** A version's rollout: its deliveries counted by state (`rackseal secrets rotate` waits on it). */
+  async progress(name: string, versionText: string): Promise<VersionDeliveryProgress<Date>> {
+    checkSecretName(name);
+    if (!/^[1-9]\d{0,9}$/.test(versionText)) {
+      throw new SecretError('secret.invalid', 'version must be a whole number from 1');
+    }
+    const secret = await this.secrets.findByName(name);
+    const version = secret === undefined ? undefined : (await this.secrets.versionsOf(secret.id)).find((v) => v.version === Number(versionText));
+    if (version === undefined) {
+      throw new SecretError('secret.not-found', `no version ${versionText} of a secret named ${name}`);
+    }
+    const counts = await this.deliveries.countByState(version.id);
+    const states = Object.fromEntries(DELIVERY_STATES.map((s) => [s, counts.get(s) ?? 0])) as VersionDeliveryProgress['states'];
+    return {
+      secret: name,
+      version: version.version,
+      retiredAt: version.retiredAt,
+      total: DELIVERY_STATES.reduce((n, s) => n + states[s], 0),
+      states,
+      settled: states.pending + states.ready === 0,
+    };
   }
 
   /** failed → pending as a new round with its outbox row, audited `delivery.retried`; refused for any other state. */

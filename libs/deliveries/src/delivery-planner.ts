@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { AttestedMachineHook, MachineWrappingKeys } from '@rackseal/attestation';
+import { type ApprovalEpochHook, AttestedMachineHook, MachineWrappingKeys } from '@rackseal/attestation';
 import { AuditLog } from '@rackseal/audit';
 import { RACKSEAL_CONFIG, type RacksealConfig } from '@rackseal/config';
 import { type Machine, MachinesRepository } from '@rackseal/machines';
@@ -20,12 +20,14 @@ export const DELIVERIES_SYSTEM_ACTOR = 'system:deliveries';
  *   `certified-key`, the EK of a current attestation for `pcr-sealed`);
  * - a machine attested (libs/attestation's AttestedMachineHook): the current version of every secret
  *   targeting it or its group, and its failed deliveries of those versions made pending again;
- * - a machine's key certified: the same, which adds the `certified-key` ones it could not have before.
+ * - a machine's key certified: the same, which adds the `certified-key` ones it could not have before;
+ * - a group's approval epoch bumped (libs/attestation's ApprovalEpochHook): its `pcr-sealed`
+ *   deliveries of current versions are sealed again at the new epoch (a new round of each).
  *
  * Each decision that plans anything appends one `delivery.planned` record (ids, counts; no material).
  */
 @Injectable()
-export class DeliveryPlanner implements SecretVersionHook, AttestedMachineHook {
+export class DeliveryPlanner implements SecretVersionHook, AttestedMachineHook, ApprovalEpochHook {
   constructor(
     private readonly deliveries: DeliveriesRepository,
     private readonly secrets: SecretsRepository,
@@ -55,6 +57,21 @@ export class DeliveryPlanner implements SecretVersionHook, AttestedMachineHook {
         subject: `secret:${secret.name}`,
         outcome: 'success',
         details: { trigger: event.trigger, name: secret.name, id: secret.id, version: version.version, versionId: version.id, binding: secret.binding, deliveries: planned.length, waiting: targets.length - ready.size },
+      },
+      m,
+    );
+  }
+
+  async epochBumped(event: { group: string; fromEpoch: number; toEpoch: number; actor: string }, m: EntityManager): Promise<void> {
+    const at = this.clock.now();
+    const rounds = await this.deliveries.rewrapForGroup(event.group, at, this.expiry(at), m);
+    await this.audit.append(
+      {
+        actor: event.actor,
+        action: 'delivery.rewrap-planned',
+        subject: `group:${event.group}`,
+        outcome: 'success',
+        details: { group: event.group, fromEpoch: event.fromEpoch, toEpoch: event.toEpoch, deliveries: rounds.length },
       },
       m,
     );

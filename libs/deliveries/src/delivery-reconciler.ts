@@ -16,6 +16,7 @@ export interface ReconcileReport {
   readonly relayed: number;
   readonly requeued: number;
   readonly expired: number;
+  readonly cancelled: number;
   readonly pruned: number;
 }
 
@@ -24,7 +25,8 @@ export interface ReconcileReport {
  * is the truth and Redis a cache of it: the job of every pending delivery whose outbox row was
  * relayed more than one interval ago is added again — a no-op while the job exists (its id is
  * deterministic), a rebuilt job when Redis lost it; leftover outbox rows are relayed; deliveries past
- * expires_at expire (`delivery.expired`, one record per batch); old relayed outbox rows are pruned.
+ * expires_at expire (`delivery.expired`, one record per batch); live deliveries of retired versions
+ * that a retirement skipped are cancelled; old relayed outbox rows are pruned.
  */
 @Injectable()
 export class DeliveryReconciler {
@@ -75,8 +77,19 @@ export class DeliveryReconciler {
         break;
       }
     }
+    // Live deliveries of retired versions a retirement skipped (an old version's ack was in flight).
+    const cancelled = await this.dataSource.transaction(async (m) => {
+      const ids = await this.deliveries.cancelRetired(now, PAGE, m);
+      if (ids.length > 0) {
+        await this.audit.append(
+          { actor: DELIVERIES_SYSTEM_ACTOR, action: 'delivery.cancelled', subject: 'deliveries', outcome: 'success', details: { reason: 'version retired', count: ids.length, deliveryIds: ids } },
+          m,
+        );
+      }
+      return ids.length;
+    });
     const pruned = await this.deliveries.pruneOutbox(new Date(now.getTime() - OUTBOX_RETENTION_MS));
-    const report = { relayed, requeued, expired, pruned };
+    const report = { relayed, requeued, expired, cancelled, pruned };
     this.logger.log(report, 'deliveries reconciled');
     return report;
   }

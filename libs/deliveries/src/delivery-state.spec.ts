@@ -8,17 +8,17 @@ describe('the delivery state machine', () => {
     }
   });
 
-  it('ends in acked, cancelled and expired, and never leaves acked', () => {
-    expect(DELIVERY_TRANSITIONS.acked).toEqual([]);
+  it('ends in cancelled and expired, and leaves acked only for a re-wrap (a new round, pending)', () => {
+    expect(DELIVERY_TRANSITIONS.acked).toEqual(['pending']);
     expect(DELIVERY_TRANSITIONS.cancelled).toEqual([]);
     expect(DELIVERY_TRANSITIONS.expired).toEqual([]);
   });
 
-  it('reaches ready only from pending, acked only from ready, and pending again only from failed', () => {
+  it('reaches ready only from pending, acked only from ready, and pending again from failed or a re-wrap', () => {
     const into = (to: string) => DELIVERY_STATES.filter((from) => isLegalDeliveryTransition(from, to as never));
     expect(into('ready')).toEqual(['pending']);
     expect(into('acked')).toEqual(['ready']);
-    expect(into('pending')).toEqual(['failed']);
+    expect(into('pending')).toEqual(['pending', 'ready', 'acked', 'failed']);
     expect(isDeliveryState('sent')).toBe(false);
   });
 });

@@ -7,9 +7,12 @@
  *     ▼           ▼
  *   failed, cancelled, expired
  *
+ * and pending, ready, acked ──▶ pending in a new round: the re-wrap of a `pcr-sealed` delivery when
+ * its group's approval epoch moves on (the old envelope no longer opens).
+ *
  * pending: planned, its job sealing it; ready: sealed, in the machine's mailbox; acked: the agent
  * proved it unwrapped it (final); failed: the last attempt failed (dead letter); cancelled: the
- * machine was revoked; expired: not acked before expires_at. Every move is one conditional UPDATE
+ * machine was revoked, or the version retired; expired: not acked before expires_at. Every move is one conditional UPDATE
  * (`… WHERE id = $1 AND state = $from RETURNING`) in DeliveriesRepository, so of two racers exactly
  * one moves it.
  */
@@ -19,9 +22,9 @@ import { DELIVERY_STATES, type DeliveryState } from '@rackseal/api-contracts';
 export { DELIVERY_STATES, type DeliveryState };
 
 export const DELIVERY_TRANSITIONS: { readonly [From in DeliveryState]: readonly DeliveryState[] } = {
-  pending: ['ready', 'failed', 'cancelled', 'expired'],
-  ready: ['acked', 'cancelled', 'expired'],
-  acked: [],
+  pending: ['ready', 'failed', 'cancelled', 'expired', 'pending'],
+  ready: ['acked', 'cancelled', 'expired', 'pending'],
+  acked: ['pending'],
   failed: ['pending', 'cancelled'],
   cancelled: [],
   expired: [],

@@ -11,3 +11,6 @@ export * from './delivery-state';
 export * from './envelope-sealer';
 export * from './mailbox';
 export * from './outbox-relay';
+export * from './revoked-machine-deliveries';
+export * from './version-retirement';
+export * from './secret-rotation-schedule';

@@ -8,6 +8,7 @@ import { DataSource } from 'typeorm';
 import { DeliveriesRepository, type MailboxRow } from './deliveries.repository';
 import { DeliveryError } from './delivery-errors';
 import { DeliveryNotifications } from './delivery-notifications';
+import { VersionRetirement } from './version-retirement';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
@@ -35,6 +36,7 @@ export class Mailbox {
     private readonly notifications: DeliveryNotifications,
     private readonly audit: AuditLog,
     private readonly clock: Clock,
+    private readonly retirement: VersionRetirement,
   ) {}
 
   /** Parses `wait` (whole seconds, 0-30; absent: 0). */
@@ -137,7 +139,8 @@ export class Mailbox {
       if (delivery.state === 'acked') {
         return { ok: { deliveryId: id, state: 'acked', alreadyAcked: true, ackedAt: delivery.ackedAt!.toISOString() } };
       }
-      const acked = (await this.deliveries.markAcked(id, this.clock.now(), m))!;
+      const now = this.clock.now();
+      const acked = (await this.deliveries.markAcked(id, now, m))!;
       await this.audit.append(
         {
           actor: `node-credential:${caller.credentialId}`,
@@ -148,6 +151,8 @@ export class Mailbox {
         },
         m,
       );
+      // The last ack of a version retires the ones before it.
+      await this.retirement.afterAck(acked.versionId, now, m);
       return { ok: { deliveryId: id, state: 'acked', alreadyAcked: false, ackedAt: acked.ackedAt!.toISOString() } };
     });
     if (outcome.ok === undefined) {

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { RACKSEAL_CONFIG, type RacksealConfig } from '@rackseal/config';
-import { DELIVERY_JOBS, JobQueue } from '@rackseal/jobs';
+import { DELIVERY_JOBS, JobQueue, ROTATION_JOBS } from '@rackseal/jobs';
 import { Clock } from '@rackseal/platform';
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
@@ -17,8 +17,8 @@ export const RELAY_POLL_MS = 5000;
  * LOCKED, so two workers take disjoint rows), adds their `delivery.deliver` jobs (deterministic ids:
  * a row relayed again after a crash between the add and the commit is the same job) and marks them
  * enqueued. Woken by the deciding transactions' NOTIFY (on a LISTEN connection of its own) and by a
- * poll every RELAY_POLL_MS, which also upserts the reconciler's job scheduler (a Redis that lost its
- * data lost the schedule too).
+ * poll every RELAY_POLL_MS, which also upserts the job schedulers of the reconciler and the rotation
+ * check (a Redis that lost its data lost the schedules too).
  */
 @Injectable()
 export class OutboxRelay {
@@ -103,8 +103,9 @@ export class OutboxRelay {
     }
     try {
       await this.jobs.schedule(DELIVERY_JOBS.reconcile, this.config.deliveries.reconcileIntervalMs, { trigger: 'schedule' });
+      await this.jobs.schedule(ROTATION_JOBS.check, this.config.deliveries.rotationCheckIntervalMs, { trigger: 'schedule' });
     } catch (error) {
-      this.logger.warn({ err: (error as Error).message }, 'could not upsert the reconciler schedule; the next poll tries again');
+      this.logger.warn({ err: (error as Error).message }, 'could not upsert the reconciler and rotation schedules; the next poll tries again');
     }
     if (this.listener === undefined) {
       void this.listen();

@@ -5,5 +5,6 @@ export * from './job-queue';
 export * from './jobs.module';
 export * from './payloads/audit-verify-chain.payload';
 export * from './payloads/delivery.payload';
+export * from './payloads/secret-rotation.payload';
 export * from './redis-connection';
 export * from './validate-payload';

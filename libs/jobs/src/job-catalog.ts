@@ -1,5 +1,6 @@
 import { AuditVerifyChainPayload } from './payloads/audit-verify-chain.payload';
 import { DeliveryDeliverPayload, DeliveryReconcilePayload } from './payloads/delivery.payload';
+import { SecretRotatePayload, SecretRotationCheckPayload } from './payloads/secret-rotation.payload';
 
 export const QUEUES = ['maintenance', 'deliveries'] as const;
 export type QueueName = (typeof QUEUES)[number];
@@ -43,11 +44,29 @@ export const JOB_CATALOG = {
     jobId: () => 'delivery.reconcile.manual',
     attempts: 1,
   } satisfies JobSpec<DeliveryReconcilePayload>,
+  // Run by a job scheduler (SECRET_ROTATION_CHECK_INTERVAL_MS): finds the secrets due for a new version.
+  'secret.rotation-check': {
+    queue: 'deliveries',
+    payload: SecretRotationCheckPayload,
+    jobId: () => 'secret.rotation-check.manual',
+    attempts: 1,
+  } satisfies JobSpec<SecretRotationCheckPayload>,
+  // One job per (secret, version it rotates from): two checks that both saw version N due add one
+  // job, and the job itself makes version N+1 only while N is the latest (a second run is a no-op).
+  'secret.rotate': {
+    queue: 'deliveries',
+    payload: SecretRotatePayload,
+    jobId: (p: SecretRotatePayload) => `secret.rotate.${p.secretId}.${p.fromVersion}`,
+    attempts: 5,
+    backoffMs: 5000,
+  } satisfies JobSpec<SecretRotatePayload>,
 } as const;
 
 export type JobName = keyof typeof JOB_CATALOG;
 
 /** The deliveries' jobs by role, for libs/deliveries (which enqueues and schedules them). */
 export const DELIVERY_JOBS = { deliver: 'delivery.deliver', reconcile: 'delivery.reconcile' } as const satisfies Record<string, JobName>;
+/** The scheduled rotations' jobs by role. */
+export const ROTATION_JOBS = { check: 'secret.rotation-check', rotate: 'secret.rotate' } as const satisfies Record<string, JobName>;
 export type JobPayload<N extends JobName> = InstanceType<(typeof JOB_CATALOG)[N]['payload']>;
 export const JOB_NAMES = Object.keys(JOB_CATALOG) as JobName[];

@@ -26,3 +26,11 @@ export class MachineRevocationHooks extends MachineRevocationHook {
     }
   }
 }
+
+/**
+ * A revocation hook of a library that stands above libs/attestation (libs/deliveries: cancel the
+ * machine's deliveries, rotate the shared secrets it held). libs/attestation composes the hooks of
+ * the revocation (MachineRevocationHooks), so it takes this one as an optional injection and calls it
+ * after its own: the credential is dead before anything is rotated for the machines that remain.
+ */
+export abstract class MachineRevocationFollowUp extends MachineRevocationHook {}

@@ -18,6 +18,7 @@ export const SECRET_ERROR_CODES = {
   'secret.no-kubernetes-ca': 'conflict',
   'secret.machine-unfit': 'conflict',
   'secret.ca-expired': 'conflict',
+  'secret.wrong-group': 'conflict',
 } as const satisfies ErrorCodeTable;
 export type SecretErrorCode = keyof typeof SECRET_ERROR_CODES;
 

@@ -1,11 +1,13 @@
 import {
   DEFAULT_OPAQUE_SIZE,
+  DEFAULT_DISK_ROTATE_EVERY_DAYS,
   DEFAULT_RENEW_BEFORE_DAYS,
   DEFAULT_VALIDITY_DAYS,
   DISK_KEY_SIZES,
   GROUP_PATTERN,
   GROUP_RULE,
   MAX_OPAQUE_BYTES,
+  MAX_ROTATE_EVERY_DAYS,
   MAX_SAN_TEMPLATES,
   MAX_VALIDITY_DAYS,
   MIN_VALIDITY_DAYS,
@@ -95,22 +97,26 @@ export function parseCreateRequest(body: unknown): ParsedCreateRequest {
   return { name, kind, target, binding, parameters, ...(value === undefined ? {} : { value }) };
 }
 
-/** POST /v1/secrets/:name/versions: `{}` or, for opaque, `{ value }`. */
-export function parseRotateRequest(body: unknown, kind: SecretKind): { value?: SecretBytes } {
+/** POST /v1/secrets/:name/versions: `{}` or, for opaque, `{ value }`; `group` names the target group the operator expects. */
+export function parseRotateRequest(body: unknown, kind: SecretKind): { value?: SecretBytes; group?: string } {
   if (body === undefined || body === null) {
     return {};
   }
   if (!isObject(body)) {
     throw new SecretError('secret.invalid', 'the body must be a JSON object');
   }
-  onlyFields(body, ['value'], '');
+  onlyFields(body, ['value', 'group'], '');
+  if (body.group !== undefined && (typeof body.group !== 'string' || !GROUP_PATTERN.test(body.group))) {
+    throw new SecretError('secret.invalid', GROUP_RULE);
+  }
+  const group = body.group === undefined ? {} : { group: body.group as string };
   if (body.value === undefined) {
-    return {};
+    return group;
   }
   if (kind !== 'opaque') {
     throw new SecretError('secret.invalid', `value: only an opaque secret takes a value (a ${kind} secret's material is generated per machine)`);
   }
-  return { value: parseValue(body.value) };
+  return { value: parseValue(body.value), ...group };
 }
 
 function parseValue(value: unknown): SecretBytes {
@@ -167,12 +173,16 @@ function parseParameters(kind: SecretKind, raw: unknown): SecretParameters {
       return { server: serverUrl(raw.server), clusterName: clusterName(raw.clusterName), ...certificateParameters(raw) };
     }
     case 'disk': {
-      onlyFields(raw, ['size'], 'parameters.');
+      onlyFields(raw, ['size', 'rotateEveryDays'], 'parameters.');
       const size = raw.size ?? DISK_KEY_SIZES[0];
       if (!(DISK_KEY_SIZES as readonly unknown[]).includes(size)) {
         throw new SecretError('secret.invalid', `parameters.size must be ${DISK_KEY_SIZES.join(' or ')} (bytes)`);
       }
-      return { size: size as number };
+      const rotateEveryDays = raw.rotateEveryDays ?? DEFAULT_DISK_ROTATE_EVERY_DAYS;
+      if (!Number.isInteger(rotateEveryDays) || (rotateEveryDays as number) < 0 || (rotateEveryDays as number) > MAX_ROTATE_EVERY_DAYS) {
+        throw new SecretError('secret.invalid', `parameters.rotateEveryDays must be a whole number of days, 0 (never on a schedule) to ${MAX_ROTATE_EVERY_DAYS}`);
+      }
+      return { size: size as number, rotateEveryDays: rotateEveryDays as number };
     }
     case 'opaque': {
       onlyFields(raw, ['size'], 'parameters.');

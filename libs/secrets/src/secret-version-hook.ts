@@ -1,8 +1,11 @@
 import type { EntityManager } from 'typeorm';
 import type { StoredSecret, StoredSecretVersion } from './secrets.repository';
 
-/** The decision that made a version: the operator's create or rotate. */
-export type SecretVersionTrigger = 'created' | 'rotated';
+/**
+ * The decision that made a version: the operator's create or rotate, the worker's schedule (a
+ * certificate near its end, a disk key's age), or the revocation of a machine that held a shared value.
+ */
+export type SecretVersionTrigger = 'created' | 'rotated' | 'scheduled' | 'machine-revoked';
 
 /**
  * What else a new secret version decides, in its transaction: issue 14's deliveries (libs/deliveries)

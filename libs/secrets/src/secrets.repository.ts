@@ -12,7 +12,13 @@ export interface StoredSecret {
   readonly parameters: SecretParameters;
   readonly createdAt: Date;
   readonly createdBy: string;
+  /** Set when a revoked machine held this shared uploaded value: the operator must upload a new one. */
+  readonly rotationRequiredAt?: Date | null;
+  readonly rotationRequiredReason?: string | null;
 }
+
+/** How an opaque version's value came to be; null for per-machine kinds (and opaque versions older than the column). */
+export type SecretValueOrigin = 'generated' | 'uploaded';
 
 export interface StoredSecretVersion {
   readonly id: string;
@@ -20,8 +26,22 @@ export interface StoredSecretVersion {
   readonly version: number;
   /** An opaque secret's value, sealed with `secret-version:<id>`; null for per-machine kinds. */
   readonly valueSealed: Buffer | null;
+  readonly valueOrigin: SecretValueOrigin | null;
   readonly createdAt: Date;
   readonly createdBy: string;
+  /** When every delivery of a newer version was acked: never delivered again. */
+  readonly retiredAt: Date | null;
+}
+
+/** Why a secret is due for a new version on its schedule. */
+export type RotationReason = 'renew-before' | 'rotate-every';
+
+/** A secret whose latest version is due, and that version's number (the scheduled rotation is conditional on it). */
+export interface DueSecret {
+  readonly secretId: string;
+  readonly name: string;
+  readonly latestVersion: number;
+  readonly reason: RotationReason;
 }
 
 export interface StoredSecretMaterial {
@@ -47,7 +67,9 @@ export interface ListedMaterial {
 }
 
 const SECRET_COLUMNS = 'id, name, kind, target_group, target_machine_id, binding, parameters, created_at, created_by';
-const VERSION_COLUMNS = 'id, secret_id, version, value_sealed, created_at, created_by';
+const SECRET_READ_COLUMNS = `${SECRET_COLUMNS}, rotation_required_at, rotation_required_reason`;
+const VERSION_INSERT_COLUMNS = 'id, secret_id, version, value_sealed, value_origin, created_at, created_by';
+const VERSION_COLUMNS = `${VERSION_INSERT_COLUMNS}, retired_at`;
 const MATERIAL_COLUMNS = 'id, version_id, machine_id, material_sealed, certificate_pem, certificate_serial, not_after, kubelet_conf, created_at';
 
 interface SecretRow {
@@ -60,6 +82,8 @@ interface SecretRow {
   parameters: SecretParameters;
   created_at: Date;
   created_by: string;
+  rotation_required_at?: Date | null;
+  rotation_required_reason?: string | null;
 }
 
 interface VersionRow {
@@ -67,8 +91,10 @@ interface VersionRow {
   secret_id: string;
   version: number;
   value_sealed: Buffer | null;
+  value_origin: SecretValueOrigin | null;
   created_at: Date;
   created_by: string;
+  retired_at: Date | null;
 }
 
 interface MaterialRow {
@@ -98,18 +124,18 @@ export class SecretsRepository {
   }
 
   async findByName(name: string, manager?: EntityManager, lock = false): Promise<StoredSecret | undefined> {
-    const [row] = (await (manager ?? this.dataSource).query(`SELECT ${SECRET_COLUMNS} FROM secrets WHERE name = $1${lock ? ' FOR UPDATE' : ''}`, [name])) as SecretRow[];
+    const [row] = (await (manager ?? this.dataSource).query(`SELECT ${SECRET_READ_COLUMNS} FROM secrets WHERE name = $1${lock ? ' FOR UPDATE' : ''}`, [name])) as SecretRow[];
     return row === undefined ? undefined : toSecret(row);
   }
 
-  async findById(id: string, manager?: EntityManager): Promise<StoredSecret | undefined> {
-    const [row] = (await (manager ?? this.dataSource).query(`SELECT ${SECRET_COLUMNS} FROM secrets WHERE id = $1`, [id])) as SecretRow[];
+  async findById(id: string, manager?: EntityManager, lock = false): Promise<StoredSecret | undefined> {
+    const [row] = (await (manager ?? this.dataSource).query(`SELECT ${SECRET_READ_COLUMNS} FROM secrets WHERE id = $1${lock ? ' FOR UPDATE' : ''}`, [id])) as SecretRow[];
     return row === undefined ? undefined : toSecret(row);
   }
 
   /** Secrets ordered by name after `after` (keyset paging). */
   async list(after: string | undefined, limit: number): Promise<StoredSecret[]> {
-    const rows = (await this.dataSource.query(`SELECT ${SECRET_COLUMNS} FROM secrets WHERE ($1::text IS NULL OR name > $1) ORDER BY name LIMIT $2`, [
+    const rows = (await this.dataSource.query(`SELECT ${SECRET_READ_COLUMNS} FROM secrets WHERE ($1::text IS NULL OR name > $1) ORDER BY name LIMIT $2`, [
       after ?? null,
       limit,
     ])) as SecretRow[];
@@ -117,7 +143,15 @@ export class SecretsRepository {
   }
 
   async insertVersion(v: StoredSecretVersion, manager: EntityManager): Promise<void> {
-    await manager.query(`INSERT INTO secret_versions (${VERSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)`, [v.id, v.secretId, v.version, v.valueSealed, v.createdAt, v.createdBy]);
+    await manager.query(`INSERT INTO secret_versions (${VERSION_INSERT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)`, [
+      v.id,
+      v.secretId,
+      v.version,
+      v.valueSealed,
+      v.valueOrigin,
+      v.createdAt,
+      v.createdBy,
+    ]);
   }
 
   async findVersion(id: string, manager?: EntityManager): Promise<StoredSecretVersion | undefined> {
@@ -131,16 +165,35 @@ export class SecretsRepository {
    */
   async latestVersionsTargeting(machineId: string, group: string | null, manager?: EntityManager): Promise<{ secret: StoredSecret; version: StoredSecretVersion }[]> {
     const rows = (await (manager ?? this.dataSource).query(
-      `SELECT DISTINCT ON (s.id) ${SECRET_COLUMNS.split(', ').map((c) => `s.${c}`).join(', ')},
-              v.id AS v_id, v.secret_id AS v_secret_id, v.version AS v_version, v.value_sealed AS v_value_sealed, v.created_at AS v_created_at, v.created_by AS v_created_by
+      `SELECT DISTINCT ON (s.id) ${SECRET_READ_COLUMNS.split(', ').map((c) => `s.${c}`).join(', ')},
+              v.id AS v_id, v.secret_id AS v_secret_id, v.version AS v_version, v.value_sealed AS v_value_sealed, v.value_origin AS v_value_origin,
+              v.created_at AS v_created_at, v.created_by AS v_created_by, v.retired_at AS v_retired_at
          FROM secrets s JOIN secret_versions v ON v.secret_id = s.id
         WHERE s.target_machine_id = $1 OR ($2::text IS NOT NULL AND s.target_group = $2)
         ORDER BY s.id, v.version DESC`,
       [machineId, group],
-    )) as (SecretRow & { v_id: string; v_secret_id: string; v_version: number; v_value_sealed: Buffer | null; v_created_at: Date; v_created_by: string })[];
+    )) as (SecretRow & {
+      v_id: string;
+      v_secret_id: string;
+      v_version: number;
+      v_value_sealed: Buffer | null;
+      v_value_origin: SecretValueOrigin | null;
+      v_created_at: Date;
+      v_created_by: string;
+      v_retired_at: Date | null;
+    })[];
     return rows.map((r) => ({
       secret: toSecret(r),
-      version: toVersion({ id: r.v_id, secret_id: r.v_secret_id, version: r.v_version, value_sealed: r.v_value_sealed, created_at: r.v_created_at, created_by: r.v_created_by }),
+      version: toVersion({
+        id: r.v_id,
+        secret_id: r.v_secret_id,
+        version: r.v_version,
+        value_sealed: r.v_value_sealed,
+        value_origin: r.v_value_origin,
+        created_at: r.v_created_at,
+        created_by: r.v_created_by,
+        retired_at: r.v_retired_at,
+      }),
     }));
   }
 
@@ -166,6 +219,62 @@ export class SecretsRepository {
       [versionId],
     )) as { machine_id: string; serial: string; created_at: Date; certificate_serial: string | null; not_after: Date | null }[];
     return rows.map((r) => ({ machineId: r.machine_id, serial: r.serial, createdAt: r.created_at, certificateSerial: r.certificate_serial, notAfter: r.not_after }));
+  }
+
+  /**
+   * Locks a version's row until `manager`'s transaction ends: the acks of one version serialise on
+   * it, so the last of two concurrent acks sees the other's and retires the older versions.
+   */
+  async lockVersion(versionId: string, manager: EntityManager): Promise<StoredSecretVersion | undefined> {
+    const [row] = (await manager.query(`SELECT ${VERSION_COLUMNS} FROM secret_versions WHERE id = $1 FOR UPDATE`, [versionId])) as VersionRow[];
+    return row === undefined ? undefined : toVersion(row);
+  }
+
+  /** Retires every version of the secret older than `version` not retired yet; answers them. */
+  async retireOlder(secretId: string, version: number, at: Date, manager: EntityManager): Promise<StoredSecretVersion[]> {
+    const [rows] = (await manager.query(
+      `UPDATE secret_versions SET retired_at = $3 WHERE secret_id = $1 AND version < $2 AND retired_at IS NULL RETURNING ${VERSION_COLUMNS}`,
+      [secretId, version, at],
+    )) as [VersionRow[], number];
+    return rows.map(toVersion);
+  }
+
+  /** Flags a secret for the operator's rotation (a shared uploaded value a revoked machine held); a flag already set keeps its first time. */
+  async requireRotation(secretId: string, reason: string, at: Date, manager: EntityManager): Promise<void> {
+    await manager.query('UPDATE secrets SET rotation_required_at = COALESCE(rotation_required_at, $2), rotation_required_reason = COALESCE(rotation_required_reason, $3) WHERE id = $1', [
+      secretId,
+      at,
+      reason,
+    ]);
+  }
+
+  /** A new version answers the flag. */
+  async clearRotationRequired(secretId: string, manager: EntityManager): Promise<void> {
+    await manager.query('UPDATE secrets SET rotation_required_at = NULL, rotation_required_reason = NULL WHERE id = $1 AND rotation_required_at IS NOT NULL', [secretId]);
+  }
+
+  /**
+   * Secrets whose latest version is due at `now` (after `afterName`, by name, up to `limit`):
+   * - tls and kubelet-client: the earliest certificate of the latest version ends within
+   *   `renewBeforeDays` (a version without material yet is not due: nothing to renew);
+   * - disk: the latest version is at least `rotateEveryDays` old (absent or 0: never scheduled).
+   */
+  async dueForRotation(now: Date, afterName: string | undefined, limit: number): Promise<DueSecret[]> {
+    const rows = (await this.dataSource.query(
+      `SELECT s.id, s.name, v.version,
+              CASE WHEN s.kind IN ('tls', 'kubelet-client') THEN 'renew-before' ELSE 'rotate-every' END AS reason
+         FROM secrets s
+         JOIN LATERAL (SELECT id, version, created_at FROM secret_versions WHERE secret_id = s.id ORDER BY version DESC LIMIT 1) v ON true
+        WHERE ($2::text IS NULL OR s.name > $2)
+          AND (
+            (s.kind IN ('tls', 'kubelet-client') AND
+              (SELECT min(not_after) FROM secret_materials WHERE version_id = v.id) - make_interval(days => (s.parameters->>'renewBeforeDays')::int) <= $1)
+            OR (s.kind = 'disk' AND COALESCE((s.parameters->>'rotateEveryDays')::int, 0) > 0 AND
+              v.created_at + make_interval(days => (s.parameters->>'rotateEveryDays')::int) <= $1))
+        ORDER BY s.name LIMIT $3`,
+      [now, afterName ?? null, limit],
+    )) as { id: string; name: string; version: number; reason: RotationReason }[];
+    return rows.map((r) => ({ secretId: r.id, name: r.name, latestVersion: r.version, reason: r.reason }));
   }
 
   async findMaterial(versionId: string, machineId: string, manager?: EntityManager): Promise<StoredSecretMaterial | undefined> {
@@ -200,11 +309,22 @@ function toSecret(r: SecretRow): StoredSecret {
     parameters: r.parameters,
     createdAt: r.created_at,
     createdBy: r.created_by,
+    rotationRequiredAt: r.rotation_required_at ?? null,
+    rotationRequiredReason: r.rotation_required_reason ?? null,
   };
 }
 
 function toVersion(r: VersionRow): StoredSecretVersion {
-  return { id: r.id, secretId: r.secret_id, version: r.version, valueSealed: r.value_sealed, createdAt: r.created_at, createdBy: r.created_by };
+  return {
+    id: r.id,
+    secretId: r.secret_id,
+    version: r.version,
+    valueSealed: r.value_sealed,
+    valueOrigin: r.value_origin,
+    createdAt: r.created_at,
+    createdBy: r.created_by,
+    retiredAt: r.retired_at,
+  };
 }
 
 function toMaterial(r: MaterialRow): StoredSecretMaterial {

@@ -12,7 +12,7 @@ import { SecretMaterials } from './secret-materials';
 import { checkSecretName, describeRequest, parseCreateRequest, parseRotateRequest } from './secret-request';
 import { SecretError } from './secret-errors';
 import { attestedTargetsOf } from './secret-targets';
-import { SecretVersionHook } from './secret-version-hook';
+import { SecretVersionHook, type SecretVersionTrigger } from './secret-version-hook';
 import { type StoredSecret, type StoredSecretVersion, SecretsRepository } from './secrets.repository';
 
 /**
@@ -81,7 +81,11 @@ export class Secrets {
     }
   }
 
-  /** A new version of `name` (an opaque one takes an uploaded `value` or generates one). */
+  /**
+   * A new version of `name` (an opaque one takes an uploaded `value` or generates one). `group`, when
+   * given, must be the secret's target group: the operator's check that the rotation reaches the
+   * machines they meant (a machine-targeted secret refuses it).
+   */
   async rotate(name: string, body: unknown, actor: string): Promise<SecretView<Date>> {
     try {
       checkSecretName(name);
@@ -91,27 +95,70 @@ export class Secrets {
           throw new SecretError('secret.not-found', `no secret named ${name}`);
         }
         const request = parseRotateRequest(body, secret.kind);
-        const [latest] = await this.secrets.versionsOf(secret.id, m);
-        const number = (latest?.version ?? 0) + 1;
-        const { version, machines } = await this.newVersion(secret, number, request.value, actor, m);
-        await this.versionHook?.versionCreated({ secret, version, trigger: 'rotated', actor }, m);
-        await this.audit.append(
-          {
-            actor,
-            action: 'secret.rotated',
-            subject: `secret:${secret.name}`,
-            outcome: 'success',
-            details: { name: secret.name, id: secret.id, kind: secret.kind, version: number, versionId: version.id, machines, uploaded: request.value !== undefined },
-          },
-          m,
-        );
+        if (request.group !== undefined) {
+          if (secret.targetGroup === null) {
+            throw new SecretError('secret.invalid', `group: ${name} targets one machine, not a group; rotate it without --group`);
+          }
+          if (secret.targetGroup !== request.group) {
+            throw new SecretError('secret.wrong-group', `${name} targets group ${secret.targetGroup}, not ${request.group}; nothing rotated`);
+          }
+        }
+        const { version, machines } = await this.rotateWithin(secret, { value: request.value, trigger: 'rotated', actor }, m);
         const serial = secret.targetMachineId === null ? null : ((await this.machines.findById(secret.targetMachineId, m))?.serial ?? null);
-        return this.viewOf(secret, { version: number, createdAt: version.createdAt, createdBy: actor, machines }, serial);
+        return this.viewOf(secret, { version: version.version, createdAt: version.createdAt, createdBy: actor, machines }, serial);
       });
     } catch (error) {
       await this.auditRefusal(error, { action: 'secret.rotated', about: { name: describeRequest({ name }).name, kind: null } }, actor);
       throw error;
     }
+  }
+
+  /**
+   * A scheduled rotation (the worker's `secret.rotate` job): a new version only while `fromVersion`
+   * is still the latest, so a job run twice, or two jobs of one due secret, make one version.
+   * Answers the new version's number, or undefined when another run (or an operator) got there first.
+   */
+  async rotateIfLatest(secretId: string, fromVersion: number, trigger: Exclude<SecretVersionTrigger, 'created' | 'rotated'>, actor: string, details: Record<string, string> = {}): Promise<number | undefined> {
+    return this.dataSource.transaction(async (m) => {
+      const secret = await this.secrets.findById(secretId, m, true);
+      if (secret === undefined) {
+        return undefined;
+      }
+      const [latest] = await this.secrets.versionsOf(secret.id, m);
+      if (latest?.version !== fromVersion) {
+        return undefined;
+      }
+      return (await this.rotateWithin(secret, { trigger, actor, details }, m)).version.version;
+    });
+  }
+
+  /**
+   * Version N+1 of a secret whose row `m` holds locked: its material, its deliveries (the hook), a
+   * cleared rotation-required flag, and the `secret.rotated` record with the trigger — one
+   * transaction with the decision that asked for it (an operator's rotate, a schedule, a revocation).
+   * An opaque secret without a `value` gets a generated one.
+   */
+  async rotateWithin(
+    secret: StoredSecret,
+    request: { value?: SecretBytes; trigger: Exclude<SecretVersionTrigger, 'created'>; actor: string; details?: Record<string, string> },
+    m: EntityManager,
+  ): Promise<{ version: StoredSecretVersion; machines: number }> {
+    const [latest] = await this.secrets.versionsOf(secret.id, m);
+    const number = (latest?.version ?? 0) + 1;
+    const { version, machines } = await this.newVersion(secret, number, request.value, request.actor, m);
+    await this.versionHook?.versionCreated({ secret, version, trigger: request.trigger, actor: request.actor }, m);
+    await this.secrets.clearRotationRequired(secret.id, m);
+    await this.audit.append(
+      {
+        actor: request.actor,
+        action: 'secret.rotated',
+        subject: `secret:${secret.name}`,
+        outcome: 'success',
+        details: { name: secret.name, id: secret.id, kind: secret.kind, version: number, versionId: version.id, machines, uploaded: request.value !== undefined, trigger: request.trigger, ...request.details },
+      },
+      m,
+    );
+    return { version, machines };
   }
 
   async show(name: string): Promise<SecretView<Date>> {
@@ -130,7 +177,7 @@ export class Secrets {
     return Promise.all(
       versions.map(async (v) => {
         const materials: SecretMaterialSummary<Date>[] = await this.secrets.materialsOf(v.id);
-        return { version: v.version, createdAt: v.createdAt, createdBy: v.createdBy, machines: materials.length, materials };
+        return { version: v.version, createdAt: v.createdAt, createdBy: v.createdBy, machines: materials.length, retiredAt: v.retiredAt, materials };
       }),
     );
   }
@@ -152,7 +199,16 @@ export class Secrets {
       const plain = value ?? new SecretBytes(this.random.bytes(secret.parameters.size!));
       valueSealed = sealEnvelope(this.keys, secretVersionValueContext(id), plain, (n) => this.random.bytes(n));
     }
-    const version: StoredSecretVersion = { id, secretId: secret.id, version: number, valueSealed, createdAt: this.clock.now(), createdBy: actor };
+    const version: StoredSecretVersion = {
+      id,
+      secretId: secret.id,
+      version: number,
+      valueSealed,
+      valueOrigin: secret.kind === 'opaque' ? (value === undefined ? 'generated' : 'uploaded') : null,
+      createdAt: this.clock.now(),
+      createdBy: actor,
+      retiredAt: null,
+    };
     await this.secrets.insertVersion(version, m);
     if (secret.kind === 'opaque') {
       return { version, machines: 0 };
@@ -206,6 +262,8 @@ export class Secrets {
       createdAt: secret.createdAt,
       createdBy: secret.createdBy,
       latestVersion,
+      rotationRequired:
+        secret.rotationRequiredAt === null || secret.rotationRequiredAt === undefined ? null : { since: secret.rotationRequiredAt, reason: secret.rotationRequiredReason ?? '' },
     };
   }
 

@@ -7,6 +7,7 @@ import {
   type SecretParameters,
   type SecretVersionDetail,
   type SecretView,
+  type VersionDeliveryProgress,
 } from '@rackseal/api-contracts';
 import { CliError, readInput } from '@rackseal/command-line';
 import { type Command, Option } from 'commander';
@@ -75,15 +76,30 @@ export function registerSecrets(program: Command): void {
   withServerOptions(
     secrets
       .command('rotate')
-      .description('make a new version of a secret: fresh material for every attested machine of its target')
+      .description('make a new version of a secret (fresh material for every attested machine of its target) and wait until every target acked it')
       .argument('<name>', NAME_ARGUMENT)
       .option('--value-file <path>', 'opaque: the new value, from this file or - for stdin (otherwise generated)')
+      .option('--group <group>', 'the group the secret must target (refused when it targets another group or one machine): a check that you rotate what you meant')
+      .option('--no-wait', 'return once the version exists; do not wait for the machines to ack it')
       .option('--json', 'machine-readable output'),
-  ).action(async (name: string, options: { valueFile?: string; json?: boolean }, command: Command) => {
+  ).action(async (name: string, options: { valueFile?: string; group?: string; wait: boolean; json?: boolean }, command: Command) => {
     const client = ServerClient.forCommand(command);
-    const body = options.valueFile === undefined ? {} : { value: readValue(options.valueFile) };
-    const { body: answer } = await client.post<SecretView>(`v1/secrets/${client.segment(name, NAME_ARGUMENT)}/versions`, body);
-    process.stdout.write(options.json === true ? `${JSON.stringify(answer)}\n` : `rotated ${describeCreated(answer)}`);
+    const body = { ...(options.valueFile === undefined ? {} : { value: readValue(options.valueFile) }), ...(options.group === undefined ? {} : { group: options.group }) };
+    const segment = client.segment(name, NAME_ARGUMENT);
+    const { body: answer } = await client.post<SecretView>(`v1/secrets/${segment}/versions`, body);
+    if (!options.wait) {
+      process.stdout.write(options.json === true ? `${JSON.stringify(answer)}\n` : `rotated ${describeCreated(answer)}`);
+      return;
+    }
+    const progress = await waitForAcks(client, `v1/secrets/${segment}/versions/${answer.latestVersion.version}/deliveries`, new AckProgressBar(process.stderr));
+    process.stdout.write(
+      options.json === true
+        ? `${JSON.stringify({ ...answer, progress })}\n`
+        : `rotated ${describeCreated(answer)}${progress.states.acked}/${progress.total} target(s) acked${progress.states.failed > 0 ? `, ${progress.states.failed} failed` : ''}\n`,
+    );
+    if (progress.states.failed > 0) {
+      throw CliError.invalid(`${client.action}: ${progress.states.failed} delivery(ies) of version ${progress.version} failed (GET /v1/deliveries?state=failed&secret=${name}; retry them with POST /v1/deliveries/:id/retry)`);
+    }
   });
 
   withServerOptions(
@@ -171,9 +187,56 @@ function describeSecret(s: SecretView): string {
     ['parameters', JSON.stringify(s.parameters)],
     ['created', `${minute(s.createdAt)} by ${s.createdBy}`],
     ['version', `${s.latestVersion.version} (${minute(s.latestVersion.createdAt)} by ${s.latestVersion.createdBy}), ${s.latestVersion.machines} machine(s)`],
+    ...(s.rotationRequired === null ? [] : ([['rotation required', `since ${minute(s.rotationRequired.since)}: ${s.rotationRequired.reason}`]] as [string, string][])),
   ];
   const width = Math.max(...fields.map(([n]) => n.length));
   return fields.map(([n, v]) => `${`${n}:`.padEnd(width + 2)}${safe(v)}\n`).join('');
+}
+
+/** How often the waiting form asks the server how far the version's deliveries are. */
+const PROGRESS_POLL_MS = 1000;
+
+/** Polls a version's rollout until nothing is pending or ready; draws each answer. */
+async function waitForAcks(client: ServerClient, path: string, bar: AckProgressBar): Promise<VersionDeliveryProgress> {
+  try {
+    for (;;) {
+      const { body } = await client.get<VersionDeliveryProgress>(path);
+      bar.draw(body);
+      if (body.settled) {
+        return body;
+      }
+      await new Promise((resolve) => setTimeout(resolve, PROGRESS_POLL_MS));
+    }
+  } finally {
+    bar.clear();
+  }
+}
+
+/** `[#####-----]  3/10 acked, 1 failed` on stderr, redrawn in place; silent when stderr is not a terminal. */
+class AckProgressBar {
+  private drawn = false;
+
+  constructor(private readonly out: NodeJS.WriteStream) {}
+
+  draw(p: VersionDeliveryProgress): void {
+    if (this.out.isTTY !== true) {
+      return;
+    }
+    const done = p.states.acked + p.states.failed + p.states.cancelled + p.states.expired;
+    const fraction = p.total === 0 ? 1 : done / p.total;
+    const width = 30;
+    const filled = Math.round(fraction * width);
+    const failed = p.states.failed > 0 ? `, ${p.states.failed} failed` : '';
+    this.out.write(`\r[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${p.states.acked}/${p.total} acked${failed}\x1b[K`);
+    this.drawn = true;
+  }
+
+  clear(): void {
+    if (this.drawn) {
+      this.out.write('\r\x1b[K');
+      this.drawn = false;
+    }
+  }
 }
 
 function minute(iso: string): string {

@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { DEFAULT_PAGE_SIZE, DELIVERY_STATES, type DeliveryState, type DeliveryView, MAX_PAGE_SIZE, MAX_TEXT_CURSOR_LENGTH, MIN_PAGE_SIZE, SECRET_BINDINGS, SECRET_KINDS } from '@rackseal/api-contracts';
+import { DEFAULT_PAGE_SIZE, DELIVERY_STATES, type DeliveryState, type DeliveryView, type VersionDeliveryProgress, MAX_PAGE_SIZE, MAX_TEXT_CURSOR_LENGTH, MIN_PAGE_SIZE, SECRET_BINDINGS, SECRET_KINDS } from '@rackseal/api-contracts';
 import { IsOptional, IsString, MaxLength } from 'class-validator';
 import { IsPrintableText, IsQueryInteger } from '../http/validators';
 
@@ -48,4 +48,22 @@ export class DeliveryViewDto implements DeliveryView {
   @ApiProperty({ type: String, format: 'date-time', nullable: true }) readyAt: string | null;
   @ApiProperty({ type: String, format: 'date-time', nullable: true }) ackedAt: string | null;
   @ApiProperty({ format: 'date-time' }) expiresAt: string;
+}
+
+class DeliveryStateCountsDto {
+  @ApiProperty({ type: 'integer' }) pending: number;
+  @ApiProperty({ type: 'integer' }) ready: number;
+  @ApiProperty({ type: 'integer' }) acked: number;
+  @ApiProperty({ type: 'integer' }) failed: number;
+  @ApiProperty({ type: 'integer' }) cancelled: number;
+  @ApiProperty({ type: 'integer' }) expired: number;
+}
+
+export class VersionDeliveryProgressDto implements VersionDeliveryProgress {
+  @ApiProperty() secret: string;
+  @ApiProperty({ type: 'integer' }) version: number;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true, description: 'when every delivery of a newer version was acked' }) retiredAt: string | null;
+  @ApiProperty({ type: 'integer', description: 'deliveries of the version (one per target machine able to receive it so far)' }) total: number;
+  @ApiProperty({ type: DeliveryStateCountsDto }) states: DeliveryStateCountsDto;
+  @ApiProperty({ description: 'nothing pending or ready: every target acked, or some failed' }) settled: boolean;
 }

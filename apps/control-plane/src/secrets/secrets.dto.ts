@@ -8,6 +8,8 @@ import {
   DISK_KEY_SIZES,
   type ImportClusterCaRequest,
   MAX_OPAQUE_BYTES,
+  MAX_ROTATE_EVERY_DAYS,
+  DEFAULT_DISK_ROTATE_EVERY_DAYS,
   MAX_PAGE_SIZE,
   MAX_SAN_TEMPLATES,
   MAX_TEXT_CURSOR_LENGTH,
@@ -55,6 +57,8 @@ export class SecretParametersDto implements SecretParameters {
   @ApiPropertyOptional({ type: 'integer', minimum: 0, description: 'tls, kubelet-client: renew this many days before notAfter (default min(30, validity/3))' }) renewBeforeDays?: number;
   @ApiPropertyOptional({ enum: SECRET_KEY_ALGORITHMS, default: SECRET_KEY_ALGORITHMS[0], description: 'tls, kubelet-client: the machine\'s key pair' }) keyAlgorithm?: SecretKeyAlgorithm;
   @ApiPropertyOptional({ type: 'integer', description: `disk: ${DISK_KEY_SIZES.join(' or ')} bytes (default 32); opaque (generated): 1-${MAX_OPAQUE_BYTES} bytes (default 32)` }) size?: number;
+  @ApiPropertyOptional({ type: 'integer', minimum: 0, maximum: MAX_ROTATE_EVERY_DAYS, default: DEFAULT_DISK_ROTATE_EVERY_DAYS, description: 'disk: a new key every this many days (the worker\'s schedule); 0: on demand only' })
+  rotateEveryDays?: number;
   @ApiPropertyOptional({ description: 'kubelet-client (required): the API server\'s https URL', example: 'https://10.0.0.1:6443' }) server?: string;
   @ApiPropertyOptional({ default: 'kubernetes', description: 'kubelet-client: the cluster\'s name in kubelet.conf' }) clusterName?: string;
 }
@@ -70,6 +74,12 @@ export class CreateSecretDto implements CreateSecretRequest {
 
 export class RotateSecretDto implements RotateSecretRequest {
   @ApiPropertyOptional({ description: 'opaque only: the new version\'s value, base64; absent, a generated one' }) value?: string;
+  @ApiPropertyOptional({ description: 'the target group the caller expects: 409 secret.wrong-group when the secret targets another, 400 for a machine-targeted secret' }) group?: string;
+}
+
+class RotationRequiredDto {
+  @ApiProperty() since: Date;
+  @ApiProperty() reason: string;
 }
 
 export class SecretVersionSummaryDto implements SecretVersionSummary<Date> {
@@ -95,6 +105,8 @@ export class SecretViewDto implements SecretView<Date> {
   @ApiProperty() createdAt: Date;
   @ApiProperty() createdBy: string;
   @ApiProperty({ type: SecretVersionSummaryDto }) latestVersion: SecretVersionSummaryDto;
+  @ApiProperty({ type: RotationRequiredDto, nullable: true, description: 'a revoked machine held this shared uploaded value: upload a new one (rackseal secrets rotate NAME --value-file)' })
+  rotationRequired: RotationRequiredDto | null;
 }
 
 export class SecretMaterialSummaryDto implements SecretMaterialSummary<Date> {
@@ -106,6 +118,7 @@ export class SecretMaterialSummaryDto implements SecretMaterialSummary<Date> {
 }
 
 export class SecretVersionDetailDto extends SecretVersionSummaryDto implements SecretVersionDetail<Date> {
+  @ApiProperty({ nullable: true, type: Date, description: 'when every delivery of a newer version was acked' }) retiredAt: Date | null;
   @ApiProperty({ type: SecretMaterialSummaryDto, isArray: true }) materials: SecretMaterialSummaryDto[];
 }
 
