@@ -11,3 +11,4 @@ export * from './delivery-state';
 export * from './envelope-sealer';
 export * from './mailbox';
 export * from './outbox-relay';
+export * from './wrapping-envelope-sealer';
