@@ -237,6 +237,10 @@ describe('deliveries end to end: product worker, built agents, real TPMs', () =>
     for (const serial of SERIALS) {
       startAgent(serial, await agentConfig(serial));
     }
+    // `run` attests first; libs/secrets refuses a create while a target machine is attesting (secret.machine-unfit).
+    for (const serial of SERIALS) {
+      expect(await pollUntil(async () => lines(serial).some((l) => l.outcome === 'attested'), (x) => x, 60_000)).toBe(true);
+    }
     await writeFile(join(dir, 'app-token'), opaqueValue);
     for (const args of [
       ['web-tls', '--kind', 'tls', '--binding', 'certified-key', '--san', '{hostname}.workers.example'],
@@ -328,6 +332,7 @@ describe('deliveries end to end: product worker, built agents, real TPMs', () =>
     await stopAgent('SN-A');
     const config = await agentConfig('SN-A', `  crashy: {kind: opaque, path: ${files('SN-A')}/crashy, mode: "0600", reload: [${script}]}`);
     startAgent('SN-A', config);
+    expect(await pollUntil(async () => lines('SN-A').some((l) => l.outcome === 'attested'), (x) => x, 60_000)).toBe(true);
     const value = randomBytes(24);
     await writeFile(join(dir, 'crashy'), value);
     expect((await cli('secrets', 'create', 'crashy', '--kind', 'opaque', '--machine', 'SN-A', '--binding', 'pcr-sealed', '--value-file', join(dir, 'crashy'))).status).toBe(0);
