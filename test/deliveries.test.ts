@@ -13,7 +13,7 @@ import { ApiTokens } from '@rackseal/api-tokens';
 import { DeliveryGaveUpError, DeliveryProcessor, EnvelopeSealer, OutboxRelay, UnwiredEnvelopeSealer } from '@rackseal/deliveries';
 import { InventoryImporter } from '@rackseal/inventory';
 import { JobQueue } from '@rackseal/jobs';
-import { DELIVERIES_ROUTE, deliveryAckRoute, type MailboxResponse, nodeApiPath } from '@rackseal/node-api-contracts';
+import { DELIVERIES_ROUTE, deliveryAckRoute, type MailboxResponse, nodeApiPath, parseDeliveryPayload } from '@rackseal/node-api-contracts';
 import { type NodeCredential, signNodeRequest } from '@rackseal/node-identity';
 import { VendorCas } from '@rackseal/vendor-cas';
 import { Queue } from 'bullmq';
@@ -187,11 +187,12 @@ describe('deliveries and the mailbox', () => {
     expect(Buffer.from(delivery!.envelope, 'base64').equals(stored.envelope!)).toBe(true);
     // The envelope holds no value in the clear, and opens only with this machine's key.
     expect(stored.envelope!.includes(value)).toBe(false);
-    expect(() => openTestEnvelope(fleetKey, machineId['SN-P256']!, rsa.id, 'app-token@1', stored.envelope!)).toThrow();
-    const opened = openTestEnvelope(fleetKey, machineId['SN-RSA']!, rsa.id, 'app-token@1', stored.envelope!);
-    const payload = JSON.parse(opened.payload.toString()) as { kind: string; name: string; version: number; material: string };
-    expect(payload).toMatchObject({ kind: 'opaque', name: 'app-token', version: 1 });
-    expect(Buffer.from(payload.material, 'base64').equals(value)).toBe(true);
+    expect(() => openTestEnvelope(fleetKey, machineId['SN-P256']!, rsa.id, 1, stored.envelope!)).toThrow();
+    const opened = openTestEnvelope(fleetKey, machineId['SN-RSA']!, rsa.id, 1, stored.envelope!);
+    // The agent's payload contract (libs/node-api-contracts delivery-payloads.ts), parsed as the agent does.
+    const payload = parseDeliveryPayload(opened.payload, (b) => Buffer.from(b));
+    expect(payload.kind).toBe('opaque');
+    expect(payload.kind === 'opaque' && payload.value.equals(value)).toBe(true);
 
     // Refusals: audited, nothing changes.
     const refusalsBefore = await auditCount('delivery.ack-refused');
@@ -288,7 +289,7 @@ describe('deliveries and the mailbox', () => {
     await startWorker();
     const done = await pollUntil(() => deliveriesOf('unlucky'), (rows) => rows[0]!.state === 'ready');
     expect(done[0]).toMatchObject({ state: 'ready', generation: 2, last_error: null });
-    expect(openTestEnvelope(fleetKey, machineId['SN-RSA']!, delivery!.id, 'unlucky@1', done[0]!.envelope!).payload.length).toBeGreaterThan(0);
+    expect(openTestEnvelope(fleetKey, machineId['SN-RSA']!, delivery!.id, 1, done[0]!.envelope!).payload.length).toBeGreaterThan(0);
   });
 
   it('two workers relay the outbox without duplicates: every row enqueued once, every delivery ready once', async () => {

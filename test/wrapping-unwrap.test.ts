@@ -22,15 +22,18 @@ import {
   withTpmScope,
 } from '@rackseal/tpm2';
 import {
+  deliveryAckProof,
   EnvelopeAuthenticationError,
   parseEnvelope,
   type PcrSealedKeyTransport,
+  wrapDeliveryToApprovedPcrPolicy,
+  wrapDeliveryToCertifiedKey,
   wrapToApprovedPcrPolicy,
   wrapToCertifiedKey,
 } from '@rackseal/wrapping';
 import { randomBytes } from 'node:crypto';
 import { approvalsFor, unsealWithApproval } from '../apps/agent/src/unwrap/pcr-sealed-unwrap';
-import { type UnwrapKeys, unwrapEnvelope } from '../apps/agent/src/unwrap/unwrap-envelope';
+import { type UnwrapKeys, unwrapDelivery, unwrapEnvelope } from '../apps/agent/src/unwrap/unwrap-envelope';
 import { EnvelopeRecipientError, NoApprovalError, UnwrapRefusal } from '../apps/agent/src/unwrap/unwrap-errors';
 import { type SwtpmMachine, useSwtpms } from './support/swtpm';
 import { ApprovalSigner, currentPcrSet, provisionMachine, type ProvisionedMachine } from './support/wrapping';
@@ -242,5 +245,28 @@ describe('wrapping and the agent\'s unwrap in the TPM', () => {
       expect(await unwrapOn(0, tampered, keysOf(0), approvals)).toBeInstanceOf(EnvelopeAuthenticationError);
       expect(((await unwrapOn(0, envelope, keysOf(0))) as UnwrapRefusal).code).toBe('unwrap.no-approvals');
     });
+  });
+
+  describe('the proof of unwrap (issue 14 item 2)', () => {
+    it.each([['certified-key RSA-2048', 'rsaKey'], ['certified-key P-256', 'eccKey'], ['pcr-sealed', 'pcr']] as const)(
+      '%s: the agent\'s proof from the content key it unwrapped in the TPM is the control plane\'s; another envelope\'s is not',
+      async (_what, binding) => {
+        const payload = randomBytes(300);
+        const wrap = () =>
+          binding === 'pcr'
+            ? wrapDeliveryToApprovedPcrPolicy({ ekPublic: machines[0]!.ekPublic, group: GROUP, epoch: 1, signingKeyName: signer.name }, payload, address)
+            : wrapDeliveryToCertifiedKey(machines[0]![binding].public, payload, address);
+        const sent = wrap();
+        const approvals = binding === 'pcr' ? signer.approvals(GROUP, 1, [await currentPcrSet(clients[0]!)]) : undefined;
+        const opened = await unwrapDelivery(clients[0]!, sent.envelope, keysOf(0, binding === 'pcr' ? 'rsaKey' : binding), approvals === undefined ? {} : { approvals });
+        await expectNothingLoaded(0);
+        expect({ payload: opened.payload.toString('hex'), deliveryId: opened.deliveryId, secretVersion: opened.secretVersion }).toEqual({ payload: payload.toString('hex'), ...address });
+        expect(opened.ackProof.toString('hex')).toBe(sent.ackProof.toString('hex'));
+        // The same payload wrapped again has another content key: its proof would not ack this delivery.
+        const other = wrap();
+        expect(other.ackProof.equals(sent.ackProof)).toBe(false);
+        expect(deliveryAckProof(randomBytes(32), address.deliveryId).equals(opened.ackProof)).toBe(false);
+      },
+    );
   });
 });

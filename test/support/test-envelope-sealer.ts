@@ -3,7 +3,7 @@
  * the wrapping library (issue 13 item 5) lives on another branch: not the product's envelope. Each
  * machine has a software key the simulated agent knows, HMAC-SHA256(fleet key, machine id); a
  * fresh 32-byte content key is wrapped to it with AES-256-GCM (the delivery id as AAD), the payload
- * encrypted under the content key with AES-256-GCM (delivery id ‖ 0 ‖ secret version as AAD), and
+ * encrypted under the content key with AES-256-GCM (delivery id ‖ 0 ‖ secret version number as AAD), and
  * the ack proof is HMAC-SHA256(content key, "rackseal ack v1" ‖ delivery id).
  */
 import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
@@ -56,7 +56,7 @@ export class TestEnvelopeSealer extends EnvelopeSealer {
 }
 
 /** The simulated agent's unwrap: the payload and the ack proof; throws when the envelope is not this machine's. */
-export function openTestEnvelope(fleetKey: Buffer, machineId: string, deliveryId: string, secretVersion: string, envelope: Buffer): { payload: Buffer; ackProof: Buffer } {
+export function openTestEnvelope(fleetKey: Buffer, machineId: string, deliveryId: string, secretVersion: number, envelope: Buffer): { payload: Buffer; ackProof: Buffer } {
   if (!envelope.subarray(0, MAGIC.length).equals(MAGIC)) {
     throw new Error('not a test envelope');
   }

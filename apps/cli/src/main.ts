@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { registerAudit } from './commands/audit.command';
 import { registerToken } from './commands/token.command';
 import { registerMigrate } from './commands/migrate.command';
+import { registerDeliveries } from './commands/deliveries.command';
 import { registerMachines } from './commands/machines.command';
 import { registerPolicy } from './commands/policy.command';
 import { registerCredentialMake } from './commands/credential-make.command';
@@ -40,6 +41,7 @@ export function buildProgram(): Command {
   registerPolicy(program);
   registerMasterKey(program);
   registerSecrets(program);
+  registerDeliveries(program);
   registerCa(program);
   return program;
 }

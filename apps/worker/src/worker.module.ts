@@ -22,7 +22,7 @@ import { OutboxRelayHost } from './outbox-relay-host';
 export const JOB_HANDLER_PROVIDERS = [AuditVerifyChainJob, DeliveryDeliverJob, DeliveryReconcileJob, SecretRotationCheckJob, SecretRotateJob];
 
 export interface WorkerOptions {
-  /** The wrapping library's adapter (issue 13 item 5); absent, every delivery fails `delivery.sealer-unavailable`. */
+  /** Replaces the product's envelope sealer (libs/deliveries WrappingEnvelopeSealer): the delivery suites' test sealer. */
   readonly sealer?: EnvelopeSealer;
 }
 

@@ -7,7 +7,7 @@ import { CertifiedKeysRepository } from './certified-keys.repository';
 export interface WrappingKeys {
   /** The EK's TPMT_PUBLIC (TPM 2.0 Part 2 §12.2.4) of the registration behind the live node credential; undefined without one. */
   readonly ekPublic?: Buffer;
-  /** The live certified decrypt key's TPM2B_PUBLIC (Part 2 §12.2.5) as certified (TPM2_Certify); undefined without one. */
+  /** The live certified decrypt key's TPMT_PUBLIC (Part 2 §12.2.4) as certified (TPM2_Certify); undefined without one. */
   readonly certifiedKeyPublic?: Buffer;
 }
 

@@ -8,12 +8,13 @@ import { DeliveryNotifications, RedisDeliveryNotifications } from './delivery-no
 import { DeliveryPlanner } from './delivery-planner';
 import { DeliveryProcessor } from './delivery-processor';
 import { DeliveryReconciler } from './delivery-reconciler';
-import { EnvelopeSealer, UnwiredEnvelopeSealer } from './envelope-sealer';
+import { EnvelopeSealer } from './envelope-sealer';
 import { Mailbox } from './mailbox';
 import { OutboxRelay } from './outbox-relay';
 import { RevokedMachineDeliveries } from './revoked-machine-deliveries';
 import { SecretRotationSchedule } from './secret-rotation-schedule';
 import { VersionRetirement } from './version-retirement';
+import { WrappingEnvelopeSealer } from './wrapping-envelope-sealer';
 
 /**
  * The deliveries and what they need beside the shared modules: libs/machines' MachinesRepository,
@@ -22,7 +23,8 @@ import { VersionRetirement } from './version-retirement';
  * AttestedMachineHook, so a version or an attestation plans its deliveries in its transaction, and
  * as libs/attestation's ApprovalEpochHook (an epoch bump re-wraps the group's pcr-sealed ones);
  * RevokedMachineDeliveries is libs/machines' MachineRevocationFollowUp (a revoke cancels and rotates).
- * `sealer` is the wrapping library's adapter; without one, UnwiredEnvelopeSealer refuses every seal.
+ * The sealer is the wrapping library's adapter (WrappingEnvelopeSealer, which needs libs/attestation's
+ * PcrApprovals); `sealer` replaces it (the delivery suites' test sealer).
  */
 export function deliveriesProviders(options: { sealer?: EnvelopeSealer } = {}): Provider[] {
   return [
@@ -36,7 +38,7 @@ export function deliveriesProviders(options: { sealer?: EnvelopeSealer } = {}): 
     VersionRetirement,
     SecretRotationSchedule,
     { provide: DeliveryNotifications, useClass: RedisDeliveryNotifications },
-    { provide: EnvelopeSealer, useValue: options.sealer ?? new UnwiredEnvelopeSealer() },
+    options.sealer === undefined ? { provide: EnvelopeSealer, useClass: WrappingEnvelopeSealer } : { provide: EnvelopeSealer, useValue: options.sealer },
     DeliveryProcessor,
     OutboxRelay,
     DeliveryReconciler,

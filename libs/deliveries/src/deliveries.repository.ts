@@ -115,6 +115,20 @@ export class DeliveriesRepository {
    * nothing twice) with the outbox row of each one's first job, and notifies the relay on commit.
    * Answers the rounds it planned.
    */
+  /**
+   * Serialises the planning decisions about the same machines until the caller's transaction ends:
+   * one transaction-scoped advisory lock per key (`group:<name>`, `machine:<id>`), taken in sorted
+   * order so two planners never wait on each other in a cycle. A secret version and an attestation
+   * deciding at once each read what the other has not committed yet (READ COMMITTED), and each
+   * would plan nothing for the other; with the lock the second waits for the first's commit and its
+   * reads, made after the lock, see it.
+   */
+  async lockPlanning(keys: readonly string[], manager: EntityManager): Promise<void> {
+    for (const key of [...new Set(keys)].sort()) {
+      await manager.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [`rackseal.delivery-plan:${key}`]);
+    }
+  }
+
   async plan(deliveries: readonly PlannedDelivery[], at: Date, expiresAt: Date, manager: EntityManager): Promise<DeliveryRound[]> {
     if (deliveries.length === 0) {
       return [];

@@ -14,6 +14,8 @@ export const DELIVERY_ERROR_CODES = {
   'delivery.machine-not-attested': 'conflict',
   'delivery.no-certified-key': 'conflict',
   'delivery.no-ek': 'conflict',
+  'delivery.no-group': 'conflict',
+  'delivery.unsealable': 'invalid',
   'delivery.sealer-unavailable': 'unavailable',
   'delivery.internal': 'unavailable',
 } as const satisfies ErrorCodeTable;

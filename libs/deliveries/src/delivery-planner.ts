@@ -41,6 +41,8 @@ export class DeliveryPlanner implements SecretVersionHook, AttestedMachineHook, 
 
   async versionCreated(event: { secret: StoredSecret; version: StoredSecretVersion; trigger: SecretVersionTrigger; actor: string }, m: EntityManager): Promise<void> {
     const { secret, version } = event;
+    // Before reading the targets: an attestation finishing at once plans after this commits, or this after it.
+    await this.deliveries.lockPlanning([secret.targetMachineId !== null ? `machine:${secret.targetMachineId}` : `group:${secret.targetGroup!}`], m);
     const targets = await attestedTargetsOf(this.machines, secret, m);
     const ready = await this.wrappingKeys.ready(targets.map((t) => t.id), secret.binding, m);
     const at = this.clock.now();
@@ -86,6 +88,7 @@ export class DeliveryPlanner implements SecretVersionHook, AttestedMachineHook, 
   }
 
   private async planForMachine(machine: Machine, trigger: 'machine.attested' | 'key.certified', m: EntityManager): Promise<void> {
+    await this.deliveries.lockPlanning([`machine:${machine.id}`, ...(machine.group === null ? [] : [`group:${machine.group}`])], m);
     const current = await this.secrets.latestVersionsTargeting(machine.id, machine.group, m);
     if (current.length === 0) {
       return;

@@ -109,7 +109,7 @@ export class DeliveryProcessor {
     try {
       sealed = await this.sealer.seal({
         deliveryId: delivery.id,
-        secretVersion: `${secret.name}@${version.version}`,
+        secretVersion: version.version,
         binding: delivery.binding,
         machine: { id: machine.id, group: machine.group, ekPublic: keys.ekPublic, ...(keys.certifiedKeyPublic === undefined ? {} : { certifiedKeyPublic: keys.certifiedKeyPublic }) },
         payload,

@@ -4,15 +4,18 @@ import { DeliveryError } from './delivery-errors';
 /** What one delivery is sealed for. */
 export interface SealInput {
   readonly deliveryId: string;
-  /** `<secret name>@<version number>`: bound into the envelope (AAD) with the delivery id. */
-  readonly secretVersion: string;
+  /**
+   * The secret version's number (≥ 1), as the envelope header carries it (authenticated with the
+   * delivery id, which is unique per (version, machine) and so names the secret too).
+   */
+  readonly secretVersion: number;
   readonly binding: SecretBinding;
   readonly machine: {
     readonly id: string;
     readonly group: string | null;
     /** TPMT_PUBLIC of the EK (TPM 2.0 Part 2 §12.2.4) of the machine's current attestation. */
     readonly ekPublic: Buffer;
-    /** TPM2B_PUBLIC (Part 2 §12.2.5) of its live certified decrypt key; present for `certified-key`. */
+    /** TPMT_PUBLIC (Part 2 §12.2.4) of its live certified decrypt key, as certified; present for `certified-key`. */
     readonly certifiedKeyPublic?: Buffer;
   };
   /** The serialised payload (delivery-payload.ts). The sealer must not keep it. */
@@ -30,16 +33,15 @@ export interface Sealed {
 }
 
 /**
- * The wrapping of a delivery (issue 13 item 5, `@rackseal/wrapping`), injected: the deliveries do not
- * know the envelope format. The product's adapter (wrapToCertifiedKey / wrapToPcrPolicy with the
- * group's sealing target) is wired where that library lands; until then the worker has
- * UnwiredEnvelopeSealer and every delivery fails visibly with `delivery.sealer-unavailable`.
+ * The wrapping of a delivery (issue 13 item 5), injected: the processor does not know the envelope
+ * format. The product's adapter is WrappingEnvelopeSealer (libs/wrapping, wrapping-envelope-sealer.ts);
+ * the delivery suites pass a test sealer instead.
  */
 export abstract class EnvelopeSealer {
   abstract seal(input: SealInput): Promise<Sealed>;
 }
 
-/** The sealer of a process without the wrapping library: refuses, so nothing leaves unwrapped or half-wrapped. */
+/** A sealer that refuses every seal (`delivery.sealer-unavailable`): what a test shows a worker without sealing does. */
 export class UnwiredEnvelopeSealer extends EnvelopeSealer {
   seal(): Promise<Sealed> {
     return Promise.reject(new DeliveryError('delivery.sealer-unavailable', 'this worker has no envelope sealer: the wrapping library is not wired in'));

@@ -14,3 +14,4 @@ export * from './outbox-relay';
 export * from './revoked-machine-deliveries';
 export * from './version-retirement';
 export * from './secret-rotation-schedule';
+export * from './wrapping-envelope-sealer';

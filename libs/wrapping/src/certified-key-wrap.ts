@@ -15,6 +15,7 @@ import {
   systemRandom,
   type TPMT_PUBLIC,
 } from '@rackseal/tpm2';
+import { deliveryAckProof, type WrappedDelivery } from './ack-proof';
 import { sealPayload } from './content-cipher';
 import { CONTENT_KEY_BYTES, type EcdhKeyTransport, GCM_NONCE_BYTES, type OaepKeyTransport } from './envelope-format';
 import { RecipientKeyError } from './wrapping-errors';
@@ -100,6 +101,19 @@ function checkRecipient(key: TPMT_PUBLIC): void {
  * libs/tpm2's labeled encapsulation makes both (the same arithmetic as a TPM seed, another label).
  */
 export function wrapToCertifiedKey(key: TPMT_PUBLIC, payload: Buffer, address: WrapAddress, options: WrapOptions = {}): Buffer {
+  return certifiedKeyWrap(key, payload, address, options, false).envelope;
+}
+
+/**
+ * wrapToCertifiedKey for a delivery: the envelope and its ack proof (deliveryAckProof), computed
+ * from the content key before it is zeroed, so the key never leaves this call.
+ */
+export function wrapDeliveryToCertifiedKey(key: TPMT_PUBLIC, payload: Buffer, address: WrapAddress, options: WrapOptions = {}): WrappedDelivery {
+  const wrapped = certifiedKeyWrap(key, payload, address, options, true);
+  return { envelope: wrapped.envelope, ackProof: wrapped.ackProof! };
+}
+
+function certifiedKeyWrap(key: TPMT_PUBLIC, payload: Buffer, address: WrapAddress, options: WrapOptions, proof: boolean): { envelope: Buffer; ackProof?: Buffer } {
   checkRecipient(key);
   const recipient = objectName(key);
   let transport: OaepKeyTransport | EcdhKeyTransport;
@@ -124,7 +138,8 @@ export function wrapToCertifiedKey(key: TPMT_PUBLIC, payload: Buffer, address: W
   const contentKey = Buffer.from(seed.subarray(0, CONTENT_KEY_BYTES));
   seed.fill(0);
   try {
-    return sealPayload({ ...address, transport }, contentKey, payload, draw(options.random ?? systemRandom, GCM_NONCE_BYTES));
+    const envelope = sealPayload({ ...address, transport }, contentKey, payload, draw(options.random ?? systemRandom, GCM_NONCE_BYTES));
+    return proof ? { envelope, ackProof: deliveryAckProof(contentKey, address.deliveryId) } : { envelope };
   } finally {
     contentKey.fill(0);
   }

@@ -3,3 +3,4 @@ export * from './envelope-format';
 export * from './content-cipher';
 export * from './certified-key-wrap';
 export * from './pcr-sealed-wrap';
+export * from './ack-proof';

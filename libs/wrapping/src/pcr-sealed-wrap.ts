@@ -1,5 +1,6 @@
 import { approvalPolicyRef, APPROVAL_HASH_ALG, sealedObjectAuthPolicy } from '@rackseal/pcr-policy';
 import { createImportBlob, draw, ekPubHash, systemRandom, TPM_ALG_ID, type TPMT_PUBLIC } from '@rackseal/tpm2';
+import { deliveryAckProof, type WrappedDelivery } from './ack-proof';
 import { sealPayload } from './content-cipher';
 import type { WrapAddress, WrapOptions } from './certified-key-wrap';
 import { CONTENT_KEY_BYTES, GCM_NONCE_BYTES } from './envelope-format';
@@ -24,6 +25,19 @@ export interface PcrSealedRecipient {
  * approvals of another epoch.
  */
 export function wrapToApprovedPcrPolicy(recipient: PcrSealedRecipient, payload: Buffer, address: WrapAddress, options: Pick<WrapOptions, 'random'> = {}): Buffer {
+  return pcrSealedWrap(recipient, payload, address, options, false).envelope;
+}
+
+/**
+ * wrapToApprovedPcrPolicy for a delivery: the envelope and its ack proof (deliveryAckProof),
+ * computed from the content key before it is zeroed, so the key never leaves this call.
+ */
+export function wrapDeliveryToApprovedPcrPolicy(recipient: PcrSealedRecipient, payload: Buffer, address: WrapAddress, options: Pick<WrapOptions, 'random'> = {}): WrappedDelivery {
+  const wrapped = pcrSealedWrap(recipient, payload, address, options, true);
+  return { envelope: wrapped.envelope, ackProof: wrapped.ackProof! };
+}
+
+function pcrSealedWrap(recipient: PcrSealedRecipient, payload: Buffer, address: WrapAddress, options: Pick<WrapOptions, 'random'>, proof: boolean): { envelope: Buffer; ackProof?: Buffer } {
   const ek = recipient.ekPublic;
   if (ek.type !== TPM_ALG_ID.TPM_ALG_RSA && ek.type !== TPM_ALG_ID.TPM_ALG_ECC) {
     throw new RecipientKeyError('the EK is not an RSA or ECC key');
@@ -35,7 +49,7 @@ export function wrapToApprovedPcrPolicy(recipient: PcrSealedRecipient, payload: 
   try {
     // Only an injected source goes on to the seed: with it libs/tpm2 pads OAEP in JavaScript, slower than OpenSSL's.
     const blob = createImportBlob(ek, contentKey, { authPolicy: sealedObjectAuthPolicy(recipient.signingKeyName, policyRef), nameAlg: APPROVAL_HASH_ALG, ...(options.random === undefined ? {} : { random: options.random }) });
-    return sealPayload(
+    const envelope = sealPayload(
       {
         ...address,
         transport: {
@@ -52,6 +66,7 @@ export function wrapToApprovedPcrPolicy(recipient: PcrSealedRecipient, payload: 
       payload,
       draw(random, GCM_NONCE_BYTES),
     );
+    return proof ? { envelope, ackProof: deliveryAckProof(contentKey, address.deliveryId) } : { envelope };
   } finally {
     contentKey.fill(0);
   }

@@ -6,6 +6,9 @@ import { nodeApiPath } from '@rackseal/node-api-contracts';
 import { signNodeRequest } from '@rackseal/node-identity';
 import { attestAndStore, checkServerUrl, exchangeCliError, NODE_CREDENTIAL_SECRET, openStateDir, readEventLog } from '../enrollment/attest-and-store';
 import type { KeyCertificationOutcome } from '../enrollment/certify-key';
+import { DeliveryLoop } from '../deliveries/delivery-loop';
+import { type AgentConfig, AgentConfigError } from '../install/agent-config';
+import { DEFAULT_AGENT_CONFIG_PATH, loadAgentConfig } from '../install/agent-config-file';
 import { NodeApiClient, NodeApiRefusal } from '../node-api/node-api-client';
 import { type LastAttestation, saveLastAttestation } from '../state/last-attestation';
 import type { NodeIdentity } from '../state/node-identity';
@@ -66,6 +69,26 @@ export async function runRun(options: RunOptions): Promise<void> {
   let askSelf = true;
   /** The key of identity.credentialId, unsealed once per credential rather than at every question. */
   let signing: { credentialId: string; key: SecretBytes } | undefined;
+  const credential = async (): Promise<{ credentialId: string; key: SecretBytes }> => {
+    if (signing?.credentialId !== identity.credentialId) {
+      signing = { credentialId: identity.credentialId, key: await withTpmDevice(options.tpm, (client) => state.loadSealedSecret(client, NODE_CREDENTIAL_SECRET)) };
+    }
+    return signing;
+  };
+  // Between attestations the agent long-polls its mailbox and installs what comes (not with --once).
+  const deliveries =
+    options.once === true
+      ? undefined
+      : new DeliveryLoop({
+          serverUrl,
+          tpm: options.tpm,
+          stateDir: state.path,
+          config: await installsConfig(options),
+          timeoutMs,
+          ekPubHash: () => identity.ekPubHash,
+          credential,
+          write: (line) => process.stdout.write(`${JSON.stringify(line)}\n`),
+        });
 
   /** GET /node/v1/self signed with the current credential; undefined when it cannot be asked (404: stop asking). */
   const self = async (): Promise<SelfAnswer | undefined> => {
@@ -74,11 +97,8 @@ export async function runRun(options: RunOptions): Promise<void> {
     }
     const path = nodeApiPath('self');
     try {
-      if (signing?.credentialId !== identity.credentialId) {
-        signing = { credentialId: identity.credentialId, key: await withTpmDevice(options.tpm, (client) => state.loadSealedSecret(client, NODE_CREDENTIAL_SECRET)) };
-      }
-      const credential = signing;
-      const response = await api.send('GET', path, undefined, (body) => signNodeRequest({ credential, method: 'GET', path, body, now: new Date(), nonce: randomBytes(16) }));
+      const signer = await credential();
+      const response = await api.send('GET', path, undefined, (body) => signNodeRequest({ credential: signer, method: 'GET', path, body, now: new Date(), nonce: randomBytes(16) }));
       return readSelf(response.body);
     } catch (error) {
       if (error instanceof NodeApiRefusal && error.status === 404) {
@@ -118,11 +138,22 @@ export async function runRun(options: RunOptions): Promise<void> {
       // Wait one interval, asking the server now and then whether it wants an attestation sooner.
       // After a failure that is not the server's verdict (unreachable, TPM busy), try again sooner.
       const due = Date.now() + jittered(attempt.line.outcome === 'attested' || attempt.line.outcome === 'refused' ? intervalMs : Math.min(intervalMs, RETRY_AFTER_FAILURE_MS));
+      // The mailbox is polled only while the machine is attested: the server refuses it otherwise.
+      const polling = deliveries !== undefined && attempt.line.outcome === 'attested' && attempt.line.state === 'attested';
       while (!stop.signal.aborted && Date.now() < due) {
-        try {
-          await delay(Math.min(askEveryMs, due - Date.now()), undefined, { signal: stop.signal });
-        } catch {
-          break; // aborted: SIGTERM
+        if (polling) {
+          if ((await deliveries.runFor(Math.min(askEveryMs, due - Date.now()), stop.signal)) === 'reattest') {
+            break; // the credential is dead: attesting tells whether the machine was revoked
+          }
+        } else {
+          try {
+            await delay(Math.min(askEveryMs, due - Date.now()), undefined, { signal: stop.signal });
+          } catch {
+            break; // aborted: SIGTERM
+          }
+        }
+        if (stop.signal.aborted) {
+          break;
         }
         const answer = Date.now() < due ? await self() : undefined;
         if (fixedInterval === undefined && answer?.intervalMs !== undefined) {
@@ -139,6 +170,15 @@ export async function runRun(options: RunOptions): Promise<void> {
   } finally {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
+  }
+}
+
+/** The config file's installs (the same file withAgentConfig read for the defaults); a bad file is exit 2 naming the field. */
+async function installsConfig(options: RunOptions): Promise<AgentConfig> {
+  try {
+    return await loadAgentConfig(options.config ?? DEFAULT_AGENT_CONFIG_PATH, options.config === undefined);
+  } catch (error) {
+    throw error instanceof AgentConfigError ? CliError.usage(`run: config file ${error.message}`) : error;
   }
 }
 

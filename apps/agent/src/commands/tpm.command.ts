@@ -175,15 +175,19 @@ export interface RunOptions {
   askEvery: string;
   timeout: string;
   once?: boolean;
+  /** The config file (--config): its installs say where delivered secrets go. */
+  config?: string;
 }
 
 /**
  * `rackseal-agent run`: re-attests on a schedule and when the server asks (GET /node/v1/self), so a
- * drift quarantines the machine within one interval; one JSON line per attempt on stdout.
+ * drift quarantines the machine within one interval; between attestations it long-polls the mailbox
+ * and installs each delivery where the config file says, then acks it; one JSON line per attempt and
+ * per delivery on stdout.
  */
 export const runCommand: CommandSpec = {
   name: 'run',
-  description: 're-attest on a schedule (and when the server asks), rotating the node credential; one JSON line per attempt',
+  description: 're-attest on a schedule (and when the server asks), rotating the node credential, and install the deliveries in between; one JSON line per attempt and per delivery',
   options: [
     { flags: '--server <url>', description: "the control plane (default: the config file's server, else the one enrolled with)" },
     CONFIGURED_TPM_OPTION,

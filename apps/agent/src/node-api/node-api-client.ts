@@ -26,6 +26,8 @@ export interface NodeApiClientOptions {
   /** First backoff; doubled each retry up to maxDelayMs, then ±20 % jitter. */
   readonly baseDelayMs?: number;
   readonly maxDelayMs?: number;
+  /** Largest answer accepted (default MAX_RESPONSE_BYTES); the mailbox's carries envelopes. */
+  readonly maxResponseBytes?: number;
   /** Called before each wait, so the command can say what it is doing. */
   readonly onRetry?: (info: { attempt: number; delayMs: number; reason: string }) => void;
 }
@@ -171,7 +173,7 @@ function retryAfterMs(value: string | null): number | undefined {
  * second ends with the attempt whatever the HTTP stack does with the fetch's signal once the
  * headers are in; the stream is cancelled (its connection closed) either way.
  */
-async function readBounded(response: Response, serverUrl: string, deadline: AbortSignal): Promise<Buffer> {
+async function readBounded(response: Response, serverUrl: string, deadline: AbortSignal, maxBytes: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let length = 0;
   if (response.body === null) {
@@ -194,8 +196,8 @@ async function readBounded(response: Response, serverUrl: string, deadline: Abor
         return Buffer.concat(chunks, length);
       }
       length += value.length;
-      if (length > MAX_RESPONSE_BYTES) {
-        throw new NodeApiProtocolError(serverUrl, `an answer larger than ${MAX_RESPONSE_BYTES} bytes`);
+      if (length > maxBytes) {
+        throw new NodeApiProtocolError(serverUrl, `an answer larger than ${maxBytes} bytes`);
       }
       chunks.push(Buffer.from(value));
     }
@@ -309,7 +311,7 @@ export class NodeApiClient {
     }
     let raw: Buffer;
     try {
-      raw = await readBounded(response, this.serverUrl, signal);
+      raw = await readBounded(response, this.serverUrl, signal, this.options.maxResponseBytes ?? MAX_RESPONSE_BYTES);
     } catch (error) {
       if (error instanceof NodeApiProtocolError) {
         throw error;

@@ -18,6 +18,7 @@ import {
   CONTENT_KEY_BYTES,
   CONTENT_KEY_LABEL,
   CONTENT_KEY_OAEP_LABEL,
+  deliveryAckProof,
   type EcdhKeyTransport,
   type OaepKeyTransport,
   openPayload,
@@ -67,6 +68,29 @@ export interface UnwrapOptions {
  * 4. AES-256-GCM with the header as AAD (EnvelopeAuthenticationError on any edit).
  */
 export async function unwrapEnvelope(client: TpmClient, envelope: Buffer, keys: UnwrapKeys, options: UnwrapOptions = {}): Promise<Buffer> {
+  return (await unwrap(client, envelope, keys, options, false)).payload;
+}
+
+/** A delivery unwrapped: its payload and the proof of unwrap its ack carries. */
+export interface UnwrappedDelivery {
+  readonly payload: Buffer;
+  /** HMAC-SHA256(content key, "rackseal ack v1" ‖ delivery id): libs/wrapping deliveryAckProof. */
+  readonly ackProof: Buffer;
+  /** The delivery id and secret version the envelope's authenticated header names. */
+  readonly deliveryId: string;
+  readonly secretVersion: number;
+}
+
+/**
+ * unwrapEnvelope for the delivery loop: the payload and the ack proof, computed from the content
+ * key after the tag verified and before the key is zeroed (it never leaves this call).
+ */
+export async function unwrapDelivery(client: TpmClient, envelope: Buffer, keys: UnwrapKeys, options: UnwrapOptions = {}): Promise<UnwrappedDelivery> {
+  const opened = await unwrap(client, envelope, keys, options, true);
+  return { payload: opened.payload, ackProof: opened.ackProof!, deliveryId: opened.parsed.deliveryId, secretVersion: opened.parsed.secretVersion };
+}
+
+async function unwrap(client: TpmClient, envelope: Buffer, keys: UnwrapKeys, options: UnwrapOptions, proof: boolean): Promise<{ payload: Buffer; ackProof?: Buffer; parsed: ParsedEnvelope }> {
   const parsed = parseEnvelope(envelope);
   if (options.expect !== undefined && (parsed.deliveryId !== options.expect.deliveryId || parsed.secretVersion !== options.expect.secretVersion)) {
     throw new UnwrapRefusal(
@@ -87,12 +111,14 @@ export async function unwrapEnvelope(client: TpmClient, envelope: Buffer, keys: 
       return unsealWithApproval(scope, ek, transport, approvals, approval, options.salt);
     });
   }
-  return openWith(parsed, contentKey);
+  return { ...openWith(parsed, contentKey, proof), parsed };
 }
 
-function openWith(parsed: ParsedEnvelope, contentKey: Buffer): Buffer {
+function openWith(parsed: ParsedEnvelope, contentKey: Buffer, proof: boolean): { payload: Buffer; ackProof?: Buffer } {
   try {
-    return openPayload(parsed, contentKey);
+    const payload = openPayload(parsed, contentKey);
+    // Only after the tag verified: a proof is never made from a key that did not open this envelope.
+    return proof ? { payload, ackProof: deliveryAckProof(contentKey, parsed.deliveryId) } : { payload };
   } finally {
     contentKey.fill(0);
   }

@@ -1,0 +1,263 @@
+import { randomBytes } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
+import { SecretBytes } from '@rackseal/config/secret-bytes';
+import {
+  type AckDeliveryResponse,
+  type ApprovalsResponse,
+  DELIVERIES_ROUTE,
+  deliveryAckRoute,
+  type DeliveryPayload,
+  type MailboxDelivery,
+  type MailboxResponse,
+  MAILBOX_MAX_WAIT_SECONDS,
+  nodeApiPath,
+  parseDeliveryPayload,
+} from '@rackseal/node-api-contracts';
+import { type NodeCredential, signNodeRequest } from '@rackseal/node-identity';
+import { parseEnvelope } from '@rackseal/wrapping';
+import type { AgentConfig } from '../install/agent-config';
+import { install, type InstallReport } from '../install/install';
+import type { RacksealToken } from '../install/luks-token';
+import { NodeApiClient, NodeApiRefusal } from '../node-api/node-api-client';
+import { cachedApprovals, cacheApprovals } from '../state/approvals-cache';
+import { loadCertifiedKey } from '../state/certified-key-state';
+import { withTpmDevice } from '../tpm-device';
+import { unwrapDelivery, unwrapEnvelope, type UnwrapKeys } from '../unwrap/unwrap-envelope';
+
+/** A mailbox answer carries up to 100 envelopes of a few KiB (a disk's, a TLS chain's). */
+const MAILBOX_MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
+/** A delivery refused for a reason only an operator can change (config, payload, envelope): tried again after this. */
+const REFUSED_RETRY_MS = 600_000;
+/** A delivery that failed for a passing reason (TPM busy, server unreachable at the ack): tried again after this. */
+const FAILED_RETRY_MS = 30_000;
+/** While the mailbox holds only deliveries being held back, ask again this often (new ones may have come). */
+const HELD_BACK_POLL_MS = 10_000;
+
+/** Codes of refusals that another try with the same config and envelope cannot change. */
+const FINAL_PREFIXES = ['install.', 'disk.', 'unwrap.', 'envelope.', 'delivery.invalid-payload'];
+
+export interface DeliveryLoopOptions {
+  readonly serverUrl: string;
+  readonly tpm: string;
+  readonly stateDir: string;
+  readonly config: AgentConfig;
+  /** The agent's per-request timeout; a long poll gets its wait on top. */
+  readonly timeoutMs: number;
+  /** The machine's EK (identity.json's ekPubHash): pcr-sealed envelopes are wrapped to it. */
+  readonly ekPubHash: () => string;
+  /** The current node credential (unsealed once per credential by `run`). */
+  readonly credential: () => Promise<NodeCredential>;
+  /** One JSON line on stdout, like `run`'s attestation lines. */
+  readonly write: (line: Record<string, unknown>) => void;
+}
+
+/** How a stretch of polling ended: `reattest` when the node credential is dead (revoked, or re-enrolled elsewhere). */
+export type DeliveryLoopOutcome = 'ok' | 'unavailable' | 'reattest';
+
+/**
+ * The agent's side of the mailbox (issue 14 items 2-3; docs/decisions.md "Deliveries wired"): long
+ * polls GET /node/v1/deliveries, and for each delivery unwraps the envelope in the TPM (approvals
+ * from the server, else the state dir's cache, for pcr-sealed), parses the payload, installs it
+ * where the config says, and only then acks with the proof of unwrap. Crash-safe by construction:
+ * a delivery is acked after its install, never before, so an agent that dies in between finds it in
+ * the mailbox again and re-applies it — identical files are left alone, a disk generation already
+ * held changes nothing — and acks it then. A delivery that cannot be installed is not acked: it is
+ * reported (a JSON line with its code) and held back here, tried again after a while; on the server
+ * it stays ready until the operator acts or it expires.
+ */
+export class DeliveryLoop {
+  private readonly mailbox: NodeApiClient;
+  private readonly api: NodeApiClient;
+  /** Deliveries held back after a failure: id → when to try again. */
+  private readonly heldBack = new Map<string, number>();
+
+  constructor(private readonly options: DeliveryLoopOptions) {
+    this.mailbox = new NodeApiClient({ serverUrl: options.serverUrl, attempts: 1, timeoutMs: options.timeoutMs + MAILBOX_MAX_WAIT_SECONDS * 1000, maxResponseBytes: MAILBOX_MAX_RESPONSE_BYTES });
+    this.api = new NodeApiClient({ serverUrl: options.serverUrl, attempts: 3, timeoutMs: options.timeoutMs, baseDelayMs: 500 });
+  }
+
+  /**
+   * Polls and delivers for about `ms` (each long poll at most 30 s), ending early when `stop` aborts
+   * or the credential is dead. A mailbox the server refuses (a quarantined machine: 401
+   * node.machine-not-attested) or cannot be reached makes the rest of the stretch a plain wait.
+   */
+  async runFor(ms: number, stop: AbortSignal): Promise<DeliveryLoopOutcome> {
+    const end = Date.now() + ms;
+    while (!stop.aborted) {
+      const left = end - Date.now();
+      if (left < 1000) {
+        await pause(left, stop);
+        return 'ok';
+      }
+      let answer: MailboxResponse;
+      try {
+        answer = await abortable(this.poll(Math.min(MAILBOX_MAX_WAIT_SECONDS, Math.floor(left / 1000))), stop);
+      } catch (error) {
+        if (stop.aborted) {
+          return 'ok';
+        }
+        if (error instanceof NodeApiRefusal && error.code === 'node.unknown-credential') {
+          return 'reattest';
+        }
+        await pause(end - Date.now(), stop);
+        return 'unavailable';
+      }
+      const now = Date.now();
+      const due = (answer.deliveries ?? []).filter((d) => (this.heldBack.get(d.id) ?? 0) <= now);
+      for (const delivery of due) {
+        if (stop.aborted) {
+          return 'ok';
+        }
+        await this.deliver(delivery);
+      }
+      if (due.length === 0 && (answer.deliveries ?? []).length > 0) {
+        // Only held-back deliveries: the mailbox would answer them at once again.
+        await pause(Math.min(HELD_BACK_POLL_MS, end - Date.now()), stop);
+      }
+    }
+    return 'ok';
+  }
+
+  private async signed(method: 'GET' | 'POST', client: NodeApiClient, path: string, body?: unknown): Promise<unknown> {
+    const credential = await this.options.credential();
+    const response = await client.send(method, path, body, (bytes) => signNodeRequest({ credential, method, path, body: bytes, now: new Date(), nonce: randomBytes(16) }));
+    return response.body;
+  }
+
+  private async poll(waitSeconds: number): Promise<MailboxResponse> {
+    return (await this.signed('GET', this.mailbox, `${nodeApiPath(DELIVERIES_ROUTE)}?wait=${waitSeconds}`)) as MailboxResponse;
+  }
+
+  /** One delivery: unwrap, parse, install, ack; a JSON line either way; never throws. */
+  async deliver(delivery: MailboxDelivery): Promise<void> {
+    const about = { deliveryId: delivery.id, secret: delivery.secret, kind: delivery.kind, version: delivery.version, binding: delivery.binding };
+    let payload: DeliveryPayload<SecretBytes> | undefined;
+    let proof: Buffer | undefined;
+    try {
+      const envelope = Buffer.from(delivery.envelope, 'base64');
+      const keys = await this.unwrapKeys();
+      const approvals = delivery.binding === 'pcr-sealed' ? await this.approvalsFor(envelope) : undefined;
+      const opened = await withTpmDevice(this.options.tpm, (client) =>
+        unwrapDelivery(client, envelope, keys, { ...(approvals === undefined ? {} : { approvals }), expect: { deliveryId: delivery.id, secretVersion: delivery.version } }),
+      );
+      proof = opened.ackProof;
+      try {
+        payload = parseDeliveryPayload(opened.payload, (bytes) => new SecretBytes(Buffer.from(bytes)));
+      } finally {
+        opened.payload.fill(0);
+      }
+      const report = await install(
+        { name: delivery.secret, kind: delivery.kind, version: delivery.version, deliveryId: delivery.id, payload, ...(delivery.binding === 'pcr-sealed' ? { envelope } : {}) },
+        this.options.config,
+        { currentDiskKey: (token) => this.currentDiskKey(token) },
+      );
+      const acked = (await this.signed('POST', this.api, nodeApiPath(deliveryAckRoute(delivery.id)), { proof: proof.toString('base64') })) as AckDeliveryResponse;
+      this.heldBack.delete(delivery.id);
+      this.options.write({ at: new Date().toISOString(), outcome: 'delivered', ...about, ...installed(report), alreadyAcked: acked.alreadyAcked === true });
+    } catch (error) {
+      const code = codeOf(error);
+      const final = FINAL_PREFIXES.some((prefix) => code.startsWith(prefix));
+      this.heldBack.set(delivery.id, Date.now() + (final ? REFUSED_RETRY_MS : FAILED_RETRY_MS));
+      this.options.write({ at: new Date().toISOString(), outcome: final ? 'delivery-refused' : 'delivery-failed', ...about, code, message: messageOf(error) });
+    } finally {
+      proof?.fill(0);
+      wipe(payload);
+    }
+  }
+
+  private async unwrapKeys(): Promise<UnwrapKeys> {
+    const certified = await loadCertifiedKey(this.options.stateDir);
+    return { ekPubHash: this.options.ekPubHash(), ...(certified === undefined ? {} : { certifiedKey: certified.blob }) };
+  }
+
+  /**
+   * The approvals a pcr-sealed envelope opens with: the server's answer (cached in the state dir for
+   * the next time and for boot unlock), else the cached answer of the envelope's group and epoch.
+   */
+  private async approvalsFor(envelope: Buffer): Promise<ApprovalsResponse | undefined> {
+    const transport = parseEnvelope(envelope).transport;
+    if (transport.binding !== 'pcr-sealed') {
+      return undefined;
+    }
+    try {
+      const fresh = await this.api.approvals(await this.options.credential());
+      await cacheApprovals(this.options.stateDir, fresh).catch(() => undefined);
+      if (fresh.group === transport.group && fresh.epoch === transport.epoch) {
+        return fresh;
+      }
+    } catch {
+      // Unreachable or refused: the cache may still hold the envelope's epoch.
+    }
+    return (await cachedApprovals(this.options.stateDir, transport.group, transport.epoch)) ?? undefined;
+  }
+
+  /** A disk's current rackseal key, which authorises adding the next: its token's envelope unwrapped in the TPM, as boot unlock does. */
+  private async currentDiskKey(token: RacksealToken): Promise<SecretBytes | undefined> {
+    if (token.envelope === undefined) {
+      return undefined;
+    }
+    try {
+      const envelope = token.envelope;
+      const keys = await this.unwrapKeys();
+      const approvals = await this.approvalsFor(envelope);
+      const bytes = await withTpmDevice(this.options.tpm, (client) => unwrapEnvelope(client, envelope, keys, approvals === undefined ? {} : { approvals }));
+      try {
+        const payload = parseDeliveryPayload(bytes, (b) => new SecretBytes(Buffer.from(b)));
+        return payload.kind === 'disk' ? payload.key : undefined;
+      } finally {
+        bytes.fill(0);
+      }
+    } catch {
+      // Not available (another epoch, PCRs not approved): the install tries the config's enrollKeyFile.
+      return undefined;
+    }
+  }
+}
+
+/** What an install did, for the line: paths and whether they changed, the disk's slot and generation, the reload's outcome. */
+function installed(report: InstallReport): Record<string, unknown> {
+  return {
+    changed: report.changed,
+    ...(report.files === undefined ? {} : { files: report.files.map((f) => ({ path: f.path, changed: f.changed })) }),
+    ...(report.disk === undefined ? {} : { disk: { keyslot: report.disk.keyslot, generation: report.disk.generation, retired: report.disk.retired } }),
+    ...(report.reload === undefined ? {} : { reload: report.reload }),
+  };
+}
+
+function wipe(payload: DeliveryPayload<SecretBytes> | undefined): void {
+  if (payload === undefined) {
+    return;
+  }
+  const secret = payload.kind === 'opaque' ? payload.value : payload.kind === 'disk' ? payload.key : payload.keyPem;
+  secret.reveal().fill(0);
+}
+
+function codeOf(error: unknown): string {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && /^[a-z][a-z0-9-]*\.[a-z0-9.-]{1,64}$/.test(code) ? code : 'delivery.agent-failure';
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof NodeApiRefusal ? error.serverMessage : error instanceof Error ? error.message : String(error);
+}
+
+async function pause(ms: number, stop: AbortSignal): Promise<void> {
+  if (ms <= 0 || stop.aborted) {
+    return;
+  }
+  await delay(ms, undefined, { signal: stop }).catch(() => undefined);
+}
+
+/** `work`, or a rejection as soon as `stop` aborts (SIGTERM during a 30 s poll ends the run at once). */
+function abortable<T>(work: Promise<T>, stop: AbortSignal): Promise<T> {
+  work.catch(() => undefined);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new Error('stopped'));
+    if (stop.aborted) {
+      onAbort();
+      return;
+    }
+    stop.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => stop.removeEventListener('abort', onAbort));
+  });
+}
