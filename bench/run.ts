@@ -8,6 +8,7 @@ import { inventoryImportBench } from './inventory-import.bench';
 import { masterKeyBench } from './master-key.bench';
 import { tpm2Bench } from './tpm2.bench';
 import { tpm2ClientBench } from './tpm2-client.bench';
+import { unlockBench } from './unlock.bench';
 import { wrapBench } from './wrap.bench';
 
 /**
@@ -24,6 +25,7 @@ const BENCHES: Record<string, () => Promise<string>> = {
   'master-key': () => masterKeyBench(),
   attestation: () => attestationBench(),
   wrap: () => wrapBench(),
+  unlock: () => unlockBench(),
 };
 
 async function main(): Promise<void> {

@@ -9,13 +9,14 @@
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ApprovalsResponse } from '@rackseal/node-api-contracts';
 import { openTransport, TpmClient } from '@rackseal/tpm2';
 import { readRacksealToken, writeRacksealToken } from '../apps/agent/src/install/luks-token';
-import { APPROVALS_CACHE_FILE, recordApprovals } from '../apps/agent/src/unlock/approvals-store';
+import { APPROVALS_CACHE_FILE } from '../apps/agent/src/unlock/approvals-cache';
+import { recordApprovals } from '../apps/agent/src/unlock/approvals-store';
 import { AGENT_ENTRY } from './support/cli-runner';
 import { freePort } from './support/free-port';
 import { installedDisk as installedRacksealDisk, luksImage as luksImageIn } from './support/rackseal-disk';
@@ -185,6 +186,31 @@ describe('rackseal-agent unlock (built agent, swtpm, real cryptsetup)', () => {
 
     const run = await unlock(image, join(root, 'no-such-state-dir'));
     expect([run.status, run.stderr, run.stdout.toString('hex')]).toEqual([0, '', key.toString('hex')]);
+  });
+
+  it('reads a well header itself (no cryptsetup run); with a damaged header copy it asks cryptsetup, and still prints the key', async () => {
+    const { image, key } = await installedDisk();
+    const state = freshDir();
+    await recordApprovals(state, await approvalsOfNow());
+    // The recording cryptsetup's log (absent until the first call through it).
+    const calls = () => (existsSync(argvLog) ? readFileSync(argvLog, 'utf8') : '').split('\n').filter((line) => line.includes(image)).length;
+    const before = calls();
+    const run = await unlock(image, state);
+    expect([run.status, run.stderr, run.stdout.toString('hex')]).toEqual([0, '', key.toString('hex')]);
+    expect(calls()).toBe(before);
+
+    // One byte of the secondary header's JSON area: cryptsetup still opens the header (it uses the primary).
+    const fd = openSync(image, 'r+');
+    const head = Buffer.alloc(16);
+    readSync(fd, head, 0, 16, 0);
+    const byte = Buffer.alloc(1);
+    const at = Number(head.readBigUInt64BE(8)) + 4096 + 2;
+    readSync(fd, byte, 0, 1, at);
+    writeSync(fd, Buffer.from([byte[0]! ^ 0x01]), 0, 1, at);
+    closeSync(fd);
+    const fallback = await unlock(image, state);
+    expect([fallback.status, fallback.stderr, fallback.stdout.toString('hex')]).toEqual([0, '', key.toString('hex')]);
+    expect(calls()).toBe(before + 1);
   });
 
   it('no approvals of the envelope\'s group and epoch anywhere: refused, naming where it looked', async () => {

@@ -1,19 +1,14 @@
 import { writeSync } from 'node:fs';
 import { CliError } from '@rackseal/command-line/cli-error';
 import type { SecretBytes } from '@rackseal/config/secret-bytes';
-import type { ApprovalsResponse } from '@rackseal/node-api-contracts';
-import { attestAndStore, checkServerUrl, exchangeCliError, NODE_CREDENTIAL_SECRET, openStateDir, readEventLog } from '../enrollment/attest-and-store';
-import { EkNotFoundError } from '../enrollment/attestation-exchange';
-import { NodeApiClient } from '../node-api/node-api-client';
+import { EkNotFoundError } from '../enrollment/choose-ek';
 import { StateDirError } from '../state/state-errors';
-import { withTpmDevice } from '../tpm-device';
-import { recordApprovals } from '../unlock/approvals-store';
 import { crypttabPeer } from '../unlock/crypttab-peer';
 import { UnlockError } from '../unlock/unlock-errors';
 import { unlockDiskKey } from '../unlock/unlock-disk';
 import { UnwrapRefusal } from '../unwrap/unwrap-errors';
 import { parseTimeout } from './duration';
-import { DEFAULT_EVENT_LOG, type UnlockOptions } from './tpm.command';
+import type { UnlockOptions } from './tpm.command';
 
 /**
  * Runs `rackseal-agent unlock` (see unlockCommand). Nothing reaches stdout but the key: every
@@ -32,7 +27,9 @@ export async function runUnlock(options: UnlockOptions): Promise<void> {
   } else {
     device = options.device;
   }
-  const fresh = options.online === true ? await onlineApprovals(options, timeoutMs) : undefined;
+  // The online path's code (attestation, the HTTP client, node identity) is loaded only with
+  // --online: an offline unlock at boot loads what it runs (docs/decisions.md "Boot unlock, fast").
+  const fresh = options.online === true ? await (await import('../unlock/online-approvals')).onlineApprovals(options, timeoutMs) : undefined;
   let key: SecretBytes;
   try {
     key = await unlockDiskKey({ luks: { device }, tpm: options.tpm, stateDir: options.stateDir, ...(fresh === undefined ? {} : { fresh }) });
@@ -40,30 +37,6 @@ export async function runUnlock(options: UnlockOptions): Promise<void> {
     throw unlockCliError(error, device);
   }
   writeKey(key);
-}
-
-/**
- * `--online`: a fresh attestation with the identity's EK (what `run` does, attest-and-store.ts),
- * then GET /node/v1/approvals signed with the node credential it just stored, kept in the state
- * dir's cache for the next offline boot. Strict: a server that refuses (revoked, quarantined, a
- * boot state its policy does not allow) or cannot be reached prints no key — that is what an
- * operator asks for with --online; without it the unlock is offline.
- */
-async function onlineApprovals(options: UnlockOptions, timeoutMs: number): Promise<ApprovalsResponse> {
-  const state = await openStateDir(options.stateDir, false);
-  try {
-    const identity = await state.loadIdentity();
-    const serverUrl = checkServerUrl(options.server ?? identity.serverUrl);
-    const eventLog = await readEventLog(DEFAULT_EVENT_LOG, true);
-    const outcome = await attestAndStore({ command: 'unlock', serverUrl, tpm: options.tpm, ek: { ekPubHash: identity.ekPubHash }, ...(eventLog.bytes === undefined ? {} : { eventLog: eventLog.bytes }), state, previous: identity, timeoutMs, attempts: 2 });
-    const key = await withTpmDevice(options.tpm, (client) => state.loadSealedSecret(client, NODE_CREDENTIAL_SECRET));
-    const approvals = await new NodeApiClient({ serverUrl, timeoutMs, attempts: 2 }).approvals({ credentialId: outcome.identity.credentialId, key });
-    await recordApprovals(state.path, approvals);
-    return approvals;
-  } catch (error) {
-    const failure = exchangeCliError('unlock', error);
-    throw failure instanceof CliError ? failure : CliError.usage(`unlock: ${(error as Error).message}`);
-  }
 }
 
 /** A failure as the command's exit: refusals exit 1, an unusable device, TPM or input 2; always one line naming the device. */

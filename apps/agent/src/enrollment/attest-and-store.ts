@@ -7,7 +7,8 @@ import type { NodeIdentity } from '../state/node-identity';
 import { StateDir } from '../state/state-dir';
 import { StateDirError } from '../state/state-errors';
 import { withTpmDevice } from '../tpm-device';
-import { type EkChoice, EkNotFoundError, ENROLL_EK_KINDS, type EnrollEkKind, ExchangeProtocolError, type ExchangeResult, ExchangeTpmChangedError, runAttestationExchange } from './attestation-exchange';
+import { ExchangeProtocolError, type ExchangeResult, ExchangeTpmChangedError, runAttestationExchange } from './attestation-exchange';
+import { type EkChoice, EkNotFoundError, ENROLL_EK_KINDS, type EnrollEkKind } from './choose-ek';
 import { ensureCertifiedKey, type KeyCertificationOutcome } from './certify-key';
 
 /** The sealed secret holding the node credential's HMAC key (state-dir.ts: `node-credential.sealed`). */

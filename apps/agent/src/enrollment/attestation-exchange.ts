@@ -17,7 +17,6 @@ import {
   createAttestationKey,
   type EndorsementKey,
   type LoadedObject,
-  ekPubHash,
   getEndorsementKey,
   getHandles,
   loadKeyBlob,
@@ -33,10 +32,7 @@ import {
 } from '@rackseal/tpm2';
 import type { NodeApiClient } from '../node-api/node-api-client';
 import { MAX_SERVER_CODE, serverText } from '../node-api/server-text';
-
-/** The EKs the agent enrolls with: the two a PC Client TPM carries certificates for (L-1, L-2). */
-export const ENROLL_EK_KINDS = ['rsa-2048', 'ecc-p256'] as const;
-export type EnrollEkKind = (typeof ENROLL_EK_KINDS)[number];
+import { chooseEk, type EkChoice, type EnrollEkKind, flushTransient } from './choose-ek';
 
 /**
  * EK certificate chain indices (TCG EK Credential Profile 2.5 §2.2.1.5): intermediates some TPM
@@ -107,46 +103,6 @@ function checkStart(body: unknown): StartAttestationResponse {
   decode(start.encryptedSecret, 'encryptedSecret');
   decode(start.nonce, 'nonce');
   return start as StartAttestationResponse;
-}
-
-/** The EK to attest with: a kind (enroll), or the one whose ekPubHash the identity records (run). */
-export type EkChoice = { readonly kind: EnrollEkKind } | { readonly ekPubHash: string };
-
-/** An identity's EK is none of this TPM's: the state dir is another machine's, or the TPM was cleared. */
-export class EkNotFoundError extends Error {
-  constructor(expected: string) {
-    super(`this TPM has no EK with the enrolled ekPubHash ${expected} (${ENROLL_EK_KINDS.join(', ')} tried): the state dir is another machine's, or the TPM was cleared (enroll again)`);
-    this.name = 'EkNotFoundError';
-  }
-}
-
-export async function chooseEk(scope: TpmScope, choice: EkChoice): Promise<{ kind: EnrollEkKind; ek: EndorsementKey; hash: string }> {
-  if ('kind' in choice) {
-    const ek = await getEndorsementKey(scope, choice.kind);
-    return { kind: choice.kind, ek, hash: ekPubHash(ek.public) };
-  }
-  // Re-attestation must prove the same machine: the EK the identity names, whichever kind it is
-  // (an EK of another kind is another inventory row, and would move the identity to it).
-  for (const kind of ENROLL_EK_KINDS) {
-    const ek = await getEndorsementKey(scope, kind);
-    const hash = ekPubHash(ek.public);
-    if (hash === choice.ekPubHash) {
-      return { kind, ek, hash };
-    }
-    await flushTransient(scope, ek);
-  }
-  throw new EkNotFoundError(choice.ekPubHash);
-}
-
-/**
- * Frees a transient object's slot (a persisted EK stays): a PC Client TPM need hold no more than
- * three transient objects (TCG PC Client Platform TPM Profile, minimum loaded objects), and a key
- * certification needs the AK, the storage primary and the new key at once.
- */
-async function flushTransient(scope: TpmScope, object: LoadedObject): Promise<void> {
-  if (object.handle >>> 24 === TPM_HT.TPM_HT_TRANSIENT) {
-    await scope.flush(object.handle);
-  }
 }
 
 /** The first phase's AK loaded again under its EK, re-derived from the same template and checked by Name. */

@@ -3,12 +3,13 @@ import { type ApprovalsResponse, DeliveryPayloadError, parseDeliveryPayload } fr
 import { parseEnvelope, type PcrSealedKeyTransport } from '@rackseal/wrapping';
 import type { LuksDevice } from '../install/cryptsetup';
 import { InstallError } from '../install/install-errors';
-import { type RacksealToken, readRacksealToken } from '../install/luks-token';
+import { readLuks2Json } from '../install/luks2-header';
+import { luksMetadataFromJson, type RacksealToken } from '../install/luks-token-format';
 import { StateDir } from '../state/state-dir';
 import { StateDirError } from '../state/state-errors';
 import { withTpmDevice } from '../tpm-device';
 import { unwrapEnvelope } from '../unwrap/unwrap-envelope';
-import { approvalsForEnvelope, approvalsShape, loadCachedApprovals } from './approvals-store';
+import { approvalsForEnvelope, approvalsShape, loadCachedApprovals } from './approvals-cache';
 import { UnlockError } from './unlock-errors';
 
 export interface UnlockInput {
@@ -79,7 +80,13 @@ export async function unlockDiskKey(input: UnlockInput): Promise<SecretBytes> {
 async function readToken(luks: LuksDevice): Promise<{ token: RacksealToken; envelope: Buffer }> {
   let token: RacksealToken | undefined;
   try {
-    token = await readRacksealToken(luks.device, { ...(luks.header === undefined ? {} : { header: luks.header }), ...(luks.cryptsetup === undefined ? {} : { cryptsetup: luks.cryptsetup }) });
+    // The header read directly when it is plainly well (luks2-header.ts); anything else, and the
+    // errors' wording, is cryptsetup's, loaded only then (a child process costs boot time).
+    const json = await readLuks2Json(luks.header ?? luks.device);
+    token =
+      json === undefined
+        ? await (await import('../install/luks-token')).readRacksealToken(luks.device, { ...(luks.header === undefined ? {} : { header: luks.header }), ...(luks.cryptsetup === undefined ? {} : { cryptsetup: luks.cryptsetup }) })
+        : luksMetadataFromJson(json as Parameters<typeof luksMetadataFromJson>[0], luks.device).token;
   } catch (error) {
     if (error instanceof InstallError) {
       throw new UnlockError(error.code === 'disk.token-conflict' ? 'unlock.no-token' : 'unlock.not-luks2', error.message);

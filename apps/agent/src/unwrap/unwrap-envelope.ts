@@ -26,7 +26,7 @@ import {
   type ParsedEnvelope,
   type PcrSealedKeyTransport,
 } from '@rackseal/wrapping';
-import { chooseEk } from '../enrollment/attestation-exchange';
+import { chooseEk } from '../enrollment/choose-ek';
 import { approvalsFor, currentApproval, unsealWithApproval } from './pcr-sealed-unwrap';
 import { EnvelopeRecipientError, UnwrapRefusal } from './unwrap-errors';
 
