@@ -19,7 +19,7 @@ import { secretMaterialContext } from '@rackseal/secrets';
 import { type ChildProcessWithoutNullStreams, execFileSync } from 'node:child_process';
 import { createHash, createPrivateKey, randomBytes, X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DataSource } from 'typeorm';
@@ -240,6 +240,12 @@ describe('deliveries end to end: product worker, built agents, real TPMs', () =>
     // `run` attests first; libs/secrets refuses a create while a target machine is attesting (secret.machine-unfit).
     for (const serial of SERIALS) {
       expect(await pollUntil(async () => lines(serial).some((l) => l.outcome === 'attested'), (x) => x, 60_000)).toBe(true);
+    }
+    // After attesting, `run` records the group's approvals in the state dir, what boot unlock reads offline.
+    for (const serial of SERIALS) {
+      const readCache = async (): Promise<unknown> => JSON.parse(await readFile(join(stateDir(serial), 'approvals.json'), 'utf8').catch(() => 'null')) as unknown;
+      const cached = await pollUntil(readCache, (c) => c !== null, 30_000);
+      expect(cached).toMatchObject({ format: 1, entries: [{ approvals: { group: 'workers', epoch: expect.any(Number), approvals: [expect.objectContaining({ label: expect.any(String) })] } }] });
     }
     await writeFile(join(dir, 'app-token'), opaqueValue);
     for (const args of [

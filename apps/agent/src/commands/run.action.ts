@@ -140,6 +140,9 @@ export async function runRun(options: RunOptions): Promise<void> {
       const due = Date.now() + jittered(attempt.line.outcome === 'attested' || attempt.line.outcome === 'refused' ? intervalMs : Math.min(intervalMs, RETRY_AFTER_FAILURE_MS));
       // The mailbox is polled only while the machine is attested: the server refuses it otherwise.
       const polling = deliveries !== undefined && attempt.line.outcome === 'attested' && attempt.line.state === 'attested';
+      if (polling) {
+        await deliveries.refreshApprovals();
+      }
       while (!stop.signal.aborted && Date.now() < due) {
         if (polling) {
           if ((await deliveries.runFor(Math.min(askEveryMs, due - Date.now()), stop.signal)) === 'reattest') {

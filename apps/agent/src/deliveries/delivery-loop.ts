@@ -19,7 +19,9 @@ import type { AgentConfig } from '../install/agent-config';
 import { install, type InstallReport } from '../install/install';
 import type { RacksealToken } from '../install/luks-token';
 import { NodeApiClient, NodeApiRefusal } from '../node-api/node-api-client';
-import { cachedApprovals, cacheApprovals } from '../state/approvals-cache';
+import { luksDeviceOf } from '../install/disk-install';
+import { approvalsForEnvelope, loadCachedApprovals } from '../unlock/approvals-cache';
+import { recordApprovals } from '../unlock/approvals-store';
 import { loadCertifiedKey } from '../state/certified-key-state';
 import { withTpmDevice } from '../tpm-device';
 import { unwrapDelivery, unwrapEnvelope, type UnwrapKeys } from '../unwrap/unwrap-envelope';
@@ -181,14 +183,35 @@ export class DeliveryLoop {
     }
     try {
       const fresh = await this.api.approvals(await this.options.credential());
-      await cacheApprovals(this.options.stateDir, fresh).catch(() => undefined);
+      // The cache and the configured disks' tokens both: what boot unlock reads offline.
+      await recordApprovals(this.options.stateDir, fresh, { devices: this.diskDevices() }).catch(() => undefined);
       if (fresh.group === transport.group && fresh.epoch === transport.epoch) {
         return fresh;
       }
     } catch {
       // Unreachable or refused: the cache may still hold the envelope's epoch.
     }
-    return (await cachedApprovals(this.options.stateDir, transport.group, transport.epoch)) ?? undefined;
+    const { entries } = await loadCachedApprovals(this.options.stateDir);
+    return approvalsForEnvelope(entries.map((e) => e.approvals), transport.group, transport.epoch);
+  }
+
+  /**
+   * After each attestation: the group's approvals fetched and recorded in the state dir's cache and
+   * the configured disks' tokens (recordApprovals), so boot unlock opens offline in every state the
+   * control plane approved since the disk key was delivered (a promote reaches the disk without a new
+   * delivery). Best effort: a failure leaves the previous approvals, which still open their states.
+   */
+  async refreshApprovals(): Promise<void> {
+    try {
+      await recordApprovals(this.options.stateDir, await this.api.approvals(await this.options.credential()), { devices: this.diskDevices() });
+    } catch {
+      // Unreachable, refused, or a state dir we cannot write: the next attestation tries again.
+    }
+  }
+
+  /** The LUKS devices of the config's disk installs, whose tokens carry approvals for boot unlock. */
+  private diskDevices() {
+    return [...this.options.config.installs.values()].flatMap((target) => (target.kind === 'disk' ? [luksDeviceOf(target)] : []));
   }
 
   /** A disk's current rackseal key, which authorises adding the next: its token's envelope unwrapped in the TPM, as boot unlock does. */
