@@ -21,6 +21,7 @@ import { SystemClock } from '@rackseal/platform';
 import { clusterCaKeyContext, secretMaterialContext, secretVersionValueContext } from '@rackseal/secrets';
 import { load as parseYaml } from 'js-yaml';
 import type { DataSource } from 'typeorm';
+import { pollUntil } from './support/wait';
 import { runRacksealCli } from './support/cli-runner';
 import { createTestDatabase, openDataSource, type TestDatabase } from './support/database';
 import { type RunningProcess, startControlPlane } from './support/processes';
@@ -389,5 +390,36 @@ describe('secrets and cluster CAs', () => {
       expect(blob.subarray(1, 9).equals(next.kekId)).toBe(true);
       expect(openEnvelope(next, context, blob).reveal().equals(before.get(where)!)).toBe(true);
     }
+  });
+  it('a create while a target machine starts a re-attestation waits for it and leaves that machine out, instead of refusing half-way', async () => {
+    // The re-attestation's state change, held uncommitted in a transaction of its own.
+    const runner = ds.createQueryRunner();
+    await runner.connect();
+    await runner.startTransaction();
+    let created: Awaited<ReturnType<typeof api>> | undefined;
+    try {
+      await new MachinesRepository(ds).transition({ machineId: ids.n2!, from: 'attested', to: 'attesting', reason: 'scheduled re-attestation', actor: 'system:attestation' }, new Date(), runner.manager);
+      const pending = api('POST', 'v1/secrets', { name: 'during-reattest', kind: 'disk', target: { group: 'rack-a' }, binding: 'certified-key' }).then((r) => (created = r));
+      // The create locks the group's attested machines FOR SHARE: it waits on NODE-2's row.
+      const waiting = await pollUntil(
+        async () => (await ds.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%FOR SHARE OF m%'`)) as { n: number }[],
+        (rows) => rows[0]!.n > 0,
+        20_000,
+      );
+      expect([waiting[0]!.n, created]).toEqual([1, undefined]);
+      await runner.commitTransaction();
+      await pending;
+    } finally {
+      if (runner.isTransactionActive) {
+        await runner.rollbackTransaction();
+      }
+      await runner.release();
+    }
+    expect([created!.status, created!.json.code]).toEqual([201, undefined]);
+    expect((await materials('during-reattest')).map((r) => r.serial)).toEqual(['NODE-1']);
+    // NODE-2 attests again: back to attested for the tests that follow.
+    await ds.transaction(async (m) => {
+      await new MachinesRepository(ds).transition({ machineId: ids.n2!, from: 'attesting', to: 'attested', reason: 'quote matched the policy', actor: 'system:attestation' }, new Date(), m);
+    });
   });
 });

@@ -29,6 +29,8 @@ export interface TransitionRequest {
 }
 
 export interface MachineListQuery {
+  /** Only this machine (with lockForShare: read one machine locked). */
+  readonly id?: string;
   readonly state?: MachineState;
   readonly group?: string;
   /**
@@ -44,6 +46,12 @@ export interface MachineListQuery {
   /** Paging: only serials after this one. */
   readonly after?: string;
   readonly limit: number;
+  /**
+   * Inside a transaction: lock the rows read FOR SHARE, so their state cannot change until it ends
+   * (a machine starting a re-attestation waits; one that changed before the lock is re-checked
+   * against the filters). Not with `overdue`.
+   */
+  readonly lockForShare?: boolean;
 }
 
 /** What landing staged inventory rows did. */

@@ -160,6 +160,9 @@ export class MachinesRepository {
       params.push(value);
       return `$${params.length}`;
     };
+    if (query.id !== undefined) {
+      conditions.push(`m.id = ${param(query.id)}`);
+    }
     if (query.state !== undefined) {
       conditions.push(`m.state = ${param(query.state)}`);
     }
@@ -178,7 +181,7 @@ export class MachinesRepository {
     const limit = param(query.limit);
     const rows = (await (manager ?? this.dataSource).query(
       `SELECT ${MACHINE_COLUMNS.split(', ').map((c) => `m.${c}`).join(', ')} FROM machines m ${query.overdue === undefined ? '' : INTERVALS_JOIN}
-       ${conditions.length === 0 ? '' : `WHERE ${conditions.join(' AND ')}`} ORDER BY m.serial LIMIT ${limit}`,
+       ${conditions.length === 0 ? '' : `WHERE ${conditions.join(' AND ')}`} ORDER BY m.serial LIMIT ${limit}${query.lockForShare === true && query.overdue === undefined ? ' FOR SHARE OF m' : ''}`,
       params,
     )) as MachineRow[];
     return rows.map(toMachine);
