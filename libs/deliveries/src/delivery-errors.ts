@@ -14,6 +14,9 @@ export const DELIVERY_ERROR_CODES = {
   'delivery.machine-not-attested': 'conflict',
   'delivery.no-certified-key': 'conflict',
   'delivery.no-ek': 'conflict',
+  'delivery.no-policy': 'conflict',
+  'delivery.no-prewrap': 'conflict',
+  'delivery.prewrap-pending': 'conflict',
   'delivery.sealer-unavailable': 'unavailable',
   'delivery.internal': 'unavailable',
 } as const satisfies ErrorCodeTable;

@@ -14,3 +14,6 @@ export * from './outbox-relay';
 export * from './revoked-machine-deliveries';
 export * from './version-retirement';
 export * from './secret-rotation-schedule';
+export * from './prewrap-export';
+export * from './prewrap-planner';
+export * from './prewrap-processor';
