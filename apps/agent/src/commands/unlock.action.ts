@@ -1,7 +1,8 @@
 import { writeSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { CliError } from '@rackseal/command-line/cli-error';
 import type { SecretBytes } from '@rackseal/config/secret-bytes';
-import type { ApprovalsResponse } from '@rackseal/node-api-contracts';
+import { type ApprovalsResponse, parsePrewrappedDiskKey, type PrewrappedDiskKey } from '@rackseal/node-api-contracts';
 import { attestAndStore, checkServerUrl, exchangeCliError, NODE_CREDENTIAL_SECRET, openStateDir, readEventLog } from '../enrollment/attest-and-store';
 import { EkNotFoundError } from '../enrollment/attestation-exchange';
 import { NodeApiClient } from '../node-api/node-api-client';
@@ -9,6 +10,7 @@ import { StateDirError } from '../state/state-errors';
 import { withTpmDevice } from '../tpm-device';
 import { recordApprovals } from '../unlock/approvals-store';
 import { crypttabPeer } from '../unlock/crypttab-peer';
+import { firstBootFromPrewrap } from '../unlock/format-prewrapped';
 import { UnlockError } from '../unlock/unlock-errors';
 import { unlockDiskKey } from '../unlock/unlock-disk';
 import { UnwrapRefusal } from '../unwrap/unwrap-errors';
@@ -32,6 +34,19 @@ export async function runUnlock(options: UnlockOptions): Promise<void> {
   } else {
     device = options.device;
   }
+  if (options.prewrapped !== undefined) {
+    const file = await readPrewrapFile(options.prewrapped).catch((error: unknown) => Promise.reject(unlockCliError(error, options.prewrapped!)));
+    let first;
+    try {
+      first = await firstBootFromPrewrap({ device }, options.tpm, file);
+    } catch (error) {
+      throw unlockCliError(error, device);
+    }
+    if (first.key !== undefined) {
+      writeKey(first.key);
+      return;
+    }
+  }
   const fresh = options.online === true ? await onlineApprovals(options, timeoutMs) : undefined;
   let key: SecretBytes;
   try {
@@ -40,6 +55,34 @@ export async function runUnlock(options: UnlockOptions): Promise<void> {
     throw unlockCliError(error, device);
   }
   writeKey(key);
+}
+
+/** The provisioning file (at most 64 KiB), parsed strictly: `unlock.bad-prewrap-file` when it is not one. */
+async function readPrewrapFile(path: string): Promise<PrewrappedDiskKey> {
+  let text: string;
+  try {
+    const handle = await open(path, 'r');
+    try {
+      const buffer = Buffer.alloc(64 * 1024 + 1);
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
+      if (bytesRead > 64 * 1024) {
+        throw new UnlockError('unlock.bad-prewrap-file', 'is larger than 64 KiB: not a provisioning file');
+      }
+      text = buffer.subarray(0, bytesRead).toString('utf8');
+    } finally {
+      await handle.close();
+    }
+  } catch (error) {
+    if (error instanceof UnlockError) {
+      throw error;
+    }
+    throw new UnlockError('unlock.bad-prewrap-file', `cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  try {
+    return parsePrewrappedDiskKey(text);
+  } catch (error) {
+    throw new UnlockError('unlock.bad-prewrap-file', (error as Error).message);
+  }
 }
 
 /**
