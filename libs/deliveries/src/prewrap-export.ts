@@ -36,7 +36,7 @@ export class PrewrapExport {
     }
     try {
       const answer = await this.answer(machine);
-      await this.record(actor, machine, 'success', { prewraps: answer.prewraps.length, deliveryIds: answer.prewraps.map((p) => p.deliveryId), secrets: answer.prewraps.map((p) => p.secret) });
+      await this.record(actor, machine, 'success', { prewraps: answer.prewraps.length, deliveryIds: answer.prewraps.map((p) => p.deliveryId), names: answer.prewraps.map((p) => p.secret) });
       return answer;
     } catch (error) {
       if (error instanceof DomainError) {
@@ -87,8 +87,11 @@ export class PrewrapExport {
     if (machine.state === 'revoked') {
       return new DeliveryError('delivery.no-prewrap', `${who} is revoked: nothing is wrapped to it`);
     }
+    if (machine.state === 'attested') {
+      return new DeliveryError('delivery.no-prewrap', `${who} is attested: its disk keys reach it through its mailbox (rackseal-agent run)`);
+    }
     if (machine.state !== 'imported') {
-      return new DeliveryError('delivery.no-prewrap', `${who} is ${machine.state}: it has attested, and its disk keys reach it through its mailbox (rackseal-agent run)`);
+      return new DeliveryError('delivery.no-prewrap', `${who} is ${machine.state}: it has talked to the control plane, so nothing is exported for it any more; its pre-wraps become its deliveries once it attests`);
     }
     if (machine.group === null || (await this.policies.get(machine.group)) === undefined) {
       return new DeliveryError('delivery.no-prewrap', `${who}: its group ${machine.group ?? '(none)'} has no PCR policy, so nothing approves a boot state to seal its disk key to (rackseal policy set GROUP --file …, then import again or rotate the disk secret)`);
