@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { DeliveryView, SecretBinding, SecretKind } from '@rackseal/api-contracts';
+import { DELIVERY_JOBS } from '@rackseal/jobs';
 import { DataSource, type EntityManager } from 'typeorm';
 import type { DeliveryState } from './delivery-state';
 
@@ -40,7 +41,7 @@ export interface DeliveryRound {
 }
 
 /** The job a round asks for: a delivery's seal, or a pre-wrap's (issue 14 item 6). */
-export type DeliveryJob = 'delivery.deliver' | 'delivery.prewrap';
+export type DeliveryJob = (typeof DELIVERY_JOBS)['deliver' | 'prewrap'];
 
 /** A (disk secret version, imported machine) a pre-wrap may be planned for, with what decides it. */
 export interface PrewrapCandidate {
@@ -176,11 +177,11 @@ export class DeliveriesRepository {
     const rounds = rows.filter((r) => r.state === 'pending').map((r) => ({ deliveryId: r.id, generation: r.generation }));
     const prewraps = rows.filter((r) => r.state === 'prewrap-pending').map((r) => ({ deliveryId: r.id, generation: r.generation }));
     await this.addToOutbox(rounds, at, manager);
-    await this.addToOutbox(prewraps, at, manager, 'delivery.prewrap');
+    await this.addToOutbox(prewraps, at, manager, DELIVERY_JOBS.prewrap);
     return [...rounds, ...prewraps];
   }
 
-  private async addToOutbox(rounds: readonly DeliveryRound[], at: Date, manager: EntityManager, job: DeliveryJob = 'delivery.deliver'): Promise<void> {
+  private async addToOutbox(rounds: readonly DeliveryRound[], at: Date, manager: EntityManager, job: DeliveryJob = DELIVERY_JOBS.deliver): Promise<void> {
     if (rounds.length === 0) {
       return;
     }
@@ -237,7 +238,7 @@ export class DeliveriesRepository {
         ORDER BY d.id LIMIT $3`,
       [after ?? null, enqueuedBefore, limit],
     )) as { id: string; generation: number; state: DeliveryState }[];
-    return rows.map((r) => ({ deliveryId: r.id, generation: r.generation, job: r.state === 'pending' ? 'delivery.deliver' : 'delivery.prewrap' }));
+    return rows.map((r) => ({ deliveryId: r.id, generation: r.generation, job: r.state === 'pending' ? DELIVERY_JOBS.deliver : DELIVERY_JOBS.prewrap }));
   }
 
   // ── Pre-wrapped disk keys (issue 14 item 6) ──────────────────────────────────────────────────────
@@ -279,7 +280,7 @@ export class DeliveriesRepository {
       [deliveries.map((d) => d.id), deliveries.map((d) => d.secretId), deliveries.map((d) => d.versionId), deliveries.map((d) => d.machineId), at, expiresAt],
     )) as { id: string; generation: number }[];
     const rounds = rows.map((r) => ({ deliveryId: r.id, generation: r.generation }));
-    await this.addToOutbox(rounds, at, manager, 'delivery.prewrap');
+    await this.addToOutbox(rounds, at, manager, DELIVERY_JOBS.prewrap);
     return rounds;
   }
 
@@ -474,7 +475,7 @@ export class DeliveriesRepository {
       [group, at],
     )) as [{ id: string; generation: number }[], number];
     const prewrapRounds = prewraps.map((r) => ({ deliveryId: r.id, generation: r.generation }));
-    await this.addToOutbox(prewrapRounds, at, manager, 'delivery.prewrap');
+    await this.addToOutbox(prewrapRounds, at, manager, DELIVERY_JOBS.prewrap);
     return [...rounds, ...prewrapRounds];
   }
 

@@ -59,7 +59,7 @@ export class PrewrapProcessor {
         await this.dataSource.transaction(async (m) => {
           const row = await this.deliveries.markPrewrapFailed(delivery.id, delivery.generation, code, this.clock.now(), m);
           if (row !== undefined) {
-            await this.record('delivery.prewrap-failed', delivery, { code, attempts: row.attempts }, m, 'failure');
+            await this.record({ action: 'delivery.prewrap-failed' }, delivery, { code, attempts: row.attempts }, m, 'failure');
           }
         });
         throw new DeliveryGaveUpError(code);
@@ -76,7 +76,7 @@ export class PrewrapProcessor {
       const cancelled = await this.dataSource.transaction(async (m) => {
         const row = await this.deliveries.cancel(delivery.id, this.clock.now(), m);
         if (row !== undefined) {
-          await this.record('delivery.cancelled', delivery, { reason: 'machine revoked' }, m);
+          await this.record({ action: 'delivery.cancelled' }, delivery, { reason: 'machine revoked' }, m);
         }
         return row;
       });
@@ -123,14 +123,14 @@ export class PrewrapProcessor {
     const done = await this.dataSource.transaction(async (m) => {
       const row = await this.deliveries.markPrewrapped(delivery.id, delivery.generation, sealed.envelope, this.clock.now(), m);
       if (row !== undefined) {
-        await this.record('delivery.prewrapped', delivery, { name: secret.name, version: version.version, serial: machine.serial, envelopeBytes: sealed.envelope.length }, m);
+        await this.record({ action: 'delivery.prewrapped' }, delivery, { name: secret.name, version: version.version, serial: machine.serial, envelopeBytes: sealed.envelope.length }, m);
       }
       return row;
     });
     return done === undefined ? 'no-op' : 'prewrapped';
   }
 
-  private async record(action: string, delivery: StoredDelivery, details: Record<string, string | number>, m: EntityManager, outcome: 'success' | 'failure' = 'success'): Promise<void> {
+  private async record({ action }: { action: string }, delivery: StoredDelivery, details: Record<string, string | number>, m: EntityManager, outcome: 'success' | 'failure' = 'success'): Promise<void> {
     await this.audit.append(
       {
         actor: DELIVERIES_SYSTEM_ACTOR,
