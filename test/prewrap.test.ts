@@ -26,6 +26,7 @@ import { type ApprovalsResponse, APPROVALS_ROUTE, DELIVERIES_ROUTE, deliveryAckR
 import { type NodeCredential, signNodeRequest } from '@rackseal/node-identity';
 import { openTransport, TpmClient } from '@rackseal/tpm2';
 import { VendorCas } from '@rackseal/vendor-cas';
+import { parseEnvelope } from '@rackseal/wrapping';
 import { Logger } from 'nestjs-pino';
 import request from 'supertest';
 import type { DataSource } from 'typeorm';
@@ -300,5 +301,27 @@ describe('pre-wrapped disk keys (issue 14 item 6)', () => {
     for (const text of renderings(key)) {
       expect(everything.includes(Buffer.from(text))).toBe(false);
     }
+  });
+
+  it('an epoch bump seals pre-wraps again as pre-wraps at the new epoch (an ECC EK too); a provisioning file that is not one is refused', async () => {
+    await importCsv([`SN-B,,node-b,workers,${b64(await fixture.at(1).p256EkCertDer())},`]);
+    const first = await pollUntil(async () => (await deliveryOf('SN-B'))!, (d) => d?.state === 'prewrapped', 60_000);
+    expect(parseEnvelope(first.envelope!).transport).toMatchObject({ binding: 'pcr-sealed', group: 'workers', epoch: 1 });
+    const values = Object.fromEntries(FRESH_SWTPM_POLICY.pcrs.map((pcr) => [String(pcr), 'aa'.repeat(32)]));
+    expect((await operator('post', '/v1/groups/workers/policy/sets').send({ label: 'next', values })).status).toBe(200);
+    expect((await request(app.getHttpServer()).delete('/v1/groups/workers/policy/sets/next').set('Authorization', `Bearer ${admin}`)).status).toBe(200);
+    const again = await pollUntil(async () => (await deliveryOf('SN-B'))!, (d) => d.state === 'prewrapped' && d.generation === 2, 60_000);
+    expect([again.id, again.state, again.generation]).toEqual([first.id, 'prewrapped', 2]);
+    expect(parseEnvelope(again.envelope!).transport).toMatchObject({ epoch: 2 });
+    const exported = await operator('get', '/v1/machines/SN-B/prewrapped');
+    expect([exported.status, exported.body.prewraps[0].approvals.epoch, exported.body.prewraps[0].envelope]).toEqual([200, 2, again.envelope!.toString('base64')]);
+
+    const bad = join(root, 'bad.json');
+    writeFileSync(bad, JSON.stringify({ ...exported.body.prewraps[0], extra: 1 }));
+    const image = blankImage('untouched.img');
+    const refused = await agent(['unlock', '--device', image, '--prewrapped', bad, '--tpm', fixture.at(1).device]);
+    expect([refused.status, refused.stdout.length]).toEqual([1, 0]);
+    expect(refused.stderr).toMatch(/pre-wrapped disk key file: "extra" is not a field of the file/);
+    expect(readFileSync(image).every((b) => b === 0)).toBe(true);
   });
 });
