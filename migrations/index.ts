@@ -17,6 +17,7 @@ import { PcrApprovals1765300000000 } from './1765300000000-pcr-approvals';
 import { MachinesLiveHostname1765400000000 } from './1765400000000-machines-live-hostname';
 import { Deliveries1765500000000 } from './1765500000000-deliveries';
 import { Rotation1765600000000 } from './1765600000000-rotation';
+import { Prewrap1765700000000 } from './1765700000000-prewrap';
 
 /** Every migration, oldest first. Listed by hand so a build never picks up a stray file. */
 export const MIGRATIONS = [
@@ -39,4 +40,5 @@ export const MIGRATIONS = [
   MachinesLiveHostname1765400000000,
   Deliveries1765500000000,
   Rotation1765600000000,
+  Prewrap1765700000000,
 ];

@@ -61,12 +61,15 @@ describe('the node API contract', () => {
       'NODE_API_BASE_PATH',
       'NODE_API_VERSION',
       'NODE_REQUEST_REFUSAL_CODES',
+      'PREWRAPPED_DISK_KEY_TYPE',
+      'PrewrappedDiskKeyError',
       'SELF_ROUTE',
       'deliveryAckRoute',
       'encodeDeliveryPayload',
       'finishAttestationRoute',
       'nodeApiPath',
       'parseDeliveryPayload',
+      'parsePrewrappedDiskKey',
     ]);
     expect(NODE_API_BASE_PATH).toBe('/node/v1');
   });

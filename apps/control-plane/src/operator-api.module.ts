@@ -22,6 +22,7 @@ import { GroupIntervalController } from './policies/group-interval.controller';
 import { PoliciesController } from './policies/policies.controller';
 import { DeliveriesController } from './deliveries/deliveries.controller';
 import { VersionProgressController } from './deliveries/version-progress.controller';
+import { PrewrapController } from './deliveries/prewrap.controller';
 import { MailboxController } from './node-api/mailbox.controller';
 import { ClusterCasController } from './secrets/cluster-cas.controller';
 import { SecretsController } from './secrets/secrets.controller';
@@ -39,7 +40,7 @@ const attestationTrustStore = new TrustStoreCache();
 
 @Module({
   imports: [TypeOrmModule.forFeature([ApiTokenEntity, VendorCaEntity])],
-  controllers: [TokensController, AuditController, VendorCasController, InventoryController, MachinesController, PoliciesController, GroupIntervalController, GroupApprovalsController, AttestationsController, SelfController, KeysController, NodeApprovalsController, SecretsController, ClusterCasController, DeliveriesController, VersionProgressController, MailboxController],
+  controllers: [TokensController, AuditController, VendorCasController, InventoryController, MachinesController, PoliciesController, GroupIntervalController, GroupApprovalsController, AttestationsController, SelfController, KeysController, NodeApprovalsController, SecretsController, ClusterCasController, DeliveriesController, VersionProgressController, PrewrapController, MailboxController],
   providers: [
     API_TOKENS_PROVIDER,
     VENDOR_CAS_PROVIDER,

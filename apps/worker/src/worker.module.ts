@@ -13,13 +13,14 @@ import { JobHandlerDiscovery } from './job-handler-discovery';
 import { JobWorkerHost } from './job-worker-host';
 import { AuditVerifyChainJob } from './jobs/audit-verify-chain.job';
 import { DeliveryDeliverJob } from './jobs/delivery-deliver.job';
+import { DeliveryPrewrapJob } from './jobs/delivery-prewrap.job';
 import { DeliveryReconcileJob } from './jobs/delivery-reconcile.job';
 import { SecretRotateJob } from './jobs/secret-rotate.job';
 import { SecretRotationCheckJob } from './jobs/secret-rotation-check.job';
 import { OutboxRelayHost } from './outbox-relay-host';
 
 /** Every class with a @JobHandler method; the host proves at boot this covers the whole catalog. */
-export const JOB_HANDLER_PROVIDERS = [AuditVerifyChainJob, DeliveryDeliverJob, DeliveryReconcileJob, SecretRotationCheckJob, SecretRotateJob];
+export const JOB_HANDLER_PROVIDERS = [AuditVerifyChainJob, DeliveryDeliverJob, DeliveryPrewrapJob, DeliveryReconcileJob, SecretRotationCheckJob, SecretRotateJob];
 
 export interface WorkerOptions {
   /** Replaces the product's envelope sealer (libs/deliveries WrappingEnvelopeSealer): the delivery suites' test sealer. */

@@ -13,8 +13,11 @@ import type { SecretBinding, SecretKind } from './secrets';
  * pending until a worker sealed the envelope, ready in the machine's mailbox, acked once the agent
  * proved it unwrapped it; failed after the last attempt (an operator's retry makes it pending
  * again), cancelled (the machine revoked), expired (not acked before its expiry).
+ * A disk key pre-wrapped at import (issue 14 item 6) is `prewrap-pending` until a worker sealed it
+ * to the inventory's EK, then `prewrapped` (held for the operator's export, never in a mailbox)
+ * until the machine attests and it becomes `pending` — its normal delivery, same version and key.
  */
-export const DELIVERY_STATES = ['pending', 'ready', 'acked', 'failed', 'cancelled', 'expired'] as const;
+export const DELIVERY_STATES = ['pending', 'ready', 'acked', 'failed', 'cancelled', 'expired', 'prewrap-pending', 'prewrapped'] as const;
 export type DeliveryState = (typeof DELIVERY_STATES)[number];
 
 export interface DeliveryView<Time = string> {

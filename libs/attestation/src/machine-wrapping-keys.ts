@@ -1,6 +1,10 @@
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
+import { type Machine, MachinesRepository } from '@rackseal/machines';
+import { ekPubHash, marshalTpmtPublic } from '@rackseal/tpm2';
+import { AttestationError } from './attestation-errors';
 import { AttestationRepository } from './attestation.repository';
+import { ekPublicFromCertificate, readEkCertificate } from './ek-input';
 import { CertifiedKeysRepository } from './certified-keys.repository';
 
 /** The public keys a secret can be wrapped to on one machine, as its current attestation proved them. */
@@ -20,6 +24,7 @@ export class MachineWrappingKeys {
   constructor(
     private readonly registrations: AttestationRepository,
     private readonly keys: CertifiedKeysRepository,
+    private readonly machines: MachinesRepository,
   ) {}
 
   /**
@@ -36,6 +41,25 @@ export class MachineWrappingKeys {
     }
     const keyed = await this.keys.machinesWithLiveKey(machineIds, manager);
     return new Set([...keyed].filter((id) => credentialed.has(id)));
+  }
+
+  /**
+   * The EK a machine that never attested can be wrapped to (a pre-wrap at import, issue 14 item 6):
+   * the public key of the inventory's EK certificate, as a TPMT_PUBLIC under the default EK template
+   * (TCG EK Credential Profile; the template enrollment assumes too), checked to hash to the
+   * machine's ekPubHash. Undefined for a row imported with ek_pub_hash only: a hash names a key, it
+   * is not one.
+   */
+  async inventoryEkPublic(machine: Machine, manager: EntityManager): Promise<Buffer | undefined> {
+    const der = await this.machines.ekCertificateOf(machine.id, manager);
+    if (der === undefined) {
+      return undefined;
+    }
+    const ek = ekPublicFromCertificate(readEkCertificate(der));
+    if (ekPubHash(ek) !== machine.ekPubHash) {
+      throw new AttestationError('attestation.ek-mismatch', `machine ${machine.serial}: the inventory's EK certificate does not hash to its ekPubHash`);
+    }
+    return marshalTpmtPublic(ek);
   }
 
   async of(machineId: string, manager: EntityManager): Promise<WrappingKeys> {

@@ -1,5 +1,6 @@
 import type { Provider } from '@nestjs/common';
 import { ApprovalEpochHook, AttestedMachineHook } from '@rackseal/attestation';
+import { InventoryImportHook } from '@rackseal/inventory';
 import { MachineRevocationFollowUp } from '@rackseal/machines';
 import { SecretVersionHook } from '@rackseal/secrets';
 import { DeliveriesRepository } from './deliveries.repository';
@@ -11,6 +12,9 @@ import { DeliveryReconciler } from './delivery-reconciler';
 import { EnvelopeSealer } from './envelope-sealer';
 import { Mailbox } from './mailbox';
 import { OutboxRelay } from './outbox-relay';
+import { PrewrapExport } from './prewrap-export';
+import { PrewrapPlanner } from './prewrap-planner';
+import { PrewrapProcessor } from './prewrap-processor';
 import { RevokedMachineDeliveries } from './revoked-machine-deliveries';
 import { SecretRotationSchedule } from './secret-rotation-schedule';
 import { VersionRetirement } from './version-retirement';
@@ -22,7 +26,8 @@ import { WrappingEnvelopeSealer } from './wrapping-envelope-sealer';
  * them). DeliveryPlanner is bound as libs/secrets' SecretVersionHook and libs/attestation's
  * AttestedMachineHook, so a version or an attestation plans its deliveries in its transaction, and
  * as libs/attestation's ApprovalEpochHook (an epoch bump re-wraps the group's pcr-sealed ones);
- * RevokedMachineDeliveries is libs/machines' MachineRevocationFollowUp (a revoke cancels and rotates).
+ * RevokedMachineDeliveries is libs/machines' MachineRevocationFollowUp (a revoke cancels and rotates);
+ * PrewrapPlanner is libs/inventory's InventoryImportHook (an import plans its disk keys' pre-wraps).
  * The sealer is the wrapping library's adapter (WrappingEnvelopeSealer, which needs libs/attestation's
  * PcrApprovals); `sealer` replaces it (the delivery suites' test sealer).
  */
@@ -30,6 +35,10 @@ export function deliveriesProviders(options: { sealer?: EnvelopeSealer } = {}): 
   return [
     DeliveriesRepository,
     DeliveryPlanner,
+    PrewrapPlanner,
+    { provide: InventoryImportHook, useExisting: PrewrapPlanner },
+    PrewrapProcessor,
+    PrewrapExport,
     { provide: SecretVersionHook, useExisting: DeliveryPlanner },
     { provide: AttestedMachineHook, useExisting: DeliveryPlanner },
     { provide: ApprovalEpochHook, useExisting: DeliveryPlanner },

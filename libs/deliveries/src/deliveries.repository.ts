@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { DeliveryView, SecretBinding, SecretKind } from '@rackseal/api-contracts';
+import { DELIVERY_JOBS } from '@rackseal/jobs';
 import { DataSource, type EntityManager } from 'typeorm';
 import type { DeliveryState } from './delivery-state';
 
@@ -37,6 +38,31 @@ export interface PlannedDelivery {
 export interface DeliveryRound {
   readonly deliveryId: string;
   readonly generation: number;
+}
+
+/** The job a round asks for: a delivery's seal, or a pre-wrap's (issue 14 item 6). */
+export type DeliveryJob = (typeof DELIVERY_JOBS)['deliver' | 'prewrap'];
+
+/** A (disk secret version, imported machine) a pre-wrap may be planned for, with what decides it. */
+export interface PrewrapCandidate {
+  readonly machineId: string;
+  readonly serial: string;
+  readonly group: string;
+  readonly secretId: string;
+  readonly versionId: string;
+  /** Whether the inventory holds the machine's EK certificate (an ek_pub_hash-only row has no key to wrap to). */
+  readonly hasEkCertificate: boolean;
+}
+
+/** A machine's pre-wrap as the operator's export reads it. */
+export interface PrewrapRow {
+  readonly id: string;
+  readonly state: 'prewrap-pending' | 'prewrapped';
+  readonly secretName: string;
+  readonly version: number;
+  readonly generation: number;
+  readonly envelope: Buffer | null;
+  readonly sealedAt: Date | null;
 }
 
 /** A ready delivery as the mailbox answers it. */
@@ -152,24 +178,31 @@ export class DeliveriesRepository {
    * machine's of some versions.
    */
   async rearm(where: { deliveryId: string } | { machineId: string; versionIds: readonly string[] }, at: Date, expiresAt: Date, manager: EntityManager): Promise<DeliveryRound[]> {
+    // A failed pre-wrap of a machine that still never attested goes back to being a pre-wrap (issue 14 item 6).
     const [rows] = (await manager.query(
-      `UPDATE deliveries SET state = 'pending', generation = generation + 1, updated_at = $3, expires_at = $4
-        WHERE state = 'failed' AND ${'deliveryId' in where ? 'id = $1 AND $2::uuid[] IS NULL' : 'machine_id = $1 AND version_id = ANY($2::uuid[])'}
-        RETURNING id, generation`,
+      `UPDATE deliveries d SET state = CASE WHEN m.state = 'imported' AND d.acked_at IS NULL AND d.ack_proof_hash IS NULL AND d.binding = 'pcr-sealed'
+                                            AND EXISTS (SELECT 1 FROM secrets s WHERE s.id = d.secret_id AND s.kind = 'disk') THEN 'prewrap-pending' ELSE 'pending' END,
+              generation = d.generation + 1, updated_at = $3, expires_at = $4
+         FROM machines m
+        WHERE m.id = d.machine_id AND d.state = 'failed' AND ${'deliveryId' in where ? 'd.id = $1 AND $2::uuid[] IS NULL' : 'd.machine_id = $1 AND d.version_id = ANY($2::uuid[])'}
+        RETURNING d.id, d.generation, d.state`,
       'deliveryId' in where ? [where.deliveryId, null, at, expiresAt] : [where.machineId, where.versionIds, at, expiresAt],
-    )) as [{ id: string; generation: number }[], number];
-    const rounds = rows.map((r) => ({ deliveryId: r.id, generation: r.generation }));
+    )) as [{ id: string; generation: number; state: DeliveryState }[], number];
+    const rounds = rows.filter((r) => r.state === 'pending').map((r) => ({ deliveryId: r.id, generation: r.generation }));
+    const prewraps = rows.filter((r) => r.state === 'prewrap-pending').map((r) => ({ deliveryId: r.id, generation: r.generation }));
     await this.addToOutbox(rounds, at, manager);
-    return rounds;
+    await this.addToOutbox(prewraps, at, manager, DELIVERY_JOBS.prewrap);
+    return [...rounds, ...prewraps];
   }
 
-  private async addToOutbox(rounds: readonly DeliveryRound[], at: Date, manager: EntityManager): Promise<void> {
+  private async addToOutbox(rounds: readonly DeliveryRound[], at: Date, manager: EntityManager, job: DeliveryJob = DELIVERY_JOBS.deliver): Promise<void> {
     if (rounds.length === 0) {
       return;
     }
     await manager.query(
-      `INSERT INTO delivery_outbox (delivery_id, generation, created_at) SELECT * FROM unnest($1::uuid[], $2::int[]) AS o (delivery_id, generation), (VALUES ($3::timestamptz)) AS t (created_at)`,
-      [rounds.map((r) => r.deliveryId), rounds.map((r) => r.generation), at],
+      `INSERT INTO delivery_outbox (delivery_id, generation, created_at, job) SELECT o.delivery_id, o.generation, t.created_at, $4
+         FROM unnest($1::uuid[], $2::int[]) AS o (delivery_id, generation), (VALUES ($3::timestamptz)) AS t (created_at)`,
+      [rounds.map((r) => r.deliveryId), rounds.map((r) => r.generation), at, job],
     );
     // Delivered at commit, to every LISTENing relay; a rolled-back decision notifies nobody.
     await manager.query('SELECT pg_notify($1, $2)', [DELIVERY_OUTBOX_CHANNEL, String(rounds.length)]);
@@ -179,12 +212,12 @@ export class DeliveriesRepository {
    * Up to `limit` outbox rows not enqueued yet, locked until `manager`'s transaction ends; rows
    * another relay holds are skipped (FOR UPDATE SKIP LOCKED), so two workers never take one row.
    */
-  async claimOutbox(limit: number, manager: EntityManager): Promise<(DeliveryRound & { outboxId: string })[]> {
+  async claimOutbox(limit: number, manager: EntityManager): Promise<(DeliveryRound & { outboxId: string; job: DeliveryJob })[]> {
     const rows = (await manager.query(
-      'SELECT id, delivery_id, generation FROM delivery_outbox WHERE enqueued_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED',
+      'SELECT id, delivery_id, generation, job FROM delivery_outbox WHERE enqueued_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED',
       [limit],
-    )) as { id: string; delivery_id: string; generation: number }[];
-    return rows.map((r) => ({ outboxId: r.id, deliveryId: r.delivery_id, generation: r.generation }));
+    )) as { id: string; delivery_id: string; generation: number; job: DeliveryJob }[];
+    return rows.map((r) => ({ outboxId: r.id, deliveryId: r.delivery_id, generation: r.generation, job: r.job }));
   }
 
   /** Marks claimed rows enqueued by `by` (a worker's name); answers how many it marked. */
@@ -211,15 +244,105 @@ export class DeliveriesRepository {
    * `enqueuedBefore` — or pruned: their job should exist; the reconciler enqueues it again (a no-op
    * when it does). Rounds still in the outbox are the relay's.
    */
-  async pendingRounds(after: string | undefined, enqueuedBefore: Date, limit: number): Promise<DeliveryRound[]> {
+  async pendingRounds(after: string | undefined, enqueuedBefore: Date, limit: number): Promise<(DeliveryRound & { job: DeliveryJob })[]> {
     const rows = (await this.dataSource.query(
-      `SELECT d.id, d.generation FROM deliveries d
+      `SELECT d.id, d.generation, d.state FROM deliveries d
          LEFT JOIN delivery_outbox o ON o.delivery_id = d.id AND o.generation = d.generation
-        WHERE d.state = 'pending' AND ($1::uuid IS NULL OR d.id > $1) AND (o.id IS NULL OR o.enqueued_at < $2)
+        WHERE d.state IN ('pending', 'prewrap-pending') AND ($1::uuid IS NULL OR d.id > $1) AND (o.id IS NULL OR o.enqueued_at < $2)
         ORDER BY d.id LIMIT $3`,
       [after ?? null, enqueuedBefore, limit],
+    )) as { id: string; generation: number; state: DeliveryState }[];
+    return rows.map((r) => ({ deliveryId: r.id, generation: r.generation, job: r.state === 'pending' ? DELIVERY_JOBS.deliver : DELIVERY_JOBS.prewrap }));
+  }
+
+  // ── Pre-wrapped disk keys (issue 14 item 6) ──────────────────────────────────────────────────────
+
+  /**
+   * The (latest unretired version of a `disk` `pcr-sealed` secret, machine) pairs a pre-wrap may be
+   * planned for: machines still `imported` (never attested), in a group, targeted by the secret
+   * (its group or the machine itself); `where` narrows them to an import's machines or one version.
+   * Machines without an EK certificate are answered too (`hasEkCertificate` false), to be counted.
+   */
+  async prewrapCandidates(where: { importId: string } | { versionId: string }, manager: EntityManager): Promise<PrewrapCandidate[]> {
+    const rows = (await manager.query(
+      `SELECT m.id AS machine_id, m.serial, m.group_name, s.id AS secret_id, v.id AS version_id, m.ek_cert IS NOT NULL AS has_cert
+         FROM machines m
+         JOIN secrets s ON s.kind = 'disk' AND s.binding = 'pcr-sealed' AND (s.target_group = m.group_name OR s.target_machine_id = m.id)
+         JOIN secret_versions v ON v.secret_id = s.id AND v.retired_at IS NULL AND v.version = (SELECT max(version) FROM secret_versions WHERE secret_id = s.id)
+        WHERE m.state = 'imported' AND m.group_name IS NOT NULL AND ${'importId' in where ? 'm.import_id = $1' : 'v.id = $1'}
+        ORDER BY m.id, s.id`,
+      ['importId' in where ? where.importId : where.versionId],
+    )) as { machine_id: string; serial: string; group_name: string; secret_id: string; version_id: string; has_cert: boolean }[];
+    return rows.map((r) => ({ machineId: r.machine_id, serial: r.serial, group: r.group_name, secretId: r.secret_id, versionId: r.version_id, hasEkCertificate: r.has_cert }));
+  }
+
+  /**
+   * Inserts pre-wraps (state `prewrap-pending`, round 1) not planned yet — unique (version, machine),
+   * so a re-import or a repeated decision plans nothing twice — with their `delivery.prewrap` outbox
+   * rows. Answers the rounds it planned.
+   */
+  async planPrewraps(deliveries: readonly PlannedDelivery[], at: Date, expiresAt: Date, manager: EntityManager): Promise<DeliveryRound[]> {
+    if (deliveries.length === 0) {
+      return [];
+    }
+    const rows = (await manager.query(
+      `INSERT INTO deliveries (id, secret_id, version_id, machine_id, binding, state, generation, attempts, created_at, expires_at, updated_at)
+       SELECT d.id, d.secret_id, d.version_id, d.machine_id, 'pcr-sealed', 'prewrap-pending', 1, 0, $5, $6, $5
+         FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[]) AS d (id, secret_id, version_id, machine_id)
+       ON CONFLICT (version_id, machine_id) DO NOTHING
+       RETURNING id, generation`,
+      [deliveries.map((d) => d.id), deliveries.map((d) => d.secretId), deliveries.map((d) => d.versionId), deliveries.map((d) => d.machineId), at, expiresAt],
     )) as { id: string; generation: number }[];
-    return rows.map((r) => ({ deliveryId: r.id, generation: r.generation }));
+    const rounds = rows.map((r) => ({ deliveryId: r.id, generation: r.generation }));
+    await this.addToOutbox(rounds, at, manager, DELIVERY_JOBS.prewrap);
+    return rounds;
+  }
+
+  /** prewrap-pending → prewrapped with the envelope sealed to the inventory EK; undefined when another run won (or the round moved on). */
+  async markPrewrapped(id: string, generation: number, envelope: Buffer, at: Date, manager: EntityManager): Promise<StoredDelivery | undefined> {
+    const [rows] = (await manager.query(
+      `UPDATE deliveries SET state = 'prewrapped', envelope = $3, ready_at = $4, last_error = NULL, updated_at = $4
+        WHERE id = $1 AND generation = $2 AND state = 'prewrap-pending' RETURNING ${COLUMNS}`,
+      [id, generation, envelope, at],
+    )) as [DeliveryRow[], number];
+    return rows[0] === undefined ? undefined : toDelivery(rows[0]);
+  }
+
+  /** prewrap-pending → failed (its last attempt), like markFailed. */
+  async markPrewrapFailed(id: string, generation: number, code: string, at: Date, manager: EntityManager): Promise<StoredDelivery | undefined> {
+    const [rows] = (await manager.query(
+      `UPDATE deliveries SET state = 'failed', last_error = $3, updated_at = $4 WHERE id = $1 AND generation = $2 AND state = 'prewrap-pending' RETURNING ${COLUMNS}`,
+      [id, generation, code, at],
+    )) as [DeliveryRow[], number];
+    return rows[0] === undefined ? undefined : toDelivery(rows[0]);
+  }
+
+  /**
+   * The machine attested: its pre-wraps (sealed or not) become its normal deliveries — pending in a
+   * new round, envelope dropped, with their `delivery.deliver` outbox rows — of the same version,
+   * so of the same material (the key its disk was formatted with). Answers the rounds.
+   */
+  async confirmPrewraps(machineId: string, at: Date, expiresAt: Date, manager: EntityManager): Promise<DeliveryRound[]> {
+    const [rows] = (await manager.query(
+      `UPDATE deliveries SET state = 'pending', generation = generation + 1, envelope = NULL, ready_at = NULL, last_error = NULL, attempts = 0, updated_at = $2, expires_at = $3
+        WHERE machine_id = $1 AND state IN ('prewrap-pending', 'prewrapped')
+        RETURNING id, generation`,
+      [machineId, at, expiresAt],
+    )) as [{ id: string; generation: number }[], number];
+    const rounds = rows.map((r) => ({ deliveryId: r.id, generation: r.generation }));
+    await this.addToOutbox(rounds, at, manager);
+    return rounds;
+  }
+
+  /** A machine's pre-wraps, newest version first per secret (the operator's export). */
+  async prewrapsOf(machineId: string, manager?: EntityManager): Promise<PrewrapRow[]> {
+    const rows = (await (manager ?? this.dataSource).query(
+      `SELECT d.id, d.state, s.name, v.version, d.generation, d.envelope, d.ready_at FROM deliveries d
+         JOIN secrets s ON s.id = d.secret_id JOIN secret_versions v ON v.id = d.version_id
+        WHERE d.machine_id = $1 AND d.state IN ('prewrap-pending', 'prewrapped') ORDER BY s.name, v.version DESC`,
+      [machineId],
+    )) as { id: string; state: 'prewrap-pending' | 'prewrapped'; name: string; version: number; generation: number; envelope: Buffer | null; ready_at: Date | null }[];
+    return rows.map((r) => ({ id: r.id, state: r.state, secretName: r.name, version: r.version, generation: r.generation, envelope: r.envelope, sealedAt: r.ready_at }));
   }
 
   async find(id: string, manager?: EntityManager, lock = false): Promise<StoredDelivery | undefined> {
@@ -229,12 +352,12 @@ export class DeliveriesRepository {
 
   /** One more attempt of round `generation` (counted while it is pending), with the code of the previous failure if any. */
   async countAttempt(id: string, generation: number, at: Date): Promise<void> {
-    await this.dataSource.query(`UPDATE deliveries SET attempts = attempts + 1, updated_at = $3 WHERE id = $1 AND generation = $2 AND state = 'pending'`, [id, generation, at]);
+    await this.dataSource.query(`UPDATE deliveries SET attempts = attempts + 1, updated_at = $3 WHERE id = $1 AND generation = $2 AND state IN ('pending', 'prewrap-pending')`, [id, generation, at]);
   }
 
   /** The code of a failed attempt, kept while the delivery stays pending for the next one. */
   async recordError(id: string, generation: number, code: string, at: Date): Promise<void> {
-    await this.dataSource.query(`UPDATE deliveries SET last_error = $3, updated_at = $4 WHERE id = $1 AND generation = $2 AND state = 'pending'`, [id, generation, code, at]);
+    await this.dataSource.query(`UPDATE deliveries SET last_error = $3, updated_at = $4 WHERE id = $1 AND generation = $2 AND state IN ('pending', 'prewrap-pending')`, [id, generation, code, at]);
   }
 
   /** pending → ready with the envelope and the ack proof's hash: undefined when it was not pending in this round (another run won). */
@@ -256,10 +379,10 @@ export class DeliveriesRepository {
     return rows[0] === undefined ? undefined : toDelivery(rows[0]);
   }
 
-  /** pending | ready | failed → cancelled (the machine was revoked); the envelope is dropped. */
+  /** pending | ready | failed | prewrap-pending | prewrapped → cancelled (the machine was revoked); the envelope is dropped. */
   async cancel(id: string, at: Date, manager: EntityManager): Promise<StoredDelivery | undefined> {
     const [rows] = (await manager.query(
-      `UPDATE deliveries SET state = 'cancelled', envelope = NULL, updated_at = $2 WHERE id = $1 AND state IN ('pending', 'ready', 'failed') RETURNING ${COLUMNS}`,
+      `UPDATE deliveries SET state = 'cancelled', envelope = NULL, updated_at = $2 WHERE id = $1 AND state IN ('pending', 'ready', 'failed', 'prewrap-pending', 'prewrapped') RETURNING ${COLUMNS}`,
       [id, at],
     )) as [DeliveryRow[], number];
     return rows[0] === undefined ? undefined : toDelivery(rows[0]);
@@ -271,7 +394,7 @@ export class DeliveriesRepository {
    */
   async cancelForMachine(machineId: string, at: Date, manager: EntityManager): Promise<string[]> {
     const [rows] = (await manager.query(
-      `UPDATE deliveries SET state = 'cancelled', envelope = NULL, updated_at = $2 WHERE machine_id = $1 AND state IN ('pending', 'ready', 'failed') RETURNING id`,
+      `UPDATE deliveries SET state = 'cancelled', envelope = NULL, updated_at = $2 WHERE machine_id = $1 AND state IN ('pending', 'ready', 'failed', 'prewrap-pending', 'prewrapped') RETURNING id`,
       [machineId, at],
     )) as [{ id: string }[], number];
     return rows.map((r) => r.id);
@@ -289,8 +412,8 @@ export class DeliveriesRepository {
     }
     const [rows] = (await manager.query(
       `UPDATE deliveries SET state = 'cancelled', envelope = NULL, updated_at = $2
-        WHERE id IN (SELECT id FROM deliveries WHERE version_id = ANY($1::uuid[]) AND state IN ('pending', 'ready', 'failed') FOR UPDATE SKIP LOCKED)
-          AND state IN ('pending', 'ready', 'failed')
+        WHERE id IN (SELECT id FROM deliveries WHERE version_id = ANY($1::uuid[]) AND state IN ('pending', 'ready', 'failed', 'prewrap-pending', 'prewrapped') FOR UPDATE SKIP LOCKED)
+          AND state IN ('pending', 'ready', 'failed', 'prewrap-pending', 'prewrapped')
         RETURNING id`,
       [versionIds, at],
     )) as [{ id: string }[], number];
@@ -302,8 +425,8 @@ export class DeliveriesRepository {
     const [rows] = (await manager.query(
       `UPDATE deliveries SET state = 'cancelled', envelope = NULL, updated_at = $1
         WHERE id IN (SELECT d.id FROM deliveries d JOIN secret_versions v ON v.id = d.version_id
-                      WHERE v.retired_at IS NOT NULL AND d.state IN ('pending', 'ready', 'failed') LIMIT $2 FOR UPDATE OF d SKIP LOCKED)
-          AND state IN ('pending', 'ready', 'failed')
+                      WHERE v.retired_at IS NOT NULL AND d.state IN ('pending', 'ready', 'failed', 'prewrap-pending', 'prewrapped') LIMIT $2 FOR UPDATE OF d SKIP LOCKED)
+          AND state IN ('pending', 'ready', 'failed', 'prewrap-pending', 'prewrapped')
         RETURNING id`,
       [at, limit],
     )) as [{ id: string }[], number];
@@ -356,7 +479,18 @@ export class DeliveriesRepository {
     )) as [{ id: string; generation: number }[], number];
     const rounds = rows.map((r) => ({ deliveryId: r.id, generation: r.generation }));
     await this.addToOutbox(rounds, at, manager);
-    return rounds;
+    // Pre-wraps too (issue 14 item 6): sealed again to the inventory EK at the new epoch, as pre-wraps.
+    const [prewraps] = (await manager.query(
+      `UPDATE deliveries d SET state = 'prewrap-pending', generation = d.generation + 1, envelope = NULL, ready_at = NULL, last_error = NULL, attempts = 0, updated_at = $2
+         FROM machines m, secret_versions v
+        WHERE m.id = d.machine_id AND m.group_name = $1 AND v.id = d.version_id AND v.retired_at IS NULL
+          AND d.state IN ('prewrap-pending', 'prewrapped')
+        RETURNING d.id, d.generation`,
+      [group, at],
+    )) as [{ id: string; generation: number }[], number];
+    const prewrapRounds = prewraps.map((r) => ({ deliveryId: r.id, generation: r.generation }));
+    await this.addToOutbox(prewrapRounds, at, manager, DELIVERY_JOBS.prewrap);
+    return [...rounds, ...prewrapRounds];
   }
 
   /** ready → acked; the envelope is dropped (the agent holds it now). Undefined when it was not ready. */

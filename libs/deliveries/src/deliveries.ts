@@ -28,7 +28,7 @@ export class Deliveries {
   /** Deliveries by id after `after`; a filter naming an unknown machine or secret answers an empty page. */
   async list(query: { state?: string; machine?: string; secret?: string; after?: string; limit: number }): Promise<DeliveryView<Date>[]> {
     if (query.state !== undefined && !isDeliveryState(query.state)) {
-      throw new DeliveryError('delivery.invalid', `state must be one of pending, ready, acked, failed, cancelled, expired`);
+      throw new DeliveryError('delivery.invalid', `state must be one of ${DELIVERY_STATES.join(', ')}`);
     }
     if (query.after !== undefined && !UUID.test(query.after)) {
       throw new DeliveryError('delivery.invalid', 'after must be a delivery id (UUID)');

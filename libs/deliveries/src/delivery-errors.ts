@@ -16,6 +16,9 @@ export const DELIVERY_ERROR_CODES = {
   'delivery.no-ek': 'conflict',
   'delivery.no-group': 'conflict',
   'delivery.unsealable': 'invalid',
+  'delivery.no-policy': 'conflict',
+  'delivery.no-prewrap': 'conflict',
+  'delivery.prewrap-pending': 'conflict',
   'delivery.sealer-unavailable': 'unavailable',
   'delivery.internal': 'unavailable',
 } as const satisfies ErrorCodeTable;

@@ -7,6 +7,7 @@ import { Clock, RandomSource } from '@rackseal/platform';
 import { attestedTargetsOf, SecretsRepository, type SecretVersionHook, type SecretVersionTrigger, type StoredSecret, type StoredSecretVersion } from '@rackseal/secrets';
 import type { EntityManager } from 'typeorm';
 import { DeliveriesRepository } from './deliveries.repository';
+import { PrewrapPlanner } from './prewrap-planner';
 
 /** Who plans deliveries on a machine's attestation or key certification. */
 export const DELIVERIES_SYSTEM_ACTOR = 'system:deliveries';
@@ -22,7 +23,9 @@ export const DELIVERIES_SYSTEM_ACTOR = 'system:deliveries';
  *   targeting it or its group, and its failed deliveries of those versions made pending again;
  * - a machine's key certified: the same, which adds the `certified-key` ones it could not have before;
  * - a group's approval epoch bumped (libs/attestation's ApprovalEpochHook): its `pcr-sealed`
- *   deliveries of current versions are sealed again at the new epoch (a new round of each).
+ *   deliveries of current versions are sealed again at the new epoch (a new round of each);
+ * - pre-wrapped disk keys (issue 14 item 6, PrewrapPlanner): a disk version plans them for the
+ *   target's machines not attested yet, and a machine's attestation makes its pre-wraps pending.
  *
  * Each decision that plans anything appends one `delivery.planned` record (ids, counts; no material).
  */
@@ -37,6 +40,7 @@ export class DeliveryPlanner implements SecretVersionHook, AttestedMachineHook, 
     private readonly clock: Clock,
     private readonly random: RandomSource,
     @Inject(RACKSEAL_CONFIG) private readonly config: RacksealConfig,
+    private readonly prewraps: PrewrapPlanner,
   ) {}
 
   async versionCreated(event: { secret: StoredSecret; version: StoredSecretVersion; trigger: SecretVersionTrigger; actor: string }, m: EntityManager): Promise<void> {
@@ -62,6 +66,9 @@ export class DeliveryPlanner implements SecretVersionHook, AttestedMachineHook, 
       },
       m,
     );
+    if (secret.kind === 'disk' && secret.binding === 'pcr-sealed') {
+      await this.prewraps.versionCreated({ secretName: secret.name, versionId: version.id, actor: event.actor }, m);
+    }
   }
 
   async epochBumped(event: { group: string; fromEpoch: number; toEpoch: number; actor: string }, m: EntityManager): Promise<void> {
@@ -89,8 +96,10 @@ export class DeliveryPlanner implements SecretVersionHook, AttestedMachineHook, 
 
   private async planForMachine(machine: Machine, trigger: 'machine.attested' | 'key.certified', m: EntityManager): Promise<void> {
     await this.deliveries.lockPlanning([`machine:${machine.id}`, ...(machine.group === null ? [] : [`group:${machine.group}`])], m);
+    // Its disk keys pre-wrapped at import become its deliveries first (same versions: the keys its disks hold).
+    const confirmed = trigger === 'machine.attested' ? await this.prewraps.confirm(machine, m) : [];
     const current = await this.secrets.latestVersionsTargeting(machine.id, machine.group, m);
-    if (current.length === 0) {
+    if (current.length === 0 && confirmed.length === 0) {
       return;
     }
     const withKey = await this.wrappingKeys.ready([machine.id], 'certified-key', m);
@@ -104,7 +113,7 @@ export class DeliveryPlanner implements SecretVersionHook, AttestedMachineHook, 
       m,
     );
     const rearmed = await this.deliveries.rearm({ machineId: machine.id, versionIds: fit.map(({ version }) => version.id) }, at, this.expiry(at), m);
-    if (planned.length + rearmed.length === 0) {
+    if (planned.length + rearmed.length + confirmed.length === 0) {
       return;
     }
     await this.audit.append(
@@ -113,7 +122,7 @@ export class DeliveryPlanner implements SecretVersionHook, AttestedMachineHook, 
         action: 'delivery.planned',
         subject: `machine:${machine.id}`,
         outcome: 'success',
-        details: { trigger, machineId: machine.id, serial: machine.serial, deliveries: planned.length, rearmed: rearmed.length, waiting: current.length - fit.length },
+        details: { trigger, machineId: machine.id, serial: machine.serial, deliveries: planned.length, rearmed: rearmed.length, prewrapsConfirmed: confirmed.length, waiting: current.length - fit.length },
       },
       m,
     );

@@ -53,7 +53,9 @@ export class DeliveryReconciler {
     let after: string | undefined;
     for (;;) {
       const page = await this.deliveries.pendingRounds(after, enqueuedBefore, PAGE);
-      await this.jobs.enqueueMany(DELIVERY_JOBS.deliver, page.map((r) => ({ deliveryId: r.deliveryId, generation: r.generation })));
+      for (const job of [DELIVERY_JOBS.deliver, DELIVERY_JOBS.prewrap] as const) {
+        await this.jobs.enqueueMany(job, page.filter((r) => r.job === job).map((r) => ({ deliveryId: r.deliveryId, generation: r.generation })));
+      }
       requeued += page.length;
       if (page.length < PAGE) {
         break;

@@ -18,7 +18,15 @@ describe('the delivery state machine', () => {
     const into = (to: string) => DELIVERY_STATES.filter((from) => isLegalDeliveryTransition(from, to as never));
     expect(into('ready')).toEqual(['pending']);
     expect(into('acked')).toEqual(['ready']);
-    expect(into('pending')).toEqual(['pending', 'ready', 'acked', 'failed']);
+    expect(into('pending')).toEqual(['pending', 'ready', 'acked', 'failed', 'prewrap-pending', 'prewrapped']);
     expect(isDeliveryState('sent')).toBe(false);
+  });
+
+  it('gives a pre-wrap an envelope only by its own job, and to the mailbox only through pending (the attestation)', () => {
+    const into = (to: string) => DELIVERY_STATES.filter((from) => isLegalDeliveryTransition(from, to as never));
+    expect(into('prewrapped')).toEqual(['prewrap-pending']);
+    expect(into('prewrap-pending')).toEqual(['prewrap-pending', 'prewrapped']);
+    expect(DELIVERY_TRANSITIONS.prewrapped).not.toContain('ready');
+    expect(DELIVERY_TRANSITIONS.prewrapped).not.toContain('acked');
   });
 });

@@ -10,6 +10,14 @@
  * and pending, ready, acked ──▶ pending in a new round: the re-wrap of a `pcr-sealed` delivery when
  * its group's approval epoch moves on (the old envelope no longer opens).
  *
+ * A disk key pre-wrapped at import (issue 14 item 6) starts before that:
+ *
+ *   prewrap-pending ──▶ prewrapped ──(the machine attests)──▶ pending (a new round, same version)
+ *          ▲                 │
+ *          └─────────────────┘ (an epoch bump: sealed again at the new epoch)
+ *
+ * and either ──▶ cancelled (revoked, retired), prewrap-pending ──▶ failed (its last attempt).
+ *
  * pending: planned, its job sealing it; ready: sealed, in the machine's mailbox; acked: the agent
  * proved it unwrapped it (final); failed: the last attempt failed (dead letter); cancelled: the
  * machine was revoked, or the version retired; expired: not acked before expires_at. Every move is one conditional UPDATE
@@ -28,6 +36,8 @@ export const DELIVERY_TRANSITIONS: { readonly [From in DeliveryState]: readonly 
   failed: ['pending', 'cancelled'],
   cancelled: [],
   expired: [],
+  'prewrap-pending': ['prewrapped', 'pending', 'failed', 'cancelled', 'prewrap-pending'],
+  prewrapped: ['pending', 'prewrap-pending', 'cancelled'],
 };
 
 export function isDeliveryState(value: unknown): value is DeliveryState {

@@ -14,4 +14,7 @@ export * from './outbox-relay';
 export * from './revoked-machine-deliveries';
 export * from './version-retirement';
 export * from './secret-rotation-schedule';
+export * from './prewrap-export';
+export * from './prewrap-planner';
+export * from './prewrap-processor';
 export * from './wrapping-envelope-sealer';

@@ -14,7 +14,7 @@ export const RELAY_POLL_MS = 5000;
 
 /**
  * Moves `delivery_outbox` rows to BullMQ: in one transaction it locks a batch (FOR UPDATE SKIP
- * LOCKED, so two workers take disjoint rows), adds their `delivery.deliver` jobs (deterministic ids:
+ * LOCKED, so two workers take disjoint rows), adds their `delivery.deliver` (or `delivery.prewrap`) jobs (deterministic ids:
  * a row relayed again after a crash between the add and the commit is the same job) and marks them
  * enqueued. Woken by the deciding transactions' NOTIFY (on a LISTEN connection of its own) and by a
  * poll every RELAY_POLL_MS, which also upserts the job schedulers of the reconciler and the rotation
@@ -83,10 +83,16 @@ export class OutboxRelay {
       if (rows.length === 0) {
         return 0;
       }
-      await this.jobs.enqueueMany(
-        DELIVERY_JOBS.deliver,
-        rows.map((r) => ({ deliveryId: r.deliveryId, generation: r.generation })),
-      );
+      // Each row names its job: a delivery's seal, or a pre-wrap's (issue 14 item 6).
+      for (const job of [DELIVERY_JOBS.deliver, DELIVERY_JOBS.prewrap] as const) {
+        const of = rows.filter((r) => r.job === job);
+        if (of.length > 0) {
+          await this.jobs.enqueueMany(
+            job,
+            of.map((r) => ({ deliveryId: r.deliveryId, generation: r.generation })),
+          );
+        }
+      }
       await this.deliveries.markEnqueued(
         rows.map((r) => r.outboxId),
         this.name,

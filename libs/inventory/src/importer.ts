@@ -6,6 +6,7 @@ import { MachinesRepository } from '@rackseal/machines';
 import type { Clock } from '@rackseal/platform';
 import type { DataSource, EntityManager } from 'typeorm';
 import { InventoryHeaderError, parseHeader } from './columns';
+import type { InventoryImportHook } from './inventory-import-hook';
 import { InventoryImportsRepository } from './inventory-imports.repository';
 import { CsvEncodingError, CsvLimitError, readCsv, type CsvRecord, type CsvReaderOptions } from './csv-reader';
 import { type RowProblemReason, validateRow } from './row-validator';
@@ -65,6 +66,8 @@ export interface InventoryImporterOptions {
   /** Problems listed in a summary and kept on the import record. Default 1000. */
   readonly maxListedProblems?: number;
   readonly csv?: CsvReaderOptions;
+  /** Called in the import's transaction after its rows landed (issue 14 item 6's pre-wraps are planned there). */
+  readonly importHook?: InventoryImportHook;
   readonly rowChecker?: RowChecker;
 }
 
@@ -335,6 +338,7 @@ export class InventoryImporter {
         const landed = await this.machines.landStagedRows(m, STAGING, id, finishedAt);
         summary = summarize({ ...landed, unchanged: valid - landed.created - landed.updated });
         await this.imports.recordLanding(m, id, summary.counts);
+        await this.options.importHook?.imported({ importId: id, actor: options.actor }, m);
       }
       const { created, updated, unchanged } = summary.counts;
       await this.audit.append(

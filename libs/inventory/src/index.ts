@@ -8,3 +8,4 @@ export * from './upload-idle-timeout';
 export * from './inventory-imports.repository';
 export * from './inventory-importer.provider';
 export * from './inventory-errors';
+export * from './inventory-import-hook';

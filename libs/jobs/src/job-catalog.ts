@@ -37,6 +37,15 @@ export const JOB_CATALOG = {
     attempts: 8,
     backoffMs: 2000,
   } satisfies JobSpec<DeliveryDeliverPayload>,
+  // A disk key pre-wrapped to an imported machine's inventory EK (issue 14 item 6): one job per
+  // round, like delivery.deliver, with the same retries.
+  'delivery.prewrap': {
+    queue: 'deliveries',
+    payload: DeliveryDeliverPayload,
+    jobId: (p: DeliveryDeliverPayload) => `delivery.prewrap.${p.deliveryId}.${p.generation}`,
+    attempts: 8,
+    backoffMs: 2000,
+  } satisfies JobSpec<DeliveryDeliverPayload>,
   // Run by a job scheduler (JobQueue.schedule), which names its own jobs; the id is for a manual run.
   'delivery.reconcile': {
     queue: 'deliveries',
@@ -65,7 +74,7 @@ export const JOB_CATALOG = {
 export type JobName = keyof typeof JOB_CATALOG;
 
 /** The deliveries' jobs by role, for libs/deliveries (which enqueues and schedules them). */
-export const DELIVERY_JOBS = { deliver: 'delivery.deliver', reconcile: 'delivery.reconcile' } as const satisfies Record<string, JobName>;
+export const DELIVERY_JOBS = { deliver: 'delivery.deliver', prewrap: 'delivery.prewrap', reconcile: 'delivery.reconcile' } as const satisfies Record<string, JobName>;
 /** The scheduled rotations' jobs by role. */
 export const ROTATION_JOBS = { check: 'secret.rotation-check', rotate: 'secret.rotate' } as const satisfies Record<string, JobName>;
 export type JobPayload<N extends JobName> = InstanceType<(typeof JOB_CATALOG)[N]['payload']>;

@@ -202,6 +202,12 @@ export class MachinesRepository {
   }
 
   /** The machine whose TPM has this EK (lowercase hex SHA-256 of the EK public key, docs/architecture.md §3). */
+  /** The EK certificate (DER) the inventory holds for the machine; undefined for an ek_pub_hash-only row. */
+  async ekCertificateOf(machineId: string, manager?: EntityManager): Promise<Buffer | undefined> {
+    const [row] = (await (manager ?? this.dataSource).query('SELECT ek_cert FROM machines WHERE id = $1', [machineId])) as { ek_cert: Buffer | null }[];
+    return row?.ek_cert ?? undefined;
+  }
+
   async findByEkPubHash(ekPubHash: string, manager?: EntityManager): Promise<Machine | undefined> {
     const [row] = (await (manager ?? this.dataSource).query(`SELECT ${MACHINE_COLUMNS} FROM machines WHERE ek_pub_hash = $1`, [
       ekPubHash,

@@ -5,3 +5,4 @@ export * from './keys';
 export * from './approvals';
 export * from './delivery-payloads';
 export * from './mailbox';
+export * from './prewrapped-disk-key';

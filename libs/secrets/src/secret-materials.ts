@@ -3,6 +3,7 @@ import type { KubeletParameters, TlsParameters } from './secret-request';
 import { type Machine, MachinesRepository } from '@rackseal/machines';
 import { SecretBytes } from '@rackseal/config/secret-bytes';
 import { MasterKeys, openEnvelope, sealEnvelope } from '@rackseal/envelope';
+import { AuditLog } from '@rackseal/audit';
 import { Clock, RandomSource } from '@rackseal/platform';
 import * as x509 from '@peculiar/x509';
 import { DataSource, type EntityManager } from 'typeorm';
@@ -42,6 +43,7 @@ export class SecretMaterials {
     private readonly keys: MasterKeys,
     private readonly clock: Clock,
     private readonly random: RandomSource,
+    private readonly audit: AuditLog,
   ) {}
 
   /**
@@ -90,6 +92,65 @@ export class SecretMaterials {
       return row;
     }
     return (await this.secrets.findMaterial(versionId, machineId, manager))!;
+  }
+
+  /**
+   * The disk key of a machine that has never attested, for a pre-wrap at import (issue 14 item 6):
+   * the one deliberate exception to `materialFor`'s "attested only". Only a `disk` secret bound
+   * `pcr-sealed` (what only an approved boot of that machine's TPM can open), only a machine still
+   * `imported` and of the secret's target; refused `secret.machine-unfit` otherwise. The same row
+   * `materialFor` answers later, so the machine's attestation delivers this very key. A material
+   * made here is audited `secret.material-prewrapped` (ids only), in the caller's transaction.
+   */
+  async materialForImported(versionId: string, machineId: string, manager: EntityManager, actor = SECRETS_SYSTEM_ACTOR): Promise<StoredSecretMaterial> {
+    const version = await this.secrets.findVersion(versionId, manager);
+    const secret = version === undefined ? undefined : await this.secrets.findById(version.secretId, manager);
+    if (version === undefined || secret === undefined) {
+      throw new SecretError('secret.not-found', `no secret version ${versionId}`);
+    }
+    if (secret.kind !== 'disk' || secret.binding !== 'pcr-sealed') {
+      throw new SecretError('secret.machine-unfit', `${secret.name} is a ${secret.kind} secret bound ${secret.binding}: only pcr-sealed disk keys are made for a machine before it attests`);
+    }
+    const existing = await this.secrets.findMaterial(versionId, machineId, manager);
+    if (existing !== undefined) {
+      return existing;
+    }
+    const machine = await this.machines.findById(machineId, manager);
+    if (machine === undefined) {
+      throw new SecretError('secret.unknown-machine', `no machine ${machineId}`);
+    }
+    const inTarget = secret.targetGroup !== null ? machine.group === secret.targetGroup : machine.id === secret.targetMachineId;
+    if (!inTarget || machine.state !== 'imported') {
+      throw new SecretError('secret.machine-unfit', `machine ${machine.serial} ${inTarget ? `is ${machine.state}, not imported` : "is not of the secret's target"}: no pre-wrapped key of ${secret.name} is made for it`);
+    }
+    const id = this.random.uuid();
+    const material = new SecretBytes(this.random.bytes(secret.parameters.size!));
+    const row: StoredSecretMaterial = {
+      id,
+      versionId,
+      machineId,
+      materialSealed: sealEnvelope(this.keys, secretMaterialContext(id), material, (n) => this.random.bytes(n)),
+      certificatePem: null,
+      certificateSerial: null,
+      notAfter: null,
+      kubeletConf: null,
+      createdAt: this.clock.now(),
+    };
+    material.reveal().fill(0);
+    if (!(await this.secrets.insertMaterialIfAbsent(row, manager))) {
+      return (await this.secrets.findMaterial(versionId, machineId, manager))!;
+    }
+    await this.audit.append(
+      {
+        actor,
+        action: 'secret.material-prewrapped',
+        subject: `secret:${secret.name}`,
+        outcome: 'success',
+        details: { name: secret.name, id: secret.id, version: version.version, versionId, machineId, serial: machine.serial },
+      },
+      manager,
+    );
+    return row;
   }
 
   /** A material's secret bytes (PKCS#8 DER of the key, or the random bytes): for deliveries, never an API answer. */

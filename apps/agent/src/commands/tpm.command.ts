@@ -213,6 +213,7 @@ export interface UnlockOptions {
   timeout: string;
   crypttabPeer?: string;
   crypttab: string;
+  prewrapped?: string;
 }
 
 /**
@@ -221,7 +222,8 @@ export interface UnlockOptions {
  * default: the LUKS2 header's rackseal token and the approvals in it or in the state dir. Exit 0 only
  * once every byte of the key is written; otherwise one line on stderr, nothing on stdout, exit 1 (a
  * refusal: no token, no approval of this boot state, another machine's) or 2 (device, TPM or server
- * unusable).
+ * unusable). `--prewrapped FILE` is a pre-wrapped disk's first boot (issue 14 item 6): a new, blank
+ * device is formatted with the key the file's envelope holds, its token written, and the key printed.
  */
 export const unlockCommand: CommandSpec = {
   name: 'unlock',
@@ -236,6 +238,7 @@ export const unlockCommand: CommandSpec = {
     { ...TIMEOUT_OPTION, defaultValue: '10s' },
     { flags: '--crypttab-peer <instance>', description: 'instead of --device: systemd\'s Accept=yes instance (%i) of a connection from systemd-cryptsetup; the volume comes from its socket name, the device from the crypttab' },
     { flags: '--crypttab <file>', description: 'with --crypttab-peer: the crypttab to find the volume\'s device in', defaultValue: '/etc/crypttab' },
+    { flags: '--prewrapped <file>', description: "a pre-wrapped disk key's provisioning file (rackseal machines prewrapped): a blank device is formatted with its key and given its rackseal token first (first boot, offline); a device that has its token unlocks as usual" },
   ],
   action: async (options) => (await import('./unlock.action')).runUnlock((await configured(options, 'unlock')) as unknown as UnlockOptions),
 };

@@ -27,6 +27,15 @@ export async function runUnlock(options: UnlockOptions): Promise<void> {
   } else {
     device = options.device;
   }
+  if (options.prewrapped !== undefined) {
+    // First boot of a disk pre-wrapped at import (docs/decisions.md "Pre-wrapped disk keys"); loaded
+    // only with --prewrapped, like the online path, so an ordinary offline unlock loads what it runs.
+    const first = await (await import('../unlock/prewrapped-first-boot')).prewrappedFirstBoot(device, options.tpm, options.prewrapped, unlockCliError);
+    if (first !== undefined) {
+      writeKey(first);
+      return;
+    }
+  }
   // The online path's code (attestation, the HTTP client, node identity) is loaded only with
   // --online: an offline unlock at boot loads what it runs (docs/decisions.md "Boot unlock, fast").
   const fresh = options.online === true ? await (await import('../unlock/online-approvals')).onlineApprovals(options, timeoutMs) : undefined;

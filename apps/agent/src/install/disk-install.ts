@@ -41,7 +41,7 @@ export interface DiskOutcome {
  * nothing against guessing and only delays every unlock at boot; PBKDF2-SHA512 with 1000 iterations
  * is what systemd-cryptenroll uses for its TPM2 keys for the same reason.
  */
-const KEYSLOT_KDF = ['--pbkdf', 'pbkdf2', '--pbkdf-force-iterations', '1000', '--hash', 'sha512'];
+export const KEYSLOT_KDF = ['--pbkdf', 'pbkdf2', '--pbkdf-force-iterations', '1000', '--hash', 'sha512'];
 
 /**
  * One install per device at a time: the steps below are a sequence of cryptsetup calls, each atomic

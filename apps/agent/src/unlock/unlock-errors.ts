@@ -12,7 +12,11 @@ export type UnlockErrorCode =
   /** No approvals of the envelope's group and epoch in the token, the state dir's cache or (--online) the server's answer. */
   | 'unlock.no-approvals'
   /** --crypttab-peer: the volume or its device cannot be found. */
-  | 'unlock.no-volume';
+  | 'unlock.no-volume'
+  /** --prewrapped: the device holds something (not LUKS2 and not blank, or a LUKS2 header the file's key does not open). */
+  | 'unlock.not-blank'
+  /** --prewrapped: the provisioning file cannot be read or is not one. */
+  | 'unlock.bad-prewrap-file';
 
 export class UnlockError extends Error {
   constructor(

@@ -1,5 +1,7 @@
 import { type CertifiedKey, type Machine, type MachineDetail, type MachineReattestRequest, type MachineRevocation, MACHINE_STATES, type MachineState } from '@rackseal/api-contracts';
+import { writeFileSync } from 'node:fs';
 import { CliError } from '@rackseal/command-line';
+import type { MachinePrewraps } from '@rackseal/node-api-contracts';
 import { type Command, Option } from 'commander';
 import { ServerClient, withServerOptions } from '../server-client';
 import { safe, table } from '../terminal-text';
@@ -9,14 +11,15 @@ import { instantArgument } from './since-option';
 const REF_ARGUMENT = 'the machine id (UUID) or its serial';
 
 /**
- * `rackseal machines list|show|keys|revoke|reattest` (docs/architecture.md §3, §4.8, §5): the machines and their
+ * `rackseal machines list|show|keys|revoke|reattest|prewrapped` (docs/architecture.md §3, §4.8, §5): the machines and their
  * lifecycle. `list` is ordered by serial and keyset-paged (GET /v1/machines, scope `inventory:read`;
  * a full page ends with the `--after` that reads the next), filtered by state, group, "not
  * attested since" or overdue against the group's attestation interval (the fleet liveness checks); `show` prints one machine with its attestation times,
  * its live certified key, its last failure explained and its history; `keys` lists its certified keys
  * (GET /v1/machines/:ref/keys, the live one and the retired ones, newest first); `revoke` revokes it (scope `inventory:write`;
  * revoking a revoked machine changes nothing and still exits 0); `reattest` asks it to attest again
- * now (POST /v1/machines/:ref/reattest; a repeat while one is pending keeps the first).
+ * now (POST /v1/machines/:ref/reattest; a repeat while one is pending keeps the first); `prewrapped`
+ * writes a pre-wrapped disk key's provisioning file (GET /v1/machines/:ref/prewrapped, scope `secrets:write`).
  */
 export function registerMachines(program: Command): void {
   const machines = program.command('machines').description('machines on the control plane (server commands)');
@@ -109,6 +112,35 @@ export function registerMachines(program: Command): void {
         ? `revoked machine ${safe(m.serial)} (${m.id}), was ${revocation?.from ?? 'unknown'}\n`
         : `machine ${safe(m.serial)} (${m.id}) was already revoked${revocation === undefined ? '' : ` on ${minute(revocation.at)} by ${safe(revocation.actor)}`}; nothing changed\n`,
     );
+  });
+
+  withServerOptions(
+    machines
+      .command('prewrapped')
+      .description("a machine's disk keys pre-wrapped at import to its EK (issue 14 item 6): the provisioning file rackseal-agent unlock --prewrapped formats its new disk from at first boot")
+      .argument('<machine>', REF_ARGUMENT)
+      .option('--secret <name>', 'the disk secret to export (required when several are pre-wrapped)')
+      .option('--out <file>', 'write the provisioning file here (mode 0600, never over an existing file) instead of stdout'),
+  ).action(async (ref: string, options: { secret?: string; out?: string }, command: Command) => {
+    const client = ServerClient.forCommand(command);
+    const { body } = await client.get<MachinePrewraps>(`v1/machines/${client.segment(ref, REF_ARGUMENT)}/prewrapped`);
+    const chosen = options.secret === undefined ? body.prewraps : body.prewraps.filter((p) => p.secret === options.secret);
+    if (chosen.length !== 1) {
+      const names = body.prewraps.map((p) => safe(p.secret)).join(', ');
+      throw CliError.invalid(`${client.action}: ${options.secret === undefined ? `machine ${safe(body.machine.serial)} has ${chosen.length} pre-wrapped disk keys (${names}): name one with --secret` : `machine ${safe(body.machine.serial)} has no pre-wrapped key of ${safe(options.secret)} (it has: ${names || 'none'})`}`);
+    }
+    const file = `${JSON.stringify(chosen[0])}\n`;
+    if (options.out === undefined) {
+      process.stdout.write(file);
+      return;
+    }
+    try {
+      // Not a secret in clear, but the machine's own: 0600, and never over a file already there.
+      writeFileSync(options.out, file, { mode: 0o600, flag: 'wx' });
+    } catch (error) {
+      throw CliError.usage(`${client.action}: cannot write ${JSON.stringify(options.out)}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+    process.stderr.write(`wrote the pre-wrapped ${safe(chosen[0]!.secret)} v${chosen[0]!.version} of machine ${safe(body.machine.serial)} to ${safe(options.out)}\n`);
   });
 
   withServerOptions(

@@ -57,6 +57,8 @@ class DeliveryStateCountsDto {
   @ApiProperty({ type: 'integer' }) failed: number;
   @ApiProperty({ type: 'integer' }) cancelled: number;
   @ApiProperty({ type: 'integer' }) expired: number;
+  @ApiProperty({ type: 'integer', description: 'pre-wraps not sealed yet (issue 14 item 6)' }) 'prewrap-pending': number;
+  @ApiProperty({ type: 'integer', description: 'pre-wraps sealed to an imported machine, held for export' }) prewrapped: number;
 }
 
 export class VersionDeliveryProgressDto implements VersionDeliveryProgress {
