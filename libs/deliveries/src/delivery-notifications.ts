@@ -28,7 +28,7 @@ export class RedisDeliveryNotifications extends DeliveryNotifications implements
   private publisher: Redis | undefined;
   private subscriber: Redis | undefined;
   private subscribed: Promise<void> | undefined;
-  private readonly listeners: ((machineId: string) => void)[] = [];
+  private readonly listeners = new Set<(machineId: string) => void>();
   private readonly channel: string;
 
   constructor(@Inject(RACKSEAL_CONFIG) private readonly config: RacksealConfig) {
@@ -50,8 +50,14 @@ export class RedisDeliveryNotifications extends DeliveryNotifications implements
   }
 
   async subscribe(listener: (machineId: string) => void): Promise<void> {
-    this.listeners.push(listener);
-    this.subscribed ??= this.open();
+    this.listeners.add(listener);
+    this.subscribed ??= this.open().catch((error: unknown) => {
+      // Forgotten, so that the next subscribe opens a new connection rather than failing forever.
+      this.subscriber?.disconnect();
+      this.subscriber = undefined;
+      this.subscribed = undefined;
+      throw error;
+    });
     await this.subscribed;
   }
 

@@ -13,6 +13,14 @@ import { VersionRetirement } from './version-retirement';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
+/**
+ * Long polls one machine may hold open in one process. The agent holds one; a restarted agent's
+ * old one may linger until its socket is seen closed. A further wait ends the oldest at once (it
+ * answers what is ready, and its agent polls again): a machine cannot pile up sockets and timers,
+ * and a wait left behind by a connection that died without a FIN never locks the agent out.
+ */
+export const MAILBOX_MAX_WAITS_PER_MACHINE = 4;
+
 /** The calling machine, as the node request guard authenticated it. */
 export interface MailboxCaller {
   readonly credentialId: string;
@@ -28,6 +36,7 @@ export interface MailboxCaller {
 @Injectable()
 export class Mailbox {
   private readonly waiting = new Map<string, Set<() => void>>();
+  /** The notifications' subscription: resolves when subscribed, never rejects (a failure is forgotten, to try again). */
   private subscribed: Promise<void> | undefined;
 
   constructor(
@@ -52,23 +61,32 @@ export class Mailbox {
 
   /**
    * The caller's ready deliveries: at once when there are any (or `waitSeconds` is 0), else when one
-   * becomes ready, the wait ends or `abandoned` fires (the client went away).
+   * becomes ready, the wait ends, `abandoned` fires (the client went away) or a newer wait of the
+   * same machine takes its place (MAILBOX_MAX_WAITS_PER_MACHINE). The subscription to the
+   * notifications is awaited within the wait only: with Redis unreachable a wait answers at its end
+   * from PostgreSQL, like a lost message, rather than hanging until Redis is back.
    */
   async poll(caller: MailboxCaller, waitSeconds: number, abandoned: AbortSignal): Promise<MailboxResponse> {
     const machineId = caller.machine.id;
     if (waitSeconds === 0) {
       return answer(await this.deliveries.readyFor(machineId, MAILBOX_MAX_DELIVERIES));
     }
-    this.subscribed ??= this.notifications.subscribe((id) => this.wakeUp(id));
-    await this.subscribed;
     let wake: () => void = () => undefined;
     const woken = new Promise<void>((resolve) => (wake = resolve));
     const waiters = this.waiting.get(machineId) ?? new Set();
+    for (const oldest of waiters) {
+      if (waiters.size < MAILBOX_MAX_WAITS_PER_MACHINE) {
+        break;
+      }
+      waiters.delete(oldest);
+      oldest();
+    }
     waiters.add(wake);
     this.waiting.set(machineId, waiters);
     const timer = setTimeout(wake, waitSeconds * 1000);
     abandoned.addEventListener('abort', wake, { once: true });
     try {
+      await Promise.race([this.subscription(), woken]);
       const now = await this.deliveries.readyFor(machineId, MAILBOX_MAX_DELIVERIES);
       if (now.length > 0 || abandoned.aborted) {
         return answer(now);
@@ -83,6 +101,14 @@ export class Mailbox {
         this.waiting.delete(machineId);
       }
     }
+  }
+
+  /** Subscribes once per process; a failed subscription is tried again by the next wait. */
+  private subscription(): Promise<void> {
+    this.subscribed ??= this.notifications.subscribe((id) => this.wakeUp(id)).catch(() => {
+      this.subscribed = undefined;
+    });
+    return this.subscribed;
   }
 
   /** How many requests wait in this process (for tests and metrics). */

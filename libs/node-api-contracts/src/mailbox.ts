@@ -51,3 +51,53 @@ export interface AckDeliveryResponse {
   readonly alreadyAcked: boolean;
   readonly ackedAt: string;
 }
+
+/** A mailbox answer that is not a MailboxResponse: the agent installs nothing from it. */
+export class MailboxResponseError extends Error {
+  readonly code = 'delivery.invalid-mailbox';
+  constructor(reason: string) {
+    super(`the mailbox answer ${reason}`);
+    this.name = 'MailboxResponseError';
+  }
+}
+
+const MAILBOX_KINDS: readonly string[] = ['tls', 'disk', 'opaque', 'kubelet-client'];
+const MAILBOX_BINDINGS: readonly string[] = ['certified-key', 'pcr-sealed'];
+/** The server's delivery ids are UUIDs: an id that is not one never reaches a request path. */
+const DELIVERY_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * Checks what the server answered to the mailbox's GET before the agent acts on it: an object with
+ * at most MAILBOX_MAX_DELIVERIES deliveries, each with a UUID id, a string secret name, a known kind
+ * and binding, a version ≥ 1 and a base64 envelope. A proxy's empty 200 or a hostile server's
+ * `{"deliveries":[null]}` is refused as a whole rather than crashing the agent's loop.
+ */
+export function parseMailboxResponse(body: unknown): MailboxResponse {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new MailboxResponseError('is not a JSON object');
+  }
+  const deliveries = (body as { deliveries?: unknown }).deliveries;
+  if (!Array.isArray(deliveries) || deliveries.length > MAILBOX_MAX_DELIVERIES) {
+    throw new MailboxResponseError(`has no list of at most ${MAILBOX_MAX_DELIVERIES} deliveries`);
+  }
+  deliveries.forEach((d: unknown, i) => {
+    const o = (typeof d === 'object' && d !== null && !Array.isArray(d) ? d : {}) as Record<string, unknown>;
+    const fine =
+      typeof o.id === 'string' &&
+      DELIVERY_ID.test(o.id) &&
+      typeof o.secret === 'string' &&
+      o.secret.length > 0 &&
+      typeof o.kind === 'string' &&
+      MAILBOX_KINDS.includes(o.kind) &&
+      typeof o.binding === 'string' &&
+      MAILBOX_BINDINGS.includes(o.binding) &&
+      Number.isSafeInteger(o.version) &&
+      (o.version as number) >= 1 &&
+      typeof o.envelope === 'string' &&
+      /^[A-Za-z0-9+/]*={0,2}$/.test(o.envelope);
+    if (!fine) {
+      throw new MailboxResponseError(`has a delivery [${i}] that is not { id (a UUID), secret, kind, version, binding, envelope (base64) }`);
+    }
+  });
+  return { deliveries: deliveries as MailboxDelivery[] };
+}

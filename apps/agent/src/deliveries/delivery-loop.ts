@@ -10,8 +10,10 @@ import {
   type MailboxDelivery,
   type MailboxResponse,
   MAILBOX_MAX_WAIT_SECONDS,
+  MailboxResponseError,
   nodeApiPath,
   parseDeliveryPayload,
+  parseMailboxResponse,
 } from '@rackseal/node-api-contracts';
 import { type NodeCredential, signNodeRequest } from '@rackseal/node-identity';
 import { parseEnvelope } from '@rackseal/wrapping';
@@ -101,18 +103,22 @@ export class DeliveryLoop {
         if (error instanceof NodeApiRefusal && error.code === 'node.unknown-credential') {
           return 'reattest';
         }
+        if (error instanceof MailboxResponseError) {
+          // Not the mailbox (a proxy's page, a hostile server): said, and waited out like an unreachable one.
+          this.options.write({ at: new Date().toISOString(), outcome: 'mailbox-invalid', code: error.code, message: error.message });
+        }
         await pause(end - Date.now(), stop);
         return 'unavailable';
       }
       const now = Date.now();
-      const due = (answer.deliveries ?? []).filter((d) => (this.heldBack.get(d.id) ?? 0) <= now);
+      const due = answer.deliveries.filter((d) => (this.heldBack.get(d.id) ?? 0) <= now);
       for (const delivery of due) {
         if (stop.aborted) {
           return 'ok';
         }
         await this.deliver(delivery);
       }
-      if (due.length === 0 && (answer.deliveries ?? []).length > 0) {
+      if (due.length === 0 && answer.deliveries.length > 0) {
         // Only held-back deliveries: the mailbox would answer them at once again.
         await pause(Math.min(HELD_BACK_POLL_MS, end - Date.now()), stop);
       }
@@ -127,7 +133,7 @@ export class DeliveryLoop {
   }
 
   private async poll(waitSeconds: number): Promise<MailboxResponse> {
-    return (await this.signed('GET', this.mailbox, `${nodeApiPath(DELIVERIES_ROUTE)}?wait=${waitSeconds}`)) as MailboxResponse;
+    return parseMailboxResponse(await this.signed('GET', this.mailbox, `${nodeApiPath(DELIVERIES_ROUTE)}?wait=${waitSeconds}`));
   }
 
   /** One delivery: unwrap, parse, install, ack; a JSON line either way; never throws. */
