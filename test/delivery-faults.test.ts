@@ -66,6 +66,8 @@ describe('deliveries under faults', () => {
   const workers: RunningProcess[] = [];
   /** Per delivery id, how many acks answered 200 with alreadyAcked false (the agents' side of "exactly once"). */
   const firstAcks = new Map<string, number>();
+  /** Every answer but a 200 the agents got, as `status code` (a refusal of a fault must be a clear 503, never a 500). */
+  const refusals = new Set<string>();
 
   const env = (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({ ...testEnv(db, QUEUE_PREFIX, extra), REDIS_URL: redis.url });
 
@@ -135,6 +137,7 @@ describe('deliveries under faults', () => {
     try {
       const box = await node(machine, 'GET', `${nodeApiPath(DELIVERIES_ROUTE)}?wait=0`);
       if (box.status !== 200) {
+        refusals.add(`${box.status} ${String(box.json.code)}`);
         return;
       }
       for (const d of (box.json as unknown as MailboxResponse).deliveries) {
@@ -142,6 +145,8 @@ describe('deliveries under faults', () => {
         const answer = await node(machine, 'POST', nodeApiPath(deliveryAckRoute(d.id)), { proof: opened.ackProof.toString('base64') });
         if (answer.status === 200 && answer.json.alreadyAcked === false) {
           firstAcks.set(d.id, (firstAcks.get(d.id) ?? 0) + 1);
+        } else if (answer.status !== 200) {
+          refusals.add(`${answer.status} ${String(answer.json.code)}`);
         }
       }
     } catch {
@@ -206,7 +211,8 @@ describe('deliveries under faults', () => {
 
   /** The acceptance: every delivery of `name` acked in its first round, one envelope and one ack each, from both sides. */
   async function expectAckedOnce(name: string): Promise<void> {
-    const done = await pollUntil(() => tally(name), (t) => t.size === FLEET && [...t.values()].every((d) => d.state === 'acked'), 180_000, 250);
+    // A probe that meets the database restarting reads nothing this time and polls again.
+    const done = await pollUntil(() => tally(name).catch(() => new Map<string, Tally>()), (t) => t.size === FLEET && [...t.values()].every((d) => d.state === 'acked'), 180_000, 250);
     expect(done.size).toBe(FLEET);
     expect([...done.values()].filter((d) => !(d.state === 'acked' && d.generation === 1 && d.ready === 1 && d.acked === 1))).toEqual([]);
     expect([...done.keys()].filter((id) => firstAcks.get(id) !== 1)).toEqual([]);
@@ -230,6 +236,7 @@ describe('deliveries under faults', () => {
     await pg?.dispose();
   });
 
+  beforeEach(() => refusals.clear());
   afterEach(stopWorkers);
 
   it(`a worker killed with SIGKILL mid-fan-out: the other takes over its jobs, and all ${FLEET} deliveries end acked once`, async () => {
@@ -240,6 +247,7 @@ describe('deliveries under faults', () => {
       await midFanOut('killed-worker');
       expect(await doomed!.stop('SIGKILL')).toEqual({ code: null, signal: 'SIGKILL' });
       await expectAckedOnce('killed-worker');
+      expect([...refusals]).toEqual([]);
     } finally {
       await agents.stop();
     }
@@ -254,6 +262,28 @@ describe('deliveries under faults', () => {
       await redis.stop();
       await redis.start();
       await expectAckedOnce('lost-redis');
+      expect([...refusals]).toEqual([]);
+    } finally {
+      await agents.stop();
+    }
+  });
+
+  it(`PostgreSQL stopped and started again mid-fan-out: the control plane and the workers ride it out, and all ${FLEET} deliveries end acked once`, async () => {
+    await Promise.all([startWorker(), startWorker()]);
+    const agents = runAgents();
+    try {
+      await createSecret('lost-postgres');
+      await midFanOut('lost-postgres');
+      await pg.stop();
+      // The outage is seen: the control plane's readiness says the database is down.
+      const down = await pollUntil(() => fetch(`${cp.baseUrl}/health/ready`).then((r) => r.status), (status) => status === 503);
+      expect(down).toBe(503);
+      await pg.start();
+      await expectAckedOnce('lost-postgres');
+      // While it was down the agents were told so (503 database.unavailable), never a 500.
+      expect([...refusals].filter((r) => r !== '503 database.unavailable')).toEqual([]);
+      // Nobody exited: the processes reconnected by themselves.
+      expect([cp.proc, ...workers].map((p) => p.child.exitCode ?? p.child.signalCode)).toEqual([null, null, null]);
     } finally {
       await agents.stop();
     }
