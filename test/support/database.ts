@@ -15,11 +15,12 @@ export interface TestDatabase {
 
 /**
  * A database of its own for one test file: created empty, optionally migrated with the real
- * migrations, dropped afterwards. Its name carries the creation time so the global setup can sweep
+ * migrations, dropped afterwards; on the shared server unless `adminUrl` names another (a private
+ * server a test stops). Its name carries the creation time so the global setup can sweep
  * databases left behind by a run that was killed.
  */
-export async function createTestDatabase(options: { migrate?: boolean } = {}): Promise<TestDatabase> {
-  const { adminDatabaseUrl } = testServices();
+export async function createTestDatabase(options: { migrate?: boolean; adminUrl?: string } = {}): Promise<TestDatabase> {
+  const adminDatabaseUrl = options.adminUrl ?? testServices().adminDatabaseUrl;
   const name = `${TEST_DATABASE_PREFIX}${Date.now()}_${randomBytes(4).toString('hex')}`;
   await withAdmin(adminDatabaseUrl, (c) => c.query(`CREATE DATABASE ${name}`));
   const url = new URL(adminDatabaseUrl);

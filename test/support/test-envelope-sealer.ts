@@ -39,19 +39,26 @@ export class TestEnvelopeSealer extends EnvelopeSealer {
   /** How many seals this process made (a test reads it through its own instance). */
   seals = 0;
 
-  constructor(private readonly fleetKey: Buffer) {
+  /** `delayMs` stretches each seal (the product's takes TPM-free milliseconds too): a fan-out a fault suite can interrupt half-way. */
+  constructor(
+    private readonly fleetKey: Buffer,
+    private readonly delayMs = 0,
+  ) {
     super();
   }
 
-  seal(input: SealInput): Promise<Sealed> {
+  async seal(input: SealInput): Promise<Sealed> {
     this.seals += 1;
+    if (this.delayMs > 0) {
+      await new Promise((resolve) => setTimeout(resolve, this.delayMs));
+    }
     const contentKey = randomBytes(KEY);
     const wrapped = seal(testMachineKey(this.fleetKey, input.machine.id), contentKey, Buffer.from(input.deliveryId));
     const body = seal(contentKey, input.payload, Buffer.from(`${input.deliveryId}\0${input.secretVersion}`));
     const envelope = Buffer.concat([MAGIC, wrapped, body]);
     const ackProof = ackProofOf(contentKey, input.deliveryId);
     contentKey.fill(0);
-    return Promise.resolve({ envelope, ackProof });
+    return { envelope, ackProof };
   }
 }
 
