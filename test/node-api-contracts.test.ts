@@ -58,6 +58,7 @@ describe('the node API contract', () => {
       'KEY_CHALLENGES_ROUTE',
       'MAILBOX_MAX_DELIVERIES',
       'MAILBOX_MAX_WAIT_SECONDS',
+      'MailboxResponseError',
       'NODE_API_BASE_PATH',
       'NODE_API_VERSION',
       'NODE_REQUEST_REFUSAL_CODES',
@@ -69,6 +70,7 @@ describe('the node API contract', () => {
       'finishAttestationRoute',
       'nodeApiPath',
       'parseDeliveryPayload',
+      'parseMailboxResponse',
       'parsePrewrappedDiskKey',
     ]);
     expect(NODE_API_BASE_PATH).toBe('/node/v1');

@@ -74,8 +74,9 @@ export function parsePrewrappedDiskKey(text: string): PrewrappedDiskKey {
   if (machine === null || typeof machine !== 'object' || typeof machine.serial !== 'string' || typeof machine.ekPubHash !== 'string' || !/^[0-9a-f]{64}$/.test(machine.ekPubHash)) {
     throw new PrewrappedDiskKeyError('machine', 'must be { serial, ekPubHash: 64 lowercase hex digits }');
   }
-  if (typeof o.secret !== 'string' || !/^[a-z0-9][a-z0-9._-]{0,62}$/.test(o.secret)) {
-    throw new PrewrappedDiskKeyError('secret', 'must be a secret name');
+  // The agent only looks the name up among its installs; the control plane's naming rule is its own.
+  if (typeof o.secret !== 'string' || !/^[\x21-\x7e]{1,63}$/.test(o.secret)) {
+    throw new PrewrappedDiskKeyError('secret', 'must be a secret name (1-63 printable ASCII characters)');
   }
   for (const field of ['version', 'generation'] as const) {
     if (typeof o[field] !== 'number' || !Number.isSafeInteger(o[field]) || (o[field] as number) < 1) {
