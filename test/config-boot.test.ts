@@ -16,7 +16,8 @@ const SHORT_KEY = 'deadbeefcafef00d'.repeat(3) + 'deadbeefcafe';
 /** A good key (production refuses one that is not random, e.g. 'ab' x 32). */
 const GOOD_KEY = randomBytes(32).toString('hex');
 
-const EXIT_WITHIN_MS = 10_000;
+/** The hang guard: a process still running after this is killed (it must exit on its own, at once). */
+const EXIT_WITHIN_MS = 30_000;
 
 interface Exit {
   code: number | null;

@@ -545,8 +545,9 @@ describe('fuzzing the event log parsers with mutated real logs', () => {
     // Both outcomes must be well represented, or the mutations are too timid or too destructive.
     expect(parsed).toBeGreaterThan(INPUTS / 10);
     expect(refused).toBeGreaterThan(INPUTS / 10);
-    // No hang: every parse is linear in its input; a whole 73 KiB log takes about a millisecond.
-    expect(slowest.ms).toBeLessThan(1000);
+    // No hang: an input that made a parser loop would never return, and the test's own timeout
+    // fails it. No wall-clock bound here (a loaded machine pauses any one input for seconds); the
+    // slowest input is logged above, and the fuzz bench measures speed (bench/README.md).
   });
 
   it(`decodes ${INPUTS} mutated event data under every decoded event type with no exception at all`, () => {

@@ -41,13 +41,13 @@ export function serialiseDeliveryPayload(p: DeliveryPayloadInput): Buffer {
   const json = ((): DeliveryPayloadJson => {
     switch (p.kind) {
       case 'tls':
-        return { format: 1, kind: 'tls', keyPem: pkcs8Pem(p.material), certPem: lfPem(p.certificatePem, 'certificate', p.name), chainPem: lfPem(p.caCertificatePem, 'CA certificate', p.name) };
+        return { format: 1, kind: 'tls', secret: p.name, keyPem: pkcs8Pem(p.material), certPem: lfPem(p.certificatePem, 'certificate', p.name), chainPem: lfPem(p.caCertificatePem, 'CA certificate', p.name) };
       case 'kubelet-client':
-        return { format: 1, kind: 'kubelet-client', keyPem: pkcs8Pem(p.material), certPem: lfPem(p.certificatePem, 'certificate', p.name), kubeconfig: lfPem(p.kubeletConf, 'kubelet.conf', p.name) };
+        return { format: 1, kind: 'kubelet-client', secret: p.name, keyPem: pkcs8Pem(p.material), certPem: lfPem(p.certificatePem, 'certificate', p.name), kubeconfig: lfPem(p.kubeletConf, 'kubelet.conf', p.name) };
       case 'opaque':
-        return { format: 1, kind: 'opaque', value: p.material.toString('base64') };
+        return { format: 1, kind: 'opaque', secret: p.name, value: p.material.toString('base64') };
       case 'disk':
-        return { format: 1, kind: 'disk', key: p.material.toString('base64'), generation: p.version };
+        return { format: 1, kind: 'disk', secret: p.name, key: p.material.toString('base64'), generation: p.version };
     }
   })();
   return encodeDeliveryPayload(json);

@@ -40,6 +40,13 @@ describe('delivery payloads (issue 14 item 3)', () => {
     expect(parseDeliveryPayload(encodeDeliveryPayload(VALID.disk!), hold)).toEqual({ kind: 'disk', key: DISK_KEY, generation: 3 });
   });
 
+  it('carries the secret\'s name when given (what the delivery loop checks against the mailbox\'s label), refusing one that is not a plain name', () => {
+    expect(parseDeliveryPayload(encodeDeliveryPayload({ ...VALID.opaque!, secret: 'app-token' }), hold)).toEqual({ kind: 'opaque', value: OPAQUE, secret: 'app-token' });
+    for (const bad of ['', 'a b', 'x'.repeat(64), 'caf\u00e9', 'nul\u0000', 7]) {
+      expect(refusal({ ...VALID.disk!, secret: bad }).field).toBe('secret');
+    }
+  });
+
   it('zeroes its own copy of a secret after handing it over', () => {
     let given: Buffer | undefined;
     parseDeliveryPayload(encodeDeliveryPayload(VALID.disk!), (bytes) => {

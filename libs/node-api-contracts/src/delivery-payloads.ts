@@ -3,14 +3,18 @@
  * wraps to a machine's TPM for one secret version, and the agent parses before it installs anything.
  * It is UTF-8 JSON (RFC 8259), one object per kind, with no field beyond those below:
  *
- *   tls             {"format":1,"kind":"tls","keyPem":…,"certPem":…,"chainPem":…}
- *   kubelet-client  {"format":1,"kind":"kubelet-client","keyPem":…,"certPem":…,"kubeconfig":…}
- *   opaque          {"format":1,"kind":"opaque","value":<base64>}
- *   disk            {"format":1,"kind":"disk","key":<base64>,"generation":N}
+ *   tls             {"format":1,"kind":"tls","secret":…,"keyPem":…,"certPem":…,"chainPem":…}
+ *   kubelet-client  {"format":1,"kind":"kubelet-client","secret":…,"keyPem":…,"certPem":…,"kubeconfig":…}
+ *   opaque          {"format":1,"kind":"opaque","secret":…,"value":<base64>}
+ *   disk            {"format":1,"kind":"disk","secret":…,"key":<base64>,"generation":N}
  *
  * keyPem is one PKCS#8 "PRIVATE KEY" block (RFC 5958, RFC 7468 §10); certPem one "CERTIFICATE"
  * block (RFC 7468 §5), the machine's; chainPem the issuing CA's certificate(s), one block or more;
  * kubeconfig the kubelet.conf libs/secrets renders (it names the PEM by path and holds no secret).
+ * `secret` is the secret's name: inside the envelope it is authenticated with the payload, so the
+ * agent's delivery loop installs a payload only where its own name says (the mailbox's label is
+ * not authenticated: a relabelled delivery is refused). Optional in the parser, for payloads made
+ * outside a delivery (a token's envelope), and required by the delivery loop.
  * Base64 is RFC 4648 §4, padded. `generation` orders a disk's keys: a generation the disk already
  * holds, or an older one, is not applied again.
  *
@@ -41,17 +45,18 @@ export const DELIVERY_PAYLOAD_LIMITS = {
 
 /** The JSON as sent: every field a string but `format` and `generation`. */
 export type DeliveryPayloadJson =
-  | { readonly format: 1; readonly kind: 'tls'; readonly keyPem: string; readonly certPem: string; readonly chainPem: string }
-  | { readonly format: 1; readonly kind: 'kubelet-client'; readonly keyPem: string; readonly certPem: string; readonly kubeconfig: string }
-  | { readonly format: 1; readonly kind: 'opaque'; readonly value: string }
-  | { readonly format: 1; readonly kind: 'disk'; readonly key: string; readonly generation: number };
+  | { readonly format: 1; readonly kind: 'tls'; readonly secret?: string; readonly keyPem: string; readonly certPem: string; readonly chainPem: string }
+  | { readonly format: 1; readonly kind: 'kubelet-client'; readonly secret?: string; readonly keyPem: string; readonly certPem: string; readonly kubeconfig: string }
+  | { readonly format: 1; readonly kind: 'opaque'; readonly secret?: string; readonly value: string }
+  | { readonly format: 1; readonly kind: 'disk'; readonly secret?: string; readonly key: string; readonly generation: number };
 
 /** A parsed payload; `S` holds secret bytes (the key PEM's UTF-8, the opaque value, the disk key). */
-export type DeliveryPayload<S> =
+export type DeliveryPayload<S> = (
   | { readonly kind: 'tls'; readonly keyPem: S; readonly certPem: string; readonly chainPem: string }
   | { readonly kind: 'kubelet-client'; readonly keyPem: S; readonly certPem: string; readonly kubeconfig: string }
   | { readonly kind: 'opaque'; readonly value: S }
-  | { readonly kind: 'disk'; readonly key: S; readonly generation: number };
+  | { readonly kind: 'disk'; readonly key: S; readonly generation: number }
+) & { readonly secret?: string };
 
 /** A payload refused: `field` names where (`keyPem`, or `payload` for the whole), never what it held. */
 export class DeliveryPayloadError extends Error {
@@ -111,11 +116,19 @@ export function parseDeliveryPayload<S>(bytes: Uint8Array, secret: (bytes: Buffe
     throw new DeliveryPayloadError('kind', `must be one of ${DELIVERY_PAYLOAD_KINDS.join(', ')}`);
   }
   const kind = o.kind as DeliveryPayloadKind;
-  const allowed = ['format', 'kind', ...FIELDS[kind]];
+  const allowed = ['format', 'kind', 'secret', ...FIELDS[kind]];
   const unknown = Object.keys(o).find((key) => !allowed.includes(key));
   if (unknown !== undefined) {
     throw new DeliveryPayloadError(safeName(unknown), `is not a field of the ${kind} payload (fields: ${FIELDS[kind].join(', ')})`);
   }
+  if (o.secret !== undefined && (typeof o.secret !== 'string' || !/^[\x21-\x7e]{1,63}$/.test(o.secret))) {
+    throw new DeliveryPayloadError('secret', 'must be a secret name (1-63 printable ASCII characters)');
+  }
+  const named = o.secret === undefined ? {} : { secret: o.secret };
+  return { ...payloadOf(kind, o, secret), ...named };
+}
+
+function payloadOf<S>(kind: DeliveryPayloadKind, o: Record<string, unknown>, secret: (bytes: Buffer) => S): DeliveryPayload<S> {
   switch (kind) {
     case 'tls':
       return { kind, keyPem: privateKeyPem(o.keyPem, 'keyPem', secret), certPem: certificatesPem(o.certPem, 'certPem', 'one'), chainPem: certificatesPem(o.chainPem, 'chainPem', 'some') };

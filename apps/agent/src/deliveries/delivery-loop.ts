@@ -20,6 +20,7 @@ import { parseEnvelope } from '@rackseal/wrapping';
 import type { AgentConfig } from '../install/agent-config';
 import { install, type InstallReport } from '../install/install';
 import type { RacksealToken } from '../install/luks-token';
+import { checkPayloadLabel } from './payload-label';
 import { NodeApiClient, NodeApiRefusal } from '../node-api/node-api-client';
 import { luksDeviceOf } from '../install/disk-install';
 import { approvalsForEnvelope, loadCachedApprovals } from '../unlock/approvals-cache';
@@ -154,6 +155,7 @@ export class DeliveryLoop {
       } finally {
         opened.payload.fill(0);
       }
+      checkPayloadLabel(payload, delivery);
       const report = await install(
         { name: delivery.secret, kind: delivery.kind, version: delivery.version, deliveryId: delivery.id, payload, ...(delivery.binding === 'pcr-sealed' ? { envelope } : {}) },
         this.options.config,
