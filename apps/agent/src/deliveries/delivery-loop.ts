@@ -24,7 +24,7 @@ import { checkPayloadLabel } from './payload-label';
 import { NodeApiClient, NodeApiRefusal } from '../node-api/node-api-client';
 import { luksDeviceOf } from '../install/disk-install';
 import { approvalsForEnvelope, loadCachedApprovals } from '../unlock/approvals-cache';
-import { recordApprovals } from '../unlock/approvals-store';
+import { recordApprovals, storeApprovalsInTokens } from '../unlock/approvals-store';
 import { loadCertifiedKey } from '../state/certified-key-state';
 import { withTpmDevice } from '../tpm-device';
 import { unwrapDelivery, unwrapEnvelope, type UnwrapKeys } from '../unwrap/unwrap-envelope';
@@ -161,6 +161,9 @@ export class DeliveryLoop {
         this.options.config,
         { currentDiskKey: (token) => this.currentDiskKey(token) },
       );
+      if (report.disk?.changed === true && approvals !== undefined) {
+        await this.approvalsIntoToken(delivery.secret, approvals);
+      }
       const acked = (await this.signed('POST', this.api, nodeApiPath(deliveryAckRoute(delivery.id)), { proof: proof.toString('base64') })) as AckDeliveryResponse;
       this.heldBack.delete(delivery.id);
       this.options.write({ at: new Date().toISOString(), outcome: 'delivered', ...about, ...installed(report), alreadyAcked: acked.alreadyAcked === true });
@@ -175,6 +178,19 @@ export class DeliveryLoop {
     }
   }
 
+  /**
+   * A disk's first rackseal token is written by its install, after approvalsFor recorded the
+   * approvals (and found no token to put them in): the approvals the envelope was just opened with
+   * go in now, before the ack, so the disk boots offline from its header without waiting for the
+   * next attestation. Best effort, as refreshApprovals: the state dir's cache has them too.
+   */
+  private async approvalsIntoToken(secret: string, approvals: ApprovalsResponse): Promise<void> {
+    const target = this.options.config.installs.get(secret);
+    if (target?.kind === 'disk') {
+      await storeApprovalsInTokens(approvals, [luksDeviceOf(target)]);
+    }
+  }
+
   private async unwrapKeys(): Promise<UnwrapKeys> {
     const certified = await loadCertifiedKey(this.options.stateDir);
     return { ekPubHash: this.options.ekPubHash(), ...(certified === undefined ? {} : { certifiedKey: certified.blob }) };
@@ -183,8 +199,10 @@ export class DeliveryLoop {
   /**
    * The approvals a pcr-sealed envelope opens with: the server's answer (cached in the state dir for
    * the next time and for boot unlock), else the cached answer of the envelope's group and epoch.
+   * `tokens: false` inside a disk install: the install holds its device's lock (disk-install.ts
+   * serialized), and a token write waiting for that lock would wait for the install itself.
    */
-  private async approvalsFor(envelope: Buffer): Promise<ApprovalsResponse | undefined> {
+  private async approvalsFor(envelope: Buffer, tokens = true): Promise<ApprovalsResponse | undefined> {
     const transport = parseEnvelope(envelope).transport;
     if (transport.binding !== 'pcr-sealed') {
       return undefined;
@@ -192,7 +210,7 @@ export class DeliveryLoop {
     try {
       const fresh = await this.api.approvals(await this.options.credential());
       // The cache and the configured disks' tokens both: what boot unlock reads offline.
-      await recordApprovals(this.options.stateDir, fresh, { devices: this.diskDevices() }).catch(() => undefined);
+      await recordApprovals(this.options.stateDir, fresh, tokens ? { devices: this.diskDevices() } : {}).catch(() => undefined);
       if (fresh.group === transport.group && fresh.epoch === transport.epoch) {
         return fresh;
       }
@@ -230,7 +248,7 @@ export class DeliveryLoop {
     try {
       const envelope = token.envelope;
       const keys = await this.unwrapKeys();
-      const approvals = await this.approvalsFor(envelope);
+      const approvals = await this.approvalsFor(envelope, false);
       const bytes = await withTpmDevice(this.options.tpm, (client) => unwrapEnvelope(client, envelope, keys, approvals === undefined ? {} : { approvals }));
       try {
         const payload = parseDeliveryPayload(bytes, (b) => new SecretBytes(Buffer.from(b)));

@@ -37,8 +37,17 @@ export async function recordApprovals(stateDir: string, approvals: ApprovalsResp
   const kept = entries.filter((e) => e.approvals.group !== approvals.group || e.approvals.epoch !== approvals.epoch);
   const next = [{ fetchedAt: (options.now ?? new Date()).toISOString(), approvals }, ...kept].sort((a, b) => b.approvals.epoch - a.approvals.epoch).slice(0, MAX_CACHED);
   await writeStateFile(stateDir, APPROVALS_CACHE_FILE, Buffer.from(`${JSON.stringify({ format: CACHE_FORMAT, entries: next })}\n`, 'utf8'));
+  return storeApprovalsInTokens(approvals, options.devices ?? []);
+}
+
+/**
+ * The tokens' half of recordApprovals, alone: for approvals already in the cache, such as those a
+ * disk delivery was just unwrapped with — its token is written by the install, after the fetch
+ * that recorded them found no token to put them in.
+ */
+export async function storeApprovalsInTokens(approvals: ApprovalsResponse, devices: readonly LuksDevice[]): Promise<TokenApprovalsOutcome[]> {
   const outcomes: TokenApprovalsOutcome[] = [];
-  for (const luks of options.devices ?? []) {
+  for (const luks of devices) {
     outcomes.push(await storeInToken(luks, approvals).catch((error: unknown) => ({ device: luks.device, outcome: 'failed' as const, reason: (error as Error).message })));
   }
   return outcomes;

@@ -1,0 +1,383 @@
+/**
+ * Issue 14's first two acceptance bullets, end to end with nothing stood in: real PostgreSQL, Redis,
+ * three swtpm machines and cryptsetup; the built control plane, the built worker (the product
+ * sealer), and three built `rackseal-agent run` daemons with config files. TLS, kubelet, opaque and
+ * disk (`pcr-sealed`, into a LUKS2 image file per machine) secrets reach the group: files with the
+ * exact bytes, modes and owners; the image opens with `cryptsetup open --test-passphrase
+ * --key-file=-` fed by `rackseal-agent unlock`, offline from the token in its header; after a PCR
+ * extend unlock refuses and the image stays shut; after `policy promote` of a canary the agents'
+ * next attestation records the new approvals in the tokens and the image opens again, with no new
+ * delivery. Then the rotations: a disk-key rotation leaves exactly the new key (besides the
+ * installer's enrollment slot) able to open each image, and a group TLS rotation installs a new pair
+ * on every machine.
+ */
+import { EnvMasterKey, openEnvelope } from '@rackseal/envelope';
+import { SecretBytes } from '@rackseal/config/secret-bytes';
+import { secretMaterialContext } from '@rackseal/secrets';
+import { type ChildProcessWithoutNullStreams, execFileSync, spawn } from 'node:child_process';
+import { createPrivateKey, randomBytes } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { DataSource } from 'typeorm';
+import { readRacksealToken } from '../apps/agent/src/install/luks-token';
+import { FRESH_SWTPM_POLICY } from './support/attestation-policies';
+import { AGENT_ENTRY, runAgentCliAsync, runRacksealCli, runRacksealCliAsync, spawnCli } from './support/cli-runner';
+import { createTestDatabase, openDataSource, type TestDatabase } from './support/database';
+import { freePort } from './support/free-port';
+import { type RunningProcess, startApp, startControlPlane } from './support/processes';
+import { luksImage } from './support/rackseal-disk';
+import { createTestQueuePrefix, type TestQueuePrefix } from './support/redis';
+import { repoRoot } from './support/repo-root';
+import { type SwtpmMachine, useSwtpms } from './support/swtpm';
+import { testEnv } from './support/test-config';
+import { pollUntil } from './support/wait';
+
+jest.setTimeout(300_000);
+
+const SERIALS = ['SN-A', 'SN-B', 'SN-C'] as const;
+type Serial = (typeof SERIALS)[number];
+const NAMES = ['app-token', 'kubelet', 'root-disk', 'web-tls'];
+/** nobody:nogroup on Debian; the agent resolves the names from /etc/passwd and /etc/group. */
+const NOBODY = 65534;
+/** cryptsetup's exit code for "no key available with this passphrase". */
+const CRYPTSETUP_NO_KEY = 2;
+
+interface DeliveryRow {
+  id: string;
+  serial: string;
+  name: string;
+  version: number;
+  state: string;
+}
+
+interface AgentLine {
+  outcome: string;
+  state?: string;
+  secret?: string;
+}
+
+const mode = (path: string): number => statSync(path).mode & 0o7777;
+const owners = (path: string): [number, number] => [statSync(path).uid, statSync(path).gid];
+/** A stored PEM as a file holds it (RFC 7468 line end). */
+const pemFile = (pem: string): string => (pem.endsWith('\n') ? pem : `${pem}\n`);
+const keyDer = (pem: string | Buffer): Buffer => createPrivateKey(pem).export({ type: 'pkcs8', format: 'der' });
+
+/** A child's exit status and stdout (binary), stdin fed from `input` when given. */
+function run(command: string, args: readonly string[], input?: Buffer): Promise<{ status: number | null; stdout: Buffer; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd: repoRoot(), env: { PATH: process.env.PATH, HOME: process.env.HOME }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (c: Buffer) => out.push(c));
+    child.stderr.on('data', (c: Buffer) => err.push(c));
+    child.once('error', reject);
+    child.once('close', (status) => resolve({ status, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString('utf8') }));
+    child.stdin.end(input ?? Buffer.alloc(0));
+  });
+}
+
+describe('a fleet of three: every kind of secret, boot unlock across a PCR change, rotations', () => {
+  const fixture = useSwtpms(3);
+  const masterKey = randomBytes(32);
+  const keys = new EnvMasterKey(new SecretBytes(masterKey));
+  let db: TestDatabase;
+  let prefix: TestQueuePrefix;
+  let cp: { proc: RunningProcess; baseUrl: string };
+  let worker: RunningProcess;
+  let ds: DataSource;
+  let admin: string;
+  let dir: string;
+  /** The unlock child's config: a server where nothing listens, so an unlock that tried the network would fail. */
+  let offlineConfig: string;
+  const opaqueValue = randomBytes(48);
+  const images = new Map<Serial, { image: string; enrollKeyFile: string }>();
+  const agents = new Map<Serial, { child: ChildProcessWithoutNullStreams; out: string[]; exited: Promise<unknown> }>();
+
+  const tpm = (serial: Serial): SwtpmMachine => fixture.at(SERIALS.indexOf(serial));
+  const stateDir = (serial: Serial) => join(dir, `state-${serial}`);
+  const files = (serial: Serial) => join(dir, `files-${serial}`);
+  const image = (serial: Serial) => images.get(serial)!.image;
+  /** The operator's CLI; `secrets rotate` waits for every ack, hence the longer kill timeout. */
+  const cli = (...args: string[]) => runRacksealCliAsync(args, { env: { RACKSEAL_SERVER: cp.baseUrl, RACKSEAL_TOKEN: admin }, timeoutMs: 150_000 });
+  const lines = (serial: Serial): AgentLine[] => (agents.get(serial)?.out ?? []).map((l) => JSON.parse(l) as AgentLine);
+
+  async function deliveries(name?: string): Promise<DeliveryRow[]> {
+    return (await ds.query(
+      `SELECT d.id, m.serial, s.name, v.version, d.state FROM deliveries d
+         JOIN machines m ON m.id = d.machine_id JOIN secrets s ON s.id = d.secret_id JOIN secret_versions v ON v.id = d.version_id
+        WHERE $1::text IS NULL OR s.name = $1 ORDER BY s.name, v.version, m.serial`,
+      [name ?? null],
+    )) as DeliveryRow[];
+  }
+
+  const ackCount = async (deliveryId: string) =>
+    Number(((await ds.query(`SELECT count(*) AS n FROM audit_log WHERE action = 'delivery.acked' AND subject = $1`, [`delivery:${deliveryId}`])) as { n: string }[])[0]!.n);
+
+  const machineStates = async () => ((await ds.query(`SELECT serial, state FROM machines ORDER BY serial`)) as { serial: string; state: string }[]).map((r) => `${r.serial} ${r.state}`);
+
+  /** The per-machine material the control plane holds: the key (PKCS#8 DER, or a disk's raw bytes) and the certificate. */
+  async function material(name: string, version: number, serial: Serial): Promise<{ key: Buffer; certificatePem: string | null; kubeletConf: string | null }> {
+    const [row] = (await ds.query(
+      `SELECT sm.id, sm.material_sealed, sm.certificate_pem, sm.kubelet_conf FROM secret_materials sm JOIN secret_versions v ON v.id = sm.version_id
+         JOIN secrets s ON s.id = v.secret_id JOIN machines m ON m.id = sm.machine_id WHERE s.name = $1 AND v.version = $2 AND m.serial = $3`,
+      [name, version, serial],
+    )) as { id: string; material_sealed: Buffer; certificate_pem: string | null; kubelet_conf: string | null }[];
+    return { key: openEnvelope(keys, secretMaterialContext(row!.id), row!.material_sealed).reveal(), certificatePem: row!.certificate_pem, kubeletConf: row!.kubelet_conf };
+  }
+
+  async function agentConfig(serial: Serial): Promise<string> {
+    const f = files(serial);
+    const { image: device, enrollKeyFile } = images.get(serial)!;
+    const path = join(dir, `agent-${serial}.yaml`);
+    await writeFile(
+      path,
+      [
+        'installs:',
+        `  web-tls: {kind: tls, keyPath: ${f}/tls/node.key, certPath: ${f}/tls/node.crt, chainPath: ${f}/tls/ca.crt, mode: "0600"}`,
+        `  app-token: {kind: opaque, path: ${f}/app/token, mode: "0640", owner: nobody, group: nogroup}`,
+        `  kubelet: {kind: kubelet-client, pemPath: ${f}/kubelet/kubelet-client-current.pem, kubeconfigPath: ${f}/kubelet/kubelet.conf, owner: ${NOBODY}}`,
+        `  root-disk: {kind: disk, device: ${device}, enrollKeyFile: ${enrollKeyFile}}`,
+        '',
+      ].join('\n'),
+    );
+    return path;
+  }
+
+  function startAgent(serial: Serial, config: string): void {
+    const child = spawnCli('rackseal-agent', ['run', '--config', config, '--server', cp.baseUrl, '--tpm', tpm(serial).device, '--state-dir', stateDir(serial), '--event-log', 'none', '--interval', '1h', '--ask-every', '2s']);
+    const out: string[] = [];
+    let partial = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      partial += chunk.toString('utf8');
+      const parts = partial.split('\n');
+      partial = parts.pop()!;
+      out.push(...parts.filter((l) => l.trim() !== ''));
+    });
+    child.stderr.on('data', () => undefined);
+    agents.set(serial, { child, out, exited: new Promise((resolve) => child.once('exit', resolve)) });
+  }
+
+  /**
+   * `rackseal-agent unlock` as boot runs it: offline, from the image's token alone (a state dir that
+   * does not exist, a config naming a server where nothing listens).
+   */
+  const unlockArgs = (serial: Serial) => ['unlock', '--device', image(serial), '--tpm', tpm(serial).device, '--state-dir', join(dir, 'no-state-dir'), '--config', offlineConfig];
+  const unlock = (serial: Serial) => run(process.execPath, [AGENT_ENTRY, ...unlockArgs(serial)]);
+  /** `rackseal-agent unlock … | cryptsetup open --test-passphrase --key-file=- IMAGE`: cryptsetup's exit status. */
+  async function opensThroughPipe(serial: Serial): Promise<number | null> {
+    const agentLine = [process.execPath, AGENT_ENTRY, ...unlockArgs(serial)].map((a) => `'${a}'`).join(' ');
+    return (await run('sh', ['-c', `${agentLine} 2>/dev/null | cryptsetup open --test-passphrase --key-file=- '${image(serial)}'`])).status;
+  }
+  /** Whether `key` opens any keyslot of the image. */
+  const opensWith = async (serial: Serial, key: Buffer) => (await run('cryptsetup', ['open', '--test-passphrase', '--key-file=-', image(serial)], key)).status;
+  const keyslots = (serial: Serial): number[] =>
+    Object.keys((JSON.parse(execFileSync('cryptsetup', ['luksDump', '--dump-json-metadata', image(serial)]).toString()) as { keyslots: Record<string, unknown> }).keyslots)
+      .map(Number)
+      .sort();
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'rackseal-fleet-e2e-'));
+    db = await createTestDatabase();
+    prefix = createTestQueuePrefix();
+    ds = await openDataSource(db.url, 2);
+    const env = testEnv(db, prefix.prefix, { RACKSEAL_MASTER_KEY: masterKey.toString('hex') });
+    const bootstrap = runRacksealCli(['token', 'create', '--name', 'admin', '--scope', 'admin'], { env: { DATABASE_URL: db.url, RACKSEAL_MASTER_KEY: masterKey.toString('hex') } });
+    expect(bootstrap.status).toBe(0);
+    admin = bootstrap.stdout.trim();
+    cp = await startControlPlane(env);
+    worker = startApp('worker', { ...env, LOG_LEVEL: 'info' });
+    await worker.waitForLog((l) => l.msg === 'worker ready');
+
+    offlineConfig = join(dir, 'offline.yaml');
+    await writeFile(offlineConfig, `server: http://127.0.0.1:${await freePort()}\n`);
+    await writeFile(join(dir, 'root.pem'), await fixture.ca.rootCertPem());
+    await writeFile(join(dir, 'intermediate.pem'), await fixture.ca.intermediateCertPem());
+    for (const pem of ['root.pem', 'intermediate.pem']) {
+      expect((await cli('vendor-ca', 'add', join(dir, pem))).status).toBe(0);
+    }
+    const rows = ['serial,asset_tag,hostname,group,ek_cert,ek_pub_hash'];
+    for (const serial of SERIALS) {
+      rows.push(`${serial},,node-${serial.slice(3).toLowerCase()},workers,${(await tpm(serial).rsaEkCertDer()).toString('base64')},`);
+    }
+    await writeFile(join(dir, 'fleet.csv'), `${rows.join('\n')}\n`);
+    expect((await cli('inventory', 'import', join(dir, 'fleet.csv'))).status).toBe(0);
+    // The operator's command: the policy set signs the group's approvals (libs/attestation PcrApprovals).
+    await writeFile(join(dir, 'policy.json'), JSON.stringify(FRESH_SWTPM_POLICY));
+    const policy = await cli('policy', 'set', 'workers', '--file', join(dir, 'policy.json'));
+    expect([policy.status, policy.stderr]).toEqual([0, '']);
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'k8s.key'), '-out', join(dir, 'k8s.crt'), '-subj', '/CN=kubernetes', '-days', '30', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign,digitalSignature'], { stdio: 'ignore' });
+    expect((await cli('ca', 'import', '--kind', 'kubernetes', join(dir, 'k8s.crt'), join(dir, 'k8s.key'))).status).toBe(0);
+
+    for (const serial of SERIALS) {
+      const enrolled = await runAgentCliAsync(['enroll', '--server', cp.baseUrl, '--tpm', tpm(serial).device, '--state-dir', stateDir(serial), '--ek', 'rsa-2048', '--event-log', 'none', '--json']);
+      expect([serial, enrolled.status]).toEqual([serial, 0]);
+      const disks = join(dir, `disks-${serial}`);
+      await mkdir(disks);
+      images.set(serial, luksImage(disks));
+      startAgent(serial, await agentConfig(serial));
+    }
+    // `run` attests first; a create while a target machine is attesting would leave it out until its next attestation.
+    for (const serial of SERIALS) {
+      expect([serial, await pollUntil(async () => lines(serial).some((l) => l.outcome === 'attested'), (x) => x, 60_000)]).toEqual([serial, true]);
+    }
+  }, 240_000);
+
+  afterAll(async () => {
+    for (const agent of agents.values()) {
+      agent.child.kill('SIGKILL');
+      await agent.exited;
+    }
+    await worker?.stop();
+    await cp?.proc.stop();
+    await ds?.destroy();
+    await db?.drop();
+    await prefix?.clear();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('tls, kubelet, opaque and disk secrets reach all three machines: exact bytes, modes and owners, each acked once; the disk key sits in a keyslot beside the enrollment slot', async () => {
+    await writeFile(join(dir, 'app-token'), opaqueValue);
+    for (const args of [
+      ['web-tls', '--kind', 'tls', '--binding', 'certified-key', '--san', '{hostname}.workers.example'],
+      ['app-token', '--kind', 'opaque', '--binding', 'pcr-sealed', '--value-file', join(dir, 'app-token')],
+      ['kubelet', '--kind', 'kubelet-client', '--binding', 'certified-key', '--api-server', 'https://10.0.0.1:6443'],
+      ['root-disk', '--kind', 'disk', '--binding', 'pcr-sealed', '--size', '32'],
+    ]) {
+      const created = await cli('secrets', 'create', args[0]!, '--group', 'workers', ...args.slice(1));
+      expect([args[0], created.status, created.stderr]).toEqual([args[0], 0, '']);
+    }
+    const rows = await pollUntil(deliveries, (r) => r.length === 12 && r.every((d) => d.state === 'acked'), 120_000, 250);
+    expect(rows.map((r) => [r.name, r.serial, r.version, r.state])).toEqual(NAMES.flatMap((n) => SERIALS.map((s) => [n, s, 1, 'acked'])));
+    for (const row of rows) {
+      expect([row.id, await ackCount(row.id)]).toEqual([row.id, 1]);
+    }
+
+    const tlsCa = (await cli('ca', 'download', '--kind', 'tls')).stdout;
+    const root = process.getuid!();
+    for (const serial of SERIALS) {
+      const f = files(serial);
+      expect(readFileSync(join(f, 'app/token')).equals(opaqueValue)).toBe(true);
+      expect([mode(join(f, 'app/token')), ...owners(join(f, 'app/token'))]).toEqual([0o640, NOBODY, NOBODY]);
+
+      const tls = await material('web-tls', 1, serial);
+      expect(keyDer(readFileSync(join(f, 'tls/node.key'))).equals(tls.key)).toBe(true);
+      expect(readFileSync(join(f, 'tls/node.crt'), 'utf8')).toBe(pemFile(tls.certificatePem!));
+      expect(readFileSync(join(f, 'tls/ca.crt'), 'utf8')).toBe(pemFile(tlsCa));
+      expect(['tls/node.key', 'tls/node.crt', 'tls/ca.crt'].map((p) => [mode(join(f, p)), ...owners(join(f, p))])).toEqual([
+        [0o600, root, root],
+        [0o644, root, root],
+        [0o644, root, root],
+      ]);
+
+      const kubelet = await material('kubelet', 1, serial);
+      const pem = readFileSync(join(f, 'kubelet/kubelet-client-current.pem'), 'utf8');
+      expect(pem.startsWith(pemFile(kubelet.certificatePem!))).toBe(true);
+      expect(keyDer(pem.slice(pemFile(kubelet.certificatePem!).length)).equals(kubelet.key)).toBe(true);
+      expect(readFileSync(join(f, 'kubelet/kubelet.conf'), 'utf8')).toBe(kubelet.kubeletConf);
+      // owner given, group not: the file's group stays the agent's (root's).
+      expect(['kubelet/kubelet-client-current.pem', 'kubelet/kubelet.conf'].map((p) => [mode(join(f, p)), ...owners(join(f, p))])).toEqual([
+        [0o600, NOBODY, root],
+        [0o600, NOBODY, root],
+      ]);
+
+      const disk = await material('root-disk', 1, serial);
+      const token = await readRacksealToken(image(serial));
+      expect(token).toMatchObject({ secret: 'root-disk', generation: 1, retiring: [] });
+      expect(keyslots(serial)).toEqual([0, token!.keyslot]);
+      expect(await opensWith(serial, disk.key)).toBe(0);
+    }
+    // One machine's disk key does not open another's image: the material is per machine.
+    expect(await opensWith('SN-B', (await material('root-disk', 1, 'SN-A')).key)).toBe(CRYPTSETUP_NO_KEY);
+  });
+
+  it('boot unlock, offline from the token: opens each image; a PCR extend shuts it; `policy promote` opens it again through the agents\' next attestation, with no new delivery', async () => {
+    for (const serial of SERIALS) {
+      const unlocked = await unlock(serial);
+      expect([serial, unlocked.status, unlocked.stderr, unlocked.stdout.toString('hex')]).toEqual([serial, 0, '', (await material('root-disk', 1, serial)).key.toString('hex')]);
+      expect([serial, await opensThroughPipe(serial)]).toEqual([serial, 0]);
+    }
+
+    // The same firmware change on every machine (PCR 7: secure boot state).
+    const digest = randomBytes(32).toString('hex');
+    for (const serial of SERIALS) {
+      await tpm(serial).extendPcr(7, 'sha256', digest);
+    }
+    for (const serial of SERIALS) {
+      const refused = await unlock(serial);
+      expect([serial, refused.status, refused.stdout.length]).toEqual([serial, 1, 0]);
+      expect(refused.stderr).toMatch(/no approval for the current PCR state \(group "workers", epoch 1, 1 approval\(s\) checked\)/);
+      // Nothing on the pipe: cryptsetup has no key to try, and the image stays shut.
+      expect([serial, await opensThroughPipe(serial)]).not.toEqual([serial, 0]);
+    }
+
+    // The machines attest in the new state: an enforce policy quarantines them.
+    for (const serial of SERIALS) {
+      expect((await cli('machines', 'reattest', serial)).status).toBe(0);
+    }
+    expect(await pollUntil(machineStates, (s) => s.every((l) => l.endsWith(' quarantined')), 60_000, 250)).toEqual(SERIALS.map((s) => `${s} quarantined`));
+    const before = await deliveries();
+
+    // The operator approves the new state from a canary; the agents see the policy change, attest,
+    // and record the group's approvals in their disks' tokens.
+    const promoted = await cli('policy', 'promote', 'workers', '--machine', 'SN-A', '--label', 'new firmware');
+    expect([promoted.status, promoted.stderr]).toEqual([0, '']);
+    expect(await pollUntil(machineStates, (s) => s.every((l) => l.endsWith(' attested')), 60_000, 250)).toEqual(SERIALS.map((s) => `${s} attested`));
+    for (const serial of SERIALS) {
+      const token = await pollUntil(async () => readRacksealToken(image(serial)), (t) => (t?.approvals as { approvals?: unknown[] } | undefined)?.approvals?.length === 2, 60_000, 250);
+      expect((token!.approvals as { approvals: { label: string }[] }).approvals.map((a) => a.label).sort()).toEqual(['fresh swtpm', 'new firmware']);
+      expect(token).toMatchObject({ generation: 1 });
+    }
+
+    for (const serial of SERIALS) {
+      const unlocked = await unlock(serial);
+      expect([serial, unlocked.status, unlocked.stderr, unlocked.stdout.toString('hex')]).toEqual([serial, 0, '', (await material('root-disk', 1, serial)).key.toString('hex')]);
+      expect([serial, await opensThroughPipe(serial)]).toEqual([serial, 0]);
+    }
+    // No new delivery: the same rows, in the same states.
+    expect(await deliveries()).toEqual(before);
+  });
+
+  it('a disk-key rotation leaves exactly the new key able to open each image; a group TLS rotation installs a new pair on every machine', async () => {
+    const oldDisk = new Map<Serial, Buffer>();
+    for (const serial of SERIALS) {
+      oldDisk.set(serial, (await material('root-disk', 1, serial)).key);
+    }
+    // `secrets rotate` waits until every target acked.
+    const disk = await cli('secrets', 'rotate', 'root-disk');
+    expect([disk.status, disk.stdout]).toEqual([0, expect.stringMatching(/3\/3 target\(s\) acked\n$/)]);
+    const diskRows = (await deliveries('root-disk')).filter((r) => r.version === 2);
+    expect(diskRows.map((r) => [r.serial, r.state])).toEqual(SERIALS.map((s) => [s, 'acked']));
+    for (const serial of SERIALS) {
+      const fresh = (await material('root-disk', 2, serial)).key;
+      const token = await readRacksealToken(image(serial));
+      expect(token).toMatchObject({ generation: 2, retiring: [] });
+      // The installer's enrollment slot and the new key's: the old key's slot is gone.
+      expect(keyslots(serial)).toEqual([0, token!.keyslot]);
+      expect([serial, await opensWith(serial, fresh), await opensWith(serial, oldDisk.get(serial)!)]).toEqual([serial, 0, CRYPTSETUP_NO_KEY]);
+      // Boot unlock gives the new key, offline, from the token (the approvals kept through the rotation).
+      const unlocked = await unlock(serial);
+      expect([serial, unlocked.status, unlocked.stdout.toString('hex')]).toEqual([serial, 0, fresh.toString('hex')]);
+      expect([serial, await opensThroughPipe(serial)]).toEqual([serial, 0]);
+    }
+
+    const beforeCrt = new Map(SERIALS.map((s) => [s, readFileSync(join(files(s), 'tls/node.crt'), 'utf8')]));
+    const tls = await cli('secrets', 'rotate', 'web-tls', '--group', 'workers');
+    expect([tls.status, tls.stdout]).toEqual([0, expect.stringMatching(/3\/3 target\(s\) acked\n$/)]);
+    expect((await deliveries('web-tls')).filter((r) => r.version === 2).map((r) => [r.serial, r.state])).toEqual(SERIALS.map((s) => [s, 'acked']));
+    for (const serial of SERIALS) {
+      const pair = await material('web-tls', 2, serial);
+      const crt = readFileSync(join(files(serial), 'tls/node.crt'), 'utf8');
+      expect(crt).toBe(pemFile(pair.certificatePem!));
+      expect(crt).not.toBe(beforeCrt.get(serial));
+      expect(keyDer(readFileSync(join(files(serial), 'tls/node.key'))).equals(pair.key)).toBe(true);
+      expect(mode(join(files(serial), 'tls/node.key'))).toBe(0o600);
+    }
+    for (const row of [...diskRows, ...(await deliveries('web-tls')).filter((r) => r.version === 2)]) {
+      expect([row.id, await ackCount(row.id)]).toEqual([row.id, 1]);
+    }
+    // The daemons are still running: none ended on the way (a stuck promise would have let one exit quietly).
+    expect(SERIALS.map((s) => [s, agents.get(s)!.child.exitCode, agents.get(s)!.child.signalCode])).toEqual(SERIALS.map((s) => [s, null, null]));
+  });
+});
