@@ -25,8 +25,9 @@ export interface FleetStats {
   /** Acks answered alreadyAcked true (must stay 0: every agent acks each delivery once). */
   alreadyAcked: number;
   /**
-   * Requests sent again after ECONNRESET before any answer (a keep-alive socket the server closed as
-   * idle while the request went out, or a connection the listen backlog dropped), as an agent retries.
+   * Requests sent again after a connection failure before any answer (RETRIED_NETWORK_ERRORS: a
+   * keep-alive socket the server closed as idle while the request went out, a connection the full
+   * listen backlog dropped), as an agent retries.
    */
   resent: number;
   /** 503 answers (database.unavailable: no pool connection within its timeout) sent again after their Retry-After, as the agent does. */
@@ -36,6 +37,9 @@ export interface FleetStats {
   /** Machines that acked a delivery of the version awaited. */
   done: number;
 }
+
+/** Connection failures an agent retries: a reset keep-alive socket, a connection the full listen backlog dropped or refused. */
+const RETRIED_NETWORK_ERRORS = new Set(['ECONNRESET', 'ETIMEDOUT', 'ECONNREFUSED', 'EPIPE']);
 
 interface HttpAnswer {
   readonly status: number;
@@ -172,7 +176,7 @@ export class SimulatedFleet {
         }
         return answer;
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'ECONNRESET' || attempt >= 5 || this.stopping) {
+        if (!RETRIED_NETWORK_ERRORS.has((error as NodeJS.ErrnoException).code ?? '') || attempt >= 5 || this.stopping) {
           throw error;
         }
         this.stats.resent += 1;

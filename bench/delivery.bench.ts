@@ -238,7 +238,7 @@ export async function deliveryBench(): Promise<string> {
       `${count} machines (${distinctKeys} distinct RSA-2048 certified keys dealt in turn), ${replicas} control plane(s), ${workerCount} workers (WORKER_CONCURRENCY ${extra.WORKER_CONCURRENCY ?? 'default'}, DATABASE_POOL_SIZE ${extra.DATABASE_POOL_SIZE ?? 'default'}), LOG_LEVEL=${logLevel}; fleet seeded in ${seedSeconds.toFixed(1)} s, its ${count} long polls parked in ${parkSeconds.toFixed(1)} s; warm-up round (the create: version 1 to every machine) ${warmupSeconds.toFixed(1)} s.`,
       '',
       formatTable([
-        ['idle fleet before: polls/s, control-plane CPU', 'decision (POST …/versions: plan + outbox)', 'decision → last ack', 'deliveries/s', 'polls in the window (empty)', 'requests resent (ECONNRESET; 503 retried)', 'machine busy', 'load avg (open → close)'],
+        ['idle fleet before: polls/s, control-plane CPU', 'decision (POST …/versions: plan + outbox)', 'decision → last ack', 'deliveries/s', 'polls in the window (empty)', 'requests resent (connection errors; 503 retried)', 'machine busy', 'load avg (open → close)'],
         [`${idleRate.pollsPerSecond.toFixed(0)}/s, ${(idleRate.cpMsPerSecond / 10).toFixed(0)} % of a core`, ms(decided - t0), `${seconds.toFixed(2)} s`, (count / seconds).toFixed(0), `${windowPolls} (${windowEmpty})`, `${resent}; ${unavailable}`, `${((100 * used.busy) / (seconds * 1000 * 2)).toFixed(0)} % of 2 cores`, `${load0.toFixed(1)} → ${load1.toFixed(1)}`],
       ]),
       '',
@@ -249,7 +249,7 @@ export async function deliveryBench(): Promise<string> {
         [`PostgreSQL backends (${pg.backends.length})`, ms(used.pgBackends), per(used.pgBackends)],
         ['PostgreSQL auxiliary', ms(used.pgAux), per(used.pgAux)],
         ['Redis', ms(used.redis), per(used.redis)],
-        ['load generator (10,000 agents: sign, RSA-OAEP decrypt, GCM, HMAC)', ms(used.generator), per(used.generator)],
+        [`load generator (${count} agents: sign, RSA-OAEP decrypt, GCM, HMAC)`, ms(used.generator), per(used.generator)],
         ['sum', ms(used.servers + used.workers.reduce((a, b) => a + b, 0) + used.pgBackends + used.pgAux + used.redis + used.generator), per(used.servers + used.workers.reduce((a, b) => a + b, 0) + used.pgBackends + used.pgAux + used.redis + used.generator)],
       ]),
       '',
