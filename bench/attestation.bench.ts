@@ -1,7 +1,5 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { generateKeyPairSync, type KeyObject, X509Certificate } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { get } from 'node:http';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -15,7 +13,6 @@ import { makeCa, makeEkCertificate, type TestCa } from '../libs/ek-trust/src/tes
 import { FRESH_SWTPM_POLICY } from '../test/support/attestation-policies';
 import { createTestDatabase, openDataSource, type TestDatabase } from '../test/support/database';
 import { freePort } from '../test/support/free-port';
-import { DIST } from '../test/support/processes';
 import { createTestQueuePrefix, type TestQueuePrefix } from '../test/support/redis';
 import { TEST_ADMIN_DATABASE_URL, TEST_REDIS_URL } from '../test/support/services';
 import { SoftwareTpm } from '../test/support/software-tpm';
@@ -24,6 +21,7 @@ import { attestationCryptoFloor } from './attestation-floor';
 import { type BenchMachine, type LoadResult, quantile, runLoad } from './attestation-load';
 import { summariseCpuProfile } from './cpu-profile';
 import { formatTable, us } from './measure';
+import { appMain, children, postgresPids, type Started, startProcess, stopProcess, waitLive } from './bench-processes';
 import { CpuSample, machineBusyMs } from './proc-cpu';
 
 /**
@@ -63,64 +61,6 @@ const knob = (name: string, fallback: number): number => {
   }
   return value;
 };
-
-interface Started {
-  readonly child: ChildProcess;
-  readonly name: string;
-  stderr: string;
-}
-
-const children = new Set<ChildProcess>();
-process.once('exit', () => children.forEach((c) => c.kill('SIGKILL')));
-
-function startProcess(app: 'control-plane' | 'worker', name: string, env: NodeJS.ProcessEnv, nodeArgs: readonly string[], logPath: string): Started {
-  const log = openSync(logPath, 'a');
-  const child = spawn(process.execPath, [...nodeArgs, join(process.env.ATTEST_BENCH_DIST ?? DIST, 'apps', app, 'src', 'main.js')], {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
-    stdio: ['ignore', log, 'pipe'],
-  });
-  closeSync(log);
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  const started: Started = { child, name, stderr: '' };
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
-    started.stderr = (started.stderr + chunk).slice(-8000);
-  });
-  return started;
-}
-
-async function waitLive(proc: Started, port: number, logPath: string): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (proc.child.exitCode !== null || proc.child.signalCode !== null) {
-      throw new Error(`${proc.name} exited (${proc.child.exitCode ?? proc.child.signalCode}): ${proc.stderr}\n${readFileSync(logPath, 'utf8').slice(-4000)}`);
-    }
-    const status = await new Promise<number>((resolve) => {
-      get({ host: '127.0.0.1', port, path: '/health/live', timeout: 1000 }, (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      }).on('error', () => resolve(0));
-    });
-    if (status === 200) {
-      return;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`${proc.name} did not answer /health/live within 60 s: ${proc.stderr}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
-
-async function stopProcess(proc: Started): Promise<void> {
-  if (proc.child.exitCode !== null || proc.child.signalCode !== null) {
-    return;
-  }
-  const exited = new Promise((resolve) => proc.child.once('exit', resolve));
-  proc.child.kill('SIGTERM');
-  const timer = setTimeout(() => proc.child.kill('SIGKILL'), 30_000);
-  await exited;
-  clearTimeout(timer);
-}
 
 interface Setup {
   readonly db: TestDatabase;
@@ -195,16 +135,6 @@ interface RunResult {
   readonly profile?: string;
 }
 
-async function postgresPids(ds: DataSource, database: string): Promise<{ backends: number[]; aux: number[] }> {
-  const rows = (await ds.query(
-    `SELECT pid, datname FROM pg_stat_activity
-      WHERE (datname = $1 AND pid <> pg_backend_pid())
-         OR backend_type IN ('walwriter', 'checkpointer', 'background writer', 'autovacuum launcher', 'walsummarizer', 'logical replication launcher')`,
-    [database],
-  )) as { pid: number; datname: string | null }[];
-  return { backends: rows.filter((r) => r.datname === database).map((r) => r.pid), aux: rows.filter((r) => r.datname !== database).map((r) => r.pid) };
-}
-
 async function runConfiguration(setup: Setup, label: string, replicas: number, options: { profileDir?: string; socketDir?: string; worker: boolean; logLevel: string; pool?: string; clients: number; warmup: number; seconds: number; logDir: string }): Promise<RunResult> {
   const env = testEnv(options.socketDir === undefined ? setup.db : { url: overSocket(setup.db.url, options.socketDir) }, setup.prefix.prefix, { LOG_LEVEL: options.logLevel, MIGRATIONS_AT_BOOT: 'false', ...(options.pool === undefined ? {} : { DATABASE_POOL_SIZE: options.pool }) });
   const nodeArgs = options.profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`];
@@ -215,13 +145,13 @@ async function runConfiguration(setup: Setup, label: string, replicas: number, o
     for (let i = 0; i < replicas; i += 1) {
       const port = await freePort();
       const logPath = join(options.logDir, `control-plane-${label.replace(/\W+/g, '-')}-${i}.log`);
-      const proc = startProcess('control-plane', `control plane ${i + 1}`, { ...env, PORT: String(port) }, nodeArgs, logPath);
+      const proc = startProcess(appMain('control-plane'), `control plane ${i + 1}`, { ...env, PORT: String(port) }, nodeArgs, logPath);
       servers.push(proc);
       await waitLive(proc, port, logPath);
       urls.push(`http://127.0.0.1:${port}`);
     }
     if (options.worker) {
-      others.push(startProcess('worker', 'worker', env, [], join(options.logDir, `worker-${label.replace(/\W+/g, '-')}.log`)));
+      others.push(startProcess(appMain('worker'), 'worker', env, [], join(options.logDir, `worker-${label.replace(/\W+/g, '-')}.log`)));
     }
     let serverCpu: CpuSample | undefined;
     let workerCpu: CpuSample | undefined;

@@ -3,6 +3,7 @@ import { cpus, totalmem } from 'node:os';
 import { agentStartupBench } from './agent-startup.bench';
 import { attestationBench } from './attestation.bench';
 import { auditAppendBench } from './audit-append.bench';
+import { deliveryBench } from './delivery.bench';
 import { fuzzBench } from './fuzz.bench';
 import { inventoryImportBench } from './inventory-import.bench';
 import { masterKeyBench } from './master-key.bench';
@@ -26,6 +27,7 @@ const BENCHES: Record<string, () => Promise<string>> = {
   attestation: () => attestationBench(),
   wrap: () => wrapBench(),
   unlock: () => unlockBench(),
+  delivery: () => deliveryBench(),
 };
 
 async function main(): Promise<void> {

@@ -350,9 +350,17 @@ export class DeliveriesRepository {
     return row === undefined ? undefined : toDelivery(row);
   }
 
-  /** One more attempt of round `generation` (counted while it is pending), with the code of the previous failure if any. */
-  async countAttempt(id: string, generation: number, at: Date): Promise<void> {
-    await this.dataSource.query(`UPDATE deliveries SET attempts = attempts + 1, updated_at = $3 WHERE id = $1 AND generation = $2 AND state IN ('pending', 'prewrap-pending')`, [id, generation, at]);
+  /**
+   * One more attempt of round `generation`, counted while it is pending (or `prewrap-pending`): the
+   * delivery as it is then, or undefined when it is not pending in that round (another run, an ack,
+   * a cancel or a new round got there first). One statement for the read and the count.
+   */
+  async countAttempt(id: string, generation: number, at: Date, state: 'pending' | 'prewrap-pending' = 'pending'): Promise<StoredDelivery | undefined> {
+    const [rows] = (await this.dataSource.query(
+      `UPDATE deliveries SET attempts = attempts + 1, updated_at = $3 WHERE id = $1 AND generation = $2 AND state = $4 RETURNING ${COLUMNS}`,
+      [id, generation, at, state],
+    )) as [DeliveryRow[], number];
+    return rows[0] === undefined ? undefined : toDelivery(rows[0]);
   }
 
   /** The code of a failed attempt, kept while the delivery stays pending for the next one. */

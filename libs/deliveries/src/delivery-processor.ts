@@ -55,11 +55,10 @@ export class DeliveryProcessor {
   ) {}
 
   async deliver(deliveryId: string, generation: number, lastAttempt: boolean): Promise<DeliverOutcome> {
-    const delivery = await this.deliveries.find(deliveryId);
-    if (delivery === undefined || delivery.state !== 'pending' || delivery.generation !== generation) {
+    const delivery = await this.deliveries.countAttempt(deliveryId, generation, this.clock.now());
+    if (delivery === undefined) {
       return 'no-op';
     }
-    await this.deliveries.countAttempt(deliveryId, generation, this.clock.now());
     try {
       return await this.seal(delivery);
     } catch (error) {

@@ -50,7 +50,7 @@ export class PrewrapProcessor {
     if (delivery === undefined || delivery.state !== 'prewrap-pending' || delivery.generation !== generation) {
       return 'no-op';
     }
-    await this.deliveries.countAttempt(deliveryId, generation, this.clock.now());
+    await this.deliveries.countAttempt(deliveryId, generation, this.clock.now(), 'prewrap-pending');
     try {
       return await this.seal(delivery);
     } catch (error) {
