@@ -7,7 +7,14 @@ const UNAVAILABLE_MESSAGES = [
   'timeout exceeded when trying to connect',
   'Connection terminated due to connection timeout',
   'Connection terminated unexpectedly',
+  'Connection terminated',
+  // A client whose socket failed, used again (a transaction's ROLLBACK after its COMMIT was cut).
+  'Client has encountered a connection error and is not queryable',
+  'Client was closed and is not queryable',
 ];
+
+// Socket errors of a connection the server dropped (an immediate shutdown resets it mid-query).
+const UNAVAILABLE_SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED', 'ENOTCONN']);
 
 // SQLSTATE (PostgreSQL manual, Appendix A): 08 connection exception, 53 insufficient resources
 // (53300 too_many_connections), 57P01-57P03 admin/crash shutdown and cannot_connect_now.
@@ -25,8 +32,9 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   }
   const driverError = (error as { driverError?: unknown }).driverError;
   const code = (driverError as { code?: unknown } | undefined)?.code ?? (error as { code?: unknown }).code;
-  if (typeof code === 'string' && (UNAVAILABLE_SQLSTATE.test(code) || code === 'ECONNREFUSED')) {
+  if (typeof code === 'string' && (UNAVAILABLE_SQLSTATE.test(code) || UNAVAILABLE_SOCKET_CODES.has(code))) {
     return true;
   }
-  return UNAVAILABLE_MESSAGES.includes(error.message);
+  const driverMessage = (driverError as { message?: unknown } | undefined)?.message;
+  return UNAVAILABLE_MESSAGES.includes(error.message) || (typeof driverMessage === 'string' && UNAVAILABLE_MESSAGES.includes(driverMessage));
 }
