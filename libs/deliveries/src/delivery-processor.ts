@@ -62,7 +62,7 @@ export class DeliveryProcessor {
     try {
       return await this.seal(delivery);
     } catch (error) {
-      const code = codeOf(error);
+      const code = failureCodeOf(error);
       const permanent = error instanceof DomainError && PERMANENT_KINDS.has(error.kind);
       if (lastAttempt || permanent) {
         await this.fail(delivery, code);
@@ -184,6 +184,7 @@ export class DeliveryProcessor {
 }
 
 /** A failure's code: a domain error's own (`secret.machine-unfit`, `delivery.no-certified-key`), else `delivery.internal`. */
-function codeOf(error: unknown): string {
+/** The code an attempt's failure is recorded with: a domain error's own, else `delivery.internal` (never a message). */
+export function failureCodeOf(error: unknown): string {
   return error instanceof DomainError && /^[a-z][a-z0-9-]*\.[a-z0-9.-]{1,64}$/.test(error.code) ? error.code : 'delivery.internal';
 }

@@ -10,7 +10,7 @@ import { DeliveriesRepository, type StoredDelivery } from './deliveries.reposito
 import { DeliveryError } from './delivery-errors';
 import { serialiseDeliveryPayload } from './delivery-payload';
 import { DELIVERIES_SYSTEM_ACTOR } from './delivery-planner';
-import { DeliveryGaveUpError } from './delivery-processor';
+import { DeliveryGaveUpError, failureCodeOf } from './delivery-processor';
 import { EnvelopeSealer } from './envelope-sealer';
 
 export type PrewrapOutcome = 'prewrapped' | 'no-op' | 'cancelled';
@@ -46,15 +46,15 @@ export class PrewrapProcessor {
   ) {}
 
   async prewrap(deliveryId: string, generation: number, lastAttempt: boolean): Promise<PrewrapOutcome> {
-    const delivery = await this.deliveries.find(deliveryId);
-    if (delivery === undefined || delivery.state !== 'prewrap-pending' || delivery.generation !== generation) {
+    // Read and counted in one statement: undefined when it is not a pending pre-wrap of this round.
+    const delivery = await this.deliveries.countAttempt(deliveryId, generation, this.clock.now(), 'prewrap-pending');
+    if (delivery === undefined) {
       return 'no-op';
     }
-    await this.deliveries.countAttempt(deliveryId, generation, this.clock.now(), 'prewrap-pending');
     try {
       return await this.seal(delivery);
     } catch (error) {
-      const code = error instanceof DomainError && /^[a-z][a-z0-9-]*\.[a-z0-9.-]{1,64}$/.test(error.code) ? error.code : 'delivery.internal';
+      const code = failureCodeOf(error);
       if (lastAttempt || PERMANENT.has(code) || (error instanceof DomainError && (error.kind === 'invalid' || error.kind === 'not-found'))) {
         await this.dataSource.transaction(async (m) => {
           const row = await this.deliveries.markPrewrapFailed(delivery.id, delivery.generation, code, this.clock.now(), m);
