@@ -1,0 +1,78 @@
+/**
+ * Every `rackseal …` and `rackseal-agent …` command line in a fenced block of the operator guide
+ * (docs/guide/*.md) and the README is one the built programs accept: its subcommand path exists and
+ * every flag it uses is in that path's `--help` (test/support/documented-commands.ts). One `--help`
+ * process per distinct subcommand path, all started at once.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { commandsIn, type DocumentedCommand, fencedLines, HelpCache, joinContinuations } from './support/documented-commands';
+import { repoRoot } from './support/repo-root';
+
+const ROOT = repoRoot();
+const GUIDE = join(ROOT, 'docs', 'guide');
+
+function documents(): string[] {
+  const guide = readdirSync(GUIDE)
+    .filter((name) => name.endsWith('.md'))
+    .map((name) => join(GUIDE, name));
+  return [join(ROOT, 'README.md'), ...guide];
+}
+
+function documentedCommands(): DocumentedCommand[] {
+  return documents().flatMap((file) =>
+    commandsIn(relative(ROOT, file), joinContinuations(fencedLines(readFileSync(file, 'utf8')))),
+  );
+}
+
+describe('the command lines of the operator guide and the README', () => {
+  const helps = new HelpCache();
+
+  it('are found in every guide page that shows commands (the extraction itself works)', () => {
+    const commands = documentedCommands();
+    const sources = new Set(commands.map((c) => c.source));
+    for (const page of ['README.md', 'docs/guide/install.md', 'docs/guide/fleet.md', 'docs/guide/agent.md', 'docs/guide/secrets.md', 'docs/guide/backup.md']) {
+      expect({ page, found: sources.has(page) }).toEqual({ page, found: true });
+    }
+    expect(commands.filter((c) => c.program === 'rackseal').length).toBeGreaterThan(40);
+    expect(commands.filter((c) => c.program === 'rackseal-agent').length).toBeGreaterThan(5);
+  });
+
+  it('name subcommands and flags that the built rackseal and rackseal-agent accept', async () => {
+    const commands = documentedCommands();
+    const results = await Promise.all(
+      commands.map(async (c) => ({ at: `${c.source}:${c.line}`, command: c.text, problems: await helps.problems(c) })),
+    );
+    expect(results.filter((r) => r.problems.length > 0)).toEqual([]);
+  });
+
+  it('would catch a renamed flag, a misspelt subcommand and a flag of another subcommand', async () => {
+    const lines = joinContinuations(
+      fencedLines(
+        [
+          '```sh',
+          'rackseal inventory import fleet.csv --dryrun',
+          'rackseal invntory import fleet.csv',
+          'export T=$(rackseal token create --name x --scope admin --json)',
+          'rackseal-agent unlock --device /dev/sda3 \\',
+          '  --offline',
+          '```',
+        ].join('\n'),
+      ),
+    );
+    const commands = commandsIn('self-test', lines);
+    expect(commands.map((c) => [c.program, c.words.slice(0, 2)])).toEqual([
+      ['rackseal', ['inventory', 'import']],
+      ['rackseal', ['invntory', 'import']],
+      ['rackseal', ['token', 'create']],
+      ['rackseal-agent', ['unlock', '--device']],
+    ]);
+    const problems = await Promise.all(commands.map((c) => helps.problems(c)));
+    expect(problems).toEqual([
+      ['"rackseal inventory import" does not accept --dryrun'],
+      [expect.stringContaining('"rackseal" has no subcommand "invntory"')],
+      ['"rackseal token create" does not accept --json'],
+      ['"rackseal-agent unlock" does not accept --offline'],
+    ]);
+  });
+});
