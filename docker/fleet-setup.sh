@@ -69,4 +69,4 @@ fi
 if ! rackseal secrets show demo-shared >/dev/null 2>&1; then
   rackseal secrets create demo-shared --kind opaque --group "$GROUP" --binding certified-key
 fi
-say "done: rackseal machines list, rackseal deliveries list (docker/README.md)"
+say "done; docker/README.md says how to watch the machines attest and their secrets arrive"
