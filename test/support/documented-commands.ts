@@ -99,10 +99,27 @@ export function shellWords(text: string, start: number): string[] {
   return words;
 }
 
-/** Every `rackseal …` / `rackseal-agent …` command in the given lines (already continuation-joined). */
+/** The line without its comment: from an unquoted `#` that starts a word (shell and YAML alike). */
+export function withoutComment(text: string): string {
+  let quote: string | undefined;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i] as string;
+    if (quote !== undefined) {
+      quote = c === quote ? undefined : quote;
+    } else if (c === '"' || c === "'") {
+      quote = c;
+    } else if (c === '#' && (i === 0 || /\s/.test(text[i - 1] as string))) {
+      return text.slice(0, i);
+    }
+  }
+  return text;
+}
+
+/** Every `rackseal …` / `rackseal-agent …` command in the given lines (already continuation-joined), comments left out. */
 export function commandsIn(source: string, lines: readonly { line: number; text: string }[]): DocumentedCommand[] {
   const out: DocumentedCommand[] = [];
-  for (const { line, text } of lines) {
+  for (const { line, text: full } of lines) {
+    const text = withoutComment(full);
     for (const match of text.matchAll(PROGRAM)) {
       const program = match[1] as CliProgram;
       const after = (match.index ?? 0) + match[0].length;
