@@ -1,6 +1,6 @@
 /**
  * Every `rackseal …` and `rackseal-agent …` command line in a fenced block of the operator guide
- * (docs/guide/*.md) and the README is one the built programs accept: its subcommand path exists and
+ * (docs/guide/*.md), the README and docker/README.md is one the built programs accept: its subcommand path exists and
  * every flag it uses is in that path's `--help` (test/support/documented-commands.ts). One `--help`
  * process per distinct subcommand path, all started at once.
  */
@@ -16,7 +16,7 @@ function documents(): string[] {
   const guide = readdirSync(GUIDE)
     .filter((name) => name.endsWith('.md'))
     .map((name) => join(GUIDE, name));
-  return [join(ROOT, 'README.md'), ...guide];
+  return [join(ROOT, 'README.md'), join(ROOT, 'docker', 'README.md'), ...guide];
 }
 
 function documentedCommands(): DocumentedCommand[] {
@@ -25,13 +25,13 @@ function documentedCommands(): DocumentedCommand[] {
   );
 }
 
-describe('the command lines of the operator guide and the README', () => {
+describe('the command lines of the operator guide, the README and docker/README.md', () => {
   const helps = new HelpCache();
 
   it('are found in every guide page that shows commands (the extraction itself works)', () => {
     const commands = documentedCommands();
     const sources = new Set(commands.map((c) => c.source));
-    for (const page of ['README.md', 'docs/guide/install.md', 'docs/guide/fleet.md', 'docs/guide/agent.md', 'docs/guide/secrets.md', 'docs/guide/backup.md']) {
+    for (const page of ['README.md', 'docker/README.md', 'docs/guide/install.md', 'docs/guide/fleet.md', 'docs/guide/agent.md', 'docs/guide/secrets.md', 'docs/guide/backup.md']) {
       expect({ page, found: sources.has(page) }).toEqual({ page, found: true });
     }
     expect(commands.filter((c) => c.program === 'rackseal').length).toBeGreaterThan(40);
