@@ -156,19 +156,46 @@ function parseHelp(status: number | null, stdout: string, stderr: string): Help 
   return { status, stderr, subcommands, flags };
 }
 
+/** `--help` processes running at once: parallel, without a burst of dozens of Node processes. */
+const MAX_RUNNING = 8;
+
 /** Runs `--help` once per subcommand path, however many documented commands share it. */
 export class HelpCache {
   private readonly cache = new Map<string, Promise<Help>>();
+  private running = 0;
+  private readonly waiting: (() => void)[] = [];
 
   help(program: CliProgram, path: readonly string[]): Promise<Help> {
     const key = [program, ...path].join(' ');
     let found = this.cache.get(key);
     if (found === undefined) {
-      const run = program === 'rackseal' ? runRacksealCliAsync : runAgentCliAsync;
-      found = run([...path, '--help'], { timeoutMs: 30_000 }).then((r) => parseHelp(r.status, r.stdout, r.stderr));
+      found = this.limited(async () => {
+        const run = program === 'rackseal' ? runRacksealCliAsync : runAgentCliAsync;
+        const r = await run([...path, '--help'], { timeoutMs: 30_000 });
+        return parseHelp(r.status, r.stdout, r.stderr);
+      });
       this.cache.set(key, found);
     }
     return found;
+  }
+
+  /** Runs `task` in one of MAX_RUNNING slots; a finished task hands its slot straight to the next waiting one. */
+  private async limited<T>(task: () => Promise<T>): Promise<T> {
+    if (this.running >= MAX_RUNNING) {
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    } else {
+      this.running++;
+    }
+    try {
+      return await task();
+    } finally {
+      const next = this.waiting.shift();
+      if (next === undefined) {
+        this.running--;
+      } else {
+        next();
+      }
+    }
   }
 
   /**
