@@ -2,10 +2,13 @@
  * Every `rackseal …` and `rackseal-agent …` command line in a fenced block of the operator guide
  * (docs/guide/*.md), the README and docker/README.md is one the built programs accept: its subcommand path exists and
  * every flag it uses is in that path's `--help` (test/support/documented-commands.ts). One `--help`
- * process per distinct subcommand path, all started at once.
+ * process per distinct subcommand path, eight at a time. The agent config files they show load with
+ * the agent's own loader, and the guide's relative links lead to files.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
+import { loadAgentConfig } from '../apps/agent/src/install/agent-config-file';
 import { commandsIn, type DocumentedCommand, fencedLines, HelpCache, joinContinuations } from './support/documented-commands';
 import { repoRoot } from './support/repo-root';
 
@@ -89,5 +92,28 @@ describe('the command lines of the operator guide, the README and docker/README.
           .map((target) => `${relative(ROOT, file)} -> ${relative(ROOT, target)}`),
       );
     expect(broken).toEqual([]);
+  });
+
+  it("show agent config files that the agent's own loader accepts", async () => {
+    const blocks = documents().flatMap((file) =>
+      [...readFileSync(file, 'utf8').matchAll(/^```yaml\n([\s\S]*?)^```$/gm)]
+        .map((m) => ({ file: relative(ROOT, file), yaml: m[1] as string }))
+        .filter((b) => /^installs:/m.test(b.yaml)),
+    );
+    expect(blocks.map((b) => b.file)).toEqual(expect.arrayContaining(['README.md', 'docs/guide/agent.md']));
+    const dir = mkdtempSync(join(tmpdir(), 'rackseal-guide-yaml-'));
+    try {
+      for (const [index, block] of blocks.entries()) {
+        const path = join(dir, `${index}.yaml`);
+        writeFileSync(path, block.yaml);
+        const loaded = await loadAgentConfig(path).then(
+          (config) => ({ installs: config.installs.size }),
+          (error: Error) => ({ error: error.message }),
+        );
+        expect({ file: block.file, loaded }).toEqual({ file: block.file, loaded: { installs: expect.any(Number) } });
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
