@@ -8,7 +8,8 @@
  */
 import { PcrPoliciesRepository } from '@rackseal/attestation';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { load } from 'js-yaml';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DataSource } from 'typeorm';
@@ -16,7 +17,8 @@ import { FRESH_SWTPM_POLICY } from './support/attestation-policies';
 import { runAgentCliAsync, runRacksealCli, runRacksealCliAsync, spawnCli } from './support/cli-runner';
 import { createTestDatabase, openDataSource, type TestDatabase } from './support/database';
 import { freePort } from './support/free-port';
-import { parseMetrics, sample, type Samples } from './support/prometheus-text';
+import { metricNames, metricsInExpression, parseMetrics, sample, type Samples } from './support/prometheus-text';
+import { repoRoot } from './support/repo-root';
 import { type RunningProcess, startApp, startControlPlane } from './support/processes';
 import { createTestQueuePrefix, type TestQueuePrefix } from './support/redis';
 import { useSwtpms } from './support/swtpm';
@@ -180,5 +182,29 @@ describe('/metrics of a real control plane and worker after a demo-like run (iss
     expect([api.status, ((await api.json()) as { code: string }).code]).toEqual([404, 'route.not-found']);
     expect((await fetch(`http://127.0.0.1:${workerMetricsPort}/v1/machines`)).status).toBe(404);
     expect((await fetch(`http://127.0.0.1:${workerMetricsPort}/metrics`, { method: 'POST' })).status).toBe(405);
+  });
+
+  /** A metric an expression names is served when its family is, histogram and counter series included. */
+  function served(name: string, families: ReadonlySet<string>): boolean {
+    return families.has(name) || ['_bucket', '_sum', '_count'].some((suffix) => name.endsWith(suffix) && families.has(name.slice(0, -suffix.length)));
+  }
+
+  it('the Grafana dashboard and the alert rules use only metric names the two processes serve', async () => {
+    const families = new Set([...metricNames(cpText), ...metricNames(workerText)]);
+    const dashboard = JSON.parse(await readFile(join(repoRoot(), 'deploy/grafana/rackseal.json'), 'utf8')) as { panels: { title: string; targets?: { expr: string }[] }[] };
+    const rules = load(await readFile(join(repoRoot(), 'deploy/prometheus/rackseal-alerts.yaml'), 'utf8')) as { groups: { rules: { alert: string; expr: string }[] }[] };
+    const expressions = [
+      ...dashboard.panels.flatMap((panel) => (panel.targets ?? []).map((target) => [panel.title, target.expr] as const)),
+      ...rules.groups.flatMap((group) => group.rules.map((rule) => [rule.alert, rule.expr] as const)),
+    ];
+    expect(expressions.length).toBeGreaterThan(20);
+    for (const [where, expr] of expressions) {
+      const names = metricsInExpression(expr);
+      // Every expression names at least one metric, and each one is served.
+      expect([where, expr, names.length > 0]).toEqual([where, expr, true]);
+      for (const name of names) {
+        expect([where, name, served(name, families)]).toEqual([where, name, true]);
+      }
+    }
   });
 });

@@ -42,3 +42,20 @@ export function sample(samples: Samples, name: string, labels: Readonly<Record<s
 export function metricNames(text: string): Set<string> {
   return new Set([...text.matchAll(/^# TYPE (\S+) \S+$/gm)].map((m) => m[1]!));
 }
+
+// PromQL words that look like metric names: functions, aggregations, keywords, time units aside.
+const PROMQL_WORDS = new Set([
+  'sum', 'min', 'max', 'avg', 'count', 'by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'rate', 'irate', 'increase',
+  'histogram_quantile', 'and', 'or', 'unless', 'offset', 'bool', 'le', 'abs', 'clamp_min', 'clamp_max', 'time', 'vector', 'topk', 'bottomk',
+]);
+
+/**
+ * The metric names a PromQL expression selects: identifiers outside label matchers, braces and
+ * strings that are neither PromQL words nor label names of a `by (…)` clause.
+ */
+export function metricsInExpression(expr: string): string[] {
+  const withoutStrings = expr.replace(/"(?:[^"\\]|\\.)*"/g, '""');
+  const withoutMatchers = withoutStrings.replace(/\{[^}]*\}/g, '{}').replace(/\[[^\]]*\]/g, '[]');
+  const withoutGrouping = withoutMatchers.replace(/\b(by|without|on|ignoring)\s*\([^)]*\)/g, '');
+  return [...new Set([...withoutGrouping.matchAll(/[a-zA-Z_:][a-zA-Z0-9_:]*/g)].map((m) => m[0]).filter((word) => !PROMQL_WORDS.has(word)))];
+}
