@@ -207,4 +207,30 @@ describe('/metrics of a real control plane and worker after a demo-like run (iss
       }
     }
   });
+
+  it('the agent keeps its own counters in its state dir and shows them in status --json: attempts, deliveries, TPM failures', async () => {
+    const status = async () => {
+      const run = await runAgentCliAsync(['status', '--tpm', fixture.at(0).device, '--state-dir', join(dir, 'state-0'), '--offline', '--json']);
+      expect([run.status, run.stderr]).toEqual([0, '']);
+      return (JSON.parse(run.stdout) as { metrics: Record<string, unknown> & { attestations: Record<string, number>; deliveries: Record<string, number>; tpmErrors: Record<string, number> } }).metrics;
+    };
+    const before = await status();
+    // enroll does not count: run attested once at its start, installed and acked the one delivery.
+    expect(before).toMatchObject({
+      attestations: { attested: 1, refused: 0, unreachable: 0, failed: 0 },
+      deliveries: { delivered: 1, 'delivery-refused': 0, 'delivery-failed': 0, 'mailbox-invalid': 0 },
+      lastDelivery: { outcome: 'delivered', secret: 'app-token' },
+      tpmErrors: { tpm: 0, device: 0 },
+    });
+    expect(before.lastAttestedAt).toEqual(expect.any(String));
+    expect(before.lastDeliveredAt).toEqual(expect.any(String));
+    // A TPM that does not answer (nothing listens on the port): one failed attempt, one device failure
+    // (with --interval the agent does not first open the TPM to ask the server for its interval).
+    const dead = `swtpm:127.0.0.1:${await freePort()}`;
+    const once = await runAgentCliAsync(['run', '--once', '--server', cp.baseUrl, '--tpm', dead, '--state-dir', join(dir, 'state-0'), '--event-log', 'none', '--interval', '1h', '--config', join(dir, 'agent.yaml')]);
+    expect(once.status).not.toBe(0);
+    const after = await status();
+    expect(after).toMatchObject({ attestations: { attested: 1, failed: 1 }, deliveries: { delivered: 1 }, tpmErrors: { tpm: 0, device: 1 }, lastTpmError: { kind: 'device' } });
+    expect(after.since).toBe(before.since);
+  });
 });
