@@ -165,6 +165,10 @@ describe('/metrics of a real control plane and worker after a demo-like run (iss
       expect(sample(samples, 'rackseal_audit_pending_records', {})).toBe(0);
     }
     expect(sample(workerSamples, 'rackseal_audit_sequencer_active', {})).toBe(1);
+    // One worker, running since before the first record: it integrated every one and signed at least once.
+    expect(sample(workerSamples, 'rackseal_audit_sequencer_integrated_records_total', {})).toBe(head!.size);
+    expect(sample(workerSamples, 'rackseal_audit_sequencer_checkpoints_signed_total', {})).toBeGreaterThanOrEqual(1);
+    expect(sample(workerSamples, 'rackseal_audit_sequencer_failures_total', {})).toBe(0);
   });
 
   it('the worker reports its job timings and the queue depths', () => {

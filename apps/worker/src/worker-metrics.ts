@@ -3,7 +3,7 @@ import { AuditLog, AuditSequencer } from '@rackseal/audit';
 import { RACKSEAL_CONFIG, type RacksealConfig } from '@rackseal/config';
 import { JobQueue } from '@rackseal/jobs';
 import { MetricsRegistry, registerAuditGauges, registerQueueGauges } from '@rackseal/metrics';
-import type { Histogram } from 'prom-client';
+import { Counter, type Histogram } from 'prom-client';
 
 /** Seconds: a seal takes milliseconds, a reconcile pass over a large fleet seconds, a wait after a backoff minutes. */
 const JOB_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
@@ -53,6 +53,20 @@ export class WorkerMetrics implements OnModuleInit {
       },
       clear: () => active.set(0),
     });
+    // This worker's own sequencer work, copied from AuditSequencer.stats at each scrape.
+    const stat = (name: string, help: string, read: () => number) =>
+      new Counter({
+        name,
+        help,
+        registers: [this.metrics.registry],
+        collect() {
+          this.reset();
+          this.inc(read());
+        },
+      });
+    stat('rackseal_audit_sequencer_integrated_records_total', 'Audit records this worker integrated into the tree while it held the sequencer lock.', () => sequencer.stats.integratedRecords);
+    stat('rackseal_audit_sequencer_checkpoints_signed_total', 'Checkpoints this worker signed while it held the sequencer lock.', () => sequencer.stats.signedCheckpoints);
+    stat('rackseal_audit_sequencer_failures_total', 'Failed sequencer attempts in this worker (each retried after a backoff; the error is logged).', () => sequencer.stats.failures);
   }
 
   /**
