@@ -236,4 +236,24 @@ describe('deliveries and the mailbox', () => {
       expect(await auditCount('delivery.ready', d.id)).toBe(1);
     }
   });
+
+  it('a job that finds its machine revoked (a revoke committed after the job was queued) cancels the delivery with one record; the other run and a later one are no-ops', async () => {
+    await createOpaque('revoked-late', randomBytes(16), { machine: 'SN-P256' });
+    const [delivery] = await deliveriesOf('revoked-late');
+    expect(delivery!.state).toBe('pending');
+    // The machine as a revoke leaves it, without the revoke's own cancellations: the race the job must handle.
+    await ds.query(`UPDATE machines SET state = 'revoked' WHERE id = $1`, [machineId['SN-P256']]);
+    const providers = await workerProviders(new TestEnvelopeSealer(fleetKey));
+    try {
+      const outcomes = await Promise.all([1, 2].map(() => providers.processor.deliver(delivery!.id, 1, false)));
+      expect(outcomes.sort()).toEqual(['cancelled', 'no-op']);
+      const after = (await deliveriesOf('revoked-late'))[0]!;
+      expect([after.state, after.envelope]).toEqual(['cancelled', null]);
+      expect(await auditCount('delivery.cancelled', delivery!.id)).toBe(1);
+      expect(await providers.processor.deliver(delivery!.id, 1, false)).toBe('no-op');
+    } finally {
+      await providers.close();
+      await ds.query(`UPDATE machines SET state = 'attested' WHERE id = $1`, [machineId['SN-P256']]);
+    }
+  });
 });
