@@ -5,11 +5,11 @@
  * what the control plane, the agents' files and cryptsetup say (steps.ts); the live table shows
  * every machine's progress (screen.ts).
  */
-import { execFileSync } from 'node:child_process';
 import { randomBytes, X509Certificate } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Facts, observe } from './observe';
+import { kubernetesCa } from './kubernetes-ca';
 import { DemoMachine, DISK_SECRET, KUBELET_SECRET, TLS_SECRET } from './demo-machine';
 import { Operator } from './operator';
 import { DONE, FAILED, type Screen } from './screen';
@@ -213,16 +213,15 @@ export class FleetDemo {
 
   private async createSecrets(): Promise<string> {
     // The cluster's Kubernetes CA, as an operator has it: the key goes to the CLI on stdin, never to a file.
-    const key = execFileSync('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256']);
+    const ca = await kubernetesCa();
     const caCert = join(this.stack.dir, 'kubernetes-ca.crt');
-    execFileSync('openssl', ['req', '-x509', '-key', '/dev/stdin', '-out', caCert, '-subj', '/CN=kubernetes', '-days', '30', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign,digitalSignature'], { input: key });
-    this.kubernetesCaPem = await readFile(caCert, 'utf8');
-    await this.operator.rackseal(['ca', 'import', '--kind', 'kubernetes', caCert, '-'], { input: key });
-    key.fill(0);
+    await writeFile(caCert, ca.certificatePem);
+    this.kubernetesCaPem = ca.certificatePem;
+    await this.operator.rackseal(['ca', 'import', '--kind', 'kubernetes', caCert, '-'], { input: ca.keyPem });
+    ca.keyPem.fill(0);
     await this.operator.rackseal(['secrets', 'create', TLS_SECRET, '--kind', 'tls', '--group', GROUP, '--binding', 'certified-key', '--san', '{hostname}.workers.demo']);
     await this.operator.rackseal(['secrets', 'create', KUBELET_SECRET, '--kind', 'kubelet-client', '--group', GROUP, '--binding', 'certified-key', '--api-server', API_SERVER]);
     await this.operator.rackseal(['secrets', 'create', DISK_SECRET, '--kind', 'disk', '--group', GROUP, '--binding', 'pcr-sealed', '--size', '32']);
-    this.tlsCaPem = (await this.operator.rackseal(['ca', 'download', '--kind', 'tls'], { quiet: true })).stdout;
     const listed = await this.operator.rackseal(['secrets', 'list']);
     for (const name of [TLS_SECRET, KUBELET_SECRET, DISK_SECRET]) {
       check(listed.stdout.includes(name), `secrets list does not list ${name}`);
@@ -253,7 +252,7 @@ export class FleetDemo {
       this.screen.set(m.serial, 'key certified', `${DONE} ${facts.keyAlgorithm}`);
     }
     const cell = (x: { version: number } | { error: string } | undefined, label: (v: number) => string) =>
-      x === undefined ? undefined : 'error' in x ? `${FAILED} ${x.error}` : `${DONE} ${label(x.version)}`;
+      x === undefined ? undefined : 'error' in x ? `${FAILED} check failed` : `${DONE} ${label(x.version)}`;
     const tls = cell(facts.tls, (v) => `v${v}`);
     const kubelet = cell(facts.kubelet, (v) => `v${v}`);
     const disk = cell(facts.disk, (g) => `gen ${g}`);
@@ -281,6 +280,10 @@ export class FleetDemo {
     for (const { m, run } of enrolled) {
       check(run.status === 0, `${m.serial}: rackseal-agent enroll exited ${String(run.status)}: ${run.stderr.trim()}`);
     }
+    // The cluster TLS CA exists once the first machine's TLS material was made (at its attestation).
+    await pollUntil(() => this.operator.get<unknown>('/v1/cas/tls'), (r) => r.status === 200, WAIT_MS, 500);
+    this.tlsCaPem = (await this.operator.rackseal(['ca', 'download', '--kind', 'tls'], { quiet: true })).stdout;
+    check(this.tlsCaPem.includes('BEGIN CERTIFICATE'), 'ca download --kind tls printed no certificate');
     for (const m of this.machines) {
       this.stack.add(await m.startAgent(() => undefined));
       this.screen.log(`  rackseal-agent run on ${m.serial}: ${m.tpm.device} via ${m.server}, installs ${TLS_SECRET}, ${KUBELET_SECRET}, ${DISK_SECRET}`);

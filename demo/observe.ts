@@ -33,7 +33,7 @@ export async function observe(m: DemoMachine, operator: Operator, cas: ClusterCa
   const key = everAttested ? await operator.liveKey(m.serial) : undefined;
   const facts: Facts = { state: machine.state, everAttested, ...(key === undefined ? {} : { keyAlgorithm: key.algorithm }) };
   const daemon = m.running;
-  if (daemon === undefined) {
+  if (daemon === undefined || cas.tlsCaPem === '') {
     return facts;
   }
   const checked = async (version: number | undefined, serialOf: () => Promise<string>): Promise<Installed | undefined> => {
