@@ -8,7 +8,7 @@
 import { randomBytes, X509Certificate } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type Facts, observe } from './observe';
+import { type Facts, type Installed, observe } from './observe';
 import { kubernetesCa } from './kubernetes-ca';
 import { DemoMachine, DISK_SECRET, KUBELET_SECRET, TLS_SECRET } from './demo-machine';
 import { Operator } from './operator';
@@ -251,8 +251,8 @@ export class FleetDemo {
     if (facts.keyAlgorithm !== undefined) {
       this.screen.set(m.serial, 'key certified', `${DONE} ${facts.keyAlgorithm}`);
     }
-    const cell = (x: { version: number } | { error: string } | undefined, label: (v: number) => string) =>
-      x === undefined ? undefined : 'error' in x ? `${FAILED} check failed` : `${DONE} ${label(x.version)}`;
+    const cell = (x: Installed | undefined, label: (v: number) => string) =>
+      x === undefined ? undefined : 'error' in x ? `${FAILED} check failed` : 'waiting' in x ? `… ${x.waiting}` : `${DONE} ${label(x.version)}`;
     const tls = cell(facts.tls, (v) => `v${v}`);
     const kubelet = cell(facts.kubelet, (v) => `v${v}`);
     const disk = cell(facts.disk, (g) => `gen ${g}`);
@@ -414,8 +414,8 @@ export class FleetDemo {
   }
 }
 
-const ok = (x: { version: number } | { error: string } | undefined, version: number): boolean => x !== undefined && 'version' in x && x.version === version;
-const serialOf = (x: { serial?: string } | { error: string } | undefined): string | undefined => (x !== undefined && 'serial' in x ? x.serial : undefined);
+const ok = (x: Installed | undefined, version: number): boolean => x !== undefined && 'version' in x && x.version === version;
+const serialOf = (x: Installed | undefined): string | undefined => (x !== undefined && 'serial' in x ? x.serial : undefined);
 
 /** The labels of the approvals a token holds (an ApprovalsResponse, libs/node-api-contracts approvals.ts). */
 function approvalLabels(approvals: Readonly<Record<string, unknown>> | undefined): string[] {

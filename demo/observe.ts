@@ -7,8 +7,11 @@
 import { DemoMachine, DISK_SECRET, KUBELET_SECRET, TLS_SECRET } from './demo-machine';
 import type { Operator } from './operator';
 
-/** A secret version as installed and checked (a certificate's serial), or why the check failed. */
-export type Installed = { readonly version: number; readonly serial?: string } | { readonly error: string };
+/**
+ * A secret version as installed and checked (a certificate's serial), or why the check failed, or
+ * what it still waits for (a disk's token is rewritten after the agent's line of a rotation).
+ */
+export type Installed = { readonly version: number; readonly serial?: string } | { readonly error: string } | { readonly waiting: string };
 
 export interface Facts {
   readonly state: string;
@@ -53,7 +56,7 @@ export async function observe(m: DemoMachine, operator: Operator, cas: ClusterCa
   let disk: Installed | undefined;
   if (generation !== undefined) {
     const token = await m.token();
-    disk = token?.generation === generation ? { version: generation } : { error: `token holds generation ${String(token?.generation)}` };
+    disk = token?.generation === generation ? { version: generation } : { waiting: `token gen ${String(token?.generation)}` };
   }
   return { ...facts, ...(tls === undefined ? {} : { tls }), ...(kubelet === undefined ? {} : { kubelet }), ...(disk === undefined ? {} : { disk }) };
 }

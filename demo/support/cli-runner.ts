@@ -1,5 +1,6 @@
 import { type ChildProcessWithoutNullStreams, spawn, spawnSync, type StdioOptions } from 'node:child_process';
 import { join } from 'node:path';
+import { onWorkerExit } from './exit-guard';
 import { repoRoot } from './repo-root';
 
 /** The built command-line programs, as `npm run build` leaves them (package.json `bin`). */
@@ -88,6 +89,9 @@ function runAsync(program: CliProgram, args: readonly string[], options: CliRunO
   }
   return new Promise((resolve, reject) => {
     const child = spawnCli(program, args, options);
+    // No run outlives this process (a demo ended by Ctrl-C mid-command, a jest worker exiting).
+    const unregister = onWorkerExit(() => child.kill('SIGKILL'));
+    child.once('close', unregister);
     child.stdin?.on('error', () => undefined);
     child.stdin?.end(options.input);
     let stdout = '';
