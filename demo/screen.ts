@@ -29,6 +29,7 @@ export class Screen {
   private readonly rows: Row[] = [];
   /** Lines of the table now on the terminal (TTY mode), erased before anything else is written. */
   private drawn = 0;
+  private frozen = false;
 
   constructor(private readonly out: Output = process.stdout) {}
 
@@ -51,7 +52,7 @@ export class Screen {
   /** Sets a machine's cell, e.g. `✓ v2` or `✗ refused`; a changed cell is one progress line off a terminal. */
   set(serial: string, stage: Stage, text: string): void {
     const row = this.row(serial);
-    if (row.cells.get(stage) === text) {
+    if (this.frozen || row.cells.get(stage) === text) {
       return;
     }
     row.cells.set(stage, text);
@@ -61,7 +62,7 @@ export class Screen {
   /** The machine's lifecycle state as the control plane reports it (imported, attested, quarantined, revoked). */
   setState(serial: string, state: string): void {
     const row = this.row(serial);
-    if (row.state === state) {
+    if (this.frozen || row.state === state) {
       return;
     }
     row.state = state;
@@ -75,9 +76,10 @@ export class Screen {
     }
   }
 
-  /** Leaves the table where it is: what follows is written below it. */
+  /** Leaves the table where it is, as it is: what follows is written below it, and cells no longer change. */
   freeze(): void {
     this.drawn = 0;
+    this.frozen = true;
   }
 
   private changed(progressLine: string): void {
@@ -105,7 +107,7 @@ export class Screen {
   }
 
   private redraw(): void {
-    if (this.live && this.rows.length > 0) {
+    if (this.live && !this.frozen && this.rows.length > 0) {
       const lines = this.table();
       this.out.write(`${lines.join('\n')}\n`);
       this.drawn = lines.length;

@@ -20,6 +20,8 @@ type Outcome = { readonly ok: true; readonly detail: string } | { readonly ok: f
 
 export class Steps {
   private readonly outcomes = new Map<string, Outcome>();
+  /** The step running now, if any: the summary says it was interrupted. */
+  private current: string | undefined;
 
   constructor(
     /** Every step's title, in order, so the summary names the ones that never ran. */
@@ -34,6 +36,8 @@ export class Steps {
     }
     this.log('');
     this.log(`▶ ${title}`);
+    const previous = this.current;
+    this.current = title;
     try {
       const detail = await run();
       this.outcomes.set(title, { ok: true, detail });
@@ -43,6 +47,9 @@ export class Steps {
       this.outcomes.set(title, { ok: false, detail });
       this.log(`  ✗ ${detail}`);
       throw error;
+    } finally {
+      // The clean-up step runs while an interrupted one is still pending: that one stays current.
+      this.current = previous;
     }
   }
 
@@ -56,7 +63,7 @@ export class Steps {
     for (const [i, title] of this.titles.entries()) {
       const outcome = this.outcomes.get(title);
       const mark = outcome === undefined ? '–' : outcome.ok ? '✓' : '✗';
-      const tail = outcome === undefined ? ' (not run)' : outcome.ok ? '' : `: ${outcome.detail.split('\n')[0]}`;
+      const tail = outcome === undefined ? (title === this.current ? ' (interrupted)' : ' (not run)') : outcome.ok ? '' : `: ${outcome.detail.split('\n')[0]}`;
       lines.push(`  ${mark} ${String(i + 1).padStart(2)}. ${title}${tail}`);
     }
     return lines;

@@ -107,6 +107,8 @@ describe('npm run demo', () => {
     const run = await demo.done;
     expect([run.status, run.stderr]).toEqual([130, '']);
     expect(run.stdout).toContain('SIGINT: stopping and cleaning up');
+    expect(run.stdout).toContain(`  –  6. ${STEP_TITLES[5]} (interrupted)`);
+    expect(run.stdout).toContain(`  –  7. ${STEP_TITLES[6]} (not run)`);
     expect(run.stdout).toContain(`  ✓ 13. ${STEP_TITLES[12]}`);
     expect(run.stdout).toMatch(/demo: interrupted\n$/);
     await expectNothingLeft(run.stdout);
