@@ -29,6 +29,7 @@ async function main(): Promise<void> {
     finishing ??= (async () => {
       screen.freeze();
       if (interruptedBy !== undefined) {
+        steps.interrupt();
         screen.log(`\n${interruptedBy}: stopping and cleaning up`);
       }
       await steps

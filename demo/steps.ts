@@ -20,8 +20,10 @@ type Outcome = { readonly ok: true; readonly detail: string } | { readonly ok: f
 
 export class Steps {
   private readonly outcomes = new Map<string, Outcome>();
-  /** The step running now, if any: the summary says it was interrupted. */
+  /** The step running now, if any. */
   private current: string | undefined;
+  /** The step a signal cut short: whatever it does afterwards (failing, as its processes go) is not its outcome. */
+  private interrupted: string | undefined;
 
   constructor(
     /** Every step's title, in order, so the summary names the ones that never ran. */
@@ -40,17 +42,25 @@ export class Steps {
     this.current = title;
     try {
       const detail = await run();
-      this.outcomes.set(title, { ok: true, detail });
-      this.log(`  ✓ ${detail}`);
+      if (title !== this.interrupted) {
+        this.outcomes.set(title, { ok: true, detail });
+        this.log(`  ✓ ${detail}`);
+      }
     } catch (error) {
       const detail = error instanceof Error ? error.message : String(error);
-      this.outcomes.set(title, { ok: false, detail });
-      this.log(`  ✗ ${detail}`);
+      if (title !== this.interrupted) {
+        this.outcomes.set(title, { ok: false, detail });
+        this.log(`  ✗ ${detail}`);
+      }
       throw error;
     } finally {
-      // The clean-up step runs while an interrupted one is still pending: that one stays current.
       this.current = previous;
     }
+  }
+
+  /** A signal arrived: the step running now is interrupted, not failed. */
+  interrupt(): void {
+    this.interrupted = this.current;
   }
 
   /** True when every step ran and held. */
@@ -63,7 +73,7 @@ export class Steps {
     for (const [i, title] of this.titles.entries()) {
       const outcome = this.outcomes.get(title);
       const mark = outcome === undefined ? '–' : outcome.ok ? '✓' : '✗';
-      const tail = outcome === undefined ? (title === this.current ? ' (interrupted)' : ' (not run)') : outcome.ok ? '' : `: ${outcome.detail.split('\n')[0]}`;
+      const tail = outcome === undefined ? (title === this.interrupted ? ' (interrupted)' : ' (not run)') : outcome.ok ? '' : `: ${outcome.detail.split('\n')[0]}`;
       lines.push(`  ${mark} ${String(i + 1).padStart(2)}. ${title}${tail}`);
     }
     return lines;
