@@ -54,7 +54,7 @@ async function main(): Promise<void> {
   try {
     await new FleetDemo(services, stack, screen, steps).run();
   } catch (error) {
-    if (!(error instanceof CheckFailed)) {
+    if (finishing === undefined && !(error instanceof CheckFailed)) {
       // A step's check names what failed; anything else is a bug or a dead dependency: say where.
       screen.log(`  ${(error as Error).stack ?? String(error)}`);
     }

@@ -23,6 +23,8 @@ interface Row {
 interface Output {
   write(text: string): unknown;
   readonly isTTY?: boolean;
+  /** The terminal's width: a table line wider than it takes more than one row to erase. */
+  readonly columns?: number;
 }
 
 export class Screen {
@@ -110,7 +112,8 @@ export class Screen {
     if (this.live && !this.frozen && this.rows.length > 0) {
       const lines = this.table();
       this.out.write(`${lines.join('\n')}\n`);
-      this.drawn = lines.length;
+      const width = this.out.columns ?? 0;
+      this.drawn = lines.reduce((rows, line) => rows + (width > 0 ? Math.max(1, Math.ceil([...line].length / width)) : 1), 0);
     }
   }
 
