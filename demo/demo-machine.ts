@@ -88,8 +88,8 @@ export class DemoMachine {
     return runAgentCliAsync(['enroll', '--server', this.server, '--tpm', this.tpm.device, '--state-dir', this.stateDir, '--ek', 'rsa-2048', '--event-log', 'none']);
   }
 
-  /** Starts `rackseal-agent run` with its config file; `onLine` sees each JSON line it prints. */
-  async startAgent(onLine: (line: AgentLine) => void): Promise<AgentDaemon> {
+  /** Starts `rackseal-agent run` with its config file. */
+  async startAgent(): Promise<AgentDaemon> {
     const config = join(this.dir, 'agent.yaml');
     await writeFile(
       config,
@@ -105,7 +105,7 @@ export class DemoMachine {
       ].join('\n'),
     );
     // An hour between attestations: what brings one sooner is the control plane's `reattest` (asked every 2 s).
-    this.agent = new AgentDaemon(`rackseal-agent run (${this.serial})`, spawnCli('rackseal-agent', ['run', '--config', config, '--event-log', 'none', '--interval', '1h', '--ask-every', '2s']), onLine);
+    this.agent = new AgentDaemon(`rackseal-agent run (${this.serial})`, spawnCli('rackseal-agent', ['run', '--config', config, '--event-log', 'none', '--interval', '1h', '--ask-every', '2s']));
     return this.agent;
   }
 
@@ -114,8 +114,8 @@ export class DemoMachine {
     return this.agent;
   }
 
-  /** The agent daemon once started (running or not). */
-  get running(): AgentDaemon | undefined {
+  /** The agent daemon once started (running or not), else undefined. */
+  get startedAgent(): AgentDaemon | undefined {
     return this.agent;
   }
 
@@ -203,7 +203,6 @@ export class AgentDaemon implements Stoppable {
   constructor(
     readonly label: string,
     private readonly child: ChildProcessWithoutNullStreams,
-    onLine: (line: AgentLine) => void,
   ) {
     let partial = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
@@ -211,9 +210,7 @@ export class AgentDaemon implements Stoppable {
       const parts = partial.split('\n');
       partial = parts.pop() ?? '';
       for (const text of parts.filter((l) => l.trim() !== '')) {
-        const line = parseLine(text);
-        this.lines.push(line);
-        onLine(line);
+        this.lines.push(parseLine(text));
       }
     });
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
@@ -224,15 +221,6 @@ export class AgentDaemon implements Stoppable {
 
   get running(): boolean {
     return this.child.exitCode === null && this.child.signalCode === null;
-  }
-
-  get exitCode(): number | null {
-    return this.child.exitCode;
-  }
-
-  /** The `delivered` line of `secret` at `version`, if the agent printed it. */
-  delivered(secret: string, version: number): AgentLine | undefined {
-    return this.lines.find((l) => l.outcome === 'delivered' && l.secret === secret && l.version === version);
   }
 
   /** SIGTERM (the agent ends cleanly), SIGKILL after 10 s. */

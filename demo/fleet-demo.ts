@@ -5,6 +5,7 @@
  * what the control plane, the agents' files and cryptsetup say (steps.ts); the live table shows
  * every machine's progress (screen.ts).
  */
+import type { DeliveryView } from '@rackseal/api-contracts';
 import { randomBytes, X509Certificate } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -20,7 +21,7 @@ import { LocalCa } from './support/local-ca';
 import { type RunningProcess, startApp, startControlPlane } from './support/processes';
 import { scratchQueuePrefix } from './support/queue-prefix';
 import { createScratchDatabase, maintenanceUrlOf } from './support/scratch-database';
-import { startSwtpms } from './support/swtpm';
+import { startSwtpms, type SwtpmMachine } from './support/swtpm';
 import { pollUntil } from './support/wait';
 
 const GROUP = 'workers';
@@ -62,10 +63,13 @@ export interface DemoServices {
 export class FleetDemo {
   private readonly machines: DemoMachine[] = [];
   private operator!: Operator;
-  private databaseUrl!: string;
   private tlsCaPem = '';
   private kubernetesCaPem = '';
-  /** The unlock column is set by the unlock checks, the other columns by the watcher. */
+  /** The TPMs of step 1, given their machines once the replicas they will talk to are up. */
+  private tpms: SwtpmMachine[] = [];
+  /** The drifting machine's deliveries before its PCR change, to prove the promote made none. */
+  private deliveriesBefore: DeliveryView[] = [];
+  /** The watcher keeps every column but the unlock one current; the unlock checks set that one. */
   private watching: NodeJS.Timeout | undefined;
 
   constructor(
@@ -124,16 +128,13 @@ export class FleetDemo {
     await writeFile(join(this.stack.dir, 'fleet.csv'), `${rows.join('\n')}\n`);
     this.screen.log(`  vendor CA "${intermediate.subject.replace(/\n/g, ', ')}" issued by "${intermediate.issuer.replace(/\n/g, ', ')}"`);
     this.screen.log(`  swtpm ${tpms.map((t) => `${t.device} (pid ${String(t.pid)})`).join(', ')}`);
-    this.pendingTpms = tpms;
+    this.tpms = tpms;
     return `3 TPMs manufactured, each EK certificate signed by the vendor CA; ${join(this.stack.dir, 'fleet.csv')}: ${rows.length - 1} machines in group ${GROUP}`;
   }
-
-  private pendingTpms: Awaited<ReturnType<typeof startSwtpms>> = [];
 
   private async startServices(): Promise<string> {
     const database = await this.stack.adoptDatabase(await createScratchDatabase(maintenanceUrlOf(this.services.databaseUrl), 'rackseal_demo_'));
     const prefix = this.stack.adoptQueuePrefix(scratchQueuePrefix(this.services.redisUrl, 'rackseal-demo'));
-    this.databaseUrl = database.url;
     this.screen.log(`  database ${database.name} on ${new URL(database.url).host}, queue prefix ${prefix.prefix} on ${new URL(this.services.redisUrl).host}, files in ${this.stack.dir}`);
     const env: NodeJS.ProcessEnv = {
       RACKSEAL_ENV: 'demo',
@@ -175,7 +176,7 @@ export class FleetDemo {
       check(ready.status === 200 && body.status === 'ready', `${replica.baseUrl}/health/ready answered ${ready.status} ${JSON.stringify(body)}`);
     }
     this.operator = new Operator(one.baseUrl, token.stdout.trim(), (l) => this.screen.log(l), database.url);
-    for (const [i, tpm] of this.pendingTpms.entries()) {
+    for (const [i, tpm] of this.tpms.entries()) {
       const { serial, hostname } = FLEET[i]!;
       const replica = replicas[i % 2]!;
       this.machines.push(await DemoMachine.create(this.stack.dir, serial, hostname, tpm, replica.baseUrl));
@@ -285,7 +286,7 @@ export class FleetDemo {
     this.tlsCaPem = (await this.operator.rackseal(['ca', 'download', '--kind', 'tls'], { quiet: true })).stdout;
     check(this.tlsCaPem.includes('BEGIN CERTIFICATE'), 'ca download --kind tls printed no certificate');
     for (const m of this.machines) {
-      this.stack.add(await m.startAgent(() => undefined));
+      this.stack.add(await m.startAgent());
       this.screen.log(`  rackseal-agent run on ${m.serial}: ${m.tpm.device} via ${m.server}, installs ${TLS_SECRET}, ${KUBELET_SECRET}, ${DISK_SECRET}`);
     }
     for (const m of this.machines) {
@@ -352,8 +353,6 @@ export class FleetDemo {
     check(refusal !== undefined, `${DRIFTER}'s agent printed no policy-mismatch refusal`);
     return `unlock refused (exit 1, no key), cryptsetup kept the image shut (exit ${String(opened)}); the agent's attestation refused (attestation.policy-mismatch), ${DRIFTER} ${facts.state}`;
   }
-
-  private deliveriesBefore: Awaited<ReturnType<Operator['deliveries']>> = [];
 
   private async approveNewKernel(): Promise<string> {
     const m = this.machine(DRIFTER);

@@ -35,7 +35,7 @@ export async function observe(m: DemoMachine, operator: Operator, cas: ClusterCa
   const everAttested = machine.firstAttestedAt !== null;
   const key = everAttested ? await operator.liveKey(m.serial) : undefined;
   const facts: Facts = { state: machine.state, everAttested, ...(key === undefined ? {} : { keyAlgorithm: key.algorithm }) };
-  const daemon = m.running;
+  const daemon = m.startedAgent;
   if (daemon === undefined || cas.tlsCaPem === '') {
     return facts;
   }
