@@ -5,9 +5,7 @@
  * show` prints, without starting a process per question).
  */
 import { type AuditRecordView, type CertifiedKey, type DeliveryView, MAX_PAGE_SIZE, type MachineDetail, nextPageAfter } from '@rackseal/api-contracts';
-import { spawn } from 'node:child_process';
-import { type CliRun, RACKSEAL_ENTRY, runRacksealCliAsync } from './support/cli-runner';
-import { repoRoot } from './support/repo-root';
+import { type CliRun, runRacksealCliAsync } from './support/cli-runner';
 import { check } from './steps';
 
 /** At most this many lines of a command's output are echoed: the rest is the command's business. */
@@ -32,7 +30,7 @@ export class Operator {
     this.log(`  $ rackseal ${args.map(shellWord).join(' ')}${options.input === undefined ? '' : ' < (from memory)'}`);
     // `secrets rotate` waits for every target's ack.
     const env = { RACKSEAL_SERVER: this.server, RACKSEAL_TOKEN: this.token, DATABASE_URL: this.databaseUrl };
-    const run = options.input === undefined ? await runRacksealCliAsync(args, { env, timeoutMs: 180_000 }) : await throughShellPipe(args, env, options.input);
+    const run = await runRacksealCliAsync(args, { env, timeoutMs: 180_000, ...(options.input === undefined ? {} : { input: options.input }) });
     const shown = options.quiet === true ? [] : (run.stdout.trim() === '' ? run.stderr : run.stdout).trimEnd().split('\n').filter((l) => l !== '');
     for (const line of shown.slice(0, ECHO_LINES)) {
       this.log(`    ${line}`);
@@ -85,24 +83,6 @@ export class Operator {
     } while (after !== undefined);
     return all;
   }
-}
-
-/**
- * `… | rackseal ARGS`, as an operator pipes a key in: the CLI reads `-` as /dev/stdin, which a pipe
- * opens and the socket Node gives a child as its stdin does not (ENXIO), so `cat` makes the pipe.
- */
-function throughShellPipe(args: readonly string[], env: NodeJS.ProcessEnv, input: Buffer): Promise<CliRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('sh', ['-c', 'cat | "$0" "$@"', process.execPath, RACKSEAL_ENTRY, ...args], { cwd: repoRoot(), env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(input);
-    child.once('error', reject);
-    child.once('close', (status) => resolve({ status, stdout, stderr }));
-  });
 }
 
 /** An argument as a shell would need it to be typed (for the echoed command line). */

@@ -23,7 +23,7 @@ export interface CliRunOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** Node options before the entry point, e.g. `['--require', hook]`. */
   readonly nodeArgs?: readonly string[];
-  /** Standard input (default none). Given through a pipe or socket, so `/dev/stdin` cannot be opened: use a shell pipe for that. */
+  /** Standard input (default none), given through the socket Node makes for a child's stdin. */
   readonly input?: string | Buffer;
   /** stdio for sync runs, e.g. stdout on /dev/full (the output is then not captured). */
   readonly stdio?: StdioOptions;
