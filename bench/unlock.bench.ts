@@ -76,6 +76,22 @@ function timeRun(command: Command, scratch: string, swtpmPid: number): Sample {
   return { wallMs: (Number(ended) - Number(started)) * 1000, cpuMs: children.reduce((a, b) => a + b, 0), swtpmMs };
 }
 
+/** Runs `unlock` once with a hook that lists require.cache, and writes a script requiring those files. */
+function loadOnlyScript(unlock: Command, scratch: string): { script: string; files: number } {
+  const list = join(scratch, 'loaded.json');
+  const hook = join(scratch, 'list-hook.js');
+  writeFileSync(hook, `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(list)}, JSON.stringify(Object.keys(require.cache).filter((f) => f !== __filename))));\n`);
+  const [node, ...args] = unlock.argv;
+  const run = spawnSync(node!, ['--require', hook, ...args], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+  if (run.status !== 0) {
+    throw new Error(`unlock with the list hook exited with ${run.status}: ${run.stderr}`);
+  }
+  const files = (JSON.parse(readFileSync(list, 'utf8')) as string[]).filter((f) => f !== AGENT);
+  const script = join(scratch, 'load-only.js');
+  writeFileSync(script, files.map((f) => `require(${JSON.stringify(f)});`).join('\n') + '\n');
+  return { script, files: files.length };
+}
+
 function seconds(text: string): number {
   const match = /^([0-9]+)m([0-9.]+)s$/.exec(text);
   if (match === null) {
@@ -154,6 +170,10 @@ async function benchOn(swtpm: SwtpmMachine, scratch: string, runs: number): Prom
     { label: `\`node -e "${NODE_BUILTINS}"\``, argv: [process.execPath, '-e', NODE_BUILTINS] },
     { label: '`node -e 0`', argv: [process.execPath, '-e', '0'] },
   ];
+  // The module-loading part of unlock alone: the files one unlock loads (as require.cache lists them),
+  // required by a script that then exits, without running anything (main.js aside: it runs the CLI).
+  const loadOnly = loadOnlyScript(commands[0]!, scratch);
+  commands.splice(commands.length - 2, 0, { label: `\`node\` requiring the ${loadOnly.files} files unlock loads, nothing run`, argv: [process.execPath, loadOnly.script] });
   // UNLOCK_BENCH_BEFORE=…/dist/apps/agent/src/main.js: another build's agent in the same rounds (before/after).
   const before = process.env.UNLOCK_BENCH_BEFORE;
   if (before !== undefined) {
@@ -214,6 +234,7 @@ async function benchOn(swtpm: SwtpmMachine, scratch: string, runs: number): Prom
     `clevis / rackseal (wall): luks unlock path ${ratio(clevisAt)}, luks pass ${ratio(clevisAt + 1)}, decrypt ${ratio(clevisAt + 2)} (target ≥ 1.5×)`,
     `rackseal / floor (wall): ${(wall[0]! / floorWall).toFixed(2)}× (target ≤ 1.2×); CPU: rackseal ${ms(cpu[0]!)} against node -e 0 ${ms(cpu[node]!)} (${(cpu[0]! / cpu[node]!).toFixed(2)}×)`,
     `rackseal / (node with crypto, net, fs/promises + round trips) (wall): ${(wall[0]! / builtinsFloorWall).toFixed(2)}×`,
+    `above node -e 0 (wall): unlock ${ms(wall[0]! - wall[node]!)}, of which loading its files ${ms(wall[builtins - 1]! - wall[node]!)} and the TPM round trips ${ms(tpmMs)}`,
     ...(before === undefined ? [] : [`before / after (wall): ${ratio(1)}; CPU ${ms(cpu[1]!)} → ${ms(cpu[0]!)}`]),
   ];
   return `${runs} alternating rounds; one swtpm (${swtpm.device}), one LUKS2 image with a rackseal token and a clevis slot, PCRs ${APPROVAL_BANK}:${APPROVAL_PCRS.join(',')}.\n\n${formatTable([header, ...rows])}\n\n${summary.join('\n')}`;
