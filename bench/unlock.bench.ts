@@ -107,6 +107,12 @@ function seconds(text: string): number {
  * alternate run by run; medians.
  */
 export async function unlockBench(runs = Number(process.env.RACKSEAL_BENCH_RUNS ?? 30)): Promise<string> {
+  // clevis is the comparison, not a dependency of the product: prepare-env does not install it.
+  for (const tool of ['clevis', 'clevis-decrypt-tpm2', 'clevis-luks-bind']) {
+    if (spawnSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }).status !== 0) {
+      throw new Error(`the unlock bench needs ${tool}: as root, apt-get install -y clevis clevis-tpm2 clevis-luks (bench/README.md)`);
+    }
+  }
   const scratch = mkdtempSync(join(tmpdir(), 'rackseal-unlock-bench-'));
   try {
     return await withBenchSwtpm((swtpm) => benchOn(swtpm, scratch, runs));
