@@ -1,13 +1,11 @@
-import {
-  openTransport,
-  TpmAnswerError,
-  TpmClient,
-  TpmDeviceSyntaxError,
-  TpmError,
-  TpmParseError,
-  TpmTransportError,
-} from '@rackseal/tpm2';
-import { CliError } from '@rackseal/command-line';
+// Single files, not the @rackseal/tpm2 and @rackseal/command-line indexes: boot unlock runs through
+// here (docs/decisions.md "Boot unlock loads single files").
+import { CliError } from '@rackseal/command-line/cli-error';
+import { TpmParseError } from '@rackseal/tpm2/codec/tpm-parse-error';
+import { openTransport, TpmDeviceSyntaxError } from '@rackseal/tpm2/client/open-transport';
+import { TpmClient } from '@rackseal/tpm2/client/tpm-client';
+import { TpmError, TpmTransportError } from '@rackseal/tpm2/client/tpm-errors';
+import { TpmAnswerError } from '@rackseal/tpm2/commands/tpm-answer-error';
 
 /**
  * How TPM failures leave a `rackseal-agent tpm …` command (exit codes: docs/architecture.md §5):
