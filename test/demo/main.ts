@@ -58,7 +58,7 @@ async function main(): Promise<number> {
   };
   const config = loadConfig(env);
   out('rackseal demo');
-  out(`  PostgreSQL ${new URL(config.database.url).host}${new URL(config.database.url).pathname}, Redis ${new URL(config.redis.url).host}, queue prefix ${config.redis.queuePrefix}`);
+  out(`  PostgreSQL ${new URL(config.database.url).host}${new URL(config.database.url).pathname}, Redis ${new URL(config.redis.url).host}, queue prefix ${config.redis.keyPrefix}`);
   await ensureDatabase(config.database.url);
 
   const procs: RunningProcess[] = [];
@@ -87,7 +87,7 @@ async function main(): Promise<number> {
     ]);
 
     const { id } = await producer.enqueue('audit.verify-chain', { requestId: randomUUID(), trigger: 'operator' });
-    const queue = new Queue('maintenance', { connection: queueConnection, prefix: config.redis.queuePrefix });
+    const queue = new Queue('maintenance', { connection: queueConnection, prefix: config.redis.keyPrefix });
     const job = await pollUntil(() => queue.getJob(id), (j) => j?.finishedOn !== undefined, 15000);
     const state = job === undefined ? 'missing' : await job.getState();
     await queue.close();

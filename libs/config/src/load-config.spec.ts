@@ -57,6 +57,11 @@ const BAD_VALUES: Record<VariableKey, readonly string[]> = {
   queuePrefix: ['has space', 'a:b', 'x'.repeat(65), 'é'],
   host: ['bad host', 'host/path', 'h@st'],
   port: ['abc', '70000', '-1', '80.5', '0x50'],
+  tlsCertFile: ['relative/cert.pem', '/nonexistent/cert.pem'],
+  tlsKeyFile: ['relative/key.pem', '/nonexistent/key.pem'],
+  rateLimitAddressPerSecond: ['-1', '1000001', 'many'],
+  rateLimitCredentialPerSecond: ['-1', '1.5', 'lots'],
+  rateLimitBurstSeconds: ['0', '3601', 'long'],
   masterKeyProvider: ['hsm', 'PKCS11', 'kms'],
   pkcs11Module: ['relative/libsofthsm2.so', '/nonexistent/libpkcs11.so'],
   pkcs11TokenLabel: ['x'.repeat(33), ' padded', 'tab\there'],
@@ -107,8 +112,8 @@ describe('loadConfig', () => {
       expect(config).toEqual({
         env: 'test',
         database: { url: 'postgres://postgres@127.0.0.1:5432/rackseal', poolSize: 10, migrationsAtBoot: true },
-        redis: { url: 'redis://127.0.0.1:6379', queuePrefix: 'rackseal' },
-        http: { host: '0.0.0.0', port: 8080 },
+        redis: { url: 'redis://127.0.0.1:6379', keyPrefix: '{rackseal}' },
+        http: { host: '0.0.0.0', port: 8080, tls: null, rateLimit: { addressPerSecond: 500, credentialPerSecond: 50, burstSeconds: 10 } },
         masterKey: { provider: 'env', key: expect.anything(), isDevelopmentKey: true, pkcs11: null, previous: { key: null, pkcs11KeyLabel: null } },
         logLevel: 'info',
         readinessTimeoutMs: 2000,
@@ -171,7 +176,7 @@ describe('loadConfig', () => {
       });
       expect(config.env).toBe('demo');
       expect(config.database).toEqual({ url: 'postgresql://app:pw@db.internal:6543/rs', poolSize: 25, migrationsAtBoot: false });
-      expect(config.redis).toEqual({ url: 'rediss://cache.internal:6380/2', queuePrefix: 'rack-seal_1.a' });
+      expect(config.redis).toEqual({ url: 'rediss://cache.internal:6380/2', keyPrefix: '{rack-seal_1.a}' });
       expect(config.http).toEqual({ host: '::1', port: 0 });
       expect(config.logLevel).toBe('debug');
       expect(config.readinessTimeoutMs).toBe(100);

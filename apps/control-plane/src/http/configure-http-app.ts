@@ -5,6 +5,7 @@ import { assignRequestId } from '@rackseal/logging';
 import { POLICY_BODY_LIMIT_BYTES } from '@rackseal/api-contracts';
 import { FINISH_ATTESTATION_BODY_LIMIT_BYTES, nodeApiPath } from '@rackseal/node-api-contracts';
 import { json, type NextFunction, type Request, type Response } from 'express';
+import { configureHardening } from '../hardening/configure-hardening';
 import { AllExceptionsFilter, isBodyParserError } from './all-exceptions.filter';
 import { DOCS_PATH, normalizeDocsPath } from './docs-paths';
 import { DeferredJsonBodyInterceptor, deferJsonBody, isJsonBodyDeferred } from './deferred-json-body';
@@ -42,6 +43,8 @@ export function configureHttpApp(app: INestApplication): void {
     request.id ??= assignRequestId(request, response);
     next();
   });
+  // Security headers and the per-address rate limit, before any body is read (hardening/).
+  const credentialRateLimit = configureHardening(app);
   // Node API bodies are kept as received too: a signed node request covers their bytes.
   const verify = keepNodeRawBody(checkJsonBody);
   express.use(FINISH_ATTESTATION_PATH, json({ limit: FINISH_ATTESTATION_BODY_LIMIT_BYTES, verify }));
@@ -66,8 +69,9 @@ export function configureHttpApp(app: INestApplication): void {
   });
   express.disable('x-powered-by');
   express.use(normalizeDocsPath);
-  // In this order: a deferred body is read only once its Content-Type is known to be JSON.
-  app.useGlobalInterceptors(new JsonBodyContentTypeInterceptor(), new DeferredJsonBodyInterceptor());
+  // In this order: a credential over its rate limit is refused before anything else; a deferred
+  // body is read only once its Content-Type is known to be JSON.
+  app.useGlobalInterceptors(credentialRateLimit, new JsonBodyContentTypeInterceptor(), new DeferredJsonBodyInterceptor());
   app.useGlobalPipes(
     // First: a NUL byte is refused before anything else looks at the value.
     new RefuseNulBytesPipe(),
