@@ -157,6 +157,16 @@ describe('loadConfig', () => {
     });
   });
 
+  describe('TLS files', () => {
+    it.each([
+      ['TLS_CERT_FILE', 'TLS_KEY_FILE'],
+      ['TLS_KEY_FILE', 'TLS_CERT_FILE'],
+    ])('refuses %s without %s (half a TLS setup is not served as plain HTTP)', (given, missing) => {
+      const error = configError({ ...VALID_ENV, [given]: __filename });
+      expect(error.problems).toEqual([{ variable: missing, reason: `is required with ${given} (not set)` }]);
+    });
+  });
+
   describe('accepted values', () => {
     it('parses the values it is given', () => {
       const config = loadConfig({
@@ -168,6 +178,11 @@ describe('loadConfig', () => {
         QUEUE_PREFIX: 'rack-seal_1.a',
         HOST: '::1',
         PORT: '0',
+        TLS_CERT_FILE: __filename,
+        TLS_KEY_FILE: __filename,
+        RATE_LIMIT_ADDRESS_PER_SECOND: '0',
+        RATE_LIMIT_CREDENTIAL_PER_SECOND: '7',
+        RATE_LIMIT_BURST_SECONDS: '3600',
         LOG_LEVEL: 'debug',
         READINESS_TIMEOUT_MS: '100',
         WORKER_CONCURRENCY: '256',
@@ -177,7 +192,12 @@ describe('loadConfig', () => {
       expect(config.env).toBe('demo');
       expect(config.database).toEqual({ url: 'postgresql://app:pw@db.internal:6543/rs', poolSize: 25, migrationsAtBoot: false });
       expect(config.redis).toEqual({ url: 'rediss://cache.internal:6380/2', keyPrefix: '{rack-seal_1.a}' });
-      expect(config.http).toEqual({ host: '::1', port: 0 });
+      expect(config.http).toEqual({
+        host: '::1',
+        port: 0,
+        tls: { certFile: __filename, keyFile: __filename },
+        rateLimit: { addressPerSecond: 0, credentialPerSecond: 7, burstSeconds: 3600 },
+      });
       expect(config.logLevel).toBe('debug');
       expect(config.readinessTimeoutMs).toBe(100);
       expect(config.worker).toEqual({ concurrency: 256, shutdownGraceMs: 0, lockDurationMs: 1000 });
