@@ -99,16 +99,22 @@ export class RateLimitAudit implements OnApplicationShutdown {
           otherSources: Math.max(0, mine.length - SUMMARY_SOURCES) + (overflow[scope] > 0 ? 1 : 0),
         },
       });
-      await this.pending;
     }
+    await this.pending;
   }
 
   private pending: Promise<unknown> = Promise.resolve();
 
   private write(entry: { actor: string; details: { [key: string]: JsonValue } }): void {
-    this.pending = this.audit
+    const written = this.audit
       .append({ actor: entry.actor, action: RATE_LIMITED_ACTION, subject: '', outcome: 'refused', details: entry.details })
       .catch((error: unknown) => this.logger.warn({ error: (error as Error).message }, 'a rate-limit audit record could not be written'));
+    this.pending = Promise.all([this.pending, written]);
+  }
+
+  /** Resolves once every record asked for so far is written (or its failure logged). */
+  async settled(): Promise<void> {
+    await this.pending;
   }
 
   async onApplicationShutdown(): Promise<void> {
