@@ -5,6 +5,7 @@ import { assignRequestId } from '@rackseal/logging';
 import { POLICY_BODY_LIMIT_BYTES } from '@rackseal/api-contracts';
 import { FINISH_ATTESTATION_BODY_LIMIT_BYTES, nodeApiPath } from '@rackseal/node-api-contracts';
 import { json, type NextFunction, type Request, type Response } from 'express';
+import { mountNodeBodyLimits } from '../hardening/body-limits';
 import { configureHardening } from '../hardening/configure-hardening';
 import { AllExceptionsFilter, isBodyParserError } from './all-exceptions.filter';
 import { DOCS_PATH, normalizeDocsPath } from './docs-paths';
@@ -48,6 +49,8 @@ export function configureHttpApp(app: INestApplication): void {
   // Node API bodies are kept as received too: a signed node request covers their bytes.
   const verify = keepNodeRawBody(checkJsonBody);
   express.use(FINISH_ATTESTATION_PATH, json({ limit: FINISH_ATTESTATION_BODY_LIMIT_BYTES, verify }));
+  // The node API's small bodies, each at its own limit (hardening/body-limits.ts lists every route's).
+  mountNodeBodyLimits(express, verify);
   const policyBody = deferJsonBody(POLICY_BODY_LIMIT_BYTES);
   express.use(GROUP_POLICY_PATH, (request: Request, response: Response, next: NextFunction) =>
     // Exact path and PUT only: the promote route below it keeps the general limit.
