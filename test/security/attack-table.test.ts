@@ -23,7 +23,9 @@ import { Clock } from '@rackseal/platform';
 import { marshalTpm2bPublic } from '@rackseal/tpm2';
 import { VendorCas } from '@rackseal/vendor-cas';
 import { generateKeyPairSync, randomBytes, X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { Logger } from 'nestjs-pino';
 import request from 'supertest';
@@ -37,6 +39,7 @@ import { RateLimitAudit } from '../../apps/control-plane/src/hardening/rate-limi
 import { configureHttpApp } from '../../apps/control-plane/src/http/configure-http-app';
 import { JOB_HANDLER_PROVIDERS, WorkerModule } from '../../apps/worker/src/worker.module';
 import { answer, type AgentSession, b64, withAgent } from '../support/attestation-agent';
+import { runAgentCliAsync, runRacksealCliAsync } from '../support/cli-runner';
 import { FRESH_SWTPM_POLICY, MovableClock, TestPolicies } from '../support/attestation-policies';
 import { createTestDatabase, openDataSource, type TestDatabase } from '../support/database';
 import { enroll, finishPath, START_PATH } from '../support/enrollment';
@@ -580,6 +583,29 @@ describe('security: the attack table', () => {
     expect([health.status, health.headers.get('strict-transport-security'), health.headers.get('x-content-type-options')]).toEqual([200, 'max-age=31536000', 'nosniff']);
     expect((await releasedCount()) - releasedBefore).toBe(0);
     expect((await auditCount()) - auditBefore).toBe(0);
+
+    // The built programs, as an operator runs them: the agent's CA from agent.yaml, the CLI's from RACKSEAL_SERVER_CA.
+    const dir = mkdtempSync(join(tmpdir(), 'rackseal-pinning-'));
+    try {
+      const enrollWith = (ca: string) => {
+        const config = join(dir, `agent-${ca === rightCa.certFile ? 'right' : 'wrong'}.yaml`);
+        writeFileSync(config, `server: ${origin}\nserverCa: ${ca}\n`);
+        return runAgentCliAsync(['enroll', '--config', config, '--tpm', fixture.at(0).device, '--state-dir', join(dir, 'state'), '--event-log', 'none']);
+      };
+      const wrongAgent = await enrollWith(wrongCa.certFile);
+      expect([wrongAgent.status, wrongAgent.stderr]).toEqual([2, expect.stringContaining('is not trusted')]);
+      // The right CA reaches the server, which answers the enrollment itself (0 attested or 1 refused: not a TLS failure, 2).
+      const rightAgent = await enrollWith(rightCa.certFile);
+      expect({ status: rightAgent.status, stderr: rightAgent.stderr }).toEqual({ status: expect.any(Number), stderr: expect.not.stringContaining('not trusted') });
+      expect([0, 1]).toContain(rightAgent.status);
+      const cliEnv = (ca: string) => ({ env: { RACKSEAL_SERVER: origin, RACKSEAL_TOKEN: admin, RACKSEAL_SERVER_CA: ca } });
+      const wrongCli = await runRacksealCliAsync(['machines', 'list', '--json'], cliEnv(wrongCa.certFile));
+      expect([wrongCli.status, wrongCli.stderr]).toEqual([2, expect.stringContaining('is not trusted')]);
+      const rightCli = await runRacksealCliAsync(['machines', 'list', '--json'], cliEnv(rightCa.certFile));
+      expect([rightCli.status, rightCli.stderr]).toEqual([0, '']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('every answer carries the security headers (a 200, a 401, a 404, a 413), HSTS only over TLS', async () => {
