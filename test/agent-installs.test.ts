@@ -128,7 +128,7 @@ describe('agent config file', () => {
   const tls = { kind: 'tls', keyPath: '/etc/t/k', certPath: '/etc/t/c' };
   it.each<[string, unknown, string, RegExp]>([
     ['a list at the top', [], '', /must be a mapping/],
-    ['an unknown top-level field', { servers: 'x' }, 'servers', /unknown field \(allowed here: server, tpm, stateDir, installs\)/],
+    ['an unknown top-level field', { servers: 'x' }, 'servers', /unknown field \(allowed here: server, serverCa, tpm, stateDir, installs\)/],
     ['a server that is no URL', { server: 'rackseal' }, 'server', /http:\/\/ or https:\/\/ URL/],
     ['a server of another scheme', { server: 'ftp://x' }, 'server', /http:\/\/ or https:\/\/ URL/],
     ['an empty tpm', { tpm: '' }, 'tpm', /non-empty string/],
