@@ -27,6 +27,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import IORedis from 'ioredis';
 import { Logger } from 'nestjs-pino';
 import request from 'supertest';
 import type { DataSource } from 'typeorm';
@@ -45,6 +46,7 @@ import { createTestDatabase, openDataSource, type TestDatabase } from '../suppor
 import { enroll, finishPath, START_PATH } from '../support/enrollment';
 import { LocalCa } from '../support/local-ca';
 import { createTestQueuePrefix, type TestQueuePrefix } from '../support/redis';
+import { testServices } from '../support/services';
 import { useSwtpms } from '../support/swtpm';
 import { testConfig } from '../support/test-config';
 import { openTestEnvelope, TestEnvelopeSealer } from '../support/test-envelope-sealer';
@@ -71,6 +73,8 @@ describe('security: the attack table', () => {
   const secretValue = randomBytes(48);
   const table: Row[] = [];
   const apps: INestApplication[] = [];
+  const floodReplicas: INestApplication[] = [];
+  const addressReplicas: INestApplication[] = [];
   let db: TestDatabase;
   let prefix: TestQueuePrefix;
   let floodPrefix: TestQueuePrefix;
@@ -493,6 +497,7 @@ describe('security: the attack table', () => {
     // One request per second and a bucket of one, shared through Redis by both replicas.
     const env = { RATE_LIMIT_CREDENTIAL_PER_SECOND: '1', RATE_LIMIT_BURST_SECONDS: '1' };
     const replicas = [await startApp(floodPrefix.prefix, env), await startApp(floodPrefix.prefix, env)];
+    floodReplicas.push(...replicas);
     const started = Date.now();
     const releasedBefore = await releasedCount();
     const result = await flood(replicas, (target) => operator('get', '/v1/audit?limit=1', auditor.token, target));
@@ -521,6 +526,7 @@ describe('security: the attack table', () => {
   it('rate limit per address: an unauthenticated enrollment flood is refused 429 before its body is read', async () => {
     const env = { RATE_LIMIT_ADDRESS_PER_SECOND: '1', RATE_LIMIT_BURST_SECONDS: '1' };
     const replicas = [await startApp(addressPrefix.prefix, env), await startApp(addressPrefix.prefix, env)];
+    addressReplicas.push(...replicas);
     const started = Date.now();
     const releasedBefore = await releasedCount();
     const result = await flood(replicas, (target) => request(target.getHttpServer()).post(START_PATH).set('Content-Type', 'application/json').send({ ekPublic: 'AAAA', akPublic: 'AAAA' }));
@@ -625,6 +631,34 @@ describe('security: the attack table', () => {
         frame: answered.headers['x-frame-options'],
         hsts: answered.headers['strict-transport-security'],
       }).toEqual({ nosniff: 'nosniff', cache: 'no-store', csp: "default-src 'none'; frame-ancestors 'none'", referrer: 'no-referrer', frame: 'DENY', hsts: undefined });
+    }
+  });
+
+  it('every Redis key the control planes made is under its deployment\'s hash tag {QUEUE_PREFIX}: (Redis Cluster: one slot)', async () => {
+    const redis = new IORedis(testServices().redisUrl, { maxRetriesPerRequest: 1 });
+    try {
+      // Each deployment's first app (the main one, a flood replica of each limit): a request now, since
+      // a bucket expires once it would be full again (seconds at these rates).
+      const byPrefix = new Map<TestQueuePrefix, INestApplication>([
+        [prefix, app],
+        [floodPrefix, floodReplicas[0]!],
+        [addressPrefix, addressReplicas[0]!],
+      ]);
+      for (const [p, target] of byPrefix) {
+        await operator('get', '/v1/machines', admin, target);
+        const keys: string[] = [];
+        let cursor = '0';
+        do {
+          const [next, found] = await redis.scan(cursor, 'MATCH', `*${p.prefix}*`, 'COUNT', 1000);
+          cursor = next;
+          keys.push(...found);
+        } while (cursor !== '0');
+        expect(keys.length).toBeGreaterThan(0);
+        expect(keys.filter((key) => !key.startsWith(`${p.keyPrefix}:`))).toEqual([]);
+        expect(keys.some((key) => key.startsWith(`${p.keyPrefix}:rate:`))).toBe(true);
+      }
+    } finally {
+      redis.disconnect();
     }
   });
 });
