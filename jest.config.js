@@ -19,12 +19,13 @@ module.exports = {
   // Unit specs live beside the code (*.spec.ts); suites against real services live in test/ (*.test.ts).
   testMatch: ['<rootDir>/apps/**/*.spec.ts', '<rootDir>/libs/**/*.spec.ts', '<rootDir>/test/**/*.test.ts'],
   transform: { '^.+\\.ts$': swc },
-  // `@rackseal/command-line/<file>`: the agent's start-up path imports single files, not the index;
-  // `@rackseal/config/secret-bytes`: SecretBytes without the config index (and its NestJS module).
+  // `@rackseal/<lib>/<file>`: one file of a library, not its index (tsconfig.json lists which libraries
+  // allow it): the agent's start-up and boot unlock paths load only what they run
+  // (docs/decisions.md "Boot unlock loads single files"); `@rackseal/config/secret-bytes`: SecretBytes
+  // without the config index (and its NestJS module).
   moduleNameMapper: {
     '^@rackseal/([a-z0-9-]+)$': '<rootDir>/libs/$1/src',
-    '^@rackseal/command-line/([a-z0-9-]+)$': '<rootDir>/libs/command-line/src/$1',
-    '^@rackseal/config/secret-bytes$': '<rootDir>/libs/config/src/secret-bytes',
+    '^@rackseal/([a-z0-9-]+)/([a-z0-9/-]+)$': '<rootDir>/libs/$1/src/$2',
   },
   globalSetup: '<rootDir>/test/support/global-setup.ts',
   globalTeardown: '<rootDir>/test/support/global-teardown.ts',

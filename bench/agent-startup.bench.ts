@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { formatTable } from './measure';
+import { formatTable, median } from './measure';
 
 /** dist/bench/agent-startup.bench.js → dist/apps/agent/src/main.js (built by `npm run bench`). */
 const AGENT = join(__dirname, '..', 'apps', 'agent', 'src', 'main.js');
@@ -34,12 +34,6 @@ function timeRun(args: readonly string[], cpu: { hook: string; report: string })
   }
   return { wallMs, cpuMs: Number(readFileSync(cpu.report, 'utf8')) / 1000 };
 }
-
-const median = (values: readonly number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-};
 
 /**
  * `rackseal-agent --help` against bare `node -e 0` (issue 10: the agent runs at boot from an

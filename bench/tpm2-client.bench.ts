@@ -30,8 +30,8 @@ import {
   withTpmScope,
 } from '@rackseal/tpm2';
 import { unwrapCertificate } from '@rackseal/ek-trust';
-import { LocalCa } from '../test/support/local-ca';
-import { startSwtpm, type SwtpmMachine } from '../test/support/swtpm';
+import type { SwtpmMachine } from '../test/support/swtpm';
+import { TimingTransport, withBenchSwtpm, withSwtpmClient } from './bench-swtpm';
 import { formatTable, measure, type Measurement, us } from './measure';
 
 const RSA_EK = 0x81010001;
@@ -50,24 +50,21 @@ const NONCE = '5eed5eed5eed5eed5eed5eed5eed5eed';
  *     that marshal, send, check and parse them (target ≤ 1.3×).
  */
 export async function tpm2ClientBench(): Promise<string> {
-  const ca = await LocalCa.create();
-  let tpm: SwtpmMachine | undefined;
   const dir = mkdtempSync(join(tmpdir(), 'rackseal-client-bench-'));
   try {
-    tpm = await startSwtpm({ ca, pcrBanks: ['sha256'] });
-    // TPM2_CLIENT_BENCH_PARTS=a or =b runs one part: (a) takes minutes, (b) is re-run while tuning the client.
-    const parts = process.env.TPM2_CLIENT_BENCH_PARTS ?? 'ab';
-    const tables: string[] = [];
-    if (parts.includes('a')) {
-      tables.push(await enrollmentBench(tpm, dir));
-    }
-    if (parts.includes('b')) {
-      tables.push(await overheadBench(tpm));
-    }
-    return tables.join('\n\n');
+    return await withBenchSwtpm(async (tpm) => {
+      // TPM2_CLIENT_BENCH_PARTS=a or =b runs one part: (a) takes minutes, (b) is re-run while tuning the client.
+      const parts = process.env.TPM2_CLIENT_BENCH_PARTS ?? 'ab';
+      const tables: string[] = [];
+      if (parts.includes('a')) {
+        tables.push(await enrollmentBench(tpm, dir));
+      }
+      if (parts.includes('b')) {
+        tables.push(await overheadBench(tpm));
+      }
+      return tables.join('\n\n');
+    });
   } finally {
-    await tpm?.stop();
-    await ca.remove();
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -78,30 +75,6 @@ export async function tpm2ClientBench(): Promise<string> {
 const secret = Buffer.alloc(32, 0x42);
 
 type AkType = 'rsa' | 'ecc';
-
-/** Times every command's round trip, so a run splits into time in swtpm and time in our code. */
-class TimingTransport implements TpmTransport {
-  tpmMs = 0;
-
-  constructor(private readonly inner: TpmTransport) {}
-
-  get description(): string {
-    return this.inner.description;
-  }
-
-  async transmit(command: Buffer): Promise<Buffer> {
-    const t0 = performance.now();
-    try {
-      return await this.inner.transmit(command);
-    } finally {
-      this.tpmMs += performance.now() - t0;
-    }
-  }
-
-  close(): Promise<void> {
-    return this.inner.close();
-  }
-}
 
 /** One enrollment by libs/tpm2; resolves the milliseconds spent waiting for swtpm. */
 async function oursEnrollment(tpm: SwtpmMachine, akType: AkType): Promise<number> {
@@ -330,7 +303,7 @@ async function rawBlock(tpm: SwtpmMachine, testCase: OverheadCase): Promise<Meas
 }
 
 function clientBlock(tpm: SwtpmMachine, testCase: OverheadCase): Promise<Measurement> {
-  return withClient(tpm, (client) => measure(`${testCase.name} client`, () => testCase.client(client), { iterations: testCase.iterations, warmup: BLOCK_WARMUP }));
+  return withSwtpmClient(tpm.device, (client) => measure(`${testCase.name} client`, () => testCase.client(client), { iterations: testCase.iterations, warmup: BLOCK_WARMUP }));
 }
 
 /** Calls at the start of each block, unmeasured: the connection's first command and TCP slow start. */
@@ -370,7 +343,7 @@ async function overheadBench(tpm: SwtpmMachine): Promise<string> {
   const pcrs = parsePcrSelection('sha256:0,1,2,3,4,5,6,7');
   // Quotes are the agent's heaviest recurring command: RSA and ECC AKs stay loaded for the whole
   // measurement (swtpm keeps transient objects across connections) and are flushed at the end.
-  const aks = await withClient(tpm, (client) =>
+  const aks = await withSwtpmClient(tpm.device, (client) =>
     withTpmScope(client, async (scope) => {
       const ek = await getEndorsementKey(scope, 'rsa-2048');
       // Both templates named: createAttestationKey's default is the P-256 AK.
@@ -438,7 +411,7 @@ async function overheadBench(tpm: SwtpmMachine): Promise<string> {
       `${us(median(floors.map((m) => m.meanUs)))} / ${us(median(ours.map((m) => m.meanUs)))}`,
     ]);
   }
-  await withClient(tpm, async (client) => {
+  await withSwtpmClient(tpm.device, async (client) => {
     await tpm2FlushContext(client, aks.rsa);
     await tpm2FlushContext(client, aks.ecc);
   });
@@ -449,13 +422,4 @@ async function overheadBench(tpm: SwtpmMachine): Promise<string> {
 function quantile(values: readonly number[], q: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))]!;
-}
-
-async function withClient<T>(tpm: SwtpmMachine, work: (client: TpmClient) => Promise<T>): Promise<T> {
-  const client = new TpmClient(await openTransport(tpm.device));
-  try {
-    return await work(client);
-  } finally {
-    await client.close();
-  }
 }

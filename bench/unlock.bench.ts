@@ -2,16 +2,17 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { openTransport, TpmClient, type TpmTransport } from '@rackseal/tpm2';
+import { openTransport, TpmClient } from '@rackseal/tpm2';
 import { parseEnvelope } from '@rackseal/wrapping';
 import { approvalsForEnvelope } from '../apps/agent/src/unlock/approvals-cache';
+import { StateDir } from '../apps/agent/src/state/state-dir';
 import { recordApprovals } from '../apps/agent/src/unlock/approvals-store';
 import { unwrapEnvelope } from '../apps/agent/src/unwrap/unwrap-envelope';
-import { LocalCa } from '../test/support/local-ca';
 import { installedDisk } from '../test/support/rackseal-disk';
-import { startSwtpm, type SwtpmMachine } from '../test/support/swtpm';
+import type { SwtpmMachine } from '../test/support/swtpm';
 import { APPROVAL_BANK, APPROVAL_PCRS, ApprovalSigner, currentPcrSet, provisionMachine } from '../test/support/wrapping';
-import { formatTable } from './measure';
+import { TimingTransport, withBenchSwtpm, withSwtpmClient } from './bench-swtpm';
+import { formatTable, mean, median } from './measure';
 import { processCpuMs } from './proc-cpu';
 
 /** dist/bench/unlock.bench.js → dist/apps/agent/src/main.js (built by `npm run bench`). */
@@ -19,6 +20,8 @@ const AGENT = join(__dirname, '..', 'apps', 'agent', 'src', 'main.js');
 const GROUP = 'rack-a';
 const EPOCH = 1;
 /** The same PCRs on both sides: the approval helpers' selection (sha256:0,7), as clevis's tpm2 pin config. */
+/** Node's own modules the unlock cannot do without on swtpm (OpenSSL, the TCP socket, file handles). */
+const NODE_BUILTINS = "require('node:crypto'); require('node:net'); require('node:fs/promises')";
 const CLEVIS_TPM2_CONFIG = JSON.stringify({ pcr_bank: APPROVAL_BANK, pcr_ids: APPROVAL_PCRS.join(',') });
 
 interface Sample {
@@ -73,6 +76,22 @@ function timeRun(command: Command, scratch: string, swtpmPid: number): Sample {
   return { wallMs: (Number(ended) - Number(started)) * 1000, cpuMs: children.reduce((a, b) => a + b, 0), swtpmMs };
 }
 
+/** Runs `unlock` once with a hook that lists require.cache, and writes a script requiring those files. */
+function loadOnlyScript(unlock: Command, scratch: string): { script: string; files: number } {
+  const list = join(scratch, 'loaded.json');
+  const hook = join(scratch, 'list-hook.js');
+  writeFileSync(hook, `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(list)}, JSON.stringify(Object.keys(require.cache).filter((f) => f !== __filename))));\n`);
+  const [node, ...args] = unlock.argv;
+  const run = spawnSync(node!, ['--require', hook, ...args], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+  if (run.status !== 0) {
+    throw new Error(`unlock with the list hook exited with ${run.status}: ${run.stderr}`);
+  }
+  const files = (JSON.parse(readFileSync(list, 'utf8')) as string[]).filter((f) => f !== AGENT);
+  const script = join(scratch, 'load-only.js');
+  writeFileSync(script, files.map((f) => `require(${JSON.stringify(f)});`).join('\n') + '\n');
+  return { script, files: files.length };
+}
+
 function seconds(text: string): number {
   const match = /^([0-9]+)m([0-9.]+)s$/.exec(text);
   if (match === null) {
@@ -81,41 +100,6 @@ function seconds(text: string): number {
   return (Number(match[1]) * 60 + Number(match[2])) * 1000;
 }
 
-/** Counts the TPM commands and sums their round trips. */
-class TimingTransport implements TpmTransport {
-  tpmMs = 0;
-  commands = 0;
-
-  constructor(private readonly inner: TpmTransport) {}
-
-  get description(): string {
-    return this.inner.description;
-  }
-
-  async transmit(command: Buffer): Promise<Buffer> {
-    const t0 = performance.now();
-    try {
-      return await this.inner.transmit(command);
-    } finally {
-      this.tpmMs += performance.now() - t0;
-      this.commands += 1;
-    }
-  }
-
-  close(): Promise<void> {
-    return this.inner.close();
-  }
-}
-
-/** /proc counts CPU in clock ticks (10 ms): swtpm's few milliseconds per run are read as a mean. */
-const mean = (values: readonly number[]): number => values.reduce((a, b) => a + b, 0) / values.length;
-
-const median = (values: readonly number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-};
-
 /**
  * Issue 14's boot-unlock benchmark: `rackseal-agent unlock --device IMG` against clevis's tpm2 pin
  * on the same swtpm, the same PCRs (sha256:0,7) and the same LUKS2 image, and against the floor of
@@ -123,118 +107,143 @@ const median = (values: readonly number[]): number => {
  * alternate run by run; medians.
  */
 export async function unlockBench(runs = Number(process.env.RACKSEAL_BENCH_RUNS ?? 30)): Promise<string> {
-  const ca = await LocalCa.create();
-  let tpm: SwtpmMachine | undefined;
+  // clevis is the comparison, not a dependency of the product: prepare-env does not install it.
+  for (const tool of ['clevis', 'clevis-decrypt-tpm2', 'clevis-luks-bind']) {
+    if (spawnSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }).status !== 0) {
+      throw new Error(`the unlock bench needs ${tool}: as root, apt-get install -y clevis clevis-tpm2 clevis-luks (bench/README.md)`);
+    }
+  }
   const scratch = mkdtempSync(join(tmpdir(), 'rackseal-unlock-bench-'));
   try {
-    tpm = await startSwtpm({ ca, pcrBanks: ['sha256'] });
-    const swtpm = tpm;
-    const swtpmPid = swtpm.pid;
-    if (swtpmPid === undefined) {
-      throw new Error('swtpm has no pid');
-    }
-    const withClient = async <T>(work: (client: TpmClient) => Promise<T>): Promise<T> => {
-      const client = new TpmClient(await openTransport(swtpm.device));
-      try {
-        return await work(client);
-      } finally {
-        await client.close();
-      }
-    };
-    const machine = await withClient(provisionMachine);
-    const signer = new ApprovalSigner();
-    const disks = join(scratch, 'disks');
-    mkdirSync(disks, { mode: 0o700 });
-    const disk = await installedDisk(disks, machine, signer, GROUP, EPOCH);
-    const approvals = signer.approvals(GROUP, EPOCH, [await withClient(currentPcrSet)]);
-    // As a machine keeps them: the approvals in the state dir and in the token (what the daemon does).
-    const stateDir = join(scratch, 'state');
-    mkdirSync(stateDir, { mode: 0o700 });
-    await recordApprovals(stateDir, approvals, { devices: [{ device: disk.image }] });
-    const config = join(scratch, 'agent.yaml');
-    writeFileSync(config, `tpm: ${swtpm.device}\nstateDir: ${stateDir}\ninstalls:\n  root-disk:\n    kind: disk\n    device: ${disk.image}\n    enrollKeyFile: ${join(dirname(disk.image), 'enroll.key')}\n`);
-
-    // clevis: a slot of its own in the same header (authorized by slot 0's enrollment key file), and a plain JWE.
-    const clevisEnv = { TPM2TOOLS_TCTI: swtpm.tcti };
-    const env = { ...process.env, ...clevisEnv };
-    execFileSync('clevis', ['luks', 'bind', '-y', '-k', join(dirname(disk.image), 'enroll.key'), '-d', disk.image, 'tpm2', CLEVIS_TPM2_CONFIG], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-    const clevisSlot = Number(/^([0-9]+): tpm2 /m.exec(execFileSync('clevis', ['luks', 'list', '-d', disk.image], { env, encoding: 'utf8' }))?.[1] ?? NaN);
-    const clevisKey = execFileSync('clevis', ['luks', 'pass', '-d', disk.image, '-s', String(clevisSlot)], { env });
-    // `clevis luks pass` proves the passphrase with `cryptsetup open --test-passphrase`: the slot's
-    // KDF made as cheap as the rackseal slot's (PBKDF2, 1000 iterations), so that proof costs a
-    // cryptsetup start, not cryptsetup's default Argon2id.
-    execFileSync('cryptsetup', ['luksConvertKey', '--batch-mode', '--pbkdf', 'pbkdf2', '--pbkdf-force-iterations', '1000', '--key-slot', String(clevisSlot), '--key-file=-', disk.image], { input: clevisKey });
-    const jwe = join(scratch, 'key.jwe');
-    writeFileSync(jwe, execFileSync('clevis', ['encrypt', 'tpm2', CLEVIS_TPM2_CONFIG], { env, input: disk.key }));
-
-    const commands: Command[] = [
-      { label: '`rackseal-agent unlock --device IMG`', argv: [process.execPath, AGENT, 'unlock', '--device', disk.image, '--config', config], expect: disk.key },
-      // What `clevis luks unlock -d IMG` does before its `cryptsetup open` (clevis-luks-unlock: clevis_luks_unlock_device, no key check).
-      {
-        label: '`clevis luks unlock` up to `cryptsetup open`',
-        argv: ['bash', '--norc', '-c', '. clevis-luks-common-functions && clevis_luks_unlock_device "$0"', disk.image],
-        env: clevisEnv,
-        expect: clevisKey,
-      },
-      { label: `\`clevis luks pass -d IMG -s ${clevisSlot}\``, argv: ['clevis', 'luks', 'pass', '-d', disk.image, '-s', String(clevisSlot)], env: clevisEnv, expect: clevisKey },
-      { label: '`clevis decrypt < JWE`', argv: ['clevis', 'decrypt'], stdin: jwe, env: clevisEnv, expect: disk.key },
-      { label: '`node -e 0`', argv: [process.execPath, '-e', '0'] },
-    ];
-
-    // The TPM part of the floor: the commands unlock sends (the same unwrapEnvelope, on a warm
-    // client in this process), their round trips summed. A byte replay is not possible: the
-    // salted sessions' HMACs cover the TPM's fresh nonces.
-    const envelope = disk.envelope;
-    const transport = parseEnvelope(envelope).transport;
-    if (transport.binding !== 'pcr-sealed') {
-      throw new Error('the bench disk is not pcr-sealed');
-    }
-    const envelopeApprovals = approvalsForEnvelope([approvals], transport.group, transport.epoch)!;
-    const tpmRoundTrips = async (): Promise<{ ms: number; commands: number; swtpmMs: number }> => {
-      const timing = new TimingTransport(await openTransport(swtpm.device));
-      const client = new TpmClient(timing);
-      const swtpmBefore = processCpuMs(swtpmPid) ?? 0;
-      try {
-        await unwrapEnvelope(client, envelope, { ekPubHash: transport.recipient.toString('hex') }, { approvals: envelopeApprovals });
-      } finally {
-        await client.close();
-      }
-      return { ms: timing.tpmMs, commands: timing.commands, swtpmMs: (processCpuMs(swtpmPid) ?? 0) - swtpmBefore };
-    };
-
-    for (const command of commands) {
-      timeRun(command, scratch, swtpmPid); // warm the page cache
-    }
-    for (let i = 0; i < 20; i += 1) {
-      await tpmRoundTrips(); // and V8's compile of the client path
-    }
-    const samples = commands.map(() => [] as Sample[]);
-    const roundTrips: { ms: number; commands: number; swtpmMs: number }[] = [];
-    for (let i = 0; i < runs; i += 1) {
-      commands.forEach((command, c) => samples[c]!.push(timeRun(command, scratch, swtpmPid)));
-      roundTrips.push(await tpmRoundTrips());
-    }
-    const wall = samples.map((s) => median(s.map((x) => x.wallMs)));
-    const cpu = samples.map((s) => median(s.map((x) => x.cpuMs)));
-    const swtpmCpu = samples.map((s) => mean(s.map((x) => x.swtpmMs)));
-    const tpmMs = median(roundTrips.map((r) => r.ms));
-    const tpmCommands = roundTrips[0]!.commands;
-    const node = commands.length - 1;
-    const floorWall = wall[node]! + tpmMs;
-    const ms = (value: number) => `${value.toFixed(1)} ms`;
-    const rows = commands.map((command, c) => [command.label, ms(wall[c]!), ms(cpu[c]!), ms(swtpmCpu[c]!), c === 0 ? '1.00×' : `${(wall[c]! / wall[0]!).toFixed(2)}×`]);
-    rows.push([`floor: \`node -e 0\` + ${tpmCommands} TPM round trips (${ms(tpmMs)})`, ms(floorWall), ms(cpu[node]!), ms(mean(roundTrips.map((r) => r.swtpmMs))), `${(floorWall / wall[0]!).toFixed(2)}×`]);
-    const header = ['command (to the key on stdout)', 'wall (median)', 'CPU, children included (median)', 'swtpm CPU (mean)', 'wall / rackseal'];
-    const summary = [
-      `clevis / rackseal (wall): luks unlock path ${(wall[1]! / wall[0]!).toFixed(2)}×, luks pass ${(wall[2]! / wall[0]!).toFixed(2)}×, decrypt ${(wall[3]! / wall[0]!).toFixed(2)}× (target ≥ 1.5×)`,
-      `rackseal / floor (wall): ${(wall[0]! / floorWall).toFixed(2)}× (target ≤ 1.2×); CPU: rackseal ${ms(cpu[0]!)} against node -e 0 ${ms(cpu[node]!)} (${(cpu[0]! / cpu[node]!).toFixed(2)}×)`,
-    ];
-    return `${runs} alternating rounds; one swtpm (${swtpm.device}), one LUKS2 image with a rackseal token and a clevis slot, PCRs ${APPROVAL_BANK}:${APPROVAL_PCRS.join(',')}.\n\n${formatTable([header, ...rows])}\n\n${summary.join('\n')}`;
+    return await withBenchSwtpm((swtpm) => benchOn(swtpm, scratch, runs));
   } finally {
-    await tpm?.stop();
-    await ca.remove();
     rmSync(scratch, { recursive: true, force: true });
   }
+}
+
+async function benchOn(swtpm: SwtpmMachine, scratch: string, runs: number): Promise<string> {
+  const swtpmPid = swtpm.pid;
+  if (swtpmPid === undefined) {
+    throw new Error('swtpm has no pid');
+  }
+  const withClient = <T>(work: (client: TpmClient) => Promise<T>): Promise<T> => withSwtpmClient(swtpm.device, work);
+  const machine = await withClient(provisionMachine);
+  const signer = new ApprovalSigner();
+  const disks = join(scratch, 'disks');
+  mkdirSync(disks, { mode: 0o700 });
+  const disk = await installedDisk(disks, machine, signer, GROUP, EPOCH);
+  const approvals = signer.approvals(GROUP, EPOCH, [await withClient(currentPcrSet)]);
+  // As a machine keeps them: the approvals in the state dir and in the token (what the daemon does).
+  // identity.json too (which EK), as enrollment leaves it: unlock reads it before the TPM.
+  const stateDir = join(scratch, 'state');
+  await (await StateDir.open(stateDir, { create: true })).saveIdentity({
+    serverUrl: 'https://rackseal.example',
+    machineId: 'bench-machine',
+    registrationId: 'bench-registration',
+    credentialId: '0123456789abcdef0123456789abcdef',
+    ekPubHash: machine.ekPubHash,
+    enrolledAt: new Date(0).toISOString(),
+  });
+  await recordApprovals(stateDir, approvals, { devices: [{ device: disk.image }] });
+  const config = join(scratch, 'agent.yaml');
+  writeFileSync(config, `tpm: ${swtpm.device}\nstateDir: ${stateDir}\ninstalls:\n  root-disk:\n    kind: disk\n    device: ${disk.image}\n    enrollKeyFile: ${join(dirname(disk.image), 'enroll.key')}\n`);
+
+  // clevis: a slot of its own in the same header (authorized by slot 0's enrollment key file), and a plain JWE.
+  const clevisEnv = { TPM2TOOLS_TCTI: swtpm.tcti };
+  const env = { ...process.env, ...clevisEnv };
+  execFileSync('clevis', ['luks', 'bind', '-y', '-k', join(dirname(disk.image), 'enroll.key'), '-d', disk.image, 'tpm2', CLEVIS_TPM2_CONFIG], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const clevisSlot = Number(/^([0-9]+): tpm2 /m.exec(execFileSync('clevis', ['luks', 'list', '-d', disk.image], { env, encoding: 'utf8' }))?.[1] ?? NaN);
+  const clevisKey = execFileSync('clevis', ['luks', 'pass', '-d', disk.image, '-s', String(clevisSlot)], { env });
+  // `clevis luks pass` proves the passphrase with `cryptsetup open --test-passphrase`: the slot's
+  // KDF made as cheap as the rackseal slot's (PBKDF2, 1000 iterations), so that proof costs a
+  // cryptsetup start, not cryptsetup's default Argon2id.
+  execFileSync('cryptsetup', ['luksConvertKey', '--batch-mode', '--pbkdf', 'pbkdf2', '--pbkdf-force-iterations', '1000', '--key-slot', String(clevisSlot), '--key-file=-', disk.image], { input: clevisKey });
+  const jwe = join(scratch, 'key.jwe');
+  writeFileSync(jwe, execFileSync('clevis', ['encrypt', 'tpm2', CLEVIS_TPM2_CONFIG], { env, input: disk.key }));
+
+  const commands: Command[] = [
+    { label: '`rackseal-agent unlock --device IMG`', argv: [process.execPath, AGENT, 'unlock', '--device', disk.image, '--config', config], expect: disk.key },
+    // What `clevis luks unlock -d IMG` does before its `cryptsetup open` (clevis-luks-unlock: clevis_luks_unlock_device, no key check).
+    {
+      label: '`clevis luks unlock` up to `cryptsetup open`',
+      argv: ['bash', '--norc', '-c', '. clevis-luks-common-functions && clevis_luks_unlock_device "$0"', disk.image],
+      env: clevisEnv,
+      expect: clevisKey,
+    },
+    { label: `\`clevis luks pass -d IMG -s ${clevisSlot}\``, argv: ['clevis', 'luks', 'pass', '-d', disk.image, '-s', String(clevisSlot)], env: clevisEnv, expect: clevisKey },
+    { label: '`clevis decrypt < JWE`', argv: ['clevis', 'decrypt'], stdin: jwe, env: clevisEnv, expect: disk.key },
+    // The Node modules any client of swtpm over TCP loads (crypto, net, fs/promises), not in `node -e 0`.
+    { label: `\`node -e "${NODE_BUILTINS}"\``, argv: [process.execPath, '-e', NODE_BUILTINS] },
+    { label: '`node -e 0`', argv: [process.execPath, '-e', '0'] },
+  ];
+  // The module-loading part of unlock alone: the files one unlock loads (as require.cache lists them),
+  // required by a script that then exits, without running anything (main.js aside: it runs the CLI).
+  const loadOnly = loadOnlyScript(commands[0]!, scratch);
+  commands.splice(commands.length - 2, 0, { label: `\`node\` requiring the ${loadOnly.files} files unlock loads, nothing run`, argv: [process.execPath, loadOnly.script] });
+  // UNLOCK_BENCH_BEFORE=…/dist/apps/agent/src/main.js: another build's agent in the same rounds (before/after).
+  const before = process.env.UNLOCK_BENCH_BEFORE;
+  if (before !== undefined) {
+    commands.splice(1, 0, { label: `\`rackseal-agent unlock\` (${before})`, argv: [process.execPath, before, 'unlock', '--device', disk.image, '--config', config], expect: disk.key });
+  }
+  const clevisAt = before === undefined ? 1 : 2;
+
+  // The TPM part of the floor: the commands unlock sends (the same unwrapEnvelope, on a warm
+  // client in this process), their round trips summed. A byte replay is not possible: the
+  // salted sessions' HMACs cover the TPM's fresh nonces.
+  const envelope = disk.envelope;
+  const transport = parseEnvelope(envelope).transport;
+  if (transport.binding !== 'pcr-sealed') {
+    throw new Error('the bench disk is not pcr-sealed');
+  }
+  const envelopeApprovals = approvalsForEnvelope([approvals], transport.group, transport.epoch)!;
+  const tpmRoundTrips = async (): Promise<{ ms: number; commands: number; swtpmMs: number }> => {
+    const timing = new TimingTransport(await openTransport(swtpm.device));
+    const client = new TpmClient(timing);
+    const swtpmBefore = processCpuMs(swtpmPid) ?? 0;
+    try {
+      await unwrapEnvelope(client, envelope, { ekPubHash: transport.recipient.toString('hex') }, { approvals: envelopeApprovals });
+    } finally {
+      await client.close();
+    }
+    return { ms: timing.tpmMs, commands: timing.commands, swtpmMs: (processCpuMs(swtpmPid) ?? 0) - swtpmBefore };
+  };
+
+  for (const command of commands) {
+    timeRun(command, scratch, swtpmPid); // warm the page cache
+  }
+  for (let i = 0; i < 20; i += 1) {
+    await tpmRoundTrips(); // and V8's compile of the client path
+  }
+  const samples = commands.map(() => [] as Sample[]);
+  const roundTrips: { ms: number; commands: number; swtpmMs: number }[] = [];
+  for (let i = 0; i < runs; i += 1) {
+    commands.forEach((command, c) => samples[c]!.push(timeRun(command, scratch, swtpmPid)));
+    roundTrips.push(await tpmRoundTrips());
+  }
+  const wall = samples.map((s) => median(s.map((x) => x.wallMs)));
+  const cpu = samples.map((s) => median(s.map((x) => x.cpuMs)));
+  const swtpmCpu = samples.map((s) => mean(s.map((x) => x.swtpmMs)));
+  const tpmMs = median(roundTrips.map((r) => r.ms));
+  const tpmCommands = roundTrips[0]!.commands;
+  const node = commands.length - 1;
+  const builtins = commands.length - 2;
+  const floorWall = wall[node]! + tpmMs;
+  const builtinsFloorWall = wall[builtins]! + tpmMs;
+  const ms = (value: number) => `${value.toFixed(1)} ms`;
+  const rows = commands.map((command, c) => [command.label, ms(wall[c]!), ms(cpu[c]!), ms(swtpmCpu[c]!), c === 0 ? '1.00×' : `${(wall[c]! / wall[0]!).toFixed(2)}×`]);
+  const swtpmFloorCpu = ms(mean(roundTrips.map((r) => r.swtpmMs)));
+  rows.push([`floor: \`node -e 0\` + ${tpmCommands} TPM round trips (${ms(tpmMs)})`, ms(floorWall), ms(cpu[node]!), swtpmFloorCpu, `${(floorWall / wall[0]!).toFixed(2)}×`]);
+  rows.push([`\`node -e "${NODE_BUILTINS}"\` + the round trips`, ms(builtinsFloorWall), ms(cpu[builtins]!), swtpmFloorCpu, `${(builtinsFloorWall / wall[0]!).toFixed(2)}×`]);
+  const header = ['command (to the key on stdout)', 'wall (median)', 'CPU, children included (median)', 'swtpm CPU (mean)', 'wall / rackseal'];
+  const ratio = (c: number) => `${(wall[c]! / wall[0]!).toFixed(2)}×`;
+  const summary = [
+    `clevis / rackseal (wall): luks unlock path ${ratio(clevisAt)}, luks pass ${ratio(clevisAt + 1)}, decrypt ${ratio(clevisAt + 2)} (target ≥ 1.5×)`,
+    `rackseal / floor (wall): ${(wall[0]! / floorWall).toFixed(2)}× (target ≤ 1.2×); CPU: rackseal ${ms(cpu[0]!)} against node -e 0 ${ms(cpu[node]!)} (${(cpu[0]! / cpu[node]!).toFixed(2)}×)`,
+    `rackseal / (node with crypto, net, fs/promises + round trips) (wall): ${(wall[0]! / builtinsFloorWall).toFixed(2)}×`,
+    `above node -e 0 (wall): unlock ${ms(wall[0]! - wall[node]!)}, of which loading its files ${ms(wall[builtins - 1]! - wall[node]!)} and the TPM round trips ${ms(tpmMs)}`,
+    ...(before === undefined ? [] : [`before / after (wall): ${ratio(1)}; CPU ${ms(cpu[1]!)} → ${ms(cpu[0]!)}`]),
+  ];
+  return `${runs} alternating rounds; one swtpm (${swtpm.device}), one LUKS2 image with a rackseal token and a clevis slot, PCRs ${APPROVAL_BANK}:${APPROVAL_PCRS.join(',')}.\n\n${formatTable([header, ...rows])}\n\n${summary.join('\n')}`;
 }
 
 if (require.main === module) {

@@ -9,14 +9,18 @@
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type ApprovalsResponse } from '@rackseal/node-api-contracts';
+import { SecretBytes } from '@rackseal/config/secret-bytes';
+import { type ApprovalsResponse, encodeDeliveryPayload, parseDeliveryPayload } from '@rackseal/node-api-contracts';
+import { wrapToApprovedPcrPolicy } from '@rackseal/wrapping';
+import { parseAgentConfig } from '../apps/agent/src/install/agent-config';
+import { install } from '../apps/agent/src/install/install';
 import { openTransport, TpmClient } from '@rackseal/tpm2';
 import { readRacksealToken, writeRacksealToken } from '../apps/agent/src/install/luks-token';
 import { APPROVALS_CACHE_FILE } from '../apps/agent/src/unlock/approvals-cache';
-import { recordApprovals } from '../apps/agent/src/unlock/approvals-store';
+import { dropOlderEpochs, recordApprovals } from '../apps/agent/src/unlock/approvals-store';
 import { AGENT_ENTRY } from './support/cli-runner';
 import { freePort } from './support/free-port';
 import { installedDisk as installedRacksealDisk, luksImage as luksImageIn } from './support/rackseal-disk';
@@ -256,6 +260,72 @@ describe('rackseal-agent unlock (built agent, swtpm, real cryptsetup)', () => {
     const refusedTcp = await unlock(image, state, ['--tpm', `swtpm:127.0.0.1:${port}`]);
     expectRefusal(refusedTcp, 2, new RegExp(`127\\.0\\.0\\.1:${port}`));
     expectRefusal(await unlock(image, state, ['--tpm', '/dev/rackseal-no-tpm']), 2, /\/dev\/rackseal-no-tpm/);
+  });
+
+  it('policy withdraw: the same generation re-wrapped at the next epoch replaces the token\'s envelope (keyslots untouched); the withdrawn state no longer unlocks; an older epoch is never taken back; a key that does not open the slot is refused', async () => {
+    await fixture.at(0).reboot();
+    const stateA = await withClient(currentPcrSet);
+    const { image, key, envelope: epoch1Envelope } = await installedDisk();
+    const config = parseAgentConfig({ installs: { 'root-disk': { kind: 'disk', device: image } } }, 'agent.yaml');
+    const slots = () => Object.keys((JSON.parse(execFileSync('cryptsetup', ['luksDump', '--dump-json-metadata', image]).toString()) as { keyslots: object }).keyslots).sort();
+    const slotsBefore = slots();
+    const payload = (k: Buffer) => encodeDeliveryPayload({ format: 1, kind: 'disk', key: k.toString('base64'), generation: 1 });
+    const deliver = (envelope: Buffer, k: Buffer, approvals?: ApprovalsResponse) =>
+      install({ name: 'root-disk', kind: 'disk', version: 1, deliveryId: 'delivery-withdraw', payload: parseDeliveryPayload(payload(k), (b) => new SecretBytes(b)), envelope, ...(approvals === undefined ? {} : { approvals }) }, config);
+    const wrapAt = (epoch: number, k: Buffer) => wrapToApprovedPcrPolicy({ ekPublic: machine.ekPublic, group: GROUP, epoch, signingKeyName: signer.name }, payload(k), { deliveryId: 'delivery-withdraw', secretVersion: 1 });
+
+    // State B approved beside A at epoch 1 (policy promote); the machine boots B.
+    await fixture.at(0).extendPcr(7, 'sha256', randomBytes(32).toString('hex'));
+    const stateB = await withClient(currentPcrSet);
+    const state = freshDir();
+    const epoch1 = signer.approvals(GROUP, 1, [stateA, stateB]);
+    const epoch2 = signer.approvals(GROUP, 2, [stateB]);
+    await recordApprovals(state, epoch1, { devices: [{ device: image }] });
+    // A copy of the disk taken before the withdrawal (a backup, an image copied off the machine).
+    const copy = join(freshDir(), 'copy.img');
+    copyFileSync(image, copy);
+
+    // policy withdraw A: epoch 2 approves B only; the workers seal the same key again at epoch 2.
+    await recordApprovals(state, epoch2, { devices: [{ device: image }] });
+    const epoch2Envelope = wrapAt(2, key);
+    const report = await deliver(epoch2Envelope, key, epoch2);
+    expect(report.disk).toMatchObject({ changed: true, generation: 1, retired: [], envelope: { group: GROUP, fromEpoch: 1, toEpoch: 2 } });
+    const token = (await readRacksealToken(image))!;
+    expect([token.envelope!.equals(epoch2Envelope), token.approvals]).toEqual([true, epoch2]);
+    expect(slots()).toEqual(slotsBefore);
+    // The state dir keeps no epoch-1 signature once no configured disk needs one.
+    expect(await dropOlderEpochs(state, GROUP, 2, [{ device: copy }])).toEqual([]);
+    expect(await dropOlderEpochs(state, GROUP, 2, [{ device: image }])).toEqual([1]);
+    expect(JSON.parse(readFileSync(join(state, APPROVALS_CACHE_FILE), 'utf8')).entries.map((e: { approvals: ApprovalsResponse }) => e.approvals.epoch)).toEqual([2]);
+
+    // State B: the same key, offline, from the token alone and from the state dir alone.
+    const inB = await unlock(image, join(root, 'no-such-state-dir'));
+    expect([inB.status, inB.stderr, inB.stdout.toString('hex')]).toEqual([0, '', key.toString('hex')]);
+    const { tokenId, approvals: _kept, ...bare } = token;
+    await writeRacksealToken({ device: image }, bare, tokenId, true);
+    const fromCache = await unlock(image, state);
+    expect([fromCache.status, fromCache.stdout.toString('hex')]).toEqual([0, key.toString('hex')]);
+    await writeRacksealToken({ device: image }, { ...bare, approvals: epoch2 as unknown as Record<string, unknown> }, tokenId, true);
+
+    // Re-applied, or the epoch-1 round arriving late: nothing changes (never a downgrade).
+    expect((await deliver(epoch2Envelope, key, epoch2)).disk).toMatchObject({ changed: false, generation: 1 });
+    expect((await deliver(epoch1Envelope, key, epoch1)).disk).toMatchObject({ changed: false, generation: 1 });
+    expect((await readRacksealToken(image))!.envelope!.equals(epoch2Envelope)).toBe(true);
+    // A newer epoch holding a key that is not the keyslot's: refused, the token as it was.
+    await expect(deliver(wrapAt(3, randomBytes(32)), randomBytes(32))).rejects.toMatchObject({ code: 'disk.key-mismatch' });
+    expect((await readRacksealToken(image))!.envelope!.equals(epoch2Envelope)).toBe(true);
+    expect(slots()).toEqual(slotsBefore);
+
+    // Reboot into the withdrawn state A: refused, with every approval the token and the state dir hold.
+    await fixture.at(0).reboot();
+    expect(await withClient(currentPcrSet)).toEqual(stateA);
+    const args = ['unlock', '--device', image, '--tpm', tpm, '--state-dir', state, '--config', join(root, 'no-config.yaml')];
+    expectRefusal(await unlock(image, state), 1, new RegExp(`no approval for the current PCR state \\(group "${GROUP}", epoch 2, 1 approval\\(s\\) checked\\)`));
+    expect(opensThroughPipe(image, args)).not.toBe(0);
+    // What remains: the copy taken before the withdrawal still carries the epoch-1 envelope and its
+    // approvals, and opens in A (docs/guide/threat-model.md: rotate the disk secret for such copies).
+    const copied = await unlock(copy, join(root, 'no-such-state-dir'));
+    expect([copied.status, copied.stdout.toString('hex')]).toEqual([0, key.toString('hex')]);
   });
 
   it('usage: no --device, or two ways of naming it', async () => {

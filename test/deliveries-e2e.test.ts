@@ -11,100 +11,48 @@
  * envelopes are opened with unwrapDelivery in the machines' TPMs to the exact payload, and the proof
  * the agent computes is the one whose hash the server stored.
  */
-import { PcrPoliciesRepository } from '@rackseal/attestation';
-import { SecretBytes } from '@rackseal/config/secret-bytes';
-import { EnvMasterKey, openEnvelope } from '@rackseal/envelope';
 import { parseDeliveryPayload } from '@rackseal/node-api-contracts';
-import { secretMaterialContext } from '@rackseal/secrets';
-import { type ChildProcessWithoutNullStreams, execFileSync } from 'node:child_process';
 import { createHash, createPrivateKey, randomBytes, X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { DataSource } from 'typeorm';
 import { NODE_CREDENTIAL_SECRET } from '../apps/agent/src/enrollment/attest-and-store';
 import { NodeApiClient } from '../apps/agent/src/node-api/node-api-client';
 import { loadCertifiedKey } from '../apps/agent/src/state/certified-key-state';
 import { StateDir } from '../apps/agent/src/state/state-dir';
 import { withTpmDevice } from '../apps/agent/src/tpm-device';
 import { unwrapDelivery } from '../apps/agent/src/unwrap/unwrap-envelope';
-import { FRESH_SWTPM_POLICY } from './support/attestation-policies';
-import { runAgentCliAsync, runRacksealCli, runRacksealCliAsync, spawnCli } from './support/cli-runner';
-import { createTestDatabase, openDataSource, type TestDatabase } from './support/database';
-import { type RunningProcess, startApp, startControlPlane } from './support/processes';
-import { createTestQueuePrefix, type TestQueuePrefix } from './support/redis';
+import { useAgentE2eFleet } from './support/agent-e2e-fleet';
 import { type SwtpmMachine, useSwtpms } from './support/swtpm';
-import { testEnv } from './support/test-config';
 import { pollUntil } from './support/wait';
 
 jest.setTimeout(300_000);
 
-interface DeliveryRow {
-  id: string;
-  serial: string;
-  name: string;
-  version: number;
-  state: string;
-  binding: string;
-  envelope: Buffer | null;
-  ack_proof_hash: Buffer | null;
-}
-
-interface AgentLine {
-  outcome: string;
-  deliveryId?: string;
-  secret?: string;
-  code?: string;
-  changed?: boolean;
-}
-
 const SERIALS = ['SN-A', 'SN-B'] as const;
+type Serial = (typeof SERIALS)[number];
 const mode = (path: string): number => statSync(path).mode & 0o7777;
 /** A stored PEM as a file holds it: the payload's PEM ends with its line end (RFC 7468), which libs/secrets' text leaves off. */
 const pemFile = (pem: string): string => (pem.endsWith('\n') ? pem : `${pem}\n`);
 
 describe('deliveries end to end: product worker, built agents, real TPMs', () => {
   const fixture = useSwtpms(2);
-  const masterKey = randomBytes(32);
-  const keys = new EnvMasterKey(new SecretBytes(masterKey));
-  let db: TestDatabase;
-  let prefix: TestQueuePrefix;
-  let cp: { proc: RunningProcess; baseUrl: string };
-  let worker: RunningProcess;
-  let ds: DataSource;
-  let admin: string;
+  const fleet = useAgentE2eFleet(SERIALS, fixture, 'rackseal-deliveries-e2e-');
+  const { cli } = fleet;
+  let cp: { baseUrl: string };
   let dir: string;
   const opaqueValue = randomBytes(48);
-  const agents = new Map<string, { child: ChildProcessWithoutNullStreams; out: string[]; exited: Promise<unknown> }>();
 
-  const tpm = (serial: string): SwtpmMachine => fixture.at(SERIALS.indexOf(serial as (typeof SERIALS)[number]));
-  const stateDir = (serial: string) => join(dir, `state-${serial}`);
-  const files = (serial: string) => join(dir, `files-${serial}`);
-  const cli = (...args: string[]) => runRacksealCliAsync(args, { env: { RACKSEAL_SERVER: cp.baseUrl, RACKSEAL_TOKEN: admin } });
+  const tpm = (serial: Serial): SwtpmMachine => fleet.tpm(serial);
+  const stateDir = (serial: Serial) => fleet.stateDir(serial);
+  const files = (serial: Serial) => fleet.files(serial);
+  const deliveries = (name?: string) => fleet.deliveries(name);
+  const ackCount = (deliveryId: string) => fleet.ackCount(deliveryId);
+  const material = (name: string, version: number, serial: Serial) => fleet.material(name, version, serial);
+  const startAgent = (serial: Serial, config: string) => fleet.startAgent(serial, config);
+  const stopAgent = (serial: Serial, signal?: NodeJS.Signals) => fleet.stopAgent(serial, signal);
+  const lines = (serial: Serial) => fleet.lines(serial);
 
-  async function deliveries(name?: string): Promise<DeliveryRow[]> {
-    return (await ds.query(
-      `SELECT d.id, m.serial, s.name, v.version, d.state, d.binding, d.envelope, d.ack_proof_hash FROM deliveries d
-         JOIN machines m ON m.id = d.machine_id JOIN secrets s ON s.id = d.secret_id JOIN secret_versions v ON v.id = d.version_id
-        WHERE $1::text IS NULL OR s.name = $1 ORDER BY s.name, v.version, m.serial`,
-      [name ?? null],
-    )) as DeliveryRow[];
-  }
-
-  const ackCount = async (deliveryId: string) =>
-    Number(((await ds.query(`SELECT count(*) AS n FROM audit_log WHERE action = 'delivery.acked' AND subject = $1`, [`delivery:${deliveryId}`])) as { n: string }[])[0]!.n);
-
-  async function material(name: string, version: number, serial: string): Promise<{ key: Buffer; certificatePem: string; kubeletConf: string | null }> {
-    const [row] = (await ds.query(
-      `SELECT sm.id, sm.material_sealed, sm.certificate_pem, sm.kubelet_conf FROM secret_materials sm JOIN secret_versions v ON v.id = sm.version_id
-         JOIN secrets s ON s.id = v.secret_id JOIN machines m ON m.id = sm.machine_id WHERE s.name = $1 AND v.version = $2 AND m.serial = $3`,
-      [name, version, serial],
-    )) as { id: string; material_sealed: Buffer; certificate_pem: string; kubelet_conf: string | null }[];
-    return { key: openEnvelope(keys, secretMaterialContext(row!.id), row!.material_sealed).reveal(), certificatePem: row!.certificate_pem, kubeletConf: row!.kubelet_conf };
-  }
-
-  async function agentConfig(serial: string, extra = ''): Promise<string> {
+  async function agentConfig(serial: Serial, extra = ''): Promise<string> {
     const f = files(serial);
     const path = join(dir, `agent-${serial}.yaml`);
     await writeFile(
@@ -128,72 +76,8 @@ describe('deliveries end to end: product worker, built agents, real TPMs', () =>
     return path;
   }
 
-  function startAgent(serial: string, config: string): void {
-    const child = spawnCli('rackseal-agent', ['run', '--config', config, '--server', cp.baseUrl, '--tpm', tpm(serial).device, '--state-dir', stateDir(serial), '--event-log', 'none', '--interval', '1h', '--ask-every', '5s']);
-    const out: string[] = [];
-    let partial = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      partial += chunk.toString('utf8');
-      const lines = partial.split('\n');
-      partial = lines.pop()!;
-      out.push(...lines.filter((l) => l.trim() !== ''));
-    });
-    child.stderr.on('data', () => undefined);
-    agents.set(serial, { child, out, exited: new Promise((resolve) => child.once('exit', resolve)) });
-  }
-
-  async function stopAgent(serial: string, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-    const agent = agents.get(serial);
-    agents.delete(serial);
-    if (agent !== undefined && agent.child.exitCode === null && agent.child.signalCode === null) {
-      agent.child.kill(signal);
-      await agent.exited;
-    }
-  }
-
-  const lines = (serial: string): AgentLine[] => (agents.get(serial)?.out ?? []).map((l) => JSON.parse(l) as AgentLine);
-
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'rackseal-deliveries-e2e-'));
-    db = await createTestDatabase();
-    prefix = createTestQueuePrefix();
-    ds = await openDataSource(db.url, 2);
-    const env = testEnv(db, prefix.prefix, { RACKSEAL_MASTER_KEY: masterKey.toString('hex') });
-    const bootstrap = runRacksealCli(['token', 'create', '--name', 'admin', '--scope', 'admin'], { env: { DATABASE_URL: db.url, RACKSEAL_MASTER_KEY: masterKey.toString('hex') } });
-    expect(bootstrap.status).toBe(0);
-    admin = bootstrap.stdout.trim();
-    cp = await startControlPlane(env);
-    // The product worker: apps/worker's main, its sealer the wrapping library's.
-    worker = startApp('worker', { ...env, LOG_LEVEL: 'info' });
-    await worker.waitForLog((l) => l.msg === 'worker ready');
-
-    await writeFile(join(dir, 'root.pem'), await fixture.ca.rootCertPem());
-    await writeFile(join(dir, 'intermediate.pem'), await fixture.ca.intermediateCertPem());
-    for (const pem of ['root.pem', 'intermediate.pem']) {
-      expect((await cli('vendor-ca', 'add', join(dir, pem))).status).toBe(0);
-    }
-    const b64 = async (der: Promise<Buffer>) => (await der).toString('base64');
-    const csv = ['serial,asset_tag,hostname,group,ek_cert,ek_pub_hash', `SN-A,,node-a,workers,${await b64(tpm('SN-A').rsaEkCertDer())},`, `SN-B,,node-b,workers,${await b64(tpm('SN-B').rsaEkCertDer())},`];
-    await writeFile(join(dir, 'fleet.csv'), `${csv.join('\n')}\n`);
-    expect((await cli('inventory', 'import', join(dir, 'fleet.csv'))).status).toBe(0);
-    await new PcrPoliciesRepository(ds).put('workers', FRESH_SWTPM_POLICY, 'test', new Date());
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'k8s.key'), '-out', join(dir, 'k8s.crt'), '-subj', '/CN=kubernetes', '-days', '30', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign,digitalSignature'], { stdio: 'ignore' });
-    expect((await cli('ca', 'import', '--kind', 'kubernetes', join(dir, 'k8s.crt'), join(dir, 'k8s.key'))).status).toBe(0);
-
-    for (const serial of SERIALS) {
-      const enrolled = await runAgentCliAsync(['enroll', '--server', cp.baseUrl, '--tpm', tpm(serial).device, '--state-dir', stateDir(serial), '--ek', 'rsa-2048', '--event-log', 'none', '--json']);
-      expect([serial, enrolled.status]).toEqual([serial, 0]);
-    }
-  }, 240_000);
-
-  afterAll(async () => {
-    await Promise.all([...agents.keys()].map((serial) => stopAgent(serial, 'SIGKILL')));
-    await worker?.stop();
-    await cp?.proc.stop();
-    await ds?.destroy();
-    await db?.drop();
-    await prefix?.clear();
-    await rm(dir, { recursive: true, force: true });
+  beforeAll(() => {
+    ({ cp, dir } = fleet);
   });
 
   it('the product worker seals envelopes each machine\'s TPM opens to the exact payload, and the agent\'s proof is the one the server stored', async () => {
@@ -277,15 +161,15 @@ describe('deliveries end to end: product worker, built agents, real TPMs', () =>
       const tls = await material('web-tls', 1, serial);
       const keyDer = createPrivateKey(readFileSync(join(f, 'tls/node.key'))).export({ type: 'pkcs8', format: 'der' });
       expect(keyDer.equals(tls.key)).toBe(true);
-      expect(readFileSync(join(f, 'tls/node.crt'), 'utf8')).toBe(pemFile(tls.certificatePem));
+      expect(readFileSync(join(f, 'tls/node.crt'), 'utf8')).toBe(pemFile(tls.certificatePem!));
       expect(readFileSync(join(f, 'tls/ca.crt'), 'utf8')).toBe(pemFile(tlsCa));
       expect([mode(join(f, 'tls/node.key')), mode(join(f, 'tls/node.crt')), mode(join(f, 'tls/ca.crt'))]).toEqual([0o600, 0o644, 0o644]);
-      expect(new X509Certificate(tls.certificatePem).subjectAltName).toContain(`node-${serial === 'SN-A' ? 'a' : 'b'}.workers.example`);
+      expect(new X509Certificate(tls.certificatePem!).subjectAltName).toContain(`node-${serial === 'SN-A' ? 'a' : 'b'}.workers.example`);
 
       const kubelet = await material('kubelet', 1, serial);
       const pem = readFileSync(join(f, 'kubelet/kubelet-client-current.pem'), 'utf8');
-      expect(pem.startsWith(pemFile(kubelet.certificatePem))).toBe(true);
-      expect(createPrivateKey(pem.slice(pemFile(kubelet.certificatePem).length)).export({ type: 'pkcs8', format: 'der' }).equals(kubelet.key)).toBe(true);
+      expect(pem.startsWith(pemFile(kubelet.certificatePem!))).toBe(true);
+      expect(createPrivateKey(pem.slice(pemFile(kubelet.certificatePem!).length)).export({ type: 'pkcs8', format: 'der' }).equals(kubelet.key)).toBe(true);
       expect(readFileSync(join(f, 'kubelet/kubelet.conf'), 'utf8')).toBe(kubelet.kubeletConf);
       expect([mode(join(f, 'kubelet/kubelet-client-current.pem')), mode(join(f, 'kubelet/kubelet.conf'))]).toEqual([0o600, 0o600]);
     }
@@ -312,7 +196,7 @@ describe('deliveries end to end: product worker, built agents, real TPMs', () =>
     expect(rows.map((r) => [r.serial, r.state])).toEqual([['SN-A', 'acked'], ['SN-B', 'acked']]);
     for (const serial of SERIALS) {
       const tls = await material('web-tls', 2, serial);
-      expect(readFileSync(join(files(serial), 'tls/node.crt'), 'utf8')).toBe(pemFile(tls.certificatePem));
+      expect(readFileSync(join(files(serial), 'tls/node.crt'), 'utf8')).toBe(pemFile(tls.certificatePem!));
       expect(createPrivateKey(readFileSync(join(files(serial), 'tls/node.key'))).export({ type: 'pkcs8', format: 'der' }).equals(tls.key)).toBe(true);
     }
     expect(readFileSync(join(files('SN-A'), 'tls/node.crt'), 'utf8')).not.toBe(before);

@@ -6,34 +6,19 @@
  * software key the simulated agent derives; the product's sealer is the wrapping library's, wired at
  * merge). Each case asserts states, bytes and audit records.
  */
-import type { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { PcrPolicySource } from '@rackseal/attestation';
-import { ApiTokens } from '@rackseal/api-tokens';
 import { DeliveryGaveUpError, DeliveryProcessor, EnvelopeSealer, OutboxRelay, UnwiredEnvelopeSealer } from '@rackseal/deliveries';
-import { InventoryImporter } from '@rackseal/inventory';
 import { JobQueue } from '@rackseal/jobs';
-import { DELIVERIES_ROUTE, deliveryAckRoute, type MailboxResponse, nodeApiPath, parseDeliveryPayload } from '@rackseal/node-api-contracts';
-import { type NodeCredential, signNodeRequest } from '@rackseal/node-identity';
-import { VendorCas } from '@rackseal/vendor-cas';
-import { Queue } from 'bullmq';
-import IORedis from 'ioredis';
-import { Logger } from 'nestjs-pino';
+import { type MailboxResponse, parseDeliveryPayload } from '@rackseal/node-api-contracts';
+import type { Queue } from 'bullmq';
 import { randomBytes } from 'node:crypto';
-import { Readable } from 'node:stream';
-import request from 'supertest';
 import type { DataSource } from 'typeorm';
-import { ControlPlaneModule } from '../apps/control-plane/src/control-plane.module';
-import { configureHttpApp } from '../apps/control-plane/src/http/configure-http-app';
 import { JOB_HANDLER_PROVIDERS, WorkerModule } from '../apps/worker/src/worker.module';
-import { FRESH_SWTPM_POLICY, TestPolicies } from './support/attestation-policies';
-import { createTestDatabase, openDataSource, type TestDatabase } from './support/database';
-import { b64, enroll } from './support/enrollment';
-import { type RunningProcess, startControlPlane, startDeliveryWorker } from './support/processes';
-import { createTestQueuePrefix, type TestQueuePrefix } from './support/redis';
-import { testServices } from './support/services';
+import type { TestDatabase } from './support/database';
+import { useMailboxFleet } from './support/mailbox-fleet';
+import type { TestQueuePrefix } from './support/redis';
 import { useSwtpms } from './support/swtpm';
-import { testConfig, testEnv } from './support/test-config';
+import { testConfig } from './support/test-config';
 import { openTestEnvelope, TestEnvelopeSealer } from './support/test-envelope-sealer';
 import { pollUntil } from './support/wait';
 
@@ -52,48 +37,18 @@ interface DeliveryRow {
 
 describe('deliveries and the mailbox', () => {
   const fixture = useSwtpms(1, { p256: true });
-  const policies = new TestPolicies();
-  const fleetKey = randomBytes(32);
+  const fleet = useMailboxFleet(fixture);
+  const { fleetKey, machineId, startWorker, operator, poll, ack } = fleet;
   let db: TestDatabase;
   let prefix: TestQueuePrefix;
-  let app: INestApplication;
-  let cp2: { proc: RunningProcess; baseUrl: string };
   let ds: DataSource;
-  let admin: string;
   let queue: Queue;
-  const workers: RunningProcess[] = [];
-  const credential: Record<string, NodeCredential> = {};
-  const machineId: Record<string, string> = {};
-
-  async function startApp(): Promise<INestApplication> {
-    const moduleRef = await Test.createTestingModule({ imports: [ControlPlaneModule.forRoot(testConfig(db, prefix.prefix, { LOG_LEVEL: 'silent' }))] })
-      .overrideProvider(PcrPolicySource)
-      .useValue(policies)
-      .compile();
-    const created = moduleRef.createNestApplication({ bufferLogs: true });
-    created.useLogger(created.get(Logger));
-    configureHttpApp(created);
-    await created.init();
-    return created;
-  }
 
   /** The worker's providers in this process, not started (no consumers, no relay loop): to call the processor and the relay directly. */
   async function workerProviders(sealer: EnvelopeSealer): Promise<{ processor: DeliveryProcessor; relay: OutboxRelay; close: () => Promise<void> }> {
     const moduleRef = await Test.createTestingModule({ imports: [WorkerModule.forRoot(testConfig(db, prefix.prefix, { LOG_LEVEL: 'silent' }), JOB_HANDLER_PROVIDERS, { sealer })] }).compile();
     return { processor: moduleRef.get(DeliveryProcessor), relay: moduleRef.get(OutboxRelay), close: () => moduleRef.close() };
   }
-
-  async function startWorker(extra: NodeJS.ProcessEnv = {}): Promise<RunningProcess> {
-    const proc = await startDeliveryWorker(testEnv(db, prefix.prefix, extra), fleetKey);
-    workers.push(proc);
-    return proc;
-  }
-
-  async function stopWorkers(): Promise<void> {
-    await Promise.all(workers.splice(0).map((w) => w.stop('SIGKILL')));
-  }
-
-  const operator = (method: 'get' | 'post', path: string) => request(app.getHttpServer())[method](path).set('Authorization', `Bearer ${admin}`);
 
   async function createOpaque(name: string, value: Buffer, target: Record<string, string> = { group: 'workers' }): Promise<void> {
     const created = await operator('post', '/v1/secrets').send({ name, kind: 'opaque', target, binding: 'pcr-sealed', value: value.toString('base64') });
@@ -110,53 +65,7 @@ describe('deliveries and the mailbox', () => {
   const auditCount = async (action: string, about = '') =>
     Number(((await ds.query(`SELECT count(*) AS n FROM audit_log WHERE action = $1 AND details::text LIKE $2`, [action, `%${about}%`])) as { n: string }[])[0]!.n);
 
-  /** A signed node request to a base URL (the control-plane process) or the in-process app. */
-  async function node(serial: string, method: 'GET' | 'POST', path: string, body?: unknown, as = serial): Promise<{ status: number; json: Record<string, unknown> }> {
-    const bytes = body === undefined ? Buffer.alloc(0) : Buffer.from(JSON.stringify(body));
-    const headers = signNodeRequest({ credential: credential[as]!, method, path, body: bytes, now: new Date(), nonce: randomBytes(16) });
-    const response = await fetch(`${cp2.baseUrl}${path}`, {
-      method,
-      headers: { ...headers, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      body: body === undefined ? undefined : bytes,
-    });
-    return { status: response.status, json: (await response.json()) as Record<string, unknown> };
-  }
-
-  const poll = (serial: string, wait: number) => node(serial, 'GET', `${nodeApiPath(DELIVERIES_ROUTE)}?wait=${wait}`);
-  const ack = (serial: string, id: string, proof: Buffer | string, as = serial) => node(serial, 'POST', nodeApiPath(deliveryAckRoute(id)), { proof: typeof proof === 'string' ? proof : proof.toString('base64') }, as);
-
-  beforeAll(async () => {
-    const tpm = fixture.at(0);
-    db = await createTestDatabase();
-    prefix = createTestQueuePrefix();
-    app = await startApp();
-    ds = await openDataSource(db.url);
-    queue = new Queue('deliveries', { connection: new IORedis(testServices().redisUrl, { maxRetriesPerRequest: null }), prefix: prefix.keyPrefix });
-    admin = (await app.get(ApiTokens).issue('admin', ['admin'], 'test')).token;
-    await app.get(VendorCas).addBundle([{ content: await fixture.ca.rootCertPem(), source: 'root' }, { content: await fixture.ca.intermediateCertPem(), source: 'intermediate' }], { addedBy: 'test' });
-    const csv = ['serial,asset_tag,hostname,group,ek_cert,ek_pub_hash', `SN-RSA,,rsa,workers,${b64(await tpm.rsaEkCertDer())},`, `SN-P256,,p256,workers,${b64(await tpm.p256EkCertDer())},`].join('\n');
-    expect(await app.get(InventoryImporter).import(Readable.from([Buffer.from(`${csv}\n`)]), { actor: 'test', fileName: 'inventory.csv' })).toMatchObject({ status: 'succeeded' });
-    policies.byGroup.set('workers', FRESH_SWTPM_POLICY);
-    for (const [serial, kind] of [['SN-RSA', 'rsa-2048'], ['SN-P256', 'ecc-p256']] as const) {
-      const enrolled = await enroll(app, tpm, kind);
-      expect(enrolled.status).toBe(200);
-      credential[serial] = enrolled.credential;
-      machineId[serial] = enrolled.body.machineId as string;
-    }
-    cp2 = await startControlPlane(testEnv(db, prefix.prefix));
-  }, 240_000);
-
-  afterAll(async () => {
-    await stopWorkers();
-    await cp2?.proc.stop('SIGKILL');
-    await app?.close();
-    await queue?.close();
-    await ds?.destroy();
-    await db?.drop();
-    await prefix?.clear();
-  });
-
-  afterEach(stopWorkers);
+  beforeAll(() => ({ db, prefix, ds, queue } = fleet.parts));
 
   it('a secret created for a group plans one pending delivery per attested machine in its transaction; a worker seals them; the long poll on another control plane wakes; the ack takes the right proof once', async () => {
     const value = randomBytes(48);
@@ -325,6 +234,26 @@ describe('deliveries and the mailbox', () => {
     expect(done.map((d) => d.state)).toEqual(['ready', 'ready']);
     for (const d of done) {
       expect(await auditCount('delivery.ready', d.id)).toBe(1);
+    }
+  });
+
+  it('a job that finds its machine revoked (a revoke committed after the job was queued) cancels the delivery with one record; the other run and a later one are no-ops', async () => {
+    await createOpaque('revoked-late', randomBytes(16), { machine: 'SN-P256' });
+    const [delivery] = await deliveriesOf('revoked-late');
+    expect(delivery!.state).toBe('pending');
+    // The machine as a revoke leaves it, without the revoke's own cancellations: the race the job must handle.
+    await ds.query(`UPDATE machines SET state = 'revoked' WHERE id = $1`, [machineId['SN-P256']]);
+    const providers = await workerProviders(new TestEnvelopeSealer(fleetKey));
+    try {
+      const outcomes = await Promise.all([1, 2].map(() => providers.processor.deliver(delivery!.id, 1, false)));
+      expect(outcomes.sort()).toEqual(['cancelled', 'no-op']);
+      const after = (await deliveriesOf('revoked-late'))[0]!;
+      expect([after.state, after.envelope]).toEqual(['cancelled', null]);
+      expect(await auditCount('delivery.cancelled', delivery!.id)).toBe(1);
+      expect(await providers.processor.deliver(delivery!.id, 1, false)).toBe('no-op');
+    } finally {
+      await providers.close();
+      await ds.query(`UPDATE machines SET state = 'attested' WHERE id = $1`, [machineId['SN-P256']]);
     }
   });
 });

@@ -26,7 +26,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { CONFIG_VARIABLES, DEVELOPMENT_MASTER_KEY, loadConfig } from '@rackseal/config';
 import * as yaml from 'js-yaml';
+import { loadAgentConfig } from '../apps/agent/src/install/agent-config-file';
 import { createTestDatabase, type TestDatabase } from './support/database';
+import { commandsIn, HelpCache, joinContinuations } from './support/documented-commands';
 import { onWorkerExit } from './support/exit-guard';
 import { freePort, freePortPair, LOCALHOST } from './support/free-port';
 import { startControlPlane, type RunningProcess } from './support/processes';
@@ -39,6 +41,19 @@ const COMPOSE_FILE = join(DOCKER_DIR, 'compose.yaml');
 const ENV_EXAMPLE = join(DOCKER_DIR, '.env.example');
 const ENTRYPOINT = join(DOCKER_DIR, 'swtpm', 'entrypoint.sh');
 const HEALTHCHECK_SCRIPT = join(DOCKER_DIR, 'healthcheck.mjs');
+const AGENT_ENTRYPOINT = join(DOCKER_DIR, 'agent-entrypoint.sh');
+const FLEET_SETUP = join(DOCKER_DIR, 'fleet-setup.sh');
+const HAPROXY_CFG = join(DOCKER_DIR, 'haproxy.cfg');
+
+/** The fleet compose.yaml runs: three machines, each an swtpm and its agent. */
+const MACHINES = [1, 2, 3] as const;
+const CONTROL_PLANES = ['control-plane-1', 'control-plane-2'] as const;
+/** The services given libs/config's variables: the two server processes. */
+const SERVERS = [...CONTROL_PLANES, 'worker'] as const;
+/** Every service that runs Node. */
+const NODE_SERVICES = [...SERVERS, 'fleet-setup', ...MACHINES.map((n) => `agent-${n}`)];
+/** Variables the servers get beside libs/config's: Node's own (the heap bound). */
+const NODE_VARIABLES: ReadonlySet<string> = new Set(['NODE_OPTIONS']);
 
 const PACKAGE = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as {
   engines: { node: string };
@@ -68,8 +83,11 @@ interface ComposeService {
   ports?: (string | number | { published?: string | number })[];
   networks?: string[] | Record<string, unknown>;
   command?: string | string[];
+  entrypoint?: string | string[];
   stop_grace_period?: string;
   volumes?: string[];
+  mem_limit?: string;
+  deploy?: { replicas?: number };
 }
 
 interface ComposeFile {
@@ -377,10 +395,19 @@ function run(command: string, args: readonly string[], env: NodeJS.ProcessEnv = 
 // ================================================================================================
 
 describe('docker/compose.yaml', () => {
-  it('has the services postgres, redis, control-plane, worker, swtpm and agent', () => {
-    expect(Object.keys(COMPOSE.services)).toEqual(
-      expect.arrayContaining(['postgres', 'redis', 'control-plane', 'worker', 'swtpm', 'agent']),
+  it('has PostgreSQL, Redis, two control planes behind a load balancer, workers, fleet-setup and three machines', () => {
+    expect(Object.keys(COMPOSE.services).sort()).toEqual(
+      [
+        'postgres',
+        'redis',
+        ...CONTROL_PLANES,
+        'lb',
+        'worker',
+        'fleet-setup',
+        ...MACHINES.flatMap((n) => [`swtpm-${n}`, `agent-${n}`]),
+      ].sort(),
     );
+    expect(service('worker').deploy?.replicas).toBeGreaterThanOrEqual(2);
   });
 
   it('is valid against the Compose Specification schema', () => {
@@ -396,7 +423,7 @@ describe('docker/compose.yaml', () => {
   });
 
   it('builds every rackseal service from a Dockerfile and target that exist', () => {
-    for (const name of ['control-plane', 'worker', 'agent', 'swtpm']) {
+    for (const name of [...CONTROL_PLANES, 'worker', 'fleet-setup', ...MACHINES.flatMap((n) => [`agent-${n}`, `swtpm-${n}`])]) {
       const build = buildOf(service(name));
       const dockerfile = join(build.context, build.dockerfile);
       expect({ name, dockerfile: relative(REPO_ROOT, dockerfile), exists: existsSync(dockerfile) }).toEqual({
@@ -408,9 +435,14 @@ describe('docker/compose.yaml', () => {
         expect(parseDockerfile(dockerfile).map((s) => s.name)).toContain(build.target);
       }
     }
-    expect(buildOf(service('control-plane')).target).toBe('control-plane');
+    for (const name of [...CONTROL_PLANES, 'fleet-setup']) {
+      expect({ name, target: buildOf(service(name)).target }).toEqual({ name, target: 'control-plane' });
+    }
     expect(buildOf(service('worker')).target).toBe('worker');
-    expect(buildOf(service('agent')).target).toBe('agent');
+    for (const n of MACHINES) {
+      expect(buildOf(service(`agent-${n}`)).target).toBe('agent');
+      expect(buildOf(service(`swtpm-${n}`)).context).toBe(join(DOCKER_DIR, 'swtpm'));
+    }
   });
 
   it('checks PostgreSQL with pg_isready and Redis with redis-cli ping', () => {
@@ -420,8 +452,8 @@ describe('docker/compose.yaml', () => {
     expect(service('redis').image).toMatch(/^redis:7\b/);
   });
 
-  it('starts the control plane and the worker only once PostgreSQL and Redis are healthy', () => {
-    for (const name of ['control-plane', 'worker']) {
+  it('starts the control planes and the workers only once PostgreSQL and Redis are healthy', () => {
+    for (const name of SERVERS) {
       expect(dependsOf(service(name))).toMatchObject({ postgres: 'service_healthy', redis: 'service_healthy' });
     }
   });
@@ -448,15 +480,15 @@ describe('docker/compose.yaml', () => {
     }
   });
 
-  it('sets only variables that libs/config reads on the control plane and the worker', () => {
-    for (const name of ['control-plane', 'worker']) {
-      const unknown = Object.keys(environmentOf(service(name))).filter((v) => !CONFIG_NAMES.has(v));
+  it("sets only variables that libs/config reads (and Node's NODE_OPTIONS) on the control planes and the workers", () => {
+    for (const name of SERVERS) {
+      const unknown = Object.keys(environmentOf(service(name))).filter((v) => !CONFIG_NAMES.has(v) && !NODE_VARIABLES.has(v));
       expect({ service: name, unknown }).toEqual({ service: name, unknown: [] });
     }
   });
 
   it('runs in production with RACKSEAL_MASTER_KEY required from the environment, never written down', () => {
-    for (const name of ['control-plane', 'worker']) {
+    for (const name of SERVERS) {
       const env = environmentOf(service(name));
       expect(env.RACKSEAL_ENV).toBe('production');
       expect(env.RACKSEAL_MASTER_KEY).toMatch(/^\$\{RACKSEAL_MASTER_KEY:\?[^}]+\}$/);
@@ -465,7 +497,7 @@ describe('docker/compose.yaml', () => {
 
   it('turns .env.example, filled in as the README says, into configurations libs/config accepts', () => {
     const vars = filledInEnvironment();
-    for (const name of ['control-plane', 'worker']) {
+    for (const name of SERVERS) {
       const env = Object.fromEntries(
         Object.entries(environmentOf(service(name))).map(([k, v]) => [k, interpolate(v, vars)]),
       );
@@ -480,7 +512,7 @@ describe('docker/compose.yaml', () => {
 
   it('refuses to start while the secrets in .env.example are still empty', () => {
     const vars = Object.fromEntries(ENV_SETTINGS);
-    expect(() => interpolate(environmentOf(service('control-plane'))['RACKSEAL_MASTER_KEY'] ?? '', vars)).toThrow(
+    expect(() => interpolate(environmentOf(service('control-plane-1'))['RACKSEAL_MASTER_KEY'] ?? '', vars)).toThrow(
       /RACKSEAL_MASTER_KEY/,
     );
     expect(() => interpolate(environmentOf(service('postgres'))['POSTGRES_PASSWORD'] ?? '', vars)).toThrow(
@@ -499,37 +531,138 @@ describe('docker/compose.yaml', () => {
     }
   });
 
-  it('publishes only the control plane; the TPM shares a network with nothing but the agent', () => {
+  it("publishes only the load balancer; each TPM shares a network with nothing but its own agent", () => {
     const published = Object.entries(COMPOSE.services)
       .filter(([, svc]) => (svc.ports ?? []).length > 0)
       .map(([name]) => name);
-    expect(published).toEqual(['control-plane']);
+    expect(published).toEqual(['lb']);
 
-    const tpmNetworks = networksOf(service('swtpm'));
-    const neighbours = Object.entries(COMPOSE.services)
-      .filter(([name, svc]) => name !== 'swtpm' && networksOf(svc).some((n) => tpmNetworks.includes(n)))
-      .map(([name]) => name);
-    expect(neighbours).toEqual(['agent']);
-    for (const network of tpmNetworks) {
-      expect({ network, internal: COMPOSE.networks?.[network]?.internal }).toEqual({ network, internal: true });
-    }
-    // The agent talks to the control plane, never to its databases.
-    for (const backend of ['postgres', 'redis']) {
-      const shared = networksOf(service(backend)).filter((n) => networksOf(service('agent')).includes(n));
-      expect({ backend, shared }).toEqual({ backend, shared: [] });
+    for (const n of MACHINES) {
+      const tpmNetworks = networksOf(service(`swtpm-${n}`));
+      const neighbours = Object.entries(COMPOSE.services)
+        .filter(([name, svc]) => name !== `swtpm-${n}` && networksOf(svc).some((net) => tpmNetworks.includes(net)))
+        .map(([name]) => name);
+      expect({ tpm: n, neighbours }).toEqual({ tpm: n, neighbours: [`agent-${n}`] });
+      for (const network of tpmNetworks) {
+        expect({ network, internal: COMPOSE.networks?.[network]?.internal }).toEqual({ network, internal: true });
+      }
+      // The agent talks to the control plane (through the load balancer), never to its databases.
+      const agentNetworks = networksOf(service(`agent-${n}`));
+      for (const backend of ['postgres', 'redis']) {
+        const shared = networksOf(service(backend)).filter((net) => agentNetworks.includes(net));
+        expect({ agent: n, backend, shared }).toEqual({ agent: n, backend, shared: [] });
+      }
+      expect(networksOf(service('lb')).some((net) => agentNetworks.includes(net))).toBe(true);
     }
   });
 
-  it("gives the agent a command that works with today's rackseal-agent", () => {
-    const agent = service('agent');
-    expect(dependsOf(agent)).toMatchObject({ swtpm: 'service_healthy' });
-    const command = agent.command;
-    expect(Array.isArray(command)).toBe(true);
-    const [program, ...args] = command as string[];
-    const target = PACKAGE.bin[program as string];
-    expect(target).toBeDefined();
-    const result = run(process.execPath, [join(REPO_ROOT, target as string), ...args]);
-    expect({ status: result.status, stderr: result.stderr }).toEqual({ status: 0, stderr: '' });
+  it('runs the two control planes from one image with one environment, each checked by /health/ready', () => {
+    const [first, second] = CONTROL_PLANES.map((name) => service(name));
+    expect(second?.image).toBe(first?.image);
+    expect(environmentOf(second as ComposeService)).toEqual(environmentOf(first as ComposeService));
+    for (const name of CONTROL_PLANES) {
+      const build = buildOf(service(name));
+      const check = effective(parseDockerfile(join(build.context, build.dockerfile)), build.target, 'HEALTHCHECK');
+      expect({ name, check }).toEqual({ name, check: expect.stringContaining('/app/healthcheck.mjs') });
+      expect(service(name).healthcheck).toBeUndefined();
+    }
+  });
+
+  it('balances over exactly the control planes, checked by /health/ready, and health-checks the balancer', () => {
+    const cfg = readFileSync(HAPROXY_CFG, 'utf8');
+    expect(service('lb').volumes).toContain('./haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg:ro');
+    const servers = [...cfg.matchAll(/^\s*server\s+(\S+)\s+(\S+):8080\b.*\bcheck\b/gm)].map((m) => [m[1], m[2]]);
+    expect(servers).toEqual(CONTROL_PLANES.map((name) => [name, name]));
+    expect(cfg).toMatch(/^\s*option httpchk GET \/health\/ready$/m);
+    expect(cfg).toMatch(/^\s*http-check expect status 200$/m);
+    expect(cfg).toMatch(/^\s*bind :8080$/m);
+    // Above the node API's longest long poll (30 s).
+    for (const timeout of ['client', 'server']) {
+      const seconds = Number(new RegExp(`^\\s*timeout ${timeout} (\\d+)s$`, 'm').exec(cfg)?.[1]);
+      expect({ timeout, above30s: seconds > 30 }).toEqual({ timeout, above30s: true });
+    }
+    const monitor = /^\s*monitor-uri (\S+)$/m.exec(cfg)?.[1];
+    expect(monitor).toBeDefined();
+    expect([service('lb').healthcheck?.test].flat().join(' ')).toContain(`http://127.0.0.1:8080${monitor as string}`);
+    for (const name of CONTROL_PLANES) {
+      expect(dependsOf(service('lb'))).toMatchObject({ [name]: 'service_healthy' });
+    }
+  });
+
+  it('bounds the heap of every Node process below its memory limit (--max-old-space-size)', () => {
+    const vars = filledInEnvironment();
+    for (const name of NODE_SERVICES) {
+      const options = interpolate(environmentOf(service(name)).NODE_OPTIONS ?? '', vars);
+      const heapMb = Number(/^--max-old-space-size=(\d+)$/.exec(options)?.[1]);
+      const limit = /^(\d+)m$/.exec(service(name).mem_limit ?? '');
+      expect({ name, options, heapBounded: heapMb > 0, limit: limit?.[0] }).toEqual({
+        name,
+        options,
+        heapBounded: true,
+        limit: expect.any(String),
+      });
+      // At least a quarter of the limit stays outside the heap: buffers, native memory, threads.
+      expect({ name, heapMb, fits: heapMb <= Number(limit?.[1]) * 0.75 }).toEqual({ name, heapMb, fits: true });
+    }
+  });
+
+  it('runs fleet-setup once, in the control-plane image, with each machine\'s public certificates read-only', () => {
+    const setup = service('fleet-setup');
+    expect(setup.healthcheck?.disable).toBe(true);
+    expect(setup.entrypoint).toEqual(['/usr/bin/tini', '--', 'sh', '/usr/local/bin/fleet-setup']);
+    expect(setup.volumes).toContain('./fleet-setup.sh:/usr/local/bin/fleet-setup:ro');
+    for (const n of MACHINES) {
+      expect(setup.volumes).toContain(`swtpm-${n}-public:/fleet/machine-${n}:ro`);
+      expect(service(`swtpm-${n}`).volumes).toContain(`swtpm-${n}-public:/var/lib/swtpm-public`);
+      expect(environmentOf(service(`swtpm-${n}`)).SWTPM_PUBLIC_DIR).toBe('/var/lib/swtpm-public');
+      expect(dependsOf(setup)).toMatchObject({ [`swtpm-${n}`]: 'service_healthy' });
+      // The TPM's own state is never mounted anywhere else.
+      const stateUsers = Object.entries(COMPOSE.services)
+        .filter(([, svc]) => (svc.volumes ?? []).some((v) => v.startsWith(`swtpm-${n}-state:`)))
+        .map(([name]) => name);
+      expect(stateUsers).toEqual([`swtpm-${n}`]);
+    }
+    expect(run('sh', ['-n', FLEET_SETUP]).status).toBe(0);
+  });
+
+  it("gives each agent its own TPM, state and the shared agent.yaml, with flags today's rackseal-agent accepts", async () => {
+    const helps = new HelpCache();
+    for (const n of MACHINES) {
+      const agent = service(`agent-${n}`);
+      expect(dependsOf(agent)).toMatchObject({ [`swtpm-${n}`]: 'service_healthy', lb: 'service_healthy' });
+      expect(agent.volumes).toEqual(
+        expect.arrayContaining(['./agent.yaml:/etc/rackseal/agent.yaml:ro', `agent-${n}-state:/var/lib/rackseal-agent`]),
+      );
+      const [program, ...args] = agent.command as string[];
+      expect(program).toBe('rackseal-agent-entrypoint');
+      expect(args).toEqual(['--tpm', `swtpm:swtpm-${n}:2321`]);
+      // The entrypoint passes its arguments to status, enroll and run: each must take them.
+      for (const subcommand of ['status', 'enroll', 'run']) {
+        const problems = await helps.problems({ source: 'compose.yaml', line: 0, program: 'rackseal-agent', words: [subcommand, ...args], text: '' });
+        expect({ agent: n, subcommand, problems }).toEqual({ agent: n, subcommand, problems: [] });
+      }
+    }
+  });
+
+  it('the rackseal commands of fleet-setup.sh are ones the built CLI accepts', async () => {
+    const helps = new HelpCache();
+    const lines = readFileSync(FLEET_SETUP, 'utf8')
+      .split('\n')
+      .map((text, index) => ({ line: index + 1, text }))
+      .filter(({ text }) => !text.trimStart().startsWith('#'));
+    const commands = commandsIn('docker/fleet-setup.sh', joinContinuations(lines));
+    expect(commands.map((c) => c.words.slice(0, 2).join(' '))).toEqual([
+      'token create',
+      'vendor-ca add',
+      'inventory import',
+      'policy promote',
+      'secrets show',
+      'secrets create',
+      'secrets show',
+      'secrets create',
+    ]);
+    const problems = await Promise.all(commands.map(async (c) => ({ line: c.line, problems: await helps.problems(c) })));
+    expect(problems.filter((p) => p.problems.length > 0)).toEqual([]);
   });
 });
 
@@ -691,9 +824,27 @@ describe('docker/Dockerfile', () => {
         .map((m) => [m[2] as string, m[1] as string]),
     );
     expect(Object.fromEntries(links)).toEqual(PACKAGE.bin);
-    const [program, ...args] = execForm(effective(MAIN, 'agent', 'CMD'));
-    const result = run(process.execPath, [join(REPO_ROOT, PACKAGE.bin[program as string] as string), ...args]);
-    expect(result.status).toBe(0);
+    // The agent's command is docker/agent-entrypoint.sh, copied onto PATH and made executable.
+    expect(execForm(effective(MAIN, 'agent', 'CMD'))).toEqual(['rackseal-agent-entrypoint']);
+    const agent = MAIN.find((s) => s.name === 'agent') as Stage;
+    expect(copies(agent)).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ sources: ['docker/agent-entrypoint.sh'], destination: '/usr/local/bin/rackseal-agent-entrypoint' }),
+      ]),
+    );
+    expect(agent.instructions.filter((i) => i.keyword === 'RUN').map((i) => i.args).join('\n')).toContain(
+      'chmod 0755 /usr/local/bin/rackseal-agent-entrypoint',
+    );
+  });
+
+  it('gives every Node target a default heap bound (NODE_OPTIONS --max-old-space-size)', () => {
+    for (const target of SERVER_TARGETS) {
+      const env = lineage(MAIN, target)
+        .flatMap((s) => s.instructions.filter((i) => i.keyword === 'ENV'))
+        .map((i) => i.args)
+        .join(' ');
+      expect({ target, heap: /\bNODE_OPTIONS=--max-old-space-size=\d+\b/.test(env) }).toEqual({ target, heap: true });
+    }
   });
 
   it('health-checks the control plane with docker/healthcheck.mjs, and only the control plane', () => {
@@ -917,9 +1068,107 @@ describe('docker/swtpm/entrypoint.sh (the swtpm sidecar), against the local swtp
     expect(run(ENTRYPOINT, ['healthcheck'], entrypointEnv()).status).not.toBe(0);
   });
 
+  it('publishes the EK and vendor CA certificates, world-readable, in SWTPM_PUBLIC_DIR', async () => {
+    const publicDir = join(root, 'public');
+    const child = spawn(ENTRYPOINT, [], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...entrypointEnv(), SWTPM_PUBLIC_DIR: publicDir },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    children.add(child);
+    let stderr = '';
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const deadline = Date.now() + 30_000;
+    while (!stderr.includes('swtpm-entrypoint: serving TPM 2.0') && child.exitCode === null && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    children.delete(child);
+    expect(stderr).toContain(`certificates published in ${publicDir}`);
+    for (const [sub, names] of [
+      ['ek-certs', ['ek-rsa2048.crt', 'ek-secp384r1.crt']],
+      ['vendor-ca', ['issuercert.pem', 'swtpm-localca-rootca-cert.pem']],
+    ] as const) {
+      expect((await readdir(join(publicDir, sub))).sort()).toEqual([...names]);
+      for (const name of names) {
+        expect(await readFile(join(publicDir, sub, name))).toEqual(await readFile(join(root, sub, name)));
+        expect({ name, mode: (statSync(join(publicDir, sub, name)).mode & 0o777).toString(8) }).toEqual({ name, mode: '644' });
+      }
+    }
+    // Certificates only: nothing of the TPM's state or the local CA's key.
+    expect((await readdir(publicDir)).sort()).toEqual(['ek-certs', 'vendor-ca']);
+  });
+
   it('refuses unknown arguments with exit 2', () => {
     const result = run(ENTRYPOINT, ['frobnicate'], entrypointEnv());
     expect(result.status).toBe(2);
     expect(result.stderr).toContain('unknown argument');
+  });
+});
+
+describe('docker/agent.yaml and docker/agent-entrypoint.sh (the agents of compose.yaml)', () => {
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'rackseal-agent-entrypoint-'));
+  });
+
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("is a config the agent's own loader accepts, installing the two secrets fleet-setup creates", async () => {
+    const config = await loadAgentConfig(join(DOCKER_DIR, 'agent.yaml'));
+    expect(config.server).toBe('http://lb:8080');
+    expect([...config.installs.keys()].sort()).toEqual(['demo-shared', 'demo-tls']);
+    const created = [...readFileSync(FLEET_SETUP, 'utf8').matchAll(/rackseal secrets create (\S+)/g)].map((m) => m[1]);
+    expect(created.sort()).toEqual(['demo-shared', 'demo-tls']);
+  });
+
+  /** Runs the entrypoint with a stand-in rackseal-agent that records its calls and exits as told. */
+  function entrypoint(exits: { status: number; enroll: number }): { status: number | null; calls: string[] } {
+    const bin = join(dir, `bin-${exits.status}-${exits.enroll}`);
+    const log = join(bin, 'calls');
+    run('mkdir', ['-p', bin]);
+    const stub = join(bin, 'rackseal-agent');
+    run('sh', [
+      '-c',
+      `cat > "${stub}" <<'STUB'
+#!/bin/sh
+echo "$*" >> "${log}"
+case "$1" in
+status) exit ${exits.status} ;;
+enroll) exit ${exits.enroll} ;;
+run) exit 0 ;;
+esac
+exit 9
+STUB
+chmod 0755 "${stub}"`,
+    ]);
+    const result = spawnSync(AGENT_ENTRYPOINT, ['--tpm', 'swtpm:swtpm-1:2321'], {
+      encoding: 'utf8',
+      env: { PATH: `${bin}:${process.env.PATH ?? ''}` },
+    });
+    const calls = existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n') : [];
+    return { status: result.status, calls };
+  }
+
+  it('enrolls a machine with no usable enrollment, then runs the daemon with the same flags', () => {
+    expect(entrypoint({ status: 1, enroll: 0 })).toEqual({
+      status: 0,
+      calls: ['status --offline --tpm swtpm:swtpm-1:2321', 'enroll --tpm swtpm:swtpm-1:2321', 'run --tpm swtpm:swtpm-1:2321'],
+    });
+  });
+
+  it('goes straight to the daemon when enrolled, and exits with enroll\'s code when enrollment is refused', () => {
+    expect(entrypoint({ status: 0, enroll: 0 })).toEqual({
+      status: 0,
+      calls: ['status --offline --tpm swtpm:swtpm-1:2321', 'run --tpm swtpm:swtpm-1:2321'],
+    });
+    expect(entrypoint({ status: 1, enroll: 1 })).toEqual({
+      status: 1,
+      calls: ['status --offline --tpm swtpm:swtpm-1:2321', 'enroll --tpm swtpm:swtpm-1:2321'],
+    });
   });
 });

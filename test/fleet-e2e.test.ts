@@ -11,27 +11,18 @@
  * installer's enrollment slot) able to open each image, and a group TLS rotation installs a new pair
  * on every machine.
  */
-import { EnvMasterKey, openEnvelope } from '@rackseal/envelope';
-import { SecretBytes } from '@rackseal/config/secret-bytes';
-import { secretMaterialContext } from '@rackseal/secrets';
-import { type ChildProcessWithoutNullStreams, execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createPrivateKey, randomBytes } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { DataSource } from 'typeorm';
 import { readRacksealToken } from '../apps/agent/src/install/luks-token';
-import { FRESH_SWTPM_POLICY } from './support/attestation-policies';
-import { AGENT_ENTRY, runAgentCliAsync, runRacksealCli, runRacksealCliAsync, spawnCli } from './support/cli-runner';
-import { createTestDatabase, openDataSource, type TestDatabase } from './support/database';
+import { useAgentE2eFleet } from './support/agent-e2e-fleet';
+import { AGENT_ENTRY } from './support/cli-runner';
 import { freePort } from './support/free-port';
-import { type RunningProcess, startApp, startControlPlane } from './support/processes';
 import { luksImage } from './support/rackseal-disk';
-import { createTestQueuePrefix, type TestQueuePrefix } from './support/redis';
 import { repoRoot } from './support/repo-root';
 import { type SwtpmMachine, useSwtpms } from './support/swtpm';
-import { testEnv } from './support/test-config';
 import { pollUntil } from './support/wait';
 
 jest.setTimeout(300_000);
@@ -43,20 +34,6 @@ const NAMES = ['app-token', 'kubelet', 'root-disk', 'web-tls'];
 const NOBODY = 65534;
 /** cryptsetup's exit code for "no key available with this passphrase". */
 const CRYPTSETUP_NO_KEY = 2;
-
-interface DeliveryRow {
-  id: string;
-  serial: string;
-  name: string;
-  version: number;
-  state: string;
-}
-
-interface AgentLine {
-  outcome: string;
-  state?: string;
-  secret?: string;
-}
 
 const mode = (path: string): number => statSync(path).mode & 0o7777;
 const owners = (path: string): [number, number] => [statSync(path).uid, statSync(path).gid];
@@ -80,52 +57,24 @@ function run(command: string, args: readonly string[], input?: Buffer): Promise<
 
 describe('a fleet of three: every kind of secret, boot unlock across a PCR change, rotations', () => {
   const fixture = useSwtpms(3);
-  const masterKey = randomBytes(32);
-  const keys = new EnvMasterKey(new SecretBytes(masterKey));
-  let db: TestDatabase;
-  let prefix: TestQueuePrefix;
-  let cp: { proc: RunningProcess; baseUrl: string };
-  let worker: RunningProcess;
-  let ds: DataSource;
-  let admin: string;
-  let dir: string;
+  const fleet = useAgentE2eFleet(SERIALS, fixture, 'rackseal-fleet-e2e-');
+  const { cli } = fleet;
   /** The unlock child's config: a server where nothing listens, so an unlock that tried the network would fail. */
   let offlineConfig: string;
+  let dir: string;
   const opaqueValue = randomBytes(48);
   const images = new Map<Serial, { image: string; enrollKeyFile: string }>();
-  const agents = new Map<Serial, { child: ChildProcessWithoutNullStreams; out: string[]; exited: Promise<unknown> }>();
 
-  const tpm = (serial: Serial): SwtpmMachine => fixture.at(SERIALS.indexOf(serial));
-  const stateDir = (serial: Serial) => join(dir, `state-${serial}`);
-  const files = (serial: Serial) => join(dir, `files-${serial}`);
+  const tpm = (serial: Serial): SwtpmMachine => fleet.tpm(serial);
+  const files = (serial: Serial) => fleet.files(serial);
   const image = (serial: Serial) => images.get(serial)!.image;
-  /** The operator's CLI; `secrets rotate` waits for every ack, hence the longer kill timeout. */
-  const cli = (...args: string[]) => runRacksealCliAsync(args, { env: { RACKSEAL_SERVER: cp.baseUrl, RACKSEAL_TOKEN: admin }, timeoutMs: 150_000 });
-  const lines = (serial: Serial): AgentLine[] => (agents.get(serial)?.out ?? []).map((l) => JSON.parse(l) as AgentLine);
+  const deliveries = (name?: string) => fleet.deliveries(name);
+  const ackCount = (deliveryId: string) => fleet.ackCount(deliveryId);
+  const material = (name: string, version: number, serial: Serial) => fleet.material(name, version, serial);
+  const lines = (serial: Serial) => fleet.lines(serial);
+  const agents = fleet.agents;
 
-  async function deliveries(name?: string): Promise<DeliveryRow[]> {
-    return (await ds.query(
-      `SELECT d.id, m.serial, s.name, v.version, d.state FROM deliveries d
-         JOIN machines m ON m.id = d.machine_id JOIN secrets s ON s.id = d.secret_id JOIN secret_versions v ON v.id = d.version_id
-        WHERE $1::text IS NULL OR s.name = $1 ORDER BY s.name, v.version, m.serial`,
-      [name ?? null],
-    )) as DeliveryRow[];
-  }
-
-  const ackCount = async (deliveryId: string) =>
-    Number(((await ds.query(`SELECT count(*) AS n FROM audit_log WHERE action = 'delivery.acked' AND subject = $1`, [`delivery:${deliveryId}`])) as { n: string }[])[0]!.n);
-
-  const machineStates = async () => ((await ds.query(`SELECT serial, state FROM machines ORDER BY serial`)) as { serial: string; state: string }[]).map((r) => `${r.serial} ${r.state}`);
-
-  /** The per-machine material the control plane holds: the key (PKCS#8 DER, or a disk's raw bytes) and the certificate. */
-  async function material(name: string, version: number, serial: Serial): Promise<{ key: Buffer; certificatePem: string | null; kubeletConf: string | null }> {
-    const [row] = (await ds.query(
-      `SELECT sm.id, sm.material_sealed, sm.certificate_pem, sm.kubelet_conf FROM secret_materials sm JOIN secret_versions v ON v.id = sm.version_id
-         JOIN secrets s ON s.id = v.secret_id JOIN machines m ON m.id = sm.machine_id WHERE s.name = $1 AND v.version = $2 AND m.serial = $3`,
-      [name, version, serial],
-    )) as { id: string; material_sealed: Buffer; certificate_pem: string | null; kubelet_conf: string | null }[];
-    return { key: openEnvelope(keys, secretMaterialContext(row!.id), row!.material_sealed).reveal(), certificatePem: row!.certificate_pem, kubeletConf: row!.kubelet_conf };
-  }
+  const machineStates = async () => ((await fleet.ds.query(`SELECT serial, state FROM machines ORDER BY serial`)) as { serial: string; state: string }[]).map((r) => `${r.serial} ${r.state}`);
 
   async function agentConfig(serial: Serial): Promise<string> {
     const f = files(serial);
@@ -143,20 +92,6 @@ describe('a fleet of three: every kind of secret, boot unlock across a PCR chang
       ].join('\n'),
     );
     return path;
-  }
-
-  function startAgent(serial: Serial, config: string): void {
-    const child = spawnCli('rackseal-agent', ['run', '--config', config, '--server', cp.baseUrl, '--tpm', tpm(serial).device, '--state-dir', stateDir(serial), '--event-log', 'none', '--interval', '1h', '--ask-every', '2s']);
-    const out: string[] = [];
-    let partial = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      partial += chunk.toString('utf8');
-      const parts = partial.split('\n');
-      partial = parts.pop()!;
-      out.push(...parts.filter((l) => l.trim() !== ''));
-    });
-    child.stderr.on('data', () => undefined);
-    agents.set(serial, { child, out, exited: new Promise((resolve) => child.once('exit', resolve)) });
   }
 
   /**
@@ -178,64 +113,20 @@ describe('a fleet of three: every kind of secret, boot unlock across a PCR chang
       .sort();
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'rackseal-fleet-e2e-'));
-    db = await createTestDatabase();
-    prefix = createTestQueuePrefix();
-    ds = await openDataSource(db.url, 2);
-    const env = testEnv(db, prefix.prefix, { RACKSEAL_MASTER_KEY: masterKey.toString('hex') });
-    const bootstrap = runRacksealCli(['token', 'create', '--name', 'admin', '--scope', 'admin'], { env: { DATABASE_URL: db.url, RACKSEAL_MASTER_KEY: masterKey.toString('hex') } });
-    expect(bootstrap.status).toBe(0);
-    admin = bootstrap.stdout.trim();
-    cp = await startControlPlane(env);
-    worker = startApp('worker', { ...env, LOG_LEVEL: 'info' });
-    await worker.waitForLog((l) => l.msg === 'worker ready');
-
+    dir = fleet.dir;
     offlineConfig = join(dir, 'offline.yaml');
     await writeFile(offlineConfig, `server: http://127.0.0.1:${await freePort()}\n`);
-    await writeFile(join(dir, 'root.pem'), await fixture.ca.rootCertPem());
-    await writeFile(join(dir, 'intermediate.pem'), await fixture.ca.intermediateCertPem());
-    for (const pem of ['root.pem', 'intermediate.pem']) {
-      expect((await cli('vendor-ca', 'add', join(dir, pem))).status).toBe(0);
-    }
-    const rows = ['serial,asset_tag,hostname,group,ek_cert,ek_pub_hash'];
     for (const serial of SERIALS) {
-      rows.push(`${serial},,node-${serial.slice(3).toLowerCase()},workers,${(await tpm(serial).rsaEkCertDer()).toString('base64')},`);
-    }
-    await writeFile(join(dir, 'fleet.csv'), `${rows.join('\n')}\n`);
-    expect((await cli('inventory', 'import', join(dir, 'fleet.csv'))).status).toBe(0);
-    // The operator's command: the policy set signs the group's approvals (libs/attestation PcrApprovals).
-    await writeFile(join(dir, 'policy.json'), JSON.stringify(FRESH_SWTPM_POLICY));
-    const policy = await cli('policy', 'set', 'workers', '--file', join(dir, 'policy.json'));
-    expect([policy.status, policy.stderr]).toEqual([0, '']);
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'k8s.key'), '-out', join(dir, 'k8s.crt'), '-subj', '/CN=kubernetes', '-days', '30', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign,digitalSignature'], { stdio: 'ignore' });
-    expect((await cli('ca', 'import', '--kind', 'kubernetes', join(dir, 'k8s.crt'), join(dir, 'k8s.key'))).status).toBe(0);
-
-    for (const serial of SERIALS) {
-      const enrolled = await runAgentCliAsync(['enroll', '--server', cp.baseUrl, '--tpm', tpm(serial).device, '--state-dir', stateDir(serial), '--ek', 'rsa-2048', '--event-log', 'none', '--json']);
-      expect([serial, enrolled.status]).toEqual([serial, 0]);
       const disks = join(dir, `disks-${serial}`);
       await mkdir(disks);
       images.set(serial, luksImage(disks));
-      startAgent(serial, await agentConfig(serial));
+      fleet.startAgent(serial, await agentConfig(serial), { askEvery: '2s' });
     }
     // `run` attests first; a create while a target machine is attesting would leave it out until its next attestation.
     for (const serial of SERIALS) {
       expect([serial, await pollUntil(async () => lines(serial).some((l) => l.outcome === 'attested'), (x) => x, 60_000)]).toEqual([serial, true]);
     }
   }, 240_000);
-
-  afterAll(async () => {
-    for (const agent of agents.values()) {
-      agent.child.kill('SIGKILL');
-      await agent.exited;
-    }
-    await worker?.stop();
-    await cp?.proc.stop();
-    await ds?.destroy();
-    await db?.drop();
-    await prefix?.clear();
-    await rm(dir, { recursive: true, force: true });
-  });
 
   it('tls, kubelet, opaque and disk secrets reach all three machines: exact bytes, modes and owners, each acked once; the disk key sits in a keyslot beside the enrollment slot', async () => {
     await writeFile(join(dir, 'app-token'), opaqueValue);

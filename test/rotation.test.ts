@@ -5,38 +5,25 @@
  * simulated agents that open their envelopes with the sealer's per-machine keys and ack through the
  * mailbox. Every case waits for states, never for time.
  */
-import type { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { PcrPolicySource } from '@rackseal/attestation';
-import { ApiTokens } from '@rackseal/api-tokens';
 import { SecretRotationSchedule } from '@rackseal/deliveries';
-import { InventoryImporter } from '@rackseal/inventory';
-import { DELIVERIES_ROUTE, deliveryAckRoute, type MailboxResponse, nodeApiPath } from '@rackseal/node-api-contracts';
-import { type NodeCredential, signNodeRequest } from '@rackseal/node-identity';
+import type { MailboxResponse } from '@rackseal/node-api-contracts';
 import { Clock } from '@rackseal/platform';
-import { VendorCas } from '@rackseal/vendor-cas';
-import { Queue } from 'bullmq';
-import IORedis from 'ioredis';
-import { Logger } from 'nestjs-pino';
+import type { Queue } from 'bullmq';
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
-import request from 'supertest';
 import type { DataSource } from 'typeorm';
-import { ControlPlaneModule } from '../apps/control-plane/src/control-plane.module';
-import { configureHttpApp } from '../apps/control-plane/src/http/configure-http-app';
 import { JOB_HANDLER_PROVIDERS, WorkerModule } from '../apps/worker/src/worker.module';
-import { FRESH_SWTPM_POLICY, MovableClock, SRTM, TestPolicies } from './support/attestation-policies';
+import { FRESH_SWTPM_POLICY, MovableClock, SRTM } from './support/attestation-policies';
 import { runRacksealCliAsync } from './support/cli-runner';
-import { createTestDatabase, openDataSource, type TestDatabase } from './support/database';
-import { b64, enroll } from './support/enrollment';
-import { type RunningProcess, startControlPlane, startDeliveryWorker } from './support/processes';
-import { createTestQueuePrefix, type TestQueuePrefix } from './support/redis';
-import { testServices } from './support/services';
+import type { TestDatabase } from './support/database';
+import { useMailboxFleet } from './support/mailbox-fleet';
+import type { RunningProcess } from './support/processes';
+import type { TestQueuePrefix } from './support/redis';
 import { useSwtpms } from './support/swtpm';
-import { testConfig, testEnv } from './support/test-config';
+import { testConfig } from './support/test-config';
 import { openTestEnvelope, TestEnvelopeSealer } from './support/test-envelope-sealer';
 import { pollUntil } from './support/wait';
 
@@ -61,45 +48,18 @@ interface VersionRow {
 
 describe('rotation and revocation', () => {
   const fixture = useSwtpms(1, { p256: true });
-  const policies = new TestPolicies();
-  const fleetKey = randomBytes(32);
+  const fleet = useMailboxFleet(fixture);
+  const { fleetKey, machineId, startWorker, operator, poll, ack } = fleet;
   let db: TestDatabase;
   let prefix: TestQueuePrefix;
-  let app: INestApplication;
   let cp2: { proc: RunningProcess; baseUrl: string };
   let ds: DataSource;
   let admin: string;
   let queue: Queue;
-  const workers: RunningProcess[] = [];
-  const credential: Record<string, NodeCredential> = {};
-  const machineId: Record<string, string> = {};
   const live = ['SN-RSA', 'SN-P256'];
   /** Secrets the simulated agents leave unacked (ready in the mailbox). */
   const holdBack = new Set<string>();
 
-  async function startApp(): Promise<INestApplication> {
-    const moduleRef = await Test.createTestingModule({ imports: [ControlPlaneModule.forRoot(testConfig(db, prefix.prefix, { LOG_LEVEL: 'silent' }))] })
-      .overrideProvider(PcrPolicySource)
-      .useValue(policies)
-      .compile();
-    const created = moduleRef.createNestApplication({ bufferLogs: true });
-    created.useLogger(created.get(Logger));
-    configureHttpApp(created);
-    await created.init();
-    return created;
-  }
-
-  async function startWorker(extra: NodeJS.ProcessEnv = {}): Promise<RunningProcess> {
-    const proc = await startDeliveryWorker(testEnv(db, prefix.prefix, extra), fleetKey);
-    workers.push(proc);
-    return proc;
-  }
-
-  async function stopWorkers(): Promise<void> {
-    await Promise.all(workers.splice(0).map((w) => w.stop('SIGKILL')));
-  }
-
-  const operator = (method: 'get' | 'post' | 'put', path: string) => request(app.getHttpServer())[method](path).set('Authorization', `Bearer ${admin}`);
   const cli = (...args: string[]) => runRacksealCliAsync([...args, '--server', cp2.baseUrl], { env: { RACKSEAL_TOKEN: admin }, timeoutMs: 180_000 });
 
   async function create(name: string, kind: string, extra: Record<string, unknown> = {}): Promise<void> {
@@ -127,20 +87,6 @@ describe('rotation and revocation', () => {
       outcome: string;
       details: Record<string, unknown>;
     }[];
-
-  async function node(serial: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
-    const bytes = body === undefined ? Buffer.alloc(0) : Buffer.from(JSON.stringify(body));
-    const headers = signNodeRequest({ credential: credential[serial]!, method, path, body: bytes, now: new Date(), nonce: randomBytes(16) });
-    const response = await fetch(`${cp2.baseUrl}${path}`, {
-      method,
-      headers: { ...headers, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      body: body === undefined ? undefined : bytes,
-    });
-    return { status: response.status, json: (await response.json()) as Record<string, unknown> };
-  }
-
-  const poll = (serial: string, wait = 0) => node(serial, 'GET', `${nodeApiPath(DELIVERIES_ROUTE)}?wait=${wait}`);
-  const ack = (serial: string, id: string, proof: Buffer) => node(serial, 'POST', nodeApiPath(deliveryAckRoute(id)), { proof: proof.toString('base64') });
 
   /** One simulated agent pass: opens every ready envelope with the machine's key and acks it; answers the ids it acked. */
   async function agentPass(serial: string): Promise<string[]> {
@@ -178,38 +124,7 @@ describe('rotation and revocation', () => {
     return rows.length === count && rows.every((d) => d.state === 'acked');
   };
 
-  beforeAll(async () => {
-    const tpm = fixture.at(0);
-    db = await createTestDatabase();
-    prefix = createTestQueuePrefix();
-    app = await startApp();
-    ds = await openDataSource(db.url);
-    queue = new Queue('deliveries', { connection: new IORedis(testServices().redisUrl, { maxRetriesPerRequest: null }), prefix: prefix.keyPrefix });
-    admin = (await app.get(ApiTokens).issue('admin', ['admin'], 'test')).token;
-    await app.get(VendorCas).addBundle([{ content: await fixture.ca.rootCertPem(), source: 'root' }, { content: await fixture.ca.intermediateCertPem(), source: 'intermediate' }], { addedBy: 'test' });
-    const csv = ['serial,asset_tag,hostname,group,ek_cert,ek_pub_hash', `SN-RSA,,rsa,workers,${b64(await tpm.rsaEkCertDer())},`, `SN-P256,,p256,workers,${b64(await tpm.p256EkCertDer())},`].join('\n');
-    expect(await app.get(InventoryImporter).import(Readable.from([Buffer.from(`${csv}\n`)]), { actor: 'test', fileName: 'inventory.csv' })).toMatchObject({ status: 'succeeded' });
-    policies.byGroup.set('workers', FRESH_SWTPM_POLICY);
-    for (const [serial, kind] of [['SN-RSA', 'rsa-2048'], ['SN-P256', 'ecc-p256']] as const) {
-      const enrolled = await enroll(app, tpm, kind);
-      expect(enrolled.status).toBe(200);
-      credential[serial] = enrolled.credential;
-      machineId[serial] = enrolled.body.machineId as string;
-    }
-    cp2 = await startControlPlane(testEnv(db, prefix.prefix));
-  }, 240_000);
-
-  afterAll(async () => {
-    await stopWorkers();
-    await cp2?.proc.stop('SIGKILL');
-    await app?.close();
-    await queue?.close();
-    await ds?.destroy();
-    await db?.drop();
-    await prefix?.clear();
-  });
-
-  afterEach(stopWorkers);
+  beforeAll(() => ({ db, prefix, cp2, ds, admin, queue } = fleet.parts));
 
   it('secrets rotate --no-wait answers at once; the waiting form returns when every target acked; then the older versions are retired and their live deliveries cancelled; --group is a check refused for another group or a machine-targeted secret', async () => {
     await create('shared-a', 'opaque');

@@ -13,7 +13,7 @@ import { repoRoot } from './support/repo-root';
 const ROOT = repoRoot();
 
 /** Everything that is part of the project's sources, docs and tooling (not node_modules, dist, .git). */
-const SCANNED = ['apps', 'libs', 'test', 'bench', 'scripts', 'migrations', 'docker', 'docs', '.ci'];
+const SCANNED = ['apps', 'libs', 'test', 'demo', 'bench', 'scripts', 'migrations', 'docker', 'docs', '.ci'];
 const SCANNED_ROOT_FILES = ['README.md', 'package.json', 'jest.config.js', 'eslint.config.mjs', 'nest-cli.json', 'tsconfig.json', 'tsconfig.build.json', 'tsconfig.bench.json', '.dockerignore'];
 
 // The words are assembled so that this file does not match its own patterns.

@@ -25,6 +25,10 @@ VENDOR_CA="$STATE_ROOT/vendor-ca"
 # swtpm_setup and swtpm_localca read their configuration, and keep the local CA's key, under here.
 export XDG_CONFIG_HOME="$STATE_ROOT/config"
 MANUFACTURED="$STATE_ROOT/.manufactured"
+# Optional: a directory (another volume) that receives the TPM's public certificates on every start,
+# readable by others — what a vendor ships with the machine: its EK certificates (DER) and the
+# "vendor" CA certificates they chain to. The state root stays 0700; compose's fleet-setup reads this.
+PUBLIC_DIR="${SWTPM_PUBLIC_DIR:-}"
 
 say() {
   printf 'swtpm-entrypoint: %s\n' "$*" >&2
@@ -71,6 +75,23 @@ if [ -f "$MANUFACTURED" ]; then
   say "TPM already manufactured in $TPM_STATE; starting it"
 else
   manufacture
+fi
+
+# Certificates only, never the state: nothing here lets anyone act as this TPM.
+publish_certificates() {
+  mkdir -p "$PUBLIC_DIR/ek-certs" "$PUBLIC_DIR/vendor-ca"
+  chmod 0755 "$PUBLIC_DIR" "$PUBLIC_DIR/ek-certs" "$PUBLIC_DIR/vendor-ca"
+  for file in "$EK_CERTS"/*.crt; do
+    install -m 0644 "$file" "$PUBLIC_DIR/ek-certs/"
+  done
+  for file in "$VENDOR_CA"/*.pem; do
+    install -m 0644 "$file" "$PUBLIC_DIR/vendor-ca/"
+  done
+  say "EK and vendor CA certificates published in $PUBLIC_DIR"
+}
+
+if [ -n "$PUBLIC_DIR" ]; then
+  publish_certificates
 fi
 
 say "serving TPM 2.0 on $BIND:$PORT (control channel $BIND:$CTRL_PORT)"

@@ -1,10 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import { loadConfig } from '@rackseal/config';
 import { dataSourceOptions, runMigrationsUnderLock } from '@rackseal/persistence';
 import { DataSource } from 'typeorm';
 import { testServices } from './services';
-import { TEST_DATABASE_PREFIX, withAdmin } from './postgres-admin';
-
+import { createScratchDatabase } from '../../demo/support/scratch-database';
+import { TEST_DATABASE_PREFIX } from './postgres-admin';
 
 export interface TestDatabase {
   readonly name: string;
@@ -20,16 +19,7 @@ export interface TestDatabase {
  * databases left behind by a run that was killed.
  */
 export async function createTestDatabase(options: { migrate?: boolean; adminUrl?: string } = {}): Promise<TestDatabase> {
-  const adminDatabaseUrl = options.adminUrl ?? testServices().adminDatabaseUrl;
-  const name = `${TEST_DATABASE_PREFIX}${Date.now()}_${randomBytes(4).toString('hex')}`;
-  await withAdmin(adminDatabaseUrl, (c) => c.query(`CREATE DATABASE ${name}`));
-  const url = new URL(adminDatabaseUrl);
-  url.pathname = `/${name}`;
-  const database: TestDatabase = {
-    name,
-    url: url.toString(),
-    drop: () => withAdmin(adminDatabaseUrl, (c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)).then(() => undefined),
-  };
+  const database = await createScratchDatabase(options.adminUrl ?? testServices().adminDatabaseUrl, TEST_DATABASE_PREFIX);
   if (options.migrate !== false) {
     const dataSource = await openDataSource(database.url);
     try {

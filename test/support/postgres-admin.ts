@@ -1,18 +1,9 @@
-import { Client } from 'pg';
+import { withAdmin } from '../../demo/support/scratch-database';
 
-// Deliberately free of @rackseal/* imports: jest's globalSetup runs without the module name mapper.
+// Deliberately free of @rackseal/* imports (demo/support/scratch-database.ts too): jest's globalSetup
+// runs without the module name mapper.
 
 export const TEST_DATABASE_PREFIX = 'rackseal_test_';
-
-export async function withAdmin<T>(adminUrl: string, fn: (client: Client) => Promise<T>): Promise<T> {
-  const client = new Client({ connectionString: adminUrl, connectionTimeoutMillis: 5000 });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
-}
 
 /** Drops test databases older than an hour: leftovers of runs that were killed mid-way. */
 export async function sweepStaleTestDatabases(adminUrl: string, now = Date.now()): Promise<string[]> {

@@ -1,31 +1,19 @@
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { SecretBytes } from '@rackseal/config/secret-bytes';
 import { encodeDeliveryPayload, parseDeliveryPayload } from '@rackseal/node-api-contracts';
 import { wrapToApprovedPcrPolicy } from '@rackseal/wrapping';
 import { parseAgentConfig } from '../../apps/agent/src/install/agent-config';
 import { install } from '../../apps/agent/src/install/install';
+import { luksImage } from '../../demo/support/luks-image';
 import type { ApprovalSigner, ProvisionedMachine } from './wrapping';
+
+export { luksImage };
 
 /**
  * LUKS2 image files with a rackseal disk key, for the boot unlock tests (test/agent-unlock.test.ts,
- * test/deploy-files.test.ts): formatted by cryptsetup, the key installed by the agent's installs
- * code with the PCR-sealed envelope libs/wrapping makes for the machine's EK.
+ * test/deploy-files.test.ts): formatted by cryptsetup (demo/support/luks-image.ts), the key installed
+ * by the agent's installs code with the PCR-sealed envelope libs/wrapping makes for the machine's EK.
  */
-
-/** A LUKS2 image in `parent` whose slot 0 opens with an enrollment key file (fast PBKDF2 for tests). */
-export function luksImage(parent: string): { image: string; enrollKeyFile: string } {
-  const dir = mkdtempSync(join(parent, 'luks-'));
-  const image = join(dir, 'disk.img');
-  const enrollKeyFile = join(dir, 'enroll.key');
-  writeFileSync(image, Buffer.alloc(0));
-  execFileSync('truncate', ['-s', '20M', image]);
-  writeFileSync(enrollKeyFile, randomBytes(32), { mode: 0o600 });
-  execFileSync('cryptsetup', ['luksFormat', '--batch-mode', '--type', 'luks2', '--pbkdf', 'pbkdf2', '--pbkdf-force-iterations', '1000', '--key-file', enrollKeyFile, image]);
-  return { image, enrollKeyFile };
-}
 
 export interface InstalledDisk {
   readonly image: string;

@@ -14,6 +14,7 @@ import { InventoryController } from './inventory/inventory.controller';
 import { MachinesController } from './machines/machines.controller';
 import { NodeRequestGuard } from './auth/node-request.guard';
 import { NodeApprovalsController } from './node-api/approvals.controller';
+import { AttestationMetrics } from './node-api/attestation-metrics';
 import { AttestationsController } from './node-api/attestations.controller';
 import { KeysController } from './node-api/keys.controller';
 import { SelfController } from './node-api/self.controller';
@@ -56,6 +57,7 @@ const attestationTrustStore = new TrustStoreCache();
     // The control plane plans deliveries (in the secret's and the attestation's transactions) and serves the mailbox; it seals none.
     ...deliveriesProviders(),
     NodeRequestGuard,
+    AttestationMetrics,
     { provide: APP_GUARD, useClass: BearerAuthGuard },
   ],
 })

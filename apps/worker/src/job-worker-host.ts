@@ -13,6 +13,7 @@ import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { buildHandlerRegistry, type DiscoveredHandler } from './handler-registry';
 import { JobHandlerDiscovery } from './job-handler-discovery';
+import { WorkerMetrics } from './worker-metrics';
 
 /**
  * Runs the BullMQ consumers: one Worker per queue, dispatching by job name. Created at bootstrap
@@ -29,6 +30,7 @@ export class JobWorkerHost implements OnModuleInit, OnApplicationBootstrap, OnAp
 
   constructor(
     private readonly discovery: JobHandlerDiscovery,
+    private readonly metrics: WorkerMetrics,
     @Inject(RACKSEAL_CONFIG) private readonly config: RacksealConfig,
   ) {}
 
@@ -84,7 +86,8 @@ export class JobWorkerHost implements OnModuleInit, OnApplicationBootstrap, OnAp
       throw error;
     }
     this.logger.log({ jobId: job.id, job: job.name, attempt: job.attemptsMade + 1 }, 'job started');
-    return handler.run(payload, { jobId: job.id ?? '', attempt: job.attemptsMade + 1 });
+    const dueAt = job.attemptsMade === 0 ? job.timestamp + (job.opts.delay ?? 0) : undefined;
+    return this.metrics.timeJob(job.name, dueAt, () => handler.run(payload, { jobId: job.id ?? '', attempt: job.attemptsMade + 1 }));
   }
 
   async onApplicationShutdown(signal?: string): Promise<void> {

@@ -18,6 +18,7 @@ import { DeliveryReconcileJob } from './jobs/delivery-reconcile.job';
 import { SecretRotateJob } from './jobs/secret-rotate.job';
 import { SecretRotationCheckJob } from './jobs/secret-rotation-check.job';
 import { OutboxRelayHost } from './outbox-relay-host';
+import { WorkerMetrics } from './worker-metrics';
 
 /** Every class with a @JobHandler method; the host proves at boot this covers the whole catalog. */
 export const JOB_HANDLER_PROVIDERS = [AuditVerifyChainJob, DeliveryDeliverJob, DeliveryPrewrapJob, DeliveryReconcileJob, SecretRotationCheckJob, SecretRotateJob];
@@ -41,6 +42,7 @@ export class WorkerModule {
       providers: [
         JobHandlerDiscovery,
         JobWorkerHost,
+        WorkerMetrics,
         AUDIT_SEQUENCER_PROVIDER,
         AuditSequencerHost,
         MachinesRepository,

@@ -59,6 +59,7 @@ export class AuditSequencer {
   private readonly abort = new AbortController();
   private running: Promise<void> | undefined;
   private holding = false;
+  readonly #stats = { integratedRecords: 0, signedCheckpoints: 0, failures: 0 };
 
   constructor(
     private readonly dataSource: DataSource,
@@ -67,6 +68,14 @@ export class AuditSequencer {
     private readonly options: SequencerOptions,
     private readonly logger: SequencerLogger,
   ) {}
+
+  /**
+   * What this process's sequencer did since it started (the worker's /metrics): records integrated,
+   * checkpoints signed, failed attempts (each retried after a backoff).
+   */
+  get stats(): { readonly integratedRecords: number; readonly signedCheckpoints: number; readonly failures: number } {
+    return { ...this.#stats };
+  }
 
   /** Whether this process currently holds the sequencer lock. */
   get isSequencer(): boolean {
@@ -143,11 +152,13 @@ export class AuditSequencer {
           const startedAt = this.clock.now();
           const batch = await integrateBatch(session, { limit: SEQUENCER_BATCH_LIMIT, now: startedAt });
           failures = 0;
+          this.#stats.integratedRecords += batch.integrated;
           const backlog = batch.integrated === SEQUENCER_BATCH_LIMIT;
           const now = this.clock.now().getTime();
           if (!backlog || now - lastCheckpointAt >= checkpointEveryMs) {
             if (await this.checkpoints.signIfGrown(session, batch.head)) {
               lastCheckpointAt = now;
+              this.#stats.signedCheckpoints += 1;
             }
           }
           if (!backlog) {
@@ -159,6 +170,7 @@ export class AuditSequencer {
       } catch (error) {
         const delayMs = Math.min(retryMs * 2 ** failures, MAX_RETRY_MS);
         failures += 1;
+        this.#stats.failures += 1;
         this.logger.error(`audit sequencer: ${error instanceof Error ? error.message : String(error)}; retrying in ${delayMs} ms`);
         await sleep(delayMs, signal);
       } finally {

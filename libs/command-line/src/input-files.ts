@@ -15,9 +15,12 @@ export const MAX_INPUT_BYTES = 64 * 1024 * 1024;
  * which is 0 for devices, pipes and /proc files.
  */
 export function readInput(path: string, what: string, maxBytes = MAX_INPUT_BYTES): Buffer {
+  const fromStdin = path === '-' || path === STDIN_PATH;
   let fd: number;
   try {
-    fd = openSync(path, 'r');
+    // Standard input is read through its own descriptor: opening /dev/stdin fails (ENXIO) when it is a
+    // socket, which is what a parent process written in Node hands its child as a pipe.
+    fd = fromStdin ? STDIN_FD : openSync(path, 'r');
   } catch (error) {
     throw unreadable(error, path, what);
   }
@@ -28,7 +31,7 @@ export function readInput(path: string, what: string, maxBytes = MAX_INPUT_BYTES
       const chunk = Buffer.allocUnsafe(Math.min(1024 * 1024, maxBytes + 1 - total));
       let n: number;
       try {
-        n = readSync(fd, chunk, 0, chunk.length, null);
+        n = readSyncRetryingEagain(fd, chunk);
       } catch (error) {
         throw unreadable(error, path, what);
       }
@@ -42,7 +45,30 @@ export function readInput(path: string, what: string, maxBytes = MAX_INPUT_BYTES
       }
     }
   } finally {
-    closeSync(fd);
+    if (!fromStdin) {
+      closeSync(fd);
+    }
+  }
+}
+
+const STDIN_PATH = '/dev/stdin';
+const STDIN_FD = 0;
+const EAGAIN_PAUSE_MS = 5;
+
+/**
+ * readSync that waits out EAGAIN: a standard input left non-blocking by whoever made it (a socket or
+ * pipe shared with a Node parent) has no data *yet*, which is not the end of the input.
+ */
+function readSyncRetryingEagain(fd: number, chunk: Buffer): number {
+  for (;;) {
+    try {
+      return readSync(fd, chunk, 0, chunk.length, null);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') {
+        throw error;
+      }
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, EAGAIN_PAUSE_MS);
+    }
   }
 }
 

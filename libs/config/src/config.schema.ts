@@ -421,6 +421,25 @@ export const CONFIG_VARIABLES = {
     defaultText: '30000',
     parse: integer(1000, 3600000, 30000),
   },
+  metricsPort: {
+    name: 'METRICS_PORT',
+    description:
+      'TCP port of this process\'s own Prometheus listener (GET /metrics only, no token), on METRICS_HOST. 0 or unset: the worker serves no metrics and the control plane serves /metrics on its API port (public); set, the control plane serves them only here and its API port answers 404 for /metrics, so the machines\' network never reaches them.',
+    defaultText: '0',
+    parse: integer(0, 65535, 0),
+  },
+  metricsHost: {
+    name: 'METRICS_HOST',
+    description: 'Address the METRICS_PORT listener binds to: loopback by default; an address Prometheus reaches, never one the machines\' network does.',
+    defaultText: '127.0.0.1',
+    parse: (raw: string | undefined): string => {
+      const value = raw === undefined || raw === '' ? '127.0.0.1' : raw.trim();
+      if (!/^[A-Za-z0-9.:[\]-]+$/.test(value)) {
+        throw new InvalidValue('must be a host name or IP address');
+      }
+      return value;
+    },
+  },
   inventoryMaxFileBytes: {
     name: 'INVENTORY_MAX_FILE_BYTES',
     description:

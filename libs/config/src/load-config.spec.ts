@@ -77,6 +77,8 @@ const BAD_VALUES: Record<VariableKey, readonly string[]> = {
   workerConcurrency: ['0', '257', 'many'],
   workerShutdownGraceMs: ['-1', '3600001', '30s'],
   workerLockMs: ['999', '3600001', '1e4'],
+  metricsPort: ['-1', '65536', 'http', '9464/tcp'],
+  metricsHost: ['bad host', 'host/path', '0.0.0.0:9464/'],
   inventoryMaxFileBytes: ['1023', '1099511627777', '1G'],
   inventoryUploadIdleTimeoutMs: ['99', '600001', '30s'],
   // 10 is the default DATABASE_POOL_SIZE: an import cap equal to the pool leaves nothing for other requests
@@ -122,6 +124,7 @@ describe('loadConfig', () => {
         inventory: { maxFileBytes: 1073741824, uploadIdleTimeoutMs: 30000, maxConcurrentImports: 2 },
         worker: { concurrency: 4, shutdownGraceMs: 30000, lockDurationMs: 30000 },
         machines: { attestationIntervalMs: 86400000 },
+        metrics: { port: 0, host: '127.0.0.1' },
         deliveries: { expiryMs: 604800000, reconcileIntervalMs: 60000, rotationCheckIntervalMs: 3600000 },
         audit: { origin: 'rackseal.local/audit', maxMergeDelayMs: 1000, signingKeySeed: null },
       });

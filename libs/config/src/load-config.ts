@@ -59,6 +59,7 @@ export const CONFIG_SECTIONS = {
   attestation: ['attestationRegistrationTtlMs'],
   inventory: ['inventoryMaxFileBytes', 'inventoryUploadIdleTimeoutMs', 'inventoryMaxConcurrentImports'],
   worker: ['workerConcurrency', 'workerShutdownGraceMs', 'workerLockMs'],
+  metrics: ['metricsPort', 'metricsHost'],
   machines: ['machineAttestationIntervalMs'],
   deliveries: ['deliveryExpiryMs', 'deliveryReconcileIntervalMs', 'secretRotationCheckIntervalMs'],
   audit: ['auditLogOrigin', 'auditMaxMergeDelayMs', 'auditSigningKey'],
@@ -189,6 +190,7 @@ export function loadConfigSections<S extends ConfigSection>(env: NodeJS.ProcessE
       shutdownGraceMs: values.workerShutdownGraceMs,
       lockDurationMs: values.workerLockMs,
     }),
+    metrics: () => ({ port: values.metricsPort, host: values.metricsHost }),
     machines: () => ({ attestationIntervalMs: values.machineAttestationIntervalMs }),
     deliveries: () => ({ expiryMs: values.deliveryExpiryMs, reconcileIntervalMs: values.deliveryReconcileIntervalMs, rotationCheckIntervalMs: values.secretRotationCheckIntervalMs }),
     audit: () => ({

@@ -69,6 +69,11 @@ export interface RacksealConfig {
     readonly shutdownGraceMs: number;
     readonly lockDurationMs: number;
   };
+  readonly metrics: {
+    /** METRICS_PORT: this process's own Prometheus listener; 0 = none (the control plane then serves /metrics on its API port). */
+    readonly port: number;
+    readonly host: string;
+  };
   readonly machines: {
     /** A machine not attested for longer is counted as not attested within the interval (/metrics). */
     readonly attestationIntervalMs: number;

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import type { DeliveryView, SecretBinding, SecretKind } from '@rackseal/api-contracts';
 import { DELIVERY_JOBS } from '@rackseal/jobs';
 import { DataSource, type EntityManager } from 'typeorm';
-import type { DeliveryState } from './delivery-state';
+import { DELIVERY_STATES, type DeliveryState } from './delivery-state';
 
 /** PostgreSQL channel the deciding transactions notify on commit (NOTIFY is transactional) and the relay LISTENs to. */
 export const DELIVERY_OUTBOX_CHANNEL = 'rackseal_delivery_outbox';
@@ -459,6 +459,19 @@ export class DeliveriesRepository {
   async unfinishedOf(versionId: string, manager: EntityManager): Promise<number> {
     const [row] = (await manager.query(`SELECT count(*)::int AS n FROM deliveries WHERE version_id = $1 AND state IN ('pending', 'ready', 'failed')`, [versionId])) as { n: number }[];
     return row!.n;
+  }
+
+  /**
+   * Every delivery counted by state, every state present (the /metrics gauge, fleet-wide): one pass
+   * that the index deliveries_state_id can serve index-only, read at scrape time.
+   */
+  async countAllByState(): Promise<Record<DeliveryState, number>> {
+    const rows = (await this.dataSource.query('SELECT state, count(*)::int AS n FROM deliveries GROUP BY state')) as { state: DeliveryState; n: number }[];
+    const counts = Object.fromEntries(DELIVERY_STATES.map((state) => [state, 0])) as Record<DeliveryState, number>;
+    for (const row of rows) {
+      counts[row.state] = row.n;
+    }
+    return counts;
   }
 
   /** A version's deliveries counted by state (the operator's rotation progress). */

@@ -12,6 +12,7 @@ import { DeliveryError } from './delivery-errors';
 import { DeliveryNotifications } from './delivery-notifications';
 import { serialiseDeliveryPayload } from './delivery-payload';
 import { EnvelopeSealer } from './envelope-sealer';
+import { cancelForRevokedMachine } from './revoked-machine-cancel';
 import { DELIVERIES_SYSTEM_ACTOR } from './delivery-planner';
 
 export type DeliverOutcome = 'ready' | 'no-op' | 'cancelled';
@@ -77,16 +78,7 @@ export class DeliveryProcessor {
   private async seal(delivery: StoredDelivery): Promise<DeliverOutcome> {
     const machine = await this.machines.findById(delivery.machineId);
     if (machine === undefined || machine.state === 'revoked') {
-      const cancelled = await this.dataSource.transaction(async (m) => {
-        const row = await this.deliveries.cancel(delivery.id, this.clock.now(), m);
-        if (row !== undefined) {
-          await this.record({
-            action: 'delivery.cancelled',
-          }, delivery, { reason: 'machine revoked' }, m);
-        }
-        return row;
-      });
-      return cancelled === undefined ? 'no-op' : 'cancelled';
+      return cancelForRevokedMachine(this.dataSource, this.deliveries, delivery.id, this.clock.now(), (m) => this.record({ action: 'delivery.cancelled' }, delivery, { reason: 'machine revoked' }, m));
     }
     if (machine.state !== 'attested' && machine.state !== 'attesting') {
       throw new DeliveryError('delivery.machine-not-attested', `machine ${machine.serial} is ${machine.state}`);

@@ -12,6 +12,7 @@ import { serialiseDeliveryPayload } from './delivery-payload';
 import { DELIVERIES_SYSTEM_ACTOR } from './delivery-planner';
 import { DeliveryGaveUpError, failureCodeOf } from './delivery-processor';
 import { EnvelopeSealer } from './envelope-sealer';
+import { cancelForRevokedMachine } from './revoked-machine-cancel';
 
 export type PrewrapOutcome = 'prewrapped' | 'no-op' | 'cancelled';
 
@@ -73,14 +74,7 @@ export class PrewrapProcessor {
   private async seal(delivery: StoredDelivery): Promise<PrewrapOutcome> {
     const machine = await this.machines.findById(delivery.machineId);
     if (machine === undefined || machine.state === 'revoked') {
-      const cancelled = await this.dataSource.transaction(async (m) => {
-        const row = await this.deliveries.cancel(delivery.id, this.clock.now(), m);
-        if (row !== undefined) {
-          await this.record({ action: 'delivery.cancelled' }, delivery, { reason: 'machine revoked' }, m);
-        }
-        return row;
-      });
-      return cancelled === undefined ? 'no-op' : 'cancelled';
+      return cancelForRevokedMachine(this.dataSource, this.deliveries, delivery.id, this.clock.now(), (m) => this.record({ action: 'delivery.cancelled' }, delivery, { reason: 'machine revoked' }, m));
     }
     if (machine.state !== 'imported' || machine.group === null) {
       // Attested (or attesting) meanwhile: its attestation turns the pre-wrap into a delivery.

@@ -2,9 +2,13 @@ import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { RACKSEAL_CONFIG, type RacksealConfig } from '@rackseal/config';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { JOB_CATALOG, type JobName, type JobPayload, type QueueName } from './job-catalog';
+import { JOB_CATALOG, type JobName, type JobPayload, type QueueName, QUEUES } from './job-catalog';
 import { createRedisConnection } from './redis-connection';
 import { validateJobPayload } from './validate-payload';
+
+/** The BullMQ job states the queue-depth gauges report. */
+export const JOB_COUNT_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'waiting-children', 'failed', 'completed'] as const;
+export type JobCountState = (typeof JOB_COUNT_STATES)[number];
 
 export interface EnqueuedJob {
   readonly id: string;
@@ -60,6 +64,18 @@ export class JobQueue implements OnApplicationShutdown {
     const spec: (typeof JOB_CATALOG)[JobName] = JOB_CATALOG[name];
     const valid = validateJobPayload(name, payload);
     await this.queue(spec.queue).upsertJobScheduler(name, { every: everyMs }, { name, data: { ...valid }, opts: jobOptions(spec) });
+  }
+
+  /**
+   * Jobs per queue and BullMQ state (waiting, active, delayed, prioritized, waiting-children, failed,
+   * completed; completed ones are kept a week): the queue-depth gauges of /metrics. Read from Redis, so
+   * the same for every process.
+   */
+  async jobCounts(): Promise<Record<QueueName, Record<JobCountState, number>>> {
+    const entries = await Promise.all(
+      QUEUES.map(async (name) => [name, (await this.queue(name).getJobCounts(...JOB_COUNT_STATES)) as Record<JobCountState, number>] as const),
+    );
+    return Object.fromEntries(entries) as Record<QueueName, Record<JobCountState, number>>;
   }
 
   queue(name: QueueName): Queue {

@@ -1,4 +1,4 @@
-import { NODE_CREDENTIAL_ID_PATTERN } from './node-credential';
+import { NODE_CREDENTIAL_ID_PATTERN } from './identifiers';
 import { NodeRequestRefusal } from './node-identity-errors';
 
 /**

@@ -10,6 +10,13 @@ const REGISTRATION_ID_PATTERN = /^[\x21-\x7e]{1,128}$/;
 /** An ekPubHash as the inventory stores it: lower-case hex SHA-256 (docs/architecture.md §3). */
 const EK_PUB_HASH_PATTERN = /^[0-9a-f]{64}$/;
 
+/**
+ * A credential ID (node-credential.ts): 32 lower-case hex digits. Public: it travels in the
+ * Authorization header. Here with the other identifiers so that the agent's state dir checks it
+ * without loading the credential derivation (docs/decisions.md "Boot unlock loads single files").
+ */
+export const NODE_CREDENTIAL_ID_PATTERN = /^[0-9a-f]{32}$/;
+
 /** A TPM2B_NAME's content (TPM 2.0 Library Part 2 §10.5.3): a handle (4 bytes) or nameAlg ‖ digest, at most 2 + 64. */
 const MIN_NAME_BYTES = 4;
 const MAX_NAME_BYTES = 66;

@@ -20,9 +20,6 @@ const CREDENTIAL_LABEL = 'rackseal node credential v1';
 const KEY_BYTES = 32;
 const ID_BYTES = 16;
 
-/** A credential ID: 32 lower-case hex digits. Public: it travels in the Authorization header. */
-export const NODE_CREDENTIAL_ID_PATTERN = /^[0-9a-f]{32}$/;
-
 export interface NodeCredentialContext {
   /** The registration whose activated secret this is. */
   readonly registrationId: string;

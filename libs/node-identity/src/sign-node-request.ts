@@ -1,5 +1,6 @@
 import { formatAuthorization, formatContentDigest, NODE_REQUEST_NONCE_BYTES } from './authorization-header';
-import { NODE_CREDENTIAL_ID_PATTERN, type NodeCredential } from './node-credential';
+import { NODE_CREDENTIAL_ID_PATTERN } from './identifiers';
+import type { NodeCredential } from './node-credential';
 import { NodeIdentityInputError } from './node-identity-errors';
 import { bodyDigest, MAX_NODE_REQUEST_PATH_CHARS, requestSignature, validMethod, validPath } from './request-signature';
 

@@ -1,4 +1,9 @@
-import { digest, hashAlgorithmByBank, PolicyDigest, TPM_ALG_ID, type TPML_PCR_SELECTION } from '@rackseal/tpm2';
+// Single files of libs/tpm2: the agent's boot unlock loads this file alone of libs/pcr-policy
+// (docs/decisions.md "Boot unlock loads single files").
+import { TPM_ALG_ID } from '@rackseal/tpm2/constants';
+import { digest, hashAlgorithmByBank } from '@rackseal/tpm2/hash-algorithms';
+import { PolicyDigest } from '@rackseal/tpm2/policy/policy-digest';
+import type { TPML_PCR_SELECTION } from '@rackseal/tpm2/structures/tpml-pcr-selection';
 import type { PcrPolicy, PcrValueSet } from './pcr-policy';
 
 /**

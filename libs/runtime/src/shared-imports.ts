@@ -4,6 +4,7 @@ import { ConfigModule, type RacksealConfig } from '@rackseal/config';
 import { JobsModule } from '@rackseal/jobs';
 import { LoggingModule } from '@rackseal/logging';
 import { MasterKeysModule } from '@rackseal/master-keys';
+import { MetricsModule } from '@rackseal/metrics';
 import { PersistenceModule } from '@rackseal/persistence';
 import { PlatformModule } from '@rackseal/platform';
 
@@ -17,6 +18,7 @@ export function sharedImports(config: RacksealConfig, process: ProcessName): (Dy
   return [
     ConfigModule.forRoot(config),
     LoggingModule.forRoot(config, process),
+    MetricsModule,
     PlatformModule,
     PersistenceModule.forRoot(config, `rackseal-${process}`),
     MasterKeysModule,

@@ -1,18 +1,13 @@
-import {
-  type ParsedPublic,
-  readTpm2bEncryptedSecret,
-  readTpm2bPrivate,
-  readTpm2bPublic,
-  TPM_ALG_ID,
-  TPM_ECC_CURVE,
-  TpmParseError,
-  TpmReader,
-  type TPMS_ECC_POINT,
-  type TpmWriter,
-  isHashAlgorithm,
-  hashAlgorithm,
-  marshal,
-} from '@rackseal/tpm2';
+// Single files of libs/tpm2, not its index: the agent's boot unlock parses envelopes and loads only
+// what it runs (docs/decisions.md "Boot unlock loads single files").
+import { TpmParseError } from '@rackseal/tpm2/codec/tpm-parse-error';
+import { TpmReader } from '@rackseal/tpm2/codec/tpm-reader';
+import { marshal, type TpmWriter } from '@rackseal/tpm2/codec/tpm-writer';
+import { TPM_ALG_ID, TPM_ECC_CURVE } from '@rackseal/tpm2/constants';
+import { hashAlgorithm, isHashAlgorithm } from '@rackseal/tpm2/hash-algorithms';
+import { readTpm2bEncryptedSecret } from '@rackseal/tpm2/structures/tpm2b-encrypted-secret';
+import { readTpm2bPrivate } from '@rackseal/tpm2/structures/tpm2b-private';
+import { type ParsedPublic, readTpm2bPublic, type TPMS_ECC_POINT } from '@rackseal/tpm2/structures/tpmt-public';
 import { EnvelopeAlgorithmError, EnvelopeFormatError, EnvelopeTooLargeError, EnvelopeVersionError } from './wrapping-errors';
 
 /**

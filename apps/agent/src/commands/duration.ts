@@ -1,4 +1,4 @@
-import { CliError } from '@rackseal/command-line';
+import { CliError } from '@rackseal/command-line/cli-error';
 
 const UNIT_MS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 const DURATION = /^(\d{1,7})([smhd])$/;

@@ -14,7 +14,8 @@ import { type LastAttestation, saveLastAttestation } from '../state/last-attesta
 import type { NodeIdentity } from '../state/node-identity';
 import type { StateDir } from '../state/state-dir';
 import { StateDirError } from '../state/state-errors';
-import { withTpmDevice } from '../tpm-device';
+import { AgentMetricsRecorder, type DeliveryOutcome, DELIVERY_OUTCOMES } from '../state/agent-metrics';
+import { onTpmFailure, withTpmDevice } from '../tpm-device';
 import { parseDuration, parseTimeout } from './duration';
 import { DEFAULT_EVENT_LOG, type RunOptions } from './tpm.command';
 
@@ -66,6 +67,9 @@ export async function runRun(options: RunOptions): Promise<void> {
   }
   const serverUrl = checkServerUrl(options.server ?? identity.serverUrl);
   const api = new NodeApiClient({ serverUrl, attempts: 1, timeoutMs });
+  // The agent's own counters (agent-metrics.json, shown by `status`): attempts, deliveries, TPM failures.
+  const metrics = new AgentMetricsRecorder(state.path);
+  onTpmFailure((kind, error) => void metrics.record({ type: 'tpm-error', at: new Date().toISOString(), kind, message: error.message }));
   let askSelf = true;
   /** The key of identity.credentialId, unsealed once per credential rather than at every question. */
   let signing: { credentialId: string; key: SecretBytes } | undefined;
@@ -87,7 +91,13 @@ export async function runRun(options: RunOptions): Promise<void> {
           timeoutMs,
           ekPubHash: () => identity.ekPubHash,
           credential,
-          write: (line) => process.stdout.write(`${JSON.stringify(line)}\n`),
+          write: (line) => {
+            if (typeof line.outcome === 'string' && (DELIVERY_OUTCOMES as readonly string[]).includes(line.outcome)) {
+              const at = typeof line.at === 'string' ? line.at : new Date().toISOString();
+              void metrics.record({ type: 'delivery', at, outcome: line.outcome as DeliveryOutcome, ...deliveryLabels(line) });
+            }
+            process.stdout.write(`${JSON.stringify(line)}\n`);
+          },
         });
 
   /** GET /node/v1/self signed with the current credential; undefined when it cannot be asked (404: stop asking). */
@@ -121,6 +131,7 @@ export async function runRun(options: RunOptions): Promise<void> {
     let intervalMs = fixedInterval ?? (await self())?.intervalMs ?? DEFAULT_INTERVAL_MS;
     for (;;) {
       const attempt = await attestOnce(options, state, identity, serverUrl, timeoutMs);
+      await metrics.record({ type: 'attestation', at: attempt.line.at, outcome: attempt.line.outcome });
       if (attempt.identity !== undefined) {
         identity = attempt.identity;
       }
@@ -173,7 +184,14 @@ export async function runRun(options: RunOptions): Promise<void> {
   } finally {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
+    onTpmFailure(undefined);
+    await metrics.flush();
   }
+}
+
+/** The secret and the refusal code of a delivery line, when it has them as text. */
+function deliveryLabels(line: { readonly secret?: unknown; readonly code?: unknown }): { secret?: string; code?: string } {
+  return { ...(typeof line.secret === 'string' ? { secret: line.secret } : {}), ...(typeof line.code === 'string' ? { code: line.code } : {}) };
 }
 
 /** The config file's installs (the same file withAgentConfig read for the defaults); a bad file is exit 2 naming the field. */

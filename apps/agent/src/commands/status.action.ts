@@ -6,6 +6,7 @@ import { signNodeRequest } from '@rackseal/node-identity';
 import { checkServerUrl, NODE_CREDENTIAL_SECRET, openStateDir } from '../enrollment/attest-and-store';
 import { NodeApiClient, NodeApiRefusal } from '../node-api/node-api-client';
 import { MAX_SERVER_CODE, MAX_SERVER_LINE, serverText } from '../node-api/server-text';
+import { type AgentMetrics, loadAgentMetrics } from '../state/agent-metrics';
 import { type LastAttestation, loadLastAttestation } from '../state/last-attestation';
 import type { NodeIdentity } from '../state/node-identity';
 import { StateDirError } from '../state/state-errors';
@@ -30,6 +31,8 @@ interface StatusReport {
   readonly stateDir: string;
   readonly identity?: NodeIdentity;
   readonly lastAttestation?: LastAttestation;
+  /** The counters `run` keeps (agent-metrics.json): attempts, deliveries, TPM failures, with the last of each. */
+  readonly metrics?: AgentMetrics;
   /** Whether this TPM unseals the node credential; undefined when there is no identity to check. */
   readonly credentialOpens?: boolean;
   readonly server?: ServerView;
@@ -75,7 +78,8 @@ async function statusReport(options: StatusOptions, timeoutMs: number): Promise<
     throw error;
   }
   const lastAttestation = await loadLastAttestation(state.path).catch(() => undefined);
-  const base = { enrolled: true, stateDir: state.path, identity, ...(lastAttestation === undefined ? {} : { lastAttestation }) };
+  const metrics = await loadAgentMetrics(state.path).catch(() => undefined);
+  const base = { enrolled: true, stateDir: state.path, identity, ...(lastAttestation === undefined ? {} : { lastAttestation }), ...(metrics === undefined ? {} : { metrics }) };
   let key: SecretBytes;
   try {
     // The TPM is closed again before the server is asked (it is never held across a network wait).
@@ -148,10 +152,24 @@ function statusText(report: StatusReport): string {
     `  ekPubHash: ${identity.ekPubHash}`,
     // last-attestation.json holds what a server said: shown escaped, whatever an older agent stored.
     `  last attestation: ${lastAttestation === undefined ? 'unknown' : `${serverText(lastAttestation.outcome, MAX_SERVER_CODE)} at ${serverText(lastAttestation.at, MAX_SERVER_CODE)}${lastAttestation.code === undefined ? '' : ` (${serverText(lastAttestation.code, MAX_SERVER_CODE)}: ${serverText(lastAttestation.message ?? '', MAX_SERVER_LINE)})`}`}`,
+    ...(report.metrics === undefined ? [] : metricsLines(report.metrics)),
     ...(report.server === undefined ? [] : [`  server: ${serverLine(report.server)}`]),
     ...(report.problem === undefined ? [] : [`  problem: ${report.problem}`]),
   ];
   return `${lines.join('\n')}\n`;
+}
+
+/** The counters of agent-metrics.json, a line each; the file is the agent's own but shown escaped like any stored text. */
+function metricsLines(metrics: AgentMetrics): string[] {
+  const counts = (record: Readonly<Record<string, number>>) => Object.entries(record).map(([k, n]) => `${n} ${k}`).join(', ');
+  const text = (value: string) => serverText(value, MAX_SERVER_LINE);
+  const last = metrics.lastDelivery;
+  return [
+    `  counted since: ${text(metrics.since)}`,
+    `  attestations: ${counts(metrics.attestations)}${metrics.lastAttestedAt === undefined ? '' : `; last attested ${text(metrics.lastAttestedAt)}`}`,
+    `  deliveries: ${counts(metrics.deliveries)}${last === undefined ? '' : `; last ${text(last.outcome)} at ${text(last.at)}${last.secret === undefined ? '' : ` (${text(last.secret)}${last.code === undefined ? '' : `: ${text(last.code)}`})`}`}`,
+    `  TPM errors: ${counts(metrics.tpmErrors)}${metrics.lastTpmError === undefined ? '' : `; last at ${text(metrics.lastTpmError.at)}: ${text(metrics.lastTpmError.message)}`}`,
+  ];
 }
 
 function serverLine(server: ServerView): string {

@@ -3,7 +3,6 @@ import { CliError } from '@rackseal/command-line/cli-error';
 import type { SecretBytes } from '@rackseal/config/secret-bytes';
 import { EkNotFoundError } from '../enrollment/choose-ek';
 import { StateDirError } from '../state/state-errors';
-import { crypttabPeer } from '../unlock/crypttab-peer';
 import { UnlockError } from '../unlock/unlock-errors';
 import { unlockDiskKey } from '../unlock/unlock-disk';
 import { UnwrapRefusal } from '../unwrap/unwrap-errors';
@@ -21,6 +20,8 @@ export async function runUnlock(options: UnlockOptions): Promise<void> {
     if (options.device !== undefined) {
       throw CliError.usage('unlock: --device and --crypttab-peer name the device two ways; give one');
     }
+    // systemd-cryptsetup's socket path only (deploy/systemd): loaded when used, like --online below.
+    const { crypttabPeer } = await import('../unlock/crypttab-peer');
     device = (await crypttabPeer(options.crypttabPeer, { crypttab: options.crypttab }).catch((error: unknown) => Promise.reject(unlockCliError(error, '--crypttab-peer')))).device;
   } else if (options.device === undefined) {
     throw CliError.usage('unlock: --device is required (the LUKS2 device whose rackseal token holds the key)');

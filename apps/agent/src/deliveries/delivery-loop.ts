@@ -24,7 +24,7 @@ import { checkPayloadLabel } from './payload-label';
 import { NodeApiClient, NodeApiRefusal } from '../node-api/node-api-client';
 import { luksDeviceOf } from '../install/disk-install';
 import { approvalsForEnvelope, loadCachedApprovals } from '../unlock/approvals-cache';
-import { recordApprovals, storeApprovalsInTokens } from '../unlock/approvals-store';
+import { dropOlderEpochs, recordApprovals, storeApprovalsInTokens } from '../unlock/approvals-store';
 import { loadCertifiedKey } from '../state/certified-key-state';
 import { withTpmDevice } from '../tpm-device';
 import { unwrapDelivery, unwrapEnvelope, type UnwrapKeys } from '../unwrap/unwrap-envelope';
@@ -157,12 +157,25 @@ export class DeliveryLoop {
       }
       checkPayloadLabel(payload, delivery);
       const report = await install(
-        { name: delivery.secret, kind: delivery.kind, version: delivery.version, deliveryId: delivery.id, payload, ...(delivery.binding === 'pcr-sealed' ? { envelope } : {}) },
+        {
+          name: delivery.secret,
+          kind: delivery.kind,
+          version: delivery.version,
+          deliveryId: delivery.id,
+          payload,
+          ...(delivery.binding === 'pcr-sealed' ? { envelope } : {}),
+          ...(approvals === undefined ? {} : { approvals }),
+        },
         this.options.config,
         { currentDiskKey: (token) => this.currentDiskKey(token) },
       );
       if (report.disk?.changed === true && approvals !== undefined) {
         await this.approvalsIntoToken(delivery.secret, approvals);
+      }
+      const refreshed = report.disk?.envelope;
+      if (refreshed !== undefined) {
+        // The withdrawn epoch's approvals open nothing this disk holds now: out of the cache too.
+        await dropOlderEpochs(this.options.stateDir, refreshed.group, refreshed.toEpoch, this.diskDevices()).catch(() => undefined);
       }
       const acked = (await this.signed('POST', this.api, nodeApiPath(deliveryAckRoute(delivery.id)), { proof: proof.toString('base64') })) as AckDeliveryResponse;
       this.heldBack.delete(delivery.id);
@@ -268,7 +281,9 @@ function installed(report: InstallReport): Record<string, unknown> {
   return {
     changed: report.changed,
     ...(report.files === undefined ? {} : { files: report.files.map((f) => ({ path: f.path, changed: f.changed })) }),
-    ...(report.disk === undefined ? {} : { disk: { keyslot: report.disk.keyslot, generation: report.disk.generation, retired: report.disk.retired } }),
+    ...(report.disk === undefined
+      ? {}
+      : { disk: { keyslot: report.disk.keyslot, generation: report.disk.generation, retired: report.disk.retired, ...(report.disk.envelope === undefined ? {} : { envelope: report.disk.envelope }) } }),
     ...(report.reload === undefined ? {} : { reload: report.reload }),
   };
 }

@@ -1,10 +1,14 @@
-import { type EndorsementKey, ekPubHash, getEndorsementKey, type LoadedObject, TPM_HT, type TpmScope } from '@rackseal/tpm2';
+import { TPM_HT } from '@rackseal/tpm2/commands/capability-constants';
+import { ekPubHash } from '@rackseal/tpm2/keys';
+import { type EndorsementKey, getEndorsementKey } from '@rackseal/tpm2/operations/endorsement-key';
+import type { LoadedObject } from '@rackseal/tpm2/operations/loaded-object';
+import type { TpmScope } from '@rackseal/tpm2/operations/tpm-scope';
 
 /**
  * Which EK the agent works with: by kind at enrollment, by the ekPubHash its identity records after.
  * A file of its own because boot unlock needs it too (unwrap-envelope.ts), and must not load the
  * attestation exchange's code (the HTTP client, node identity, EK certificates) to get it
- * (docs/decisions.md "Boot unlock, fast").
+ * (docs/decisions.md "Boot unlock, fast"); single files of libs/tpm2 for the same reason.
  */
 
 /** The EKs the agent enrolls with: the two a PC Client TPM carries certificates for (L-1, L-2). */

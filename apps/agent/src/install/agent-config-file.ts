@@ -1,6 +1,17 @@
 import { readFile } from 'node:fs/promises';
-import { CORE_SCHEMA, load, YAMLException } from 'js-yaml';
+import { dirname, join } from 'node:path';
+import type * as JsYaml from 'js-yaml';
 import { type AgentConfig, AgentConfigError, parseAgentConfig } from './agent-config';
+
+/**
+ * js-yaml as its package ships it in one file (dist/js-yaml.js, the UMD build of the same release),
+ * not its index, which loads lib/ as 25 modules: ~8 ms more CPU on every boot unlock
+ * (docs/decisions.md "Boot unlock loads single files"). The package's `exports` name only the index,
+ * so the file is found beside the index require.resolve names; the initramfs hook copies the whole
+ * package (deploy/initramfs-tools/hooks/rackseal).
+ */
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- a file path, not a module name: see above
+const { CORE_SCHEMA, load, YAMLException } = require(join(dirname(require.resolve('js-yaml')), 'dist', 'js-yaml.js')) as typeof JsYaml;
 
 /** Where the agent looks for its config file when `--config` is not given. */
 export const DEFAULT_AGENT_CONFIG_PATH = '/etc/rackseal/agent.yaml';

@@ -1,5 +1,7 @@
 import { posix } from 'node:path';
-import { SECRET_NAME_PATTERN } from '@rackseal/api-contracts';
+// One file of @rackseal/api-contracts, not its index: boot unlock reads this config (docs/decisions.md
+// "Boot unlock loads single files").
+import { SECRET_NAME_PATTERN } from '@rackseal/api-contracts/secrets';
 
 /**
  * The agent's config file (`--config`, default /etc/rackseal/agent.yaml): defaults for the

@@ -1,6 +1,8 @@
 import type { SecretBytes } from '@rackseal/config/secret-bytes';
+import type { ApprovalsResponse } from '@rackseal/node-api-contracts';
 import type { DiskTarget } from './agent-config';
 import { CRYPTSETUP_NO_KEY, cryptsetupOk, type LuksDevice, runCryptsetup } from './cryptsetup';
+import { type EnvelopeRefresh, refreshDiskEnvelope } from './disk-envelope-refresh';
 import { InstallError } from './install-errors';
 import { LUKS2_SLOTS, type LuksMetadata, MAX_TOKEN_ENVELOPE_BYTES, type RacksealToken, readLuksMetadata, writeRacksealToken } from './luks-token';
 
@@ -10,6 +12,8 @@ export interface DiskKeyDelivery {
   readonly key: SecretBytes;
   readonly generation: number;
   readonly envelope?: Uint8Array;
+  /** The approvals the envelope was just opened with: stored beside it when it replaces an older epoch's. */
+  readonly approvals?: ApprovalsResponse;
 }
 
 export interface DiskInstallDependencies {
@@ -24,8 +28,13 @@ export interface DiskInstallDependencies {
 }
 
 export interface DiskOutcome {
-  /** False when the disk already held this generation or a newer one. */
+  /**
+   * False when the header was left as it was: the disk already held this generation or a newer
+   * one, in an envelope of the same or a newer approval epoch.
+   */
   readonly changed: boolean;
+  /** Present when the token's envelope was replaced by the same generation's at a newer epoch (a withdrawal's re-wrap). */
+  readonly envelope?: EnvelopeRefresh;
   /** The keyslot of the disk's current rackseal key. */
   readonly keyslot?: number;
   /** The disk's generation afterwards. */
@@ -68,8 +77,9 @@ export function luksDeviceOf(target: DiskTarget, cryptsetup?: string): LuksDevic
 
 /**
  * Puts a delivered disk key into a LUKS2 keyslot of the configured device (docs/decisions.md "Agent
- * installs"): a generation the disk's rackseal token already holds, or an older one, changes
- * nothing; otherwise the new key is added to a free keyslot authorised by the current rackseal key
+ * installs"): an older generation than the disk's rackseal token holds changes nothing; the same
+ * generation changes nothing either, unless it comes wrapped at a newer approval epoch, whose
+ * envelope then replaces the token's (disk-envelope-refresh.ts; the keyslots stay); otherwise the new key is added to a free keyslot authorised by the current rackseal key
  * (or, on the first install, the enrollment key file), proven to open that slot, recorded in the
  * token with its generation and envelope, and only then is the old rackseal keyslot killed —
  * authorised by the new key. Every step leaves the token saying what to do after a crash.
@@ -89,8 +99,13 @@ export function installDiskKey(delivery: DiskKeyDelivery, target: DiskTarget, de
     if (token?.generation !== undefined && token.generation >= delivery.generation) {
       // Nothing to add. A crash after the last token update may have left the old slot alive:
       // finish that with this key, which is the current one when the generation is the same.
-      const retired = token.generation === delivery.generation ? await retire(luks, meta, token, delivery.key) : [];
-      return { changed: false, keyslot: token.keyslot!, generation: token.generation, retired };
+      if (token.generation !== delivery.generation) {
+        return { changed: false, keyslot: token.keyslot!, generation: token.generation, retired: [] };
+      }
+      const retired = await retire(luks, meta, token, delivery.key);
+      // The same key sealed again at a newer approval epoch (a withdrawn state): the token takes the new envelope.
+      const refreshed = await refreshDiskEnvelope(luks, { ...token, retiring: [] }, delivery, (key, slot) => opensSlot(luks, key, slot));
+      return { changed: refreshed !== undefined, keyslot: token.keyslot!, generation: token.generation, retired, ...(refreshed === undefined ? {} : { envelope: refreshed }) };
     }
     const added = await addDiskKey(luks, meta, delivery, target, deps);
     const outcome = await commitDiskKey(luks, delivery, added.keyslot);

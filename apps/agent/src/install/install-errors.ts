@@ -26,6 +26,11 @@ export type InstallErrorCode =
   | 'disk.no-authorizing-key'
   /** No free keyslot is left (LUKS2 has 32). */
   | 'disk.no-free-keyslot'
+  /**
+   * A delivery of the disk's own generation, wrapped at a newer approval epoch, holds a key that does
+   * not open the token's keyslot: the envelope is not taken (docs/decisions.md "Withdrawn states").
+   */
+  | 'disk.key-mismatch'
   /** The PCR-sealed envelope does not fit in the header's token area. */
   | 'disk.envelope-too-large'
   /** cryptsetup failed otherwise, or did not finish in time. */

@@ -1,5 +1,5 @@
 import type { SecretBytes } from '@rackseal/config/secret-bytes';
-import type { DeliveryPayload, DeliveryPayloadKind } from '@rackseal/node-api-contracts';
+import type { ApprovalsResponse, DeliveryPayload, DeliveryPayloadKind } from '@rackseal/node-api-contracts';
 import type { AgentConfig } from './agent-config';
 import type { WrittenFile } from './atomic-files';
 import { type DiskInstallDependencies, type DiskOutcome, installDiskKey } from './disk-install';
@@ -17,6 +17,8 @@ export interface DeliveredSecret {
   readonly payload: DeliveryPayload<SecretBytes>;
   /** The PCR-sealed envelope the payload came in: a disk's token keeps it for boot unlock. */
   readonly envelope?: Uint8Array;
+  /** The approvals that envelope was opened with (pcr-sealed): a disk's token keeps them beside a replaced envelope. */
+  readonly approvals?: ApprovalsResponse;
 }
 
 export interface InstallDependencies extends DiskInstallDependencies {
@@ -57,7 +59,13 @@ export async function install(secret: DeliveredSecret, config: AgentConfig, deps
   const base = { name: secret.name, kind: secret.kind, version: secret.version, deliveryId: secret.deliveryId };
   if (secret.payload.kind === 'disk' && target.kind === 'disk') {
     const disk = await installDiskKey(
-      { name: secret.name, key: secret.payload.key, generation: secret.payload.generation, ...(secret.envelope === undefined ? {} : { envelope: secret.envelope }) },
+      {
+        name: secret.name,
+        key: secret.payload.key,
+        generation: secret.payload.generation,
+        ...(secret.envelope === undefined ? {} : { envelope: secret.envelope }),
+        ...(secret.approvals === undefined ? {} : { approvals: secret.approvals }),
+      },
       target,
       deps,
     );

@@ -1,4 +1,7 @@
-import { checkEkPubHash, checkRegistrationId, NODE_CREDENTIAL_ID_PATTERN, NodeIdentityInputError } from '@rackseal/node-identity';
+// Single files of libs/node-identity: boot unlock reads identity.json (docs/decisions.md "Boot unlock
+// loads single files").
+import { checkEkPubHash, checkRegistrationId, NODE_CREDENTIAL_ID_PATTERN } from '@rackseal/node-identity/identifiers';
+import { NodeIdentityInputError } from '@rackseal/node-identity/node-identity-errors';
 
 /**
  * identity.json: what the agent knows about its enrollment that is not secret: the server it

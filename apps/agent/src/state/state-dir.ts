@@ -1,22 +1,10 @@
 import { join, resolve } from 'node:path';
-import { SecretBytes } from '@rackseal/config/secret-bytes';
-import {
-  type KeyBlob,
-  KeyBlobFormatError,
-  marshalKeyBlob,
-  NotASealedSecretError,
-  SealedSecretRefusedError,
-  sealSecret,
-  type StoragePrimaryOptions,
-  type TpmClient,
-  TpmParseError,
-  unmarshalKeyBlob,
-  unsealSecret,
-  type UnsealSecretOptions,
-  withTpmScope,
-} from '@rackseal/tpm2';
+import type { SecretBytes } from '@rackseal/config/secret-bytes';
+import type { TpmClient } from '@rackseal/tpm2/client/tpm-client';
+import type { StoragePrimaryOptions } from '@rackseal/tpm2/operations/storage-primary';
+import type { UnsealSecretOptions } from '@rackseal/tpm2/operations/sealed-secret';
 import { IdentityFormatError, type NodeIdentity, parseIdentity, serializeIdentity } from './node-identity';
-import { StateCorruptError, StateForeignTpmError } from './state-errors';
+import { StateCorruptError } from './state-errors';
 import { ensureStateDirectory, readStateFile, writeStateFile } from './state-files';
 
 export const IDENTITY_FILE = 'identity.json';
@@ -24,8 +12,6 @@ const SEALED_SUFFIX = '.sealed';
 
 /** identity.json is a few hundred bytes. */
 const MAX_IDENTITY_BYTES = 16 * 1024;
-/** A sealed-secret key blob is under 400 bytes with the P-256 SRK, under 700 with the RSA one. */
-const MAX_SEALED_BYTES = 4 * 1024;
 
 /** Sealed secrets are files named after them: lowercase letters, digits and dashes. */
 const SECRET_NAME = /^[a-z0-9][a-z0-9-]{0,63}$/;
@@ -84,18 +70,12 @@ export class StateDir {
   /**
    * Seals `secret` (1 to 128 bytes) in the TPM under its storage key and writes the blob as
    * `<name>.sealed`; the secret itself is never written. TPM failures are libs/tpm2's errors.
+   * The TPM code is loaded by import() (sealed-secret-files.ts): boot unlock reads identity.json
+   * only and does not load it (docs/decisions.md "Boot unlock loads single files").
    */
   async saveSealedSecret(tpm: TpmClient, name: string, secret: SecretBytes | Buffer, options: StoragePrimaryOptions = {}): Promise<void> {
     const file = sealedFile(name);
-    const bytes = secret instanceof SecretBytes ? secret.reveal() : secret;
-    try {
-      const blob = await withTpmScope(tpm, (scope) => sealSecret(scope, bytes, options));
-      await writeStateFile(this.path, file, marshalKeyBlob(blob));
-    } finally {
-      if (bytes !== secret) {
-        bytes.fill(0); // our copy; the caller's SecretBytes keeps its own
-      }
-    }
+    await (await import('./sealed-secret-files')).sealToStateFile(this.path, file, tpm, secret, options);
   }
 
   /**
@@ -106,36 +86,6 @@ export class StateDir {
    */
   async loadSealedSecret(tpm: TpmClient, name: string, options: UnsealSecretOptions = {}): Promise<SecretBytes> {
     const file = sealedFile(name);
-    const path = join(this.path, file);
-    const bytes = await readStateFile(this.path, file, MAX_SEALED_BYTES);
-    let blob: KeyBlob;
-    try {
-      blob = unmarshalKeyBlob(bytes);
-    } catch (error) {
-      if (error instanceof TpmParseError) {
-        throw new StateCorruptError(path, `truncated or malformed key blob: ${error.message}`, { cause: error });
-      }
-      if (error instanceof KeyBlobFormatError) {
-        throw new StateCorruptError(path, error.message, { cause: error });
-      }
-      throw error;
-    }
-    let unsealed: Buffer;
-    try {
-      unsealed = await withTpmScope(tpm, (scope) => unsealSecret(scope, blob, options));
-    } catch (error) {
-      if (error instanceof NotASealedSecretError) {
-        throw new StateCorruptError(path, error.message, { cause: error });
-      }
-      if (error instanceof SealedSecretRefusedError) {
-        throw new StateForeignTpmError(path, error.reason, { cause: error });
-      }
-      throw error;
-    }
-    try {
-      return new SecretBytes(unsealed);
-    } finally {
-      unsealed.fill(0); // SecretBytes keeps a copy
-    }
+    return (await import('./sealed-secret-files')).unsealStateFile(this.path, file, tpm, options);
   }
 }

@@ -1,4 +1,4 @@
-import type { ApprovalsResponse } from '@rackseal/node-api-contracts';
+import type { ApprovalsResponse } from '@rackseal/node-api-contracts/approvals';
 import { StateNotEnrolledError } from '../state/state-errors';
 import { readStateFile } from '../state/state-files';
 

@@ -76,3 +76,36 @@ function storeInToken(luks: LuksDevice, approvals: ApprovalsResponse): Promise<T
     return { device: luks.device, outcome: 'updated' };
   });
 }
+
+/**
+ * After a disk's token took an envelope of `group` at `epoch` (a withdrawal's re-wrap,
+ * install/disk-envelope-refresh.ts): the state dir's cached approvals of that group at older epochs
+ * are dropped, so the cache holds no signature for a state the group withdrew — except an epoch an
+ * envelope in one of `devices`' tokens still needs (another disk whose re-wrap has not come yet).
+ * A device whose token cannot be read keeps every epoch. Answers the epochs dropped.
+ */
+export async function dropOlderEpochs(stateDir: string, group: string, epoch: number, devices: readonly LuksDevice[]): Promise<number[]> {
+  const needed = new Set<number>();
+  for (const luks of devices) {
+    try {
+      const envelope = (await readLuksMetadata(luks)).token?.envelope;
+      const transport = envelope === undefined ? undefined : parseEnvelope(envelope).transport;
+      if (transport?.binding === 'pcr-sealed' && transport.group === group) {
+        needed.add(transport.epoch);
+      }
+    } catch {
+      return [];
+    }
+  }
+  const { entries, problem } = await loadCachedApprovals(stateDir);
+  if (problem !== undefined) {
+    return [];
+  }
+  const dropped = entries.filter((e) => e.approvals.group === group && e.approvals.epoch < epoch && !needed.has(e.approvals.epoch));
+  if (dropped.length === 0) {
+    return [];
+  }
+  const kept = entries.filter((e) => !dropped.includes(e));
+  await writeStateFile(stateDir, APPROVALS_CACHE_FILE, Buffer.from(`${JSON.stringify({ format: CACHE_FORMAT, entries: kept })}\n`, 'utf8'));
+  return dropped.map((e) => e.approvals.epoch);
+}

@@ -1,6 +1,9 @@
+// Single files of the libraries, not their indexes: an offline unlock at boot loads what it runs
+// (docs/decisions.md "Boot unlock loads single files"; test/agent-unlock-files.test.ts lists them).
 import { SecretBytes } from '@rackseal/config/secret-bytes';
-import { type ApprovalsResponse, DeliveryPayloadError, parseDeliveryPayload } from '@rackseal/node-api-contracts';
-import { parseEnvelope, type PcrSealedKeyTransport } from '@rackseal/wrapping';
+import type { ApprovalsResponse } from '@rackseal/node-api-contracts/approvals';
+import { DeliveryPayloadError, parseDeliveryPayload } from '@rackseal/node-api-contracts/delivery-payloads';
+import { parseEnvelope, type PcrSealedKeyTransport } from '@rackseal/wrapping/envelope-format';
 import type { LuksDevice } from '../install/cryptsetup';
 import { InstallError } from '../install/install-errors';
 import { readLuks2Json } from '../install/luks2-header';

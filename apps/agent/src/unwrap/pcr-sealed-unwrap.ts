@@ -1,20 +1,18 @@
-import { type ApprovalsResponse } from '@rackseal/node-api-contracts';
-import { approvalDigest, approvalPolicyRef, approvedPcrPolicy, policySelection } from '@rackseal/pcr-policy';
-import {
-  type LoadedObject,
-  objectName,
-  type ParsedPublic,
-  pcrRead,
-  tpm2LoadExternal,
-  tpm2VerifySignature,
-  TPM_RH,
-  type TPMT_SIGNATURE,
-  type TpmScope,
-  unmarshalTpm2bPublic,
-  unmarshalTpmtSignature,
-  unsealImportedBlob,
-} from '@rackseal/tpm2';
-import type { PcrSealedKeyTransport } from '@rackseal/wrapping';
+// Single files, not the libraries' indexes: boot unlock runs through here (docs/decisions.md "Boot
+// unlock loads single files").
+import type { ApprovalsResponse } from '@rackseal/node-api-contracts/approvals';
+import { approvalDigest, approvalPolicyRef, approvedPcrPolicy, policySelection } from '@rackseal/pcr-policy/approval-math';
+import { pcrRead } from '@rackseal/tpm2/commands/pcr';
+import { tpm2VerifySignature } from '@rackseal/tpm2/commands/keys-and-attestation';
+import { tpm2LoadExternal } from '@rackseal/tpm2/commands/objects';
+import { TPM_RH } from '@rackseal/tpm2/constants';
+import { objectName } from '@rackseal/tpm2/names';
+import type { LoadedObject } from '@rackseal/tpm2/operations/loaded-object';
+import { unsealImportedBlob } from '@rackseal/tpm2/operations/sealed-blob';
+import type { TpmScope } from '@rackseal/tpm2/operations/tpm-scope';
+import { type TPMT_SIGNATURE, unmarshalTpmtSignature } from '@rackseal/tpm2/structures/tpmt-signature';
+import { type ParsedPublic, unmarshalTpm2bPublic } from '@rackseal/tpm2/structures/tpmt-public';
+import type { PcrSealedKeyTransport } from '@rackseal/wrapping/envelope-format';
 import { NoApprovalError, UnwrapRefusal } from './unwrap-errors';
 
 /** One approval, decoded: the PolicyPCR digest the signing key approved and its signature over aHash. */

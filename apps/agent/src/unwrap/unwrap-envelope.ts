@@ -1,31 +1,12 @@
-import type { ApprovalsResponse } from '@rackseal/node-api-contracts';
-import {
-  curveById,
-  ecdhZGen,
-  KDFe,
-  type KeyBlob,
-  leftPad,
-  loadKeyBlobUnder,
-  objectName,
-  resolveParent,
-  rsaOaepDecrypt,
-  TPM_ALG_ID,
-  type TpmClient,
-  type TpmScope,
-  withTpmScope,
-} from '@rackseal/tpm2';
-import {
-  CONTENT_KEY_BYTES,
-  CONTENT_KEY_LABEL,
-  CONTENT_KEY_OAEP_LABEL,
-  deliveryAckProof,
-  type EcdhKeyTransport,
-  type OaepKeyTransport,
-  openPayload,
-  parseEnvelope,
-  type ParsedEnvelope,
-  type PcrSealedKeyTransport,
-} from '@rackseal/wrapping';
+// Single files, not the libraries' indexes: boot unlock runs through here (docs/decisions.md "Boot
+// unlock loads single files"). The certified-key half is loaded by import() when an envelope needs it.
+import type { ApprovalsResponse } from '@rackseal/node-api-contracts/approvals';
+import type { TpmClient } from '@rackseal/tpm2/client/tpm-client';
+import type { KeyBlob } from '@rackseal/tpm2/operations/key-blob';
+import { withTpmScope } from '@rackseal/tpm2/operations/tpm-scope';
+import { deliveryAckProof } from '@rackseal/wrapping/ack-proof';
+import { openPayload } from '@rackseal/wrapping/content-cipher';
+import { parseEnvelope, type ParsedEnvelope, type PcrSealedKeyTransport } from '@rackseal/wrapping/envelope-format';
 import { chooseEk } from '../enrollment/choose-ek';
 import { approvalsFor, currentApproval, unsealWithApproval } from './pcr-sealed-unwrap';
 import { EnvelopeRecipientError, UnwrapRefusal } from './unwrap-errors';
@@ -101,7 +82,8 @@ async function unwrap(client: TpmClient, envelope: Buffer, keys: UnwrapKeys, opt
   const transport = parsed.transport;
   let contentKey: Buffer;
   if (transport.binding === 'certified-key') {
-    const key = checkCertifiedKeyRecipient(transport, keys);
+    const { certifiedKeyContentKey, checkCertifiedKeyRecipient } = await import('./certified-key-unwrap');
+    const key = checkCertifiedKeyRecipient(transport, keys.certifiedKey);
     contentKey = await withTpmScope(client, (scope) => certifiedKeyContentKey(scope, key, transport, options.salt));
   } else {
     const approvals = checkPcrSealedRecipient(transport, keys, options.approvals);
@@ -124,18 +106,6 @@ function openWith(parsed: ParsedEnvelope, contentKey: Buffer, proof: boolean): {
   }
 }
 
-function checkCertifiedKeyRecipient(transport: OaepKeyTransport | EcdhKeyTransport, keys: UnwrapKeys): KeyBlob {
-  const key = keys.certifiedKey;
-  if (key === undefined) {
-    throw new UnwrapRefusal('unwrap.no-certified-key', 'a certified-key envelope, and this machine has no certified key in its state dir');
-  }
-  const name = objectName(key.public);
-  if (!name.equals(transport.recipient)) {
-    throw new EnvelopeRecipientError('certified-key', `key ${name.toString('hex')}`, `key ${transport.recipient.toString('hex')}`);
-  }
-  return key;
-}
-
 function checkPcrSealedRecipient(transport: PcrSealedKeyTransport, keys: UnwrapKeys, approvals: ApprovalsResponse | undefined) {
   if (transport.recipient.toString('hex') !== keys.ekPubHash) {
     throw new EnvelopeRecipientError('pcr-sealed', `EK ${keys.ekPubHash}`, `EK ${transport.recipient.toString('hex')}`);
@@ -144,36 +114,4 @@ function checkPcrSealedRecipient(transport: PcrSealedKeyTransport, keys: UnwrapK
     throw new UnwrapRefusal('unwrap.no-approvals', 'a pcr-sealed envelope opens only with the group\'s approvals (GET /node/v1/approvals), and none were given');
   }
   return approvalsFor(transport, approvals);
-}
-
-/**
- * The content key from the certified key, in the TPM. The key's parent (the storage primary) is
- * resolved by the Name the key blob records (KeyBlobParentError if this TPM's differs) and salts
- * the session; the decrypt key itself never could (checkSaltKey: it is unrestricted).
- */
-async function certifiedKeyContentKey(scope: TpmScope, blob: KeyBlob, transport: OaepKeyTransport | EcdhKeyTransport, salt: false | undefined): Promise<Buffer> {
-  const parent = await resolveParent(scope, blob.parent);
-  const key = await loadKeyBlobUnder(scope, parent, blob);
-  const saltKey = salt === false ? false : parent;
-  if (transport.keyTransport === TPM_ALG_ID.TPM_ALG_OAEP) {
-    if (key.public.type !== TPM_ALG_ID.TPM_ALG_RSA) {
-      throw new UnwrapRefusal('unwrap.wrong-recipient', 'an RSA-OAEP envelope for a key that is not RSA');
-    }
-    const message = await rsaOaepDecrypt(scope, key, transport.encryptedKey, CONTENT_KEY_OAEP_LABEL, { hashAlg: transport.hashAlg, salt: saltKey });
-    const contentKey = Buffer.from(message.subarray(0, CONTENT_KEY_BYTES));
-    message.fill(0);
-    return contentKey;
-  }
-  const pub = key.public;
-  if (pub.type !== TPM_ALG_ID.TPM_ALG_ECC || pub.parameters.curveID !== transport.curveID) {
-    throw new UnwrapRefusal('unwrap.wrong-recipient', 'an ECDH envelope for a key that is not on its curve');
-  }
-  const size = curveById(transport.curveID).size;
-  const Z = await ecdhZGen(scope, key, transport.ephemeral, { salt: saltKey });
-  try {
-    // Part 1 §11.4.10.3: partyUInfo = x of the ephemeral key, partyVInfo = x of the static key.
-    return KDFe(transport.hashAlg, Z, CONTENT_KEY_LABEL, leftPad(transport.ephemeral.x, size), leftPad(pub.unique.x, size), 8 * CONTENT_KEY_BYTES);
-  } finally {
-    Z.fill(0);
-  }
 }

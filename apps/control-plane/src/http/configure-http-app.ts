@@ -2,6 +2,7 @@ import { type INestApplication, ValidationPipe } from '@nestjs/common';
 import { SwaggerModule } from '@nestjs/swagger';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { assignRequestId } from '@rackseal/logging';
+import { MetricsRegistry } from '@rackseal/metrics';
 import { POLICY_BODY_LIMIT_BYTES } from '@rackseal/api-contracts';
 import { FINISH_ATTESTATION_BODY_LIMIT_BYTES, nodeApiPath } from '@rackseal/node-api-contracts';
 import { json, type NextFunction, type Request, type Response } from 'express';
@@ -10,6 +11,7 @@ import { configureHardening } from '../hardening/configure-hardening';
 import { AllExceptionsFilter, isBodyParserError } from './all-exceptions.filter';
 import { DOCS_PATH, normalizeDocsPath } from './docs-paths';
 import { DeferredJsonBodyInterceptor, deferJsonBody, isJsonBodyDeferred } from './deferred-json-body';
+import { httpMetricsMiddleware } from './http-metrics';
 import { JsonBodyContentTypeInterceptor } from './json-body';
 import { checkJsonBody } from './json-object';
 import { keepNodeRawBody } from './raw-body';
@@ -38,6 +40,8 @@ export const GROUP_POLICY_PATH = '/v1/groups/:group/policy';
  */
 export function configureHttpApp(app: INestApplication): void {
   const express = app as NestExpressApplication;
+  // First: times every request, refused ones included (http-metrics.ts).
+  express.use(httpMetricsMiddleware(app.get(MetricsRegistry)));
   // Assigned before the body is parsed, so a refused body (400, 413) still carries an id;
   // pino-http keeps an id that is already there.
   express.use((request: Request & { id?: string }, response: Response, next: NextFunction) => {

@@ -1,3 +1,4 @@
+import { QueryRunnerAlreadyReleasedError, QueryRunnerProviderAlreadyReleasedError } from 'typeorm';
 import { isDatabaseUnavailable } from './database-unavailable';
 
 /** An error as pg or node:net makes it: a message and a code. */
@@ -16,6 +17,8 @@ describe('isDatabaseUnavailable', () => {
     ['the server shutting down (57P01)', queryFailed(pgError('terminating connection due to administrator command', '57P01'))],
     ['the server starting up (57P03)', queryFailed(pgError('the database system is starting up', '57P03'))],
     ['too many connections (53300)', queryFailed(pgError('sorry, too many clients already', '53300'))],
+    ['a transaction whose connection was cut between two queries: a query builder on the released runner', new QueryRunnerAlreadyReleasedError()],
+    ['a transaction whose connection was cut between two queries: the manager\'s query on the released runner', new QueryRunnerProviderAlreadyReleasedError()],
   ])('%s: a 503, the client retries', (_what, error) => {
     expect(isDatabaseUnavailable(error)).toBe(true);
   });

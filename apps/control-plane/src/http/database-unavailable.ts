@@ -1,3 +1,5 @@
+import { QueryRunnerAlreadyReleasedError, QueryRunnerProviderAlreadyReleasedError } from 'typeorm';
+
 /** Seconds a client is told to wait (Retry-After) when the database cannot take the request now. */
 export const DATABASE_RETRY_AFTER_SECONDS = 2;
 
@@ -25,10 +27,21 @@ const UNAVAILABLE_SQLSTATE = /^(08...|53...|57P0[123])$/;
  * unreachable, restarting, out of connections): the client should retry, so this is a 503 with
  * Retry-After, not a 500. TypeORM passes pool errors through as they are and wraps query errors
  * in QueryFailedError with the pg error as `driverError`.
+ *
+ * A transaction whose connection is cut *between* two of its queries fails with a TypeORM error,
+ * not a pg one: TypeORM's PostgreSQL query runner releases itself on its client's `error` event
+ * (the server's FATAL 57P01 or a reset socket), and the transaction's next query finds it released
+ * — QueryRunnerAlreadyReleasedError through a query builder or repository,
+ * QueryRunnerProviderAlreadyReleasedError through the manager's `query` or `transaction`. Nothing
+ * in rackseal keeps a query runner or its manager past its transaction, so either means a lost
+ * connection (test/database-outage-errors.test.ts makes both with pg_terminate_backend).
  */
 export function isDatabaseUnavailable(error: unknown): boolean {
   if (!(error instanceof Error)) {
     return false;
+  }
+  if (error instanceof QueryRunnerAlreadyReleasedError || error instanceof QueryRunnerProviderAlreadyReleasedError) {
+    return true;
   }
   const driverError = (error as { driverError?: unknown }).driverError;
   const code = (driverError as { code?: unknown } | undefined)?.code ?? (error as { code?: unknown }).code;

@@ -3,6 +3,7 @@ import { ApiBadRequestResponse, ApiConflictResponse, ApiCreatedResponse, ApiNotF
 import { AttestationService } from '@rackseal/attestation';
 import { ATTESTATIONS_ROUTE, type FinishAttestationResponse, nodeApiPath, type StartAttestationResponse } from '@rackseal/node-api-contracts';
 import { NodeApi } from '../auth/auth.decorators';
+import { AttestationMetrics } from './attestation-metrics';
 import { FinishAttestationDto, FinishAttestationResponseDto, StartAttestationDto, StartAttestationResponseDto } from './attestation.dto';
 
 /**
@@ -16,7 +17,10 @@ import { FinishAttestationDto, FinishAttestationResponseDto, StartAttestationDto
 @NodeApi()
 @Controller(nodeApiPath(ATTESTATIONS_ROUTE))
 export class AttestationsController {
-  constructor(private readonly attestation: AttestationService) {}
+  constructor(
+    private readonly attestation: AttestationService,
+    private readonly outcomes: AttestationMetrics,
+  ) {}
 
   @Post()
   @ApiCreatedResponse({ type: StartAttestationResponseDto, description: 'a registration: the credential challenge, nonce, selection and deadline' })
@@ -24,7 +28,7 @@ export class AttestationsController {
   @ApiNotFoundResponse({ description: 'attestation.unknown-ek: no machine of the inventory has this EK' })
   @ApiConflictResponse({ description: 'attestation.machine-revoked' })
   start(@Body() body: StartAttestationDto, @Ip() source: string | undefined): Promise<StartAttestationResponse> {
-    return this.attestation.start(body, { source });
+    return this.outcomes.count('start', () => this.attestation.start(body, { source }));
   }
 
   @Post(':id/finish')
@@ -40,6 +44,6 @@ export class AttestationsController {
     description: 'attestation.registration-finished, attestation.registration-expired, attestation.machine-revoked; attestation.policy-mismatch or attestation.no-policy (the machine is quarantined; the message lists why)',
   })
   finish(@Param('id') id: string, @Body() body: FinishAttestationDto, @Ip() source: string | undefined): Promise<FinishAttestationResponse> {
-    return this.attestation.finish(id, body, { source });
+    return this.outcomes.count('finish', () => this.attestation.finish(id, body, { source }));
   }
 }

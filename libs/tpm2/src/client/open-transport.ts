@@ -1,5 +1,3 @@
-import { CharacterDeviceTransport } from './device-transport';
-import { SwtpmTcpTransport } from './swtpm-transport';
 import type { TpmTransport } from './transport';
 
 /** A --tpm argument that names no transport rackseal speaks. */
@@ -12,7 +10,9 @@ export class TpmDeviceSyntaxError extends Error {
 
 /**
  * Opens the transport a DEVICE argument names (docs/architecture.md §6): `swtpm:HOST:PORT` for swtpm's TCP data
- * channel, or a path to a character device (default `/dev/tpmrm0`).
+ * channel, or a path to a character device (default `/dev/tpmrm0`). Each transport's file is loaded
+ * by import() when named: on a machine's TPM the agent's boot unlock then loads no `node:net` and its
+ * streams (docs/decisions.md "Boot unlock loads single files").
  */
 export async function openTransport(device = '/dev/tpmrm0', options: { timeoutMs?: number } = {}): Promise<TpmTransport> {
   const swtpm = /^swtpm:(.+):(\d{1,5})$/.exec(device);
@@ -21,9 +21,11 @@ export async function openTransport(device = '/dev/tpmrm0', options: { timeoutMs
     if (port < 1 || port > 65535) {
       throw new TpmDeviceSyntaxError(device);
     }
+    const { SwtpmTcpTransport } = await import('./swtpm-transport');
     return new SwtpmTcpTransport(swtpm[1]!.replace(/^\[|\]$/g, ''), port, options.timeoutMs);
   }
   if (device.startsWith('/')) {
+    const { CharacterDeviceTransport } = await import('./device-transport');
     return CharacterDeviceTransport.open(device, options);
   }
   throw new TpmDeviceSyntaxError(device);

@@ -1,6 +1,5 @@
 import { digest, hashAlgorithm } from '../hash-algorithms';
-import { formatPcrSelection, type TPML_PCR_SELECTION } from '../structures/tpml-pcr-selection';
-import { pcrValuesLength, splitPcrValues } from '../verify/quote';
+import { formatPcrSelection, pcrValuesLength, splitPcrValues, type TPML_PCR_SELECTION } from '../structures/tpml-pcr-selection';
 import { PcrValuesLengthError, PolicyInputError } from './policy-error';
 
 /**

@@ -128,3 +128,34 @@ export function parsePcrSelection(text: string): TPML_PCR_SELECTION {
 export function formatPcrSelection(selection: TPML_PCR_SELECTION): string {
   return selection.map((b) => `${hashAlgorithm(b.hash).bank}:${b.pcrs.join(',')}`).join('+');
 }
+
+/*
+ * PCR values as tpm2-tools writes them (`tpm2_quote -o … -F values`, `tpm2_pcrread -o`): one value per
+ * selected PCR, concatenated in selection order. Here rather than in verify/quote.ts so that the
+ * agent's PolicyPCR arithmetic (policy/pcr-values.ts) does not load quote verification.
+ */
+
+/** Bytes of PCR values a selection needs: Σ banks (digest size × PCRs selected). */
+export function pcrValuesLength(selection: TPML_PCR_SELECTION): number {
+  return selection.reduce((total, bank) => total + hashAlgorithm(bank.hash).size * bank.pcrs.length, 0);
+}
+
+/**
+ * Splits concatenated PCR values (`tpm2_quote -o q.pcrs -F values`, `tpm2_pcrread -o`) per PCR, in
+ * selection order. Returns undefined when the length does not fit the selection.
+ */
+export function splitPcrValues(selection: TPML_PCR_SELECTION, values: Uint8Array): Buffer[] | undefined {
+  if (values.length !== pcrValuesLength(selection)) {
+    return undefined;
+  }
+  const out: Buffer[] = [];
+  let offset = 0;
+  for (const bank of selection) {
+    const size = hashAlgorithm(bank.hash).size;
+    for (let i = 0; i < bank.pcrs.length; i += 1) {
+      out.push(Buffer.from(values.subarray(offset, offset + size)));
+      offset += size;
+    }
+  }
+  return out;
+}

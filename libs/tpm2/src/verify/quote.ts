@@ -34,31 +34,6 @@ export type VerifiedQuote = VerifiedAttestation<typeof TPM_ST.TPM_ST_ATTEST_QUOT
   readonly pcrs: readonly QuotedPcr[];
 };
 
-/** Bytes of PCR values a selection needs: Σ banks (digest size × PCRs selected). */
-export function pcrValuesLength(selection: TPML_PCR_SELECTION): number {
-  return selection.reduce((total, bank) => total + hashAlgorithm(bank.hash).size * bank.pcrs.length, 0);
-}
-
-/**
- * Splits concatenated PCR values (`tpm2_quote -o q.pcrs -F values`, `tpm2_pcrread -o`) per PCR, in
- * selection order. Returns undefined when the length does not fit the selection.
- */
-export function splitPcrValues(selection: TPML_PCR_SELECTION, values: Uint8Array): Buffer[] | undefined {
-  if (values.length !== pcrValuesLength(selection)) {
-    return undefined;
-  }
-  const out: Buffer[] = [];
-  let offset = 0;
-  for (const bank of selection) {
-    const size = hashAlgorithm(bank.hash).size;
-    for (let i = 0; i < bank.pcrs.length; i += 1) {
-      out.push(Buffer.from(values.subarray(offset, offset + size)));
-      offset += size;
-    }
-  }
-  return out;
-}
-
 /** Same banks in the same order, same PCRs in each; the bitmap size (sizeofSelect) is encoding only. */
 function sameSelection(a: TPML_PCR_SELECTION, b: TPML_PCR_SELECTION): boolean {
   return (

@@ -8,7 +8,8 @@ import { parsePcrSelection } from '../structures/tpml-pcr-selection';
 import { type ParsedPublic, type TPMT_PUBLIC, unmarshalTpm2bPublic } from '../structures/tpmt-public';
 import { AK_TEMPLATE_ECC, AK_TEMPLATE_RSA } from '../templates';
 import { verifyCertify } from './certify';
-import { splitPcrValues, verifyQuote, type QuoteInput } from './quote';
+import { splitPcrValues } from '../structures/tpml-pcr-selection';
+import { verifyQuote, type QuoteInput } from './quote';
 import vectors from './swtpm-vectors.json';
 
 // Real quotes and a certify from tpm2-tools on swtpm (swtpm-vectors.json says how each was made).
