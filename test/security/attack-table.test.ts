@@ -514,6 +514,14 @@ describe('security: the attack table', () => {
     expect(records.individual).toBeGreaterThanOrEqual(1);
     expect(records.individual).toBeLessThanOrEqual(replicas.length);
     expect(records.individual + records.summarized).toBe(result.limited);
+    // …and counted at once in each replica's /metrics.
+    let counted = 0;
+    for (const replica of replicas) {
+      const text = (await request(replica.getHttpServer()).get('/metrics')).text;
+      const line = text.split('\n').find((l) => l.startsWith('rackseal_audit_refusals_suppressed_total{action="request.rate-limited",kind="credential"} '));
+      counted += line === undefined ? 0 : Number(line.split(' ')[1]);
+    }
+    expect(counted).toBe(records.summarized);
     expect((await releasedCount()) - releasedBefore).toBe(0);
     table.push({
       attack: `flood: ${FLOOD} calls of one token on 2 replicas`,
