@@ -95,7 +95,7 @@ export async function deliveryBench(): Promise<string> {
   const prefix = createTestQueuePrefix();
   const ds = await openDataSource(db.url);
   const redis = new IORedis(testServices().redisUrl, { maxRetriesPerRequest: null });
-  const queue = new Queue('deliveries', { connection: redis, prefix: prefix.prefix });
+  const queue = new Queue('deliveries', { connection: redis, prefix: prefix.keyPrefix });
   const procs: Started[] = [];
   let fleet: SimulatedFleet | undefined;
   const extra = {

@@ -19,7 +19,7 @@ const MACHINE_ID = /^[0-9a-f-]{36}$/;
 const PUBLISH_TIMEOUT_MS = 2000;
 
 /**
- * Redis pub/sub on `<QUEUE_PREFIX>:deliveries:ready`: one publisher connection, and one subscriber
+ * Redis pub/sub on `{QUEUE_PREFIX}:deliveries:ready` (under the hash tag of every rackseal key, config.redis.keyPrefix): one publisher connection, and one subscriber
  * connection per process opened at the first subscribe (the worker never opens it). ioredis
  * subscribes again after a reconnection.
  */
@@ -33,7 +33,7 @@ export class RedisDeliveryNotifications extends DeliveryNotifications implements
 
   constructor(@Inject(RACKSEAL_CONFIG) private readonly config: RacksealConfig) {
     super();
-    this.channel = `${config.redis.queuePrefix}:deliveries:ready`;
+    this.channel = `${config.redis.keyPrefix}:deliveries:ready`;
   }
 
   async publish(machineId: string): Promise<void> {
