@@ -270,6 +270,15 @@ export class AttestationRepository {
     return rows.map(toCredential)[0];
   }
 
+  /** The live credentials among `credentialIds`, in no particular order (one statement for a batch of lookups). */
+  async liveCredentials(credentialIds: readonly string[], manager: EntityManager): Promise<StoredNodeCredential[]> {
+    const rows = (await manager.query(
+      'SELECT credential_id, machine_id, registration_id, key_sealed, created_at, revoked_at FROM node_credentials WHERE credential_id = ANY($1::text[]) AND revoked_at IS NULL',
+      [[...new Set(credentialIds)]],
+    )) as CredentialRow[];
+    return rows.map(toCredential);
+  }
+
   /**
    * The machine's current AK: the AK public of the registration that produced its live node
    * credential, with that credential. Locks the credential row (FOR UPDATE) until the caller's

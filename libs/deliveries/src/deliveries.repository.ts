@@ -350,6 +350,12 @@ export class DeliveriesRepository {
     return row === undefined ? undefined : toDelivery(row);
   }
 
+  /** The deliveries of `ids` that exist, locked FOR UPDATE in id order (two batches never wait on each other in a cycle). */
+  async findManyLocked(ids: readonly string[], manager: EntityManager): Promise<StoredDelivery[]> {
+    const rows = (await manager.query(`SELECT ${COLUMNS} FROM deliveries WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`, [[...new Set(ids)]])) as DeliveryRow[];
+    return rows.map(toDelivery);
+  }
+
   /**
    * One more attempt of round `generation`, counted while it is pending (or `prewrap-pending`): the
    * delivery as it is then, or undefined when it is not pending in that round (another run, an ack,
@@ -455,10 +461,14 @@ export class DeliveriesRepository {
     return rows.map((r) => r.id);
   }
 
-  /** How many deliveries of a version a target still has to ack (pending, ready, failed: a retry may still reach it). */
-  async unfinishedOf(versionId: string, manager: EntityManager): Promise<number> {
-    const [row] = (await manager.query(`SELECT count(*)::int AS n FROM deliveries WHERE version_id = $1 AND state IN ('pending', 'ready', 'failed')`, [versionId])) as { n: number }[];
-    return row!.n;
+  /**
+   * Whether a target of the version still has a delivery to ack (pending, ready, failed: a retry may
+   * still reach it). EXISTS stops at the first one: asked at every ack batch, a count would read all
+   * the version's unfinished rows each time (O(targets) per ack).
+   */
+  async hasUnfinished(versionId: string, manager: EntityManager): Promise<boolean> {
+    const [row] = (await manager.query(`SELECT EXISTS (SELECT 1 FROM deliveries WHERE version_id = $1 AND state IN ('pending', 'ready', 'failed')) AS any`, [versionId])) as { any: boolean }[];
+    return row!.any;
   }
 
   /** A version's deliveries counted by state (the operator's rotation progress). */
@@ -510,6 +520,18 @@ export class DeliveriesRepository {
     return rows[0] === undefined ? undefined : toDelivery(rows[0]);
   }
 
+  /** ready → acked for each of `ids` that is ready (envelope dropped), in one statement; answers the rows it changed. */
+  async markAckedMany(ids: readonly string[], at: Date, manager: EntityManager): Promise<StoredDelivery[]> {
+    if (ids.length === 0) {
+      return [];
+    }
+    const [rows] = (await manager.query(
+      `UPDATE deliveries SET state = 'acked', envelope = NULL, acked_at = $2, updated_at = $2 WHERE id = ANY($1::uuid[]) AND state = 'ready' RETURNING ${COLUMNS}`,
+      [ids, at],
+    )) as [DeliveryRow[], number];
+    return rows.map(toDelivery);
+  }
+
   /** Up to `limit` pending or ready deliveries past their expiry → expired (envelope dropped); answers them. */
   async expire(now: Date, limit: number, manager: EntityManager): Promise<StoredDelivery[]> {
     const [rows] = (await manager.query(
@@ -522,15 +544,27 @@ export class DeliveriesRepository {
     return rows.map(toDelivery);
   }
 
-  /** The machine's ready deliveries, oldest first, with what they are of. */
-  async readyFor(machineId: string, limit: number): Promise<MailboxRow[]> {
+  /**
+   * The ready deliveries of each of `machineIds` (at most `limit` each, oldest first), in one
+   * statement for a batch of mailbox reads; a machine with none is absent from the map.
+   */
+  async readyForMany(machineIds: readonly string[], limit: number): Promise<Map<string, MailboxRow[]>> {
     const rows = (await this.dataSource.query(
-      `SELECT d.id, s.name, s.kind, v.version, d.binding, d.envelope FROM deliveries d
-         JOIN secret_versions v ON v.id = d.version_id JOIN secrets s ON s.id = d.secret_id
-        WHERE d.machine_id = $1 AND d.state = 'ready' ORDER BY d.ready_at, d.id LIMIT $2`,
-      [machineId, limit],
-    )) as { id: string; name: string; kind: SecretKind; version: number; binding: SecretBinding; envelope: Buffer }[];
-    return rows.map((r) => ({ id: r.id, secretName: r.name, kind: r.kind, version: r.version, binding: r.binding, envelope: r.envelope }));
+      `SELECT machine_id, id, name, kind, version, binding, envelope FROM (
+         SELECT d.machine_id, d.id, s.name, s.kind, v.version, d.binding, d.envelope,
+                row_number() OVER (PARTITION BY d.machine_id ORDER BY d.ready_at, d.id) AS n
+           FROM deliveries d JOIN secret_versions v ON v.id = d.version_id JOIN secrets s ON s.id = d.secret_id
+          WHERE d.machine_id = ANY($1::uuid[]) AND d.state = 'ready') r
+        WHERE n <= $2 ORDER BY machine_id, n`,
+      [[...new Set(machineIds)], limit],
+    )) as { machine_id: string; id: string; name: string; kind: SecretKind; version: number; binding: SecretBinding; envelope: Buffer }[];
+    const byMachine = new Map<string, MailboxRow[]>();
+    for (const r of rows) {
+      const list = byMachine.get(r.machine_id) ?? [];
+      list.push({ id: r.id, secretName: r.name, kind: r.kind, version: r.version, binding: r.binding, envelope: r.envelope });
+      byMachine.set(r.machine_id, list);
+    }
+    return byMachine;
   }
 
   /** The operator's list: ordered by id, keyset paged, filtered. */

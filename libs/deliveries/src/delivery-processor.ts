@@ -24,6 +24,9 @@ export class DeliveryGaveUpError extends Error {
   }
 }
 
+/** Secret versions (with their secret) a worker keeps read (versionOf); past it the map starts again. */
+const VERSIONS_KEPT = 256;
+
 /** Kinds of domain errors that another attempt cannot change. */
 const PERMANENT_KINDS = new Set(['invalid', 'not-found']);
 
@@ -39,6 +42,7 @@ const PERMANENT_KINDS = new Set(['invalid', 'not-found']);
 @Injectable()
 export class DeliveryProcessor {
   private readonly logger = new Logger('DeliveryProcessor');
+  private readonly versions = new Map<string, { version: StoredSecretVersion; secret: StoredSecret }>();
 
   constructor(
     private readonly dataSource: DataSource,
@@ -98,11 +102,7 @@ export class DeliveryProcessor {
     if (delivery.binding === 'certified-key' && keys.certifiedKeyPublic === undefined) {
       throw new DeliveryError('delivery.no-certified-key', `machine ${machine.serial} has no live certified key`);
     }
-    const version = await this.secrets.findVersion(delivery.versionId);
-    const secret = await this.secrets.findById(delivery.secretId);
-    if (version === undefined || secret === undefined) {
-      throw new DeliveryError('delivery.not-found', `the secret version of delivery ${delivery.id} is gone`);
-    }
+    const { version, secret } = await this.versionOf(delivery);
     const payload = await this.payloadOf(secret, version, machine.id);
     let sealed;
     try {
@@ -132,6 +132,30 @@ export class DeliveryProcessor {
     }
     await this.notifications.publish(machine.id);
     return 'ready';
+  }
+
+  /**
+   * The secret version and its secret, read once per version by this process: a rotation's thousands
+   * of jobs share them. What the seal reads of them (name, kind, number) never changes after the
+   * version is created, and its sealed value opens under the master keys this process booted with
+   * (a re-wrap under a new key changes the row, not the value); whether the delivery is still wanted
+   * is decided by the fenced `pending → ready` update, not by these rows.
+   */
+  private async versionOf(delivery: StoredDelivery): Promise<{ version: StoredSecretVersion; secret: StoredSecret }> {
+    const known = this.versions.get(delivery.versionId);
+    if (known !== undefined) {
+      return known;
+    }
+    const version = await this.secrets.findVersion(delivery.versionId);
+    const secret = await this.secrets.findById(delivery.secretId);
+    if (version === undefined || secret === undefined) {
+      throw new DeliveryError('delivery.not-found', `the secret version of delivery ${delivery.id} is gone`);
+    }
+    if (this.versions.size >= VERSIONS_KEPT) {
+      this.versions.clear();
+    }
+    this.versions.set(version.id, { version, secret });
+    return { version, secret };
   }
 
   /** The payload's bytes: the machine's material of the version (or the opaque value) with its public parts. */
