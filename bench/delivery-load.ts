@@ -49,6 +49,8 @@ export class SimulatedFleet {
   private turn = 0;
   private stopping = false;
   private failure: Error | undefined;
+  private rejectFailed: (error: Error) => void = () => undefined;
+  private readonly failedOnce = new Promise<never>((_, reject) => (this.rejectFailed = reject));
   private running: Promise<void>[] = [];
   private awaited: { secret: string; version: number } | undefined;
   private readonly doneMachines = new Set<string>();
@@ -59,6 +61,8 @@ export class SimulatedFleet {
     baseUrls: readonly string[],
   ) {
     this.bases = baseUrls.map((u) => new URL(u));
+    // Awaited through failed() or throwIfFailed(); never an unhandled rejection on its own.
+    this.failedOnce.catch(() => undefined);
     this.agents = this.bases.map(() => new Agent({ keepAlive: true, maxSockets: Infinity }));
   }
 
@@ -67,7 +71,7 @@ export class SimulatedFleet {
     const step = Math.max(1, Math.round(perSecond / 20));
     for (let i = 0; i < this.machines.length; i += step) {
       for (const machine of this.machines.slice(i, i + step)) {
-        this.running.push(this.loop(machine).catch((error: unknown) => void (this.failure ??= error as Error)));
+        this.running.push(this.loop(machine).catch((error: unknown) => this.fail(error as Error)));
       }
       await sleep(50);
       this.throwIfFailed();
@@ -84,17 +88,20 @@ export class SimulatedFleet {
     });
   }
 
-  /** Rejects with the first failure of any machine's loop. */
+  /**
+   * Rejects with the first failure of any machine's loop, as it happens (not by polling with an
+   * unref'd timer: once every loop has failed nothing else may keep the process alive, and it would
+   * end with exit code 0 and no report).
+   */
   failed(): Promise<never> {
-    return new Promise((_, reject) => {
-      const check = setInterval(() => {
-        if (this.failure !== undefined) {
-          clearInterval(check);
-          reject(this.failure);
-        }
-      }, 500);
-      check.unref();
-    });
+    return this.failedOnce;
+  }
+
+  private fail(error: Error): void {
+    if (this.failure === undefined) {
+      this.failure = error;
+      this.rejectFailed(error);
+    }
   }
 
   throwIfFailed(): void {

@@ -303,6 +303,15 @@ export class AttestationRepository {
     return row?.ek_public;
   }
 
+  /** currentEkPublic for several machines in one statement: machine id → EK public (absent without a live credential). */
+  async currentEkPublics(machineIds: readonly string[], manager: EntityManager): Promise<Map<string, Buffer>> {
+    const rows = (await manager.query(
+      `SELECT c.machine_id, r.ek_public FROM node_credentials c JOIN attestation_registrations r ON r.id = c.registration_id WHERE c.machine_id = ANY($1::uuid[]) AND c.revoked_at IS NULL`,
+      [[...new Set(machineIds)]],
+    )) as { machine_id: string; ek_public: Buffer }[];
+    return new Map(rows.map((r) => [r.machine_id, r.ek_public]));
+  }
+
   /** Which of these machines have a live node credential (hence an EK public of their current attestation). */
   async machinesWithLiveCredential(machineIds: readonly string[], manager: EntityManager): Promise<Set<string>> {
     const rows = (await manager.query('SELECT machine_id FROM node_credentials WHERE machine_id = ANY($1::uuid[]) AND revoked_at IS NULL', [machineIds])) as { machine_id: string }[];

@@ -369,6 +369,21 @@ export class DeliveriesRepository {
     return rows[0] === undefined ? undefined : toDelivery(rows[0]);
   }
 
+  /**
+   * countAttempt for a batch of rounds (concurrent jobs of one worker) in one statement: the rows it
+   * counted an attempt of, as they are then. A round named twice is counted once (the first run),
+   * as two statements would count it once each and the second run would lose its `pending → ready`.
+   */
+  async countAttempts(rounds: readonly DeliveryRound[], at: Date): Promise<StoredDelivery[]> {
+    const [rows] = (await this.dataSource.query(
+      `UPDATE deliveries d SET attempts = d.attempts + 1, updated_at = $3
+         FROM (SELECT DISTINCT id, generation FROM unnest($1::uuid[], $2::int[]) AS r (id, generation)) r
+        WHERE d.id = r.id AND d.generation = r.generation AND d.state = 'pending' RETURNING ${COLUMNS.split(', ').map((c) => `d.${c}`).join(', ')}`,
+      [rounds.map((r) => r.deliveryId), rounds.map((r) => r.generation), at],
+    )) as [DeliveryRow[], number];
+    return rows.map(toDelivery);
+  }
+
   /** The code of a failed attempt, kept while the delivery stays pending for the next one. */
   async recordError(id: string, generation: number, code: string, at: Date): Promise<void> {
     await this.dataSource.query(`UPDATE deliveries SET last_error = $3, updated_at = $4 WHERE id = $1 AND generation = $2 AND state IN ('pending', 'prewrap-pending')`, [id, generation, code, at]);
@@ -382,6 +397,23 @@ export class DeliveriesRepository {
       [id, generation, envelope, ackProofHash, at],
     )) as [DeliveryRow[], number];
     return rows[0] === undefined ? undefined : toDelivery(rows[0]);
+  }
+
+  /**
+   * markReady for a batch (one statement): each `pending → ready` in its round, envelope and proof
+   * hash written; answers the rows it changed. Callers name each delivery once per batch.
+   */
+  async markReadyMany(items: readonly { id: string; generation: number; envelope: Buffer; ackProofHash: Buffer }[], at: Date, manager: EntityManager): Promise<StoredDelivery[]> {
+    if (items.length === 0) {
+      return [];
+    }
+    const [rows] = (await manager.query(
+      `UPDATE deliveries d SET state = 'ready', envelope = r.envelope, ack_proof_hash = r.hash, ready_at = $5, last_error = NULL, updated_at = $5
+         FROM unnest($1::uuid[], $2::int[], $3::bytea[], $4::bytea[]) AS r (id, generation, envelope, hash)
+        WHERE d.id = r.id AND d.generation = r.generation AND d.state = 'pending' RETURNING ${COLUMNS.split(', ').map((c) => `d.${c}`).join(', ')}`,
+      [items.map((i) => i.id), items.map((i) => i.generation), items.map((i) => i.envelope), items.map((i) => i.ackProofHash), at],
+    )) as [DeliveryRow[], number];
+    return rows.map(toDelivery);
   }
 
   /** pending → failed (the dead letter) with the last error's code. */
