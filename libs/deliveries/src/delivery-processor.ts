@@ -183,7 +183,7 @@ export class DeliveryProcessor {
         m,
       );
       await this.audit.appendMany(
-        rows.map((row) => this.recordOf('delivery.ready', row, first.get(row.id)!.details)),
+        rows.map((row) => this.recordOf({ action: 'delivery.ready' }, row, first.get(row.id)!.details)),
         m,
       );
       return new Set(rows.map((r) => r.id));
@@ -258,10 +258,10 @@ export class DeliveryProcessor {
   }
 
   private async record({ action }: { action: string }, delivery: StoredDelivery, details: Record<string, string | number>, m: EntityManager, outcome: 'success' | 'failure' = 'success'): Promise<void> {
-    await this.audit.append(this.recordOf(action, delivery, details, outcome), m);
+    await this.audit.append(this.recordOf({ action }, delivery, details, outcome), m);
   }
 
-  private recordOf(action: string, delivery: StoredDelivery, details: Record<string, string | number>, outcome: 'success' | 'failure' = 'success'): AuditEntry {
+  private recordOf({ action }: { action: string }, delivery: StoredDelivery, details: Record<string, string | number>, outcome: 'success' | 'failure' = 'success'): AuditEntry {
     return {
       actor: DELIVERIES_SYSTEM_ACTOR,
       action,
