@@ -43,7 +43,10 @@ export class MachineWrappingKeys {
     return new Set([...keyed].filter((id) => credentialed.has(id)));
   }
 
-  /** `of` for several machines with one statement per table (a batch of concurrent deliveries): machine id → its keys. */
+  /**
+   * The keys of each machine (one statement per table, for a batch of concurrent deliveries): the EK
+   * public of its current attestation and its live certified key; machine id → its keys.
+   */
   async ofMany(machineIds: readonly string[], manager: EntityManager): Promise<Map<string, WrappingKeys>> {
     const ekPublics = await this.registrations.currentEkPublics(machineIds, manager);
     const live = await this.keys.liveKeys(machineIds, manager);
@@ -73,14 +76,5 @@ export class MachineWrappingKeys {
       throw new AttestationError('attestation.ek-mismatch', `machine ${machine.serial}: the inventory's EK certificate does not hash to its ekPubHash`);
     }
     return marshalTpmtPublic(ek);
-  }
-
-  async of(machineId: string, manager: EntityManager): Promise<WrappingKeys> {
-    const ekPublic = await this.registrations.currentEkPublic(machineId, manager);
-    const live = await this.keys.liveKey(machineId, manager);
-    return {
-      ...(ekPublic === undefined ? {} : { ekPublic }),
-      ...(live === undefined ? {} : { certifiedKeyPublic: Buffer.from(live.publicArea, 'base64') }),
-    };
   }
 }

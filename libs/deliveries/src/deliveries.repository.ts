@@ -389,19 +389,10 @@ export class DeliveriesRepository {
     await this.dataSource.query(`UPDATE deliveries SET last_error = $3, updated_at = $4 WHERE id = $1 AND generation = $2 AND state IN ('pending', 'prewrap-pending')`, [id, generation, code, at]);
   }
 
-  /** pending → ready with the envelope and the ack proof's hash: undefined when it was not pending in this round (another run won). */
-  async markReady(id: string, generation: number, envelope: Buffer, ackProofHash: Buffer, at: Date, manager: EntityManager): Promise<StoredDelivery | undefined> {
-    const [rows] = (await manager.query(
-      `UPDATE deliveries SET state = 'ready', envelope = $3, ack_proof_hash = $4, ready_at = $5, last_error = NULL, updated_at = $5
-        WHERE id = $1 AND generation = $2 AND state = 'pending' RETURNING ${COLUMNS}`,
-      [id, generation, envelope, ackProofHash, at],
-    )) as [DeliveryRow[], number];
-    return rows[0] === undefined ? undefined : toDelivery(rows[0]);
-  }
-
   /**
-   * markReady for a batch (one statement): each `pending → ready` in its round, envelope and proof
-   * hash written; answers the rows it changed. Callers name each delivery once per batch.
+   * pending → ready for a batch of sealed deliveries (one statement): each in its round and only while
+   * pending, envelope and proof hash written; answers the rows it changed. Callers name each delivery
+   * once per batch.
    */
   async markReadyMany(items: readonly { id: string; generation: number; envelope: Buffer; ackProofHash: Buffer }[], at: Date, manager: EntityManager): Promise<StoredDelivery[]> {
     if (items.length === 0) {
@@ -541,15 +532,6 @@ export class DeliveriesRepository {
     const prewrapRounds = prewraps.map((r) => ({ deliveryId: r.id, generation: r.generation }));
     await this.addToOutbox(prewrapRounds, at, manager, DELIVERY_JOBS.prewrap);
     return [...rounds, ...prewrapRounds];
-  }
-
-  /** ready → acked; the envelope is dropped (the agent holds it now). Undefined when it was not ready. */
-  async markAcked(id: string, at: Date, manager: EntityManager): Promise<StoredDelivery | undefined> {
-    const [rows] = (await manager.query(
-      `UPDATE deliveries SET state = 'acked', envelope = NULL, acked_at = $2, updated_at = $2 WHERE id = $1 AND state = 'ready' RETURNING ${COLUMNS}`,
-      [id, at],
-    )) as [DeliveryRow[], number];
-    return rows[0] === undefined ? undefined : toDelivery(rows[0]);
   }
 
   /** ready → acked for each of `ids` that is ready (envelope dropped), in one statement; answers the rows it changed. */
