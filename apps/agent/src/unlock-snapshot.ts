@@ -1,0 +1,37 @@
+/*
+ * The entry of the agent's startup snapshot (scripts/build-unlock-snapshot.mjs bundles this file
+ * with everything it reaches into one script and runs `node --build-snapshot` on it; the initramfs
+ * starts `node --snapshot-blob unlock.blob -- unlock …`: docs/decisions.md "Boot unlock from a
+ * startup snapshot"). At build time it evaluates the code an offline unlock runs — the imports
+ * below, which are the files test/agent-unlock-startup.test.ts lists — so that V8 deserializes
+ * them instead of Node resolving, reading and compiling ~90 files at every boot.
+ *
+ * Only module code runs at build time, and none of it reads the environment, the arguments, the
+ * clock or a file, opens a handle or makes a key (the test that lists the files checks what they
+ * load; this file's test unlocks from the blob). Everything per run — process.argv, process.env,
+ * the config file, the TPM — is read when the main function below runs, in the booting machine.
+ */
+import { startupSnapshot } from 'node:v8';
+// The command's code, its config defaults and both transports (which one is chosen at run time):
+// without these, main.js's import() calls would load them after deserializing, as files.
+import './commands/agent-config-defaults';
+import './commands/unlock.action';
+import '@rackseal/tpm2/client/device-transport';
+import '@rackseal/tpm2/client/swtpm-transport';
+
+/**
+ * Runs the agent's command line as main.js does. A process started from a snapshot has no script
+ * in its argv (`node --snapshot-blob B -- unlock …` gives [node, 'unlock', …]); the program's name
+ * stands where the script's path would be, which nothing reads (runCommandLine takes argv from 2).
+ */
+function runAgent(): void {
+  process.argv.splice(1, 0, 'rackseal-agent');
+  void import('./main');
+}
+
+if (startupSnapshot.isBuildingSnapshot()) {
+  startupSnapshot.setDeserializeMainFunction(runAgent);
+} else {
+  // Run as a plain script (the bundle without its blob): the arguments already have their script.
+  void import('./main');
+}
