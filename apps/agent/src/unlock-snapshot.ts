@@ -3,8 +3,9 @@
  * with everything it reaches into one script and runs `node --build-snapshot` on it; the initramfs
  * starts `node --snapshot-blob unlock.blob -- unlock …`: docs/decisions.md "Boot unlock from a
  * startup snapshot"). At build time it evaluates the code an offline unlock runs — the imports
- * below, which are the files test/agent-unlock-startup.test.ts lists — so that V8 deserializes
- * them instead of Node resolving, reading and compiling ~90 files at every boot.
+ * below and what they import: the files test/agent-unlock-startup.test.ts lists, main.js aside,
+ * which that test checks — so that V8 deserializes them instead of Node resolving, reading and
+ * compiling ~90 files at every boot.
  *
  * Only module code runs at build time, and none of it reads the environment, the arguments, the
  * clock or a file, opens a handle or makes a key (the test that lists the files checks what they
@@ -12,8 +13,12 @@
  * the config file, the TPM — is read when the main function below runs, in the booting machine.
  */
 import { startupSnapshot } from 'node:v8';
-// The command's code, its config defaults and both transports (which one is chosen at run time):
-// without these, main.js's import() calls would load them after deserializing, as files.
+// What main.js imports (it is evaluated at run time: it runs the command line as it loads), the
+// command's code, its config defaults and both transports (which one is chosen at run time):
+// without these, main.js's import() calls would compile them after deserializing.
+import '@rackseal/command-line/run-command-line';
+import '@rackseal/command-line/version';
+import './commands/tpm.command';
 import './commands/agent-config-defaults';
 import './commands/unlock.action';
 import '@rackseal/tpm2/client/device-transport';
