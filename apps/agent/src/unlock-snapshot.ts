@@ -7,10 +7,13 @@
  * which that test checks — so that V8 deserializes them instead of Node resolving, reading and
  * compiling ~90 files at every boot.
  *
- * Only module code runs at build time, and none of it reads the environment, the arguments, the
- * clock or a file, opens a handle or makes a key (the test that lists the files checks what they
- * load; this file's test unlocks from the blob). Everything per run — process.argv, process.env,
- * the config file, the TPM — is read when the main function below runs, in the booting machine.
+ * Only module bodies run at build time, and what is built then is kept for every boot: none of
+ * those on the path reads process.env or process.argv, the clock or a file, opens a handle or makes
+ * a key or a random value — they define functions, classes and constants (a module body that did
+ * would bake the build machine's value into the blob). Everything per run — the arguments, the
+ * config file, the state dir, the TPM — is read when the main function below runs, on the booting
+ * machine. test/agent-unlock-startup.test.ts holds which module bodies run at build time;
+ * test/deploy-files.test.ts unlocks from the blob through the initramfs hook's wrapper.
  */
 import { startupSnapshot } from 'node:v8';
 // What main.js imports (it is evaluated at run time: it runs the command line as it loads), the
