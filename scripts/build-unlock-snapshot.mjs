@@ -7,7 +7,6 @@
 // The blob only starts under the node binary that built it (Node refuses another version or V8
 // configuration with exit code 14): the initramfs hook checks it against the node it copies and
 // rebuilds it from the bundle with that node when refused (deploy/initramfs-tools/hooks/rackseal).
-// Usage: node scripts/build-unlock-snapshot.mjs [--blob-only BUNDLE BLOB]
 import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -71,10 +70,5 @@ function buildBlob(from, to) {
   execFileSync(process.execPath, ['--snapshot-blob', to, '--build-snapshot', from], { stdio: ['ignore', 'inherit', 'inherit'] });
 }
 
-const args = process.argv.slice(2);
-if (args[0] === '--blob-only') {
-  buildBlob(args[1], args[2]);
-} else {
-  await buildBundle();
-  buildBlob(bundle, blob);
-}
+await buildBundle();
+buildBlob(bundle, blob);
