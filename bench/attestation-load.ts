@@ -1,8 +1,9 @@
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import { nodeApiPath, type StartAttestationResponse } from '@rackseal/node-api-contracts';
 import { activationProof } from '@rackseal/node-identity';
 import { parsePcrSelection } from '@rackseal/tpm2';
 import type { SoftwareTpm } from '../test/support/software-tpm';
+import { type HttpAnswer, jsonBody, RequestFailedError, sendJson, sleep } from './http-json';
 
 /**
  * The attestation benchmark's load generator: `clients` concurrent agents, each enrolling its own
@@ -51,52 +52,20 @@ class Samples {
 }
 
 /**
- * One POST. A keep-alive socket the server closed as idle (its keepAliveTimeout) while this request
- * was being written on it fails with ECONNRESET before any answer: the server never read it, so it
- * is sent again on a fresh socket (Node marks such a request `reusedSocket`), as an HTTP client
- * pool does; any other failure ends the run.
+ * One POST. A stale keep-alive socket (RequestFailedError.staleSocket: the server never read the
+ * request) is sent again on a fresh socket; any other failure ends the run.
  */
-async function post(agent: Agent, base: URL, path: string, body: unknown): Promise<{ status: number; body: unknown; retryAfter: number }> {
+async function post(agent: Agent, base: URL, path: string, body: unknown): Promise<HttpAnswer> {
+  const { bytes, headers } = jsonBody(body);
   for (let attempt = 0; ; attempt += 1) {
     try {
-      return await postOnce(agent, base, path, body);
+      return await sendJson(agent, base, 'POST', path, headers, bytes);
     } catch (error) {
-      if (!(error instanceof StaleSocketError) || attempt >= 3) {
-        throw error instanceof StaleSocketError ? error.cause : error;
+      if (!(error instanceof RequestFailedError && error.staleSocket) || attempt >= 3) {
+        throw error;
       }
     }
   }
-}
-
-class StaleSocketError extends Error {
-  constructor(override readonly cause: Error) {
-    super(cause.message);
-  }
-}
-
-function postOnce(agent: Agent, base: URL, path: string, body: unknown): Promise<{ status: number; body: unknown; retryAfter: number }> {
-  const payload = Buffer.from(JSON.stringify(body));
-  return new Promise((resolve, reject) => {
-    const req = request(
-      { agent, host: base.hostname, port: base.port, path, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': payload.length } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          const retryAfter = Number(res.headers['retry-after'] ?? 2);
-          try {
-            resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as unknown, retryAfter });
-          } catch {
-            resolve({ status: res.statusCode ?? 0, body: text, retryAfter });
-          }
-        });
-        res.on('error', reject);
-      },
-    );
-    req.on('error', (error: NodeJS.ErrnoException) => reject(req.reusedSocket && error.code === 'ECONNRESET' ? new StaleSocketError(error) : error));
-    req.end(payload);
-  });
 }
 
 /**
@@ -122,7 +91,6 @@ export async function runLoad(options: {
   const whole = new Samples();
   let counted = 0;
   let unavailable = 0;
-  const sleep = (seconds: number) => new Promise((resolve) => setTimeout(resolve, seconds * 1000));
   /** POST to the next replica; a 503 is retried after its Retry-After, as the agent does (issue 12 item 6). */
   const call = async (path: string, body: unknown): Promise<{ status: number; body: unknown }> => {
     for (;;) {
@@ -134,7 +102,7 @@ export async function runLoad(options: {
       if (windowOpen) {
         unavailable += 1;
       }
-      await sleep(answer.retryAfter);
+      await sleep(answer.retryAfter * 1000);
     }
   };
   let windowOpen = false;
@@ -186,12 +154,12 @@ export async function runLoad(options: {
       failure ??= error as Error;
     }),
   );
-  await sleep(options.warmupSeconds);
+  await sleep(options.warmupSeconds * 1000);
   await options.onWindow?.('open');
   const cpu0 = process.cpuUsage();
   const opened = performance.now();
   windowOpen = true;
-  await sleep(options.seconds);
+  await sleep(options.seconds * 1000);
   stopping = true;
   const seconds = (performance.now() - opened) / 1000;
   const cpu = process.cpuUsage(cpu0);

@@ -1,9 +1,10 @@
 import { constants, createHmac, privateDecrypt, randomBytes } from 'node:crypto';
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import { DELIVERIES_ROUTE, deliveryAckRoute, type MailboxResponse, MAILBOX_MAX_WAIT_SECONDS, nodeApiPath } from '@rackseal/node-api-contracts';
 import { signNodeRequest } from '@rackseal/node-identity';
 import { CONTENT_KEY_BYTES, CONTENT_KEY_OAEP_LABEL, openPayload, parseEnvelope } from '@rackseal/wrapping';
 import type { SimulatedMachine } from './delivery-fleet';
+import { type HttpAnswer, jsonBody, RequestFailedError, sendJson, sleep } from './http-json';
 
 /**
  * The delivery benchmark's fleet: one agent loop per simulated machine, all at once, as
@@ -41,13 +42,6 @@ export interface FleetStats {
 /** Connection failures an agent retries: a reset keep-alive socket, a connection the full listen backlog dropped or refused. */
 const RETRIED_NETWORK_ERRORS = new Set(['ECONNRESET', 'ETIMEDOUT', 'ECONNREFUSED', 'EPIPE']);
 
-interface HttpAnswer {
-  readonly status: number;
-  readonly body: unknown;
-  /** Seconds, from Retry-After (2 when absent). */
-  readonly retryAfter: number;
-}
-
 export class SimulatedFleet {
   readonly stats: FleetStats = { polls: 0, emptyPolls: 0, acked: new Map(), alreadyAcked: 0, resent: 0, unavailable: 0, lastAckAt: 0, done: 0 };
   private readonly agents: Agent[];
@@ -55,6 +49,8 @@ export class SimulatedFleet {
   private turn = 0;
   private stopping = false;
   private failure: Error | undefined;
+  private rejectFailed: (error: Error) => void = () => undefined;
+  private readonly failedOnce = new Promise<never>((_, reject) => (this.rejectFailed = reject));
   private running: Promise<void>[] = [];
   private awaited: { secret: string; version: number } | undefined;
   private readonly doneMachines = new Set<string>();
@@ -65,6 +61,8 @@ export class SimulatedFleet {
     baseUrls: readonly string[],
   ) {
     this.bases = baseUrls.map((u) => new URL(u));
+    // Awaited through failed() or throwIfFailed(); never an unhandled rejection on its own.
+    this.failedOnce.catch(() => undefined);
     this.agents = this.bases.map(() => new Agent({ keepAlive: true, maxSockets: Infinity }));
   }
 
@@ -73,9 +71,9 @@ export class SimulatedFleet {
     const step = Math.max(1, Math.round(perSecond / 20));
     for (let i = 0; i < this.machines.length; i += step) {
       for (const machine of this.machines.slice(i, i + step)) {
-        this.running.push(this.loop(machine).catch((error: unknown) => void (this.failure ??= error as Error)));
+        this.running.push(this.loop(machine).catch((error: unknown) => this.fail(error as Error)));
       }
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await sleep(50);
       this.throwIfFailed();
     }
   }
@@ -90,17 +88,20 @@ export class SimulatedFleet {
     });
   }
 
-  /** Rejects with the first failure of any machine's loop. */
+  /**
+   * Rejects with the first failure of any machine's loop, as it happens (not by polling with an
+   * unref'd timer: once every loop has failed nothing else may keep the process alive, and it would
+   * end with exit code 0 and no report).
+   */
   failed(): Promise<never> {
-    return new Promise((_, reject) => {
-      const check = setInterval(() => {
-        if (this.failure !== undefined) {
-          clearInterval(check);
-          reject(this.failure);
-        }
-      }, 500);
-      check.unref();
-    });
+    return this.failedOnce;
+  }
+
+  private fail(error: Error): void {
+    if (this.failure === undefined) {
+      this.failure = error;
+      this.rejectFailed(error);
+    }
   }
 
   throwIfFailed(): void {
@@ -170,54 +171,26 @@ export class SimulatedFleet {
         const answer = await this.callOnce(machine, method, path, body);
         if (answer.status === 503 && !this.stopping) {
           this.stats.unavailable += 1;
-          await new Promise((resolve) => setTimeout(resolve, answer.retryAfter * 1000));
+          await sleep(answer.retryAfter * 1000);
           attempt = -1;
           continue;
         }
         return answer;
       } catch (error) {
-        if (!RETRIED_NETWORK_ERRORS.has((error as NodeJS.ErrnoException).code ?? '') || attempt >= 5 || this.stopping) {
+        if (!(error instanceof RequestFailedError && RETRIED_NETWORK_ERRORS.has(error.code ?? '')) || attempt >= 5 || this.stopping) {
           throw error;
         }
         this.stats.resent += 1;
-        await new Promise((resolve) => setTimeout(resolve, 100 * (attempt + 1)));
+        await sleep(100 * (attempt + 1));
       }
     }
   }
 
   private callOnce(machine: SimulatedMachine, method: 'GET' | 'POST', path: string, body: unknown): Promise<HttpAnswer> {
-    const bytes = body === undefined ? Buffer.alloc(0) : Buffer.from(JSON.stringify(body));
-    const headers = signNodeRequest({ credential: machine.credential, method, path, body: bytes, now: new Date(), nonce: randomBytes(16) });
+    const { bytes, headers } = jsonBody(body);
+    const signed = signNodeRequest({ credential: machine.credential, method, path, body: bytes, now: new Date(), nonce: randomBytes(16) });
     const replica = (this.turn = (this.turn + 1) % this.bases.length);
-    const base = this.bases[replica]!;
-    return new Promise((resolve, reject) => {
-      const req = request(
-        {
-          agent: this.agents[replica],
-          host: base.hostname,
-          port: base.port,
-          path,
-          method,
-          headers: { ...headers, ...(body === undefined ? {} : { 'content-type': 'application/json', 'content-length': bytes.length }) },
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
-            const retryAfter = Number(res.headers['retry-after'] ?? 2);
-            try {
-              resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as unknown, retryAfter });
-            } catch {
-              resolve({ status: res.statusCode ?? 0, body: text, retryAfter });
-            }
-          });
-          res.on('error', reject);
-        },
-      );
-      req.on('error', reject);
-      req.end(bytes);
-    });
+    return sendJson(this.agents[replica]!, this.bases[replica]!, method, path, { ...signed, ...headers }, bytes);
   }
 }
 

@@ -1,24 +1,31 @@
 /**
  * A worker process for the delivery benchmark: the product's worker (apps/worker createWorker) with
- * BenchEnvelopeSealer (bench/delivery-sealer.ts). When the product's WrappingEnvelopeSealer is the
- * worker's default, pass no `sealer` here and the bench measures the product path. It reports its
- * seal count on stderr (`bench-sealer seals=N`) whenever it changed, twice a second, so the bench
- * can tell duplicate job runs (a seal whose markReady lost) from the deliveries.
+ * the product's envelope sealer (libs/deliveries WrappingEnvelopeSealer, the worker's default). It
+ * counts the seals that sealer makes in this process and reports the count on stderr
+ * (`bench-sealer seals=N`) whenever it changed, twice a second, so the bench can tell duplicate job
+ * runs (a seal whose `pending → ready` lost) from the deliveries. The count wraps the instance's
+ * `seal`; the sealing itself is the product's.
  */
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
+import { EnvelopeSealer, type SealInput } from '@rackseal/deliveries';
 import { loadConfigOrExit } from '@rackseal/runtime';
 import { createWorker } from '../apps/worker/src/create-worker';
-import { BenchEnvelopeSealer } from './delivery-sealer';
 
 async function main(): Promise<void> {
   const config = loadConfigOrExit('worker');
-  const sealer = new BenchEnvelopeSealer();
-  await createWorker(config, { sealer });
+  const app = await createWorker(config);
+  const sealer = app.get(EnvelopeSealer);
+  const seal = sealer.seal.bind(sealer);
+  let seals = 0;
+  sealer.seal = (input: SealInput) => {
+    seals += 1;
+    return seal(input);
+  };
   let reported = -1;
   setInterval(() => {
-    if (sealer.seals !== reported) {
-      reported = sealer.seals;
+    if (seals !== reported) {
+      reported = seals;
       process.stderr.write(`bench-sealer seals=${reported}\n`);
     }
   }, 500).unref();

@@ -25,7 +25,7 @@ import { CpuSample, machineBusyMs, processCpuMs } from './proc-cpu';
  * Issue 14's delivery benchmark: `secrets rotate` of one secret (the decision: POST
  * /v1/secrets/NAME/versions, what the CLI sends) to MACHINES simulated machines, until the last
  * of them acked the new version. Real processes: the built control plane(s), two workers with
- * BenchEnvelopeSealer (bench/delivery-worker-main.ts: the product's wrap work, RSA-2048
+ * the product's WrappingEnvelopeSealer (bench/delivery-worker-main.ts counts its seals; RSA-2048
  * certified-key), PostgreSQL and Redis; the fleet (bench/delivery-load.ts) is this process: every
  * machine holds a signed long poll, unwraps in software and acks with the proof.
  *
@@ -95,7 +95,7 @@ export async function deliveryBench(): Promise<string> {
   const prefix = createTestQueuePrefix();
   const ds = await openDataSource(db.url);
   const redis = new IORedis(testServices().redisUrl, { maxRetriesPerRequest: null });
-  const queue = new Queue('deliveries', { connection: redis, prefix: prefix.prefix });
+  const queue = new Queue('deliveries', { connection: redis, prefix: prefix.keyPrefix });
   const procs: Started[] = [];
   let fleet: SimulatedFleet | undefined;
   const extra = {

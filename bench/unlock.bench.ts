@@ -17,6 +17,8 @@ import { processCpuMs } from './proc-cpu';
 
 /** dist/bench/unlock.bench.js → dist/apps/agent/src/main.js (built by `npm run bench`). */
 const AGENT = join(__dirname, '..', 'apps', 'agent', 'src', 'main.js');
+/** The agent's startup snapshot (scripts/build-unlock-snapshot.mjs; `npm run bench` builds it after tsc). */
+const UNLOCK_BLOB = join(__dirname, '..', 'apps', 'agent', 'unlock.blob');
 const GROUP = 'rack-a';
 const EPOCH = 1;
 /** The same PCRs on both sides: the approval helpers' selection (sha256:0,7), as clevis's tpm2 pin config. */
@@ -163,6 +165,12 @@ async function benchOn(swtpm: SwtpmMachine, scratch: string, runs: number): Prom
 
   const commands: Command[] = [
     { label: '`rackseal-agent unlock --device IMG`', argv: [process.execPath, AGENT, 'unlock', '--device', disk.image, '--config', config], expect: disk.key },
+    // The same unlock from the startup snapshot, as the initramfs runs it (deploy/initramfs-tools).
+    {
+      label: '`node --snapshot-blob unlock.blob -- unlock --device IMG`',
+      argv: [process.execPath, '--snapshot-blob', UNLOCK_BLOB, '--', 'unlock', '--device', disk.image, '--config', config],
+      expect: disk.key,
+    },
     // What `clevis luks unlock -d IMG` does before its `cryptsetup open` (clevis-luks-unlock: clevis_luks_unlock_device, no key check).
     {
       label: '`clevis luks unlock` up to `cryptsetup open`',
@@ -174,18 +182,20 @@ async function benchOn(swtpm: SwtpmMachine, scratch: string, runs: number): Prom
     { label: '`clevis decrypt < JWE`', argv: ['clevis', 'decrypt'], stdin: jwe, env: clevisEnv, expect: disk.key },
     // The Node modules any client of swtpm over TCP loads (crypto, net, fs/promises), not in `node -e 0`.
     { label: `\`node -e "${NODE_BUILTINS}"\``, argv: [process.execPath, '-e', NODE_BUILTINS] },
+    // The snapshot's start alone: deserialize, run the command line, print the version.
+    { label: '`node --snapshot-blob unlock.blob -- --version`', argv: [process.execPath, '--snapshot-blob', UNLOCK_BLOB, '--', '--version'] },
     { label: '`node -e 0`', argv: [process.execPath, '-e', '0'] },
   ];
   // The module-loading part of unlock alone: the files one unlock loads (as require.cache lists them),
   // required by a script that then exits, without running anything (main.js aside: it runs the CLI).
   const loadOnly = loadOnlyScript(commands[0]!, scratch);
-  commands.splice(commands.length - 2, 0, { label: `\`node\` requiring the ${loadOnly.files} files unlock loads, nothing run`, argv: [process.execPath, loadOnly.script] });
+  commands.splice(commands.length - 3, 0, { label: `\`node\` requiring the ${loadOnly.files} files unlock loads, nothing run`, argv: [process.execPath, loadOnly.script] });
   // UNLOCK_BENCH_BEFORE=…/dist/apps/agent/src/main.js: another build's agent in the same rounds (before/after).
   const before = process.env.UNLOCK_BENCH_BEFORE;
   if (before !== undefined) {
-    commands.splice(1, 0, { label: `\`rackseal-agent unlock\` (${before})`, argv: [process.execPath, before, 'unlock', '--device', disk.image, '--config', config], expect: disk.key });
+    commands.splice(2, 0, { label: `\`rackseal-agent unlock\` (${before})`, argv: [process.execPath, before, 'unlock', '--device', disk.image, '--config', config], expect: disk.key });
   }
-  const clevisAt = before === undefined ? 1 : 2;
+  const clevisAt = before === undefined ? 2 : 3;
 
   // The TPM part of the floor: the commands unlock sends (the same unwrapEnvelope, on a warm
   // client in this process), their round trips summed. A byte replay is not possible: the
@@ -226,7 +236,7 @@ async function benchOn(swtpm: SwtpmMachine, scratch: string, runs: number): Prom
   const tpmMs = median(roundTrips.map((r) => r.ms));
   const tpmCommands = roundTrips[0]!.commands;
   const node = commands.length - 1;
-  const builtins = commands.length - 2;
+  const builtins = commands.length - 3;
   const floorWall = wall[node]! + tpmMs;
   const builtinsFloorWall = wall[builtins]! + tpmMs;
   const ms = (value: number) => `${value.toFixed(1)} ms`;
@@ -239,9 +249,10 @@ async function benchOn(swtpm: SwtpmMachine, scratch: string, runs: number): Prom
   const summary = [
     `clevis / rackseal (wall): luks unlock path ${ratio(clevisAt)}, luks pass ${ratio(clevisAt + 1)}, decrypt ${ratio(clevisAt + 2)} (target ≥ 1.5×)`,
     `rackseal / floor (wall): ${(wall[0]! / floorWall).toFixed(2)}× (target ≤ 1.2×); CPU: rackseal ${ms(cpu[0]!)} against node -e 0 ${ms(cpu[node]!)} (${(cpu[0]! / cpu[node]!).toFixed(2)}×)`,
+    `snapshot / floor (wall): ${(wall[1]! / floorWall).toFixed(2)}× (target ≤ 1.2×); snapshot / files ${ratio(1)}; CPU ${ms(cpu[1]!)}; its start alone ${ms(wall[node - 1]! - wall[node]!)} above node -e 0`,
     `rackseal / (node with crypto, net, fs/promises + round trips) (wall): ${(wall[0]! / builtinsFloorWall).toFixed(2)}×`,
     `above node -e 0 (wall): unlock ${ms(wall[0]! - wall[node]!)}, of which loading its files ${ms(wall[builtins - 1]! - wall[node]!)} and the TPM round trips ${ms(tpmMs)}`,
-    ...(before === undefined ? [] : [`before / after (wall): ${ratio(1)}; CPU ${ms(cpu[1]!)} → ${ms(cpu[0]!)}`]),
+    ...(before === undefined ? [] : [`before / after (wall): ${ratio(2)}; CPU ${ms(cpu[2]!)} → ${ms(cpu[0]!)}`]),
   ];
   return `${runs} alternating rounds; one swtpm (${swtpm.device}), one LUKS2 image with a rackseal token and a clevis slot, PCRs ${APPROVAL_BANK}:${APPROVAL_PCRS.join(',')}.\n\n${formatTable([header, ...rows])}\n\n${summary.join('\n')}`;
 }

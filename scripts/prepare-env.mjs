@@ -85,6 +85,8 @@ const DEBIAN_PACKAGES = {
   // The PKCS#11 master-key provider's tests run against SoftHSM2 (issue 13).
   softhsm2: '/usr/bin/softhsm2-util',
   'libtss2-tcti-swtpm0': null,
+  // test/agent-unlock-startup.test.ts: which files an unlock from the startup snapshot opens.
+  strace: '/usr/bin/strace',
 };
 
 function packageInstalled(name, probe) {

@@ -138,7 +138,7 @@ describe('agent config file', () => {
   const tls = { kind: 'tls', keyPath: '/etc/t/k', certPath: '/etc/t/c' };
   it.each<[string, unknown, string, RegExp]>([
     ['a list at the top', [], '', /must be a mapping/],
-    ['an unknown top-level field', { servers: 'x' }, 'servers', /unknown field \(allowed here: server, tpm, stateDir, installs\)/],
+    ['an unknown top-level field', { servers: 'x' }, 'servers', /unknown field \(allowed here: server, serverCa, tpm, stateDir, installs\)/],
     ['a server that is no URL', { server: 'rackseal' }, 'server', /http:\/\/ or https:\/\/ URL/],
     ['a server of another scheme', { server: 'ftp://x' }, 'server', /http:\/\/ or https:\/\/ URL/],
     ['an empty tpm', { tpm: '' }, 'tpm', /non-empty string/],
@@ -177,6 +177,7 @@ describe('agent config file', () => {
     ['a disk with a relative enrollKeyFile', { installs: { d: { kind: 'disk', device: '/dev/sda', enrollKeyFile: 'key' } } }, 'installs.d.enrollKeyFile', /absolute path/],
     ['two installs of one file', { installs: { a: tls, b: { kind: 'opaque', path: '/etc/t/k' } } }, 'installs.b.path', /\/etc\/t\/k is also installs\.a\.keyPath/],
     ['two disk secrets on one device', { installs: { a: { kind: 'disk', device: '/dev/sda' }, b: { kind: 'disk', device: '/dev/sda' } } }, 'installs.b.device', /is also installs\.a\.device/],
+    ['a relative serverCa (issue 15)', { serverCa: 'ca.pem' }, 'serverCa', /absolute path/],
   ])('refuses %s, naming the field', (_what, document, field, message) => {
     let error: unknown;
     try {

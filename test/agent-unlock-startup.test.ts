@@ -198,6 +198,53 @@ describe('rackseal-agent unlock: the files an offline boot unlock loads (issue 1
     expect(loaded.builtins.filter((m) => FORBIDDEN_BUILTINS.includes(m))).toEqual([]);
   });
 
+  describe('from the startup snapshot (dist/apps/agent/unlock.blob, docs/decisions.md "Boot unlock from a startup snapshot")', () => {
+    const bundle = (): string => join(repoRoot(), 'dist/apps/agent/src/unlock-snapshot.bundle.js');
+    /** esbuild's module wrapper in the bundle: each module's code under its path, run on first require. */
+    const COMMONJS_HELPER = '  var __commonJS = (cb, mod) => function __require2() {\n';
+
+    it('holds the listed files evaluated at build time (main.js aside, which runs the arguments), the device transport beside swtpm\'s, and js-yaml', () => {
+      // The bundle with esbuild's wrapper recording which module bodies run while the snapshot is built.
+      const source = readFileSync(bundle(), 'utf8');
+      expect(source.split(COMMONJS_HELPER)).toHaveLength(2);
+      const list = join(root, 'evaluated.json');
+      const recording = join(root, 'recording.bundle.js');
+      writeFileSync(
+        recording,
+        source.replace(
+          COMMONJS_HELPER,
+          `  var evaluated = [];\n  require('node:v8').startupSnapshot.addSerializeCallback(() => require('node:fs').writeFileSync(${JSON.stringify(list)}, JSON.stringify(evaluated)));\n` +
+            `  var __commonJS = (cb, mod) => function __require2() {\n    if (!mod) evaluated.push(__getOwnPropNames(cb)[0]);\n`,
+        ),
+      );
+      const build = spawnSync(process.execPath, ['--snapshot-blob', join(root, 'recording.blob'), '--build-snapshot', recording], { env: { PATH: process.env.PATH }, encoding: 'utf8' });
+      expect([build.status, build.stderr]).toEqual([0, '']);
+      const evaluated = (JSON.parse(readFileSync(list, 'utf8')) as string[]).sort();
+      const expected = [
+        ...UNLOCK_FILES.filter((f) => f !== 'apps/agent/src/main.js'),
+        'apps/agent/src/unlock-snapshot.js',
+        'libs/tpm2/src/client/device-transport.js',
+      ].map((f) => `dist/${f}`);
+      expect(evaluated).toEqual([...UNLOCK_PACKAGE_FILES.map((f) => `node_modules/${f}`), ...expected].sort());
+    });
+
+    it('unlocks with the arguments of the run, printing exactly the key, and opens no JavaScript file (strace)', () => {
+      const trace = join(root, 'open.trace');
+      const run = spawnSync(
+        'strace',
+        ['-f', '-qq', '-e', 'trace=open,openat', '-o', trace, process.execPath, '--snapshot-blob', join(repoRoot(), 'dist/apps/agent/unlock.blob'), '--', 'unlock', '--device', disk.image, '--config', config],
+        { cwd: root, env: { PATH: process.env.PATH }, stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      expect([run.status, run.stderr.toString('utf8'), run.stdout.toString('hex')]).toEqual([0, '', disk.key.toString('hex')]);
+      const opened = [...readFileSync(trace, 'utf8').matchAll(/open(?:at)?\([^"]*"([^"]+)"/g)].map((m) => m[1]!);
+      expect(opened).toContain(disk.image);
+      expect(opened).toContain(config);
+      // Of the build, the blob alone: no module file is looked up, read or compiled.
+      const blob = join(repoRoot(), 'dist/apps/agent/unlock.blob');
+      expect([...new Set(opened.filter((f) => /\.(js|cjs|mjs)$/.test(f) || f.includes('/node_modules/') || f.includes('/dist/')))]).toEqual([blob]);
+    });
+  });
+
   it('the list is not vacuous: the same hook sees the index of a library when one is loaded', () => {
     // `tpm info` is not on the boot path and loads libs/tpm2's index (EK certificates, capabilities).
     rmSync(report, { force: true });

@@ -108,6 +108,26 @@ describe('audit transparency log (PostgreSQL)', () => {
       expect(await audit.verify()).toMatchObject({ ok: true, records: 4, pending: 0, checkpoints: 1 });
     });
 
+    it('appendMany stores each record as append does, in order, in the caller\'s transaction; the sequencer places and the verifier accepts them', async () => {
+      const single = await audit.append(entry(1));
+      const batch = await ds.transaction((m) => audit.appendMany([entry(2), entry(3), entry(4)], m));
+      expect(batch.map((r) => r.action)).toEqual([entry(2).action, entry(3).action, entry(4).action]);
+      expect(batch.map((r) => r.id)).toEqual([single.id + 1, single.id + 2, single.id + 3]);
+      const rows = (await ds.query('SELECT id, actor, action, subject, outcome, details FROM audit_log ORDER BY id')) as { id: string; details: unknown }[];
+      expect(rows.map((r) => ({ ...r, id: Number(r.id) }))).toEqual(
+        [single, ...batch].map((r, i) => ({ id: r.id, actor: entry(i + 1).actor, action: entry(i + 1).action, subject: entry(i + 1).subject, outcome: entry(i + 1).outcome, details: entry(i + 1).details })),
+      );
+      // A rolled-back batch leaves nothing; a batch with one invalid entry writes nothing.
+      await expect(ds.transaction(async (m) => {
+        await audit.appendMany([entry(5)], m);
+        throw new Error('rolled back');
+      })).rejects.toThrow('rolled back');
+      await expect(audit.appendMany([entry(6), { ...entry(7), outcome: 'maybe' as never }])).rejects.toThrow();
+      expect(await count()).toBe(4);
+      await sequence();
+      expect(await audit.verify()).toMatchObject({ ok: true, records: 4, pending: 0 });
+    });
+
     it('lets two open transactions append without waiting for each other, committing in either order', async () => {
       const first = ds.createQueryRunner();
       const second = ds.createQueryRunner();

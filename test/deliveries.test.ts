@@ -7,7 +7,8 @@
  * merge). Each case asserts states, bytes and audit records.
  */
 import { Test } from '@nestjs/testing';
-import { DeliveryGaveUpError, DeliveryProcessor, EnvelopeSealer, OutboxRelay, UnwiredEnvelopeSealer } from '@rackseal/deliveries';
+import { DeliveryGaveUpError, DeliveryProcessor, EnvelopeSealer, Mailbox, OutboxRelay, UnwiredEnvelopeSealer } from '@rackseal/deliveries';
+import { MachinesRepository } from '@rackseal/machines';
 import { JobQueue } from '@rackseal/jobs';
 import { type MailboxResponse, parseDeliveryPayload } from '@rackseal/node-api-contracts';
 import type { Queue } from 'bullmq';
@@ -38,7 +39,7 @@ interface DeliveryRow {
 describe('deliveries and the mailbox', () => {
   const fixture = useSwtpms(1, { p256: true });
   const fleet = useMailboxFleet(fixture);
-  const { fleetKey, machineId, startWorker, operator, poll, ack } = fleet;
+  const { fleetKey, machineId, credential, startWorker, operator, poll, ack } = fleet;
   let db: TestDatabase;
   let prefix: TestQueuePrefix;
   let ds: DataSource;
@@ -129,6 +130,44 @@ describe('deliveries and the mailbox', () => {
     // The other machine's delivery is ready in its own mailbox only.
     const other = (await poll('SN-P256', 0)).json as unknown as MailboxResponse;
     expect(other.deliveries.map((d) => d.secret)).toEqual(['app-token']);
+  });
+
+  it('acks arriving together are decided in one batch as one by one: a repeated ack answered alreadyAcked, a wrong proof and a foreign delivery refused and audited, one acked record each', async () => {
+    await createOpaque('batched-acks', randomBytes(24));
+    await startWorker();
+    const ready = await pollUntil(
+      () => deliveriesOf('batched-acks'),
+      (rows) => rows.length === 2 && rows.every((d) => d.state === 'ready'),
+    );
+    const rsa = ready.find((d) => d.machine_id === machineId['SN-RSA'])!;
+    const p256 = ready.find((d) => d.machine_id === machineId['SN-P256'])!;
+    const proofOf = (serial: string, d: DeliveryRow) => openTestEnvelope(fleetKey, machineId[serial]!, d.id, 1, d.envelope!).ackProof;
+    const caller = async (serial: string) => ({ credentialId: credential[serial]!.credentialId, machine: (await fleet.parts.app.get(MachinesRepository).findById(machineId[serial]!))! });
+    const [asRsa, asP256] = [await caller('SN-RSA'), await caller('SN-P256')];
+    const mailbox = fleet.parts.app.get(Mailbox);
+    const recordsBefore = Number(((await ds.query(`SELECT count(*) AS n FROM audit_log WHERE action = 'delivery.ack-refused'`)) as { n: string }[])[0]!.n);
+    // Submitted in one turn of the event loop: one batch, one transaction.
+    const answers = await Promise.allSettled([
+      mailbox.ack(asRsa, rsa.id, { proof: proofOf('SN-RSA', rsa).toString('base64') }),
+      mailbox.ack(asRsa, rsa.id.toUpperCase(), { proof: proofOf('SN-RSA', rsa).toString('base64') }),
+      mailbox.ack(asP256, p256.id, { proof: randomBytes(32).toString('base64') }),
+      mailbox.ack(asRsa, p256.id, { proof: proofOf('SN-P256', p256).toString('base64') }),
+    ]);
+    const [first, repeated, wrong, foreign] = answers;
+    expect(first).toMatchObject({ status: 'fulfilled', value: { deliveryId: rsa.id, alreadyAcked: false, state: 'acked' } });
+    expect(repeated).toMatchObject({ status: 'fulfilled', value: { deliveryId: rsa.id, alreadyAcked: true } });
+    expect((repeated as PromiseFulfilledResult<{ ackedAt: string }>).value.ackedAt).toBe((first as PromiseFulfilledResult<{ ackedAt: string }>).value.ackedAt);
+    expect(wrong).toMatchObject({ status: 'rejected', reason: { code: 'delivery.bad-proof' } });
+    expect(foreign).toMatchObject({ status: 'rejected', reason: { code: 'delivery.not-found' } });
+    expect(Number(((await ds.query(`SELECT count(*) AS n FROM audit_log WHERE action = 'delivery.ack-refused'`)) as { n: string }[])[0]!.n)).toBe(recordsBefore + 2);
+    expect(await auditCount('delivery.acked', rsa.id)).toBe(1);
+    expect(await auditCount('delivery.acked', p256.id)).toBe(0);
+    expect((await deliveriesOf('batched-acks')).map((d) => [d.id, d.state])).toEqual(
+      [rsa, p256].sort((a, b) => a.machine_id.localeCompare(b.machine_id)).map((d) => [d.id, d.id === rsa.id ? 'acked' : 'ready']),
+    );
+    // The refused delivery is still acked by its own machine with its proof.
+    expect(await mailbox.ack(asP256, p256.id, { proof: proofOf('SN-P256', p256).toString('base64') })).toMatchObject({ alreadyAcked: false, state: 'acked' });
+    expect(await auditCount('delivery.acked', p256.id)).toBe(1);
   });
 
   it('the handler run twice and at once writes one envelope, audits one ready and leaves the rest as no-ops', async () => {

@@ -120,7 +120,19 @@ describe('deploy/ with the built agent, swtpm and real LUKS2 images', () => {
   });
 
   describe('initramfs-tools hook', () => {
-    it('copies node, the agent and its runtime modules, the TPM drivers, the config and the offline state; the copied agent unlocks', () => {
+    interface HookRun {
+      readonly dir: string;
+      readonly destdir: string;
+      readonly log: string;
+      readonly config: string;
+      readonly stateDir: string;
+      readonly keyscriptCopy: string;
+      readonly status: number | null;
+      readonly stderr: string;
+    }
+
+    /** The hook run with a stub hook-functions into a fresh DESTDIR, for a config and state dir of its own. */
+    function runHook(packageDir = repoRoot()): HookRun {
       const dir = freshDir();
       const destdir = join(dir, 'initramfs');
       mkdirSync(destdir);
@@ -145,17 +157,36 @@ describe('deploy/ with the built agent, swtpm and real LUKS2 images', () => {
       rmSync(join(stateDir, 'identity.json')); // an unenrolled machine with a pre-wrapped disk: no identity yet
       const keyscriptCopy = join(dir, 'rackseal-keyscript');
       writeFileSync(keyscriptCopy, readFileSync(KEYSCRIPT), { mode: 0o755 });
-
       const run = spawnSync('sh', [HOOK], {
-        env: { PATH: process.env.PATH, DESTDIR: destdir, RACKSEAL_HOOK_FUNCTIONS: functions, RACKSEAL_PACKAGE_DIR: repoRoot(), RACKSEAL_CONFIG: config, RACKSEAL_NODE: process.execPath, RACKSEAL_KEYSCRIPT: keyscriptCopy },
+        env: { PATH: process.env.PATH, DESTDIR: destdir, RACKSEAL_HOOK_FUNCTIONS: functions, RACKSEAL_PACKAGE_DIR: packageDir, RACKSEAL_CONFIG: config, RACKSEAL_NODE: process.execPath, RACKSEAL_KEYSCRIPT: keyscriptCopy },
         encoding: 'utf8',
       });
-      expect([run.status, run.stderr]).toEqual([0, '']);
+      return { dir, destdir, log, config, stateDir, keyscriptCopy, status: run.status, stderr: run.stderr };
+    }
+
+    /**
+     * The copied keyscript as cryptroot runs it, calling the agent the hook wrote (DESTDIR/usr/bin,
+     * which runs DESTDIR's node, blob and files) through a shim that adds what the initramfs's
+     * /etc/rackseal/agent.yaml would give it: the copied config, and the copied state dir.
+     */
+    function keyscriptInInitramfs(hook: HookRun, device: string) {
+      const shim = join(hook.dir, 'rackseal-agent');
+      writeFileSync(shim, `#!/bin/sh\nexec ${join(hook.destdir, 'usr/bin/rackseal-agent')} "$@" --config ${join(hook.destdir, 'etc/rackseal/agent.yaml')} --state-dir ${join(hook.destdir, hook.stateDir.slice(1))}\n`, { mode: 0o755 });
+      const run = spawnSync(join(hook.destdir, 'lib/cryptsetup/scripts/rackseal-keyscript'), ['none'], {
+        env: { PATH: process.env.PATH, RACKSEAL_AGENT: shim, RACKSEAL_TPM_WAIT: '0', RACKSEAL_ASKPASS: '/bin/false', CRYPTTAB_NAME: 'cryptroot', CRYPTTAB_SOURCE: device, CRYPTTAB_KEY: 'none', CRYPTTAB_TRIED: '0' },
+        cwd: hook.destdir,
+      });
+      return { status: run.status, stdout: run.stdout, stderr: run.stderr.toString('utf8') };
+    }
+
+    it('copies node, the agent and its runtime modules, its startup snapshot, the TPM drivers, the config and the offline state; the copied agent unlocks', () => {
+      const hook = runHook();
+      const { destdir, stateDir, config } = hook;
+      expect([hook.status, hook.stderr]).toEqual([0, '']);
       const cryptsetup = execFileSync('sh', ['-c', 'command -v cryptsetup']).toString().trim();
-      expect(readFileSync(log, 'utf8')).toBe(
-        [`copy_exec ${process.execPath} /usr/bin/node`, `copy_exec ${cryptsetup} /sbin/cryptsetup`, 'manual_add_modules tpm_tis tpm_crb', `copy_exec ${keyscriptCopy} /lib/cryptsetup/scripts/rackseal-keyscript`, ''].join('\n'),
+      expect(readFileSync(hook.log, 'utf8')).toBe(
+        [`copy_exec ${process.execPath} /usr/bin/node`, `copy_exec ${cryptsetup} /sbin/cryptsetup`, 'manual_add_modules tpm_tis tpm_crb', `copy_exec ${hook.keyscriptCopy} /lib/cryptsetup/scripts/rackseal-keyscript`, ''].join('\n'),
       );
-      expect(readFileSync(join(destdir, 'usr/bin/rackseal-agent'), 'utf8')).toBe('#!/bin/sh\nexec /usr/bin/node /usr/lib/rackseal/dist/apps/agent/src/main.js "$@"\n');
       expect(statSync(join(destdir, 'usr/bin/rackseal-agent')).mode & 0o777).toBe(0o755);
       expect(readFileSync(join(destdir, 'etc/rackseal/agent.yaml'), 'utf8')).toBe(readFileSync(config, 'utf8'));
       // The state dir: what offline unlock reads, not the sealed credential.
@@ -164,6 +195,9 @@ describe('deploy/ with the built agent, swtpm and real LUKS2 images', () => {
       expect(existsSync(join(destdir, 'usr/lib/rackseal/node_modules/js-yaml/package.json'))).toBe(true);
       const copied = execFileSync('find', [join(destdir, 'usr/lib/rackseal/dist'), '-type', 'f']).toString().trim().split('\n');
       expect(copied.every((f) => f.endsWith('.js'))).toBe(true);
+      expect(copied.some((f) => f.endsWith('unlock-snapshot.bundle.js'))).toBe(false);
+      // The blob this build made, accepted by the node copied (the same binary here).
+      expect(readFileSync(join(destdir, 'usr/lib/rackseal/unlock.blob')).equals(readFileSync(join(repoRoot(), 'dist/apps/agent/unlock.blob')))).toBe(true);
 
       // What the copy is for: the agent as the initramfs has it, from the copied files alone (the
       // DESTDIR is outside the repository, so no module resolves from its node_modules), with the
@@ -173,6 +207,59 @@ describe('deploy/ with the built agent, swtpm and real LUKS2 images', () => {
         cwd: destdir,
       });
       expect([unlock.status, unlock.stderr.toString('utf8'), unlock.stdout.toString('hex')]).toEqual([0, '', disk.key.toString('hex')]);
+    });
+
+    it('the keyscript unlocks through the startup snapshot alone: the agent\'s files removed, the key printed and cryptsetup opens the image with it', () => {
+      const hook = runHook();
+      expect([hook.status, hook.stderr]).toEqual([0, '']);
+      // Without its JavaScript files the agent can only run from the blob.
+      rmSync(join(hook.destdir, 'usr/lib/rackseal/dist'), { recursive: true });
+      rmSync(join(hook.destdir, 'usr/lib/rackseal/node_modules'), { recursive: true });
+      const run = keyscriptInInitramfs(hook, disk.image);
+      expect([run.status, run.stderr, run.stdout.toString('hex')]).toEqual([0, '', disk.key.toString('hex')]);
+      expect(spawnSync('cryptsetup', ['open', '--test-passphrase', '--key-file=-', disk.image], { input: run.stdout }).status).toBe(0);
+      // What a failed unlock says from the snapshot is what the files say: the same code.
+      const { image } = luksImage(freshDir());
+      const refused = spawnSync(join(hook.destdir, 'usr/bin/rackseal-agent'), ['unlock', '--device', image, '--config', join(hook.destdir, 'etc/rackseal/agent.yaml')], { env: { PATH: process.env.PATH } });
+      expect([refused.status, refused.stdout.length, refused.stderr.toString('utf8')]).toEqual([
+        1,
+        0,
+        `rackseal-agent: unlock: ${image} has no rackseal token: no rackseal disk key was installed on it (cryptsetup luksDump shows its tokens)\n`,
+      ]);
+    });
+
+    it('a blob the node refuses (another V8 configuration: exit 14) or a missing blob: unlock runs from the files and prints the key once', () => {
+      const hook = runHook();
+      expect([hook.status, hook.stderr]).toEqual([0, '']);
+      const blob = join(hook.destdir, 'usr/lib/rackseal/unlock.blob');
+      // The same bundle made into a blob under other V8 flags: Node checks them before running anything.
+      execFileSync(process.execPath, ['--hash-seed=1', '--snapshot-blob', blob, '--build-snapshot', join(repoRoot(), 'dist/apps/agent/src/unlock-snapshot.bundle.js')]);
+      expect(spawnSync(process.execPath, ['--snapshot-blob', blob, '--', '--version']).status).toBe(14);
+      const refused = keyscriptInInitramfs(hook, disk.image);
+      expect([refused.status, refused.stdout.toString('hex')]).toEqual([0, disk.key.toString('hex')]);
+      expect(refused.stderr).toMatch(/^Failed to load the startup snapshot because it was built with a different version of V8 or with different V8 configurations\.\n/);
+      expect(refused.stderr).toMatch(/\nrackseal-agent: the startup snapshot did not start \(exit 14\); unlocking from the files\n$/);
+
+      rmSync(blob);
+      const missing = keyscriptInInitramfs(hook, disk.image);
+      expect([missing.status, missing.stderr, missing.stdout.toString('hex')]).toEqual([0, '', disk.key.toString('hex')]);
+    });
+
+    it('a package whose blob this node refuses: the hook rebuilds it from the bundle with the node it copies, and it unlocks', () => {
+      // The package as `npm install -g` leaves it, with a blob made under other V8 flags.
+      const pkg = freshDir();
+      writeFileSync(join(pkg, 'package.json'), readFileSync(join(repoRoot(), 'package.json')));
+      execFileSync('cp', ['-R', join(repoRoot(), 'dist'), join(pkg, 'dist')]);
+      mkdirSync(join(pkg, 'node_modules'));
+      for (const module of ['js-yaml', 'argparse']) {
+        execFileSync('cp', ['-R', join(repoRoot(), 'node_modules', module), join(pkg, 'node_modules', module)]);
+      }
+      execFileSync(process.execPath, ['--hash-seed=1', '--snapshot-blob', join(pkg, 'dist/apps/agent/unlock.blob'), '--build-snapshot', join(pkg, 'dist/apps/agent/src/unlock-snapshot.bundle.js')]);
+      const hook = runHook(pkg);
+      expect([hook.status, hook.stderr]).toEqual([0, `rackseal: ${pkg}/dist/apps/agent/unlock.blob was not made by ${process.execPath}: rebuilt from the bundle with it\n`]);
+      rmSync(join(hook.destdir, 'usr/lib/rackseal/dist'), { recursive: true });
+      const run = keyscriptInInitramfs(hook, disk.image);
+      expect([run.status, run.stderr, run.stdout.toString('hex')]).toEqual([0, '', disk.key.toString('hex')]);
     });
   });
 

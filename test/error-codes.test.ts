@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ERROR_CODE_PATTERN, type ErrorCodeTable } from '@rackseal/api-contracts';
+import { ERROR_CODE_PATTERN, type ErrorCodeTable, GENERIC_ERROR_CODES } from '@rackseal/api-contracts';
 import { API_TOKEN_ERROR_CODES } from '@rackseal/api-tokens';
 import { APPROVAL_ERROR_CODES, ATTESTATION_ERROR_CODES, KEY_ERROR_CODES, POLICY_ERROR_CODES } from '@rackseal/attestation';
 import { AUDIT_ERROR_CODES } from '@rackseal/audit';
@@ -9,7 +9,7 @@ import { INVENTORY_ERROR_CODES } from '@rackseal/inventory';
 import { MACHINE_ERROR_CODES } from '@rackseal/machines';
 import { CA_ERROR_CODES, SECRET_ERROR_CODES } from '@rackseal/secrets';
 import { VENDOR_CA_ERROR_CODES } from '@rackseal/vendor-cas';
-import { DOMAIN_ERROR_CODES, KIND_STATUS } from '../apps/control-plane/src/http/error-codes';
+import { DOMAIN_ERROR_CODES, genericCodeOf, KIND_STATUS } from '../apps/control-plane/src/http/error-codes';
 import { NODE_REQUEST_ERROR_CODES } from '../apps/control-plane/src/node-api/node-request-errors';
 
 const ROOT = join(__dirname, '..');
@@ -98,5 +98,12 @@ describe('domain error codes (issue 10 item 2)', () => {
     const all = [...LIBRARIES.flatMap(([, , table]) => Object.keys(table)), ...Object.keys(NODE_REQUEST_ERROR_CODES)];
     expect(new Set(all).size).toBe(all.length);
     expect(Object.keys(DOMAIN_ERROR_CODES).sort()).toEqual(all.sort());
+  });
+
+  it('the rate limit\'s 429 has its generic code, documented in the generic table, the README and the error body (issue 15)', () => {
+    expect(genericCodeOf(429, false)).toBe('request.rate-limited');
+    expect(GENERIC_ERROR_CODES['request.rate-limited']).toContain('(429)');
+    expect(readFileSync(join(ROOT, 'README.md'), 'utf8')).toContain('`request.rate-limited` (429');
+    expect(readFileSync(join(ROOT, 'apps/control-plane/src/http/error-body.ts'), 'utf8')).toContain('`request.rate-limited`');
   });
 });

@@ -71,17 +71,24 @@ describe('operator API authentication', () => {
 
     const audit = await http().get('/v1/audit?limit=10').set('Authorization', `Bearer ${auditor}`);
     expect(audit.status).toBe(200);
-    expect(audit.body.map((r: { action: string }) => r.action)).toEqual(['token.issued', 'token.issued']);
-    expect(audit.body[1]).toMatchObject({ id: 2, seq: null, actor: expect.stringMatching(/^token:[0-9a-f-]{36}$/), details: { name: 'auditor', scopes: ['audit:read'] } });
+    // The earlier test's 401s are audited too (auth.refused, within the budget: 5 per address).
+    const issuances = audit.body.filter((r: { action: string }) => r.action !== 'auth.refused');
+    expect(audit.body.filter((r: { action: string }) => r.action === 'auth.refused')).toHaveLength(5);
+    expect(issuances.map((r: { action: string }) => r.action)).toEqual(['token.issued', 'token.issued']);
+    expect(issuances[1]).toMatchObject({ id: 7, seq: null, actor: expect.stringMatching(/^token:[0-9a-f-]{36}$/), details: { name: 'auditor', scopes: ['audit:read'] } });
 
     const forbidden = await http().post('/v1/tokens').set('Authorization', `Bearer ${auditor}`).send({ name: 'x', scopes: ['admin'] });
     expect(forbidden.status).toBe(403);
     expect(forbidden.body.message).toBe('this token lacks the "admin" scope');
     expect((await ds.query('SELECT count(*)::int AS n FROM api_tokens'))[0].n).toBe(2);
 
+    // The 403 is audited (issue 15: operator auth refusals, budgeted), with the token's id and the missing scope.
+    const [refusal] = (await ds.query(`SELECT actor, details FROM audit_log WHERE action = 'auth.refused' AND details->>'reason' = 'forbidden'`)) as { actor: string; details: Record<string, unknown> }[];
+    expect(refusal).toMatchObject({ actor: `token:${created.body.id as string}`, details: { reason: 'forbidden', scope: 'admin', method: 'POST', path: '/v1/tokens' } });
+
     const verify = await http().get('/v1/audit/verify').set('Authorization', `Bearer ${auditor}`);
-    // No worker runs here, so nothing is sequenced yet: the tree is empty and both records are pending.
-    expect(verify.body).toMatchObject({ ok: true, records: 0, pending: 2 });
+    // No worker runs here, so nothing is sequenced yet: the tree is empty and every record (2 issued, 6 refusals) is pending.
+    expect(verify.body).toMatchObject({ ok: true, records: 0, pending: 8 });
   });
 
   it('validates token requests: unknown scopes, empty lists and extra fields are 400s and create nothing', async () => {

@@ -35,7 +35,7 @@ describe('worker', () => {
     ds = await openDataSource(db.url);
     queue = new Queue('maintenance', {
       connection: new IORedis(testServices().redisUrl, { maxRetriesPerRequest: null }),
-      prefix: prefix.prefix,
+      prefix: prefix.keyPrefix,
     });
     producer = new JobQueue(testConfig(db, prefix.prefix));
   });

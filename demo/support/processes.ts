@@ -128,7 +128,8 @@ export async function startControlPlane(env: NodeJS.ProcessEnv): Promise<{ proc:
   const proc = startApp('control-plane', { ...env, LOG_LEVEL: 'info' });
   try {
     const line = await proc.waitForLog((l) => typeof l.msg === 'string' && l.msg.startsWith('control plane listening'));
-    return { proc, baseUrl: `http://127.0.0.1:${String(line.port)}` };
+    // `scheme` is https with TLS_CERT_FILE/TLS_KEY_FILE (docs/guide/hardening.md).
+    return { proc, baseUrl: `${line.scheme === 'https' ? 'https' : 'http'}://127.0.0.1:${String(line.port)}` };
   } catch (error) {
     await proc.stop('SIGKILL');
     throw error;

@@ -86,7 +86,7 @@ export class MailboxFleet {
     const prefix = (made.prefix = createTestQueuePrefix());
     const app = (made.app = await this.startApp(db, prefix));
     made.ds = await openDataSource(db.url);
-    made.queue = new Queue('deliveries', { connection: new IORedis(testServices().redisUrl, { maxRetriesPerRequest: null }), prefix: prefix.prefix });
+    made.queue = new Queue('deliveries', { connection: new IORedis(testServices().redisUrl, { maxRetriesPerRequest: null }), prefix: prefix.keyPrefix });
     const admin = (made.admin = (await app.get(ApiTokens).issue('admin', ['admin'], 'test')).token);
     await app.get(VendorCas).addBundle([{ content: await ca.rootCertPem(), source: 'root' }, { content: await ca.intermediateCertPem(), source: 'intermediate' }], { addedBy: 'test' });
     const csv = ['serial,asset_tag,hostname,group,ek_cert,ek_pub_hash', `SN-RSA,,rsa,workers,${b64(await tpm.rsaEkCertDer())},`, `SN-P256,,p256,workers,${b64(await tpm.p256EkCertDer())},`].join('\n');

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { CliError, EXIT } from '@rackseal/command-line';
+import { CaFileError, pinnedCaFetch, readCaFile, untrustedCertificateCode } from '@rackseal/command-line/pinned-ca-fetch';
 import { safe } from './terminal-text';
 
 /**
@@ -9,6 +10,8 @@ import { safe } from './terminal-text';
 export interface ServerOptions {
   server?: string;
   token?: string;
+  /** PEM file of the CA the server's certificate must chain to (only it is trusted). */
+  serverCa?: string;
 }
 
 /**
@@ -19,7 +22,8 @@ export interface ServerOptions {
 export function withServerOptions(command: Command): Command {
   return command
     .option('--server <url>', 'control plane base URL, e.g. https://rackseal.example:8443 (default: $RACKSEAL_SERVER)')
-    .option('--token <token>', 'operator bearer token (default: $RACKSEAL_TOKEN)');
+    .option('--token <token>', 'operator bearer token (default: $RACKSEAL_TOKEN)')
+    .option('--server-ca <file>', "PEM file of the CA the server's TLS certificate must chain to; only it is trusted, not the system's CAs (default: $RACKSEAL_SERVER_CA)");
 }
 
 /** The command's words after `rackseal`, e.g. `vendor-ca disable`: what errors say was being done. */
@@ -75,6 +79,8 @@ export interface ServerResponse<T> {
 export class ServerClient {
   readonly baseUrl: URL;
   private readonly token: string;
+  /** Node's fetch (the system's CAs), or one that trusts the pinned CA only. */
+  private fetch: typeof fetch = fetch;
 
   /** `action` is what the command is doing, in operator terms (`vendor-ca disable`). */
   constructor(
@@ -118,7 +124,24 @@ export class ServerClient {
     if (flag === undefined && fromEnv === undefined) {
       throw CliError.usage('no control plane given: pass --server URL or set RACKSEAL_SERVER');
     }
-    return new ServerClient(flag ?? fromEnv!, token, action, flag !== undefined ? '--server' : 'RACKSEAL_SERVER');
+    const client = new ServerClient(flag ?? fromEnv!, token, action, flag !== undefined ? '--server' : 'RACKSEAL_SERVER');
+    const caFile = nonEmpty(options.serverCa) ?? nonEmpty(process.env.RACKSEAL_SERVER_CA);
+    if (caFile !== undefined) {
+      client.pinCa(caFile);
+    }
+    return client;
+  }
+
+  /** Trusts only the CA in `file` for this server (docs/guide/hardening.md); https:// only. */
+  pinCa(file: string): void {
+    if (this.baseUrl.protocol !== 'https:') {
+      throw CliError.usage(`${this.action}: --server-ca pins the CA of an https:// server; ${this.baseUrl.origin} is not one`);
+    }
+    try {
+      this.fetch = pinnedCaFetch(readCaFile(file));
+    } catch (error) {
+      throw error instanceof CaFileError ? CliError.usage(`${this.action}: --server-ca: ${error.message}`) : error;
+    }
   }
 
   /** For a command's action handler: its options and its name. */
@@ -177,7 +200,7 @@ export class ServerClient {
     }
     let response: Response;
     try {
-      response = await fetch(url, {
+      response = await this.fetch(url, {
         method,
         headers,
         body,
@@ -185,6 +208,10 @@ export class ServerClient {
         ...(options.stream !== undefined ? { duplex: 'half' } : {}),
       } as RequestInit);
     } catch (error) {
+      const untrusted = untrustedCertificateCode(error);
+      if (untrusted !== undefined) {
+        throw this.fail(`${this.baseUrl.origin} is not trusted: its TLS certificate does not verify against ${this.fetch === fetch ? "the system's CAs" : 'the pinned CA (--server-ca)'} (${untrusted}); nothing was sent`);
+      }
       const reason = describeFetchError(error);
       if (CONNECTION_LOST.has(reason)) {
         // The request may have been received and acted on: say so rather than "cannot reach".

@@ -1,6 +1,7 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import type { RacksealConfig } from '@rackseal/config';
 import { sharedImports } from '@rackseal/runtime';
+import { HardeningModule } from './hardening/hardening.module';
 import { HealthModule } from './health/health.module';
 import { OperatorApiModule } from './operator-api.module';
 
@@ -10,7 +11,7 @@ export class ControlPlaneModule {
   static forRoot(config: RacksealConfig): DynamicModule {
     return {
       module: ControlPlaneModule,
-      imports: [...sharedImports(config, 'control-plane'), HealthModule, OperatorApiModule],
+      imports: [...sharedImports(config, 'control-plane'), HardeningModule, HealthModule, OperatorApiModule],
     };
   }
 }

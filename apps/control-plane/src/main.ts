@@ -12,7 +12,8 @@ async function main(): Promise<void> {
   if (config.masterKey.isDevelopmentKey) {
     logger.warn(`RACKSEAL_ENV=${config.env}: using the public development master key`);
   }
-  logger.log({ port: address.port, env: config.env }, `control plane listening on port ${address.port}`);
+  const scheme = config.http.tls === null ? 'http' : 'https';
+  logger.log({ port: address.port, env: config.env, scheme }, `control plane listening on port ${address.port} (${scheme})`);
 }
 
 main().catch((error: unknown) => {

@@ -55,7 +55,7 @@ export class JobWorkerHost implements OnModuleInit, OnApplicationBootstrap, OnAp
     this.connections.push(connection);
     const worker = new Worker(queue, (job) => this.run(job), {
       connection,
-      prefix: this.config.redis.queuePrefix,
+      prefix: this.config.redis.keyPrefix,
       concurrency: this.config.worker.concurrency,
       lockDuration: this.config.worker.lockDurationMs,
       stalledInterval: Math.max(1000, Math.floor(this.config.worker.lockDurationMs / 2)),

@@ -74,6 +74,7 @@ export const GENERIC_ERROR_CODES = {
   'request.conflict': 'the request conflicts with the current state (409)',
   'request.too-large': 'the request body is larger than allowed (413)',
   'request.unsupported-media-type': 'the request body has a Content-Type the route does not take (415)',
+  'request.rate-limited': 'too many requests from this client address or credential; retry after Retry-After (429)',
   'request.refused': 'any other client error (4xx)',
   'database.unavailable': 'the database cannot take the request now; retry after Retry-After (503)',
   'service.unavailable': 'the service cannot take the request now (503)',

@@ -261,13 +261,13 @@ export class AttestationRepository {
     );
   }
 
-  /** Credential `credentialId` when it is live (not revoked or rotated away). */
-  async liveCredential(credentialId: string, manager: EntityManager): Promise<StoredNodeCredential | undefined> {
+  /** The live credentials among `credentialIds`, in no particular order (one statement for a batch of lookups). */
+  async liveCredentials(credentialIds: readonly string[], manager: EntityManager): Promise<StoredNodeCredential[]> {
     const rows = (await manager.query(
-      'SELECT credential_id, machine_id, registration_id, key_sealed, created_at, revoked_at FROM node_credentials WHERE credential_id = $1 AND revoked_at IS NULL',
-      [credentialId],
+      'SELECT credential_id, machine_id, registration_id, key_sealed, created_at, revoked_at FROM node_credentials WHERE credential_id = ANY($1::text[]) AND revoked_at IS NULL',
+      [[...new Set(credentialIds)]],
     )) as CredentialRow[];
-    return rows.map(toCredential)[0];
+    return rows.map(toCredential);
   }
 
   /**
@@ -285,13 +285,13 @@ export class AttestationRepository {
     return row === undefined ? undefined : { credentialId: row.credential_id, registrationId: row.registration_id, akPublic: row.ak_public };
   }
 
-  /** The EK public (TPMT_PUBLIC) of the registration behind the machine's live node credential; undefined without one. */
-  async currentEkPublic(machineId: string, manager: EntityManager): Promise<Buffer | undefined> {
-    const [row] = (await manager.query(
-      `SELECT r.ek_public FROM node_credentials c JOIN attestation_registrations r ON r.id = c.registration_id WHERE c.machine_id = $1 AND c.revoked_at IS NULL`,
-      [machineId],
-    )) as { ek_public: Buffer }[];
-    return row?.ek_public;
+  /** The EK public of each machine's current attestation (the registration behind its live node credential), in one statement: machine id → EK public, absent without one. */
+  async currentEkPublics(machineIds: readonly string[], manager: EntityManager): Promise<Map<string, Buffer>> {
+    const rows = (await manager.query(
+      `SELECT c.machine_id, r.ek_public FROM node_credentials c JOIN attestation_registrations r ON r.id = c.registration_id WHERE c.machine_id = ANY($1::uuid[]) AND c.revoked_at IS NULL`,
+      [[...new Set(machineIds)]],
+    )) as { machine_id: string; ek_public: Buffer }[];
+    return new Map(rows.map((r) => [r.machine_id, r.ek_public]));
   }
 
   /** Which of these machines have a live node credential (hence an EK public of their current attestation). */

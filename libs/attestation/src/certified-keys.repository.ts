@@ -104,6 +104,12 @@ export class CertifiedKeysRepository {
     return row === undefined ? undefined : toKey(row);
   }
 
+  /** liveKey for several machines in one statement: machine id → its live key (absent without one). */
+  async liveKeys(machineIds: readonly string[], manager: EntityManager): Promise<Map<string, CertifiedKey<Date>>> {
+    const rows = (await manager.query(`SELECT ${KEY_COLUMNS} FROM certified_keys WHERE machine_id = ANY($1::uuid[]) AND retired_at IS NULL`, [[...new Set(machineIds)]])) as KeyRow[];
+    return new Map(rows.map((r) => [r.machine_id, toKey(r)]));
+  }
+
   /** Which of these machines have a live certified key. */
   async machinesWithLiveKey(machineIds: readonly string[], manager: EntityManager): Promise<Set<string>> {
     const rows = (await manager.query('SELECT machine_id FROM certified_keys WHERE machine_id = ANY($1::uuid[]) AND retired_at IS NULL', [machineIds])) as { machine_id: string }[];

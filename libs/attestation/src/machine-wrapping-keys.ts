@@ -44,6 +44,22 @@ export class MachineWrappingKeys {
   }
 
   /**
+   * The keys of each machine (one statement per table, for a batch of concurrent deliveries): the EK
+   * public of its current attestation and its live certified key; machine id → its keys.
+   */
+  async ofMany(machineIds: readonly string[], manager: EntityManager): Promise<Map<string, WrappingKeys>> {
+    const ekPublics = await this.registrations.currentEkPublics(machineIds, manager);
+    const live = await this.keys.liveKeys(machineIds, manager);
+    return new Map(
+      machineIds.map((id) => {
+        const ekPublic = ekPublics.get(id);
+        const key = live.get(id);
+        return [id, { ...(ekPublic === undefined ? {} : { ekPublic }), ...(key === undefined ? {} : { certifiedKeyPublic: Buffer.from(key.publicArea, 'base64') }) }];
+      }),
+    );
+  }
+
+  /**
    * The EK a machine that never attested can be wrapped to (a pre-wrap at import, issue 14 item 6):
    * the public key of the inventory's EK certificate, as a TPMT_PUBLIC under the default EK template
    * (TCG EK Credential Profile; the template enrollment assumes too), checked to hash to the
@@ -60,14 +76,5 @@ export class MachineWrappingKeys {
       throw new AttestationError('attestation.ek-mismatch', `machine ${machine.serial}: the inventory's EK certificate does not hash to its ekPubHash`);
     }
     return marshalTpmtPublic(ek);
-  }
-
-  async of(machineId: string, manager: EntityManager): Promise<WrappingKeys> {
-    const ekPublic = await this.registrations.currentEkPublic(machineId, manager);
-    const live = await this.keys.liveKey(machineId, manager);
-    return {
-      ...(ekPublic === undefined ? {} : { ekPublic }),
-      ...(live === undefined ? {} : { certifiedKeyPublic: Buffer.from(live.publicArea, 'base64') }),
-    };
   }
 }

@@ -87,6 +87,30 @@ export class AuditLog {
   }
 
   /** Record `seq` and the proof that it is in the signed tree of `size` leaves (default: the latest checkpoint). */
+  /**
+   * Appends `entries` with one INSERT (a batch of decisions made in one transaction: the mailbox's
+   * acks of one batch), each record exactly as `append` would store it; answers them in order.
+   */
+  async appendMany(entries: readonly AuditEntry[], manager?: EntityManager): Promise<AuditRecord[]> {
+    if (entries.length === 0) {
+      return [];
+    }
+    entries.forEach(validateEntry);
+    const recordedAt = this.clock.now();
+    const recordedAtStored = recordedAtText(epochMicrosOf(recordedAt))!;
+    const rows = (await (manager ?? this.dataSource.manager).query(
+      `INSERT INTO audit_log (recorded_at, actor, action, subject, outcome, details)
+       SELECT $1::timestamptz, actor, action, subject, outcome, details::jsonb
+         FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS e (actor, action, subject, outcome, details, n)
+        ORDER BY n
+       RETURNING id`,
+      [recordedAtStored, entries.map((e) => e.actor), entries.map((e) => e.action), entries.map((e) => e.subject), entries.map((e) => e.outcome), entries.map((e) => canonicalJson(e.details))],
+    )) as { id: string }[];
+    // INSERT … SELECT … ORDER BY assigns the serial ids in that order; RETURNING answers them in it too.
+    const ids = rows.map((r) => Number(r.id)).sort((a, b) => a - b);
+    return entries.map((entry, i) => ({ ...entry, id: ids[i]!, recordedAt }));
+  }
+
   async inclusionProof(seq: number, size?: number): Promise<{ proof: InclusionProof; record: ListedAuditRecord }> {
     const proof = await AuditProofs.inclusion(this.dataSource, seq, size);
     const record = await this.bySeq(seq);

@@ -176,6 +176,24 @@ function masterKey(raw: string | undefined, env: RacksealEnvironment, all: NodeJ
   return new SecretBytes(bytes);
 }
 
+/**
+ * A PEM file the process reads at boot (TLS_CERT_FILE, TLS_KEY_FILE): an absolute path to a file
+ * that exists. That the two are set together is checked by loadConfigSections, once both parsed.
+ */
+function pemFile(raw: string | undefined): string | null {
+  if (raw === undefined || raw.trim() === '') {
+    return null;
+  }
+  const path = raw.trim();
+  if (!isAbsolute(path) || path.includes('\0')) {
+    throw new InvalidValue('must be an absolute path');
+  }
+  if (!existsSync(path)) {
+    throw new InvalidValue('must name an existing file');
+  }
+  return path;
+}
+
 /** Every variable rackseal reads, in the order the README's configuration table lists them. */
 export const CONFIG_VARIABLES = {
   env: {
@@ -210,7 +228,8 @@ export const CONFIG_VARIABLES = {
   },
   queuePrefix: {
     name: 'QUEUE_PREFIX',
-    description: 'Prefix of every BullMQ key in Redis; separate deployments sharing one Redis need distinct prefixes.',
+    description:
+      'Name of every rackseal key and channel in Redis, used as a Redis Cluster hash tag: BullMQ queues, pub/sub channels and rate-limit buckets all live under `{QUEUE_PREFIX}:` (so one slot holds them all and BullMQ runs on Redis Cluster); separate deployments sharing one Redis need distinct names.',
     defaultText: 'rackseal',
     parse: (raw: string | undefined): string => {
       const value = raw === undefined || raw === '' ? 'rackseal' : raw.trim();
@@ -237,6 +256,37 @@ export const CONFIG_VARIABLES = {
     description: 'TCP port of the control plane HTTP API (0 picks a free port).',
     defaultText: '8080',
     parse: integer(0, 65535, 8080),
+  },
+  tlsCertFile: {
+    name: 'TLS_CERT_FILE',
+    description:
+      'PEM certificate chain the control plane serves HTTPS with (the server certificate first, then its intermediates). Set together with TLS_KEY_FILE; both unset, the control plane serves plain HTTP (behind a TLS-terminating proxy only).',
+    parse: pemFile,
+  },
+  tlsKeyFile: {
+    name: 'TLS_KEY_FILE',
+    description: 'PEM private key of TLS_CERT_FILE (readable by the control plane only). Set together with TLS_CERT_FILE.',
+    parse: pemFile,
+  },
+  rateLimitAddressPerSecond: {
+    name: 'RATE_LIMIT_ADDRESS_PER_SECOND',
+    description:
+      'Requests per second one client address may send to the node and operator APIs, across every control plane replica (a token bucket in Redis holding RATE_LIMIT_BURST_SECONDS of it); over it: 429 request.rate-limited with Retry-After. Counts enrollment calls and refused ones too. 0 turns the limit off.',
+    defaultText: '500',
+    parse: integer(0, 1000000, 500),
+  },
+  rateLimitCredentialPerSecond: {
+    name: 'RATE_LIMIT_CREDENTIAL_PER_SECOND',
+    description:
+      'Requests per second one authenticated credential (an operator token, or a machine\'s node credential) may send, across every replica, like RATE_LIMIT_ADDRESS_PER_SECOND. 0 turns the limit off.',
+    defaultText: '50',
+    parse: integer(0, 1000000, 50),
+  },
+  rateLimitBurstSeconds: {
+    name: 'RATE_LIMIT_BURST_SECONDS',
+    description: 'How many seconds of its rate a client may send at once after being idle (the bucket\'s size); a fleet rebooting together spends it.',
+    defaultText: '10',
+    parse: integer(1, 3600, 10),
   },
   masterKeyProvider: {
     name: 'MASTER_KEY_PROVIDER',

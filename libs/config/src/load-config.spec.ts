@@ -57,6 +57,11 @@ const BAD_VALUES: Record<VariableKey, readonly string[]> = {
   queuePrefix: ['has space', 'a:b', 'x'.repeat(65), 'é'],
   host: ['bad host', 'host/path', 'h@st'],
   port: ['abc', '70000', '-1', '80.5', '0x50'],
+  tlsCertFile: ['relative/cert.pem', '/nonexistent/cert.pem'],
+  tlsKeyFile: ['relative/key.pem', '/nonexistent/key.pem'],
+  rateLimitAddressPerSecond: ['-1', '1000001', 'many'],
+  rateLimitCredentialPerSecond: ['-1', '1.5', 'lots'],
+  rateLimitBurstSeconds: ['0', '3601', 'long'],
   masterKeyProvider: ['hsm', 'PKCS11', 'kms'],
   pkcs11Module: ['relative/libsofthsm2.so', '/nonexistent/libpkcs11.so'],
   pkcs11TokenLabel: ['x'.repeat(33), ' padded', 'tab\there'],
@@ -109,8 +114,8 @@ describe('loadConfig', () => {
       expect(config).toEqual({
         env: 'test',
         database: { url: 'postgres://postgres@127.0.0.1:5432/rackseal', poolSize: 10, migrationsAtBoot: true },
-        redis: { url: 'redis://127.0.0.1:6379', queuePrefix: 'rackseal' },
-        http: { host: '0.0.0.0', port: 8080 },
+        redis: { url: 'redis://127.0.0.1:6379', keyPrefix: '{rackseal}' },
+        http: { host: '0.0.0.0', port: 8080, tls: null, rateLimit: { addressPerSecond: 500, credentialPerSecond: 50, burstSeconds: 10 } },
         masterKey: { provider: 'env', key: expect.anything(), isDevelopmentKey: true, pkcs11: null, previous: { key: null, pkcs11KeyLabel: null } },
         logLevel: 'info',
         readinessTimeoutMs: 2000,
@@ -155,6 +160,16 @@ describe('loadConfig', () => {
     });
   });
 
+  describe('TLS files', () => {
+    it.each([
+      ['TLS_CERT_FILE', 'TLS_KEY_FILE'],
+      ['TLS_KEY_FILE', 'TLS_CERT_FILE'],
+    ])('refuses %s without %s (half a TLS setup is not served as plain HTTP)', (given, missing) => {
+      const error = configError({ ...VALID_ENV, [given]: __filename });
+      expect(error.problems).toEqual([{ variable: missing, reason: `is required with ${given} (not set)` }]);
+    });
+  });
+
   describe('accepted values', () => {
     it('parses the values it is given', () => {
       const config = loadConfig({
@@ -166,6 +181,11 @@ describe('loadConfig', () => {
         QUEUE_PREFIX: 'rack-seal_1.a',
         HOST: '::1',
         PORT: '0',
+        TLS_CERT_FILE: __filename,
+        TLS_KEY_FILE: __filename,
+        RATE_LIMIT_ADDRESS_PER_SECOND: '0',
+        RATE_LIMIT_CREDENTIAL_PER_SECOND: '7',
+        RATE_LIMIT_BURST_SECONDS: '3600',
         LOG_LEVEL: 'debug',
         READINESS_TIMEOUT_MS: '100',
         WORKER_CONCURRENCY: '256',
@@ -174,8 +194,13 @@ describe('loadConfig', () => {
       });
       expect(config.env).toBe('demo');
       expect(config.database).toEqual({ url: 'postgresql://app:pw@db.internal:6543/rs', poolSize: 25, migrationsAtBoot: false });
-      expect(config.redis).toEqual({ url: 'rediss://cache.internal:6380/2', queuePrefix: 'rack-seal_1.a' });
-      expect(config.http).toEqual({ host: '::1', port: 0 });
+      expect(config.redis).toEqual({ url: 'rediss://cache.internal:6380/2', keyPrefix: '{rack-seal_1.a}' });
+      expect(config.http).toEqual({
+        host: '::1',
+        port: 0,
+        tls: { certFile: __filename, keyFile: __filename },
+        rateLimit: { addressPerSecond: 0, credentialPerSecond: 7, burstSeconds: 3600 },
+      });
       expect(config.logLevel).toBe('debug');
       expect(config.readinessTimeoutMs).toBe(100);
       expect(config.worker).toEqual({ concurrency: 256, shutdownGraceMs: 0, lockDurationMs: 1000 });

@@ -51,7 +51,7 @@ export const CONFIG_SECTIONS = {
   env: ['env'],
   database: ['databaseUrl', 'databasePoolSize', 'migrationsAtBoot'],
   redis: ['redisUrl', 'queuePrefix'],
-  http: ['host', 'port'],
+  http: ['host', 'port', 'tlsCertFile', 'tlsKeyFile', 'rateLimitAddressPerSecond', 'rateLimitCredentialPerSecond', 'rateLimitBurstSeconds'],
   masterKey: ['masterKeyProvider', 'masterKey', 'pkcs11Module', 'pkcs11TokenLabel', 'pkcs11Pin', 'pkcs11KeyLabel', 'masterKeyPrevious', 'pkcs11KeyLabelPrevious'],
   logLevel: ['logLevel'],
   readinessTimeoutMs: ['readinessTimeoutMs'],
@@ -134,6 +134,13 @@ export function loadConfigSections<S extends ConfigSection>(env: NodeJS.ProcessE
       reason: `must be lower than ${CONFIG_VARIABLES.databasePoolSize.name} (${pool}) so other requests keep a connection (got ${imports})`,
     });
   }
+  const cert = parsed.tlsCertFile as string | null | undefined;
+  const key = parsed.tlsKeyFile as string | null | undefined;
+  if ((cert === null && typeof key === 'string') || (key === null && typeof cert === 'string')) {
+    // Half a TLS setup is refused at boot rather than served as plain HTTP.
+    const [missing, given] = cert === null ? ['tlsCertFile', 'tlsKeyFile'] as const : ['tlsKeyFile', 'tlsCertFile'] as const;
+    problems.push({ variable: CONFIG_VARIABLES[missing].name, reason: `is required with ${CONFIG_VARIABLES[given].name} (not set)` });
+  }
   if (problems.length > 0) {
     throw new ConfigError(problems);
   }
@@ -145,8 +152,17 @@ export function loadConfigSections<S extends ConfigSection>(env: NodeJS.ProcessE
       poolSize: values.databasePoolSize,
       migrationsAtBoot: values.migrationsAtBoot,
     }),
-    redis: () => ({ url: values.redisUrl, queuePrefix: values.queuePrefix }),
-    http: () => ({ host: values.host, port: values.port }),
+    redis: () => ({ url: values.redisUrl, keyPrefix: `{${values.queuePrefix}}` }),
+    http: () => ({
+      host: values.host,
+      port: values.port,
+      tls: values.tlsCertFile === null || values.tlsKeyFile === null ? null : { certFile: values.tlsCertFile, keyFile: values.tlsKeyFile },
+      rateLimit: {
+        addressPerSecond: values.rateLimitAddressPerSecond,
+        credentialPerSecond: values.rateLimitCredentialPerSecond,
+        burstSeconds: values.rateLimitBurstSeconds,
+      },
+    }),
     masterKey: () => {
       const env = values.masterKeyProvider === 'env';
       return {

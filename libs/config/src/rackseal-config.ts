@@ -11,11 +11,24 @@ export interface RacksealConfig {
   };
   readonly redis: {
     readonly url: string;
-    readonly queuePrefix: string;
+    /**
+     * `{QUEUE_PREFIX}`: the prefix of every rackseal key and channel in Redis (BullMQ's `prefix`,
+     * pub/sub channels, rate-limit buckets). The braces make it a Redis Cluster hash tag, so every
+     * key hashes to one slot, as BullMQ's multi-key scripts need (docs/guide/hardening.md).
+     */
+    readonly keyPrefix: string;
   };
   readonly http: {
     readonly host: string;
     readonly port: number;
+    /** TLS_CERT_FILE and TLS_KEY_FILE, or null: plain HTTP. */
+    readonly tls: { readonly certFile: string; readonly keyFile: string } | null;
+    /** Token buckets shared by the replicas in Redis; a rate of 0 turns that limit off. */
+    readonly rateLimit: {
+      readonly addressPerSecond: number;
+      readonly credentialPerSecond: number;
+      readonly burstSeconds: number;
+    };
   };
   readonly masterKey: {
     /** MASTER_KEY_PROVIDER: where the current master key lives (libs/master-keys builds it). */

@@ -350,6 +350,12 @@ export class DeliveriesRepository {
     return row === undefined ? undefined : toDelivery(row);
   }
 
+  /** The deliveries of `ids` that exist, locked FOR UPDATE in id order (two batches never wait on each other in a cycle). */
+  async findManyLocked(ids: readonly string[], manager: EntityManager): Promise<StoredDelivery[]> {
+    const rows = (await manager.query(`SELECT ${COLUMNS} FROM deliveries WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`, [[...new Set(ids)]])) as DeliveryRow[];
+    return rows.map(toDelivery);
+  }
+
   /**
    * One more attempt of round `generation`, counted while it is pending (or `prewrap-pending`): the
    * delivery as it is then, or undefined when it is not pending in that round (another run, an ack,
@@ -363,19 +369,42 @@ export class DeliveriesRepository {
     return rows[0] === undefined ? undefined : toDelivery(rows[0]);
   }
 
+  /**
+   * countAttempt for a batch of rounds (concurrent jobs of one worker) in one statement: the rows it
+   * counted an attempt of, as they are then. A round named twice is counted once (the first run),
+   * as two statements would count it once each and the second run would lose its `pending → ready`.
+   */
+  async countAttempts(rounds: readonly DeliveryRound[], at: Date): Promise<StoredDelivery[]> {
+    const [rows] = (await this.dataSource.query(
+      `UPDATE deliveries d SET attempts = d.attempts + 1, updated_at = $3
+         FROM (SELECT DISTINCT id, generation FROM unnest($1::uuid[], $2::int[]) AS r (id, generation)) r
+        WHERE d.id = r.id AND d.generation = r.generation AND d.state = 'pending' RETURNING ${COLUMNS.split(', ').map((c) => `d.${c}`).join(', ')}`,
+      [rounds.map((r) => r.deliveryId), rounds.map((r) => r.generation), at],
+    )) as [DeliveryRow[], number];
+    return rows.map(toDelivery);
+  }
+
   /** The code of a failed attempt, kept while the delivery stays pending for the next one. */
   async recordError(id: string, generation: number, code: string, at: Date): Promise<void> {
     await this.dataSource.query(`UPDATE deliveries SET last_error = $3, updated_at = $4 WHERE id = $1 AND generation = $2 AND state IN ('pending', 'prewrap-pending')`, [id, generation, code, at]);
   }
 
-  /** pending → ready with the envelope and the ack proof's hash: undefined when it was not pending in this round (another run won). */
-  async markReady(id: string, generation: number, envelope: Buffer, ackProofHash: Buffer, at: Date, manager: EntityManager): Promise<StoredDelivery | undefined> {
+  /**
+   * pending → ready for a batch of sealed deliveries (one statement): each in its round and only while
+   * pending, envelope and proof hash written; answers the rows it changed. Callers name each delivery
+   * once per batch.
+   */
+  async markReadyMany(items: readonly { id: string; generation: number; envelope: Buffer; ackProofHash: Buffer }[], at: Date, manager: EntityManager): Promise<StoredDelivery[]> {
+    if (items.length === 0) {
+      return [];
+    }
     const [rows] = (await manager.query(
-      `UPDATE deliveries SET state = 'ready', envelope = $3, ack_proof_hash = $4, ready_at = $5, last_error = NULL, updated_at = $5
-        WHERE id = $1 AND generation = $2 AND state = 'pending' RETURNING ${COLUMNS}`,
-      [id, generation, envelope, ackProofHash, at],
+      `UPDATE deliveries d SET state = 'ready', envelope = r.envelope, ack_proof_hash = r.hash, ready_at = $5, last_error = NULL, updated_at = $5
+         FROM unnest($1::uuid[], $2::int[], $3::bytea[], $4::bytea[]) AS r (id, generation, envelope, hash)
+        WHERE d.id = r.id AND d.generation = r.generation AND d.state = 'pending' RETURNING ${COLUMNS.split(', ').map((c) => `d.${c}`).join(', ')}`,
+      [items.map((i) => i.id), items.map((i) => i.generation), items.map((i) => i.envelope), items.map((i) => i.ackProofHash), at],
     )) as [DeliveryRow[], number];
-    return rows[0] === undefined ? undefined : toDelivery(rows[0]);
+    return rows.map(toDelivery);
   }
 
   /** pending → failed (the dead letter) with the last error's code. */
@@ -455,10 +484,14 @@ export class DeliveriesRepository {
     return rows.map((r) => r.id);
   }
 
-  /** How many deliveries of a version a target still has to ack (pending, ready, failed: a retry may still reach it). */
-  async unfinishedOf(versionId: string, manager: EntityManager): Promise<number> {
-    const [row] = (await manager.query(`SELECT count(*)::int AS n FROM deliveries WHERE version_id = $1 AND state IN ('pending', 'ready', 'failed')`, [versionId])) as { n: number }[];
-    return row!.n;
+  /**
+   * Whether a target of the version still has a delivery to ack (pending, ready, failed: a retry may
+   * still reach it). EXISTS stops at the first one: asked at every ack batch, a count would read all
+   * the version's unfinished rows each time (O(targets) per ack).
+   */
+  async hasUnfinished(versionId: string, manager: EntityManager): Promise<boolean> {
+    const [row] = (await manager.query(`SELECT EXISTS (SELECT 1 FROM deliveries WHERE version_id = $1 AND state IN ('pending', 'ready', 'failed')) AS any`, [versionId])) as { any: boolean }[];
+    return row!.any;
   }
 
   /**
@@ -514,13 +547,16 @@ export class DeliveriesRepository {
     return [...rounds, ...prewrapRounds];
   }
 
-  /** ready → acked; the envelope is dropped (the agent holds it now). Undefined when it was not ready. */
-  async markAcked(id: string, at: Date, manager: EntityManager): Promise<StoredDelivery | undefined> {
+  /** ready → acked for each of `ids` that is ready (envelope dropped), in one statement; answers the rows it changed. */
+  async markAckedMany(ids: readonly string[], at: Date, manager: EntityManager): Promise<StoredDelivery[]> {
+    if (ids.length === 0) {
+      return [];
+    }
     const [rows] = (await manager.query(
-      `UPDATE deliveries SET state = 'acked', envelope = NULL, acked_at = $2, updated_at = $2 WHERE id = $1 AND state = 'ready' RETURNING ${COLUMNS}`,
-      [id, at],
+      `UPDATE deliveries SET state = 'acked', envelope = NULL, acked_at = $2, updated_at = $2 WHERE id = ANY($1::uuid[]) AND state = 'ready' RETURNING ${COLUMNS}`,
+      [ids, at],
     )) as [DeliveryRow[], number];
-    return rows[0] === undefined ? undefined : toDelivery(rows[0]);
+    return rows.map(toDelivery);
   }
 
   /** Up to `limit` pending or ready deliveries past their expiry → expired (envelope dropped); answers them. */
@@ -535,15 +571,27 @@ export class DeliveriesRepository {
     return rows.map(toDelivery);
   }
 
-  /** The machine's ready deliveries, oldest first, with what they are of. */
-  async readyFor(machineId: string, limit: number): Promise<MailboxRow[]> {
+  /**
+   * The ready deliveries of each of `machineIds` (at most `limit` each, oldest first), in one
+   * statement for a batch of mailbox reads; a machine with none is absent from the map.
+   */
+  async readyForMany(machineIds: readonly string[], limit: number): Promise<Map<string, MailboxRow[]>> {
     const rows = (await this.dataSource.query(
-      `SELECT d.id, s.name, s.kind, v.version, d.binding, d.envelope FROM deliveries d
-         JOIN secret_versions v ON v.id = d.version_id JOIN secrets s ON s.id = d.secret_id
-        WHERE d.machine_id = $1 AND d.state = 'ready' ORDER BY d.ready_at, d.id LIMIT $2`,
-      [machineId, limit],
-    )) as { id: string; name: string; kind: SecretKind; version: number; binding: SecretBinding; envelope: Buffer }[];
-    return rows.map((r) => ({ id: r.id, secretName: r.name, kind: r.kind, version: r.version, binding: r.binding, envelope: r.envelope }));
+      `SELECT machine_id, id, name, kind, version, binding, envelope FROM (
+         SELECT d.machine_id, d.id, s.name, s.kind, v.version, d.binding, d.envelope,
+                row_number() OVER (PARTITION BY d.machine_id ORDER BY d.ready_at, d.id) AS n
+           FROM deliveries d JOIN secret_versions v ON v.id = d.version_id JOIN secrets s ON s.id = d.secret_id
+          WHERE d.machine_id = ANY($1::uuid[]) AND d.state = 'ready') r
+        WHERE n <= $2 ORDER BY machine_id, n`,
+      [[...new Set(machineIds)], limit],
+    )) as { machine_id: string; id: string; name: string; kind: SecretKind; version: number; binding: SecretBinding; envelope: Buffer }[];
+    const byMachine = new Map<string, MailboxRow[]>();
+    for (const r of rows) {
+      const list = byMachine.get(r.machine_id) ?? [];
+      list.push({ id: r.id, secretName: r.name, kind: r.kind, version: r.version, binding: r.binding, envelope: r.envelope });
+      byMachine.set(r.machine_id, list);
+    }
+    return byMachine;
   }
 
   /** The operator's list: ordered by id, keyset paged, filtered. */

@@ -8,18 +8,23 @@ import type { Redis } from 'ioredis';
  * (the mailbox's long polls). Injected: Redis pub/sub in the product.
  */
 export abstract class DeliveryNotifications {
-  /** Tells every subscriber; never throws (a lost message costs a long poll its wait, not a delivery). */
-  abstract publish(machineId: string): Promise<void>;
+  /**
+   * Tells every subscriber about each of `machineIds` (one message for all of them); never throws (a
+   * lost message costs a long poll its wait, not a delivery).
+   */
+  abstract publish(...machineIds: string[]): Promise<void>;
   /** Calls `listener` with the machine id of every message from now on (resolves once subscribed). */
   abstract subscribe(listener: (machineId: string) => void): Promise<void>;
 }
 
 const MACHINE_ID = /^[0-9a-f-]{36}$/;
+/** Machine ids one message carries at most (comma-separated): a batch of ready deliveries is one PUBLISH, not one each. */
+const IDS_PER_MESSAGE = 256;
 /** Longest a sealed delivery's job waits for its notification to be published. */
 const PUBLISH_TIMEOUT_MS = 2000;
 
 /**
- * Redis pub/sub on `<QUEUE_PREFIX>:deliveries:ready`: one publisher connection, and one subscriber
+ * Redis pub/sub on `{QUEUE_PREFIX}:deliveries:ready` (under the hash tag of every rackseal key, config.redis.keyPrefix): one publisher connection, and one subscriber
  * connection per process opened at the first subscribe (the worker never opens it). ioredis
  * subscribes again after a reconnection.
  */
@@ -33,19 +38,23 @@ export class RedisDeliveryNotifications extends DeliveryNotifications implements
 
   constructor(@Inject(RACKSEAL_CONFIG) private readonly config: RacksealConfig) {
     super();
-    this.channel = `${config.redis.queuePrefix}:deliveries:ready`;
+    this.channel = `${config.redis.keyPrefix}:deliveries:ready`;
   }
 
-  async publish(machineId: string): Promise<void> {
+  async publish(...machineIds: string[]): Promise<void> {
     this.publisher ??= createRedisConnection(this.config, 'publisher');
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      // Bounded: with Redis down, the agent's next poll finds the delivery in PostgreSQL anyway.
-      await Promise.race([this.publisher.publish(this.channel, machineId), new Promise((resolve) => (timer = setTimeout(resolve, PUBLISH_TIMEOUT_MS)))]);
-    } catch {
-      // Redis refused: the same.
-    } finally {
-      clearTimeout(timer);
+    const ids = [...new Set(machineIds)];
+    for (let i = 0; i < ids.length; i += IDS_PER_MESSAGE) {
+      const message = ids.slice(i, i + IDS_PER_MESSAGE).join(',');
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        // Bounded: with Redis down, the agent's next poll finds the delivery in PostgreSQL anyway.
+        await Promise.race([this.publisher.publish(this.channel, message), new Promise((resolve) => (timer = setTimeout(resolve, PUBLISH_TIMEOUT_MS)))]);
+      } catch {
+        // Redis refused: the same.
+      } finally {
+        clearTimeout(timer);
+      }
     }
   }
 
@@ -64,8 +73,13 @@ export class RedisDeliveryNotifications extends DeliveryNotifications implements
   private async open(): Promise<void> {
     this.subscriber = createRedisConnection(this.config, 'subscriber');
     this.subscriber.on('message', (channel: string, message: string) => {
-      if (channel === this.channel && MACHINE_ID.test(message)) {
-        this.listeners.forEach((l) => l(message));
+      if (channel !== this.channel) {
+        return;
+      }
+      for (const machineId of message.split(',', IDS_PER_MESSAGE)) {
+        if (MACHINE_ID.test(machineId)) {
+          this.listeners.forEach((l) => l(machineId));
+        }
       }
     });
     await this.subscriber.subscribe(this.channel);

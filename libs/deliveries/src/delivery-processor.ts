@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
 import { DomainError } from '@rackseal/api-contracts';
-import { MachineWrappingKeys } from '@rackseal/attestation';
-import { AuditLog } from '@rackseal/audit';
-import { MachinesRepository } from '@rackseal/machines';
-import { Clock } from '@rackseal/platform';
+import { MachineWrappingKeys, type WrappingKeys } from '@rackseal/attestation';
+import { type AuditEntry, AuditLog } from '@rackseal/audit';
+import { type Machine, MachinesRepository } from '@rackseal/machines';
+import { Clock, MicroBatcher } from '@rackseal/platform';
 import { ClusterCasRepository, SecretMaterials, SecretsRepository, type StoredSecret, type StoredSecretVersion } from '@rackseal/secrets';
 import { DataSource, type EntityManager } from 'typeorm';
-import { DeliveriesRepository, type StoredDelivery } from './deliveries.repository';
+import { DeliveriesRepository, type DeliveryRound, type StoredDelivery } from './deliveries.repository';
 import { DeliveryError } from './delivery-errors';
 import { DeliveryNotifications } from './delivery-notifications';
 import { serialiseDeliveryPayload } from './delivery-payload';
@@ -25,6 +25,26 @@ export class DeliveryGaveUpError extends Error {
   }
 }
 
+/** Batches of the processor's statements: size, and how many run at once (each holds a pool connection). */
+const PROCESSOR_BATCH = { maxBatch: 128, maxInFlight: 2 };
+
+/** What a delivery is sealed for on its machine (the machine undefined when it is gone). */
+interface SealingContext {
+  readonly machine: Machine | undefined;
+  readonly keys: WrappingKeys;
+}
+
+/** A sealed delivery waiting for its `pending → ready` in a batch, with its record's details. */
+interface ReadyInput {
+  readonly delivery: StoredDelivery;
+  readonly envelope: Buffer;
+  readonly proofHash: Buffer;
+  readonly details: Record<string, string | number>;
+}
+
+/** Secret versions (with their secret) a worker keeps read (versionOf); past it the map starts again. */
+const VERSIONS_KEPT = 256;
+
 /** Kinds of domain errors that another attempt cannot change. */
 const PERMANENT_KINDS = new Set(['invalid', 'not-found']);
 
@@ -40,6 +60,26 @@ const PERMANENT_KINDS = new Set(['invalid', 'not-found']);
 @Injectable()
 export class DeliveryProcessor {
   private readonly logger = new Logger('DeliveryProcessor');
+  private readonly versions = new Map<string, { version: StoredSecretVersion; secret: StoredSecret }>();
+  // The database work of concurrent jobs of this worker, batched (docs/decisions.md, "Delivery throughput").
+  private readonly attempts = new MicroBatcher<DeliveryRound, StoredDelivery | undefined>(async (rounds) => {
+    const counted = new Map((await this.deliveries.countAttempts(rounds, this.clock.now())).map((d) => [d.id, d]));
+    // A round named twice in a batch was counted once: the first run has it, the second is a no-op.
+    return rounds.map((r) => {
+      const row = counted.get(r.deliveryId);
+      if (row === undefined || row.generation !== r.generation) {
+        return undefined;
+      }
+      counted.delete(r.deliveryId);
+      return row;
+    });
+  }, PROCESSOR_BATCH);
+  private readonly sealingContexts = new MicroBatcher<string, SealingContext>((ids) => this.sealingContextBatch(ids), PROCESSOR_BATCH);
+  private readonly readies = new MicroBatcher<ReadyInput, boolean>((inputs) => this.markReadyBatch(inputs), PROCESSOR_BATCH);
+  private readonly notices = new MicroBatcher<string, void>(async (ids) => {
+    await this.notifications.publish(...ids);
+    return ids.map(() => undefined);
+  }, PROCESSOR_BATCH);
 
   constructor(
     private readonly dataSource: DataSource,
@@ -56,7 +96,7 @@ export class DeliveryProcessor {
   ) {}
 
   async deliver(deliveryId: string, generation: number, lastAttempt: boolean): Promise<DeliverOutcome> {
-    const delivery = await this.deliveries.countAttempt(deliveryId, generation, this.clock.now());
+    const delivery = await this.attempts.submit({ deliveryId, generation });
     if (delivery === undefined) {
       return 'no-op';
     }
@@ -76,25 +116,20 @@ export class DeliveryProcessor {
   }
 
   private async seal(delivery: StoredDelivery): Promise<DeliverOutcome> {
-    const machine = await this.machines.findById(delivery.machineId);
+    const { machine, keys } = await this.sealingContexts.submit(delivery.machineId);
     if (machine === undefined || machine.state === 'revoked') {
       return cancelForRevokedMachine(this.dataSource, this.deliveries, delivery.id, this.clock.now(), (m) => this.record({ action: 'delivery.cancelled' }, delivery, { reason: 'machine revoked' }, m));
     }
     if (machine.state !== 'attested' && machine.state !== 'attesting') {
       throw new DeliveryError('delivery.machine-not-attested', `machine ${machine.serial} is ${machine.state}`);
     }
-    const keys = await this.wrappingKeys.of(machine.id, this.dataSource.manager);
     if (keys.ekPublic === undefined) {
       throw new DeliveryError('delivery.no-ek', `machine ${machine.serial} has no current attestation`);
     }
     if (delivery.binding === 'certified-key' && keys.certifiedKeyPublic === undefined) {
       throw new DeliveryError('delivery.no-certified-key', `machine ${machine.serial} has no live certified key`);
     }
-    const version = await this.secrets.findVersion(delivery.versionId);
-    const secret = await this.secrets.findById(delivery.secretId);
-    if (version === undefined || secret === undefined) {
-      throw new DeliveryError('delivery.not-found', `the secret version of delivery ${delivery.id} is gone`);
-    }
+    const { version, secret } = await this.versionOf(delivery);
     const payload = await this.payloadOf(secret, version, machine.id);
     let sealed;
     try {
@@ -110,20 +145,73 @@ export class DeliveryProcessor {
     }
     const proofHash = createHash('sha256').update(sealed.ackProof).digest();
     sealed.ackProof.fill(0);
-    const ready = await this.dataSource.transaction(async (m) => {
-      const row = await this.deliveries.markReady(delivery.id, delivery.generation, sealed.envelope, proofHash, this.clock.now(), m);
-      if (row !== undefined) {
-        await this.record({
-          action: 'delivery.ready',
-        }, delivery, { name: secret.name, version: version.version, envelopeBytes: sealed.envelope.length }, m);
-      }
-      return row;
+    const ready = await this.readies.submit({
+      delivery,
+      envelope: sealed.envelope,
+      proofHash,
+      details: { name: secret.name, version: version.version, envelopeBytes: sealed.envelope.length },
     });
-    if (ready === undefined) {
+    if (!ready) {
       return 'no-op';
     }
-    await this.notifications.publish(machine.id);
+    await this.notices.submit(machine.id);
     return 'ready';
+  }
+
+  /**
+   * The `pending → ready` of a batch of sealed deliveries in one transaction: one conditional UPDATE
+   * (each in its round, still pending: a delivery another run, an ack, a cancel or a new round got
+   * first stays as it is) and one `delivery.ready` record per row it changed. A delivery named twice
+   * in a batch (two runs of its job at once) is written by the first only. Answers, per input,
+   * whether its envelope was written.
+   */
+  private async markReadyBatch(inputs: readonly ReadyInput[]): Promise<boolean[]> {
+    const first = new Map<string, ReadyInput>();
+    inputs.forEach((i) => first.has(i.delivery.id) || first.set(i.delivery.id, i));
+    const written = await this.dataSource.transaction(async (m) => {
+      const rows = await this.deliveries.markReadyMany(
+        [...first.values()].map((i) => ({ id: i.delivery.id, generation: i.delivery.generation, envelope: i.envelope, ackProofHash: i.proofHash })),
+        this.clock.now(),
+        m,
+      );
+      await this.audit.appendMany(
+        rows.map((row) => this.recordOf({ action: 'delivery.ready' }, row, first.get(row.id)!.details)),
+        m,
+      );
+      return new Set(rows.map((r) => r.id));
+    });
+    return inputs.map((i) => first.get(i.delivery.id) === i && written.has(i.delivery.id));
+  }
+
+  /** The machines of a batch of deliveries and their wrapping keys, one statement per table. */
+  private async sealingContextBatch(machineIds: readonly string[]): Promise<SealingContext[]> {
+    const machines = new Map((await this.machines.findByIds(machineIds)).map((m) => [m.id, m]));
+    const keys = await this.wrappingKeys.ofMany(machineIds, this.dataSource.manager);
+    return machineIds.map((id) => ({ machine: machines.get(id), keys: keys.get(id) ?? {} }));
+  }
+
+  /**
+   * The secret version and its secret, read once per version by this process: a rotation's thousands
+   * of jobs share them. What the seal reads of them (name, kind, number) never changes after the
+   * version is created, and its sealed value opens under the master keys this process booted with
+   * (a re-wrap under a new key changes the row, not the value); whether the delivery is still wanted
+   * is decided by the fenced `pending → ready` update, not by these rows.
+   */
+  private async versionOf(delivery: StoredDelivery): Promise<{ version: StoredSecretVersion; secret: StoredSecret }> {
+    const known = this.versions.get(delivery.versionId);
+    if (known !== undefined) {
+      return known;
+    }
+    const version = await this.secrets.findVersion(delivery.versionId);
+    const secret = await this.secrets.findById(delivery.secretId);
+    if (version === undefined || secret === undefined) {
+      throw new DeliveryError('delivery.not-found', `the secret version of delivery ${delivery.id} is gone`);
+    }
+    if (this.versions.size >= VERSIONS_KEPT) {
+      this.versions.clear();
+    }
+    this.versions.set(version.id, { version, secret });
+    return { version, secret };
   }
 
   /** The payload's bytes: the machine's material of the version (or the opaque value) with its public parts. */
@@ -162,16 +250,17 @@ export class DeliveryProcessor {
   }
 
   private async record({ action }: { action: string }, delivery: StoredDelivery, details: Record<string, string | number>, m: EntityManager, outcome: 'success' | 'failure' = 'success'): Promise<void> {
-    await this.audit.append(
-      {
-        actor: DELIVERIES_SYSTEM_ACTOR,
-        action,
-        subject: `delivery:${delivery.id}`,
-        outcome,
-        details: { deliveryId: delivery.id, machineId: delivery.machineId, versionId: delivery.versionId, generation: delivery.generation, binding: delivery.binding, ...details },
-      },
-      m,
-    );
+    await this.audit.append(this.recordOf({ action }, delivery, details, outcome), m);
+  }
+
+  private recordOf({ action }: { action: string }, delivery: StoredDelivery, details: Record<string, string | number>, outcome: 'success' | 'failure' = 'success'): AuditEntry {
+    return {
+      actor: DELIVERIES_SYSTEM_ACTOR,
+      action,
+      subject: `delivery:${delivery.id}`,
+      outcome,
+      details: { deliveryId: delivery.id, machineId: delivery.machineId, versionId: delivery.versionId, generation: delivery.generation, binding: delivery.binding, ...details },
+    };
   }
 }
 

@@ -3,7 +3,7 @@ import { Injectable } from '@nestjs/common';
 import { AuditLog } from '@rackseal/audit';
 import type { Machine } from '@rackseal/machines';
 import { ACK_PROOF_BYTES, type AckDeliveryResponse, MAILBOX_MAX_DELIVERIES, MAILBOX_MAX_WAIT_SECONDS, type MailboxResponse } from '@rackseal/node-api-contracts';
-import { Clock } from '@rackseal/platform';
+import { Clock, MicroBatcher } from '@rackseal/platform';
 import { DataSource } from 'typeorm';
 import { DeliveriesRepository, type MailboxRow } from './deliveries.repository';
 import { DeliveryError } from './delivery-errors';
@@ -20,6 +20,24 @@ const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
  * and a wait left behind by a connection that died without a FIN never locks the agent out.
  */
 export const MAILBOX_MAX_WAITS_PER_MACHINE = 4;
+
+/**
+ * Mailbox reads (and acks) handled by one statement (one transaction) at most, and statements under
+ * way at once: a rotation wakes thousands of polls within a second, and their reads and acks are
+ * batched (a MicroBatcher each; docs/decisions.md, "Delivery throughput") instead of costing a round
+ * trip — for an ack a transaction, a row lock of the version and a retirement check — each.
+ */
+const MAILBOX_BATCH = { maxBatch: 256, maxInFlight: 2 };
+
+/** One ack in a batch: the caller, the delivery id (lowercase UUID) and the proof's bytes, checked for form. */
+interface AckInput {
+  readonly caller: MailboxCaller;
+  readonly id: string;
+  readonly proof: Buffer;
+}
+
+/** What a batch answers one ack: acked (now or already), or a refusal to audit with its details. */
+type AckOutcome = { readonly ok: AckDeliveryResponse } | { readonly refused: DeliveryError; readonly details: Record<string, string | null> };
 
 /** The calling machine, as the node request guard authenticated it. */
 export interface MailboxCaller {
@@ -38,6 +56,11 @@ export class Mailbox {
   private readonly waiting = new Map<string, Set<() => void>>();
   /** The notifications' subscription: resolves when subscribed, never rejects (a failure is forgotten, to try again). */
   private subscribed: Promise<void> | undefined;
+  private readonly reads = new MicroBatcher<string, MailboxRow[]>(async (machineIds) => {
+    const ready = await this.deliveries.readyForMany(machineIds, MAILBOX_MAX_DELIVERIES);
+    return machineIds.map((id) => ready.get(id) ?? []);
+  }, MAILBOX_BATCH);
+  private readonly acks = new MicroBatcher<AckInput, AckOutcome>((inputs) => this.ackMany(inputs), MAILBOX_BATCH);
 
   constructor(
     private readonly dataSource: DataSource,
@@ -69,7 +92,7 @@ export class Mailbox {
   async poll(caller: MailboxCaller, waitSeconds: number, abandoned: AbortSignal): Promise<MailboxResponse> {
     const machineId = caller.machine.id;
     if (waitSeconds === 0) {
-      return answer(await this.deliveries.readyFor(machineId, MAILBOX_MAX_DELIVERIES));
+      return answer(await this.reads.submit(machineId));
     }
     let wake: () => void = () => undefined;
     const woken = new Promise<void>((resolve) => (wake = resolve));
@@ -87,12 +110,12 @@ export class Mailbox {
     abandoned.addEventListener('abort', wake, { once: true });
     try {
       await Promise.race([this.subscription(), woken]);
-      const now = await this.deliveries.readyFor(machineId, MAILBOX_MAX_DELIVERIES);
+      const now = await this.reads.submit(machineId);
       if (now.length > 0 || abandoned.aborted) {
         return answer(now);
       }
       await woken;
-      return answer(abandoned.aborted ? [] : await this.deliveries.readyFor(machineId, MAILBOX_MAX_DELIVERIES));
+      return answer(abandoned.aborted ? [] : await this.reads.submit(machineId));
     } finally {
       clearTimeout(timer);
       abandoned.removeEventListener('abort', wake);
@@ -149,42 +172,65 @@ export class Mailbox {
     if (proof === undefined) {
       return refused(new DeliveryError('delivery.invalid', `the body must be { "proof": <${ACK_PROOF_BYTES} bytes, base64> }`), { deliveryId: id });
     }
-    const outcome = await this.dataSource.transaction(async (m): Promise<{ ok?: AckDeliveryResponse; refused?: DeliveryError; details?: Record<string, string | null> }> => {
-      const delivery = await this.deliveries.find(id, m, true);
-      if (delivery === undefined || delivery.machineId !== machine.id) {
-        // Another machine's delivery is named in the record only: the caller learns nothing of it.
-        return { refused: new DeliveryError('delivery.not-found', 'no such delivery for this machine'), details: { deliveryId: id, ownerId: delivery?.machineId ?? null } };
-      }
-      if (delivery.ackProofHash === null || (delivery.state !== 'ready' && delivery.state !== 'acked')) {
-        return { refused: new DeliveryError('delivery.not-ready', `delivery ${id} is ${delivery.state}, not ready`), details: { deliveryId: id, state: delivery.state } };
-      }
-      const given = createHash('sha256').update(proof).digest();
-      if (!timingSafeEqual(given, delivery.ackProofHash)) {
-        return { refused: new DeliveryError('delivery.bad-proof', `the proof of unwrap of delivery ${id} is wrong`), details: { deliveryId: id, state: delivery.state } };
-      }
-      if (delivery.state === 'acked') {
-        return { ok: { deliveryId: id, state: 'acked', alreadyAcked: true, ackedAt: delivery.ackedAt!.toISOString() } };
-      }
-      const now = this.clock.now();
-      const acked = (await this.deliveries.markAcked(id, now, m))!;
-      await this.audit.append(
-        {
-          actor: `node-credential:${caller.credentialId}`,
-          action: 'delivery.acked',
-          subject: `delivery:${id}`,
-          outcome: 'success',
-          details: { deliveryId: id, machineId: machine.id, versionId: acked.versionId, generation: acked.generation },
-        },
-        m,
-      );
-      // The last ack of a version retires the ones before it.
-      await this.retirement.afterAck(acked.versionId, now, m);
-      return { ok: { deliveryId: id, state: 'acked', alreadyAcked: false, ackedAt: acked.ackedAt!.toISOString() } };
-    });
-    if (outcome.ok === undefined) {
-      return refused(outcome.refused!, outcome.details!);
+    const outcome = await this.acks.submit({ caller, id, proof });
+    if ('refused' in outcome) {
+      return refused(outcome.refused, outcome.details);
     }
     return outcome.ok;
+  }
+
+  /**
+   * The acks of a batch in one transaction: their deliveries locked (FOR UPDATE, id order) and
+   * checked one by one as a single ack would be, the ready ones with a right proof → acked by one
+   * conditional UPDATE, one `delivery.acked` record each (one INSERT), and the retirement check once
+   * per version acked (its row lock taken once, versions in id order). The same delivery acked twice
+   * in one batch is acked by the first and answered `alreadyAcked` to the second, as two
+   * transactions would answer. Refusals are answered for the caller to audit (outside the batch).
+   */
+  private async ackMany(inputs: readonly AckInput[]): Promise<AckOutcome[]> {
+    return this.dataSource.transaction(async (m) => {
+      const rows = new Map((await this.deliveries.findManyLocked(inputs.map((i) => i.id), m)).map((d) => [d.id, d]));
+      const outcomes: (AckOutcome | undefined)[] = [];
+      const acking = new Map<string, number[]>();
+      inputs.forEach(({ caller, id, proof }, index) => {
+        const delivery = rows.get(id);
+        if (delivery === undefined || delivery.machineId !== caller.machine.id) {
+          // Another machine's delivery is named in the record only: the caller learns nothing of it.
+          outcomes[index] = { refused: new DeliveryError('delivery.not-found', 'no such delivery for this machine'), details: { deliveryId: id, ownerId: delivery?.machineId ?? null } };
+        } else if (delivery.ackProofHash === null || (delivery.state !== 'ready' && delivery.state !== 'acked')) {
+          outcomes[index] = { refused: new DeliveryError('delivery.not-ready', `delivery ${id} is ${delivery.state}, not ready`), details: { deliveryId: id, state: delivery.state } };
+        } else if (!timingSafeEqual(createHash('sha256').update(proof).digest(), delivery.ackProofHash)) {
+          outcomes[index] = { refused: new DeliveryError('delivery.bad-proof', `the proof of unwrap of delivery ${id} is wrong`), details: { deliveryId: id, state: delivery.state } };
+        } else if (delivery.state === 'acked') {
+          outcomes[index] = { ok: { deliveryId: id, state: 'acked', alreadyAcked: true, ackedAt: delivery.ackedAt!.toISOString() } };
+        } else {
+          acking.set(id, [...(acking.get(id) ?? []), index]);
+        }
+      });
+      const now = this.clock.now();
+      // Every one of them is locked and ready: the conditional update changes them all.
+      const acked = await this.deliveries.markAckedMany([...acking.keys()], now, m);
+      await this.audit.appendMany(
+        acked.map((d) => ({
+          actor: `node-credential:${inputs[acking.get(d.id)![0]!]!.caller.credentialId}`,
+          action: 'delivery.acked',
+          subject: `delivery:${d.id}`,
+          outcome: 'success' as const,
+          details: { deliveryId: d.id, machineId: d.machineId, versionId: d.versionId, generation: d.generation },
+        })),
+        m,
+      );
+      for (const d of acked) {
+        acking.get(d.id)!.forEach((index, nth) => {
+          outcomes[index] = { ok: { deliveryId: d.id, state: 'acked', alreadyAcked: nth > 0, ackedAt: d.ackedAt!.toISOString() } };
+        });
+      }
+      // The last ack of a version retires the ones before it.
+      for (const versionId of [...new Set(acked.map((d) => d.versionId))].sort()) {
+        await this.retirement.afterAck(versionId, now, m);
+      }
+      return outcomes.map((o, index) => o ?? { refused: new DeliveryError('delivery.not-ready', `delivery ${inputs[index]!.id} changed while it was acked`), details: { deliveryId: inputs[index]!.id, state: null } });
+    });
   }
 }
 

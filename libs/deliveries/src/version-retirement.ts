@@ -27,7 +27,7 @@ export class VersionRetirement {
     if (version === undefined || version.retiredAt !== null || version.version === 1) {
       return;
     }
-    if ((await this.deliveries.unfinishedOf(versionId, m)) > 0) {
+    if (await this.deliveries.hasUnfinished(versionId, m)) {
       return;
     }
     const retired = await this.secrets.retireOlder(version.secretId, version.version, at, m);

@@ -82,7 +82,7 @@ export class JobQueue implements OnApplicationShutdown {
     let queue = this.queues.get(name);
     if (queue === undefined) {
       this.connection ??= createRedisConnection(this.config, 'queue-producer');
-      queue = new Queue(name, { connection: this.connection, prefix: this.config.redis.queuePrefix });
+      queue = new Queue(name, { connection: this.connection, prefix: this.config.redis.keyPrefix });
       this.queues.set(name, queue);
     }
     return queue;

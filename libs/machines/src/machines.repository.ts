@@ -201,6 +201,15 @@ export class MachinesRepository {
     return row === undefined ? undefined : toMachine(row);
   }
 
+  /** The machines of `ids` that exist, in no particular order (one statement for a batch of lookups). */
+  async findByIds(ids: readonly string[], manager?: EntityManager): Promise<Machine[]> {
+    if (ids.length === 0) {
+      return [];
+    }
+    const rows = (await (manager ?? this.dataSource).query(`SELECT ${MACHINE_COLUMNS} FROM machines WHERE id = ANY($1::uuid[])`, [[...new Set(ids)]])) as MachineRow[];
+    return rows.map(toMachine);
+  }
+
   /** The machine whose TPM has this EK (lowercase hex SHA-256 of the EK public key, docs/architecture.md §3). */
   /** The EK certificate (DER) the inventory holds for the machine; undefined for an ek_pub_hash-only row. */
   async ekCertificateOf(machineId: string, manager?: EntityManager): Promise<Buffer | undefined> {

@@ -91,6 +91,11 @@ const CONFIG_OPTION = {
   flags: '--config <file>',
   description: `the agent's config file: defaults for --server, --tpm and --state-dir, and where secrets are installed (default: ${JSON.stringify('/etc/rackseal/agent.yaml')}, if it exists)`,
 } as const;
+/** The control plane's CA, the only one its certificate may chain to (docs/guide/hardening.md). */
+const SERVER_CA_OPTION = {
+  flags: '--server-ca <file>',
+  description: "PEM file of the CA the control plane's TLS certificate must chain to; only it is trusted, not the system's CAs (default: the config file's serverCa)",
+} as const;
 // No defaultValue on these two: a value from the command line must be told from one to take from
 // the config file (agent-config-defaults.ts fills in the config's, then the built-in default).
 const STATE_DIR_OPTION = { flags: '--state-dir <dir>', description: `the agent's state directory (default: the config file's stateDir, else ${JSON.stringify(DEFAULT_STATE_DIR)})` } as const;
@@ -131,7 +136,7 @@ export interface EnrollOptions {
 export const enrollCommand: CommandSpec = {
   name: 'enroll',
   description: 'enroll this machine with the control plane: prove its TPM, attest its boot, store its node credential',
-  options: [{ flags: '--server <url>', description: "the control plane, e.g. https://rackseal.example (default: the config file's server)" }, CONFIGURED_TPM_OPTION, STATE_DIR_OPTION, CONFIG_OPTION, EK_OPTION, EVENT_LOG_OPTION, TIMEOUT_OPTION, JSON_OPTION],
+  options: [{ flags: '--server <url>', description: "the control plane, e.g. https://rackseal.example (default: the config file's server)" }, CONFIGURED_TPM_OPTION, STATE_DIR_OPTION, CONFIG_OPTION, SERVER_CA_OPTION, EK_OPTION, EVENT_LOG_OPTION, TIMEOUT_OPTION, JSON_OPTION],
   action: async (options) => (await import('./enroll.action')).runEnroll((await configured(options, 'enroll')) as unknown as EnrollOptions),
 };
 
@@ -158,6 +163,7 @@ export const statusCommand: CommandSpec = {
     CONFIGURED_TPM_OPTION,
     STATE_DIR_OPTION,
     CONFIG_OPTION,
+    SERVER_CA_OPTION,
     { flags: '--server <url>', description: "the control plane to ask (default: the config file's server, else the one enrolled with)" },
     { flags: '--offline', description: 'do not ask the server (GET /node/v1/self)' },
     { ...TIMEOUT_OPTION, defaultValue: '10s' },
@@ -193,6 +199,7 @@ export const runCommand: CommandSpec = {
     CONFIGURED_TPM_OPTION,
     STATE_DIR_OPTION,
     CONFIG_OPTION,
+    SERVER_CA_OPTION,
     EVENT_LOG_OPTION,
     { flags: '--interval <duration>', description: "between attestations, e.g. 30m, 1h (default: the server's, else 1h)" },
     { flags: '--ask-every <duration>', description: 'how often to ask the server (GET /node/v1/self) whether to re-attest now', defaultValue: '1m' },
@@ -235,6 +242,7 @@ export const unlockCommand: CommandSpec = {
     CONFIGURED_TPM_OPTION,
     STATE_DIR_OPTION,
     CONFIG_OPTION,
+    SERVER_CA_OPTION,
     { ...TIMEOUT_OPTION, defaultValue: '10s' },
     { flags: '--crypttab-peer <instance>', description: 'instead of --device: systemd\'s Accept=yes instance (%i) of a connection from systemd-cryptsetup; the volume comes from its socket name, the device from the crypttab' },
     { flags: '--crypttab <file>', description: 'with --crypttab-peer: the crypttab to find the volume\'s device in', defaultValue: '/etc/crypttab' },

@@ -63,6 +63,8 @@ export type InstallTarget = TlsTarget | KubeletClientTarget | OpaqueTarget | Dis
 
 export interface AgentConfig {
   readonly server?: string;
+  /** A PEM file of the CA the control plane's certificate must chain to (`--server-ca`); only it is trusted. */
+  readonly serverCa?: string;
   readonly tpm?: string;
   readonly stateDir?: string;
   /** Keyed by secret name. */
@@ -107,10 +109,13 @@ export function parseAgentConfig(document: unknown, file: string): AgentConfig {
     return { installs: new Map() }; // an empty file: no defaults, no installs
   }
   const top = object(document, '', fail);
-  onlyFields(top, ['server', 'tpm', 'stateDir', 'installs'], '', fail);
-  const config: { server?: string; tpm?: string; stateDir?: string; installs: Map<string, InstallTarget> } = { installs: new Map() };
+  onlyFields(top, ['server', 'serverCa', 'tpm', 'stateDir', 'installs'], '', fail);
+  const config: { server?: string; serverCa?: string; tpm?: string; stateDir?: string; installs: Map<string, InstallTarget> } = { installs: new Map() };
   if (top.server !== undefined) {
     config.server = serverUrl(top.server, fail);
+  }
+  if (top.serverCa !== undefined) {
+    config.serverCa = absolutePath(top.serverCa, 'serverCa', fail);
   }
   if (top.tpm !== undefined) {
     config.tpm = text(top.tpm, 'tpm', fail);

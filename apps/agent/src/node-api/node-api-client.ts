@@ -3,7 +3,9 @@ import { STATUS_CODES } from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
 import { APPROVALS_ROUTE, type ApprovalsResponse, nodeApiPath } from '@rackseal/node-api-contracts';
 import { type NodeCredential, signNodeRequest } from '@rackseal/node-identity';
+import { untrustedCertificateCode } from '@rackseal/command-line/pinned-ca-fetch';
 import { MAX_SERVER_CODE, MAX_SERVER_LINE, serverLines, serverText } from './server-text';
+import { serverFetch } from './server-trust';
 
 /**
  * The agent's HTTP client for the node API: JSON in and out, a timeout on every attempt that covers
@@ -84,6 +86,17 @@ export class NodeApiNotHttpError extends NodeApiProtocolError {
   }
 }
 
+/**
+ * The server's certificate does not chain to the pinned CA (`--server-ca`), or to the system's CAs
+ * when none is pinned, or does not name the server: not retried, and nothing was sent.
+ */
+export class NodeApiUntrustedServerError extends NodeApiProtocolError {
+  constructor(serverUrl: string, code: string) {
+    super(serverUrl, code, `${serverUrl} is not trusted: its TLS certificate does not verify against the pinned CA (--server-ca / serverCa) or the system's (${code}); nothing was sent`);
+    this.name = 'NodeApiUntrustedServerError';
+  }
+}
+
 export interface NodeApiResponse {
   readonly status: number;
   readonly body: unknown;
@@ -119,6 +132,13 @@ function networkReason(error: unknown, serverUrl: string): string {
   const code = cause?.code ?? (error as { code?: unknown }).code;
   if (typeof code === 'string' && code.startsWith('HPE_')) {
     throw new NodeApiNotHttpError(serverUrl, 'HTTP');
+  }
+  const untrusted = untrustedCertificateCode(error);
+  if (untrusted !== undefined) {
+    throw new NodeApiUntrustedServerError(serverUrl, untrusted);
+  }
+  if (code === 'ERR_PINNED_CA_NEEDS_HTTPS') {
+    throw new NodeApiProtocolError(serverUrl, 'plain HTTP', `${serverUrl} is a plain-HTTP URL and a server CA is pinned (--server-ca / serverCa): use the server's https:// URL`);
   }
   if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || code === 'ERR_SSL_PACKET_LENGTH_TOO_LONG' || code === 'EPROTO') {
     throw new NodeApiNotHttpError(serverUrl, 'TLS');
@@ -299,7 +319,7 @@ export class NodeApiClient {
   ): Promise<NodeApiResponse> {
     let response: Response;
     try {
-      response = await fetch(`${this.serverUrl}${path}`, {
+      response = await serverFetch()(`${this.serverUrl}${path}`, {
         method,
         headers: { accept: 'application/json', ...(json ? { 'content-type': 'application/json' } : {}), ...(headers?.(bytes) ?? {}) },
         ...(json ? { body: bytes } : {}),

@@ -2,6 +2,7 @@ import { type CanActivate, type ExecutionContext, ForbiddenException, Injectable
 import { Reflector } from '@nestjs/core';
 import { ApiTokens, grants, type Scope, type TokenPrincipal } from '@rackseal/api-tokens';
 import type { Request, Response } from 'express';
+import { OperatorAuthRefusals } from '../hardening/operator-auth-refusals';
 import { NODE_API_ROUTE, PUBLIC_ROUTE, REQUIRED_SCOPE } from './auth.decorators';
 
 /**
@@ -27,6 +28,7 @@ export class BearerAuthGuard implements CanActivate {
   constructor(
     private readonly reflector: Reflector,
     private readonly tokens: ApiTokens,
+    private readonly refusals: OperatorAuthRefusals,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -39,6 +41,7 @@ export class BearerAuthGuard implements CanActivate {
     const token = bearerToken(request.headers.authorization);
     const principal = token === undefined ? undefined : await this.tokens.authenticate(token);
     if (principal === undefined) {
+      await this.refusals.record(request, 'unauthenticated');
       http.getResponse<Response>().setHeader('WWW-Authenticate', 'Bearer realm="rackseal"');
       throw new UnauthorizedException('a valid operator token is required (Authorization: Bearer rks_…)');
     }
@@ -48,6 +51,7 @@ export class BearerAuthGuard implements CanActivate {
       throw new ForbiddenException('this operation declares no scope; only tokens with a scope may call it');
     }
     if (!grants(principal.scopes, scope)) {
+      await this.refusals.record(request, 'forbidden', principal, scope);
       throw new ForbiddenException(`this token lacks the "${scope}" scope`);
     }
     request.principal = principal;

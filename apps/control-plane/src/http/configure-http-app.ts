@@ -6,6 +6,8 @@ import { MetricsRegistry } from '@rackseal/metrics';
 import { POLICY_BODY_LIMIT_BYTES } from '@rackseal/api-contracts';
 import { FINISH_ATTESTATION_BODY_LIMIT_BYTES, nodeApiPath } from '@rackseal/node-api-contracts';
 import { json, type NextFunction, type Request, type Response } from 'express';
+import { mountNodeBodyLimits } from '../hardening/body-limits';
+import { configureHardening } from '../hardening/configure-hardening';
 import { AllExceptionsFilter, isBodyParserError } from './all-exceptions.filter';
 import { DOCS_PATH, normalizeDocsPath } from './docs-paths';
 import { DeferredJsonBodyInterceptor, deferJsonBody, isJsonBodyDeferred } from './deferred-json-body';
@@ -46,9 +48,13 @@ export function configureHttpApp(app: INestApplication): void {
     request.id ??= assignRequestId(request, response);
     next();
   });
+  // Security headers and the per-address rate limit, before any body is read (hardening/).
+  const credentialRateLimit = configureHardening(app);
   // Node API bodies are kept as received too: a signed node request covers their bytes.
   const verify = keepNodeRawBody(checkJsonBody);
   express.use(FINISH_ATTESTATION_PATH, json({ limit: FINISH_ATTESTATION_BODY_LIMIT_BYTES, verify }));
+  // The node API's small bodies, each at its own limit (hardening/body-limits.ts lists every route's).
+  mountNodeBodyLimits(express, verify);
   const policyBody = deferJsonBody(POLICY_BODY_LIMIT_BYTES);
   express.use(GROUP_POLICY_PATH, (request: Request, response: Response, next: NextFunction) =>
     // Exact path and PUT only: the promote route below it keeps the general limit.
@@ -70,8 +76,9 @@ export function configureHttpApp(app: INestApplication): void {
   });
   express.disable('x-powered-by');
   express.use(normalizeDocsPath);
-  // In this order: a deferred body is read only once its Content-Type is known to be JSON.
-  app.useGlobalInterceptors(new JsonBodyContentTypeInterceptor(), new DeferredJsonBodyInterceptor());
+  // In this order: a credential over its rate limit is refused before anything else; a deferred
+  // body is read only once its Content-Type is known to be JSON.
+  app.useGlobalInterceptors(credentialRateLimit, new JsonBodyContentTypeInterceptor(), new DeferredJsonBodyInterceptor());
   app.useGlobalPipes(
     // First: a NUL byte is refused before anything else looks at the value.
     new RefuseNulBytesPipe(),

@@ -13,7 +13,7 @@ export class ErrorBody {
     description:
       'Stable code to branch on (the message is for people): a library\'s code (`vendor-ca.not-found`, `inventory.busy`, … ' +
       'listed in each library\'s README) or a generic one: `request.invalid`, `auth.unauthenticated`, `auth.forbidden`, ' +
-      '`route.not-found`, `request.timeout`, `request.conflict`, `request.too-large`, `request.unsupported-media-type`, ' +
+      '`route.not-found`, `request.timeout`, `request.conflict`, `request.too-large`, `request.unsupported-media-type`, `request.rate-limited`, ' +
       '`request.refused`, `database.unavailable`, `service.unavailable`, `internal`.',
   })
   code: string;

@@ -68,6 +68,8 @@ export function genericCodeOf(status: number, routeMiss: boolean): GenericErrorC
       return 'request.too-large';
     case 415:
       return 'request.unsupported-media-type';
+    case 429:
+      return 'request.rate-limited';
     case 503:
       return 'service.unavailable';
     default:
