@@ -29,6 +29,7 @@ import { ClusterCasController } from './secrets/cluster-cas.controller';
 import { SecretsController } from './secrets/secrets.controller';
 import { TokensController } from './tokens/tokens.controller';
 import { SessionController } from './session/session.controller';
+import { FleetController } from './fleet/fleet.controller';
 import { VendorCasController } from './vendor-cas/vendor-cas.controller';
 
 /**
@@ -42,7 +43,7 @@ const attestationTrustStore = new TrustStoreCache();
 
 @Module({
   imports: [TypeOrmModule.forFeature([ApiTokenEntity, VendorCaEntity])],
-  controllers: [SessionController, TokensController, AuditController, VendorCasController, InventoryController, MachinesController, PoliciesController, GroupIntervalController, GroupApprovalsController, AttestationsController, SelfController, KeysController, NodeApprovalsController, SecretsController, ClusterCasController, DeliveriesController, VersionProgressController, PrewrapController, MailboxController],
+  controllers: [SessionController, FleetController, TokensController, AuditController, VendorCasController, InventoryController, MachinesController, PoliciesController, GroupIntervalController, GroupApprovalsController, AttestationsController, SelfController, KeysController, NodeApprovalsController, SecretsController, ClusterCasController, DeliveriesController, VersionProgressController, PrewrapController, MailboxController],
   providers: [
     API_TOKENS_PROVIDER,
     OPERATOR_SESSIONS_PROVIDER,
