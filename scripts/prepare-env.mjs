@@ -85,6 +85,9 @@ const DEBIAN_PACKAGES = {
   // The PKCS#11 master-key provider's tests run against SoftHSM2 (issue 13).
   softhsm2: '/usr/bin/softhsm2-util',
   'libtss2-tcti-swtpm0': null,
+  // The dashboard's browser tests (test/ui-*.test.ts) drive Debian's Chromium through playwright-core;
+  // no browser is downloaded by npm.
+  chromium: '/usr/bin/chromium',
 };
 
 function packageInstalled(name, probe) {

@@ -8,17 +8,17 @@ export type Loaded<T> = { readonly kind: 'loading' } | { readonly kind: 'ok'; re
  * serves it with no connection state. Errors go to `onError` too (a 401 signs the dashboard out).
  */
 export function useApi<T>(load: () => Promise<T>, key: string, onError: (error: unknown) => void, pollMs?: number): Loaded<T> {
-  const [state, setState] = useState<Loaded<T>>({ kind: 'loading' });
+  // Kept with the key it was loaded for: on a new key the old answer is never shown under the new view.
+  const [state, setState] = useState<{ key: string; loaded: Loaded<T> }>({ key, loaded: { kind: 'loading' } });
   useEffect(() => {
     let live = true;
     let timer: ReturnType<typeof setTimeout> | undefined;
-    setState({ kind: 'loading' });
     const run = (): void => {
       load()
-        .then((value) => live && setState({ kind: 'ok', value, at: new Date() }))
+        .then((value) => live && setState({ key, loaded: { kind: 'ok', value, at: new Date() } }))
         .catch((error: unknown) => {
           if (live) {
-            setState({ kind: 'error', message: (error as Error).message });
+            setState({ key, loaded: { kind: 'error', message: (error as Error).message } });
             onError(error);
           }
         })
@@ -35,5 +35,5 @@ export function useApi<T>(load: () => Promise<T>, key: string, onError: (error: 
     };
     // `load` changes identity each render; `key` names what it loads.
   }, [key]);
-  return state;
+  return state.key === key ? state.loaded : { kind: 'loading' };
 }

@@ -16,12 +16,12 @@ interface MachineData {
   readonly deliveries: readonly DeliveryView[] | null;
 }
 
-/** A 404 (no evidence yet, no policy for the group) is an answer, not a failure. */
+/** "Nothing yet" is an answer, not a failure: no policy for the group (404), no verified quote (policy.no-evidence). */
 async function orNull<T>(load: Promise<T>): Promise<T | null> {
   try {
     return await load;
   } catch (error) {
-    if (error instanceof ApiError && error.status === 404) {
+    if (error instanceof ApiError && (error.status === 404 || error.code === 'policy.no-evidence')) {
       return null;
     }
     throw error;
@@ -150,7 +150,7 @@ function MachineBody({ data, scopes, onError }: { data: MachineData; scopes: rea
           <tbody>
             {timelineOf(data).map((e, i) => (
               <tr key={i}>
-                <td>{instant(e.at)}</td>
+                <td class="when">{instant(e.at)}</td>
                 <td>{e.what}</td>
                 <td>{e.detail}</td>
               </tr>

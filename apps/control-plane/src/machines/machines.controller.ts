@@ -79,7 +79,8 @@ export class MachinesController {
   @ApiParam({ name: 'ref', description: MACHINE_REF_DESCRIPTION })
   @ApiOkResponse({ type: MachineEvidenceDto })
   @ApiBadRequestResponse({ description: 'neither a UUID nor a serial' })
-  @ApiNotFoundResponse({ description: 'no machine with this id or serial, or policy.no-evidence: no verified quote yet' })
+  @ApiNotFoundResponse({ description: 'no machine with this id or serial' })
+  @ApiConflictResponse({ description: 'policy.no-evidence: no verified quote yet (as when promoting it)' })
   evidence(@Param('ref') ref: string): Promise<MachineEvidenceDto> {
     return this.policies.evidenceOf(ref);
   }
