@@ -198,6 +198,7 @@ describe('fleet dashboard in Chromium (issue 16)', () => {
     await page.getByRole('link', { name: 'Machines', exact: true }).focus();
     await page.keyboard.press('Enter');
     await page.getByRole('heading', { level: 1, name: 'Machines' }).waitFor();
+    await page.getByRole('table', { name: /from the first serial/ }).waitFor();
     await page.getByLabel('State').selectOption('quarantined');
     await page.getByRole('button', { name: 'Filter' }).press('Enter');
     await page.getByRole('table', { name: /state quarantined/ }).waitFor();

@@ -21,31 +21,11 @@ export function MachinesList({ query, onError }: { query: URLSearchParams; onErr
     }
   }
   const loaded = useApi(() => api<Machine[]>('GET', `/v1/machines?${params.toString()}`), params.toString(), onError);
-  const [groupInput, setGroupInput] = useState(group);
-
-  function filter(event: Event): void {
-    event.preventDefault();
-    const form = new FormData(event.target as HTMLFormElement);
-    window.location.hash = href('/machines', { state: String(form.get('state') ?? ''), group: String(form.get('group') ?? '').trim() }).slice(1);
-  }
 
   return (
     <>
       <h1>Machines</h1>
-      <form class="filters" onSubmit={filter} aria-label="Filter machines">
-        <label for="filter-state">State</label>
-        <select id="filter-state" name="state" value={state}>
-          <option value="">any</option>
-          {MACHINE_STATES.map((s) => (
-            <option key={s} value={s}>
-              {s}
-            </option>
-          ))}
-        </select>
-        <label for="filter-group">Group</label>
-        <input id="filter-group" name="group" value={groupInput} onInput={(event) => setGroupInput((event.target as HTMLInputElement).value)} />
-        <button type="submit">Filter</button>
-      </form>
+      <Filters key={`${state}\n${group}`} state={state} group={group} />
       {loaded.kind === 'loading' && <p>Loading…</p>}
       {loaded.kind === 'error' && <p role="alert" class="error">Could not load machines: {loaded.message}</p>}
       {loaded.kind === 'ok' && (
@@ -90,5 +70,36 @@ export function MachinesList({ query, onError }: { query: URLSearchParams; onErr
         </>
       )}
     </>
+  );
+}
+
+/**
+ * The filter form. Its fields are the user's until submitted (a reload of the table must not put
+ * them back), and start again from the URL when it changes (the component is keyed by the filters).
+ */
+function Filters({ state, group }: { state: string; group: string }) {
+  const [stateInput, setStateInput] = useState(state);
+  const [groupInput, setGroupInput] = useState(group);
+
+  function filter(event: Event): void {
+    event.preventDefault();
+    window.location.hash = href('/machines', { state: stateInput, group: groupInput.trim() }).slice(1);
+  }
+
+  return (
+    <form class="filters" onSubmit={filter} aria-label="Filter machines">
+      <label for="filter-state">State</label>
+      <select id="filter-state" name="state" value={stateInput} onChange={(event) => setStateInput((event.target as HTMLSelectElement).value)}>
+        <option value="">any</option>
+        {MACHINE_STATES.map((s) => (
+          <option key={s} value={s}>
+            {s}
+          </option>
+        ))}
+      </select>
+      <label for="filter-group">Group</label>
+      <input id="filter-group" name="group" value={groupInput} onInput={(event) => setGroupInput((event.target as HTMLInputElement).value)} />
+      <button type="submit">Filter</button>
+    </form>
   );
 }
