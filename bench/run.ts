@@ -9,6 +9,7 @@ import { inventoryImportBench } from './inventory-import.bench';
 import { masterKeyBench } from './master-key.bench';
 import { tpm2Bench } from './tpm2.bench';
 import { tpm2ClientBench } from './tpm2-client.bench';
+import { uiRenderBench } from './ui-render.bench';
 import { unlockBench } from './unlock.bench';
 import { wrapBench } from './wrap.bench';
 
@@ -28,6 +29,7 @@ const BENCHES: Record<string, () => Promise<string>> = {
   wrap: () => wrapBench(),
   unlock: () => unlockBench(),
   delivery: () => deliveryBench(),
+  'ui-render': () => uiRenderBench(),
 };
 
 async function main(): Promise<void> {
