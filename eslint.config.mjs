@@ -28,7 +28,8 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    files: ['**/*.ts'],
+    // ui/ (the dashboard, issue 16) is TSX and its Vite config an ES module: the same rules.
+    files: ['**/*.ts', '**/*.tsx', '**/*.mts'],
     languageOptions: { parserOptions: { project: false } },
     rules: {
       curly: ['error', 'all'],

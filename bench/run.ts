@@ -10,6 +10,7 @@ import { masterKeyBench } from './master-key.bench';
 import { rateLimitBench } from './rate-limit.bench';
 import { tpm2Bench } from './tpm2.bench';
 import { tpm2ClientBench } from './tpm2-client.bench';
+import { uiRenderBench } from './ui-render.bench';
 import { unlockBench } from './unlock.bench';
 import { wrapBench } from './wrap.bench';
 
@@ -30,6 +31,7 @@ const BENCHES: Record<string, () => Promise<string>> = {
   unlock: () => unlockBench(),
   delivery: () => deliveryBench(),
   'rate-limit': () => rateLimitBench(),
+  'ui-render': () => uiRenderBench(),
 };
 
 async function main(): Promise<void> {

@@ -163,6 +163,25 @@ export class AuditLog {
     };
   }
 
+  /**
+   * Refused records among the newest `scanRecords` (a bounded scan down the primary key, whatever
+   * the log's size) recorded at or after `since`, counted per action and error code
+   * (`details.code`): the dashboard's "recent refusals by reason".
+   */
+  async refusalCounts(since: Date, scanRecords: number): Promise<{ scanned: number; byReason: { action: string; code: string | null; count: number }[] }> {
+    const limit = Math.max(0, Math.floor(scanRecords));
+    const [counted] = (await this.dataSource.query('SELECT count(*)::int AS scanned FROM (SELECT 1 FROM audit_log ORDER BY id DESC LIMIT $1) recent', [limit])) as { scanned: number }[];
+    const rows = (await this.dataSource.query(
+      `SELECT action, code, count(*)::int AS count
+         FROM (SELECT action, outcome, details->>'code' AS code, recorded_at FROM audit_log ORDER BY id DESC LIMIT $2) recent
+        WHERE outcome = 'refused' AND recorded_at >= $1
+        GROUP BY action, code
+        ORDER BY count DESC, action, code`,
+      [since, limit],
+    )) as { action: string; code: string | null; count: number }[];
+    return { scanned: counted?.scanned ?? 0, byReason: rows.map(({ action, code, count }) => ({ action, code, count })) };
+  }
+
   /** Records with id greater than `after` (0: from the first), in append order, at most `limit`; pending ones included. */
   list(query: { readonly after?: number; readonly limit: number }): Promise<ListedAuditRecord[]> {
     return this.select('r.id > $1', [query.after ?? 0], query.limit);
