@@ -1,0 +1,157 @@
+import { TpmParseError, TpmReader } from '@rackseal/tpm2';
+import { digestSize, type ImaBank } from './hash-algorithms';
+import { type ImaEntry, IMA_TEMPLATE_NAMES, type ImaTemplateName, isAllZero } from './ima-entry';
+import { ImaParseError } from './ima-parse-error';
+import { decodeDigestNg, decodeNameNg, FieldError, IMA_EVENT_NAME_LEN_MAX, IMA_LEGACY_DIGEST_SIZE, checkName, TEMPLATE_FIELDS } from './template-fields';
+
+/** IMA_TEMPLATE_NAME_LEN_MAX (security/integrity/ima/ima.h): a template name is at most 15 bytes. */
+export const IMA_TEMPLATE_NAME_LEN_MAX = 15;
+/**
+ * The largest template data accepted. The kernel bounds nothing below the list's own size; real
+ * entries are under a few KiB (an ima-buf holding a certificate or a kexec command line). 1 MiB
+ * keeps one entry from claiming a whole upload.
+ */
+export const IMA_MAX_TEMPLATE_DATA = 1 << 20;
+
+export interface ImaListOptions {
+  /**
+   * The template-hash algorithm of the list: `sha1` for binary_runtime_measurements (the kernel
+   * fixes it, ima_template_desc), the bank's for the per-bank lists binary_runtime_measurements_<bank>
+   * of kernels that write them. It sets the template-hash field's size.
+   */
+  readonly templateHashAlgorithm?: ImaBank;
+  /** The index of the first entry in the whole list, for a window of it (incremental attestation). */
+  readonly firstIndex?: number;
+}
+
+/**
+ * Parses binary_runtime_measurements (security/integrity/ima/ima_fs.c, ima_measurements_show): per
+ * entry, in the CPU's byte order (little-endian here):
+ *   u32 PCR ‖ template hash [hash size] ‖ u32 template-name length ‖ template name ‖
+ *   u32 template-data length ‖ template data          (no length for the legacy `ima` template)
+ * Refuses truncated entries, unknown templates and malformed fields with ImaParseError naming the
+ * entry, the field and the offset. Entries are views into `bytes` (not copies).
+ */
+export function parseBinaryMeasurementList(bytes: Uint8Array, options: ImaListOptions = {}): ImaEntry[] {
+  const hashSize = digestSize(options.templateHashAlgorithm ?? 'sha1');
+  const first = options.firstIndex ?? 0;
+  const reader = TpmReader.from(bytes, 'ima_measurement');
+  const entries: ImaEntry[] = [];
+  while (reader.remaining > 0) {
+    const index = first + entries.length;
+    const start = reader.offset;
+    try {
+      entries.push(readEntry(reader, index, hashSize, start));
+    } catch (error) {
+      throw asImaParseError(error, index, start);
+    }
+  }
+  return entries;
+}
+
+function readEntry(reader: TpmReader, index: number, hashSize: number, start: number): ImaEntry {
+  const pcr = reader.u32le('pcr');
+  const templateHash = reader.sub(hashSize, 'template_hash', 'ima_measurement').bytes;
+  const nameLength = reader.u32le('template_name_len');
+  if (nameLength === 0 || nameLength > IMA_TEMPLATE_NAME_LEN_MAX) {
+    throw reader.error('template_name_len', `${nameLength} is not within 1..${IMA_TEMPLATE_NAME_LEN_MAX}`, reader.offset - 4);
+  }
+  const nameAt = reader.offset;
+  const templateName = reader.sub(nameLength, 'template_name', 'ima_measurement').bytes.toString('latin1');
+  if (!(IMA_TEMPLATE_NAMES as readonly string[]).includes(templateName)) {
+    throw reader.error('template_name', `unsupported template "${templateName.replace(/[^\x20-\x7e]/g, '?')}"`, nameAt);
+  }
+  const template = templateName as ImaTemplateName;
+  if (template === 'ima') {
+    const dataAt = reader.offset;
+    const digest = reader.sub(IMA_LEGACY_DIGEST_SIZE, 'd', 'ima_measurement').bytes;
+    const nameLen = reader.u32le('n.len');
+    if (nameLen > IMA_EVENT_NAME_LEN_MAX) {
+      throw reader.error('n.len', `${nameLen} exceeds IMA_EVENT_NAME_LEN_MAX (${IMA_EVENT_NAME_LEN_MAX})`, reader.offset - 4);
+    }
+    const name = reader.sub(nameLen, 'n', 'ima_measurement').bytes;
+    checkName(name, 'n', reader.offset - nameLen);
+    const templateData = reader.bytes.subarray(dataAt, reader.offset);
+    return finish(index, pcr, templateHash, template, templateData, { algorithm: 'sha1', digest }, name, undefined, undefined, reader.bytes.subarray(start, reader.offset));
+  }
+  const dataLength = reader.u32le('template_data_len');
+  if (dataLength > IMA_MAX_TEMPLATE_DATA) {
+    throw reader.error('template_data_len', `${dataLength} exceeds ${IMA_MAX_TEMPLATE_DATA}`, reader.offset - 4);
+  }
+  const dataAt = reader.offset;
+  const data = reader.sub(dataLength, 'template_data', 'ima_measurement');
+  const fields = TEMPLATE_FIELDS[template];
+  const values: Buffer[] = [];
+  const offsets: number[] = [];
+  for (const field of fields) {
+    const length = data.u32le(`${field}.len`);
+    offsets.push(dataAt + data.offset);
+    values.push(data.sub(length, field, 'ima_measurement').bytes);
+  }
+  if (data.remaining !== 0) {
+    throw reader.error('template_data', `${data.remaining} byte(s) after the ${template} fields`, dataAt + data.offset);
+  }
+  const digest = decodeDigestNg(values[0]!, offsets[0]!);
+  const name = decodeNameNg(values[1]!, offsets[1]!);
+  return finish(
+    index,
+    pcr,
+    templateHash,
+    template,
+    data.bytes,
+    digest,
+    name,
+    template === 'ima-sig' ? values[2] : undefined,
+    template === 'ima-buf' ? values[2] : undefined,
+    reader.bytes.subarray(start, reader.offset),
+  );
+}
+
+/** Assembles an entry (shared with the ASCII parser). */
+export function finish(
+  index: number,
+  pcr: number,
+  templateHash: Buffer,
+  templateName: ImaTemplateName,
+  templateData: Buffer,
+  digest: ImaEntry['digest'],
+  name: Buffer,
+  signature: Buffer | undefined,
+  buffer: Buffer | undefined,
+  raw: Buffer,
+): ImaEntry {
+  const entry: { -readonly [K in keyof ImaEntry]: ImaEntry[K] } = {
+    index,
+    pcr,
+    templateHash,
+    templateName,
+    templateData,
+    digest,
+    name,
+    path: name.toString('utf8'),
+    violation: isAllZero(templateHash),
+    raw,
+  };
+  if (signature !== undefined) {
+    entry.signature = signature;
+  }
+  if (buffer !== undefined) {
+    entry.buffer = buffer;
+  }
+  return entry;
+}
+
+function asImaParseError(error: unknown, index: number, start: number): unknown {
+  if (error instanceof TpmParseError) {
+    // The reader's offsets are within the list (or, for fields, within the template data reader,
+    // whose offsets readEntry already translated where it could).
+    return new ImaParseError(index, error.field, error.offset, error.reason);
+  }
+  if (error instanceof FieldError) {
+    return new ImaParseError(index, error.field, error.at, error.message);
+  }
+  if (error instanceof ImaParseError) {
+    return error;
+  }
+  return error instanceof Error ? error : new ImaParseError(index, '(entry)', start, String(error));
+}
