@@ -5,6 +5,7 @@ import { attestationBench } from './attestation.bench';
 import { auditAppendBench } from './audit-append.bench';
 import { deliveryBench } from './delivery.bench';
 import { fuzzBench } from './fuzz.bench';
+import { imaBench } from './ima.bench';
 import { inventoryImportBench } from './inventory-import.bench';
 import { masterKeyBench } from './master-key.bench';
 import { tpm2Bench } from './tpm2.bench';
@@ -28,6 +29,7 @@ const BENCHES: Record<string, () => Promise<string>> = {
   wrap: () => wrapBench(),
   unlock: () => unlockBench(),
   delivery: () => deliveryBench(),
+  ima: () => imaBench(),
 };
 
 async function main(): Promise<void> {

@@ -96,27 +96,28 @@ const DIGEST_INFO: Record<ImaHashAlgorithm, string> = {
   sha512: '3051300d060960864801650304020305000440',
 };
 
-export type SignatureCheck = { readonly ok: true; readonly keyId: number } | { readonly ok: false; readonly reason: string };
+/** `malformed`: the field is not a v2 signature this library can check (as opposed to one that does not verify). */
+export type SignatureCheck = { readonly ok: true; readonly keyId: number } | { readonly ok: false; readonly malformed: boolean; readonly reason: string };
 
 /** Checks an ima-sig entry's signature over its file digest with the keys given. */
 export function verifyImaSignature(signatureField: Buffer, digest: ImaFileDigest, keys: readonly ImaVerificationKey[]): SignatureCheck {
   const parsed = parseImaSignature(signatureField);
   if (typeof parsed === 'string') {
-    return { ok: false, reason: parsed };
+    return { ok: false, malformed: true, reason: parsed };
   }
   if (parsed.hashAlgorithm !== digest.algorithm) {
-    return { ok: false, reason: `signature over a ${parsed.hashAlgorithm} digest, the entry's is ${digest.algorithm}` };
+    return { ok: false, malformed: false, reason: `signature over a ${parsed.hashAlgorithm} digest, the entry's is ${digest.algorithm}` };
   }
   const candidates = keys.filter((k) => k.keyId === parsed.keyId);
   if (candidates.length === 0) {
-    return { ok: false, reason: `no verification key with id 0x${parsed.keyId.toString(16).padStart(8, '0')}` };
+    return { ok: false, malformed: false, reason: `no verification key with id 0x${parsed.keyId.toString(16).padStart(8, '0')}` };
   }
   for (const { key, keyId } of candidates) {
     if (verifyWith(key, parsed, digest.digest)) {
       return { ok: true, keyId };
     }
   }
-  return { ok: false, reason: `the signature does not verify with key 0x${parsed.keyId.toString(16).padStart(8, '0')}` };
+  return { ok: false, malformed: false, reason: `the signature does not verify with key 0x${parsed.keyId.toString(16).padStart(8, '0')}` };
 }
 
 function verifyWith(key: KeyObject, sig: ImaSignatureV2, digest: Buffer): boolean {
