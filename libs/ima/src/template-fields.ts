@@ -35,27 +35,27 @@ export const TEMPLATE_FIELDS: Record<Exclude<ImaTemplateName, 'ima'>, readonly s
   'ima-buf': ['d-ng', 'n-ng', 'buf'],
 };
 
-/** Decodes d-ng's data: "<algo>:" NUL digest, the digest the algorithm's size. */
-export function decodeDigestNg(data: Buffer, at: number): ImaFileDigest {
+/** Decodes d-ng's data (bytes[start, end)): "<algo>:" NUL digest, the digest the algorithm's size. */
+export function decodeDigestNg(bytes: Buffer, start: number, end: number): ImaFileDigest {
   let colon = -1;
-  for (let i = 0; i < data.length && i < 16; i += 1) {
-    if (data[i] === 0x3a) {
+  for (let i = start; i < end && i < start + 16; i += 1) {
+    if (bytes[i] === 0x3a) {
       colon = i;
       break;
     }
   }
-  if (colon <= 0 || data[colon + 1] !== 0x00) {
-    throw new FieldError('d-ng', at, 'expected "<algorithm>:" and a NUL before the digest');
+  if (colon <= start || colon + 1 >= end || bytes[colon + 1] !== 0x00) {
+    throw new FieldError('d-ng', start, 'expected "<algorithm>:" and a NUL before the digest');
   }
-  const algorithm = data.toString('latin1', 0, colon);
+  const algorithm = bytes.toString('latin1', start, colon);
   if (!isImaHashAlgorithm(algorithm)) {
-    throw new FieldError('d-ng', at, `unsupported digest algorithm "${printable(algorithm)}"`);
+    throw new FieldError('d-ng', start, `unsupported digest algorithm "${printable(algorithm)}"`);
   }
-  const digest = data.subarray(colon + 2);
-  if (digest.length !== digestSize(algorithm)) {
-    throw new FieldError('d-ng', at, `a ${algorithm} digest is ${digestSize(algorithm)} bytes, not ${digest.length}`);
+  const size = end - colon - 2;
+  if (size !== digestSize(algorithm)) {
+    throw new FieldError('d-ng', start, `a ${algorithm} digest is ${digestSize(algorithm)} bytes, not ${size}`);
   }
-  return { algorithm, digest };
+  return { algorithm, digest: bytes.subarray(colon + 2, end) };
 }
 
 /** Encodes d-ng's data. */
@@ -63,13 +63,13 @@ export function encodeDigestNg(digest: ImaFileDigest): Buffer {
   return Buffer.concat([Buffer.from(`${digest.algorithm}:\0`, 'latin1'), digest.digest]);
 }
 
-/** Decodes n-ng's data: the name and its terminating NUL (no NUL inside). */
-export function decodeNameNg(data: Buffer, at: number): Buffer {
-  if (data.length === 0 || data[data.length - 1] !== 0x00) {
-    throw new FieldError('n-ng', at, 'the name must end with a NUL');
+/** Decodes n-ng's data (bytes[start, end)): the name and its terminating NUL (no NUL inside). */
+export function decodeNameNg(bytes: Buffer, start: number, end: number): Buffer {
+  if (end <= start || bytes[end - 1] !== 0x00) {
+    throw new FieldError('n-ng', start, 'the name must end with a NUL');
   }
-  const name = data.subarray(0, data.length - 1);
-  checkName(name, 'n-ng', at);
+  const name = bytes.subarray(start, end - 1);
+  checkName(name, 'n-ng', start);
   return name;
 }
 
