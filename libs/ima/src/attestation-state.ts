@@ -137,9 +137,10 @@ export function attestImaMeasurements(previous: ImaAttestationState | undefined,
   });
   const context = evaluationContext(policy, state.learnedKeys, evidence.bootAggregates);
   const learnedAt: number[] = [];
-  const verdicts = replay.steps.map((step, i) => {
+  const invalid = new Set(replay.invalidTemplateHashes);
+  const verdicts = evidence.entries.map((entry, i) => {
     const before = context.learned.length;
-    const v = evaluateImaEntry(step.entry, step.templateHashValid, policy, context);
+    const v = evaluateImaEntry(entry, !invalid.has(i), policy, context);
     for (let k = before; k < context.learned.length; k += 1) {
       learnedAt.push(i);
     }

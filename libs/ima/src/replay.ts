@@ -42,16 +42,7 @@ export function extendPcr(bank: ImaBank, pcr: Buffer, value: Buffer): Buffer {
   return digestOf(bank, Buffer.concat([pcr, value], pcr.length + value.length));
 }
 
-export interface ReplayStep {
-  readonly entry: ImaEntry;
-  readonly extend: Buffer;
-  readonly templateHashValid: boolean;
-  /** PCR 10 after this entry (unchanged by entries for another PCR). */
-  readonly pcrAfter: Buffer;
-}
-
 export interface ImaReplay {
-  readonly steps: readonly ReplayStep[];
   /** PCR 10 after every entry. */
   readonly final: Buffer;
   /**
@@ -61,6 +52,8 @@ export interface ImaReplay {
   readonly matchedAt: number | null;
   /** PCR 10 at the match. */
   readonly matchedValue: Buffer | null;
+  /** Positions (in `entries`) whose logged template hash is not the hash of their template data. */
+  readonly invalidTemplateHashes: readonly number[];
 }
 
 /**
@@ -69,26 +62,30 @@ export interface ImaReplay {
  * read atomically (IMA appends to the list before it extends the PCR, ima_add_template_entry), the
  * quoted value may equal PCR 10 after any prefix of the entries: the first such prefix is the match,
  * as in Keylime's verifier (the same chain cannot reach the same value twice short of a hash collision).
+ * Nothing is kept per entry but the template-hash failures: per-entry objects and retained digests
+ * doubled the cost of a 100,000-entry list (bench/ima.bench.ts).
  */
 export function replayImaEntries(entries: readonly ImaEntry[], start: Buffer, quoted: Buffer | undefined, options: ExtendOptions): ImaReplay {
   let pcr = start;
   let matchedAt: number | null = quoted !== undefined && pcr.equals(quoted) ? 0 : null;
   let matchedValue: Buffer | null = matchedAt === 0 ? pcr : null;
-  const steps: ReplayStep[] = new Array<ReplayStep>(entries.length);
+  const invalidTemplateHashes: number[] = [];
   const size = digestSize(options.bank);
   const templateAlg = options.templateHashAlgorithm ?? 'sha1';
-  // entryExtend, inlined: an object per entry showed in the bench's profile.
   const joined = Buffer.allocUnsafe(2 * size);
+  const violationExtend = Buffer.alloc(size, 0xff);
   for (let i = 0; i < entries.length; i += 1) {
     const entry = entries[i]!;
+    // entryExtend, inlined.
     let extend: Buffer;
-    let templateHashValid = true;
     if (entry.violation) {
-      extend = Buffer.alloc(size, 0xff);
+      extend = violationExtend;
     } else {
       const input = templateHashInput(entry.templateName, entry.templateData, entry.digest.digest, entry.name);
       const templateHash = digestOf(templateAlg, input);
-      templateHashValid = templateHash.equals(entry.templateHash);
+      if (!templateHash.equals(entry.templateHash)) {
+        invalidTemplateHashes.push(i);
+      }
       extend = templateAlg === options.bank ? templateHash : digestOf(options.bank, input);
     }
     if (entry.pcr === IMA_PCR) {
@@ -97,13 +94,12 @@ export function replayImaEntries(entries: readonly ImaEntry[], start: Buffer, qu
       extend.copy(joined, size);
       pcr = digestOf(options.bank, joined);
     }
-    steps[i] = { entry, extend, templateHashValid, pcrAfter: pcr };
     if (matchedAt === null && quoted !== undefined && pcr.equals(quoted)) {
       matchedAt = i + 1;
       matchedValue = pcr;
     }
   }
-  return { steps, final: pcr, matchedAt, matchedValue };
+  return { final: pcr, matchedAt, matchedValue, invalidTemplateHashes };
 }
 
 /** PCR 10's value at boot, in `bank`. */
