@@ -144,6 +144,22 @@ export default tseslint.config(
     },
   },
   {
+    // IMA measurement lists and runtime policies: pure parsing, replay and evaluation over node:crypto and
+    // libs/tpm2's reader; the attestation service and the agent call it.
+    files: ['libs/ima/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['@rackseal/*', '!@rackseal/tpm2'], message: 'libs/ima depends on no rackseal library but @rackseal/tpm2.' },
+            { group: ['@nestjs/*', '@nestjs', 'class-validator', 'class-transformer', 'typeorm', 'bullmq', 'ioredis', 'pg'], message: 'libs/ima loads no server framework, validator or database client: the caller stores states and policies.' },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // Wrapping is pure functions over libs/tpm2 and the approval arithmetic of libs/pcr-policy: the
     // control plane wraps with it, the agent (at boot too) parses and unwraps with it.
     files: ['libs/wrapping/**/*.ts'],

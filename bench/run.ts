@@ -5,6 +5,7 @@ import { attestationBench } from './attestation.bench';
 import { auditAppendBench } from './audit-append.bench';
 import { deliveryBench } from './delivery.bench';
 import { fuzzBench } from './fuzz.bench';
+import { imaBench } from './ima.bench';
 import { inventoryImportBench } from './inventory-import.bench';
 import { masterKeyBench } from './master-key.bench';
 import { rateLimitBench } from './rate-limit.bench';
@@ -32,6 +33,7 @@ const BENCHES: Record<string, () => Promise<string>> = {
   delivery: () => deliveryBench(),
   'rate-limit': () => rateLimitBench(),
   'ui-render': () => uiRenderBench(),
+  ima: () => imaBench(),
 };
 
 async function main(): Promise<void> {
