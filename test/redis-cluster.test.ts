@@ -30,12 +30,17 @@ describe('rackseal on a Redis Cluster (REDIS_CLUSTER_NODES)', () => {
     cluster = await RedisCluster.start(3);
   }, 60_000);
   const fixture = useSwtpms(1, { p256: true });
-  const fleet = useMailboxFleet(fixture, () => ({ REDIS_CLUSTER_NODES: cluster.nodesVariable }));
+  /**
+   * Every process and config of the fleet: the cluster's seeds, and a REDIS_URL where nothing listens
+   * (its host is ignored in cluster mode), so a client that fell back to one Redis would fail.
+   */
+  const clusterEnv = (): NodeJS.ProcessEnv => ({ REDIS_URL: 'redis://127.0.0.1:1', REDIS_CLUSTER_NODES: cluster.nodesVariable });
+  const fleet = useMailboxFleet(fixture, clusterEnv);
   afterAll(() => cluster?.stop());
   const { fleetKey, machineId, startWorker, operator, poll, ack } = fleet;
 
   /** The fleet's config (cluster mode) with `extra` on top. */
-  const clusterConfig = (extra: NodeJS.ProcessEnv = {}) => testConfig(fleet.parts.db, fleet.parts.prefix.prefix, { REDIS_CLUSTER_NODES: cluster.nodesVariable, LOG_LEVEL: 'silent', ...extra });
+  const clusterConfig = (extra: NodeJS.ProcessEnv = {}) => testConfig(fleet.parts.db, fleet.parts.prefix.prefix, { ...clusterEnv(), LOG_LEVEL: 'silent', ...extra });
 
   /** The slot of the deployment's hash tag, and the port of the master owning it. */
   async function tagSlot(): Promise<{ slot: number; owner: number }> {
@@ -116,6 +121,10 @@ describe('rackseal on a Redis Cluster (REDIS_CLUSTER_NODES)', () => {
       // A refusal can only come from Redis: the limiter lets requests through when Redis does not answer.
       expect(verdicts).toEqual([{ allowed: true }, { allowed: true }, { allowed: false, retryAfterSeconds: 1 }]);
       expect(await limiter.take('address', '203.0.113.9')).toEqual({ allowed: true });
+      const { owner } = await tagSlot();
+      const node = cluster.node(owner);
+      expect(await node.exists(limiter.keyOf('address', address))).toBe(1);
+      node.disconnect();
     } finally {
       limiter.onApplicationShutdown();
     }
@@ -167,7 +176,7 @@ describe('rackseal on a Redis Cluster (REDIS_CLUSTER_NODES)', () => {
     await expect(plain.set(key, 'x')).rejects.toThrow(/^MOVED \d+ 127\.0\.0\.1:\d+$/);
     plain.disconnect();
 
-    const config = testConfig(fleet.parts.db, fleet.parts.prefix.prefix, { REDIS_CLUSTER_NODES: `127.0.0.1:${stranger}`, LOG_LEVEL: 'silent' });
+    const config = clusterConfig({ REDIS_CLUSTER_NODES: `127.0.0.1:${stranger}` });
     const client = createRedisConnection(config, 'publisher') as Cluster;
     const notifications = [new RedisDeliveryNotifications(config), new RedisDeliveryNotifications(config)] as const;
     try {
