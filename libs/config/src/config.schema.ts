@@ -58,7 +58,7 @@ function redisNodes(raw: string | undefined): readonly { readonly host: string; 
   if (raw === undefined || raw.trim() === '') {
     return null;
   }
-  const nodes = raw.split(',').map((entry) => {
+  return raw.split(',').map((entry) => {
     const text = entry.trim();
     const colon = text.lastIndexOf(':');
     const host = text.slice(0, colon);
@@ -69,7 +69,6 @@ function redisNodes(raw: string | undefined): readonly { readonly host: string; 
     // ioredis connects to an IPv6 address without its brackets.
     return { host: host.startsWith('[') ? host.slice(1, -1) : host, port: Number(port) };
   });
-  return nodes;
 }
 
 function boolean(fallback: boolean) {
