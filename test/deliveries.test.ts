@@ -7,7 +7,7 @@
  * merge). Each case asserts states, bytes and audit records.
  */
 import { Test } from '@nestjs/testing';
-import { AuditLog } from '@rackseal/audit';
+import { AUDIT_ROW_COLUMNS, AuditLog, type AuditRow, canonicalJson, leafOfRow } from '@rackseal/audit';
 import { DeliveriesRepository, DeliveryGaveUpError, DeliveryNotifications, DeliveryProcessor, EnvelopeSealer, Mailbox, OutboxRelay, UnwiredEnvelopeSealer, VersionRetirement } from '@rackseal/deliveries';
 import { MachinesRepository } from '@rackseal/machines';
 import { JobQueue } from '@rackseal/jobs';
@@ -237,6 +237,13 @@ describe('deliveries and the mailbox', () => {
       ['acked', false],
     ]);
     expect((await versionsOf()).map((v) => v.retired_at !== null)).toEqual([true, false, false]);
+    // The statement's records are what append writes: the sequencer's leaf covers exactly these details.
+    const v3Id = (await versionsOf())[2]!.id;
+    for (const d of v3) {
+      const rows = (await ds.query(`SELECT ${AUDIT_ROW_COLUMNS} FROM audit_log WHERE subject = $1 AND action = $2`, [`delivery:${d.id}`, 'delivery.acked'])) as AuditRow[];
+      expect(rows.map((r) => [r.actor, r.action, r.outcome])).toEqual([[`node-credential:${credential[serialOf(d)]!.credentialId}`, 'delivery.acked', 'success']]);
+      expect(leafOfRow(rows[0]!, 1)?.detailsText).toBe(canonicalJson({ deliveryId: d.id, machineId: d.machine_id, versionId: v3Id, generation: d.generation }));
+    }
     const retirement = app.get(VersionRetirement);
     expect(await retirement.sweep(new Date(), 100)).toBe(1);
     expect(await retirement.sweep(new Date(), 100)).toBe(0);
