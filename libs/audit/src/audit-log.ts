@@ -111,6 +111,16 @@ export class AuditLog {
     return entries.map((entry, i) => ({ ...entry, id: ids[i]!, recordedAt }));
   }
 
+  /**
+   * For a statement that appends its own records (auditInsertFrom): validates each record as
+   * `append` would — the details the statement builds must be ids and numbers, which these stand for
+   * — and answers the recorded_at text (the clock's now) to bind.
+   */
+  statementRecordedAt(entries: readonly AuditEntry[]): string {
+    entries.forEach(validateEntry);
+    return recordedAtText(epochMicrosOf(this.clock.now()))!;
+  }
+
   async inclusionProof(seq: number, size?: number): Promise<{ proof: InclusionProof; record: ListedAuditRecord }> {
     const proof = await AuditProofs.inclusion(this.dataSource, seq, size);
     const record = await this.bySeq(seq);
