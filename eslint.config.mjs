@@ -28,7 +28,8 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    files: ['**/*.ts'],
+    // ui/ (the dashboard, issue 16) is TSX and its Vite config an ES module: the same rules.
+    files: ['**/*.ts', '**/*.tsx', '**/*.mts'],
     languageOptions: { parserOptions: { project: false } },
     rules: {
       curly: ['error', 'all'],
@@ -137,6 +138,22 @@ export default tseslint.config(
           patterns: [
             { group: ['@rackseal/*', '!@rackseal/tpm2', '!@rackseal/ek-trust'], message: 'libs/pcr-policy depends on no rackseal library but @rackseal/tpm2 and @rackseal/ek-trust.' },
             { group: ['@nestjs/*', '@nestjs', 'class-validator', 'class-transformer', 'typeorm', 'bullmq', 'ioredis', 'pg'], message: 'libs/pcr-policy loads no server framework, validator or database client: the caller stores the policy.' },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // IMA measurement lists and runtime policies: pure parsing, replay and evaluation over node:crypto and
+    // libs/tpm2's reader; the attestation service and the agent call it.
+    files: ['libs/ima/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['@rackseal/*', '!@rackseal/tpm2'], message: 'libs/ima depends on no rackseal library but @rackseal/tpm2.' },
+            { group: ['@nestjs/*', '@nestjs', 'class-validator', 'class-transformer', 'typeorm', 'bullmq', 'ioredis', 'pg'], message: 'libs/ima loads no server framework, validator or database client: the caller stores states and policies.' },
           ],
         },
       ],

@@ -5,11 +5,13 @@ import { attestationBench } from './attestation.bench';
 import { auditAppendBench } from './audit-append.bench';
 import { deliveryBench } from './delivery.bench';
 import { fuzzBench } from './fuzz.bench';
+import { imaBench } from './ima.bench';
 import { inventoryImportBench } from './inventory-import.bench';
 import { masterKeyBench } from './master-key.bench';
 import { rateLimitBench } from './rate-limit.bench';
 import { tpm2Bench } from './tpm2.bench';
 import { tpm2ClientBench } from './tpm2-client.bench';
+import { uiRenderBench } from './ui-render.bench';
 import { unlockBench } from './unlock.bench';
 import { wrapBench } from './wrap.bench';
 
@@ -30,6 +32,8 @@ const BENCHES: Record<string, () => Promise<string>> = {
   unlock: () => unlockBench(),
   delivery: () => deliveryBench(),
   'rate-limit': () => rateLimitBench(),
+  'ui-render': () => uiRenderBench(),
+  ima: () => imaBench(),
 };
 
 async function main(): Promise<void> {

@@ -18,6 +18,7 @@ import { MachinesLiveHostname1765400000000 } from './1765400000000-machines-live
 import { Deliveries1765500000000 } from './1765500000000-deliveries';
 import { Rotation1765600000000 } from './1765600000000-rotation';
 import { Prewrap1765700000000 } from './1765700000000-prewrap';
+import { OperatorSessions1765800000000 } from './1765800000000-operator-sessions';
 
 /** Every migration, oldest first. Listed by hand so a build never picks up a stray file. */
 export const MIGRATIONS = [
@@ -41,4 +42,5 @@ export const MIGRATIONS = [
   Deliveries1765500000000,
   Rotation1765600000000,
   Prewrap1765700000000,
+  OperatorSessions1765800000000,
 ];

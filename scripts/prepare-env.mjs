@@ -87,6 +87,9 @@ const DEBIAN_PACKAGES = {
   'libtss2-tcti-swtpm0': null,
   // test/agent-unlock-startup.test.ts: which files an unlock from the startup snapshot opens.
   strace: '/usr/bin/strace',
+  // The dashboard's browser tests (test/ui-*.test.ts) drive Debian's Chromium through playwright-core;
+  // no browser is downloaded by npm.
+  chromium: '/usr/bin/chromium',
 };
 
 function packageInstalled(name, probe) {

@@ -7,12 +7,14 @@
  * merge). Each case asserts states, bytes and audit records.
  */
 import { Test } from '@nestjs/testing';
-import { DeliveryGaveUpError, DeliveryProcessor, EnvelopeSealer, Mailbox, OutboxRelay, UnwiredEnvelopeSealer } from '@rackseal/deliveries';
+import { AUDIT_ROW_COLUMNS, AuditLog, type AuditRow, canonicalJson, leafOfRow } from '@rackseal/audit';
+import { DeliveriesRepository, DeliveryGaveUpError, DeliveryNotifications, DeliveryProcessor, EnvelopeSealer, Mailbox, OutboxRelay, UnwiredEnvelopeSealer, VersionRetirement } from '@rackseal/deliveries';
 import { MachinesRepository } from '@rackseal/machines';
 import { JobQueue } from '@rackseal/jobs';
+import { Clock } from '@rackseal/platform';
 import { type MailboxResponse, parseDeliveryPayload } from '@rackseal/node-api-contracts';
 import type { Queue } from 'bullmq';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import { JOB_HANDLER_PROVIDERS, WorkerModule } from '../apps/worker/src/worker.module';
 import type { TestDatabase } from './support/database';
@@ -168,6 +170,92 @@ describe('deliveries and the mailbox', () => {
     // The refused delivery is still acked by its own machine with its proof.
     expect(await mailbox.ack(asP256, p256.id, { proof: proofOf('SN-P256', p256).toString('base64') })).toMatchObject({ alreadyAcked: false, state: 'acked' });
     expect(await auditCount('delivery.acked', p256.id)).toBe(1);
+  });
+
+  it('the last acks of a version arriving on two replicas at once retire the older version exactly once; a retirement its process left undone after the acks committed is the sweep\'s, once', async () => {
+    await createOpaque('retire-race', randomBytes(24));
+    await startWorker();
+    const app = fleet.parts.app;
+    const versionsOf = async () =>
+      (await ds.query(`SELECT v.id, v.version, v.retired_at FROM secret_versions v JOIN secrets s ON s.id = v.secret_id WHERE s.name = 'retire-race' ORDER BY v.version`)) as {
+        id: string;
+        version: number;
+        retired_at: Date | null;
+      }[];
+    const readyOf = (version: number) =>
+      pollUntil(
+        async () =>
+          (await ds.query(
+            `SELECT d.id, d.machine_id, d.state, d.generation, d.envelope, v.version FROM deliveries d JOIN secret_versions v ON v.id = d.version_id JOIN secrets s ON s.id = d.secret_id
+              WHERE s.name = 'retire-race' AND v.version = $1 ORDER BY d.machine_id`,
+            [version],
+          )) as (DeliveryRow & { version: number })[],
+        (rows) => rows.length === 2 && rows.every((d) => d.state === 'ready'),
+      );
+    const proofOf = (d: DeliveryRow & { version?: number }) => openTestEnvelope(fleetKey, d.machine_id, d.id, d.version!, d.envelope!).ackProof.toString('base64');
+    const serialOf = (d: DeliveryRow) => Object.keys(machineId).find((serial) => machineId[serial] === d.machine_id)!;
+    const caller = async (d: DeliveryRow) => ({ credentialId: credential[serialOf(d)]!.credentialId, machine: (await app.get(MachinesRepository).findById(d.machine_id))! });
+    const replicaA = app.get(Mailbox);
+    // A second replica: its own batcher, the same database (as another control-plane process).
+    const replicaB = new Mailbox(app.get(DeliveriesRepository), app.get(DeliveryNotifications), app.get(AuditLog), app.get(Clock), app.get(VersionRetirement));
+    const secretId = ((await ds.query(`SELECT id FROM secrets WHERE name = 'retire-race'`)) as { id: string }[])[0]!.id;
+
+    for (const d of await readyOf(1)) {
+      expect(await replicaA.ack(await caller(d), d.id, { proof: proofOf(d) })).toMatchObject({ alreadyAcked: false });
+    }
+    const rotate = async () => expect((await operator('post', '/v1/secrets/retire-race/versions').send({ value: randomBytes(24).toString('base64') })).status).toBe(201);
+    await rotate();
+    const [first, second] = await readyOf(2);
+    const answers = await Promise.all([replicaA.ack(await caller(first!), first!.id, { proof: proofOf(first!) }), replicaB.ack(await caller(second!), second!.id, { proof: proofOf(second!) })]);
+    expect(answers.map((a) => [a.state, a.alreadyAcked])).toEqual([
+      ['acked', false],
+      ['acked', false],
+    ]);
+    expect((await versionsOf()).map((v) => [v.version, v.retired_at !== null])).toEqual([
+      [1, true],
+      [2, false],
+    ]);
+    expect(await auditCount('secret.versions-retired', secretId)).toBe(1);
+    expect(await auditCount('delivery.acked', first!.id)).toBe(1);
+    expect(await auditCount('delivery.acked', second!.id)).toBe(1);
+
+    // Version 3 acked by the statement alone: a process that stopped after the commit, before its retirement check.
+    await rotate();
+    const v3 = await readyOf(3);
+    const recordedAt = app.get(AuditLog).statementRecordedAt([]);
+    const decided = await app.get(DeliveriesRepository).ackMany(
+      v3.map((d) => ({ id: d.id, machineId: d.machine_id, proofHash: createHash('sha256').update(Buffer.from(proofOf(d), 'base64')).digest(), actor: `node-credential:${credential[serialOf(d)]!.credentialId}` })),
+      new Date(),
+      {
+        action: 'delivery.acked',
+        outcome: 'success',
+        recordedAt,
+      },
+    );
+    expect(decided.map((d) => [d.kind, d.kind === 'acked' && d.alreadyAcked])).toEqual([
+      ['acked', false],
+      ['acked', false],
+    ]);
+    expect((await versionsOf()).map((v) => v.retired_at !== null)).toEqual([true, false, false]);
+    // The statement's records are what append writes: the sequencer's leaf covers exactly these details.
+    const v3Id = (await versionsOf())[2]!.id;
+    for (const d of v3) {
+      const rows = (await ds.query(`SELECT ${AUDIT_ROW_COLUMNS} FROM audit_log WHERE subject = $1 AND action = $2`, [`delivery:${d.id}`, 'delivery.acked'])) as AuditRow[];
+      expect(rows.map((r) => [r.actor, r.action, r.outcome])).toEqual([[`node-credential:${credential[serialOf(d)]!.credentialId}`, 'delivery.acked', 'success']]);
+      expect(leafOfRow(rows[0]!, 1)?.detailsText).toBe(canonicalJson({ deliveryId: d.id, machineId: d.machine_id, versionId: v3Id, generation: d.generation }));
+    }
+    const retirement = app.get(VersionRetirement);
+    expect(await retirement.sweep(new Date(), 100)).toBe(1);
+    expect(await retirement.sweep(new Date(), 100)).toBe(0);
+    expect((await versionsOf()).map((v) => v.retired_at !== null)).toEqual([true, true, false]);
+    expect(await auditCount('secret.versions-retired', secretId)).toBe(2);
+    // The agents' acks after all this: harmless, answered with the statement's ackedAt.
+    for (const d of v3) {
+      const again = await replicaB.ack(await caller(d), d.id, { proof: proofOf(d) });
+      expect(again).toMatchObject({ alreadyAcked: true, state: 'acked' });
+      expect(again.ackedAt).toBe(decided[v3.indexOf(d)]!.kind === 'acked' ? (decided[v3.indexOf(d)] as { ackedAt: Date }).ackedAt.toISOString() : null);
+      expect(await auditCount('delivery.acked', d.id)).toBe(1);
+    }
   });
 
   it('the handler run twice and at once writes one envelope, audits one ready and leaves the rest as no-ops', async () => {

@@ -13,7 +13,6 @@ import type { Machine } from '@rackseal/machines';
 import { Clock } from '@rackseal/platform';
 import { randomUUID } from 'node:crypto';
 import { getEventListeners } from 'node:events';
-import { DataSource } from 'typeorm';
 import { ControlPlaneModule } from '../apps/control-plane/src/control-plane.module';
 import { createTestDatabase, type TestDatabase } from './support/database';
 import { freePort, LOCALHOST } from './support/free-port';
@@ -73,7 +72,7 @@ describe('the mailbox long poll against a hostile caller', () => {
   it('with Redis unreachable a wait ends at its end (or when its client goes) with what PostgreSQL holds, instead of hanging until Redis is back', async () => {
     const deadRedis = `redis://${LOCALHOST}:${await freePort()}`;
     const notifications = new RedisDeliveryNotifications(testConfig(db, prefix.prefix, { REDIS_URL: deadRedis }));
-    const lonely = new Mailbox(app.get(DataSource), app.get(DeliveriesRepository), notifications, app.get(AuditLog), app.get(Clock), app.get(VersionRetirement));
+    const lonely = new Mailbox(app.get(DeliveriesRepository), notifications, app.get(AuditLog), app.get(Clock), app.get(VersionRetirement));
     try {
       await expect(lonely.poll(callerOf(randomUUID()), 1, new AbortController().signal)).resolves.toEqual({ deliveries: [] });
       const stop = new AbortController();

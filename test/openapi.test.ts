@@ -95,9 +95,12 @@ describe('openapi.json', () => {
     }
     // Only health and the metrics (counts and ages, nothing identifying) are public; the node API's
     // routes take no operator token and say so: the enrollment routes are authenticated by the
-    // protocol, the later ones (x-node-authentication) by the signed node request, with a 401.
+    // protocol, the later ones (x-node-authentication) by the signed node request, with a 401. The
+    // dashboard's session routes take a token in the body (sign-in) or read the session cookie
+    // themselves (who am I, sign-out: test/ui-session.test.ts).
     const withoutToken = operations.filter(({ op }) => op.security === undefined);
     expect(withoutToken.map(({ name }) => name).sort()).toEqual([
+      'DELETE /v1/session',
       'GET /health/live',
       'GET /health/ready',
       'GET /metrics',
@@ -105,11 +108,13 @@ describe('openapi.json', () => {
       'GET /node/v1/deliveries',
       'GET /node/v1/keys/current',
       'GET /node/v1/self',
+      'GET /v1/session',
       'POST /node/v1/attestations',
       'POST /node/v1/attestations/{id}/finish',
       'POST /node/v1/deliveries/{id}/ack',
       'POST /node/v1/keys',
       'POST /node/v1/keys/challenges',
+      'POST /v1/session',
     ]);
     for (const { name, op } of withoutToken.filter(({ name }) => name.includes(' /node/'))) {
       const node = op as Operation & { 'x-node-api'?: boolean; 'x-node-authentication'?: string };

@@ -111,7 +111,7 @@ describe('the repository stands alone', () => {
     const unnamed = fixtures.filter((parts) => parts.length === 2 && !sources.includes(`\`${parts[1] ?? ''}\``)).map((parts) => parts.join('/'));
     expect(unnamed).toEqual([]);
     const folders = [...new Set(fixtures.filter((parts) => parts.length > 1).map(([dir]) => dir))].sort();
-    expect(folders).toEqual(['eventlogs', 'tpm-vectors', 'vendor-cas']);
+    expect(folders).toEqual(['eventlogs', 'ima', 'tpm-vectors', 'vendor-cas']);
     expect(folders.filter((dir) => !sources.includes(`## ${dir ?? ''}/`))).toEqual([]);
     expect(fixtures.filter((parts) => parts.length > 2 || (parts.length === 1 && parts[0] !== 'SOURCES.md'))).toEqual([]);
   });

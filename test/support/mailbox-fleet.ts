@@ -15,8 +15,8 @@ import { InventoryImporter } from '@rackseal/inventory';
 import { DELIVERIES_ROUTE, deliveryAckRoute, nodeApiPath } from '@rackseal/node-api-contracts';
 import { type NodeCredential, signNodeRequest } from '@rackseal/node-identity';
 import { VendorCas } from '@rackseal/vendor-cas';
+import { createRedisConnection, type RedisClient } from '@rackseal/jobs';
 import { Queue } from 'bullmq';
-import IORedis from 'ioredis';
 import { Logger } from 'nestjs-pino';
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -30,7 +30,6 @@ import { b64, enroll } from './enrollment';
 import { jestHooks } from './jest-hooks';
 import { type RunningProcess, startControlPlane, startDeliveryWorker } from './processes';
 import { createTestQueuePrefix, type TestQueuePrefix } from './redis';
-import { testServices } from './services';
 import type { SwtpmFixture } from './swtpm';
 import { testConfig, testEnv } from './test-config';
 
@@ -68,8 +67,13 @@ export class MailboxFleet {
   /** Filled in as start() goes, so close() tears down what a failed start made. */
   private readonly made: { -readonly [K in keyof MailboxFleetParts]?: MailboxFleetParts[K] } = {};
   private started: MailboxFleetParts | undefined;
+  private queueConnection: RedisClient | undefined;
 
-  constructor(private readonly fixture: SwtpmFixture) {}
+  /** `env`: variables every process and config of the fleet gets on top of testEnv's (read at start, e.g. a Redis Cluster started by an earlier hook). */
+  constructor(
+    private readonly fixture: SwtpmFixture,
+    private readonly env: () => NodeJS.ProcessEnv = () => ({}),
+  ) {}
 
   get parts(): MailboxFleetParts {
     if (this.started === undefined) {
@@ -86,7 +90,8 @@ export class MailboxFleet {
     const prefix = (made.prefix = createTestQueuePrefix());
     const app = (made.app = await this.startApp(db, prefix));
     made.ds = await openDataSource(db.url);
-    made.queue = new Queue('deliveries', { connection: new IORedis(testServices().redisUrl, { maxRetriesPerRequest: null }), prefix: prefix.keyPrefix });
+    this.queueConnection = createRedisConnection(testConfig(db, prefix.prefix, this.env()), 'queue-worker');
+    made.queue = new Queue('deliveries', { connection: this.queueConnection, prefix: prefix.keyPrefix });
     const admin = (made.admin = (await app.get(ApiTokens).issue('admin', ['admin'], 'test')).token);
     await app.get(VendorCas).addBundle([{ content: await ca.rootCertPem(), source: 'root' }, { content: await ca.intermediateCertPem(), source: 'intermediate' }], { addedBy: 'test' });
     const csv = ['serial,asset_tag,hostname,group,ek_cert,ek_pub_hash', `SN-RSA,,rsa,workers,${b64(await tpm.rsaEkCertDer())},`, `SN-P256,,p256,workers,${b64(await tpm.p256EkCertDer())},`].join('\n');
@@ -103,7 +108,7 @@ export class MailboxFleet {
       this.credential[serial] = enrolled.credential;
       this.machineId[serial] = enrolled.body.machineId as string;
     }
-    const cp2 = (made.cp2 = await startControlPlane(testEnv(db, prefix.prefix)));
+    const cp2 = (made.cp2 = await startControlPlane(testEnv(db, prefix.prefix, this.env())));
     this.started = { db, prefix, app, ds: made.ds, queue: made.queue, admin, cp2 };
     return this.started;
   }
@@ -114,6 +119,7 @@ export class MailboxFleet {
     await made.cp2?.proc.stop('SIGKILL');
     await made.app?.close();
     await made.queue?.close();
+    this.queueConnection?.disconnect();
     await made.ds?.destroy();
     await made.db?.drop();
     await made.prefix?.clear();
@@ -121,7 +127,7 @@ export class MailboxFleet {
 
   /** The control plane in this process, with the test's PCR policies. */
   private async startApp(db: TestDatabase, prefix: TestQueuePrefix): Promise<INestApplication> {
-    const moduleRef = await Test.createTestingModule({ imports: [ControlPlaneModule.forRoot(testConfig(db, prefix.prefix, { LOG_LEVEL: 'silent' }))] })
+    const moduleRef = await Test.createTestingModule({ imports: [ControlPlaneModule.forRoot(testConfig(db, prefix.prefix, { ...this.env(), LOG_LEVEL: 'silent' }))] })
       .overrideProvider(PcrPolicySource)
       .useValue(this.policies)
       .compile();
@@ -134,7 +140,7 @@ export class MailboxFleet {
 
   /** A worker process with the test sealer; stopped (SIGKILL) after each case. */
   readonly startWorker = async (extra: NodeJS.ProcessEnv = {}): Promise<RunningProcess> => {
-    const proc = await startDeliveryWorker(testEnv(this.parts.db, this.parts.prefix.prefix, extra), this.fleetKey);
+    const proc = await startDeliveryWorker(testEnv(this.parts.db, this.parts.prefix.prefix, { ...this.env(), ...extra }), this.fleetKey);
     this.workers.push(proc);
     return proc;
   };
@@ -172,9 +178,9 @@ export class MailboxFleet {
 }
 
 /** A MailboxFleet on `fixture`'s first swtpm (started with `{ p256: true }`), with its jest hooks registered. */
-export function useMailboxFleet(fixture: SwtpmFixture): MailboxFleet {
+export function useMailboxFleet(fixture: SwtpmFixture, env?: () => NodeJS.ProcessEnv): MailboxFleet {
   const hooks = jestHooks('useMailboxFleet');
-  const fleet = new MailboxFleet(fixture);
+  const fleet = new MailboxFleet(fixture, env);
   hooks.beforeAll(() => fleet.start(), 240_000);
   hooks.afterAll(() => fleet.close());
   hooks.afterEach(() => fleet.stopWorkers());

@@ -1,7 +1,7 @@
 import { Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { API_TOKENS_PROVIDER, ApiTokenEntity } from '@rackseal/api-tokens';
+import { API_TOKENS_PROVIDER, ApiTokenEntity, OPERATOR_SESSIONS_PROVIDER } from '@rackseal/api-tokens';
 import { attestationProviders } from '@rackseal/attestation';
 import { inventoryImporterProvider, InventoryImportsRepository } from '@rackseal/inventory';
 import { GroupAttestationIntervals, GroupIntervalsRepository, MachineReattestRequests, MachineRevocations, MachinesRepository } from '@rackseal/machines';
@@ -28,6 +28,8 @@ import { MailboxController } from './node-api/mailbox.controller';
 import { ClusterCasController } from './secrets/cluster-cas.controller';
 import { SecretsController } from './secrets/secrets.controller';
 import { TokensController } from './tokens/tokens.controller';
+import { SessionController } from './session/session.controller';
+import { FleetController } from './fleet/fleet.controller';
 import { VendorCasController } from './vendor-cas/vendor-cas.controller';
 
 /**
@@ -41,9 +43,10 @@ const attestationTrustStore = new TrustStoreCache();
 
 @Module({
   imports: [TypeOrmModule.forFeature([ApiTokenEntity, VendorCaEntity])],
-  controllers: [TokensController, AuditController, VendorCasController, InventoryController, MachinesController, PoliciesController, GroupIntervalController, GroupApprovalsController, AttestationsController, SelfController, KeysController, NodeApprovalsController, SecretsController, ClusterCasController, DeliveriesController, VersionProgressController, PrewrapController, MailboxController],
+  controllers: [SessionController, FleetController, TokensController, AuditController, VendorCasController, InventoryController, MachinesController, PoliciesController, GroupIntervalController, GroupApprovalsController, AttestationsController, SelfController, KeysController, NodeApprovalsController, SecretsController, ClusterCasController, DeliveriesController, VersionProgressController, PrewrapController, MailboxController],
   providers: [
     API_TOKENS_PROVIDER,
+    OPERATOR_SESSIONS_PROVIDER,
     VENDOR_CAS_PROVIDER,
     inventoryImporterProvider(loadTrustStore),
     InventoryImportsRepository,

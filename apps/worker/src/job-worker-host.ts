@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplica
 import { RACKSEAL_CONFIG, type RacksealConfig } from '@rackseal/config';
 import {
   createRedisConnection,
+  type RedisClient,
   InvalidJobPayloadError,
   JOB_CATALOG,
   type JobName,
@@ -10,7 +11,6 @@ import {
   validateJobPayload,
 } from '@rackseal/jobs';
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { buildHandlerRegistry, type DiscoveredHandler } from './handler-registry';
 import { JobHandlerDiscovery } from './job-handler-discovery';
 import { WorkerMetrics } from './worker-metrics';
@@ -25,7 +25,7 @@ import { WorkerMetrics } from './worker-metrics';
 export class JobWorkerHost implements OnModuleInit, OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('JobWorkerHost');
   private readonly workers: Worker[] = [];
-  private readonly connections: Redis[] = [];
+  private readonly connections: RedisClient[] = [];
   private handlers = new Map<JobName, DiscoveredHandler>();
 
   constructor(

@@ -9,3 +9,5 @@ export * from './policies';
 export * from './certified-keys';
 export * from './secrets';
 export * from './deliveries';
+export * from './session';
+export * from './fleet';

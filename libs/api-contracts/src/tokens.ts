@@ -24,6 +24,29 @@ export type Scope = keyof typeof SCOPES;
 
 export const ALL_SCOPES = Object.keys(SCOPES) as Scope[];
 
+/**
+ * Scopes a held scope grants besides itself. A writer must be able to read back what it just wrote
+ * (list the CAs it added, read the report of the import it ran): a `write` without its `read` only
+ * makes operators issue two scopes every time. `admin` is handled apart: it implies everything.
+ * Declared here so the server's guard and the dashboard's gating decide alike.
+ */
+export const IMPLIED_SCOPES: Readonly<Partial<Record<Scope, readonly Scope[]>>> = {
+  'vendor-ca:write': ['vendor-ca:read'],
+  'inventory:write': ['inventory:read'],
+  'policy:write': ['policy:read'],
+  'secrets:write': ['secrets:read'],
+};
+
+/** Own keys only: `'constructor' in SCOPES` is true, and such a name must not pass as a scope. */
+export function isScope(value: string): value is Scope {
+  return Object.hasOwn(SCOPES, value);
+}
+
+/** Whether holding `held` allows an operation that needs `needed`. */
+export function grants(held: readonly string[], needed: Scope): boolean {
+  return held.some((scope) => scope === 'admin' || scope === needed || (isScope(scope) && (IMPLIED_SCOPES[scope]?.includes(needed) ?? false)));
+}
+
 /** The longest token name (1 to this many characters, not blank, printable). */
 export const TOKEN_NAME_MAX_LENGTH = 100;
 

@@ -4,3 +4,5 @@ export * from './scopes';
 export * from './token-format';
 export * from './token-name';
 export * from './api-tokens.provider';
+export * from './operator-sessions';
+export * from './operator-sessions.provider';

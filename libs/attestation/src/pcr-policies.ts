@@ -60,6 +60,23 @@ export class PcrPolicies {
     return view(stored);
   }
 
+  /**
+   * The PCR values of a machine's newest verified quote, without its event log: what the dashboard
+   * sets against the group's allowed sets (the explanation of a mismatch is on the machine's
+   * lastFailure, written by the attestation that refused it). policy.no-evidence when none.
+   */
+  async evidenceOf(machineRef: string): Promise<Omit<AttestationEvidence, 'eventLog'>> {
+    const machine = await this.machines.findByRef(parseMachineRef(machineRef));
+    if (machine === undefined) {
+      throw new MachineNotFoundError(machineRef);
+    }
+    const evidence = await this.registrations.latestEvidence(machine.id, this.dataSource.manager);
+    if (evidence === undefined) {
+      throw new PolicyError('policy.no-evidence', `machine ${machine.serial} has no verified quote yet`);
+    }
+    return { registrationId: evidence.registrationId, at: evidence.at, bank: evidence.bank, values: evidence.values };
+  }
+
   /** Sets (or replaces) a group's policy; `body` must pass parsePcrPolicy, else nothing is written or audited. */
   async set(group: string, body: unknown, actor: string): Promise<GroupPolicy<Date>> {
     checkGroup(group);

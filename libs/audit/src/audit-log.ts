@@ -111,6 +111,16 @@ export class AuditLog {
     return entries.map((entry, i) => ({ ...entry, id: ids[i]!, recordedAt }));
   }
 
+  /**
+   * For a statement that appends its own records (auditInsertFrom): validates each record as
+   * `append` would — the details the statement builds must be ids and numbers, which these stand for
+   * — and answers the recorded_at text (the clock's now) to bind.
+   */
+  statementRecordedAt(entries: readonly AuditEntry[]): string {
+    entries.forEach(validateEntry);
+    return recordedAtText(epochMicrosOf(this.clock.now()))!;
+  }
+
   async inclusionProof(seq: number, size?: number): Promise<{ proof: InclusionProof; record: ListedAuditRecord }> {
     const proof = await AuditProofs.inclusion(this.dataSource, seq, size);
     const record = await this.bySeq(seq);
@@ -161,6 +171,25 @@ export class AuditLog {
       unsignedAgeMs: unsigned === 0 || row === undefined ? 0 : Math.max(0, now - row.updated_at.getTime()),
       treeSize,
     };
+  }
+
+  /**
+   * Refused records among the newest `scanRecords` (a bounded scan down the primary key, whatever
+   * the log's size) recorded at or after `since`, counted per action and error code
+   * (`details.code`): the dashboard's "recent refusals by reason".
+   */
+  async refusalCounts(since: Date, scanRecords: number): Promise<{ scanned: number; byReason: { action: string; code: string | null; count: number }[] }> {
+    const limit = Math.max(0, Math.floor(scanRecords));
+    const [counted] = (await this.dataSource.query('SELECT count(*)::int AS scanned FROM (SELECT 1 FROM audit_log ORDER BY id DESC LIMIT $1) recent', [limit])) as { scanned: number }[];
+    const rows = (await this.dataSource.query(
+      `SELECT action, code, count(*)::int AS count
+         FROM (SELECT action, outcome, details->>'code' AS code, recorded_at FROM audit_log ORDER BY id DESC LIMIT $2) recent
+        WHERE outcome = 'refused' AND recorded_at >= $1
+        GROUP BY action, code
+        ORDER BY count DESC, action, code`,
+      [since, limit],
+    )) as { action: string; code: string | null; count: number }[];
+    return { scanned: counted?.scanned ?? 0, byReason: rows.map(({ action, code, count }) => ({ action, code, count })) };
   }
 
   /** Records with id greater than `after` (0: from the first), in append order, at most `limit`; pending ones included. */

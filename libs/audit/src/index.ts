@@ -5,6 +5,7 @@ export * from './audit-checkpoints';
 export * from './audit-entry';
 export * from './audit-errors';
 export * from './audit-hash';
+export * from './audit-insert-sql';
 export * from './audit-leaf';
 export * from './audit-log';
 export * from './audit-proofs';

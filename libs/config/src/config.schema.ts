@@ -50,6 +50,27 @@ function integer(min: number, max: number, fallback: number) {
   };
 }
 
+/** One Redis node address: a host name, an IPv4 address or a bracketed IPv6 address, and a port. */
+const REDIS_NODE = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}))$/;
+
+/** `host:port,host:port` (REDIS_CLUSTER_NODES), or null when unset. */
+function redisNodes(raw: string | undefined): readonly { readonly host: string; readonly port: number }[] | null {
+  if (raw === undefined || raw.trim() === '') {
+    return null;
+  }
+  return raw.split(',').map((entry) => {
+    const text = entry.trim();
+    const colon = text.lastIndexOf(':');
+    const host = text.slice(0, colon);
+    const port = text.slice(colon + 1);
+    if (colon <= 0 || !REDIS_NODE.test(host) || !/^\d{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535) {
+      throw new InvalidValue(`must be a comma-separated list of host:port (port 1-65535)`);
+    }
+    // ioredis connects to an IPv6 address without its brackets.
+    return { host: host.startsWith('[') ? host.slice(1, -1) : host, port: Number(port) };
+  });
+}
+
 function boolean(fallback: boolean) {
   return (raw: string | undefined): boolean => {
     if (raw === undefined || raw === '') {
@@ -222,9 +243,15 @@ export const CONFIG_VARIABLES = {
   },
   redisUrl: {
     name: 'REDIS_URL',
-    description: 'Redis connection URL (BullMQ queues).',
+    description: 'Redis connection URL (BullMQ queues, delivery notifications, rate limits). With REDIS_CLUSTER_NODES, only its scheme and credentials are used.',
     defaultText: 'redis://127.0.0.1:6379',
     parse: url(['redis:', 'rediss:'], 'redis://127.0.0.1:6379'),
+  },
+  redisClusterNodes: {
+    name: 'REDIS_CLUSTER_NODES',
+    description:
+      'Seed nodes of a Redis Cluster, `host:port,host:port` (any reachable masters or replicas; the client learns the rest and follows MOVED redirections and failovers). When set, rackseal talks Redis Cluster to them and uses only the scheme (`rediss:` for TLS), user name and password of `REDIS_URL`, whose host is ignored and whose database must be 0. Unset: `REDIS_URL` names one Redis (docs/guide/hardening.md).',
+    parse: redisNodes,
   },
   queuePrefix: {
     name: 'QUEUE_PREFIX',

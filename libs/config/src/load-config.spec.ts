@@ -54,6 +54,7 @@ const BAD_VALUES: Record<VariableKey, readonly string[]> = {
   databasePoolSize: ['0', '201', 'ten', '5.5'],
   migrationsAtBoot: ['maybe', '2', 'enabled'],
   redisUrl: ['http://x', 'redis-host:6379', 'redis://'],
+  redisClusterNodes: ['10.0.0.1', '10.0.0.1:0', 'a:6379,b:70000', 'host:6379,', ':6379', 'a b:6379', 'redis://a:6379'],
   queuePrefix: ['has space', 'a:b', 'x'.repeat(65), 'é'],
   host: ['bad host', 'host/path', 'h@st'],
   port: ['abc', '70000', '-1', '80.5', '0x50'],
@@ -114,7 +115,7 @@ describe('loadConfig', () => {
       expect(config).toEqual({
         env: 'test',
         database: { url: 'postgres://postgres@127.0.0.1:5432/rackseal', poolSize: 10, migrationsAtBoot: true },
-        redis: { url: 'redis://127.0.0.1:6379', keyPrefix: '{rackseal}' },
+        redis: { url: 'redis://127.0.0.1:6379', clusterNodes: null, keyPrefix: '{rackseal}' },
         http: { host: '0.0.0.0', port: 8080, tls: null, rateLimit: { addressPerSecond: 500, credentialPerSecond: 50, burstSeconds: 10 } },
         masterKey: { provider: 'env', key: expect.anything(), isDevelopmentKey: true, pkcs11: null, previous: { key: null, pkcs11KeyLabel: null } },
         logLevel: 'info',
@@ -194,7 +195,7 @@ describe('loadConfig', () => {
       });
       expect(config.env).toBe('demo');
       expect(config.database).toEqual({ url: 'postgresql://app:pw@db.internal:6543/rs', poolSize: 25, migrationsAtBoot: false });
-      expect(config.redis).toEqual({ url: 'rediss://cache.internal:6380/2', keyPrefix: '{rack-seal_1.a}' });
+      expect(config.redis).toEqual({ url: 'rediss://cache.internal:6380/2', clusterNodes: null, keyPrefix: '{rack-seal_1.a}' });
       expect(config.http).toEqual({
         host: '::1',
         port: 0,
@@ -257,6 +258,25 @@ describe('loadConfig', () => {
       expect(configError({ ...VALID_ENV, RACKSEAL_ENV: 'staging' }).problems[0]?.reason).toBe(
         'must be one of production, demo, test (got "staging")',
       );
+    });
+
+    it('reads REDIS_CLUSTER_NODES as seed nodes (host names, IPv4, bracketed IPv6) and refuses a database other than 0 with them', () => {
+      const config = loadConfig({ ...VALID_ENV, REDIS_URL: 'rediss://app:pw@ignored:6379/0', REDIS_CLUSTER_NODES: ' redis-a.internal:7000,10.0.0.2:7001 ,[fd00::3]:7002' });
+      expect(config.redis).toEqual({
+        url: 'rediss://app:pw@ignored:6379/0',
+        clusterNodes: [
+          { host: 'redis-a.internal', port: 7000 },
+          { host: '10.0.0.2', port: 7001 },
+          { host: 'fd00::3', port: 7002 },
+        ],
+        keyPrefix: '{rackseal}',
+      });
+      const error = configError({ ...VALID_ENV, REDIS_URL: 'redis://:s3cret@cache:6379/2', REDIS_CLUSTER_NODES: 'a:7000' });
+      expect(error.problems.map((p) => p.variable)).toEqual(['REDIS_URL']);
+      expect(error.problems[0]?.reason).toBe('must name database 0 (or none) with REDIS_CLUSTER_NODES: a Redis Cluster has no other (got "redis://:***@cache:6379/2")');
+      expect(error.message).not.toContain('s3cret');
+      // Without cluster nodes a database number is the one Redis's.
+      expect(loadConfig({ ...VALID_ENV, REDIS_URL: 'redis://cache:6379/2', REDIS_CLUSTER_NODES: '' }).redis.clusterNodes).toBeNull();
     });
 
     it('names the accepted URL schemes', () => {

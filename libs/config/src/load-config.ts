@@ -50,7 +50,7 @@ function describeRaw(raw: string | undefined, secret: boolean | undefined, name:
 export const CONFIG_SECTIONS = {
   env: ['env'],
   database: ['databaseUrl', 'databasePoolSize', 'migrationsAtBoot'],
-  redis: ['redisUrl', 'queuePrefix'],
+  redis: ['redisUrl', 'redisClusterNodes', 'queuePrefix'],
   http: ['host', 'port', 'tlsCertFile', 'tlsKeyFile', 'rateLimitAddressPerSecond', 'rateLimitCredentialPerSecond', 'rateLimitBurstSeconds'],
   masterKey: ['masterKeyProvider', 'masterKey', 'pkcs11Module', 'pkcs11TokenLabel', 'pkcs11Pin', 'pkcs11KeyLabel', 'masterKeyPrevious', 'pkcs11KeyLabelPrevious'],
   logLevel: ['logLevel'],
@@ -141,6 +141,11 @@ export function loadConfigSections<S extends ConfigSection>(env: NodeJS.ProcessE
     const [missing, given] = cert === null ? ['tlsCertFile', 'tlsKeyFile'] as const : ['tlsKeyFile', 'tlsCertFile'] as const;
     problems.push({ variable: CONFIG_VARIABLES[missing].name, reason: `is required with ${CONFIG_VARIABLES[given].name} (not set)` });
   }
+  const redisUrl = parsed.redisUrl as string | undefined;
+  if (parsed.redisClusterNodes && redisUrl !== undefined && !['', '/', '/0'].includes(new URL(redisUrl).pathname)) {
+    // A cluster has database 0 only (Redis Cluster specification, "Implemented subset"): refused rather than ignored.
+    problems.push({ variable: CONFIG_VARIABLES.redisUrl.name, reason: `must name database 0 (or none) with ${CONFIG_VARIABLES.redisClusterNodes.name}: a Redis Cluster has no other${describeRaw(redisUrl, false, CONFIG_VARIABLES.redisUrl.name)}` });
+  }
   if (problems.length > 0) {
     throw new ConfigError(problems);
   }
@@ -152,7 +157,7 @@ export function loadConfigSections<S extends ConfigSection>(env: NodeJS.ProcessE
       poolSize: values.databasePoolSize,
       migrationsAtBoot: values.migrationsAtBoot,
     }),
-    redis: () => ({ url: values.redisUrl, keyPrefix: `{${values.queuePrefix}}` }),
+    redis: () => ({ url: values.redisUrl, clusterNodes: values.redisClusterNodes, keyPrefix: `{${values.queuePrefix}}` }),
     http: () => ({
       host: values.host,
       port: values.port,

@@ -10,7 +10,10 @@ export interface RacksealConfig {
     readonly migrationsAtBoot: boolean;
   };
   readonly redis: {
+    /** REDIS_URL: the one Redis, or (with clusterNodes) only its scheme and credentials. */
     readonly url: string;
+    /** REDIS_CLUSTER_NODES: the seed nodes of a Redis Cluster, or null (one Redis at `url`). */
+    readonly clusterNodes: readonly { readonly host: string; readonly port: number }[] | null;
     /**
      * `{QUEUE_PREFIX}`: the prefix of every rackseal key and channel in Redis (BullMQ's `prefix`,
      * pub/sub channels, rate-limit buckets). The braces make it a Redis Cluster hash tag, so every

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { DeliveryView, SecretBinding, SecretKind } from '@rackseal/api-contracts';
 import { DELIVERY_JOBS } from '@rackseal/jobs';
+import { auditInsertFrom } from '@rackseal/audit';
 import { DataSource, type EntityManager } from 'typeorm';
 import { DELIVERY_STATES, type DeliveryState } from './delivery-state';
 
@@ -74,6 +75,21 @@ export interface MailboxRow {
   readonly binding: SecretBinding;
   readonly envelope: Buffer;
 }
+
+/** One ack of a batch: the delivery named, the calling machine, SHA-256 of the caller's proof, the audit actor. */
+export interface AckRequest {
+  readonly id: string;
+  readonly machineId: string;
+  readonly proofHash: Buffer;
+  readonly actor: string;
+}
+
+/** What the ack statement decided for one ack, in the order of the checks a single ack makes. */
+export type AckDecision =
+  | { readonly kind: 'acked'; readonly alreadyAcked: boolean; readonly ackedAt: Date; readonly versionId: string | null }
+  | { readonly kind: 'not-found'; readonly ownerId: string | null }
+  | { readonly kind: 'not-ready'; readonly state: DeliveryState | null }
+  | { readonly kind: 'bad-proof'; readonly state: DeliveryState };
 
 export interface DeliveryFilter {
   /** Exactly this delivery. */
@@ -350,12 +366,6 @@ export class DeliveriesRepository {
     return row === undefined ? undefined : toDelivery(row);
   }
 
-  /** The deliveries of `ids` that exist, locked FOR UPDATE in id order (two batches never wait on each other in a cycle). */
-  async findManyLocked(ids: readonly string[], manager: EntityManager): Promise<StoredDelivery[]> {
-    const rows = (await manager.query(`SELECT ${COLUMNS} FROM deliveries WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`, [[...new Set(ids)]])) as DeliveryRow[];
-    return rows.map(toDelivery);
-  }
-
   /**
    * One more attempt of round `generation`, counted while it is pending (or `prewrap-pending`): the
    * delivery as it is then, or undefined when it is not pending in that round (another run, an ack,
@@ -495,6 +505,24 @@ export class DeliveriesRepository {
   }
 
   /**
+   * Up to `limit` versions an ack may have completed without retiring the older ones (the reconciler's
+   * sweep): not retired, with an older version not retired, at least one delivery acked and none
+   * left unfinished. Rotations in progress are few: the older-version test keeps this small.
+   */
+  async retirableVersions(limit: number): Promise<string[]> {
+    const rows = (await this.dataSource.query(
+      `SELECT v.id FROM secret_versions v
+        WHERE v.retired_at IS NULL AND v.version > 1
+          AND EXISTS (SELECT 1 FROM secret_versions o WHERE o.secret_id = v.secret_id AND o.version < v.version AND o.retired_at IS NULL)
+          AND EXISTS (SELECT 1 FROM deliveries d WHERE d.version_id = v.id AND d.state = 'acked')
+          AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.version_id = v.id AND d.state IN ('pending', 'ready', 'failed'))
+        ORDER BY v.id LIMIT $1`,
+      [limit],
+    )) as { id: string }[];
+    return rows.map((r) => r.id);
+  }
+
+  /**
    * Every delivery counted by state, every state present (the /metrics gauge, fleet-wide): one pass
    * that the index deliveries_state_id can serve index-only, read at scrape time.
    */
@@ -547,16 +575,78 @@ export class DeliveriesRepository {
     return [...rounds, ...prewrapRounds];
   }
 
-  /** ready → acked for each of `ids` that is ready (envelope dropped), in one statement; answers the rows it changed. */
-  async markAckedMany(ids: readonly string[], at: Date, manager: EntityManager): Promise<StoredDelivery[]> {
-    if (ids.length === 0) {
+  /**
+   * The acks of a batch in ONE statement (no transaction of round trips: docs/decisions.md, "Acks in
+   * one statement"). Its parts, all in one snapshot and one atomic commit:
+   * - `locked`: the deliveries named, locked FOR UPDATE in id order (two batches never wait on each
+   *   other in a cycle); after waiting for another batch, a row is read as that batch left it;
+   * - `first`: per delivery, the first ack of the batch from its owner whose proof hash equals the
+   *   stored one (a comparison of SHA-256 digests of the caller's input: its timing tells nothing
+   *   usable about the proof), while the delivery is ready;
+   * - `acked`: ready → acked for those (envelope dropped), fenced again on `state = 'ready'`;
+   * - `audited`: one `delivery.acked` record per delivery acked (auditInsertFrom, libs/audit), in
+   *   the statement that acks it: both commit or neither.
+   * `versionId` is the version of a delivery this statement acked (null when acked before it).
+   * Answers one decision per request, in order; a delivery named twice is acked by its first valid
+   * ack and answered `alreadyAcked` (with the same ackedAt) to the later ones, as two statements would.
+   */
+  async ackMany(requests: readonly AckRequest[], at: Date, audit: { readonly action: string; readonly outcome: string; readonly recordedAt: string }): Promise<AckDecision[]> {
+    if (requests.length === 0) {
       return [];
     }
-    const [rows] = (await manager.query(
-      `UPDATE deliveries SET state = 'acked', envelope = NULL, acked_at = $2, updated_at = $2 WHERE id = ANY($1::uuid[]) AND state = 'ready' RETURNING ${COLUMNS}`,
-      [ids, at],
-    )) as [DeliveryRow[], number];
-    return rows.map(toDelivery);
+    const rows = (await this.dataSource.query(
+      `WITH input AS (
+         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::bytea[], $4::text[]) WITH ORDINALITY AS i (id, machine_id, proof_hash, actor, n)
+       ), locked AS (
+         SELECT d.id, d.machine_id, d.state, d.ack_proof_hash, d.acked_at FROM deliveries d WHERE d.id IN (SELECT id FROM input) ORDER BY d.id FOR UPDATE
+       ), first AS (
+         SELECT DISTINCT ON (l.id) l.id, i.n, i.actor FROM locked l JOIN input i ON i.id = l.id AND i.machine_id = l.machine_id AND i.proof_hash = l.ack_proof_hash
+          WHERE l.state = 'ready' ORDER BY l.id, i.n
+       ), acked AS (
+         UPDATE deliveries d SET state = 'acked', envelope = NULL, acked_at = $5, updated_at = $5 FROM first f WHERE d.id = f.id AND d.state = 'ready'
+         RETURNING d.id, d.machine_id, d.version_id, d.generation, d.acked_at, f.n, f.actor
+       ), records AS (
+         SELECT actor, $6::text AS action, 'delivery:' || id::text AS subject, $7::text AS outcome, n,
+                jsonb_build_object('deliveryId', id::text, 'machineId', machine_id::text, 'versionId', version_id::text, 'generation', generation) AS details
+           FROM acked
+       ), audited AS (
+         ${auditInsertFrom('records', '$8')}
+       )
+       SELECT i.n, l.machine_id AS owner_id, l.state, l.ack_proof_hash IS NOT NULL AS has_proof, l.ack_proof_hash = i.proof_hash AS proof_ok,
+              l.acked_at, a.n AS acked_by, a.acked_at AS acked_now_at, a.version_id
+         FROM input i LEFT JOIN locked l ON l.id = i.id LEFT JOIN acked a ON a.id = i.id
+        ORDER BY i.n`,
+      [requests.map((r) => r.id), requests.map((r) => r.machineId), requests.map((r) => r.proofHash), requests.map((r) => r.actor), at, audit.action, audit.outcome, audit.recordedAt],
+    )) as {
+      n: string;
+      owner_id: string | null;
+      state: DeliveryState | null;
+      has_proof: boolean | null;
+      proof_ok: boolean | null;
+      acked_at: Date | null;
+      acked_by: string | null;
+      acked_now_at: Date | null;
+      version_id: string | null;
+    }[];
+    return rows.map((r, index): AckDecision => {
+      if (r.owner_id === null || r.owner_id !== requests[index]!.machineId) {
+        return { kind: 'not-found', ownerId: r.owner_id };
+      }
+      if (r.has_proof !== true || (r.state !== 'ready' && r.state !== 'acked')) {
+        return { kind: 'not-ready', state: r.state };
+      }
+      if (r.proof_ok !== true) {
+        return { kind: 'bad-proof', state: r.state };
+      }
+      if (r.acked_by !== null) {
+        return { kind: 'acked', alreadyAcked: r.acked_by !== r.n, ackedAt: r.acked_now_at!, versionId: r.version_id! };
+      }
+      if (r.state === 'acked') {
+        return { kind: 'acked', alreadyAcked: true, ackedAt: r.acked_at!, versionId: null };
+      }
+      // Ready with the right proof yet not acked: cannot happen under the row lock; refused, never guessed.
+      return { kind: 'not-ready', state: r.state };
+    });
   }
 
   /** Up to `limit` pending or ready deliveries past their expiry → expired (envelope dropped); answers them. */

@@ -1,7 +1,6 @@
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { RACKSEAL_CONFIG, type RacksealConfig } from '@rackseal/config';
-import { createRedisConnection } from '@rackseal/jobs';
-import type { Redis } from 'ioredis';
+import { createRedisConnection, type RedisClient } from '@rackseal/jobs';
 
 /**
  * "Machine M has a ready delivery", from the worker that sealed it to every control-plane replica
@@ -30,8 +29,8 @@ const PUBLISH_TIMEOUT_MS = 2000;
  */
 @Injectable()
 export class RedisDeliveryNotifications extends DeliveryNotifications implements OnApplicationShutdown {
-  private publisher: Redis | undefined;
-  private subscriber: Redis | undefined;
+  private publisher: RedisClient | undefined;
+  private subscriber: RedisClient | undefined;
   private subscribed: Promise<void> | undefined;
   private readonly listeners = new Set<(machineId: string) => void>();
   private readonly channel: string;

@@ -7,6 +7,7 @@ import { DataSource } from 'typeorm';
 import { DeliveriesRepository } from './deliveries.repository';
 import { DELIVERIES_SYSTEM_ACTOR } from './delivery-planner';
 import { OutboxRelay } from './outbox-relay';
+import { VersionRetirement } from './version-retirement';
 
 const PAGE = 1000;
 /** Enqueued outbox rows are kept this long (what the operator can still see of a relay), then pruned. */
@@ -18,6 +19,8 @@ export interface ReconcileReport {
   readonly expired: number;
   readonly cancelled: number;
   readonly pruned: number;
+  /** Versions whose retirement an ack's process left undone (stopped after the ack's commit). */
+  readonly retired: number;
 }
 
 /**
@@ -26,7 +29,8 @@ export interface ReconcileReport {
  * relayed more than one interval ago is added again — a no-op while the job exists (its id is
  * deterministic), a rebuilt job when Redis lost it; leftover outbox rows are relayed; deliveries past
  * expires_at expire (`delivery.expired`, one record per batch); live deliveries of retired versions
- * that a retirement skipped are cancelled; old relayed outbox rows are pruned.
+ * that a retirement skipped are cancelled; a retirement an ack left undone (its process stopped after
+ * the ack's commit) is done; old relayed outbox rows are pruned.
  */
 @Injectable()
 export class DeliveryReconciler {
@@ -39,6 +43,7 @@ export class DeliveryReconciler {
     private readonly jobs: JobQueue,
     private readonly audit: AuditLog,
     private readonly clock: Clock,
+    private readonly retirement: VersionRetirement,
     @Inject(RACKSEAL_CONFIG) private readonly config: RacksealConfig,
   ) {}
 
@@ -79,6 +84,8 @@ export class DeliveryReconciler {
         break;
       }
     }
+    // Before the cancellation below: a retirement done here cancels what it can, the rest follows.
+    const retired = await this.retirement.sweep(now, PAGE);
     // Live deliveries of retired versions a retirement skipped (an old version's ack was in flight).
     const cancelled = await this.dataSource.transaction(async (m) => {
       const ids = await this.deliveries.cancelRetired(now, PAGE, m);
@@ -91,7 +98,7 @@ export class DeliveryReconciler {
       return ids.length;
     });
     const pruned = await this.deliveries.pruneOutbox(new Date(now.getTime() - OUTBOX_RETENTION_MS));
-    const report = { relayed, requeued, expired, cancelled, pruned };
+    const report = { relayed, requeued, expired, cancelled, pruned, retired };
     this.logger.log(report, 'deliveries reconciled');
     return report;
   }

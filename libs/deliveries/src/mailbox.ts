@@ -1,10 +1,9 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { AuditLog } from '@rackseal/audit';
 import type { Machine } from '@rackseal/machines';
 import { ACK_PROOF_BYTES, type AckDeliveryResponse, MAILBOX_MAX_DELIVERIES, MAILBOX_MAX_WAIT_SECONDS, type MailboxResponse } from '@rackseal/node-api-contracts';
 import { Clock, MicroBatcher } from '@rackseal/platform';
-import { DataSource } from 'typeorm';
 import { DeliveriesRepository, type MailboxRow } from './deliveries.repository';
 import { DeliveryError } from './delivery-errors';
 import { DeliveryNotifications } from './delivery-notifications';
@@ -25,7 +24,7 @@ export const MAILBOX_MAX_WAITS_PER_MACHINE = 4;
  * Mailbox reads (and acks) handled by one statement (one transaction) at most, and statements under
  * way at once: a rotation wakes thousands of polls within a second, and their reads and acks are
  * batched (a MicroBatcher each; docs/decisions.md, "Delivery throughput") instead of costing a round
- * trip — for an ack a transaction, a row lock of the version and a retirement check — each.
+ * trip each; an ack batch is one statement ("Acks in one statement").
  */
 const MAILBOX_BATCH = { maxBatch: 256, maxInFlight: 2 };
 
@@ -63,7 +62,6 @@ export class Mailbox {
   private readonly acks = new MicroBatcher<AckInput, AckOutcome>((inputs) => this.ackMany(inputs), MAILBOX_BATCH);
 
   constructor(
-    private readonly dataSource: DataSource,
     private readonly deliveries: DeliveriesRepository,
     private readonly notifications: DeliveryNotifications,
     private readonly audit: AuditLog,
@@ -146,8 +144,8 @@ export class Mailbox {
   }
 
   /**
-   * Acknowledges one of the caller's deliveries with the proof of unwrap: SHA-256(proof) compared in
-   * constant time with the stored hash. ready → acked once; a second ack with the right proof is
+   * Acknowledges one of the caller's deliveries with the proof of unwrap: SHA-256(proof) compared
+   * with the stored hash (in the ack statement: a comparison of digests of the caller's input). ready → acked once; a second ack with the right proof is
    * answered `alreadyAcked` and changes nothing. Refusals are audited (`delivery.ack-refused`) and
    * change nothing: unknown id or another machine's delivery (`delivery.not-found`, the same answer
    * for both), a wrong proof (`delivery.bad-proof`), a delivery not ready (`delivery.not-ready`).
@@ -180,56 +178,43 @@ export class Mailbox {
   }
 
   /**
-   * The acks of a batch in one transaction: their deliveries locked (FOR UPDATE, id order) and
-   * checked one by one as a single ack would be, the ready ones with a right proof → acked by one
-   * conditional UPDATE, one `delivery.acked` record each (one INSERT), and the retirement check once
-   * per version acked (its row lock taken once, versions in id order). The same delivery acked twice
-   * in one batch is acked by the first and answered `alreadyAcked` to the second, as two
-   * transactions would answer. Refusals are answered for the caller to audit (outside the batch).
+   * The acks of a batch in one statement (DeliveriesRepository.ackMany: lock, owner, proof hash,
+   * `ready → acked`, the `delivery.acked` records — one round trip, one commit), then, for each
+   * version it acked, the retirement check in its own short transaction after that commit
+   * (VersionRetirement.afterCommittedAck): the version's row is no longer locked by every batch.
+   * Refusals are answered for the caller to audit (outside the batch), one record each.
    */
   private async ackMany(inputs: readonly AckInput[]): Promise<AckOutcome[]> {
-    return this.dataSource.transaction(async (m) => {
-      const rows = new Map((await this.deliveries.findManyLocked(inputs.map((i) => i.id), m)).map((d) => [d.id, d]));
-      const outcomes: (AckOutcome | undefined)[] = [];
-      const acking = new Map<string, number[]>();
-      inputs.forEach(({ caller, id, proof }, index) => {
-        const delivery = rows.get(id);
-        if (delivery === undefined || delivery.machineId !== caller.machine.id) {
+    const now = this.clock.now();
+    const actors = inputs.map((i) => `node-credential:${i.caller.credentialId}`);
+    const audit = {
+      action: 'delivery.acked',
+      outcome: 'success' as const,
+    };
+    const recordedAt = this.audit.statementRecordedAt(inputs.map((i, n) => ({ ...audit, actor: actors[n]!, subject: `delivery:${i.id}`, details: { deliveryId: i.id, machineId: i.caller.machine.id } })));
+    const decisions = await this.deliveries.ackMany(
+      inputs.map((i, n) => ({ id: i.id, machineId: i.caller.machine.id, proofHash: createHash('sha256').update(i.proof).digest(), actor: actors[n]! })),
+      now,
+      { ...audit, recordedAt },
+    );
+    // The last ack of a version retires the ones before it (versions in id order, as before).
+    const versions = [...new Set(decisions.flatMap((d) => (d.kind === 'acked' && !d.alreadyAcked && d.versionId !== null ? [d.versionId] : [])))].sort();
+    for (const versionId of versions) {
+      await this.retirement.afterCommittedAck(versionId, now);
+    }
+    return decisions.map((d, index): AckOutcome => {
+      const id = inputs[index]!.id;
+      switch (d.kind) {
+        case 'acked':
+          return { ok: { deliveryId: id, state: 'acked', alreadyAcked: d.alreadyAcked, ackedAt: d.ackedAt.toISOString() } };
+        case 'not-found':
           // Another machine's delivery is named in the record only: the caller learns nothing of it.
-          outcomes[index] = { refused: new DeliveryError('delivery.not-found', 'no such delivery for this machine'), details: { deliveryId: id, ownerId: delivery?.machineId ?? null } };
-        } else if (delivery.ackProofHash === null || (delivery.state !== 'ready' && delivery.state !== 'acked')) {
-          outcomes[index] = { refused: new DeliveryError('delivery.not-ready', `delivery ${id} is ${delivery.state}, not ready`), details: { deliveryId: id, state: delivery.state } };
-        } else if (!timingSafeEqual(createHash('sha256').update(proof).digest(), delivery.ackProofHash)) {
-          outcomes[index] = { refused: new DeliveryError('delivery.bad-proof', `the proof of unwrap of delivery ${id} is wrong`), details: { deliveryId: id, state: delivery.state } };
-        } else if (delivery.state === 'acked') {
-          outcomes[index] = { ok: { deliveryId: id, state: 'acked', alreadyAcked: true, ackedAt: delivery.ackedAt!.toISOString() } };
-        } else {
-          acking.set(id, [...(acking.get(id) ?? []), index]);
-        }
-      });
-      const now = this.clock.now();
-      // Every one of them is locked and ready: the conditional update changes them all.
-      const acked = await this.deliveries.markAckedMany([...acking.keys()], now, m);
-      await this.audit.appendMany(
-        acked.map((d) => ({
-          actor: `node-credential:${inputs[acking.get(d.id)![0]!]!.caller.credentialId}`,
-          action: 'delivery.acked',
-          subject: `delivery:${d.id}`,
-          outcome: 'success' as const,
-          details: { deliveryId: d.id, machineId: d.machineId, versionId: d.versionId, generation: d.generation },
-        })),
-        m,
-      );
-      for (const d of acked) {
-        acking.get(d.id)!.forEach((index, nth) => {
-          outcomes[index] = { ok: { deliveryId: d.id, state: 'acked', alreadyAcked: nth > 0, ackedAt: d.ackedAt!.toISOString() } };
-        });
+          return { refused: new DeliveryError('delivery.not-found', 'no such delivery for this machine'), details: { deliveryId: id, ownerId: d.ownerId } };
+        case 'not-ready':
+          return { refused: new DeliveryError('delivery.not-ready', `delivery ${id} is ${d.state ?? 'changing'}, not ready`), details: { deliveryId: id, state: d.state } };
+        case 'bad-proof':
+          return { refused: new DeliveryError('delivery.bad-proof', `the proof of unwrap of delivery ${id} is wrong`), details: { deliveryId: id, state: d.state } };
       }
-      // The last ack of a version retires the ones before it.
-      for (const versionId of [...new Set(acked.map((d) => d.versionId))].sort()) {
-        await this.retirement.afterAck(versionId, now, m);
-      }
-      return outcomes.map((o, index) => o ?? { refused: new DeliveryError('delivery.not-ready', `delivery ${inputs[index]!.id} changed while it was acked`), details: { deliveryId: inputs[index]!.id, state: null } });
     });
   }
 }

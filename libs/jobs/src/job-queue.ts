@@ -1,9 +1,8 @@
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { RACKSEAL_CONFIG, type RacksealConfig } from '@rackseal/config';
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { JOB_CATALOG, type JobName, type JobPayload, type QueueName, QUEUES } from './job-catalog';
-import { createRedisConnection } from './redis-connection';
+import { createRedisConnection, type RedisClient } from './redis-connection';
 import { validateJobPayload } from './validate-payload';
 
 /** The BullMQ job states the queue-depth gauges report. */
@@ -32,7 +31,7 @@ function jobOptions(spec: (typeof JOB_CATALOG)[JobName]): { attempts: number; ba
 @Injectable()
 export class JobQueue implements OnApplicationShutdown {
   private readonly queues = new Map<QueueName, Queue>();
-  private connection: Redis | undefined;
+  private connection: RedisClient | undefined;
 
   constructor(@Inject(RACKSEAL_CONFIG) private readonly config: RacksealConfig) {}
 

@@ -1,7 +1,6 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { RACKSEAL_CONFIG, type RacksealConfig } from '@rackseal/config';
-import { createRedisConnection } from '@rackseal/jobs';
-import type { Redis } from 'ioredis';
+import { createRedisConnection, type RedisClient } from '@rackseal/jobs';
 import { TOKEN_BUCKET_SCRIPT } from './token-bucket.lua';
 
 /** Whose requests a bucket counts: one client address, or one authenticated credential. */
@@ -29,7 +28,7 @@ interface WithTokenBucket {
 @Injectable()
 export class RateLimiter implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(RateLimiter.name);
-  private redis: (Redis & WithTokenBucket) | undefined;
+  private redis: (RedisClient & WithTokenBucket) | undefined;
   private lastUnavailableLogMs = 0;
 
   constructor(@Inject(RACKSEAL_CONFIG) private readonly config: RacksealConfig) {}
@@ -77,12 +76,12 @@ export class RateLimiter implements OnModuleInit, OnApplicationShutdown {
     return `${this.config.redis.keyPrefix}:rate:${scope}:${key}`;
   }
 
-  private client(): Redis & WithTokenBucket {
+  private client(): RedisClient & WithTokenBucket {
     if (this.redis === undefined) {
       const redis = createRedisConnection(this.config, 'rate-limiter');
       // defineCommand sends EVALSHA and falls back to EVAL once when Redis does not know the script.
       redis.defineCommand('racksealTakeToken', { numberOfKeys: 1, lua: TOKEN_BUCKET_SCRIPT });
-      this.redis = redis as Redis & WithTokenBucket;
+      this.redis = redis as RedisClient & WithTokenBucket;
     }
     return this.redis;
   }

@@ -1,8 +1,7 @@
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { RACKSEAL_CONFIG, type RacksealConfig } from '@rackseal/config';
-import { createRedisConnection } from '@rackseal/jobs';
+import { createRedisConnection, type RedisClient } from '@rackseal/jobs';
 import { DatabasePing } from '@rackseal/persistence';
-import type { Redis } from 'ioredis';
 import { AuditLog } from '@rackseal/audit';
 import type { AuditSequencerStatus, DependencyStatus, ReadinessReport } from './dependency-status';
 
@@ -45,7 +44,7 @@ function describe(error: unknown): string {
 /** Real round trips to PostgreSQL and Redis, each bounded by READINESS_TIMEOUT_MS. */
 @Injectable()
 export class ReadinessProbe implements OnApplicationShutdown {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
 
   constructor(
     private readonly database: DatabasePing,

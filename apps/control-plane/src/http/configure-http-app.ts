@@ -17,6 +17,7 @@ import { checkJsonBody } from './json-object';
 import { keepNodeRawBody } from './raw-body';
 import { buildOpenApiDocument } from './openapi';
 import { RefuseNulBytesPipe } from './refuse-nul-bytes.pipe';
+import { serveUi } from '../ui/serve-ui';
 
 /** Request bodies larger than this are refused with 413 before they are parsed. */
 export const JSON_BODY_LIMIT = '1mb';
@@ -50,6 +51,8 @@ export function configureHttpApp(app: INestApplication): void {
   });
   // Security headers and the per-address rate limit, before any body is read (hardening/).
   const credentialRateLimit = configureHardening(app);
+  // The dashboard's static files (issue 16), before the body parsers: a GET of them has no body.
+  serveUi(express);
   // Node API bodies are kept as received too: a signed node request covers their bytes.
   const verify = keepNodeRawBody(checkJsonBody);
   express.use(FINISH_ATTESTATION_PATH, json({ limit: FINISH_ATTESTATION_BODY_LIMIT_BYTES, verify }));

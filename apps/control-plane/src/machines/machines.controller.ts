@@ -2,10 +2,11 @@ import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/com
 import { ApiBadRequestResponse, ApiBearerAuth, ApiConflictResponse, ApiNotFoundResponse, ApiOkResponse, ApiParam, ApiTags } from '@nestjs/swagger';
 import { DEFAULT_PAGE_SIZE, parseInstant } from '@rackseal/api-contracts';
 import type { TokenPrincipal } from '@rackseal/api-tokens';
-import { KeyCertification } from '@rackseal/attestation';
+import { KeyCertification, PcrPolicies } from '@rackseal/attestation';
 import { Clock } from '@rackseal/platform';
 import { GroupAttestationIntervals, type Machine, MachineNotFoundError, MachineReattestRequests, MachineRevocations, MachinesRepository, parseMachineRef } from '@rackseal/machines';
 import { actorOf, Principal, RequireScope } from '../auth/auth.decorators';
+import { MachineEvidenceDto } from '../fleet/fleet.dto';
 import { CertifiedKeyDto } from './certified-key.dto';
 import { MACHINE_REF_DESCRIPTION, MachineDetailDto, MachineDto, MachineReattestRequestDto, MachineRevocationDto, MachinesQueryDto, RevokeMachineDto } from './machines.dto';
 
@@ -26,6 +27,7 @@ export class MachinesController {
     private readonly intervals: GroupAttestationIntervals,
     private readonly clock: Clock,
     private readonly keys: KeyCertification,
+    private readonly policies: PcrPolicies,
   ) {}
 
   @Get()
@@ -66,6 +68,21 @@ export class MachinesController {
   @ApiNotFoundResponse({ description: 'no machine with this id or serial' })
   keysOf(@Param('ref') ref: string): Promise<CertifiedKeyDto[]> {
     return this.keys.keysOf(parseMachineRef(ref));
+  }
+
+  /**
+   * The PCR values of the machine's newest verified quote (issue 16: the dashboard sets them against
+   * the group's allowed sets; why an attestation was refused is in the machine's lastFailure).
+   */
+  @Get(':ref/evidence')
+  @RequireScope('inventory:read')
+  @ApiParam({ name: 'ref', description: MACHINE_REF_DESCRIPTION })
+  @ApiOkResponse({ type: MachineEvidenceDto })
+  @ApiBadRequestResponse({ description: 'neither a UUID nor a serial' })
+  @ApiNotFoundResponse({ description: 'no machine with this id or serial' })
+  @ApiConflictResponse({ description: 'policy.no-evidence: no verified quote yet (as when promoting it)' })
+  evidence(@Param('ref') ref: string): Promise<MachineEvidenceDto> {
+    return this.policies.evidenceOf(ref);
   }
 
   /**

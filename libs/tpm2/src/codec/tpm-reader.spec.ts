@@ -53,6 +53,18 @@ describe('TpmReader', () => {
     expect([tooLong.structure, tooLong.field, tooLong.reason]).toEqual(['OUTER', 'area', 'needs 2 byte(s), 1 left']);
   });
 
+  it('view() returns the next bytes as a view of the input (not a copy), bounds-checked like every read', () => {
+    const input = Buffer.from('0102030405', 'hex');
+    const r = new TpmReader(input, 'OUTER');
+    const v = r.view(3, 'field');
+    expect(v.toString('hex')).toBe('010203');
+    input[0] = 0xff;
+    expect(v[0]).toBe(0xff);
+    expect(r.offset).toBe(3);
+    const error = parseError(() => r.view(3, 'tail'));
+    expect([error.field, error.offset, error.reason]).toEqual(['tail', 3, 'needs 3 byte(s), 2 left']);
+  });
+
   it('within() names the nested structure in errors and restores the outer name, also after an error', () => {
     const r = new TpmReader(Buffer.from('0102', 'hex'), 'OUTER');
     expect(() => r.within('INNER', () => r.u32('wide'))).toThrow('INNER.wide at offset 0: needs 4 byte(s), 2 left');

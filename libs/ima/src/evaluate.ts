@@ -1,0 +1,216 @@
+import { X509Certificate } from 'node:crypto';
+import { digestOf } from './hash-algorithms';
+import type { ImaEntry } from './ima-entry';
+import { imaKeyId, type ImaVerificationKey, verificationKeyFromSpki, verifyImaSignature } from './ima-signature';
+import { IMA_PCR } from './replay';
+import type { RuntimePolicy } from './runtime-policy';
+
+/**
+ * What the runtime policy says of one entry. Only `allowed` and `excluded` pass. The rule names the
+ * policy part that decided — `digests`, `keyrings` or `ima-buf` (of the verdict's path), `excludes[2]
+ * "/tmp/.*"`, `signature key 0xf3452d23`, `ima.ignored_keyrings`, … — and `path` and `digest` what it decided on.
+ */
+export type ImaVerdictKind =
+  | 'allowed'
+  | 'excluded'
+  | 'not-in-allowlist'
+  | 'digest-mismatch'
+  | 'violation'
+  | 'bad-signature'
+  | 'template-hash-mismatch'
+  | 'unexpected-pcr';
+
+export interface ImaVerdict {
+  readonly index: number;
+  readonly kind: ImaVerdictKind;
+  readonly ok: boolean;
+  readonly template: ImaEntry['templateName'];
+  /** The file (or buffer / keyring name) the entry measured. */
+  readonly path: string;
+  /** "alg:hex" of the measured content. */
+  readonly digest: string;
+  readonly rule: string;
+  /** The digests the policy allows for this path, when it lists some and none matched. */
+  readonly expected?: readonly string[];
+  readonly detail?: string;
+}
+
+/** A key learned from an ima-buf keyring measurement the policy allowed (Keylime's learned keyrings). */
+export interface LearnedKey {
+  readonly keyring: string;
+  /** DER SubjectPublicKeyInfo, base64. */
+  readonly spki: string;
+  readonly keyId: number;
+}
+
+export interface EvaluationContext {
+  /** Keys for ima-sig: the policy's verification keys, then keys learned so far (grows as ima-buf keys are allowed). */
+  readonly keys: ImaVerificationKey[];
+  /** Keys learned by this evaluation, to carry into the attestation state. */
+  readonly learned: LearnedKey[];
+  /** boot_aggregate values computed from the quoted PCRs 0–9, allowed for the `boot_aggregate` entry (as Keylime adds them). */
+  readonly bootAggregates?: readonly string[];
+}
+
+export function evaluationContext(policy: RuntimePolicy, learned: readonly LearnedKey[] = [], bootAggregates?: readonly string[]): EvaluationContext {
+  const keys = [...policy.verificationKeys];
+  for (const k of learned) {
+    const key = verificationKeyFromSpki(Buffer.from(k.spki, 'base64'));
+    if (typeof key !== 'string') {
+      keys.push({ key, keyId: k.keyId });
+    }
+  }
+  return { keys, learned: [], ...(bootAggregates !== undefined ? { bootAggregates } : {}) };
+}
+
+/**
+ * Judges one entry as Keylime's verifier does (keylime/ima/ima.py): the excludes first, then for
+ * ima-sig a signature by a listed key, else the digest lists; ima-buf entries carrying a key are
+ * checked against `keyrings` (and the key learned for later signatures unless its keyring is in
+ * `ima.ignored_keyrings`), other ima-buf entries against `ima-buf`. Stricter than Keylime in three
+ * places: a violation always fails; an ima-buf entry whose digest is not its buffer's hash fails
+ * (otherwise an allowed digest could carry any key); a malformed signature fails even when excluded.
+ */
+export function evaluateImaEntry(entry: ImaEntry, templateHashValid: boolean, policy: RuntimePolicy, context: EvaluationContext): ImaVerdict {
+  const digestHex = entry.digest.digest.toString('hex');
+  // Verdicts are made by one function with one object shape: spreads per entry cost more than the
+  // hashing on a 100,000-entry list (bench/ima.bench.ts).
+  if (entry.pcr === IMA_PCR && !entry.violation && templateHashValid && entry.signature === undefined && entry.buffer === undefined) {
+    // The common case (ima-ng) without the closure below: one per entry showed in the bench's GC time.
+    const excluded = policy.excludes.length > 0 ? policy.excludeMatcher.match(entry.path) : undefined;
+    if (excluded !== undefined) {
+      return makeVerdict(entry, digestHex, 'excluded', `excludes[${excluded}] ${JSON.stringify(policy.excludes[excluded])}`, undefined, undefined);
+    }
+    const direct = digestVerdictDirect(policy.digests, entry, digestHex, entry.path === 'boot_aggregate' ? context.bootAggregates : undefined);
+    if (direct !== undefined) {
+      return direct;
+    }
+  }
+  const verdict: MakeVerdict = (kind, rule, expected, detail) => makeVerdict(entry, digestHex, kind, rule, expected, detail);
+  if (entry.pcr !== IMA_PCR) {
+    return verdict('unexpected-pcr', `PCR ${IMA_PCR}`, undefined, `the entry extends PCR ${entry.pcr}, which the quote does not cover`);
+  }
+  if (entry.violation) {
+    return verdict('violation', 'IMA violation', undefined, 'all-zero template hash: a file was measured while open for writing, or changed between measurement and use (ToMToU)');
+  }
+  if (!templateHashValid) {
+    return verdict('template-hash-mismatch', 'template hash', undefined, "the logged template hash is not the hash of the entry's template data");
+  }
+  let signatureProblem: string | undefined;
+  if (entry.signature !== undefined && entry.signature.length > 0) {
+    const check = verifyImaSignature(entry.signature, entry.digest, context.keys);
+    if (check.ok) {
+      return verdict('allowed', `signature key 0x${check.keyId.toString(16).padStart(8, '0')}`);
+    }
+    signatureProblem = check.reason;
+    if (check.malformed) {
+      return verdict('bad-signature', 'ima-sig signature', undefined, check.reason);
+    }
+  }
+  if (policy.excludes.length > 0) {
+    const excluded = policy.excludeMatcher.match(entry.path);
+    if (excluded !== undefined) {
+      return verdict('excluded', `excludes[${excluded}] ${JSON.stringify(policy.excludes[excluded])}`);
+    }
+  }
+  if (entry.buffer !== undefined) {
+    return evaluateBuffer(entry, policy, context, verdict, digestHex);
+  }
+  const listed = digestVerdict(policy.digests, 'digests', entry, digestHex, verdict, entry.path === 'boot_aggregate' ? context.bootAggregates : undefined);
+  if (!listed.ok && signatureProblem !== undefined) {
+    return verdict('bad-signature', 'ima-sig signature', undefined, `${signatureProblem}; ${listed.kind === 'digest-mismatch' ? 'the digest is not in the allowlist either' : 'the file is not in the allowlist either'}`);
+  }
+  return listed;
+}
+
+type MakeVerdict = (kind: ImaVerdictKind, rule: string, expected?: readonly string[], detail?: string) => ImaVerdict;
+
+function makeVerdict(entry: ImaEntry, digestHex: string, kind: ImaVerdictKind, rule: string, expected: readonly string[] | undefined, detail: string | undefined): ImaVerdict {
+  const v: { -readonly [K in keyof ImaVerdict]: ImaVerdict[K] } = {
+    index: entry.index,
+    kind,
+    ok: kind === 'allowed' || kind === 'excluded',
+    template: entry.templateName,
+    path: entry.path,
+    digest: `${entry.digest.algorithm}:${digestHex}`,
+    rule,
+  };
+  if (expected !== undefined) {
+    v.expected = expected;
+  }
+  if (detail !== undefined) {
+    v.detail = detail;
+  }
+  return v;
+}
+
+/** An allowed or not-listed verdict for the digests table without a closure; undefined when it needs the general path. */
+function digestVerdictDirect(table: ReadonlyMap<string, ReadonlySet<string>>, entry: ImaEntry, digestHex: string, extra: readonly string[] | undefined): ImaVerdict | undefined {
+  if (extra !== undefined) {
+    return undefined;
+  }
+  const allowed = table.get(entry.path);
+  if (allowed === undefined) {
+    return makeVerdict(entry, digestHex, 'not-in-allowlist', 'digests', undefined, undefined);
+  }
+  return allowed.has(digestHex) ? makeVerdict(entry, digestHex, 'allowed', 'digests', undefined, undefined) : undefined;
+}
+
+function digestVerdict(
+  table: ReadonlyMap<string, ReadonlySet<string>>,
+  field: string,
+  entry: ImaEntry,
+  digestHex: string,
+  verdict: MakeVerdict,
+  extra?: readonly string[],
+): ImaVerdict {
+  const allowed = table.get(entry.path);
+  if (allowed === undefined && (extra === undefined || extra.length === 0)) {
+    return verdict('not-in-allowlist', field);
+  }
+  // The rule is the section; the verdict's path says which of its names.
+  if (allowed !== undefined && (allowed.has(digestHex) || allowed.has(`${entry.digest.algorithm}:${digestHex}`))) {
+    return verdict('allowed', field);
+  }
+  if (extra !== undefined && extra.includes(digestHex)) {
+    return verdict('allowed', 'boot_aggregate of the quoted PCRs');
+  }
+  return verdict('digest-mismatch', field, [...(allowed ?? []), ...(extra ?? [])]);
+}
+
+function evaluateBuffer(entry: ImaEntry, policy: RuntimePolicy, context: EvaluationContext, verdict: MakeVerdict, digestHex: string): ImaVerdict {
+  const buffer = entry.buffer!;
+  if (!digestOf(entry.digest.algorithm, buffer).equals(entry.digest.digest)) {
+    return verdict('digest-mismatch', 'ima-buf digest', undefined, "the entry's digest is not the hash of its buffer");
+  }
+  const spki = publicKeyIn(buffer);
+  if (spki === undefined) {
+    return digestVerdict(policy.imaBuf, 'ima-buf', entry, digestHex, verdict);
+  }
+  if (policy.ignoredKeyrings.includes('*') || policy.ignoredKeyrings.includes(entry.path)) {
+    return verdict('allowed', 'ima.ignored_keyrings', undefined, 'key measured onto an ignored keyring: not checked, not used for signatures');
+  }
+  const listed = digestVerdict(policy.keyrings, 'keyrings', entry, digestHex, verdict);
+  if (listed.ok) {
+    const key = verificationKeyFromSpki(spki);
+    if (typeof key !== 'string') {
+      const keyId = imaKeyId(key);
+      context.keys.push({ key, keyId });
+      context.learned.push({ keyring: entry.path, spki: spki.toString('base64'), keyId });
+    }
+  }
+  return listed;
+}
+
+/** The DER SubjectPublicKeyInfo of a key measured onto a keyring: an X.509 certificate or a bare public key. */
+function publicKeyIn(buffer: Buffer): Buffer | undefined {
+  if (buffer.length < 16 || buffer[0] !== 0x30) {
+    return undefined;
+  }
+  try {
+    return new X509Certificate(buffer).publicKey.export({ type: 'spki', format: 'der' });
+  } catch {
+    const key = verificationKeyFromSpki(buffer);
+    return typeof key === 'string' ? undefined : buffer;
+  }
+}

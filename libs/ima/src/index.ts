@@ -1,0 +1,14 @@
+export * from './ascii-list';
+export * from './attestation-state';
+export * from './binary-list';
+export * from './boot-aggregate';
+export * from './build-entry';
+export * from './evaluate';
+export * from './exclude-matcher';
+export * from './hash-algorithms';
+export * from './ima-entry';
+export * from './ima-parse-error';
+export * from './ima-signature';
+export * from './replay';
+export * from './runtime-policy';
+export { templateHashInput } from './template-fields';

@@ -1,0 +1,106 @@
+import type { OperatorSession } from '@rackseal/api-contracts';
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import { api, ApiError, useCsrfToken } from './api';
+import { href, useRoute } from './router';
+import { MachinePage } from './views/machine-page';
+import { MachinesList } from './views/machines-list';
+import { Overview } from './views/overview';
+import { SignIn } from './views/sign-in';
+
+type SessionState = { readonly kind: 'loading' } | { readonly kind: 'signed-out'; readonly notice?: string } | { readonly kind: 'signed-in'; readonly session: OperatorSession };
+
+/**
+ * The dashboard: asks the operator API who the session cookie stands for, shows the sign-in form
+ * when nobody, else the view of the URL. A 401 from any view (the session expired, its token was
+ * revoked) brings the sign-in form back.
+ */
+export function App() {
+  const [state, setState] = useState<SessionState>({ kind: 'loading' });
+  const route = useRoute();
+
+  useEffect(() => {
+    api<OperatorSession>('GET', '/v1/session')
+      .then((session) => {
+        useCsrfToken(session.csrfToken);
+        setState({ kind: 'signed-in', session });
+      })
+      .catch(() => setState({ kind: 'signed-out' }));
+  }, []);
+
+  const signedIn = useCallback((session: OperatorSession) => {
+    useCsrfToken(session.csrfToken);
+    setState({ kind: 'signed-in', session });
+  }, []);
+
+  const lost = useCallback((error: unknown) => {
+    if (error instanceof ApiError && error.status === 401) {
+      useCsrfToken(undefined);
+      setState({ kind: 'signed-out', notice: 'Your session ended (expired, signed out, or its token was revoked). Sign in again.' });
+    }
+  }, []);
+
+  const signOut = useCallback(async () => {
+    try {
+      await api('DELETE', '/v1/session');
+    } finally {
+      useCsrfToken(undefined);
+      setState({ kind: 'signed-out', notice: 'Signed out.' });
+    }
+  }, []);
+
+  if (state.kind === 'loading') {
+    return <p class="loading">Loading…</p>;
+  }
+  if (state.kind === 'signed-out') {
+    return <SignIn onSignedIn={signedIn} notice={state.notice} />;
+  }
+  const { session } = state;
+  let view;
+  const machine = /^\/machines\/(.+)$/.exec(route.path);
+  if (machine?.[1] !== undefined) {
+    view = <MachinePage serial={decodeURIComponent(machine[1])} scopes={session.scopes} onError={lost} />;
+  } else if (route.path === '/machines') {
+    view = <MachinesList query={route.query} onError={lost} />;
+  } else {
+    view = <Overview onError={lost} />;
+  }
+  return (
+    <>
+      <a class="skip" href="#main" onClick={(event) => { event.preventDefault(); document.getElementById('main')?.focus(); }}>
+        Skip to content
+      </a>
+      <header class="top">
+        <span class="brand">rackseal fleet</span>
+        <nav aria-label="Views">
+          <ul>
+            <li><a href={href('/')} aria-current={route.path === '/' ? 'page' : undefined}>Overview</a></li>
+            <li><a href={href('/machines')} aria-current={route.path.startsWith('/machines') ? 'page' : undefined}>Machines</a></li>
+          </ul>
+        </nav>
+        <span class="who">
+          Signed in as <strong>{session.tokenName}</strong> <span class="scopes">({session.scopes.join(', ')})</span>
+        </span>
+        <button type="button" onClick={() => void signOut()}>Sign out</button>
+      </header>
+      <Main routeKey={`${route.path}?${route.query.toString()}`}>{view}</Main>
+    </>
+  );
+}
+
+/** The view's container; moves focus to it on navigation so keyboard and screen-reader users land on the new page. */
+function Main({ routeKey, children }: { routeKey: string; children: preact.ComponentChildren }) {
+  const ref = useRef<HTMLElement>(null);
+  const first = useRef(true);
+  useEffect(() => {
+    if (first.current) {
+      first.current = false;
+      return;
+    }
+    ref.current?.focus();
+  }, [routeKey]);
+  return (
+    <main id="main" tabIndex={-1} ref={ref}>
+      {children}
+    </main>
+  );
+}
