@@ -125,6 +125,16 @@ describe('agent config file', () => {
     await expect(loadAgentConfig(join(dir, 'octal.yaml'))).rejects.toThrow('installs.x.mode: must be a quoted octal string such as "0640" (YAML reads an unquoted 0640 as the decimal 640)');
   });
 
+  it('a config path that is a FIFO, an endless device or a directory is refused at once naming it, never read forever (boot unlock reads it)', async () => {
+    const dir = freshDir();
+    execFileSync('mkfifo', [join(dir, 'fifo.yaml')]);
+    await expect(loadAgentConfig(join(dir, 'fifo.yaml'))).rejects.toThrow(`${join(dir, 'fifo.yaml')}: is not a regular file`);
+    await expect(loadAgentConfig('/dev/zero')).rejects.toThrow('/dev/zero: is not a regular file');
+    await expect(loadAgentConfig(dir)).rejects.toThrow(`${dir}: is not a regular file`);
+    writeFileSync(join(dir, 'big.yaml'), Buffer.alloc(1024 * 1024 + 1, 0x23));
+    await expect(loadAgentConfig(join(dir, 'big.yaml'))).rejects.toThrow(`${join(dir, 'big.yaml')}: is larger than 1048576 bytes`);
+  });
+
   const tls = { kind: 'tls', keyPath: '/etc/t/k', certPath: '/etc/t/c' };
   it.each<[string, unknown, string, RegExp]>([
     ['a list at the top', [], '', /must be a mapping/],

@@ -5,6 +5,7 @@
  * (a wrong CA, and a certificate for another name, refused with their codes), a plain-HTTP URL is
  * refused before anything is sent, and the CA file is checked.
  */
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
@@ -103,5 +104,14 @@ describe('pinned-CA fetch', () => {
     writeFileSync(broken, '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n');
     expect(() => readCaFile(broken)).toThrow(/certificate 1 is not a valid X\.509 certificate/);
     expect(() => readCaFile(join(rightCa.dir, 'missing.pem'))).toThrow(/does not exist/);
+  });
+
+  it('refuses a CA path that is not a regular file at once (a directory, /dev/zero, a FIFO), never reading it forever', () => {
+    // The directory first: before the fix it failed with EISDIR, and the others would have hung this worker.
+    expect(() => readCaFile(rightCa.dir)).toThrow(`CA file ${rightCa.dir} is not a regular file`);
+    expect(() => readCaFile('/dev/zero')).toThrow('CA file /dev/zero is not a regular file');
+    const fifo = join(rightCa.dir, 'ca.fifo');
+    execFileSync('mkfifo', [fifo]);
+    expect(() => readCaFile(fifo)).toThrow(`CA file ${fifo} is not a regular file`);
   });
 });

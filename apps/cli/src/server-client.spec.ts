@@ -28,7 +28,32 @@ async function failureOf(status: number, headers: Record<string, string>, body: 
   }
 }
 
+/** A local server that answers every request with `status` and a plain-text body (a proxy, another listener). */
+async function failureOfText(status: number, text: string): Promise<CliError> {
+  const server = createServer((_request, response) => response.writeHead(status, { 'content-type': 'text/plain' }).end(text));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  try {
+    const { port } = server.address() as AddressInfo;
+    const error = await new ServerClient(`http://127.0.0.1:${port}`, 'rks_test', 'deliveries list').get('v1/deliveries').then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(CliError);
+    return error as CliError;
+  } finally {
+    await new Promise((resolve) => server.close(resolve));
+  }
+}
+
 describe('ServerClient answers an operator can act on', () => {
+  it('a 4xx that is not JSON (RACKSEAL_SERVER naming the metrics port, a proxy) says the server may not be the control plane', async () => {
+    const error = await failureOfText(404, 'not found: this listener serves GET /metrics only\n');
+    expect(error.exitCode).toBe(EXIT.usage);
+    expect(error.message).toMatch(
+      /^deliveries list: unexpected reply from http:\/\/127\.0\.0\.1:\d+\/v1\/deliveries \(HTTP 404, not JSON: "not found: this listener serves GET \/metrics only"\): is the server the rackseal control plane\?$/,
+    );
+  });
+
   it('a 503 says nothing changed and when to retry, from Retry-After', async () => {
     const error = await failureOf(503, { 'retry-after': '5' }, { statusCode: 503, message: 'at most 2 inventory imports run at once (INVENTORY_MAX_CONCURRENT_IMPORTS)' });
     expect(error.exitCode).toBe(EXIT.usage);

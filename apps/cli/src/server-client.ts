@@ -228,9 +228,10 @@ export class ServerClient {
       try {
         parsed = JSON.parse(text);
       } catch {
-        if (response.ok) {
-          throw this.fail(`unexpected reply from ${url.origin}${url.pathname} (HTTP ${response.status}, not JSON): is the server the rackseal control plane?`);
-        }
+        // A refusal of rackseal's is always JSON: a text one comes from something else at that
+        // address (the metrics listener, a proxy), and its text must not read as rackseal's answer.
+        const said = response.ok ? '' : `: ${JSON.stringify(safe(text.trim().slice(0, 200)))}`;
+        throw this.fail(`unexpected reply from ${url.origin}${url.pathname} (HTTP ${response.status}, not JSON${said}): is the server the rackseal control plane?`);
       }
     }
     if (response.ok || options.accept?.includes(response.status) === true) {

@@ -1,5 +1,5 @@
 import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
@@ -22,16 +22,7 @@ export class CaFileError extends Error {
  * one a certificate Node can parse. Its text goes to TLS as the only trust anchors of the connection.
  */
 export function readCaFile(file: string): string {
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(file);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? 'unknown error';
-    throw new CaFileError(file, code === 'ENOENT' ? 'does not exist' : `cannot be read (${code})`);
-  }
-  if (bytes.length > MAX_CA_FILE_BYTES) {
-    throw new CaFileError(file, `is larger than ${MAX_CA_FILE_BYTES} bytes`);
-  }
+  const bytes = readBounded(file);
   const blocks = bytes.toString('latin1').match(PEM_CERTIFICATE) ?? [];
   if (blocks.length === 0) {
     throw new CaFileError(file, 'holds no PEM certificate (-----BEGIN CERTIFICATE-----)');
@@ -44,6 +35,45 @@ export function readCaFile(file: string): string {
     }
   }
   return blocks.join('\n');
+}
+
+/**
+ * At most MAX_CA_FILE_BYTES of a regular file. Opened non-blocking and checked first: a FIFO or a
+ * device (/dev/zero) as the CA file would otherwise hang the command, or the agent's `unlock
+ * --online` at boot, or read until memory runs out.
+ */
+function readBounded(file: string): Buffer {
+  let fd: number;
+  try {
+    fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'unknown error';
+    throw new CaFileError(file, code === 'ENOENT' ? 'does not exist' : `cannot be read (${code})`);
+  }
+  try {
+    if (!fstatSync(fd).isFile()) {
+      throw new CaFileError(file, 'is not a regular file');
+    }
+    const buffer = Buffer.alloc(MAX_CA_FILE_BYTES + 1);
+    let total = 0;
+    for (;;) {
+      let n: number;
+      try {
+        n = readSync(fd, buffer, total, buffer.length - total, null);
+      } catch (error) {
+        throw new CaFileError(file, `cannot be read (${(error as NodeJS.ErrnoException).code ?? 'unknown error'})`);
+      }
+      if (n === 0) {
+        return buffer.subarray(0, total);
+      }
+      total += n;
+      if (total > MAX_CA_FILE_BYTES) {
+        throw new CaFileError(file, `is larger than ${MAX_CA_FILE_BYTES} bytes`);
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Statuses whose response has no content (RFC 9110 §6.4.1); a web Response refuses a body for them. */

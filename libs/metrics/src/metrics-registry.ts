@@ -25,6 +25,14 @@ export class MetricsRegistry {
   private readonly sources: ScrapeSource[] = [];
   private readonly sourceUp: Gauge<'source'>;
   private refreshing: Promise<void> | undefined;
+  /** Each source's read in flight: a read that hangs is waited on by later scrapes, never started again. */
+  private readonly inFlight = new Map<ScrapeSource, Promise<void>>();
+  /**
+   * How long a scrape waits for one source. Below Prometheus' default 10 s scrape_timeout, so a
+   * PostgreSQL that hangs (a table lock, packets dropped) shows as that source down, not as a scrape
+   * that never answers. Writable for tests only.
+   */
+  sourceRefreshTimeoutMs = 5_000;
 
   constructor() {
     // process_* and nodejs_* (CPU, memory, event-loop lag, handles): each process's own.
@@ -67,7 +75,7 @@ export class MetricsRegistry {
     await Promise.all(
       this.sources.map(async (source) => {
         try {
-          await source.refresh();
+          await this.readWithin(source);
           this.sourceUp.set({ source: source.name }, 1);
         } catch (error) {
           source.clear();
@@ -76,6 +84,20 @@ export class MetricsRegistry {
         }
       }),
     );
+  }
+
+  /** The source's read, shared with any still in flight, or a rejection once sourceRefreshTimeoutMs passed. */
+  private readWithin(source: ScrapeSource): Promise<void> {
+    let read = this.inFlight.get(source);
+    if (read === undefined) {
+      read = source.refresh().finally(() => this.inFlight.delete(source));
+      this.inFlight.set(source, read);
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${this.sourceRefreshTimeoutMs} ms`)), this.sourceRefreshTimeoutMs);
+    });
+    return Promise.race([read, deadline]).finally(() => clearTimeout(timer));
   }
 
   private existing<M>(name: string): M | undefined {

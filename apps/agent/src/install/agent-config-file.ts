@@ -1,4 +1,5 @@
-import { readFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type * as JsYaml from 'js-yaml';
 import { type AgentConfig, AgentConfigError, parseAgentConfig } from './agent-config';
@@ -29,16 +30,16 @@ const MAX_CONFIG_BYTES = 1024 * 1024;
 export async function loadAgentConfig(path: string, optional = false): Promise<AgentConfig> {
   let bytes: Buffer;
   try {
-    bytes = await readFile(path);
+    bytes = await readBounded(path);
   } catch (error) {
+    if (error instanceof AgentConfigError) {
+      throw error;
+    }
     const code = (error as NodeJS.ErrnoException).code ?? 'unknown error';
     if (code === 'ENOENT' && optional) {
       return parseAgentConfig(undefined, path);
     }
     throw new AgentConfigError(path, '', code === 'ENOENT' ? 'does not exist' : `cannot be read (${code})`);
-  }
-  if (bytes.length > MAX_CONFIG_BYTES) {
-    throw new AgentConfigError(path, '', `is larger than ${MAX_CONFIG_BYTES} bytes`);
   }
   let document: unknown;
   try {
@@ -48,4 +49,33 @@ export async function loadAgentConfig(path: string, optional = false): Promise<A
     throw new AgentConfigError(path, '', `is not valid YAML: ${reason}`);
   }
   return parseAgentConfig(document, path);
+}
+
+/**
+ * The file's bytes, at most MAX_CONFIG_BYTES. Opened non-blocking and checked to be a regular file
+ * first: a FIFO or a device (/dev/zero) at the config path would otherwise hang the boot unlock or
+ * read until memory runs out. Symbolic links are followed: configuration management often links
+ * /etc files.
+ */
+async function readBounded(path: string): Promise<Buffer> {
+  const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    if (!(await handle.stat()).isFile()) {
+      throw new AgentConfigError(path, '', 'is not a regular file');
+    }
+    const buffer = Buffer.alloc(MAX_CONFIG_BYTES + 1);
+    let total = 0;
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, total, buffer.length - total, null);
+      if (bytesRead === 0) {
+        return buffer.subarray(0, total);
+      }
+      total += bytesRead;
+      if (total > MAX_CONFIG_BYTES) {
+        throw new AgentConfigError(path, '', `is larger than ${MAX_CONFIG_BYTES} bytes`);
+      }
+    }
+  } finally {
+    await handle.close();
+  }
 }

@@ -7,9 +7,14 @@ import type { NodeCaller } from '../auth/node-request.guard';
 import { RateLimitAudit } from './rate-limit-audit';
 import { RateLimiter, type RateLimitScope } from './rate-limiter';
 
-/** The APIs the limits apply to: the operator API and the node API (not health probes, /metrics or /docs). */
+/**
+ * The APIs the limits apply to: the operator API and the node API (not health probes, /metrics or
+ * /docs). Compared without case: Express routes case-insensitively, so `/NODE/v1/attestations`
+ * reaches the enrollment handler and must spend the same budget.
+ */
 export function isLimitedPath(path: string): boolean {
-  return path.startsWith('/v1/') || path.startsWith(`${NODE_API_BASE_PATH}/`);
+  const lower = path.toLowerCase();
+  return lower.startsWith('/v1/') || lower.startsWith(`${NODE_API_BASE_PATH.toLowerCase()}/`);
 }
 
 /** The client's address as the socket has it, an IPv4-mapped IPv6 address written as IPv4. */
