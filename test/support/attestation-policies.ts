@@ -9,8 +9,10 @@ import { Clock } from '@rackseal/platform';
 /** The wall clock plus an offset the tests move. */
 export class MovableClock extends Clock {
   offsetMs = 0;
+  /** When set, time stands still at this instant (plus the offset): boundaries tested to the second then do not depend on how long a request takes. */
+  frozenAtMs: number | undefined;
   now(): Date {
-    return new Date(Date.now() + this.offsetMs);
+    return new Date((this.frozenAtMs ?? Date.now()) + this.offsetMs);
   }
 }
 
