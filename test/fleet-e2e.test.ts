@@ -11,17 +11,16 @@
  * installer's enrollment slot) able to open each image, and a group TLS rotation installs a new pair
  * on every machine.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createPrivateKey, randomBytes } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readRacksealToken } from '../apps/agent/src/install/luks-token';
-import { useAgentE2eFleet } from './support/agent-e2e-fleet';
+import { runBinary, useAgentE2eFleet } from './support/agent-e2e-fleet';
 import { AGENT_ENTRY } from './support/cli-runner';
 import { freePort } from './support/free-port';
 import { luksImage } from './support/rackseal-disk';
-import { repoRoot } from './support/repo-root';
 import { type SwtpmMachine, useSwtpms } from './support/swtpm';
 import { pollUntil } from './support/wait';
 
@@ -40,20 +39,6 @@ const owners = (path: string): [number, number] => [statSync(path).uid, statSync
 /** A stored PEM as a file holds it (RFC 7468 line end). */
 const pemFile = (pem: string): string => (pem.endsWith('\n') ? pem : `${pem}\n`);
 const keyDer = (pem: string | Buffer): Buffer => createPrivateKey(pem).export({ type: 'pkcs8', format: 'der' });
-
-/** A child's exit status and stdout (binary), stdin fed from `input` when given. */
-function run(command: string, args: readonly string[], input?: Buffer): Promise<{ status: number | null; stdout: Buffer; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: repoRoot(), env: { PATH: process.env.PATH, HOME: process.env.HOME }, stdio: ['pipe', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (c: Buffer) => out.push(c));
-    child.stderr.on('data', (c: Buffer) => err.push(c));
-    child.once('error', reject);
-    child.once('close', (status) => resolve({ status, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString('utf8') }));
-    child.stdin.end(input ?? Buffer.alloc(0));
-  });
-}
 
 describe('a fleet of three: every kind of secret, boot unlock across a PCR change, rotations', () => {
   const fixture = useSwtpms(3);
@@ -99,14 +84,14 @@ describe('a fleet of three: every kind of secret, boot unlock across a PCR chang
    * does not exist, a config naming a server where nothing listens).
    */
   const unlockArgs = (serial: Serial) => ['unlock', '--device', image(serial), '--tpm', tpm(serial).device, '--state-dir', join(dir, 'no-state-dir'), '--config', offlineConfig];
-  const unlock = (serial: Serial) => run(process.execPath, [AGENT_ENTRY, ...unlockArgs(serial)]);
+  const unlock = (serial: Serial) => runBinary(process.execPath, [AGENT_ENTRY, ...unlockArgs(serial)]);
   /** `rackseal-agent unlock … | cryptsetup open --test-passphrase --key-file=- IMAGE`: cryptsetup's exit status. */
   async function opensThroughPipe(serial: Serial): Promise<number | null> {
     const agentLine = [process.execPath, AGENT_ENTRY, ...unlockArgs(serial)].map((a) => `'${a}'`).join(' ');
-    return (await run('sh', ['-c', `${agentLine} 2>/dev/null | cryptsetup open --test-passphrase --key-file=- '${image(serial)}'`])).status;
+    return (await runBinary('sh', ['-c', `${agentLine} 2>/dev/null | cryptsetup open --test-passphrase --key-file=- '${image(serial)}'`])).status;
   }
   /** Whether `key` opens any keyslot of the image. */
-  const opensWith = async (serial: Serial, key: Buffer) => (await run('cryptsetup', ['open', '--test-passphrase', '--key-file=-', image(serial)], key)).status;
+  const opensWith = async (serial: Serial, key: Buffer) => (await runBinary('cryptsetup', ['open', '--test-passphrase', '--key-file=-', image(serial)], key)).status;
   const keyslots = (serial: Serial): number[] =>
     Object.keys((JSON.parse(execFileSync('cryptsetup', ['luksDump', '--dump-json-metadata', image(serial)]).toString()) as { keyslots: Record<string, unknown> }).keyslots)
       .map(Number)

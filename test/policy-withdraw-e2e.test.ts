@@ -11,18 +11,17 @@
  * the withdrawal still opens in A: what the guide tells the operator to rotate away.
  */
 import { parseEnvelope } from '@rackseal/wrapping';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readRacksealToken } from '../apps/agent/src/install/luks-token';
 import { APPROVALS_CACHE_FILE } from '../apps/agent/src/unlock/approvals-cache';
-import { useAgentE2eFleet } from './support/agent-e2e-fleet';
+import { runBinary, useAgentE2eFleet } from './support/agent-e2e-fleet';
 import { AGENT_ENTRY } from './support/cli-runner';
 import { freePort } from './support/free-port';
 import { luksImage } from './support/rackseal-disk';
-import { repoRoot } from './support/repo-root';
 import { useSwtpms } from './support/swtpm';
 import { pollUntil } from './support/wait';
 
@@ -35,20 +34,6 @@ const CRYPTSETUP_NO_KEY = 2;
 /** The part of an agent line this suite reads: a disk install's envelope replacement. */
 interface DiskEnvelopeLine {
   disk?: { envelope?: { group: string; fromEpoch: number; toEpoch: number } };
-}
-
-/** A child's exit status and stdout (binary), stdin fed from `input` when given. */
-function run(command: string, args: readonly string[], input?: Buffer): Promise<{ status: number | null; stdout: Buffer; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: repoRoot(), env: { PATH: process.env.PATH, HOME: process.env.HOME }, stdio: ['pipe', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (c: Buffer) => out.push(c));
-    child.stderr.on('data', (c: Buffer) => err.push(c));
-    child.once('error', reject);
-    child.once('close', (status) => resolve({ status, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString('utf8') }));
-    child.stdin.end(input ?? Buffer.alloc(0));
-  });
 }
 
 describe('policy withdraw shuts the withdrawn state out of offline disk unlock (built control plane, worker and agent; swtpm; cryptsetup)', () => {
@@ -80,13 +65,13 @@ describe('policy withdraw shuts the withdrawn state out of offline disk unlock (
 
   /** `rackseal-agent unlock` as boot runs it: offline (a config naming a server where nothing listens), from `device`'s token and `state`. */
   const unlockArgs = (device: string, state: string) => ['unlock', '--device', device, '--tpm', tpm().device, '--state-dir', state, '--config', offlineConfig];
-  const unlock = (device: string, state = join(dir(), 'no-state-dir')) => run(process.execPath, [AGENT_ENTRY, ...unlockArgs(device, state)]);
+  const unlock = (device: string, state = join(dir(), 'no-state-dir')) => runBinary(process.execPath, [AGENT_ENTRY, ...unlockArgs(device, state)]);
   /** `rackseal-agent unlock … | cryptsetup open --test-passphrase --key-file=- IMAGE`: cryptsetup's exit status. */
   async function opensThroughPipe(device: string, state: string): Promise<number | null> {
     const agentLine = [process.execPath, AGENT_ENTRY, ...unlockArgs(device, state)].map((a) => `'${a}'`).join(' ');
-    return (await run('sh', ['-c', `${agentLine} 2>/dev/null | cryptsetup open --test-passphrase --key-file=- '${device}'`])).status;
+    return (await runBinary('sh', ['-c', `${agentLine} 2>/dev/null | cryptsetup open --test-passphrase --key-file=- '${device}'`])).status;
   }
-  const opensWith = async (device: string, key: Buffer) => (await run('cryptsetup', ['open', '--test-passphrase', '--key-file=-', device], key)).status;
+  const opensWith = async (device: string, key: Buffer) => (await runBinary('cryptsetup', ['open', '--test-passphrase', '--key-file=-', device], key)).status;
   /** Each keyslot's id and its key's digest area: unchanged ids and salts mean no keyslot was added, killed or rewritten. */
   const keyslots = () => (JSON.parse(execFileSync('cryptsetup', ['luksDump', '--dump-json-metadata', image]).toString()) as { keyslots: Record<string, unknown> }).keyslots;
   const tokenEpoch = async () => {

@@ -10,7 +10,7 @@
 import { SecretBytes } from '@rackseal/config/secret-bytes';
 import { EnvMasterKey, openEnvelope } from '@rackseal/envelope';
 import { secretMaterialContext } from '@rackseal/secrets';
-import { type ChildProcessWithoutNullStreams, execFileSync } from 'node:child_process';
+import { type ChildProcessWithoutNullStreams, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -23,6 +23,7 @@ import { jestHooks } from './jest-hooks';
 import { type RunningProcess, startApp, startControlPlane } from './processes';
 import { createTestQueuePrefix, type TestQueuePrefix } from './redis';
 import type { SwtpmFixture, SwtpmMachine } from './swtpm';
+import { repoRoot } from './repo-root';
 import { testEnv } from './test-config';
 
 /** A delivery as the suites look at it, ordered by secret, version and serial. */
@@ -252,4 +253,18 @@ export function useAgentE2eFleet<S extends string>(serials: readonly S[], fixtur
   hooks.beforeAll(() => fleet.start(), 240_000);
   hooks.afterAll(() => fleet.close());
   return fleet;
+}
+
+/** A child's exit status and stdout (binary: a key printed by `rackseal-agent unlock`), stdin fed from `input` when given. */
+export function runBinary(command: string, args: readonly string[], input?: Buffer): Promise<{ status: number | null; stdout: Buffer; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd: repoRoot(), env: { PATH: process.env.PATH, HOME: process.env.HOME }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (c: Buffer) => out.push(c));
+    child.stderr.on('data', (c: Buffer) => err.push(c));
+    child.once('error', reject);
+    child.once('close', (status) => resolve({ status, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString('utf8') }));
+    child.stdin.end(input ?? Buffer.alloc(0));
+  });
 }
