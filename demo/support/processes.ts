@@ -100,19 +100,12 @@ onWorkerExit(() => running.forEach((p) => p.child.kill('SIGKILL')));
 
 /** Starts dist/apps/<app>/src/<entry>.js with exactly `env` (plus PATH/HOME), never the test's own environment. */
 export function startApp(app: RacksealApp, env: NodeJS.ProcessEnv, args: string[] = [], entry = 'main'): RunningProcess {
-  const child = spawn(process.execPath, [join(DIST, 'apps', app, 'src', `${entry}.js`), ...args], {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const proc = new RunningProcess(child);
-  running.add(proc);
-  void proc.exited.then(() => running.delete(proc));
-  return proc;
+  return startDistFile(join('apps', app, 'src', `${entry}.js`), env, args);
 }
 
-/** Starts a built file of dist/ (e.g. `test/support/delivery-worker-main.js`) like startApp. */
-export function startDistFile(path: string, env: NodeJS.ProcessEnv): RunningProcess {
-  const child = spawn(process.execPath, [join(DIST, path)], {
+/** Starts a built file of dist/ (e.g. `test/support/delivery-worker-main.js`) with exactly `env` (plus PATH/HOME); killed if this process exits. */
+export function startDistFile(path: string, env: NodeJS.ProcessEnv, args: string[] = []): RunningProcess {
+  const child = spawn(process.execPath, [join(DIST, path), ...args], {
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
