@@ -46,7 +46,14 @@ function classify(frame: ProfileNode['callFrame']): string {
   return SUBSYSTEMS.find(([, match]) => match(frame.url, frame.functionName))![0];
 }
 
-export function summariseCpuProfile(path: string, top = 15): string {
+/** One profile, or several of the same program (short runs, each too brief alone) summed. */
+export function summariseCpuProfile(paths: string | readonly string[], top = 15): string {
+  const self = new Map<string, number>();
+  const inclusive = new Map<string, number>();
+  const selfByFrame = new Map<string, number>();
+  let total = 0;
+  let busy = 0;
+  for (const path of typeof paths === 'string' ? [paths] : paths) {
   const profile = JSON.parse(readFileSync(path, 'utf8')) as Profile;
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
@@ -55,11 +62,6 @@ export function summariseCpuProfile(path: string, top = 15): string {
       parent.set(child, node.id);
     }
   }
-  const self = new Map<string, number>();
-  const inclusive = new Map<string, number>();
-  const selfByFrame = new Map<string, number>();
-  let total = 0;
-  let busy = 0;
   profile.samples.forEach((id, i) => {
     const dt = profile.timeDeltas[i] ?? 0;
     total += dt;
@@ -78,6 +80,7 @@ export function summariseCpuProfile(path: string, top = 15): string {
     }
     seen.forEach((s) => inclusive.set(s, (inclusive.get(s) ?? 0) + dt));
   });
+  }
   const pct = (us: number) => `${((100 * us) / busy).toFixed(1)} %`;
   const subsystems = formatTable([
     ['subsystem', 'self (% of busy)', 'inclusive (% of busy)'],

@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { openTransport, TpmClient } from '@rackseal/tpm2';
@@ -12,6 +12,7 @@ import { installedDisk } from '../test/support/rackseal-disk';
 import type { SwtpmMachine } from '../test/support/swtpm';
 import { APPROVAL_BANK, APPROVAL_PCRS, ApprovalSigner, currentPcrSet, provisionMachine } from '../test/support/wrapping';
 import { TimingTransport, withBenchSwtpm, withSwtpmClient } from './bench-swtpm';
+import { summariseCpuProfile } from './cpu-profile';
 import { formatTable, mean, median } from './measure';
 import { processCpuMs } from './proc-cpu';
 
@@ -221,6 +222,7 @@ async function benchOn(swtpm: SwtpmMachine, scratch: string, runs: number): Prom
   for (const command of commands) {
     timeRun(command, scratch, swtpmPid); // warm the page cache
   }
+  const profiles = process.env.UNLOCK_BENCH_PROFILE === '1' ? profileUnlocks(commands.slice(0, 2), scratch, swtpmPid) : '';
   for (let i = 0; i < 20; i += 1) {
     await tpmRoundTrips(); // and V8's compile of the client path
   }
@@ -254,7 +256,25 @@ async function benchOn(swtpm: SwtpmMachine, scratch: string, runs: number): Prom
     `above node -e 0 (wall): unlock ${ms(wall[0]! - wall[node]!)}, of which loading its files ${ms(wall[builtins - 1]! - wall[node]!)} and the TPM round trips ${ms(tpmMs)}`,
     ...(before === undefined ? [] : [`before / after (wall): ${ratio(2)}; CPU ${ms(cpu[2]!)} → ${ms(cpu[0]!)}`]),
   ];
-  return `${runs} alternating rounds; one swtpm (${swtpm.device}), one LUKS2 image with a rackseal token and a clevis slot, PCRs ${APPROVAL_BANK}:${APPROVAL_PCRS.join(',')}.\n\n${formatTable([header, ...rows])}\n\n${summary.join('\n')}`;
+  return `${runs} alternating rounds; one swtpm (${swtpm.device}), one LUKS2 image with a rackseal token and a clevis slot, PCRs ${APPROVAL_BANK}:${APPROVAL_PCRS.join(',')}.\n\n${formatTable([header, ...rows])}\n\n${summary.join('\n')}${profiles}`;
+}
+
+/**
+ * UNLOCK_BENCH_PROFILE=1: each unlock command run 20 times more under `node --cpu-prof` (sampling
+ * every 100 µs: one unlock is a few dozen milliseconds), the profiles of each summed by subsystem.
+ */
+function profileUnlocks(commands: readonly Command[], scratch: string, swtpmPid: number): string {
+  return commands
+    .map((command, c) => {
+      const dir = join(scratch, `profiles-${c}`);
+      mkdirSync(dir);
+      const [node, ...args] = command.argv;
+      for (let i = 0; i < 20; i += 1) {
+        timeRun({ ...command, argv: [node!, '--cpu-prof', '--cpu-prof-interval', '100', '--cpu-prof-dir', dir, ...args] }, scratch, swtpmPid);
+      }
+      return `\n\nCPU profile of ${command.label}, 20 runs summed:\n\n${summariseCpuProfile(readdirSync(dir).map((f) => join(dir, f)), 25)}`;
+    })
+    .join('');
 }
 
 if (require.main === module) {
