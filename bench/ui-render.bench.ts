@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { SESSION_COOKIE } from '@rackseal/api-contracts';
 import { ApiTokens } from '@rackseal/api-tokens';
 import { chromium } from 'playwright-core';
+import { CHROMIUM } from '../test/support/chromium';
 import { createControlPlane } from '../apps/control-plane/src/create-control-plane';
 import { createTestDatabase, openDataSource } from '../test/support/database';
 import { TEST_ADMIN_DATABASE_URL, TEST_REDIS_URL } from '../test/support/services';
@@ -10,7 +11,6 @@ import { testConfig } from '../test/support/test-config';
 import { formatTable } from './measure';
 
 /** The flags Debian's Chromium needs on these machines (as test/ui-dashboard.test.ts). */
-const CHROMIUM = { executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'] };
 
 /** The little of the page's DOM the wait reads. */
 interface PageGlobals {

@@ -8,17 +8,17 @@
  * watches it until every target acked; verifies an audit record's inclusion proof in the browser;
  * signs out. Each view's screenshot goes to test-artifacts/ui-acceptance/ (gitignored).
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EV, marshalEventLog, parseEventLog } from '@rackseal/tpm2';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import type { DataSource } from 'typeorm';
 import { bootWith } from './support/attestation-agent';
+import { BOOT_APP_DIVERGENCE, FIRMWARE_LOG, otherBootloaderLog } from './support/bootloader-logs';
+import { CHROMIUM } from './support/chromium';
 import { type CliRun, runAgentCliAsync, runRacksealCli, runRacksealCliAsync, spawnCli } from './support/cli-runner';
 import { createTestDatabase, openDataSource, type TestDatabase } from './support/database';
-import { fixturePath } from './support/fixtures';
 import { type RunningProcess, startApp, startControlPlane } from './support/processes';
 import { createTestQueuePrefix, type TestQueuePrefix } from './support/redis';
 import { repoRoot } from './support/repo-root';
@@ -28,28 +28,11 @@ import { pollUntil } from './support/wait';
 
 jest.setTimeout(300_000);
 
-/** The flags Chromium needs on this machine (root, no GPU, no network side traffic). */
-const CHROMIUM = { executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'] };
 const SCREENSHOTS = join(repoRoot(), 'test-artifacts', 'ui-acceptance');
 const GROUP = 'racks';
 const CANARY = 'SN-CANARY';
 const SECOND = 'SN-SECOND';
 const SECRET = 'app-token';
-
-/** A real firmware log (test/fixtures/SOURCES.md): what both machines' firmware measured at first. */
-const FIRST_LOG = readFileSync(fixturePath('eventlogs', 'crypto_agile_eventlog'));
-/** The first boot application measured into PCR 4: the second machine later boots another one. */
-const BOOT_APP = parseEventLog(FIRST_LOG).events.find((e) => e.pcrIndex === 4 && e.eventType === EV.EV_EFI_BOOT_SERVICES_APPLICATION)!;
-const EXPLANATION = `PCR 4: event #${BOOT_APP.index} EV_EFI_BOOT_SERVICES_APPLICATION digest differs`;
-
-/** The first log with the boot application's SHA-256 digest changed (another bootloader). */
-function otherBootloaderLog(): Buffer {
-  const log = parseEventLog(FIRST_LOG);
-  const events = log.events.map((event) =>
-    event.index !== BOOT_APP.index ? event : { ...event, digests: event.digests.map((d) => ({ ...d, digest: Buffer.from(d.digest.map((byte) => byte ^ 0xff)) })) },
-  );
-  return marshalEventLog({ specId: log.specId, events });
-}
 
 function check(run: CliRun, what: string): string {
   if (run.status !== 0) {
@@ -129,12 +112,12 @@ describe('the dashboard drives a real fleet (issue 16 acceptance)', () => {
 
     // The first canary, as the CLI does it: refused for want of a policy, promoted, attested; the second machine boots the same.
     const enroll = (serial: string) => runAgentCliAsync(['enroll', '--server', cp.baseUrl, '--tpm', tpm(serial).device, '--state-dir', stateDir(serial), '--ek', 'rsa-2048', '--event-log', eventLogFile(serial), '--json']);
-    await boot(CANARY, FIRST_LOG);
+    await boot(CANARY, FIRMWARE_LOG);
     expect((await enroll(CANARY)).status).not.toBe(0);
     expect(await machineState(CANARY)).toBe('quarantined');
     check(await cli('policy', 'promote', GROUP, '--machine', CANARY, '--label', 'first'), 'policy promote');
     check(await enroll(CANARY), `enroll ${CANARY}`);
-    await boot(SECOND, FIRST_LOG);
+    await boot(SECOND, FIRMWARE_LOG);
     check(await enroll(SECOND), `enroll ${SECOND}`);
 
     for (const serial of [CANARY, SECOND]) {
@@ -191,7 +174,7 @@ describe('the dashboard drives a real fleet (issue 16 acceptance)', () => {
 
     await page.reload();
     await page.getByRole('heading', { name: 'Why its last attestation was refused' }).waitFor();
-    await expect(page.getByRole('list', { name: 'Diverging events' }).textContent()).resolves.toContain(EXPLANATION);
+    await expect(page.getByRole('list', { name: 'Diverging events' }).textContent()).resolves.toContain(BOOT_APP_DIVERGENCE);
     const pcrTable = page.getByRole('table', { name: /allowed set/ });
     await pcrTable.getByRole('columnheader', { name: /Set “first” \(1 differ\)/ }).waitFor();
     await shot('2-machine-quarantined');

@@ -10,7 +10,7 @@
  * test-artifacts/ui/ (gitignored).
  */
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -19,15 +19,16 @@ import { CSRF_HEADER, type FleetOverview, type MachineEvidence, SESSION_COOKIE }
 import { ApiTokens } from '@rackseal/api-tokens';
 import { InventoryImporter } from '@rackseal/inventory';
 import { nodeApiPath, type StartAttestationResponse } from '@rackseal/node-api-contracts';
-import { EV, marshalEventLog, parseEventLog, replayEventLog } from '@rackseal/tpm2';
+import { parseEventLog, replayEventLog } from '@rackseal/tpm2';
 import { VendorCas } from '@rackseal/vendor-cas';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import request from 'supertest';
 import type { DataSource } from 'typeorm';
 import { createControlPlane } from '../apps/control-plane/src/create-control-plane';
 import { answer, b64, bootWith, withAgent } from './support/attestation-agent';
+import { BOOT_APP_DIVERGENCE, FIRMWARE_LOG, otherBootloaderLog } from './support/bootloader-logs';
+import { CHROMIUM } from './support/chromium';
 import { createTestDatabase, openDataSource, type TestDatabase } from './support/database';
-import { fixturePath } from './support/fixtures';
 import { createTestQueuePrefix, type TestQueuePrefix } from './support/redis';
 import { repoRoot } from './support/repo-root';
 import { type SwtpmMachine, useSwtpms } from './support/swtpm';
@@ -35,27 +36,12 @@ import { testConfig } from './support/test-config';
 
 jest.setTimeout(180_000);
 
-/** The flags Chromium needs on this machine (root, no GPU, no network side traffic). */
-const CHROMIUM = { executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'] };
 const SCREENSHOTS = join(repoRoot(), 'test-artifacts', 'ui');
 
-/** A real firmware log (test/fixtures/SOURCES.md): what the canary's firmware measured. */
-const CANARY_LOG = readFileSync(fixturePath('eventlogs', 'crypto_agile_eventlog'));
+/** What the canary's firmware measured. */
+const CANARY_LOG = FIRMWARE_LOG;
 const SRTM = [0, 1, 2, 3, 4, 5, 6, 7];
 const CANARY_VALUES = replayEventLog(parseEventLog(CANARY_LOG)).banks.get('sha256')!;
-/** The first boot application measured into PCR 4: the second machine boots another one. */
-const BOOT_APP = parseEventLog(CANARY_LOG).events.find((e) => e.pcrIndex === 4 && e.eventType === EV.EV_EFI_BOOT_SERVICES_APPLICATION)!;
-const EXPLANATION = `PCR 4: event #${BOOT_APP.index} EV_EFI_BOOT_SERVICES_APPLICATION digest differs`;
-
-/** The canary's log with the boot application's SHA-256 digest changed (another bootloader). */
-function otherBootloaderLog(): Buffer {
-  const log = parseEventLog(CANARY_LOG);
-  const events = log.events.map((event) =>
-    event.index !== BOOT_APP.index ? event : { ...event, digests: event.digests.map((d) => ({ ...d, digest: Buffer.from(d.digest.map((byte) => byte ^ 0xff)) })) },
-  );
-  return marshalEventLog({ specId: log.specId, events });
-}
-
 describe('fleet dashboard in Chromium (issue 16)', () => {
   const fixture = useSwtpms(2);
   let db: TestDatabase;
@@ -212,7 +198,7 @@ describe('fleet dashboard in Chromium (issue 16)', () => {
     await page.keyboard.press('Enter');
     await page.getByRole('heading', { level: 1, name: 'Machine SN-SECOND' }).waitFor();
     await page.getByRole('heading', { name: 'Why its last attestation was refused' }).waitFor();
-    await expect(page.getByRole('list', { name: 'Diverging events' }).textContent()).resolves.toContain(EXPLANATION);
+    await expect(page.getByRole('list', { name: 'Diverging events' }).textContent()).resolves.toContain(BOOT_APP_DIVERGENCE);
     const pcrTable = page.getByRole('table', { name: /allowed set/ });
     await pcrTable.waitFor();
     await pcrTable.getByRole('columnheader', { name: /Set “current” \(1 differ\)/ }).waitFor();
