@@ -13,7 +13,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Test } from '@nestjs/testing';
-import { CSRF_HEADER, type DeliveryView, type SecretView, type VersionDeliveryProgress } from '@rackseal/api-contracts';
+import { CSRF_HEADER, type DeliveryView, type SecretVersionDetail, type SecretView, type VersionDeliveryProgress } from '@rackseal/api-contracts';
 import { ApiTokens } from '@rackseal/api-tokens';
 import { DeliveryProcessor, UnwiredEnvelopeSealer } from '@rackseal/deliveries';
 import type { MailboxResponse } from '@rackseal/node-api-contracts';
@@ -122,10 +122,11 @@ describe('secrets and rotations in Chromium (issue 16)', () => {
     return Object.fromEntries(headers.map((h, i) => [h, cells[i]?.trim() ?? '']));
   }
 
-  it('the list shows each secret with its current version, its rollout, its schedule and no retired version yet', async () => {
+  it('the list shows each secret with its current version, its rollout, its schedule and next rotation, and no retired version yet; a certificate secret\'s page dates its renewal from its earliest certificate', async () => {
     for (const body of [
       { name: 'app-key', kind: 'opaque', target: { group: 'workers' }, binding: 'pcr-sealed' },
       { name: 'root-disk', kind: 'disk', target: { group: 'workers' }, binding: 'pcr-sealed', parameters: { rotateEveryDays: 30 } },
+      { name: 'web-tls', kind: 'tls', target: { group: 'workers' }, binding: 'pcr-sealed', parameters: { sans: ['{hostname}.cluster.internal'], validityDays: 90, renewBeforeDays: 30 } },
     ]) {
       const created = await asAdmin('post', '/v1/secrets').send(body);
       expect([created.status, created.body.code]).toEqual([201, undefined]);
@@ -136,6 +137,9 @@ describe('secrets and rotations in Chromium (issue 16)', () => {
     }
     expect(await progressOf('app-key', 1)).toMatchObject({ total: 2, settled: true, states: { acked: 2 } });
     const disk = (await asAdmin('get', '/v1/secrets/root-disk')).body as SecretView;
+    const tls = (await asAdmin('get', '/v1/secrets/web-tls')).body as SecretView;
+    const [tlsVersion] = (await asAdmin('get', '/v1/secrets/web-tls/versions')).body as SecretVersionDetail[];
+    const shown = (at: number) => `${new Date(at).toISOString().slice(0, 19).replace('T', ' ')} UTC`;
 
     const { context, page } = await newPage();
     await signIn(page, tokens.admin.token);
@@ -151,11 +155,34 @@ describe('secrets and rotations in Chromium (issue 16)', () => {
       'Next rotation': '—',
       'Retired versions': 'none (first version)',
     });
-    const next = new Date(new Date(disk.latestVersion.createdAt).getTime() + 30 * 86_400_000).toISOString().slice(0, 19).replace('T', ' ');
-    expect(await listRow(page, 'root-disk')).toMatchObject({ Kind: 'disk', 'Current version': '1', Schedule: 'a new key every 30 d', 'Next rotation': `${next} UTC`, 'Retired versions': 'none (first version)' });
+    const day = 86_400_000;
+    expect(await listRow(page, 'root-disk')).toMatchObject({
+      Kind: 'disk',
+      'Current version': '1',
+      Schedule: 'a new key every 30 d',
+      'Next rotation': shown(Date.parse(disk.latestVersion.createdAt) + 30 * day),
+      'Retired versions': 'none (first version)',
+    });
+    // Certificates: the list estimates from the version's creation (said with ≈) ...
+    expect(await listRow(page, 'web-tls')).toMatchObject({
+      Kind: 'tls',
+      Schedule: 'renewed 30 d before each certificate ends (valid 90 d)',
+      'Next rotation': `≈ ${shown(Date.parse(tls.latestVersion.createdAt) + 60 * day)}`,
+    });
     // Metadata only: nothing on the page looks like the material (no base64 of 32 bytes).
     expect(await page.locator('main').textContent()).not.toMatch(/[A-Za-z0-9+/]{43}=/);
     await page.screenshot({ path: join(SCREENSHOTS, 'secrets-1-list.png'), fullPage: true });
+
+    // ... the secret's page says it exactly, from its earliest certificate, as the worker decides.
+    await page.getByRole('link', { name: 'web-tls' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Secret web-tls' }).waitFor();
+    const earliest = Math.min(...tlsVersion!.materials.map((m) => Date.parse(m.notAfter!)));
+    await expect(page.locator('dt:text-is("Next rotation") + dd').textContent()).resolves.toBe(shown(earliest - 30 * day));
+    await page.getByText('2 machine(s)').click();
+    for (const m of tlsVersion!.materials) {
+      await expect(page.getByRole('listitem').filter({ hasText: m.serial }).textContent()).resolves.toContain(`certificate ${m.certificateSerial}, ends ${shown(Date.parse(m.notAfter!))}`);
+    }
+    await page.screenshot({ path: join(SCREENSHOTS, 'secrets-1b-tls.png'), fullPage: true });
     await context.close();
   });
 

@@ -1,6 +1,6 @@
 import type { VersionDeliveryProgress } from '@rackseal/api-contracts';
 import { useEffect, useState } from 'preact/hooks';
-import { api, segment } from '../api';
+import { api, ApiError, segment } from '../api';
 
 /** The states a rollout is counted in (the pre-wrap states belong to provisioning, not to a rotation). */
 export const ROLLOUT_STATES = ['pending', 'ready', 'acked', 'failed', 'cancelled', 'expired'] as const;
@@ -32,7 +32,8 @@ export type LiveProgress = { readonly kind: 'loading' } | { readonly kind: 'ok';
 /**
  * Watches a version's rollout: asks the progress route every `everyMs` until it is settled (nothing
  * pending or ready: every target acked, or the rest failed) or the view is left, as `rackseal secrets
- * rotate` waits on the same route.
+ * rotate` waits on the same route. A refusal (4xx: signed out, no scope, the secret gone) ends the
+ * watch; an outage (no answer, 5xx) is shown and asked again, as the rollout goes on without us.
  */
 export function useLiveProgress(name: string, version: number, onError: (error: unknown) => void, everyMs = 1000): LiveProgress {
   const [state, setState] = useState<{ key: string; live: LiveProgress }>({ key: '', live: { kind: 'loading' } });
@@ -54,6 +55,9 @@ export function useLiveProgress(name: string, version: number, onError: (error: 
           if (shown) {
             setState({ key, live: { kind: 'error', message: (error as Error).message } });
             onError(error);
+            if (!(error instanceof ApiError && error.status < 500)) {
+              timer = setTimeout(run, everyMs);
+            }
           }
         });
     };

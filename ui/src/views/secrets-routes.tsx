@@ -12,11 +12,27 @@ export function isSecretsRoute(path: string): boolean {
 export function SecretsRoutes({ route, scopes, onError }: { route: Route; scopes: readonly string[]; onError: (error: unknown) => void }) {
   const secret = /^\/secrets\/(.+)$/.exec(route.path);
   if (secret?.[1] !== undefined) {
-    const name = decodeURIComponent(secret[1]);
+    const name = decoded(secret[1]);
+    if (name === undefined) {
+      return (
+        <p role="alert" class="error">
+          Not a secret's address: {secret[1]}
+        </p>
+      );
+    }
     return <SecretPage key={name} name={name} scopes={scopes} onError={onError} />;
   }
   if (route.path === '/deliveries') {
     return <DeliveriesList query={route.query} scopes={scopes} onError={onError} />;
   }
   return <SecretsList query={route.query} onError={onError} />;
+}
+
+/** A path segment decoded, or undefined when it is not valid percent-encoding (a hand-edited URL). */
+function decoded(segment: string): string | undefined {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return undefined;
+  }
 }
