@@ -312,8 +312,13 @@ describe('secrets and rotations in Chromium (issue 16)', () => {
     await dialog.waitFor({ state: 'detached' });
     expect(await auditOf('delivery.retried', `delivery:${delivery!.id}`)).toEqual([]);
 
-    await retryButton.click();
-    await dialog.getByRole('button', { name: 'Retry', exact: true }).click();
+    // By keyboard this time: Enter opens it on Cancel, Tab reaches Retry.
+    await retryButton.focus();
+    await page.keyboard.press('Enter');
+    await dialog.waitFor();
+    expect(await page.evaluate('document.activeElement && document.activeElement.textContent')).toBe('Cancel');
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Enter');
     await page.getByRole('status').filter({ hasText: 'Delivery of unlucky version 1 to SN-RSA is pending again (round 2).' }).waitFor();
     // Read again: the failed list no longer holds it.
     await table.getByRole('row', { name: /unlucky/ }).waitFor({ state: 'detached' });
@@ -325,6 +330,20 @@ describe('secrets and rotations in Chromium (issue 16)', () => {
     await startWorker();
     const ready = await pollUntil(() => deliveriesOf('secret=unlucky'), (rows) => rows[0]?.state === 'ready', 60_000);
     expect(ready.map((d) => [d.state, d.generation, d.lastError])).toEqual([['ready', 2, null]]);
+    await context.close();
+  });
+
+  it('a token without secrets:read is told so on the secrets views, which ask the API nothing', async () => {
+    const none = await fleet.parts.app.get(ApiTokens).issue('ui-secrets-inventory', ['inventory:read'], 'test');
+    const { context, page } = await newPage();
+    await signIn(page, none.token);
+    const before = requested.length;
+    await page.goto(`${baseUrl}/ui/#/secrets/app-key`);
+    await page.getByText('Needs the secrets:read scope.').waitFor();
+    await page.goto(`${baseUrl}/ui/#/deliveries?state=failed`);
+    await page.reload();
+    await page.getByText('Needs the secrets:read scope.').waitFor();
+    expect(requested.slice(before).filter((url) => /\/v1\/(secrets|deliveries)/.test(url))).toEqual([]);
     await context.close();
   });
 

@@ -1,3 +1,4 @@
+import { grants } from '@rackseal/api-contracts';
 import type { Route } from '../router';
 import { DeliveriesList } from './deliveries-list';
 import { SecretPage } from './secret-page';
@@ -10,6 +11,15 @@ export function isSecretsRoute(path: string): boolean {
 
 /** The secrets views: the list (/secrets), one secret (/secrets/NAME), deliveries by state (/deliveries?state=failed). */
 export function SecretsRoutes({ route, scopes, onError }: { route: Route; scopes: readonly string[]; onError: (error: unknown) => void }) {
+  if (!grants(scopes, 'secrets:read')) {
+    // Said rather than asked: the API would refuse every call of these views.
+    return (
+      <>
+        <h1>Secrets and rotations</h1>
+        <p>Needs the secrets:read scope.</p>
+      </>
+    );
+  }
   const secret = /^\/secrets\/(.+)$/.exec(route.path);
   if (secret?.[1] !== undefined) {
     const name = decoded(secret[1]);
