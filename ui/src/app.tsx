@@ -5,6 +5,7 @@ import { href, useRoute } from './router';
 import { MachinePage } from './views/machine-page';
 import { MachinesList } from './views/machines-list';
 import { Overview } from './views/overview';
+import { isSecretsRoute, SecretsRoutes } from './views/secrets-routes';
 import { SignIn } from './views/sign-in';
 
 type SessionState = { readonly kind: 'loading' } | { readonly kind: 'signed-out'; readonly notice?: string } | { readonly kind: 'signed-in'; readonly session: OperatorSession };
@@ -61,6 +62,8 @@ export function App() {
     view = <MachinePage serial={decodeURIComponent(machine[1])} scopes={session.scopes} onError={lost} />;
   } else if (route.path === '/machines') {
     view = <MachinesList query={route.query} onError={lost} />;
+  } else if (isSecretsRoute(route.path)) {
+    view = <SecretsRoutes route={route} scopes={session.scopes} onError={lost} />;
   } else {
     view = <Overview onError={lost} />;
   }
@@ -75,6 +78,7 @@ export function App() {
           <ul>
             <li><a href={href('/')} aria-current={route.path === '/' ? 'page' : undefined}>Overview</a></li>
             <li><a href={href('/machines')} aria-current={route.path.startsWith('/machines') ? 'page' : undefined}>Machines</a></li>
+            <li><a href={href('/secrets')} aria-current={isSecretsRoute(route.path) ? 'page' : undefined}>Secrets</a></li>
           </ul>
         </nav>
         <span class="who">
