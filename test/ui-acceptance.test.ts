@@ -163,6 +163,26 @@ describe('the dashboard drives a real fleet (issue 16 acceptance)', () => {
     await shot('1-overview');
   });
 
+  it('starts a rotation from the secret\'s page and watches it until both running agents acked version 2', async () => {
+    await page.getByRole('link', { name: 'Secrets', exact: true }).click();
+    await page.getByRole('heading', { level: 1, name: 'Secrets and rotations' }).waitFor();
+    await page.getByRole('link', { name: SECRET, exact: true }).click();
+    await page.getByRole('heading', { level: 1, name: `Secret ${SECRET}` }).waitFor();
+    await page.getByRole('region', { name: 'Rollout of version 1' }).getByText('2 of 2 acked').waitFor();
+    await page.getByRole('button', { name: 'Start a rotation' }).click();
+    await page.getByRole('dialog', { name: `Rotate ${SECRET}?` }).getByRole('button', { name: 'Rotate to version 2' }).click();
+    const live = page.getByRole('region', { name: 'Rollout of version 2' });
+    await live.getByText('Settled: every target acked.').waitFor({ timeout: 120_000 });
+    await live.getByText('2 of 2 acked').waitFor();
+    expect(await deliveryStates(2)).toEqual([`${CANARY} acked`, `${SECOND} acked`]);
+    // The agents' own word: each installed version 2.
+    for (const serial of [CANARY, SECOND]) {
+      const lines = agents.get(serial)!.out.map((l) => JSON.parse(l) as { outcome: string; secret?: string; version?: number });
+      expect([serial, lines.some((l) => l.outcome === 'delivered' && l.secret === SECRET && l.version === 2)]).toEqual([serial, true]);
+    }
+    await shot('2-rotation-acked');
+  });
+
   it('the second machine boots another bootloader: re-attestation asked from its page quarantines it, and the page names the diverging event', async () => {
     await boot(SECOND, otherBootloaderLog());
     await page.goto(`${cp.baseUrl}/ui/#/machines/${SECOND}`);
@@ -177,7 +197,7 @@ describe('the dashboard drives a real fleet (issue 16 acceptance)', () => {
     await expect(page.getByRole('list', { name: 'Diverging events' }).textContent()).resolves.toContain(BOOT_APP_DIVERGENCE);
     const pcrTable = page.getByRole('table', { name: /allowed set/ });
     await pcrTable.getByRole('columnheader', { name: /Set “first” \(1 differ\)/ }).waitFor();
-    await shot('2-machine-quarantined');
+    await shot('3-machine-quarantined');
   });
 
   it('signs out: the session is gone', async () => {
