@@ -184,6 +184,23 @@ describe('machine groups API (issue 16, groups view)', () => {
     ]);
   });
 
+  it('a policy of another bank, or with a PCR the quote lacks: the preview and the promotion refuse with the same code', async () => {
+    const current = sha256Values(CANARY_LOG);
+    const policies: [string, object, string][] = [
+      ['sha1 bank', { bank: 'sha1', pcrs: [0], mode: 'enforce', allowedSets: [{ label: 'sha1', values: { '0': 'ab'.repeat(20) } }] }, 'policy.bank-mismatch'],
+      ['PCR 10 too', { bank: 'sha256', pcrs: [...SRTM, 10], mode: 'enforce', allowedSets: [{ label: 'ten', values: { ...current, '10': 'cd'.repeat(32) } }] }, 'policy.evidence-incomplete'],
+    ];
+    for (const [what, policy, code] of policies) {
+      expect([what, (await http('put', '/v1/groups/racks/policy').send(policy)).status]).toEqual([what, 200]);
+      const previewed = await preview('SN-C');
+      const promoted = await http('post', '/v1/groups/racks/policy/promote').send({ machine: 'SN-C', label: 'c' });
+      expect([what, previewed.status, previewed.body.code, promoted.status, promoted.body.code]).toEqual([what, 409, code, 409, code]);
+    }
+    // Back to the sets the promotion made, for the next test.
+    const restored = { bank: 'sha256', pcrs: SRTM, mode: 'enforce', allowedSets: [{ label: 'current', values: current }, { label: 'bootloader-b', values: sha256Values(LOG_B) }] };
+    expect((await http('put', '/v1/groups/racks/policy').send(restored)).status).toBe(200);
+  });
+
   it('a revoked machine is refused; a group known only by its own interval is listed', async () => {
     expect((await http('post', '/v1/machines/SN-C/revoke').send({ reason: 'test' })).status).toBe(200);
     const revoked = await preview('SN-C');
