@@ -155,7 +155,11 @@ describe('groups and policies view in Chromium (issue 16)', () => {
     // The machine recovers at its next attestation, as the preview said; so does SN-B2, not SN-C.
     expect((await attestOnce(app, fixture.at(1), LOG_B)).body.state).toBe('attested');
     expect(((await api('/v1/machines/SN-B1')).body as MachineDetail).state).toBe('attested');
-    await page.reload();
+    // The machine's page links to its group.
+    await page.goto(`${baseUrl}/ui/#/machines/SN-B1`);
+    await page.getByRole('heading', { level: 1, name: 'Machine SN-B1' }).waitFor();
+    await page.getByRole('link', { name: 'racks', exact: true }).click();
+    await page.getByRole('heading', { level: 1, name: 'Group racks' }).waitFor();
     await page.getByRole('table', { name: /2 failing/ }).waitFor();
     await page.screenshot({ path: join(SCREENSHOTS, 'groups-4-promoted.png'), fullPage: true });
     await context.close();
