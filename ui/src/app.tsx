@@ -2,6 +2,8 @@ import type { OperatorSession } from '@rackseal/api-contracts';
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { api, ApiError, useCsrfToken } from './api';
 import { href, useRoute } from './router';
+import { GroupPage } from './views/group-page';
+import { GroupsList } from './views/groups-list';
 import { MachinePage } from './views/machine-page';
 import { MachinesList } from './views/machines-list';
 import { Overview } from './views/overview';
@@ -58,7 +60,10 @@ export function App() {
   const { session } = state;
   let view;
   const machine = /^\/machines\/(.+)$/.exec(route.path);
-  if (machine?.[1] !== undefined) {
+  const group = /^\/groups(?:\/(.+))?$/.exec(route.path);
+  if (group !== null) {
+    view = group[1] === undefined ? <GroupsList onError={lost} /> : <GroupPage group={decodeURIComponent(group[1])} scopes={session.scopes} onError={lost} />;
+  } else if (machine?.[1] !== undefined) {
     view = <MachinePage serial={decodeURIComponent(machine[1])} scopes={session.scopes} onError={lost} />;
   } else if (route.path === '/machines') {
     view = <MachinesList query={route.query} onError={lost} />;
@@ -79,6 +84,7 @@ export function App() {
             <li><a href={href('/')} aria-current={route.path === '/' ? 'page' : undefined}>Overview</a></li>
             <li><a href={href('/machines')} aria-current={route.path.startsWith('/machines') ? 'page' : undefined}>Machines</a></li>
             <li><a href={href('/secrets')} aria-current={isSecretsRoute(route.path) ? 'page' : undefined}>Secrets</a></li>
+            <li><a href={href('/groups')} aria-current={route.path.startsWith('/groups') ? 'page' : undefined}>Groups</a></li>
           </ul>
         </nav>
         <span class="who">

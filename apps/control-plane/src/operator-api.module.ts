@@ -2,7 +2,7 @@ import { Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { API_TOKENS_PROVIDER, ApiTokenEntity, OPERATOR_SESSIONS_PROVIDER } from '@rackseal/api-tokens';
-import { attestationProviders } from '@rackseal/attestation';
+import { attestationProviders, PolicyGroups, PromotePreviews } from '@rackseal/attestation';
 import { inventoryImporterProvider, InventoryImportsRepository } from '@rackseal/inventory';
 import { GroupAttestationIntervals, GroupIntervalsRepository, MachineReattestRequests, MachineRevocations, MachinesRepository } from '@rackseal/machines';
 import { deliveriesProviders } from '@rackseal/deliveries';
@@ -20,6 +20,7 @@ import { KeysController } from './node-api/keys.controller';
 import { SelfController } from './node-api/self.controller';
 import { GroupApprovalsController } from './policies/approvals.controller';
 import { GroupIntervalController } from './policies/group-interval.controller';
+import { GroupsController } from './policies/groups.controller';
 import { PoliciesController } from './policies/policies.controller';
 import { DeliveriesController } from './deliveries/deliveries.controller';
 import { VersionProgressController } from './deliveries/version-progress.controller';
@@ -43,7 +44,7 @@ const attestationTrustStore = new TrustStoreCache();
 
 @Module({
   imports: [TypeOrmModule.forFeature([ApiTokenEntity, VendorCaEntity])],
-  controllers: [SessionController, FleetController, TokensController, AuditController, VendorCasController, InventoryController, MachinesController, PoliciesController, GroupIntervalController, GroupApprovalsController, AttestationsController, SelfController, KeysController, NodeApprovalsController, SecretsController, ClusterCasController, DeliveriesController, VersionProgressController, PrewrapController, MailboxController],
+  controllers: [SessionController, FleetController, TokensController, AuditController, VendorCasController, InventoryController, MachinesController, PoliciesController, GroupsController, GroupIntervalController, GroupApprovalsController, AttestationsController, SelfController, KeysController, NodeApprovalsController, SecretsController, ClusterCasController, DeliveriesController, VersionProgressController, PrewrapController, MailboxController],
   providers: [
     API_TOKENS_PROVIDER,
     OPERATOR_SESSIONS_PROVIDER,
@@ -56,6 +57,9 @@ const attestationTrustStore = new TrustStoreCache();
     GroupIntervalsRepository,
     GroupAttestationIntervals,
     ...attestationProviders((m) => attestationTrustStore.load(m)),
+    // The dashboard's groups view (needs GroupAttestationIntervals, which the worker's attestation wiring lacks).
+    PolicyGroups,
+    PromotePreviews,
     ...secretsProviders(),
     // The control plane plans deliveries (in the secret's and the attestation's transactions) and serves the mailbox; it seals none.
     ...deliveriesProviders(),

@@ -11,3 +11,4 @@ export * from './secrets';
 export * from './deliveries';
 export * from './session';
 export * from './fleet';
+export * from './groups';

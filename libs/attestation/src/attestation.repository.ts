@@ -252,6 +252,22 @@ export class AttestationRepository {
     return row.event_log === null ? evidence : { ...evidence, eventLog: row.event_log };
   }
 
+  /**
+   * The newest evidence of each of these machines, without event logs (one statement, DISTINCT ON
+   * over the (machine_id, recorded_at DESC) index): machine id → evidence, absent without any.
+   */
+  async latestEvidenceOfMany(machineIds: readonly string[], manager: EntityManager): Promise<Map<string, Omit<AttestationEvidence, 'eventLog'>>> {
+    if (machineIds.length === 0) {
+      return new Map();
+    }
+    const rows = (await manager.query(
+      `SELECT DISTINCT ON (machine_id) machine_id, registration_id, recorded_at, pcr_bank, pcr_values FROM attestation_evidence
+       WHERE machine_id = ANY($1::uuid[]) ORDER BY machine_id, recorded_at DESC, registration_id DESC`,
+      [[...new Set(machineIds)]],
+    )) as { machine_id: string; registration_id: string; recorded_at: Date; pcr_bank: string; pcr_values: Record<string, string> }[];
+    return new Map(rows.map((r) => [r.machine_id, { registrationId: r.registration_id, at: r.recorded_at, bank: r.pcr_bank, values: r.pcr_values }]));
+  }
+
   /** Stores a machine's new node credential; the previous live one (if any) is revoked at the same time. */
   async replaceCredential(credential: NewNodeCredential, manager: EntityManager): Promise<void> {
     await this.revokeCredentialsOf(credential.machineId, credential.createdAt, manager);

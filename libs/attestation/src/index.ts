@@ -23,3 +23,6 @@ export * from './pcr-policies.repository';
 export * from './pcr-policy-source';
 export * from './policy-errors';
 export * from './wire-input';
+export * from './pcr-differences';
+export * from './policy-groups';
+export * from './promote-preview';

@@ -11,6 +11,15 @@ export interface StoredPcrPolicy {
   readonly updatedBy: string;
 }
 
+/** A group's policy without its sets (PcrPoliciesRepository.listShapes). */
+export interface StoredPolicyShape {
+  readonly group: string;
+  readonly mode: PcrPolicy['mode'];
+  readonly bank: string;
+  readonly pcrs: readonly number[];
+  readonly allowedSets: number;
+}
+
 interface PolicyRow {
   group_name: string;
   policy: unknown;
@@ -34,6 +43,20 @@ export class PcrPoliciesRepository {
       group,
     ])) as PolicyRow[];
     return row === undefined ? undefined : { group: row.group_name, policy: parsePcrPolicy(row.policy), updatedAt: row.updated_at, updatedBy: row.updated_by };
+  }
+
+  /**
+   * Every group's policy shape (mode, bank, PCRs, number of sets), ordered by group: the groups list.
+   * Read field by field rather than parsed whole, since each set may carry a canary's event log of up
+   * to 1 MiB and the list needs none of them; a row edited by hand into something invalid still
+   * refuses its group's attestations and `get` (above).
+   */
+  async listShapes(manager?: EntityManager): Promise<StoredPolicyShape[]> {
+    const rows = (await (manager ?? this.dataSource).query(
+      `SELECT group_name, policy->>'mode' AS mode, policy->>'bank' AS bank, policy->'pcrs' AS pcrs, jsonb_array_length(policy->'allowedSets') AS sets
+       FROM pcr_policies ORDER BY group_name`,
+    )) as { group_name: string; mode: PcrPolicy['mode']; bank: string; pcrs: number[]; sets: number }[];
+    return rows.map((r) => ({ group: r.group_name, mode: r.mode, bank: r.bank, pcrs: r.pcrs.map(Number), allowedSets: Number(r.sets) }));
   }
 
   /** Sets a group's policy (replacing its previous one); `policy` is validated first. */

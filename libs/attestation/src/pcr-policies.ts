@@ -52,7 +52,7 @@ export class PcrPolicies {
   ) {}
 
   async show(group: string): Promise<GroupPolicy<Date>> {
-    checkGroup(group);
+    checkPolicyGroup(group);
     const stored = await this.policies.get(group);
     if (stored === undefined) {
       throw new PolicyError('policy.not-found', `group ${group} has no PCR policy`);
@@ -79,7 +79,7 @@ export class PcrPolicies {
 
   /** Sets (or replaces) a group's policy; `body` must pass parsePcrPolicy, else nothing is written or audited. */
   async set(group: string, body: unknown, actor: string): Promise<GroupPolicy<Date>> {
-    checkGroup(group);
+    checkPolicyGroup(group);
     const policy = validated(body);
     return this.dataSource.transaction(async (m) => {
       await lockGroupPolicy(group, m);
@@ -108,7 +108,7 @@ export class PcrPolicies {
    * group, has no evidence, or its evidence is of another bank or lacks a PCR of the policy.
    */
   async promote(group: string, request: PromotePolicyRequest, actor: string): Promise<PolicyPromotion<Date>> {
-    checkGroup(group);
+    checkPolicyGroup(group);
     const ref = parseMachineRef(request.machine);
     const label = validatedLabel(request.label);
     const result = await this.dataSource.transaction(async (m): Promise<PolicyPromotion<Date> | RefusedPromotion> => {
@@ -149,7 +149,7 @@ export class PcrPolicies {
    * old ones (a new epoch).
    */
   async approve(group: string, request: ApprovePolicySetRequest, actor: string): Promise<PolicySetChange<Date>> {
-    checkGroup(group);
+    checkPolicyGroup(group);
     const label = validatedLabel(request.label);
     return this.changeSets(group, actor, { action: 'policy.approved', label }, (policy) => {
       const replaced = policy.allowedSets.some((s) => s.label === label);
@@ -164,14 +164,14 @@ export class PcrPolicies {
    * withdrawn: remove the policy for that.
    */
   async withdraw(group: string, label: string, actor: string): Promise<PolicySetChange<Date>> {
-    checkGroup(group);
+    checkPolicyGroup(group);
     const checked = validatedLabel(label);
     return this.changeSets(group, actor, { action: 'policy.withdrawn', label: checked }, (policy) => ({ replaced: false, policy: refusingAs('policy.invalid', () => withoutSet(policy, checked)) }));
   }
 
   /** Removes a group's policy: its machines are quarantined (attestation.no-policy) until one is set. */
   async remove(group: string, actor: string): Promise<PolicyRemoval> {
-    checkGroup(group);
+    checkPolicyGroup(group);
     return this.dataSource.transaction(async (m) => {
       await lockGroupPolicy(group, m);
       const previous = await this.policies.get(group, m);
@@ -335,7 +335,8 @@ function validatedLabel(label: unknown): string {
   return refusingAs('policy.invalid', () => labelOf('label', label));
 }
 
-function checkGroup(group: string): void {
+/** A group name as the inventory accepts it (GROUP_PATTERN), else policy.invalid-group. */
+export function checkPolicyGroup(group: string): void {
   if (!GROUP_PATTERN.test(group)) {
     throw new PolicyError('policy.invalid-group', `${JSON.stringify(group.slice(0, 70))}: ${GROUP_RULE}`);
   }

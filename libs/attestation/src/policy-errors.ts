@@ -10,6 +10,7 @@ export const POLICY_ERROR_CODES = {
   'policy.invalid-group': 'invalid',
   'policy.invalid': 'invalid',
   'policy.not-found': 'not-found',
+  'policy.group-not-found': 'not-found',
   'policy.machine-not-in-group': 'conflict',
   'policy.machine-revoked': 'conflict',
   'policy.no-evidence': 'conflict',

@@ -35,6 +35,12 @@ export class GroupIntervalsRepository {
     return row === undefined ? undefined : toStored(row);
   }
 
+  /** Every group's own interval (a small table: one row per group that has one). */
+  async list(manager?: EntityManager): Promise<StoredGroupInterval[]> {
+    const rows = (await (manager ?? this.dataSource).query('SELECT group_name, interval_seconds, updated_at, updated_by FROM group_attestation_intervals ORDER BY group_name')) as IntervalRow[];
+    return rows.map(toStored);
+  }
+
   async put(group: string, intervalSeconds: number, by: string, at: Date, manager?: EntityManager): Promise<StoredGroupInterval> {
     const [row] = (await (manager ?? this.dataSource).query(
       `INSERT INTO group_attestation_intervals (group_name, interval_seconds, updated_at, updated_by) VALUES ($1, $2, $3, $4)

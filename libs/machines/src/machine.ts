@@ -84,6 +84,13 @@ export type MachineRef = { readonly id: string } | { readonly serial: string };
 /** Machines per state; every state is present (0 when none). */
 export type MachineStateCounts = { readonly [State in MachineState]: number };
 
+/** One group's machines per state and how many of them are failing (MachinesRepository.countByGroup). */
+export interface GroupMachineCounts {
+  readonly group: string;
+  readonly byState: MachineStateCounts;
+  readonly failing: number;
+}
+
 /** The liveness gauges: overdue machines per state, and per group with the group's own interval (null: the fleet default). */
 export interface OverdueCounts {
   readonly byState: MachineStateCounts;

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import type {
+  GroupMachineCounts,
   LandedCounts,
   Machine,
   MachineFailure,
@@ -74,6 +75,12 @@ const NOT_ATTESTED_SINCE = (param: string): string => `state <> 'revoked' AND (l
 const OVERDUE = (now: string, fleetSeconds: string): string =>
   `m.state <> 'revoked' AND (m.last_attested_at IS NULL OR m.last_attested_at < ${now}::timestamptz - make_interval(secs => COALESCE(g.interval_seconds, ${fleetSeconds}::float8)))`;
 const INTERVALS_JOIN = 'LEFT JOIN group_attestation_intervals g ON g.group_name = m.group_name';
+
+/**
+ * "Failing": not revoked, and quarantined or with a refused attestation newer than its last
+ * successful one (what the dashboard's machine page calls failing). Over `machines` unaliased.
+ */
+const FAILING = `state <> 'revoked' AND (state = 'quarantined' OR (last_failure IS NOT NULL AND (last_attested_at IS NULL OR (last_failure->>'at')::timestamptz > last_attested_at)))`;
 
 /** How many times revoke re-reads a machine that another transaction moved meanwhile. */
 const REVOKE_ATTEMPTS = 5;
@@ -365,6 +372,35 @@ export class MachinesRepository {
   /** Machines per state, every state present (the /metrics gauge). */
   async countByState(): Promise<MachineStateCounts> {
     return countsOf((await this.dataSource.query('SELECT state, count(*)::int AS n FROM machines GROUP BY state')) as StateCount[]);
+  }
+
+  /**
+   * Per group (machines without one left out), its machines per state and how many of them are
+   * failing (FAILING): the dashboard's groups list (issue 16), or one group's with `group`. One pass.
+   */
+  async countByGroup(group?: string): Promise<GroupMachineCounts[]> {
+    const rows = (await this.dataSource.query(
+      `SELECT group_name, state, count(*)::int AS n, count(*) FILTER (WHERE ${FAILING})::int AS failing FROM machines
+       WHERE ${group === undefined ? 'group_name IS NOT NULL' : 'group_name = $1'} GROUP BY group_name, state ORDER BY group_name`,
+      group === undefined ? [] : [group],
+    )) as (StateCount & { group_name: string; failing: number })[];
+    const byGroup = new Map<string, { rows: StateCount[]; failing: number }>();
+    for (const row of rows) {
+      const entry = byGroup.get(row.group_name) ?? { rows: [], failing: 0 };
+      entry.rows.push(row);
+      entry.failing += row.failing;
+      byGroup.set(row.group_name, entry);
+    }
+    return [...byGroup].map(([name, entry]) => ({ group: name, byState: countsOf(entry.rows), failing: entry.failing }));
+  }
+
+  /** The group's failing machines (FAILING), ordered by serial, at most `limit`. */
+  async failingOf(group: string, limit: number, manager?: EntityManager): Promise<Machine[]> {
+    const rows = (await (manager ?? this.dataSource).query(`SELECT ${MACHINE_COLUMNS} FROM machines WHERE group_name = $1 AND ${FAILING} ORDER BY serial LIMIT $2`, [
+      group,
+      limit,
+    ])) as MachineRow[];
+    return rows.map(toMachine);
   }
 
   /** Per state, the machines not attested since `since` (revoked: always 0): the fleet liveness gauge. */

@@ -4,7 +4,7 @@ import { api } from '../api';
 import { instant } from '../format';
 import { href } from '../router';
 import { useApi } from '../use-api';
-import { ConfirmDialog } from './confirm-dialog';
+import { ConfirmDialog } from './modal';
 
 /** Rows per page. */
 const PAGE_SIZE = 50;
@@ -109,7 +109,11 @@ export function DeliveriesList({ query, scopes, onError }: { query: URLSearchPar
         </>
       )}
       {retrying !== undefined && (
-        <ConfirmDialog title="Retry this delivery?" confirmLabel="Retry" onConfirm={() => void retry(retrying)} onClose={() => setRetrying(undefined)}>
+        <ConfirmDialog title="Retry this delivery?" confirmLabel="Retry" onConfirm={() => {
+            setRetrying(undefined);
+            void retry(retrying);
+          }}
+          onClose={() => setRetrying(undefined)}>
           <p>
             {retrying.secret.name} version {retrying.secret.version} to machine {retrying.machine.serial} failed with <code>{retrying.lastError ?? 'no code'}</code> after {retrying.attempts} attempt(s). A retry
             makes it pending again in round {retrying.generation + 1}, and a worker delivers it. This is recorded in the audit log.

@@ -104,7 +104,7 @@ function MachineBody({ data, scopes, onError }: { data: MachineData; scopes: rea
         <dt>Hostname</dt>
         <dd>{machine.hostname ?? '—'}</dd>
         <dt>Group</dt>
-        <dd>{machine.group ?? '—'}</dd>
+        <dd>{machine.group === null ? '—' : grants(scopes, 'policy:read') ? <a href={href(`/groups/${segment(machine.group)}`)}>{machine.group}</a> : machine.group}</dd>
         <dt>Asset tag</dt>
         <dd>{machine.assetTag ?? '—'}</dd>
         <dt>EK public hash</dt>

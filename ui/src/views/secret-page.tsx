@@ -4,7 +4,7 @@ import { api, segment } from '../api';
 import { instant } from '../format';
 import { href } from '../router';
 import { useApi } from '../use-api';
-import { ConfirmDialog } from './confirm-dialog';
+import { ConfirmDialog } from './modal';
 import { progressPath, RolloutProgress, useLiveProgress } from './rollout-progress';
 import { nextRotationOf, scheduleOf, targetOf } from './rotation-schedule';
 
@@ -127,7 +127,11 @@ function RotateControl({ secret, onRotated, onRefused }: { secret: SecretView; o
         Start a rotation
       </button>
       {asking && (
-        <ConfirmDialog title={`Rotate ${secret.name}?`} confirmLabel={`Rotate to version ${next}`} onConfirm={() => void rotate()} onClose={() => setAsking(false)}>
+        <ConfirmDialog title={`Rotate ${secret.name}?`} confirmLabel={`Rotate to version ${next}`} onConfirm={() => {
+            setAsking(false);
+            void rotate();
+          }}
+          onClose={() => setAsking(false)}>
           <p>
             Version {next} of {secret.name} ({secret.kind}) gets fresh material for every attested machine of its target, {targetOf(secret)}, and each of them receives it. Once every target
             acked it, the older versions are retired. This is recorded in the audit log.

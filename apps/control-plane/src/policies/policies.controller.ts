@@ -1,9 +1,10 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put, Query } from '@nestjs/common';
 import { ApiBadRequestResponse, ApiBearerAuth, ApiBody, ApiConflictResponse, ApiNotFoundResponse, ApiOkResponse, ApiParam, ApiTags } from '@nestjs/swagger';
-import type { GroupPolicy, PolicyPromotion, PolicyRemoval, PolicySetChange } from '@rackseal/api-contracts';
+import type { GroupPolicy, PolicyPromotion, PolicyRemoval, PolicySetChange, PromotePreview } from '@rackseal/api-contracts';
 import type { TokenPrincipal } from '@rackseal/api-tokens';
-import { PcrPolicies } from '@rackseal/attestation';
+import { PcrPolicies, PromotePreviews } from '@rackseal/attestation';
 import { actorOf, Principal, RequireScope } from '../auth/auth.decorators';
+import { PromotePreviewDto, PromotePreviewQueryDto } from './groups.dto';
 import { ApprovePolicySetDto, GROUP_PARAM_DESCRIPTION, GroupPolicyDto, PcrPolicyDto, PolicyPromotionDto, PolicyRemovalDto, PolicySetChangeDto, PromotePolicyDto } from './policy.dto';
 
 /**
@@ -15,7 +16,10 @@ import { ApprovePolicySetDto, GROUP_PARAM_DESCRIPTION, GroupPolicyDto, PcrPolicy
 @ApiBearerAuth()
 @Controller('v1/groups/:group/policy')
 export class PoliciesController {
-  constructor(private readonly policies: PcrPolicies) {}
+  constructor(
+    private readonly policies: PcrPolicies,
+    private readonly previews: PromotePreviews,
+  ) {}
 
   @Get()
   @RequireScope('policy:read')
@@ -59,6 +63,23 @@ export class PoliciesController {
   })
   promote(@Param('group') group: string, @Body() body: PromotePolicyDto, @Principal() principal: TokenPrincipal): Promise<PolicyPromotion<Date>> {
     return this.policies.promote(group, body, actorOf(principal));
+  }
+
+  /**
+   * What promoting the machine would change, without changing it (the dashboard's promote dialog):
+   * the set it would approve, the PCRs that differ from each allowed set, and how many failing
+   * machines of the group have exactly these values. Refused as the promotion would be, not audited
+   * (a read).
+   */
+  @Get('promote-preview')
+  @RequireScope('policy:read')
+  @ApiParam({ name: 'group', description: GROUP_PARAM_DESCRIPTION })
+  @ApiOkResponse({ type: PromotePreviewDto })
+  @ApiBadRequestResponse({ description: 'not a group name or a machine reference' })
+  @ApiNotFoundResponse({ description: 'no such group (policy.group-not-found) or machine (machine.not-found)' })
+  @ApiConflictResponse({ description: 'the machine is revoked, not of the group, has no verified quote yet, or its evidence is of another bank or lacks a PCR of the policy (the promotion\'s codes)' })
+  preview(@Param('group') group: string, @Query() query: PromotePreviewQueryDto): Promise<PromotePreview<Date>> {
+    return this.previews.preview(group, query.machine);
   }
 
   /**
