@@ -1,7 +1,9 @@
-import type { OperatorSession } from '@rackseal/api-contracts';
+import { grants, type OperatorSession } from '@rackseal/api-contracts';
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { api, ApiError, useCsrfToken } from './api';
 import { href, useRoute } from './router';
+import { AuditList } from './views/audit-list';
+import { AuditRecordPage } from './views/audit-record';
 import { MachinePage } from './views/machine-page';
 import { MachinesList } from './views/machines-list';
 import { Overview } from './views/overview';
@@ -57,7 +59,12 @@ export function App() {
   const { session } = state;
   let view;
   const machine = /^\/machines\/(.+)$/.exec(route.path);
-  if (machine?.[1] !== undefined) {
+  const auditRecord = /^\/audit\/([1-9][0-9]{0,15})$/.exec(route.path);
+  if (auditRecord?.[1] !== undefined) {
+    view = <AuditRecordPage id={Number(auditRecord[1])} onError={lost} />;
+  } else if (route.path === '/audit') {
+    view = <AuditList query={route.query} onError={lost} />;
+  } else if (machine?.[1] !== undefined) {
     view = <MachinePage serial={decodeURIComponent(machine[1])} scopes={session.scopes} onError={lost} />;
   } else if (route.path === '/machines') {
     view = <MachinesList query={route.query} onError={lost} />;
@@ -75,6 +82,7 @@ export function App() {
           <ul>
             <li><a href={href('/')} aria-current={route.path === '/' ? 'page' : undefined}>Overview</a></li>
             <li><a href={href('/machines')} aria-current={route.path.startsWith('/machines') ? 'page' : undefined}>Machines</a></li>
+            {grants(session.scopes, 'audit:read') && <li><a href={href('/audit')} aria-current={route.path.startsWith('/audit') ? 'page' : undefined}>Audit</a></li>}
           </ul>
         </nav>
         <span class="who">

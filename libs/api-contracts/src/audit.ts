@@ -23,6 +23,22 @@ export interface AuditRecordView {
   readonly leafHash: string | null;
 }
 
+/**
+ * GET /v1/audit filters: exact matches on actor, action and subject (`machine:SN-1`), and a time
+ * window `since` ≤ recordedAt < `until` (RFC 3339 instants with an offset, as parseInstant reads).
+ * The bounds are the longest values AuditLog.append stores.
+ */
+export interface AuditListFilters {
+  readonly actor?: string;
+  readonly action?: string;
+  readonly subject?: string;
+  readonly since?: string;
+  readonly until?: string;
+}
+export const AUDIT_ACTOR_MAX_LENGTH = 200;
+export const AUDIT_ACTION_MAX_LENGTH = 200;
+export const AUDIT_SUBJECT_MAX_LENGTH = 500;
+
 /** A signed checkpoint (C2SP tlog-checkpoint in a signed note, Ed25519) and what it commits to. */
 export interface AuditCheckpointView {
   readonly origin: string;

@@ -17,6 +17,17 @@ export interface ListedAuditRecord extends AuditEntry {
   readonly leafHash: Buffer | null;
 }
 
+/** AuditLog.list: a page after `after`, optionally filtered. */
+export interface AuditListQuery {
+  readonly after?: number;
+  readonly limit: number;
+  readonly actor?: string;
+  readonly action?: string;
+  readonly subject?: string;
+  readonly since?: Date;
+  readonly until?: Date;
+}
+
 interface ListedRow {
   id: string;
   seq: string | null;
@@ -192,9 +203,33 @@ export class AuditLog {
     return { scanned: counted?.scanned ?? 0, byReason: rows.map(({ action, code, count }) => ({ action, code, count })) };
   }
 
-  /** Records with id greater than `after` (0: from the first), in append order, at most `limit`; pending ones included. */
-  list(query: { readonly after?: number; readonly limit: number }): Promise<ListedAuditRecord[]> {
-    return this.select('r.id > $1', [query.after ?? 0], query.limit);
+  /**
+   * Records with id greater than `after` (0: from the first), in append order, at most `limit`;
+   * pending ones included. Filters are exact matches and a window since ≤ recorded_at < until.
+   */
+  list(query: AuditListQuery): Promise<ListedAuditRecord[]> {
+    const conditions = ['r.id > $1'];
+    const params: unknown[] = [query.after ?? 0];
+    const where = (sql: string, value: unknown): void => {
+      params.push(value);
+      conditions.push(sql.replace('?', `$${params.length}`));
+    };
+    if (query.actor !== undefined) {
+      where('r.actor = ?', query.actor);
+    }
+    if (query.action !== undefined) {
+      where('r.action = ?', query.action);
+    }
+    if (query.subject !== undefined) {
+      where('r.subject = ?', query.subject);
+    }
+    if (query.since !== undefined) {
+      where('r.recorded_at >= ?', query.since);
+    }
+    if (query.until !== undefined) {
+      where('r.recorded_at < ?', query.until);
+    }
+    return this.select(conditions.join(' AND '), params, query.limit);
   }
 
   private async select(where: string, params: unknown[], limit: number): Promise<ListedAuditRecord[]> {

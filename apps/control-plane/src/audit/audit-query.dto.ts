@@ -1,9 +1,13 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import {
+  AUDIT_ACTION_MAX_LENGTH,
+  AUDIT_ACTOR_MAX_LENGTH,
   AUDIT_OUTCOMES,
+  AUDIT_SUBJECT_MAX_LENGTH,
   type AuditCheckpointView,
   type AuditConsistencyProofView,
   type AuditInclusionProofView,
+  type AuditListFilters,
   type AuditOutcome,
   type AuditPublicKeyView,
   type AuditRecordView,
@@ -12,10 +16,10 @@ import {
   MAX_SEQUENCE_CURSOR,
   MIN_PAGE_SIZE,
 } from '@rackseal/api-contracts';
-import { IsOptional } from 'class-validator';
-import { IsQueryInteger } from '../http/validators';
+import { IsOptional, IsString, MaxLength } from 'class-validator';
+import { IsInstant, IsPrintableText, IsQueryInteger } from '../http/validators';
 
-export class AuditQueryDto {
+export class AuditQueryDto implements AuditListFilters {
   @ApiPropertyOptional({
     description: 'Only records appended after this id (for paging and tailing).',
     type: 'integer',
@@ -31,6 +35,37 @@ export class AuditQueryDto {
   @IsOptional()
   @IsQueryInteger({ min: MIN_PAGE_SIZE, max: MAX_PAGE_SIZE })
   limit?: number;
+
+  @ApiPropertyOptional({ description: 'Only records by this actor (exact), e.g. token:3 or system:worker.', maxLength: AUDIT_ACTOR_MAX_LENGTH })
+  @IsOptional()
+  @IsString()
+  @MaxLength(AUDIT_ACTOR_MAX_LENGTH)
+  @IsPrintableText()
+  actor?: string;
+
+  @ApiPropertyOptional({ description: 'Only records of this action (exact), e.g. machine.state-changed.', maxLength: AUDIT_ACTION_MAX_LENGTH })
+  @IsOptional()
+  @IsString()
+  @MaxLength(AUDIT_ACTION_MAX_LENGTH)
+  @IsPrintableText()
+  action?: string;
+
+  @ApiPropertyOptional({ description: 'Only records about this subject (exact), e.g. machine:SN-1.', maxLength: AUDIT_SUBJECT_MAX_LENGTH })
+  @IsOptional()
+  @IsString()
+  @MaxLength(AUDIT_SUBJECT_MAX_LENGTH)
+  @IsPrintableText()
+  subject?: string;
+
+  @ApiPropertyOptional({ format: 'date-time', description: 'Only records recorded at or after this instant (RFC 3339 with an offset).' })
+  @IsOptional()
+  @IsInstant()
+  since?: string;
+
+  @ApiPropertyOptional({ format: 'date-time', description: 'Only records recorded before this instant (RFC 3339 with an offset).' })
+  @IsOptional()
+  @IsInstant()
+  until?: string;
 }
 
 export class AuditSeqParamDto {
