@@ -41,7 +41,7 @@ import { testConfig } from './support/test-config';
 /** An answer as a tamperer edits it. */
 type Editable<T> = { -readonly [K in keyof T]: Editable<T[K]> };
 
-/** Seven records appended, eight in the tree with the control plane's own (the token issued): proofs of different shapes and lengths. */
+/** Seven records appended, more in the tree with the control plane's own (the token issued) and one written around AuditLog: proofs of different shapes and lengths. */
 const APPENDED = 7;
 
 describe('in-browser audit inclusion verification (ui/src/audit-proof.ts)', () => {
@@ -79,6 +79,11 @@ describe('in-browser audit inclusion verification (ui/src/audit-proof.ts)', () =
       // Details with nesting, unsorted keys, unicode and escapes: the canonical JSON must agree byte for byte.
       await audit.append({ actor: 'system:test', action: i % 2 === 0 ? 'test.even' : 'test.odd', subject: `machine:SN-${i}`, outcome: 'success', details: { z: i, a: { list: [1, 'två', null, true], quote: '"<b>\n' } } });
     }
+    // A recorded_at with microseconds (no AuditLog writer stores one, but the leaf covers all six
+    // digits, audit-timestamp.ts): the API must show the text the leaf covers for it to verify.
+    await ds.query(
+      `INSERT INTO audit_log (recorded_at, actor, action, subject, outcome, details) VALUES ('2026-01-01T10:00:00.123456Z', 'system:test', 'test.micro', '', 'success', '{}')`,
+    );
     const sequencer = testSequencer(ds, config.masterKey.key!, { origin: config.audit.origin });
     try {
       await sequencer.drainOnce();
@@ -119,6 +124,7 @@ describe('in-browser audit inclusion verification (ui/src/audit-proof.ts)', () =
       expect(() => verifyInclusion(leaf, seq - 1, opened.size, answer.proof.map(bytes), opened.rootHash)).not.toThrow();
     }
     expect(answerOf(4).proof.length).toBeGreaterThan(0);
+    expect([...answers.values()].filter((a) => a.record.action === 'test.micro').map((a) => a.record.recordedAt)).toEqual(['2026-01-01T10:00:00.123456Z']);
   });
 
   it('a tampered record fails at the inclusion proof: its leaf no longer leads to the signed root', async () => {

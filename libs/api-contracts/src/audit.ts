@@ -12,7 +12,7 @@ export interface AuditRecordView {
   /** Append order, the paging cursor. */
   readonly id: number;
   readonly seq: number | null;
-  /** ISO 8601. */
+  /** ISO 8601, exactly as the leaf covers it: milliseconds (`…08.123Z`), or all six digits for a stored value with microseconds. */
   readonly recordedAt: string;
   readonly actor: string;
   readonly action: string;

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { Clock } from '@rackseal/platform';
 import { DataSource, type EntityManager } from 'typeorm';
 import { AUDIT_OUTCOMES, type AuditEntry, type AuditOutcome, type AuditRecord } from './audit-entry';
-import { epochMicrosOf, recordedAtText } from './audit-timestamp';
+import { epochMicrosOf, RECORDED_AT_MICROS_SQL, recordedAtText } from './audit-timestamp';
 import { AuditCheckpointStore, type StoredCheckpoint, type StoredSigningKey } from './audit-checkpoints';
 import { AuditError, AuditVerificationBusyError } from './audit-errors';
 import { AuditProofs, type ConsistencyProof, type InclusionProof } from './audit-proofs';
@@ -14,6 +14,13 @@ export interface ListedAuditRecord extends AuditEntry {
   readonly id: number;
   readonly seq: number | null;
   readonly recordedAt: Date;
+  /**
+   * recorded_at exactly as a leaf covers it (audit-timestamp.ts): the Date's ISO text for the whole
+   * milliseconds AuditLog writes, all six fractional digits otherwise, so a verifier that recomputes
+   * the leaf from what the API shows (`rackseal audit prove`, the dashboard) gets the stored bytes.
+   * Undefined for a value no writer stores (±infinity).
+   */
+  readonly recordedAtText: string | undefined;
   readonly leafHash: Buffer | null;
 }
 
@@ -32,6 +39,7 @@ interface ListedRow {
   id: string;
   seq: string | null;
   recorded_at: Date;
+  recorded_at_us: string | null;
   actor: string;
   action: string;
   subject: string;
@@ -234,7 +242,7 @@ export class AuditLog {
 
   private async select(where: string, params: unknown[], limit: number): Promise<ListedAuditRecord[]> {
     const rows = (await this.dataSource.query(
-      `SELECT r.id, r.seq, r.recorded_at, r.actor, r.action, r.subject, r.outcome, r.details, n.hash AS leaf_hash
+      `SELECT r.id, r.seq, r.recorded_at, ${RECORDED_AT_MICROS_SQL} AS recorded_at_us, r.actor, r.action, r.subject, r.outcome, r.details, n.hash AS leaf_hash
          FROM audit_log r
          LEFT JOIN audit_tree_nodes n ON n.level = 0 AND n.idx = r.seq - 1
         WHERE ${where}
@@ -246,6 +254,7 @@ export class AuditLog {
       id: Number(r.id),
       seq: r.seq === null ? null : Number(r.seq),
       recordedAt: r.recorded_at,
+      recordedAtText: recordedAtText(r.recorded_at_us),
       actor: r.actor,
       action: r.action,
       subject: r.subject,

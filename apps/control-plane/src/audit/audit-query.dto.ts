@@ -99,7 +99,7 @@ export class AuditRecordDto implements AuditRecordView {
   @ApiProperty({ type: 'integer', nullable: true, description: 'Tree position (leaf index + 1); null while pending' })
   seq: number | null;
 
-  @ApiProperty()
+  @ApiProperty({ description: 'ISO 8601 as the leaf covers it: milliseconds, or six fractional digits for a stored value with microseconds' })
   recordedAt: string;
 
   @ApiProperty()

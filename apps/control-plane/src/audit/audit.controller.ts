@@ -105,7 +105,9 @@ function recordView(r: ListedAuditRecord): AuditRecordView {
   return {
     id: r.id,
     seq: r.seq,
-    recordedAt: r.recordedAt.toISOString(),
+    // The exact text the leaf covers (the Date's ISO text for every record AuditLog writes); a value
+    // no writer stores (±infinity, written around the application) is shown as PostgreSQL gave it.
+    recordedAt: r.recordedAtText ?? String(r.recordedAt),
     actor: r.actor,
     action: r.action,
     subject: r.subject,
