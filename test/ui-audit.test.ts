@@ -167,6 +167,15 @@ describe('dashboard audit view in Chromium (issue 16)', () => {
     const first = ((await get('/v1/audit?action=secret.released&limit=1')).body as AuditRecordView[])[0]!;
     expect(rowsOf((await get(`/v1/audit?action=secret.released&limit=1&after=${first.id}`)).body)).toEqual([`${seq1 + 4} secret.released system:worker machine:SN-2`]);
     expect((await get('/v1/audit?actor=nobody')).body).toEqual([]);
+    // Newest first, paged down with before; before and after bound either order.
+    expect(rowsOf((await get('/v1/audit?order=newest&actor=token:7')).body)).toEqual([
+      `${seq1 + 2} machine.state-changed token:7 machine:SN-2`,
+      `${seq1} machine.state-changed token:7 machine:SN-1`,
+    ]);
+    const newest = (await get('/v1/audit?order=newest&action=secret.released&limit=2')).body as AuditRecordView[];
+    expect(rowsOf(newest)).toEqual(['pending secret.released token:8 machine:SN-3', `${seq1 + 4} secret.released system:worker machine:SN-2`]);
+    expect(rowsOf((await get(`/v1/audit?order=newest&action=secret.released&before=${newest[1]!.id}`)).body)).toEqual([`${seq1 + 1} secret.released system:worker machine:SN-1`]);
+    expect(rowsOf((await get(`/v1/audit?after=${newest[1]!.id - 4}&before=${newest[1]!.id}`)).body).map((r) => r.split(' ')[0])).toEqual([1, 2, 3].map((n) => String(seq1 + n)));
 
     for (const [query, message] of [
       ['since=2026-01-01T10:00:00', 'since must be an RFC 3339 date-time with an offset, e.g. 2026-03-01T10:00:00Z'],
@@ -174,6 +183,8 @@ describe('dashboard audit view in Chromium (issue 16)', () => {
       ['action=a%1Bb', 'action must not contain control characters (found U+001B)'],
       [`subject=${'s'.repeat(501)}`, 'subject must be shorter than or equal to 500 characters'],
       ['actor=a&actor=b', 'actor must be a string'],
+      ['order=desc', 'order must be one of the following values: oldest, newest'],
+      ['before=0', 'before must be an integer from 1 to 9007199254740991'],
     ] as const) {
       const refused = await get(`/v1/audit?${query}`);
       expect([query, refused.status, refused.body.message]).toEqual([query, 400, expect.arrayContaining([message])]);
@@ -187,19 +198,25 @@ describe('dashboard audit view in Chromium (issue 16)', () => {
     await page.getByRole('link', { name: 'Audit', exact: true }).focus();
     await page.keyboard.press('Enter');
     await page.getByRole('heading', { level: 1, name: 'Audit log' }).waitFor();
-    await page.getByRole('table', { name: /Audit records from the first/ }).waitFor();
+    await page.getByRole('table', { name: /Audit records, newest first/ }).waitFor();
 
     await page.getByLabel('Action').fill('machine.state-changed');
     await page.getByLabel('Action').press('Enter');
     const table = page.getByRole('table', { name: /action machine.state-changed/ });
     await table.waitFor();
     const rows = table.locator('tbody tr');
-    expect(await rows.allTextContents()).toEqual([
-      expect.stringMatching(new RegExp(`^${seq1}.*token:7machine\\.state-changedmachine:SN-1success$`)),
-      expect.stringMatching(new RegExp(`^${seq1 + 2}.*token:7machine\\.state-changedmachine:SN-2success$`)),
-      expect.stringMatching(new RegExp(`^${seq1 + 3}.*token:8machine\\.state-changedmachine:SN-3refused$`)),
-    ]);
+    const inOrder = [
+      expect.stringMatching(new RegExp(`^${seq1}2026-01-01 10:00:00 UTCtoken:7machine\\.state-changedmachine:SN-1success$`)),
+      expect.stringMatching(new RegExp(`^${seq1 + 2}2026-01-01 10:02:00 UTCtoken:7machine\\.state-changedmachine:SN-2success$`)),
+      expect.stringMatching(new RegExp(`^${seq1 + 3}2026-01-01 10:03:00 UTCtoken:8machine\\.state-changedmachine:SN-3refused$`)),
+    ];
+    expect(await rows.allTextContents()).toEqual([...inOrder].reverse());
     expect(page.url()).toContain('#/audit?action=machine.state-changed');
+    // Oldest first, the filter kept.
+    await page.getByLabel('Order').selectOption('oldest');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await page.getByRole('table', { name: /oldest first, action machine.state-changed/ }).waitFor();
+    expect(await page.getByRole('table', { name: /oldest first/ }).locator('tbody tr').allTextContents()).toEqual(inOrder);
     await page.screenshot({ path: join(SCREENSHOTS, 'audit-1-filtered.png'), fullPage: true });
 
     // A time window through the form (UTC), combined with the action.

@@ -309,7 +309,7 @@ export async function verifyRecordInclusion(seq: number, answer: AuditInclusionP
   try {
     key = await parseVerifierKey(vkey);
     found.keyId = key.keyId;
-    steps.push({ step: 'key', title: TITLES.key, ok: true, detail: `Ed25519 key ${key.name}+${key.keyId}: compare it with the verifier key you pinned (rackseal audit public-key)` });
+    steps.push({ step: 'key', title: TITLES.key, ok: true, detail: `Ed25519 key ${key.name}+${key.keyId}, well formed (its key ID is the one its name and key give)` });
   } catch (error) {
     fail('key', error);
     skipped(['signature', 'checkpoint', 'record', 'inclusion']);

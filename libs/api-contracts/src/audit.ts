@@ -29,12 +29,16 @@ export interface AuditRecordView {
  * The bounds are the longest values AuditLog.append stores.
  */
 export interface AuditListFilters {
+  /** `oldest` (the default: append order, page with `after`) or `newest` first (page with `before`). */
+  readonly order?: AuditListOrder;
   readonly actor?: string;
   readonly action?: string;
   readonly subject?: string;
   readonly since?: string;
   readonly until?: string;
 }
+export const AUDIT_LIST_ORDERS = ['oldest', 'newest'] as const;
+export type AuditListOrder = (typeof AUDIT_LIST_ORDERS)[number];
 export const AUDIT_ACTOR_MAX_LENGTH = 200;
 export const AUDIT_ACTION_MAX_LENGTH = 200;
 export const AUDIT_SUBJECT_MAX_LENGTH = 500;

@@ -27,6 +27,9 @@ export interface ListedAuditRecord extends AuditEntry {
 /** AuditLog.list: a page after `after`, optionally filtered. */
 export interface AuditListQuery {
   readonly after?: number;
+  readonly before?: number;
+  /** Newest first (paging down with `before`), else oldest first (paging up with `after`). */
+  readonly newest?: boolean;
   readonly limit: number;
   readonly actor?: string;
   readonly action?: string;
@@ -212,8 +215,9 @@ export class AuditLog {
   }
 
   /**
-   * Records with id greater than `after` (0: from the first), in append order, at most `limit`;
-   * pending ones included. Filters are exact matches and a window since ≤ recorded_at < until.
+   * Records with `after` < id < `before` (each bound optional), at most `limit`, in append order or,
+   * with `newest`, the newest first; pending ones included. Filters are exact matches and a window
+   * since ≤ recorded_at < until.
    */
   list(query: AuditListQuery): Promise<ListedAuditRecord[]> {
     const conditions = ['r.id > $1'];
@@ -222,6 +226,9 @@ export class AuditLog {
       params.push(value);
       conditions.push(sql.replace('?', `$${params.length}`));
     };
+    if (query.before !== undefined) {
+      where('r.id < ?', query.before);
+    }
     if (query.actor !== undefined) {
       where('r.actor = ?', query.actor);
     }
@@ -237,16 +244,16 @@ export class AuditLog {
     if (query.until !== undefined) {
       where('r.recorded_at < ?', query.until);
     }
-    return this.select(conditions.join(' AND '), params, query.limit);
+    return this.select(conditions.join(' AND '), params, query.limit, query.newest === true ? 'DESC' : 'ASC');
   }
 
-  private async select(where: string, params: unknown[], limit: number): Promise<ListedAuditRecord[]> {
+  private async select(where: string, params: unknown[], limit: number, order: 'ASC' | 'DESC' = 'ASC'): Promise<ListedAuditRecord[]> {
     const rows = (await this.dataSource.query(
       `SELECT r.id, r.seq, r.recorded_at, ${RECORDED_AT_MICROS_SQL} AS recorded_at_us, r.actor, r.action, r.subject, r.outcome, r.details, n.hash AS leaf_hash
          FROM audit_log r
          LEFT JOIN audit_tree_nodes n ON n.level = 0 AND n.idx = r.seq - 1
         WHERE ${where}
-        ORDER BY r.id
+        ORDER BY r.id ${order}
         LIMIT ${limit}`,
       params,
     )) as ListedRow[];

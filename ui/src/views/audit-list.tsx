@@ -1,4 +1,4 @@
-import type { AuditRecordView } from '@rackseal/api-contracts';
+import type { AuditListOrder, AuditRecordView } from '@rackseal/api-contracts';
 import { useState } from 'preact/hooks';
 import { api } from '../api';
 import { instant } from '../format';
@@ -12,16 +12,23 @@ const PAGE_SIZE = 50;
 const FILTERS = ['action', 'actor', 'subject', 'since', 'until'] as const;
 type Filter = (typeof FILTERS)[number];
 
-/** The audit records, oldest first, filtered by action, actor, subject and time, paged by id (GET /v1/audit?after=<last id>). */
+/**
+ * The audit records, newest first unless asked otherwise, filtered by action, actor, subject and
+ * time, paged by id (GET /v1/audit?order=newest&before=<last id>, or ?after=<last id> oldest first).
+ */
 export function AuditList({ query, onError }: { query: URLSearchParams; onError: (error: unknown) => void }) {
   const filters = Object.fromEntries(FILTERS.map((f) => [f, query.get(f) ?? ''])) as Record<Filter, string>;
-  const after = query.get('after') ?? '';
-  const params = new URLSearchParams({ limit: String(PAGE_SIZE) });
-  for (const [key, value] of [...Object.entries(filters), ['after', after] as const]) {
+  const order: AuditListOrder = query.get('order') === 'oldest' ? 'oldest' : 'newest';
+  // The page's cursor: records before it newest first, after it oldest first.
+  const cursorName = order === 'newest' ? 'before' : 'after';
+  const cursor = query.get(cursorName) ?? '';
+  const params = new URLSearchParams({ limit: String(PAGE_SIZE), order });
+  for (const [key, value] of [...Object.entries(filters), [cursorName, cursor] as const]) {
     if (value !== '') {
       params.set(key, value);
     }
   }
+  const keep = { ...filters, order: order === 'oldest' ? 'oldest' : undefined };
   const loaded = useApi(() => api<AuditRecordView[]>('GET', `/v1/audit?${params.toString()}`), params.toString(), onError);
   const described = FILTERS.filter((f) => filters[f] !== '').map((f) => `, ${f} ${filters[f]}`).join('');
 
@@ -32,14 +39,14 @@ export function AuditList({ query, onError }: { query: URLSearchParams; onError:
         Every decision the control plane made, in the order it was recorded. Open a record to see all its fields and to verify, in this browser, that it is
         in the log's signed Merkle tree.
       </p>
-      <AuditFilters key={FILTERS.map((f) => filters[f]).join('\n')} filters={filters} />
+      <AuditFilters key={[...FILTERS.map((f) => filters[f]), order].join('\n')} filters={filters} order={order} />
       {loaded.kind === 'loading' && <p>Loading…</p>}
       {loaded.kind === 'error' && <p role="alert" class="error">Could not load audit records: {loaded.message}</p>}
       {loaded.kind === 'ok' && (
         <>
           <table class="audit">
             <caption>
-              {loaded.value.length === 0 ? 'No audit records match' : `Audit records ${after === '' ? 'from the first' : `after id ${after}`}`}
+              {loaded.value.length === 0 ? 'No audit records match' : `Audit records, ${order} first${cursor === '' ? '' : `, ${cursorName} id ${cursor}`}`}
               {described}
             </caption>
             <thead>
@@ -70,8 +77,8 @@ export function AuditList({ query, onError }: { query: URLSearchParams; onError:
             </tbody>
           </table>
           <nav aria-label="Pages" class="pages">
-            {after !== '' && <a href={href('/audit', filters)}>First page</a>}
-            {loaded.value.length === PAGE_SIZE && <a href={href('/audit', { ...filters, after: String(loaded.value[loaded.value.length - 1]?.id) })}>Next page</a>}
+            {cursor !== '' && <a href={href('/audit', keep)}>First page</a>}
+            {loaded.value.length === PAGE_SIZE && <a href={href('/audit', { ...keep, [cursorName]: String(loaded.value[loaded.value.length - 1]?.id) })}>Next page</a>}
           </nav>
         </>
       )}
@@ -90,8 +97,8 @@ function localField(instant: string): string {
 }
 
 /** The filter form: its fields are the user's until submitted, and start again from the URL when it changes (keyed by the filters). */
-function AuditFilters({ filters }: { filters: Record<Filter, string> }) {
-  const [inputs, setInputs] = useState({ ...filters, since: localField(filters.since), until: localField(filters.until) });
+function AuditFilters({ filters, order }: { filters: Record<Filter, string>; order: AuditListOrder }) {
+  const [inputs, setInputs] = useState({ ...filters, since: localField(filters.since), until: localField(filters.until), order });
   const field = (name: Filter, label: string, type = 'text', placeholder?: string) => (
     <>
       <label for={`audit-${name}`}>{label}</label>
@@ -118,6 +125,7 @@ function AuditFilters({ filters }: { filters: Record<Filter, string> }) {
       subject: inputs.subject.trim(),
       since: utcInstant(inputs.since),
       until: utcInstant(inputs.until),
+      order: inputs.order === 'oldest' ? 'oldest' : undefined,
     }).slice(1);
   }
 
@@ -128,6 +136,11 @@ function AuditFilters({ filters }: { filters: Record<Filter, string> }) {
       {field('subject', 'Subject', 'text', 'machine:SN-1')}
       {field('since', 'From (UTC)', 'datetime-local')}
       {field('until', 'Before (UTC)', 'datetime-local')}
+      <label for="audit-order">Order</label>
+      <select id="audit-order" name="order" value={inputs.order} onChange={(event) => setInputs((current) => ({ ...current, order: (event.target as HTMLSelectElement).value as AuditListOrder }))}>
+        <option value="newest">newest first</option>
+        <option value="oldest">oldest first</option>
+      </select>
       <button type="submit">Filter</button>
     </form>
   );

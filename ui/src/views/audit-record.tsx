@@ -134,7 +134,7 @@ function VerdictReport({ verdict, vkey, pinned, seq }: { verdict: InclusionVerdi
   const failed = verdict.steps.find((s) => s.ok === false);
   return (
     <div class="verdict">
-      <p role="status" class={verdict.verified ? 'verified' : 'error'}>
+      <p role="status" class={verdict.verified ? 'verified' : 'failed'}>
         {verdict.verified
           ? `✓ Verified: record ${seq} is in the signed log of ${verdict.treeSize} records.`
           : `✕ Failed: ${failed?.title ?? 'verification'}: ${failed?.detail ?? 'not every step passed'}`}

@@ -2,12 +2,14 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import {
   AUDIT_ACTION_MAX_LENGTH,
   AUDIT_ACTOR_MAX_LENGTH,
+  AUDIT_LIST_ORDERS,
   AUDIT_OUTCOMES,
   AUDIT_SUBJECT_MAX_LENGTH,
   type AuditCheckpointView,
   type AuditConsistencyProofView,
   type AuditInclusionProofView,
   type AuditListFilters,
+  type AuditListOrder,
   type AuditOutcome,
   type AuditPublicKeyView,
   type AuditRecordView,
@@ -16,7 +18,7 @@ import {
   MAX_SEQUENCE_CURSOR,
   MIN_PAGE_SIZE,
 } from '@rackseal/api-contracts';
-import { IsOptional, IsString, MaxLength } from 'class-validator';
+import { IsIn, IsOptional, IsString, MaxLength } from 'class-validator';
 import { IsInstant, IsPrintableText, IsQueryInteger } from '../http/validators';
 
 export class AuditQueryDto implements AuditListFilters {
@@ -30,6 +32,21 @@ export class AuditQueryDto implements AuditListFilters {
   @IsOptional()
   @IsQueryInteger({ min: 0, max: MAX_SEQUENCE_CURSOR })
   after?: number;
+
+  @ApiPropertyOptional({
+    description: 'Only records appended before this id (for paging newest first: the id of the last record of the previous page).',
+    type: 'integer',
+    minimum: 1,
+    maximum: MAX_SEQUENCE_CURSOR,
+  })
+  @IsOptional()
+  @IsQueryInteger({ min: 1, max: MAX_SEQUENCE_CURSOR })
+  before?: number;
+
+  @ApiPropertyOptional({ enum: AUDIT_LIST_ORDERS, default: 'oldest', description: 'oldest first (append order) or newest first.' })
+  @IsOptional()
+  @IsIn(AUDIT_LIST_ORDERS)
+  order?: AuditListOrder;
 
   @ApiPropertyOptional({ type: 'integer', default: DEFAULT_PAGE_SIZE, minimum: MIN_PAGE_SIZE, maximum: MAX_PAGE_SIZE })
   @IsOptional()

@@ -31,6 +31,8 @@ export class AuditController {
   async list(@Query() query: AuditQueryDto): Promise<AuditRecordView[]> {
     const rows = await this.audit.list({
       after: query.after,
+      before: query.before,
+      newest: query.order === 'newest',
       limit: query.limit ?? DEFAULT_PAGE_SIZE,
       actor: query.actor,
       action: query.action,
