@@ -12,7 +12,13 @@ export default defineConfig({
   root: here('.'),
   base: '/ui/',
   esbuild: { jsx: 'automatic', jsxImportSource: 'preact' },
-  resolve: { alias: { '@rackseal/api-contracts': here('../libs/api-contracts/src/index.ts') } },
+  // @rackseal/audit/<file>: single pure files of libs/audit (the audit leaf's definition), never its index.
+  resolve: {
+    alias: [
+      { find: '@rackseal/api-contracts', replacement: here('../libs/api-contracts/src/index.ts') },
+      { find: /^@rackseal\/audit\/([a-z0-9-]+)$/, replacement: `${here('../libs/audit/src')}/$1.ts` },
+    ],
+  },
   build: {
     outDir: here('../dist/ui'),
     emptyOutDir: true,

@@ -1,9 +1,11 @@
-import type { OperatorSession } from '@rackseal/api-contracts';
+import { grants, type OperatorSession } from '@rackseal/api-contracts';
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { api, ApiError, useCsrfToken } from './api';
 import { href, useRoute } from './router';
 import { GroupPage } from './views/group-page';
 import { GroupsList } from './views/groups-list';
+import { AuditList } from './views/audit-list';
+import { AuditRecordPage } from './views/audit-record';
 import { MachinePage } from './views/machine-page';
 import { MachinesList } from './views/machines-list';
 import { Overview } from './views/overview';
@@ -60,9 +62,14 @@ export function App() {
   const { session } = state;
   let view;
   const machine = /^\/machines\/(.+)$/.exec(route.path);
+  const auditRecord = /^\/audit\/([1-9][0-9]{0,15})$/.exec(route.path);
   const group = /^\/groups(?:\/(.+))?$/.exec(route.path);
   if (group !== null) {
     view = group[1] === undefined ? <GroupsList onError={lost} /> : <GroupPage group={decodeURIComponent(group[1])} scopes={session.scopes} onError={lost} />;
+  } else if (auditRecord?.[1] !== undefined) {
+    view = <AuditRecordPage id={Number(auditRecord[1])} onError={lost} />;
+  } else if (route.path === '/audit') {
+    view = <AuditList query={route.query} onError={lost} />;
   } else if (machine?.[1] !== undefined) {
     view = <MachinePage serial={decodeURIComponent(machine[1])} scopes={session.scopes} onError={lost} />;
   } else if (route.path === '/machines') {
@@ -84,7 +91,8 @@ export function App() {
             <li><a href={href('/')} aria-current={route.path === '/' ? 'page' : undefined}>Overview</a></li>
             <li><a href={href('/machines')} aria-current={route.path.startsWith('/machines') ? 'page' : undefined}>Machines</a></li>
             <li><a href={href('/secrets')} aria-current={isSecretsRoute(route.path) ? 'page' : undefined}>Secrets</a></li>
-            <li><a href={href('/groups')} aria-current={route.path.startsWith('/groups') ? 'page' : undefined}>Groups</a></li>
+            {grants(session.scopes, 'policy:read') && <li><a href={href('/groups')} aria-current={route.path.startsWith('/groups') ? 'page' : undefined}>Groups</a></li>}
+            {grants(session.scopes, 'audit:read') && <li><a href={href('/audit')} aria-current={route.path.startsWith('/audit') ? 'page' : undefined}>Audit</a></li>}
           </ul>
         </nav>
         <span class="who">

@@ -12,7 +12,7 @@ export interface AuditRecordView {
   /** Append order, the paging cursor. */
   readonly id: number;
   readonly seq: number | null;
-  /** ISO 8601. */
+  /** ISO 8601, exactly as the leaf covers it: milliseconds (`…08.123Z`), or all six digits for a stored value with microseconds. */
   readonly recordedAt: string;
   readonly actor: string;
   readonly action: string;
@@ -22,6 +22,26 @@ export interface AuditRecordView {
   /** Lowercase hex SHA-256 Merkle leaf hash (RFC 9162 §2.1.1). */
   readonly leafHash: string | null;
 }
+
+/**
+ * GET /v1/audit filters: exact matches on actor, action and subject (`machine:SN-1`), and a time
+ * window `since` ≤ recordedAt < `until` (RFC 3339 instants with an offset, as parseInstant reads).
+ * The bounds are the longest values AuditLog.append stores.
+ */
+export interface AuditListFilters {
+  /** `oldest` (the default: append order, page with `after`) or `newest` first (page with `before`). */
+  readonly order?: AuditListOrder;
+  readonly actor?: string;
+  readonly action?: string;
+  readonly subject?: string;
+  readonly since?: string;
+  readonly until?: string;
+}
+export const AUDIT_LIST_ORDERS = ['oldest', 'newest'] as const;
+export type AuditListOrder = (typeof AUDIT_LIST_ORDERS)[number];
+export const AUDIT_ACTOR_MAX_LENGTH = 200;
+export const AUDIT_ACTION_MAX_LENGTH = 200;
+export const AUDIT_SUBJECT_MAX_LENGTH = 500;
 
 /** A signed checkpoint (C2SP tlog-checkpoint in a signed note, Ed25519) and what it commits to. */
 export interface AuditCheckpointView {

@@ -1,31 +1,8 @@
-import type { AuditEntry } from './audit-entry';
-import { canonicalJson } from './canonical-json';
+import { auditLeafText, type SequencedAuditContent } from './audit-leaf-text';
 
-// Versioned domain separator: a future change of the leaf layout gets a new tag, old leaves keep verifying.
-const LEAF_DOMAIN = 'rackseal.audit.leaf.v1\n';
+export type { SequencedAuditContent } from './audit-leaf-text';
 
-/** A sequenced record as its leaf covers it: `recordedAt` is the text recordedAtText renders from the stored microseconds. */
-export interface SequencedAuditContent extends AuditEntry {
-  readonly seq: number;
-  readonly recordedAt: string;
-}
-
-/**
- * The Merkle leaf of a sequenced record (the bytes RFC 9162 §2.1.1 hashes as H(0x00 ‖ leaf)):
- * domain ‖ canonical JSON of {seq, recordedAt, actor, action, subject, outcome, details}. The seq
- * inside makes a leaf name its own position, so a record moved elsewhere in the tree no longer
- * matches; recordedAt is the exact stored microsecond (audit-timestamp.ts), so the leaf covers
- * exactly what PostgreSQL holds.
- */
+/** The Merkle leaf of a sequenced record: the UTF-8 bytes of auditLeafText (audit-leaf-text.ts). */
 export function auditLeafBytes(record: SequencedAuditContent): Buffer {
-  const content = canonicalJson({
-    seq: record.seq,
-    recordedAt: record.recordedAt,
-    actor: record.actor,
-    action: record.action,
-    subject: record.subject,
-    outcome: record.outcome,
-    details: record.details,
-  });
-  return Buffer.from(LEAF_DOMAIN + content, 'utf8');
+  return Buffer.from(auditLeafText(record), 'utf8');
 }

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { Clock } from '@rackseal/platform';
 import { DataSource, type EntityManager } from 'typeorm';
 import { AUDIT_OUTCOMES, type AuditEntry, type AuditOutcome, type AuditRecord } from './audit-entry';
-import { epochMicrosOf, recordedAtText } from './audit-timestamp';
+import { epochMicrosOf, RECORDED_AT_MICROS_SQL, recordedAtText } from './audit-timestamp';
 import { AuditCheckpointStore, type StoredCheckpoint, type StoredSigningKey } from './audit-checkpoints';
 import { AuditError, AuditVerificationBusyError } from './audit-errors';
 import { AuditProofs, type ConsistencyProof, type InclusionProof } from './audit-proofs';
@@ -14,13 +14,35 @@ export interface ListedAuditRecord extends AuditEntry {
   readonly id: number;
   readonly seq: number | null;
   readonly recordedAt: Date;
+  /**
+   * recorded_at exactly as a leaf covers it (audit-timestamp.ts): the Date's ISO text for the whole
+   * milliseconds AuditLog writes, all six fractional digits otherwise, so a verifier that recomputes
+   * the leaf from what the API shows (`rackseal audit prove`, the dashboard) gets the stored bytes.
+   * Undefined for a value no writer stores (±infinity).
+   */
+  readonly recordedAtText: string | undefined;
   readonly leafHash: Buffer | null;
+}
+
+/** AuditLog.list: a page after `after`, optionally filtered. */
+export interface AuditListQuery {
+  readonly after?: number;
+  readonly before?: number;
+  /** Newest first (paging down with `before`), else oldest first (paging up with `after`). */
+  readonly newest?: boolean;
+  readonly limit: number;
+  readonly actor?: string;
+  readonly action?: string;
+  readonly subject?: string;
+  readonly since?: Date;
+  readonly until?: Date;
 }
 
 interface ListedRow {
   id: string;
   seq: string | null;
   recorded_at: Date;
+  recorded_at_us: string | null;
   actor: string;
   action: string;
   subject: string;
@@ -192,18 +214,46 @@ export class AuditLog {
     return { scanned: counted?.scanned ?? 0, byReason: rows.map(({ action, code, count }) => ({ action, code, count })) };
   }
 
-  /** Records with id greater than `after` (0: from the first), in append order, at most `limit`; pending ones included. */
-  list(query: { readonly after?: number; readonly limit: number }): Promise<ListedAuditRecord[]> {
-    return this.select('r.id > $1', [query.after ?? 0], query.limit);
+  /**
+   * Records with `after` < id < `before` (each bound optional), at most `limit`, in append order or,
+   * with `newest`, the newest first; pending ones included. Filters are exact matches and a window
+   * since ≤ recorded_at < until.
+   */
+  list(query: AuditListQuery): Promise<ListedAuditRecord[]> {
+    const conditions = ['r.id > $1'];
+    const params: unknown[] = [query.after ?? 0];
+    const where = (sql: string, value: unknown): void => {
+      params.push(value);
+      conditions.push(sql.replace('?', `$${params.length}`));
+    };
+    if (query.before !== undefined) {
+      where('r.id < ?', query.before);
+    }
+    if (query.actor !== undefined) {
+      where('r.actor = ?', query.actor);
+    }
+    if (query.action !== undefined) {
+      where('r.action = ?', query.action);
+    }
+    if (query.subject !== undefined) {
+      where('r.subject = ?', query.subject);
+    }
+    if (query.since !== undefined) {
+      where('r.recorded_at >= ?', query.since);
+    }
+    if (query.until !== undefined) {
+      where('r.recorded_at < ?', query.until);
+    }
+    return this.select(conditions.join(' AND '), params, query.limit, query.newest === true ? 'DESC' : 'ASC');
   }
 
-  private async select(where: string, params: unknown[], limit: number): Promise<ListedAuditRecord[]> {
+  private async select(where: string, params: unknown[], limit: number, order: 'ASC' | 'DESC' = 'ASC'): Promise<ListedAuditRecord[]> {
     const rows = (await this.dataSource.query(
-      `SELECT r.id, r.seq, r.recorded_at, r.actor, r.action, r.subject, r.outcome, r.details, n.hash AS leaf_hash
+      `SELECT r.id, r.seq, r.recorded_at, ${RECORDED_AT_MICROS_SQL} AS recorded_at_us, r.actor, r.action, r.subject, r.outcome, r.details, n.hash AS leaf_hash
          FROM audit_log r
          LEFT JOIN audit_tree_nodes n ON n.level = 0 AND n.idx = r.seq - 1
         WHERE ${where}
-        ORDER BY r.id
+        ORDER BY r.id ${order}
         LIMIT ${limit}`,
       params,
     )) as ListedRow[];
@@ -211,6 +261,7 @@ export class AuditLog {
       id: Number(r.id),
       seq: r.seq === null ? null : Number(r.seq),
       recordedAt: r.recorded_at,
+      recordedAtText: recordedAtText(r.recorded_at_us),
       actor: r.actor,
       action: r.action,
       subject: r.subject,

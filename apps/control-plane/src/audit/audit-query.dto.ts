@@ -1,9 +1,15 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import {
+  AUDIT_ACTION_MAX_LENGTH,
+  AUDIT_ACTOR_MAX_LENGTH,
+  AUDIT_LIST_ORDERS,
   AUDIT_OUTCOMES,
+  AUDIT_SUBJECT_MAX_LENGTH,
   type AuditCheckpointView,
   type AuditConsistencyProofView,
   type AuditInclusionProofView,
+  type AuditListFilters,
+  type AuditListOrder,
   type AuditOutcome,
   type AuditPublicKeyView,
   type AuditRecordView,
@@ -12,10 +18,10 @@ import {
   MAX_SEQUENCE_CURSOR,
   MIN_PAGE_SIZE,
 } from '@rackseal/api-contracts';
-import { IsOptional } from 'class-validator';
-import { IsQueryInteger } from '../http/validators';
+import { IsIn, IsOptional, IsString, MaxLength } from 'class-validator';
+import { IsInstant, IsPrintableText, IsQueryInteger } from '../http/validators';
 
-export class AuditQueryDto {
+export class AuditQueryDto implements AuditListFilters {
   @ApiPropertyOptional({
     description: 'Only records appended after this id (for paging and tailing).',
     type: 'integer',
@@ -27,10 +33,56 @@ export class AuditQueryDto {
   @IsQueryInteger({ min: 0, max: MAX_SEQUENCE_CURSOR })
   after?: number;
 
+  @ApiPropertyOptional({
+    description: 'Only records appended before this id (for paging newest first: the id of the last record of the previous page).',
+    type: 'integer',
+    minimum: 1,
+    maximum: MAX_SEQUENCE_CURSOR,
+  })
+  @IsOptional()
+  @IsQueryInteger({ min: 1, max: MAX_SEQUENCE_CURSOR })
+  before?: number;
+
+  @ApiPropertyOptional({ enum: AUDIT_LIST_ORDERS, default: 'oldest', description: 'oldest first (append order) or newest first.' })
+  @IsOptional()
+  @IsIn(AUDIT_LIST_ORDERS)
+  order?: AuditListOrder;
+
   @ApiPropertyOptional({ type: 'integer', default: DEFAULT_PAGE_SIZE, minimum: MIN_PAGE_SIZE, maximum: MAX_PAGE_SIZE })
   @IsOptional()
   @IsQueryInteger({ min: MIN_PAGE_SIZE, max: MAX_PAGE_SIZE })
   limit?: number;
+
+  @ApiPropertyOptional({ description: 'Only records by this actor (exact), e.g. token:3 or system:worker.', maxLength: AUDIT_ACTOR_MAX_LENGTH })
+  @IsOptional()
+  @IsString()
+  @MaxLength(AUDIT_ACTOR_MAX_LENGTH)
+  @IsPrintableText()
+  actor?: string;
+
+  @ApiPropertyOptional({ description: 'Only records of this action (exact), e.g. machine.state-changed.', maxLength: AUDIT_ACTION_MAX_LENGTH })
+  @IsOptional()
+  @IsString()
+  @MaxLength(AUDIT_ACTION_MAX_LENGTH)
+  @IsPrintableText()
+  action?: string;
+
+  @ApiPropertyOptional({ description: 'Only records about this subject (exact), e.g. machine:SN-1.', maxLength: AUDIT_SUBJECT_MAX_LENGTH })
+  @IsOptional()
+  @IsString()
+  @MaxLength(AUDIT_SUBJECT_MAX_LENGTH)
+  @IsPrintableText()
+  subject?: string;
+
+  @ApiPropertyOptional({ format: 'date-time', description: 'Only records recorded at or after this instant (RFC 3339 with an offset).' })
+  @IsOptional()
+  @IsInstant()
+  since?: string;
+
+  @ApiPropertyOptional({ format: 'date-time', description: 'Only records recorded before this instant (RFC 3339 with an offset).' })
+  @IsOptional()
+  @IsInstant()
+  until?: string;
 }
 
 export class AuditSeqParamDto {
@@ -64,7 +116,7 @@ export class AuditRecordDto implements AuditRecordView {
   @ApiProperty({ type: 'integer', nullable: true, description: 'Tree position (leaf index + 1); null while pending' })
   seq: number | null;
 
-  @ApiProperty()
+  @ApiProperty({ description: 'ISO 8601 as the leaf covers it: milliseconds, or six fractional digits for a stored value with microseconds' })
   recordedAt: string;
 
   @ApiProperty()

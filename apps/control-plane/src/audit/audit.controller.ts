@@ -1,4 +1,4 @@
-import { type AuditRecordView, type AuditVerification, DEFAULT_PAGE_SIZE } from '@rackseal/api-contracts';
+import { type AuditRecordView, type AuditVerification, DEFAULT_PAGE_SIZE, parseInstant } from '@rackseal/api-contracts';
 import { Controller, Get, Param, Query } from '@nestjs/common';
 import { ApiBadRequestResponse, ApiBearerAuth, ApiNotFoundResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import { AuditLog, type ListedAuditRecord, type StoredCheckpoint } from '@rackseal/audit';
@@ -29,7 +29,18 @@ export class AuditController {
   @Get()
   @ApiOkResponse({ type: AuditRecordDto, isArray: true })
   async list(@Query() query: AuditQueryDto): Promise<AuditRecordView[]> {
-    const rows = await this.audit.list({ after: query.after, limit: query.limit ?? DEFAULT_PAGE_SIZE });
+    const rows = await this.audit.list({
+      after: query.after,
+      before: query.before,
+      newest: query.order === 'newest',
+      limit: query.limit ?? DEFAULT_PAGE_SIZE,
+      actor: query.actor,
+      action: query.action,
+      subject: query.subject,
+      // Validated by the DTO (IsInstant), so defined whenever given.
+      since: query.since === undefined ? undefined : parseInstant(query.since),
+      until: query.until === undefined ? undefined : parseInstant(query.until),
+    });
     return rows.map(recordView);
   }
 
@@ -96,7 +107,9 @@ function recordView(r: ListedAuditRecord): AuditRecordView {
   return {
     id: r.id,
     seq: r.seq,
-    recordedAt: r.recordedAt.toISOString(),
+    // The exact text the leaf covers (the Date's ISO text for every record AuditLog writes); a value
+    // no writer stores (±infinity, written around the application) is shown as PostgreSQL gave it.
+    recordedAt: r.recordedAtText ?? String(r.recordedAt),
     actor: r.actor,
     action: r.action,
     subject: r.subject,

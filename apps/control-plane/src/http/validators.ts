@@ -1,4 +1,5 @@
 import { applyDecorators } from '@nestjs/common';
+import { parseInstant } from '@rackseal/api-contracts';
 import { codePoint } from '@rackseal/api-tokens';
 import { findUnprintable } from '@rackseal/ek-trust';
 import { Transform } from 'class-transformer';
@@ -46,4 +47,18 @@ export function IsQueryInteger(bounds: { min: number; max?: number }): PropertyD
       },
     }),
   );
+}
+
+/**
+ * An instant query parameter: an RFC 3339 date-time with its offset (parseInstant in
+ * libs/api-contracts), so no server's local zone ever decides what the operator meant.
+ */
+export function IsInstant(): PropertyDecorator {
+  return ValidateBy({
+    name: 'isInstant',
+    validator: {
+      validate: (value: unknown) => typeof value === 'string' && parseInstant(value) !== undefined,
+      defaultMessage: (args) => `${args?.property ?? 'value'} must be an RFC 3339 date-time with an offset, e.g. 2026-03-01T10:00:00Z`,
+    },
+  });
 }

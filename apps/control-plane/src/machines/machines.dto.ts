@@ -16,11 +16,10 @@ import {
   MAX_REVOKE_REASON_LENGTH,
   MAX_TEXT_CURSOR_LENGTH,
   MIN_PAGE_SIZE,
-  parseInstant,
   type RevokeMachineRequest,
 } from '@rackseal/api-contracts';
-import { IsIn, IsOptional, IsString, Length, Matches, MaxLength, ValidateBy } from 'class-validator';
-import { IsPrintableText, IsQueryInteger } from '../http/validators';
+import { IsIn, IsOptional, IsString, Length, Matches, MaxLength } from 'class-validator';
+import { IsInstant, IsPrintableText, IsQueryInteger } from '../http/validators';
 
 export class MachinesQueryDto implements MachineListFilters {
   @ApiPropertyOptional({ enum: MACHINE_STATES, description: 'Only machines in this state.' })
@@ -39,13 +38,7 @@ export class MachinesQueryDto implements MachineListFilters {
       'Only machines not attested since this instant (RFC 3339 with an offset, e.g. 2026-03-01T10:00:00Z): never attested, or last attested before it. Revoked machines are left out. The fleet liveness check: a machine whose agent or verifier died shows up here.',
   })
   @IsOptional()
-  @ValidateBy({
-    name: 'isInstant',
-    validator: {
-      validate: (value: unknown) => typeof value === 'string' && parseInstant(value) !== undefined,
-      defaultMessage: () => 'notAttestedSince must be an RFC 3339 date-time with an offset, e.g. 2026-03-01T10:00:00Z',
-    },
-  })
+  @IsInstant()
   notAttestedSince?: string;
 
   @ApiPropertyOptional({
