@@ -200,11 +200,63 @@ describe('the dashboard drives a real fleet (issue 16 acceptance)', () => {
     await shot('3-machine-quarantined');
   });
 
+  it('promotes that machine as the canary of its new bootloader from the group page (preview: PCR 4 new, recovers 1 of 1); its running agent attests again by itself', async () => {
+    await page.getByRole('link', { name: GROUP, exact: true }).click();
+    await page.getByRole('heading', { level: 1, name: `Group ${GROUP}` }).waitFor();
+    await page.getByRole('button', { name: `Promote ${SECOND}…` }).click();
+    const dialog = page.getByRole('dialog', { name: `Promote a canary into group ${GROUP}` });
+    await dialog.getByLabel('Label of the new allowed set').fill('second bootloader');
+    await dialog.getByRole('button', { name: 'Preview' }).click();
+    await expect(dialog.locator('.recovers').textContent()).resolves.toMatch(new RegExp(`^Recovers 1 of 1 failing machines? .*: ${SECOND}\\.$`));
+    await expect(dialog.getByText(/^New values for PCR/).textContent()).resolves.toBe('New values for PCR 4: no current set has them.');
+    await shot('4-promote-preview');
+    await dialog.getByRole('button', { name: 'Confirm promotion' }).click();
+    await page.getByRole('status').filter({ hasText: `Promoted ${SECOND}: set “second bootloader” approved.` }).waitFor();
+    const promoted = (await ds.query("SELECT actor FROM audit_log WHERE action = 'policy.promoted' ORDER BY id")) as { actor: string }[];
+    expect(promoted).toHaveLength(2);
+    expect(promoted[1]!.actor).toMatch(/^token:/);
+
+    // Nobody asks it: the agent's next question (--ask-every 2s) sees the new approvals and attests.
+    expect(await pollUntil(() => machineState(SECOND), (s) => s === 'attested', 60_000, 250)).toBe('attested');
+    await page.goto(`${cp.baseUrl}/ui/#/machines/${SECOND}`);
+    await page.getByRole('heading', { level: 1, name: `Machine ${SECOND}` }).waitFor();
+    await page.locator('dd').filter({ hasText: 'attested' }).first().waitFor();
+    await shot('5-machine-attested-again');
+  });
+
+  it('finds the promotion in the audit view and verifies its inclusion proof against the signed checkpoint in the browser', async () => {
+    // The worker's sequencer gives the record its place in the tree and signs a checkpoint covering it.
+    const seqOf = async (): Promise<number | null> => {
+      const [row] = (await ds.query("SELECT seq FROM audit_log WHERE action = 'policy.promoted' ORDER BY id DESC LIMIT 1")) as { seq: string | null }[];
+      return row?.seq === null || row?.seq === undefined ? null : Number(row.seq);
+    };
+    const seq = await pollUntil(seqOf, (s) => s !== null, 60_000, 250);
+    expect(seq).not.toBeNull();
+    const covered = await pollUntil(
+      async () => Number(((await ds.query('SELECT coalesce(max(tree_size), 0) AS n FROM audit_checkpoints')) as { n: string }[])[0]!.n),
+      (n) => n > seq!,
+      60_000,
+      250,
+    );
+    expect(covered).toBeGreaterThan(seq!);
+
+    await page.getByRole('link', { name: 'Audit', exact: true }).click();
+    await page.getByLabel('Action').fill('policy.promoted');
+    await page.getByLabel('Action').press('Enter');
+    await page.getByRole('link', { name: `Record ${seq!}`, exact: true }).click();
+    await page.getByRole('heading', { level: 1, name: `Audit record ${seq!}` }).waitFor();
+    await page.getByRole('button', { name: 'Verify inclusion' }).click();
+    const verdict = page.getByRole('status').filter({ hasText: /Verified|Failed/ });
+    await verdict.waitFor();
+    expect(await verdict.textContent()).toMatch(new RegExp(`^✓ Verified: record ${seq!} is in the signed log of [0-9]+ records\\.$`));
+    await shot('6-audit-verified');
+  });
+
   it('signs out: the session is gone', async () => {
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByRole('status').filter({ hasText: 'Signed out.' }).waitFor();
     await page.getByLabel('Operator token').waitFor();
     expect(await context.cookies()).toEqual([]);
-    await shot('9-signed-out');
+    await shot('7-signed-out');
   });
 });
