@@ -201,6 +201,27 @@ describe('machine groups API (issue 16, groups view)', () => {
     expect((await http('put', '/v1/groups/racks/policy').send(restored)).status).toBe(200);
   });
 
+  it('a promotion naming the previewed quote is refused (409 policy.evidence-changed, audited) once the canary attested again; two at once make one set', async () => {
+    const shown = (await preview('SN-C')).body as PromotePreview;
+    // The canary reboots into another bootloader and attests between the preview and the confirmation.
+    expect((await attestOnce(app, fixture.at(3), LOG_B)).body.state).toBe('attested');
+    const digest = await policyDigest();
+    const stale = await http('post', '/v1/groups/racks/policy/promote').send({ machine: 'SN-C', label: 'c', registrationId: shown.evidence.registrationId });
+    expect([stale.status, stale.body.code]).toEqual([409, 'policy.evidence-changed']);
+    expect(await policyDigest()).toBe(digest);
+    const [refusal] = (await ds.query("SELECT details FROM audit_log WHERE action = 'policy.promoted' AND outcome = 'refused' ORDER BY id DESC LIMIT 1")) as { details: Record<string, unknown> }[];
+    expect(refusal?.details).toMatchObject({ label: 'c', serial: 'SN-C', code: 'policy.evidence-changed' });
+
+    const fresh = (await preview('SN-C')).body as PromotePreview;
+    expect(fresh.evidence.registrationId).not.toBe(shown.evidence.registrationId);
+    const body = { machine: 'SN-C', label: 'c', registrationId: fresh.evidence.registrationId };
+    const both = await Promise.all([http('post', '/v1/groups/racks/policy/promote').send(body), http('post', '/v1/groups/racks/policy/promote').send(body)]);
+    expect(both.map((r) => r.status)).toEqual([200, 200]);
+    expect(both.map((r) => (r.body as { replaced: boolean }).replaced).sort()).toEqual([false, true]);
+    const sets = ((await http('get', '/v1/groups/racks/policy')).body as { policy: { allowedSets: { label: string }[] } }).policy.allowedSets.map((set) => set.label);
+    expect(sets).toEqual(['current', 'bootloader-b', 'c']);
+  });
+
   it('a revoked machine is refused; a group known only by its own interval is listed', async () => {
     expect((await http('post', '/v1/machines/SN-C/revoke').send({ reason: 'test' })).status).toBe(200);
     const revoked = await preview('SN-C');

@@ -248,6 +248,27 @@ describe('secrets and cluster CAs after the intruder pass', () => {
     }
   });
 
+  it('racing rotates from one page state (fromVersion, as the dashboard sends it): one rotates, the others 409 secret.version-changed, audited, nothing more written', async () => {
+    const latest = ((await api('GET', 'v1/secrets/pool-one')).json.latestVersion as { version: number }).version;
+    for (const fromVersion of [0, -1, 1.5, String(latest), null, 2 ** 53]) {
+      const bad = await api('POST', 'v1/secrets/pool-one/versions', { fromVersion });
+      expect([fromVersion, bad.status, bad.json.code, bad.json.message]).toEqual([fromVersion, 400, 'secret.invalid', 'fromVersion must be a whole number from 1']);
+    }
+    const before = await written();
+    const rotates = await Promise.all([0, 1, 2].map(() => api('POST', 'v1/secrets/pool-one/versions', { fromVersion: latest })));
+    expect(rotates.map((r) => r.json.code ?? r.status).sort()).toEqual([201, 'secret.version-changed', 'secret.version-changed']);
+    const refusal = rotates.find((r) => r.status === 409)!;
+    expect(refusal.json.message).toBe(`pool-one is at version ${latest + 1}, not ${latest}: another rotation got there first; nothing rotated`);
+    const refusals = (await ds.query("SELECT details FROM audit_log WHERE action = 'secret.rotated' AND outcome = 'refused' AND details->>'code' = 'secret.version-changed'")) as unknown[];
+    expect(refusals).toHaveLength(2);
+    const [secretsBefore, versionsBefore, materialsBefore, casBefore] = before;
+    // One version more, with one material per machine of rack-a (2), and nothing else.
+    expect(await written()).toEqual([secretsBefore, versionsBefore! + 1, materialsBefore! + 2, casBefore]);
+    for (const row of await materialRows('pool-one')) {
+      secrets.set(`pool-one ${row.serial} ${row.id}`, openEnvelope(keys, secretMaterialContext(row.id), row.material_sealed).reveal());
+    }
+  });
+
   it('held: a secrets:read token is refused every write route (403 naming secrets:write) and reads metadata only', async () => {
     for (const [method, path, body] of [
       ['POST', 'v1/secrets', { name: 'ro', kind: 'disk', target: { group: 'rack-a' }, binding: 'certified-key' }],

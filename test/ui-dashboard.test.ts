@@ -266,6 +266,21 @@ describe('fleet dashboard in Chromium (issue 16)', () => {
     await context.close();
   });
 
+  it('a crafted machine or group address (not percent-encoding) is said so, without a script error, and navigation still works', async () => {
+    const { context, page } = await newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await signIn(page, tokens.viewer.token);
+    await page.goto(`${baseUrl}/ui/#/machines/%E0%A4%A`);
+    await expect(page.getByRole('alert').textContent()).resolves.toBe("Not a machine's address: %E0%A4%A");
+    await page.goto(`${baseUrl}/ui/#/groups/%`);
+    await expect(page.getByRole('alert').textContent()).resolves.toBe("Not a group's address: %");
+    await page.getByRole('link', { name: 'Machines' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Machines' }).waitFor();
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
   it('loaded nothing from anywhere but the control plane, and the CSP refused nothing', () => {
     expect(requested.length).toBeGreaterThan(10);
     expect(requested.filter((url) => !url.startsWith(`${baseUrl}/`))).toEqual([]);

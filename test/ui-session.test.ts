@@ -9,7 +9,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { INestApplication } from '@nestjs/common';
 import { CSRF_HEADER, type OperatorSession, SESSION_COOKIE, SESSION_LIFETIME_SECONDS } from '@rackseal/api-contracts';
-import { ApiTokens } from '@rackseal/api-tokens';
+import { ApiTokens, MAX_SESSIONS_PER_TOKEN } from '@rackseal/api-tokens';
 import request from 'supertest';
 import type { DataSource } from 'typeorm';
 import { createControlPlane } from '../apps/control-plane/src/create-control-plane';
@@ -92,6 +92,33 @@ describe('dashboard session: cookie sign-in, CSRF, scopes, sign-out (issue 16 it
     const malformed = await http().post('/v1/session').set({ Host: HOST, Origin: ORIGIN }).send({ token: 42 });
     expect([malformed.status, malformed.body.code]).toEqual([400, 'request.invalid']);
     expect((await sessionRows()).length).toBe(before);
+  });
+
+  it('a token guessed at sign-in is audited like one guessed at the bearer guard (auth.refused, no token in it)', async () => {
+    const guessed = `rks_${'G'.repeat(43)}`;
+    const before = (await audit('auth.refused')).length;
+    const bad = await http().post('/v1/session').set({ Host: HOST, Origin: ORIGIN }).send({ token: guessed });
+    expect([bad.status, bad.body.code]).toEqual([401, 'auth.unauthenticated']);
+    const refused = await audit('auth.refused');
+    expect(refused.length).toBe(before + 1);
+    expect(refused[refused.length - 1]).toMatchObject({ actor: expect.stringMatching(/^address:/), outcome: 'refused', details: { reason: 'unauthenticated', method: 'POST', path: '/v1/session' } });
+    expect(JSON.stringify(refused)).not.toContain(guessed);
+  });
+
+  it(`a token holds at most ${MAX_SESSIONS_PER_TOKEN} live sessions: signing in once more ends its oldest (audited), never the new one`, async () => {
+    const looping = await app.get(ApiTokens).issue('looping-script', ['inventory:read'], 'test');
+    const signedIn: string[] = [];
+    for (let i = 0; i < MAX_SESSIONS_PER_TOKEN + 3; i++) {
+      signedIn.push((await signIn(looping.token)).secret);
+    }
+    const rows = (await sessionRows()).filter((r) => r.token_id === looping.id);
+    expect(rows.length).toBe(MAX_SESSIONS_PER_TOKEN);
+    const live = async (secret: string) => (await http().get('/v1/session').set(withSession(secret))).status;
+    expect(await Promise.all(signedIn.slice(0, 3).map(live))).toEqual([401, 401, 401]);
+    expect(await live(signedIn[3]!)).toBe(200);
+    expect(await live(signedIn[signedIn.length - 1]!)).toBe(200);
+    const ended = (await audit('session.ended')).filter((r) => r.actor === `token:${looping.id}`);
+    expect(ended.map((r) => r.details)).toEqual(Array.from({ length: 3 }, () => ({ reason: 'session-limit', limit: MAX_SESSIONS_PER_TOKEN })));
   });
 
   it('the cookie reads what the token may read; without it, or with a forged one, 401', async () => {

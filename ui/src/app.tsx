@@ -1,7 +1,7 @@
 import { grants, type OperatorSession } from '@rackseal/api-contracts';
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { api, ApiError, useCsrfToken } from './api';
-import { href, useRoute } from './router';
+import { decodedSegment, href, useRoute } from './router';
 import { GroupPage } from './views/group-page';
 import { GroupsList } from './views/groups-list';
 import { AuditList } from './views/audit-list';
@@ -64,14 +64,23 @@ export function App() {
   const machine = /^\/machines\/(.+)$/.exec(route.path);
   const auditRecord = /^\/audit\/([1-9][0-9]{0,15})$/.exec(route.path);
   const group = /^\/groups(?:\/(.+))?$/.exec(route.path);
+  const groupName = group?.[1] === undefined ? undefined : decodedSegment(group[1]);
+  const serial = machine?.[1] === undefined ? undefined : decodedSegment(machine[1]);
   if (group !== null) {
-    view = group[1] === undefined ? <GroupsList onError={lost} /> : <GroupPage group={decodeURIComponent(group[1])} scopes={session.scopes} onError={lost} />;
+    view =
+      group[1] === undefined ? (
+        <GroupsList onError={lost} />
+      ) : groupName === undefined ? (
+        <NotAnAddress what="group" segment={group[1]} />
+      ) : (
+        <GroupPage group={groupName} scopes={session.scopes} onError={lost} />
+      );
   } else if (auditRecord?.[1] !== undefined) {
     view = <AuditRecordPage id={Number(auditRecord[1])} onError={lost} />;
   } else if (route.path === '/audit') {
     view = <AuditList query={route.query} onError={lost} />;
   } else if (machine?.[1] !== undefined) {
-    view = <MachinePage serial={decodeURIComponent(machine[1])} scopes={session.scopes} onError={lost} />;
+    view = serial === undefined ? <NotAnAddress what="machine" segment={machine[1]} /> : <MachinePage serial={serial} scopes={session.scopes} onError={lost} />;
   } else if (route.path === '/machines') {
     view = <MachinesList query={route.query} onError={lost} />;
   } else if (isSecretsRoute(route.path)) {
@@ -120,5 +129,14 @@ function Main({ routeKey, children }: { routeKey: string; children: preact.Compo
     <main id="main" tabIndex={-1} ref={ref}>
       {children}
     </main>
+  );
+}
+
+/** A machine's or group's URL whose name is not valid percent-encoding: said, instead of a page that throws. */
+function NotAnAddress({ what, segment }: { what: 'machine' | 'group'; segment: string }) {
+  return (
+    <p role="alert" class="error">
+      Not a {what}'s address: {segment}
+    </p>
   );
 }

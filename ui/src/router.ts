@@ -36,3 +36,12 @@ export function href(path: string, query?: Record<string, string | undefined>): 
   const text = params.toString();
   return `#${path}${text.length > 0 ? `?${text}` : ''}`;
 }
+
+/** A path segment decoded, or undefined when it is not valid percent-encoding (a hand-edited or crafted URL): decodeURIComponent would throw and blank the page. */
+export function decodedSegment(segment: string): string | undefined {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return undefined;
+  }
+}

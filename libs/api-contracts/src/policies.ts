@@ -69,6 +69,12 @@ export interface PromotePolicyRequest {
   readonly mode?: PolicyMode;
   readonly bank?: string;
   readonly pcrs?: readonly number[];
+  /**
+   * The quote the operator saw (the preview's evidence.registrationId): refused with 409
+   * policy.evidence-changed when the machine's newest verified quote is another by now, so what is
+   * approved is what was shown. Without it, the newest quote is promoted, whichever it is.
+   */
+  readonly registrationId?: string;
 }
 
 export interface PolicyPromotion<Time = string> {

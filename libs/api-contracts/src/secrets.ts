@@ -96,6 +96,8 @@ export interface RotateSecretRequest {
   readonly value?: string;
   /** The target group the operator expects: refused (`secret.wrong-group`) when the secret targets another, `secret.invalid` for a machine-targeted secret. */
   readonly group?: string;
+  /** The version the operator saw as the latest: refused (`secret.version-changed`, nothing rotated) when another rotation made a newer one first. */
+  readonly fromVersion?: number;
 }
 
 /** One machine's material of a version, without the material. */

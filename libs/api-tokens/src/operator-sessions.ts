@@ -9,6 +9,13 @@ import { hashToken } from './token-format';
 /** A session secret: 32 random bytes in base64url (the cookie's value). */
 const SESSION_SECRET_SHAPE = /^[A-Za-z0-9_-]{43}$/;
 
+/**
+ * Live sessions one token may hold: signing in once more ends its oldest beyond this many. A browser
+ * per operator and a few tabs' worth of re-sign-ins fit; a script signing in in a loop (with the
+ * token, so no guessing) cannot grow the table without bound.
+ */
+export const MAX_SESSIONS_PER_TOKEN = 16;
+
 /** What a valid session stands for: its token's principal, read afresh on every request. */
 export interface SessionPrincipal extends TokenPrincipal {
   readonly sessionId: string;
@@ -50,11 +57,26 @@ export class OperatorSessions {
     await this.dataSource.transaction(async (m) => {
       // Expired sessions are useless (authenticate ignores them): drop them here, where sessions are made.
       await m.query('DELETE FROM operator_sessions WHERE expires_at <= $1', [now]);
+      // The token's row, locked: two sign-ins at once count its sessions one after the other.
+      await m.query('SELECT id FROM api_tokens WHERE id = $1 FOR UPDATE', [principal.tokenId]);
       await m.query('INSERT INTO operator_sessions (id, session_hash, token_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)', [id, hashToken(secret), principal.tokenId, now, expiresAt]);
+      const [evicted] = (await m.query(
+        `DELETE FROM operator_sessions WHERE id IN (
+           SELECT id FROM operator_sessions WHERE token_id = $1 AND id <> $2 ORDER BY created_at DESC, id DESC OFFSET $3)
+         RETURNING id`,
+        // The new session is never the one ended: the others keep MAX - 1 places, newest first.
+        [principal.tokenId, id, MAX_SESSIONS_PER_TOKEN - 1],
+      )) as [{ id: string }[], number];
       await this.audit.append(
         { actor: `token:${principal.tokenId}`, action: 'session.created', subject: `session:${id}`, outcome: 'success', details: { expiresAt: expiresAt.toISOString() } },
         m,
       );
+      for (const old of evicted) {
+        await this.audit.append(
+          { actor: `token:${principal.tokenId}`, action: 'session.ended', subject: `session:${old.id}`, outcome: 'success', details: { reason: 'session-limit', limit: MAX_SESSIONS_PER_TOKEN } },
+          m,
+        );
+      }
     });
     return { secret, principal: { ...principal, sessionId: id, expiresAt } };
   }

@@ -231,6 +231,10 @@ export class PcrPolicies {
     if (evidence === undefined) {
       throw new PolicyError('policy.no-evidence', `machine ${machine.serial} has no verified quote yet: let it attest once, then promote it`);
     }
+    if (request.registrationId !== undefined && request.registrationId !== evidence.registrationId) {
+      // The canary attested again between the preview and the confirmation: its values may differ from those shown.
+      throw new PolicyError('policy.evidence-changed', `machine ${machine.serial} has attested again since the quote you saw (${request.registrationId}): preview it again`);
+    }
     const existing = await this.policies.get(group, m);
     const shape = existing === undefined ? firstShape(request, evidence) : sameShape(existing.policy, request, evidence);
     const set = refusingAs('policy.evidence-incomplete', () =>

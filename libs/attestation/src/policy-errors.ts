@@ -14,6 +14,7 @@ export const POLICY_ERROR_CODES = {
   'policy.machine-not-in-group': 'conflict',
   'policy.machine-revoked': 'conflict',
   'policy.no-evidence': 'conflict',
+  'policy.evidence-changed': 'conflict',
   'policy.bank-mismatch': 'conflict',
   'policy.evidence-incomplete': 'conflict',
   'policy.shape-conflict': 'conflict',

@@ -19,6 +19,7 @@ export const SECRET_ERROR_CODES = {
   'secret.machine-unfit': 'conflict',
   'secret.ca-expired': 'conflict',
   'secret.wrong-group': 'conflict',
+  'secret.version-changed': 'conflict',
 } as const satisfies ErrorCodeTable;
 export type SecretErrorCode = keyof typeof SECRET_ERROR_CODES;
 

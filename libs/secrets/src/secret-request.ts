@@ -98,18 +98,24 @@ export function parseCreateRequest(body: unknown): ParsedCreateRequest {
 }
 
 /** POST /v1/secrets/:name/versions: `{}` or, for opaque, `{ value }`; `group` names the target group the operator expects. */
-export function parseRotateRequest(body: unknown, kind: SecretKind): { value?: SecretBytes; group?: string } {
+export function parseRotateRequest(body: unknown, kind: SecretKind): { value?: SecretBytes; group?: string; fromVersion?: number } {
   if (body === undefined || body === null) {
     return {};
   }
   if (!isObject(body)) {
     throw new SecretError('secret.invalid', 'the body must be a JSON object');
   }
-  onlyFields(body, ['value', 'group'], '');
+  onlyFields(body, ['value', 'group', 'fromVersion'], '');
   if (body.group !== undefined && (typeof body.group !== 'string' || !GROUP_PATTERN.test(body.group))) {
     throw new SecretError('secret.invalid', GROUP_RULE);
   }
-  const group = body.group === undefined ? {} : { group: body.group as string };
+  if (body.fromVersion !== undefined && (typeof body.fromVersion !== 'number' || !Number.isSafeInteger(body.fromVersion) || body.fromVersion < 1)) {
+    throw new SecretError('secret.invalid', 'fromVersion must be a whole number from 1');
+  }
+  const group = {
+    ...(body.group === undefined ? {} : { group: body.group as string }),
+    ...(body.fromVersion === undefined ? {} : { fromVersion: body.fromVersion as number }),
+  };
   if (body.value === undefined) {
     return group;
   }

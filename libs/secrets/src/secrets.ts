@@ -103,6 +103,13 @@ export class Secrets {
             throw new SecretError('secret.wrong-group', `${name} targets group ${secret.targetGroup}, not ${request.group}; nothing rotated`);
           }
         }
+        if (request.fromVersion !== undefined) {
+          // Under the secret's row lock: of two rotations from one page state, the second sees the first's version.
+          const [latest] = await this.secrets.versionsOf(secret.id, m);
+          if (latest?.version !== request.fromVersion) {
+            throw new SecretError('secret.version-changed', `${name} is at version ${latest?.version ?? 0}, not ${request.fromVersion}: another rotation got there first; nothing rotated`);
+          }
+        }
         const { version, machines } = await this.rotateWithin(secret, { value: request.value, trigger: 'rotated', actor }, m);
         const serial = secret.targetMachineId === null ? null : ((await this.machines.findById(secret.targetMachineId, m))?.serial ?? null);
         return this.viewOf(secret, { version: version.version, createdAt: version.createdAt, createdBy: actor, machines }, serial);

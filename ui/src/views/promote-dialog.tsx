@@ -50,7 +50,7 @@ export function PromoteDialog({
     setBusy(true);
     setError(undefined);
     try {
-      const done = await api<PolicyPromotion>('POST', `/v1/groups/${segment(group)}/policy/promote`, { machine: preview.machine.id, label: label.trim() });
+      const done = await api<PolicyPromotion>('POST', `/v1/groups/${segment(group)}/policy/promote`, { machine: preview.machine.id, label: label.trim(), registrationId: preview.evidence.registrationId });
       onDone(`Promoted ${done.machine.serial}: set “${done.label}” ${done.replaced ? 'replaced' : 'approved'}${done.created ? ' (the group\'s first policy)' : ''}.`);
     } catch (caught) {
       setError(`Refused: ${(caught as Error).message}`);

@@ -113,7 +113,8 @@ function RotateControl({ secret, onRotated, onRefused }: { secret: SecretView; o
   const next = secret.latestVersion.version + 1;
   async function rotate(): Promise<void> {
     // The group the page shows, sent as the CLI's --group: refused if the secret's target changed under the page.
-    const body: RotateSecretRequest = secret.target.group === null ? {} : { group: secret.target.group };
+    // And the version it shows: of two operators confirming at once, one rotates and the other is told (409).
+    const body: RotateSecretRequest = { ...(secret.target.group === null ? {} : { group: secret.target.group }), fromVersion: secret.latestVersion.version };
     try {
       const answer = await api<SecretView>('POST', `/v1/secrets/${segment(secret.name)}/versions`, body);
       onRotated(answer.latestVersion.version);

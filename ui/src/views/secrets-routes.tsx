@@ -1,5 +1,5 @@
 import { grants } from '@rackseal/api-contracts';
-import type { Route } from '../router';
+import { decodedSegment, type Route } from '../router';
 import { DeliveriesList } from './deliveries-list';
 import { SecretPage } from './secret-page';
 import { SecretsList } from './secrets-list';
@@ -22,7 +22,7 @@ export function SecretsRoutes({ route, scopes, onError }: { route: Route; scopes
   }
   const secret = /^\/secrets\/(.+)$/.exec(route.path);
   if (secret?.[1] !== undefined) {
-    const name = decoded(secret[1]);
+    const name = decodedSegment(secret[1]);
     if (name === undefined) {
       return (
         <p role="alert" class="error">
@@ -36,13 +36,4 @@ export function SecretsRoutes({ route, scopes, onError }: { route: Route; scopes
     return <DeliveriesList query={route.query} scopes={scopes} onError={onError} />;
   }
   return <SecretsList query={route.query} onError={onError} />;
-}
-
-/** A path segment decoded, or undefined when it is not valid percent-encoding (a hand-edited URL). */
-function decoded(segment: string): string | undefined {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    return undefined;
-  }
 }

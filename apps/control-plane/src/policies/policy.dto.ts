@@ -14,7 +14,7 @@ import {
   type PolicyValueSet,
   type PromotePolicyRequest,
 } from '@rackseal/api-contracts';
-import { ArrayMaxSize, ArrayMinSize, IsArray, IsIn, IsInt, IsObject, IsOptional, IsString, Length, Max, Min } from 'class-validator';
+import { ArrayMaxSize, ArrayMinSize, IsArray, IsIn, IsInt, IsObject, IsOptional, IsString, IsUUID, Length, Max, Min } from 'class-validator';
 import { IsPrintableText } from '../http/validators';
 
 /** The PCR indexes a PC Client TPM has (TCG PC Client Platform TPM Profile: 24 PCRs). */
@@ -90,6 +90,11 @@ export class PromotePolicyDto implements PromotePolicyRequest {
   @Min(0, { each: true })
   @Max(MAX_PCR, { each: true })
   pcrs?: number[];
+
+  @ApiPropertyOptional({ format: 'uuid', description: 'the quote the operator saw (the preview\'s evidence.registrationId): 409 policy.evidence-changed when the machine\'s newest verified quote is another by now' })
+  @IsOptional()
+  @IsUUID()
+  registrationId?: string;
 }
 
 class PromotedMachineDto {

@@ -75,6 +75,7 @@ export class CreateSecretDto implements CreateSecretRequest {
 export class RotateSecretDto implements RotateSecretRequest {
   @ApiPropertyOptional({ description: 'opaque only: the new version\'s value, base64; absent, a generated one' }) value?: string;
   @ApiPropertyOptional({ description: 'the target group the caller expects: 409 secret.wrong-group when the secret targets another, 400 for a machine-targeted secret' }) group?: string;
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, description: 'the version the caller saw as the latest: 409 secret.version-changed, nothing rotated, when another rotation made a newer one first' }) fromVersion?: number;
 }
 
 class RotationRequiredDto {

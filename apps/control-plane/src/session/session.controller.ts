@@ -4,6 +4,7 @@ import { SESSION_COOKIE } from '@rackseal/api-contracts';
 import { csrfTokenOf, OperatorSessions, type SessionPrincipal } from '@rackseal/api-tokens';
 import type { Request, Response } from 'express';
 import { Public } from '../auth/auth.decorators';
+import { OperatorAuthRefusals } from '../hardening/operator-auth-refusals';
 import { checkCsrf, clearSessionCookie, sameOriginRequest, sessionSecretOf, setSessionCookie } from '../auth/session-cookie';
 import { CreateSessionDto, OperatorSessionDto } from './session.dto';
 
@@ -18,14 +19,17 @@ import { CreateSessionDto, OperatorSessionDto } from './session.dto';
 @ApiTags('session')
 @Controller('v1/session')
 export class SessionController {
-  constructor(private readonly sessions: OperatorSessions) {}
+  constructor(
+    private readonly sessions: OperatorSessions,
+    private readonly refusals: OperatorAuthRefusals,
+  ) {}
 
   /** Sign-in. Only from a page of this host (Origin), so another site cannot sign a browser in as someone else. */
   @Post()
   @Public()
   @HttpCode(200)
   @ApiOkResponse({ type: OperatorSessionDto, description: `sets the ${SESSION_COOKIE} cookie` })
-  @ApiUnauthorizedResponse({ description: 'auth.unauthenticated: unknown, malformed or revoked token' })
+  @ApiUnauthorizedResponse({ description: 'auth.unauthenticated: unknown, malformed or revoked token (audited auth.refused, budgeted as the bearer guard\'s refusals)' })
   @ApiForbiddenResponse({ description: 'auth.forbidden: no Origin of this host' })
   async create(@Body() body: CreateSessionDto, @Req() request: Request, @Res({ passthrough: true }) response: Response): Promise<OperatorSessionDto> {
     if (!sameOriginRequest(request)) {
@@ -33,6 +37,8 @@ export class SessionController {
     }
     const made = await this.sessions.create(body.token);
     if (made === undefined) {
+      // A token guessed here is a token guessed at the bearer guard: the same budgeted auth.refused record.
+      await this.refusals.record(request, 'unauthenticated');
       throw new UnauthorizedException('a valid operator token is required');
     }
     setSessionCookie(request, response, made.secret);
