@@ -21,6 +21,7 @@ import { SelfController } from './node-api/self.controller';
 import { GroupApprovalsController } from './policies/approvals.controller';
 import { GroupIntervalController } from './policies/group-interval.controller';
 import { PoliciesController } from './policies/policies.controller';
+import { RuntimePolicyController } from './policies/runtime-policy.controller';
 import { DeliveriesController } from './deliveries/deliveries.controller';
 import { VersionProgressController } from './deliveries/version-progress.controller';
 import { PrewrapController } from './deliveries/prewrap.controller';
@@ -43,7 +44,7 @@ const attestationTrustStore = new TrustStoreCache();
 
 @Module({
   imports: [TypeOrmModule.forFeature([ApiTokenEntity, VendorCaEntity])],
-  controllers: [SessionController, FleetController, TokensController, AuditController, VendorCasController, InventoryController, MachinesController, PoliciesController, GroupIntervalController, GroupApprovalsController, AttestationsController, SelfController, KeysController, NodeApprovalsController, SecretsController, ClusterCasController, DeliveriesController, VersionProgressController, PrewrapController, MailboxController],
+  controllers: [SessionController, FleetController, TokensController, AuditController, VendorCasController, InventoryController, MachinesController, PoliciesController, RuntimePolicyController, GroupIntervalController, GroupApprovalsController, AttestationsController, SelfController, KeysController, NodeApprovalsController, SecretsController, ClusterCasController, DeliveriesController, VersionProgressController, PrewrapController, MailboxController],
   providers: [
     API_TOKENS_PROVIDER,
     OPERATOR_SESSIONS_PROVIDER,

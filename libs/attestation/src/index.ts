@@ -22,4 +22,8 @@ export * from './node-request-nonces';
 export * from './pcr-policies.repository';
 export * from './pcr-policy-source';
 export * from './policy-errors';
+export * from './machine-ima.repository';
+export * from './runtime-integrity-check';
+export * from './runtime-policies';
+export * from './runtime-policies.repository';
 export * from './wire-input';

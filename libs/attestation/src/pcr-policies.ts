@@ -17,6 +17,7 @@ import { Clock } from '@rackseal/platform';
 import { DataSource, type EntityManager } from 'typeorm';
 import { AttestationRepository, type AttestationEvidence } from './attestation.repository';
 import { lockGroupPolicy } from './group-policy-lock';
+import { MachineImaRepository, type RuntimeVerdict } from './machine-ima.repository';
 import { PcrApprovals } from './pcr-approvals';
 import { PcrPoliciesRepository, type StoredPcrPolicy } from './pcr-policies.repository';
 import { PolicyError, type PolicyErrorCode } from './policy-errors';
@@ -49,10 +50,11 @@ export class PcrPolicies {
     private readonly audit: AuditLog,
     private readonly clock: Clock,
     private readonly approvals: PcrApprovals,
+    private readonly imaStates: MachineImaRepository,
   ) {}
 
   async show(group: string): Promise<GroupPolicy<Date>> {
-    checkGroup(group);
+    checkPolicyGroup(group);
     const stored = await this.policies.get(group);
     if (stored === undefined) {
       throw new PolicyError('policy.not-found', `group ${group} has no PCR policy`);
@@ -63,9 +65,10 @@ export class PcrPolicies {
   /**
    * The PCR values of a machine's newest verified quote, without its event log: what the dashboard
    * sets against the group's allowed sets (the explanation of a mismatch is on the machine's
-   * lastFailure, written by the attestation that refused it). policy.no-evidence when none.
+   * lastFailure, written by the attestation that refused it), and the last verdict of the group's
+   * runtime policy on its IMA list when one judged it. policy.no-evidence when none.
    */
-  async evidenceOf(machineRef: string): Promise<Omit<AttestationEvidence, 'eventLog'>> {
+  async evidenceOf(machineRef: string): Promise<Omit<AttestationEvidence, 'eventLog'> & { runtime?: RuntimeVerdict }> {
     const machine = await this.machines.findByRef(parseMachineRef(machineRef));
     if (machine === undefined) {
       throw new MachineNotFoundError(machineRef);
@@ -74,12 +77,13 @@ export class PcrPolicies {
     if (evidence === undefined) {
       throw new PolicyError('policy.no-evidence', `machine ${machine.serial} has no verified quote yet`);
     }
-    return { registrationId: evidence.registrationId, at: evidence.at, bank: evidence.bank, values: evidence.values };
+    const runtime = (await this.imaStates.get(machine.id, this.dataSource.manager))?.verdict ?? undefined;
+    return { registrationId: evidence.registrationId, at: evidence.at, bank: evidence.bank, values: evidence.values, ...(runtime === undefined ? {} : { runtime }) };
   }
 
   /** Sets (or replaces) a group's policy; `body` must pass parsePcrPolicy, else nothing is written or audited. */
   async set(group: string, body: unknown, actor: string): Promise<GroupPolicy<Date>> {
-    checkGroup(group);
+    checkPolicyGroup(group);
     const policy = validated(body);
     return this.dataSource.transaction(async (m) => {
       await lockGroupPolicy(group, m);
@@ -108,7 +112,7 @@ export class PcrPolicies {
    * group, has no evidence, or its evidence is of another bank or lacks a PCR of the policy.
    */
   async promote(group: string, request: PromotePolicyRequest, actor: string): Promise<PolicyPromotion<Date>> {
-    checkGroup(group);
+    checkPolicyGroup(group);
     const ref = parseMachineRef(request.machine);
     const label = validatedLabel(request.label);
     const result = await this.dataSource.transaction(async (m): Promise<PolicyPromotion<Date> | RefusedPromotion> => {
@@ -149,7 +153,7 @@ export class PcrPolicies {
    * old ones (a new epoch).
    */
   async approve(group: string, request: ApprovePolicySetRequest, actor: string): Promise<PolicySetChange<Date>> {
-    checkGroup(group);
+    checkPolicyGroup(group);
     const label = validatedLabel(request.label);
     return this.changeSets(group, actor, { action: 'policy.approved', label }, (policy) => {
       const replaced = policy.allowedSets.some((s) => s.label === label);
@@ -164,14 +168,14 @@ export class PcrPolicies {
    * withdrawn: remove the policy for that.
    */
   async withdraw(group: string, label: string, actor: string): Promise<PolicySetChange<Date>> {
-    checkGroup(group);
+    checkPolicyGroup(group);
     const checked = validatedLabel(label);
     return this.changeSets(group, actor, { action: 'policy.withdrawn', label: checked }, (policy) => ({ replaced: false, policy: refusingAs('policy.invalid', () => withoutSet(policy, checked)) }));
   }
 
   /** Removes a group's policy: its machines are quarantined (attestation.no-policy) until one is set. */
   async remove(group: string, actor: string): Promise<PolicyRemoval> {
-    checkGroup(group);
+    checkPolicyGroup(group);
     return this.dataSource.transaction(async (m) => {
       await lockGroupPolicy(group, m);
       const previous = await this.policies.get(group, m);
@@ -335,7 +339,8 @@ function validatedLabel(label: unknown): string {
   return refusingAs('policy.invalid', () => labelOf('label', label));
 }
 
-function checkGroup(group: string): void {
+/** Refuses a group name the inventory could not hold (policy.invalid-group). */
+export function checkPolicyGroup(group: string): void {
   if (!GROUP_PATTERN.test(group)) {
     throw new PolicyError('policy.invalid-group', `${JSON.stringify(group.slice(0, 70))}: ${GROUP_RULE}`);
   }
