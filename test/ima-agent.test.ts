@@ -150,6 +150,17 @@ describe('rackseal-agent sends its IMA list; rackseal policy runtime (issue 17)'
     expect(restarts[0]!.n).toBe(1);
   });
 
+  it('policy runtime set --from-machine: what the machine ran this boot becomes the allowlist, with the excludes given', async () => {
+    const set = await cli(['policy', 'runtime', 'set', 'racks', '--from-machine', 'SN-AGENT', '--exclude', '/tmp/.*', '/var/log/.*', '--mode', 'enforce', '--json']);
+    expect([set.status, set.stderr]).toEqual([0, '']);
+    const answer = JSON.parse(set.stdout) as { paths: number; excludes: number; mode: string; policy: { digests: Record<string, string[]>; excludes: string[] } };
+    expect(answer).toMatchObject({ paths: 9, excludes: 2, mode: 'enforce' });
+    expect(answer.policy.excludes).toEqual(['/tmp/.*', '/var/log/.*']);
+    expect(answer.policy.digests['/usr/bin/awk']).toEqual([MORE[0]!.digest.digest.toString('hex')]);
+    const misuse = await cli(['policy', 'runtime', 'set', 'racks', '--file', '-', '--exclude', '/tmp/.*'], '{}');
+    expect([misuse.status, misuse.stderr]).toEqual([2, 'rackseal: policy runtime set: --exclude goes with --from-machine (a policy file carries its own excludes)\n']);
+  });
+
   it('a file the policy does not allow: refused, the machine quarantined, the file named', async () => {
     await measure([EVIL]);
     const run = await agentRun();

@@ -86,7 +86,7 @@ describe('runtime integrity: IMA lists judged at every attestation (issue 17)', 
     tokens.inventoryRead = await issue('inventory-reader', 'inventory:read');
     await app.get(VendorCas).addBundle([{ content: await fixture.ca.rootCertPem(), source: 'root' }, { content: await fixture.ca.intermediateCertPem(), source: 'intermediate' }], { addedBy: 'test' });
     const spare = () => fixture.ca.issueEkCert(generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey);
-    const csv = ['serial,asset_tag,hostname,group,ek_cert,ek_pub_hash', `SN-IMA,,,racks,${b64(await tpm.rsaEkCertDer())},`, `SN-ELSEWHERE,,,storage,${b64(await spare())},`].join('\n');
+    const csv = ['serial,asset_tag,hostname,group,ek_cert,ek_pub_hash', `SN-IMA,,,racks,${b64(await tpm.rsaEkCertDer())},`, `SN-ELSEWHERE,,,storage,${b64(await spare())},`, `SN-SPARE,,,racks,${b64(await spare())},`].join('\n');
     expect(await app.get(InventoryImporter).import(Readable.from([Buffer.from(`${csv}\n`)]), { actor: 'test', fileName: 'inventory.csv' })).toMatchObject({ status: 'succeeded' });
     const pcr = await http('put', '/v1/groups/racks/policy').send({ ...FRESH_SWTPM_POLICY, pcrs: [...FRESH_SWTPM_POLICY.pcrs] });
     expect(pcr.status).toBe(200);
@@ -292,6 +292,32 @@ describe('runtime integrity: IMA lists judged at every attestation (issue 17)', 
     await setPolicy(POLICY, 'enforce');
   });
 
+  it.each([
+    ['entries that are not base64', { firstEntry: 0, entries: 'not base64!' }],
+    ['a negative first entry', { firstEntry: -1, entries: '' }],
+    ['a first entry that is not an integer', { firstEntry: 1.5, entries: '' }],
+    ['an unknown field', { firstEntry: 0, entries: '', extra: 1 }],
+  ])('a malformed ima field (%s) is refused 400 request.invalid naming it, nothing decided', async (_name, ima) => {
+    const before = await imaRow();
+    const { response } = await attest(BASE, () => ima as never);
+    expect([response.status, response.body.code]).toEqual([400, 'request.invalid']);
+    expect(JSON.stringify(response.body.message)).toContain('ima.');
+    expect(await imaRow()).toEqual(before);
+  });
+
+  it('runtime-policy refusals: a bad group name, a bad mode, an unknown field in the body, no policy to remove', async () => {
+    const badGroup = await http('put', '/v1/groups/Racks!/runtime-policy', tokens.policyWrite).send({ policy: POLICY });
+    expect([badGroup.status, badGroup.body.code]).toEqual([400, 'policy.invalid-group']);
+    const badMode = await http('put', '/v1/groups/racks/runtime-policy', tokens.policyWrite).send({ policy: POLICY, mode: 'audit' });
+    expect([badMode.status, badMode.body.code]).toEqual([400, 'request.invalid']);
+    const extra = await http('put', '/v1/groups/racks/runtime-policy', tokens.policyWrite).send({ policy: POLICY, groups: ['x'] });
+    expect([extra.status, extra.body.code]).toEqual([400, 'request.invalid']);
+    const noneToRemove = await http('delete', '/v1/groups/empty/runtime-policy', tokens.policyWrite);
+    expect([noneToRemove.status, noneToRemove.body.code]).toEqual([404, 'policy.not-found']);
+    // Nothing written by any of them: the group's policy is the one set before.
+    expect((await http('get', '/v1/groups/racks/runtime-policy', tokens.policyRead)).body.policy).toEqual(POLICY);
+  });
+
   it('a registration started before the runtime policy was set does not quote PCR 10: refused (attestation.ima-pcr-missing), nothing issued', async () => {
     expect((await http('delete', '/v1/groups/racks/runtime-policy', tokens.policyWrite)).status).toBe(200);
     expect(await lastAudit('policy.runtime-removed')).toMatchObject({ outcome: 'success', details: expect.objectContaining({ group: 'racks' }) });
@@ -336,6 +362,12 @@ describe('runtime integrity: IMA lists judged at every attestation (issue 17)', 
     const elsewhere = await http('post', '/v1/groups/racks/runtime-policy/from-machine', tokens.policyWrite).send({ machine: 'SN-ELSEWHERE' });
     expect([elsewhere.status, elsewhere.body.code]).toEqual([409, 'policy.machine-not-in-group']);
     expect(await lastAudit('policy.runtime-set')).toMatchObject({ outcome: 'refused', details: expect.objectContaining({ code: 'policy.machine-not-in-group', serial: 'SN-ELSEWHERE' }) });
+
+    const neverSent = await http('post', '/v1/groups/racks/runtime-policy/from-machine', tokens.policyWrite).send({ machine: 'SN-SPARE' });
+    expect([neverSent.status, neverSent.body.code]).toEqual([409, 'policy.no-evidence']);
+    expect(await lastAudit('policy.runtime-set')).toMatchObject({ outcome: 'refused', details: expect.objectContaining({ code: 'policy.no-evidence', serial: 'SN-SPARE' }) });
+    const badExclude = await http('post', '/v1/groups/racks/runtime-policy/from-machine', tokens.policyWrite).send({ machine: 'SN-IMA', excludes: ['(a)\\1'] });
+    expect([badExclude.status, badExclude.body.code]).toEqual([400, 'policy.invalid']);
 
     const captured = await http('post', '/v1/groups/racks/runtime-policy/from-machine', tokens.policyWrite).send({ machine: 'SN-IMA', excludes: ['/tmp/.*'] });
     expect(captured.status).toBe(200);
