@@ -226,6 +226,8 @@ describe('runtime integrity: IMA lists judged at every attestation (issue 17)', 
     const stale = await attest(BASE);
     expect(stale.start.ima).toEqual({ fromEntry: 8 });
     expect([stale.response.status, stale.response.body.code]).toEqual([409, 'attestation.ima-restart']);
+    const [registration] = (await ds.query('SELECT outcome, failure_code FROM attestation_registrations WHERE id = $1', [stale.start.registrationId])) as { outcome: string; failure_code: string }[];
+    expect(registration).toEqual({ outcome: 'refused', failure_code: 'attestation.ima-restart' });
     expect(await lastAudit('attestation.refused')).toMatchObject({ subject: 'machine:SN-IMA', details: expect.objectContaining({ code: 'attestation.ima-restart' }) });
     const reset = (await imaRow())!.state;
     expect(reset).toMatchObject({ nextEntry: 0, bootTime: expect.stringMatching(/^tpm-reset:/) });

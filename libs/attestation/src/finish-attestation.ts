@@ -16,6 +16,7 @@ import type { AuditContext } from './audit-context';
 import { checkEventLog } from './event-log-check';
 import { PcrPolicySource } from './pcr-policy-source';
 import { checkQuote } from './quote-check';
+import type { RuntimeCheck, RuntimeCheckInput } from './runtime-integrity-check';
 import { decodeField, REGISTRATION_ID_PATTERN } from './wire-input';
 
 /** The longest reason a state transition keeps (the machine's history column). */
@@ -120,7 +121,7 @@ export class FinishAttestation {
       return this.quarantine(m, registration, machine, now, 'attestation.policy-mismatch', `the PCR values match no allowed set of group ${machine.group ?? '(none)'}`, verdict.summary, measured);
     }
 
-    const runtime = this.options.runtime === undefined ? ({ kind: 'none' } as const) : await this.options.runtime.check(m, { registration, machine, values, clockInfo: quote.clockInfo, ima: quote.ima, now });
+    const runtime = await this.checkRuntime(m, registration, { registration, machine, values, clockInfo: quote.clockInfo, ima: quote.ima, now });
     if (runtime.kind === 'judged') {
       ctx.details.ima = runtime.audit;
       if (!runtime.pass && runtime.mode === 'enforce') {
@@ -179,6 +180,21 @@ export class FinishAttestation {
       policy: { decision: verdict.decision, ...(verdict.matchedSet === undefined ? {} : { matchedSet: verdict.matchedSet }), summary: [...verdict.summary] },
       ...(runtime.kind === 'judged' ? { ima: runtime.wire } : {}),
     };
+  }
+
+  /** The runtime half (RuntimeIntegrityCheck); its refusals (ima-restart, ima-pcr-missing) recorded on the registration like the others. */
+  private async checkRuntime(m: EntityManager, registration: Registration, input: RuntimeCheckInput): Promise<RuntimeCheck> {
+    if (this.options.runtime === undefined) {
+      return { kind: 'none' };
+    }
+    try {
+      return await this.options.runtime.check(m, input);
+    } catch (error) {
+      if (error instanceof AttestationError) {
+        await this.registrations.end(registration.id, { outcome: 'refused', failureCode: error.code, failureReason: error.message }, m);
+      }
+      throw error;
+    }
   }
 
   /** A policy decision against the machine: quarantined with its explanation, recorded, refused. */
