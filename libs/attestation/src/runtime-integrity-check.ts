@@ -18,14 +18,14 @@ import type { TPMS_CLOCK_INFO } from '@rackseal/tpm2';
 import type { EntityManager } from 'typeorm';
 import { AttestationError } from './attestation-errors';
 import type { Registration } from './attestation.repository';
-import { EMPTY_OBSERVED, MachineImaRepository, type ObservedMeasurements, type RuntimeFailure, type RuntimeVerdict } from './machine-ima.repository';
+import { MachineImaRepository, type ObservedRound, type RuntimeFailure, type RuntimeVerdict } from './machine-ima.repository';
 import { RuntimePoliciesRepository, type RuntimePolicyMode } from './runtime-policies.repository';
 import { decodeField } from './wire-input';
 
 /** Failures a verdict keeps, and lines a refusal or the finish answer shows: the first ones (the count is kept whole). */
 export const RUNTIME_FAILURES_KEPT = 50;
 const RUNTIME_LINES_SHOWN = 20;
-/** Digests a machine's observed list keeps for `--from-machine` (about 10 MB of JSON at most). */
+/** Digests a machine's observed rounds keep for `--from-machine`, per boot (about 10 MB of JSON at most). */
 export const OBSERVED_DIGEST_LIMIT = 100_000;
 
 /** What the runtime policy decided for one finish. */
@@ -133,7 +133,8 @@ export class RuntimeIntegrityCheck {
     }
 
     if (result.outcome === 'restart') {
-      await this.states.save(machine.id, { state: result.state, verdict: record.verdict, observed: { ...EMPTY_OBSERVED, bootTime } }, input.now, m);
+      await this.states.save(machine.id, { state: result.state, verdict: record.verdict }, input.now, m);
+      await this.states.keepObservedFor(machine.id, bootTime, 0, m);
       throw new AttestationError('attestation.ima-restart', `${result.reason ?? 'the runtime state is for another boot'}: start again, the next start asks for the IMA list from entry 0`);
     }
     const pass = result.outcome === 'verified';
@@ -152,8 +153,12 @@ export class RuntimeIntegrityCheck {
       failureCount: failures.length,
       failures: failures.slice(0, RUNTIME_FAILURES_KEPT),
     };
-    const observed = observe(record.observed, bootTime, firstEntry, entries, result);
-    await this.states.save(machine.id, { state: result.state, verdict, observed }, input.now, m);
+    await this.states.save(machine.id, { state: result.state, verdict }, input.now, m);
+    const kept = await this.states.keepObservedFor(machine.id, bootTime, firstEntry, m);
+    const round = observeRound(firstEntry, entries, result, OBSERVED_DIGEST_LIMIT - kept.count);
+    if (round.count > 0 || round.truncated) {
+      await this.states.appendObserved(machine.id, bootTime, firstEntry, round, m);
+    }
 
     const failureLines = failures.slice(0, RUNTIME_LINES_SHOWN).map(failureLine);
     if (failures.length > RUNTIME_LINES_SHOWN) {
@@ -196,21 +201,16 @@ function bootAggregatesOf(bank: ImaBank, values: ReadonlyMap<number, Buffer>): s
 const NOT_OBSERVED = new Set(['violation', 'template-hash-mismatch', 'unexpected-pcr']);
 
 /**
- * The measurements observed this boot, continued with the entries the quote covered: a round from
- * entry 0, or of another boot, starts the list again. Bounded by OBSERVED_DIGEST_LIMIT (then marked truncated).
+ * The files and digests of the entries this round's quote covered (violations and entries the
+ * replay disowns left out), at most `room` of them (then truncated).
  */
-function observe(previous: ObservedMeasurements, bootTime: string, firstEntry: number, entries: readonly ImaEntry[], result: ImaAttestationResult): ObservedMeasurements {
-  const fresh = firstEntry === 0 || previous.bootTime !== bootTime;
-  const base = fresh ? { ...EMPTY_OBSERVED, bootTime } : previous;
-  if (result.coveredEntries === null) {
-    return base;
-  }
+export function observeRound(firstEntry: number, entries: readonly ImaEntry[], result: ImaAttestationResult, room: number): ObservedRound {
   // Maps, not objects: a measured path may be "__proto__".
-  const digests = new Map(Object.entries(base.digests));
-  const imaBuf = new Map(Object.entries(base.imaBuf));
-  let count = base.count;
-  let truncated = base.truncated;
-  const covered = result.coveredEntries - firstEntry;
+  const digests = new Map<string, string[]>();
+  const imaBuf = new Map<string, string[]>();
+  let count = 0;
+  let truncated = false;
+  const covered = result.coveredEntries === null ? 0 : result.coveredEntries - firstEntry;
   for (let i = 0; i < covered && i < entries.length; i += 1) {
     const entry = entries[i]!;
     const verdict = result.verdicts[i];
@@ -223,12 +223,12 @@ function observe(previous: ObservedMeasurements, bootTime: string, firstEntry: n
     if (known.includes(hex)) {
       continue;
     }
-    if (count >= OBSERVED_DIGEST_LIMIT) {
+    if (count >= room) {
       truncated = true;
       break;
     }
     table.set(entry.path, [...known, hex]);
     count += 1;
   }
-  return { bootTime, digests: Object.fromEntries(digests), imaBuf: Object.fromEntries(imaBuf), count, truncated };
+  return { digests: Object.fromEntries(digests), imaBuf: Object.fromEntries(imaBuf), count, truncated };
 }
