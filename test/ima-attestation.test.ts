@@ -9,13 +9,13 @@
  * round sends and checks only the new entries; a reboot restarts from entry 0; Keylime's own
  * runtime-policy fixture and a canary's captured list decide the same cases.
  */
-import { createHash, generateKeyPairSync } from 'node:crypto';
+import { createHash, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import type { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { ApiTokens } from '@rackseal/api-tokens';
-import { buildImaEntry, entryExtend, type ImaEntry, marshalBinaryEntry } from '@rackseal/ima';
+import { buildImaEntry, entryExtend, type ImaEntry, marshalBinaryEntry, parseAsciiMeasurementList } from '@rackseal/ima';
 import { InventoryImporter } from '@rackseal/inventory';
 import { type FinishAttestationRequest, nodeApiPath, type StartAttestationResponse } from '@rackseal/node-api-contracts';
 import { VendorCas } from '@rackseal/vendor-cas';
@@ -352,6 +352,21 @@ describe('runtime integrity: IMA lists judged at every attestation (issue 17)', 
     await expectViolation((await attest([allowed, changed], fromZero([allowed, changed]))).response, '/usr/lib/foobar.so', 'digest-mismatch');
     await bootMeasuring([allowed, evil]);
     await expectViolation((await attest([allowed, evil], fromZero([allowed, evil]))).response, '/usr/bin/evil', 'not-in-allowlist');
+  });
+
+  it("ima-sig: Keylime's signed entries attest by their signatures alone; a malformed signature quarantines, naming the file", async () => {
+    const imaFixture = (name: string) => readFileSync(fixturePath('ima', name));
+    const keys = ['keylime-rsa2048pub.pem', 'keylime-secp256k1.pem'].map((f) => createPublicKey(imaFixture(f)).export({ type: 'spki', format: 'der' }).toString('base64'));
+    await setPolicy({ meta: { version: 1 }, 'verification-keys': JSON.stringify({ pubkeys: keys }) });
+    const signed = parseAsciiMeasurementList(imaFixture('keylime-signatures.txt'));
+    await bootMeasuring(indexed(signed));
+    expect((await attest(signed, fromZero(signed))).response.body.ima).toMatchObject({ decision: 'pass', entriesChecked: 2 });
+    // Keylime's edited signature (a wrong size field), logged with a consistent template hash as a kernel would.
+    const edited = parseAsciiMeasurementList(imaFixture('keylime-bad-signatures.txt'))[0]!;
+    const bad = buildImaEntry({ template: 'ima-sig', algorithm: edited.digest.algorithm, digest: edited.digest.digest, name: edited.name, signature: edited.signature! });
+    const list = [signed[0]!, bad];
+    await bootMeasuring(indexed(list));
+    await expectViolation((await attest(list, fromZero(list))).response, '/usr/bin/zmore', 'bad-signature');
   });
 
   it('--from-machine: the canary\'s measurements verified this boot become the allowlist (refusals audited)', async () => {
