@@ -86,22 +86,19 @@ export class RuntimeIntegrityCheck {
 
   /** What a start asks of the machine's list: undefined when its group has no runtime policy. */
   async request(machine: Machine, m: EntityManager): Promise<{ fromEntry: number } | undefined> {
-    if (machine.group === null || (await this.policies.get(machine.group, m)) === undefined) {
+    if (machine.group === null || (await this.policies.summary(machine.group, m)) === undefined) {
       return undefined;
     }
     return { fromEntry: (await this.states.stateOf(machine.id, m))?.nextEntry ?? 0 };
   }
 
-  async hasPolicy(group: string | null, m: EntityManager): Promise<boolean> {
-    return group !== null && (await this.policies.get(group, m)) !== undefined;
-  }
-
   async check(m: EntityManager, input: RuntimeCheckInput): Promise<RuntimeCheck> {
     const { registration, machine } = input;
-    const stored = machine.group === null ? undefined : await this.policies.get(machine.group, m);
-    if (stored === undefined) {
+    const found = machine.group === null ? undefined : await this.policies.compiledFor(machine.group, m);
+    if (found === undefined) {
       return { kind: 'none' };
     }
+    const { summary: stored, policy } = found;
     const quoted = input.values.get(IMA_PCR);
     if (quoted === undefined || !isImaBank(registration.pcrBank)) {
       throw new AttestationError(
@@ -110,7 +107,6 @@ export class RuntimeIntegrityCheck {
       );
     }
     const bank: ImaBank = registration.pcrBank;
-    const policy = this.policies.compile(stored);
     const record = await this.states.getForUpdate(machine.id, m);
     const bootTime = bootOf(input.clockInfo);
     const entriesBytes = input.ima === undefined || input.ima.entries === '' ? Buffer.alloc(0) : decodeField('ima.entries', input.ima.entries, ATTESTATION_LIMITS.imaEntriesBytes);

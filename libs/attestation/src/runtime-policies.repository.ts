@@ -7,16 +7,20 @@ import { DataSource, type EntityManager } from 'typeorm';
 export type RuntimePolicyMode = 'enforce' | 'warn';
 export const RUNTIME_POLICY_MODES: readonly RuntimePolicyMode[] = ['enforce', 'warn'];
 
-/** A group's stored runtime policy: the Keylime JSON as imported, its SHA-256 and its mode. */
-export interface StoredRuntimePolicy {
+/** What an attestation needs to know of a group's runtime policy before it needs the policy itself. */
+export interface RuntimePolicySummary {
   readonly group: string;
-  /** The policy JSON text as stored (the imported document, serialized once). */
-  readonly json: string;
-  /** Lowercase hex SHA-256 of `json`: the audit records and the verdicts name it. */
+  /** Lowercase hex SHA-256 of the stored JSON: the audit records and the verdicts name it. */
   readonly sha256: string;
   readonly mode: RuntimePolicyMode;
   readonly updatedAt: Date;
   readonly updatedBy: string;
+}
+
+/** A group's stored runtime policy: the Keylime JSON as imported, its SHA-256 and its mode. */
+export interface StoredRuntimePolicy extends RuntimePolicySummary {
+  /** The policy JSON text as stored (the imported document, serialized once). */
+  readonly json: string;
 }
 
 interface Row {
@@ -54,6 +58,32 @@ export class RuntimePoliciesRepository {
     return row === undefined
       ? undefined
       : { group: row.group_name, json: row.policy, sha256: row.sha256, mode: row.mode, updatedAt: row.updated_at, updatedBy: row.updated_by };
+  }
+
+  /**
+   * The policy's mode and digest without its document (which may be tens of MB): what a start asks,
+   * and what a finish needs before the compiled policy (compiledFor).
+   */
+  async summary(group: string, manager?: EntityManager): Promise<RuntimePolicySummary | undefined> {
+    const [row] = (await (manager ?? this.dataSource).query('SELECT group_name, sha256, mode, updated_at, updated_by FROM runtime_policies WHERE group_name = $1', [group])) as Omit<
+      Row,
+      'policy'
+    >[];
+    return row === undefined ? undefined : { group: row.group_name, sha256: row.sha256, mode: row.mode, updatedAt: row.updated_at, updatedBy: row.updated_by };
+  }
+
+  /**
+   * The group's policy compiled, with its summary: from the process's cache when its digest was
+   * compiled before (the document is then not read), else read and compiled once.
+   */
+  async compiledFor(group: string, manager: EntityManager): Promise<{ summary: RuntimePolicySummary; policy: RuntimePolicy } | undefined> {
+    const summary = await this.summary(group, manager);
+    const cached = summary === undefined ? undefined : this.compiled.get(summary.sha256);
+    if (summary === undefined || cached !== undefined) {
+      return summary === undefined ? undefined : { summary, policy: cached! };
+    }
+    const stored = await this.get(group, manager);
+    return stored === undefined ? undefined : { summary: stored, policy: this.compile(stored) };
   }
 
   /** Sets a group's runtime policy; the caller has validated `json` (parseRuntimePolicy). */

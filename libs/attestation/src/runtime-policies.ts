@@ -126,7 +126,7 @@ export class RuntimePolicies {
   async remove(group: string, actor: string): Promise<RuntimePolicyRemoval> {
     checkPolicyGroup(group);
     return this.dataSource.transaction(async (m) => {
-      const previous = await this.policies.get(group, m);
+      const previous = await this.policies.summary(group, m);
       if (previous === undefined) {
         throw new PolicyError('policy.not-found', `group ${group} has no runtime policy`);
       }
@@ -145,7 +145,7 @@ export class RuntimePolicies {
     actor: string,
     source: Record<string, string>,
   ): Promise<GroupRuntimePolicy<Date>> {
-    const previous = await this.policies.get(group, m);
+    const previous = await this.policies.summary(group, m);
     const stored = await this.policies.put(group, json, mode, actor, this.clock.now(), m);
     await this.audit.append(
       {
