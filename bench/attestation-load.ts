@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { Agent } from 'node:http';
+import { buildImaEntry, entryExtend, marshalBinaryEntry } from '@rackseal/ima';
 import { nodeApiPath, type StartAttestationResponse } from '@rackseal/node-api-contracts';
 import { activationProof } from '@rackseal/node-identity';
 import { parsePcrSelection } from '@rackseal/tpm2';
@@ -17,6 +19,26 @@ export interface BenchMachine {
   readonly tpm: SoftwareTpm;
   /** base64 DER of its EK certificate, as the agent sends it. */
   readonly ekCertificate: string;
+}
+
+/** With a runtime policy (ATTEST_BENCH_IMA): the files a bench machine's IMA measures, cycling over this many paths. */
+export const IMA_BENCH_PATHS = 10_000;
+/** Entries a bench machine's first round sends: what its kernel measured at boot. */
+export const IMA_BENCH_BOOT_ENTRIES = 1_000;
+export const imaBenchPath = (i: number): string => `/usr/lib/bench/file-${i % IMA_BENCH_PATHS}.so`;
+export const imaBenchDigest = (path: string): Buffer => createHash('sha256').update(path).digest();
+
+/** A bench machine's IMA list: its binary entries, measured into its software TPM's PCR 10 as they are added. */
+class ImaList {
+  readonly raw: Buffer[] = [];
+  measure(tpm: SoftwareTpm, count: number): void {
+    for (let k = 0; k < count; k += 1) {
+      const path = imaBenchPath(this.raw.length);
+      const entry = buildImaEntry({ template: 'ima-ng', algorithm: 'sha256', digest: imaBenchDigest(path), name: path }, this.raw.length);
+      tpm.extend(10, entryExtend(entry, { bank: 'sha256' }).extend);
+      this.raw.push(marshalBinaryEntry(entry));
+    }
+  }
 }
 
 export interface LoadResult {
@@ -80,6 +102,8 @@ export async function runLoad(options: {
   readonly seconds: number;
   /** Called when the measured window opens and when it closes (CPU samples of the servers). */
   readonly onWindow?: (edge: 'open' | 'close') => void | Promise<void>;
+  /** New IMA entries each machine measures per round when the server asks for its list (the first round: IMA_BENCH_BOOT_ENTRIES). */
+  readonly imaPerRound?: number;
 }): Promise<LoadResult> {
   const { baseUrls, machines, clients } = options;
   const bases = baseUrls.map((u) => new URL(u));
@@ -91,6 +115,7 @@ export async function runLoad(options: {
   const whole = new Samples();
   let counted = 0;
   let unavailable = 0;
+  const imaLists = new Map<string, ImaList>();
   /** POST to the next replica; a 503 is retried after its Retry-After, as the agent does (issue 12 item 6). */
   const call = async (path: string, body: unknown): Promise<{ status: number; body: unknown }> => {
     for (;;) {
@@ -125,11 +150,18 @@ export async function runLoad(options: {
       const challenge = started.body as StartAttestationResponse;
       const secret = machine.tpm.activateCredential(Buffer.from(challenge.credentialBlob, 'base64'), Buffer.from(challenge.encryptedSecret, 'base64'));
       const nonce = Buffer.from(challenge.nonce, 'base64');
+      let list: ImaList | undefined;
+      if (challenge.ima !== undefined) {
+        list = imaLists.get(machine.serial) ?? new ImaList();
+        imaLists.set(machine.serial, list);
+        list.measure(machine.tpm, list.raw.length === 0 ? IMA_BENCH_BOOT_ENTRIES : (options.imaPerRound ?? 0));
+      }
       const quote = machine.tpm.quote(parsePcrSelection(`${challenge.pcrSelection.bank}:${challenge.pcrSelection.pcrs.join(',')}`), nonce);
       const body = {
         activationProof: activationProof(secret, challenge.registrationId, nonce).toString('base64'),
         quote: { attest: quote.attest.toString('base64'), signature: quote.signature.toString('base64') },
         pcrValues: quote.pcrValues.toString('base64'),
+        ...(list === undefined ? {} : { ima: { firstEntry: challenge.ima!.fromEntry, entries: Buffer.concat(list.raw.slice(challenge.ima!.fromEntry)).toString('base64') } }),
       };
       const t2 = performance.now();
       const finished = await call(finishPath(challenge.registrationId), body);
@@ -137,7 +169,7 @@ export async function runLoad(options: {
       if (stopping && finished.status === 503) {
         break;
       }
-      if (finished.status !== 200 || (finished.body as { state?: string }).state !== 'attested') {
+      if (finished.status !== 200 || (finished.body as { state?: string }).state !== 'attested' || (finished.body as { ima?: { decision: string } }).ima?.decision === 'fail') {
         throw new Error(`finish for ${machine.serial} answered ${finished.status}: ${JSON.stringify(finished.body)}`);
       }
       if (windowOpen && !stopping) {

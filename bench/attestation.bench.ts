@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { PcrPoliciesRepository } from '@rackseal/attestation';
+import { PcrPoliciesRepository, RuntimePoliciesRepository } from '@rackseal/attestation';
 import { AuditLog } from '@rackseal/audit';
 import { InventoryImporter } from '@rackseal/inventory';
 import { CryptoRandomSource, SystemClock } from '@rackseal/platform';
@@ -18,7 +18,7 @@ import { TEST_ADMIN_DATABASE_URL, TEST_REDIS_URL } from '../test/support/service
 import { SoftwareTpm } from '../test/support/software-tpm';
 import { testEnv } from '../test/support/test-config';
 import { attestationCryptoFloor } from './attestation-floor';
-import { type BenchMachine, type LoadResult, quantile, runLoad } from './attestation-load';
+import { type BenchMachine, IMA_BENCH_PATHS, imaBenchDigest, imaBenchPath, type LoadResult, quantile, runLoad } from './attestation-load';
 import { summariseCpuProfile } from './cpu-profile';
 import { formatTable, us } from './measure';
 import { appMain, children, postgresPids, type Started, startProcess, stopProcess, waitLive } from './bench-processes';
@@ -48,7 +48,10 @@ import { CpuSample, machineBusyMs } from './proc-cpu';
  * ATTEST_BENCH_DATABASE_SOCKET (a directory such as /var/run/postgresql: the processes reach
  * PostgreSQL over its Unix socket instead of TCP to 127.0.0.1),
  * ATTEST_BENCH_DIST (another build's dist/ to run the processes from: before/after pairs),
- * ATTEST_BENCH_KEEP_LOGS (1: keep the processes' logs and profiles, and say where).
+ * ATTEST_BENCH_KEEP_LOGS (1: keep the processes' logs and profiles, and say where),
+ * ATTEST_BENCH_IMA (N > 0: the group also has a runtime policy of IMA_BENCH_PATHS files, so every
+ * quote holds PCR 10 and every finish carries the machine's new IMA entries — 1,000 in its first
+ * round, N in each one after — replayed and judged by the server; issue 17).
  */
 const FAR_PAST = new Date('2015-01-01T00:00:00Z');
 const FAR_FUTURE = new Date('2045-01-01T00:00:00Z');
@@ -72,13 +75,18 @@ interface Setup {
 }
 
 /** The vendor CA, the inventory and the group's policy, each through the library that owns its tables. */
-async function setUp(machineCount: number): Promise<Setup> {
+async function setUp(machineCount: number, ima: number): Promise<Setup> {
   const db = await createTestDatabase();
   const prefix = createTestQueuePrefix();
   let ds: DataSource | undefined;
   try {
     ds = await openDataSource(db.url);
-    return await populate(db, ds, prefix, machineCount);
+    const setup = await populate(db, ds, prefix, machineCount);
+    if (ima > 0) {
+      const digests = Object.fromEntries(Array.from({ length: IMA_BENCH_PATHS }, (_, i) => [imaBenchPath(i), [imaBenchDigest(imaBenchPath(i)).toString('hex')]]));
+      await new RuntimePoliciesRepository(ds).put(GROUP, JSON.stringify({ meta: { version: 1 }, digests }), 'enforce', 'bench', new Date(), ds.manager);
+    }
+    return setup;
   } catch (error) {
     await ds?.destroy();
     await db.drop();
@@ -135,7 +143,12 @@ interface RunResult {
   readonly profile?: string;
 }
 
-async function runConfiguration(setup: Setup, label: string, replicas: number, options: { profileDir?: string; socketDir?: string; worker: boolean; logLevel: string; pool?: string; clients: number; warmup: number; seconds: number; logDir: string }): Promise<RunResult> {
+async function runConfiguration(
+  setup: Setup,
+  label: string,
+  replicas: number,
+  options: { profileDir?: string; socketDir?: string; worker: boolean; logLevel: string; pool?: string; clients: number; warmup: number; seconds: number; logDir: string; ima: number },
+): Promise<RunResult> {
   const env = testEnv(options.socketDir === undefined ? setup.db : { url: overSocket(setup.db.url, options.socketDir) }, setup.prefix.prefix, { LOG_LEVEL: options.logLevel, MIGRATIONS_AT_BOOT: 'false', ...(options.pool === undefined ? {} : { DATABASE_POOL_SIZE: options.pool }) });
   const nodeArgs = options.profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`];
   const servers: Started[] = [];
@@ -165,6 +178,7 @@ async function runConfiguration(setup: Setup, label: string, replicas: number, o
       clients: options.clients,
       warmupSeconds: options.warmup,
       seconds: options.seconds,
+      imaPerRound: options.ima,
       onWindow: async (edge) => {
         if (edge === 'open') {
           const pids = await postgresPids(setup.ds, setup.db.name);
@@ -212,9 +226,10 @@ export async function attestationBench(): Promise<string> {
   const pool = process.env.ATTEST_BENCH_POOL;
   const profile = process.env.ATTEST_BENCH_PROFILE === '1';
   const socketDir = process.env.ATTEST_BENCH_DATABASE_SOCKET;
-  const setup = await setUp(machineCount);
+  const ima = knob('ATTEST_BENCH_IMA', 0);
+  const setup = await setUp(machineCount, ima);
   const workDir = mkdtempSync(join(tmpdir(), 'rackseal-attest-bench-'));
-  const common = { worker, logLevel, pool, clients, warmup, seconds, logDir: workDir, ...(socketDir === undefined ? {} : { socketDir }) };
+  const common = { worker, logLevel, pool, clients, warmup, seconds, logDir: workDir, ima, ...(socketDir === undefined ? {} : { socketDir }) };
   const cleanUp = async (): Promise<void> => {
     await setup.ds.destroy();
     await setup.db.drop();
@@ -232,7 +247,7 @@ export async function attestationBench(): Promise<string> {
   let trustStore: string;
   try {
     for (const replicas of replicaCounts) {
-      runs.push(await runConfiguration(setup, `${replicas} control plane${replicas === 1 ? '' : 's'}`, replicas, common));
+      runs.push(await runConfiguration(setup, `${replicas} control plane${replicas === 1 ? '' : 's'}${ima > 0 ? `, IMA ${ima} new entries/round` : ''}`, replicas, common));
     }
     if (profile) {
       const profileDir = join(workDir, 'profile');

@@ -19,6 +19,7 @@ import { Deliveries1765500000000 } from './1765500000000-deliveries';
 import { Rotation1765600000000 } from './1765600000000-rotation';
 import { Prewrap1765700000000 } from './1765700000000-prewrap';
 import { OperatorSessions1765800000000 } from './1765800000000-operator-sessions';
+import { RuntimeIntegrity1765900000000 } from './1765900000000-runtime-integrity';
 
 /** Every migration, oldest first. Listed by hand so a build never picks up a stray file. */
 export const MIGRATIONS = [
@@ -43,4 +44,5 @@ export const MIGRATIONS = [
   Rotation1765600000000,
   Prewrap1765700000000,
   OperatorSessions1765800000000,
+  RuntimeIntegrity1765900000000,
 ];

@@ -138,11 +138,12 @@ describe('agent config file', () => {
   const tls = { kind: 'tls', keyPath: '/etc/t/k', certPath: '/etc/t/c' };
   it.each<[string, unknown, string, RegExp]>([
     ['a list at the top', [], '', /must be a mapping/],
-    ['an unknown top-level field', { servers: 'x' }, 'servers', /unknown field \(allowed here: server, serverCa, tpm, stateDir, installs\)/],
+    ['an unknown top-level field', { servers: 'x' }, 'servers', /unknown field \(allowed here: server, serverCa, tpm, stateDir, imaList, installs\)/],
     ['a server that is no URL', { server: 'rackseal' }, 'server', /http:\/\/ or https:\/\/ URL/],
     ['a server of another scheme', { server: 'ftp://x' }, 'server', /http:\/\/ or https:\/\/ URL/],
     ['an empty tpm', { tpm: '' }, 'tpm', /non-empty string/],
     ['a relative stateDir', { stateDir: 'var/lib/x' }, 'stateDir', /absolute path/],
+    ['a relative imaList', { imaList: 'ima/binary_runtime_measurements' }, 'imaList', /absolute path/],
     ['installs as a list', { installs: [] }, 'installs', /must be a mapping/],
     ['a bad secret name', { installs: { 'Web TLS': tls } }, 'installs.Web TLS', /is not a secret name/],
     ['an install that is a string', { installs: { web: 'tls' } }, 'installs.web', /must be a mapping/],

@@ -11,7 +11,7 @@ import { PcrPoliciesRepository, PcrPolicySource } from '@rackseal/attestation';
 import { openEnvelope } from '@rackseal/envelope';
 import { InventoryImporter } from '@rackseal/inventory';
 import { MachinesRepository } from '@rackseal/machines';
-import { nodeApiPath, type StartAttestationResponse } from '@rackseal/node-api-contracts';
+import { FINISH_ATTESTATION_BODY_LIMIT_BYTES, nodeApiPath, type StartAttestationResponse } from '@rackseal/node-api-contracts';
 import { deriveNodeCredential } from '@rackseal/node-identity';
 import { type PcrPolicy, PcrPolicyError, parsePcrPolicy } from '@rackseal/pcr-policy';
 import { Clock } from '@rackseal/platform';
@@ -598,7 +598,7 @@ describe('attestation enrollment (node API)', () => {
     expect(badAk.body.message).toMatch(/^akPublic is not a TPM2B_PUBLIC/);
   });
 
-  it('the finish route takes a 1 MiB event log (its own body limit), and refuses a larger body with 413', async () => {
+  it('the finish route takes a 1 MiB event log (its own body limit), refuses a larger log by name, and a larger body with 413', async () => {
     const body = {
       activationProof: b64(randomBytes(32)),
       quote: { attest: b64(randomBytes(10)), signature: b64(randomBytes(10)) },
@@ -609,7 +609,11 @@ describe('attestation enrollment (node API)', () => {
     expect(JSON.stringify(body).length).toBeGreaterThan(1024 * 1024 + 300_000);
     const taken = await post(0, finishPath('0190c0de-0000-7000-8000-000000000001'), body);
     await expectRefused(taken, 404, 'attestation.unknown-registration');
-    const tooLarge = await post(0, finishPath('0190c0de-0000-7000-8000-000000000001'), { ...body, eventLog: b64(randomBytes(1536 * 1024)) });
+    // The body limit has room for the IMA entries too (8 MiB): a log over its own 1 MiB is refused by the DTO, naming it.
+    const largeLog = await post(0, finishPath('0190c0de-0000-7000-8000-000000000001'), { ...body, eventLog: b64(randomBytes(1536 * 1024)) });
+    expect([largeLog.status, largeLog.body.code]).toEqual([400, 'request.invalid']);
+    expect(JSON.stringify(largeLog.body.message)).toContain('eventLog');
+    const tooLarge = await post(0, finishPath('0190c0de-0000-7000-8000-000000000001'), { ...body, eventLog: b64(randomBytes(FINISH_ATTESTATION_BODY_LIMIT_BYTES)) });
     expect([tooLarge.status, tooLarge.body.code]).toEqual([413, 'request.too-large']);
     // The start route keeps the general limit.
     const start = await post(0, START, { akPublic: b64(randomBytes(1024 * 1024)) });

@@ -22,6 +22,7 @@ import { GroupApprovalsController } from './policies/approvals.controller';
 import { GroupIntervalController } from './policies/group-interval.controller';
 import { GroupsController } from './policies/groups.controller';
 import { PoliciesController } from './policies/policies.controller';
+import { RuntimePolicyController } from './policies/runtime-policy.controller';
 import { DeliveriesController } from './deliveries/deliveries.controller';
 import { VersionProgressController } from './deliveries/version-progress.controller';
 import { PrewrapController } from './deliveries/prewrap.controller';
@@ -44,7 +45,7 @@ const attestationTrustStore = new TrustStoreCache();
 
 @Module({
   imports: [TypeOrmModule.forFeature([ApiTokenEntity, VendorCaEntity])],
-  controllers: [SessionController, FleetController, TokensController, AuditController, VendorCasController, InventoryController, MachinesController, PoliciesController, GroupsController, GroupIntervalController, GroupApprovalsController, AttestationsController, SelfController, KeysController, NodeApprovalsController, SecretsController, ClusterCasController, DeliveriesController, VersionProgressController, PrewrapController, MailboxController],
+  controllers: [SessionController, FleetController, TokensController, AuditController, VendorCasController, InventoryController, MachinesController, PoliciesController, GroupsController, RuntimePolicyController, GroupIntervalController, GroupApprovalsController, AttestationsController, SelfController, KeysController, NodeApprovalsController, SecretsController, ClusterCasController, DeliveriesController, VersionProgressController, PrewrapController, MailboxController],
   providers: [
     API_TOKENS_PROVIDER,
     OPERATOR_SESSIONS_PROVIDER,

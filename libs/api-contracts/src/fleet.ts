@@ -1,3 +1,4 @@
+import type { RuntimeVerdictView } from './runtime-policies';
 import type { DeliveryState } from './deliveries';
 import type { MachineState } from './machines';
 
@@ -49,4 +50,6 @@ export interface MachineEvidence<Time = string> {
   readonly bank: string;
   /** PCR index (decimal) → lowercase hex digest. */
   readonly values: Readonly<Record<string, string>>;
+  /** The last verdict of the group's runtime policy on the machine's IMA list, when one judged it. */
+  readonly runtime?: RuntimeVerdictView;
 }

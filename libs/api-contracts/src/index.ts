@@ -6,6 +6,7 @@ export * from './tokens';
 export * from './audit';
 export * from './vendor-cas';
 export * from './policies';
+export * from './runtime-policies';
 export * from './certified-keys';
 export * from './secrets';
 export * from './deliveries';

@@ -23,6 +23,9 @@ export const ATTESTATION_ERROR_CODES = {
   'attestation.event-log-mismatch': 'invalid',
   'attestation.policy-mismatch': 'conflict',
   'attestation.no-policy': 'conflict',
+  'attestation.ima-pcr-missing': 'invalid',
+  'attestation.ima-restart': 'conflict',
+  'attestation.runtime-policy-violation': 'conflict',
 } as const satisfies ErrorCodeTable;
 export type AttestationErrorCode = keyof typeof ATTESTATION_ERROR_CODES;
 

@@ -19,6 +19,10 @@ import { NodeCredentials } from './node-credentials';
 import { NodeRequestNonces } from './node-request-nonces';
 import { PcrPoliciesRepository, StoredPcrPolicySource } from './pcr-policies.repository';
 import { PcrPolicySource } from './pcr-policy-source';
+import { MachineImaRepository } from './machine-ima.repository';
+import { RuntimeIntegrityCheck } from './runtime-integrity-check';
+import { RuntimePolicies } from './runtime-policies';
+import { RuntimePoliciesRepository } from './runtime-policies.repository';
 
 /**
  * The attestation service and what it needs, wired to the process's database, audit log, clock,
@@ -37,6 +41,14 @@ export function attestationProviders(loadTrustStore: AttestationServiceOptions['
     PcrApprovalsRepository,
     PcrApprovals,
     PcrPolicies,
+    RuntimePoliciesRepository,
+    MachineImaRepository,
+    RuntimePolicies,
+    {
+      provide: RuntimeIntegrityCheck,
+      inject: [RuntimePoliciesRepository, MachineImaRepository],
+      useFactory: (policies: RuntimePoliciesRepository, states: MachineImaRepository) => new RuntimeIntegrityCheck(policies, states),
+    },
     { provide: PcrPolicySource, useClass: StoredPcrPolicySource },
     {
       provide: NodeCredentials,
@@ -83,6 +95,7 @@ export function attestationProviders(loadTrustStore: AttestationServiceOptions['
         RACKSEAL_CONFIG,
         SuppressedAuditRecords,
         MasterKeys,
+        RuntimeIntegrityCheck,
         { token: AttestedMachineHook, optional: true },
       ],
       useFactory: (
@@ -96,6 +109,7 @@ export function attestationProviders(loadTrustStore: AttestationServiceOptions['
         config: RacksealConfig,
         suppressed: SuppressedAuditRecords,
         keys: MasterKeys,
+        runtime: RuntimeIntegrityCheck,
         hook: AttestedMachineHook | undefined,
       ) =>
         new AttestationService(
@@ -111,6 +125,7 @@ export function attestationProviders(loadTrustStore: AttestationServiceOptions['
             ekGraceDays: config.ekCertGraceDays,
             registrationTtlMs: config.attestation.registrationTtlMs,
             loadTrustStore,
+            runtime,
             ...(hook === undefined ? {} : { attestedHook: hook }),
           },
           suppressed,

@@ -5,7 +5,9 @@ import { type Machine, MachinesRepository } from '@rackseal/machines';
 import { ATTESTATION_LIMITS, type FinishAttestationRequest, type FinishAttestationResponse } from '@rackseal/node-api-contracts';
 import { deriveNodeCredential, verifyActivationProof } from '@rackseal/node-identity';
 import { evaluatePcrPolicy, type PcrPolicy } from '@rackseal/pcr-policy';
+import { IMA_PCR } from '@rackseal/ima';
 import { Clock, RandomSource } from '@rackseal/platform';
+import type { TPMS_CLOCK_INFO } from '@rackseal/tpm2';
 import type { EntityManager } from 'typeorm';
 import { AttestationError, type AttestationErrorCode } from './attestation-errors';
 import type { AttestationServiceOptions } from './attestation-options';
@@ -14,6 +16,7 @@ import type { AuditContext } from './audit-context';
 import { checkEventLog } from './event-log-check';
 import { PcrPolicySource } from './pcr-policy-source';
 import { checkQuote } from './quote-check';
+import type { RuntimeCheck, RuntimeCheckInput } from './runtime-integrity-check';
 import { decodeField, REGISTRATION_ID_PATTERN } from './wire-input';
 
 /** The longest reason a state transition keeps (the machine's history column). */
@@ -87,29 +90,25 @@ export class FinishAttestation {
       const values = quoted.values;
       const measured = Object.fromEntries([...values].map(([pcr, value]) => [String(pcr), value.toString('hex')]));
       if (eventLog !== undefined) {
-        const lines = checkEventLog(eventLog, registration.pcrBank, values);
+        // PCR 10 is the OS's (IMA's): a firmware event log never explains it, the IMA list does (below).
+        const lines = checkEventLog(eventLog, registration.pcrBank, new Map([...values].filter(([pcr]) => pcr !== IMA_PCR)));
         if (lines.length > 0) {
           return await refuse('attestation.event-log-mismatch', 'the event log does not replay to the quoted PCR values', lines);
         }
       }
-      return await this.judge(m, registration, machine!, secret, values, measured, eventLog, now, ctx);
+      return await this.judge(m, registration, machine!, secret, { values, clockInfo: quoted.clockInfo, measured, eventLog, ima: request.ima }, now, ctx);
     } finally {
       secret.reveal().fill(0);
     }
   }
 
-  /** The group's PCR policy decides: attested (match, or drift in a warn group) or quarantined. */
-  private async judge(
-    m: EntityManager,
-    registration: Registration,
-    machine: Machine,
-    secret: SecretBytes,
-    values: Map<number, Buffer>,
-    measured: Record<string, string>,
-    eventLog: Buffer | undefined,
-    now: Date,
-    ctx: AuditContext,
-  ): Promise<FinishAttestationResponse> {
+  /**
+   * The group's PCR policy decides: attested (match, or drift in a warn group) or quarantined; then,
+   * when the group has a runtime policy, the IMA entries (RuntimeIntegrityCheck): a failure in an
+   * enforce policy quarantines, in a warn policy it is recorded.
+   */
+  private async judge(m: EntityManager, registration: Registration, machine: Machine, secret: SecretBytes, quote: QuotedEvidence, now: Date, ctx: AuditContext): Promise<FinishAttestationResponse> {
+    const { values, measured, eventLog } = quote;
     const actor = ctx.actor;
     // Kept whatever the policy decides: a quarantined canary's values are what `policy promote` reads.
     await this.registrations.recordEvidence(machine.id, { registrationId: registration.id, at: now, bank: registration.pcrBank, values: measured, ...(eventLog === undefined ? {} : { eventLog }) }, m);
@@ -122,19 +121,34 @@ export class FinishAttestation {
       return this.quarantine(m, registration, machine, now, 'attestation.policy-mismatch', `the PCR values match no allowed set of group ${machine.group ?? '(none)'}`, verdict.summary, measured);
     }
 
+    const runtime = await this.checkRuntime(m, registration, { registration, machine, values, clockInfo: quote.clockInfo, ima: quote.ima, now });
+    if (runtime.kind === 'judged') {
+      ctx.details.ima = runtime.audit;
+      if (!runtime.pass && runtime.mode === 'enforce') {
+        return this.quarantine(m, registration, machine, now, 'attestation.runtime-policy-violation', `the IMA measurement list fails the runtime policy of group ${machine.group ?? '(none)'}`, runtime.lines, measured);
+      }
+    }
+    const runtimeDrift = runtime.kind === 'judged' && !runtime.pass;
+
     const credential = deriveNodeCredential(secret, { registrationId: registration.id, ekPubHash: registration.ekPubHash, akName: registration.akName });
     const keySealed = sealEnvelope(this.options.masterKey, nodeCredentialContext(credential.credentialId), credential.key, (n) => this.random.bytes(n));
     credential.key.reveal().fill(0);
     await this.registrations.replaceCredential({ credentialId: credential.credentialId, machineId: machine.id, registrationId: registration.id, keySealed, createdAt: now }, m);
     const drift = verdict.decision === 'mismatch';
-    await this.registrations.end(registration.id, { outcome: 'attested', ...(drift ? { explanation: verdict.summary } : {}), measured }, m);
+    const explanation = [...(drift ? verdict.summary : []), ...(runtimeDrift ? runtime.lines : [])];
+    await this.registrations.end(registration.id, { outcome: 'attested', ...(explanation.length > 0 ? { explanation } : {}), measured }, m);
     await this.machines.recordAttested(machine.id, now, m);
     await this.machines.transition(
       {
         machineId: machine.id,
         from: 'attesting',
         to: 'attested',
-        reason: truncate(drift ? `attested with drift (warn mode): ${verdict.summary.join('; ')}` : `attested: PCR values match set ${verdict.matchedSet!}`),
+        reason: truncate(
+          [
+            drift ? `attested with drift (warn mode): ${verdict.summary.join('; ')}` : `attested: PCR values match set ${verdict.matchedSet!}`,
+            ...(runtimeDrift ? [`runtime policy failures recorded (warn mode): ${runtime.lines.join('; ')}`] : []),
+          ].join('; '),
+        ),
         actor,
       },
       now,
@@ -153,6 +167,7 @@ export class FinishAttestation {
           decision: verdict.decision,
           ...(verdict.matchedSet === undefined ? {} : { matchedSet: verdict.matchedSet }),
           ...(drift ? { drift: [...verdict.summary] } : {}),
+          ...(runtime.kind === 'judged' ? { ima: runtime.audit } : {}),
         },
       },
       m,
@@ -163,7 +178,23 @@ export class FinishAttestation {
       credentialId: credential.credentialId,
       attestedAt: now.toISOString(),
       policy: { decision: verdict.decision, ...(verdict.matchedSet === undefined ? {} : { matchedSet: verdict.matchedSet }), summary: [...verdict.summary] },
+      ...(runtime.kind === 'judged' ? { ima: runtime.wire } : {}),
     };
+  }
+
+  /** The runtime half (RuntimeIntegrityCheck); its refusals (ima-restart, ima-pcr-missing) recorded on the registration like the others. */
+  private async checkRuntime(m: EntityManager, registration: Registration, input: RuntimeCheckInput): Promise<RuntimeCheck> {
+    if (this.options.runtime === undefined) {
+      return { kind: 'none' };
+    }
+    try {
+      return await this.options.runtime.check(m, input);
+    } catch (error) {
+      if (error instanceof AttestationError) {
+        await this.registrations.end(registration.id, { outcome: 'refused', failureCode: error.code, failureReason: error.message }, m);
+      }
+      throw error;
+    }
   }
 
   /** A policy decision against the machine: quarantined with its explanation, recorded, refused. */
@@ -185,6 +216,15 @@ export class FinishAttestation {
     );
     throw new AttestationError(code, message, lines);
   }
+}
+
+/** What the verified quote says, for the policies to judge. */
+interface QuotedEvidence {
+  readonly values: Map<number, Buffer>;
+  readonly clockInfo: TPMS_CLOCK_INFO;
+  readonly measured: Record<string, string>;
+  readonly eventLog: Buffer | undefined;
+  readonly ima: FinishAttestationRequest['ima'];
 }
 
 function truncate(reason: string): string {

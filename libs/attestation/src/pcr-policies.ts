@@ -17,6 +17,7 @@ import { Clock } from '@rackseal/platform';
 import { DataSource, type EntityManager } from 'typeorm';
 import { AttestationRepository, type AttestationEvidence } from './attestation.repository';
 import { lockGroupPolicy } from './group-policy-lock';
+import { MachineImaRepository, type RuntimeVerdict } from './machine-ima.repository';
 import { PcrApprovals } from './pcr-approvals';
 import { PcrPoliciesRepository, type StoredPcrPolicy } from './pcr-policies.repository';
 import { PolicyError, type PolicyErrorCode } from './policy-errors';
@@ -49,6 +50,7 @@ export class PcrPolicies {
     private readonly audit: AuditLog,
     private readonly clock: Clock,
     private readonly approvals: PcrApprovals,
+    private readonly imaStates: MachineImaRepository,
   ) {}
 
   async show(group: string): Promise<GroupPolicy<Date>> {
@@ -63,9 +65,10 @@ export class PcrPolicies {
   /**
    * The PCR values of a machine's newest verified quote, without its event log: what the dashboard
    * sets against the group's allowed sets (the explanation of a mismatch is on the machine's
-   * lastFailure, written by the attestation that refused it). policy.no-evidence when none.
+   * lastFailure, written by the attestation that refused it), and the last verdict of the group's
+   * runtime policy on its IMA list when one judged it. policy.no-evidence when none.
    */
-  async evidenceOf(machineRef: string): Promise<Omit<AttestationEvidence, 'eventLog'>> {
+  async evidenceOf(machineRef: string): Promise<Omit<AttestationEvidence, 'eventLog'> & { runtime?: RuntimeVerdict }> {
     const machine = await this.machines.findByRef(parseMachineRef(machineRef));
     if (machine === undefined) {
       throw new MachineNotFoundError(machineRef);
@@ -74,7 +77,8 @@ export class PcrPolicies {
     if (evidence === undefined) {
       throw new PolicyError('policy.no-evidence', `machine ${machine.serial} has no verified quote yet`);
     }
-    return { registrationId: evidence.registrationId, at: evidence.at, bank: evidence.bank, values: evidence.values };
+    const runtime = (await this.imaStates.get(machine.id, this.dataSource.manager))?.verdict ?? undefined;
+    return { registrationId: evidence.registrationId, at: evidence.at, bank: evidence.bank, values: evidence.values, ...(runtime === undefined ? {} : { runtime }) };
   }
 
   /** Sets (or replaces) a group's policy; `body` must pass parsePcrPolicy, else nothing is written or audited. */

@@ -18,6 +18,7 @@ export const POLICY_ERROR_CODES = {
   'policy.bank-mismatch': 'conflict',
   'policy.evidence-incomplete': 'conflict',
   'policy.shape-conflict': 'conflict',
+  'policy.runtime-capture-incomplete': 'conflict',
 } as const satisfies ErrorCodeTable;
 export type PolicyErrorCode = keyof typeof POLICY_ERROR_CODES;
 

@@ -1,13 +1,15 @@
-import { hashAlgorithmByBank, type QuoteRefusalReason, type TPML_PCR_SELECTION, unmarshalTpmtPublic, verifyQuote } from '@rackseal/tpm2';
+import { hashAlgorithmByBank, type QuoteRefusalReason, type TPML_PCR_SELECTION, type TPMS_CLOCK_INFO, unmarshalTpmtPublic, verifyQuote } from '@rackseal/tpm2';
 import type { AttestationErrorCode } from './attestation-errors';
 import type { Registration } from './attestation.repository';
 
-export type QuoteCheck = { ok: true; values: Map<number, Buffer> } | { ok: false; code: AttestationErrorCode; message: string };
+export type QuoteCheck = { ok: true; values: Map<number, Buffer>; clockInfo: TPMS_CLOCK_INFO } | { ok: false; code: AttestationErrorCode; message: string };
 
 /**
  * The quote of a finish checked against its registration: signed by the registration's AK, over its
  * nonce, of exactly the selection asked for, and the PCR values sent digesting to the quoted
- * pcrDigest (TPM 2.0 Part 2 §10.12.1 TPMS_QUOTE_INFO). Answers the PCR values by index.
+ * pcrDigest (TPM 2.0 Part 2 §10.12.1 TPMS_QUOTE_INFO). Answers the PCR values by index and the
+ * quote's clock info, whose resetCount tells boots apart (Part 2 §10.11.1; not obfuscated for an AK
+ * of the endorsement hierarchy).
  */
 export function checkQuote(registration: Registration, attest: Buffer, signature: Buffer, pcrValues: Buffer): QuoteCheck {
   const bank = hashAlgorithmByBank(registration.pcrBank);
@@ -22,7 +24,7 @@ export function checkQuote(registration: Registration, attest: Buffer, signature
   if (!result.ok) {
     return { ok: false, code: QUOTE_REFUSALS[result.reason] ?? 'attestation.quote-invalid', message: `quote refused (${result.reason}): ${result.message}` };
   }
-  return { ok: true, values: new Map(result.pcrs.map((p) => [p.index, p.value])) };
+  return { ok: true, values: new Map(result.pcrs.map((p) => [p.index, p.value])), clockInfo: result.attest.clockInfo };
 }
 
 /** verifyQuote's reasons that have their own refusal code; any other is `attestation.quote-invalid`. */

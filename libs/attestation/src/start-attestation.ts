@@ -4,6 +4,7 @@ import { sealEnvelope } from '@rackseal/envelope';
 import { type Machine, MachinesRepository } from '@rackseal/machines';
 import { ATTESTATION_LIMITS, type StartAttestationRequest, type StartAttestationResponse } from '@rackseal/node-api-contracts';
 import { Clock, RandomSource } from '@rackseal/platform';
+import { IMA_PCR } from '@rackseal/ima';
 import { makeCredential, marshalTpmtPublic, objectName } from '@rackseal/tpm2';
 import type { EntityManager } from 'typeorm';
 import { akProblem } from './ak-check';
@@ -89,7 +90,10 @@ export class StartAttestation {
 
     const ekPublic = ekFromTpm ?? ekPublicFromCertificate(cert!);
     const policy = await this.policies.policyFor(machine.group, m);
-    const selection = policy === undefined ? DEFAULT_PCR_SELECTION : { bank: policy.bank, pcrs: policy.pcrs };
+    const base = policy === undefined ? DEFAULT_PCR_SELECTION : { bank: policy.bank, pcrs: policy.pcrs };
+    // A group with a runtime policy: PCR 10 is quoted too, and the IMA list is asked for from the machine's next entry.
+    const ima = await this.options.runtime?.request(machine, m);
+    const selection = ima === undefined || (base.pcrs as readonly number[]).includes(IMA_PCR) ? base : { bank: base.bank, pcrs: [...base.pcrs, IMA_PCR].sort((a, b) => a - b) };
 
     // Everything that can refuse comes before the first write: a refusal commits only its audit record.
     const id = this.random.uuid();
@@ -131,7 +135,14 @@ export class StartAttestation {
         action: 'attestation.started',
         subject: ctx.subject,
         outcome: 'success',
-        details: { registrationId: id, ekPubHash: hash, akName: akName.toString('hex'), selection: `${selection.bank}:${selection.pcrs.join(',')}`, deadline: deadline.toISOString() },
+        details: {
+          registrationId: id,
+          ekPubHash: hash,
+          akName: akName.toString('hex'),
+          selection: `${selection.bank}:${selection.pcrs.join(',')}`,
+          deadline: deadline.toISOString(),
+          ...(ima === undefined ? {} : { imaFromEntry: ima.fromEntry }),
+        },
       },
       m,
     );
@@ -142,6 +153,7 @@ export class StartAttestation {
       nonce: nonce.toString('base64'),
       pcrSelection: { bank: selection.bank, pcrs: [...selection.pcrs] },
       deadline: deadline.toISOString(),
+      ...(ima === undefined ? {} : { ima }),
     };
   }
 

@@ -37,10 +37,16 @@ export const ATTESTATION_LIMITS = {
   activationProofBytes: 32,
   /** The nonce the control plane issues. */
   nonceBytes: 32,
+  /**
+   * The IMA entries of one finish (binary_runtime_measurements bytes from `ImaRequestWire.fromEntry`
+   * on): a first round of a busy server (~50,000 entries of 100-200 bytes) fits; an agent whose
+   * window is larger says so and sends nothing (docs/decisions.md, "Runtime integrity in attestation").
+   */
+  imaEntriesBytes: 8 * 1024 * 1024,
 } as const;
 
-/** The largest JSON body the finish call takes: the event log in base64 plus the rest, with room. */
-export const FINISH_ATTESTATION_BODY_LIMIT_BYTES = Math.ceil((ATTESTATION_LIMITS.eventLogBytes * 4) / 3) + 64 * 1024;
+/** The largest JSON body the finish call takes: the event log and the IMA entries in base64 plus the rest, with room. */
+export const FINISH_ATTESTATION_BODY_LIMIT_BYTES = Math.ceil((ATTESTATION_LIMITS.eventLogBytes * 4) / 3) + Math.ceil((ATTESTATION_LIMITS.imaEntriesBytes * 4) / 3) + 64 * 1024;
 
 export interface StartAttestationRequest {
   /**
@@ -75,6 +81,29 @@ export interface StartAttestationResponse {
   readonly pcrSelection: PcrSelectionWire;
   /** ISO 8601 UTC: the finish call must arrive before this. */
   readonly deadline: string;
+  /**
+   * Present when the machine's group has a runtime policy: the selection then holds PCR 10 and the
+   * finish call must carry `ima`, the entries of the measurement list from `fromEntry` on.
+   */
+  readonly ima?: ImaRequestWire;
+}
+
+/** What the server asks of the machine's IMA measurement list in one round. */
+export interface ImaRequestWire {
+  /** The first entry to send: what the server has verified so far, 0 for the whole list. */
+  readonly fromEntry: number;
+}
+
+/** The IMA entries a finish carries (only with a start answer's `ima`). */
+export interface ImaMeasurementsWire {
+  /** Index of the first entry sent: the start answer's `fromEntry`. */
+  readonly firstEntry: number;
+  /**
+   * binary_runtime_measurements (security/integrity/ima/ima_fs.c) bytes of the entries from
+   * `firstEntry` on, read after the quote was made; empty when there are none. At most
+   * ATTESTATION_LIMITS.imaEntriesBytes.
+   */
+  readonly entries: string;
 }
 
 export interface QuoteWire {
@@ -92,6 +121,20 @@ export interface FinishAttestationRequest {
   readonly pcrValues: string;
   /** The TCG event log (binary_bios_measurements), when the machine has one. */
   readonly eventLog?: string;
+  /** The IMA entries asked for by the start answer's `ima`. */
+  readonly ima?: ImaMeasurementsWire;
+}
+
+/** How the group's runtime policy judged the IMA entries of a finish. */
+export interface ImaOutcomeWire {
+  /** `pass`, or `fail` in a `warn` group (the machine is attested, the failures recorded). */
+  readonly decision: 'pass' | 'fail';
+  /** Entries the server replayed and judged in this round. */
+  readonly entriesChecked: number;
+  /** The entry the next round starts from (0: the whole list again). */
+  readonly nextEntry: number;
+  /** One line per failed entry: index, file, digest, rule (bounded). */
+  readonly failures: readonly string[];
 }
 
 /** How the group's PCR policy judged the quote. */
@@ -112,4 +155,6 @@ export interface FinishAttestationResponse {
   /** ISO 8601 UTC. */
   readonly attestedAt: string;
   readonly policy: PolicyOutcomeWire;
+  /** Present when the group has a runtime policy. */
+  readonly ima?: ImaOutcomeWire;
 }

@@ -5,6 +5,7 @@ import { instant } from '../format';
 import { href } from '../router';
 import { useApi } from '../use-api';
 import { PcrComparison } from './pcr-comparison';
+import { RuntimeVerdict } from './runtime-verdict';
 import { StateLabel } from './state-label';
 
 interface MachineData {
@@ -137,6 +138,12 @@ function MachineBody({ data, scopes, onError }: { data: MachineData; scopes: rea
         <h2 id="pcrs">PCRs against the group's allowed sets</h2>
         {evidence === null ? <p>No verified quote yet.</p> : <PcrComparison evidence={evidence} policy={policy} />}
       </section>
+      {evidence?.runtime !== undefined && (
+        <section aria-labelledby="runtime">
+          <h2 id="runtime">Runtime integrity (IMA)</h2>
+          <RuntimeVerdict verdict={evidence.runtime} />
+        </section>
+      )}
       <section aria-labelledby="timeline">
         <h2 id="timeline">Timeline</h2>
         <table>

@@ -2,11 +2,11 @@ import { CliError } from '@rackseal/command-line/cli-error';
 import type { OptionValues } from '@rackseal/command-line/command-tree';
 import { AgentConfigError } from '../install/agent-config';
 import { DEFAULT_AGENT_CONFIG_PATH, loadAgentConfig } from '../install/agent-config-file';
-import { DEFAULT_STATE_DIR, DEFAULT_TPM_DEVICE } from './tpm.command';
+import { DEFAULT_IMA_LIST, DEFAULT_STATE_DIR, DEFAULT_TPM_DEVICE } from './tpm.command';
 
 /**
  * The options of `enroll`, `status` and `run` with the config file's defaults filled in: a flag
- * given on the command line wins, then the file's `server`, `serverCa`, `tpm` and `stateDir`, then the built-in
+ * given on the command line wins, then the file's `server`, `serverCa`, `tpm`, `stateDir` and `imaList`, then the built-in
  * defaults. `--config` names the file; without it /etc/rackseal/agent.yaml is read when it exists
  * (a machine with no config file runs as before). A file that does not validate is exit 2, naming
  * the field. A server CA (`--server-ca`, `serverCa`) is pinned for the process here. Loaded with the command's code, never by `--help` (docs/decisions.md "The agent's
@@ -42,6 +42,7 @@ export async function withAgentConfig(options: OptionValues, command: string): P
     ...options,
     tpm: options.tpm ?? config.tpm ?? DEFAULT_TPM_DEVICE,
     stateDir: options.stateDir ?? config.stateDir ?? DEFAULT_STATE_DIR,
+    imaList: options.imaList ?? config.imaList ?? DEFAULT_IMA_LIST,
     ...(server === undefined ? {} : { server }),
   };
 }

@@ -40,6 +40,7 @@ export async function runEnroll(options: EnrollOptions): Promise<void> {
       tpm: options.tpm,
       ek: { kind: ek },
       ...(eventLog.bytes === undefined ? {} : { eventLog: eventLog.bytes }),
+      imaList: options.imaList,
       state,
       timeoutMs,
       onRetry: ({ attempt, delayMs, reason }) => process.stderr.write(`rackseal-agent: enroll: ${serverUrl}: ${reason}; retrying in ${(delayMs / 1000).toFixed(1)} s (attempt ${attempt + 1})\n`),

@@ -27,6 +27,8 @@ const MIN_INTERVAL_MS = 10_000;
 
 /** The server's refusal for a revoked machine (libs/attestation attestation-errors.ts): `run` stops on it. */
 const REVOKED = 'attestation.machine-revoked';
+/** The machine rebooted since the server's runtime state: its next start asks for the whole IMA list, at once. */
+const IMA_RESTART = 'attestation.ima-restart';
 
 type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
@@ -34,7 +36,14 @@ type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 const jittered = (ms: number) => Math.round(ms * (0.9 + Math.random() * 0.2));
 
 /** One attempt, as the JSON line `run` prints and the record `status` shows. */
-type Attempt = LastAttestation & { readonly machineId?: string; readonly credentialId?: string; readonly decision?: string; readonly key?: KeyCertificationOutcome };
+type Attempt = LastAttestation & {
+  readonly machineId?: string;
+  readonly credentialId?: string;
+  readonly decision?: string;
+  readonly key?: KeyCertificationOutcome;
+  /** The runtime policy's verdict on the IMA entries sent, when the group has one. */
+  readonly ima?: { readonly decision: string; readonly entriesChecked: number; readonly nextEntry: number };
+};
 
 /**
  * What GET /node/v1/self (libs/node-api-contracts self.ts, NodeSelfResponse) says, read tolerantly
@@ -217,7 +226,14 @@ async function attestOnce(
   let identity: NodeIdentity | undefined;
   try {
     const eventLog = await readEventLog(options.eventLog, options.eventLog === DEFAULT_EVENT_LOG);
-    const outcome = await attestAndStore({ command: 'run', serverUrl, tpm: options.tpm, ek: { ekPubHash: previous.ekPubHash }, ...(eventLog.bytes === undefined ? {} : { eventLog: eventLog.bytes }), state, previous, timeoutMs });
+    const input = { command: 'run', serverUrl, tpm: options.tpm, ek: { ekPubHash: previous.ekPubHash }, ...(eventLog.bytes === undefined ? {} : { eventLog: eventLog.bytes }), imaList: options.imaList, state, previous, timeoutMs };
+    const outcome = await attestAndStore(input).catch((error: unknown) => {
+      // Once, at once: the refusal reset the server's state, so this start asks for the list from entry 0.
+      if (error instanceof NodeApiRefusal && error.code === IMA_RESTART) {
+        return attestAndStore(input);
+      }
+      throw error;
+    });
     identity = outcome.identity;
     const { response } = outcome.result;
     line = {
@@ -227,8 +243,9 @@ async function attestOnce(
       machineId: response.machineId,
       credentialId: response.credentialId,
       decision: response.policy.decision,
-      lines: response.policy.summary,
+      lines: [...response.policy.summary, ...(response.ima?.failures ?? [])],
       key: outcome.key,
+      ...(response.ima === undefined ? {} : { ima: { decision: response.ima.decision, entriesChecked: response.ima.entriesChecked, nextEntry: response.ima.nextEntry } }),
     };
     exitCode = EXIT.ok;
   } catch (error) {
@@ -242,7 +259,7 @@ async function attestOnce(
       exitCode = failure instanceof CliError ? failure.exitCode : EXIT.usage;
     }
   }
-  const { machineId: _m, credentialId: _c, decision: _d, key: _k, ...record } = line;
+  const { machineId: _m, credentialId: _c, decision: _d, key: _k, ima: _i, ...record } = line;
   await saveLastAttestation(state.path, record).catch(() => undefined);
   return { line, exitCode, ...(identity === undefined ? {} : { identity }) };
 }

@@ -85,6 +85,8 @@ export const tpmCommand: CommandSpec = {
 export const DEFAULT_STATE_DIR = '/var/lib/rackseal-agent';
 /** The TCG event log the Linux kernel exposes (TCG PC Client Platform Firmware Profile §10). */
 export const DEFAULT_EVENT_LOG = '/sys/kernel/security/tpm0/binary_bios_measurements';
+/** Where the kernel shows the IMA measurement list, binary (security/integrity/ima/ima_fs.c). */
+export const DEFAULT_IMA_LIST = '/sys/kernel/security/ima/binary_runtime_measurements';
 
 /** The agent's config file (apps/agent/src/install/agent-config.ts): defaults for the options below, and the installs. */
 const CONFIG_OPTION = {
@@ -109,6 +111,11 @@ const EVENT_LOG_OPTION = {
   description: "the machine's TCG event log, sent with the quote ('none' to send none; a missing default file means none)",
   defaultValue: DEFAULT_EVENT_LOG,
 } as const;
+// No defaultValue: the config file's imaList comes before the built-in default (agent-config-defaults.ts).
+const IMA_LIST_OPTION = {
+  flags: '--ima-list <file>',
+  description: `the IMA measurement list (binary) whose new entries are sent when the machine's group has a runtime policy (default: the config file's imaList, else ${JSON.stringify(DEFAULT_IMA_LIST)})`,
+} as const;
 const TIMEOUT_OPTION = {
   flags: '--timeout <duration>',
   description: 'one HTTP attempt, connect to the last byte of the answer, e.g. 30s, 2m (retries come on top)',
@@ -123,6 +130,7 @@ export interface EnrollOptions {
   stateDir: string;
   ek: string;
   eventLog: string;
+  imaList: string;
   timeout: string;
   json?: boolean;
 }
@@ -136,7 +144,7 @@ export interface EnrollOptions {
 export const enrollCommand: CommandSpec = {
   name: 'enroll',
   description: 'enroll this machine with the control plane: prove its TPM, attest its boot, store its node credential',
-  options: [{ flags: '--server <url>', description: "the control plane, e.g. https://rackseal.example (default: the config file's server)" }, CONFIGURED_TPM_OPTION, STATE_DIR_OPTION, CONFIG_OPTION, SERVER_CA_OPTION, EK_OPTION, EVENT_LOG_OPTION, TIMEOUT_OPTION, JSON_OPTION],
+  options: [{ flags: '--server <url>', description: "the control plane, e.g. https://rackseal.example (default: the config file's server)" }, CONFIGURED_TPM_OPTION, STATE_DIR_OPTION, CONFIG_OPTION, SERVER_CA_OPTION, EK_OPTION, EVENT_LOG_OPTION, IMA_LIST_OPTION, TIMEOUT_OPTION, JSON_OPTION],
   action: async (options) => (await import('./enroll.action')).runEnroll((await configured(options, 'enroll')) as unknown as EnrollOptions),
 };
 
@@ -177,6 +185,7 @@ export interface RunOptions {
   tpm: string;
   stateDir: string;
   eventLog: string;
+  imaList: string;
   interval?: string;
   askEvery: string;
   timeout: string;
@@ -201,6 +210,7 @@ export const runCommand: CommandSpec = {
     CONFIG_OPTION,
     SERVER_CA_OPTION,
     EVENT_LOG_OPTION,
+    IMA_LIST_OPTION,
     { flags: '--interval <duration>', description: "between attestations, e.g. 30m, 1h (default: the server's, else 1h)" },
     { flags: '--ask-every <duration>', description: 'how often to ask the server (GET /node/v1/self) whether to re-attest now', defaultValue: '1m' },
     { flags: '--once', description: 'attest once and exit with its outcome (0 attested, 1 refused, 2 unreachable)' },
@@ -221,6 +231,8 @@ export interface UnlockOptions {
   crypttabPeer?: string;
   crypttab: string;
   prewrapped?: string;
+  /** Filled in from the config file (agent-config-defaults.ts): --online sends IMA entries when asked. */
+  imaList?: string;
 }
 
 /**

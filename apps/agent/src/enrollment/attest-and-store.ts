@@ -8,6 +8,7 @@ import { StateDir } from '../state/state-dir';
 import { StateDirError } from '../state/state-errors';
 import { withTpmDevice } from '../tpm-device';
 import { ExchangeProtocolError, type ExchangeResult, ExchangeTpmChangedError, runAttestationExchange } from './attestation-exchange';
+import { ImaListError } from './ima-window';
 import { type EkChoice, EkNotFoundError, ENROLL_EK_KINDS, type EnrollEkKind } from './choose-ek';
 import { ensureCertifiedKey, type KeyCertificationOutcome } from './certify-key';
 
@@ -104,6 +105,8 @@ export interface AttestInput {
   /** The EK kind (enroll), or the identity's ekPubHash (run: the same machine, whatever kind). */
   readonly ek: EkChoice;
   readonly eventLog?: Buffer;
+  /** The IMA measurement list (binary) to send entries of when the server asks. */
+  readonly imaList?: string;
   readonly state: StateDir;
   /** When re-attesting: the identity to keep enrolledAt from. */
   readonly previous?: NodeIdentity;
@@ -136,7 +139,7 @@ export async function attestAndStore(input: AttestInput): Promise<AttestOutcome>
     ...(input.attempts === undefined ? {} : { attempts: input.attempts }),
     ...(input.timeoutMs === undefined ? {} : { timeoutMs: input.timeoutMs }),
   });
-  const result = await runAttestationExchange((work) => withTpmDevice(input.tpm, work), api, input.ek, input.eventLog);
+  const result = await runAttestationExchange((work) => withTpmDevice(input.tpm, work), api, input.ek, input.eventLog, input.imaList);
   const key = await ensureCertifiedKey(result.withAk, api, result.credential, input.state.path);
   return withTpmDevice(input.tpm, async (client) => {
     await input.state.saveSealedSecret(client, NODE_CREDENTIAL_SECRET, result.credential.key);
@@ -165,7 +168,7 @@ export function exchangeCliError(command: string, error: unknown): unknown {
   if (error instanceof NodeApiUnreachableError || error instanceof NodeApiProtocolError || error instanceof ExchangeProtocolError || error instanceof ExchangeTpmChangedError) {
     return CliError.usage(`${command}: ${error.message}`);
   }
-  if (error instanceof StateDirError) {
+  if (error instanceof StateDirError || error instanceof ImaListError) {
     return CliError.usage(`${command}: ${error.message}`);
   }
   if (error instanceof EkNotFoundError) {

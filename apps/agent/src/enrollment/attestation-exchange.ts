@@ -33,6 +33,7 @@ import {
 import type { NodeApiClient } from '../node-api/node-api-client';
 import { MAX_SERVER_CODE, serverText } from '../node-api/server-text';
 import { chooseEk, type EkChoice, type EnrollEkKind, flushTransient } from './choose-ek';
+import { readImaWindow } from './ima-window';
 
 /**
  * EK certificate chain indices (TCG EK Credential Profile 2.5 §2.2.1.5): intermediates some TPM
@@ -102,6 +103,9 @@ function checkStart(body: unknown): StartAttestationResponse {
   decode(start.credentialBlob, 'credentialBlob');
   decode(start.encryptedSecret, 'encryptedSecret');
   decode(start.nonce, 'nonce');
+  if (start.ima !== undefined && !(Number.isSafeInteger(start.ima?.fromEntry) && start.ima.fromEntry >= 0)) {
+    throw new ExchangeProtocolError('ima.fromEntry is not an entry index');
+  }
   return start as StartAttestationResponse;
 }
 
@@ -136,7 +140,8 @@ interface FirstPhase {
  * One enrollment exchange (docs/architecture.md §4.3): a fresh AK under the EK, the start call with
  * the EK certificate (and the EK public, so a certificate that is not this TPM's key is refused by
  * name), TPM2_ActivateCredential of the server's challenge, a quote of exactly the asked selection
- * over the nonce, and the finish call with the activation proof — never the secret. The node
+ * over the nonce, and the finish call with the activation proof — never the secret — and, when the
+ * server asks (a group with a runtime policy), the IMA entries from the index it names. The node
  * credential is derived from the activated secret as the server derives it, and checked against
  * the ID the server answered. Refusals are the client's NodeApiRefusal; TPM failures libs/tpm2's.
  *
@@ -144,7 +149,7 @@ interface FirstPhase {
  * with the EK and loaded again from its blob in the second, under the EK re-derived from the same
  * template (its Name checked, so it is the same key). Nothing the TPM holds waits on the network.
  */
-export async function runAttestationExchange(withTpm: TpmOpener, api: NodeApiClient, choice: EkChoice, eventLog: Buffer | undefined): Promise<ExchangeResult> {
+export async function runAttestationExchange(withTpm: TpmOpener, api: NodeApiClient, choice: EkChoice, eventLog: Buffer | undefined, imaList?: string): Promise<ExchangeResult> {
   const first = await withTpm((client) =>
     withTpmScope(client, async (scope): Promise<FirstPhase> => {
       const { kind, ek, hash } = await chooseEk(scope, choice);
@@ -179,11 +184,14 @@ export async function runAttestationExchange(withTpm: TpmOpener, api: NodeApiCli
     }),
   );
   try {
+    // Read after the quote: the list may run ahead of PCR 10, never behind it (ima-window.ts).
+    const ima = start.ima === undefined || imaList === undefined ? undefined : await readImaWindow(imaList, start.ima.fromEntry);
     const finishBody: FinishAttestationRequest = {
       activationProof: activationProof(secret, start.registrationId, nonce).toString('base64'),
       quote: { attest: quote.message.toString('base64'), signature: quote.signatureBytes.toString('base64') },
       pcrValues: Buffer.concat(quote.pcrValues).toString('base64'),
       ...(eventLog === undefined ? {} : { eventLog: eventLog.toString('base64') }),
+      ...(ima === undefined ? {} : { ima }),
     };
     const response = (await api.send('POST', nodeApiPath(finishAttestationRoute(start.registrationId)), finishBody)).body as FinishAttestationResponse;
     if (response?.state !== 'attested' || typeof response.machineId !== 'string' || typeof response.credentialId !== 'string') {

@@ -67,6 +67,8 @@ export interface AgentConfig {
   readonly serverCa?: string;
   readonly tpm?: string;
   readonly stateDir?: string;
+  /** The IMA measurement list (binary) the agent sends entries of when its group has a runtime policy. */
+  readonly imaList?: string;
   /** Keyed by secret name. */
   readonly installs: ReadonlyMap<string, InstallTarget>;
 }
@@ -109,8 +111,8 @@ export function parseAgentConfig(document: unknown, file: string): AgentConfig {
     return { installs: new Map() }; // an empty file: no defaults, no installs
   }
   const top = object(document, '', fail);
-  onlyFields(top, ['server', 'serverCa', 'tpm', 'stateDir', 'installs'], '', fail);
-  const config: { server?: string; serverCa?: string; tpm?: string; stateDir?: string; installs: Map<string, InstallTarget> } = { installs: new Map() };
+  onlyFields(top, ['server', 'serverCa', 'tpm', 'stateDir', 'imaList', 'installs'], '', fail);
+  const config: { server?: string; serverCa?: string; tpm?: string; stateDir?: string; imaList?: string; installs: Map<string, InstallTarget> } = { installs: new Map() };
   if (top.server !== undefined) {
     config.server = serverUrl(top.server, fail);
   }
@@ -122,6 +124,9 @@ export function parseAgentConfig(document: unknown, file: string): AgentConfig {
   }
   if (top.stateDir !== undefined) {
     config.stateDir = absolutePath(top.stateDir, 'stateDir', fail);
+  }
+  if (top.imaList !== undefined) {
+    config.imaList = absolutePath(top.imaList, 'imaList', fail);
   }
   if (top.installs !== undefined && top.installs !== null) {
     const installs = object(top.installs, 'installs', fail);

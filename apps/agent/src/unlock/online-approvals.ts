@@ -19,7 +19,7 @@ export async function onlineApprovals(options: UnlockOptions, timeoutMs: number)
     const identity = await state.loadIdentity();
     const serverUrl = checkServerUrl(options.server ?? identity.serverUrl);
     const eventLog = await readEventLog(DEFAULT_EVENT_LOG, true);
-    const outcome = await attestAndStore({ command: 'unlock', serverUrl, tpm: options.tpm, ek: { ekPubHash: identity.ekPubHash }, ...(eventLog.bytes === undefined ? {} : { eventLog: eventLog.bytes }), state, previous: identity, timeoutMs, attempts: 2 });
+    const outcome = await attestAndStore({ command: 'unlock', serverUrl, tpm: options.tpm, ek: { ekPubHash: identity.ekPubHash }, ...(eventLog.bytes === undefined ? {} : { eventLog: eventLog.bytes }), ...(options.imaList === undefined ? {} : { imaList: options.imaList }), state, previous: identity, timeoutMs, attempts: 2 });
     const key = await withTpmDevice(options.tpm, (client) => state.loadSealedSecret(client, NODE_CREDENTIAL_SECRET));
     const approvals = await new NodeApiClient({ serverUrl, timeoutMs, attempts: 2 }).approvals({ credentialId: outcome.identity.credentialId, key });
     await recordApprovals(state.path, approvals);

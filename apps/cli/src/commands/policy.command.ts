@@ -14,6 +14,7 @@ import { type Command, Option } from 'commander';
 import { ServerClient, withServerOptions } from '../server-client';
 import { safe, table } from '../terminal-text';
 import { formatSeconds, intervalArgument } from './duration-option';
+import { registerPolicyRuntime } from './policy-runtime.command';
 
 const GROUP_ARGUMENT = 'the machine group';
 
@@ -172,6 +173,8 @@ export function registerPolicy(program: Command): void {
     const { body } = await client.get<GroupApprovals>(`v1/groups/${client.segment(group, GROUP_ARGUMENT)}/approvals`);
     process.stdout.write(options.json === true ? `${JSON.stringify(body)}\n` : describeApprovals(body));
   });
+
+  registerPolicyRuntime(policy);
 }
 
 /** The human view of a group's approvals: key, epoch, selection, then one row per approved set. */

@@ -1,5 +1,6 @@
-import { ApiProperty } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { DELIVERY_STATES, type DeliveryState, type FleetOverview, MACHINE_STATES, type MachineEvidence, type MachineState, type RefusalCount } from '@rackseal/api-contracts';
+import { RuntimeVerdictDto } from '../policies/runtime-policy.dto';
 
 export class RefusalCountDto implements RefusalCount {
   @ApiProperty({ example: 'attestation.refused' }) action: string;
@@ -41,4 +42,5 @@ export class MachineEvidenceDto implements MachineEvidence<Date> {
   @ApiProperty() at: Date;
   @ApiProperty({ example: 'sha256' }) bank: string;
   @ApiProperty({ type: 'object', additionalProperties: { type: 'string' }, description: 'PCR index → lowercase hex' }) values: Record<string, string>;
+  @ApiPropertyOptional({ type: RuntimeVerdictDto, description: 'the last verdict of the group\'s runtime policy on the machine\'s IMA list' }) runtime?: RuntimeVerdictDto;
 }

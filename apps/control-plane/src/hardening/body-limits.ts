@@ -1,4 +1,4 @@
-import { POLICY_BODY_LIMIT_BYTES } from '@rackseal/api-contracts';
+import { POLICY_BODY_LIMIT_BYTES, RUNTIME_POLICY_BODY_LIMIT_BYTES } from '@rackseal/api-contracts';
 import {
   ATTESTATION_LIMITS,
   DELIVERIES_ROUTE,
@@ -53,7 +53,7 @@ export const ROUTE_BODY_LIMITS: readonly RouteBodyLimit[] = [
     path: nodeApiPath('attestations/:id/finish'),
     limitBytes: FINISH_ATTESTATION_BODY_LIMIT_BYTES,
     reading: 'json',
-    why: 'the machine\'s TCG event log, up to 1 MiB in base64, with the quote',
+    why: 'the machine\'s TCG event log (1 MiB) and its new IMA entries (8 MiB), in base64, with the quote',
   },
   {
     method: 'POST',
@@ -82,6 +82,13 @@ export const ROUTE_BODY_LIMITS: readonly RouteBodyLimit[] = [
     limitBytes: POLICY_BODY_LIMIT_BYTES,
     reading: 'deferred',
     why: 'up to 16 allowed sets, each with a canary\'s event log; read only after the bearer guard',
+  },
+  {
+    method: 'PUT',
+    path: '/v1/groups/:group/runtime-policy',
+    limitBytes: RUNTIME_POLICY_BODY_LIMIT_BYTES,
+    reading: 'deferred',
+    why: 'a Keylime runtime policy of a whole distribution (libs/ima takes up to 64 MiB); read only after the bearer guard',
   },
   {
     method: 'POST',

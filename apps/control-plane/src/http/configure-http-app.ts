@@ -3,7 +3,7 @@ import { SwaggerModule } from '@nestjs/swagger';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { assignRequestId } from '@rackseal/logging';
 import { MetricsRegistry } from '@rackseal/metrics';
-import { POLICY_BODY_LIMIT_BYTES } from '@rackseal/api-contracts';
+import { POLICY_BODY_LIMIT_BYTES, RUNTIME_POLICY_BODY_LIMIT_BYTES } from '@rackseal/api-contracts';
 import { FINISH_ATTESTATION_BODY_LIMIT_BYTES, nodeApiPath } from '@rackseal/node-api-contracts';
 import { json, type NextFunction, type Request, type Response } from 'express';
 import { mountNodeBodyLimits } from '../hardening/body-limits';
@@ -32,6 +32,9 @@ export const FINISH_ATTESTATION_PATH = nodeApiPath('attestations/:id/finish');
 
 /** PUT of a group's PCR policy, whose allowed sets may each carry a canary's event log. */
 export const GROUP_POLICY_PATH = '/v1/groups/:group/policy';
+
+/** PUT of a group's runtime policy: a Keylime allowlist of a whole distribution (RUNTIME_POLICY_BODY_LIMIT_BYTES). */
+export const GROUP_RUNTIME_POLICY_PATH = '/v1/groups/:group/runtime-policy';
 
 /**
  * Everything HTTP-wide in one place so production and tests configure the app identically:
@@ -62,6 +65,11 @@ export function configureHttpApp(app: INestApplication): void {
   express.use(GROUP_POLICY_PATH, (request: Request, response: Response, next: NextFunction) =>
     // Exact path and PUT only: the promote route below it keeps the general limit.
     request.method === 'PUT' && (request.path === '/' || request.path === '') ? policyBody(request, response, next) : next(),
+  );
+  const runtimePolicyBody = deferJsonBody(RUNTIME_POLICY_BODY_LIMIT_BYTES);
+  express.use(GROUP_RUNTIME_POLICY_PATH, (request: Request, response: Response, next: NextFunction) =>
+    // Exact path and PUT only: from-machine below it keeps the general limit.
+    request.method === 'PUT' && (request.path === '/' || request.path === '') ? runtimePolicyBody(request, response, next) : next(),
   );
   const general = json({ limit: JSON_BODY_LIMIT, verify });
   // Named so: Nest adds its own JSON parser (100 kB) at init unless one named `jsonParser` is in place.

@@ -1,6 +1,6 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { ApiBadRequestResponse, ApiBearerAuth, ApiConflictResponse, ApiNotFoundResponse, ApiOkResponse, ApiParam, ApiTags } from '@nestjs/swagger';
-import { DEFAULT_PAGE_SIZE, parseInstant } from '@rackseal/api-contracts';
+import { DEFAULT_PAGE_SIZE, type MachineEvidence, parseInstant } from '@rackseal/api-contracts';
 import type { TokenPrincipal } from '@rackseal/api-tokens';
 import { KeyCertification, PcrPolicies } from '@rackseal/attestation';
 import { Clock } from '@rackseal/platform';
@@ -81,7 +81,7 @@ export class MachinesController {
   @ApiBadRequestResponse({ description: 'neither a UUID nor a serial' })
   @ApiNotFoundResponse({ description: 'no machine with this id or serial' })
   @ApiConflictResponse({ description: 'policy.no-evidence: no verified quote yet (as when promoting it)' })
-  evidence(@Param('ref') ref: string): Promise<MachineEvidenceDto> {
+  evidence(@Param('ref') ref: string): Promise<MachineEvidence<Date>> {
     return this.policies.evidenceOf(ref);
   }
 

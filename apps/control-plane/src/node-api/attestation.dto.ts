@@ -3,6 +3,9 @@ import {
   ATTESTATION_LIMITS,
   type FinishAttestationRequest,
   type FinishAttestationResponse,
+  type ImaMeasurementsWire,
+  type ImaOutcomeWire,
+  type ImaRequestWire,
   type PcrSelectionWire,
   type PolicyOutcomeWire,
   type QuoteWire,
@@ -10,7 +13,7 @@ import {
   type StartAttestationResponse,
 } from '@rackseal/node-api-contracts';
 import { Type } from 'class-transformer';
-import { ArrayMaxSize, IsArray, IsBase64, IsDefined, IsObject, IsOptional, IsString, MaxLength, ValidateNested } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsBase64, IsDefined, IsInt, IsObject, IsOptional, IsString, Matches, Max, MaxLength, Min, ValidateNested } from 'class-validator';
 
 /** Characters of base64 for `bytes` bytes: what a field may hold before the service decodes it. */
 const b64 = (bytes: number): number => Math.ceil(bytes / 3) * 4;
@@ -54,6 +57,11 @@ export class PcrSelectionDto implements PcrSelectionWire {
   pcrs!: number[];
 }
 
+export class ImaRequestDto implements ImaRequestWire {
+  @ApiProperty({ description: 'The first entry of the IMA measurement list to send (0: the whole list)', minimum: 0 })
+  fromEntry!: number;
+}
+
 export class StartAttestationResponseDto implements StartAttestationResponse {
   @ApiProperty({ format: 'uuid' })
   registrationId!: string;
@@ -72,6 +80,9 @@ export class StartAttestationResponseDto implements StartAttestationResponse {
 
   @ApiProperty({ format: 'date-time' })
   deadline!: string;
+
+  @ApiPropertyOptional({ type: ImaRequestDto, description: 'Present when the group has a runtime policy: PCR 10 is in the selection and the finish carries `ima`' })
+  ima?: ImaRequestDto;
 }
 
 export class QuoteDto implements QuoteWire {
@@ -86,6 +97,21 @@ export class QuoteDto implements QuoteWire {
   @MaxLength(b64(ATTESTATION_LIMITS.signatureBytes))
   @IsBase64()
   signature!: string;
+}
+
+export class ImaMeasurementsDto implements ImaMeasurementsWire {
+  @ApiProperty({ description: "Index of the first entry sent: the start answer's ima.fromEntry", minimum: 0 })
+  @IsInt()
+  @Min(0)
+  @Max(Number.MAX_SAFE_INTEGER)
+  firstEntry!: number;
+
+  @ApiProperty({ description: `base64 of binary_runtime_measurements bytes from firstEntry on (empty: none), at most ${ATTESTATION_LIMITS.imaEntriesBytes} bytes` })
+  @IsString()
+  @MaxLength(b64(ATTESTATION_LIMITS.imaEntriesBytes))
+  // Base64 (RFC 4648 §4) or empty: no new entries since the last round.
+  @Matches(/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/)
+  entries!: string;
 }
 
 export class FinishAttestationDto implements FinishAttestationRequest {
@@ -114,6 +140,13 @@ export class FinishAttestationDto implements FinishAttestationRequest {
   @MaxLength(b64(ATTESTATION_LIMITS.eventLogBytes))
   @IsBase64()
   eventLog?: string;
+
+  @ApiPropertyOptional({ type: ImaMeasurementsDto, description: 'The IMA entries the start answer asked for (ima.fromEntry)' })
+  @IsOptional()
+  @IsObject()
+  @ValidateNested()
+  @Type(() => ImaMeasurementsDto)
+  ima?: ImaMeasurementsDto;
 }
 
 export class PolicyOutcomeDto implements PolicyOutcomeWire {
@@ -125,6 +158,20 @@ export class PolicyOutcomeDto implements PolicyOutcomeWire {
 
   @ApiProperty({ type: [String] })
   summary!: string[];
+}
+
+export class ImaOutcomeDto implements ImaOutcomeWire {
+  @ApiProperty({ enum: ['pass', 'fail'], description: '`fail` only in a warn group: attested, failures recorded' })
+  decision!: 'pass' | 'fail';
+
+  @ApiProperty({ description: 'Entries replayed and judged in this round' })
+  entriesChecked!: number;
+
+  @ApiProperty({ description: 'The entry the next round starts from (0: the whole list again)' })
+  nextEntry!: number;
+
+  @ApiProperty({ type: [String], description: 'One line per failed entry: index, file, digest, rule' })
+  failures!: string[];
 }
 
 export class FinishAttestationResponseDto implements FinishAttestationResponse {
@@ -142,4 +189,7 @@ export class FinishAttestationResponseDto implements FinishAttestationResponse {
 
   @ApiProperty({ type: PolicyOutcomeDto })
   policy!: PolicyOutcomeDto;
+
+  @ApiPropertyOptional({ type: ImaOutcomeDto, description: 'Present when the group has a runtime policy' })
+  ima?: ImaOutcomeDto;
 }
