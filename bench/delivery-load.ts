@@ -39,7 +39,7 @@ export interface FleetStats {
   /** Acks not answered yet: carried ones queued for the next poll or in a poll under way; ack requests under way. */
   unanswered: number;
   /**
-   * Requests sent again after a connection failure before any answer (RETRIED_NETWORK_ERRORS: a
+   * Requests sent again after a connection failure or a 408 before any answer (RETRIED_NETWORK_ERRORS: a
    * keep-alive socket the server closed as idle while the request went out, a connection the full
    * listen backlog dropped), as an agent retries.
    */
@@ -205,6 +205,13 @@ export class SimulatedFleet {
           resent = true;
           await sleep(answer.retryAfter * 1000);
           attempt = -1;
+          continue;
+        }
+        if (answer.status === 408 && attempt < 5 && !this.stopping) {
+          // The server's request timeout ran out before it read the request (a saturated event loop): nothing was taken, send it again.
+          this.stats.resent += 1;
+          resent = true;
+          await sleep(100 * (attempt + 1));
           continue;
         }
         return { ...answer, resent };
