@@ -17,8 +17,9 @@ import { testConfig, testEnv } from '../test/support/test-config';
 import { appMain, children, postgresPids, type Started, startProcess, stopProcess, waitLive } from './bench-processes';
 import { summariseCpuProfile } from './cpu-profile';
 import { seedFleet } from './delivery-fleet';
-import { SimulatedFleet } from './delivery-load';
+import { type FleetProtocol, SimulatedFleet } from './delivery-load';
 import { formatTable } from './measure';
+import { MAILBOX_MAX_WAIT_SECONDS } from '@rackseal/node-api-contracts';
 import { CpuSample, machineBusyMs, processCpuMs } from './proc-cpu';
 
 /**
@@ -40,6 +41,8 @@ import { CpuSample, machineBusyMs, processCpuMs } from './proc-cpu';
  * DELIVERY_BENCH_CONCURRENCY (WORKER_CONCURRENCY of each; unset: the default),
  * DELIVERY_BENCH_POOL (DATABASE_POOL_SIZE of every process; unset: the default),
  * DELIVERY_BENCH_RAMP (machines starting their loop per second, 400), DELIVERY_BENCH_LOG_LEVEL (info),
+ * DELIVERY_BENCH_PROTOCOL (carried: acks carried by the next poll, the agent's; separate: a GET poll
+ * and an ack request per delivery — for a control plane built before the POST poll),
  * DELIVERY_BENCH_PROFILE (comma-separated: control-plane, worker — run those under --cpu-prof and
  * summarise), DELIVERY_BENCH_KEEP_LOGS (1: keep logs and profiles).
  */
@@ -74,6 +77,27 @@ async function settle(pids: readonly number[], maxMs: number): Promise<void> {
   }
 }
 
+/**
+ * Resolves when every delivery of `secret`@`version` is acked in PostgreSQL (checked every 200 ms,
+ * one indexed count), with the last ack's time (acked_at, the control plane's clock at its batch):
+ * the window ends at the last commit, not at an answer (a carried ack is answered with the next
+ * poll's answer, up to its 30 s later).
+ */
+async function ackedInDatabase(ds: DataSource, secret: string, version: number, count: number): Promise<Date> {
+  for (;;) {
+    const rows = (await ds.query(
+      `SELECT count(*) FILTER (WHERE d.state = 'acked')::int AS acked, max(d.acked_at) AS last
+         FROM deliveries d JOIN secret_versions v ON v.id = d.version_id JOIN secrets s ON s.id = v.secret_id
+        WHERE s.name = $1 AND v.version = $2`,
+      [secret, version],
+    )) as { acked: number; last: Date | null }[];
+    if (rows[0]!.acked >= count && rows[0]!.last !== null) {
+      return rows[0]!.last;
+    }
+    await sleep(200);
+  }
+}
+
 async function redisPid(redis: IORedis): Promise<number | undefined> {
   const info = await redis.info('server');
   const match = /process_id:(\d+)/.exec(info);
@@ -89,6 +113,10 @@ export async function deliveryBench(): Promise<string> {
   const workerCount = Math.max(1, knob('DELIVERY_BENCH_WORKERS', 2));
   const ramp = Math.max(1, knob('DELIVERY_BENCH_RAMP', 400));
   const logLevel = process.env.DELIVERY_BENCH_LOG_LEVEL ?? 'info';
+  const protocol = (process.env.DELIVERY_BENCH_PROTOCOL ?? 'carried') as FleetProtocol;
+  if (protocol !== 'carried' && protocol !== 'separate') {
+    throw new Error('DELIVERY_BENCH_PROTOCOL must be carried or separate');
+  }
   const profiled = new Set((process.env.DELIVERY_BENCH_PROFILE ?? '').split(',').filter((p) => p !== ''));
   const workDir = mkdtempSync(join(tmpdir(), 'rackseal-delivery-bench-'));
   const db = await createTestDatabase();
@@ -145,29 +173,32 @@ export async function deliveryBench(): Promise<string> {
         await sleep(200);
       }
     }
-    fleet = new SimulatedFleet(machines, urls);
+    fleet = new SimulatedFleet(machines, urls, protocol);
     const parkStarted = performance.now();
     await fleet.start(ramp);
     await settle(servers.map((s) => s.child.pid!), 60_000);
     const parkSeconds = (performance.now() - parkStarted) / 1000;
     fleet.throwIfFailed();
     // Version 1 (the create) reaches the fleet first: the warm-up round (JIT, pools, caches), timed too.
-    const firstAcked = fleet.awaitVersion(SECRET, 1);
-    const c0 = performance.now();
+    const c0 = Date.now();
     const created = await operator('POST', '/v1/secrets', { name: SECRET, kind: 'opaque', target: { group: GROUP }, binding: 'certified-key' });
     if (created.status !== 201) {
       throw new Error(`secret create answered ${created.status}: ${JSON.stringify(created.body)}`);
     }
-    await within(Promise.race([firstAcked, fleet.failed()]), 900_000, () => `version 1 not acked by every machine within 15 min: ${fleet!.stats.done}/${count}`);
-    const warmupSeconds = (fleet.stats.lastAckAt - c0) / 1000;
+    const firstAcked = await within(Promise.race([ackedInDatabase(ds, SECRET, 1, count), fleet.failed()]), 900_000, () => `version 1 not acked by every machine within 15 min`);
+    const warmupSeconds = (firstAcked.getTime() - c0) / 1000;
+    // The warm-up's re-polls parked together and end their 30 s wait together: let that wave of empty
+    // answers (and the re-polls it sends) pass before the window, so that the window does not measure it.
+    await sleep(Math.max(0, firstAcked.getTime() + (MAILBOX_MAX_WAIT_SECONDS + 2) * 1000 - Date.now()));
     await settle([...servers, ...workers].map((s) => s.child.pid!), 20_000);
-    const ackedBefore = fleet.stats.acked.size;
     const unavailableBefore = fleet.stats.unavailable;
     // The idle fleet: what its long polls cost before the decision (each one that ends after its 30 s is sent again).
     const idle = { polls: fleet.stats.polls, cp: new CpuSample(servers.map((s) => s.child.pid!)), at: performance.now() };
     await sleep(5000);
     const idleRate = { pollsPerSecond: ((fleet.stats.polls - idle.polls) * 1000) / (performance.now() - idle.at), cpMsPerSecond: (idle.cp.usedMs() * 1000) / (performance.now() - idle.at) };
     const pollsBefore = fleet.stats.polls;
+    const ackRequestsBefore = fleet.stats.ackRequests;
+    const sentBefore = fleet.stats.sent;
     const emptyBefore = fleet.stats.emptyPolls;
 
     // The window: from the decision to the last ack.
@@ -183,15 +214,15 @@ export async function deliveryBench(): Promise<string> {
     const busy0 = machineBusyMs();
     const load0 = loadavg()[0]!;
     const cpu0 = process.cpuUsage();
-    const allAcked = fleet.awaitVersion(SECRET, 2);
     const t0 = performance.now();
+    const t0Epoch = Date.now();
     const rotated = await operator('POST', `/v1/secrets/${SECRET}/versions`, {});
     const decided = performance.now();
     if (rotated.status !== 201) {
       throw new Error(`rotate answered ${rotated.status}: ${JSON.stringify(rotated.body)}`);
     }
-    await within(Promise.race([allAcked, fleet.failed()]), 900_000, () => `not every machine acked within 15 min: ${fleet!.stats.done}/${count}`);
-    const seconds = (fleet.stats.lastAckAt - t0) / 1000;
+    const lastAck = await within(Promise.race([ackedInDatabase(ds, SECRET, 2, count), fleet.failed()]), 900_000, () => `not every machine acked within 15 min`);
+    const seconds = (lastAck.getTime() - t0Epoch) / 1000;
     const cpu = process.cpuUsage(cpu0);
     const used = {
       servers: samples.servers.usedMs(),
@@ -205,10 +236,16 @@ export async function deliveryBench(): Promise<string> {
     const load1 = loadavg()[0]!;
     const windowPolls = fleet.stats.polls - pollsBefore;
     const windowEmpty = fleet.stats.emptyPolls - emptyBefore;
-    const acksNew = fleet.stats.acked.size - ackedBefore;
+    const windowAckRequests = fleet.stats.ackRequests - ackRequestsBefore;
+    const windowSent = fleet.stats.sent - sentBefore;
     const resent = fleet.stats.resent;
     const unavailable = fleet.stats.unavailable - unavailableBefore;
+    // The carried acks' answers come with the next poll's answer (the rotation's next, or the wait's end): await them for the checks.
+    await fleet.answered(45_000);
+    const unanswered = fleet.stats.unanswered;
+    const answeredNew = fleet.stats.acked;
     const alreadyAcked = fleet.stats.alreadyAcked;
+    const alreadyAckedResent = fleet.stats.alreadyAckedResent;
     await fleet.stop();
     fleet = undefined;
     await sleep(1000);
@@ -227,6 +264,7 @@ export async function deliveryBench(): Promise<string> {
     const jobCounts = await queue.getJobCounts('completed', 'failed', 'active', 'waiting', 'delayed');
     // The version's jobs by their deterministic ids (removeOnComplete keeps the newest 10,000 of the queue).
     const ids = ((await ds.query('SELECT id FROM deliveries WHERE version_id = $1', [versionId])) as { id: string }[]).map((r) => r.id);
+    const acksNew = ids.filter((id) => answeredNew.has(id)).length;
     const jobs = await Promise.all(ids.map((id) => queue.getJob(`delivery.deliver.${id}.1`)));
     const completed = jobs.filter((j) => j !== undefined && j.finishedOn !== undefined && j.failedReason === undefined);
     const retried = completed.filter((j) => j!.attemptsMade > 1).length;
@@ -235,11 +273,11 @@ export async function deliveryBench(): Promise<string> {
     const ms = (v: number) => `${v.toFixed(2)} ms`;
     const per = (v: number) => ms(v / count);
     lines.push(
-      `${count} machines (${distinctKeys} distinct RSA-2048 certified keys dealt in turn), ${replicas} control plane(s), ${workerCount} workers (WORKER_CONCURRENCY ${extra.WORKER_CONCURRENCY ?? 'default'}, DATABASE_POOL_SIZE ${extra.DATABASE_POOL_SIZE ?? 'default'}), LOG_LEVEL=${logLevel}; fleet seeded in ${seedSeconds.toFixed(1)} s, its ${count} long polls parked in ${parkSeconds.toFixed(1)} s; warm-up round (the create: version 1 to every machine) ${warmupSeconds.toFixed(1)} s.`,
+      `Protocol: ${protocol}. ${count} machines (${distinctKeys} distinct RSA-2048 certified keys dealt in turn), ${replicas} control plane(s), ${workerCount} workers (WORKER_CONCURRENCY ${extra.WORKER_CONCURRENCY ?? 'default'}, DATABASE_POOL_SIZE ${extra.DATABASE_POOL_SIZE ?? 'default'}), LOG_LEVEL=${logLevel}; fleet seeded in ${seedSeconds.toFixed(1)} s, its ${count} long polls parked in ${parkSeconds.toFixed(1)} s; warm-up round (the create: version 1 to every machine) ${warmupSeconds.toFixed(1)} s.`,
       '',
       formatTable([
-        ['idle fleet before: polls/s, control-plane CPU', 'decision (POST …/versions: plan + outbox)', 'decision → last ack', 'deliveries/s', 'polls in the window (empty)', 'requests resent (connection errors; 503 retried)', 'machine busy', 'load avg (open → close)'],
-        [`${idleRate.pollsPerSecond.toFixed(0)}/s, ${(idleRate.cpMsPerSecond / 10).toFixed(0)} % of a core`, ms(decided - t0), `${seconds.toFixed(2)} s`, (count / seconds).toFixed(0), `${windowPolls} (${windowEmpty})`, `${resent}; ${unavailable}`, `${((100 * used.busy) / (seconds * 1000 * 2)).toFixed(0)} % of 2 cores`, `${load0.toFixed(1)} → ${load1.toFixed(1)}`],
+        ['idle fleet before: polls/s, control-plane CPU', 'decision (POST …/versions: plan + outbox)', 'decision → last ack', 'deliveries/s', 'polls answered in the window (empty) + ack requests; requests sent per delivery', 'requests resent (connection errors; 503 retried)', 'machine busy', 'load avg (open → close)'],
+        [`${idleRate.pollsPerSecond.toFixed(0)}/s, ${(idleRate.cpMsPerSecond / 10).toFixed(0)} % of a core`, ms(decided - t0), `${seconds.toFixed(2)} s`, (count / seconds).toFixed(0), `${windowPolls} (${windowEmpty}) + ${windowAckRequests}; ${(windowSent / count).toFixed(2)}`, `${resent}; ${unavailable}`, `${((100 * used.busy) / (seconds * 1000 * 2)).toFixed(0)} % of 2 cores`, `${load0.toFixed(1)} → ${load1.toFixed(1)}`],
       ]),
       '',
       formatTable([
@@ -257,7 +295,7 @@ export async function deliveryBench(): Promise<string> {
         ['check', 'expected', 'found'],
         ['deliveries of the version, by state', `${count} acked`, states.map((s) => `${s.n} ${s.state}`).join(', ')],
         ['attempts counted / highest round', `${count} / 1`, states.map((s) => `${s.attempts} / ${s.generation}`).join(', ')],
-        ['acks answered new (distinct ids) / alreadyAcked', `${count} / 0`, `${acksNew} / ${alreadyAcked}`],
+        ['acks answered new (distinct ids) / alreadyAcked (after a resent request) / unanswered', `${count} / 0 (any) / 0`, `${acksNew} / ${alreadyAcked} (${alreadyAckedResent}) / ${unanswered}`],
         ...audit.map((a) => [`audit ${a.action} (distinct deliveries)`, String(count), `${a.n} (${a.distinct_ids})`]),
         ['seals per worker, both rounds (sum)', `sum ${2 * count}`, `${seals.join(' + ')} = ${seals.reduce((a, b) => a + b, 0)}`],
         ['BullMQ delivery.deliver jobs of the version: completed (retried; a second round)', `${count} (0; 0)`, `${completed.length} (${retried}; ${otherRounds})`],

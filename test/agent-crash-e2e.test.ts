@@ -13,7 +13,8 @@
  *   arguments (keys go on stdin, never in argv) and, when the test armed it, stalls right after a
  *   successful luksAddKey or right before a luksKillSlot, saying so in a file;
  * - after the install, before the ack reaches the server: the agent talks to the control plane
- *   through a TCP proxy that holds the ack's request (test/support/held-acks.ts).
+ *   through a TCP proxy that holds the request carrying the ack — the next poll, which carries the
+ *   acks of what the agent installed (test/support/held-acks.ts).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -100,8 +101,9 @@ describe('the built agent killed (SIGKILL) mid-delivery converges after a restar
   async function ackedOnce(name: string, version: number): Promise<string> {
     const row = await pollUntil(() => delivery(name, version), (d) => d?.state === 'acked', 120_000, 250);
     expect([row?.state, await fleet.ackCount(row!.id)]).toEqual(['acked', 1]);
-    // The agent's line for it: acked by this agent, first time.
-    expect(lines().find((l) => l.outcome === 'delivered' && l.deliveryId === row!.id)).toMatchObject({ alreadyAcked: false });
+    // The agent's line for it: acked by this agent, first time (written when the poll that carried the ack answers).
+    const line = await pollUntil(async () => lines().find((l) => l.outcome === 'delivered' && l.deliveryId === row!.id), (l) => l !== undefined, 60_000, 250);
+    expect(line).toMatchObject({ alreadyAcked: false });
     return row!.id;
   }
 

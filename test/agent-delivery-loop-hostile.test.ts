@@ -21,6 +21,7 @@ describe('the delivery loop against a hostile mailbox', () => {
   let stateDir: string;
   let server: Server;
   let answer = '';
+  let routeMissing = false;
   const requests: string[] = [];
 
   beforeAll(async () => {
@@ -29,6 +30,12 @@ describe('the delivery loop against a hostile mailbox', () => {
       requests.push(`${req.method} ${req.url}`);
       req.resume();
       req.on('end', () => {
+        if (routeMissing && req.method === 'POST') {
+          // As a control plane from before the POST poll answers an unknown route.
+          res.writeHead(404, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ code: 'route.not-found', message: `Cannot POST ${req.url ?? ''}` }));
+          return;
+        }
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end(answer);
       });
@@ -67,6 +74,41 @@ describe('the delivery loop against a hostile mailbox', () => {
     });
     await expect(loop.runFor(1500, new AbortController().signal)).resolves.toBe('unavailable');
     expect(lines).toEqual([{ at: expect.any(String), outcome: 'mailbox-invalid', code: 'delivery.invalid-mailbox', message: expect.stringMatching(/^the mailbox answer /) }]);
-    expect(requests).toEqual(['GET /node/v1/deliveries?wait=1']);
+    // The poll that carries acks (none to carry yet).
+    expect(requests).toEqual(['POST /node/v1/deliveries/poll?wait=1']);
   });
+
+  it('a poll answer without its list of ack answers is refused as a whole (mailbox-invalid)', async () => {
+    answer = JSON.stringify({ deliveries: [] });
+    requests.length = 0;
+    const lines: Record<string, unknown>[] = [];
+    await expect(loopWith(lines).runFor(1500, new AbortController().signal)).resolves.toBe('unavailable');
+    expect(lines).toEqual([{ at: expect.any(String), outcome: 'mailbox-invalid', code: 'delivery.invalid-mailbox', message: 'the mailbox answer has no list of 0 ack answers' }]);
+    expect(requests).toEqual(['POST /node/v1/deliveries/poll?wait=1']);
+  });
+
+  it('a control plane without the POST poll (404 route.not-found): the loop polls with GET from then on', async () => {
+    answer = JSON.stringify({ deliveries: [] });
+    routeMissing = true;
+    requests.length = 0;
+    const lines: Record<string, unknown>[] = [];
+    await expect(loopWith(lines).runFor(2500, new AbortController().signal)).resolves.toBe('ok');
+    expect(lines).toEqual([]);
+    expect(requests[0]).toBe('POST /node/v1/deliveries/poll?wait=2');
+    expect(requests.slice(1).length).toBeGreaterThan(0);
+    expect(new Set(requests.slice(1).map((r) => r.replace(/\?wait=\d+$/, '')))).toEqual(new Set(['GET /node/v1/deliveries']));
+  });
+
+  function loopWith(lines: Record<string, unknown>[]): DeliveryLoop {
+    return new DeliveryLoop({
+      serverUrl: `http://${LOCALHOST}:${(server.address() as AddressInfo).port}`,
+      tpm: join(stateDir, 'no-tpm'),
+      stateDir,
+      config: { installs: new Map() },
+      timeoutMs: 5000,
+      ekPubHash: () => '00'.repeat(32),
+      credential: () => Promise.resolve({ credentialId: 'ab'.repeat(16), key: new SecretBytes(randomBytes(32)) }),
+      write: (line) => lines.push(line),
+    });
+  }
 });

@@ -178,7 +178,9 @@ describe('deliveries end to end: product worker, built agents, real TPMs', () =>
     for (const serial of SERIALS) {
       const refused = lines(serial).filter((l) => l.outcome === 'delivery-refused');
       expect(new Set(refused.map((l) => `${l.secret} ${l.code}`))).toEqual(new Set(['probe-sealed install.no-target', 'probe-certified install.no-target']));
-      expect(lines(serial).filter((l) => l.outcome === 'delivered').map((l) => l.secret).sort()).toEqual(names);
+      // The last ack's line is written when the poll that carried it answers (at the latest its wait later).
+      const delivered = await pollUntil(async () => lines(serial).filter((l) => l.outcome === 'delivered').map((l) => l.secret).sort(), (d) => d.length >= names.length, 60_000, 250);
+      expect(delivered).toEqual(names);
     }
     expect((await deliveries('probe-sealed')).map((r) => r.state)).toEqual(['ready', 'ready']);
   });
@@ -248,7 +250,7 @@ describe('deliveries end to end: product worker, built agents, real TPMs', () =>
     expect(readFileSync(join(files('SN-A'), 'crashy')).equals(value)).toBe(true);
     // The re-applied delivery changed nothing, so no reload ran again.
     expect(readFileSync(marker, 'utf8').trim().split('\n')).toHaveLength(1);
-    const delivered = lines('SN-A').find((l) => l.outcome === 'delivered' && l.secret === 'crashy');
+    const delivered = await pollUntil(async () => lines('SN-A').find((l) => l.outcome === 'delivered' && l.secret === 'crashy'), (l) => l !== undefined, 60_000, 250);
     expect(delivered).toMatchObject({ changed: false });
   });
 });

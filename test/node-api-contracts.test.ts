@@ -47,6 +47,7 @@ describe('the node API contract', () => {
       'ATTESTATION_LIMITS',
       'CERTIFIED_KEY_ALGORITHMS',
       'CURRENT_KEY_ROUTE',
+      'DELIVERIES_POLL_ROUTE',
       'DELIVERIES_ROUTE',
       'DELIVERY_PAYLOAD_FORMAT',
       'DELIVERY_PAYLOAD_KINDS',
@@ -56,6 +57,7 @@ describe('the node API contract', () => {
       'KEYS_ROUTE',
       'KEY_CERTIFICATION_LIMITS',
       'KEY_CHALLENGES_ROUTE',
+      'MAILBOX_MAX_CARRIED_ACKS',
       'MAILBOX_MAX_DELIVERIES',
       'MAILBOX_MAX_WAIT_SECONDS',
       'MailboxResponseError',
@@ -70,6 +72,7 @@ describe('the node API contract', () => {
       'finishAttestationRoute',
       'nodeApiPath',
       'parseDeliveryPayload',
+      'parseMailboxPollResponse',
       'parseMailboxResponse',
       'parsePrewrappedDiskKey',
     ]);
@@ -87,6 +90,7 @@ describe('the node API contract', () => {
       `${NODE_API_BASE_PATH}/keys/current`,
       `${NODE_API_BASE_PATH}/approvals`,
       `${NODE_API_BASE_PATH}/deliveries`,
+      `${NODE_API_BASE_PATH}/deliveries/poll`,
       `${NODE_API_BASE_PATH}/deliveries/{id}/ack`,
     ]);
     expect(Object.keys(paths).filter((path) => !path.startsWith(NODE_API_BASE_PATH) && path.includes('attestations'))).toEqual([]);

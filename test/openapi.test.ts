@@ -111,6 +111,7 @@ describe('openapi.json', () => {
       'GET /v1/session',
       'POST /node/v1/attestations',
       'POST /node/v1/attestations/{id}/finish',
+      'POST /node/v1/deliveries/poll',
       'POST /node/v1/deliveries/{id}/ack',
       'POST /node/v1/keys',
       'POST /node/v1/keys/challenges',

@@ -132,7 +132,9 @@ describe('policy withdraw shuts the withdrawn state out of offline disk unlock (
     expect(token).toMatchObject({ secret: 'root-disk', generation: 1, retiring: [] });
     expect(keyslots()).toEqual(slotsBefore);
     expect(await opensWith(image, key)).toBe(0);
-    expect(lines().filter((l) => l.outcome === 'delivered' && (l as DiskEnvelopeLine).disk?.envelope !== undefined).map((l) => (l as DiskEnvelopeLine).disk!.envelope)).toEqual([{ group: 'workers', fromEpoch: 1, toEpoch: 2 }]);
+    // The line is written when the poll that carried the ack answers (at the latest its wait later).
+    const refreshed = async () => lines().filter((l) => l.outcome === 'delivered' && (l as DiskEnvelopeLine).disk?.envelope !== undefined).map((l) => (l as DiskEnvelopeLine).disk!.envelope);
+    expect(await pollUntil(refreshed, (r) => r.length > 0, 60_000, 250)).toEqual([{ group: 'workers', fromEpoch: 1, toEpoch: 2 }]);
     // Each round acked exactly once.
     expect(await ackedRounds(first.id)).toEqual([first.round, rewrapped.round]);
     // The state dir keeps no signature of the withdrawn epoch.

@@ -12,7 +12,7 @@ import { Test } from '@nestjs/testing';
 import { PcrPolicySource } from '@rackseal/attestation';
 import { ApiTokens } from '@rackseal/api-tokens';
 import { InventoryImporter } from '@rackseal/inventory';
-import { DELIVERIES_ROUTE, deliveryAckRoute, nodeApiPath } from '@rackseal/node-api-contracts';
+import { DELIVERIES_POLL_ROUTE, DELIVERIES_ROUTE, deliveryAckRoute, nodeApiPath } from '@rackseal/node-api-contracts';
 import { type NodeCredential, signNodeRequest } from '@rackseal/node-identity';
 import { VendorCas } from '@rackseal/vendor-cas';
 import { createRedisConnection, type RedisClient } from '@rackseal/jobs';
@@ -171,6 +171,10 @@ export class MailboxFleet {
 
   /** The mailbox's long poll (`wait` seconds). */
   readonly poll = (serial: string, wait = 0): Promise<NodeAnswer> => this.node(serial, 'GET', `${nodeApiPath(DELIVERIES_ROUTE)}?wait=${wait}`);
+
+  /** The poll that carries acks (`body` sent as it is: a test may send a malformed one), `wait` seconds. */
+  readonly pollCarrying = (serial: string, body: unknown, wait = 0, as = serial): Promise<NodeAnswer> =>
+    this.node(serial, 'POST', `${nodeApiPath(DELIVERIES_POLL_ROUTE)}?wait=${wait}`, body, as);
 
   /** An ack with `proof` (bytes, or a string sent as it is). */
   readonly ack = (serial: string, id: string, proof: Buffer | string, as = serial): Promise<NodeAnswer> =>

@@ -431,9 +431,10 @@ export const CONFIG_VARIABLES = {
   },
   workerConcurrency: {
     name: 'WORKER_CONCURRENCY',
-    description: 'Jobs one worker process runs at once per queue.',
-    defaultText: '4',
-    parse: integer(1, 256, 4),
+    description:
+      'Jobs one worker process runs at once per queue. The delivery jobs running at once share their statements (one per batch), so a rotation to a large fleet costs less per delivery with more of them; jobs that open their own transactions (pre-wrap) wait for a DATABASE_POOL_SIZE connection. See docs/decisions.md, "One request per delivery".',
+    defaultText: '32',
+    parse: integer(1, 256, 32),
   },
   workerShutdownGraceMs: {
     name: 'WORKER_SHUTDOWN_GRACE_MS',

@@ -123,7 +123,7 @@ describe('loadConfig', () => {
         ekCertGraceDays: 0,
         attestation: { registrationTtlMs: 60000 },
         inventory: { maxFileBytes: 1073741824, uploadIdleTimeoutMs: 30000, maxConcurrentImports: 2 },
-        worker: { concurrency: 4, shutdownGraceMs: 30000, lockDurationMs: 30000 },
+        worker: { concurrency: 32, shutdownGraceMs: 30000, lockDurationMs: 30000 },
         machines: { attestationIntervalMs: 86400000 },
         metrics: { port: 0, host: '127.0.0.1' },
         deliveries: { expiryMs: 604800000, reconcileIntervalMs: 60000, rotationCheckIntervalMs: 3600000 },

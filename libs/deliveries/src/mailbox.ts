@@ -2,7 +2,16 @@ import { createHash } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { AuditLog } from '@rackseal/audit';
 import type { Machine } from '@rackseal/machines';
-import { ACK_PROOF_BYTES, type AckDeliveryResponse, MAILBOX_MAX_DELIVERIES, MAILBOX_MAX_WAIT_SECONDS, type MailboxResponse } from '@rackseal/node-api-contracts';
+import {
+  ACK_PROOF_BYTES,
+  type AckDeliveryResponse,
+  type CarriedAckAnswer,
+  MAILBOX_MAX_CARRIED_ACKS,
+  MAILBOX_MAX_DELIVERIES,
+  MAILBOX_MAX_WAIT_SECONDS,
+  type MailboxPollResponse,
+  type MailboxResponse,
+} from '@rackseal/node-api-contracts';
 import { Clock, MicroBatcher } from '@rackseal/platform';
 import { DeliveriesRepository, type MailboxRow } from './deliveries.repository';
 import { DeliveryError } from './delivery-errors';
@@ -151,16 +160,44 @@ export class Mailbox {
    * for both), a wrong proof (`delivery.bad-proof`), a delivery not ready (`delivery.not-ready`).
    */
   async ack(caller: MailboxCaller, deliveryId: string, body: unknown): Promise<AckDeliveryResponse> {
-    const machine = caller.machine;
-    const refused = async (error: DeliveryError, details: Record<string, string | null>): Promise<never> => {
-      await this.audit.append({
-        actor: `node-credential:${caller.credentialId}`,
-        action: 'delivery.ack-refused',
-        subject: `machine:${machine.id}`,
-        outcome: 'refused',
-        details: { code: error.code, reason: error.message, machineId: machine.id, ...details },
-      });
+    const decided = await this.decide(caller, deliveryId, body);
+    if (decided instanceof DeliveryError) {
+      throw decided;
+    }
+    return decided;
+  }
+
+  /**
+   * The poll that carries acks (POST …/deliveries/poll; docs/decisions.md, "One request per
+   * delivery"): each carried ack decided exactly as `ack` decides one — the same batches, checks,
+   * answers and audit records — and answered in place (a refusal does not refuse the others or the
+   * poll); then, once they are committed, the mailbox answered as `poll` answers it, so a delivery
+   * acked here is not answered again. A body that is not `{ "acks": [ { "id", "proof" }, … ] }` with
+   * at most MAILBOX_MAX_CARRIED_ACKS acks is refused as a whole (`delivery.invalid`, audited, nothing
+   * acked). A database failure fails the request (503); the acks it committed stay acked, and the
+   * agent carries them again (answered `alreadyAcked`).
+   */
+  async pollCarrying(caller: MailboxCaller, body: unknown, waitSeconds: number, abandoned: AbortSignal): Promise<MailboxPollResponse> {
+    const carried = parseCarried(body);
+    if (carried === undefined) {
+      const error = new DeliveryError('delivery.invalid', `the body must be { "acks": [ { "id": <delivery id>, "proof": <${ACK_PROOF_BYTES} bytes, base64> }, … at most ${MAILBOX_MAX_CARRIED_ACKS} ] }`);
+      await this.auditRefusal(caller, error, { deliveryId: null });
       throw error;
+    }
+    const acks = await Promise.all(
+      carried.map(async ({ id, rest }): Promise<CarriedAckAnswer> => {
+        const decided = await this.decide(caller, id, rest);
+        return decided instanceof DeliveryError ? { refused: { code: decided.code, message: decided.message } } : decided;
+      }),
+    );
+    return { ...(await this.poll(caller, waitSeconds, abandoned)), acks };
+  }
+
+  /** One ack decided (validated, batched, answered); a refusal audited and returned. */
+  private async decide(caller: MailboxCaller, deliveryId: string, body: unknown): Promise<AckDeliveryResponse | DeliveryError> {
+    const refused = async (error: DeliveryError, details: Record<string, string | null>): Promise<DeliveryError> => {
+      await this.auditRefusal(caller, error, details);
+      return error;
     };
     if (!UUID.test(deliveryId)) {
       return refused(new DeliveryError('delivery.not-found', 'no such delivery for this machine'), { deliveryId: null });
@@ -175,6 +212,16 @@ export class Mailbox {
       return refused(outcome.refused, outcome.details);
     }
     return outcome.ok;
+  }
+
+  private async auditRefusal(caller: MailboxCaller, error: DeliveryError, details: Record<string, string | null>): Promise<void> {
+    await this.audit.append({
+      actor: `node-credential:${caller.credentialId}`,
+      action: 'delivery.ack-refused',
+      subject: `machine:${caller.machine.id}`,
+      outcome: 'refused',
+      details: { code: error.code, reason: error.message, machineId: caller.machine.id, ...details },
+    });
   }
 
   /**
@@ -223,6 +270,23 @@ function answer(rows: readonly MailboxRow[]): MailboxResponse {
   return {
     deliveries: rows.map((r) => ({ id: r.id, secret: r.secretName, kind: r.kind, version: r.version, binding: r.binding, envelope: r.envelope.toString('base64') })),
   };
+}
+
+/**
+ * The carried acks of a POST poll: an object with exactly `acks`, an array of at most
+ * MAILBOX_MAX_CARRIED_ACKS objects. Each ack's own fields are checked by `decide` as the ack
+ * route checks its id and body (an id that is not a UUID: not-found; anything but one proof:
+ * invalid), so each is refused and audited on its own.
+ */
+function parseCarried(body: unknown): { id: string; rest: Record<string, unknown> }[] | undefined {
+  if (body === null || typeof body !== 'object' || Array.isArray(body) || Object.keys(body).length !== 1) {
+    return undefined;
+  }
+  const acks = (body as { acks?: unknown }).acks;
+  if (!Array.isArray(acks) || acks.length > MAILBOX_MAX_CARRIED_ACKS || acks.some((a) => a === null || typeof a !== 'object' || Array.isArray(a))) {
+    return undefined;
+  }
+  return (acks as Record<string, unknown>[]).map(({ id, ...rest }) => ({ id: typeof id === 'string' ? id : '', rest }));
 }
 
 function parseProof(body: unknown): Buffer | undefined {

@@ -5,6 +5,13 @@
  *
  *   GET  /node/v1/deliveries?wait=N          → MailboxResponse   (N seconds, 0-30; 0 answers at once)
  *   POST /node/v1/deliveries/:id/ack  AckDeliveryRequest → AckDeliveryResponse
+ *   POST /node/v1/deliveries/poll?wait=N  MailboxPollRequest → MailboxPollResponse
+ *
+ * The POST poll is the GET carrying the acks of the deliveries the agent installed since its last
+ * poll (docs/decisions.md, "One request per delivery"): the server decides each carried ack exactly
+ * as the ack route does, then answers the mailbox as the GET does, with one answer per carried ack
+ * in the request's order. In steady state a delivery then costs one request: the poll that brought
+ * it is answered, the next one carries its ack and waits for the next delivery.
  *
  * The GET answers at once when the machine has ready deliveries, else holds the request until one
  * becomes ready (on any control-plane replica) or `wait` seconds pass, and then answers the list,
@@ -16,6 +23,9 @@
 export const DELIVERIES_ROUTE = 'deliveries';
 /** Route of one delivery's ack. */
 export const deliveryAckRoute = (deliveryId: string): string => `deliveries/${deliveryId}/ack`;
+
+/** Route of the poll that carries acks (POST). */
+export const DELIVERIES_POLL_ROUTE = 'deliveries/poll';
 
 /** Longest a mailbox request is held, in seconds. */
 export const MAILBOX_MAX_WAIT_SECONDS = 30;
@@ -50,6 +60,34 @@ export interface AckDeliveryResponse {
   /** True when this ack found the delivery acked already (a repeat: nothing changed). */
   readonly alreadyAcked: boolean;
   readonly ackedAt: string;
+}
+
+/** Most acks one poll carries: one per delivery of the previous answer. */
+export const MAILBOX_MAX_CARRIED_ACKS = MAILBOX_MAX_DELIVERIES;
+
+/** One ack carried by a poll: the delivery id and its proof, as AckDeliveryRequest's. */
+export interface CarriedAck {
+  readonly id: string;
+  /** ACK_PROOF_BYTES bytes, standard base64. */
+  readonly proof: string;
+}
+
+export interface MailboxPollRequest {
+  /** At most MAILBOX_MAX_CARRIED_ACKS; none is a plain poll. */
+  readonly acks: readonly CarriedAck[];
+}
+
+/** A carried ack the server refused: the code and message the ack route would have answered (and audited). */
+export interface CarriedAckRefusal {
+  readonly refused: { readonly code: string; readonly message: string };
+}
+
+/** What a carried ack got: acked (now or already), or refused. */
+export type CarriedAckAnswer = AckDeliveryResponse | CarriedAckRefusal;
+
+export interface MailboxPollResponse extends MailboxResponse {
+  /** One answer per carried ack, in the request's order. */
+  readonly acks: readonly CarriedAckAnswer[];
 }
 
 /** A mailbox answer that is not a MailboxResponse: the agent installs nothing from it. */
@@ -100,4 +138,28 @@ export function parseMailboxResponse(body: unknown): MailboxResponse {
     }
   });
   return { deliveries: deliveries as MailboxDelivery[] };
+}
+
+/**
+ * Checks the POST poll's answer (parseMailboxResponse's checks, then one answer per carried ack in
+ * order: `acked` naming the delivery sent at that place, or a refusal with a code). An answer that
+ * does not match what was sent is refused as a whole: the agent then treats its acks as unanswered
+ * and carries them again (a second ack is harmless).
+ */
+export function parseMailboxPollResponse(body: unknown, sent: readonly string[]): MailboxPollResponse {
+  const mailbox = parseMailboxResponse(body);
+  const acks = (body as { acks?: unknown }).acks;
+  if (!Array.isArray(acks) || acks.length !== sent.length) {
+    throw new MailboxResponseError(`has no list of ${sent.length} ack answers`);
+  }
+  acks.forEach((a: unknown, i) => {
+    const o = (typeof a === 'object' && a !== null && !Array.isArray(a) ? a : {}) as Record<string, unknown>;
+    const refused = (typeof o.refused === 'object' && o.refused !== null ? o.refused : {}) as Record<string, unknown>;
+    const acked = o.state === 'acked' && o.deliveryId === sent[i] && typeof o.alreadyAcked === 'boolean' && typeof o.ackedAt === 'string';
+    const refusal = o.state === undefined && typeof refused.code === 'string' && typeof refused.message === 'string';
+    if (!acked && !refusal) {
+      throw new MailboxResponseError(`has an ack answer [${i}] that is neither the ack of ${sent[i]} nor a refusal with a code`);
+    }
+  });
+  return { deliveries: mailbox.deliveries, acks: acks as CarriedAckAnswer[] };
 }

@@ -4,15 +4,19 @@ import { SecretBytes } from '@rackseal/config/secret-bytes';
 import {
   type AckDeliveryResponse,
   type ApprovalsResponse,
+  type CarriedAckAnswer,
+  DELIVERIES_POLL_ROUTE,
   DELIVERIES_ROUTE,
   deliveryAckRoute,
   type DeliveryPayload,
   type MailboxDelivery,
   type MailboxResponse,
+  MAILBOX_MAX_CARRIED_ACKS,
   MAILBOX_MAX_WAIT_SECONDS,
   MailboxResponseError,
   nodeApiPath,
   parseDeliveryPayload,
+  parseMailboxPollResponse,
   parseMailboxResponse,
 } from '@rackseal/node-api-contracts';
 import { type NodeCredential, signNodeRequest } from '@rackseal/node-identity';
@@ -38,6 +42,9 @@ const FAILED_RETRY_MS = 30_000;
 /** While the mailbox holds only deliveries being held back, ask again this often (new ones may have come). */
 const HELD_BACK_POLL_MS = 10_000;
 
+/** How long each ack sent on stop may take (the service manager waits for the process: systemd's TimeoutStopSec is 90 s by default). */
+const STOP_ACK_TIMEOUT_MS = 5_000;
+
 /** Codes of refusals that another try with the same config and envelope cannot change. */
 const FINAL_PREFIXES = ['install.', 'disk.', 'unwrap.', 'envelope.', 'delivery.invalid-payload'];
 
@@ -56,6 +63,15 @@ export interface DeliveryLoopOptions {
   readonly write: (line: Record<string, unknown>) => void;
 }
 
+/** An installed delivery whose ack the next poll carries. */
+interface UnansweredAck {
+  readonly delivery: MailboxDelivery;
+  readonly proof: Buffer;
+  readonly report: InstallReport;
+  /** Its line written (answered by a poll or the ack route): never twice. */
+  settled: boolean;
+}
+
 /** How a stretch of polling ended: `reattest` when the node credential is dead (revoked, or re-enrolled elsewhere). */
 export type DeliveryLoopOutcome = 'ok' | 'unavailable' | 'reattest';
 
@@ -63,10 +79,14 @@ export type DeliveryLoopOutcome = 'ok' | 'unavailable' | 'reattest';
  * The agent's side of the mailbox (issue 14 items 2-3; docs/decisions.md "Deliveries wired"): long
  * polls GET /node/v1/deliveries, and for each delivery unwraps the envelope in the TPM (approvals
  * from the server, else the state dir's cache, for pcr-sealed), parses the payload, installs it
- * where the config says, and only then acks with the proof of unwrap. Crash-safe by construction:
- * a delivery is acked after its install, never before, so an agent that dies in between finds it in
- * the mailbox again and re-applies it — identical files are left alone, a disk generation already
- * held changes nothing — and acks it then. A delivery that cannot be installed is not acked: it is
+ * where the config says, and only then acks with the proof of unwrap — carried by the next poll
+ * (POST /node/v1/deliveries/poll; docs/decisions.md "One request per delivery"), whose answer says
+ * how each ack went; the `delivered` line is written then. Against a control plane without that
+ * route (404 route.not-found) the agent polls with GET and acks each delivery by its ack route, as
+ * before. Crash-safe by construction: a delivery is acked after its install, never before, so an
+ * agent that dies in between (or before the carrying poll) finds it in the mailbox again and
+ * re-applies it — identical files are left alone, a disk generation already held changes nothing —
+ * and acks it then. A delivery that cannot be installed is not acked: it is
  * reported (a JSON line with its code) and held back here, tried again after a while; on the server
  * it stays ready until the operator acts or it expires.
  */
@@ -75,6 +95,10 @@ export class DeliveryLoop {
   private readonly api: NodeApiClient;
   /** Deliveries held back after a failure: id → when to try again. */
   private readonly heldBack = new Map<string, number>();
+  /** Installed deliveries whose acks the next poll carries (answered with its answer). */
+  private readonly unanswered: UnansweredAck[] = [];
+  /** False once the server answered the POST poll route.not-found (a control plane before it): GET polls and the ack route then. */
+  private carrying = true;
 
   constructor(private readonly options: DeliveryLoopOptions) {
     this.mailbox = new NodeApiClient({ serverUrl: options.serverUrl, attempts: 1, timeoutMs: options.timeoutMs + MAILBOX_MAX_WAIT_SECONDS * 1000, maxResponseBytes: MAILBOX_MAX_RESPONSE_BYTES });
@@ -87,6 +111,31 @@ export class DeliveryLoop {
    * node.machine-not-attested) or cannot be reached makes the rest of the stretch a plain wait.
    */
   async runFor(ms: number, stop: AbortSignal): Promise<DeliveryLoopOutcome> {
+    try {
+      return await this.pollFor(ms, stop);
+    } finally {
+      if (stop.aborted) {
+        await this.ackUnansweredOnStop();
+      }
+    }
+  }
+
+  /**
+   * On stop (SIGTERM), the acks no poll has answered yet — taken by the server already, most often,
+   * while their poll waited — go by the ack route, once each with a short timeout, so that the lines
+   * (and the agent's counters) say what happened before the process ends. One that fails is left to
+   * the next start, which finds its delivery in the mailbox if it was not acked.
+   */
+  private async ackUnansweredOnStop(): Promise<void> {
+    const left = this.unanswered.splice(0);
+    if (left.length === 0) {
+      return;
+    }
+    const once = new NodeApiClient({ serverUrl: this.options.serverUrl, attempts: 1, timeoutMs: Math.min(this.options.timeoutMs, STOP_ACK_TIMEOUT_MS) });
+    await Promise.all(left.map((pending) => this.ackByRoute(pending, once)));
+  }
+
+  private async pollFor(ms: number, stop: AbortSignal): Promise<DeliveryLoopOutcome> {
     const end = Date.now() + ms;
     while (!stop.aborted) {
       const left = end - Date.now();
@@ -112,7 +161,8 @@ export class DeliveryLoop {
         return 'unavailable';
       }
       const now = Date.now();
-      const due = answer.deliveries.filter((d) => (this.heldBack.get(d.id) ?? 0) <= now);
+      // Held back, or installed with its ack not carried yet (more than one poll carries): not again.
+      const due = answer.deliveries.filter((d) => (this.heldBack.get(d.id) ?? 0) <= now && !this.unanswered.some((a) => a.delivery.id === d.id));
       for (const delivery of due) {
         if (stop.aborted) {
           return 'ok';
@@ -133,13 +183,86 @@ export class DeliveryLoop {
     return response.body;
   }
 
+  /**
+   * One long poll. Carrying: the POST poll with the unanswered acks (at most MAILBOX_MAX_CARRIED_ACKS,
+   * oldest first); each answer settles its ack (a line, held back on a refusal) before the mailbox's
+   * deliveries are looked at. A failed poll leaves them unanswered, carried again by the next (a
+   * second ack of an acked delivery is answered alreadyAcked, nothing changes).
+   */
   private async poll(waitSeconds: number): Promise<MailboxResponse> {
-    return parseMailboxResponse(await this.signed('GET', this.mailbox, `${nodeApiPath(DELIVERIES_ROUTE)}?wait=${waitSeconds}`));
+    if (!this.carrying) {
+      return parseMailboxResponse(await this.signed('GET', this.mailbox, `${nodeApiPath(DELIVERIES_ROUTE)}?wait=${waitSeconds}`));
+    }
+    const sending = this.unanswered.slice(0, MAILBOX_MAX_CARRIED_ACKS);
+    let body: unknown;
+    try {
+      body = await this.signed('POST', this.mailbox, `${nodeApiPath(DELIVERIES_POLL_ROUTE)}?wait=${waitSeconds}`, {
+        acks: sending.map((a) => ({ id: a.delivery.id, proof: a.proof.toString('base64') })),
+      });
+    } catch (error) {
+      if (!(error instanceof NodeApiRefusal && error.status === 404 && error.code === 'route.not-found')) {
+        throw error;
+      }
+      // A control plane from before the POST poll: its ack route takes what is unanswered, and GET polls from now on.
+      this.carrying = false;
+      for (const pending of this.unanswered.splice(0)) {
+        await this.ackByRoute(pending);
+      }
+      return this.poll(waitSeconds);
+    }
+    const answer = parseMailboxPollResponse(body, sending.map((a) => a.delivery.id));
+    // By identity: a stop may have taken them meanwhile (ackUnansweredOnStop), and settled they stay settled.
+    const answered = new Set(sending);
+    this.unanswered.splice(0, this.unanswered.length, ...this.unanswered.filter((a) => !answered.has(a)));
+    sending.forEach((pending, i) => this.settle(pending, answer.acks[i]!));
+    return answer;
   }
 
-  /** One delivery: unwrap, parse, install, ack; a JSON line either way; never throws. */
+  /** A carried ack's answer: the `delivered` line, or the refusal's line and the delivery held back, as an ack request's refusal was. */
+  private settle(pending: UnansweredAck, answer: CarriedAckAnswer): void {
+    if (pending.settled) {
+      return;
+    }
+    pending.settled = true;
+    try {
+      if ('refused' in answer) {
+        this.failed(pending.delivery, answer.refused.code, answer.refused.message);
+        return;
+      }
+      this.heldBack.delete(pending.delivery.id);
+      this.options.write({ at: new Date().toISOString(), outcome: 'delivered', ...aboutOf(pending.delivery), ...installed(pending.report), alreadyAcked: answer.alreadyAcked === true });
+    } finally {
+      pending.proof.fill(0);
+    }
+  }
+
+  /** The ack route (a control plane without the POST poll); a refusal or failure held back and said, as before. */
+  private async ackByRoute(pending: UnansweredAck, client = this.api): Promise<void> {
+    try {
+      const acked = (await this.signed('POST', client, nodeApiPath(deliveryAckRoute(pending.delivery.id)), { proof: pending.proof.toString('base64') })) as AckDeliveryResponse;
+      this.settle(pending, acked);
+    } catch (error) {
+      if (!pending.settled) {
+        pending.settled = true;
+        pending.proof.fill(0);
+        this.failed(pending.delivery, codeOf(error), messageOf(error));
+      }
+    }
+  }
+
+  /** A delivery not delivered: held back (longer when only an operator can change the outcome) and said in a line. */
+  private failed(delivery: MailboxDelivery, code: string, message: string): void {
+    const final = FINAL_PREFIXES.some((prefix) => code.startsWith(prefix));
+    this.heldBack.set(delivery.id, Date.now() + (final ? REFUSED_RETRY_MS : FAILED_RETRY_MS));
+    this.options.write({ at: new Date().toISOString(), outcome: final ? 'delivery-refused' : 'delivery-failed', ...aboutOf(delivery), code, message });
+  }
+
+  /**
+   * One delivery: unwrap, parse, install; then its ack — queued for the next poll to carry (its line
+   * written when that poll answers), or by the ack route when the server has no POST poll. A
+   * refusal's line at once; never throws.
+   */
   async deliver(delivery: MailboxDelivery): Promise<void> {
-    const about = { deliveryId: delivery.id, secret: delivery.secret, kind: delivery.kind, version: delivery.version, binding: delivery.binding };
     let payload: DeliveryPayload<SecretBytes> | undefined;
     let proof: Buffer | undefined;
     try {
@@ -177,14 +300,14 @@ export class DeliveryLoop {
         // The withdrawn epoch's approvals open nothing this disk holds now: out of the cache too.
         await dropOlderEpochs(this.options.stateDir, refreshed.group, refreshed.toEpoch, this.diskDevices()).catch(() => undefined);
       }
-      const acked = (await this.signed('POST', this.api, nodeApiPath(deliveryAckRoute(delivery.id)), { proof: proof.toString('base64') })) as AckDeliveryResponse;
-      this.heldBack.delete(delivery.id);
-      this.options.write({ at: new Date().toISOString(), outcome: 'delivered', ...about, ...installed(report), alreadyAcked: acked.alreadyAcked === true });
+      const pending: UnansweredAck = { delivery, proof: Buffer.from(proof), report, settled: false };
+      if (this.carrying) {
+        this.unanswered.push(pending);
+      } else {
+        await this.ackByRoute(pending);
+      }
     } catch (error) {
-      const code = codeOf(error);
-      const final = FINAL_PREFIXES.some((prefix) => code.startsWith(prefix));
-      this.heldBack.set(delivery.id, Date.now() + (final ? REFUSED_RETRY_MS : FAILED_RETRY_MS));
-      this.options.write({ at: new Date().toISOString(), outcome: final ? 'delivery-refused' : 'delivery-failed', ...about, code, message: messageOf(error) });
+      this.failed(delivery, codeOf(error), messageOf(error));
     } finally {
       proof?.fill(0);
       wipe(payload);
@@ -274,6 +397,11 @@ export class DeliveryLoop {
       return undefined;
     }
   }
+}
+
+/** What a line says of its delivery. */
+function aboutOf(delivery: MailboxDelivery): Record<string, unknown> {
+  return { deliveryId: delivery.id, secret: delivery.secret, kind: delivery.kind, version: delivery.version, binding: delivery.binding };
 }
 
 /** What an install did, for the line: paths and whether they changed, the disk's slot and generation, the reload's outcome. */

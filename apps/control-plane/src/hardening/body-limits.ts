@@ -1,11 +1,13 @@
 import { POLICY_BODY_LIMIT_BYTES, RUNTIME_POLICY_BODY_LIMIT_BYTES } from '@rackseal/api-contracts';
 import {
   ATTESTATION_LIMITS,
+  DELIVERIES_POLL_ROUTE,
   DELIVERIES_ROUTE,
   FINISH_ATTESTATION_BODY_LIMIT_BYTES,
   KEY_CERTIFICATION_LIMITS,
   KEY_CHALLENGES_ROUTE,
   KEYS_ROUTE,
+  MAILBOX_MAX_CARRIED_ACKS,
   nodeApiPath,
 } from '@rackseal/node-api-contracts';
 import { json, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
@@ -15,6 +17,9 @@ const base64 = (bytes: number): number => 4 * Math.ceil(bytes / 3);
 
 /** Room for a body's field names, punctuation and small fields around its large ones. */
 const ENVELOPE_BYTES = 16 * 1024;
+
+/** One carried ack in JSON: `{"id":"<36>","proof":"<44>"},` is 98 bytes; room for spaces a client may add. */
+const CARRIED_ACK_BYTES = 160;
 
 /** The body limit of JSON routes not listed in ROUTE_BODY_LIMITS (the operator API's forms): configure-http-app.ts's JSON_BODY_LIMIT. */
 export const DEFAULT_JSON_BODY_LIMIT_BYTES = 1024 * 1024;
@@ -61,6 +66,13 @@ export const ROUTE_BODY_LIMITS: readonly RouteBodyLimit[] = [
     limitBytes: 4 * 1024,
     reading: 'json',
     why: 'one 32-byte proof of receipt',
+  },
+  {
+    method: 'POST',
+    path: nodeApiPath(DELIVERIES_POLL_ROUTE),
+    limitBytes: MAILBOX_MAX_CARRIED_ACKS * CARRIED_ACK_BYTES + 1024,
+    reading: 'json',
+    why: `up to ${MAILBOX_MAX_CARRIED_ACKS} carried acks, each a delivery id and a 32-byte proof`,
   },
   {
     method: 'POST',
