@@ -175,10 +175,11 @@ describe('the dashboard drives a real fleet (issue 16 acceptance)', () => {
     await live.getByText('Settled: every target acked.').waitFor({ timeout: 120_000 });
     await live.getByText('2 of 2 acked').waitFor();
     expect(await deliveryStates(2)).toEqual([`${CANARY} acked`, `${SECOND} acked`]);
-    // The agents' own word: each installed version 2.
+    // The agents' own word: each installed version 2 (its line is written when the poll carrying the ack is answered).
     for (const serial of [CANARY, SECOND]) {
-      const lines = agents.get(serial)!.out.map((l) => JSON.parse(l) as { outcome: string; secret?: string; version?: number });
-      expect([serial, lines.some((l) => l.outcome === 'delivered' && l.secret === SECRET && l.version === 2)]).toEqual([serial, true]);
+      const installed = () =>
+        Promise.resolve(agents.get(serial)!.out.map((l) => JSON.parse(l) as { outcome: string; secret?: string; version?: number }).some((l) => l.outcome === 'delivered' && l.secret === SECRET && l.version === 2));
+      expect([serial, await pollUntil(installed, (x) => x, 60_000, 100)]).toEqual([serial, true]);
     }
     await shot('2-rotation-acked');
   });

@@ -18,7 +18,7 @@ import { ApiTokens } from '@rackseal/api-tokens';
 import { type AuditEntry, AuditLog, generateAuditSigningKey } from '@rackseal/audit';
 import type { RacksealConfig } from '@rackseal/config';
 import { Clock } from '@rackseal/platform';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { type Browser, chromium, type Page } from 'playwright-core';
 import request from 'supertest';
 import type { DataSource } from 'typeorm';
 import { createControlPlane } from '../apps/control-plane/src/create-control-plane';
@@ -27,7 +27,7 @@ import { createTestDatabase, openDataSource, type TestDatabase } from './support
 import { createTestQueuePrefix, type TestQueuePrefix } from './support/redis';
 import { repoRoot } from './support/repo-root';
 import { testConfig } from './support/test-config';
-import { CHROMIUM } from './support/chromium';
+import { CHROMIUM, signInWithToken, watchedPage } from './support/chromium';
 
 jest.setTimeout(180_000);
 
@@ -113,22 +113,9 @@ describe('dashboard audit view in Chromium (issue 16)', () => {
     return records.filter((r) => r.actor !== 'test')[i]!.seq!;
   };
 
-  async function newPage(): Promise<{ context: BrowserContext; page: Page }> {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-    const page = await context.newPage();
-    page.on('request', (r) => requested.push(r.url()));
-    page.on('response', (r) => r.status() >= 400 && refusedResponses.push(`${r.request().method()} ${new URL(r.url()).pathname} ${r.status()}`));
-    page.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()));
-    page.on('pageerror', (e) => consoleErrors.push(e.message));
-    return { context, page };
-  }
+  const newPage = () => watchedPage(browser, { requested, refusedResponses, consoleErrors });
 
-  async function signIn(page: Page, token: string): Promise<void> {
-    await page.goto(`${baseUrl}/ui/`);
-    await page.getByLabel('Operator token').fill(token);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('heading', { level: 1, name: 'Fleet overview' }).waitFor();
-  }
+  const signIn = (page: Page, token: string) => signInWithToken(page, baseUrl, token);
 
   /** Opens record `seq`'s page from the table and asks for verification; answers the verdict line. */
   async function verifyRecord(page: Page, seq: number): Promise<string> {

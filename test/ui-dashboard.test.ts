@@ -21,13 +21,13 @@ import { InventoryImporter } from '@rackseal/inventory';
 import { nodeApiPath, type StartAttestationResponse } from '@rackseal/node-api-contracts';
 import { parseEventLog, replayEventLog } from '@rackseal/tpm2';
 import { VendorCas } from '@rackseal/vendor-cas';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { type Browser, chromium, type Page } from 'playwright-core';
 import request from 'supertest';
 import type { DataSource } from 'typeorm';
 import { createControlPlane } from '../apps/control-plane/src/create-control-plane';
 import { answer, b64, bootWith, withAgent } from './support/attestation-agent';
 import { BOOT_APP_DIVERGENCE, FIRMWARE_LOG, otherBootloaderLog } from './support/bootloader-logs';
-import { CHROMIUM } from './support/chromium';
+import { CHROMIUM, watchedPage } from './support/chromium';
 import { createTestDatabase, openDataSource, type TestDatabase } from './support/database';
 import { createTestQueuePrefix, type TestQueuePrefix } from './support/redis';
 import { repoRoot } from './support/repo-root';
@@ -106,15 +106,7 @@ describe('fleet dashboard in Chromium (issue 16)', () => {
     await prefix?.clear();
   });
 
-  async function newPage(): Promise<{ context: BrowserContext; page: Page }> {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-    const page = await context.newPage();
-    page.on('request', (r) => requested.push(r.url()));
-    page.on('response', (r) => r.status() >= 400 && refusedResponses.push(`${r.request().method()} ${new URL(r.url()).pathname} ${r.status()}`));
-    page.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()));
-    page.on('pageerror', (e) => consoleErrors.push(e.message));
-    return { context, page };
-  }
+  const newPage = () => watchedPage(browser, { requested, refusedResponses, consoleErrors });
 
   /** Signs in through the form, with the keyboard only. */
   async function signIn(page: Page, token: string): Promise<void> {

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
 import { CSRF_HEADER, type GroupPolicy, type MachineDetail } from '@rackseal/api-contracts';
 import { ApiTokens } from '@rackseal/api-tokens';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { type Browser, chromium, type Page } from 'playwright-core';
 import request from 'supertest';
 import type { DataSource } from 'typeorm';
 import { createControlPlane } from '../apps/control-plane/src/create-control-plane';
@@ -25,7 +25,7 @@ import { createTestQueuePrefix, type TestQueuePrefix } from './support/redis';
 import { repoRoot } from './support/repo-root';
 import { useSwtpms } from './support/swtpm';
 import { testConfig } from './support/test-config';
-import { CHROMIUM } from './support/chromium';
+import { CHROMIUM, signInWithToken, watchedPage } from './support/chromium';
 
 jest.setTimeout(180_000);
 
@@ -66,22 +66,9 @@ describe('groups and policies view in Chromium (issue 16)', () => {
     await prefix?.clear();
   });
 
-  async function newPage(): Promise<{ context: BrowserContext; page: Page }> {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-    const page = await context.newPage();
-    page.on('request', (r) => requested.push(r.url()));
-    page.on('response', (r) => r.status() >= 400 && refusedResponses.push(`${r.request().method()} ${new URL(r.url()).pathname} ${r.status()}`));
-    page.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()));
-    page.on('pageerror', (e) => consoleErrors.push(e.message));
-    return { context, page };
-  }
+  const newPage = () => watchedPage(browser, { requested, refusedResponses, consoleErrors });
 
-  async function signIn(page: Page, token: string): Promise<void> {
-    await page.goto(`${baseUrl}/ui/`);
-    await page.getByLabel('Operator token').fill(token);
-    await page.keyboard.press('Enter');
-    await page.getByRole('heading', { level: 1, name: 'Fleet overview' }).waitFor();
-  }
+  const signIn = (page: Page, token: string) => signInWithToken(page, baseUrl, token);
 
   const api = (path: string) => request(app.getHttpServer()).get(path).set('Authorization', `Bearer ${tokens.admin.token}`);
   const audits = async (action: string) =>

@@ -17,7 +17,7 @@ import { CSRF_HEADER, type DeliveryView, type SecretVersionDetail, type SecretVi
 import { ApiTokens } from '@rackseal/api-tokens';
 import { DeliveryProcessor, UnwiredEnvelopeSealer } from '@rackseal/deliveries';
 import type { MailboxResponse } from '@rackseal/node-api-contracts';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { type Browser, chromium, type Page } from 'playwright-core';
 import request from 'supertest';
 import { JOB_HANDLER_PROVIDERS, WorkerModule } from '../apps/worker/src/worker.module';
 import { useMailboxFleet } from './support/mailbox-fleet';
@@ -26,7 +26,7 @@ import { useSwtpms } from './support/swtpm';
 import { testConfig } from './support/test-config';
 import { openTestEnvelope } from './support/test-envelope-sealer';
 import { pollUntil } from './support/wait';
-import { CHROMIUM } from './support/chromium';
+import { CHROMIUM, signInWithToken, watchedPage } from './support/chromium';
 
 jest.setTimeout(240_000);
 
@@ -85,22 +85,9 @@ describe('secrets and rotations in Chromium (issue 16)', () => {
     await browser?.close();
   });
 
-  async function newPage(): Promise<{ context: BrowserContext; page: Page }> {
-    const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
-    const page = await context.newPage();
-    page.on('request', (r) => requested.push(r.url()));
-    page.on('response', (r) => r.status() >= 400 && refusedResponses.push(`${r.request().method()} ${new URL(r.url()).pathname} ${r.status()}`));
-    page.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()));
-    page.on('pageerror', (e) => consoleErrors.push(e.message));
-    return { context, page };
-  }
+  const newPage = () => watchedPage(browser, { requested, refusedResponses, consoleErrors }, 1400);
 
-  async function signIn(page: Page, token: string): Promise<void> {
-    await page.goto(`${baseUrl}/ui/`);
-    await page.getByLabel('Operator token').fill(token);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('heading', { level: 1, name: 'Fleet overview' }).waitFor();
-  }
+  const signIn = (page: Page, token: string) => signInWithToken(page, baseUrl, token);
 
   /** A state change as the page's own script would send it: the session cookie and the given CSRF header. */
   const postFromPage = (page: Page, path: string, csrf: string, body: unknown) =>
