@@ -962,8 +962,25 @@ describe('docker/swtpm/entrypoint.sh (the swtpm sidecar), against the local swtp
     return { SWTPM_STATE_ROOT: root, SWTPM_PORT: String(port), SWTPM_BIND: LOCALHOST };
   }
 
-  /** Starts the sidecar's entrypoint and waits until its own health check passes. */
-  async function startSidecar(): Promise<{ stop(): Promise<number | null>; stderr(): string }> {
+  /**
+   * Starts the sidecar's entrypoint and waits until its own health check passes. The port was free
+   * when chosen; another suite's socket may take it before swtpm binds (the suites run in parallel),
+   * so "Address already in use" picks another pair and starts again.
+   */
+  async function startSidecar(attempts = 5): Promise<{ stop(): Promise<number | null>; stderr(): string }> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await startSidecarOnce();
+      } catch (error) {
+        if (attempt >= attempts || !String((error as Error).message).includes('Address already in use')) {
+          throw error;
+        }
+        [port] = await freePortPair();
+      }
+    }
+  }
+
+  async function startSidecarOnce(): Promise<{ stop(): Promise<number | null>; stderr(): string }> {
     const child = spawn(ENTRYPOINT, [], {
       env: { PATH: process.env.PATH, HOME: process.env.HOME, ...entrypointEnv() },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -981,6 +998,7 @@ describe('docker/swtpm/entrypoint.sh (the swtpm sidecar), against the local swtp
     while (!ready()) {
       if (child.exitCode !== null || Date.now() > deadline) {
         child.kill('SIGKILL');
+        children.delete(child);
         throw new Error(`swtpm sidecar did not become healthy (exit ${child.exitCode}):\n${stderr}`);
       }
       await new Promise((resolve) => setTimeout(resolve, 200));
