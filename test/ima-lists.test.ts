@@ -11,6 +11,8 @@ import {
   buildImaEntry,
   digestOf,
   entryExtend,
+  evaluateImaEntry,
+  evaluationContext,
   formatAsciiEntry,
   type ImaAttestationState,
   type ImaEntry,
@@ -275,6 +277,33 @@ describe('verdicts, each naming the file, digest and rule', () => {
     expect(result.coveredEntries).toBe(20);
     expect(result.verdicts.every((v) => v.kind === 'allowed')).toBe(true);
     expect(result.verdicts[3]!.rule).toBe('digests');
+  });
+
+  it('the verdicts built when read are the ones judging each entry alone gives, and the failures are the failing ones in order', () => {
+    const more = [
+      buildImaEntry({ template: 'ima-ng', algorithm: 'sha256', digest: sha('sha256', 'x'), name: '/tmp/build/a.out' }),
+      buildImaEntry({ template: 'ima-ng', algorithm: 'sha256', digest: sha('sha256', 'evil'), name: '/usr/local/bin/miner' }),
+      buildImaEntry({ template: 'ima-ng', algorithm: 'sha256', digest: sha('sha256', 'patched'), name: '/usr/bin/tool-5' }),
+      buildImaEntry({ template: 'ima-ng', algorithm: 'sha256', digest: sha('sha256', 'content 7'), name: '/usr/bin/tool-7' }),
+    ];
+    const list = reindex([...entries, ...more]);
+    const result = attest(list);
+    const context = evaluationContext(policy);
+    const alone = list.map((e) => evaluateImaEntry(e, true, policy, context));
+    expect(result.outcome).toBe('failed');
+    expect(result.verdicts).toEqual(alone);
+    expect(result.failures).toEqual(alone.filter((v) => !v.ok));
+    expect(result.failures.map((v) => [v.index, v.kind])).toEqual([
+      [21, 'not-in-allowlist'],
+      [22, 'digest-mismatch'],
+    ]);
+    expect(result.verdicts.slice(19).map((v) => [v.index, v.kind, v.rule, v.path, v.digest])).toEqual([
+      [19, 'allowed', 'digests', '/usr/bin/tool-19', `sha256:${sha('sha256', 'content 19').toString('hex')}`],
+      [20, 'excluded', 'excludes[0] "/tmp/.*"', '/tmp/build/a.out', `sha256:${sha('sha256', 'x').toString('hex')}`],
+      [21, 'not-in-allowlist', 'digests', '/usr/local/bin/miner', `sha256:${sha('sha256', 'evil').toString('hex')}`],
+      [22, 'digest-mismatch', 'digests', '/usr/bin/tool-5', `sha256:${sha('sha256', 'patched').toString('hex')}`],
+      [23, 'allowed', 'digests', '/usr/bin/tool-7', `sha256:${sha('sha256', 'content 7').toString('hex')}`],
+    ]);
   });
 
   it('a file not in the allowlist', () => {

@@ -207,10 +207,11 @@ export function observeRound(firstEntry: number, entries: readonly ImaEntry[], r
   let count = 0;
   let truncated = false;
   const covered = result.coveredEntries === null ? 0 : result.coveredEntries - firstEntry;
+  // Those kinds never pass, so the failures name them all (every verdict is built only when read).
+  const disowned = new Set(result.failures.filter((v) => NOT_OBSERVED.has(v.kind)).map((v) => v.index));
   for (let i = 0; i < covered && i < entries.length; i += 1) {
     const entry = entries[i]!;
-    const verdict = result.verdicts[i];
-    if (entry.violation || (verdict !== undefined && NOT_OBSERVED.has(verdict.kind))) {
+    if (entry.violation || disowned.has(entry.index)) {
       continue;
     }
     const table = entry.templateName === 'ima-buf' ? imaBuf : digests;

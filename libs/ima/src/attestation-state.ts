@@ -1,4 +1,5 @@
-import { evaluateImaEntry, evaluationContext, type ImaVerdict, type LearnedKey } from './evaluate';
+import { evaluationContext, type ImaVerdict, type LearnedKey } from './evaluate';
+import { judgeEntries, type JudgedEntries } from './judge-entries';
 import { digestSize, type ImaBank, isImaBank } from './hash-algorithms';
 import type { ImaEntry } from './ima-entry';
 import { replayImaEntries, zeroPcr } from './replay';
@@ -76,7 +77,9 @@ export interface ImaAttestationResult {
   readonly reason?: string;
   /** Entries of the machine's list covered by the quote after this round (its global count), when matched. */
   readonly coveredEntries: number | null;
+  /** Every entry's verdict, in the entries' order: built when first read (a passing round needs none of them). */
   readonly verdicts: readonly ImaVerdict[];
+  /** The verdicts that failed, in order. */
   readonly failures: readonly ImaVerdict[];
   /** The state to store for the next round. */
   readonly state: ImaAttestationState;
@@ -112,12 +115,14 @@ export function attestImaMeasurements(previous: ImaAttestationState | undefined,
       return restartFrom(`${why}: the whole list is needed (from entry 0)`);
     }
   }
-  const fail = (reason: string, verdicts: readonly ImaVerdict[] = [], coveredEntries: number | null = null): ImaAttestationResult => ({
+  const fail = (reason: string, judged?: JudgedEntries, coveredEntries: number | null = null): ImaAttestationResult => ({
     outcome: 'failed',
     reason,
     coveredEntries,
-    verdicts,
-    failures: verdicts.filter((v) => !v.ok),
+    get verdicts() {
+      return judged?.all() ?? [];
+    },
+    failures: judged?.failures ?? [],
     // Keylime resets on any failure: the next round replays the whole list.
     state: initialImaState(evidence.bank, null),
   });
@@ -136,39 +141,32 @@ export function attestImaMeasurements(previous: ImaAttestationState | undefined,
     templateHashAlgorithm: policy.logHashAlgorithm,
   });
   const context = evaluationContext(policy, state.learnedKeys, evidence.bootAggregates);
-  const learnedAt: number[] = [];
-  const invalid = new Set(replay.invalidTemplateHashes);
-  const verdicts = evidence.entries.map((entry, i) => {
-    const before = context.learned.length;
-    const v = evaluateImaEntry(entry, !invalid.has(i), policy, context);
-    for (let k = before; k < context.learned.length; k += 1) {
-      learnedAt.push(i);
-    }
-    return v;
-  });
-  const failures = verdicts.filter((v) => !v.ok);
+  const judged = judgeEntries(evidence.entries, replay.invalidTemplateHashes, policy, context);
+  const { failures, learnedAt } = judged;
   if (replay.matchedAt === null) {
     return fail(
       `the list does not reach the quoted PCR 10 (${evidence.quotedPcr10.toString('hex')}); replaying all ${evidence.entries.length} new entries gives ${replay.final.toString('hex')}`,
-      verdicts,
+      judged,
     );
   }
   const covered = evidence.startIndex + replay.matchedAt;
   if (replay.matchedAt < state.pendingEntries) {
     return fail(
       `the quote covers ${replay.matchedAt} new entries, fewer than the ${state.pendingEntries} the previous round had already seen: PCR 10 is not catching up with the list`,
-      verdicts,
+      judged,
       covered,
     );
   }
   if (failures.length > 0) {
-    return { outcome: 'failed', reason: `${failures.length} entr${failures.length === 1 ? 'y' : 'ies'} failed the runtime policy`, coveredEntries: covered, verdicts, failures, state: initialImaState(evidence.bank, null) };
+    return fail(`${failures.length} entr${failures.length === 1 ? 'y' : 'ies'} failed the runtime policy`, judged, covered);
   }
   const learnedKeys = [...state.learnedKeys, ...context.learned.filter((_, k) => learnedAt[k]! < replay.matchedAt!)];
   return {
     outcome: 'verified',
     coveredEntries: covered,
-    verdicts,
+    get verdicts() {
+      return judged.all();
+    },
     failures,
     state: {
       version: 1,

@@ -89,27 +89,17 @@ function readEntry(reader: TpmReader, index: number, hashSize: number, start: nu
   // The fields are read in place within the template data (no reader or view per field), each
   // bounds-checked against the data's end.
   const fields = TEMPLATE_FIELDS[template];
-  // Field bounds in locals, not arrays: per-entry allocations are what a 100,000-entry list pays for in GC.
+  // Field bounds in locals, not arrays or a closure: per-entry allocations are what a 100,000-entry list pays for in GC.
   let at = dataAt;
-  const fieldEnd = (i: number): number => {
-    if (at + 4 > dataEnd) {
-      throw reader.error(LENGTH_FIELDS[i]!, `needs 4 byte(s), ${dataEnd - at} left in the template data`, at);
-    }
-    const length = bytes.readUInt32LE(at);
-    if (length > dataEnd - at - 4) {
-      throw reader.error(fields[i]!, `needs ${length} byte(s), ${dataEnd - at - 4} left in the template data`, at + 4);
-    }
-    at += 4 + length;
-    return at;
-  };
   const digestStart = at + 4;
-  const digestEnd = fieldEnd(0);
+  const digestEnd = (at = fieldEnd(reader, bytes, at, dataEnd, 0, fields));
   const nameStart = at + 4;
-  const nameEnd = fieldEnd(1);
+  const nameEnd = (at = fieldEnd(reader, bytes, at, dataEnd, 1, fields));
   let extra: Buffer | undefined;
   if (fields.length === 3) {
     const extraStart = at + 4;
-    extra = bytes.subarray(extraStart, fieldEnd(2));
+    at = fieldEnd(reader, bytes, at, dataEnd, 2, fields);
+    extra = bytes.subarray(extraStart, at);
   }
   if (at !== dataEnd) {
     throw reader.error('template_data', `${dataEnd - at} byte(s) after the ${template} fields`, at);
@@ -128,6 +118,18 @@ function readEntry(reader: TpmReader, index: number, hashSize: number, start: nu
     template === 'ima-buf' ? extra : undefined,
     bytes.subarray(start, reader.offset),
   );
+}
+
+/** The end of template-data field `i` (u32 length ‖ data) starting at `at`, checked against the data's end. */
+function fieldEnd(reader: TpmReader, bytes: Buffer, at: number, dataEnd: number, i: number, fields: readonly string[]): number {
+  if (at + 4 > dataEnd) {
+    throw reader.error(LENGTH_FIELDS[i]!, `needs 4 byte(s), ${dataEnd - at} left in the template data`, at);
+  }
+  const length = bytes.readUInt32LE(at);
+  if (length > dataEnd - at - 4) {
+    throw reader.error(fields[i]!, `needs ${length} byte(s), ${dataEnd - at - 4} left in the template data`, at + 4);
+  }
+  return at + 4 + length;
 }
 
 function isAt(bytes: Buffer, at: number, text: string): boolean {

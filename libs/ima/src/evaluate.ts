@@ -72,20 +72,65 @@ export function evaluationContext(policy: RuntimePolicy, learned: readonly Learn
  * (otherwise an allowed digest could carry any key); a malformed signature fails even when excluded.
  */
 export function evaluateImaEntry(entry: ImaEntry, templateHashValid: boolean, policy: RuntimePolicy, context: EvaluationContext): ImaVerdict {
-  const digestHex = entry.digest.digest.toString('hex');
-  // Verdicts are made by one function with one object shape: spreads per entry cost more than the
-  // hashing on a 100,000-entry list (bench/ima.bench.ts).
-  if (entry.pcr === IMA_PCR && !entry.violation && templateHashValid && entry.signature === undefined && entry.buffer === undefined) {
-    // The common case (ima-ng) without the closure below: one per entry showed in the bench's GC time.
-    const excluded = policy.excludes.length > 0 ? policy.excludeMatcher.match(entry.path) : undefined;
-    if (excluded !== undefined) {
-      return makeVerdict(entry, digestHex, 'excluded', `excludes[${excluded}] ${JSON.stringify(policy.excludes[excluded])}`, undefined, undefined);
-    }
-    const direct = digestVerdictDirect(policy.digests, entry, digestHex, entry.path === 'boot_aggregate' ? context.bootAggregates : undefined);
-    if (direct !== undefined) {
-      return direct;
+  return isPlainlyAllowed(entry, templateHashValid, policy, context) ? allowedByDigests(entry) : judgeImaEntry(entry, templateHashValid, policy, context);
+}
+
+/**
+ * The common case decided without building a verdict: an ima-ng entry of PCR 10, not a violation,
+ * its template hash valid, no exclude matching, whose digest the `digests` list allows for its path.
+ * Its verdict is allowedByDigests(entry). A 100,000-entry list is nearly all such entries, and a
+ * verdict object (with its hex digest string) per entry cost as much as hashing them
+ * (bench/ima.bench.ts); attestImaMeasurements builds those verdicts only when asked.
+ */
+export function isPlainlyAllowed(entry: ImaEntry, templateHashValid: boolean, policy: RuntimePolicy, context: EvaluationContext): boolean {
+  if (entry.pcr !== IMA_PCR || entry.violation || !templateHashValid || entry.signature !== undefined || entry.buffer !== undefined) {
+    return false;
+  }
+  if (entry.path === 'boot_aggregate' && context.bootAggregates !== undefined) {
+    return false;
+  }
+  if (policy.excludes.length > 0 && policy.excludeMatcher.match(entry.path) !== undefined) {
+    return false;
+  }
+  const allowed = policy.digests.get(entry.path);
+  if (allowed === undefined) {
+    return false;
+  }
+  if (allowed.size > 4) {
+    return allowed.has(entry.digest.digest.toString('hex'));
+  }
+  // A path lists one or two digests: compared with the bytes in place, no hex string per entry.
+  for (const hex of allowed) {
+    if (isHexOf(hex, entry.digest.digest)) {
+      return true;
     }
   }
+  return false;
+}
+
+/** `hex` (lowercase, as the policy's digest tables hold them) spells exactly `bytes`. */
+function isHexOf(hex: string, bytes: Buffer): boolean {
+  if (hex.length !== bytes.length * 2) {
+    return false;
+  }
+  for (let i = 0; i < bytes.length; i += 1) {
+    const b = bytes[i]!;
+    if (hex.charCodeAt(2 * i) !== HEX_CODES[b >> 4] || hex.charCodeAt(2 * i + 1) !== HEX_CODES[b & 15]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+const HEX_CODES = Array.from('0123456789abcdef', (c) => c.charCodeAt(0));
+
+/** The verdict of an entry isPlainlyAllowed passed. */
+export function allowedByDigests(entry: ImaEntry): ImaVerdict {
+  return makeVerdict(entry, entry.digest.digest.toString('hex'), 'allowed', 'digests', undefined, undefined);
+}
+
+function judgeImaEntry(entry: ImaEntry, templateHashValid: boolean, policy: RuntimePolicy, context: EvaluationContext): ImaVerdict {
+  const digestHex = entry.digest.digest.toString('hex');
   const verdict: MakeVerdict = (kind, rule, expected, detail) => makeVerdict(entry, digestHex, kind, rule, expected, detail);
   if (entry.pcr !== IMA_PCR) {
     return verdict('unexpected-pcr', `PCR ${IMA_PCR}`, undefined, `the entry extends PCR ${entry.pcr}, which the quote does not cover`);
@@ -142,18 +187,6 @@ function makeVerdict(entry: ImaEntry, digestHex: string, kind: ImaVerdictKind, r
     v.detail = detail;
   }
   return v;
-}
-
-/** An allowed or not-listed verdict for the digests table without a closure; undefined when it needs the general path. */
-function digestVerdictDirect(table: ReadonlyMap<string, ReadonlySet<string>>, entry: ImaEntry, digestHex: string, extra: readonly string[] | undefined): ImaVerdict | undefined {
-  if (extra !== undefined) {
-    return undefined;
-  }
-  const allowed = table.get(entry.path);
-  if (allowed === undefined) {
-    return makeVerdict(entry, digestHex, 'not-in-allowlist', 'digests', undefined, undefined);
-  }
-  return allowed.has(digestHex) ? makeVerdict(entry, digestHex, 'allowed', 'digests', undefined, undefined) : undefined;
 }
 
 function digestVerdict(

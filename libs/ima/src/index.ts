@@ -9,6 +9,7 @@ export * from './hash-algorithms';
 export * from './ima-entry';
 export * from './ima-parse-error';
 export * from './ima-signature';
+export * from './judge-entries';
 export * from './replay';
 export * from './runtime-policy';
 export { templateHashInput } from './template-fields';

@@ -1,0 +1,47 @@
+import { allowedByDigests, type EvaluationContext, evaluateImaEntry, type ImaVerdict, isPlainlyAllowed } from './evaluate';
+import type { ImaEntry } from './ima-entry';
+import type { RuntimePolicy } from './runtime-policy';
+
+export interface JudgedEntries {
+  /** Every entry's verdict, in order, built on the first call (most are plain allowances). */
+  readonly all: () => readonly ImaVerdict[];
+  readonly failures: readonly ImaVerdict[];
+  /** For each key `context.learned` gained, the position of the entry that taught it. */
+  readonly learnedAt: readonly number[];
+}
+
+/**
+ * Judges a window of entries. Only entries that need more than the digests list (excluded, signed,
+ * buffers, failures, …) get their verdict now; the plainly allowed ones are marked and get theirs
+ * from allowedByDigests when `all` is called. A full 100,000-entry list spent a fifth of its time
+ * building verdicts nobody reads on a pass (bench/ima.bench.ts); a round's failures are what it keeps.
+ */
+export function judgeEntries(entries: readonly ImaEntry[], invalidTemplateHashes: readonly number[], policy: RuntimePolicy, context: EvaluationContext): JudgedEntries {
+  const invalid = invalidTemplateHashes.length === 0 ? undefined : new Set(invalidTemplateHashes);
+  // Sparse: a verdict at i unless entry i is plainly allowed.
+  const judged: (ImaVerdict | undefined)[] = new Array<ImaVerdict | undefined>(entries.length);
+  const failures: ImaVerdict[] = [];
+  const learnedAt: number[] = [];
+  for (let i = 0; i < entries.length; i += 1) {
+    const entry = entries[i]!;
+    const templateHashValid = invalid === undefined || !invalid.has(i);
+    if (isPlainlyAllowed(entry, templateHashValid, policy, context)) {
+      continue;
+    }
+    const before = context.learned.length;
+    const verdict = evaluateImaEntry(entry, templateHashValid, policy, context);
+    for (let k = before; k < context.learned.length; k += 1) {
+      learnedAt.push(i);
+    }
+    judged[i] = verdict;
+    if (!verdict.ok) {
+      failures.push(verdict);
+    }
+  }
+  let all: readonly ImaVerdict[] | undefined;
+  return {
+    all: () => (all ??= entries.map((entry, i) => judged[i] ?? allowedByDigests(entry))),
+    failures,
+    learnedAt,
+  };
+}
