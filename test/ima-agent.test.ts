@@ -9,6 +9,8 @@
  */
 import { createHash } from 'node:crypto';
 import { appendFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PcrPoliciesRepository } from '@rackseal/attestation';
@@ -214,6 +216,48 @@ describe('rackseal-agent sends its IMA list; rackseal policy runtime (issue 17)'
     await measure([...BASE, ...LATER, ...MORE]);
     const honest = await agentRun();
     expect(lineOf(honest.stdout)).toMatchObject({ outcome: 'attested', ima: { decision: 'pass', entriesChecked: 9, nextEntry: 9 } });
+  });
+
+  it('a control plane older than ima.templateHashAlgorithm refuses it: the agent sends the configured list again, with no algorithm, and attests', async () => {
+    // A front answering a finish that names the algorithm as such a control plane does: its
+    // ValidationPipe's refusal of an unknown field (the real server's answer for another unknown
+    // name, the name put back), before the registration is looked at.
+    const finishes: unknown[] = [];
+    const front = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const body = Buffer.concat(chunks);
+        let forwarded = body;
+        let named = false;
+        if (req.url?.endsWith('/finish') === true) {
+          const finish = JSON.parse(body.toString('utf8')) as { ima?: Record<string, unknown> };
+          finishes.push(finish.ima?.templateHashAlgorithm);
+          if (finish.ima?.templateHashAlgorithm !== undefined) {
+            named = true;
+            const { templateHashAlgorithm, ...ima } = finish.ima;
+            forwarded = Buffer.from(JSON.stringify({ ...finish, ima: { ...ima, unknownToThisServer: templateHashAlgorithm } }));
+          }
+        }
+        void fetch(`${server.baseUrl}${req.url!}`, { method: req.method, headers: { 'content-type': 'application/json' }, ...(forwarded.length === 0 ? {} : { body: forwarded }) }).then(async (answer) => {
+          const text = Buffer.from(await answer.arrayBuffer()).toString('utf8');
+          res.writeHead(answer.status, { 'content-type': answer.headers.get('content-type') ?? 'application/json' });
+          res.end(named ? text.replaceAll('unknownToThisServer', 'templateHashAlgorithm') : text);
+        });
+      });
+    });
+    await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
+    try {
+      const frontUrl = `http://127.0.0.1:${(front.address() as AddressInfo).port}`;
+      const run = await runAgentCliAsync(['run', '--server', frontUrl, '--tpm', tpm.device, '--state-dir', join(dir, 'state'), '--event-log', 'none', '--ima-list', list, '--once']);
+      expect([run.status, run.stderr]).toEqual([0, '']);
+      expect(lineOf(run.stdout)).toMatchObject({ outcome: 'attested', ima: { decision: 'pass', entriesChecked: 0, nextEntry: 9 } });
+      // The per-bank list named, refused; the configured one sent with nothing named, read as the policy's sha1.
+      expect(finishes).toEqual(['sha256', undefined]);
+      expect(await lastImaAudit()).toMatchObject({ decision: 'pass', templateHashAlgorithm: 'sha1' });
+    } finally {
+      await new Promise((resolve) => front.close(resolve));
+    }
   });
 
   it('policy runtime set --from-machine: what the machine ran this boot becomes the allowlist, with the excludes given', async () => {

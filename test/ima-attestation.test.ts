@@ -333,6 +333,10 @@ describe('runtime integrity: IMA lists judged at every attestation (issue 17)', 
     const { response } = await attest(BASE, () => ima as never);
     expect([response.status, response.body.code]).toEqual([400, 'request.invalid']);
     expect(JSON.stringify(response.body.message)).toContain('ima.');
+    if ('extra' in ima) {
+      // The wording an agent reads to learn that a control plane predates a field (ima.templateHashAlgorithm, attestation-exchange.ts).
+      expect(JSON.stringify(response.body.message)).toContain('ima.property extra should not exist');
+    }
     expect(await imaRow()).toEqual(before);
   });
 
