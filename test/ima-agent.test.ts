@@ -9,6 +9,8 @@
  */
 import { createHash } from 'node:crypto';
 import { appendFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PcrPoliciesRepository } from '@rackseal/attestation';
@@ -57,18 +59,39 @@ describe('rackseal-agent sends its IMA list; rackseal policy runtime (issue 17)'
   const imaState = async () =>
     ((await ds.query("SELECT s.state FROM machine_ima_states s JOIN machines m ON m.id = s.machine_id WHERE m.serial = 'SN-AGENT'")) as { state: { nextEntry: number; bootTime: string | null } }[])[0]!.state;
 
-  /** The kernel measures: PCR 10 extended, the entry appended to the list file. */
+  /**
+   * The per-bank list binary_runtime_measurements_sha256 beside the SHA-1 one, as kernels with IMA's
+   * template-hash crypto agility write it: none, honest (template hashes under SHA-256), or lying
+   * (SHA-1 template hashes zero-padded to 32 bytes).
+   */
+  let perBank: 'none' | 'honest' | 'lying' = 'none';
+  const perBankList = () => `${list}_sha256`;
+
+  /** The kernel measures: PCR 10 extended, the entry appended to the list file (and to the per-bank list). */
   async function measure(entries: readonly ImaEntry[]): Promise<void> {
     for (const entry of entries) {
-      await tpm.extendPcr(10, 'sha256', entryExtend(entry, { bank: 'sha256' }).extend.toString('hex'));
+      const extend = entryExtend(entry, { bank: 'sha256' }).extend;
+      await tpm.extendPcr(10, 'sha256', extend.toString('hex'));
       await appendFile(list, marshalBinaryEntry(entry));
+      if (perBank !== 'none') {
+        const templateHash = perBank === 'honest' ? extend : Buffer.concat([entry.templateHash, Buffer.alloc(12)]);
+        await appendFile(perBankList(), marshalBinaryEntry({ ...entry, templateHash }));
+      }
     }
   }
 
   async function reboot(): Promise<void> {
     await tpm.reboot();
     await writeFile(list, Buffer.alloc(0));
+    await rm(perBankList(), { force: true });
+    if (perBank !== 'none') {
+      await writeFile(perBankList(), Buffer.alloc(0));
+    }
   }
+
+  /** The `ima` details of the last attestation's audit record. */
+  const lastImaAudit = async () =>
+    ((await ds.query("SELECT details->'ima' AS ima FROM audit_log WHERE action IN ('attestation.succeeded', 'attestation.refused') ORDER BY id DESC LIMIT 1")) as { ima: Record<string, unknown> }[])[0]!.ima;
 
   /** The JSON line of one `run --once`. */
   const lineOf = (stdout: string) => JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
@@ -126,6 +149,10 @@ describe('rackseal-agent sends its IMA list; rackseal policy runtime (issue 17)'
     const enrolled = await runAgentCliAsync(['enroll', '--server', server.baseUrl, '--tpm', tpm.device, '--state-dir', join(dir, 'state'), '--ek', 'rsa-2048', '--event-log', 'none', '--ima-list', list, '--json']);
     expect(enrolled.status).toBe(0);
     expect(await imaState()).toMatchObject({ nextEntry: 5 });
+    // No per-bank list: the configured one sent with no algorithm named, read as the policy's log_hash_alg (sha1).
+    const audit = await lastImaAudit();
+    expect(audit).toMatchObject({ decision: 'pass', templateHashAlgorithm: 'sha1' });
+    expect(audit).not.toHaveProperty('policyLogHashAlgorithm');
 
     await measure(LATER);
     const run = await agentRun();
@@ -148,6 +175,89 @@ describe('rackseal-agent sends its IMA list; rackseal policy runtime (issue 17)'
     expect(lineOf(longer.stdout)).toMatchObject({ outcome: 'attested', ima: { decision: 'pass', entriesChecked: 9, nextEntry: 9 } });
     const restarts = (await ds.query("SELECT count(*)::int AS n FROM audit_log WHERE action = 'attestation.refused' AND details->>'code' = 'attestation.ima-restart'")) as { n: number }[];
     expect(restarts[0]!.n).toBe(1);
+  });
+
+  it('a per-bank list of the quote\'s bank beside the SHA-1 list is the one sent, its algorithm named, and attests', async () => {
+    perBank = 'honest';
+    await reboot();
+    await measure(BASE);
+    const first = await agentRun();
+    expect([first.status, first.stderr]).toEqual([0, '']);
+    expect(lineOf(first.stdout)).toMatchObject({ outcome: 'attested', ima: { decision: 'pass', entriesChecked: 5, nextEntry: 5 } });
+    // Parsed as SHA-256 template hashes (the SHA-1 list would not parse so): the agent named the
+    // bank; the policy's log_hash_alg (sha1) gave way and is recorded.
+    expect(await lastImaAudit()).toMatchObject({ decision: 'pass', templateHashAlgorithm: 'sha256', policyLogHashAlgorithm: 'sha1' });
+
+    await measure(LATER);
+    const next = await agentRun();
+    expect(lineOf(next.stdout)).toMatchObject({ outcome: 'attested', ima: { decision: 'pass', entriesChecked: 3, nextEntry: 8 } });
+    expect(await lastImaAudit()).toMatchObject({ templateHashAlgorithm: 'sha256' });
+  });
+
+  it('a per-bank list whose template hashes are SHA-1 (lying about its algorithm) fails, each entry named (warn: recorded)', async () => {
+    expect((await cli(['policy', 'runtime', 'set', 'racks', '--file', '-', '--mode', 'warn'], JSON.stringify(POLICY))).status).toBe(0);
+    perBank = 'lying';
+    await reboot();
+    await measure(BASE);
+    const run = await agentRun();
+    expect(run.status).toBe(0);
+    const line = lineOf(run.stdout);
+    // The quote is reached (PCR 10 is replayed from the template data), but no template hash is the data's SHA-256.
+    expect(line).toMatchObject({ outcome: 'attested', ima: { decision: 'fail', entriesChecked: 5 } });
+    const bash = BASE[1]!;
+    expect(JSON.stringify(line.lines)).toContain(`entry 1 /usr/bin/bash sha256:${bash.digest.digest.toString('hex')}: template-hash-mismatch (template hash)`);
+    expect(await lastImaAudit()).toMatchObject({ decision: 'fail', mode: 'warn', templateHashAlgorithm: 'sha256', failureCount: 5 });
+    expect(await imaState()).toMatchObject({ nextEntry: 0, bootTime: null });
+
+    // Back to enforce, and an honest per-bank list of this boot for what follows.
+    expect((await cli(['policy', 'runtime', 'set', 'racks', '--file', '-', '--mode', 'enforce'], JSON.stringify(POLICY))).status).toBe(0);
+    perBank = 'honest';
+    await reboot();
+    await measure([...BASE, ...LATER, ...MORE]);
+    const honest = await agentRun();
+    expect(lineOf(honest.stdout)).toMatchObject({ outcome: 'attested', ima: { decision: 'pass', entriesChecked: 9, nextEntry: 9 } });
+  });
+
+  it('a control plane older than ima.templateHashAlgorithm refuses it: the agent sends the configured list again, with no algorithm, and attests', async () => {
+    // A front answering a finish that names the algorithm as such a control plane does: its
+    // ValidationPipe's refusal of an unknown field (the real server's answer for another unknown
+    // name, the name put back), before the registration is looked at.
+    const finishes: unknown[] = [];
+    const front = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const body = Buffer.concat(chunks);
+        let forwarded = body;
+        let named = false;
+        if (req.url?.endsWith('/finish') === true) {
+          const finish = JSON.parse(body.toString('utf8')) as { ima?: Record<string, unknown> };
+          finishes.push(finish.ima?.templateHashAlgorithm);
+          if (finish.ima?.templateHashAlgorithm !== undefined) {
+            named = true;
+            const { templateHashAlgorithm, ...ima } = finish.ima;
+            forwarded = Buffer.from(JSON.stringify({ ...finish, ima: { ...ima, unknownToThisServer: templateHashAlgorithm } }));
+          }
+        }
+        void fetch(`${server.baseUrl}${req.url!}`, { method: req.method, headers: { 'content-type': 'application/json' }, ...(forwarded.length === 0 ? {} : { body: forwarded }) }).then(async (answer) => {
+          const text = Buffer.from(await answer.arrayBuffer()).toString('utf8');
+          res.writeHead(answer.status, { 'content-type': answer.headers.get('content-type') ?? 'application/json' });
+          res.end(named ? text.replaceAll('unknownToThisServer', 'templateHashAlgorithm') : text);
+        });
+      });
+    });
+    await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
+    try {
+      const frontUrl = `http://127.0.0.1:${(front.address() as AddressInfo).port}`;
+      const run = await runAgentCliAsync(['run', '--server', frontUrl, '--tpm', tpm.device, '--state-dir', join(dir, 'state'), '--event-log', 'none', '--ima-list', list, '--once']);
+      expect([run.status, run.stderr]).toEqual([0, '']);
+      expect(lineOf(run.stdout)).toMatchObject({ outcome: 'attested', ima: { decision: 'pass', entriesChecked: 0, nextEntry: 9 } });
+      // The per-bank list named, refused; the configured one sent with nothing named, read as the policy's sha1.
+      expect(finishes).toEqual(['sha256', undefined]);
+      expect(await lastImaAudit()).toMatchObject({ decision: 'pass', templateHashAlgorithm: 'sha1' });
+    } finally {
+      await new Promise((resolve) => front.close(resolve));
+    }
   });
 
   it('policy runtime set --from-machine: what the machine ran this boot becomes the allowlist, with the excludes given', async () => {

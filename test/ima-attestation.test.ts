@@ -238,6 +238,35 @@ describe('runtime integrity: IMA lists judged at every attestation (issue 17)', 
     expect(await machineState()).toBe('attested');
   });
 
+  it('ima.templateHashAlgorithm: a per-bank SHA-256 window attests though the policy says sha1; a name that is not an IMA bank is refused before anything is judged', async () => {
+    // State: entries 0-4 of this boot verified (the test before).
+    const perBank = (entries: readonly ImaEntry[]) => entries.map((e) => ({ ...e, templateHash: entryExtend(e, { bank: 'sha256' }).extend }));
+    const window = (algorithm: unknown) => (start: StartAttestationResponse) =>
+      ({ firstEntry: start.ima!.fromEntry, entries: b64(binary(perBank(indexed([...BASE, ...LATER]).slice(start.ima!.fromEntry)))), templateHashAlgorithm: algorithm }) as FinishAttestationRequest['ima'];
+    await measure(LATER);
+    for (const bad of ['md5', '../sha256', 'SHA256', 1]) {
+      const { start, response } = await attest([], window(bad));
+      expect([response.status, response.body.code]).toEqual([400, 'request.invalid']);
+      expect(JSON.stringify(response.body.message)).toContain('ima.templateHashAlgorithm must be one of the following values: sha1, sha256, sha384, sha512');
+      // Refused at the door: the registration is still open, the machine's runtime state untouched, no credential issued.
+      const [registration] = (await ds.query('SELECT outcome FROM attestation_registrations WHERE id = $1', [start.registrationId])) as { outcome: string | null }[];
+      expect(registration!.outcome).toBeNull();
+      expect((await imaRow())!.state).toMatchObject({ nextEntry: 5 });
+    }
+
+    const { start, response } = await attest([], window('sha256'));
+    expect(start.ima).toEqual({ fromEntry: 5 });
+    expect(response.status).toBe(200);
+    expect(response.body.ima).toEqual({ decision: 'pass', entriesChecked: 3, nextEntry: 8, failures: [] });
+    expect(await lastAudit('attestation.succeeded')).toMatchObject({ details: expect.objectContaining({ ima: expect.objectContaining({ templateHashAlgorithm: 'sha256', policyLogHashAlgorithm: 'sha1' }) }) });
+
+    // The same per-bank bytes with no algorithm named are read as the policy's sha1 list: they do not parse.
+    await measure(indexed([file('/usr/bin/vi')]));
+    const unnamed = await attest([], (s) => ({ firstEntry: s.ima!.fromEntry, entries: b64(binary(perBank([{ ...file('/usr/bin/vi'), index: 8 }]))) }));
+    expect([unnamed.response.status, unnamed.response.body.code]).toEqual([409, 'attestation.runtime-policy-violation']);
+    expect(JSON.stringify(unnamed.response.body.message)).toContain('does not parse as a list of sha1 template hashes');
+  });
+
   it('an excluded path passes (excludes[0] "/tmp/.*")', async () => {
     const list = [...BASE, file('/tmp/build-42/cc1')];
     await bootMeasuring(list);
@@ -304,6 +333,10 @@ describe('runtime integrity: IMA lists judged at every attestation (issue 17)', 
     const { response } = await attest(BASE, () => ima as never);
     expect([response.status, response.body.code]).toEqual([400, 'request.invalid']);
     expect(JSON.stringify(response.body.message)).toContain('ima.');
+    if ('extra' in ima) {
+      // The wording an agent reads to learn that a control plane predates a field (ima.templateHashAlgorithm, attestation-exchange.ts).
+      expect(JSON.stringify(response.body.message)).toContain('ima.property extra should not exist');
+    }
     expect(await imaRow()).toEqual(before);
   });
 

@@ -13,7 +13,7 @@ import {
   parseBinaryMeasurementList,
 } from '@rackseal/ima';
 import type { Machine } from '@rackseal/machines';
-import { ATTESTATION_LIMITS, type ImaMeasurementsWire, type ImaOutcomeWire } from '@rackseal/node-api-contracts';
+import { ATTESTATION_LIMITS, IMA_TEMPLATE_HASH_ALGORITHMS, type ImaMeasurementsWire, type ImaOutcomeWire } from '@rackseal/node-api-contracts';
 import type { TPMS_CLOCK_INFO } from '@rackseal/tpm2';
 import type { EntityManager } from 'typeorm';
 import { AttestationError } from './attestation-errors';
@@ -111,6 +111,8 @@ export class RuntimeIntegrityCheck {
     const bootTime = bootOf(input.clockInfo);
     const entriesBytes = input.ima === undefined || input.ima.entries === '' ? Buffer.alloc(0) : decodeField('ima.entries', input.ima.entries, ATTESTATION_LIMITS.imaEntriesBytes);
 
+    const templateHashAlgorithm = listAlgorithm(input.ima, policy.logHashAlgorithm);
+
     let result: ImaAttestationResult;
     let entries: ImaEntry[] = [];
     const firstEntry = input.ima?.firstEntry ?? 0;
@@ -118,14 +120,18 @@ export class RuntimeIntegrityCheck {
       result = failed(bank, 'the agent sent no IMA measurement list (the start answer asked for it)');
     } else {
       try {
-        entries = parseBinaryMeasurementList(entriesBytes, { firstIndex: firstEntry, templateHashAlgorithm: policy.logHashAlgorithm });
+        entries = parseBinaryMeasurementList(entriesBytes, { firstIndex: firstEntry, templateHashAlgorithm });
       } catch (error) {
         if (!(error instanceof ImaParseError)) {
           throw error;
         }
-        result = failed(bank, `the IMA list does not parse (cut or malformed): ${error.message}`);
+        result = failed(bank, `the IMA list does not parse as a list of ${templateHashAlgorithm} template hashes (cut or malformed): ${error.message}`);
       }
-      result ??= attestImaMeasurements(record.state, { bank, bootTime, startIndex: firstEntry, entries, quotedPcr10: quoted, bootAggregates: bootAggregatesOf(bank, input.values) }, policy);
+      result ??= attestImaMeasurements(
+        record.state,
+        { bank, bootTime, startIndex: firstEntry, entries, quotedPcr10: quoted, bootAggregates: bootAggregatesOf(bank, input.values), templateHashAlgorithm },
+        policy,
+      );
     }
 
     if (result.outcome === 'restart') {
@@ -174,11 +180,32 @@ export class RuntimeIntegrityCheck {
         firstEntry,
         entriesChecked: entries.length,
         nextEntry,
+        templateHashAlgorithm,
+        // The policy's ima.log_hash_alg gives way to the algorithm the agent names (docs/decisions.md, "Per-bank IMA lists").
+        ...(templateHashAlgorithm === policy.logHashAlgorithm ? {} : { policyLogHashAlgorithm: policy.logHashAlgorithm }),
         failureCount: failures.length,
         ...(pass ? {} : { failures: lines.slice(0, 5) }),
       },
     };
   }
+}
+
+/**
+ * The template-hash algorithm of the entries a finish carries: the one the agent names (it read the
+ * per-bank list binary_runtime_measurements_<bank>, whose template hashes are under that bank's
+ * hash), else the policy's `ima.log_hash_alg` (agents that name none send the configured list, which
+ * is what log_hash_alg describes in Keylime). A name that is not an IMA bank is refused — the DTO
+ * refuses it first; this holds for callers that skip it.
+ */
+function listAlgorithm(ima: ImaMeasurementsWire | undefined, policyAlgorithm: ImaBank): ImaBank {
+  const named: unknown = ima?.templateHashAlgorithm;
+  if (named === undefined) {
+    return policyAlgorithm;
+  }
+  if (!isImaBank(named)) {
+    throw new AttestationError('attestation.malformed', `ima.templateHashAlgorithm must be one of ${IMA_TEMPLATE_HASH_ALGORITHMS.join(', ')}`);
+  }
+  return named;
 }
 
 /** A round failed before the library judged it: nothing checked, the state reset (the next round from 0). */

@@ -61,6 +61,12 @@ export interface ImaEvidence {
   readonly quotedPcr10: Buffer;
   /** boot_aggregate values computed from the quoted PCRs 0–9 (hex), allowed for the boot_aggregate entry. */
   readonly bootAggregates?: readonly string[];
+  /**
+   * The template-hash algorithm of `entries` (the list they were parsed from, ImaListOptions): sha1
+   * for binary_runtime_measurements, the bank's for a per-bank list. Default: the policy's
+   * `ima.log_hash_alg`.
+   */
+  readonly templateHashAlgorithm?: ImaBank;
 }
 
 export type ImaOutcome = 'verified' | 'failed' | 'restart';
@@ -138,7 +144,7 @@ export function attestImaMeasurements(previous: ImaAttestationState | undefined,
   }
   const replay = replayImaEntries(evidence.entries, Buffer.from(state.pcr10, 'hex'), evidence.quotedPcr10, {
     bank: evidence.bank,
-    templateHashAlgorithm: policy.logHashAlgorithm,
+    templateHashAlgorithm: evidence.templateHashAlgorithm ?? policy.logHashAlgorithm,
   });
   const context = evaluationContext(policy, state.learnedKeys, evidence.bootAggregates);
   const judged = judgeEntries(evidence.entries, replay.invalidTemplateHashes, policy, context);

@@ -94,6 +94,20 @@ export interface ImaRequestWire {
   readonly fromEntry: number;
 }
 
+/**
+ * Template-hash algorithms of IMA measurement lists: `sha1` for binary_runtime_measurements, the
+ * bank's for the per-bank lists binary_runtime_measurements_<bank> that kernels with IMA's
+ * template-hash crypto agility write, one per allocated PCR bank (security/integrity/ima/ima_fs.c).
+ * The banks IMA extends that a verifier can recompute.
+ */
+export const IMA_TEMPLATE_HASH_ALGORITHMS = ['sha1', 'sha256', 'sha384', 'sha512'] as const;
+export type ImaTemplateHashAlgorithm = (typeof IMA_TEMPLATE_HASH_ALGORITHMS)[number];
+
+/** Whether `value` is one of IMA_TEMPLATE_HASH_ALGORITHMS (a bank name from the wire, checked before use). */
+export function isImaTemplateHashAlgorithm(value: unknown): value is ImaTemplateHashAlgorithm {
+  return typeof value === 'string' && (IMA_TEMPLATE_HASH_ALGORITHMS as readonly string[]).includes(value);
+}
+
 /** The IMA entries a finish carries (only with a start answer's `ima`). */
 export interface ImaMeasurementsWire {
   /** Index of the first entry sent: the start answer's `fromEntry`. */
@@ -104,6 +118,13 @@ export interface ImaMeasurementsWire {
    * ATTESTATION_LIMITS.imaEntriesBytes.
    */
   readonly entries: string;
+  /**
+   * The algorithm of the entries' template-hash field: the bank's when the agent sent the per-bank
+   * list binary_runtime_measurements_<bank> of the quote's bank. Absent (agents before it, or the
+   * configured list sent as it is): the group's runtime policy's `ima.log_hash_alg`, sha1 unless the
+   * policy says otherwise (docs/decisions.md, "Per-bank IMA lists").
+   */
+  readonly templateHashAlgorithm?: ImaTemplateHashAlgorithm;
 }
 
 export interface QuoteWire {

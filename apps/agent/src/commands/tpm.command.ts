@@ -114,7 +114,7 @@ const EVENT_LOG_OPTION = {
 // No defaultValue: the config file's imaList comes before the built-in default (agent-config-defaults.ts).
 const IMA_LIST_OPTION = {
   flags: '--ima-list <file>',
-  description: `the IMA measurement list (binary) whose new entries are sent when the machine's group has a runtime policy (default: the config file's imaList, else ${JSON.stringify(DEFAULT_IMA_LIST)})`,
+  description: `the IMA measurement list (binary) whose new entries are sent when the machine's group has a runtime policy; its per-bank list FILE_<bank> of the quoted bank instead when the kernel writes one (default: the config file's imaList, else ${JSON.stringify(DEFAULT_IMA_LIST)})`,
 } as const;
 const TIMEOUT_OPTION = {
   flags: '--timeout <duration>',

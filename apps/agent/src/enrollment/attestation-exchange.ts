@@ -5,6 +5,7 @@ import {
   type FinishAttestationRequest,
   type FinishAttestationResponse,
   finishAttestationRoute,
+  type ImaMeasurementsWire,
   nodeApiPath,
   type StartAttestationRequest,
   type StartAttestationResponse,
@@ -30,7 +31,7 @@ import {
   type TpmScope,
   withTpmScope,
 } from '@rackseal/tpm2';
-import type { NodeApiClient } from '../node-api/node-api-client';
+import { type NodeApiClient, NodeApiRefusal } from '../node-api/node-api-client';
 import { MAX_SERVER_CODE, serverText } from '../node-api/server-text';
 import { chooseEk, type EkChoice, type EnrollEkKind, flushTransient } from './choose-ek';
 import { readImaWindow } from './ima-window';
@@ -109,6 +110,11 @@ function checkStart(body: unknown): StartAttestationResponse {
   return start as StartAttestationResponse;
 }
 
+/** The finish was refused for `ima.templateHashAlgorithm` alone: a control plane that predates the field (request.invalid, "should not exist"). */
+function refusesTemplateHashAlgorithm(error: unknown): boolean {
+  return error instanceof NodeApiRefusal && error.status === 400 && error.code === 'request.invalid' && [error.serverMessage, ...error.lines].some((line) => line.includes('templateHashAlgorithm should not exist'));
+}
+
 /** The first phase's AK loaded again under its EK, re-derived from the same template and checked by Name. */
 async function loadAkAgain(scope: TpmScope, first: FirstPhase): Promise<{ ek: EndorsementKey; ak: LoadedObject }> {
   const ek = await getEndorsementKey(scope, first.kind);
@@ -184,16 +190,29 @@ export async function runAttestationExchange(withTpm: TpmOpener, api: NodeApiCli
     }),
   );
   try {
-    // Read after the quote: the list may run ahead of PCR 10, never behind it (ima-window.ts).
-    const ima = start.ima === undefined || imaList === undefined ? undefined : await readImaWindow(imaList, start.ima.fromEntry);
-    const finishBody: FinishAttestationRequest = {
+    // Read after the quote: the list may run ahead of PCR 10, never behind it (ima-window.ts). The
+    // per-bank list of the quote's bank when the kernel writes one.
+    const ima = start.ima === undefined || imaList === undefined ? undefined : await readImaWindow(imaList, start.ima.fromEntry, start.pcrSelection.bank);
+    const finishBody = (window: ImaMeasurementsWire | undefined): FinishAttestationRequest => ({
       activationProof: activationProof(secret, start.registrationId, nonce).toString('base64'),
       quote: { attest: quote.message.toString('base64'), signature: quote.signatureBytes.toString('base64') },
       pcrValues: Buffer.concat(quote.pcrValues).toString('base64'),
       ...(eventLog === undefined ? {} : { eventLog: eventLog.toString('base64') }),
-      ...(ima === undefined ? {} : { ima }),
-    };
-    const response = (await api.send('POST', nodeApiPath(finishAttestationRoute(start.registrationId)), finishBody)).body as FinishAttestationResponse;
+      ...(window === undefined ? {} : { ima: window }),
+    });
+    const finishPath = nodeApiPath(finishAttestationRoute(start.registrationId));
+    let response: FinishAttestationResponse;
+    try {
+      response = (await api.send('POST', finishPath, finishBody(ima))).body as FinishAttestationResponse;
+    } catch (error) {
+      if (ima?.templateHashAlgorithm === undefined || !refusesTemplateHashAlgorithm(error)) {
+        throw error;
+      }
+      // A control plane older than the field refuses it before it looks at the registration: the
+      // configured list again, as agents before it sent (the policy's ima.log_hash_alg reads it there).
+      const legacy = await readImaWindow(imaList!, start.ima!.fromEntry);
+      response = (await api.send('POST', finishPath, finishBody(legacy === undefined ? undefined : { firstEntry: legacy.firstEntry, entries: legacy.entries }))).body as FinishAttestationResponse;
+    }
     if (response?.state !== 'attested' || typeof response.machineId !== 'string' || typeof response.credentialId !== 'string') {
       throw new ExchangeProtocolError('the finish answer is not an attested machine with a credential');
     }

@@ -1,7 +1,8 @@
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { ImaParseError, parseBinaryMeasurementList } from '@rackseal/ima';
-import { ATTESTATION_LIMITS, type ImaMeasurementsWire } from '@rackseal/node-api-contracts';
+import { ATTESTATION_LIMITS, type ImaMeasurementsWire, type ImaTemplateHashAlgorithm, isImaTemplateHashAlgorithm } from '@rackseal/node-api-contracts';
 
 /**
  * The most of the list the agent reads: the whole list is read to find entry boundaries (the kernel
@@ -18,21 +19,48 @@ export class ImaListError extends Error {
 }
 
 /**
- * The entries the server asked for (`fromEntry` on) of the list at `path`, as the finish call's
+ * The entries the server asked for (`fromEntry` on) of the machine's list, as the finish call's
  * `ima`, read after the quote was made (IMA appends an entry before it extends PCR 10, so the list
- * may run ahead of the quote, never behind it). A list shorter than `fromEntry` belongs to a new
- * boot: it is sent whole, from entry 0, and the server starts the machine's state again. A list
- * that does not exist is sent as no list — the server judges that as a failure, it is not a way
- * around the policy.
+ * may run ahead of the quote, never behind it). The list is the per-bank one of the quote's bank,
+ * `<path>_<bank>` (binary_runtime_measurements_sha256: kernels with IMA's template-hash crypto
+ * agility write one per allocated PCR bank, its template hashes under that bank's hash), sent with
+ * `templateHashAlgorithm` naming the bank; when there is none (an older kernel, a bank the server
+ * names that is not an IMA bank), the list at `path` as it is, with no algorithm named (the server
+ * then reads it as the runtime policy's `ima.log_hash_alg` says) unless its own name ends with one
+ * (`…_runtime_measurements_sha256` configured as the list). A list shorter than `fromEntry`
+ * belongs to a new boot: it is sent whole, from entry 0, and the server starts the machine's state
+ * again. A list that does not exist is sent as no list — the server judges that as a failure, it is
+ * not a way around the policy.
  */
-export async function readImaWindow(path: string, fromEntry: number): Promise<ImaMeasurementsWire | undefined> {
+export async function readImaWindow(path: string, fromEntry: number, bank?: string): Promise<ImaMeasurementsWire | undefined> {
+  // Checked before it becomes part of a path: the bank is the server's word.
+  if (isImaTemplateHashAlgorithm(bank)) {
+    const perBank = `${path}_${bank}`;
+    const bytes = await readBounded(perBank);
+    if (bytes !== undefined) {
+      return { ...windowOf(perBank, bytes, fromEntry, bank), templateHashAlgorithm: bank };
+    }
+  }
   const bytes = await readBounded(path);
   if (bytes === undefined) {
     return undefined;
   }
+  // A configured list that is itself a per-bank one (imaList: …/binary_runtime_measurements_sha256) says its algorithm by its name.
+  const named = perBankAlgorithmOf(path);
+  return named === undefined ? windowOf(path, bytes, fromEntry, 'sha1') : { ...windowOf(path, bytes, fromEntry, named), templateHashAlgorithm: named };
+}
+
+/** The bank a per-bank list's file name ends with (`…_runtime_measurements_sha256`), if it is one. */
+function perBankAlgorithmOf(path: string): ImaTemplateHashAlgorithm | undefined {
+  const suffix = /_runtime_measurements_([a-z0-9]+)$/.exec(basename(path))?.[1];
+  return isImaTemplateHashAlgorithm(suffix) ? suffix : undefined;
+}
+
+/** The window from `fromEntry` of the list `bytes` read from `path`, whose template hashes are `algorithm`'s. */
+function windowOf(path: string, bytes: Buffer, fromEntry: number, algorithm: ImaTemplateHashAlgorithm): ImaMeasurementsWire {
   let entries;
   try {
-    entries = parseBinaryMeasurementList(bytes);
+    entries = parseBinaryMeasurementList(bytes, { templateHashAlgorithm: algorithm });
   } catch (error) {
     if (error instanceof ImaParseError) {
       throw new ImaListError(`the IMA list ${path} does not parse (${error.message}): is it binary_runtime_measurements?`);

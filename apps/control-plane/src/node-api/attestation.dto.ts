@@ -2,6 +2,8 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import {
   ATTESTATION_LIMITS,
   type FinishAttestationRequest,
+  IMA_TEMPLATE_HASH_ALGORITHMS,
+  type ImaTemplateHashAlgorithm,
   type FinishAttestationResponse,
   type ImaMeasurementsWire,
   type ImaOutcomeWire,
@@ -13,7 +15,7 @@ import {
   type StartAttestationResponse,
 } from '@rackseal/node-api-contracts';
 import { Type } from 'class-transformer';
-import { ArrayMaxSize, IsArray, IsBase64, IsDefined, IsInt, IsObject, IsOptional, IsString, Matches, Max, MaxLength, Min, ValidateNested } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsBase64, IsDefined, IsIn, IsInt, IsObject, IsOptional, IsString, Matches, Max, MaxLength, Min, ValidateNested } from 'class-validator';
 
 /** Characters of base64 for `bytes` bytes: what a field may hold before the service decodes it. */
 const b64 = (bytes: number): number => Math.ceil(bytes / 3) * 4;
@@ -112,6 +114,14 @@ export class ImaMeasurementsDto implements ImaMeasurementsWire {
   // Base64 (RFC 4648 §4) or empty: no new entries since the last round.
   @Matches(/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/)
   entries!: string;
+
+  @ApiPropertyOptional({
+    enum: IMA_TEMPLATE_HASH_ALGORITHMS,
+    description: "The entries' template-hash algorithm: the bank's for a per-bank list (binary_runtime_measurements_<bank>). Absent: the runtime policy's ima.log_hash_alg (sha1 unless it says otherwise)",
+  })
+  @IsOptional()
+  @IsIn(IMA_TEMPLATE_HASH_ALGORITHMS)
+  templateHashAlgorithm?: ImaTemplateHashAlgorithm;
 }
 
 export class FinishAttestationDto implements FinishAttestationRequest {
