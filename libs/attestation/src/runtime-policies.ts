@@ -126,6 +126,7 @@ export class RuntimePolicies {
   async remove(group: string, actor: string): Promise<RuntimePolicyRemoval> {
     checkPolicyGroup(group);
     return this.dataSource.transaction(async (m) => {
+      await lockRuntimePolicy(group, m);
       const previous = await this.policies.summary(group, m);
       if (previous === undefined) {
         throw new PolicyError('policy.not-found', `group ${group} has no runtime policy`);
@@ -145,6 +146,7 @@ export class RuntimePolicies {
     actor: string,
     source: Record<string, string>,
   ): Promise<GroupRuntimePolicy<Date>> {
+    await lockRuntimePolicy(group, m);
     const previous = await this.policies.summary(group, m);
     const stored = await this.policies.put(group, json, mode, actor, this.clock.now(), m);
     await this.audit.append(
@@ -159,6 +161,15 @@ export class RuntimePolicies {
     );
     return view(stored, compiled);
   }
+}
+
+/**
+ * Serialises the changes of one group's runtime policy (transaction-scoped): without it two removes
+ * at once both found the policy and both answered and audited its removal, and two sets at once
+ * both named the same previous policy in their records.
+ */
+async function lockRuntimePolicy(group: string, m: EntityManager): Promise<void> {
+  await m.query("SELECT pg_advisory_xact_lock(hashtextextended('runtime_policies:' || $1, 0))", [group]);
 }
 
 function modeOf(mode: unknown): PolicyMode {

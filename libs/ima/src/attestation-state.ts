@@ -1,8 +1,10 @@
 import { evaluateImaEntry, evaluationContext, type ImaVerdict, type LearnedKey } from './evaluate';
+import { ExcludeBudgetError } from './exclude-matcher';
 import { digestSize, type ImaBank, isImaBank } from './hash-algorithms';
 import type { ImaEntry } from './ima-entry';
 import { replayImaEntries, zeroPcr } from './replay';
 import type { RuntimePolicy } from './runtime-policy';
+import { printable } from './template-fields';
 
 /**
  * What the verifier keeps per machine between quotes (Keylime's AgentAttestState, as plain data to
@@ -138,14 +140,23 @@ export function attestImaMeasurements(previous: ImaAttestationState | undefined,
   const context = evaluationContext(policy, state.learnedKeys, evidence.bootAggregates);
   const learnedAt: number[] = [];
   const invalid = new Set(replay.invalidTemplateHashes);
-  const verdicts = evidence.entries.map((entry, i) => {
-    const before = context.learned.length;
-    const v = evaluateImaEntry(entry, !invalid.has(i), policy, context);
-    for (let k = before; k < context.learned.length; k += 1) {
-      learnedAt.push(i);
+  let verdicts: ImaVerdict[];
+  try {
+    verdicts = evidence.entries.map((entry, i) => {
+      const before = context.learned.length;
+      const v = evaluateImaEntry(entry, !invalid.has(i), policy, context);
+      for (let k = before; k < context.learned.length; k += 1) {
+        learnedAt.push(i);
+      }
+      return v;
+    });
+  } catch (error) {
+    if (!(error instanceof ExcludeBudgetError)) {
+      throw error;
     }
-    return v;
-  });
+    // Undecided is not allowed: the round fails, and the operator is told which pattern set to simplify.
+    return fail(`${error.message} (at the path ${JSON.stringify(printable(error.path))}): simplify the runtime policy's excludes (a counted repetition after .* makes its matcher exponential)`);
+  }
   const failures = verdicts.filter((v) => !v.ok);
   if (replay.matchedAt === null) {
     return fail(

@@ -1,5 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import { digestOf } from './hash-algorithms';
+import { EXCLUDE_ROUND_VISITS, type ExcludeBudget } from './exclude-matcher';
 import type { ImaEntry } from './ima-entry';
 import { imaKeyId, type ImaVerificationKey, verificationKeyFromSpki, verifyImaSignature } from './ima-signature';
 import { IMA_PCR } from './replay';
@@ -50,6 +51,8 @@ export interface EvaluationContext {
   readonly learned: LearnedKey[];
   /** boot_aggregate values computed from the quoted PCRs 0–9, allowed for the `boot_aggregate` entry (as Keylime adds them). */
   readonly bootAggregates?: readonly string[];
+  /** What the excludes may still spend deciding this list's paths (EXCLUDE_ROUND_VISITS a round). */
+  readonly excludeBudget: ExcludeBudget;
 }
 
 export function evaluationContext(policy: RuntimePolicy, learned: readonly LearnedKey[] = [], bootAggregates?: readonly string[]): EvaluationContext {
@@ -60,7 +63,7 @@ export function evaluationContext(policy: RuntimePolicy, learned: readonly Learn
       keys.push({ key, keyId: k.keyId });
     }
   }
-  return { keys, learned: [], ...(bootAggregates !== undefined ? { bootAggregates } : {}) };
+  return { keys, learned: [], excludeBudget: { nfaVisits: EXCLUDE_ROUND_VISITS }, ...(bootAggregates !== undefined ? { bootAggregates } : {}) };
 }
 
 /**
@@ -77,7 +80,7 @@ export function evaluateImaEntry(entry: ImaEntry, templateHashValid: boolean, po
   // hashing on a 100,000-entry list (bench/ima.bench.ts).
   if (entry.pcr === IMA_PCR && !entry.violation && templateHashValid && entry.signature === undefined && entry.buffer === undefined) {
     // The common case (ima-ng) without the closure below: one per entry showed in the bench's GC time.
-    const excluded = policy.excludes.length > 0 ? policy.excludeMatcher.match(entry.path) : undefined;
+    const excluded = policy.excludes.length > 0 ? policy.excludeMatcher.match(entry.path, context.excludeBudget) : undefined;
     if (excluded !== undefined) {
       return makeVerdict(entry, digestHex, 'excluded', `excludes[${excluded}] ${JSON.stringify(policy.excludes[excluded])}`, undefined, undefined);
     }
@@ -108,7 +111,7 @@ export function evaluateImaEntry(entry: ImaEntry, templateHashValid: boolean, po
     }
   }
   if (policy.excludes.length > 0) {
-    const excluded = policy.excludeMatcher.match(entry.path);
+    const excluded = policy.excludeMatcher.match(entry.path, context.excludeBudget);
     if (excluded !== undefined) {
       return verdict('excluded', `excludes[${excluded}] ${JSON.stringify(policy.excludes[excluded])}`);
     }

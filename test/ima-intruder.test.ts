@@ -1,0 +1,315 @@
+/**
+ * An intruder's pass over runtime integrity (issue 17), against the in-process control plane, a real
+ * PostgreSQL and a swtpm whose PCR 10 is extended entry by entry as IMA does (as
+ * test/ima-attestation.test.ts): what a hostile operator document, a hostile machine's list and racing
+ * operators get. Each refusal is a 4xx with its code (or a judged runtime failure: quarantine, audit
+ * record, verdict), never a 500, and leaves the stored state consistent.
+ */
+import { createHash, generateKeyPairSync } from 'node:crypto';
+import { Readable } from 'node:stream';
+import type { INestApplication } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import { ApiTokens } from '@rackseal/api-tokens';
+import { buildImaEntry, entryExtend, EXCLUDE_ROUND_VISITS, ExcludeMatcher, type ImaEntry, marshalBinaryEntry, parseRuntimePolicy } from '@rackseal/ima';
+import { InventoryImporter } from '@rackseal/inventory';
+import { type FinishAttestationRequest, nodeApiPath, type StartAttestationResponse } from '@rackseal/node-api-contracts';
+import { VendorCas } from '@rackseal/vendor-cas';
+import { Logger } from 'nestjs-pino';
+import request from 'supertest';
+import type { DataSource } from 'typeorm';
+import { ControlPlaneModule } from '../apps/control-plane/src/control-plane.module';
+import { configureHttpApp } from '../apps/control-plane/src/http/configure-http-app';
+import { answer, b64, withAgent } from './support/attestation-agent';
+import { FRESH_SWTPM_POLICY } from './support/attestation-policies';
+import { createTestDatabase, openDataSource, type TestDatabase } from './support/database';
+import { createTestQueuePrefix, type TestQueuePrefix } from './support/redis';
+import { type SwtpmMachine, useSwtpms } from './support/swtpm';
+import { testConfig } from './support/test-config';
+
+jest.setTimeout(180_000);
+
+const START = nodeApiPath('attestations');
+const finishPath = (id: string) => nodeApiPath(`attestations/${id}/finish`);
+const sha256 = (text: string) => createHash('sha256').update(text).digest();
+const file = (path: string, content = `content of ${path}`): ImaEntry => buildImaEntry({ template: 'ima-ng', algorithm: 'sha256', digest: sha256(content), name: path });
+const hex = (e: ImaEntry) => e.digest.digest.toString('hex');
+const indexed = (entries: readonly ImaEntry[]): ImaEntry[] => entries.map((e, i) => ({ ...e, index: i }));
+const binary = (entries: readonly ImaEntry[]): Buffer => Buffer.concat(entries.map(marshalBinaryEntry));
+const D = 'ab'.repeat(32);
+
+/** A path of `n` characters after `/`, a and b drawn from a fixed sequence (an LCG: the same path every run). */
+function abPath(n: number, seed: number): string {
+  let s = seed;
+  let out = '/';
+  for (let i = 0; i < n; i += 1) {
+    s = (s * 1103515245 + 12345) & 0x7fffffff;
+    out += (s >> 16) & 1 ? 'a' : 'b';
+  }
+  return out;
+}
+
+describe('exclude matching: the cost of a pattern is bounded, counted rather than timed', () => {
+  it('(.*){1000}\\x01 thirty-three times (100,000 NFA states, all live on every character) builds a handful of states, and costs nothing more per path', () => {
+    const matcher = ExcludeMatcher.compile(Array<string>(33).fill('(.*){1000}\\x01'));
+    const path = abPath(4095, 1);
+    expect(matcher.match(path)).toBeUndefined();
+    const first = matcher.cost;
+    // The NFA simulation alone visited ~100,000 states per character here: 400 million for this path.
+    expect(first.dfaStates).toBeLessThanOrEqual(3);
+    expect(first.nfaVisits).toBeLessThan(400_000);
+    for (let seed = 2; seed < 50; seed += 1) {
+      expect(matcher.match(abPath(4095, seed))).toBeUndefined();
+    }
+    expect(matcher.cost).toEqual(first);
+    // And the answers are the same where it does match.
+    expect(matcher.match(`${path}\x01`)).toBe(0);
+  });
+
+  it('a pattern whose DFA is exponential (.*a.{1000}) spends the round\'s budget and stops there: the round fails instead of stalling', () => {
+    const policy = parseRuntimePolicy({ meta: { version: 1 }, excludes: ['.*a.{1000}\\x01'] });
+    const budget = { nfaVisits: EXCLUDE_ROUND_VISITS };
+    let thrown: unknown;
+    let paths = 0;
+    try {
+      for (let seed = 1; seed < 1000; seed += 1, paths += 1) {
+        policy.excludeMatcher.match(abPath(4095, seed), budget);
+      }
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toMatchObject({ name: 'ExcludeBudgetError' });
+    expect(paths).toBeLessThan(10);
+    // Spent, give or take the one state that crossed the line.
+    expect(budget.nfaVisits).toBeLessThan(0);
+    expect(budget.nfaVisits).toBeGreaterThan(-10_000);
+  });
+});
+
+describe('runtime integrity under attack (issue 17)', () => {
+  const fixture = useSwtpms(1);
+  let db: TestDatabase;
+  let prefix: TestQueuePrefix;
+  let app: INestApplication;
+  let ds: DataSource;
+  let tpm: SwtpmMachine;
+  const tokens: Record<'admin' | 'policyWrite' | 'policyRead', string> = {} as never;
+
+  beforeAll(async () => {
+    tpm = fixture.at(0);
+    db = await createTestDatabase();
+    prefix = createTestQueuePrefix();
+    const moduleRef = await Test.createTestingModule({ imports: [ControlPlaneModule.forRoot(testConfig(db, prefix.prefix, { LOG_LEVEL: 'silent' }))] }).compile();
+    app = moduleRef.createNestApplication({ bufferLogs: true });
+    app.useLogger(app.get(Logger));
+    configureHttpApp(app);
+    await app.init();
+    ds = await openDataSource(db.url);
+    const issue = async (name: string, scope: string) => (await app.get(ApiTokens).issue(name, [scope], 'test')).token;
+    tokens.admin = await issue('admin', 'admin');
+    tokens.policyWrite = await issue('policy-writer', 'policy:write');
+    tokens.policyRead = await issue('policy-reader', 'policy:read');
+    await app.get(VendorCas).addBundle([{ content: await fixture.ca.rootCertPem(), source: 'root' }, { content: await fixture.ca.intermediateCertPem(), source: 'intermediate' }], { addedBy: 'test' });
+    const spare = () => fixture.ca.issueEkCert(generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey);
+    const csv = ['serial,asset_tag,hostname,group,ek_cert,ek_pub_hash', `SN-IMA,,,racks,${b64(await tpm.rsaEkCertDer())},`, `SN-SPARE,,,racks,${b64(await spare())},`].join('\n');
+    expect(await app.get(InventoryImporter).import(Readable.from([Buffer.from(`${csv}\n`)]), { actor: 'test', fileName: 'inventory.csv' })).toMatchObject({ status: 'succeeded' });
+    expect((await http('put', '/v1/groups/racks/policy').send({ ...FRESH_SWTPM_POLICY, pcrs: [...FRESH_SWTPM_POLICY.pcrs] })).status).toBe(200);
+  }, 180_000);
+
+  afterAll(async () => {
+    await app?.close();
+    await ds?.destroy();
+    await db?.drop();
+    await prefix?.clear();
+  });
+
+  const http = (method: 'get' | 'put' | 'post' | 'delete', path: string, token = tokens.admin) =>
+    request(app.getHttpServer())[method](path).set('Authorization', `Bearer ${token}`).set('Content-Type', 'application/json');
+  const post = (path: string, body: unknown) => request(app.getHttpServer()).post(path).set('Content-Type', 'application/json').send(body as object);
+  const audits = async (action: string) =>
+    (await ds.query('SELECT outcome, details FROM audit_log WHERE action = $1 ORDER BY id', [action])) as { outcome: string; details: Record<string, unknown> }[];
+  const machineState = async () => ((await ds.query("SELECT state FROM machines WHERE serial = 'SN-IMA'")) as { state: string }[])[0]!.state;
+  const imaRow = async () =>
+    ((await ds.query("SELECT s.state, s.verdict FROM machine_ima_states s JOIN machines m ON m.id = s.machine_id WHERE m.serial = 'SN-IMA'")) as {
+      state: { nextEntry: number; bootTime: string | null };
+      verdict: { decision: string; registrationId: string; reason?: string; failureCount: number; failures: unknown[] } | null;
+    }[])[0];
+
+  async function setPolicy(policy: unknown, mode: 'enforce' | 'warn' = 'enforce'): Promise<request.Response> {
+    const response = await http('put', '/v1/groups/racks/runtime-policy', tokens.policyWrite).send({ policy, mode });
+    expect(response.status).toBe(200);
+    return response;
+  }
+
+  async function bootMeasuring(entries: readonly ImaEntry[]): Promise<void> {
+    await tpm.reboot();
+    for (const entry of entries) {
+      await tpm.extendPcr(10, 'sha256', entryExtend(entry, { bank: 'sha256' }).extend.toString('hex'));
+    }
+  }
+
+  /** Start, quote what is asked, finish with `ima` (default: the list from the asked entry on). */
+  async function attest(list: readonly ImaEntry[], send?: (start: StartAttestationResponse) => unknown): Promise<{ start: StartAttestationResponse; response: request.Response }> {
+    return withAgent(tpm, 'rsa-2048', async (agent) => {
+      const started = await post(START, { ekCertificate: b64(agent.certificate), akPublic: agent.akPublic });
+      expect(started.status).toBe(201);
+      const start = started.body as StartAttestationResponse;
+      const { body } = await answer(agent, start);
+      const from = start.ima?.fromEntry ?? 0;
+      const ima = send === undefined ? { firstEntry: from, entries: b64(binary(indexed(list).slice(from))) } : send(start);
+      const response = await post(finishPath(start.registrationId), { ...body, ...(ima === undefined ? {} : { ima }) });
+      return { start, response };
+    });
+  }
+
+  describe('the runtime-policy routes', () => {
+    it.each(['__proto__', 'constructor', 'prototype'])('a policy naming a file %s is refused 400 naming it, not stored without it', async (name) => {
+      const body = `{"policy": {"meta": {"version": 1}, "digests": {"/usr/bin/a": ["${D}"], "${name}": ["${D}"]}}}`;
+      const refused = await request(app.getHttpServer()).put('/v1/groups/protos/runtime-policy').set('Authorization', `Bearer ${tokens.policyWrite}`).set('Content-Type', 'application/json').send(body);
+      expect([refused.status, refused.body.code]).toEqual([400, 'request.invalid']);
+      expect(JSON.stringify(refused.body.message)).toContain(`policy.digests must not be \\"${name}\\"`);
+      // Nothing written: no policy for the group (it was stored without the file before).
+      expect((await http('get', '/v1/groups/protos/runtime-policy', tokens.policyRead)).status).toBe(404);
+    });
+
+    it('racing removes: one removes and audits, the others are told there is none (404), nothing audited twice', async () => {
+      const set = await http('put', '/v1/groups/race/runtime-policy', tokens.policyWrite).send({ policy: { meta: { version: 1 } } });
+      expect(set.status).toBe(200);
+      const before = (await audits('policy.runtime-removed')).length;
+      const answers = await Promise.all(Array.from({ length: 6 }, () => http('delete', '/v1/groups/race/runtime-policy', tokens.policyWrite)));
+      expect(answers.map((a) => a.status).sort()).toEqual([200, 404, 404, 404, 404, 404]);
+      expect(answers.filter((a) => a.status === 404).every((a) => a.body.code === 'policy.not-found')).toBe(true);
+      const removed = (await audits('policy.runtime-removed')).slice(before);
+      expect(removed).toEqual([expect.objectContaining({ outcome: 'success', details: { group: 'race', sha256: set.body.sha256 } })]);
+    });
+
+    it('racing sets: every record names the policy it replaced, a chain from the first to the one stored', async () => {
+      const before = (await audits('policy.runtime-set')).length;
+      const answers = await Promise.all(
+        Array.from({ length: 6 }, (_, i) => http('put', '/v1/groups/race2/runtime-policy', tokens.policyWrite).send({ policy: { meta: { version: 1 }, release: i } })),
+      );
+      expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200, 200, 200]);
+      const records = (await audits('policy.runtime-set')).slice(before).map((r) => r.details as { sha256: string; previousSha256: string | null });
+      expect(records).toHaveLength(6);
+      // Applied one after the other: each names the previous one's digest.
+      expect(records[0]!.previousSha256).toBeNull();
+      for (let i = 1; i < records.length; i += 1) {
+        expect(records[i]!.previousSha256).toBe(records[i - 1]!.sha256);
+      }
+      expect((await http('get', '/v1/groups/race2/runtime-policy', tokens.policyRead)).body.sha256).toBe(records[5]!.sha256);
+    });
+  });
+
+  describe('a hostile list at the finish', () => {
+    const BASE = [file('boot_aggregate', 'aggregate'), file('/usr/bin/bash'), file('/usr/sbin/sshd')];
+    const POLICY = { meta: { version: 1 }, digests: Object.fromEntries(BASE.map((e) => [e.path, [hex(e)]])), excludes: ['/tmp/.*'] };
+
+    it('an exclude whose matcher blows up against the paths the machine feeds it: the round fails (quarantine, reason, audit, verdict), the control plane does not stall', async () => {
+      await setPolicy({ ...POLICY, excludes: ['.*a.{1000}\\x01'] });
+      const list = [...BASE, ...Array.from({ length: 4 }, (_, i) => file(abPath(4000, i + 1)))];
+      await bootMeasuring(indexed(list));
+      const { start, response } = await attest(list);
+      expect([response.status, response.body.code]).toEqual([409, 'attestation.runtime-policy-violation']);
+      expect(JSON.stringify(response.body.message)).toContain("simplify the runtime policy's excludes");
+      expect(await machineState()).toBe('quarantined');
+      const row = await imaRow();
+      expect(row!.state).toMatchObject({ nextEntry: 0, bootTime: null });
+      expect(row!.verdict).toMatchObject({ decision: 'fail', registrationId: start.registrationId, reason: expect.stringContaining('NFA steps') });
+      const [refusal] = (await audits('attestation.refused')).slice(-1);
+      expect(refusal).toMatchObject({ details: expect.objectContaining({ code: 'attestation.runtime-policy-violation', ima: expect.objectContaining({ decision: 'fail' }) }) });
+    });
+
+    it.each([
+      ['entries a number', { firstEntry: 0, entries: 12 }],
+      ['entries an object', { firstEntry: 0, entries: { a: 1 } }],
+      ['entries an array', { firstEntry: 0, entries: ['AAAA'] }],
+      ['entries with a newline', { firstEntry: 0, entries: 'AAAA\nAAAA' }],
+      ['entries padding only', { firstEntry: 0, entries: '====' }],
+      ['entries one character', { firstEntry: 0, entries: 'A' }],
+      ['firstEntry a string', { firstEntry: '0', entries: '' }],
+      ['firstEntry beyond 2^53', { firstEntry: 2 ** 60, entries: '' }],
+      ['firstEntry null', { firstEntry: null, entries: '' }],
+      ['ima an array', []],
+      ['ima a string', 'entries'],
+    ])('%s: 400 request.invalid naming the field, nothing decided', async (_name, ima) => {
+      await setPolicy(POLICY);
+      const before = await imaRow();
+      const { response } = await attest(BASE, () => ima);
+      expect([response.status, response.body.code]).toEqual([400, 'request.invalid']);
+      expect(JSON.stringify(response.body.message)).toContain('ima');
+      expect(await imaRow()).toEqual(before);
+    });
+
+    it('a window of 4 MiB (half what the agent may send) is judged, not a 500: the base64 check no longer recurses per 4 characters', async () => {
+      await setPolicy(POLICY);
+      const chunk = Buffer.alloc(1024 * 1024 - 200, 9);
+      const bigOnes = Array.from({ length: 4 }, (_, i) =>
+        buildImaEntry({ template: 'ima-buf', algorithm: 'sha256', digest: createHash('sha256').update(chunk).digest(), name: `blob-${i}`, buffer: chunk }),
+      );
+      const list = [...BASE, ...bigOnes];
+      await bootMeasuring(indexed(list));
+      const { response } = await attest(list, () => ({ firstEntry: 0, entries: b64(binary(indexed(list))) }));
+      expect([response.status, response.body.code]).toEqual([409, 'attestation.runtime-policy-violation']);
+      expect(JSON.stringify(response.body.message)).toContain('entry 6 blob-3');
+      expect((await imaRow())!.verdict).toMatchObject({ decision: 'fail', entriesChecked: 7, failureCount: 4 });
+    });
+
+    it('entries over 8 MiB: refused before anything is decided (400 or 413), never a 500', async () => {
+      await setPolicy(POLICY);
+      const before = await imaRow();
+      const { response } = await attest(BASE, () => ({ firstEntry: 0, entries: 'A'.repeat(Math.ceil((8 * 1024 * 1024 + 3) / 3) * 4) }));
+      expect([400, 413]).toContain(response.status);
+      expect(await imaRow()).toEqual(before);
+    });
+
+    it('a window that claims to start beyond the server\'s next entry, or at 2^53 − 1: a judged failure naming both indexes', async () => {
+      await setPolicy(POLICY);
+      await bootMeasuring(indexed(BASE));
+      expect((await attest(BASE)).response.status).toBe(200);
+      for (const firstEntry of [7, Number.MAX_SAFE_INTEGER]) {
+        await bootMeasuring(indexed(BASE));
+        await attest(BASE); // the reboot: refused ima-restart, the state reset for this boot
+        const { response } = await attest(BASE, () => ({ firstEntry, entries: b64(binary(indexed(BASE))) }));
+        expect([response.status, response.body.code]).toEqual([409, 'attestation.runtime-policy-violation']);
+        expect(JSON.stringify(response.body.message)).toContain(`the entries start at ${firstEntry}, the state expects `);
+        expect((await imaRow())!.verdict).toMatchObject({ decision: 'fail', firstEntry });
+      }
+    });
+
+    it('an entry of 1 MiB template data and 20,000 violations: judged (every failure counted, 50 kept, 20 shown), nothing else', async () => {
+      await setPolicy(POLICY);
+      const big = buildImaEntry({ template: 'ima-buf', algorithm: 'sha256', digest: createHash('sha256').update(Buffer.alloc(1024 * 1024 - 200, 7)).digest(), name: 'huge-buffer', buffer: Buffer.alloc(1024 * 1024 - 200, 7) });
+      const violations = Array.from({ length: 20_000 }, (_, i) =>
+        buildImaEntry({ template: 'ima-ng', algorithm: 'sha256', digest: Buffer.alloc(32), name: `/var/lib/db/open-${i}`, violation: true }),
+      );
+      const list = [...BASE, big, ...violations];
+      await bootMeasuring(indexed(BASE));
+      const { response } = await attest(list, () => ({ firstEntry: 0, entries: b64(binary(indexed(list))) }));
+      expect([response.status, response.body.code]).toEqual([409, 'attestation.runtime-policy-violation']);
+      expect(JSON.stringify(response.body.message)).toContain('entry 3 huge-buffer');
+      expect(JSON.stringify(response.body.message)).toContain('entry 4 /var/lib/db/open-0 sha256:' + '00'.repeat(32) + ': violation');
+      const row = await imaRow();
+      expect(row!.verdict).toMatchObject({ decision: 'fail', failureCount: 20_001 });
+      expect(row!.verdict!.failures).toHaveLength(50);
+      const [refusal] = (await audits('attestation.refused')).slice(-1);
+      expect((refusal!.details.ima as { failureCount: number; failures: string[] }).failures).toHaveLength(5);
+      expect(await machineState()).toBe('quarantined');
+    });
+
+    it('the same finish twice at once: one decides, the other is told the registration is finished; one verdict', async () => {
+      await setPolicy(POLICY);
+      await bootMeasuring(indexed(BASE));
+      await withAgent(tpm, 'rsa-2048', async (agent) => {
+        const started = await post(START, { ekCertificate: b64(agent.certificate), akPublic: agent.akPublic });
+        const start = started.body as StartAttestationResponse;
+        const { body } = await answer(agent, start);
+        const finish: FinishAttestationRequest = { ...body, ima: { firstEntry: 0, entries: b64(binary(indexed(BASE))) } };
+        const answers = await Promise.all([post(finishPath(start.registrationId), finish), post(finishPath(start.registrationId), finish)]);
+        expect(answers.map((a) => [a.status, a.body.code ?? a.body.state]).sort()).toEqual([
+          [200, 'attested'],
+          [409, 'attestation.registration-finished'],
+        ]);
+        expect((await imaRow())!.verdict).toMatchObject({ decision: 'pass', registrationId: start.registrationId, entriesChecked: 3 });
+      });
+    });
+  });
+});
