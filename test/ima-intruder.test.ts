@@ -199,6 +199,35 @@ describe('runtime integrity under attack (issue 17)', () => {
     });
   });
 
+  describe('--from-machine: what a hostile canary feeds lands in the policy as data', () => {
+    const markup = '/srv/<script>alert(1)</script>&amp;';
+    const control = '/tmp2/\x1b[2J\u202eevil\n';
+    const long = `/opt/${'x'.repeat(4090)}`;
+    const list = [file('boot_aggregate', 'aggregate'), file(markup), file(control), file(long), file('__proto__')];
+
+    it('markup, control characters, a 4 KiB name and __proto__ are kept verbatim; the capture refused when the server kept too little (409, audited)', async () => {
+      await setPolicy({ meta: { version: 1 }, excludes: ['.*'] }, 'warn');
+      await bootMeasuring(indexed(list));
+      expect((await attest(list)).response.body.ima).toMatchObject({ decision: 'pass', entriesChecked: 5 });
+      const captured = await http('post', '/v1/groups/racks/runtime-policy/from-machine', tokens.policyWrite).send({ machine: 'SN-IMA', mode: 'warn' });
+      expect(captured.status).toBe(200);
+      const digests = captured.body.policy.digests as Record<string, string[]>;
+      expect(Object.keys(digests).sort()).toEqual(['__proto__', 'boot_aggregate', control, long, markup].sort());
+      expect(digests[long]).toEqual([hex(list[3]!)]);
+      const shown = await http('get', '/v1/groups/racks/runtime-policy', tokens.policyRead);
+      expect(Object.keys(shown.body.policy.digests as object)).toHaveLength(5);
+      // The machine's list attests against what it fed.
+      expect((await attest(list)).response.body.ima).toMatchObject({ decision: 'pass' });
+
+      // A canary whose rounds the server kept only in part (100,000 digests or 32 MiB of them) makes no policy.
+      await ds.query("UPDATE machine_ima_observed SET truncated = true WHERE machine_id = (SELECT id FROM machines WHERE serial = 'SN-IMA')");
+      const incomplete = await http('post', '/v1/groups/racks/runtime-policy/from-machine', tokens.policyWrite).send({ machine: 'SN-IMA' });
+      expect([incomplete.status, incomplete.body.code]).toEqual([409, 'policy.runtime-capture-incomplete']);
+      expect((await audits('policy.runtime-set')).at(-1)).toMatchObject({ outcome: 'refused', details: expect.objectContaining({ code: 'policy.runtime-capture-incomplete', serial: 'SN-IMA' }) });
+      expect((await http('get', '/v1/groups/racks/runtime-policy', tokens.policyRead)).body.sha256).toBe(captured.body.sha256);
+    });
+  });
+
   describe('a hostile list at the finish', () => {
     const BASE = [file('boot_aggregate', 'aggregate'), file('/usr/bin/bash'), file('/usr/sbin/sshd')];
     const POLICY = { meta: { version: 1 }, digests: Object.fromEntries(BASE.map((e) => [e.path, [hex(e)]])), excludes: ['/tmp/.*'] };

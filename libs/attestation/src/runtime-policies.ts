@@ -15,7 +15,7 @@ import { DataSource, type EntityManager } from 'typeorm';
 import { MachineImaRepository } from './machine-ima.repository';
 import { checkPolicyGroup } from './pcr-policies';
 import { PolicyError } from './policy-errors';
-import { OBSERVED_DIGEST_LIMIT } from './runtime-integrity-check';
+import { OBSERVED_BYTES_LIMIT, OBSERVED_DIGEST_LIMIT } from './runtime-integrity-check';
 import { RuntimePoliciesRepository, type StoredRuntimePolicy } from './runtime-policies.repository';
 
 /** A from-machine refused because of the canary's state: audited, then thrown after the commit. */
@@ -101,7 +101,7 @@ export class RuntimePolicies {
         );
       }
       if (observed.truncated) {
-        return refused(new PolicyError('policy.runtime-capture-incomplete', `machine ${machine.serial} measured more than the ${OBSERVED_DIGEST_LIMIT} digests the server keeps: write the policy with keylime-policy and set it with --file`));
+        return refused(new PolicyError('policy.runtime-capture-incomplete', `machine ${machine.serial} measured more than the server keeps (${OBSERVED_DIGEST_LIMIT} digests, ${OBSERVED_BYTES_LIMIT} bytes of policy JSON): write the policy with keylime-policy and set it with --file`));
       }
       const document = {
         meta: { version: 1, generator: 0, timestamp: this.clock.now().toISOString() },
