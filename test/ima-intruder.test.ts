@@ -6,6 +6,10 @@
  * record, verdict), never a 500, and leaves the stored state consistent.
  */
 import { createHash, generateKeyPairSync } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
@@ -20,6 +24,7 @@ import type { DataSource } from 'typeorm';
 import { ControlPlaneModule } from '../apps/control-plane/src/control-plane.module';
 import { configureHttpApp } from '../apps/control-plane/src/http/configure-http-app';
 import { answer, b64, withAgent } from './support/attestation-agent';
+import { runRacksealCliAsync } from './support/cli-runner';
 import { FRESH_SWTPM_POLICY } from './support/attestation-policies';
 import { createTestDatabase, openDataSource, type TestDatabase } from './support/database';
 import { createTestQueuePrefix, type TestQueuePrefix } from './support/redis';
@@ -225,6 +230,38 @@ describe('runtime integrity under attack (issue 17)', () => {
       expect([incomplete.status, incomplete.body.code]).toEqual([409, 'policy.runtime-capture-incomplete']);
       expect((await audits('policy.runtime-set')).at(-1)).toMatchObject({ outcome: 'refused', details: expect.objectContaining({ code: 'policy.runtime-capture-incomplete', serial: 'SN-IMA' }) });
       expect((await http('get', '/v1/groups/racks/runtime-policy', tokens.policyRead)).body.sha256).toBe(captured.body.sha256);
+    });
+  });
+
+  describe('rackseal policy runtime set --file: what the operator\'s file is', () => {
+    let dir: string;
+    let baseUrl: string;
+    beforeAll(async () => {
+      dir = await mkdtemp(join(tmpdir(), 'rackseal-ima-intruder-'));
+      const server = app.getHttpServer() as import('node:http').Server;
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    });
+    afterAll(async () => {
+      await rm(dir, { recursive: true, force: true });
+    });
+    const set = (path: string) => runRacksealCliAsync(['policy', 'runtime', 'set', 'cli', '--file', path], { env: { RACKSEAL_SERVER: baseUrl, RACKSEAL_TOKEN: tokens.policyWrite } });
+
+    it('a missing file, a directory, 50 MB of blanks, text with terminal escapes, a JSON array: exit 2 with one line naming it, nothing set', async () => {
+      await writeFile(join(dir, 'blanks.json'), Buffer.alloc(50 * 1024 * 1024, 0x20));
+      await writeFile(join(dir, 'escapes.json'), 'not json \x1b[2J\x1b]0;owned\x07\u202e');
+      await writeFile(join(dir, 'array.json'), '[{"meta": {"version": 1}}]');
+      const runs = await Promise.all(['missing.json', '.', 'blanks.json', 'escapes.json', 'array.json'].map((name) => set(join(dir, name))));
+      expect(runs.map((r) => r.status)).toEqual([2, 2, 2, 2, 2]);
+      const [missing, directory, blanks, escapes, array] = runs.map((r) => r.stderr);
+      expect(missing).toBe(`rackseal: cannot read --file ${JSON.stringify(join(dir, 'missing.json'))}: ENOENT\n`);
+      expect(directory).toBe(`rackseal: cannot read --file ${JSON.stringify(join(dir, '.'))}: EISDIR\n`);
+      expect(blanks).toBe(`rackseal: policy runtime set: --file ${join(dir, 'blanks.json')} is not JSON: Unexpected end of JSON input\n`);
+      // The parser quotes the file's first characters: escaped, so the file cannot clear the operator's screen.
+      expect(escapes).toMatch(/^rackseal: policy runtime set: --file \S+ is not JSON: .*\\x1b\[.*\n$/);
+      expect([...escapes.slice(0, -1)].filter((c) => c < " " || c === "\u202e")).toEqual([]);
+      expect(array).toBe('rackseal: policy runtime set: policy must be an object\n');
+      expect((await http('get', '/v1/groups/cli/runtime-policy', tokens.policyRead)).status).toBe(404);
     });
   });
 
