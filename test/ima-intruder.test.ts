@@ -6,6 +6,7 @@
  * record, verdict), never a 500, and leaves the stored state consistent.
  */
 import { createHash, generateKeyPairSync } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -13,8 +14,21 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
+import { RUNTIME_POLICY_BODY_LIMIT_BYTES } from '@rackseal/api-contracts';
 import { ApiTokens } from '@rackseal/api-tokens';
-import { buildImaEntry, entryExtend, EXCLUDE_ROUND_VISITS, ExcludeMatcher, type ImaEntry, marshalBinaryEntry, parseRuntimePolicy } from '@rackseal/ima';
+import {
+  attestImaMeasurements,
+  buildImaEntry,
+  entryExtend,
+  EXCLUDE_ROUND_VISITS,
+  ExcludeMatcher,
+  type ImaEntry,
+  marshalBinaryEntry,
+  parseAsciiMeasurementList,
+  parseRuntimePolicy,
+  replayImaEntries,
+  zeroPcr,
+} from '@rackseal/ima';
 import { InventoryImporter } from '@rackseal/inventory';
 import { type FinishAttestationRequest, nodeApiPath, type StartAttestationResponse } from '@rackseal/node-api-contracts';
 import { VendorCas } from '@rackseal/vendor-cas';
@@ -27,6 +41,7 @@ import { answer, b64, withAgent } from './support/attestation-agent';
 import { runRacksealCliAsync } from './support/cli-runner';
 import { FRESH_SWTPM_POLICY } from './support/attestation-policies';
 import { createTestDatabase, openDataSource, type TestDatabase } from './support/database';
+import { fixturePath } from './support/fixtures';
 import { createTestQueuePrefix, type TestQueuePrefix } from './support/redis';
 import { type SwtpmMachine, useSwtpms } from './support/swtpm';
 import { testConfig } from './support/test-config';
@@ -87,6 +102,26 @@ describe('exclude matching: the cost of a pattern is bounded, counted rather tha
     // Spent, give or take the one state that crossed the line.
     expect(budget.nfaVisits).toBeLessThan(0);
     expect(budget.nfaVisits).toBeGreaterThan(-10_000);
+  });
+});
+
+describe('a key measured onto a keyring again and again', () => {
+  it('is learned once (per keyring and key), in one round and across rounds: the stored state does not grow with the list', () => {
+    const [keyEntry] = parseAsciiMeasurementList(readFileSync(fixturePath('ima', 'keylime-keyrings.txt')));
+    const policy = parseRuntimePolicy(readFileSync(fixturePath('ima', 'keylime-runtime-policy-test.json')));
+    const again = (n: number, from: number) => Array.from({ length: n }, (_, i) => ({ ...keyEntry!, index: from + i }));
+    const first = again(5, 0);
+    const round1 = attestImaMeasurements(undefined, { bank: 'sha1', bootTime: 'k', startIndex: 0, entries: first, quotedPcr10: replayImaEntries(first, zeroPcr('sha1'), undefined, { bank: 'sha1' }).final }, policy);
+    expect(round1.verdicts.map((v) => v.kind)).toEqual(['allowed', 'allowed', 'allowed', 'allowed', 'allowed']);
+    expect(round1.state.learnedKeys).toHaveLength(1);
+    const more = again(3, 5);
+    const round2 = attestImaMeasurements(
+      round1.state,
+      { bank: 'sha1', bootTime: 'k', startIndex: 5, entries: more, quotedPcr10: replayImaEntries(more, Buffer.from(round1.state.pcr10, 'hex'), undefined, { bank: 'sha1' }).final },
+      policy,
+    );
+    expect(round2.outcome).toBe('verified');
+    expect(round2.state.learnedKeys).toEqual(round1.state.learnedKeys);
   });
 });
 
@@ -176,6 +211,25 @@ describe('runtime integrity under attack (issue 17)', () => {
       expect((await http('get', '/v1/groups/protos/runtime-policy', tokens.policyRead)).status).toBe(404);
     });
 
+    it('without policy:write (set, from-machine, remove): 403 audited with the scope wanted, nothing written; a body over the limit 413, unread without a token', async () => {
+      for (const [method, path, body] of [
+        ['put', '/v1/groups/scoped/runtime-policy', { policy: { meta: { version: 1 } } }],
+        ['post', '/v1/groups/scoped/runtime-policy/from-machine', { machine: 'SN-IMA' }],
+        ['delete', '/v1/groups/scoped/runtime-policy', undefined],
+      ] as const) {
+        const refused = await http(method, path, tokens.policyRead).send(body);
+        expect([refused.status, refused.body.code]).toEqual([403, 'auth.forbidden']);
+        expect((await audits('auth.refused')).at(-1)).toMatchObject({ outcome: 'refused', details: expect.objectContaining({ reason: 'forbidden', scope: 'policy:write', path }) });
+      }
+      expect((await http('get', '/v1/groups/scoped/runtime-policy', tokens.policyRead)).status).toBe(404);
+      const huge = `{"policy": {"meta": {"version": 1}, "digests": {"/a": ["${'a'.repeat(RUNTIME_POLICY_BODY_LIMIT_BYTES)}"]}}}`;
+      const tooLarge = await request(app.getHttpServer()).put('/v1/groups/scoped/runtime-policy').set('Authorization', `Bearer ${tokens.policyWrite}`).set('Content-Type', 'application/json').send(huge);
+      expect([tooLarge.status, tooLarge.body.code]).toEqual([413, 'request.too-large']);
+      const anonymous = await request(app.getHttpServer()).put('/v1/groups/scoped/runtime-policy').set('Content-Type', 'application/json').send(huge);
+      expect([anonymous.status, anonymous.body.code]).toEqual([401, 'auth.unauthenticated']);
+      expect((await http('get', '/v1/groups/scoped/runtime-policy', tokens.policyRead)).status).toBe(404);
+    });
+
     it('racing removes: one removes and audits, the others are told there is none (404), nothing audited twice', async () => {
       const set = await http('put', '/v1/groups/race/runtime-policy', tokens.policyWrite).send({ policy: { meta: { version: 1 } } });
       expect(set.status).toBe(200);
@@ -213,7 +267,7 @@ describe('runtime integrity under attack (issue 17)', () => {
     it('markup, control characters, a 4 KiB name and __proto__ are kept verbatim; the capture refused when the server kept too little (409, audited)', async () => {
       await setPolicy({ meta: { version: 1 }, excludes: ['.*'] }, 'warn');
       await bootMeasuring(indexed(list));
-      expect((await attest(list)).response.body.ima).toMatchObject({ decision: 'pass', entriesChecked: 5 });
+      expect((await attest(list, () => ({ firstEntry: 0, entries: b64(binary(indexed(list))) }))).response.body.ima).toMatchObject({ decision: 'pass', entriesChecked: 5 });
       const captured = await http('post', '/v1/groups/racks/runtime-policy/from-machine', tokens.policyWrite).send({ machine: 'SN-IMA', mode: 'warn' });
       expect(captured.status).toBe(200);
       const digests = captured.body.policy.digests as Record<string, string[]>;
@@ -259,7 +313,7 @@ describe('runtime integrity under attack (issue 17)', () => {
       expect(blanks).toBe(`rackseal: policy runtime set: --file ${join(dir, 'blanks.json')} is not JSON: Unexpected end of JSON input\n`);
       // The parser quotes the file's first characters: escaped, so the file cannot clear the operator's screen.
       expect(escapes).toMatch(/^rackseal: policy runtime set: --file \S+ is not JSON: .*\\x1b\[.*\n$/);
-      expect([...escapes.slice(0, -1)].filter((c) => c < " " || c === "\u202e")).toEqual([]);
+      expect([...escapes!.slice(0, -1)].filter((c) => c < " " || c === "\u202e")).toEqual([]);
       expect(array).toBe('rackseal: policy runtime set: policy must be an object\n');
       expect((await http('get', '/v1/groups/cli/runtime-policy', tokens.policyRead)).status).toBe(404);
     });
@@ -273,7 +327,7 @@ describe('runtime integrity under attack (issue 17)', () => {
       await setPolicy({ ...POLICY, excludes: ['.*a.{1000}\\x01'] });
       const list = [...BASE, ...Array.from({ length: 4 }, (_, i) => file(abPath(4000, i + 1)))];
       await bootMeasuring(indexed(list));
-      const { start, response } = await attest(list);
+      const { start, response } = await attest(list, () => ({ firstEntry: 0, entries: b64(binary(indexed(list))) }));
       expect([response.status, response.body.code]).toEqual([409, 'attestation.runtime-policy-violation']);
       expect(JSON.stringify(response.body.message)).toContain("simplify the runtime policy's excludes");
       expect(await machineState()).toBe('quarantined');

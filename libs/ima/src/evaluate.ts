@@ -49,6 +49,8 @@ export interface EvaluationContext {
   readonly keys: ImaVerificationKey[];
   /** Keys learned by this evaluation, to carry into the attestation state. */
   readonly learned: LearnedKey[];
+  /** `keyring NUL spki` of every key learned so far (before and in this evaluation): a key measured again is not learned again. */
+  readonly known: Set<string>;
   /** boot_aggregate values computed from the quoted PCRs 0–9, allowed for the `boot_aggregate` entry (as Keylime adds them). */
   readonly bootAggregates?: readonly string[];
   /** What the excludes may still spend deciding this list's paths (EXCLUDE_ROUND_VISITS a round). */
@@ -63,7 +65,8 @@ export function evaluationContext(policy: RuntimePolicy, learned: readonly Learn
       keys.push({ key, keyId: k.keyId });
     }
   }
-  return { keys, learned: [], excludeBudget: { nfaVisits: EXCLUDE_ROUND_VISITS }, ...(bootAggregates !== undefined ? { bootAggregates } : {}) };
+  const known = new Set(learned.map((k) => `${k.keyring}\0${k.spki}`));
+  return { keys, learned: [], known, excludeBudget: { nfaVisits: EXCLUDE_ROUND_VISITS }, ...(bootAggregates !== undefined ? { bootAggregates } : {}) };
 }
 
 /**
@@ -194,9 +197,13 @@ function evaluateBuffer(entry: ImaEntry, policy: RuntimePolicy, context: Evaluat
     return verdict('allowed', 'ima.ignored_keyrings', undefined, 'key measured onto an ignored keyring: not checked, not used for signatures');
   }
   const listed = digestVerdict(policy.keyrings, 'keyrings', entry, digestHex, verdict);
-  if (listed.ok) {
+  // Once per keyring and key: a machine measuring an allowed key again and again (a key is loaded
+  // onto a keyring as often as root likes) grew its stored state, and every later round's key list, by one each time.
+  const id = `${entry.path}\0${spki.toString('base64')}`;
+  if (listed.ok && !context.known.has(id)) {
     const key = verificationKeyFromSpki(spki);
     if (typeof key !== 'string') {
+      context.known.add(id);
       const keyId = imaKeyId(key);
       context.keys.push({ key, keyId });
       context.learned.push({ keyring: entry.path, spki: spki.toString('base64'), keyId });
