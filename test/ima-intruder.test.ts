@@ -8,7 +8,7 @@
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -413,6 +413,60 @@ describe('runtime integrity under attack (issue 17)', () => {
       const [refusal] = (await audits('attestation.refused')).slice(-1);
       expect((refusal!.details.ima as { failureCount: number; failures: string[] }).failures).toHaveLength(5);
       expect(await machineState()).toBe('quarantined');
+    });
+
+    const prepare = () =>
+      withAgent(tpm, 'rsa-2048', async (agent) => {
+        const started = await post(START, { ekCertificate: b64(agent.certificate), akPublic: agent.akPublic });
+        const start = started.body as StartAttestationResponse;
+        const { body } = await answer(agent, start);
+        // After a reboot: the whole list, from entry 0 (whatever the state of the last boot asked).
+        return { start, finish: { ...body, ima: { firstEntry: 0, entries: b64(binary(indexed(BASE))) } } };
+      });
+
+    it('two registrations of the machine finished at once: the newer decides, the superseded one is refused; one verdict, the newer\'s', async () => {
+      await setPolicy(POLICY);
+      await bootMeasuring(indexed(BASE));
+      const older = await prepare();
+      const newer = await prepare();
+      const answers = await Promise.all([post(finishPath(older.start.registrationId), older.finish), post(finishPath(newer.start.registrationId), newer.finish)]);
+      expect(answers.map((r) => [r.status, r.body.code ?? r.body.state])).toEqual([
+        [409, 'attestation.registration-finished'],
+        [200, 'attested'],
+      ]);
+      expect((await imaRow())!.verdict).toMatchObject({ decision: 'pass', registrationId: newer.start.registrationId, entriesChecked: 3 });
+    });
+
+    it('a finish whose list stalls mid-upload holds nothing: another attestation of the machine goes through meanwhile; the stalled one, completed, is refused', async () => {
+      await setPolicy(POLICY);
+      await bootMeasuring(indexed(BASE));
+      const stalled = await prepare();
+      const server = app.getHttpServer() as import('node:http').Server;
+      if (!server.listening) {
+        await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      }
+      const body = Buffer.from(JSON.stringify(stalled.finish));
+      const socket = connect((server.address() as AddressInfo).port, '127.0.0.1');
+      const reply = new Promise<string>((resolve) => {
+        let text = '';
+        socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+        socket.on('close', () => resolve(text));
+        socket.on('end', () => resolve(text));
+      });
+      socket.write(`POST ${finishPath(stalled.start.registrationId)} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`);
+      try {
+        socket.write(body.subarray(0, 100));
+        // While it stalls: the machine attests again (a new registration supersedes the stalled one).
+        const meanwhile = await prepare();
+        const done = await post(finishPath(meanwhile.start.registrationId), meanwhile.finish);
+        expect([done.status, done.body.state]).toEqual([200, 'attested']);
+        socket.write(body.subarray(100));
+        expect(await reply).toMatch(/^HTTP\/1\.1 409 [\s\S]*attestation\.registration-finished/);
+        expect((await imaRow())!.verdict).toMatchObject({ decision: 'pass', registrationId: meanwhile.start.registrationId });
+      } finally {
+        socket.destroy();
+      }
+      expect(await machineState()).toBe('attested');
     });
 
     it('the same finish twice at once: one decides, the other is told the registration is finished; one verdict', async () => {
