@@ -202,6 +202,52 @@ describe('runtime integrity under attack (issue 17)', () => {
   }
 
   describe('the runtime-policy routes', () => {
+    const meta = { version: 1 };
+    it.each([
+      ['a NUL in a path', { meta, digests: { '/usr/\u0000bin': [D] } }, 'request.invalid', 'a property name in policy.digests must not contain NUL bytes'],
+      ['digests an array', { meta, digests: [] }, 'policy.invalid', 'runtime policy digests: must be an object'],
+      ['digests a string', { meta, digests: 'x' }, 'policy.invalid', 'runtime policy digests: must be an object'],
+      ['a digest not hex', { meta, digests: { '/a': ['zz'] } }, 'policy.invalid', 'runtime policy digests["/a"]: "zz" is not a lowercase hex digest'],
+      ['a digest in capitals', { meta, digests: { '/a': [D.toUpperCase()] } }, 'policy.invalid', 'is not a lowercase hex digest'],
+      ['a digest a number', { meta, digests: { '/a': [1] } }, 'policy.invalid', 'runtime policy digests["/a"]: 1 is not'],
+      ['a digest list an object', { meta, digests: { '/a': { x: 1 } } }, 'policy.invalid', 'must be a list of 1..1024 hex digests'],
+      ['excludes an object', { meta, excludes: {} }, 'policy.invalid', 'runtime policy excludes: must be an array of strings'],
+      ['an exclude a number', { meta, excludes: [1] }, 'policy.invalid', 'runtime policy excludes[0]: must be a string'],
+      ['an unterminated group', { meta, excludes: ['('] }, 'policy.invalid', 'missing ), unterminated subpattern'],
+      ['an empty exclude', { meta, excludes: [''] }, 'policy.invalid', 'it would exclude everything'],
+      ['a backreference', { meta, excludes: ['(a)\\1'] }, 'policy.invalid', 'backreferences are not supported'],
+      ['a counted repetition past 100,000 states', { meta, excludes: ['(.{0,1000}){0,1000}'] }, 'policy.invalid', 'more than 100000 states'],
+      ['verification-keys garbage', { meta, 'verification-keys': 'garbage' }, 'policy.invalid', 'runtime policy verification-keys: not JSON'],
+      ['verification-keys an object', { meta, 'verification-keys': {} }, 'policy.invalid', 'must be a string (a JSON-encoded keyring, or empty)'],
+      ['a public key that is not DER', { meta, 'verification-keys': JSON.stringify({ pubkeys: ['AAAA'] }) }, 'policy.invalid', 'pubkeys[0]: not a DER SubjectPublicKeyInfo'],
+      ['key ids that are not numbers', { meta, 'verification-keys': JSON.stringify({ pubkeys: [], keyids: ['x'] }) }, 'policy.invalid', 'keyids: must be a list of 32-bit key ids'],
+      ['meta.version a string', { meta: { version: '1' } }, 'policy.invalid', 'meta.version: must be 1'],
+      ['an unknown hash algorithm', { meta, ima: { log_hash_alg: 'md5' } }, 'policy.invalid', 'ima.log_hash_alg: must be one of'],
+      ['the document an array', [], 'request.invalid', 'policy must be an object'],
+    ])('%s: 400 %s naming it, nothing written', async (_name, policy, code, message) => {
+      const refused = await http('put', '/v1/groups/hostile/runtime-policy', tokens.policyWrite).send({ policy });
+      expect([refused.status, refused.body.code]).toEqual([400, code]);
+      expect(JSON.stringify(refused.body.message)).toContain(JSON.stringify(message).slice(1, -1));
+      expect((await http('get', '/v1/groups/hostile/runtime-policy', tokens.policyRead)).status).toBe(404);
+    });
+
+    it('nesting past 32 levels (400), 100,001 paths with bidi and escape characters (kept as data, counted)', async () => {
+      const deep = await request(app.getHttpServer())
+        .put('/v1/groups/hostile/runtime-policy')
+        .set('Authorization', `Bearer ${tokens.policyWrite}`)
+        .set('Content-Type', 'application/json')
+        .send(`{"policy": {"meta": {"version": 1}, "digests": ${'['.repeat(40)}${']'.repeat(40)}}}`);
+      expect([deep.status, deep.body.code]).toEqual([400, 'request.invalid']);
+      const digests: Record<string, string[]> = { '/usr/bin/\u202eevil\u001b[31m': [D] };
+      for (let i = 0; i < 100_000; i += 1) {
+        digests[`/usr/lib/file-${i}`] = [D];
+      }
+      const set = await http('put', '/v1/groups/hostile/runtime-policy', tokens.policyWrite).send({ policy: { meta, digests } });
+      expect([set.status, set.body.paths]).toEqual([200, 100_001]);
+      expect(set.body.policy.digests['/usr/bin/\u202eevil\u001b[31m']).toEqual([D]);
+      expect((await http('delete', '/v1/groups/hostile/runtime-policy', tokens.policyWrite)).status).toBe(200);
+    });
+
     it.each(['__proto__', 'constructor', 'prototype'])('a policy naming a file %s is refused 400 naming it, not stored without it', async (name) => {
       const body = `{"policy": {"meta": {"version": 1}, "digests": {"/usr/bin/a": ["${D}"], "${name}": ["${D}"]}}}`;
       const refused = await request(app.getHttpServer()).put('/v1/groups/protos/runtime-policy').set('Authorization', `Bearer ${tokens.policyWrite}`).set('Content-Type', 'application/json').send(body);
