@@ -20,6 +20,7 @@ import { Rotation1765600000000 } from './1765600000000-rotation';
 import { Prewrap1765700000000 } from './1765700000000-prewrap';
 import { OperatorSessions1765800000000 } from './1765800000000-operator-sessions';
 import { RuntimeIntegrity1765900000000 } from './1765900000000-runtime-integrity';
+import { MachineImaObservedBytes1765910000000 } from './1765910000000-machine-ima-observed-bytes';
 
 /** Every migration, oldest first. Listed by hand so a build never picks up a stray file. */
 export const MIGRATIONS = [
@@ -45,4 +46,5 @@ export const MIGRATIONS = [
   Prewrap1765700000000,
   OperatorSessions1765800000000,
   RuntimeIntegrity1765900000000,
+  MachineImaObservedBytes1765910000000,
 ];

@@ -16,6 +16,8 @@ export interface ObservedRound {
   /** buffer name → lowercase hex digests (ima-buf). */
   readonly imaBuf: Record<string, string[]>;
   readonly count: number;
+  /** What the digests take as policy JSON (each path, quoted, with its digest), counted when kept. */
+  readonly bytes: number;
   /** The round stopped keeping digests at the limit: what the machine ran is not all here. */
   readonly truncated: boolean;
 }
@@ -83,29 +85,31 @@ export class MachineImaRepository {
    * every one when the round starts from entry 0, else those of another boot. Answers how many
    * digests the remaining rounds keep, and whether one of them was truncated.
    */
-  async keepObservedFor(machineId: string, bootTime: string, firstEntry: number, manager: EntityManager): Promise<{ count: number; truncated: boolean }> {
+  async keepObservedFor(machineId: string, bootTime: string, firstEntry: number, manager: EntityManager): Promise<{ count: number; bytes: number; truncated: boolean }> {
     await manager.query('DELETE FROM machine_ima_observed WHERE machine_id = $1 AND ($2::boolean OR boot_time <> $3)', [machineId, firstEntry === 0, bootTime]);
-    const [row] = (await manager.query('SELECT coalesce(sum(count), 0)::int AS count, coalesce(bool_or(truncated), false) AS truncated FROM machine_ima_observed WHERE machine_id = $1', [
-      machineId,
-    ])) as { count: number; truncated: boolean }[];
+    const [row] = (await manager.query(
+      'SELECT coalesce(sum(count), 0)::int AS count, coalesce(sum(bytes), 0)::float8 AS bytes, coalesce(bool_or(truncated), false) AS truncated FROM machine_ima_observed WHERE machine_id = $1',
+      [machineId],
+    )) as { count: number; bytes: number; truncated: boolean }[];
     return row!;
   }
 
   async appendObserved(machineId: string, bootTime: string, firstEntry: number, round: ObservedRound, manager: EntityManager): Promise<void> {
     await manager.query(
-      `INSERT INTO machine_ima_observed (machine_id, first_entry, boot_time, digests, ima_buf, count, truncated) VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6, $7)
-       ON CONFLICT (machine_id, first_entry) DO UPDATE SET boot_time = EXCLUDED.boot_time, digests = EXCLUDED.digests, ima_buf = EXCLUDED.ima_buf, count = EXCLUDED.count, truncated = EXCLUDED.truncated`,
-      [machineId, firstEntry, bootTime, JSON.stringify(round.digests), JSON.stringify(round.imaBuf), round.count, round.truncated],
+      `INSERT INTO machine_ima_observed (machine_id, first_entry, boot_time, digests, ima_buf, count, bytes, truncated) VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6, $7, $8)
+       ON CONFLICT (machine_id, first_entry) DO UPDATE SET boot_time = EXCLUDED.boot_time, digests = EXCLUDED.digests, ima_buf = EXCLUDED.ima_buf, count = EXCLUDED.count, bytes = EXCLUDED.bytes, truncated = EXCLUDED.truncated`,
+      [machineId, firstEntry, bootTime, JSON.stringify(round.digests), JSON.stringify(round.imaBuf), round.count, round.bytes, round.truncated],
     );
   }
 
   /** Every round of the machine's current boot merged, or undefined when none was kept. */
   async observedOf(machineId: string, manager: EntityManager): Promise<ObservedMeasurements | undefined> {
-    const rows = (await manager.query('SELECT boot_time, digests, ima_buf, count, truncated FROM machine_ima_observed WHERE machine_id = $1 ORDER BY first_entry', [machineId])) as {
+    const rows = (await manager.query('SELECT boot_time, digests, ima_buf, count, bytes::float8 AS bytes, truncated FROM machine_ima_observed WHERE machine_id = $1 ORDER BY first_entry', [machineId])) as {
       boot_time: string;
       digests: Record<string, string[]>;
       ima_buf: Record<string, string[]>;
       count: number;
+      bytes: number;
       truncated: boolean;
     }[];
     if (rows.length === 0) {
@@ -118,6 +122,7 @@ export class MachineImaRepository {
       merge(imaBuf, row.ima_buf);
     }
     const count = [...digests.values(), ...imaBuf.values()].reduce((n, d) => n + d.length, 0);
-    return { bootTime: rows.at(-1)!.boot_time, digests: Object.fromEntries(digests), imaBuf: Object.fromEntries(imaBuf), count, truncated: rows.some((r) => r.truncated) };
+    const bytes = rows.reduce((n, r) => n + r.bytes, 0);
+    return { bootTime: rows.at(-1)!.boot_time, digests: Object.fromEntries(digests), imaBuf: Object.fromEntries(imaBuf), count, bytes, truncated: rows.some((r) => r.truncated) };
   }
 }

@@ -11,6 +11,7 @@ import {
   initialImaState,
   isImaBank,
   parseBinaryMeasurementList,
+  RUNTIME_POLICY_LIMITS,
 } from '@rackseal/ima';
 import type { Machine } from '@rackseal/machines';
 import { ATTESTATION_LIMITS, IMA_TEMPLATE_HASH_ALGORITHMS, type ImaMeasurementsWire, type ImaOutcomeWire } from '@rackseal/node-api-contracts';
@@ -27,6 +28,13 @@ export const RUNTIME_FAILURES_KEPT = 50;
 const RUNTIME_LINES_SHOWN = 20;
 /** Digests a machine's observed rounds keep for `--from-machine`, per boot (about 10 MB of JSON at most). */
 export const OBSERVED_DIGEST_LIMIT = 100_000;
+/**
+ * And at most this much policy JSON (a path, quoted, and its digest per digest kept): half the
+ * largest runtime policy (RUNTIME_POLICY_LIMITS.bytes), so a capture always makes a policy that can be
+ * set. A machine sending 100,000 paths of 4 KiB each would otherwise have the server keep 400 MB for
+ * it, and `--from-machine` build a document it then refuses (or that does not fit in a string).
+ */
+export const OBSERVED_BYTES_LIMIT = RUNTIME_POLICY_LIMITS.bytes / 2;
 
 /** What the runtime policy decided for one finish. */
 export type RuntimeCheck =
@@ -157,7 +165,7 @@ export class RuntimeIntegrityCheck {
     };
     await this.states.save(machine.id, { state: result.state, verdict }, input.now, m);
     const kept = await this.states.keepObservedFor(machine.id, bootTime, firstEntry, m);
-    const round = observeRound(firstEntry, entries, result, OBSERVED_DIGEST_LIMIT - kept.count);
+    const round = observeRound(firstEntry, entries, result, OBSERVED_DIGEST_LIMIT - kept.count, OBSERVED_BYTES_LIMIT - kept.bytes);
     if (round.count > 0 || round.truncated) {
       await this.states.appendObserved(machine.id, bootTime, firstEntry, round, m);
     }
@@ -225,13 +233,14 @@ const NOT_OBSERVED = new Set(['violation', 'template-hash-mismatch', 'unexpected
 
 /**
  * The files and digests of the entries this round's quote covered (violations and entries the
- * replay disowns left out), at most `room` of them (then truncated).
+ * replay disowns left out), at most `room` of them and `bytesRoom` bytes of policy JSON (then truncated).
  */
-export function observeRound(firstEntry: number, entries: readonly ImaEntry[], result: ImaAttestationResult, room: number): ObservedRound {
+export function observeRound(firstEntry: number, entries: readonly ImaEntry[], result: ImaAttestationResult, room: number, bytesRoom = OBSERVED_BYTES_LIMIT): ObservedRound {
   // Maps, not objects: a measured path may be "__proto__".
   const digests = new Map<string, string[]>();
   const imaBuf = new Map<string, string[]>();
   let count = 0;
+  let bytes = 0;
   let truncated = false;
   const covered = result.coveredEntries === null ? 0 : result.coveredEntries - firstEntry;
   // Those kinds never pass, so the failures name them all (every verdict is built only when read).
@@ -247,12 +256,15 @@ export function observeRound(firstEntry: number, entries: readonly ImaEntry[], r
     if (known.includes(hex)) {
       continue;
     }
-    if (count >= room) {
+    // As the policy JSON holds it: `"path":["hex"],` (the path escaped as JSON escapes it).
+    const size = Buffer.byteLength(JSON.stringify(entry.path)) + hex.length + 6;
+    if (count >= room || bytes + size > bytesRoom) {
       truncated = true;
       break;
     }
     table.set(entry.path, [...known, hex]);
     count += 1;
+    bytes += size;
   }
-  return { digests: Object.fromEntries(digests), imaBuf: Object.fromEntries(imaBuf), count, truncated };
+  return { digests: Object.fromEntries(digests), imaBuf: Object.fromEntries(imaBuf), count, bytes, truncated };
 }

@@ -15,7 +15,7 @@ import { DataSource, type EntityManager } from 'typeorm';
 import { MachineImaRepository } from './machine-ima.repository';
 import { checkPolicyGroup } from './pcr-policies';
 import { PolicyError } from './policy-errors';
-import { OBSERVED_DIGEST_LIMIT } from './runtime-integrity-check';
+import { OBSERVED_BYTES_LIMIT, OBSERVED_DIGEST_LIMIT } from './runtime-integrity-check';
 import { RuntimePoliciesRepository, type StoredRuntimePolicy } from './runtime-policies.repository';
 
 /** A from-machine refused because of the canary's state: audited, then thrown after the commit. */
@@ -101,7 +101,7 @@ export class RuntimePolicies {
         );
       }
       if (observed.truncated) {
-        return refused(new PolicyError('policy.runtime-capture-incomplete', `machine ${machine.serial} measured more than the ${OBSERVED_DIGEST_LIMIT} digests the server keeps: write the policy with keylime-policy and set it with --file`));
+        return refused(new PolicyError('policy.runtime-capture-incomplete', `machine ${machine.serial} measured more than the server keeps (${OBSERVED_DIGEST_LIMIT} digests, ${OBSERVED_BYTES_LIMIT} bytes of policy JSON): write the policy with keylime-policy and set it with --file`));
       }
       const document = {
         meta: { version: 1, generator: 0, timestamp: this.clock.now().toISOString() },
@@ -126,6 +126,7 @@ export class RuntimePolicies {
   async remove(group: string, actor: string): Promise<RuntimePolicyRemoval> {
     checkPolicyGroup(group);
     return this.dataSource.transaction(async (m) => {
+      await lockRuntimePolicy(group, m);
       const previous = await this.policies.summary(group, m);
       if (previous === undefined) {
         throw new PolicyError('policy.not-found', `group ${group} has no runtime policy`);
@@ -145,6 +146,7 @@ export class RuntimePolicies {
     actor: string,
     source: Record<string, string>,
   ): Promise<GroupRuntimePolicy<Date>> {
+    await lockRuntimePolicy(group, m);
     const previous = await this.policies.summary(group, m);
     const stored = await this.policies.put(group, json, mode, actor, this.clock.now(), m);
     await this.audit.append(
@@ -159,6 +161,15 @@ export class RuntimePolicies {
     );
     return view(stored, compiled);
   }
+}
+
+/**
+ * Serialises the changes of one group's runtime policy (transaction-scoped): without it two removes
+ * at once both found the policy and both answered and audited its removal, and two sets at once
+ * both named the same previous policy in their records.
+ */
+async function lockRuntimePolicy(group: string, m: EntityManager): Promise<void> {
+  await m.query("SELECT pg_advisory_xact_lock(hashtextextended('runtime_policies:' || $1, 0))", [group]);
 }
 
 function modeOf(mode: unknown): PolicyMode {

@@ -1,9 +1,11 @@
 import { evaluationContext, type ImaVerdict, type LearnedKey } from './evaluate';
+import { ExcludeBudgetError } from './exclude-matcher';
 import { judgeEntries, type JudgedEntries } from './judge-entries';
 import { digestSize, type ImaBank, isImaBank } from './hash-algorithms';
 import type { ImaEntry } from './ima-entry';
 import { replayImaEntries, zeroPcr } from './replay';
 import type { RuntimePolicy } from './runtime-policy';
+import { printable } from './template-fields';
 
 /**
  * What the verifier keeps per machine between quotes (Keylime's AgentAttestState, as plain data to
@@ -147,7 +149,16 @@ export function attestImaMeasurements(previous: ImaAttestationState | undefined,
     templateHashAlgorithm: evidence.templateHashAlgorithm ?? policy.logHashAlgorithm,
   });
   const context = evaluationContext(policy, state.learnedKeys, evidence.bootAggregates);
-  const judged = judgeEntries(evidence.entries, replay.invalidTemplateHashes, policy, context);
+  let judged: JudgedEntries;
+  try {
+    judged = judgeEntries(evidence.entries, replay.invalidTemplateHashes, policy, context);
+  } catch (error) {
+    if (!(error instanceof ExcludeBudgetError)) {
+      throw error;
+    }
+    // Undecided is not allowed: the round fails, and the operator is told which pattern set to simplify.
+    return fail(`${error.message} (at the path ${JSON.stringify(printable(error.path))}): simplify the runtime policy's excludes (a counted repetition after .* makes its matcher exponential)`);
+  }
   const { failures, learnedAt } = judged;
   if (replay.matchedAt === null) {
     return fail(

@@ -1,5 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import { digestOf } from './hash-algorithms';
+import { EXCLUDE_ROUND_VISITS, type ExcludeBudget } from './exclude-matcher';
 import type { ImaEntry } from './ima-entry';
 import { imaKeyId, type ImaVerificationKey, verificationKeyFromSpki, verifyImaSignature } from './ima-signature';
 import { IMA_PCR } from './replay';
@@ -48,8 +49,12 @@ export interface EvaluationContext {
   readonly keys: ImaVerificationKey[];
   /** Keys learned by this evaluation, to carry into the attestation state. */
   readonly learned: LearnedKey[];
+  /** `keyring NUL spki` of every key learned so far (before and in this evaluation): a key measured again is not learned again. */
+  readonly known: Set<string>;
   /** boot_aggregate values computed from the quoted PCRs 0–9, allowed for the `boot_aggregate` entry (as Keylime adds them). */
   readonly bootAggregates?: readonly string[];
+  /** What the excludes may still spend deciding this list's paths (EXCLUDE_ROUND_VISITS a round). */
+  readonly excludeBudget: ExcludeBudget;
 }
 
 export function evaluationContext(policy: RuntimePolicy, learned: readonly LearnedKey[] = [], bootAggregates?: readonly string[]): EvaluationContext {
@@ -60,7 +65,8 @@ export function evaluationContext(policy: RuntimePolicy, learned: readonly Learn
       keys.push({ key, keyId: k.keyId });
     }
   }
-  return { keys, learned: [], ...(bootAggregates !== undefined ? { bootAggregates } : {}) };
+  const known = new Set(learned.map((k) => `${k.keyring}\0${k.spki}`));
+  return { keys, learned: [], known, excludeBudget: { nfaVisits: EXCLUDE_ROUND_VISITS }, ...(bootAggregates !== undefined ? { bootAggregates } : {}) };
 }
 
 /**
@@ -89,7 +95,7 @@ export function isPlainlyAllowed(entry: ImaEntry, templateHashValid: boolean, po
   if (entry.path === 'boot_aggregate' && context.bootAggregates !== undefined) {
     return false;
   }
-  if (policy.excludes.length > 0 && policy.excludeMatcher.match(entry.path) !== undefined) {
+  if (policy.excludes.length > 0 && policy.excludeMatcher.match(entry.path, context.excludeBudget) !== undefined) {
     return false;
   }
   const allowed = policy.digests.get(entry.path);
@@ -153,7 +159,7 @@ function judgeImaEntry(entry: ImaEntry, templateHashValid: boolean, policy: Runt
     }
   }
   if (policy.excludes.length > 0) {
-    const excluded = policy.excludeMatcher.match(entry.path);
+    const excluded = policy.excludeMatcher.match(entry.path, context.excludeBudget);
     if (excluded !== undefined) {
       return verdict('excluded', `excludes[${excluded}] ${JSON.stringify(policy.excludes[excluded])}`);
     }
@@ -224,9 +230,13 @@ function evaluateBuffer(entry: ImaEntry, policy: RuntimePolicy, context: Evaluat
     return verdict('allowed', 'ima.ignored_keyrings', undefined, 'key measured onto an ignored keyring: not checked, not used for signatures');
   }
   const listed = digestVerdict(policy.keyrings, 'keyrings', entry, digestHex, verdict);
-  if (listed.ok) {
+  // Once per keyring and key: a machine measuring an allowed key again and again (a key is loaded
+  // onto a keyring as often as root likes) grew its stored state, and every later round's key list, by one each time.
+  const id = `${entry.path}\0${spki.toString('base64')}`;
+  if (listed.ok && !context.known.has(id)) {
     const key = verificationKeyFromSpki(spki);
     if (typeof key !== 'string') {
+      context.known.add(id);
       const keyId = imaKeyId(key);
       context.keys.push({ key, keyId });
       context.learned.push({ keyring: entry.path, spki: spki.toString('base64'), keyId });

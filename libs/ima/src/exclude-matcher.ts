@@ -4,8 +4,11 @@
  * JavaScript's backtracking RegExp would let one policy pattern such as `(a|a)*$` or `.*.*.*x` take
  * exponential or high-polynomial time on a long path — a policy author (or whoever can write one)
  * could stall every re-attestation. So they are compiled here, by a small Thompson construction,
- * into one NFA that is simulated over the path's code points: time O(path length × NFA size),
- * whatever the pattern. The NFA is bounded (MAX_NFA_NODES), so the worst case is bounded too.
+ * into one NFA that is simulated over the path's code points through a lazily built DFA (see
+ * ExcludeMatcher): one table lookup per character once the states are known, and at worst
+ * O(path length × NFA size) — which for a bounded NFA (MAX_NFA_NODES) is still seconds per 4 KiB
+ * path, so what one attestation round may spend building states is counted and bounded
+ * (EXCLUDE_ROUND_VISITS; the round fails beyond it).
  *
  * The syntax is the subset of Python's `re` that needs no backtracking: literals, `.`, classes
  * (`[…]`, `[^…]`, ranges, `\d \w \s` and their negations — Unicode, as Python's str patterns),
@@ -23,6 +26,27 @@ export const MAX_EXCLUDE_PATTERN_LENGTH = 1024;
 export const MAX_REPEAT = 1000;
 /** All patterns together compile to at most this many NFA nodes. */
 export const MAX_NFA_NODES = 100_000;
+
+/**
+ * NFA states one attestation round may visit building DFA states for its entries' paths (a budget
+ * counted, not timed: 0.2 s of one core at most). A policy's usual excludes use a few thousand for a
+ * 100,000-entry list, and nothing once the states are cached (per compiled policy, across rounds);
+ * only a pattern whose DFA blows up (`.*a.{1000}`) against paths that feed it reaches it.
+ */
+export const EXCLUDE_ROUND_VISITS = 2_000_000;
+
+/** What a round may still spend on the excludes (ExcludeMatcher.match subtracts from it). */
+export interface ExcludeBudget {
+  nfaVisits: number;
+}
+
+/** The excludes needed more than the round's budget (EXCLUDE_ROUND_VISITS) to decide the paths of a list. */
+export class ExcludeBudgetError extends Error {
+  constructor(readonly path: string) {
+    super(`the excludes need more than ${EXCLUDE_ROUND_VISITS} NFA steps to decide this list's paths`);
+    this.name = 'ExcludeBudgetError';
+  }
+}
 
 export class ExcludePatternError extends Error {
   constructor(
@@ -458,7 +482,29 @@ class NfaBuilder {
   }
 }
 
-/** A compiled `excludes` list: `match(path)` tells which pattern (its index) excludes the path, if any. */
+/**
+ * DFA states a matcher keeps before it drops them all and builds again (RE2's answer to a cache that
+ * fills): at most 2,048 × 128 ASCII transitions (1 MiB) per compiled policy, and MAX_DFA_CACHE_NODES.
+ */
+export const MAX_DFA_STATES = 2048;
+/** NFA states all cached DFA states hold together (each a set of them), so a cache of large sets stays a few MiB too. */
+export const MAX_DFA_CACHE_NODES = 1_000_000;
+
+/**
+ * A compiled `excludes` list: `match(path)` tells which pattern (its index) excludes the path, if any.
+ *
+ * The NFA is simulated through a lazily built DFA (Thompson's simulation with its state sets cached,
+ * as RE2 and Go's regexp do): each set of NFA states reached is built once and given an id, and the
+ * transitions from it are remembered per code point, so a path costs one table lookup per character
+ * once its states are known. Simulating the NFA alone costs O(path × active states) per path, and a
+ * short pattern holds many states active at once — `(.*){1000}\x01` is 3,000 of them for every
+ * character, seconds of the control plane's only thread per 4 KiB path, per entry, per attestation.
+ * The DFA of such a pattern has a handful of states. Building a state still costs a walk of the NFA
+ * (bounded by MAX_NFA_NODES), and a pattern whose DFA is exponential (`.*a.{20}`) builds one per
+ * character at worst: the cache is then dropped at MAX_DFA_STATES and rebuilt, and the cost is the
+ * NFA simulation's, bounded as before. `$` is decided where it can hold (the end, or before a final
+ * newline) outside the cache, so the cached states do not depend on where they were reached.
+ */
 export class ExcludeMatcher {
   private readonly kind: Uint8Array;
   private readonly out1: Int32Array;
@@ -469,6 +515,20 @@ export class ExcludeMatcher {
   private current: Int32Array;
   private next: Int32Array;
   private readonly stack: Int32Array;
+
+  // The DFA cache: state id → its NFA states (sorted), the lowest pattern accepting in it (-1: none),
+  // whether any NFA state in it reads a character; transitions for ASCII in a table, others in a Map.
+  private readonly stateIds = new Map<string, number>();
+  private stateNodes: Int32Array[] = [];
+  private stateAccept: number[] = [];
+  private stateLive: boolean[] = [];
+  private asciiNext = new Int32Array(0);
+  private readonly otherNext = new Map<number, number>();
+  private initialState = -1;
+  private cachedNodes = 0;
+  private epoch = 0;
+  private visits = 0;
+  private built = 0;
 
   private constructor(
     builder: NfaBuilder,
@@ -522,33 +582,170 @@ export class ExcludeMatcher {
   }
 
   /**
-   * The index of the pattern that matches a prefix of `path` (Python's `re.match`), the lowest when
-   * several do at the same length; undefined when none does.
+   * The work done so far, counted (not timed): DFA states built and NFA states visited building them.
+   * A path over known states adds nothing.
    */
-  match(path: string): number | undefined {
+  get cost(): { readonly dfaStates: number; readonly nfaVisits: number } {
+    return { dfaStates: this.built, nfaVisits: this.visits };
+  }
+
+  /**
+   * The index of the pattern that matches a prefix of `path` (Python's `re.match`), the lowest when
+   * several do at the same length; undefined when none does. With a budget, the NFA states visited
+   * building DFA states are subtracted from it, and ExcludeBudgetError thrown once it is spent.
+   */
+  match(path: string, budget?: ExcludeBudget): number | undefined {
     if (this.start === -1) {
       return undefined;
     }
     const length = path.length;
-    let count = this.closure(this.start, 0, path, this.current, 0, length);
-    let found = this.accepted(this.current, count);
-    let position = 0;
-    while (found === undefined && count > 0 && position < length) {
-      const cp = path.codePointAt(position)!;
-      position += cp > 0xffff ? 2 : 1;
-      this.generation += 1;
-      let nextCount = 0;
-      for (let i = 0; i < count; i += 1) {
-        const node = this.current[i]!;
-        if (this.kind[node] === K_CLASS && classHas(this.classes[node]!, cp)) {
-          nextCount = this.closure(this.out1[node]!, position, path, this.next, nextCount, length, true);
+    let visits = this.visits;
+    const spend = (): void => {
+      if (budget !== undefined && this.visits !== visits) {
+        budget.nfaVisits -= this.visits - visits;
+        visits = this.visits;
+        if (budget.nfaVisits < 0) {
+          throw new ExcludeBudgetError(path);
         }
       }
-      [this.current, this.next] = [this.next, this.current];
-      count = nextCount;
-      found = this.accepted(this.current, count);
+    };
+    let state = this.initial();
+    spend();
+    let position = 0;
+    for (;;) {
+      if (position === length || (position === length - 1 && path.charCodeAt(position) === 0x0a)) {
+        const found = this.matchAtEnd(state, position, path, length);
+        spend();
+        return found;
+      }
+      const accept = this.stateAccept[state]!;
+      if (accept !== -1) {
+        return accept;
+      }
+      if (!this.stateLive[state]) {
+        return undefined;
+      }
+      const cp = path.codePointAt(position)!;
+      position += cp > 0xffff ? 2 : 1;
+      state = this.transition(state, cp);
+      spend();
     }
-    return found;
+  }
+
+  /** The state at position 0 (where `^` holds). */
+  private initial(): number {
+    if (this.initialState === -1) {
+      this.generation += 1;
+      const count = this.closure(this.start, true, false, this.current, 0);
+      this.initialState = this.intern(this.current, count);
+    }
+    return this.initialState;
+  }
+
+  /** The state after reading `cp` in `state`: from the cache, else built (and remembered unless the cache was dropped meanwhile). */
+  private transition(state: number, cp: number): number {
+    const known = cp < 128 ? this.asciiNext[state * 128 + cp]! : (this.otherNext.get(state * 0x110000 + cp) ?? -1);
+    if (known !== -1) {
+      return known;
+    }
+    const count = this.step(this.stateNodes[state]!, this.stateNodes[state]!.length, cp, false, this.next);
+    const epoch = this.epoch;
+    const next = this.intern(this.next, count);
+    if (epoch === this.epoch) {
+      if (cp < 128) {
+        this.asciiNext[state * 128 + cp] = next;
+      } else {
+        this.otherNext.set(state * 0x110000 + cp, next);
+      }
+    }
+    return next;
+  }
+
+  /**
+   * Where `$` may hold (the end, or before a final newline), outside the cache: the state's NFA
+   * states with everything reachable past a `$`, then, before a final newline, one more step over it.
+   */
+  private matchAtEnd(state: number, position: number, path: string, length: number): number | undefined {
+    const nodes = this.stateNodes[state]!;
+    this.generation += 1;
+    const generation = this.generation;
+    let count = 0;
+    for (let i = 0; i < nodes.length; i += 1) {
+      this.seen[nodes[i]!] = generation;
+      this.current[count++] = nodes[i]!;
+    }
+    for (let i = 0; i < nodes.length; i += 1) {
+      if (this.kind[nodes[i]!] === K_END) {
+        count = this.closure(this.out1[nodes[i]!]!, position === 0, true, this.current, count);
+      }
+    }
+    const found = this.accepted(this.current, count);
+    if (found !== undefined || position === length) {
+      return found;
+    }
+    const after = this.step(this.current, count, 0x0a, true, this.next);
+    return this.accepted(this.next, after);
+  }
+
+  /** The NFA states reached from `list` by reading `cp`, into `into`; returns their count. */
+  private step(list: ArrayLike<number>, count: number, cp: number, passEnd: boolean, into: Int32Array): number {
+    this.generation += 1;
+    let nextCount = 0;
+    for (let i = 0; i < count; i += 1) {
+      const node = list[i]!;
+      if (this.kind[node] === K_CLASS && classHas(this.classes[node]!, cp)) {
+        nextCount = this.closure(this.out1[node]!, false, passEnd, into, nextCount);
+      }
+    }
+    return nextCount;
+  }
+
+  /** The id of the DFA state of these NFA states, built when new (the cache dropped first when full). */
+  private intern(list: Int32Array, count: number): number {
+    const nodes = list.slice(0, count).sort();
+    const key = nodes.join(',');
+    const known = this.stateIds.get(key);
+    if (known !== undefined) {
+      return known;
+    }
+    if (this.stateNodes.length >= MAX_DFA_STATES || this.cachedNodes + nodes.length > MAX_DFA_CACHE_NODES) {
+      this.dropCache();
+    }
+    this.cachedNodes += nodes.length;
+    const id = this.stateNodes.length;
+    let accept = -1;
+    let live = false;
+    for (let i = 0; i < nodes.length; i += 1) {
+      const node = nodes[i]!;
+      if (this.kind[node] === K_ACCEPT && (accept === -1 || this.accepts[node]! < accept)) {
+        accept = this.accepts[node]!;
+      } else if (this.kind[node] === K_CLASS) {
+        live = true;
+      }
+    }
+    this.stateIds.set(key, id);
+    this.stateNodes.push(nodes);
+    this.stateAccept.push(accept);
+    this.stateLive.push(live);
+    if (this.asciiNext.length < (id + 1) * 128) {
+      const grown = new Int32Array(Math.min(MAX_DFA_STATES, Math.max(16, 2 * (id + 1))) * 128).fill(-1);
+      grown.set(this.asciiNext);
+      this.asciiNext = grown;
+    }
+    this.built += 1;
+    return id;
+  }
+
+  private dropCache(): void {
+    this.stateIds.clear();
+    this.stateNodes = [];
+    this.stateAccept = [];
+    this.stateLive = [];
+    this.asciiNext.fill(-1);
+    this.otherNext.clear();
+    this.initialState = -1;
+    this.cachedNodes = 0;
+    this.epoch += 1;
   }
 
   private accepted(list: Int32Array, count: number): number | undefined {
@@ -562,11 +759,12 @@ export class ExcludeMatcher {
     return best;
   }
 
-  /** Adds `from` and everything reachable without reading a character to `list`; returns the new count. */
-  private closure(from: number, position: number, path: string, list: Int32Array, count: number, length: number, sameGeneration = false): number {
-    if (!sameGeneration) {
-      this.generation += 1;
-    }
+  /**
+   * Adds `from` and everything reachable from it without reading a character to `list` (nodes already
+   * seen in this generation skipped); returns the new count. `^` is passed only where `passStart`,
+   * `$` only where `passEnd`; a `$` not passed stays in the list, for matchAtEnd.
+   */
+  private closure(from: number, passStart: boolean, passEnd: boolean, list: Int32Array, count: number): number {
     const generation = this.generation;
     let top = 0;
     this.stack[top++] = from;
@@ -576,6 +774,7 @@ export class ExcludeMatcher {
         continue;
       }
       this.seen[node] = generation;
+      this.visits += 1;
       switch (this.kind[node]) {
         case K_SPLIT:
           this.stack[top++] = this.out2[node]!;
@@ -585,14 +784,15 @@ export class ExcludeMatcher {
           this.stack[top++] = this.out1[node]!;
           break;
         case K_START:
-          if (position === 0) {
+          if (passStart) {
             this.stack[top++] = this.out1[node]!;
           }
           break;
         case K_END:
-          // Python's `$`: at the end, or before a newline that ends the string.
-          if (position === length || (position === length - 1 && path.charCodeAt(position) === 0x0a)) {
+          if (passEnd) {
             this.stack[top++] = this.out1[node]!;
+          } else {
+            list[count++] = node;
           }
           break;
         default:

@@ -44,7 +44,7 @@ export function registerPolicyRuntime(policy: Command): void {
       try {
         document = JSON.parse(raw) as unknown;
       } catch (error) {
-        throw CliError.usage(`${client.action}: --file ${safe(options.file)} is not JSON: ${(error as Error).message}`);
+        throw CliError.usage(`${client.action}: --file ${safe(options.file)} is not JSON: ${safe((error as Error).message)}`);
       }
       ({ body: answer } = await client.put<GroupRuntimePolicy>(`v1/groups/${segment}/runtime-policy`, { policy: document, ...mode }));
     } else {

@@ -60,7 +60,7 @@ export function registerPolicy(program: Command): void {
       try {
         body = JSON.parse(raw) as unknown;
       } catch (error) {
-        throw CliError.usage(`${client.action}: --file ${safe(options.file)} is not JSON: ${(error as Error).message}`);
+        throw CliError.usage(`${client.action}: --file ${safe(options.file)} is not JSON: ${safe((error as Error).message)}`);
       }
       // The interval below is its own request, audited on its own: the policy lands first.
       const { body: answer } = await client.put<GroupPolicy>(`v1/groups/${segment}/policy`, body);
@@ -143,7 +143,7 @@ export function registerPolicy(program: Command): void {
     try {
       values = JSON.parse(raw) as unknown;
     } catch (error) {
-      throw CliError.usage(`${client.action}: --values ${safe(options.values)} is not JSON: ${(error as Error).message}`);
+      throw CliError.usage(`${client.action}: --values ${safe(options.values)} is not JSON: ${safe((error as Error).message)}`);
     }
     const { body } = await client.post<PolicySetChange>(`v1/groups/${client.segment(group, GROUP_ARGUMENT)}/policy/sets`, { label: options.label, values });
     printSetChange(body, `${body.replaced ? 'replaced' : 'approved'} set "${safe(body.label)}"`, options.json);

@@ -5,6 +5,13 @@ const MAX_REPORTED = 20;
 /** A high surrogate not followed by a low one, or a low one not preceded by a high one. */
 const UNPAIRED_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
+/**
+ * Property names ValidationPipe deletes from every object it is given (its prototype-pollution guard,
+ * stripProtoKeys) before a handler sees it: a key so named would vanish from the request without a
+ * word — a runtime policy's allowlist entry `{"digests": {"__proto__": […]}}` stored without it.
+ */
+const DROPPED_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+
 /** What is wrong with a string, or null: U+0000, or a UTF-16 surrogate without its pair. */
 function problemOf(value: string): string | null {
   if (value.includes('\0')) {
@@ -18,7 +25,7 @@ function problemOf(value: string): string | null {
 
 /**
  * Refuses a NUL byte or an unpaired surrogate in any string (or key) of a route's path parameters,
- * query and body, naming where it is. PostgreSQL text cannot hold U+0000, and jsonb refuses a lone
+ * query and body, and a key ValidationPipe would silently delete (DROPPED_KEYS), naming where it is. PostgreSQL text cannot hold U+0000, and jsonb refuses a lone
  * surrogate (`"\ud800"` is valid JSON, so JSON.parse lets it through and JSON.stringify writes it
  * back as such for the audit record's details), so either would otherwise reach the database and
  * come back as a 500. This is the guard for every route, present and future; DTOs refuse control
@@ -55,7 +62,7 @@ function badStrings(root: unknown, rootPath: string): { path: string; problem: s
       const entries = Object.entries(value as Record<string, unknown>);
       for (let i = entries.length - 1; i >= 0; i--) {
         const [key, child] = entries[i]!;
-        const problem = problemOf(key);
+        const problem = DROPPED_KEYS.has(key) ? `must not be ${JSON.stringify(key)} (a name the request pipeline would drop: refused rather than lost)` : problemOf(key);
         if (problem !== null) {
           found.push({ path: path === '' ? 'a property name' : `a property name in ${path}`, problem });
         } else {

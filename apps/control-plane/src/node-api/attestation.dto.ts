@@ -14,8 +14,9 @@ import {
   type StartAttestationRequest,
   type StartAttestationResponse,
 } from '@rackseal/node-api-contracts';
+import { isPaddedBase64 } from '@rackseal/attestation';
 import { Type } from 'class-transformer';
-import { ArrayMaxSize, IsArray, IsBase64, IsDefined, IsIn, IsInt, IsObject, IsOptional, IsString, Matches, Max, MaxLength, Min, ValidateNested } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsBase64, IsDefined, IsIn, IsInt, IsObject, IsOptional, IsString, Max, MaxLength, Min, ValidateBy, ValidateNested } from 'class-validator';
 
 /** Characters of base64 for `bytes` bytes: what a field may hold before the service decodes it. */
 const b64 = (bytes: number): number => Math.ceil(bytes / 3) * 4;
@@ -112,7 +113,7 @@ export class ImaMeasurementsDto implements ImaMeasurementsWire {
   @IsString()
   @MaxLength(b64(ATTESTATION_LIMITS.imaEntriesBytes))
   // Base64 (RFC 4648 §4) or empty: no new entries since the last round.
-  @Matches(/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/)
+  @ValidateBy({ name: 'isPaddedBase64', validator: { validate: (v: unknown) => typeof v === 'string' && isPaddedBase64(v), defaultMessage: (args) => `${args?.property ?? 'entries'} must be base64 (RFC 4648 §4, padded)` } })
   entries!: string;
 
   @ApiPropertyOptional({
