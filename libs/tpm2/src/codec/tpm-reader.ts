@@ -105,6 +105,11 @@ export class TpmReader {
     return this.bytes.subarray(start, start + length);
   }
 
+  /** Advances past the next `length` bytes, bounds-checked, and returns where they start: for a field read in place. */
+  skip(length: number, field: string): number {
+    return this.claim(length, field);
+  }
+
   /**
    * A reader over the next `length` bytes, without copying them: for a part of the input that is
    * only parsed further (a command's parameter area, a sized structure's content).
