@@ -26,6 +26,7 @@ import './commands/agent-config-defaults';
 import './commands/unlock.action';
 import '@rackseal/tpm2/client/device-transport';
 import '@rackseal/tpm2/client/swtpm-transport';
+import { warmUnlockPath } from './unlock-snapshot-warm';
 
 /**
  * Runs the agent's command line as main.js does. A process started from a snapshot has no script
@@ -38,6 +39,8 @@ function runAgent(): void {
 }
 
 if (startupSnapshot.isBuildingSnapshot()) {
+  // The pure front of the unlock run once on made-up inputs: its bytecode goes into the blob.
+  warmUnlockPath();
   startupSnapshot.setDeserializeMainFunction(runAgent);
 } else {
   // Run as a plain script (the bundle without its blob): the arguments already have their script.
