@@ -7,10 +7,11 @@
  * which that test checks — so that V8 deserializes them instead of Node resolving, reading and
  * compiling ~90 files at every boot.
  *
- * Only module bodies run at build time, and what is built then is kept for every boot: none of
- * those on the path reads process.env or process.argv, the clock or a file, opens a handle or makes
- * a key or a random value — they define functions, classes and constants (a module body that did
- * would bake the build machine's value into the blob). Everything per run — the arguments, the
+ * Only module bodies and warmUnlockPath (unlock-snapshot-warm.ts: the unlock's pure front on
+ * made-up inputs, so that the blob carries those functions' bytecode) run at build time, and what is
+ * built then is kept for every boot: none of those on the path reads process.env or process.argv,
+ * the clock or a file, opens a handle or makes a key or a random value — they define functions,
+ * classes and constants (a module body that did would bake the build machine's value into the blob). Everything per run — the arguments, the
  * config file, the state dir, the TPM — is read when the main function below runs, on the booting
  * machine. test/agent-unlock-startup.test.ts holds which module bodies run at build time;
  * test/deploy-files.test.ts unlocks from the blob through the initramfs hook's wrapper.
