@@ -224,6 +224,8 @@ describe('rackseal-agent unlock: the files an offline boot unlock loads (issue 1
         ...UNLOCK_FILES.filter((f) => f !== 'apps/agent/src/main.js'),
         'apps/agent/src/unlock-snapshot.js',
         'apps/agent/src/unlock-snapshot-warm.js',
+        'apps/agent/src/unlock-snapshot-warm-tpm.js',
+        'apps/agent/src/unlock-warm-transcript.js',
         'libs/tpm2/src/client/device-transport.js',
       ].map((f) => `dist/${f}`);
       expect(evaluated).toEqual([...UNLOCK_PACKAGE_FILES.map((f) => `node_modules/${f}`), ...expected].sort());
