@@ -196,7 +196,17 @@ async function benchOn(swtpm: SwtpmMachine, scratch: string, runs: number): Prom
   if (before !== undefined) {
     commands.splice(2, 0, { label: `\`rackseal-agent unlock\` (${before})`, argv: [process.execPath, before, 'unlock', '--device', disk.image, '--config', config], expect: disk.key });
   }
-  const clevisAt = before === undefined ? 2 : 3;
+  // UNLOCK_BENCH_BEFORE_BLOB=…/unlock.blob: another build's startup snapshot in the same rounds (its unlock and its start alone).
+  const beforeBlob = process.env.UNLOCK_BENCH_BEFORE_BLOB;
+  if (beforeBlob !== undefined) {
+    commands.splice(
+      2,
+      0,
+      { label: `\`node --snapshot-blob ${beforeBlob} -- unlock --device IMG\``, argv: [process.execPath, '--snapshot-blob', beforeBlob, '--', 'unlock', '--device', disk.image, '--config', config], expect: disk.key },
+      { label: `\`node --snapshot-blob ${beforeBlob} -- --version\``, argv: [process.execPath, '--snapshot-blob', beforeBlob, '--', '--version'] },
+    );
+  }
+  const clevisAt = commands.findIndex((c) => c.label.startsWith('`clevis luks unlock`'));
 
   // The TPM part of the floor: the commands unlock sends (the same unwrapEnvelope, on a warm
   // client in this process), their round trips summed. A byte replay is not possible: the
@@ -254,7 +264,13 @@ async function benchOn(swtpm: SwtpmMachine, scratch: string, runs: number): Prom
     `snapshot / floor (wall): ${(wall[1]! / floorWall).toFixed(2)}× (target ≤ 1.2×); snapshot / files ${ratio(1)}; CPU ${ms(cpu[1]!)}; its start alone ${ms(wall[node - 1]! - wall[node]!)} above node -e 0`,
     `rackseal / (node with crypto, net, fs/promises + round trips) (wall): ${(wall[0]! / builtinsFloorWall).toFixed(2)}×`,
     `above node -e 0 (wall): unlock ${ms(wall[0]! - wall[node]!)}, of which loading its files ${ms(wall[builtins - 1]! - wall[node]!)} and the TPM round trips ${ms(tpmMs)}`,
-    ...(before === undefined ? [] : [`before / after (wall): ${ratio(2)}; CPU ${ms(cpu[2]!)} → ${ms(cpu[0]!)}`]),
+    ...(before === undefined ? [] : [`before / after (wall): ${ratio(clevisAt - 1)}; CPU ${ms(cpu[clevisAt - 1]!)} → ${ms(cpu[0]!)}`]),
+    ...(beforeBlob === undefined
+      ? []
+      : [
+          `snapshot before / after (wall): unlock ${(wall[2]! / wall[1]!).toFixed(2)}×, ${ms(wall[2]!)} → ${ms(wall[1]!)} (CPU ${ms(cpu[2]!)} → ${ms(cpu[1]!)}); start alone ${ms(wall[3]!)} → ${ms(wall[node - 1]!)} (CPU ${ms(cpu[3]!)} → ${ms(cpu[node - 1]!)})`,
+          `before blob / floor (wall): ${(wall[2]! / floorWall).toFixed(2)}×`,
+        ]),
   ];
   return `${runs} alternating rounds; one swtpm (${swtpm.device}), one LUKS2 image with a rackseal token and a clevis slot, PCRs ${APPROVAL_BANK}:${APPROVAL_PCRS.join(',')}.\n\n${formatTable([header, ...rows])}\n\n${summary.join('\n')}${profiles}`;
 }

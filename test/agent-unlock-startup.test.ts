@@ -200,8 +200,8 @@ describe('rackseal-agent unlock: the files an offline boot unlock loads (issue 1
 
   describe('from the startup snapshot (dist/apps/agent/unlock.blob, docs/decisions.md "Boot unlock from a startup snapshot")', () => {
     const bundle = (): string => join(repoRoot(), 'dist/apps/agent/src/unlock-snapshot.bundle.js');
-    /** esbuild's module wrapper in the bundle: each module's code under its path, run on first require. */
-    const COMMONJS_HELPER = '  var __commonJS = (cb, mod) => function __require2() {\n';
+    /** esbuild's module wrapper in the bundle (whitespace minified): each module's code under its path, run on first require. */
+    const COMMONJS_HELPER = 'var __commonJS=(cb,mod)=>function __require2(){';
 
     it('holds the listed files evaluated at build time (main.js aside, which runs the arguments), the device transport beside swtpm\'s, and js-yaml', () => {
       // The bundle with esbuild's wrapper recording which module bodies run while the snapshot is built.
@@ -213,8 +213,8 @@ describe('rackseal-agent unlock: the files an offline boot unlock loads (issue 1
         recording,
         source.replace(
           COMMONJS_HELPER,
-          `  var evaluated = [];\n  require('node:v8').startupSnapshot.addSerializeCallback(() => require('node:fs').writeFileSync(${JSON.stringify(list)}, JSON.stringify(evaluated)));\n` +
-            `  var __commonJS = (cb, mod) => function __require2() {\n    if (!mod) evaluated.push(__getOwnPropNames(cb)[0]);\n`,
+          `var evaluated = [];\nrequire('node:v8').startupSnapshot.addSerializeCallback(() => require('node:fs').writeFileSync(${JSON.stringify(list)}, JSON.stringify(evaluated)));\n` +
+            `${COMMONJS_HELPER}\n  if (!mod) evaluated.push(__getOwnPropNames(cb)[0]);\n`,
         ),
       );
       const build = spawnSync(process.execPath, ['--snapshot-blob', join(root, 'recording.blob'), '--build-snapshot', recording], { env: { PATH: process.env.PATH }, encoding: 'utf8' });
@@ -223,6 +223,9 @@ describe('rackseal-agent unlock: the files an offline boot unlock loads (issue 1
       const expected = [
         ...UNLOCK_FILES.filter((f) => f !== 'apps/agent/src/main.js'),
         'apps/agent/src/unlock-snapshot.js',
+        'apps/agent/src/unlock-snapshot-warm.js',
+        'apps/agent/src/unlock-snapshot-warm-tpm.js',
+        'apps/agent/src/unlock-warm-transcript.js',
         'libs/tpm2/src/client/device-transport.js',
       ].map((f) => `dist/${f}`);
       expect(evaluated).toEqual([...UNLOCK_PACKAGE_FILES.map((f) => `node_modules/${f}`), ...expected].sort());

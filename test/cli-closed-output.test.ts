@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fixturePath } from './support/fixtures';
 import { type CliProgram, runAgentCli, runRacksealCli, spawnCli } from './support/cli-runner';
+import { repoRoot } from './support/repo-root';
 
 const RACKSEAL: CliProgram = 'rackseal';
 const AGENT: CliProgram = 'rackseal-agent';
@@ -97,6 +98,19 @@ describe('a closed stdout ends rackseal and rackseal-agent quietly', () => {
   ])('%s into a reader already gone: exit 141, no stack trace', async (_, program, args) => {
     const run = await runIntoReaderClosingAfter(0, program, ...args);
     expect(run).toMatchObject({ status: 141, signal: null, stderr: '' });
+  });
+
+  it('installs its guard without creating the streams, and puts it on each stream when Node creates it', () => {
+    // stdout and stderr on pipes: creating either stream loads net (a socket on the pipe).
+    const closedOutput = join(repoRoot(), 'dist/libs/command-line/src/closed-output.js');
+    const script = [
+      `require(${JSON.stringify(closedOutput)}).endQuietlyOnClosedOutput('t');`,
+      "const before = process.moduleLoadList.filter((m) => ['NativeModule net', 'NativeModule tty', 'NativeModule internal/fs/sync_write_stream'].includes(m));",
+      "const after = [process.stdout.listenerCount('error'), process.stderr.listenerCount('error'), process.stdout === process.stdout];",
+      "require('node:fs').writeSync(1, JSON.stringify({ before, after }));",
+    ].join('\n');
+    const run = spawnSync(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
+    expect([run.status, run.stderr, JSON.parse(run.stdout) as unknown]).toEqual([0, '', { before: [], after: [1, 1, true] }]);
   });
 
   it('names any other output failure (a full disk behind >) and exits 2, without a stack trace', () => {

@@ -19,16 +19,48 @@ let installed = false;
  * at once, as SIGPIPE would end a C tool, quietly (no stack trace) with EXIT_CLOSED_OUTPUT. Any other
  * failure to write stdout (a full disk behind `>`) is named on stderr and exits 2, never a stack trace.
  * Calling it again does nothing.
+ *
+ * Each listener goes on its stream when that stream is created (whenCreated), not by creating it:
+ * a command that writes through neither — `rackseal-agent unlock` at boot writes the key with
+ * write(2) and nothing else when it succeeds — never builds them (bench/README.md, "unlock: bytecode
+ * in the blob"). Only a stream that exists can fail a write, so the guard covers the same writes.
  */
 export function endQuietlyOnClosedOutput(programName: string): void {
   if (installed) {
     return;
   }
   installed = true;
-  process.stdout.on('error', (error: NodeJS.ErrnoException) => process.exit(stdoutFailure(programName, error)));
-  process.stderr.on('error', (error: NodeJS.ErrnoException) => {
-    // Nowhere left to report it.
-    process.exit(error.code === 'EPIPE' ? EXIT_CLOSED_OUTPUT : EXIT.usage);
+  whenCreated('stdout', (stream) => stream.on('error', (error: NodeJS.ErrnoException) => process.exit(stdoutFailure(programName, error))));
+  whenCreated('stderr', (stream) =>
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      // Nowhere left to report it.
+      process.exit(error.code === 'EPIPE' ? EXIT_CLOSED_OUTPUT : EXIT.usage);
+    }),
+  );
+}
+
+/**
+ * Runs `attach` on process[name] when Node creates it: Node defines process.stdout and
+ * process.stderr as getters that build the stream on first use and keep it. The getter is wrapped
+ * for that first use, then put back. Where the property is not such a getter (a stream already
+ * swapped in, a test's mock), `attach` runs on it now.
+ */
+function whenCreated(name: 'stdout' | 'stderr', attach: (stream: NodeJS.WriteStream) => void): void {
+  const descriptor = Object.getOwnPropertyDescriptor(process, name);
+  const create = descriptor?.get;
+  if (create === undefined || descriptor?.configurable !== true) {
+    attach(process[name]);
+    return;
+  }
+  Object.defineProperty(process, name, {
+    configurable: true,
+    enumerable: descriptor.enumerable ?? true,
+    get(): NodeJS.WriteStream {
+      Object.defineProperty(process, name, descriptor);
+      const stream = create.call(process) as NodeJS.WriteStream;
+      attach(stream);
+      return stream;
+    },
   });
 }
 

@@ -22,6 +22,15 @@ describe('KeyObjectCache', () => {
     expect(cache.get('b', () => keys[2]!)).toBe(keys[2]);
   });
 
+  it('clear drops every kept KeyObject: the next get creates afresh', () => {
+    const cache = new KeyObjectCache(2);
+    cache.get('a', () => keys[0]!);
+    cache.get('b', () => keys[1]!);
+    cache.clear();
+    expect(cache.size).toBe(0);
+    expect(cache.get('a', () => keys[2]!)).toBe(keys[2]);
+  });
+
   it('keeps nothing when create throws', () => {
     const cache = new KeyObjectCache(2);
     expect(() => cache.get('bad', () => { throw new RangeError('not a key'); })).toThrow('not a key');

@@ -35,4 +35,9 @@ export class KeyObjectCache {
   get size(): number {
     return this.entries.size;
   }
+
+  /** Drops every KeyObject held. */
+  clear(): void {
+    this.entries.clear();
+  }
 }

@@ -56,6 +56,15 @@ export function leftPad(value: Buffer, size: number): Buffer {
 const KEY_OBJECTS = new KeyObjectCache(1024);
 
 /**
+ * Empties the cache of public KeyObjects. For the agent's startup snapshot, whose build-time warm-up
+ * makes some (apps/agent/src/unlock-snapshot-warm.ts): `node --build-snapshot` aborts on a live
+ * KeyObject, which holds an OpenSSL key outside V8's heap.
+ */
+export function forgetPublicKeyObjects(): void {
+  KEY_OBJECTS.clear();
+}
+
+/**
  * The public key of an RSA or ECC TPMT_PUBLIC as a node:crypto KeyObject, the same object for the
  * same key while it stays in KEY_OBJECTS. Keyed by what determines the key and nothing else: the
  * RSA exponent and modulus, the ECC curve and point (coordinates as given, their length first so

@@ -41,9 +41,14 @@ export async function loadAgentConfig(path: string, optional = false): Promise<A
     }
     throw new AgentConfigError(path, '', code === 'ENOENT' ? 'does not exist' : `cannot be read (${code})`);
   }
+  return parseAgentConfigText(bytes.toString('utf8'), path);
+}
+
+/** The config file's text (read from `path`) as YAML, validated: what loadAgentConfig does after reading. */
+export function parseAgentConfigText(text: string, path: string): AgentConfig {
   let document: unknown;
   try {
-    document = load(bytes.toString('utf8'), { filename: path, schema: CORE_SCHEMA });
+    document = load(text, { filename: path, schema: CORE_SCHEMA });
   } catch (error) {
     const reason = error instanceof YAMLException ? `${error.reason} (line ${error.mark.line + 1}, column ${error.mark.column + 1})` : 'is not YAML';
     throw new AgentConfigError(path, '', `is not valid YAML: ${reason}`);
