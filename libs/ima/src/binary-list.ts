@@ -2,7 +2,7 @@ import { TpmParseError, TpmReader } from '@rackseal/tpm2';
 import { digestSize, type ImaBank } from './hash-algorithms';
 import { type ImaEntry, IMA_TEMPLATE_NAMES, type ImaTemplateName, isAllZero } from './ima-entry';
 import { ImaParseError } from './ima-parse-error';
-import { checkName, decodeDigestNg, decodeNameNg, FieldError, IMA_EVENT_NAME_LEN_MAX, IMA_LEGACY_DIGEST_SIZE, TEMPLATE_FIELDS } from './template-fields';
+import { checkName, decodeDigestNg, oneOfAt, decodeNameNg, FieldError, IMA_EVENT_NAME_LEN_MAX, IMA_LEGACY_DIGEST_SIZE, TEMPLATE_FIELDS } from './template-fields';
 
 /** IMA_TEMPLATE_NAME_LEN_MAX (security/integrity/ima/ima.h): a template name is at most 15 bytes. */
 export const IMA_TEMPLATE_NAME_LEN_MAX = 15;
@@ -62,7 +62,7 @@ function readEntry(reader: TpmReader, index: number, hashSize: number, start: nu
   }
   // Compared in place: a string (or a view, or a closure) per entry for the template name showed in the bench's profile.
   const nameAt = reader.skip(nameLength, 'template_name');
-  const template = templateNameAt(bytes, nameAt, nameLength);
+  const template = oneOfAt(IMA_TEMPLATE_NAMES, bytes, nameAt, nameLength);
   if (template === undefined) {
     throw reader.error('template_name', `unsupported template "${bytes.toString('latin1', nameAt, nameAt + nameLength).replace(/[^\x20-\x7e]/g, '?')}"`, nameAt);
   }
@@ -129,24 +129,6 @@ function fieldEnd(reader: TpmReader, bytes: Buffer, at: number, dataEnd: number,
     throw reader.error(fields[i]!, `needs ${length} byte(s), ${dataEnd - at - 4} left in the template data`, at + 4);
   }
   return at + 4 + length;
-}
-
-function templateNameAt(bytes: Buffer, at: number, length: number): ImaTemplateName | undefined {
-  for (const name of IMA_TEMPLATE_NAMES) {
-    if (name.length === length && isAt(bytes, at, name)) {
-      return name;
-    }
-  }
-  return undefined;
-}
-
-function isAt(bytes: Buffer, at: number, text: string): boolean {
-  for (let i = 0; i < text.length; i += 1) {
-    if (bytes[at + i] !== text.charCodeAt(i)) {
-      return false;
-    }
-  }
-  return true;
 }
 
 /** Assembles an entry (shared with the ASCII parser). */
