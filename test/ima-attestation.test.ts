@@ -9,28 +9,17 @@
  * round sends and checks only the new entries; a reboot restarts from entry 0; Keylime's own
  * runtime-policy fixture and a canary's captured list decide the same cases.
  */
-import { createHash, createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { createHash, createPublicKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { Readable } from 'node:stream';
 import type { INestApplication } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
-import { ApiTokens } from '@rackseal/api-tokens';
 import { buildImaEntry, entryExtend, type ImaEntry, marshalBinaryEntry, parseAsciiMeasurementList } from '@rackseal/ima';
-import { InventoryImporter } from '@rackseal/inventory';
 import { type FinishAttestationRequest, nodeApiPath, type StartAttestationResponse } from '@rackseal/node-api-contracts';
-import { VendorCas } from '@rackseal/vendor-cas';
-import { Logger } from 'nestjs-pino';
 import request from 'supertest';
 import type { DataSource } from 'typeorm';
-import { ControlPlaneModule } from '../apps/control-plane/src/control-plane.module';
-import { configureHttpApp } from '../apps/control-plane/src/http/configure-http-app';
 import { answer, b64, withAgent } from './support/attestation-agent';
-import { FRESH_SWTPM_POLICY } from './support/attestation-policies';
-import { createTestDatabase, openDataSource, type TestDatabase } from './support/database';
 import { fixturePath } from './support/fixtures';
-import { createTestQueuePrefix, type TestQueuePrefix } from './support/redis';
 import { type SwtpmMachine, useSwtpms } from './support/swtpm';
-import { testConfig } from './support/test-config';
+import { type ImaRack, startImaRack } from './support/ima-rack';
 
 jest.setTimeout(180_000);
 
@@ -62,45 +51,23 @@ const binary = (entries: readonly ImaEntry[]): Buffer => Buffer.concat(entries.m
 
 describe('runtime integrity: IMA lists judged at every attestation (issue 17)', () => {
   const fixture = useSwtpms(1);
-  let db: TestDatabase;
-  let prefix: TestQueuePrefix;
   let app: INestApplication;
   let ds: DataSource;
   let tpm: SwtpmMachine;
-  const tokens: Record<'admin' | 'policyRead' | 'policyWrite' | 'inventoryRead', string> = {} as never;
+  let rack: ImaRack<'policyRead' | 'policyWrite' | 'inventoryRead'>;
+  let tokens: ImaRack<'policyRead' | 'policyWrite' | 'inventoryRead'>['tokens'];
 
   beforeAll(async () => {
     tpm = fixture.at(0);
-    db = await createTestDatabase();
-    prefix = createTestQueuePrefix();
-    const moduleRef = await Test.createTestingModule({ imports: [ControlPlaneModule.forRoot(testConfig(db, prefix.prefix, { LOG_LEVEL: 'silent' }))] }).compile();
-    app = moduleRef.createNestApplication({ bufferLogs: true });
-    app.useLogger(app.get(Logger));
-    configureHttpApp(app);
-    await app.init();
-    ds = await openDataSource(db.url);
-    const issue = async (name: string, scope: string) => (await app.get(ApiTokens).issue(name, [scope], 'test')).token;
-    tokens.admin = await issue('admin', 'admin');
-    tokens.policyRead = await issue('policy-reader', 'policy:read');
-    tokens.policyWrite = await issue('policy-writer', 'policy:write');
-    tokens.inventoryRead = await issue('inventory-reader', 'inventory:read');
-    await app.get(VendorCas).addBundle([{ content: await fixture.ca.rootCertPem(), source: 'root' }, { content: await fixture.ca.intermediateCertPem(), source: 'intermediate' }], { addedBy: 'test' });
-    const spare = () => fixture.ca.issueEkCert(generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey);
-    const csv = ['serial,asset_tag,hostname,group,ek_cert,ek_pub_hash', `SN-IMA,,,racks,${b64(await tpm.rsaEkCertDer())},`, `SN-ELSEWHERE,,,storage,${b64(await spare())},`, `SN-SPARE,,,racks,${b64(await spare())},`].join('\n');
-    expect(await app.get(InventoryImporter).import(Readable.from([Buffer.from(`${csv}\n`)]), { actor: 'test', fileName: 'inventory.csv' })).toMatchObject({ status: 'succeeded' });
-    const pcr = await http('put', '/v1/groups/racks/policy').send({ ...FRESH_SWTPM_POLICY, pcrs: [...FRESH_SWTPM_POLICY.pcrs] });
-    expect(pcr.status).toBe(200);
+    rack = await startImaRack(fixture, { policyRead: 'policy:read', policyWrite: 'policy:write', inventoryRead: 'inventory:read' }, ['SN-ELSEWHERE,storage']);
+    ({ app, ds, tokens } = rack);
   }, 180_000);
 
   afterAll(async () => {
-    await app?.close();
-    await ds?.destroy();
-    await db?.drop();
-    await prefix?.clear();
+    await rack?.close();
   });
 
-  const http = (method: 'get' | 'put' | 'post' | 'delete', path: string, token = tokens.admin) =>
-    request(app.getHttpServer())[method](path).set('Authorization', `Bearer ${token}`).set('Content-Type', 'application/json');
+  const http = (method: 'get' | 'put' | 'post' | 'delete', path: string, token = tokens.admin) => rack.http(method, path, token);
   const post = (path: string, body: unknown) => request(app.getHttpServer()).post(path).set('Content-Type', 'application/json').send(body as object);
   const lastAudit = async (action: string) =>
     ((await ds.query('SELECT actor, subject, outcome, details FROM audit_log WHERE action = $1 ORDER BY id DESC LIMIT 1', [action])) as {

@@ -5,17 +5,14 @@
  * operators get. Each refusal is a 4xx with its code (or a judged runtime failure: quarantine, audit
  * record, verdict), never a 500, and leaves the stored state consistent.
  */
-import { createHash, generateKeyPairSync } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { type AddressInfo, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import type { INestApplication } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
 import { RUNTIME_POLICY_BODY_LIMIT_BYTES } from '@rackseal/api-contracts';
-import { ApiTokens } from '@rackseal/api-tokens';
 import {
   attestImaMeasurements,
   buildImaEntry,
@@ -29,22 +26,14 @@ import {
   replayImaEntries,
   zeroPcr,
 } from '@rackseal/ima';
-import { InventoryImporter } from '@rackseal/inventory';
 import { type FinishAttestationRequest, nodeApiPath, type StartAttestationResponse } from '@rackseal/node-api-contracts';
-import { VendorCas } from '@rackseal/vendor-cas';
-import { Logger } from 'nestjs-pino';
 import request from 'supertest';
 import type { DataSource } from 'typeorm';
-import { ControlPlaneModule } from '../apps/control-plane/src/control-plane.module';
-import { configureHttpApp } from '../apps/control-plane/src/http/configure-http-app';
 import { answer, b64, withAgent } from './support/attestation-agent';
 import { runRacksealCliAsync } from './support/cli-runner';
-import { FRESH_SWTPM_POLICY } from './support/attestation-policies';
-import { createTestDatabase, openDataSource, type TestDatabase } from './support/database';
 import { fixturePath } from './support/fixtures';
-import { createTestQueuePrefix, type TestQueuePrefix } from './support/redis';
 import { type SwtpmMachine, useSwtpms } from './support/swtpm';
-import { testConfig } from './support/test-config';
+import { type ImaRack, startImaRack } from './support/ima-rack';
 
 jest.setTimeout(180_000);
 
@@ -127,43 +116,23 @@ describe('a key measured onto a keyring again and again', () => {
 
 describe('runtime integrity under attack (issue 17)', () => {
   const fixture = useSwtpms(1);
-  let db: TestDatabase;
-  let prefix: TestQueuePrefix;
   let app: INestApplication;
   let ds: DataSource;
   let tpm: SwtpmMachine;
-  const tokens: Record<'admin' | 'policyWrite' | 'policyRead', string> = {} as never;
+  let rack: ImaRack<'policyWrite' | 'policyRead'>;
+  let tokens: ImaRack<'policyWrite' | 'policyRead'>['tokens'];
 
   beforeAll(async () => {
     tpm = fixture.at(0);
-    db = await createTestDatabase();
-    prefix = createTestQueuePrefix();
-    const moduleRef = await Test.createTestingModule({ imports: [ControlPlaneModule.forRoot(testConfig(db, prefix.prefix, { LOG_LEVEL: 'silent' }))] }).compile();
-    app = moduleRef.createNestApplication({ bufferLogs: true });
-    app.useLogger(app.get(Logger));
-    configureHttpApp(app);
-    await app.init();
-    ds = await openDataSource(db.url);
-    const issue = async (name: string, scope: string) => (await app.get(ApiTokens).issue(name, [scope], 'test')).token;
-    tokens.admin = await issue('admin', 'admin');
-    tokens.policyWrite = await issue('policy-writer', 'policy:write');
-    tokens.policyRead = await issue('policy-reader', 'policy:read');
-    await app.get(VendorCas).addBundle([{ content: await fixture.ca.rootCertPem(), source: 'root' }, { content: await fixture.ca.intermediateCertPem(), source: 'intermediate' }], { addedBy: 'test' });
-    const spare = () => fixture.ca.issueEkCert(generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey);
-    const csv = ['serial,asset_tag,hostname,group,ek_cert,ek_pub_hash', `SN-IMA,,,racks,${b64(await tpm.rsaEkCertDer())},`, `SN-SPARE,,,racks,${b64(await spare())},`].join('\n');
-    expect(await app.get(InventoryImporter).import(Readable.from([Buffer.from(`${csv}\n`)]), { actor: 'test', fileName: 'inventory.csv' })).toMatchObject({ status: 'succeeded' });
-    expect((await http('put', '/v1/groups/racks/policy').send({ ...FRESH_SWTPM_POLICY, pcrs: [...FRESH_SWTPM_POLICY.pcrs] })).status).toBe(200);
+    rack = await startImaRack(fixture, { policyWrite: 'policy:write', policyRead: 'policy:read' });
+    ({ app, ds, tokens } = rack);
   }, 180_000);
 
   afterAll(async () => {
-    await app?.close();
-    await ds?.destroy();
-    await db?.drop();
-    await prefix?.clear();
+    await rack?.close();
   });
 
-  const http = (method: 'get' | 'put' | 'post' | 'delete', path: string, token = tokens.admin) =>
-    request(app.getHttpServer())[method](path).set('Authorization', `Bearer ${token}`).set('Content-Type', 'application/json');
+  const http = (method: 'get' | 'put' | 'post' | 'delete', path: string, token = tokens.admin) => rack.http(method, path, token);
   const post = (path: string, body: unknown) => request(app.getHttpServer()).post(path).set('Content-Type', 'application/json').send(body as object);
   const audits = async (action: string) =>
     (await ds.query('SELECT outcome, details FROM audit_log WHERE action = $1 ORDER BY id', [action])) as { outcome: string; details: Record<string, unknown> }[];
