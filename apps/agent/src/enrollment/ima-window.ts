@@ -30,7 +30,8 @@ export class ImaListError extends Error {
  * (`…_runtime_measurements_sha256` configured as the list). A list shorter than `fromEntry`
  * belongs to a new boot: it is sent whole, from entry 0, and the server starts the machine's state
  * again. A list that does not exist is sent as no list — the server judges that as a failure, it is
- * not a way around the policy.
+ * not a way around the policy. A per-bank list that is a symbolic link is refused: the kernel's are
+ * files, and that path is derived from the server's bank, not configured.
  */
 export async function readImaWindow(path: string, fromEntry: number, bank?: string): Promise<ImaMeasurementsWire | undefined> {
   // Checked before it becomes part of a path: the bank is the server's word.
