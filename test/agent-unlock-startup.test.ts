@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { openTransport, TpmClient } from '@rackseal/tpm2';
 import { StateDir } from '../apps/agent/src/state/state-dir';
+import { deterministicRandomBytes, WARM_RANDOM_LABEL } from '../apps/agent/src/unlock-snapshot-warm-tpm';
 import { recordApprovals } from '../apps/agent/src/unlock/approvals-store';
 import { AGENT_ENTRY } from './support/cli-runner';
 import { installedDisk, type InstalledDisk } from './support/rackseal-disk';
@@ -199,6 +200,35 @@ describe('rackseal-agent unlock: the files an offline boot unlock loads (issue 1
   });
 
   describe('from the startup snapshot (dist/apps/agent/unlock.blob, docs/decisions.md "Boot unlock from a startup snapshot")', () => {
+    it("two unlocks from the blob draw their salts and nonces fresh: none from the warm-up's counter, none twice", () => {
+      // A preload that records every randomBytes the unlock draws through node:crypto's module object
+      // (what the bundle reads at each call: `(0, node_crypto_1.randomBytes)(…)`).
+      const draws = join(root, 'draws.json');
+      const recorder = join(root, 'draws.js');
+      writeFileSync(
+        recorder,
+        `const crypto = require('node:crypto'); const drawn = []; const original = crypto.randomBytes;\n` +
+          `crypto.randomBytes = (size, callback) => { if (callback !== undefined) return original(size, callback); const bytes = original(size); drawn.push(bytes.toString('hex')); return bytes; };\n` +
+          `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(draws)}, JSON.stringify(drawn)));\n`,
+      );
+      const unlock = (): string[] => {
+        const run = spawnSync(process.execPath, ['--snapshot-blob', join(repoRoot(), 'dist/apps/agent/unlock.blob'), '--require', recorder, '--', 'unlock', '--device', disk.image, '--config', config], {
+          cwd: root,
+          env: { PATH: process.env.PATH },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        expect([run.status, run.stderr.toString('utf8'), run.stdout.toString('hex')]).toEqual([0, '', disk.key.toString('hex')]);
+        return JSON.parse(readFileSync(draws, 'utf8')) as string[];
+      };
+      const [first, second] = [unlock(), unlock()];
+      // The salts of the salted sessions and the caller's nonces (at least one of each, 16 bytes or more).
+      expect(first.filter((hex) => hex.length >= 32).length).toBeGreaterThanOrEqual(2);
+      expect(first.length).toBe(second.length);
+      const counter = deterministicRandomBytes(WARM_RANDOM_LABEL)(32 * 4096).toString('hex');
+      expect([...first, ...second].filter((hex) => counter.includes(hex))).toEqual([]);
+      expect(first.filter((hex) => second.includes(hex))).toEqual([]);
+    });
+
     const bundle = (): string => join(repoRoot(), 'dist/apps/agent/src/unlock-snapshot.bundle.js');
     /** esbuild's module wrapper in the bundle (whitespace minified): each module's code under its path, run on first require. */
     const COMMONJS_HELPER = 'var __commonJS=(cb,mod)=>function __require2(){';

@@ -10,11 +10,13 @@
  * A replay only verifies if the client sends the same session secrets as when it was recorded — the
  * responses' HMACs and the Unseal's parameter encryption are keyed by the salt and the caller's
  * nonces — so for this one run node:crypto's randomBytes is a counter hash (deterministicRandomBytes),
- * then put back; a real unlock never runs with it. The disk key the replay yields is zeroed, and the
+ * then put back; a real unlock never runs with it (nor the blob: a replay that never settles fails the
+ * build). The disk key the replay yields is zeroed (its bytes, and the text RegExp kept), and the
  * public KeyObjects the run made are dropped (a live KeyObject aborts `--build-snapshot`).
  */
 // The module object itself (what every `import { randomBytes } from 'node:crypto'` reads at each call), not a namespace copy.
 import nodeCrypto from 'node:crypto';
+import { startupSnapshot } from 'node:v8';
 import { parseDeliveryPayload } from '@rackseal/node-api-contracts/delivery-payloads';
 import type { ApprovalsResponse } from '@rackseal/node-api-contracts/approvals';
 import { TpmClient } from '@rackseal/tpm2/client/tpm-client';
@@ -57,6 +59,18 @@ export async function withDeterministicRandom<T>(work: () => Promise<T>): Promis
   const original = crypto.randomBytes;
   const draw = deterministicRandomBytes(WARM_RANDOM_LABEL);
   crypto.randomBytes = ((size: number, callback?: unknown) => (callback === undefined ? draw(size) : original(size, callback as never))) as typeof nodeCrypto.randomBytes;
+  if (startupSnapshot.isBuildingSnapshot()) {
+    // `--build-snapshot` writes the heap once the event loop is empty, settled or not: a `work` that
+    // never settles (a promise nothing resolves) would leave the counter in the blob, drawn by every
+    // boot's salts and nonces. At serialization it is put back and the build fails, writing no blob.
+    startupSnapshot.addSerializeCallback(() => {
+      if (crypto.randomBytes !== original) {
+        crypto.randomBytes = original;
+        process.exitCode = 1;
+        process.stderr.write('rackseal: the startup snapshot was taken with the warm-up\'s deterministic randomBytes in place (the replay never settled); no blob written\n');
+      }
+    });
+  }
   try {
     return await work();
   } finally {
@@ -114,5 +128,18 @@ export async function warmUnlockTpmPath(transcript: WarmTranscript = WARM_TRANSC
     return transport.replayed;
   } finally {
     forgetPublicKeyObjects();
+    forgetLastMatch();
   }
 }
+
+/**
+ * Points RegExp's legacy statics (RegExp.input, RegExp.lastMatch, $1…: the last successful match's
+ * subject, kept by the realm — ECMAScript proposal "RegExp Legacy Features") at an empty string. The
+ * payload's parse checks the disk key's base64 with a regular expression, which left that text
+ * reachable from the realm, and so in the blob, after the payload's bytes were zeroed.
+ */
+function forgetLastMatch(): void {
+  EMPTY_MATCH.exec('');
+}
+
+const EMPTY_MATCH = /(?:)/;

@@ -135,7 +135,11 @@ export function allowedByDigests(entry: ImaEntry): ImaVerdict {
   return makeVerdict(entry, entry.digest.digest.toString('hex'), 'allowed', 'digests', undefined, undefined);
 }
 
-function judgeImaEntry(entry: ImaEntry, templateHashValid: boolean, policy: RuntimePolicy, context: EvaluationContext): ImaVerdict {
+/**
+ * The full judgement, without the shortcut isPlainlyAllowed takes: what evaluateImaEntry gives for
+ * every entry the shortcut does not pass (exported for the test that holds the shortcut to it).
+ */
+export function judgeImaEntry(entry: ImaEntry, templateHashValid: boolean, policy: RuntimePolicy, context: EvaluationContext): ImaVerdict {
   const digestHex = entry.digest.digest.toString('hex');
   const verdict: MakeVerdict = (kind, rule, expected, detail) => makeVerdict(entry, digestHex, kind, rule, expected, detail);
   if (entry.pcr !== IMA_PCR) {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildImaEntry, type ImaBank, marshalBinaryEntry } from '@rackseal/ima';
@@ -52,5 +52,14 @@ describe('readImaWindow: which list the agent sends', () => {
   it('a per-bank list that does not parse as its bank is refused, named', async () => {
     await writeFile(`${configured}_sha512`, listOf('sha1'));
     await expect(readImaWindow(configured, 0, 'sha512')).rejects.toThrow(`the IMA list ${configured}_sha512 does not parse`);
+  });
+
+  it('a per-bank list that is a symbolic link (the kernel writes files, not links) is refused unread, named', async () => {
+    // A path the operator never configured, derived from the server's bank: planted beside the list,
+    // it would have the agent read (as root) and parse whatever it points at.
+    const elsewhere = join(dir, 'elsewhere');
+    await writeFile(elsewhere, listOf('sha256'));
+    await symlink(elsewhere, `${configured}_sha256`);
+    await expect(readImaWindow(configured, 0, 'sha256')).rejects.toThrow(`the IMA list ${configured}_sha256 is a symbolic link`);
   });
 });

@@ -30,13 +30,15 @@ export class ImaListError extends Error {
  * (`…_runtime_measurements_sha256` configured as the list). A list shorter than `fromEntry`
  * belongs to a new boot: it is sent whole, from entry 0, and the server starts the machine's state
  * again. A list that does not exist is sent as no list — the server judges that as a failure, it is
- * not a way around the policy.
+ * not a way around the policy. A per-bank list that is a symbolic link is refused: the kernel's are
+ * files, and that path is derived from the server's bank, not configured.
  */
 export async function readImaWindow(path: string, fromEntry: number, bank?: string): Promise<ImaMeasurementsWire | undefined> {
   // Checked before it becomes part of a path: the bank is the server's word.
   if (isImaTemplateHashAlgorithm(bank)) {
     const perBank = `${path}_${bank}`;
-    const bytes = await readBounded(perBank);
+    // Not followed if a link: securityfs holds the kernel's files, and this path is derived, not configured.
+    const bytes = await readBounded(perBank, constants.O_NOFOLLOW);
     if (bytes !== undefined) {
       return { ...windowOf(perBank, bytes, fromEntry, bank), templateHashAlgorithm: bank };
     }
@@ -75,13 +77,16 @@ function windowOf(path: string, bytes: Buffer, fromEntry: number, algorithm: Ima
   return { firstEntry: first, entries: window.toString('base64') };
 }
 
-async function readBounded(path: string): Promise<Buffer | undefined> {
+async function readBounded(path: string, flags = 0): Promise<Buffer | undefined> {
   let handle;
   try {
-    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK | flags);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
       return undefined;
+    }
+    if ((error as NodeJS.ErrnoException).code === 'ELOOP' && (flags & constants.O_NOFOLLOW) !== 0) {
+      throw new ImaListError(`the IMA list ${path} is a symbolic link: a per-bank list is the kernel's own file, never a link`);
     }
     throw new ImaListError(`the IMA list ${path} cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
   }
