@@ -306,6 +306,22 @@ describe('verdicts, each naming the file, digest and rule', () => {
     ]);
   });
 
+  it('a listed file an exclude also matches: it passes without the matcher running, and its verdict, built when read, names the exclude (Keylime checks the excludes first)', () => {
+    const both = parseRuntimePolicy(JSON.stringify({ ...policyJson, excludes: ['/tmp/.*', '/usr/bin/tool-1[0-9]$'] }));
+    let matched = 0;
+    const counting = { ...both, excludeMatcher: { ...both.excludeMatcher, match: (path: string, budget?: { nfaVisits: number }) => ((matched += 1), both.excludeMatcher.match(path, budget)) } } as typeof both;
+    const result = attestImaMeasurements(undefined, { bank: 'sha256', bootTime: 'boot', startIndex: 0, entries, quotedPcr10: pcrAfter(entries) }, counting);
+    expect(result.outcome).toBe('verified');
+    expect(matched).toBe(0);
+    expect(result.verdicts.slice(9, 12).map((v) => [v.path, v.kind, v.rule])).toEqual([
+      ['/usr/bin/tool-9', 'allowed', 'digests'],
+      ['/usr/bin/tool-10', 'excluded', 'excludes[1] "/usr/bin/tool-1[0-9]$"'],
+      ['/usr/bin/tool-11', 'excluded', 'excludes[1] "/usr/bin/tool-1[0-9]$"'],
+    ]);
+    const context = evaluationContext(counting);
+    expect(result.verdicts).toEqual(entries.map((e) => evaluateImaEntry(e, true, counting, context)));
+  });
+
   it('a file not in the allowlist', () => {
     const extra = buildImaEntry({ template: 'ima-ng', algorithm: 'sha256', digest: sha('sha256', 'evil'), name: '/usr/local/bin/miner' }, 20);
     const result = attest([...entries, extra]);

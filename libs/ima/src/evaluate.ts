@@ -1,6 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import { digestOf } from './hash-algorithms';
-import { EXCLUDE_ROUND_VISITS, type ExcludeBudget } from './exclude-matcher';
+import { EXCLUDE_ROUND_VISITS, type ExcludeBudget, ExcludeBudgetError } from './exclude-matcher';
 import type { ImaEntry } from './ima-entry';
 import { imaKeyId, type ImaVerificationKey, verificationKeyFromSpki, verifyImaSignature } from './ima-signature';
 import { IMA_PCR } from './replay';
@@ -78,24 +78,24 @@ export function evaluationContext(policy: RuntimePolicy, learned: readonly Learn
  * (otherwise an allowed digest could carry any key); a malformed signature fails even when excluded.
  */
 export function evaluateImaEntry(entry: ImaEntry, templateHashValid: boolean, policy: RuntimePolicy, context: EvaluationContext): ImaVerdict {
-  return isPlainlyAllowed(entry, templateHashValid, policy, context) ? allowedByDigests(entry) : judgeImaEntry(entry, templateHashValid, policy, context);
+  return isPlainlyAllowed(entry, templateHashValid, policy, context) ? allowedByDigests(entry, policy) : judgeImaEntry(entry, templateHashValid, policy, context);
 }
 
 /**
  * The common case decided without building a verdict: an ima-ng entry of PCR 10, not a violation,
- * its template hash valid, no exclude matching, whose digest the `digests` list allows for its path.
- * Its verdict is allowedByDigests(entry). A 100,000-entry list is nearly all such entries, and a
- * verdict object (with its hex digest string) per entry cost as much as hashing them
- * (bench/ima.bench.ts); attestImaMeasurements builds those verdicts only when asked.
+ * its template hash valid, whose digest the `digests` list allows for its path. Its verdict is
+ * allowedByDigests(entry, policy). A 100,000-entry list is nearly all such entries, and a verdict
+ * object (with its hex digest string) per entry cost as much as hashing them (bench/ima.bench.ts);
+ * attestImaMeasurements builds those verdicts only when asked. The excludes are not consulted: such
+ * an entry passes whether or not one matches its path (Keylime checks them first, and a match passes
+ * too), and running the matcher over every allowed path was a sixth of a full round. Which of the
+ * two rules its verdict names is decided when the verdict is built.
  */
 export function isPlainlyAllowed(entry: ImaEntry, templateHashValid: boolean, policy: RuntimePolicy, context: EvaluationContext): boolean {
   if (entry.pcr !== IMA_PCR || entry.violation || !templateHashValid || entry.signature !== undefined || entry.buffer !== undefined) {
     return false;
   }
   if (entry.path === 'boot_aggregate' && context.bootAggregates !== undefined) {
-    return false;
-  }
-  if (policy.excludes.length > 0 && policy.excludeMatcher.match(entry.path, context.excludeBudget) !== undefined) {
     return false;
   }
   const allowed = policy.digests.get(entry.path);
@@ -130,9 +130,32 @@ function isHexOf(hex: string, bytes: Buffer): boolean {
 
 const HEX_CODES = Array.from('0123456789abcdef', (c) => c.charCodeAt(0));
 
-/** The verdict of an entry isPlainlyAllowed passed. */
-export function allowedByDigests(entry: ImaEntry): ImaVerdict {
-  return makeVerdict(entry, entry.digest.digest.toString('hex'), 'allowed', 'digests', undefined, undefined);
+/**
+ * The verdict of an entry isPlainlyAllowed passed: `excluded` when an exclude matches its path (the
+ * excludes come first, as in judgeImaEntry), else `allowed` by the digests list. Built only when a
+ * round's verdicts are read, so it has a budget of its own; a path the excludes cannot decide within
+ * it is named by the rule that allowed it anyway, the digests list.
+ */
+export function allowedByDigests(entry: ImaEntry, policy: RuntimePolicy): ImaVerdict {
+  const digestHex = entry.digest.digest.toString('hex');
+  let excluded: number | undefined;
+  if (policy.excludes.length > 0) {
+    try {
+      excluded = policy.excludeMatcher.match(entry.path, { nfaVisits: EXCLUDE_ROUND_VISITS });
+    } catch (error) {
+      if (!(error instanceof ExcludeBudgetError)) {
+        throw error;
+      }
+    }
+  }
+  return excluded === undefined
+    ? makeVerdict(entry, digestHex, 'allowed', 'digests', undefined, undefined)
+    : makeVerdict(entry, digestHex, 'excluded', excludesRule(policy, excluded), undefined, undefined);
+}
+
+/** The rule an excluded verdict names: the pattern's position and text. */
+function excludesRule(policy: RuntimePolicy, excluded: number): string {
+  return `excludes[${excluded}] ${JSON.stringify(policy.excludes[excluded])}`;
 }
 
 /**
@@ -165,7 +188,7 @@ export function judgeImaEntry(entry: ImaEntry, templateHashValid: boolean, polic
   if (policy.excludes.length > 0) {
     const excluded = policy.excludeMatcher.match(entry.path, context.excludeBudget);
     if (excluded !== undefined) {
-      return verdict('excluded', `excludes[${excluded}] ${JSON.stringify(policy.excludes[excluded])}`);
+      return verdict('excluded', excludesRule(policy, excluded));
     }
   }
   if (entry.buffer !== undefined) {

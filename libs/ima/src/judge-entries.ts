@@ -41,7 +41,7 @@ export function judgeEntries(entries: readonly ImaEntry[], invalidTemplateHashes
   }
   let all: readonly ImaVerdict[] | undefined;
   return {
-    all: () => (all ??= entries.map((entry, i) => judged.get(i) ?? allowedByDigests(entry))),
+    all: () => (all ??= entries.map((entry, i) => judged.get(i) ?? allowedByDigests(entry, policy))),
     failures,
     learnedAt,
   };
