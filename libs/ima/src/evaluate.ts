@@ -105,7 +105,7 @@ export function isPlainlyAllowed(entry: ImaEntry, templateHashValid: boolean, po
   if (allowed.size > 4) {
     return allowed.has(entry.digest.digest.toString('hex'));
   }
-  // A path lists one or two digests: compared with the bytes in place, no hex string per entry.
+  // A path lists a digest or a few: each compared with the bytes in place, no hex string per entry.
   for (const hex of allowed) {
     if (isHexOf(hex, entry.digest.digest)) {
       return true;
@@ -160,7 +160,8 @@ function excludesRule(policy: RuntimePolicy, excluded: number): string {
 
 /**
  * The full judgement, without the shortcut isPlainlyAllowed takes: what evaluateImaEntry gives for
- * every entry the shortcut does not pass (exported for the test that holds the shortcut to it).
+ * every entry the shortcut does not pass (judgeEntries calls it after the shortcut said no; the
+ * lazy-verdicts test holds the shortcut to it).
  */
 export function judgeImaEntry(entry: ImaEntry, templateHashValid: boolean, policy: RuntimePolicy, context: EvaluationContext): ImaVerdict {
   const digestHex = entry.digest.digest.toString('hex');

@@ -1,4 +1,4 @@
-import { allowedByDigests, type EvaluationContext, evaluateImaEntry, type ImaVerdict, isPlainlyAllowed } from './evaluate';
+import { allowedByDigests, type EvaluationContext, type ImaVerdict, isPlainlyAllowed, judgeImaEntry } from './evaluate';
 import type { ImaEntry } from './ima-entry';
 import type { RuntimePolicy } from './runtime-policy';
 
@@ -30,7 +30,7 @@ export function judgeEntries(entries: readonly ImaEntry[], invalidTemplateHashes
       continue;
     }
     const before = context.learned.length;
-    const verdict = evaluateImaEntry(entry, templateHashValid, policy, context);
+    const verdict = judgeImaEntry(entry, templateHashValid, policy, context);
     for (let k = before; k < context.learned.length; k += 1) {
       learnedAt.push(i);
     }
