@@ -143,6 +143,53 @@ describe('real binary lists (tpm2-tss)', () => {
   });
 });
 
+describe('a parsed binary entry: offsets into the list, its fields made when read', () => {
+  const sha256 = (text: string): Buffer => createHash('sha256').update(text).digest();
+  const written: ImaEntry[] = [
+    buildImaEntry({ template: 'ima', algorithm: 'sha1', digest: sha('sha1', Buffer.from('legacy')), name: '/usr/bin/legacy' }, 0),
+    buildImaEntry({ template: 'ima-ng', algorithm: 'sha256', digest: sha256('ng'), name: '/usr/bin/ng' }, 1),
+    buildImaEntry({ template: 'ima-sig', algorithm: 'sha512', digest: sha('sha512', Buffer.from('sig')), name: '/usr/bin/signed', signature: Buffer.from([3, 2, 4, 0, 0, 0, 1]) }, 2),
+    buildImaEntry({ template: 'ima-sig', algorithm: 'sha1', digest: sha('sha1', Buffer.from('unsigned')), name: '/usr/bin/unsigned', signature: Buffer.alloc(0) }, 3),
+    buildImaEntry({ template: 'ima-buf', algorithm: 'sha256', digest: sha256('kexec'), name: 'kexec-cmdline', buffer: Buffer.from('root=/dev/sda1') }, 4),
+    buildImaEntry({ template: 'ima-ng', algorithm: 'sha256', digest: Buffer.alloc(32), name: '/var/log/open-for-write', violation: true }, 5),
+    buildImaEntry({ pcr: 11, template: 'ima-ng', algorithm: 'md5', digest: Buffer.alloc(16, 7), name: Buffer.from([0x2f, 0xff, 0xfe]) }, 6),
+  ];
+  const fields = (e: ImaEntry) => ({
+    index: e.index,
+    pcr: e.pcr,
+    templateHash: e.templateHash.toString('hex'),
+    templateName: e.templateName,
+    templateData: e.templateData.toString('hex'),
+    digest: [e.digest.algorithm, e.digest.digest.toString('hex')],
+    name: e.name.toString('hex'),
+    path: e.path,
+    signature: e.signature?.toString('hex'),
+    buffer: e.buffer?.toString('hex'),
+    violation: e.violation,
+    raw: e.raw.toString('hex'),
+  });
+
+  it('reads every field of every template as the entry it was written from', () => {
+    const list = Buffer.concat(written.map(marshalBinaryEntry));
+    const parsed = parseBinaryMeasurementList(list);
+    expect(parsed.map(fields)).toEqual(written.map(fields));
+    // The invalid UTF-8 name decodes as the written entry's does (U+FFFD), and its bytes are kept.
+    expect(parsed[6]!.name).toEqual(Buffer.from([0x2f, 0xff, 0xfe]));
+    // Views into the list, not copies.
+    expect(parsed[1]!.templateData.buffer).toBe(list.buffer);
+  });
+
+  it('compares the logged template hash in place: equal, one byte off, another length', () => {
+    const [entry] = parseBinaryMeasurementList(marshalBinaryEntry(written[1]!));
+    const logged = Buffer.from(written[1]!.templateHash);
+    expect(entry!.templateHashIs(logged)).toBe(true);
+    logged[19] = logged[19]! ^ 1;
+    expect(entry!.templateHashIs(logged)).toBe(false);
+    expect(entry!.templateHashIs(written[1]!.templateHash.subarray(0, 19))).toBe(false);
+    expect(entry!.templateHashIs(Buffer.concat([written[1]!.templateHash, Buffer.alloc(1)]))).toBe(false);
+  });
+});
+
 describe('real ASCII lists (Keylime, rust-keylime)', () => {
   it("rust-keylime's 826-entry list: every template hash is the SHA-1 of the rebuilt template data", () => {
     const entries = parseAsciiMeasurementList(fixture('rust-keylime-ascii_runtime_measurements'));

@@ -80,7 +80,7 @@ function parseLine(line: Buffer, index: number, lineAt: number, hashSize: number
     fail(template === 'ima' ? 'n' : 'n-ng', 4, 'empty name');
   }
   try {
-    checkName(name, template === 'ima' ? 'n' : 'n-ng', starts[4]!);
+    checkName(name, 0, name.length, template === 'ima' ? 'n' : 'n-ng', starts[4]!);
   } catch (error) {
     fail(template === 'ima' ? 'n' : 'n-ng', 4, (error as Error).message);
   }

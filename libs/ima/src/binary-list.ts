@@ -2,7 +2,8 @@ import { TpmParseError, TpmReader } from '@rackseal/tpm2';
 import { digestSize, type ImaBank } from './hash-algorithms';
 import { type ImaEntry, IMA_TEMPLATE_NAMES, type ImaTemplateName, isAllZero } from './ima-entry';
 import { ImaParseError } from './ima-parse-error';
-import { checkName, decodeDigestNg, oneOfAt, decodeNameNg, FieldError, IMA_EVENT_NAME_LEN_MAX, IMA_LEGACY_DIGEST_SIZE, TEMPLATE_FIELDS } from './template-fields';
+import { BinaryListEntry } from './binary-list-entry';
+import { checkName, digestNgAlgorithm, FieldError, nameNgEnd, oneOfAt, IMA_EVENT_NAME_LEN_MAX, IMA_LEGACY_DIGEST_SIZE, TEMPLATE_FIELDS } from './template-fields';
 
 /** IMA_TEMPLATE_NAME_LEN_MAX (security/integrity/ima/ima.h): a template name is at most 15 bytes. */
 export const IMA_TEMPLATE_NAME_LEN_MAX = 15;
@@ -33,13 +34,14 @@ export interface ImaListOptions {
  *   u32 PCR ‖ template hash [hash size] ‖ u32 template-name length ‖ template name ‖
  *   u32 template-data length ‖ template data          (no length for the legacy `ima` template)
  * Refuses truncated entries, unknown templates and malformed fields with ImaParseError naming the
- * entry, the field and the offset. Entries are views into `bytes` (not copies).
+ * entry, the field and the offset. Entries keep where their fields are in `bytes`; their fields are
+ * views into it (not copies), made when read (BinaryListEntry).
  */
-export function parseBinaryMeasurementList(bytes: Uint8Array, options: ImaListOptions = {}): ImaEntry[] {
+export function parseBinaryMeasurementList(bytes: Uint8Array, options: ImaListOptions = {}): BinaryListEntry[] {
   const hashSize = digestSize(options.templateHashAlgorithm ?? 'sha1');
   const first = options.firstIndex ?? 0;
   const reader = TpmReader.from(bytes, 'ima_measurement');
-  const entries: ImaEntry[] = [];
+  const entries: BinaryListEntry[] = [];
   while (reader.remaining > 0) {
     const index = first + entries.length;
     const start = reader.offset;
@@ -52,10 +54,11 @@ export function parseBinaryMeasurementList(bytes: Uint8Array, options: ImaListOp
   return entries;
 }
 
-function readEntry(reader: TpmReader, index: number, hashSize: number, start: number): ImaEntry {
+function readEntry(reader: TpmReader, index: number, hashSize: number, start: number): BinaryListEntry {
   const bytes = reader.bytes;
   const pcr = reader.u32le('pcr');
-  const templateHash = reader.view(hashSize, 'template_hash');
+  const hashAt = reader.skip(hashSize, 'template_hash');
+  const violation = isAllZero(bytes, hashAt, hashAt + hashSize);
   const nameLength = reader.u32le('template_name_len');
   if (nameLength === 0 || nameLength > IMA_TEMPLATE_NAME_LEN_MAX) {
     throw reader.error('template_name_len', `${nameLength} is not within 1..${IMA_TEMPLATE_NAME_LEN_MAX}`, reader.offset - 4);
@@ -67,24 +70,21 @@ function readEntry(reader: TpmReader, index: number, hashSize: number, start: nu
     throw reader.error('template_name', `unsupported template "${bytes.toString('latin1', nameAt, nameAt + nameLength).replace(/[^\x20-\x7e]/g, '?')}"`, nameAt);
   }
   if (template === 'ima') {
-    const dataAt = reader.offset;
-    const digest = reader.view(IMA_LEGACY_DIGEST_SIZE, 'd');
+    const dataAt = reader.skip(IMA_LEGACY_DIGEST_SIZE, 'd');
     const nameLen = reader.u32le('n.len');
     if (nameLen > IMA_EVENT_NAME_LEN_MAX) {
       throw reader.error('n.len', `${nameLen} exceeds IMA_EVENT_NAME_LEN_MAX (${IMA_EVENT_NAME_LEN_MAX})`, reader.offset - 4);
     }
-    const name = reader.view(nameLen, 'n');
-    checkName(name, 'n', reader.offset - nameLen);
-    const templateData = bytes.subarray(dataAt, reader.offset);
-    return finish(index, pcr, templateHash, template, templateData, { algorithm: 'sha1', digest }, name, undefined, undefined, bytes.subarray(start, reader.offset));
+    const legacyNameAt = reader.skip(nameLen, 'n');
+    checkName(bytes, legacyNameAt, legacyNameAt + nameLen, 'n', legacyNameAt);
+    return new BinaryListEntry(bytes, index, pcr, template, violation, start, reader.offset, hashSize, dataAt, 'sha1', dataAt, legacyNameAt, legacyNameAt + nameLen, -1);
   }
   const dataLength = reader.u32le('template_data_len');
   if (dataLength > IMA_MAX_TEMPLATE_DATA) {
     throw reader.error('template_data_len', `${dataLength} exceeds ${IMA_MAX_TEMPLATE_DATA}`, reader.offset - 4);
   }
-  const dataAt = reader.offset;
+  const dataAt = reader.skip(dataLength, 'template_data');
   const dataEnd = dataAt + dataLength;
-  const templateData = reader.view(dataLength, 'template_data');
   // The fields are read in place within the template data (no reader or view per field), each
   // bounds-checked against the data's end.
   const fields = TEMPLATE_FIELDS[template];
@@ -94,29 +94,17 @@ function readEntry(reader: TpmReader, index: number, hashSize: number, start: nu
   const digestEnd = (at = fieldEnd(reader, bytes, at, dataEnd, 0, fields));
   const nameStart = at + 4;
   const nameEnd = (at = fieldEnd(reader, bytes, at, dataEnd, 1, fields));
-  let extra: Buffer | undefined;
+  let extraStart = -1;
   if (fields.length === 3) {
-    const extraStart = at + 4;
+    extraStart = at + 4;
     at = fieldEnd(reader, bytes, at, dataEnd, 2, fields);
-    extra = bytes.subarray(extraStart, at);
   }
   if (at !== dataEnd) {
     throw reader.error('template_data', `${dataEnd - at} byte(s) after the ${template} fields`, at);
   }
-  const digest = decodeDigestNg(bytes, digestStart, digestEnd);
-  const name = decodeNameNg(bytes, nameStart, nameEnd);
-  return finish(
-    index,
-    pcr,
-    templateHash,
-    template,
-    templateData,
-    digest,
-    name,
-    template === 'ima-sig' ? extra : undefined,
-    template === 'ima-buf' ? extra : undefined,
-    bytes.subarray(start, reader.offset),
-  );
+  const algorithm = digestNgAlgorithm(bytes, digestStart, digestEnd);
+  const end = nameNgEnd(bytes, nameStart, nameEnd);
+  return new BinaryListEntry(bytes, index, pcr, template, violation, start, dataEnd, hashSize, dataAt, algorithm, digestEnd - digestSize(algorithm), nameStart, end, extraStart);
 }
 
 /** The end of template-data field `i` (u32 length ‖ data) starting at `at`, checked against the data's end. */

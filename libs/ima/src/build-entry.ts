@@ -35,7 +35,7 @@ export function buildImaEntry(spec: ImaEntrySpec, index = 0, templateHashAlgorit
     }
     templateData = encodeFields(fields);
   }
-  const templateHash = spec.violation === true ? Buffer.alloc(digestSize(templateHashAlgorithm)) : digestOf(templateHashAlgorithm, templateHashInput(spec.template, templateData, spec.digest, name));
+  const templateHash = spec.violation === true ? Buffer.alloc(digestSize(templateHashAlgorithm)) : digestOf(templateHashAlgorithm, templateHashInput({ templateName: spec.template, templateData, digest, name }));
   const pcr = spec.pcr ?? 10;
   const raw = marshalRecord(pcr, templateHash, spec.template, templateData);
   return finish(

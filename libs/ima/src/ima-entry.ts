@@ -49,8 +49,9 @@ export interface ImaEntry {
 /** The pieces of an entry both parsers produce before it gets its index and raw bytes. */
 export type ImaEntryFields = Omit<ImaEntry, 'index' | 'raw' | 'violation' | 'path'>;
 
-export function isAllZero(bytes: Uint8Array): boolean {
-  for (let i = 0; i < bytes.length; i += 1) {
+/** bytes[start, end) are all zero. */
+export function isAllZero(bytes: Uint8Array, start = 0, end = bytes.length): boolean {
+  for (let i = start; i < end; i += 1) {
     if (bytes[i] !== 0) {
       return false;
     }

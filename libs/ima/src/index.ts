@@ -1,6 +1,7 @@
 export * from './ascii-list';
 export * from './attestation-state';
 export * from './binary-list';
+export * from './binary-list-entry';
 export * from './boot-aggregate';
 export * from './build-entry';
 export * from './evaluate';

@@ -1,3 +1,4 @@
+import { BinaryListEntry } from './binary-list-entry';
 import { digestOf, digestSize, type ImaBank } from './hash-algorithms';
 import type { ImaEntry } from './ima-entry';
 import { templateHashInput } from './template-fields';
@@ -31,10 +32,15 @@ export function entryExtend(entry: ImaEntry, options: ExtendOptions): EntryExten
   if (entry.violation) {
     return { extend: Buffer.alloc(digestSize(options.bank), 0xff), templateHashValid: true };
   }
-  const input = templateHashInput(entry.templateName, entry.templateData, entry.digest.digest, entry.name);
+  const input = templateHashInput(entry);
   const templateHash = digestOf(templateAlg, input);
-  const templateHashValid = templateHash.equals(entry.templateHash);
+  const templateHashValid = templateHashIs(entry, templateHash);
   return { extend: templateAlg === options.bank ? templateHash : digestOf(options.bank, input), templateHashValid };
+}
+
+/** The entry's logged template hash is `hash`: in place for a parsed binary entry. */
+function templateHashIs(entry: ImaEntry, hash: Buffer): boolean {
+  return entry instanceof BinaryListEntry ? entry.templateHashIs(hash) : hash.equals(entry.templateHash);
 }
 
 /** PCR := H(PCR ‖ value) (TPM 2.0 Part 1 §17.6, TPM2_PCR_Extend). */
@@ -81,9 +87,9 @@ export function replayImaEntries(entries: readonly ImaEntry[], start: Buffer, qu
     if (entry.violation) {
       extend = violationExtend;
     } else {
-      const input = templateHashInput(entry.templateName, entry.templateData, entry.digest.digest, entry.name);
+      const input = templateHashInput(entry);
       const templateHash = digestOf(templateAlg, input);
-      if (!templateHash.equals(entry.templateHash)) {
+      if (!templateHashIs(entry, templateHash)) {
         invalidTemplateHashes.push(i);
       }
       extend = templateAlg === options.bank ? templateHash : digestOf(options.bank, input);

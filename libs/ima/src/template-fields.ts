@@ -1,5 +1,5 @@
 import { digestSize, IMA_HASH_ALGORITHMS, type ImaHashAlgorithm } from './hash-algorithms';
-import type { ImaFileDigest, ImaTemplateName } from './ima-entry';
+import type { ImaEntry, ImaFileDigest, ImaTemplateName } from './ima-entry';
 
 /**
  * Template field layouts (Documentation/security/IMA-templates.rst; security/integrity/ima/
@@ -35,8 +35,12 @@ export const TEMPLATE_FIELDS: Record<Exclude<ImaTemplateName, 'ima'>, readonly s
   'ima-buf': ['d-ng', 'n-ng', 'buf'],
 };
 
-/** Decodes d-ng's data (bytes[start, end)): "<algo>:" NUL digest, the digest the algorithm's size. */
-export function decodeDigestNg(bytes: Buffer, start: number, end: number): ImaFileDigest {
+/**
+ * Checks d-ng's data (bytes[start, end)) — "<algo>:" NUL digest, the digest the algorithm's size —
+ * and returns the algorithm; the digest is the data's last digestSize(algorithm) bytes. Read in place:
+ * the entry keeps where its fields are (BinaryListEntry), not views of them.
+ */
+export function digestNgAlgorithm(bytes: Buffer, start: number, end: number): ImaHashAlgorithm {
   let colon = -1;
   for (let i = start; i < end && i < start + 16; i += 1) {
     if (bytes[i] === 0x3a) {
@@ -56,7 +60,7 @@ export function decodeDigestNg(bytes: Buffer, start: number, end: number): ImaFi
   if (size !== digestSize(algorithm)) {
     throw new FieldError('d-ng', start, `a ${algorithm} digest is ${digestSize(algorithm)} bytes, not ${size}`);
   }
-  return { algorithm, digest: bytes.subarray(colon + 2, end) };
+  return algorithm;
 }
 
 const IMA_HASH_ALGORITHM_NAMES = Object.keys(IMA_HASH_ALGORITHMS) as ImaHashAlgorithm[];
@@ -86,23 +90,24 @@ export function encodeDigestNg(digest: ImaFileDigest): Buffer {
   return Buffer.concat([Buffer.from(`${digest.algorithm}:\0`, 'latin1'), digest.digest]);
 }
 
-/** Decodes n-ng's data (bytes[start, end)): the name and its terminating NUL (no NUL inside). */
-export function decodeNameNg(bytes: Buffer, start: number, end: number): Buffer {
+/** Checks n-ng's data (bytes[start, end)): the name and its terminating NUL (no NUL inside). Returns where the name ends. */
+export function nameNgEnd(bytes: Buffer, start: number, end: number): number {
   if (end <= start || bytes[end - 1] !== 0x00) {
     throw new FieldError('n-ng', start, 'the name must end with a NUL');
   }
-  const name = bytes.subarray(start, end - 1);
-  checkName(name, 'n-ng', start);
-  return name;
+  checkName(bytes, start, end - 1, 'n-ng', start);
+  return end - 1;
 }
 
-/** A name holds no NUL (it is a C string) and, being a path or a label, at most PATH_MAX bytes. */
-export function checkName(name: Buffer, field: string, at: number): void {
-  if (name.length > 4096) {
-    throw new FieldError(field, at, `name of ${name.length} bytes exceeds PATH_MAX (4096)`);
+/** A name (bytes[start, end)) holds no NUL (it is a C string) and, being a path or a label, at most PATH_MAX bytes. */
+export function checkName(bytes: Uint8Array, start: number, end: number, field: string, at: number): void {
+  if (end - start > 4096) {
+    throw new FieldError(field, at, `name of ${end - start} bytes exceeds PATH_MAX (4096)`);
   }
-  if (name.includes(0)) {
-    throw new FieldError(field, at, 'the name contains a NUL');
+  for (let i = start; i < end; i += 1) {
+    if (bytes[i] === 0) {
+      throw new FieldError(field, at, 'the name contains a NUL');
+    }
   }
 }
 
@@ -133,15 +138,16 @@ export function encodeLegacyTemplateData(digest: Buffer, name: Buffer): Buffer {
 
 /**
  * What the template hash (and every PCR bank's extend) covers: the template data itself for
- * non-legacy templates; for `ima`, the digest and the name zero-padded to 256 bytes.
+ * non-legacy templates; for `ima`, the digest and the name zero-padded to 256 bytes. Reads the
+ * digest and name only for `ima` (a parsed entry makes them when read, BinaryListEntry).
  */
-export function templateHashInput(templateName: ImaTemplateName, templateData: Buffer, digest: Buffer, name: Buffer): Buffer {
-  if (templateName !== 'ima') {
-    return templateData;
+export function templateHashInput(entry: Pick<ImaEntry, 'templateName' | 'templateData' | 'digest' | 'name'>): Buffer {
+  if (entry.templateName !== 'ima') {
+    return entry.templateData;
   }
   const out = Buffer.alloc(IMA_LEGACY_DIGEST_SIZE + IMA_EVENT_NAME_LEN_MAX + 1);
-  digest.copy(out, 0);
-  name.copy(out, IMA_LEGACY_DIGEST_SIZE);
+  entry.digest.digest.copy(out, 0);
+  entry.name.copy(out, IMA_LEGACY_DIGEST_SIZE);
   return out;
 }
 
