@@ -6,11 +6,14 @@
  * judgement (judgeImaEntry) says the same — over `alg:hex` policy digests, digest algorithms other
  * than the policy's, boot_aggregate, ima-sig with an empty or a malformed signature, ima-buf, the
  * legacy `ima` template, violations, bad template hashes, another PCR, excludes and a path
- * `__proto__`. A failure prints its seed.
+ * `__proto__`, and names that are not UTF-8 or policy keys no bytes spell (a lone surrogate). Each
+ * list is judged as built and as parsed from its binary form, whose entries the shortcut reads in place
+ * (BinaryListEntry, PathDigestIndex). A failure prints its seed.
  */
 import { createHash } from 'node:crypto';
 import {
   attestImaMeasurements,
+  BinaryListEntry,
   buildImaEntry,
   evaluateImaEntry,
   evaluationContext,
@@ -21,13 +24,18 @@ import {
   initialImaState,
   isPlainlyAllowed,
   judgeImaEntry,
+  marshalBinaryEntry,
+  parseBinaryMeasurementList,
   parseRuntimePolicy,
   replayImaEntries,
   zeroPcr,
 } from '@rackseal/ima';
 import { Prng } from './support/fuzz';
 
-const PATHS = ['/usr/bin/a', '/usr/bin/b', '/etc/ld.so.cache', 'boot_aggregate', '__proto__', 'constructor', '/tmp/scratch/x', '.ima'];
+// '/bin/\ufffd' is also what a name holding the invalid UTF-8 byte 0xff decodes to; '/bin/\ud800' (a
+// lone surrogate, which JSON allows) is a policy key no name's bytes spell.
+const PATHS = ['/usr/bin/a', '/usr/bin/b', '/etc/ld.so.cache', 'boot_aggregate', '__proto__', 'constructor', '/tmp/scratch/x', '.ima', '/bin/\ufffd', '/bin/\ud800'];
+const INVALID_UTF8_NAME = Buffer.from([0x2f, 0x62, 0x69, 0x6e, 0x2f, 0xff]);
 const ALGORITHMS = Object.keys(IMA_HASH_ALGORITHMS) as ImaHashAlgorithm[];
 const BANKS: ImaBank[] = ['sha1', 'sha256', 'sha384', 'sha512'];
 /** A few digests per size, so that entries and policies meet. */
@@ -40,7 +48,8 @@ function pick<T>(rng: Prng, from: readonly T[]): T {
 
 function randomEntry(rng: Prng, index: number, templateHashAlgorithm: ImaBank): ImaEntry {
   const roll = rng.below(20);
-  const name = pick(rng, PATHS);
+  const path = pick(rng, PATHS);
+  const name = path === '/bin/\ufffd' && rng.below(2) === 0 ? INVALID_UTF8_NAME : path;
   if (roll === 0) {
     return buildImaEntry({ template: 'ima-ng', algorithm: 'sha1', digest: Buffer.alloc(20), name, violation: true }, index, templateHashAlgorithm);
   }
@@ -95,41 +104,52 @@ function randomPolicy(rng: Prng): ReturnType<typeof parseRuntimePolicy> {
 }
 
 describe('libs/ima: verdicts built when read are the ones evaluateImaEntry gives', () => {
-  it('on 400 seeded random lists and policies, entry by entry, failures the ones not ok', () => {
+  it('on 400 seeded random lists and policies, entry by entry, failures the ones not ok — as built, and as parsed from the binary list (read in place)', () => {
     let entriesSeen = 0;
     let shortcuts = 0;
+    let shortcutsInPlace = 0;
     for (let seed = 1; seed <= 400; seed += 1) {
       const rng = new Prng(seed);
       const bank = pick(rng, BANKS);
       const templateHashAlgorithm = pick(rng, BANKS);
       const policy = randomPolicy(rng);
-      const entries = Array.from({ length: 1 + rng.below(60) }, (_, i) => randomEntry(rng, i, templateHashAlgorithm));
+      const built = Array.from({ length: 1 + rng.below(60) }, (_, i) => randomEntry(rng, i, templateHashAlgorithm));
       const bootAggregates = rng.below(2) === 0 ? undefined : [digestOf(pick(rng, ['sha1', 'sha256'] as const), rng.below(3)).toString('hex')];
-      const replay = replayImaEntries(entries, zeroPcr(bank), undefined, { bank, templateHashAlgorithm });
+      const replay = replayImaEntries(built, zeroPcr(bank), undefined, { bank, templateHashAlgorithm });
       // Mostly a quote the list reaches; now and then one it does not (the round fails, verdicts still given).
       const quotedPcr10 = rng.below(5) === 0 ? Buffer.alloc(replay.final.length, 0x42) : replay.final;
-      const result = attestImaMeasurements(
-        initialImaState(bank, 'boot'),
-        { bank, bootTime: 'boot', startIndex: 0, entries, quotedPcr10, templateHashAlgorithm, ...(bootAggregates === undefined ? {} : { bootAggregates }) },
-        policy,
-      );
       const invalid = new Set(replay.invalidTemplateHashes);
-      const context = evaluationContext(policy, [], bootAggregates);
-      const expected = entries.map((entry, i) => evaluateImaEntry(entry, !invalid.has(i), policy, context));
-      expect({ seed, verdicts: result.verdicts }).toEqual({ seed, verdicts: expected });
-      expect({ seed, failures: result.failures }).toEqual({ seed, failures: expected.filter((v) => !v.ok) });
-      // The shortcut against the full judgement, each entry in a context of its own.
-      entries.forEach((entry, i) => {
-        const own = evaluationContext(policy, [], bootAggregates);
-        if (isPlainlyAllowed(entry, !invalid.has(i), policy, own)) {
-          shortcuts += 1;
-          expect({ seed, i, verdict: judgeImaEntry(entry, !invalid.has(i), policy, evaluationContext(policy, [], bootAggregates)) }).toEqual({ seed, i, verdict: expected[i] });
-        }
-      });
-      entriesSeen += entries.length;
+      const parsed = parseBinaryMeasurementList(Buffer.concat(built.map(marshalBinaryEntry)), { templateHashAlgorithm });
+      let builtVerdicts: readonly unknown[] | undefined;
+      for (const entries of [built, parsed] as readonly ImaEntry[][]) {
+        const form = entries === built ? 'built' : 'parsed';
+        const result = attestImaMeasurements(
+          initialImaState(bank, 'boot'),
+          { bank, bootTime: 'boot', startIndex: 0, entries, quotedPcr10, templateHashAlgorithm, ...(bootAggregates === undefined ? {} : { bootAggregates }) },
+          policy,
+        );
+        const context = evaluationContext(policy, [], bootAggregates);
+        const expected = entries.map((entry, i) => evaluateImaEntry(entry, !invalid.has(i), policy, context));
+        expect({ seed, form, verdicts: result.verdicts }).toEqual({ seed, form, verdicts: expected });
+        expect({ seed, form, failures: result.failures }).toEqual({ seed, form, failures: expected.filter((v) => !v.ok) });
+        // Read in place or not, the same entries get the same verdicts.
+        builtVerdicts ??= result.verdicts;
+        expect({ seed, form, verdicts: result.verdicts }).toEqual({ seed, form, verdicts: builtVerdicts });
+        // The shortcut against the full judgement, each entry in a context of its own.
+        entries.forEach((entry, i) => {
+          const own = evaluationContext(policy, [], bootAggregates);
+          if (isPlainlyAllowed(entry, !invalid.has(i), policy, own)) {
+            shortcuts += 1;
+            shortcutsInPlace += entry instanceof BinaryListEntry ? 1 : 0;
+            expect({ seed, form, i, verdict: judgeImaEntry(entry, !invalid.has(i), policy, evaluationContext(policy, [], bootAggregates)) }).toEqual({ seed, form, i, verdict: expected[i] });
+          }
+        });
+        entriesSeen += entries.length;
+      }
     }
-    // The generator reaches both sides: the shortcut taken, and entries judged in full.
-    expect(shortcuts).toBeGreaterThan(300);
-    expect(entriesSeen - shortcuts).toBeGreaterThan(2000);
+    // The generator reaches both sides: the shortcut taken (read in place too), and entries judged in full.
+    expect(shortcuts).toBeGreaterThan(600);
+    expect(shortcutsInPlace).toBeGreaterThan(300);
+    expect(entriesSeen - shortcuts).toBeGreaterThan(4000);
   });
 });

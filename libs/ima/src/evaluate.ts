@@ -1,10 +1,12 @@
 import { X509Certificate } from 'node:crypto';
-import { digestOf } from './hash-algorithms';
+import { BinaryListEntry } from './binary-list-entry';
+import { digestOf, digestSize } from './hash-algorithms';
 import { EXCLUDE_ROUND_VISITS, type ExcludeBudget, ExcludeBudgetError } from './exclude-matcher';
 import type { ImaEntry } from './ima-entry';
 import { imaKeyId, type ImaVerificationKey, verificationKeyFromSpki, verifyImaSignature } from './ima-signature';
 import { IMA_PCR } from './replay';
 import type { RuntimePolicy } from './runtime-policy';
+import { bytesSpell } from './template-fields';
 
 /**
  * What the runtime policy says of one entry. Only `allowed` and `excluded` pass. The rule names the
@@ -95,7 +97,17 @@ export function isPlainlyAllowed(entry: ImaEntry, templateHashValid: boolean, po
   if (entry.pcr !== IMA_PCR || entry.violation || !templateHashValid || entry.signature !== undefined || entry.buffer !== undefined) {
     return false;
   }
-  if (entry.path === 'boot_aggregate' && context.bootAggregates !== undefined) {
+  if (entry instanceof BinaryListEntry) {
+    // Read in place (PathDigestIndex): no path string, digest object or view for the common case.
+    if (context.bootAggregates !== undefined && isBootAggregate(entry)) {
+      return false;
+    }
+    const size = digestSize(entry.digestAlgorithm);
+    const listed = policy.digestIndex.allows(entry.list, entry.nameStart, entry.nameEnd, entry.list, entry.digestStart, entry.digestStart + size);
+    if (listed !== undefined) {
+      return listed;
+    }
+  } else if (entry.path === 'boot_aggregate' && context.bootAggregates !== undefined) {
     return false;
   }
   const allowed = policy.digests.get(entry.path);
@@ -106,12 +118,19 @@ export function isPlainlyAllowed(entry: ImaEntry, templateHashValid: boolean, po
     return allowed.has(entry.digest.digest.toString('hex'));
   }
   // A path lists a digest or a few: each compared with the bytes in place, no hex string per entry.
+  const digest = entry.digest.digest;
   for (const hex of allowed) {
-    if (isHexOf(hex, entry.digest.digest)) {
+    if (isHexOf(hex, digest)) {
       return true;
     }
   }
   return false;
+}
+
+const BOOT_AGGREGATE = 'boot_aggregate';
+
+function isBootAggregate(entry: BinaryListEntry): boolean {
+  return entry.nameEnd - entry.nameStart === BOOT_AGGREGATE.length && bytesSpell(entry.list, entry.nameStart, BOOT_AGGREGATE);
 }
 
 /** `hex` (lowercase, as the policy's digest tables hold them) spells exactly `bytes`. */

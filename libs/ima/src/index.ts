@@ -11,6 +11,7 @@ export * from './ima-entry';
 export * from './ima-parse-error';
 export * from './ima-signature';
 export * from './judge-entries';
+export * from './path-digest-index';
 export * from './replay';
 export * from './runtime-policy';
 export { templateHashInput } from './template-fields';

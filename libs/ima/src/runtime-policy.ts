@@ -1,5 +1,6 @@
 import { ExcludeMatcher, ExcludePatternError } from './exclude-matcher';
 import { isImaBank, type ImaBank } from './hash-algorithms';
+import { PathDigestIndex } from './path-digest-index';
 import { imaKeyId, type ImaVerificationKey, verificationKeyFromSpki } from './ima-signature';
 
 /**
@@ -17,6 +18,8 @@ export interface RuntimePolicy {
   readonly release?: number;
   /** path → allowed digests, each as lowercase hex (any algorithm of that size) or "alg:hex". */
   readonly digests: ReadonlyMap<string, ReadonlySet<string>>;
+  /** `digests` keyed by the paths' bytes, for the common case read in place (PathDigestIndex). */
+  readonly digestIndex: PathDigestIndex;
   readonly excludes: readonly string[];
   readonly excludeMatcher: ExcludeMatcher;
   readonly keyrings: ReadonlyMap<string, ReadonlySet<string>>;
@@ -127,13 +130,15 @@ export function parseRuntimePolicy(input: string | Uint8Array | unknown): Runtim
     }
     throw error;
   }
+  const digests = digestTable(value.digests ?? {}, 'digests', RUNTIME_POLICY_LIMITS.paths);
   const policy: { -readonly [K in keyof RuntimePolicy]: RuntimePolicy[K] } = {
     meta: {
       version: 1,
       ...(meta.generator !== undefined ? { generator: meta.generator as number } : {}),
       ...(meta.timestamp !== undefined ? { timestamp: meta.timestamp as string } : {}),
     },
-    digests: digestTable(value.digests ?? {}, 'digests', RUNTIME_POLICY_LIMITS.paths),
+    digests,
+    digestIndex: PathDigestIndex.build(digests),
     excludes,
     excludeMatcher,
     keyrings: digestTable(value.keyrings ?? {}, 'keyrings', RUNTIME_POLICY_LIMITS.keyringNames),

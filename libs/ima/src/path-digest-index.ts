@@ -1,0 +1,161 @@
+/**
+ * The runtime policy's `digests` list, keyed by the paths' UTF-8 bytes, for the question a round asks
+ * of nearly every entry of a binary list: does the list allow this digest for this name? Answered in
+ * place — the entry's name and digest are read where they lie in the list (BinaryListEntry), with no
+ * path string, no hex string and no view made.
+ *
+ * Why: probing the policy's Map of 100,000 paths with a freshly decoded string, then the path's Set,
+ * then comparing hex strings, touched four or five places in memory an entry and was a fifth of a full
+ * round (bench/ima.bench.ts). Here a slot's hash is checked first and the path and its digests sit
+ * side by side in one buffer: one place touched on a hit.
+ *
+ * The index only says yes when the Map would: a path is found by its exact UTF-8 bytes, and a key
+ * that does not survive a round trip through UTF-8 (a lone surrogate in the policy's JSON) is left
+ * out, so a found name decodes to its key. Its answers:
+ *   true       the name is listed and this digest is one of its bare-hex digests;
+ *   false      not found here (not listed, or left out, or past the probe bound): judge it fully;
+ *   undefined  the path lists more digests than kept inline: ask the Map.
+ * "alg:hex" digests are not indexed (the full judgement reads them). Lookups stop after MAX_PROBES
+ * slots, and a key that would need more is left out, so a policy of colliding paths (a hostile
+ * canary's capture, `--from-machine`) costs at most that per entry and falls back to the full judgement.
+ */
+export class PathDigestIndex {
+  /** Slots probed at most per lookup. */
+  static readonly MAX_PROBES = 32;
+  /** Bare digests kept with their path; a path listing more is answered by the Map. */
+  static readonly INLINE_DIGESTS = 16;
+
+  private constructor(
+    /** Per slot: the record's offset in `records` + 1, or 0 for an empty slot. */
+    private readonly slots: Int32Array,
+    /** Per slot: the path's hash, compared before the record is read. */
+    private readonly hashes: Int32Array,
+    /** Records: u16 path length ‖ path ‖ u8 digest count (MANY_DIGESTS: ask the Map) ‖ (u8 size ‖ digest)*. */
+    private readonly records: Buffer,
+  ) {}
+
+  static build(digests: ReadonlyMap<string, ReadonlySet<string>>): PathDigestIndex {
+    const encoded: [Buffer, Buffer[] | undefined][] = [];
+    let bytes = 0;
+    for (const [path, allowed] of digests) {
+      const name = Buffer.from(path, 'utf8');
+      if (name.toString('utf8') !== path || name.length > 0xffff) {
+        continue;
+      }
+      const bare: Buffer[] = [];
+      for (const hex of allowed) {
+        if (!hex.includes(':')) {
+          bare.push(Buffer.from(hex, 'hex'));
+        }
+      }
+      const inline = bare.length <= PathDigestIndex.INLINE_DIGESTS ? bare : undefined;
+      encoded.push([name, inline]);
+      bytes += 3 + name.length + (inline ?? []).reduce((sum, d) => sum + 1 + d.length, 0);
+    }
+    let capacity = 16;
+    while (capacity < 2 * encoded.length) {
+      capacity *= 2;
+    }
+    const slots = new Int32Array(capacity);
+    const hashes = new Int32Array(capacity);
+    const records = Buffer.alloc(bytes);
+    let at = 0;
+    for (const [name, inline] of encoded) {
+      const hash = pathHash(name, 0, name.length);
+      const slot = freeSlot(slots, hash);
+      if (slot === undefined) {
+        continue;
+      }
+      slots[slot] = at + 1;
+      hashes[slot] = hash;
+      at = records.writeUInt16LE(name.length, at);
+      at += name.copy(records, at);
+      at = records.writeUInt8(inline === undefined ? MANY_DIGESTS : inline.length, at);
+      for (const digest of inline ?? []) {
+        at = records.writeUInt8(digest.length, at);
+        at += digest.copy(records, at);
+      }
+    }
+    return new PathDigestIndex(slots, hashes, records);
+  }
+
+  /** Whether the path whose UTF-8 bytes are name[nameStart, nameEnd) is allowed the digest digest[digestStart, digestEnd) (see the class). */
+  allows(name: Uint8Array, nameStart: number, nameEnd: number, digest: Uint8Array, digestStart: number, digestEnd: number): boolean | undefined {
+    const record = this.find(name, nameStart, nameEnd);
+    if (record === -1) {
+      return false;
+    }
+    const records = this.records;
+    let at = record + 2 + (nameEnd - nameStart);
+    const count = records[at]!;
+    if (count === MANY_DIGESTS) {
+      return undefined;
+    }
+    at += 1;
+    const size = digestEnd - digestStart;
+    for (let k = 0; k < count; k += 1) {
+      const length = records[at]!;
+      if (length === size && sameBytes(records, at + 1, digest, digestStart, size)) {
+        return true;
+      }
+      at += 1 + length;
+    }
+    return false;
+  }
+
+  /** The offset of the record of name[start, end), or -1. */
+  private find(name: Uint8Array, start: number, end: number): number {
+    const hash = pathHash(name, start, end);
+    const mask = this.slots.length - 1;
+    const length = end - start;
+    for (let probe = 0, slot = hash & mask; probe < PathDigestIndex.MAX_PROBES; probe += 1, slot = (slot + 1) & mask) {
+      const record = this.slots[slot]! - 1;
+      if (record === -1) {
+        return -1;
+      }
+      if (this.hashes[slot] === hash && this.records.readUInt16LE(record) === length && sameBytes(this.records, record + 2, name, start, length)) {
+        return record;
+      }
+    }
+    return -1;
+  }
+}
+
+/** A record's digest count meaning "more than INLINE_DIGESTS: ask the Map". */
+const MANY_DIGESTS = 0xff;
+
+/** The first free slot for `name` within MAX_PROBES, or undefined (the key is left out). Keys are distinct (they come from a Map). */
+function freeSlot(slots: Int32Array, hash: number): number | undefined {
+  const mask = slots.length - 1;
+  for (let probe = 0, slot = hash & mask; probe < PathDigestIndex.MAX_PROBES; probe += 1, slot = (slot + 1) & mask) {
+    if (slots[slot] === 0) {
+      return slot;
+    }
+  }
+  return undefined;
+}
+
+function sameBytes(a: Uint8Array, aStart: number, b: Uint8Array, bStart: number, length: number): boolean {
+  for (let i = 0; i < length; i += 1) {
+    if (a[aStart + i] !== b[bStart + i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/**
+ * FNV-1a over bytes[start, end) (32 bits), then MurmurHash3's finaliser so the low bits, which pick
+ * the slot, mix every byte. Exported for the test that builds a policy of colliding paths.
+ */
+export function pathHash(bytes: Uint8Array, start: number, end: number): number {
+  let h = 0x811c9dc5;
+  for (let i = start; i < end; i += 1) {
+    h = Math.imul(h ^ bytes[i]!, 0x01000193);
+  }
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}
