@@ -332,6 +332,26 @@ describe('runtime integrity under attack (issue 17)', () => {
       expect(array).toBe('rackseal: policy runtime set: policy must be an object\n');
       expect((await http('get', '/v1/groups/cli/runtime-policy', tokens.policyRead)).status).toBe(404);
     });
+
+    it('show --json of a policy whose paths hold a bidi override, a C1 CSI and a line separator: none of them raw on the terminal, each a \\u escape, the same document parsed back', async () => {
+      const hostile = { meta: { version: 1 }, digests: { '/usr/bin/evil\u202egnp.exe': [D], '/opt/\u009b2J\u009b0;0H': [D], '/etc/cron\u2028.d/x': [D] }, excludes: ['/tmp/\u202e.*'] };
+      await writeFile(join(dir, 'hostile.json'), JSON.stringify(hostile));
+      expect((await set(join(dir, 'hostile.json'))).status).toBe(0);
+      const shown = await runRacksealCliAsync(['policy', 'runtime', 'show', 'cli', '--json'], { env: { RACKSEAL_SERVER: baseUrl, RACKSEAL_TOKEN: tokens.policyRead } });
+      expect([shown.status, shown.stderr]).toEqual([0, '']);
+      // Everything else in this policy is ASCII: so is the whole output, byte for byte, once escaped.
+      expect(shown.stdout).toMatch(/^[\x20-\x7e]+\n$/);
+      const bytes = Buffer.from(shown.stdout, 'utf8');
+      for (const raw of ['\u202e', '\u009b', '\u2028']) {
+        expect(bytes.includes(Buffer.from(raw, 'utf8'))).toBe(false);
+      }
+      for (const escaped of ['evil\\u202egnp.exe', '/opt/\\u009b2J\\u009b0;0H', '/etc/cron\\u2028.d/x', '/tmp/\\u202e.*']) {
+        expect(shown.stdout).toContain(escaped);
+      }
+      const stored = await http('get', '/v1/groups/cli/runtime-policy', tokens.policyRead);
+      expect(JSON.parse(shown.stdout)).toEqual(stored.body);
+      expect(stored.body.policy).toEqual(hostile);
+    });
   });
 
   describe('a hostile list at the finish', () => {

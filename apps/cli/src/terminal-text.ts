@@ -19,6 +19,24 @@ export function safe(text: string): string {
   );
 }
 
+/**
+ * A command's `--json` output, one JSON text: what a machine measured or an operator's file held
+ * (runtime-policy paths, names, audit details) reaches the terminal as JSON. JSON.stringify escapes
+ * C0 controls in strings (RFC 8259 section 7) but writes the rest of UNPRINTABLE_CLASS raw: DEL, C1
+ * (U+009B is a CSI on many terminals), the bidi controls of Unicode UAX #9, zero-width characters,
+ * U+2028/2029. Those are written as `\uXXXX` too, which RFC 8259 section 7 allows for any character:
+ * the text is still JSON and parses to the same value, shown in stored order. Outside strings
+ * JSON.stringify writes printable ASCII and, indented, line feeds (C0, left alone), so every match
+ * is inside a string; lone surrogates it escapes itself (ECMA-262, well-formed JSON.stringify).
+ */
+const RAW_IN_JSON = new RegExp(`(?![\\u0000-\\u001f])[${UNPRINTABLE_CLASS}]`, 'gu');
+
+export function terminalJson(value: unknown, indent?: number): string {
+  return JSON.stringify(value, null, indent).replace(RAW_IN_JSON, (c) =>
+    Array.from({ length: c.length }, (_, i) => `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`).join(''),
+  );
+}
+
 /** Rows under a header, columns padded to their widest cell; the last column is not padded. Nothing for no rows. */
 export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
   if (rows.length === 0) {

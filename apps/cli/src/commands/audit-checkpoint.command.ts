@@ -4,7 +4,7 @@ import type { VerifiedCheckpoint } from '@rackseal/audit';
 import type { Command } from 'commander';
 import { CliError } from '@rackseal/command-line';
 import { ServerClient, withServerOptions } from '../server-client';
-import { safe } from '../terminal-text';
+import { safe, terminalJson } from '../terminal-text';
 import { readSavedCheckpoint, writeNoteAtomically } from './audit-note-files';
 import { checkExtends, KEY_OPTION_HELP, openTrusted, type TrustedKeys, trustedKeys } from './audit-trust';
 
@@ -42,7 +42,7 @@ export function registerAuditCheckpoint(audit: Command): void {
         keyId: checkpoint.keyId,
         note,
       };
-      process.stdout.write(`${JSON.stringify(view)}\n`);
+      process.stdout.write(`${terminalJson(view)}\n`);
       return;
     }
     process.stdout.write(
@@ -72,7 +72,7 @@ export function registerAuditCheckpoint(audit: Command): void {
       }
     }
     if (options.json === true) {
-      process.stdout.write(`${JSON.stringify(body)}\n`);
+      process.stdout.write(`${terminalJson(body)}\n`);
       return;
     }
     if (body.length === 0) {

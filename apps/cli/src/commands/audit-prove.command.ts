@@ -1,6 +1,7 @@
 import type { AuditInclusionProofView } from '@rackseal/api-contracts';
 import type { Command } from 'commander';
 import { ServerClient, withServerOptions } from '../server-client';
+import { terminalJson } from '../terminal-text';
 import { AuditTrustError, KEY_OPTION_HELP, openTrusted, proofHashes, trustedKeys } from './audit-trust';
 import { wholeNumberArgument } from './paging-options';
 
@@ -54,7 +55,7 @@ export function registerAuditProve(audit: Command): void {
     }
     const rootHash = checkpoint.rootHash.toString('hex');
     if (options.json === true) {
-      process.stdout.write(`${JSON.stringify({ ok: true, seq, treeSize: checkpoint.size, rootHash, leafHash: leaf.toString('hex'), keyId: checkpoint.keyId })}\n`);
+      process.stdout.write(`${terminalJson({ ok: true, seq, treeSize: checkpoint.size, rootHash, leafHash: leaf.toString('hex'), keyId: checkpoint.keyId })}\n`);
       return;
     }
     process.stdout.write(`record ${seq} is in the log of size ${checkpoint.size} (root ${rootHash}), checkpoint signed by key ${checkpoint.keyId}\n`);

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { CliError, EXIT } from '@rackseal/command-line';
 import { withDatabase } from '../database';
 import { commandPath, ServerClient, withServerOptions } from '../server-client';
-import { safe, table } from '../terminal-text';
+import { safe, table, terminalJson } from '../terminal-text';
 import { registerAuditCheckpoint } from './audit-checkpoint.command';
 import { readSavedCheckpoint } from './audit-note-files';
 import { registerAuditProve } from './audit-prove.command';
@@ -63,7 +63,7 @@ export function registerAudit(program: Command): void {
     const limit = pageSize(options.limit);
     const { body } = await ServerClient.forCommand(command).get<AuditRecordView[]>('v1/audit', { query: { after: options.after, limit } });
     if (options.json === true) {
-      process.stdout.write(`${JSON.stringify(body)}\n`);
+      process.stdout.write(`${terminalJson(body)}\n`);
       return;
     }
     const rows = body.map((r) => [String(r.id), r.seq === null ? 'pending' : String(r.seq), r.recordedAt, r.actor, r.action, r.subject, r.outcome, JSON.stringify(r.details)]);
@@ -135,7 +135,7 @@ async function attempt<T>(records: number, check: () => Promise<T>): Promise<{ d
 /** The verdict on stdout (text or JSON); a broken log also on stderr, with exit 1. */
 function report(verdict: AuditVerification, json: boolean, provenTo: number | undefined): void {
   if (json) {
-    process.stdout.write(`${JSON.stringify(verdict)}\n`);
+    process.stdout.write(`${terminalJson(verdict)}\n`);
   } else if (verdict.ok) {
     process.stdout.write(`audit log intact: ${verdict.records} records (${verdict.pending} pending), root ${verdict.rootHash}, ${verdict.checkpoints} checkpoints checked\n`);
     if (verdict.since !== undefined) {

@@ -3,7 +3,7 @@ import { CLUSTER_CA_KINDS, type ClusterCaView, MAX_CA_PEM_CHARS } from '@racksea
 import { CliError, readInput } from '@rackseal/command-line';
 import { type Command, Option } from 'commander';
 import { ServerClient, withServerOptions } from '../server-client';
-import { safe } from '../terminal-text';
+import { safe, terminalJson } from '../terminal-text';
 
 const kindOption = (): Option => new Option('--kind <kind>', 'the cluster CA').choices(CLUSTER_CA_KINDS).makeOptionMandatory();
 
@@ -28,7 +28,7 @@ export function registerCa(program: Command): void {
     const certificate = readInput(cert, 'the certificate', MAX_CA_PEM_CHARS).toString('utf8');
     const privateKey = readInput(key === '-' ? '/dev/stdin' : key, 'the private key', MAX_CA_PEM_CHARS).toString('utf8');
     const { body } = await client.post<ClusterCaView>(`v1/cas/${client.segment(options.kind, 'a CA kind')}`, { certificate, privateKey });
-    process.stdout.write(options.json === true ? `${JSON.stringify(body)}\n` : `imported the ${body.kind} CA ${safe(body.subject)} (SHA-256 ${body.fingerprint})\n`);
+    process.stdout.write(options.json === true ? `${terminalJson(body)}\n` : `imported the ${body.kind} CA ${safe(body.subject)} (SHA-256 ${body.fingerprint})\n`);
   });
 
   withServerOptions(ca.command('show').description('a cluster CA: subject, fingerprint, validity').addOption(kindOption()).option('--json', 'machine-readable output')).action(
@@ -36,7 +36,7 @@ export function registerCa(program: Command): void {
       const client = ServerClient.forCommand(command);
       const { body } = await client.get<ClusterCaView>(`v1/cas/${client.segment(options.kind, 'a CA kind')}`);
       if (options.json === true) {
-        process.stdout.write(`${JSON.stringify(body)}\n`);
+        process.stdout.write(`${terminalJson(body)}\n`);
         return;
       }
       const fields: [string, string][] = [

@@ -1,7 +1,7 @@
 import { DELIVERY_STATES, type DeliveryState, type DeliveryView } from '@rackseal/api-contracts';
 import { type Command, Option } from 'commander';
 import { ServerClient, withServerOptions } from '../server-client';
-import { safe, table } from '../terminal-text';
+import { safe, table, terminalJson } from '../terminal-text';
 import { nextPageHint, pageSize, pageSizeOption, textCursorOption } from './paging-options';
 
 /**
@@ -30,7 +30,7 @@ export function registerDeliveries(program: Command): void {
     const query = { state: options.state, machine: options.machine, secret: options.secret, after: options.after, limit };
     const { body } = await ServerClient.forCommand(command).get<DeliveryView[]>('v1/deliveries', { query });
     if (options.json === true) {
-      process.stdout.write(`${JSON.stringify(body)}\n`);
+      process.stdout.write(`${terminalJson(body)}\n`);
       return;
     }
     const rows = body.map((d) =>
@@ -50,7 +50,7 @@ export function registerDeliveries(program: Command): void {
     const { body } = await client.post<DeliveryView>(`v1/deliveries/${client.segment(id, 'the delivery\'s id')}/retry`, {});
     process.stdout.write(
       options.json === true
-        ? `${JSON.stringify(body)}\n`
+        ? `${terminalJson(body)}\n`
         : `delivery ${safe(body.id)} of ${safe(body.secret.name)}@${body.secret.version} to ${safe(body.machine.serial)}: ${body.state} (round ${body.generation})\n`,
     );
   });

@@ -1,6 +1,7 @@
 import { EkCertificateError, type EkInspection, inspectEkCertificate, readCertificate } from '@rackseal/ek-trust';
 import type { Command } from 'commander';
 import { CliError, readInput } from '@rackseal/command-line';
+import { terminalJson } from '../terminal-text';
 
 /** The `rackseal ek` command group, created by whichever ek subcommand registers first. */
 export function ekCommand(program: Command): Command {
@@ -45,7 +46,7 @@ export function registerEkInspect(program: Command): void {
         }
         throw error;
       }
-      process.stdout.write(options.json ? `${JSON.stringify(inspection)}\n` : inspectionText(inspection));
+      process.stdout.write(options.json ? `${terminalJson(inspection)}\n` : inspectionText(inspection));
     });
 }
 

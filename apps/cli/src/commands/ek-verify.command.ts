@@ -1,6 +1,7 @@
 import { type ChainResult, TrustStore, type TrustStoreAddResult, unwrapCertificates, EkCertificateError, verifyEkChain } from '@rackseal/ek-trust';
 import type { Command } from 'commander';
 import { CliError, filesAtPath, readInput } from '@rackseal/command-line';
+import { terminalJson } from '../terminal-text';
 import { ekCommand, readEkCertificateFile } from './ek-inspect.command';
 
 interface EkVerifyOptions {
@@ -57,11 +58,11 @@ export function registerEkVerify(program: Command): void {
       const result = verifyEkChain(ek, { store, extraIntermediates: extras, now, ekGraceDays, caGraceDays });
       if (!result.ok) {
         if (options.json) {
-          process.stdout.write(`${JSON.stringify({ valid: false, reason: result.reason, message: result.message })}\n`);
+          process.stdout.write(`${terminalJson({ valid: false, reason: result.reason, message: result.message })}\n`);
         }
         throw CliError.invalid(`EK certificate refused (${result.reason}): ${result.message}`);
       }
-      process.stdout.write(options.json ? `${JSON.stringify({ valid: true, chain: result.chain, graceApplied: result.graceApplied })}\n` : chainText(result));
+      process.stdout.write(options.json ? `${terminalJson({ valid: true, chain: result.chain, graceApplied: result.graceApplied })}\n` : chainText(result));
     });
 }
 

@@ -1,6 +1,7 @@
 import { algName, type EventLogReplay, parseEventLog, replayEventLog, TpmParseError } from '@rackseal/tpm2';
 import type { Command } from 'commander';
 import { CliError, readInput } from '@rackseal/command-line';
+import { terminalJson } from '../terminal-text';
 
 /**
  * The JSON shape of `rackseal eventlog replay --json`: `pcrs` (bank → PCR index → lowercase hex) and
@@ -56,7 +57,7 @@ export function registerEventlogReplay(program: Command): void {
         }
         throw error;
       }
-      process.stdout.write(options.json ? `${JSON.stringify(replayJson(replay))}\n` : replayText(replay));
+      process.stdout.write(options.json ? `${terminalJson(replayJson(replay))}\n` : replayText(replay));
     });
 }
 

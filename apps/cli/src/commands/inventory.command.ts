@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import type { ImportSummary, RecordedImport } from '@rackseal/api-contracts';
 import { CliError, EXIT } from '@rackseal/command-line';
 import { ServerClient, withServerOptions } from '../server-client';
-import { safe } from '../terminal-text';
+import { safe, terminalJson } from '../terminal-text';
 
 interface ImportOptions {
   dryRun?: boolean;
@@ -38,7 +38,7 @@ export function registerInventory(program: Command): void {
       .option('--json', 'print the server summary as JSON'),
   ).action(async (file: string, options: ImportOptions, command: Command) => {
     const summary = await importFile(file, options, ServerClient.forCommand(command));
-    process.stdout.write(options.json === true ? `${JSON.stringify(summary, null, 2)}\n` : formatSummary(summary));
+    process.stdout.write(options.json === true ? `${terminalJson(summary, 2)}\n` : formatSummary(summary));
     if (summary.counts.invalid > 0) {
       process.exitCode = EXIT.invalid;
     }
@@ -57,7 +57,7 @@ export function registerInventory(program: Command): void {
     }
     const { body } = await client.get<RecordedImport>(`v1/inventory/imports/${client.segment(id, 'an import id')}`);
     if (options.json === true) {
-      process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
+      process.stdout.write(`${terminalJson(body, 2)}\n`);
       return;
     }
     const file = body.fileName === null ? '' : ` of ${JSON.stringify(body.fileName)}`;

@@ -4,7 +4,7 @@ import { CliError } from '@rackseal/command-line';
 import type { MachinePrewraps } from '@rackseal/node-api-contracts';
 import { type Command, Option } from 'commander';
 import { ServerClient, withServerOptions } from '../server-client';
-import { safe, table } from '../terminal-text';
+import { safe, table, terminalJson } from '../terminal-text';
 import { nextPageHint, pageSize, pageSizeOption, textCursorOption } from './paging-options';
 import { instantArgument } from './since-option';
 
@@ -44,7 +44,7 @@ export function registerMachines(program: Command): void {
     const query = { state: options.state, group: options.group, notAttestedSince: options.notAttestedSince, overdue, after: options.after, limit };
     const { body } = await ServerClient.forCommand(command).get<Machine[]>('v1/machines', { query });
     if (options.json === true) {
-      process.stdout.write(`${JSON.stringify(body)}\n`);
+      process.stdout.write(`${terminalJson(body)}\n`);
       return;
     }
     const rows = body.map((m) => [m.serial, m.hostname ?? '-', m.assetTag ?? '-', m.group ?? '-', m.state, m.lastAttestedAt === null ? 'never' : minute(m.lastAttestedAt), m.ekPubHash.slice(0, 16), m.importedAt.slice(0, 10)]);
@@ -63,7 +63,7 @@ export function registerMachines(program: Command): void {
     const client = ServerClient.forCommand(command);
     const { body } = await client.get<MachineDetail>(`v1/machines/${client.segment(ref, REF_ARGUMENT)}`);
     if (options.json === true) {
-      process.stdout.write(`${JSON.stringify(body)}\n`);
+      process.stdout.write(`${terminalJson(body)}\n`);
       return;
     }
     // By the id the first answer gave, so both answers are about the same machine however it was named.
@@ -81,7 +81,7 @@ export function registerMachines(program: Command): void {
     const client = ServerClient.forCommand(command);
     const { body } = await client.get<CertifiedKey[]>(`v1/machines/${client.segment(ref, REF_ARGUMENT)}/keys`);
     if (options.json === true) {
-      process.stdout.write(`${JSON.stringify(body)}\n`);
+      process.stdout.write(`${terminalJson(body)}\n`);
       return;
     }
     const rows = body.map((k) => [k.id, k.algorithm, k.name, minute(k.certifiedAt), k.retiredAt === null ? 'live' : `retired ${minute(k.retiredAt)} (${k.retiredReason ?? '-'})`]);
@@ -102,7 +102,7 @@ export function registerMachines(program: Command): void {
     }
     const { body } = await client.post<MachineRevocation>(`v1/machines/${client.segment(ref, REF_ARGUMENT)}/revoke`, { reason: options.reason });
     if (options.json === true) {
-      process.stdout.write(`${JSON.stringify(body)}\n`);
+      process.stdout.write(`${terminalJson(body)}\n`);
       return;
     }
     const m = body.machine;
@@ -129,7 +129,7 @@ export function registerMachines(program: Command): void {
       const names = body.prewraps.map((p) => safe(p.secret)).join(', ');
       throw CliError.invalid(`${client.action}: ${options.secret === undefined ? `machine ${safe(body.machine.serial)} has ${chosen.length} pre-wrapped disk keys (${names}): name one with --secret` : `machine ${safe(body.machine.serial)} has no pre-wrapped key of ${safe(options.secret)} (it has: ${names || 'none'})`}`);
     }
-    const file = `${JSON.stringify(chosen[0])}\n`;
+    const file = `${terminalJson(chosen[0])}\n`;
     if (options.out === undefined) {
       process.stdout.write(file);
       return;
@@ -153,7 +153,7 @@ export function registerMachines(program: Command): void {
     const client = ServerClient.forCommand(command);
     const { body } = await client.post<MachineReattestRequest>(`v1/machines/${client.segment(ref, REF_ARGUMENT)}/reattest`, {});
     process.stdout.write(
-      options.json === true ? `${JSON.stringify(body)}\n` : `asked machine ${safe(body.serial)} (${body.machineId}) to attest again (requested ${minute(body.requestedAt)})\n`,
+      options.json === true ? `${terminalJson(body)}\n` : `asked machine ${safe(body.serial)} (${body.machineId}) to attest again (requested ${minute(body.requestedAt)})\n`,
     );
   });
 }

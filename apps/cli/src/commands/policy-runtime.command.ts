@@ -2,7 +2,7 @@ import { type GroupRuntimePolicy, type PolicyMode, POLICY_MODES, RUNTIME_POLICY_
 import { CliError, readInput } from '@rackseal/command-line';
 import { type Command, Option } from 'commander';
 import { ServerClient, withServerOptions } from '../server-client';
-import { safe } from '../terminal-text';
+import { safe, terminalJson } from '../terminal-text';
 
 const GROUP_ARGUMENT = 'the machine group';
 
@@ -56,7 +56,7 @@ export function registerPolicyRuntime(policy: Command): void {
     }
     process.stdout.write(
       options.json === true
-        ? `${JSON.stringify(answer)}\n`
+        ? `${terminalJson(answer)}\n`
         : `set the runtime policy of group ${safe(answer.group)}${options.fromMachine === undefined ? '' : ` from machine ${safe(options.fromMachine)}`} (sha256 ${answer.sha256})\n${describe(answer)}`,
     );
   });
@@ -70,7 +70,7 @@ export function registerPolicyRuntime(policy: Command): void {
   ).action(async (group: string, options: { json?: boolean }, command: Command) => {
     const client = ServerClient.forCommand(command);
     const { body } = await client.get<GroupRuntimePolicy>(`v1/groups/${client.segment(group, GROUP_ARGUMENT)}/runtime-policy`);
-    process.stdout.write(options.json === true ? `${JSON.stringify(body)}\n` : describe(body));
+    process.stdout.write(options.json === true ? `${terminalJson(body)}\n` : describe(body));
   });
 
   withServerOptions(
@@ -82,7 +82,7 @@ export function registerPolicyRuntime(policy: Command): void {
   ).action(async (group: string, options: { json?: boolean }, command: Command) => {
     const client = ServerClient.forCommand(command);
     const { body } = await client.delete<RuntimePolicyRemoval>(`v1/groups/${client.segment(group, GROUP_ARGUMENT)}/runtime-policy`);
-    process.stdout.write(options.json === true ? `${JSON.stringify(body)}\n` : `removed the runtime policy of group ${safe(body.group)}\n`);
+    process.stdout.write(options.json === true ? `${terminalJson(body)}\n` : `removed the runtime policy of group ${safe(body.group)}\n`);
   });
 }
 

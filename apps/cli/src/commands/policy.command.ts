@@ -12,7 +12,7 @@ import {
 import { CliError, readInput } from '@rackseal/command-line';
 import { type Command, Option } from 'commander';
 import { ServerClient, withServerOptions } from '../server-client';
-import { safe, table } from '../terminal-text';
+import { safe, table, terminalJson } from '../terminal-text';
 import { formatSeconds, intervalArgument } from './duration-option';
 import { registerPolicyRuntime } from './policy-runtime.command';
 
@@ -79,7 +79,7 @@ export function registerPolicy(program: Command): void {
       text += `set the attestation interval of group ${safe(answer.group)} to ${formatSeconds(answer.attestationIntervalSeconds)}\n`;
     }
     // --json: the policy answer as before when only --file was given, else {policy?, attestationInterval}.
-    process.stdout.write(options.json === true ? `${JSON.stringify(options.interval === undefined ? out.policy : out)}\n` : text);
+    process.stdout.write(options.json === true ? `${terminalJson(options.interval === undefined ? out.policy : out)}\n` : text);
   });
 
   withServerOptions(
@@ -101,7 +101,7 @@ export function registerPolicy(program: Command): void {
       process.stderr.write(intervalLine);
       throw error;
     }
-    process.stdout.write(options.json === true ? `${JSON.stringify({ ...body, attestationInterval: interval })}\n` : `${intervalLine}${describePolicy(body)}`);
+    process.stdout.write(options.json === true ? `${terminalJson({ ...body, attestationInterval: interval })}\n` : `${intervalLine}${describePolicy(body)}`);
   });
 
   withServerOptions(
@@ -118,7 +118,7 @@ export function registerPolicy(program: Command): void {
     const request = { machine: options.machine, label: options.label, ...(options.mode === undefined ? {} : { mode: options.mode }) };
     const { body } = await client.post<PolicyPromotion>(`v1/groups/${client.segment(group, GROUP_ARGUMENT)}/policy/promote`, request);
     if (options.json === true) {
-      process.stdout.write(`${JSON.stringify(body)}\n`);
+      process.stdout.write(`${terminalJson(body)}\n`);
       return;
     }
     const what = body.created ? 'created the policy with' : body.replaced ? 'replaced' : 'added';
@@ -171,7 +171,7 @@ export function registerPolicy(program: Command): void {
   ).action(async (group: string, options: { json?: boolean }, command: Command) => {
     const client = ServerClient.forCommand(command);
     const { body } = await client.get<GroupApprovals>(`v1/groups/${client.segment(group, GROUP_ARGUMENT)}/approvals`);
-    process.stdout.write(options.json === true ? `${JSON.stringify(body)}\n` : describeApprovals(body));
+    process.stdout.write(options.json === true ? `${terminalJson(body)}\n` : describeApprovals(body));
   });
 
   registerPolicyRuntime(policy);
@@ -240,6 +240,6 @@ function minute(iso: string): string {
 
 function printSetChange(change: PolicySetChange, what: string, json: boolean | undefined): void {
   process.stdout.write(
-    json === true ? `${JSON.stringify(change)}\n` : `${what} in group ${safe(change.policy.group)} (approval epoch ${change.approvalEpoch})\n${describePolicy(change.policy)}`,
+    json === true ? `${terminalJson(change)}\n` : `${what} in group ${safe(change.policy.group)} (approval epoch ${change.approvalEpoch})\n${describePolicy(change.policy)}`,
   );
 }

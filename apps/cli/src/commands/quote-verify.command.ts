@@ -18,6 +18,7 @@ import {
 import type { Command } from 'commander';
 import { CliError, parseHexOption, readInput } from '@rackseal/command-line';
 import { readPublicInput } from '../public-key-input';
+import { terminalJson } from '../terminal-text';
 
 interface QuoteVerifyOptions {
   ak: string;
@@ -79,12 +80,12 @@ export function registerQuoteVerify(program: Command): void {
       const result = verifyQuote({ akPublic: ak.key, attest, signature, nonce, pcrValues, selection });
       if (!result.ok) {
         if (options.json) {
-          process.stdout.write(`${JSON.stringify({ valid: false, reason: result.reason, message: result.message })}\n`);
+          process.stdout.write(`${terminalJson({ valid: false, reason: result.reason, message: result.message })}\n`);
         }
         const message = `quote refused (${result.reason}): ${result.message}`;
         throw result.reason === 'malformed' ? CliError.usage(message) : CliError.invalid(message);
       }
-      process.stdout.write(options.json ? `${JSON.stringify(summaryJson(result, ak))}\n` : summaryText(result, ak));
+      process.stdout.write(options.json ? `${terminalJson(summaryJson(result, ak))}\n` : summaryText(result, ak));
     });
 }
 

@@ -12,7 +12,7 @@ import {
 import { CliError, readInput } from '@rackseal/command-line';
 import { type Command, Option } from 'commander';
 import { ServerClient, withServerOptions } from '../server-client';
-import { safe, table } from '../terminal-text';
+import { safe, table, terminalJson } from '../terminal-text';
 import { nextPageHint, pageSize, pageSizeOption, textCursorOption, wholeNumberArgument } from './paging-options';
 
 const NAME_ARGUMENT = 'the secret\'s name';
@@ -70,7 +70,7 @@ export function registerSecrets(program: Command): void {
       ...(options.valueFile === undefined ? {} : { value: readValue(options.valueFile) }),
     };
     const { body: answer } = await client.post<SecretView>('v1/secrets', body);
-    process.stdout.write(options.json === true ? `${JSON.stringify(answer)}\n` : `created ${describeCreated(answer)}`);
+    process.stdout.write(options.json === true ? `${terminalJson(answer)}\n` : `created ${describeCreated(answer)}`);
   });
 
   withServerOptions(
@@ -88,13 +88,13 @@ export function registerSecrets(program: Command): void {
     const segment = client.segment(name, NAME_ARGUMENT);
     const { body: answer } = await client.post<SecretView>(`v1/secrets/${segment}/versions`, body);
     if (!options.wait) {
-      process.stdout.write(options.json === true ? `${JSON.stringify(answer)}\n` : `rotated ${describeCreated(answer)}`);
+      process.stdout.write(options.json === true ? `${terminalJson(answer)}\n` : `rotated ${describeCreated(answer)}`);
       return;
     }
     const progress = await waitForAcks(client, `v1/secrets/${segment}/versions/${answer.latestVersion.version}/deliveries`, new AckProgressBar(process.stderr));
     process.stdout.write(
       options.json === true
-        ? `${JSON.stringify({ ...answer, progress })}\n`
+        ? `${terminalJson({ ...answer, progress })}\n`
         : `rotated ${describeCreated(answer)}${progress.states.acked}/${progress.total} target(s) acked${progress.states.failed > 0 ? `, ${progress.states.failed} failed` : ''}\n`,
     );
     if (progress.states.failed > 0) {
@@ -107,7 +107,7 @@ export function registerSecrets(program: Command): void {
   ).action(async (name: string, options: { json?: boolean }, command: Command) => {
     const client = ServerClient.forCommand(command);
     const { body } = await client.get<SecretView>(`v1/secrets/${client.segment(name, NAME_ARGUMENT)}`);
-    process.stdout.write(options.json === true ? `${JSON.stringify(body)}\n` : describeSecret(body));
+    process.stdout.write(options.json === true ? `${terminalJson(body)}\n` : describeSecret(body));
   });
 
   withServerOptions(
@@ -122,7 +122,7 @@ export function registerSecrets(program: Command): void {
     const limit = pageSize(options.limit);
     const { body } = await client.get<SecretView[]>('v1/secrets', { query: { after: options.after, limit } });
     if (options.json === true) {
-      process.stdout.write(`${JSON.stringify(body)}\n`);
+      process.stdout.write(`${terminalJson(body)}\n`);
       return;
     }
     const rows = body.map((s) => [s.name, s.kind, targetOf(s), s.binding, String(s.latestVersion.version), String(s.latestVersion.machines), s.createdAt.slice(0, 10)].map(safe));
@@ -135,7 +135,7 @@ export function registerSecrets(program: Command): void {
     const client = ServerClient.forCommand(command);
     const { body } = await client.get<SecretVersionDetail[]>(`v1/secrets/${client.segment(name, NAME_ARGUMENT)}/versions`);
     if (options.json === true) {
-      process.stdout.write(`${JSON.stringify(body)}\n`);
+      process.stdout.write(`${terminalJson(body)}\n`);
       return;
     }
     let out = '';

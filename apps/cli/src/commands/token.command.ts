@@ -4,7 +4,7 @@ import { CliError } from '@rackseal/command-line';
 import { withDatabase } from '../database';
 import { operatorName } from '../operator-name';
 import { commandPath, ServerClient, withServerOptions } from '../server-client';
-import { safe, table } from '../terminal-text';
+import { safe, table, terminalJson } from '../terminal-text';
 import { explicitServer, explicitServerOption } from './explicit-server';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -44,7 +44,7 @@ export function registerToken(program: Command): void {
   ).action(async (options: { json?: boolean }, command: Command) => {
     const { body } = await ServerClient.forCommand(command).get<TokenSummary[]>('v1/tokens');
     if (options.json === true) {
-      process.stdout.write(`${JSON.stringify(body)}\n`);
+      process.stdout.write(`${terminalJson(body)}\n`);
       return;
     }
     const rows = body.map((t) => [t.id, t.name, t.scopes.join(','), day(t.createdAt), t.createdBy, t.lastUsedAt === null ? 'never' : minute(t.lastUsedAt), t.revokedAt === null ? 'active' : `revoked ${minute(t.revokedAt)}`]);

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { MAX_UPLOAD_FILES, type VendorCaAddResult, type VendorCaAddSummary, type VendorCaChange, type VendorCaSummary } from '@rackseal/api-contracts';
 import { EXIT, filesAtPath, readInput } from '@rackseal/command-line';
 import { ServerClient, withServerOptions } from '../server-client';
-import { safe } from '../terminal-text';
+import { safe, terminalJson } from '../terminal-text';
 
 /** Per request: well under the server's 1 MB JSON body limit, and at most its file cap (MAX_UPLOAD_FILES). */
 const BATCH_BYTES = 600 * 1024;
@@ -42,7 +42,7 @@ export function registerVendorCa(program: Command): void {
       rejected: answers.reduce((n, a) => n + a.rejected, 0),
       results: answers.flatMap((a): readonly VendorCaAddResult[] => a.results),
     };
-    process.stdout.write(options.json === true ? `${JSON.stringify(total)}\n` : addTable(total));
+    process.stdout.write(options.json === true ? `${terminalJson(total)}\n` : addTable(total));
     if (total.rejected > 0) {
       process.exitCode = EXIT.invalid;
     }
@@ -57,7 +57,7 @@ export function registerVendorCa(program: Command): void {
   ).action(async (options: { all?: boolean; json?: boolean }, command: Command) => {
     const client = ServerClient.forCommand(command);
     const { body } = await client.get<VendorCaSummary[]>('v1/vendor-cas', { query: { includeDisabled: options.all === true ? 'true' : undefined } });
-    process.stdout.write(options.json === true ? `${JSON.stringify(body)}\n` : listTable(body));
+    process.stdout.write(options.json === true ? `${terminalJson(body)}\n` : listTable(body));
   });
 
   // disable/enable and anchor/unanchor take the fingerprint as `list` shows it, or a unique prefix of
@@ -92,7 +92,7 @@ export function registerVendorCa(program: Command): void {
       const client = ServerClient.forCommand(command);
       const { body } = await change.send(client, `v1/vendor-cas/${client.segment(fingerprint, 'a fingerprint')}`);
       if (options.json === true) {
-        process.stdout.write(`${JSON.stringify(body)}\n`);
+        process.stdout.write(`${terminalJson(body)}\n`);
         return;
       }
       process.stdout.write(`${safe(`${body.changed ? change.done : change.already}: ${body.ca.fingerprint} ${body.ca.kind} "${body.ca.subject}"`)}\n`);
