@@ -58,9 +58,40 @@ const FUZZ_POLICY = parseRuntimePolicy({
   keyrings: { '.ima': ['a7d52aaa18c23d2d9bb2abb4308c0eeee67387a42259f4a6b1a42257065f3d5a'] },
 });
 
+/**
+ * Parses a binary list and reads every field of every entry back: a parsed entry is offsets into the
+ * list, its fields made when read (BinaryListEntry), so a wrong offset shows only when they are read.
+ * Each entry's record, written again from its fields, must be its raw bytes, and its template data,
+ * built again from its digest, name and sig/buf, its template data; anything else is a crash.
+ */
+function parseAndReadBack(input: Buffer): number {
+  const entries = parseBinaryMeasurementList(input);
+  for (const entry of entries) {
+    if (!marshalBinaryEntry(entry).equals(entry.raw) || !entry.templateHashIs(entry.templateHash) || entry.path !== entry.name.toString('utf8')) {
+      throw new Error(`entry ${entry.index}: its fields do not write back to its record`);
+    }
+    if ((entry.signature !== undefined) !== (entry.templateName === 'ima-sig') || (entry.buffer !== undefined) !== (entry.templateName === 'ima-buf')) {
+      throw new Error(`entry ${entry.index}: sig/buf fields do not match the ${entry.templateName} template`);
+    }
+    const { algorithm, digest } = entry.digest;
+    const rebuilt = buildImaEntry({
+      template: entry.templateName,
+      algorithm,
+      digest,
+      name: entry.name,
+      ...(entry.signature !== undefined ? { signature: entry.signature } : {}),
+      ...(entry.buffer !== undefined ? { buffer: entry.buffer } : {}),
+    });
+    if (!rebuilt.templateData.equals(entry.templateData)) {
+      throw new Error(`entry ${entry.index}: its digest, name and sig/buf do not build its template data`);
+    }
+  }
+  return entries.length;
+}
+
 /** libs/ima's parsers of untrusted input (lists from agents, policies from operators); the suite and bench/ fuzz the same list. */
 export const IMA_FUZZ_TARGETS: readonly ImaFuzzTarget[] = [
-  { name: 'IMA binary list', suiteInputs: 100_000, seeds: binarySeeds, parse: (b) => parseBinaryMeasurementList(b), isExpected: isImaParseError },
+  { name: 'IMA binary list', suiteInputs: 100_000, seeds: binarySeeds, parse: parseAndReadBack, isExpected: isImaParseError },
   { name: 'IMA ASCII list', suiteInputs: 100_000, seeds: asciiSeeds, parse: (b) => parseAsciiMeasurementList(b), isExpected: isImaParseError },
   {
     // What parses must also replay and evaluate without an exception (verdicts, not crashes).
@@ -69,7 +100,9 @@ export const IMA_FUZZ_TARGETS: readonly ImaFuzzTarget[] = [
     seeds: () => [...binarySeeds(), ...asciiSeeds().map((s) => Buffer.concat(parseAsciiMeasurementList(s).map(marshalBinaryEntry)))],
     parse: (b) => {
       const entries = parseBinaryMeasurementList(b);
-      return attestImaMeasurements(undefined, { bank: 'sha256', bootTime: 'b', startIndex: 0, entries, quotedPcr10: zeroPcr('sha256') }, FUZZ_POLICY);
+      const result = attestImaMeasurements(undefined, { bank: 'sha256', bootTime: 'b', startIndex: 0, entries, quotedPcr10: zeroPcr('sha256') }, FUZZ_POLICY);
+      // Every verdict built, the plainly allowed ones included (they are built when read).
+      return result.verdicts.length;
     },
     isExpected: isImaParseError,
   },
