@@ -177,6 +177,9 @@ describe('a parsed binary entry: offsets into the list, its fields made when rea
     expect(parsed[6]!.name).toEqual(Buffer.from([0x2f, 0xff, 0xfe]));
     // Views into the list, not copies.
     expect(parsed[1]!.templateData.buffer).toBe(list.buffer);
+    // As JSON: the entry's fields, as a built entry writes them — not its offsets and the whole list.
+    expect(parsed.map((e) => JSON.stringify(e))).toEqual(written.map((e) => JSON.stringify(e)));
+    expect(JSON.stringify(parsed[1])).not.toContain('"list"');
   });
 
   it('compares the logged template hash in place: equal, one byte off, another length', () => {

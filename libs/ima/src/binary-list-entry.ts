@@ -70,6 +70,28 @@ export class BinaryListEntry implements ImaEntry {
     return this.templateName === 'ima-buf' ? this.list.subarray(this.extraStart, this.end) : undefined;
   }
 
+  /**
+   * The entry as a plain object, as JSON.stringify writes it: its fields, not the offsets — which
+   * would write the whole list (`list`) with every entry.
+   */
+  toJSON(): ImaEntry {
+    const { signature, buffer } = this;
+    return {
+      index: this.index,
+      pcr: this.pcr,
+      templateHash: this.templateHash,
+      templateName: this.templateName,
+      templateData: this.templateData,
+      digest: this.digest,
+      name: this.name,
+      path: this.path,
+      violation: this.violation,
+      raw: this.raw,
+      ...(signature !== undefined ? { signature } : {}),
+      ...(buffer !== undefined ? { buffer } : {}),
+    };
+  }
+
   /** The logged template hash is `hash`, compared in place (a view per entry showed in the replay's profile). */
   templateHashIs(hash: Uint8Array): boolean {
     if (hash.length !== this.templateHashSize) {
