@@ -77,10 +77,16 @@ export async function imaBench(): Promise<string> {
     'ima-buf': {},
     'verification-keys': '',
   });
+  // Compiled as the service keeps it: parsed, and its digests index built (on first use otherwise).
+  const compile = () => {
+    const compiled = parseRuntimePolicy(policyJson);
+    void compiled.digestIndex;
+    return compiled;
+  };
   const compileMs: number[] = [];
-  let policy = parseRuntimePolicy(policyJson);
+  let policy = compile();
   for (let i = 0; i < 3; i += 1) {
-    compileMs.push(timeMs(() => (policy = parseRuntimePolicy(policyJson))));
+    compileMs.push(timeMs(() => (policy = compile())));
   }
   const rows: string[][] = [['bank', 'what', 'time (median)', 'entries/s', 'hash floor', 'ratio']];
   for (const bank of ['sha256', 'sha1'] as const) {
@@ -155,7 +161,7 @@ export async function imaBench(): Promise<string> {
   return [
     formatTable(rows),
     '',
-    `Policy: ${ENTRIES + WINDOW} paths, 4 excludes, parsed and compiled once in ${median(compileMs).toFixed(0)} ms (median of 3; ${(policyJson.length / 2 ** 20).toFixed(1)} MiB JSON) — outside the timings above, as the service keeps the compiled policy.`,
+    `Policy: ${ENTRIES + WINDOW} paths, 4 excludes, parsed and compiled (its digests index built) once in ${median(compileMs).toFixed(0)} ms (median of 3; ${(policyJson.length / 2 ** 20).toFixed(1)} MiB JSON) — outside the timings above, as the service keeps the compiled policy.`,
     `List: ${(binary.length / 2 ** 20).toFixed(1)} MiB binary, ima-ng, sha256 file digests; full = parse + template-hash check + PCR 10 replay + verdicts (median of 11); incremental = the same for a ${WINDOW}-entry window from a stored state (median of 2000 × 10 calls). Ratio = median of the per-pair ratios (ours, then the floor, alternating).`,
   ].join('\n');
 }

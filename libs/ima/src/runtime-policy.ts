@@ -18,7 +18,7 @@ export interface RuntimePolicy {
   readonly release?: number;
   /** path → allowed digests, each as lowercase hex (any algorithm of that size) or "alg:hex". */
   readonly digests: ReadonlyMap<string, ReadonlySet<string>>;
-  /** `digests` keyed by the paths' bytes, for the common case read in place (PathDigestIndex). */
+  /** `digests` keyed by the paths' bytes, for the common case read in place (PathDigestIndex); built when first read. */
   readonly digestIndex: PathDigestIndex;
   readonly excludes: readonly string[];
   readonly excludeMatcher: ExcludeMatcher;
@@ -131,6 +131,7 @@ export function parseRuntimePolicy(input: string | Uint8Array | unknown): Runtim
     throw error;
   }
   const digests = digestTable(value.digests ?? {}, 'digests', RUNTIME_POLICY_LIMITS.paths);
+  let digestIndex: PathDigestIndex | undefined;
   const policy: { -readonly [K in keyof RuntimePolicy]: RuntimePolicy[K] } = {
     meta: {
       version: 1,
@@ -138,7 +139,10 @@ export function parseRuntimePolicy(input: string | Uint8Array | unknown): Runtim
       ...(meta.timestamp !== undefined ? { timestamp: meta.timestamp as string } : {}),
     },
     digests,
-    digestIndex: PathDigestIndex.build(digests),
+    // Built on first use: a policy parsed only to be validated (set, show, the CLI) never asks it.
+    get digestIndex() {
+      return (digestIndex ??= PathDigestIndex.build(digests));
+    },
     excludes,
     excludeMatcher,
     keyrings: digestTable(value.keyrings ?? {}, 'keyrings', RUNTIME_POLICY_LIMITS.keyringNames),
