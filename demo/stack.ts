@@ -26,6 +26,8 @@ export class Stack {
   /** Stopped in reverse order of registration: agents before the control planes they talk to, TPMs last. */
   private readonly children: Stoppable[] = [];
   private cleaning: Promise<string[]> | undefined;
+  /** Stops of children added once the clean-up had begun, awaited before the directory goes. */
+  private readonly lateStops: Promise<unknown>[] = [];
 
   private constructor(readonly dir: string) {}
 
@@ -37,7 +39,7 @@ export class Stack {
   add<T extends Stoppable>(child: T): T {
     this.children.push(child);
     if (this.cleaning !== undefined) {
-      void child.stop();
+      this.lateStops.push(child.stop().catch(() => undefined));
     }
     return child;
   }
@@ -79,9 +81,21 @@ export class Stack {
       problems.push(`${child.label} is still running`);
     }
     await attempt('removing the vendor CA', async () => this.vendorCa?.remove());
-    await attempt(`removing ${this.dir}`, () => rm(this.dir, { recursive: true, force: true }));
+    // A step still in flight at Ctrl-C may start a child or write into the directory while this
+    // runs (seen in CI: rmdir failed ENOTEMPTY on a file written after rm had listed the directory):
+    // wait for what it started to stop, and remove again; rm itself retries ENOTEMPTY.
+    let removeError: unknown;
+    for (let pass = 0; pass < 3 && existsSync(this.dir); pass += 1) {
+      await Promise.all(this.lateStops);
+      try {
+        await rm(this.dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
+      } catch (error) {
+        removeError = error;
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    }
     if (existsSync(this.dir)) {
-      problems.push(`${this.dir} is still there`);
+      problems.push(`removing ${this.dir}: ${removeError instanceof Error ? removeError.message : 'still there after three passes'}; ${this.dir} is still there`);
     }
     const database = this.database;
     if (database !== undefined) {
