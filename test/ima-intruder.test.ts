@@ -22,10 +22,12 @@ import {
   type ImaBank,
   type ImaEntry,
   ImaParseError,
+  initialImaState,
   marshalBinaryEntry,
   parseAsciiMeasurementList,
   parseBinaryMeasurementList,
   parseRuntimePolicy,
+  pathHash,
   replayImaEntries,
   zeroPcr,
 } from '@rackseal/ima';
@@ -620,5 +622,50 @@ describe("today's changes under attack: a parsed entry is offsets into the list 
       const b = replayImaEntries(parsed, zeroPcr(into), undefined, { bank: into, templateHashAlgorithm: bank });
       expect([b.final, b.invalidTemplateHashes]).toEqual([a.final, []]);
     }
+  });
+});
+
+describe("today's changes under attack: the digests index must not send to the full judgement what the Map passed", () => {
+  // An exclude whose DFA is exponential: a handful of 4 KiB a/b paths spends the round's budget
+  // (EXCLUDE_ROUND_VISITS). Plainly allowed entries never run the excludes (isPlainlyAllowed), so a
+  // list of listed files passed such a policy before PathDigestIndex, read as built or as parsed.
+  const EXPENSIVE = '.*a.{1000}\\x01';
+  const sha = (b: Buffer): Buffer => createHash('sha256').update(b).digest();
+
+  function bothForms(names: readonly Buffer[], digests: Record<string, string[]>) {
+    const policy = parseRuntimePolicy({ meta: { version: 1 }, digests, excludes: [EXPENSIVE] });
+    const built = names.map((n, i) => buildImaEntry({ template: 'ima-ng', algorithm: 'sha256', digest: sha(n), name: n }, i));
+    const parsed = parseBinaryMeasurementList(Buffer.concat(built.map(marshalBinaryEntry)));
+    const quotedPcr10 = replayImaEntries(built, zeroPcr('sha256'), undefined, { bank: 'sha256' }).final;
+    return [built, parsed].map((entries) => {
+      const r = attestImaMeasurements(initialImaState('sha256', 'b'), { bank: 'sha256', bootTime: 'b', startIndex: 0, entries, quotedPcr10 }, policy);
+      return [r.outcome, r.reason, r.verdicts.map((v) => [v.kind, v.rule])];
+    });
+  }
+
+  it('names that are not UTF-8 (a Latin-1 file name, captured as U+FFFD): verified as parsed, as built, without running the excludes', () => {
+    const names = Array.from({ length: 12 }, (_, i) => Buffer.concat([Buffer.from(abPath(4094, i + 1)), Buffer.from([0xe9])]));
+    const [asBuilt, asParsed] = bothForms(names, Object.fromEntries(names.map((n) => [n.toString('utf8'), [sha(n).toString('hex')]])));
+    expect(asBuilt![0]).toBe('verified');
+    expect(asParsed).toEqual(asBuilt);
+  });
+
+  it('paths a hostile capture pushed out of the index (33+ colliding keys): verified as parsed, as built', () => {
+    // 32 short paths fill the run of slots from 0 (the table of 42 keys has 128), then 10 long ones that start there too.
+    const collide = (make: (i: number) => string, count: number): string[] => {
+      const out: string[] = [];
+      for (let i = 0; out.length < count; i += 1) {
+        const path = make(i);
+        if ((pathHash(Buffer.from(path), 0, Buffer.byteLength(path)) & 127) === 0) {
+          out.push(path);
+        }
+      }
+      return out;
+    };
+    const paths = [...collide((i) => `/tmp/collide-${i}`, 32), ...collide((i) => abPath(4095, 1000 + i), 10)];
+    const names = paths.map((p) => Buffer.from(p));
+    const [asBuilt, asParsed] = bothForms(names, Object.fromEntries(names.map((n) => [n.toString('utf8'), [sha(n).toString('hex')]])));
+    expect(asBuilt![0]).toBe('verified');
+    expect(asParsed).toEqual(asBuilt);
   });
 });

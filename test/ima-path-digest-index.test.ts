@@ -5,6 +5,7 @@
  * under a policy of colliding paths, and that a whole round over such a policy still decides as the
  * Map does. (test/ima-lazy-verdicts.test.ts holds the shortcut to the full judgement on random lists.)
  */
+import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import {
   attestImaMeasurements,
@@ -83,6 +84,16 @@ describe('PathDigestIndex: answers', () => {
     expect(ask(index, Buffer.from([0x2f, 0x62, 0x69, 0x6e, 0x2f, 0xef, 0xbf, 0xbd]), sha256('lone surrogate'))).toBe(false);
   });
 
+  it('a name that is not UTF-8 and is found nowhere: undefined (it decodes lossily, and the Map is asked what its decoding is allowed)', () => {
+    const lossy = policyOf({ '/bin/\ufffd': [sha256('latin-1 name').toString('hex')] }).digestIndex;
+    // 0xFF and an overlong "/" decode to "/bin/\ufffd", which the policy lists: only the Map can say so.
+    expect(ask(lossy, Buffer.from([0x2f, 0x62, 0x69, 0x6e, 0x2f, 0xff]), sha256('latin-1 name'))).toBeUndefined();
+    expect(ask(lossy, Buffer.from([0x2f, 0x62, 0x69, 0x6e, 0x2f, 0xc0, 0xaf]), sha256('latin-1 name'))).toBeUndefined();
+    // Its UTF-8 bytes are found; a valid name found nowhere is the Map's "no" too.
+    expect(ask(lossy, '/bin/\ufffd', sha256('latin-1 name'))).toBe(true);
+    expect(ask(lossy, '/bin/x', sha256('latin-1 name'))).toBe(false);
+  });
+
   it('an empty policy answers false', () => {
     expect(ask(policyOf({}).digestIndex, '/usr/bin/one', sha256('one'))).toBe(false);
   });
@@ -110,10 +121,13 @@ describe('PathDigestIndex: a policy of colliding paths (a hostile canary\'s capt
   const digests = Object.fromEntries(colliding.map((p) => [p, [sha256(p).toString('hex')]]));
   const policy = policyOf(digests);
 
-  it(`the first ${PathDigestIndex.MAX_PROBES} are indexed, the rest left out (false: judged in full), so no lookup probes more than ${PathDigestIndex.MAX_PROBES} slots`, () => {
+  it(`the first ${PathDigestIndex.MAX_PROBES} are indexed, the rest left out (undefined: the Map answers, as it would have), so no lookup probes more than ${PathDigestIndex.MAX_PROBES} slots`, () => {
     const answers = colliding.map((p) => ask(policy.digestIndex, p, sha256(p)));
     expect(answers.slice(0, PathDigestIndex.MAX_PROBES)).toEqual(Array(PathDigestIndex.MAX_PROBES).fill(true));
-    expect(answers.slice(PathDigestIndex.MAX_PROBES)).toEqual(Array(40 - PathDigestIndex.MAX_PROBES).fill(false));
+    expect(answers.slice(PathDigestIndex.MAX_PROBES)).toEqual(Array(40 - PathDigestIndex.MAX_PROBES).fill(undefined));
+    // Another path on the same full run of slots: the bound is reached, not an empty slot, so the Map decides.
+    const more = Array.from({ length: 100_000 }, (_, i) => `/tmp/collide-${i}`).find((p) => !colliding.includes(p) && (pathHash(Buffer.from(p), 0, p.length) & 127) === 0)!;
+    expect(ask(policy.digestIndex, more, sha256(more))).toBeUndefined();
   });
 
   it('a round over a list of all 40 still allows every one (the left-out ones by the full judgement, the Map)', () => {
@@ -136,7 +150,7 @@ describe('PathDigestIndex: a policy of colliding paths (a hostile canary\'s capt
   });
 });
 
-describe('PathDigestIndex: an intruder\'s keys and names (it may say true only where the Map allows)', () => {
+describe('PathDigestIndex: an intruder\'s keys and names (it answers as the Map, or defers to it)', () => {
   // Keys JSON can carry and names a list can carry that sit near each other in bytes or in decoding:
   // U+FFFD as a key and as what invalid UTF-8, an overlong "/" (C0 AF) or a CESU-8 surrogate (ED A0 80)
   // decode to; a lone surrogate key (UTF-8 writes it as EF BF BD); a BOM (Buffer#toString keeps it);
@@ -174,7 +188,7 @@ describe('PathDigestIndex: an intruder\'s keys and names (it may say true only w
   const digestOf = (size: number, which: number): Buffer => createHash('sha512').update(`d ${which}`).digest().subarray(0, size);
   const TYPED = { 20: 'sha1', 28: 'sha224', 32: 'sha256', 48: 'sha384', 64: 'sha512' } as Record<number, string>;
 
-  it('150 random policies over those keys, every name and digest asked: true only where the Map has that bare hex, undefined only past 16 bare digests', () => {
+  it('150 random policies over those keys, every name and digest asked: true and false only where the Map says the same, undefined only past 16 bare digests or for a name that is not UTF-8', () => {
     let trues = 0;
     let undefineds = 0;
     const wrong: unknown[] = [];
@@ -209,7 +223,9 @@ describe('PathDigestIndex: an intruder\'s keys and names (it may say true only w
             const answer = ask(policy.digestIndex, name, digest);
             trues += answer === true ? 1 : 0;
             undefineds += answer === undefined ? 1 : 0;
-            if ((answer === true && allowed?.has(digest.toString('hex')) !== true) || (answer === undefined && bare <= PathDigestIndex.INLINE_DIGESTS)) {
+            // The Map shortcut's answer (isPlainlyAllowed before the index): the bare hex is listed for the decoded name.
+            const map = allowed?.has(digest.toString('hex')) === true;
+            if ((answer === true && !map) || (answer === false && map) || (answer === undefined && bare <= PathDigestIndex.INLINE_DIGESTS && isUtf8(name))) {
               wrong.push({ seed, name: name.toString('hex'), size, which, answer });
             }
           }
