@@ -19,10 +19,15 @@ import {
   entryExtend,
   EXCLUDE_ROUND_VISITS,
   ExcludeMatcher,
+  type ImaBank,
   type ImaEntry,
+  ImaParseError,
+  initialImaState,
   marshalBinaryEntry,
   parseAsciiMeasurementList,
+  parseBinaryMeasurementList,
   parseRuntimePolicy,
+  pathHash,
   replayImaEntries,
   zeroPcr,
 } from '@rackseal/ima';
@@ -520,5 +525,147 @@ describe('runtime integrity under attack (issue 17)', () => {
         expect((await imaRow())!.verdict).toMatchObject({ decision: 'pass', registrationId: start.registrationId, entriesChecked: 3 });
       });
     });
+  });
+});
+
+describe("today's changes under attack: a parsed entry is offsets into the list (BinaryListEntry)", () => {
+  const u32 = (n: number): Buffer => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(n >>> 0);
+    return b;
+  };
+  /** u32 PCR ‖ template hash ‖ u32 name length ‖ name ‖ [u32 data length] ‖ data (binary_runtime_measurements). */
+  const record = (template: string, data: Buffer): Buffer =>
+    Buffer.concat([u32(10), Buffer.alloc(20, 0x11), u32(template.length), Buffer.from(template, 'latin1'), ...(template === 'ima' ? [] : [u32(data.length)]), data]);
+  const field = (b: Buffer): Buffer => Buffer.concat([u32(b.length), b]);
+  const dng = (alg: string, digest: Buffer): Buffer => field(Buffer.concat([Buffer.from(`${alg}:\0`, 'latin1'), digest]));
+  const name = (text: string | Buffer): Buffer => field(Buffer.from(text as string));
+  const sha = (alg: string, text: string): Buffer => createHash(alg).update(text).digest();
+  const ng = (...fields: Buffer[]): Buffer => record('ima-ng', Buffer.concat(fields));
+  const good = marshalBinaryEntry(buildImaEntry({ template: 'ima-ng', algorithm: 'sha256', digest: sha('sha256', 'g'), name: '/usr/bin/good' }, 0));
+  const perBank = (bank: ImaBank): Buffer => marshalBinaryEntry(buildImaEntry({ template: 'ima-ng', algorithm: 'sha256', digest: sha('sha256', 'p'), name: '/p' }, 0, bank));
+  const x = sha('sha256', 'x');
+
+  // Each refusal as the eager parser of 6503572 gave it (entry, field, offset, reason), recorded by running it on these bytes.
+  it.each<[string, Buffer, { templateHashAlgorithm?: ImaBank; firstIndex?: number }, [number, string, number, string]]>([
+    ['d-ng with no NUL after the colon', ng(field(Buffer.concat([Buffer.from('sha256:'), x])), name('/a\0')), {}, [0, 'd-ng', 42, 'expected "<algorithm>:" and a NUL before the digest']],
+    ['d-ng of an unknown algorithm', ng(dng('sha3', x), name('/a\0')), {}, [0, 'd-ng', 42, 'unsupported digest algorithm "sha3"']],
+    ["d-ng whose digest is not its algorithm's size", ng(dng('sha256', sha('sha1', 'x')), name('/a\0')), {}, [0, 'd-ng', 42, 'a sha256 digest is 32 bytes, not 20']],
+    ['d-ng with no colon', ng(field(Buffer.from('sha256')), name('/a\0')), {}, [0, 'd-ng', 42, 'expected "<algorithm>:" and a NUL before the digest']],
+    ['d-ng empty', ng(field(Buffer.alloc(0)), name('/a\0')), {}, [0, 'd-ng', 42, 'expected "<algorithm>:" and a NUL before the digest']],
+    ['n-ng without its NUL', ng(dng('sha256', x), name('/a')), {}, [0, 'n-ng', 86, 'the name must end with a NUL']],
+    ['n-ng of no bytes', ng(dng('sha256', x), field(Buffer.alloc(0))), {}, [0, 'n-ng', 86, 'the name must end with a NUL']],
+    ['n-ng with a NUL inside', ng(dng('sha256', x), name('/a\0b\0')), {}, [0, 'n-ng', 86, 'the name contains a NUL']],
+    ['n-ng of 4097 bytes and its NUL', ng(dng('sha256', x), name(Buffer.concat([Buffer.alloc(4097, 0x61), Buffer.alloc(1)]))), {}, [0, 'n-ng', 86, 'name of 4097 bytes exceeds PATH_MAX (4096)']],
+    ['ima-ng with a byte after its fields', ng(dng('sha256', x), name('/a\0'), Buffer.from([7])), {}, [0, 'template_data', 89, '1 byte(s) after the ima-ng fields']],
+    ['ima-sig without its sig field', record('ima-sig', Buffer.concat([dng('sha256', x), name('/a\0')])), {}, [0, 'sig|buf.len', 90, 'needs 4 byte(s), 0 left in the template data']],
+    ['ima-buf whose buf runs past the data', record('ima-buf', Buffer.concat([dng('sha256', x), name('kexec\0'), u32(9), Buffer.from('abc')])), {}, [0, 'buf', 97, 'needs 9 byte(s), 3 left in the template data']],
+    ['n-ng length running past the data', ng(dng('sha256', x), u32(100), Buffer.from('/a\0')), {}, [0, 'n-ng', 86, 'needs 100 byte(s), 3 left in the template data']],
+    ['d-ng length cut', ng(Buffer.from([1, 0])), {}, [0, 'd-ng.len', 38, 'needs 4 byte(s), 2 left in the template data']],
+    ['template data of 1 MiB + 1', Buffer.concat([u32(10), Buffer.alloc(20, 1), u32(6), Buffer.from('ima-ng'), u32((1 << 20) + 1)]), {}, [0, 'template_data_len', 34, '1048577 exceeds 1048576']],
+    ['template data past the list', Buffer.concat([u32(10), Buffer.alloc(20, 1), u32(6), Buffer.from('ima-ng'), u32(50), Buffer.alloc(10)]), {}, [0, 'template_data', 38, 'needs 50 byte(s), 10 left']],
+    ['a template name of 16 bytes', Buffer.concat([u32(10), Buffer.alloc(20, 1), u32(16), Buffer.alloc(16, 0x61)]), {}, [0, 'template_name_len', 24, '16 is not within 1..15']],
+    ['ima-modsig', record('ima-modsig', Buffer.alloc(0)), {}, [0, 'template_name', 28, 'unsupported template "ima-modsig"']],
+    ['a legacy name with a NUL', record('ima', Buffer.concat([sha('sha1', 'x'), u32(3), Buffer.from('/\0a')])), {}, [0, 'n', 55, 'the name contains a NUL']],
+    ['a legacy n.len of 256', record('ima', Buffer.concat([sha('sha1', 'x'), u32(256), Buffer.alloc(256, 0x61)])), {}, [0, 'n.len', 51, '256 exceeds IMA_EVENT_NAME_LEN_MAX (255)']],
+    ['a legacy digest cut', Buffer.concat([u32(10), Buffer.alloc(20, 1), u32(3), Buffer.from('ima'), Buffer.alloc(10)]), {}, [0, 'd', 31, 'needs 20 byte(s), 10 left']],
+    ['a sha512 per-bank list cut in the second template hash', Buffer.concat([perBank('sha512'), u32(10), Buffer.alloc(40, 1)]), { templateHashAlgorithm: 'sha512' }, [1, 'template_hash', 137, 'needs 64 byte(s), 40 left']],
+    ['a sha384 per-bank list read as sha1', perBank('sha384'), {}, [0, 'template_name_len', 24, '891087191 is not within 1..15']],
+    ['the third entry (first index 7) with a NUL in its name', Buffer.concat([good, good, ng(dng('sha1', sha('sha1', 'x')), name('/a\0b\0'))]), { firstIndex: 7 }, [9, 'n-ng', 272, 'the name contains a NUL']],
+    ['a PCR cut short', Buffer.from([10, 0]), {}, [0, 'pcr', 0, 'needs 4 byte(s), 2 left']],
+  ])('%s: refused as before, the offset counted in the list given (a view into a larger buffer)', (_what, list, options, expected) => {
+    const host = Buffer.concat([Buffer.alloc(13, 0xee), list, Buffer.alloc(5, 0xee)]);
+    let thrown: unknown;
+    try {
+      parseBinaryMeasurementList(host.subarray(13, 13 + list.length), options);
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(ImaParseError);
+    const e = thrown as ImaParseError;
+    expect([e.entry, e.field, e.offset, e.reason]).toEqual(expected);
+  });
+
+  it('accepted as before: a 4096-byte name of 3-byte characters, an empty n-ng name, a 255-byte legacy name; their fields where they lie', () => {
+    const long = Buffer.concat([Buffer.from('/'), Buffer.from('\u6771'.repeat(1365))]);
+    const list = Buffer.concat([
+      ng(dng('sha256', x), name(Buffer.concat([long, Buffer.alloc(1)]))),
+      ng(dng('sha512', sha('sha512', 'e')), field(Buffer.alloc(1))),
+      record('ima', Buffer.concat([sha('sha1', 'l'), u32(255), Buffer.alloc(255, 0x61)])),
+    ]);
+    const [a, b, c] = parseBinaryMeasurementList(list);
+    expect([a!.name.length, a!.path, a!.digest.algorithm, a!.digest.digest]).toEqual([4096, long.toString('utf8'), 'sha256', x]);
+    expect([b!.name.length, b!.path, b!.digest.algorithm, b!.digest.digest, b!.signature, b!.buffer]).toEqual([0, '', 'sha512', sha('sha512', 'e'), undefined, undefined]);
+    expect([c!.name, c!.digest.algorithm, c!.digest.digest, c!.templateData.length, c!.raw.length]).toEqual([Buffer.alloc(255, 0x61), 'sha1', sha('sha1', 'l'), 20 + 4 + 255, list.length - a!.raw.length - b!.raw.length]);
+  });
+
+  it.each<ImaBank>(['sha1', 'sha256', 'sha384', 'sha512'])('a %s per-bank list: every getter of every template equals the entry it was written from', (bank) => {
+    const written: ImaEntry[] = [
+      buildImaEntry({ template: 'ima', algorithm: 'sha1', digest: sha('sha1', 'legacy'), name: '/usr/bin/legacy' }, 0, bank),
+      buildImaEntry({ template: 'ima-ng', algorithm: 'sha384', digest: sha('sha384', 'ng'), name: 'boot_aggregate' }, 1, bank),
+      buildImaEntry({ template: 'ima-sig', algorithm: 'sha256', digest: sha('sha256', 'sig'), name: '/usr/bin/signed', signature: Buffer.from([3, 2, 4, 0, 0, 0, 1]) }, 2, bank),
+      buildImaEntry({ template: 'ima-sig', algorithm: 'sha224', digest: sha('sha224', 'unsigned'), name: '/usr/bin/unsigned', signature: Buffer.alloc(0) }, 3, bank),
+      buildImaEntry({ template: 'ima-buf', algorithm: 'sha256', digest: sha('sha256', 'kexec'), name: 'kexec-cmdline', buffer: Buffer.from('root=/dev/sda1') }, 4, bank),
+      buildImaEntry({ template: 'ima-buf', algorithm: 'sha1', digest: sha('sha1', ''), name: 'empty', buffer: Buffer.alloc(0) }, 5, bank),
+      buildImaEntry({ template: 'ima-ng', algorithm: 'sha256', digest: Buffer.alloc(32), name: '/var/log/w', violation: true }, 6, bank),
+      buildImaEntry({ pcr: 11, template: 'ima-ng', algorithm: 'md5', digest: Buffer.alloc(16, 7), name: Buffer.from([0x2f, 0xed, 0xa0, 0x80]) }, 7, bank),
+    ];
+    const view = (e: ImaEntry) => [
+      e.index, e.pcr, e.templateHash.toString('hex'), e.templateName, e.templateData.toString('hex'), e.digest.algorithm, e.digest.digest.toString('hex'),
+      e.name.toString('hex'), e.path, e.signature?.toString('hex'), e.buffer?.toString('hex'), e.violation, e.raw.toString('hex'),
+    ];
+    const parsed = parseBinaryMeasurementList(Buffer.concat(written.map(marshalBinaryEntry)), { templateHashAlgorithm: bank });
+    expect(parsed.map(view)).toEqual(written.map(view));
+    // The replay agrees on both forms, in every bank, and finds no template hash wrong.
+    for (const into of ['sha1', 'sha256', 'sha384', 'sha512'] as const) {
+      const a = replayImaEntries(written, zeroPcr(into), undefined, { bank: into, templateHashAlgorithm: bank });
+      const b = replayImaEntries(parsed, zeroPcr(into), undefined, { bank: into, templateHashAlgorithm: bank });
+      expect([b.final, b.invalidTemplateHashes]).toEqual([a.final, []]);
+    }
+  });
+});
+
+describe("today's changes under attack: the digests index must not send to the full judgement what the Map passed", () => {
+  // An exclude whose DFA is exponential: a handful of 4 KiB a/b paths spends the round's budget
+  // (EXCLUDE_ROUND_VISITS). Plainly allowed entries never run the excludes (isPlainlyAllowed), so a
+  // list of listed files passed such a policy before PathDigestIndex, read as built or as parsed.
+  const EXPENSIVE = '.*a.{1000}\\x01';
+  const sha = (b: Buffer): Buffer => createHash('sha256').update(b).digest();
+
+  function bothForms(names: readonly Buffer[], digests: Record<string, string[]>) {
+    const policy = parseRuntimePolicy({ meta: { version: 1 }, digests, excludes: [EXPENSIVE] });
+    const built = names.map((n, i) => buildImaEntry({ template: 'ima-ng', algorithm: 'sha256', digest: sha(n), name: n }, i));
+    const parsed = parseBinaryMeasurementList(Buffer.concat(built.map(marshalBinaryEntry)));
+    const quotedPcr10 = replayImaEntries(built, zeroPcr('sha256'), undefined, { bank: 'sha256' }).final;
+    return [built, parsed].map((entries) => {
+      const r = attestImaMeasurements(initialImaState('sha256', 'b'), { bank: 'sha256', bootTime: 'b', startIndex: 0, entries, quotedPcr10 }, policy);
+      return [r.outcome, r.reason, r.verdicts.map((v) => [v.kind, v.rule])];
+    });
+  }
+
+  it('names that are not UTF-8 (a Latin-1 file name, captured as U+FFFD): verified as parsed, as built, without running the excludes', () => {
+    const names = Array.from({ length: 12 }, (_, i) => Buffer.concat([Buffer.from(abPath(4094, i + 1)), Buffer.from([0xe9])]));
+    const [asBuilt, asParsed] = bothForms(names, Object.fromEntries(names.map((n) => [n.toString('utf8'), [sha(n).toString('hex')]])));
+    expect(asBuilt![0]).toBe('verified');
+    expect(asParsed).toEqual(asBuilt);
+  });
+
+  it('paths a hostile capture pushed out of the index (33+ colliding keys): verified as parsed, as built', () => {
+    // 32 short paths fill the run of slots from 0 (the table of 42 keys has 128), then 10 long ones that start there too.
+    const collide = (make: (i: number) => string, count: number): string[] => {
+      const out: string[] = [];
+      for (let i = 0; out.length < count; i += 1) {
+        const path = make(i);
+        if ((pathHash(Buffer.from(path), 0, Buffer.byteLength(path)) & 127) === 0) {
+          out.push(path);
+        }
+      }
+      return out;
+    };
+    const paths = [...collide((i) => `/tmp/collide-${i}`, 32), ...collide((i) => abPath(4095, 1000 + i), 10)];
+    const names = paths.map((p) => Buffer.from(p));
+    const [asBuilt, asParsed] = bothForms(names, Object.fromEntries(names.map((n) => [n.toString('utf8'), [sha(n).toString('hex')]])));
+    expect(asBuilt![0]).toBe('verified');
+    expect(asParsed).toEqual(asBuilt);
   });
 });

@@ -5,6 +5,7 @@
  * under a policy of colliding paths, and that a whole round over such a policy still decides as the
  * Map does. (test/ima-lazy-verdicts.test.ts holds the shortcut to the full judgement on random lists.)
  */
+import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import {
   attestImaMeasurements,
@@ -18,6 +19,7 @@ import {
   replayImaEntries,
   zeroPcr,
 } from '@rackseal/ima';
+import { Prng } from './support/fuzz';
 
 const sha256 = (text: string): Buffer => createHash('sha256').update(text).digest();
 const sha1 = (text: string): Buffer => createHash('sha1').update(text).digest();
@@ -82,6 +84,16 @@ describe('PathDigestIndex: answers', () => {
     expect(ask(index, Buffer.from([0x2f, 0x62, 0x69, 0x6e, 0x2f, 0xef, 0xbf, 0xbd]), sha256('lone surrogate'))).toBe(false);
   });
 
+  it('a name that is not UTF-8 and is found nowhere: undefined (it decodes lossily, and the Map is asked what its decoding is allowed)', () => {
+    const lossy = policyOf({ '/bin/\ufffd': [sha256('latin-1 name').toString('hex')] }).digestIndex;
+    // 0xFF and an overlong "/" decode to "/bin/\ufffd", which the policy lists: only the Map can say so.
+    expect(ask(lossy, Buffer.from([0x2f, 0x62, 0x69, 0x6e, 0x2f, 0xff]), sha256('latin-1 name'))).toBeUndefined();
+    expect(ask(lossy, Buffer.from([0x2f, 0x62, 0x69, 0x6e, 0x2f, 0xc0, 0xaf]), sha256('latin-1 name'))).toBeUndefined();
+    // Its UTF-8 bytes are found; a valid name found nowhere is the Map's "no" too.
+    expect(ask(lossy, '/bin/\ufffd', sha256('latin-1 name'))).toBe(true);
+    expect(ask(lossy, '/bin/x', sha256('latin-1 name'))).toBe(false);
+  });
+
   it('an empty policy answers false', () => {
     expect(ask(policyOf({}).digestIndex, '/usr/bin/one', sha256('one'))).toBe(false);
   });
@@ -109,10 +121,13 @@ describe('PathDigestIndex: a policy of colliding paths (a hostile canary\'s capt
   const digests = Object.fromEntries(colliding.map((p) => [p, [sha256(p).toString('hex')]]));
   const policy = policyOf(digests);
 
-  it(`the first ${PathDigestIndex.MAX_PROBES} are indexed, the rest left out (false: judged in full), so no lookup probes more than ${PathDigestIndex.MAX_PROBES} slots`, () => {
+  it(`the first ${PathDigestIndex.MAX_PROBES} are indexed, the rest left out (undefined: the Map answers, as it would have), so no lookup probes more than ${PathDigestIndex.MAX_PROBES} slots`, () => {
     const answers = colliding.map((p) => ask(policy.digestIndex, p, sha256(p)));
     expect(answers.slice(0, PathDigestIndex.MAX_PROBES)).toEqual(Array(PathDigestIndex.MAX_PROBES).fill(true));
-    expect(answers.slice(PathDigestIndex.MAX_PROBES)).toEqual(Array(40 - PathDigestIndex.MAX_PROBES).fill(false));
+    expect(answers.slice(PathDigestIndex.MAX_PROBES)).toEqual(Array(40 - PathDigestIndex.MAX_PROBES).fill(undefined));
+    // Another path on the same full run of slots: the bound is reached, not an empty slot, so the Map decides.
+    const more = Array.from({ length: 100_000 }, (_, i) => `/tmp/collide-${i}`).find((p) => !colliding.includes(p) && (pathHash(Buffer.from(p), 0, p.length) & 127) === 0)!;
+    expect(ask(policy.digestIndex, more, sha256(more))).toBeUndefined();
   });
 
   it('a round over a list of all 40 still allows every one (the left-out ones by the full judgement, the Map)', () => {
@@ -132,5 +147,103 @@ describe('PathDigestIndex: a policy of colliding paths (a hostile canary\'s capt
     );
     expect(failed.outcome).toBe('failed');
     expect(failed.failures.map((v) => [v.index, v.path, v.kind])).toEqual([[39, colliding[39], 'digest-mismatch']]);
+  });
+});
+
+describe('PathDigestIndex: an intruder\'s keys and names (it answers as the Map, or defers to it)', () => {
+  // Keys JSON can carry and names a list can carry that sit near each other in bytes or in decoding:
+  // U+FFFD as a key and as what invalid UTF-8, an overlong "/" (C0 AF) or a CESU-8 surrogate (ED A0 80)
+  // decode to; a lone surrogate key (UTF-8 writes it as EF BF BD); a BOM (Buffer#toString keeps it);
+  // NFC against NFD; NUL; an astral character against its CESU-8 form; 4096 three-byte characters.
+  const KEYS = [
+    '/bin/\ufffd',
+    '/bin/\ud800',
+    '/bin/\udc00\ud800',
+    '\ufeff/bin/bom',
+    '/bin/bom',
+    '/usr/bin/caf\u00e9',
+    '/usr/bin/cafe\u0301',
+    '/bin/a\u0000b',
+    '/bin/\u{1F600}',
+    '/bin/\ufffd\ufffd',
+    '/bin/\ufffd\ufffd\ufffd',
+    `/${'\u6771'.repeat(4095)}`,
+    `/${'\u6771'.repeat(4094)}x`,
+    'boot_aggregate',
+    '__proto__',
+  ];
+  const NAMES: Buffer[] = [
+    ...KEYS.map((k) => Buffer.from(k, 'utf8')),
+    Buffer.from([0x2f, 0x62, 0x69, 0x6e, 0x2f, 0xff]),
+    Buffer.from([0x2f, 0x62, 0x69, 0x6e, 0x2f, 0xc0, 0xaf]),
+    Buffer.from([0x2f, 0x62, 0x69, 0x6e, 0x2f, 0xed, 0xa0, 0x80]),
+    Buffer.from([0x2f, 0x62, 0x69, 0x6e, 0x2f, 0xed, 0xb0, 0x80, 0xed, 0xa0, 0x80]),
+    Buffer.from([0x2f, 0x62, 0x69, 0x6e, 0x2f, 0xf0, 0x9f, 0x98]),
+    Buffer.from([0x2f, 0x62, 0x69, 0x6e, 0x2f, 0xed, 0xa0, 0xbd, 0xed, 0xb8, 0x80]),
+    Buffer.from([0xef, 0xbb, 0xbf, 0x2f, 0x62, 0x69, 0x6e, 0x2f, 0x62, 0x6f, 0x6d]),
+    Buffer.from('/bin/a', 'utf8'),
+    Buffer.alloc(0),
+  ];
+  const SIZES = [16, 20, 28, 32, 48, 64];
+  const digestOf = (size: number, which: number): Buffer => createHash('sha512').update(`d ${which}`).digest().subarray(0, size);
+  const TYPED = { 20: 'sha1', 28: 'sha224', 32: 'sha256', 48: 'sha384', 64: 'sha512' } as Record<number, string>;
+
+  it('150 random policies over those keys, every name and digest asked: true and false only where the Map says the same, undefined only past 16 bare digests or for a name that is not UTF-8', () => {
+    let trues = 0;
+    let undefineds = 0;
+    const wrong: unknown[] = [];
+    for (let seed = 1; seed <= 150; seed += 1) {
+      const rng = new Prng(seed);
+      const digests: Record<string, string[]> = {};
+      for (const key of KEYS) {
+        if (rng.below(3) === 0) {
+          continue;
+        }
+        // 1, a few, exactly 16 or 17 distinct bare digests (the first few those asked below), some typed, some repeated.
+        const count = [1, 2, 5, 16, 17][rng.below(5)]!;
+        const list: string[] = [];
+        for (let k = 0; k < count; k += 1) {
+          const size = SIZES.slice(1)[rng.below(5)]!;
+          const hex = digestOf(size, k < 3 ? rng.below(4) : 100 + k).toString('hex');
+          list.push(k >= 3 && rng.below(6) === 0 ? `${TYPED[size]}:${hex}` : hex);
+          if (rng.below(8) === 0) {
+            list.push(list.at(-1)!);
+          }
+        }
+        digests[key] = list;
+      }
+      const policy = policyOf(digests);
+      for (const name of NAMES) {
+        const allowed = policy.digests.get(name.toString('utf8'));
+        const bare = [...(allowed ?? [])].filter((h) => !h.includes(':')).length;
+        // The two 12,000-byte names (slow to ask under jest's sandbox) with one size only.
+        for (const size of name.length > 4096 ? [32] : SIZES) {
+          for (let which = 0; which < 4; which += 1) {
+            const digest = digestOf(size, which);
+            const answer = ask(policy.digestIndex, name, digest);
+            trues += answer === true ? 1 : 0;
+            undefineds += answer === undefined ? 1 : 0;
+            // The Map shortcut's answer (isPlainlyAllowed before the index): the bare hex is listed for the decoded name.
+            const map = allowed?.has(digest.toString('hex')) === true;
+            if ((answer === true && !map) || (answer === false && map) || (answer === undefined && bare <= PathDigestIndex.INLINE_DIGESTS && isUtf8(name))) {
+              wrong.push({ seed, name: name.toString('hex'), size, which, answer });
+            }
+          }
+        }
+      }
+    }
+    expect(wrong).toEqual([]);
+    // Both answers other than false were reached.
+    expect(trues).toBeGreaterThan(300);
+    expect(undefineds).toBeGreaterThan(200);
+  });
+
+  it('a digest of another algorithm but the same size, bare in the policy: true, as the Map (bare hex is any algorithm of that size); typed: false', () => {
+    const hex = digestOf(32, 9).toString('hex');
+    const policy = policyOf({ '/a': [hex], '/b': [`sm3_256:${hex}`], '/c': [`sha256:${hex}`] });
+    expect(ask(policy.digestIndex, '/a', digestOf(32, 9))).toBe(true);
+    expect(policy.digests.get('/a')!.has(hex)).toBe(true);
+    expect(ask(policy.digestIndex, '/b', digestOf(32, 9))).toBe(false);
+    expect(ask(policy.digestIndex, '/c', digestOf(32, 9))).toBe(false);
   });
 });

@@ -1,3 +1,5 @@
+import { isUtf8 } from 'node:buffer';
+
 /**
  * The runtime policy's `digests` list, keyed by the paths' UTF-8 bytes, for the question a round asks
  * of nearly every entry of a binary list: does the list allow this digest for this name? Answered in
@@ -9,15 +11,21 @@
  * round (bench/ima.bench.ts). Here a slot's hash is checked first and the path and its digests sit
  * side by side in one buffer: one place touched on a hit.
  *
- * The index only says yes when the Map would: a path is found by its exact UTF-8 bytes, and a key
- * that does not survive a round trip through UTF-8 (a lone surrogate in the policy's JSON) is left
- * out, so a found name decodes to its key. Its answers:
+ * The index answers as the Map would, or defers to it: a path is found by its exact UTF-8 bytes, and
+ * a key that does not survive a round trip through UTF-8 (a lone surrogate in the policy's JSON) is
+ * left out, so a found name decodes to its key. Its answers:
  *   true       the name is listed and this digest is one of its bare-hex digests;
- *   false      not found here (not listed, or left out, or past the probe bound): judge it fully;
- *   undefined  the path lists more digests than kept inline: ask the Map.
- * "alg:hex" digests are not indexed (the full judgement reads them). Lookups stop after MAX_PROBES
- * slots, and a key that would need more is left out, so a policy of colliding paths (a hostile
- * canary's capture, `--from-machine`) costs at most that per entry and falls back to the full judgement.
+ *   false      the Map's answer too: the name is listed without this bare digest, or its bytes are
+ *              valid UTF-8 and no key has them (so its decoding is no key either);
+ *   undefined  ask the Map: the path lists more digests than kept inline, the name is not valid UTF-8
+ *              (it decodes lossily, to U+FFFD, perhaps to a key), or the lookup reached MAX_PROBES.
+ * "false" is never "not found here" where the Map would allow: the full judgement that follows a
+ * false runs the excludes, whose round budget (EXCLUDE_ROUND_VISITS) a shortcut entry never spends, so
+ * a list the Map passes must not reach it. "alg:hex" digests are not indexed (the full judgement reads
+ * them, as the Map shortcut never matched them). Lookups stop after MAX_PROBES slots, and a key that
+ * would need more is left out (a lookup for it always reaches the bound: later keys only fill slots),
+ * so a policy of colliding paths (a hostile canary's capture, `--from-machine`) costs at most that
+ * per entry before the Map answers.
  */
 export class PathDigestIndex {
   /** Slots probed at most per lookup. */
@@ -94,8 +102,12 @@ export class PathDigestIndex {
   /** Whether the path whose UTF-8 bytes are name[nameStart, nameEnd) is allowed the digest digest[digestStart, digestEnd) (see the class). */
   allows(name: Uint8Array, nameStart: number, nameEnd: number, digest: Uint8Array, digestStart: number, digestEnd: number): boolean | undefined {
     const record = this.find(name, nameStart, nameEnd);
-    if (record === -1) {
-      return false;
+    if (record === PROBE_BOUND) {
+      return undefined;
+    }
+    if (record === ABSENT) {
+      // Bytes that are not UTF-8 decode lossily and may spell a key (0xFF and "\uFFFD" alike): the Map decides.
+      return isUtf8(name.subarray(nameStart, nameEnd)) ? false : undefined;
     }
     const records = this.records;
     let at = record + 2 + (nameEnd - nameStart);
@@ -115,7 +127,7 @@ export class PathDigestIndex {
     return false;
   }
 
-  /** The offset of the record of name[start, end), or -1. */
+  /** The offset of the record of name[start, end); ABSENT at an empty slot (no key has these bytes); PROBE_BOUND after MAX_PROBES slots. */
   private find(name: Uint8Array, start: number, end: number): number {
     const hash = pathHash(name, start, end);
     const mask = this.slots.length - 1;
@@ -123,13 +135,13 @@ export class PathDigestIndex {
     for (let probe = 0, slot = hash & mask; probe < PathDigestIndex.MAX_PROBES; probe += 1, slot = (slot + 1) & mask) {
       const record = this.slots[slot]! - 1;
       if (record === -1) {
-        return -1;
+        return ABSENT;
       }
       if (this.hashes[slot] === hash && this.records.readUInt16LE(record) === length && sameBytes(this.records, record + 2, name, start, length)) {
         return record;
       }
     }
-    return -1;
+    return PROBE_BOUND;
   }
 }
 
@@ -159,6 +171,11 @@ function bareCount(allowed: ReadonlySet<string>): number {
   }
   return count;
 }
+
+/** find(): an empty slot was reached, so no indexed key has these bytes, and none was left out (its slots would all be full). */
+const ABSENT = -1;
+/** find(): MAX_PROBES slots held other keys; a key left out by the bound may have these bytes. */
+const PROBE_BOUND = -2;
 
 /** A record's digest count meaning "more than INLINE_DIGESTS: ask the Map". */
 const MANY_DIGESTS = 0xff;
