@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { endRunsInFlight } from './support/cli-runner';
 import type { LocalCa } from './support/local-ca';
 import type { ScratchQueuePrefix } from './support/queue-prefix';
 import type { ScratchDatabase } from './support/scratch-database';
@@ -77,6 +78,8 @@ export class Stack {
     for (const child of [...this.children].reverse()) {
       await attempt(`stopping ${child.label}`, () => child.stop());
     }
+    // Commands a step had running (`rackseal-agent enroll`, the CLI) write into the directory too.
+    await attempt('ending the commands in flight', () => endRunsInFlight());
     for (const child of this.children.filter((c) => c.running)) {
       problems.push(`${child.label} is still running`);
     }

@@ -59,8 +59,31 @@ export function runAgentCliAsync(args: readonly string[], options: CliRunOptions
   return runAsync('rackseal-agent', args, options);
 }
 
+/** Async runs not yet closed: each one's process and the promise of its close. */
+const inFlight = new Set<{ readonly child: ChildProcessWithoutNullStreams; readonly closed: Promise<unknown> }>();
+let ending = false;
+
+/**
+ * Ends every async run still going (SIGKILL), waits until each has closed, and refuses runs and
+ * spawns from then on. For a clean-up that removes the files those runs write: the demo's Ctrl-C
+ * came while `rackseal-agent enroll` ran, the clean-up removed the demo's directory, and the enroll
+ * wrote its state directory back before the exit killed it.
+ */
+export async function endRunsInFlight(): Promise<void> {
+  ending = true;
+  await Promise.all(
+    [...inFlight].map(({ child, closed }) => {
+      child.kill('SIGKILL');
+      return closed;
+    }),
+  );
+}
+
 /** Starts a built program with piped stdio and leaves it to the caller (tests that close its stdout early). */
 export function spawnCli(program: CliProgram, args: readonly string[], options: CliRunOptions = {}): ChildProcessWithoutNullStreams {
+  if (ending) {
+    throw new Error(`${program} not started: the runs in flight were ended (cleaning up)`);
+  }
   return spawn(process.execPath, commandLine(program, args, options), {
     cwd: options.cwd ?? repoRoot(),
     env: environment(options),
@@ -92,6 +115,9 @@ function runAsync(program: CliProgram, args: readonly string[], options: CliRunO
     // No run outlives this process (a demo ended by Ctrl-C mid-command, a jest worker exiting).
     const unregister = onWorkerExit(() => child.kill('SIGKILL'));
     child.once('close', unregister);
+    const run = { child, closed: new Promise((settled) => (child.once('close', settled), child.once('error', settled))) };
+    inFlight.add(run);
+    void run.closed.then(() => inFlight.delete(run));
     child.stdin?.on('error', () => undefined);
     child.stdin?.end(options.input);
     let stdout = '';
