@@ -84,21 +84,12 @@ export class Stack {
       problems.push(`${child.label} is still running`);
     }
     await attempt('removing the vendor CA', async () => this.vendorCa?.remove());
-    // A step still in flight at Ctrl-C may start a child or write into the directory while this
-    // runs (seen in CI: rmdir failed ENOTEMPTY on a file written after rm had listed the directory):
-    // wait for what it started to stop, and remove again; rm itself retries ENOTEMPTY.
-    let removeError: unknown;
-    for (let pass = 0; pass < 3 && existsSync(this.dir); pass += 1) {
-      await Promise.all(this.lateStops);
-      try {
-        await rm(this.dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
-      } catch (error) {
-        removeError = error;
-        await new Promise((resolve) => setTimeout(resolve, 200));
-      }
-    }
+    // A child a step started after Ctrl-C is stopped before the directory goes (the commands in
+    // flight were ended above and no new one starts); rm itself retries ENOTEMPTY.
+    await Promise.all(this.lateStops);
+    await attempt(`removing ${this.dir}`, () => rm(this.dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 }));
     if (existsSync(this.dir)) {
-      problems.push(`removing ${this.dir}: ${removeError instanceof Error ? removeError.message : 'still there after three passes'}; ${this.dir} is still there`);
+      problems.push(`${this.dir} is still there`);
     }
     const database = this.database;
     if (database !== undefined) {
